@@ -1,0 +1,62 @@
+# ACM Workbench. `make help` lists the targets.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ACM := $(BIN)/acm
+PERIOD ?= 2026-10
+WORKERS ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help setup system-deps demo test test-fast lint format strip-notebooks serve bench lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+$(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed ## create .venv and install the package with its dependencies
+
+system-deps: ## install Debian's chromium and poppler-utils when missing (browser tests, PDF checks)
+	@if [ ! -x /usr/bin/chromium ] || ! command -v pdftoppm >/dev/null; then \
+	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
+	  else echo "Install Debian packages chromium and poppler-utils (sudo apt-get install chromium poppler-utils)"; fi; \
+	fi
+
+demo: setup system-deps ## generate the demo program, load it, and build this month's packets
+	$(ACM) demo --period $(PERIOD) --workers $(WORKERS)
+
+test: setup system-deps ## run every test tier (unit, notebooks, e2e/browser)
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-fast: setup ## unit tests only
+	$(BIN)/python -m pytest -q tests/unit
+
+lint: setup ## ruff check and format check
+	$(BIN)/ruff check acm_helpers tests benchmarks
+	$(BIN)/ruff format --check acm_helpers tests benchmarks
+
+format: setup ## ruff format and fix
+	$(BIN)/ruff format acm_helpers tests benchmarks
+	$(BIN)/ruff check --fix acm_helpers tests benchmarks
+
+strip-notebooks: setup ## remove outputs from the notebook templates before committing
+	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+
+serve: setup ## start the Voila dashboard for staff on http://127.0.0.1:8866
+	$(ACM) serve
+
+bench: setup ## run every benchmark in benchmarks/ and print ratios
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+lock: setup ## refresh constraints.txt from the current environment
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v acm-workbench > constraints.txt.new && mv constraints.txt.new constraints.txt
+
+clean: ## remove generated data and outputs (keeps .venv)
+	rm -rf data outputs/20* demo

@@ -1,0 +1,154 @@
+"""The store: Parquet files under one data directory, queried in-process with DuckDB.
+
+Layout (see ARCHITECTURE.md, "The store")::
+
+    <root>/raw/<period>/<provider>/<sha256>.<ext>      every submission, byte-for-byte, immutable
+    <root>/tables/<name>.parquet                       small tables (submissions, quarantine, ...)
+    <root>/tables/episodes_submitted/<provider>/<period>.parquet
+                                                       accepted rows of the current submission
+    <root>/tables/episodes.parquet                     consolidated canonical episodes + derived
+
+Every write goes to a temporary file in the same directory and is renamed into place, so readers
+never see half a file and a failed run leaves the previous state intact. Only this module and
+``report`` touch files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from acm_helpers.exceptions import StoreError
+
+EPISODES = "episodes"
+SUBMITTED = "episodes_submitted"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hash a file in chunks, so a large submission never has to fit in memory."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` then rename ``tmp`` onto ``path``; on failure remove ``tmp``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a frame to Parquet atomically."""
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+class Store:
+    """One data directory. Cheap to create; holds no open connection between calls."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.raw_dir = self.root / "raw"
+        self.tables_dir = self.root / "tables"
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # -- raw submissions --------------------------------------------------------------------
+    def keep_raw(self, source: Path, provider: str, period: str, sha: str | None = None) -> Path:
+        """Copy a submission byte-for-byte under ``raw/``; an existing copy is left untouched."""
+        sha = sha or sha256_file(source)
+        ext = "".join(source.suffixes[-1:]).lower() or ".bin"
+        dest = self.raw_dir / period / provider / f"{sha}{ext}"
+        if not dest.exists():
+            atomic_write(dest, lambda tmp: shutil.copyfile(source, tmp))
+            os.chmod(dest, 0o444)
+        return dest
+
+    # -- tables -----------------------------------------------------------------------------
+    def table_path(self, name: str, part: str | None = None) -> Path:
+        """Path of a table file (or of one partition file of a partitioned table)."""
+        if part is None:
+            return self.tables_dir / f"{name}.parquet"
+        return self.tables_dir / name / f"{part}.parquet"
+
+    def has_table(self, name: str) -> bool:
+        """True when the table has a file or at least one partition."""
+        return self.table_path(name).exists() or any((self.tables_dir / name).glob("**/*.parquet"))
+
+    def write_table(self, name: str, frame: pd.DataFrame, part: str | None = None) -> Path:
+        """Replace a table (or one partition of it) atomically."""
+        return write_parquet(frame, self.table_path(name, part))
+
+    def read_table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Read a whole table (all partitions); an absent table is an empty frame."""
+        single = self.table_path(name)
+        if single.exists():
+            return pd.read_parquet(single, columns=columns)
+        parts = sorted((self.tables_dir / name).glob("**/*.parquet"))
+        if not parts:
+            return pd.DataFrame(columns=columns or [])
+        with duckdb.connect() as con:
+            files = [str(p) for p in parts]
+            rel = con.read_parquet(files, union_by_name=True)
+            frame = rel.df()
+        return frame[columns] if columns else frame
+
+    def append_table(self, name: str, frame: pd.DataFrame) -> Path:
+        """Append rows to a small single-file table (log tables) by atomic rewrite."""
+        old = self.read_table(name)
+        both = frame if old.empty else pd.concat([old, frame], ignore_index=True)
+        return self.write_table(name, both)
+
+    # -- queries ----------------------------------------------------------------------------
+    def connect(self) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with a view per table in this store."""
+        con = duckdb.connect()
+        if not self.tables_dir.exists():
+            return con
+        for entry in sorted(self.tables_dir.iterdir()):
+            if entry.suffix == ".parquet":
+                name, pattern = entry.stem, str(entry)
+            elif entry.is_dir() and any(entry.glob("**/*.parquet")):
+                name, pattern = entry.name, str(entry / "**" / "*.parquet")
+            else:
+                continue
+            pattern = pattern.replace("'", "''")
+            con.execute(
+                f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet(\'{pattern}\', union_by_name=true)'
+            )
+        return con
+
+    def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
+        """Run one SQL query against the store's views and return a frame."""
+        with self.connect() as con:
+            try:
+                return con.execute(sql, params or {}).df()
+            except duckdb.CatalogException as exc:
+                raise StoreError(
+                    f"{self}: {exc}. Has intake been run for this data directory? "
+                    "Try `acm intake` (or `acm demo` for the demo program)."
+                ) from exc
+
+    def episodes(self) -> pd.DataFrame:
+        """The consolidated canonical episodes (with derived columns)."""
+        if not self.table_path(EPISODES).exists():
+            raise StoreError(
+                f"{self}: no episodes loaded yet. Run `acm intake FILES --period YYYY-MM` first."
+            )
+        return pd.read_parquet(self.table_path(EPISODES))

@@ -36,6 +36,11 @@ def open_program(program: Path, data_dir: Path | None):
     return prog, Store(data_dir or prog.data_path(Path.cwd()))
 
 
+@app.callback()
+def _root() -> None:
+    """ACM Workbench command line."""
+
+
 @app.command()
 def version() -> None:
     """Print the package version."""

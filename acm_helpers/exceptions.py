@@ -46,3 +46,7 @@ class RunError(AcmError):
 
 class HmisError(IntakeError):
     """An HMIS CSV export cannot be read or mapped."""
+
+
+class ActionError(AcmError):
+    """A meeting or action item cannot be recorded (unknown provider, metric or item, bad file)."""

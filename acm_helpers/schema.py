@@ -63,3 +63,25 @@ METRIC_VALUE_COLUMNS: dict[str, str] = {
     "suppressed": "bool",  # True: numerator/denominator/value/ci are null in every output
     "math": "str",  # "12 exits to PH / 20 leavers = 60%"
 }
+
+# meetings and action_items (owner: acm_helpers.actions). Dates are stored as timestamps.
+MEETING_COLUMNS: dict[str, str] = {
+    "meeting_id": "str",  # "<provider>-<YYYY-MM-DD>"
+    "provider_id": "str",
+    "meeting_date": "date",
+    "period": "str",  # the data period discussed (YYYY-MM)
+    "attendees": "str",  # "; "-separated
+    "notes": "str",
+}
+ACTION_ITEM_COLUMNS: dict[str, str] = {
+    "item_id": "str",  # "<provider>-<NNN>"
+    "provider_id": "str",
+    "meeting_date": "date",  # the meeting that agreed the item
+    "owner": "str",
+    "due_date": "date",
+    "status": "str",  # open | closed
+    "metric_id": "str",  # "" when not linked to a metric
+    "text": "str",
+    "closed_date": "date",  # null while open
+    "resolution": "str",
+}

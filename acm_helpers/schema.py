@@ -85,3 +85,172 @@ ACTION_ITEM_COLUMNS: dict[str, str] = {
     "closed_date": "date",  # null while open
     "resolution": "str",
 }
+
+# -- canonical episodes, enforced (intake helper) -------------------------------------------
+# The program adds to EPISODE_COLUMNS: its declared outcome columns, its code lists
+# (``program.codes``: column -> allowed values) and its exit destinations
+# (``program.destinations``: code -> destination class). ``episodes_schema`` builds the pandera
+# schema from both, so the same rules hold at intake, in ``intake.load_canonical`` and anywhere
+# else a frame crosses into the store.
+
+SCHEMA_VERSION = "1"  # bump when the canonical episode contract changes; logged per submission
+
+# Canonical type name -> pandas dtype held in memory and in Parquet. Strings use pandas 3's
+# default ``str`` dtype (missing = NaN); dates are day-precision values in datetime64[us].
+PANDAS_DTYPES: dict[str, str] = {
+    "str": "str",
+    "date": "datetime64[us]",
+    "int": "Int64",
+    "float": "float64",
+    "bool": "boolean",
+}
+
+# Leading characters that make a spreadsheet treat text as a formula (OWASP CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+# Pairs of dates that must be in order: field -> (other field, reason when out of order).
+DATE_ORDER_RULES: dict[str, tuple[str, str]] = {
+    "exit_date": ("enrollment_date", "exit date is before the enrollment date"),
+    "referral_date": ("enrollment_date", "referral date is after the enrollment date"),
+    "move_in_date": ("enrollment_date", "move-in date is before the enrollment date"),
+    "birth_date": ("enrollment_date", "birth date is after the enrollment date"),
+}
+_EARLIER = {"referral_date", "birth_date"}  # fields that must come on or before the other one
+
+# submissions: one row per file seen (loaded, superseded, rejected).
+SUBMISSION_COLUMNS: dict[str, str] = {
+    "sha256": "str",
+    "file": "str",  # file name as received
+    "provider_id": "str",
+    "period": "str",
+    "received": "date",
+    "loaded_at": "str",  # ISO timestamp of the intake run
+    "status": "str",  # current | superseded | rejected
+    "rows_total": "int",
+    "rows_accepted": "int",
+    "rows_rejected": "int",
+    "schema_version": "str",
+    "superseded_by": "str",  # sha256 of the submission that replaced this one
+    "raw_path": "str",  # raw/<period>/<provider>/<sha256>.<ext>, relative to the store root
+    "reason": "str",  # why a file was rejected entirely
+}
+
+# quarantine: one row per problem found in a rejected row (a row can have several).
+QUARANTINE_COLUMNS: dict[str, str] = {
+    "sha256": "str",
+    "file": "str",
+    "provider_id": "str",
+    "period": "str",
+    "row": "int",  # 1-based data row: the first record after the header is row 1
+    "field": "str",
+    "value": "str",  # the text as submitted
+    "reason": "str",
+}
+
+# quality: tidy data-quality report per provider and period (current submission).
+QUALITY_COLUMNS: dict[str, str] = {
+    "provider_id": "str",
+    "period": "str",
+    "sha256": "str",
+    "check": "str",  # rows | completeness | invalid_value | missing_required | dates_out_of_order |
+    #                  duplicate | formula_text | unknown_column | blank_rows | timeliness
+    "field": "str",
+    "value": "float",
+    "detail": "str",
+}
+
+
+def episode_columns(program) -> dict[str, tuple[str, bool]]:
+    """Canonical columns for one program: EPISODE_COLUMNS plus its declared outcome columns."""
+    cols = dict(EPISODE_COLUMNS)
+    for name, outcome in program.outcomes.items():
+        cols[name] = (outcome.type, outcome.required)
+    return cols
+
+
+def neutralize_formula(value):
+    """Make text safe to put in a spreadsheet cell: prefix formula-like text with ``'``.
+
+    Submissions are stored as sent (``=HYPERLINK(...)`` stays text in Parquet); only writers of
+    XLSX/CSV outputs call this, so a spreadsheet never evaluates provider-supplied text.
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def episodes_schema(program, received=None):
+    """The pandera schema of canonical episodes for ``program``.
+
+    Why built from the program: allowed race/gender codes, exit destinations, providers and
+    outcome columns are program data, not code. Row-level rules (codes, ranges, dates in order,
+    no date after the file was received) are checks whose ``error`` text is the reason shown
+    in the quarantine table.
+
+    Args:
+        program: a ``config.Program``.
+        received: the date the submission arrived; dates after it are rejected. ``None`` skips
+            that rule (e.g. for already-canonical frames from adapters).
+    """
+    import pandas as pd
+    import pandera.pandas as pa
+
+    recv = pd.Timestamp(received) if received is not None else None
+    columns = {}
+    for name, (typ, required) in episode_columns(program).items():
+        checks = []
+        if name == "provider_id":
+            checks.append(pa.Check.isin(program.provider_ids, error="unknown provider id"))
+        if name in program.codes:
+            checks.append(pa.Check.isin(program.codes[name], error=f"not one of the program's {name} codes"))
+        if name == "exit_destination" and program.destinations:
+            checks.append(pa.Check.isin(list(program.destinations), error="unknown exit destination code"))
+        if name == "destination_class":
+            checks.append(pa.Check.isin(DESTINATION_CLASSES, error="unknown destination class"))
+        if name == "age_at_entry":
+            checks.append(pa.Check.in_range(0, 120, error="age outside 0-120"))
+        if name == "cost":
+            checks.append(pa.Check.ge(0, error="negative cost"))
+        if typ == "date" and recv is not None:
+            checks.append(pa.Check.le(recv, error=f"date is after the file was received ({recv.date()})"))
+        columns[name] = pa.Column(PANDAS_DTYPES[typ], checks, nullable=not required)
+    for name, typ in LINEAGE_COLUMNS.items():
+        columns[name] = pa.Column(PANDAS_DTYPES[typ], required=False, nullable=True)
+    wide = [pa.Check(_in_order(field, other), error=reason) for field, (other, reason) in DATE_ORDER_RULES.items()]
+    return pa.DataFrameSchema(columns, checks=wide, strict=False, name="episodes")
+
+
+def _in_order(field: str, other: str):
+    if field in _EARLIER:
+        return lambda df: ~(df[field] > df[other])
+    return lambda df: ~(df[field] < df[other])
+
+
+def conform_episodes(frame, program):
+    """Give a canonical-looking frame the canonical columns and dtypes (no row is dropped).
+
+    Adapters, the demo and DuckDB all hand back slightly different dtypes (object strings,
+    datetime64[ns], numeric zip codes); the schema checks exact dtypes, so frames pass through
+    here first. Missing optional columns are added empty; extra columns are kept.
+    """
+    import pandas as pd
+
+    out = frame.copy()
+    wanted = {name: typ for name, (typ, _) in episode_columns(program).items()}
+    for name, typ in wanted.items():
+        if name not in out.columns:
+            out[name] = pd.Series(index=out.index, dtype=PANDAS_DTYPES[typ])
+    for name, typ in {**wanted, **LINEAGE_COLUMNS}.items():
+        if name not in out.columns or str(out[name].dtype) == PANDAS_DTYPES[typ]:
+            continue
+        col = out[name]
+        if typ == "str":
+            if pd.api.types.is_float_dtype(col) or pd.api.types.is_integer_dtype(col):
+                col = col.astype("Int64")
+            out[name] = col.astype("str").where(col.notna()).astype("str")
+        elif typ == "date":
+            col = pd.to_datetime(col)
+            out[name] = (col.dt.tz_localize(None) if col.dt.tz is not None else col).astype("datetime64[us]")
+        else:
+            out[name] = col.astype(PANDAS_DTYPES[typ])
+    return out

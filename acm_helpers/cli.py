@@ -49,6 +49,32 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command()
+def serve(
+    port: int = typer.Option(8866, "--port", help="Port to listen on."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
+    token: str | None = typer.Option(None, "--token", help="Require ?token=... on the URL."),
+    program: list[Path] = typer.Option([DEFAULT_PROGRAM], "--program",
+                                       help="Program file (YAML); repeat to offer several."),
+    data_dir: Path | None = DataDirOpt,
+    preheat: bool = typer.Option(True, "--preheat/--no-preheat",
+                                 help="Keep kernels that have already loaded the data (faster first chart)."),
+    pool_size: int = typer.Option(1, "--pool-size", help="Number of preheated kernels."),
+) -> None:
+    """Start the staff dashboard (Voila) on notebooks/05_explorer.ipynb."""
+    from acm_helpers.serve import ServeSettings, check_inputs
+    from acm_helpers.serve import serve as run_server
+
+    try:
+        settings = ServeSettings(programs=tuple(program), data_dir=data_dir, port=port, host=host,
+                                 token=token, preheat=preheat, pool_size=pool_size)
+        check_inputs(settings)
+        typer.echo(f"ACM explorer: http://{host}:{port}/" + (f"?token={token}" if token else ""))
+        run_server(settings)
+    except AcmError as exc:
+        fail(exc)
+
+
 def main() -> None:  # pragma: no cover - console entry
     try:
         app()

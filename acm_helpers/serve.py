@@ -1,0 +1,199 @@
+"""Serve the staff explorer (``notebooks/05_explorer.ipynb``) with Voilà, locked down.
+
+Why a module and not a shell line: the settings that make the dashboard safe and fast belong
+together and are tested together:
+
+- bound to ``127.0.0.1`` unless told otherwise; optional token;
+- tracebacks hidden and sources stripped (a user sees plain messages, never code);
+- the page template is ``acm`` (voila's ``lab`` template without its CDN stylesheets), and
+  ``?template=``/``?theme=`` overrides are refused, so nothing on the page loads from the network;
+- a per-cell execution timeout, except for the one cell that waits for the browser's request
+  (tagged :data:`WAIT_TAG`) in a preheated kernel;
+- idle kernels culled; a pool of preheated kernels that have already loaded the data, so the
+  first chart appears fast.
+
+The program file(s) and data directory reach the notebook through environment variables
+(:data:`ENV_PROGRAM`, :data:`ENV_DATA_DIR`), which every kernel, preheated or not, inherits.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from acm_helpers.exceptions import ConfigError
+
+ENV_PROGRAM = "ACM_PROGRAM"  # program file paths, joined with os.pathsep
+ENV_DATA_DIR = "ACM_DATA_DIR"  # data directory (only with a single program)
+WAIT_TAG = "acm-wait-for-request"  # notebook cell tag: no execution timeout for this cell
+NOTEBOOK_NAME = "05_explorer.ipynb"
+TEMPLATE_NAME = "acm"
+TEMPLATE_ROOT = Path(__file__).parent / "templates" / "jupyter"  # holds voila/templates/acm
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Everything ``acm serve`` decides. Defaults are the safe ones.
+
+    Attributes:
+        programs: program files; the explorer offers a picker when there are several.
+        data_dir: data directory of a single program (default: the program's ``data_dir``).
+        port, host: where Voilà listens; ``127.0.0.1`` keeps it off the network.
+        token: when set, the page needs ``?token=...`` (Jupyter server token auth).
+        preheat: keep ``pool_size`` kernels that have already run the notebook up to the
+            request, so the first chart appears without waiting for imports and data loading.
+        cell_timeout: seconds one notebook cell may run before Voilà stops it.
+        cull_idle_timeout, cull_interval: shut down kernels idle this long (checked every
+            ``cull_interval`` seconds), including ones whose browser tab was left open.
+        notebook: the explorer notebook (default: ``notebooks/05_explorer.ipynb``).
+    """
+
+    programs: tuple[Path, ...] = (Path("parameters/program.yaml"),)
+    data_dir: Path | None = None
+    port: int = 8866
+    host: str = "127.0.0.1"
+    token: str | None = None
+    preheat: bool = True
+    pool_size: int = 1
+    cell_timeout: int = 120
+    cull_idle_timeout: int = 3600
+    cull_interval: int = 60
+    notebook: Path | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.programs:
+            raise ConfigError("Give at least one program file (--program parameters/program.yaml).")
+        if self.data_dir is not None and len(self.programs) > 1:
+            raise ConfigError(
+                "--data-dir applies to a single program; with several --program files each "
+                "program's own data_dir is used. Drop --data-dir or pass one --program."
+            )
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"Port {self.port} is not between 1 and 65535 (default 8866).")
+        if not self.host or any(c.isspace() for c in self.host):
+            raise ConfigError(
+                f"Host {self.host!r} is not a host name or address (default 127.0.0.1)."
+            )
+        if self.pool_size < 0 or self.cell_timeout <= 0 or self.cull_idle_timeout <= 0:
+            raise ConfigError("pool_size must be >= 0 and the timeouts > 0 seconds.")
+
+
+def find_notebook(start: Path | None = None) -> Path:
+    """Locate ``notebooks/05_explorer.ipynb``: under the current directory, else the checkout.
+
+    Raises:
+        ConfigError: when neither place has it (name both, so the user knows where to look).
+    """
+    candidates = [
+        (start or Path.cwd()) / "notebooks" / NOTEBOOK_NAME,
+        Path(__file__).resolve().parents[1] / "notebooks" / NOTEBOOK_NAME,
+    ]
+    for path in candidates:
+        if path.is_file():
+            return path.resolve()
+    raise ConfigError(
+        "The explorer notebook was not found at "
+        + " or ".join(map(str, candidates))
+        + ". Run `acm serve` from the project folder."
+    )
+
+
+def cell_timeout(cell, seconds: int) -> int | None:
+    """Execution timeout of one notebook cell (nbclient's ``timeout_func``).
+
+    The cell tagged :data:`WAIT_TAG` waits, in a preheated kernel, for a browser to ask for the
+    page (to read its ``?provider=``); that can take hours, so it has no timeout. Every other
+    cell gets ``seconds``.
+    """
+    tags = cell.get("metadata", {}).get("tags", []) if cell is not None else []
+    return None if WAIT_TAG in tags else seconds
+
+
+def kernel_env(settings: ServeSettings, base: dict[str, str] | None = None) -> dict[str, str]:
+    """Environment for the Voilà process and so for every kernel it starts.
+
+    Program paths are made absolute because kernels run in the notebook's folder. The
+    template folder is put first on ``JUPYTER_PATH`` so Voilà finds the ``acm`` template.
+    """
+    env = dict(os.environ if base is None else base)
+    env[ENV_PROGRAM] = os.pathsep.join(str(Path(p).resolve()) for p in settings.programs)
+    if settings.data_dir is not None:
+        env[ENV_DATA_DIR] = str(Path(settings.data_dir).resolve())
+    else:
+        env.pop(ENV_DATA_DIR, None)
+    env["JUPYTER_PATH"] = os.pathsep.join(
+        [str(TEMPLATE_ROOT)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+    )
+    if settings.host not in ("0.0.0.0", "::", ""):
+        env["VOILA_APP_IP"] = settings.host  # where a preheated kernel asks for its request
+    env.update(settings.extra_env)
+    return env
+
+
+def voila_config(settings: ServeSettings):
+    """The traitlets config Voilà runs with (see the module docstring for why each is set)."""
+    from traitlets.config import Config
+
+    c = Config()
+    c.Voila.ip = settings.host
+    c.Voila.port = settings.port
+    c.Voila.port_retries = 0  # fail instead of silently moving to another port
+    c.Voila.open_browser = False
+    c.Voila.token = settings.token or ""
+    c.VoilaConfiguration.show_tracebacks = False
+    c.VoilaConfiguration.strip_sources = True
+    c.VoilaConfiguration.template = TEMPLATE_NAME
+    c.VoilaConfiguration.theme = "light"
+    c.VoilaConfiguration.allow_template_override = "NO"
+    c.VoilaConfiguration.allow_theme_override = "NO"
+    c.VoilaConfiguration.preheat_kernel = bool(settings.preheat and settings.pool_size > 0)
+    c.VoilaConfiguration.default_pool_size = settings.pool_size if settings.preheat else 0
+    c.VoilaExecutor.timeout = settings.cell_timeout
+    c.VoilaExecutor.timeout_func = functools.partial(cell_timeout, seconds=settings.cell_timeout)
+    c.VoilaExecutor.show_tracebacks = False
+    c.MappingKernelManager.cull_idle_timeout = settings.cull_idle_timeout
+    c.MappingKernelManager.cull_interval = settings.cull_interval
+    c.MappingKernelManager.cull_connected = True  # a tab left open for hours still frees its kernel
+    return c
+
+
+def check_inputs(settings: ServeSettings) -> None:
+    """Fail before starting the server when a program file or its store cannot be used.
+
+    Raises:
+        ConfigError: unreadable program file (with the file's problems).
+        StoreError: a program whose data directory has no ``metric_values`` yet.
+    """
+    from acm_helpers.config import load_program
+    from acm_helpers.exceptions import StoreError
+    from acm_helpers.store import Store
+
+    for path in settings.programs:
+        program = load_program(path)
+        root = settings.data_dir or program.data_path(Path.cwd())
+        if not Store(root).has_table("metric_values"):
+            raise StoreError(
+                f"Program {program.id}: no metric_values in {root}. Compute them first "
+                "(`acm demo` for the demo program, or `acm metrics`), or pass --data-dir."
+            )
+
+
+def serve(settings: ServeSettings) -> None:
+    """Run Voilà on the explorer notebook until interrupted (Ctrl-C or SIGTERM).
+
+    Runs in this process, so the config above (including the timeout function) applies as is.
+    """
+    check_inputs(settings)
+    notebook = settings.notebook or find_notebook()
+    env = kernel_env(settings)
+    if ENV_DATA_DIR not in env:
+        os.environ.pop(ENV_DATA_DIR, None)
+    os.environ.update(env)
+    from voila.app import Voila
+
+    app = Voila(config=voila_config(settings))
+    app.initialize(argv=[str(notebook)])
+    app.start()

@@ -75,6 +75,25 @@ def serve(
         fail(exc)
 
 
+@app.command()
+def demo(
+    program: Path = ProgramOpt,
+    period: str | None = typer.Option(None, "--period", help="Month to load up to and build packets for (default: the program's last)."),
+    workers: int = typer.Option(2, "--workers", help="Parallel packet builds."),
+    scale: float = typer.Option(1.0, "--scale", help="Volume multiplier (1.0: about 20,000 episodes)."),
+    seed: int = typer.Option(20261023, "--seed", help="Generator seed (same seed, same data)."),
+    out: Path = typer.Option(Path("demo"), "--out", help="Where the submission files go (<out>/<program id>/submissions)."),
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Generate the demo program, write its submissions, and run every stage that exists."""
+    from acm_helpers.demo import build
+
+    try:
+        build(program, out, period, workers, seed, scale, data_dir=data_dir, echo=typer.echo)
+    except AcmError as exc:
+        fail(exc)
+
+
 def main() -> None:  # pragma: no cover - console entry
     try:
         app()

@@ -63,6 +63,7 @@ follow-up outcome became known (capped at the last period).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -214,6 +215,29 @@ def generate(program: Program, seed: int = DEFAULT_SEED, scale: float = 1.0) -> 
     eps = pd.concat(frames, ignore_index=True)
     eps = eps[eps["exit_date"].isna() | (eps["exit_date"] >= start)]
     return _finish(eps, program, scen, rng, start, horizon)
+
+
+def write_submissions(episodes: pd.DataFrame, program: Program, out_dir: str | Path) -> list[Path]:
+    """Write monthly submission files per provider under ``out_dir/<YYYY-MM>/``.
+
+    Why: intake must be demonstrated on files like providers send (several formats, encodings,
+    late and partly garbage files). See :func:`acm_helpers.demo_build.write_submissions`.
+    """
+    from acm_helpers import demo_build
+
+    return demo_build.write_submissions(episodes, program, out_dir)
+
+
+def build(program_path: str | Path, out_root: str | Path = "demo", period: str | None = None,
+          workers: int = 2, seed: int = DEFAULT_SEED, scale: float = 1.0, **kwargs):
+    """Generate, write, intake, compute and build packets: the ``acm demo`` command.
+
+    Why: one call shows the whole cycle and names any stage not built yet. See
+    :func:`acm_helpers.demo_build.build` for the arguments and the returned ``DemoBuild``.
+    """
+    from acm_helpers import demo_build
+
+    return demo_build.build(program_path, out_root, period, workers, seed, scale, **kwargs)
 
 
 # -- drawing ------------------------------------------------------------------------------------

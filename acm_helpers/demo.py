@@ -70,7 +70,7 @@ import pandas as pd
 
 from acm_helpers.config import Program, period_bounds
 from acm_helpers.exceptions import ConfigError
-from acm_helpers.schema import EPISODE_COLUMNS
+from acm_helpers.schema import EPISODE_COLUMNS, conform_episodes
 
 DEFAULT_SEED = 20261023
 DAYS_PER_MONTH = 30.44
@@ -453,14 +453,7 @@ def _finish(eps: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.
     eps["program"] = eps["provider_id"].map(lambda p: program.provider(p).program or program.id)
     eps["_period"] = _last_period(eps, program, scen, horizon)
     cols = list(EPISODE_COLUMNS) + [c for c in program.outcomes if c not in EPISODE_COLUMNS]
-    out = eps[cols + ["_period"]].copy()
-    for col, (typ, _) in EPISODE_COLUMNS.items():
-        if typ == "str":
-            out[col] = out[col].astype("string")
-        elif typ == "date":
-            out[col] = pd.to_datetime(out[col]).astype("datetime64[ns]")
-    out["age_at_entry"] = out["age_at_entry"].astype("Int64")
-    out["_period"] = out["_period"].astype("string")
+    out = conform_episodes(eps[cols + ["_period"]], program)
     return out.sort_values(["provider_id", "episode_id"], kind="stable").reset_index(drop=True)
 
 

@@ -300,3 +300,55 @@ def to_svg(chart: alt.TopLevelMixin) -> str:
     with alt.theme.enable(THEME):
         spec = chart.to_dict()
     return vlc.vegalite_to_svg(spec)
+
+
+# -- deep-dive charts (owner: meeting-cycle helper; used by acm_helpers.deepdive and contract) --
+def funnel_chart(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.LayerChart:
+    """Stages of a funnel as bars, first stage on top, each labelled with its count.
+
+    Args:
+        frame: one row per stage, in order, with ``stage``, ``count`` (null where suppressed)
+            and ``suppressed`` (bool).
+    """
+    _check(frame, ["stage", "count", "suppressed"], "funnel_chart")
+    data = frame.copy()
+    data["stage"] = data["stage"].astype(str)
+    data["suppressed"] = data["suppressed"].astype(bool)
+    data["label"] = [("suppressed" if s else f"{c:,.0f}") for s, c in zip(data["suppressed"], data["count"], strict=True)]
+    y = alt.Y("stage:N", sort=data["stage"].tolist(), title=None, axis=alt.Axis(labelLimit=260))
+    base = alt.Chart(data)
+    bars = base.mark_bar(color=ACCENT).encode(
+        y=y, x=alt.X("count:Q", title=None, axis=alt.Axis(format=",.0f")),
+        tooltip=[alt.Tooltip("stage:N", title="Stage"), alt.Tooltip("count:Q", title="Count", format=",.0f")],
+    ).transform_filter("isValid(datum.count)")
+    text = base.mark_text(align="left", dx=4, color=INK).encode(
+        y=y, x=alt.X("x:Q"), text="label:N").transform_calculate(
+        x="isValid(datum.count) ? datum.count : 0")
+    return alt.layer(bars, text).properties(title=title, width=width, height=max(26 * len(data), 60))
+
+
+def before_after_chart(trend: pd.DataFrame, levels: pd.DataFrame, *, change_month: str, title: str,
+                       fmt: str, target: float | None = None, width: int = WIDTH,
+                       height: int = HEIGHT) -> alt.LayerChart:
+    """Monthly history (as :func:`trend_chart`) with the practice-change month marked and the
+    pooled level before and after it drawn as flat segments.
+
+    Args:
+        trend: as for :func:`trend_chart`.
+        levels: one row per side with ``window`` ("before"/"after"), ``value`` (pooled; null
+            where suppressed), ``start`` and ``end`` (YYYY-MM, the months it covers).
+        change_month: YYYY-MM, drawn as a vertical rule.
+    """
+    _check(levels, ["window", "value", "start", "end"], "before_after_chart")
+    base = trend_chart(trend, title=title, fmt=fmt, target=target, width=width, height=height)
+    lv = levels.dropna(subset=["value"]).copy()
+    lv["label"] = lv["window"].map({"before": "Before (pooled)", "after": "After (pooled)"})
+    x = alt.X("start:O", title=None)
+    segs = alt.Chart(lv).mark_rule(color=GOOD, strokeWidth=3, opacity=0.8).encode(
+        x=x, x2="end:O", y=alt.Y("value:Q", axis=alt.Axis(format=axis_format(fmt))),
+        tooltip=[alt.Tooltip("label:N", title=""), alt.Tooltip("value:Q", title="Value", format=axis_format(fmt))])
+    rule = alt.Chart(pd.DataFrame({"period": [change_month], "label": [f"Change: {change_month}"]})).mark_rule(
+        color=FLAG, strokeDash=[4, 3], strokeWidth=2).encode(x="period:O")
+    note = alt.Chart(pd.DataFrame({"period": [change_month], "label": [f"change {change_month}"]})).mark_text(
+        align="left", dx=4, dy=-4, color=FLAG, baseline="top").encode(x="period:O", y=alt.value(0), text="label:N")
+    return alt.layer(*base.layer, segs, rule, note).properties(title=title, width=width, height=height)

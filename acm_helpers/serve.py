@@ -26,7 +26,7 @@ from pathlib import Path
 from acm_helpers.exceptions import ConfigError
 
 ENV_PROGRAM = "ACM_PROGRAM"  # program file paths, joined with os.pathsep
-ENV_DATA_DIR = "ACM_DATA_DIR"  # data directory (only with a single program)
+ENV_DATA_DIR = "ACM_DATA_DIR"  # data directories, one per program, joined with os.pathsep
 WAIT_TAG = "acm-wait-for-request"  # notebook cell tag: no execution timeout for this cell
 NOTEBOOK_NAME = "05_explorer.ipynb"
 TEMPLATE_NAME = "acm"
@@ -120,10 +120,7 @@ def kernel_env(settings: ServeSettings, base: dict[str, str] | None = None) -> d
     """
     env = dict(os.environ if base is None else base)
     env[ENV_PROGRAM] = os.pathsep.join(str(Path(p).resolve()) for p in settings.programs)
-    if settings.data_dir is not None:
-        env[ENV_DATA_DIR] = str(Path(settings.data_dir).resolve())
-    else:
-        env.pop(ENV_DATA_DIR, None)
+    env[ENV_DATA_DIR] = os.pathsep.join(str(d.resolve()) for d in data_dirs(settings))
     env["JUPYTER_PATH"] = os.pathsep.join(
         [str(TEMPLATE_ROOT)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
     )
@@ -160,6 +157,16 @@ def voila_config(settings: ServeSettings):
     return c
 
 
+def data_dirs(settings: ServeSettings) -> list[Path]:
+    """The data directory of each program: ``--data-dir``, else the program's ``data_dir``
+    taken from the current directory (as every other ``acm`` command does)."""
+    from acm_helpers.config import load_program
+
+    if settings.data_dir is not None:
+        return [Path(settings.data_dir)]
+    return [load_program(p).data_path(Path.cwd()) for p in settings.programs]
+
+
 def check_inputs(settings: ServeSettings) -> None:
     """Fail before starting the server when a program file or its store cannot be used.
 
@@ -171,9 +178,8 @@ def check_inputs(settings: ServeSettings) -> None:
     from acm_helpers.exceptions import StoreError
     from acm_helpers.store import Store
 
-    for path in settings.programs:
+    for path, root in zip(settings.programs, data_dirs(settings), strict=True):
         program = load_program(path)
-        root = settings.data_dir or program.data_path(Path.cwd())
         if not Store(root).has_table("metric_values"):
             raise StoreError(
                 f"Program {program.id}: no metric_values in {root}. Compute them first "
@@ -188,10 +194,7 @@ def serve(settings: ServeSettings) -> None:
     """
     check_inputs(settings)
     notebook = settings.notebook or find_notebook()
-    env = kernel_env(settings)
-    if ENV_DATA_DIR not in env:
-        os.environ.pop(ENV_DATA_DIR, None)
-    os.environ.update(env)
+    os.environ.update(kernel_env(settings))
     from voila.app import Voila
 
     app = Voila(config=voila_config(settings))

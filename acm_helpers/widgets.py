@@ -1,0 +1,425 @@
+"""The staff explorer: ipywidgets wired to the pure views in :mod:`acm_helpers.explorer`.
+
+Served by Voilà (``acm serve``) from ``notebooks/05_explorer.ipynb``, which only calls
+:func:`explorer_from_settings`, :meth:`Explorer.apply_query` and shows :attr:`Explorer.widget`.
+
+Rules this module keeps (see ARCHITECTURE.md, "Security"):
+
+- Each program's tables are read once per session (:func:`explorer.load_data`); a widget change
+  only filters frames in memory and re-renders the parts whose inputs changed.
+- Every widget or URL value is checked against the allowlist (:func:`explorer.make_selection`)
+  before use; nothing a user sends is formatted into SQL or code.
+- Callbacks catch :class:`AcmError` only and show its message as plain text; anything else is a
+  bug and is left to surface in the server log (Voilà hides tracebacks from the page).
+- Charts render with no network: static SVG from vl-convert in an ``HTML`` widget (default) or
+  altair's ``JupyterChart`` with ``offline=True`` (``ACM_CHARTS=jupyter``).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+from pathlib import Path
+from urllib.parse import parse_qs
+
+import ipywidgets as w
+import pandas as pd
+
+from acm_helpers import charts, explorer
+from acm_helpers.config import Program, load_program
+from acm_helpers.exceptions import AcmError, ConfigError, UnknownIdError
+from acm_helpers.explorer import ALL, ExplorerData, Selection
+
+CHART_WIDTH = 470
+CSS = """<style>
+.acm-message {background:#fdf1e7;border-left:4px solid #d9822b;padding:8px 12px;color:#1f2933;}
+.acm-tile {border:1px solid #d5dbe1;border-radius:6px;padding:8px 10px;margin:4px;min-width:170px;}
+.acm-tile.acm-flagged {border-color:#d9822b;box-shadow:inset 4px 0 0 #d9822b;}
+.acm-tile-label {font-size:12px;color:#52606d;} .acm-tile-value {font-size:26px;font-weight:600;}
+.acm-tile-note {font-size:11px;color:#6b7785;} .acm-flag {font-size:11px;color:#a35200;}
+.acm-topic {background:#eef4fb;padding:6px 12px;border-radius:4px;}
+.acm-table td, .acm-table th {padding:2px 8px;font-size:12px;text-align:left;}
+.acm-empty {color:#6b7785;font-style:italic;padding:20px;}
+.acm-download-link {display:inline-block;margin-left:12px;padding:4px 10px;border:1px solid #1f5fa8;
+  border-radius:4px;color:#1f5fa8;text-decoration:none;}
+</style>"""
+
+
+def request_query() -> str:
+    """The page's query string (``provider=...``), in a preheated kernel or a fresh one.
+
+    Why two paths: a fresh kernel is started for the request and gets ``QUERY_STRING`` in its
+    environment; a preheated kernel ran the notebook before anyone asked for the page, so it
+    must wait for the request (voila's ``get_query_string``). The notebook cell that calls
+    this is tagged ``acm-wait-for-request`` so ``acm serve`` gives it no execution timeout.
+    """
+    if os.environ.get("VOILA_PREHEAT") == "True":
+        from voila.utils import get_query_string
+
+        return get_query_string() or ""
+    return os.environ.get("QUERY_STRING", "")
+
+
+def _paths(value: str, env: str) -> list[str]:
+    text = value or os.environ.get(env, "")
+    return [p for p in text.split(os.pathsep) if p]
+
+
+def _project_root() -> Path:
+    """Relative paths are taken from the project folder (the notebook runs in notebooks/)."""
+    cwd = Path.cwd()
+    return cwd.parent if cwd.name == "notebooks" else cwd
+
+
+def explorer_from_settings(program_files: str = "", data_dir: str = "", *,
+                           provider: str = "") -> Explorer:
+    """Build the explorer from the notebook's parameters or, when empty, ``acm serve``'s env.
+
+    Args:
+        program_files: program file paths joined with ``os.pathsep`` (env ``ACM_PROGRAM``).
+        data_dir: data directories, one per program, joined the same way (env
+            ``ACM_DATA_DIR``); default: each program's ``data_dir`` under the project folder.
+        provider: provider shown first (a URL ``?provider=`` overrides it).
+    """
+    from acm_helpers.serve import ENV_DATA_DIR, ENV_PROGRAM
+    from acm_helpers.store import Store
+
+    root = _project_root()
+    files = [Path(p) if Path(p).is_absolute() else root / p
+             for p in _paths(program_files, ENV_PROGRAM) or ["parameters/program.yaml"]]
+    dirs = _paths(data_dir, ENV_DATA_DIR)
+    if dirs and len(dirs) != len(files):
+        raise ConfigError(f"{len(files)} program file(s) but {len(dirs)} data director(ies); "
+                          "give one data directory per program or none.")
+    programs = [load_program(f) for f in files]
+    stores = [Store(Path(d) if d else p.data_path(root)) for d, p in
+              zip(dirs or [""] * len(programs), programs, strict=True)]
+    app = Explorer(programs, stores)
+    if provider:
+        app.apply_query(f"provider={provider}")
+    return app
+
+
+class ChartPane:
+    """One chart slot that keeps its widget and swaps the chart in it.
+
+    ``svg``: the chart is rendered in the kernel by vl-convert and sent as inline SVG (no
+    JavaScript, same renderer as the packets). ``jupyter``: altair's ``JupyterChart`` with its
+    JavaScript bundled from vl-convert (``offline=True``); only the spec is re-sent on change.
+    """
+
+    def __init__(self, name: str, mode: str = "svg"):
+        self.mode, self.key = mode, None
+        if mode == "jupyter":
+            import altair as alt
+
+            alt.JupyterChart.enable_offline(True)
+            self.chart = alt.JupyterChart(alt.Chart(pd.DataFrame()).mark_point(),
+                                          embed_options={"renderer": "svg", "actions": False})
+            self.note = w.HTML()
+            self.widget = w.VBox([self.note, self.chart])
+        else:
+            self.widget = w.HTML()
+        self.widget.add_class("acm-chart")
+        self.widget.add_class(f"acm-{name}")
+
+    def show(self, chart, empty: str = "") -> None:
+        """Show ``chart``, or the plain text ``empty`` when there is nothing to draw."""
+        if chart is None:
+            text = f'<div class="acm-empty">{html.escape(empty)}</div>'
+            if self.mode == "jupyter":
+                self.note.value, self.chart.layout.display = text, "none"
+            else:
+                self.widget.value = text
+            return
+        if self.mode == "jupyter":
+            self.note.value, self.chart.layout.display = "", None
+            import altair as alt
+
+            with alt.theme.enable(charts.THEME):
+                self.chart.chart = chart
+        else:
+            self.widget.value = charts.to_svg(chart)
+
+
+class Explorer:
+    """The app: controls, tiles, charts and tables for one session.
+
+    Args:
+        programs: the programs offered (a picker appears when there are several).
+        stores: one store per program, same order.
+        chart_mode: ``svg`` or ``jupyter`` (default from env ``ACM_CHARTS``, else ``svg``).
+    """
+
+    def __init__(self, programs: list[Program], stores: list, chart_mode: str | None = None):
+        self._stores = {p.id: s for p, s in zip(programs, stores, strict=True)}
+        self._programs = {p.id: p for p in programs}
+        self._data: dict[str, ExplorerData] = {}
+        self._keys: dict[str, object] = {}
+        self._muted = False
+        mode = chart_mode or os.environ.get("ACM_CHARTS", "svg")
+        self.message = w.HTML(layout=w.Layout(display="none"))
+        self.message.add_class("acm-message-box")
+        self.program = w.Dropdown(description="Program", options=[(p.name, p.id) for p in programs])
+        self.provider = w.Dropdown(description="Provider")
+        self.metric = w.Dropdown(description="Metric", layout=w.Layout(width="360px"))
+        self.months = w.SelectionRangeSlider(description="Months", options=["-"], continuous_update=False,
+                                             layout=w.Layout(width="520px"))
+        self.dimension = w.Dropdown(description="Breakdown")
+        self.download = w.HTML()
+        self.topic = w.HTML()
+        self.topic_button = w.Button(description="Open this topic", layout=w.Layout(width="auto"))
+        self.tiles = w.HBox(layout=w.Layout(flex_flow="row wrap"))
+        self.trend, self.peers, self.breakdown = (ChartPane(n, mode) for n in ("trend", "peers", "breakdown"))
+        self.quality, self.actions = w.HTML(), w.HTML()
+        for el, name in ((self.provider, "provider"), (self.metric, "metric"), (self.months, "months"),
+                         (self.dimension, "dimension"), (self.tiles, "tiles"), (self.quality, "quality"),
+                         (self.actions, "actions"), (self.download, "download"), (self.topic, "topic")):
+            el.add_class(f"acm-{name}")
+        if len(programs) < 2:
+            self.program.layout.display = "none"
+        self.program.observe(self._on_program, "value")
+        for ctl in (self.provider, self.metric, self.months, self.dimension):
+            ctl.observe(self._on_change, "value")
+        self.topic_button.on_click(self._on_topic)
+        self.widget = w.VBox([
+            w.HTML(CSS), self.message,
+            w.HBox([self.program, self.provider, self.metric], layout=w.Layout(flex_flow="row wrap")),
+            w.HBox([self.months, self.dimension, self.download], layout=w.Layout(flex_flow="row wrap")),
+            w.HBox([self.topic, self.topic_button]), self.tiles,
+            w.HBox([self.trend.widget, self.peers.widget], layout=w.Layout(flex_flow="row wrap")),
+            w.HBox([self.breakdown.widget, w.VBox([self.quality, self.actions])],
+                   layout=w.Layout(flex_flow="row wrap")),
+        ])
+        self.widget.add_class("acm-explorer")
+        self._guard(self._load_program, programs[0].id)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _guard(self, fn, *args) -> None:
+        """Run a step; an AcmError becomes a plain message on the page, never a traceback."""
+        try:
+            fn(*args)
+        except AcmError as exc:
+            self.say(str(exc))
+
+    def say(self, text: str = "") -> None:
+        """Show (or clear, with "") the plain message above the controls."""
+        self.message.value = (f'<div class="acm-message" role="alert">{html.escape(text, quote=False)}</div>'
+                              if text else "")
+        self.message.layout.display = None if text else "none"
+
+    @property
+    def data(self) -> ExplorerData:
+        """The current program's tables (loaded on first use, then kept for the session)."""
+        pid = self.program.value
+        if pid not in self._data:
+            self._data[pid] = explorer.load_data(self._programs[pid], self._stores[pid])
+        return self._data[pid]
+
+    def _load_program(self, program_id: str) -> None:
+        data = self.data
+        ok = explorer.allowed(data)
+        prog = data.program
+        self._allowed, self._keys = ok, {}
+        self._muted = True
+        try:
+            self.provider.options = [(explorer.provider_label(prog, p), p) for p in ok.providers]
+            self.provider.value = ALL
+            self.metric.options = [(prog.metric(m).label, m) for m in ok.metrics]
+            self.metric.value = ok.metrics[0]
+            self.months.options = list(ok.periods)
+            self.months.value = (ok.periods[max(0, len(ok.periods) - 12)], ok.periods[-1])
+            self.dimension.options = [("None", "")] + [(prog.dimension(d).label, d) for d in ok.dimensions[1:]]
+            self.dimension.value = ""
+        finally:
+            self._muted = False
+        self.refresh()
+
+    def _on_program(self, change) -> None:
+        self.say()
+        self._guard(self._load_program, change["new"])
+
+    def _on_change(self, change) -> None:
+        if not self._muted:
+            self.say()
+            self._guard(self.refresh)
+
+    def selection(self) -> Selection:
+        """The current widget values, validated against the allowlist."""
+        start, end = self.months.value
+        return explorer.make_selection(self._allowed, self.provider.value, self.metric.value,
+                                       start, end, self.dimension.value)
+
+    def set_view(self, **values: str) -> None:
+        """Set several controls at once (validated), then refresh once.
+
+        Keys: provider, metric, dimension. Used by the tile drill, the roadmap topic and the
+        URL; a value outside the allowlist raises UnknownIdError and changes nothing.
+        """
+        ok = self._allowed
+        known = {"provider": ok.providers, "metric": ok.metrics, "dimension": ok.dimensions}
+        for key, value in values.items():
+            if value not in known[key]:
+                raise UnknownIdError(key, value, [k for k in known[key] if k])
+        self._muted = True
+        try:
+            for key, value in values.items():
+                getattr(self, key).value = value
+        finally:
+            self._muted = False
+        self.refresh()
+
+    def apply_query(self, query: str) -> None:
+        """Apply ``?provider=...`` (and ``metric=``) from the page address, if allowed.
+
+        An unknown value leaves the view as it is and shows a plain message listing the known
+        providers; the text from the address is escaped and shortened before it is shown.
+        """
+        params = parse_qs(query or "", keep_blank_values=True)
+        wanted = {k: params[k][-1] for k in ("provider", "metric") if k in params}
+        try:
+            self.set_view(**wanted)
+        except UnknownIdError as exc:
+            shown = exc.value[:60] if isinstance(exc.value, str) else exc.value
+            prog = self.data.program
+            if exc.kind == "provider":
+                known = ", ".join(f"{k} ({prog.provider(k).name})" for k in exc.known if k != ALL)
+                now = self._describe().lower() if self.provider.value == ALL else self._describe()
+            else:
+                known = ", ".join(exc.known)
+                now = prog.metric(self.metric.value).label
+            self.say(f"The page address asks for {exc.kind} {shown!r}, which this program does not "
+                     f"have. Known {exc.kind}s: {known}. Showing {now} instead.")
+        except AcmError as exc:
+            self.say(str(exc))
+
+    def _describe(self) -> str:
+        return explorer.provider_label(self.data.program, self.provider.value)
+
+    # -- rendering --------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-render every part whose inputs changed (filters only; no reading from disk)."""
+        data, sel = self.data, self.selection()
+        metric = data.program.metric(sel.metric)
+        self._part("tiles", (sel.provider, sel.end, sel.metric), lambda: self._tiles(data, sel))
+        self._part("topic", sel.end, lambda: self._topic(data, sel))
+        self._part("trend", (sel.provider, sel.metric, sel.start, sel.end), lambda: self.trend.show(
+            charts.trend_chart(explorer.trend(data, sel), title=f"{metric.label}: {self._describe()}",
+                               fmt=metric.format, target=metric.target, width=CHART_WIDTH)))
+        self._part("peers", (sel.provider, sel.metric, sel.end), lambda: self._peers(data, sel, metric))
+        self._part("breakdown", (sel.provider, sel.metric, sel.end, sel.dimension),
+                   lambda: self._breakdown(data, sel, metric))
+        self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
+        self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
+        self._part("download", sel, lambda: self._download(data, sel))
+
+    def _part(self, name: str, key: object, render) -> None:
+        if self._keys.get(name) != key:
+            render()
+            self._keys[name] = key
+
+    def _peers(self, data: ExplorerData, sel: Selection, metric) -> None:
+        frame = explorer.peers(data, sel)
+        if frame["value"].notna().sum() == 0:
+            self.peers.show(None, f"No provider has a value for {metric.label} in {sel.end}.")
+            return
+        self.peers.show(charts.peer_chart(frame, title=f"Providers, {sel.end}", fmt=metric.format,
+                                          target=metric.target, width=CHART_WIDTH - 120))
+
+    def _breakdown(self, data: ExplorerData, sel: Selection, metric) -> None:
+        if not sel.dimension:
+            self.breakdown.show(None, "Choose a breakdown to see this metric by group.")
+            return
+        frame = explorer.breakdown(data, sel)
+        label = data.program.dimension(sel.dimension).label
+        if frame.empty:
+            self.breakdown.show(None, f"No {label.lower()} breakdown of {metric.label} for "
+                                      f"{self._describe()} in {sel.end}.")
+            return
+        self.breakdown.show(charts.equity_chart(frame, title=f"{metric.label} by {label.lower()}, {sel.end}",
+                                                fmt=metric.format, width=CHART_WIDTH - 120))
+
+    def _tiles(self, data: ExplorerData, sel: Selection) -> None:
+        boxes = []
+        for t in explorer.tiles(data, sel).itertuples():
+            value = charts.format_value(None if pd.isna(t.value) else float(t.value), t.fmt,
+                                        suppressed=t.suppressed)
+            target = "" if t.target is None or pd.isna(t.target) else f"target {charts.format_value(t.target, t.fmt)}"
+            flags = "".join(f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in t.flags)
+            body = w.HTML(f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
+                          f'<div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">{html.escape(value)}</div>'
+                          f'<div class="acm-tile-note">{html.escape(sel.end)} {html.escape(target)}</div>{flags}')
+            parts = [body]
+            if t.flagged and data.program.dimensions:
+                btn = w.Button(description="Show breakdown", layout=w.Layout(width="auto"),
+                               tooltip=f"{t.label} by group")
+                btn.add_class("acm-drill")
+                btn.on_click(lambda _b, m=t.metric_id: self._guard(self._drill, m))
+                parts.append(btn)
+            box = w.VBox(parts)
+            box.add_class("acm-tile")
+            if t.flagged:
+                box.add_class("acm-flagged")
+            boxes.append(box)
+        self.tiles.children = boxes
+
+    def _drill(self, metric_id: str) -> None:
+        """From a flagged tile to its breakdown: that metric, and a dimension if none is set."""
+        sel = self.selection()
+        topic = explorer.roadmap_topic(self.data.program, sel.end) or {}
+        dim = sel.dimension or topic.get("dimension") or self._allowed.dimensions[1]
+        self.set_view(metric=metric_id, dimension=dim)
+
+    def _topic(self, data: ExplorerData, sel: Selection) -> None:
+        topic = explorer.roadmap_topic(data.program, sel.end)
+        if topic is None:
+            self.topic.value, self.topic_button.layout.display = "", "none"
+            return
+        self.topic.value = (f'<div class="acm-topic"><b>Topic of the month ({html.escape(sel.end)}):</b> '
+                            f'{html.escape(topic["title"])} &mdash; {html.escape(topic["question"])}</div>')
+        self.topic_button.layout.display = None
+
+    def _on_topic(self, _button) -> None:
+        def go() -> None:
+            topic = explorer.roadmap_topic(self.data.program, self.selection().end) or {}
+            self.set_view(metric=topic["metric"], dimension=topic.get("dimension") or "")
+        self.say()
+        self._guard(go)
+
+    def _quality(self, data: ExplorerData, sel: Selection) -> None:
+        q = explorer.quality_status(data, sel)
+        rows = []
+        for r in q.itertuples():
+            if not r.submitted:
+                rows.append((r.provider, "no submission loaded", "", "", ""))
+                continue
+            late = "" if pd.isna(r.days_late) else ("on time" if r.days_late <= 0 else f"{r.days_late:.0f} days late")
+            comp = "" if pd.isna(r.completeness) else f"{r.completeness:.0%}"
+            rows.append((r.provider, f"{r.rows_accepted:,} loaded / {r.rows_rejected:,} rejected",
+                         comp, late, r.top_problem))
+        self.quality.value = _table(f"Data quality, {sel.end} submissions",
+                                    ["Provider", "Rows", "Completeness", "Timeliness", "Top problem"], rows)
+
+    def _actions(self, data: ExplorerData, sel: Selection) -> None:
+        items = explorer.open_actions(data, sel)
+        rows = [(r.item_id, r.owner, f"{r.due_date:%Y-%m-%d}" + (" (overdue)" if r.overdue else ""), r.text)
+                for r in items.itertuples()] if len(items) else []
+        title = f"Open action items at the end of {sel.end}"
+        self.actions.value = _table(title, ["Item", "Owner", "Due", "Action"], rows,
+                                    empty="No open action items.")
+
+    def _download(self, data: ExplorerData, sel: Selection) -> None:
+        text = explorer.view_csv(data, sel)
+        b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        name = f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv".replace(ALL, "all")
+        self.download.value = (f'<a class="acm-download-link" download="{html.escape(name)}" '
+                               f'href="data:text/csv;charset=utf-8;base64,{b64}">Download CSV</a>')
+
+
+def _table(title: str, header: list[str], rows: list[tuple], empty: str = "") -> str:
+    """A small escaped HTML table (text from tables is never trusted as markup)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    inner = f'<table class="acm-table"><tr>{head}</tr>{body}</table>' if rows else f'<div class="acm-empty">{html.escape(empty)}</div>'
+    return f"<h4>{html.escape(title)}</h4>{inner}"

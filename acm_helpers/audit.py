@@ -1,0 +1,294 @@
+"""Leak check of provider-facing packets, run on the finished files before they are published.
+
+Why check the files and not trust the pipeline: suppression and anonymization happen once, in
+the engine, but a packet is assembled from many hands (templates, narrative, charts, appendix).
+This module reads what a provider would actually receive (the HTML text and SVG labels, the
+PDF's text via ``pdftotext``, every XLSX cell) and looks for three things that must never be
+there:
+
+1. a client id (any client id in the store's episodes);
+2. another provider's name or id, when peers are anonymized;
+3. the true value of a suppressed cell: a text unit (table row, list item, chart label, PDF
+   line, spreadsheet row) that names the suppressed cell's metric and group and also carries its
+   true numerator, denominator or value.
+
+A finding fails the packet (``privacy_failed`` in the manifest) with the reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import subprocess
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+
+from acm_helpers.exceptions import PrivacyError
+
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
+# Elements whose own text is one unit. Cells (td, th) and spans are inline here, so a table row
+# or a tile (a div of spans) is one unit: its label and its numbers are checked together.
+BLOCKS = {"tr", "li", "p", "h1", "h2", "h3", "h4", "h5", "h6", "div", "title", "text", "caption",
+          "section", "table", "tbody", "thead", "ul", "ol", "main", "body", "svg", "g", "pre", "dt", "dd"}
+LABEL_ATTRS = {"aria-label", "title", "alt", "aria-description"}
+
+
+@dataclass(frozen=True)
+class SuppressedCell:
+    """A cell the engine suppressed, with the true numbers that must not appear next to it."""
+
+    metric: str  # metric label as printed (and id)
+    group: str  # group label ("" for an overall value)
+    numbers: frozenset[str]  # the true numerator, denominator and value in printed forms
+    period: str = ""
+    metric_id: str = ""
+
+
+@dataclass(frozen=True)
+class PrivacyFacts:
+    """What a provider's packet must not contain."""
+
+    provider: str
+    client_ids: frozenset[str] = frozenset()
+    forbidden_names: tuple[str, ...] = ()  # other providers' names (when anonymized)
+    forbidden_ids: frozenset[str] = frozenset()  # other providers' ids (lower case)
+    suppressed: tuple[SuppressedCell, ...] = ()
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One leak, with where it was found and a short excerpt (the secret itself is masked)."""
+
+    kind: str  # client_id | provider_name | suppressed_value
+    file: str
+    detail: str
+    excerpt: str = ""
+
+    @property
+    def message(self) -> str:
+        """One sentence for the manifest and the CLI."""
+        return f"{self.file}: {self.kind.replace('_', ' ')} {self.detail}"
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON-able form for the manifest."""
+        return {"kind": self.kind, "file": self.file, "detail": self.detail, "excerpt": self.excerpt}
+
+
+# -- text extraction: each file becomes a list of text units ---------------------------------------
+class _Units(HTMLParser):
+    """Collect each block's own text (not its child blocks'), plus label attributes (SVG
+    aria-labels, which carry a chart mark's fields and values)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.units: list[str] = []
+        self._stack: list[list[str]] = [[]]
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("style", "script"):
+            self._skip += 1
+        for name, value in attrs:
+            if name in LABEL_ATTRS and value:
+                self.units.append(value)
+        if tag in BLOCKS:
+            self._stack.append([])
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script"):
+            self._skip = max(0, self._skip - 1)
+        if tag in BLOCKS and len(self._stack) > 1:
+            text = " ".join(self._stack.pop()).strip()
+            if text:
+                self.units.append(text)
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self._stack[-1].append(data.strip())
+
+    def close(self):
+        super().close()
+        rest = " ".join(" ".join(s) for s in self._stack).strip()
+        if rest:
+            self.units.append(rest)
+
+
+def html_units(html: str) -> list[str]:
+    """Text units of an HTML page: blocks (rows, items, tiles, paragraphs) and label attributes."""
+    parser = _Units()
+    parser.feed(html)
+    parser.close()
+    return parser.units
+
+
+def pdf_units(pdf: Path) -> list[str]:
+    """Lines of a PDF's text (``pdftotext -layout``), so a table row stays one unit."""
+    proc = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise PrivacyError(f"pdftotext could not read {pdf}: {proc.stderr.strip()}. Install poppler-utils.")
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def xlsx_units(xlsx: Path) -> list[str]:
+    """One unit per spreadsheet row (cells joined), every sheet."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx, read_only=True, data_only=True)
+    units = []
+    try:
+        for ws in wb.worksheets:
+            for row in ws.iter_rows(values_only=True):
+                cells = [_cell_text(v) for v in row if v is not None]
+                if cells:
+                    units.append(" | ".join(cells))
+    finally:
+        wb.close()
+    return units
+
+
+def _cell_text(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def file_units(path: Path) -> list[str]:
+    """Text units of a packet file, by extension (.html, .pdf, .xlsx)."""
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return html_units(path.read_text(encoding="utf-8"))
+    if suffix == ".pdf":
+        return pdf_units(path)
+    if suffix == ".xlsx":
+        return xlsx_units(path)
+    raise PrivacyError(f"Cannot audit {path}: unknown file type {suffix!r} (expected .html, .pdf or .xlsx).")
+
+
+# -- checks ------------------------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def _numbers(text: str) -> set[str]:
+    return {m.replace(",", "") for m in NUMBER.findall(text)}
+
+
+def check_units(units: Iterable[str], facts: PrivacyFacts, file: str) -> list[Finding]:
+    """Check text units against the facts; one finding per distinct leak."""
+    findings: dict[tuple[str, str], Finding] = {}
+    names = [(n, _norm(n)) for n in facts.forbidden_names if n.strip()]
+    for unit in units:
+        low = _norm(unit)
+        tokens = set(TOKEN.findall(unit))
+        for cid in tokens & facts.client_ids:
+            findings.setdefault(("client_id", cid), Finding("client_id", file, f"{_mask(cid)} appears",
+                                                              _excerpt(unit, cid)))
+        for name, norm in names:
+            if norm in low:
+                findings.setdefault(("provider_name", name), Finding(
+                    "provider_name", file, f"another provider's name {name!r} appears", _excerpt(unit, name)))
+        for pid in {t.lower() for t in tokens} & facts.forbidden_ids:
+            findings.setdefault(("provider_name", pid), Finding(
+                "provider_name", file, f"another provider's id {pid!r} appears", _excerpt(unit, pid)))
+        if facts.suppressed:
+            nums = _numbers(unit)
+            if not nums:
+                continue
+            for cell in facts.suppressed:
+                if cell.group and _norm(cell.group) not in low:
+                    continue
+                if not (_norm(cell.metric) in low or (cell.metric_id and cell.metric_id.lower() in low)):
+                    continue
+                hit = nums & cell.numbers
+                if hit:
+                    key = ("suppressed_value", f"{cell.metric}|{cell.group}|{cell.period}")
+                    where = f"{cell.metric}{' / ' + cell.group if cell.group else ''}{' ' + cell.period if cell.period else ''}"
+                    findings.setdefault(key, Finding(
+                        "suppressed_value", file,
+                        f"the suppressed cell {where} is shown with its true number(s) {sorted(hit)}", unit[:200]))
+    return list(findings.values())
+
+
+def _mask(secret: str) -> str:
+    return secret[:2] + "…" + secret[-2:] if len(secret) > 5 else "…"
+
+
+def _excerpt(unit: str, secret: str) -> str:
+    return unit[:200].replace(secret, _mask(secret))
+
+
+def check_files(files: Mapping[str, Path] | Iterable[Path], facts: PrivacyFacts) -> list[Finding]:
+    """Audit every file of a packet; an empty list means the packet may be published."""
+    paths = list(files.values()) if isinstance(files, Mapping) else list(files)
+    findings = []
+    for path in paths:
+        findings += check_units(file_units(Path(path)), facts, Path(path).name)
+    return findings
+
+
+# -- facts from the store ----------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _client_ids(episodes_path: str, mtime: float) -> frozenset[str]:
+    ids = pd.read_parquet(episodes_path, columns=["client_id"])["client_id"].dropna().astype(str)
+    return frozenset(ids.unique().tolist())
+
+
+def client_ids(store) -> frozenset[str]:
+    """Every client id in the store (cached per process until episodes change)."""
+    path = store.table_path("episodes")
+    if not path.exists():
+        return frozenset()
+    return _client_ids(str(path), path.stat().st_mtime)
+
+
+def printed_forms(value: float | None, fmt: str) -> set[str]:
+    """The ways a number can be printed in a packet ("7", "43%", "42.9%", "0.43", "$1,200")."""
+    if value is None or pd.isna(value):
+        return set()
+    v = float(value)
+    out = {f"{v:.0f}" if v.is_integer() else f"{v:g}"}
+    if fmt == "percent":
+        out |= {f"{v * 100:.0f}%", f"{v * 100:.1f}%", f"{v:.2f}", f"{v:.3f}"}
+    else:
+        out |= {f"{v:.0f}", f"{v:.1f}"}
+    return {s.replace(",", "") for s in out}
+
+
+def facts_for(program, store, provider: str | None, period: str) -> PrivacyFacts:
+    """Build the facts for one provider's packet from the store and the program.
+
+    Suppressed cells come from :func:`suppressed_truth`, which asks the engine for the
+    unsuppressed numbers of exactly the cells it suppressed.
+    """
+    others = [p for p in program.providers if p.id != provider]
+    anonymized = program.peers.display == "anonymized"
+    cells = suppressed_truth(program, store, provider, period) if provider else ()
+    return PrivacyFacts(
+        provider=provider or "",
+        client_ids=client_ids(store),
+        forbidden_names=tuple(p.name for p in others) if anonymized else (),
+        forbidden_ids=frozenset(p.id.lower() for p in others) if anonymized else frozenset(),
+        suppressed=tuple(cells),
+    )
+
+
+def suppressed_truth(program, store, provider: str, period: str) -> list[SuppressedCell]:
+    """The suppressed cells a provider's packet could show, each with its true numbers."""
+    from acm_helpers import metrics
+
+    truth = metrics.unsuppressed_cells(program, store, provider)
+    if truth.empty:
+        return []
+    cells = []
+    for row in truth.itertuples(index=False):
+        metric = program.metric(row.metric_id)
+        nums = printed_forms(row.numerator, "number") | printed_forms(row.denominator, "number") \
+            | printed_forms(row.value, metric.format)
+        cells.append(SuppressedCell(metric=metric.label, metric_id=row.metric_id, group=str(row.group or ""),
+                                    numbers=frozenset(nums), period=str(row.period)))
+    return cells

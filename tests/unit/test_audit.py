@@ -1,0 +1,95 @@
+"""The leak check: each kind of leak planted in a small packet is caught, and the honest packet
+passes (no false alarm from a number that merely equals a suppressed one elsewhere)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from acm_helpers import audit, report
+
+FACTS = audit.PrivacyFacts(
+    provider="harbor",
+    client_ids=frozenset({"C0100123", "C0100456"}),
+    forbidden_names=("Cascade Family Services", "Rainier Valley Shelter Alliance"),
+    forbidden_ids=frozenset({"cascade", "rainier"}),
+    suppressed=(audit.SuppressedCell(metric="Exits to permanent housing", metric_id="exits_to_permanent_housing",
+                                     group="Multiracial", numbers=frozenset({"3", "7", "43%", "42.9%"}),
+                                     period="2026-10"),),
+)
+
+HONEST = """<html><body><main>
+<div class="acm-tile"><span class="label">Exits to permanent housing</span>
+  <span class="value">55%</span><span class="sub">Target 45% · 21 of 38 leavers</span></div>
+<table><tr><th>Metric</th><th>Group</th><th>Value</th><th>Leavers</th></tr>
+<tr><td>Exits to permanent housing</td><td>White</td><td>57%</td><td>7</td></tr>
+<tr><td>Exits to permanent housing</td><td>Multiracial</td><td>suppressed</td><td>suppressed</td></tr>
+<tr><td>Median length of stay</td><td>Multiracial</td><td>suppressed</td><td>suppressed</td></tr></table>
+<p>Peers are shown as Provider A, Provider B.</p>
+<svg><g aria-label="provider: Provider A; value: 0.41"></g><text>Provider A</text></svg>
+</main></body></html>"""
+
+
+def _kinds(findings):
+    return sorted(f.kind for f in findings)
+
+
+def test_html_units_keep_rows_and_tiles_whole():
+    units = audit.html_units(HONEST)
+    assert "Exits to permanent housing White 57% 7" in units
+    assert any(u.startswith("Exits to permanent housing 55% Target 45%") for u in units)
+    assert "provider: Provider A; value: 0.41" in units  # SVG aria-label is checked too
+
+
+def test_honest_packet_passes():
+    # "7" appears in the White row, but the White cell is not suppressed: no false alarm.
+    assert audit.check_units(audit.html_units(HONEST), FACTS, "packet.html") == []
+
+
+@pytest.mark.parametrize(("planted", "kind"), [
+    pytest.param("<p>Follow up with client C0100123 about the move-in.</p>", "client_id", id="client-id-text"),
+    pytest.param('<svg><g aria-label="client_id: C0100456"></g></svg>', "client_id", id="client-id-chart-label"),
+    pytest.param("<p>Cascade Family Services exits more clients to housing.</p>", "provider_name", id="peer-name"),
+    pytest.param("<p>Compare with   rainier valley shelter alliance.</p>", "provider_name", id="peer-name-case-space"),
+    pytest.param("<table><tr><td>cascade</td><td>41%</td></tr></table>", "provider_name", id="peer-id"),
+    pytest.param("<table><tr><td>Exits to permanent housing</td><td>Multiracial</td><td>43%</td></tr></table>",
+                 "suppressed_value", id="suppressed-rate"),
+    pytest.param("<ul><li>Exits to permanent housing, Multiracial: 3 of 7</li></ul>", "suppressed_value",
+                 id="suppressed-counts"),
+])
+def test_planted_leak_is_caught(planted, kind):
+    page = HONEST.replace("</main>", planted + "</main>")
+    findings = audit.check_units(audit.html_units(page), FACTS, "packet.html")
+    assert set(_kinds(findings)) == {kind}  # a peer's name also holds its id: one or two findings
+    assert findings[0].file == "packet.html"
+    assert "C0100123" not in findings[0].excerpt  # the manifest never repeats the secret
+
+
+def test_client_id_inside_a_longer_token_is_not_a_hit():
+    assert audit.check_units(["id XC0100123Y"], FACTS, "x") == []
+
+
+def test_xlsx_cells_are_checked(tmp_path):
+    sheets = {"Equity": pd.DataFrame({
+        "metric": ["Exits to permanent housing", "Exits to permanent housing"],
+        "group": ["White", "Multiracial"], "numerator": [4.0, 3.0], "denominator": [7.0, 7.0],
+        "value": [0.57, 0.43], "suppressed": [False, True]})}
+    honest = report.write_xlsx(tmp_path / "honest.xlsx", sheets, notes=[("Provider", "Harbor Light Housing")])
+    assert audit.check_files([honest], FACTS) == []
+    leaky_frame = sheets["Equity"].assign(suppressed=False)  # a writer that forgot to suppress
+    leaky = report.write_xlsx(tmp_path / "leaky.xlsx", {"Equity": leaky_frame})
+    findings = audit.check_files([leaky], FACTS)
+    assert _kinds(findings) == ["suppressed_value"] and findings[0].file == "leaky.xlsx"
+
+
+def test_printed_forms_of_a_rate():
+    assert audit.printed_forms(3 / 7, "percent") == {"0.428571", "43%", "42.9%", "0.43", "0.429"}
+    assert audit.printed_forms(7.0, "number") == {"7", "7.0"}
+    assert audit.printed_forms(None, "number") == set()
+
+
+def test_unknown_file_type_is_an_error(tmp_path):
+    p = tmp_path / "packet.docx"
+    p.write_text("x")
+    with pytest.raises(audit.PrivacyError, match="unknown file type '.docx'"):
+        audit.file_units(p)

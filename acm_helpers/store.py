@@ -58,6 +58,58 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+class StagedParquet:
+    """A Parquet file written chunk by chunk to a temporary name, renamed into place on commit.
+
+    Why: intake streams large submissions; rows go to disk as they are validated (memory stays
+    bounded), yet readers see the new partition only once the whole file has been accepted.
+    Leaving the ``with`` block without ``commit()`` discards the temporary file.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+        self.rows = 0
+        self._writer = None
+        self._schema = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append rows (same columns and dtypes as the first chunk)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+        if self._writer is None:
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.tmp, table.schema)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def commit(self) -> Path:
+        """Close the file and rename it onto the partition's path."""
+        if self._writer is None:
+            raise StoreError(f"{self.path}: nothing was written; refusing to replace it with an empty file.")
+        self._writer.close()
+        self._writer = None
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Drop the temporary file (the partition keeps its previous content)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+    def __enter__(self) -> StagedParquet:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+
 class Store:
     """One data directory. Cheap to create; holds no open connection between calls."""
 
@@ -94,6 +146,10 @@ class Store:
     def write_table(self, name: str, frame: pd.DataFrame, part: str | None = None) -> Path:
         """Replace a table (or one partition of it) atomically."""
         return write_parquet(frame, self.table_path(name, part))
+
+    def stage(self, name: str, part: str | None = None) -> StagedParquet:
+        """Open a staged (chunked, atomic-on-commit) writer for a table or partition."""
+        return StagedParquet(self.table_path(name, part))
 
     def read_table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
         """Read a whole table (all partitions); an absent table is an empty frame."""

@@ -94,6 +94,77 @@ def demo(
         fail(exc)
 
 
+@app.command()
+def intake(
+    paths: list[Path] = typer.Argument(..., help="Submission files, or folders of them (named YYYY-MM)."),
+    period: str | None = typer.Option(None, "--period", help="YYYY-MM for every file (default: each file's folder name)."),
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+    received: str | None = typer.Option(None, "--received", help="Date the files arrived, YYYY-MM-DD (default: today)."),
+    fmt: str = typer.Option("csv", "--format", help="csv (CSV or XLSX templates) or hmis (HUD HMIS CSV export)."),
+    max_bytes: int | None = typer.Option(None, "--max-bytes", help="Refuse larger files (default 2 GiB)."),
+) -> None:
+    """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
+    from acm_helpers import intake as intake_mod
+
+    try:
+        prog, store = open_program(program, data_dir)
+        if fmt == "hmis":
+            from acm_helpers import hmis
+
+            results = []
+            for path in paths:
+                got = hmis.intake_export(path, prog, store, period=period, received=received)
+                results += got if isinstance(got, list) else [got]
+        elif fmt == "csv":
+            results = intake_mod.intake_files(paths, prog, store, period=period, received=received,
+                                              max_bytes=max_bytes or intake_mod.DEFAULT_MAX_BYTES)
+        else:
+            raise typer.BadParameter(f"--format {fmt!r}: use csv or hmis")
+    except AcmError as exc:
+        fail(exc)
+    table = intake_mod.results_frame(results)
+    typer.echo(table.drop(columns="message").to_string(index=False))
+    for r in results:
+        if r.message:
+            typer.echo(f"{r.file}: {r.message}")
+    typer.echo(f"store: {store.root}")
+    if any(r.status == "rejected" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command()
+def quality(
+    period: str = typer.Option(..., "--period", help="YYYY-MM."),
+    provider: str | None = typer.Option(None, "--provider", help="One provider id (default: all)."),
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Print the data-quality report and quarantine summary of one period (and provider)."""
+    from acm_helpers import intake as intake_mod
+
+    try:
+        prog, store = open_program(program, data_dir)
+        prog.check_period(period)
+        ids = [prog.provider(provider).id] if provider else prog.provider_ids
+    except AcmError as exc:
+        fail(exc)
+    for pid in ids:
+        report = intake_mod.quality_summary(store, pid, period)
+        typer.echo(f"== {pid} {period}")
+        if report.empty:
+            typer.echo("  no submission loaded for this provider and period")
+            continue
+        shown = report[report["check"] != "completeness"][["check", "field", "value", "detail"]]
+        typer.echo(shown.to_string(index=False))
+        comp = report[report["check"] == "completeness"]
+        typer.echo("completeness: " + ", ".join(f"{f} {v:.0%}" for f, v in zip(comp["field"], comp["value"], strict=True)))
+    quarantine = intake_mod.quarantine_summary(store, provider, period)
+    if not quarantine.empty:
+        typer.echo("== quarantined rows")
+        typer.echo(quarantine.to_string(index=False))
+
+
 def main() -> None:  # pragma: no cover - console entry
     try:
         app()

@@ -26,7 +26,7 @@ import csv
 import hashlib
 import re
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -89,7 +89,7 @@ def results_frame(results: Iterable[SubmissionResult]) -> pd.DataFrame:
 
 # -- public API ------------------------------------------------------------------------------
 def intake_files(paths: Iterable[str | Path], program: Program, store: Store, period: str | None = None,
-                 received: date | str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
+                 received: date | str | Mapping[str, date | str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, as_of: date | None = None) -> list[SubmissionResult]:
     """Load submissions (files or folders of them) and rebuild ``episodes`` once at the end.
 
@@ -103,15 +103,17 @@ def intake_files(paths: Iterable[str | Path], program: Program, store: Store, pe
         store: where the data goes.
         period: YYYY-MM for every file; default: each file's parent folder name.
         received: when the files arrived (default today); dates after it are rejected and
-            lateness is measured from it.
+            lateness is measured from it. A mapping gives one date per file, keyed by path or
+            file name (files it does not name get today).
         max_bytes: larger files are refused without being read.
         chunk_rows: rows validated at a time (bounds memory).
         as_of: passed to :func:`rebuild_episodes`.
     """
     results = []
     for path in _expand(paths):
+        recv = received.get(str(path), received.get(path.name)) if isinstance(received, Mapping) else received
         try:
-            results.append(intake_file(path, program, store, period, received, max_bytes, chunk_rows, rebuild=False))
+            results.append(intake_file(path, program, store, period, recv, max_bytes, chunk_rows, rebuild=False))
         except IntakeError as exc:
             results.append(SubmissionResult(file=Path(path).name, status="rejected", message=str(exc)))
     if any(r.status == "loaded" for r in results):

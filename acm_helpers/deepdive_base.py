@@ -289,9 +289,9 @@ def change_sentence(table: pd.DataFrame, who: str, m: Metric, change: str, peers
     b, a = s.loc["before"], s.loc["after"]
     d = a["value"] - b["value"]
     diff = signed_points(d) if m.format == "percent" else f"{d:+,.0f}{(' ' + m.unit) if m.unit else ''}"
-    text = (f"{'Over the same months, peers' if peers else who} went from {fmt(b['value'], m)} "
-            f"(n={b['denominator']:,.0f}) before {month_label(change)} to {fmt(a['value'], m)} "
-            f"(n={a['denominator']:,.0f}) from {month_label(change)} on: {diff}")
+    nb, na = ("", "") if m.kind == "count" else (f" (n={b['denominator']:,.0f})", f" (n={a['denominator']:,.0f})")
+    text = (f"{'Over the same months, peers' if peers else who} went from {fmt(b['value'], m)}{nb} "
+            f"before {month_label(change)} to {fmt(a['value'], m)}{na} from {month_label(change)} on: {diff}")
     if m.kind == "rate":
         c = em.compare_rates(a["value"] * a["denominator"], a["denominator"],
                              b["value"] * b["denominator"], b["denominator"])

@@ -57,6 +57,9 @@ SNIFF_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
 NA_TEXT = ["", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan", "#N/A"]
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")
+LATIN_GUESSES = {"cp1250", "cp1252", "cp1254", "cp1257", "cp1258", "latin_1", "iso8859_2", "iso8859_3", "iso8859_4",
+                 "iso8859_9", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "mac_roman",
+                 "mac_latin2"}
 SKIPPED_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 SUBMISSIONS, QUARANTINE, QUALITY = "submissions", "quarantine", "quality"
 
@@ -417,10 +420,20 @@ def _sniff(path: Path) -> tuple[str, str]:
             if best is None:
                 raise IntakeError(f"{path.name}: cannot tell the text encoding; ask for a UTF-8 CSV.") from None
             encoding = best.encoding
+            if encoding in LATIN_GUESSES and _decodes(sample, "cp1252"):
+                encoding = "cp1252"  # a few accented letters fit any Latin code page; Excel (US) writes cp1252
     text = sample.decode(encoding, errors="replace")
     first = next((line for line in text.splitlines() if line.strip()), "")
     delimiter = max(DELIMITERS, key=first.count)
     return encoding, delimiter
+
+
+def _decodes(sample: bytes, encoding: str) -> bool:
+    try:
+        sample.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
 
 
 def normalize_header(names: Iterable[object]) -> list[str]:

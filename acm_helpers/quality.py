@@ -28,6 +28,7 @@ from acm_helpers.schema import (
     PANDAS_DTYPES,
     QUALITY_COLUMNS,
     QUARANTINE_COLUMNS,
+    derive_destination_class,
     episode_columns,
 )
 
@@ -134,9 +135,7 @@ def parse_chunk(raw: pd.DataFrame, program: Program) -> tuple[pd.DataFrame, pd.D
             problems.append(pd.DataFrame({"row": bad[bad].index, "field": name,
                                           "value": text[bad].to_numpy(), "reason": reason}))
         typed[name] = value
-    if "exit_destination" in raw.columns and program.destinations:
-        derived = typed["exit_destination"].map(program.destinations)
-        typed["destination_class"] = derived.where(derived.notna(), typed["destination_class"]).astype("str")
+    typed = derive_destination_class(typed, program)
     return typed, (pd.concat(problems, ignore_index=True) if problems else empty_problems())
 
 
@@ -189,14 +188,16 @@ def check_chunk(raw: pd.DataFrame, program: Program, schema: pa.DataFrameSchema,
     Returns:
         ``(good, problems, seen)``: accepted rows in canonical dtypes, problem rows, updated ``seen``.
     """
-    typed, problems = parse_chunk(raw, program)
-    problems = pd.concat([problems, schema_problems(typed, raw, schema)], ignore_index=True)
-    # a value that could not be parsed is also null: report it once, as unparseable
-    parsed_bad = set(zip(problems["row"], problems["field"], strict=True))
-    keep = np.array([not (r == "required value is missing" and (row, f) in parsed_bad)
-                     for row, f, r in zip(problems["row"], problems["field"], problems["reason"], strict=True)],
-                    dtype=bool)
-    problems = problems[keep] if len(problems) else problems
+    typed, parse_bad = parse_chunk(raw, program)
+    checked = schema_problems(typed, raw, schema)
+    if len(parse_bad) and len(checked):
+        # a value that could not be parsed is also null: report it once, as unparseable
+        unparsed = set(zip(parse_bad["row"], parse_bad["field"], strict=True))
+        keep = np.array([not (r == "required value is missing" and (row, f) in unparsed)
+                         for row, f, r in zip(checked["row"], checked["field"], checked["reason"], strict=True)],
+                        dtype=bool)
+        checked = checked[keep]
+    problems = pd.concat([p for p in (parse_bad, checked) if len(p)] or [empty_problems()], ignore_index=True)
     ids = typed["episode_id"]
     rows = pd.Series(typed.index, index=typed.index)
     has_id = ids.notna()

@@ -253,4 +253,21 @@ def conform_episodes(frame, program):
             out[name] = (col.dt.tz_localize(None) if col.dt.tz is not None else col).astype("datetime64[us]")
         else:
             out[name] = col.astype(PANDAS_DTYPES[typ])
+    return derive_destination_class(out, program)
+
+
+def derive_destination_class(frame, program):
+    """Set ``destination_class`` from ``exit_destination`` through ``program.destinations``.
+
+    Why: providers report the HUD exit destination code; the class (permanent, temporary ...) is
+    the program's mapping, so it is derived here rather than trusted from the file. Where the
+    code is missing or unknown, a class the file supplied is kept (an unknown code is then
+    rejected by the schema).
+    """
+    if not program.destinations or "exit_destination" not in frame.columns:
+        return frame
+    derived = frame["exit_destination"].map(program.destinations)
+    supplied = frame["destination_class"] if "destination_class" in frame.columns else None
+    out = frame.copy()
+    out["destination_class"] = (derived if supplied is None else derived.where(derived.notna(), supplied)).astype("str")
     return out

@@ -399,7 +399,9 @@ def peer_comparison(ctx: DeepDiveContext, metric: str | None = None, months: int
     main["provider"] = main["provider_id"].map(labels)
     main["is_self"] = main["provider_id"] == ctx.provider_id
     asc = m.direction == "down"
-    main["rank"] = main["value"].rank(ascending=asc, method="min")
+    # Rank only providers with enough cases: a 5-of-5 month is not "the best provider".
+    rankable = main["value"].where(main["denominator"] >= ctx.threshold)
+    main["rank"] = rankable.rank(ascending=asc, method="min")
     main = main.sort_values(["rank", "provider"], na_position="last").reset_index(drop=True)
     context = {}  # label -> (metric, {provider_id: formatted value})
     for cid in [k for k, v in ctx.program.metrics.items() if v.key and k != mid][:3]:
@@ -422,7 +424,7 @@ def peer_comparison(ctx: DeepDiveContext, metric: str | None = None, months: int
         findings.append(f"{ctx.provider_name} ranks {own['rank']:.0f} of {int(main['rank'].notna().sum())} on "
                         f"{m.label.lower()} ({fmt(own['value'], m)}; peer median {fmt(others.median(), m)}) "
                         f"in the {months} months to {month_label(ctx.period)}.")
-    ranked = main.dropna(subset=["value"])
+    ranked = main.dropna(subset=["rank"])
     if not ranked.empty and not ranked.iloc[0]["is_self"]:
         best = ranked.iloc[0]
         extra = "; ".join(f"{label.lower()} {cells[best['provider_id']]}" for label, cells in context.items()
@@ -436,7 +438,8 @@ def peer_comparison(ctx: DeepDiveContext, metric: str | None = None, months: int
                               target=m.target)
     anonymized = labels != {p.id: p.name for p in ctx.program.providers}
     method = (f"{m.definition} All providers over the same {months} months, pooled. Rank 1 is the best "
-              f"({'lowest' if asc else 'highest'} value)." + (" Other providers are anonymized." if anonymized else ""))
+              f"({'lowest' if asc else 'highest'} value); providers with fewer than {ctx.threshold} cases "
+              "are not ranked." + (" Other providers are anonymized." if anonymized else ""))
     item = roadmap_item(ctx.program, ctx.period, "peer_comparison")
     data = main.drop(columns=["provider_id"]) if anonymized else main
     return TopicResult("peer_comparison", f"{m.label}: {ctx.provider_name} and its peers",

@@ -237,8 +237,9 @@ def trend_with_peers(ctx: DeepDiveContext, m: Metric, first: str) -> pd.DataFram
     monthly = em.summarize(rows, m, ["window", "provider_id"])
     own = finish(ctx, monthly[monthly["provider_id"] == ctx.provider_id], None)
     peers = finish(ctx, monthly[monthly["provider_id"] != ctx.provider_id], ["window"])
-    q = peers.groupby("window")["value"].quantile([0.25, 0.5, 0.75]).unstack()
-    q.columns = ["peer_q1", "peer_median", "peer_q3"]
+    grouped = peers.groupby("window")["value"]
+    q = pd.DataFrame({"peer_q1": grouped.quantile(0.25), "peer_median": grouped.median(),
+                      "peer_q3": grouped.quantile(0.75)})
     out = pd.DataFrame({"period": em.month_windows(first, ctx.period)["window"]})
     out = out.merge(own.rename(columns={"window": "period"})[["period", "value", "ci_low", "ci_high", "denominator", "suppressed"]],
                     on="period", how="left").merge(q, left_on="period", right_index=True, how="left")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from datetime import date
 
-import numpy as np
 import pandas as pd
 
-RETURN_WINDOWS = {"return_6m": 183, "return_12m": 365, "return_24m": 730}
+# HUD SPM Measure 2 windows: returns in less than 6 months (0-180 days), 12 and 24 months.
+RETURN_WINDOWS = {"return_6m": 180, "return_12m": 365, "return_24m": 730}
 
 
 def derive_episodes(episodes: pd.DataFrame, as_of: date | None = None) -> pd.DataFrame:
@@ -44,12 +44,19 @@ def derive_episodes(episodes: pd.DataFrame, as_of: date | None = None) -> pd.Dat
 def flag_returns(episodes: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     """For each exit to a permanent destination, did the client start another episode (with any
     provider) within each window? Null when the exit was not to a permanent destination or the
-    window had not elapsed by ``as_of``.
+    window had not elapsed by ``as_of`` (and the client had not returned by then).
 
-    Rule: a return is any later enrollment of the same client starting after the exit date and
-    within the window; a re-entry within 14 days of the exit is treated as a transfer, not a
-    return (HUD System Performance Measure 2 applies this to permanent-housing re-entries).
+    Windows and rules follow HUD System Performance Measure 2 (FY2024 programming
+    specifications, Measure 2a/2b): returns in 0-180, 0-365 and 0-730 days, found by
+    ``hud.days_to_return``. For HMIS episodes (``program`` is a HUD project type) a new
+    homeless-project start on or after the exit is a return; a permanent housing start counts only
+    more than 14 days after the exit and not within 14 days of another PH stay (a PH-to-PH move is
+    a transfer); other project types (prevention, services only ...) are not returns. For any other
+    program, any new episode more than 14 days after the exit is a return (the same 14-day
+    transfer rule, applied to every re-entry).
     """
+    from acm_helpers.hud import days_to_return
+
     cols = list(RETURN_WINDOWS)
     result = pd.DataFrame({c: pd.array([pd.NA] * len(episodes), dtype="boolean") for c in cols}, index=episodes.index)
     if episodes.empty or "destination_class" not in episodes:
@@ -57,15 +64,12 @@ def flag_returns(episodes: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     exits = episodes[(episodes["destination_class"] == "permanent") & episodes["exit_date"].notna()]
     if exits.empty:
         return result
-    starts = episodes[["client_id", "enrollment_date"]].dropna()
-    pairs = exits[["client_id", "exit_date"]].reset_index().merge(starts, on="client_id", how="left")
-    gap = (pairs["enrollment_date"] - pairs["exit_date"]).dt.days
-    pairs["gap"] = gap.where(gap > 14)
-    first_gap = pairs.groupby("index")["gap"].min()
+    frame = episodes if "program" in episodes else episodes.assign(program="")
+    gap = days_to_return(frame, as_of).reindex(exits.index)
     for col, days in RETURN_WINDOWS.items():
-        elapsed = (as_of - exits["exit_date"]).dt.days >= days
-        returned = first_gap.reindex(exits.index) <= days
-        value = pd.array(np.where(returned, True, False), dtype="boolean")
-        value[~elapsed.to_numpy() & ~returned.to_numpy()] = pd.NA
+        elapsed = ((as_of - exits["exit_date"]).dt.days >= days).to_numpy()
+        returned = (gap <= days).fillna(False).to_numpy(dtype=bool)
+        value = pd.array(returned, dtype="boolean")
+        value[~elapsed & ~returned] = pd.NA
         result.loc[exits.index, col] = value
     return result

@@ -165,6 +165,24 @@ def quality(
         typer.echo(quarantine.to_string(index=False))
 
 
+@app.command("hmis-program")
+def hmis_program(
+    export: Path = typer.Argument(..., help="HMIS CSV export: the zip, or the folder it was unzipped to."),
+    out: Path = typer.Option(..., "--out", help="Program file to write, e.g. parameters/programs/hmis_<name>.yaml."),
+    program_id: str | None = typer.Option(None, "--id", help="Program id (default: the file name)."),
+    provider_level: str = typer.Option("organization", "--provider-level", help="organization or project."),
+    name: str | None = typer.Option(None, "--name", help="Program display name."),
+) -> None:
+    """Write a program file from an HMIS export: its organizations (or projects) as providers, HUD metrics."""
+    from acm_helpers.hmis_program import write_program
+
+    try:
+        path = write_program(export, out, program_id=program_id, provider_level=provider_level, name=name)
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"wrote {path}; next: acm intake --format hmis {export} --program {path}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     try:
         app()

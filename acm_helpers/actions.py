@@ -134,14 +134,15 @@ def next_item_id(items: pd.DataFrame, provider_id: str) -> str:
 
 
 def open_items(items: pd.DataFrame, as_of: date, provider_id: str | None = None) -> pd.DataFrame:
-    """Items open on ``as_of``: recorded on or before it and not closed by then.
+    """Items open on ``as_of``: agreed at a meeting before that day and not closed by then.
 
     Why: the same question drives the agenda, the packet's follow-up section and the Voilà
-    dashboard, so an item recorded at one meeting appears at every later meeting until closed.
-    Adds ``overdue`` (due date before ``as_of``) and ``days_overdue``; overdue items first.
+    dashboard, so an item agreed at one meeting appears at every later meeting until closed
+    (not at its own meeting: that agenda was written before it). Adds ``overdue`` (due date
+    before ``as_of``) and ``days_overdue``; overdue items first.
     """
     day = _ts(as_of)
-    sel = items[(items["meeting_date"] <= day)
+    sel = items[(items["meeting_date"] < day)
                 & ((items["status"] == "open") | (items["closed_date"] > day))]
     if provider_id is not None:
         sel = sel[sel["provider_id"] == provider_id]

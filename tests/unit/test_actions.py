@@ -47,8 +47,9 @@ def test_add_then_list_and_close(store, program):
     assert actions.open_items(items, date(2026, 2, 15))["item_id"].tolist() == ["harbor-001"]
     # ...but on 2026-02-01 it was still open (history is kept, not rewritten)
     assert set(actions.open_items(items, date(2026, 2, 1))["item_id"]) == {"harbor-001", "harbor-002"}
-    # an item recorded on 2026-01-15 is not open at a meeting before it
-    assert actions.open_items(items, date(2026, 1, 14)).empty
+    # an item agreed on 2026-01-15 is not on that meeting's own agenda, nor before it
+    assert actions.open_items(items, date(2026, 1, 15)).empty
+    assert len(actions.open_items(items, date(2026, 1, 16))) == 2
     assert actions.closed_between(items, date(2026, 1, 15), date(2026, 2, 15))["item_id"].tolist() == ["harbor-002"]
 
 

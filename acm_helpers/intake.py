@@ -156,11 +156,12 @@ def rebuild_episodes(store: Store, program: Program, as_of: date | None = None) 
     """
     if not store.has_table(SUBMITTED):
         raise StoreError(f"{store}: no submissions loaded yet. Run `acm intake FILES --period YYYY-MM` first.")
-    latest = store.query(
-        f"SELECT * FROM {SUBMITTED} QUALIFY row_number() OVER "
-        "(PARTITION BY provider_id, episode_id ORDER BY _period DESC, _row DESC) = 1 "
-        "ORDER BY provider_id, episode_id"
-    )
+    with store.connect() as con:
+        latest = con.sql(
+            f"SELECT * FROM {SUBMITTED} QUALIFY row_number() OVER "
+            "(PARTITION BY provider_id, episode_id ORDER BY _period DESC, _row DESC) = 1 "
+            "ORDER BY provider_id, episode_id"
+        ).to_arrow_table().to_pandas()
     episodes = derive_episodes(conform_episodes(latest, program), as_of)
     store.write_table(EPISODES, episodes)
     return episodes
@@ -291,8 +292,12 @@ def _load(path: Path, program: Program, store: Store, period: str | None, receiv
     encoding, delimiter = _sniff(path)
     for enc in (encoding, *[e for e in FALLBACK_ENCODINGS if e != encoding]):
         try:
-            return _ingest(path, program, store, period, sha, received, seen,
-                           lambda enc=enc: _csv_chunks(path, enc, delimiter, chunk_rows))
+            try:  # fast reader first; any irregular line -> the exact (slower) one, from the start
+                return _ingest(path, program, store, period, sha, received, seen,
+                               lambda enc=enc: _arrow_chunks(path, enc, delimiter, chunk_rows))
+            except _Irregular:
+                return _ingest(path, program, store, period, sha, received, seen,
+                               lambda enc=enc: _csv_chunks(path, enc, delimiter, chunk_rows))
         except UnicodeDecodeError:
             continue
     raise IntakeError(f"{path.name}: cannot decode the text in any common encoding. Ask for a UTF-8 CSV.")
@@ -481,6 +486,52 @@ def _csv_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> I
             chunk.columns = header
             chunk.index = _data_rows(chunk.index.to_numpy(), sorted(bad_rows))
             yield header, chunk, pd.DataFrame(skipped, columns=qc.PROBLEM_COLUMNS)
+
+
+class _Irregular(Exception):
+    """The fast reader met a line it cannot number exactly (blank, short, long, bad bytes)."""
+
+
+def _arrow_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> Iterator:
+    """Fast path: pyarrow's streaming CSV reader, every column as text.
+
+    It stops with :class:`_Irregular` at the first line whose data-row number it could not
+    keep exact (blank or malformed lines, undecodable bytes); the caller then re-reads the file
+    with :func:`_csv_chunks`, which quarantines such lines with their row numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    with open(path, encoding=encoding, errors="replace", newline="") as fh:
+        names = next(csv.reader(fh, delimiter=delimiter), [])
+    if not names:
+        raise _Irregular("no header")
+    header = normalize_header(names)
+    arrow_enc = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
+    try:
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1,
+                                          block_size=16 << 20, encoding=arrow_enc),
+            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
+            convert_options=pcsv.ConvertOptions(column_types={f"c{i}": pa.string() for i in range(len(names))},
+                                                null_values=NA_TEXT, strings_can_be_null=True))
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        if "Empty CSV file" in str(exc):
+            return  # header only
+        raise _Irregular(str(exc)) from None
+    start = 1
+    try:
+        for batch in reader:
+            frame = batch.to_pandas()
+            frame.columns = header
+            for lo in range(0, len(frame), chunk_rows):
+                part = frame.iloc[lo:lo + chunk_rows]
+                part.index = pd.RangeIndex(start, start + len(part))
+                start += len(part)
+                yield header, part, qc.empty_problems()
+    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        raise _Irregular(str(exc)) from None
 
 
 def _data_rows(ordinal: np.ndarray, skipped_rows: list[int]) -> pd.Index:

@@ -69,8 +69,14 @@ def parse_dates(text: pd.Series) -> pd.Series:
 
 
 def _parse_numbers(text: pd.Series) -> pd.Series:
-    cleaned = text.str.replace(r"[$,\s]", "", regex=True)
-    return pd.to_numeric(cleaned, errors="coerce")
+    """Numbers, also when written ``$1,200.00`` (the cleanup only runs on what fails first)."""
+    num = pd.to_numeric(text, errors="coerce")
+    retry = num.isna() & text.notna()
+    if retry.any():
+        cleaned = text[retry].str.replace(r"[$,\s]", "", regex=True)
+        num = num.astype("float64")
+        num[retry] = pd.to_numeric(cleaned, errors="coerce")
+    return num
 
 
 def _parse_bools(text: pd.Series) -> pd.Series:
@@ -82,11 +88,14 @@ def _parse_bools(text: pd.Series) -> pd.Series:
 
 
 def _canonical_codes(text: pd.Series, allowed: list[str]) -> pd.Series:
-    """Map case and spacing variants onto the program's spelling ("white " -> "White")."""
+    """Map case and spacing variants onto the program's spelling ("white " -> "White").
+
+    Works on the distinct values only (a code column has a handful), so it costs one factorize.
+    """
     lookup = {" ".join(a.lower().split()): a for a in allowed}
-    key = text.str.lower().str.split().str.join(" ")
-    mapped = key.map(lookup)
-    return mapped.where(mapped.notna(), text).astype("str")
+    codes, uniques = pd.factorize(text)
+    fixed = np.array([lookup.get(" ".join(str(u).lower().split()), u) for u in uniques] + [np.nan], dtype=object)
+    return pd.Series(fixed[codes], index=text.index).astype("str")
 
 
 def parse_chunk(raw: pd.DataFrame, program: Program) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -210,7 +219,7 @@ def check_chunk(raw: pd.DataFrame, program: Program, schema: pa.DataFrameSchema,
             "row": dup[dup].index, "field": "episode_id", "value": ids[dup[dup].index].to_numpy(),
             "reason": [f"{DUPLICATE_REASON} (first at row {int(f)}; later rows are not loaded)" for f in first[dup]],
         })], ignore_index=True)
-    new = ~ids[has_id].isin(seen.index) & ~ids[has_id].duplicated()
+    new = first_before.isna() & ~ids[has_id].duplicated()  # (isin on a large str index is slow)
     new_ids = ids[has_id][new]
     seen = pd.concat([seen, pd.Series(new_ids.index.to_numpy(), index=new_ids.to_numpy())])
     bad_rows = problems["row"].unique()

@@ -1,0 +1,39 @@
+"""pyproject.toml and environment.yml list the same dependencies (same specs, dev extras too)."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _norm(spec: str) -> str:
+    return spec.replace(" ", "").lower()
+
+
+def test_environment_yml_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    listed = [p for p in pip if not p.startswith("-e")]
+    assert sorted(map(_norm, listed)) == sorted(map(_norm, wanted))
+    assert len(listed) == len(set(map(_norm, listed)))  # no package twice
+    assert "-e ." in pip  # conda users get the package itself
+
+
+def test_every_dependency_is_pinned_in_constraints():
+    pins = {line.split("==")[0].lower().replace("_", "-") for line in
+            (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines() if "==" in line}
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    names = [d.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower().replace("_", "-")
+             for d in [*project["dependencies"], *project["optional-dependencies"]["dev"]]]
+    assert [n for n in names if n not in pins] == []
+
+
+def test_console_script():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["scripts"]["acm"] == "acm_helpers.cli:main"

@@ -46,22 +46,120 @@ DERIVED_COLUMNS: dict[str, str] = {
 
 DESTINATION_CLASSES = ["permanent", "temporary", "institutional", "other", "unknown"]
 
-# metric_values: the engine's output; every chart, packet, dashboard and report reads it.
+# -- metric_values and equity (owner: acm_helpers.metrics / equity / privacy) ----------------
+# metric_values: the engine's output; every chart, packet, dashboard and report reads it. One row
+# per provider (or "__all__") x period x metric x group (dimension "" / group "" = overall).
+#
+# Cell size and suppression. ``cell_size`` is the number suppression is judged on: the cases
+# behind a rate, mean or median (its denominator), the count itself for a count, and the smaller
+# of population rows and denominator for a sum_ratio. A row with cell_size under
+# ``program.suppression.threshold`` is suppressed ("primary"); further rows are suppressed
+# ("complementary") so that no suppressed cell can be recovered by subtraction from a total:
+# groups within a dimension (vs the overall row), providers within "__all__", and months within
+# quarters/years/term for metrics whose populations add up over time. A suppressed row has
+# numerator, denominator, value, ci_low, ci_high, cell_size and every benchmark/flag column that
+# is computed from its own cell nulled (False for flags) in the stored table and every output.
+# Benchmarks taken from other cells (peer_*, trailing_12m, same_month_last_year,
+# previous_value) are null when the cell they come from is suppressed.
 METRIC_VALUE_COLUMNS: dict[str, str] = {
-    "version": "str",  # hash of inputs + metric definitions
+    "version": "str",  # hash of inputs + metric definitions (metrics.refresh)
     "provider_id": "str",  # a provider id, or "__all__" for the whole program
-    "period": "str",  # YYYY-MM, YYYY-Qn, YYYY, or "term"
+    "period": "str",  # YYYY-MM, YYYY-Qn, YYYY, or "term" (the provider's contract term)
     "grain": "str",  # month | quarter | year | term
+    "period_start": "date",  # first day of the period's window
+    "period_end": "date",  # last day of the period's window
     "metric_id": "str",
     "dimension": "str",  # "" for the overall value, else a dimension id
-    "group": "str",  # "" for the overall value, else the group label
-    "numerator": "float",
+    "group": "str",  # "" for the overall value, else the group label ("Not recorded" = blank)
+    "numerator": "float",  # rate: cases meeting the numerator; sum_ratio: sum(numerator);
+    #                        count: the count; mean: sum of values; median: null
+    "denominator": "float",  # rate/mean/median: cases; sum_ratio: sum(denominator); count: null
+    "value": "float",  # the metric's value (rates as 0..1 fractions)
+    "ci_low": "float",  # 95% interval: Wilson (rate), exact order statistics (median),
+    "ci_high": "float",  #  t (mean), exact Poisson (count), delta method (sum_ratio)
+    "cell_size": "float",  # what suppression is judged on (see above)
+    "suppressed": "bool",  # True: numerator/denominator/value/ci are null in every output
+    "suppression_reason": "str",  # "" | "fewer than 11 cases" | "complementary: ..." text
+    "math": "str",  # "12 exits to permanent housing / 20 leavers = 60%"; "suppressed ..." if so
+    # -- presentation, copied from the metric definition so readers need not load the program
+    "label": "str",
+    "format": "str",  # percent | number | days | currency
+    "unit": "str",
+    "direction": "str",  # up (higher is better) | down
+    "kind": "str",  # rate | count | mean | median | sum_ratio
+    "system_wide": "bool",  # uses outcomes derived across providers (agency-only view)
+    "key": "bool",  # shown as a headline tile
+    # -- benchmarks
+    "previous_value": "float",  # same provider/metric/group, previous period of the same grain
+    "trailing_12m": "float",  # own value over the 12 months ending with the period's last month,
+    #                           computed from episodes over that window (never averaged)
+    "same_month_last_year": "float",  # same month (quarter, year) one year earlier
+    "peer_median": "float",  # median over providers (this one included) with an unsuppressed
+    "peer_q1": "float",  #       value for the same period, grain, metric and group
+    "peer_q3": "float",
+    "peer_rank": "Int64",  # 1 = best among those providers (respects direction); null for __all__
+    "peer_n": "Int64",  # number of providers ranked
+    "target": "float",  # metric target (null when none)
+    "national": "float",  # benchmark["national"] from the program file (null when none)
+    "benchmarks": "str",  # JSON of the metric's whole benchmark dict (third-party values)
+    "change_p_value": "float",  # test of value vs previous_value (two-proportion z for rates)
+    "centre_line": "float",  # control chart over the provider's monthly history up to the
+    "control_low": "float",  #   period: p-chart (rates, 3-sigma with this month's n) or
+    "control_high": "float",  #  XmR individuals chart (other kinds); month grain only
+    # -- flags: only when the cell (and, for change, the previous cell) has cell_size >= threshold
+    "flag_below_target": "bool",  # worse than target in the metric's direction
+    "flag_worse_than_peers": "bool",  # worse than peer_median (needs peer_n >= 3)
+    "flag_significant_change": "bool",  # change vs previous period with p < 0.05
+    "flag_special_cause": "bool",  # outside control limits, or 8 points on one side of centre
+    "flag_reasons": "str",  # one plain sentence per raised flag, joined by " "
+}
+
+# equity: one row per provider (or "__all__") x period x metric x dimension x group, comparing
+# the group with the dimension's reference group and with all other groups combined, and the
+# group's share of the metric's population with the dimension's reference-population share.
+# Suppression follows metric_values: a suppressed group has every value column null; a
+# comparison against a suppressed reference group is null.
+EQUITY_COLUMNS: dict[str, str] = {
+    "version": "str",
+    "provider_id": "str",
+    "period": "str",
+    "grain": "str",
+    "metric_id": "str",
+    "dimension": "str",
+    "group": "str",
+    "numerator": "float",  # as in metric_values, for this group
     "denominator": "float",
     "value": "float",
     "ci_low": "float",
     "ci_high": "float",
-    "suppressed": "bool",  # True: numerator/denominator/value/ci are null in every output
-    "math": "str",  # "12 exits to PH / 20 leavers = 60%"
+    "cell_size": "float",
+    "is_reference": "bool",  # this row is the dimension's reference group
+    "reference_group": "str",  # the dimension's reference group ("" when none is configured)
+    "reference_value": "float",
+    "diff_vs_reference": "float",  # value - reference_value
+    "diff_vs_reference_low": "float",  # rates: Newcombe hybrid score; means: Welch t
+    "diff_vs_reference_high": "float",
+    "ratio_vs_reference": "float",  # value / reference_value
+    "ratio_vs_reference_low": "float",  # rates: Katz log interval; means: delta method
+    "ratio_vs_reference_high": "float",
+    "others_value": "float",  # every other group of the dimension combined (total - group)
+    "diff_vs_others": "float",
+    "diff_vs_others_low": "float",
+    "diff_vs_others_high": "float",
+    "ratio_vs_others": "float",
+    "ratio_vs_others_low": "float",
+    "ratio_vs_others_high": "float",
+    "flag_disparity": "bool",  # adverse gap (per direction) whose interval excludes no
+    #                            difference, with both groups' cell_size >= threshold
+    "disparity_reason": "str",  # a sentence when flagged, else ""
+    "share_served": "float",  # group cell_size / total over groups that have a reference share
+    "reference_share": "float",  # dimension.reference_shares[group] (null when not given)
+    "disproportionality": "float",  # share_served / reference_share
+    "disproportionality_p": "float",  # exact two-sided binomial test of share vs reference
+    "flag_disproportionality": "bool",  # p < 0.05 and ratio outside 0.8 .. 1.25
+    "disproportionality_reason": "str",
+    "suppressed": "bool",
+    "suppression_reason": "str",
 }
 
 # meetings and action_items (owner: acm_helpers.actions). Dates are stored as timestamps.

@@ -91,7 +91,7 @@ def results_frame(results: Iterable[SubmissionResult]) -> pd.DataFrame:
 
 
 # -- public API ------------------------------------------------------------------------------
-def intake_files(paths: Iterable[str | Path], program: Program, store: Store, period: str | None = None,
+def intake_files(paths: str | Path | Iterable[str | Path], program: Program, store: Store, period: str | None = None,
                  received: date | str | Mapping[str, date | str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
                  chunk_rows: int = DEFAULT_CHUNK_ROWS, as_of: date | None = None) -> list[SubmissionResult]:
     """Load submissions (files or folders of them) and rebuild ``episodes`` once at the end.
@@ -112,8 +112,10 @@ def intake_files(paths: Iterable[str | Path], program: Program, store: Store, pe
         chunk_rows: rows validated at a time (bounds memory).
         as_of: passed to :func:`rebuild_episodes`.
     """
+    if isinstance(paths, str | Path):
+        paths = [paths]  # one path, not its characters
     results = []
-    for path in _expand(paths):
+    for path in _expand(paths, period):
         recv = received.get(str(path), received.get(path.name)) if isinstance(received, Mapping) else received
         try:
             results.append(intake_file(path, program, store, period, recv, max_bytes, chunk_rows, rebuild=False))
@@ -247,6 +249,38 @@ def quarantine_summary(store: Store, provider_id: str | None = None, period: str
     return (q.groupby(["file", "provider_id", "period", "field", "reason"], as_index=False)
             .agg(rows=("row", "nunique"), first_row=("row", "min"))
             .sort_values(["period", "provider_id", "rows"], ascending=[True, True, False]).reset_index(drop=True))
+
+
+def open_store(program_path: str | Path, data_dir: str | Path | None = None) -> tuple[Program, Store]:
+    """Load a program file and open its store, for notebooks run from any folder.
+
+    A relative ``program_path`` is looked up from the working directory, then from the project
+    root; the store is ``data_dir`` or the program's ``data_dir`` under the project root.
+    """
+    from acm_helpers.config import load_program
+
+    root = Path(__file__).resolve().parents[1]
+    path = Path(program_path)
+    if not path.is_absolute() and not path.exists() and (root / path).exists():
+        path = root / path
+    program = load_program(path)
+    return program, Store(Path(data_dir) if data_dir else program.data_path(root))
+
+
+def quality_overview(store: Store, program: Program, period: str) -> pd.DataFrame:
+    """One row per provider for a period: rows, rejects, completeness, days late, flags.
+
+    Why: the intake notebook and the monthly run need a glance at every provider before
+    opening any one report; ``quality_summary`` has the detail.
+    """
+    rows = []
+    for provider in program.provider_ids:
+        s = qc.summarize(quality_summary(store, provider, period))
+        rows.append({"provider_id": provider, "rows_total": s["rows_total"], "accepted": s["rows_accepted"],
+                     "rejected": s["rows_rejected"], "completeness": s["completeness"], "days_late": s["days_late"],
+                     "formula_text": s["formula_text"], "unknown_columns": ", ".join(s["unknown_columns"]),
+                     "top_problem": s["top_problems"][0] if s["top_problems"] else ""})
+    return pd.DataFrame(rows)
 
 
 def resolve_period(path: Path, period: str | None, program: Program) -> str:
@@ -667,11 +701,14 @@ def _log_rejected(store: Store, seen: dict, received: date, reason: str) -> None
 
 
 # -- small helpers ---------------------------------------------------------------------------
-def _expand(paths: Iterable[str | Path]) -> list[Path]:
+def _expand(paths: Iterable[str | Path], period: str | None) -> list[Path]:
+    """Files, and the CSV/XLSX files under folders (only those in YYYY-MM folders unless a
+    period is given, so a folder's notes or received-dates file is not taken for a submission)."""
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in CSV_SUFFIXES | XLSX_SUFFIXES)
+            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in CSV_SUFFIXES | XLSX_SUFFIXES
+                          and (period is not None or PERIOD_RE.match(f.parent.name)))
         else:
             out.append(p)
     return out

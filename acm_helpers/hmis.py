@@ -43,6 +43,8 @@ PRIMARY_KEYS = {"Export": "ExportID", "Organization": "OrganizationID", "Project
                 "ProjectCoC": "ProjectCoCID", "Funder": "FunderID", "Inventory": "InventoryID",
                 "CEParticipation": "CEParticipationID", "HMISParticipation": "HMISParticipationID",
                 "Event": "EventID"}
+ID_COLUMNS = set(PRIMARY_KEYS.values()) - {"ExportID"} | {"PersonalID", "EnrollmentID", "ProjectID",
+                                                           "OrganizationID", "HouseholdID"}
 DATE_COLUMNS = {
     "Export": ("ExportDate", "ExportStartDate", "ExportEndDate"),
     "Project": ("OperatingStartDate", "OperatingEndDate"),
@@ -189,6 +191,7 @@ def _clean(frame: pd.DataFrame, name: str, export: pd.DataFrame, report: HmisRep
     """Parse dates, keep the latest copy of each record, drop deleted ones, tag the version."""
     versions = report.versions
     default = report.version
+    _scope_ids(frame, export)
     if "ExportID" in frame:
         unknown = frame["ExportID"].notna() & ~frame["ExportID"].isin(list(versions))
         report.add_issue("unknown_export_id", name, int(unknown.sum()),
@@ -214,6 +217,16 @@ def _clean(frame: pd.DataFrame, name: str, export: pd.DataFrame, report: HmisRep
         frame, deleted = frame[keep], deleted[keep]
     report.deleted[name] = int(deleted.sum())
     return frame[~deleted].reset_index(drop=True)
+
+
+def _scope_ids(frame: pd.DataFrame, export: pd.DataFrame) -> None:
+    """Merged exports of several source systems (SourceID): the same PersonalID (or any other id)
+    in two HMISs is two different records, so every id gets its source in front ("coc2:123")."""
+    if "SourceID" not in export or export["SourceID"].nunique() <= 1 or "ExportID" not in frame:
+        return
+    source = frame["ExportID"].map(dict(zip(export["ExportID"], export["SourceID"], strict=True))).fillna("")
+    for col in [c for c in frame.columns if c in ID_COLUMNS]:
+        frame[col] = (source + ":" + frame[col]).where(frame[col].notna())
 
 
 def _col_or_na(frame: pd.DataFrame, name: str) -> pd.Series:

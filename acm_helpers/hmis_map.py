@@ -89,11 +89,13 @@ def explode_races(episodes: pd.DataFrame) -> pd.DataFrame:
 
     Why: HUD reports (APR Q12) can count a person in every category they selected; a breakdown
     over these rows gives each group's count and rate, with shares adding up to more than 100%.
-    Needs the ``races`` column that :func:`to_episodes` adds (a "; "-joined list of categories).
+    Needs the ``races`` column that :func:`to_episodes` adds (a "; "-joined list of categories);
+    a person with none selected is one ``Unknown`` row.
     """
     if "races" not in episodes:
         raise HmisError("explode_races needs the `races` column that hmis.to_episodes adds.")
-    rows = episodes.assign(race_ethnicity=episodes["races"].str.split("; ")).explode("race_ethnicity")
+    listed = episodes["races"].fillna("").where(episodes["races"].fillna("") != "", UNKNOWN)
+    rows = episodes.assign(race_ethnicity=listed.str.split("; ")).explode("race_ethnicity")
     return rows.assign(race_ethnicity=rows["race_ethnicity"].astype("str")).drop(columns="races").reset_index(drop=True)
 
 
@@ -251,8 +253,7 @@ def map_episodes(tables, report, program=None, provider_level: str = "organizati
                         "project_id": enr["ProjectID"], "enrollment_date": enr["EntryDate"],
                         "household_id": _col(enr, "HouseholdID"),
                         "is_head": _col(enr, "RelationshipToHoH").eq("1").fillna(False).astype(bool),
-                        "move_in_date": enr["MoveInDate"] if "MoveInDate" in enr else pd.NaT,
-                        "_source": _col(enr, "ExportID")})
+                        "move_in_date": enr["MoveInDate"] if "MoveInDate" in enr else pd.NaT})
     _check_codes(enr, {"RelationshipToHoH": RELATIONSHIP}, "Enrollment", report)
     eps = eps.merge(_exits(tables["Exit"], enr, report), left_on="episode_id", right_on="EnrollmentID", how="left")
     pcols = {"ProjectID": "project_id", "OrganizationID": "OrganizationID", "ProjectType": "ProjectType",
@@ -329,7 +330,7 @@ def _client_fields(eps: pd.DataFrame, cli: pd.DataFrame, report) -> None:
     eps["races"] = eps["client_id"].map(joined).where(known, "").astype("str")
     eps["race_ethnicity"] = single_race(eps["races"]).where(known).astype("str")
     eps["gender"] = eps["client_id"].map(gender).where(known).astype("str")
-    birth = eps["client_id"].map(dob).astype("datetime64[us]")
+    birth = hud.lookup(eps["client_id"], dob.astype("datetime64[us]"))
     age = calendar_age(birth, eps["enrollment_date"])
     implausible = age.notna() & ((age < 0) | (age > 120))
     report.add_issue("implausible_dob", "Client", int(implausible.sum()),
@@ -352,15 +353,6 @@ def _move_in(eps: pd.DataFrame, report) -> None:
     eps["move_in_date"] = hud.household_move_in(frame).where(ph).astype("datetime64[us]")
 
 
-def source_prefix(tables) -> dict[str, str] | None:
-    """ExportID -> id prefix when an export merges several source systems (else ``None``)."""
-    export = tables["Export"]
-    if "SourceID" not in export or export["SourceID"].nunique() <= 1:
-        return None
-    src = export["SourceID"].fillna("").astype("str").str.lower().str.replace(r"[^a-z0-9_\-]+", "-", regex=True)
-    return dict(zip(export["ExportID"].astype("str"), src + "-", strict=True))
-
-
 def _slug(values: pd.Series) -> pd.Series:
     return values.astype("str").str.lower().str.replace(r"[^a-z0-9_\-]+", "-", regex=True).str.strip("-").str.slice(0, 64)
 
@@ -369,8 +361,8 @@ def provider_table(tables, provider_level: str = "organization") -> pd.DataFrame
     """Provider id and display name per Organization (default) or Project of the export.
 
     Ids are ``org-<OrganizationID>`` or ``proj-<ProjectID>`` (lower case; other characters
-    become ``-``), stable across exports because HMIS ids are. When the export merges several
-    source systems, the SourceID comes first: ids of different HMISs never collide.
+    become ``-``), stable across exports because HMIS ids are (in an export merging several
+    source systems, ``read_export`` has already put the SourceID in front of every id).
     """
     if provider_level not in ("organization", "project"):
         raise HmisError(f"provider_level {provider_level!r} is not one of: organization, project.")
@@ -378,28 +370,15 @@ def provider_table(tables, provider_level: str = "organization") -> pd.DataFrame
                                  if provider_level == "organization"
                                  else ("Project", "ProjectID", "ProjectName", "proj"))
     frame = tables[table]
-    scope = source_prefix(tables)
-    lead = _col(frame, "ExportID").astype("str").map(scope).fillna("") if scope else ""
-    ids = _slug(lead + prefix + "-" + frame[key].astype("str"))
+    ids = _slug(prefix + "-" + frame[key].astype("str"))
     names = _col(frame, label).fillna(frame[key])
-    out = pd.DataFrame({"key": frame[key], "provider_id": ids, "name": names})
-    if scope:
-        out["_source"] = _col(frame, "ExportID")
-    return out.drop_duplicates("provider_id")
+    return pd.DataFrame({"key": frame[key], "provider_id": ids, "name": names}).drop_duplicates("provider_id")
 
 
 def _providers(eps: pd.DataFrame, tables, provider_level: str) -> pd.DataFrame:
     provs = provider_table(tables, provider_level)
     key = "OrganizationID" if provider_level == "organization" else "project_id"
-    on = [key] + (["_source"] if "_source" in provs else [])
-    right = provs.rename(columns={"key": key})[on + ["provider_id"]]
-    eps = eps.merge(right, on=on, how="left")
-    scope = source_prefix(tables)
-    if scope:
-        lead = eps["_source"].astype("str").map(scope).fillna("")
-        for col in ("episode_id", "client_id", "household_id"):
-            eps[col] = (lead + eps[col].astype("str")).where(eps[col].notna())
-    return eps
+    return eps.merge(provs.rename(columns={"key": key})[[key, "provider_id"]], on=key, how="left")
 
 
 def _exclude(eps: pd.DataFrame, report, program) -> pd.DataFrame:

@@ -339,6 +339,11 @@ def days_to_move_in(frame: pd.DataFrame) -> pd.Series:
     return days.where(ok).astype("Int64")
 
 
+def lookup(keys: pd.Series, mapping: pd.Series) -> pd.Series:
+    """``keys.map(mapping)`` keeping the mapping's dtype (``map`` breaks on an empty date mapping)."""
+    return pd.Series(mapping.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype=mapping.dtype)
+
+
 def household_move_in(frame: pd.DataFrame) -> pd.Series:
     """Move-in date per household member (Glossary, "Housing Move-in Date" for members).
 
@@ -349,7 +354,7 @@ def household_move_in(frame: pd.DataFrame) -> pd.Series:
     own = frame["move_in_date"].where(valid_move_in(frame))
     heads = frame[frame["is_head"] & own.notna()]
     head_date = heads.groupby("household_id")["move_in_date"].min()
-    hh = frame["household_id"].map(head_date)
+    hh = lookup(frame["household_id"], head_date)
     inherited = hh.where(frame["enrollment_date"] <= hh, frame["enrollment_date"])
     inherited = inherited.where(hh.notna())
     inherited = inherited.where(frame["exit_date"].isna() | (inherited <= frame["exit_date"]))

@@ -352,3 +352,25 @@ def before_after_chart(trend: pd.DataFrame, levels: pd.DataFrame, *, change_mont
     note = alt.Chart(pd.DataFrame({"period": [change_month], "label": [f"change {change_month}"]})).mark_text(
         align="left", dx=4, dy=-4, color=FLAG, baseline="top").encode(x="period:O", y=alt.value(0), text="label:N")
     return alt.layer(*base.layer, segs, rule, note).properties(title=title, width=width, height=height)
+
+
+def completeness_chart(frame: pd.DataFrame, *, title: str, width: int = WIDTH,
+                       height: int = 160) -> alt.LayerChart:
+    """Share of records with each field filled in, per period, one line per field, with the
+    95% expectation as a dashed rule (a falling line is the data-quality story to discuss).
+
+    Args:
+        frame: one row per period and field with ``period``, ``field`` and ``completeness`` (0..1).
+    """
+    _check(frame, ["period", "field", "completeness"], "completeness_chart")
+    data = frame.copy()
+    for col in ("period", "field"):
+        data[col] = data[col].astype(str)
+    lines = alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45)),
+        y=alt.Y("completeness:Q", title=None, scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format=".0%")),
+        color=alt.Color("field:N", title=None),
+        tooltip=[alt.Tooltip("period:O", title="Period"), alt.Tooltip("field:N", title="Field"),
+                 alt.Tooltip("completeness:Q", title="Filled in", format=".1%")])
+    rule = alt.Chart(pd.DataFrame({"y": [0.95]})).mark_rule(color=TARGET, strokeDash=[6, 4]).encode(y="y:Q")
+    return alt.layer(lines, rule).properties(title=title, width=width, height=height)

@@ -60,6 +60,7 @@ from acm_helpers.deepdive_base import (
 from acm_helpers.exceptions import ConfigError, MetricError, UnknownIdError
 
 DAYS_PER_MONTH = 30.44
+UNRECORDED = ("Not recorded", "Unknown")  # shown, never flagged: a data-quality matter, not a group
 __all__ = ["TOPICS", "DeepDiveContext", "TopicResult", "make_context", "open_context", "run",
            "disparity", "duration_outcome", "referral_funnel", "cohort_trend", "peer_comparison",
            "before_after", "roadmap_item"]
@@ -86,9 +87,9 @@ def disparity(ctx: DeepDiveContext, metric: str | None = None, dimension: str | 
     if table.empty:
         raise MetricError(f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in "
                           f"the {months} months to {ctx.period}; nothing to break down.")
-    ref, ref_note = _reference(table, dim.reference_group, ctx.threshold)
+    ref, ref_note = reference_group(table, dim.reference_group, ctx.threshold)
     table = finish(ctx, table, ["window"])
-    table = _with_gaps(table, m, ref, ctx.threshold)
+    table = with_gaps(table, m, ref, ctx.threshold)
     recent = table[table["window"] == "recent"].reset_index(drop=True)
     earlier = table[table["window"] == "earlier"].set_index("group")
     findings = ([ref_note] if ref_note else []) + _disparity_findings(ctx, m, dim.label, ref, recent,
@@ -115,10 +116,11 @@ def disparity(ctx: DeepDiveContext, metric: str | None = None, dimension: str | 
                        findings, show, table, [chart], method, audience=ctx.audience)
 
 
-def _reference(table: pd.DataFrame, configured: str | None, threshold: int) -> tuple[str, str]:
+def reference_group(table: pd.DataFrame, configured: str | None, threshold: int,
+                    window: str = "recent") -> tuple[str, str]:
     """The reference group: the configured one when it has enough recent cases, else the largest
     recent group (a youth provider has no 25-34 year olds), with a sentence saying so."""
-    recent = table[table["window"] == "recent"].set_index("group")["denominator"]
+    recent = table[table["window"] == window].set_index("group")["denominator"]
     largest = str(recent.idxmax())
     if configured is not None and recent.get(configured, 0) >= threshold:
         return configured, ""
@@ -128,7 +130,10 @@ def _reference(table: pd.DataFrame, configured: str | None, threshold: int) -> t
                      f"so the largest group ({largest}) is the reference.")
 
 
-def _with_gaps(table: pd.DataFrame, m: Metric, ref: str, threshold: int) -> pd.DataFrame:
+def with_gaps(table: pd.DataFrame, m: Metric, ref: str, threshold: int) -> pd.DataFrame:
+    """Add each group's gap to ``ref`` within each window (difference with a Newcombe interval
+    for rates, ratio) and ``flagged``: both groups have ``threshold``+ cases and the gap's
+    interval excludes zero (for medians: the two intervals do not overlap)."""
     out = table.copy()
     for col in ("difference", "diff_low", "diff_high", "ratio"):
         out[col] = np.nan
@@ -155,7 +160,7 @@ def _with_gaps(table: pd.DataFrame, m: Metric, ref: str, threshold: int) -> pd.D
                 excl = c["diff_low"] > 0 or c["diff_high"] < 0
             else:  # medians, means: intervals that do not overlap
                 excl = row["ci_low"] > b["ci_high"] or row["ci_high"] < b["ci_low"]
-            out.loc[idx, "flagged"] = bool(enough and excl)
+            out.loc[idx, "flagged"] = bool(enough and excl and row["group"] not in UNRECORDED)
     return out
 
 

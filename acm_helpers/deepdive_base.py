@@ -186,6 +186,22 @@ def signed_points(d: float, unit: bool = True) -> str:
     return f"{'+' if r > 0 else '' if r == 0 else '-'}{abs(r)}{word}"
 
 
+def signed_value(d: float, metric: Metric) -> str:
+    """A signed change in the metric's own terms: "+20 points", "-1 day", "+$1,200", "+51"."""
+    if pd.isna(d):
+        return "–"
+    if metric.format == "percent":
+        return signed_points(d)
+    r = round(d)
+    sign = "+" if r > 0 else "-" if r < 0 else ""
+    if metric.format == "currency":
+        return f"{sign}${abs(r):,.0f}"
+    unit = metric.unit
+    if unit.endswith("s") and abs(r) == 1:
+        unit = unit[:-1]
+    return f"{sign}{abs(r):,.0f}{(' ' + unit) if unit else ''}"
+
+
 def peer_labels(program: Program, provider_id: str, audience: Audience) -> dict[str, str]:
     """Display names: internal audiences see names; a provider sees its own name and, when
     the program anonymizes peers, "Peer A", "Peer B"... in a fixed (id) order."""
@@ -289,7 +305,7 @@ def change_sentence(table: pd.DataFrame, who: str, m: Metric, change: str, peers
         return f"{who}: fewer than the suppression threshold of cases on one side; no comparison shown."
     b, a = s.loc["before"], s.loc["after"]
     d = a["value"] - b["value"]
-    diff = signed_points(d) if m.format == "percent" else f"{d:+,.0f}{(' ' + m.unit) if m.unit else ''}"
+    diff = signed_value(d, m)
     nb, na = ("", "") if m.kind == "count" else (f" (n={b['denominator']:,.0f})", f" (n={a['denominator']:,.0f})")
     text = (f"{'Over the same months, peers' if peers else who} went from {fmt(b['value'], m)}{nb} "
             f"before {month_label(change)} to {fmt(a['value'], m)}{na} from {month_label(change)} on: {diff}")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from acm_helpers import episode_metrics as em
 from acm_helpers.config import Program, RoadmapTopic, period_bounds, shift_period
-from acm_helpers.deepdive_base import DeepDiveContext, finish, fmt, month_label, signed_points
+from acm_helpers.deepdive_base import DeepDiveContext, finish, fmt, month_label, signed_value
 
 TOPIC_NAMES = {
     "disparity": "Disparity deep dive",
@@ -111,8 +111,7 @@ def review_display(review: pd.DataFrame, program: Program) -> pd.DataFrame:
     rows = []
     for r in review.itertuples():
         m = program.metric(r.metric)
-        change = (signed_points(r.change) if m.format == "percent" else
-                  "–" if pd.isna(r.change) else f"{r.change:+,.0f}{(' ' + m.unit) if m.unit else ''}")
+        change = signed_value(r.change, m)
         rows.append({"Month": month_label(r.month), "Topic": r.title, "Metric": m.label,
                      "Before": "suppressed" if pd.isna(r.before) else f"{fmt(r.before, m)} (n={r.before_n:,.0f})",
                      "After": "suppressed" if pd.isna(r.after) else f"{fmt(r.after, m)} (n={r.after_n:,.0f})",

@@ -93,6 +93,9 @@ class Agenda:
                        f"{esc(self.topic_metric)}): <em>{esc(self.topic.question)}</em></p>")
         return "\n".join(out) + "</section>"
 
+    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
+        return f"<Agenda {self.provider_id} {self.meeting_date}>"
+
     def _repr_html_(self) -> str:
         return self.to_html()
 

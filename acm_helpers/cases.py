@@ -52,6 +52,9 @@ class CaseSample:
                 + self.sample.to_html(index=False, border=0, na_rep="–", classes="acm-table")
                 + "</section>")
 
+    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
+        return f"<CaseSample {self.provider_id}: {len(self.sample)} episodes, seed {self.seed}>"
+
     def _repr_html_(self) -> str:
         return self.to_html()
 

@@ -50,10 +50,13 @@ class Section:
     charts: list[alt.TopLevelMixin] = field(default_factory=list)
     note: str = ""
     data: pd.DataFrame | None = None
+    heading: bool = False  # the notebook's Markdown carries the section headings
 
     def to_html(self) -> str:
         esc = html.escape
-        parts = [f'<section class="acm-report-section"><h2>{esc(self.title)}</h2>']
+        parts = [f'<section class="acm-report-section" data-title="{esc(self.title)}">']
+        if self.heading:
+            parts.append(f"<h2>{esc(self.title)}</h2>")
         if self.sentences:
             parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.sentences) + "</ul>")
         parts += [f'<div class="chart">{charts.to_svg(c)}</div>' for c in self.charts]
@@ -61,6 +64,9 @@ class Section:
         if self.note:
             parts.append(f"<p><small>{esc(self.note)}</small></p>")
         return "\n".join(parts) + "</section>"
+
+    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
+        return f"<Section {self.title}>"
 
     def _repr_html_(self) -> str:
         return self.to_html()
@@ -126,16 +132,16 @@ def make_report(program: Program, episodes: pd.DataFrame, provider_id: str, *, i
 def open_report(program_path: str | Path, data_dir: str | Path | None, provider: str | None = None,
                 contract: str | None = None, audience: str = "internal",
                 through: str | None = None) -> ContractReport:
-    """Load the program and the store: the end-of-contract notebook's first call."""
-    from acm_helpers.store import Store
+    """Load the program and the store: the end-of-contract notebook's first call (paths resolve
+    as in the intake notebook, :func:`acm_helpers.intake.open_store`)."""
+    from acm_helpers.intake import open_store
 
-    program = load_program(program_path)
-    store = Store(Path(data_dir) if data_dir else program.data_path(Path(program_path).resolve().parents[1]))
-    prov = find_provider(program, provider, contract)
+    program, store = open_store(program_path, data_dir or None)
+    prov = find_provider(program, provider or None, contract or None)
     quality = store.read_table("quality") if store.has_table("quality") else None
     return make_report(program, store.episodes(), prov.id, items=actions.read_actions(store),
                        meetings=actions.read_meetings(store), quality=quality, audience=audience,
-                       through=through)
+                       through=through or None)
 
 
 # -- sections --------------------------------------------------------------------------------------------
@@ -146,7 +152,8 @@ def header(rep: ContractReport) -> Section:
     return Section(f"End-of-contract report: {p.name}", [
         f"Contract {p.contract_id}, {p.start:%d %B %Y} to {p.end:%d %B %Y}, value {value}.",
         f"Data: {month_label(rep.first)} to {month_label(rep.last)} ({len(month_range(rep.first, rep.last))} months).",
-        f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}."])
+        f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}."],
+        heading=True)
 
 
 def _window(first: str, last: str, label: str) -> pd.DataFrame:
@@ -398,12 +405,12 @@ def render_report(program_path: str | Path, *, provider: str | None = None, cont
     term_months(program, prov, through)  # fail early, before starting a kernel
     if narrative_path is not None and not Path(narrative_path).exists():
         raise ConfigError(f"Narrative file {narrative_path} not found.")
-    root = program_path.parents[1]
-    data = Path(data_dir).resolve() if data_dir else program.data_path(root)
-    out = Path(out_dir) if out_dir else root / "outputs" / "contracts" / prov.contract_id
+    here = Path.cwd()
+    data = Path(data_dir).resolve() if data_dir else program.data_path(here).resolve()
+    out = Path(out_dir) if out_dir else here / "outputs" / "contracts" / prov.contract_id
     params = {"program_path": str(program_path), "data_dir": str(data), "provider": prov.id,
               "audience": audience, "through": through or "",
               "narrative_path": str(Path(narrative_path).resolve()) if narrative_path else ""}
-    return report.render_notebook(template or TEMPLATE, params, out, stem="report", pdf=pdf, cwd=root,
+    return report.render_notebook(template or TEMPLATE, params, out, stem="report", pdf=pdf, cwd=here,
                                   title=f"End-of-contract report: {prov.name} ({prov.contract_id})",
                                   footer=f"{prov.name} · contract {prov.contract_id} · end-of-contract report")

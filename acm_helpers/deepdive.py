@@ -24,6 +24,7 @@ the case sampler (:mod:`acm_helpers.cases`) is the internal-only tool for those.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import numpy as np
@@ -467,4 +468,8 @@ def run(ctx: DeepDiveContext, topic: str | None = None, **options) -> TopicResul
     if topic not in TOPIC_FUNCTIONS:
         raise UnknownIdError("topic", topic, list(TOPICS))
     opts = {k: v for k, v in options.items() if v is not None and v != ""}
+    accepted = list(inspect.signature(TOPIC_FUNCTIONS[topic]).parameters)[1:]
+    unknown = sorted(set(opts) - set(accepted))
+    if unknown:
+        raise ConfigError(f"Topic {topic} takes {', '.join(accepted)}; not {', '.join(unknown)}.")
     return TOPIC_FUNCTIONS[topic](ctx, **opts)

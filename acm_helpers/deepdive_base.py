@@ -21,7 +21,7 @@ from scipy import stats
 
 from acm_helpers import charts
 from acm_helpers import episode_metrics as em
-from acm_helpers.config import Metric, Program, load_program
+from acm_helpers.config import Metric, Program
 from acm_helpers.exceptions import ConfigError, MetricError, UnknownIdError
 
 TOPICS = ("disparity", "duration_outcome", "referral_funnel", "cohort_trend", "peer_comparison")
@@ -71,12 +71,14 @@ def make_context(program: Program, episodes: pd.DataFrame, provider_id: str, per
 
 def open_context(program_path: str | Path, data_dir: str | Path | None, provider_id: str,
                  period: str, audience: Audience = "internal") -> DeepDiveContext:
-    """Load the program file and the store's episodes: the deep-dive notebook's first call."""
-    from acm_helpers.store import Store
+    """Load the program file and the store's episodes: the deep-dive notebook's first call.
 
-    program = load_program(program_path)
-    root = Path(data_dir) if data_dir else program.data_path(Path(program_path).resolve().parents[1])
-    return make_context(program, Store(root).episodes(), provider_id, period, audience)
+    Paths resolve as in the intake notebook (:func:`acm_helpers.intake.open_store`).
+    """
+    from acm_helpers.intake import open_store
+
+    program, store = open_store(program_path, data_dir or None)
+    return make_context(program, store.episodes(), provider_id, period, audience)
 
 
 @dataclass
@@ -110,6 +112,9 @@ class TopicResult:
                                         classes="acm-table"))
         parts.append(f'<p class="method"><small>{esc(self.method)}</small></p></section>')
         return "\n".join(parts)
+
+    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
+        return f"<TopicResult {self.topic}: {self.title}>"
 
     def _repr_html_(self) -> str:
         return self.to_html()

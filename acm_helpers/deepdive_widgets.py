@@ -121,8 +121,10 @@ def show(ctx: DeepDiveContext, topic: str | None = None, interactive: bool = Fal
     JupyterLab (widgets), switched by the ``interactive`` parameter.
     """
     topic = topic or (ctx.program.roadmap[ctx.period].topic if ctx.period in ctx.program.roadmap else None)
-    if not interactive:
-        return deepdive.run(ctx, topic, **options)
-    if topic is None:
+    if topic not in TOPICS:
         raise UnknownIdError("topic", topic, list(TOPICS))
-    return Explorer(ctx, topic, **{k: v for k, v in options.items() if v not in (None, "")})
+    # The notebook passes every option; each topic takes only its own (empty means default).
+    opts = {k: v for k, v in options.items() if k in TOPIC_OPTIONS[topic] and v not in (None, "")}
+    if not interactive:
+        return deepdive.run(ctx, topic, **opts)
+    return Explorer(ctx, topic, **opts)

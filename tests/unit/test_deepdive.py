@@ -268,3 +268,8 @@ def test_roadmap_review_before_after(program):
     row = review.loc["2025-12"]
     assert (row["before"], row["after"], row["verdict"]) == (0.2, 0.8, "better")
     assert roadmap.review_display(review.reset_index(), program).iloc[1]["Change"] == "+60 points"
+
+
+def test_run_refuses_options_a_topic_does_not_take(program):
+    with pytest.raises(ConfigError, match="Topic referral_funnel takes metric, months; not dimension"):
+        deepdive.run(ctx_for(program, DISPARITY), "referral_funnel", dimension="race_ethnicity")

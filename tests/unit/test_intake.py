@@ -452,3 +452,27 @@ def test_demo_store_fixture_loads(demo_store, demo_episodes):
     eps = demo_store.episodes()
     assert len(eps) == demo_episodes.drop_duplicates(["provider_id", "episode_id"]).shape[0]
     assert {"return_12m", "length_of_stay_days"} <= set(eps.columns)
+
+
+def test_demo_submission_and_a_corrupted_copy(program, demo_episodes, store, sub):
+    """A demo provider-month loads whole; a corrupted copy quarantines exactly the damaged rows."""
+    month = demo_episodes[(demo_episodes["provider_id"] == "harbor") & (demo_episodes["_period"] == "2026-10")]
+    text = month.drop(columns="_period").copy()
+    for col in ("enrollment_date", "referral_date", "exit_date", "birth_date", "move_in_date"):
+        text[col] = text[col].dt.strftime("%Y-%m-%d")
+    sub.mkdir(parents=True)
+    text.to_csv(sub / "harbor.csv", index=False)
+    first = load(sub / "harbor.csv", program, store)
+    assert (first.rows_total, first.rows_accepted, first.rows_rejected) == (len(month), len(month), 0)
+    bad = text.copy()
+    bad.iloc[4, bad.columns.get_loc("enrollment_date")] = "31/31/2026"
+    bad.iloc[9, bad.columns.get_loc("race_ethnicity")] = "Purple"
+    bad.iloc[20, bad.columns.get_loc("client_id")] = None
+    bad.to_csv(sub / "harbor_corrupted.csv", index=False)
+    second = load(sub / "harbor_corrupted.csv", program, store)
+    assert (second.rows_accepted, second.rows_rejected, second.supersedes) == (len(month) - 3, 3, first.sha256)
+    assert quarantine(store) == [(5, "enrollment_date", "not a date; write YYYY-MM-DD"),
+                                 (10, "race_ethnicity", "not one of the program's race_ethnicity codes"),
+                                 (21, "client_id", "required value is missing")]
+    n = store.query("SELECT count(*) AS n FROM episodes WHERE provider_id = 'harbor' AND _period = '2026-10'")
+    assert int(n["n"].iloc[0]) == len(month) - 3

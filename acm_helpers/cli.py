@@ -183,6 +183,137 @@ def hmis_program(
     typer.echo(f"wrote {path}; next: acm intake --format hmis {export} --program {path}")
 
 
+# -- meeting cycle: action items and the end-of-contract report (owner: meeting-cycle helper) --
+action_app = typer.Typer(help="Meetings and action items: add, close, list, load from YAML/CSV.",
+                         no_args_is_help=True)
+app.add_typer(action_app, name="action")
+
+
+def _day(text: str | None, what: str):
+    """Parse YYYY-MM-DD or fail with a plain message."""
+    from datetime import date
+
+    from acm_helpers.exceptions import ActionError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ActionError(f"{what} {text!r} is not a date; write YYYY-MM-DD.") from None
+
+
+@action_app.command("add")
+def action_add(
+    provider: str = typer.Option(..., "--provider", help="Provider id."),
+    owner: str = typer.Option(..., "--owner", help="Who does it."),
+    due: str = typer.Option(..., "--due", help="Due date, YYYY-MM-DD."),
+    text: str = typer.Option(..., "--text", help="What is to be done."),
+    metric: str | None = typer.Option(None, "--metric", help="Linked metric id."),
+    meeting_date: str | None = typer.Option(None, "--meeting-date", help="Meeting that agreed it (default: today)."),
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Record an action item agreed at a meeting; it appears on every later agenda until closed."""
+    from acm_helpers import actions
+
+    try:
+        prog, store = open_program(program, data_dir)
+        row = actions.add_action(store, prog, provider, owner, _day(due, "--due"), text, metric,
+                                 _day(meeting_date, "--meeting-date"))
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"added {row['item_id']} ({provider}, due {row['due_date']:%Y-%m-%d})")
+
+
+@action_app.command("close")
+def action_close(
+    item_id: str = typer.Argument(..., help="Item id, e.g. harbor-003."),
+    on: str | None = typer.Option(None, "--on", help="Date closed, YYYY-MM-DD (default: today)."),
+    resolution: str = typer.Option("", "--resolution", help="What was done."),
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Close an action item; it drops off the agendas of meetings after that date."""
+    from acm_helpers import actions
+
+    try:
+        _, store = open_program(program, data_dir)
+        row = actions.close_action(store, item_id, _day(on, "--on"), resolution)
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"closed {row['item_id']} on {row['closed_date']:%Y-%m-%d}")
+
+
+@action_app.command("list")
+def action_list(
+    provider: str | None = typer.Option(None, "--provider", help="One provider id (default: all)."),
+    status: str = typer.Option("open", "--status", help="open (on --as-of), closed or all."),
+    as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD for 'open' (default: today)."),
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """List action items; open ones show OVERDUE when past due."""
+    from acm_helpers import actions
+
+    try:
+        prog, store = open_program(program, data_dir)
+        if provider:
+            prog.provider(provider)
+        items = actions.list_actions(store, provider, status, _day(as_of, "--as-of"))
+    except AcmError as exc:
+        fail(exc)
+    if items.empty:
+        typer.echo(f"no {status} action items")
+        return
+    for r in items.itertuples():
+        flag = f"OVERDUE {r.days_overdue}d" if getattr(r, "overdue", False) else r.status
+        typer.echo(f"{r.item_id:<16} {flag:<12} due {r.due_date:%Y-%m-%d}  {r.owner}: {r.text}")
+
+
+@action_app.command("load")
+def action_load(
+    path: Path = typer.Argument(..., help="Meetings file (.yaml/.yml or .csv)."),
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Record the meetings and action items of a YAML or CSV file (loading it again changes nothing)."""
+    from acm_helpers import actions
+
+    try:
+        prog, store = open_program(program, data_dir)
+        counts = actions.load_file(store, prog, path)
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"{path}: {counts['meetings']} meeting(s), {counts['items']} item(s), {counts['new_items']} new")
+
+
+@app.command()
+def report(
+    provider: str | None = typer.Option(None, "--provider", help="Provider id."),
+    contract: str | None = typer.Option(None, "--contract", help="Contract id (instead of --provider)."),
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default: outputs/contracts/<contract id>)."),
+    audience: str = typer.Option("internal", "--audience", help="internal or provider (suppressed, peers anonymized)."),
+    narrative: Path | None = typer.Option(None, "--narrative", help="Markdown file with the manager's narrative."),
+    through: str | None = typer.Option(None, "--through", help="YYYY-MM: draft before the term ends."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print a PDF with Chromium."),
+) -> None:
+    """Write the end-of-contract report (HTML and PDF, offline) for one provider or contract."""
+    from acm_helpers import contract as contract_mod
+
+    if audience not in ("internal", "provider"):
+        raise typer.BadParameter(f"--audience {audience!r}: use internal or provider")
+    try:
+        result = contract_mod.render_report(program, provider=provider, contract=contract, data_dir=data_dir,
+                                            out_dir=out, audience=audience, narrative_path=narrative,
+                                            through=through, pdf=pdf)
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"wrote {result.html}" + (f" and {result.pdf}" if result.pdf else ""))
+
+
 def main() -> None:  # pragma: no cover - console entry
     try:
         app()

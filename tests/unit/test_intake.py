@@ -448,9 +448,10 @@ def test_load_canonical_rejects_a_bad_frame(program, store):
     assert not store.has_table("episodes")
 
 
-def test_demo_store_fixture_loads(demo_store, demo_episodes):
-    eps = demo_store.episodes()
+def test_load_canonical_demo_episodes(program, demo_episodes, store):
+    eps = intake.load_canonical(store, program, demo_episodes)
     assert len(eps) == demo_episodes.drop_duplicates(["provider_id", "episode_id"]).shape[0]
+    assert len(store.read_table("submissions")) == demo_episodes.groupby(["provider_id", "_period"]).ngroups
     assert {"return_12m", "length_of_stay_days"} <= set(eps.columns)
 
 

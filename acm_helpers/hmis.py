@@ -255,15 +255,16 @@ def _parse_date_column(values: pd.Series, table: str, col: str, report: HmisRepo
     todo = text.notna()
     used: list[str] = []
     while todo.any():
-        best, best_n, best_fmt = None, 0, ""
-        for fmt in DATE_FORMATS:
-            parsed = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-            n = int(parsed.notna().sum())
-            if n > best_n:
-                best, best_n, best_fmt = parsed, n, fmt
-        if best is None:
+        # Rank the formats on a sample of what is left, then parse it all with the best one.
+        for sample in (text[todo].iloc[:2000], text[todo]):
+            counts = {f: int(pd.to_datetime(sample, format=f, errors="coerce").notna().sum()) for f in DATE_FORMATS}
+            best_fmt = max(DATE_FORMATS, key=lambda f: counts[f])  # ties: the earlier format
+            if counts[best_fmt] or len(sample) == int(todo.sum()):
+                break
+        if counts[best_fmt] == 0:
             break
-        out.loc[best.index[best.notna()]] = best[best.notna()].astype("datetime64[us]")
+        parsed = pd.to_datetime(text[todo], format=best_fmt, errors="coerce")
+        out.loc[parsed.index[parsed.notna()]] = parsed[parsed.notna()].astype("datetime64[us]")
         used.append(best_fmt)
         todo &= out.isna()
     if report is not None:
@@ -330,9 +331,8 @@ def intake_export(path: str | Path, program, store, provider_level: str = "organ
     """Read, map and load an HMIS export into ``store`` for ``program`` (``acm intake --format hmis``).
 
     The raw export is kept byte-for-byte under ``raw/<period>/hmis/``; episodes go through
-    ``intake.load_canonical`` (the program's pandera schema, one partition per provider and
-    enrollment month), after rows the schema would refuse are left out and counted in the
-    report. With ``race_method="multi"`` the store also gets a table ``episode_races``
+    ``intake.load_canonical`` (the program's pandera schema; one submission per provider for
+    ``period``), after rows the schema would refuse are left out and counted in the report. With ``race_method="multi"`` the store also gets a table ``episode_races``
     (episode_id, provider_id, race_ethnicity: one row per category selected) for "counted in
     every category" breakdowns; ``episodes`` keeps the single-category method.
 
@@ -357,7 +357,9 @@ def intake_export(path: str | Path, program, store, provider_level: str = "organ
         as_of = as_of or period_bounds(period)[1]
     as_of = as_of or export_as_of(tables) or date.today()
     period = period or as_of.strftime("%Y-%m")
-    frame = conform_episodes(episodes.drop(columns="races"), program).reset_index(drop=True)
+    # One submission per provider per export: the export is that month's submission (a quality
+    # report per provider, and a newer export of the same month replaces it as a whole).
+    frame = conform_episodes(episodes.drop(columns="races").assign(_period=period), program).reset_index(drop=True)
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     recv = pd.Timestamp(received).date() if received else None
     problems = qc.schema_problems(frame, frame, episodes_schema(program, recv))

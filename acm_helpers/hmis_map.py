@@ -229,7 +229,7 @@ def _col(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def _exits(ext: pd.DataFrame, enr: pd.DataFrame, report) -> pd.DataFrame:
     """One exit per enrollment: the latest exit date wins when an enrollment has several."""
-    orphan = ~ext["EnrollmentID"].isin(enr["EnrollmentID"])
+    orphan = ~hud.member(ext["EnrollmentID"], enr["EnrollmentID"])
     report.add_issue("orphan", "Exit", int(orphan.sum()), "exit of an EnrollmentID not in Enrollment.csv; ignored")
     ext = ext[~orphan].sort_values("ExitDate", kind="stable", na_position="first")
     several = ext["EnrollmentID"].duplicated(keep="last")
@@ -259,7 +259,7 @@ def map_episodes(tables, report, program=None, provider_level: str = "organizati
     pcols = {"ProjectID": "project_id", "OrganizationID": "OrganizationID", "ProjectType": "ProjectType",
              "TrackingMethod": "TrackingMethod", "_version": "_proj_version"}
     eps = eps.merge(proj.reindex(columns=list(pcols)).rename(columns=pcols), on="project_id", how="left")
-    no_client = ~eps["client_id"].isin(cli["PersonalID"])
+    no_client = ~hud.member(eps["client_id"], cli["PersonalID"])
     report.add_issue("orphan", "Enrollment", int(no_client.sum()),
                      "PersonalID not in Client.csv; race, gender and age left empty")
     _program(eps, report)
@@ -326,7 +326,7 @@ def _client_fields(eps: pd.DataFrame, cli: pd.DataFrame, report) -> None:
     _check_codes(cli, {"DOBDataQuality": DOB_QUALITY, "RaceNone": NONE_VALUES, "GenderNone": NONE_VALUES},
                  "Client", report)
     dob = dob.where(~dq.isin(list(DOB_UNUSABLE)))
-    known = eps["client_id"].isin(cli.index)
+    known = hud.member(eps["client_id"], cli.index)
     eps["races"] = eps["client_id"].map(joined).where(known, "").astype("str")
     eps["race_ethnicity"] = single_race(eps["races"]).where(known).astype("str")
     eps["gender"] = eps["client_id"].map(gender).where(known).astype("str")

@@ -339,6 +339,13 @@ def days_to_move_in(frame: pd.DataFrame) -> pd.Series:
     return days.where(ok).astype("Int64")
 
 
+def member(values: pd.Series, of: pd.Series | pd.Index) -> pd.Series:
+    """``values.isin(of)`` for large id sets (a hash lookup; Arrow-string ``isin`` walks ``of`` in
+    Python)."""
+    index = pd.Index(pd.Series(of).dropna().unique())
+    return pd.Series(index.get_indexer(values) >= 0, index=values.index) & values.notna()
+
+
 def lookup(keys: pd.Series, mapping: pd.Series) -> pd.Series:
     """``keys.map(mapping)`` keeping the mapping's dtype (``map`` breaks on an empty date mapping)."""
     return pd.Series(mapping.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype=mapping.dtype)

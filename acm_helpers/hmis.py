@@ -18,6 +18,7 @@ Names, SSNs and other identifying fields are never read into episodes (hashed or
 
 from __future__ import annotations
 
+import copy
 import io
 import zipfile
 from collections.abc import Iterable
@@ -303,7 +304,8 @@ def to_episodes(tables: HmisTables, program=None, provider_level: str = "organiz
     """
     from acm_helpers import hmis_map
 
-    return hmis_map.map_episodes(tables, tables.report, program, provider_level, race_method)
+    report = copy.deepcopy(tables.report)  # mapping twice never doubles the reading's findings
+    return hmis_map.map_episodes(tables, report, program, provider_level, race_method)
 
 
 class ExportIntake(list):
@@ -325,7 +327,7 @@ def export_as_of(tables: HmisTables) -> date | None:
     return None
 
 
-def intake_export(path: str | Path, program, store, provider_level: str = "organization",
+def intake_export(path: str | Path, program, store, provider_level: str | None = None,
                   race_method: str = "single", as_of: date | None = None, period: str | None = None,
                   received: date | str | None = None) -> ExportIntake:
     """Read, map and load an HMIS export into ``store`` for ``program`` (``acm intake --format hmis``).
@@ -337,6 +339,10 @@ def intake_export(path: str | Path, program, store, provider_level: str = "organ
     every category" breakdowns; ``episodes`` keeps the single-category method.
 
     Args:
+        provider_level: ``organization`` or ``project``; default: ``project`` when every provider
+            id of the program is a ``proj-`` id (a program written with ``--provider-level
+            project``), else ``organization``.
+        race_method: ``single`` or ``multi`` (see :func:`to_episodes`).
         as_of: the date data is complete to (return windows, stayers' length of stay); default
             the end of ``period`` if given, else the export's end date.
         period: YYYY-MM the export is filed under (raw copy, log); default the month of ``as_of``.
@@ -349,6 +355,11 @@ def intake_export(path: str | Path, program, store, provider_level: str = "organ
     from acm_helpers.schema import conform_episodes, episodes_schema
     from acm_helpers.store import sha256_file
 
+    if race_method not in ("single", "multi"):
+        raise HmisError(f"race_method {race_method!r} is not one of: single, multi.")
+    if provider_level is None:
+        by_project = all(p.startswith("proj-") for p in program.provider_ids)
+        provider_level = "project" if by_project else "organization"
     path = Path(path)
     tables = read_export(path)
     episodes, report = to_episodes(tables, program, provider_level=provider_level)

@@ -232,3 +232,17 @@ def test_per_organization_metrics(loaded, raw, program):
     for org in leavers:
         assert got.loc[org, "denominator"] == leavers[org]
         assert got.loc[org, "numerator"] == ph[org]
+
+
+def test_mapping_twice_reports_each_finding_once(tables):
+    first = hmis.to_episodes(tables)[1].unknown_codes
+    second = hmis.to_episodes(tables)[1].unknown_codes
+    assert first == second and len(tables.report.unknown_codes) == 0  # reading found none itself
+
+
+def test_intake_export_refuses_unknown_race_method(program, tmp_path):
+    from acm_helpers.exceptions import HmisError
+    from acm_helpers.store import Store
+
+    with pytest.raises(HmisError, match="race_method 'both'"):
+        hmis.intake_export(SAMPLE, program, Store(tmp_path), race_method="both")

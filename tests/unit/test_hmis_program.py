@@ -113,3 +113,14 @@ def test_returns_metric_population_is_spm2(generated, episodes):
     gap = pd.Series(gap.to_numpy(), index=episodes["episode_id"].to_numpy())
     assert len(got) > 0
     assert got["_num"].sum() == (gap.reindex(got["episode_id"].to_numpy()) <= 365).sum()
+
+
+def test_project_level_program_loads_by_project(tmp_path):
+    from acm_helpers.store import Store
+
+    path = write_program(SAMPLE, tmp_path / "hmis_projects.yaml", provider_level="project")
+    prog = load_program(path)
+    result = hmis.intake_export(SAMPLE, prog, Store(tmp_path / "store"))  # level inferred from proj- ids
+    eps = Store(tmp_path / "store").episodes()
+    assert len(eps) == 4771 and eps["provider_id"].str.startswith("proj-").all()
+    assert {r.provider_id for r in result} == set(eps["provider_id"])

@@ -47,7 +47,7 @@ class CaseSample:
         banner = ('<p style="background:#fdecea;border-left:4px solid #c0392b;padding:6px 10px">'
                   "<strong>Internal only.</strong> Client-level episodes for file review; never "
                   "include them in a provider packet.</p>")
-        return (f'<section class="acm-cases">{banner}<p>{html.escape(self.rule)}</p>'
+        return (f'<section class="acm-cases"><h2>Case files for review</h2>{banner}<p>{html.escape(self.rule)}</p>'
                 + self.strata.to_html(index=False, border=0, classes="acm-table")
                 + self.sample.to_html(index=False, border=0, na_rep="–", classes="acm-table")
                 + "</section>")
@@ -146,7 +146,7 @@ def section(ctx: DeepDiveContext, *, metric: str | None = None, n_per_stratum: i
     from IPython.display import Markdown
 
     if ctx.audience != "internal":
-        return Markdown("*Case-file review is an internal step; no client-level records appear in "
-                        "this packet.*")
+        return Markdown("## Case files for review\n\n*Case-file review is an internal step; no client-level "
+                        "records appear in this packet.*")
     return sample_cases(ctx.program, ctx.episodes, ctx.provider_id, ctx.period, audience="internal",
                         metric=metric, n_per_stratum=n_per_stratum, by=by, seed=seed)

@@ -16,11 +16,9 @@ its window from episodes with the declared metric SQL, never an average of month
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import altair as alt
 import numpy as np
 import pandas as pd
 
@@ -29,6 +27,7 @@ from acm_helpers import episode_metrics as em
 from acm_helpers.config import Program, Provider, load_program, month_range, period_bounds
 from acm_helpers.deepdive_base import (
     DeepDiveContext,
+    Section,
     finish,
     fmt,
     month_label,
@@ -38,38 +37,6 @@ from acm_helpers.deepdive_base import (
 from acm_helpers.exceptions import ConfigError, UnknownIdError
 
 QUALITY_FIELDS = ("race_ethnicity", "zip", "referral_date", "exit_destination")
-
-
-@dataclass
-class Section:
-    """One report section: sentences, tables and charts, rendered as self-contained HTML."""
-
-    title: str
-    sentences: list[str] = field(default_factory=list)
-    tables: list[pd.DataFrame] = field(default_factory=list)
-    charts: list[alt.TopLevelMixin] = field(default_factory=list)
-    note: str = ""
-    data: pd.DataFrame | None = None
-    heading: bool = False  # the notebook's Markdown carries the section headings
-
-    def to_html(self) -> str:
-        esc = html.escape
-        parts = [f'<section class="acm-report-section" data-title="{esc(self.title)}">']
-        if self.heading:
-            parts.append(f"<h2>{esc(self.title)}</h2>")
-        if self.sentences:
-            parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.sentences) + "</ul>")
-        parts += [f'<div class="chart">{charts.to_svg(c)}</div>' for c in self.charts]
-        parts += [t.to_html(index=False, border=0, na_rep="–", classes="acm-table") for t in self.tables]
-        if self.note:
-            parts.append(f"<p><small>{esc(self.note)}</small></p>")
-        return "\n".join(parts) + "</section>"
-
-    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
-        return f"<Section {self.title}>"
-
-    def _repr_html_(self) -> str:
-        return self.to_html()
 
 
 @dataclass(frozen=True)
@@ -152,8 +119,7 @@ def header(rep: ContractReport) -> Section:
     return Section(f"End-of-contract report: {p.name}", [
         f"Contract {p.contract_id}, {p.start:%d %B %Y} to {p.end:%d %B %Y}, value {value}.",
         f"Data: {month_label(rep.first)} to {month_label(rep.last)} ({len(month_range(rep.first, rep.last))} months).",
-        f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}."],
-        heading=True)
+        f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}."])
 
 
 def _window(first: str, last: str, label: str) -> pd.DataFrame:
@@ -186,6 +152,7 @@ def performance(rep: ContractReport) -> Section:
     sentences = [f"Over {month_label(rep.first)} to {month_label(rep.last)}, targets met: "
                  f"{', '.join(met) or 'none'}; not met: {', '.join(missed) or 'none'}."]
     return Section("Performance over the term", sentences, [table.drop(columns="metric_id")],
+                   intro="Each key metric pooled over the whole term, against its target and the other providers.",
                    note="Values are pooled over the whole term; rank 1 is the best among providers with "
                         f"at least {ctx.threshold} cases.", data=table)
 
@@ -222,6 +189,7 @@ def trends(rep: ContractReport) -> Section:
             chart_list.append(charts.trend_chart(_quarterly(ctx, m, quarters), title=f"{m.label}, by quarter",
                                                  fmt=m.format, target=m.target, height=160))
     return Section("Trends over the term", sentences, charts=chart_list,
+                   intro="The first half of the term against the second, and each metric by quarter.",
                    note="Quarterly values are pooled over each quarter; the band is the other providers' middle half.",
                    data=pd.DataFrame(out_rows, columns=["metric_id", "first", "second", "change", "verdict"]))
 
@@ -295,6 +263,7 @@ def disparities(rep: ContractReport) -> Section:
                      f"(flagged in {'the ' if r['Flagged in'] != 'both halves' else ''}{r['Flagged in']}; "
                      f"the gap {r['Change']})." for _, r in table.iterrows()]
     return Section("Disparities found and how they changed", sentences, [table] if not table.empty else [],
+                   intro="Gaps between groups flagged in either half of the term, and what happened to them.",
                    note="Gap = group's rate minus the reference group's, in percentage points. Many groups "
                         "are compared, so a few gaps are flagged by chance alone; a gap flagged in both "
                         "halves of the term is the one to trust. Not recorded and Unknown are never flagged.",
@@ -329,6 +298,7 @@ def roadmap_topics(rep: ContractReport) -> Section:
                  f"{counts.get('better', 0)}, worse in {counts.get('worse', 0)}, with no clear change in "
                  f"{counts.get('no clear change', 0)}."]
     return Section("Roadmap topics covered", sentences, [roadmap.review_display(review, rep.program)],
+                   intro="Each deep-dive topic of the term, with its metric before and after the meeting.",
                    note="Before: the 6 months up to the topic's month; after: up to 6 months since.", data=review)
 
 
@@ -354,8 +324,9 @@ def data_quality(rep: ContractReport) -> Section:
         trend = "fell" if drop > 0.05 else "rose" if drop < -0.05 else "held"
         sentences.append(f"{f}: {first['completeness']:.0%} filled in {first['period']}, "
                          f"{last['completeness']:.0%} in {last['period']} ({trend}).")
-    tables = [comp.pivot(index="period", columns="field", values="completeness").map(
-        lambda v: "–" if pd.isna(v) else f"{v:.0%}").reset_index().rename(columns={"period": "Quarter"})]
+    wide = comp.pivot(index="period", columns="field", values="completeness")
+    wide.columns.name = None
+    tables = [wide.map(lambda v: "–" if pd.isna(v) else f"{v:.0%}").reset_index().rename(columns={"period": "Quarter"})]
     if rep.quality is not None and not rep.quality.empty:
         qt = rep.quality[(rep.quality["provider_id"] == rep.provider.id)
                          & rep.quality["period"].between(rep.first, rep.last)]
@@ -366,21 +337,23 @@ def data_quality(rep: ContractReport) -> Section:
                          f"{late.notna().sum()} submissions late (at most {late.max():.0f} days)."
                          if late.notna().any() else f"Intake: {rejected:,.0f} row(s) rejected over the term.")
     chart = charts.completeness_chart(comp, title="Share of episodes with each field filled in, by quarter")
-    return Section("Data quality over the term", sentences, tables, [chart], data=comp)
+    return Section("Data quality over the term", sentences, tables, [chart], data=comp,
+                   intro="How complete the provider's records were, quarter by quarter.")
 
 
 def narrative(text: str | None = None, path: str | Path | None = None):
     """The contract manager's narrative: a parameter, a Markdown file, or a placeholder."""
     from IPython.display import Markdown
 
+    heading = "## The contract manager's narrative\n\n"
     if path:
         p = Path(path)
         if not p.exists():
             raise ConfigError(f"Narrative file {p} not found; pass --narrative FILE with an existing Markdown file.")
-        return Markdown(p.read_text(encoding="utf-8"))
+        return Markdown(heading + p.read_text(encoding="utf-8"))
     if text:
-        return Markdown(text)
-    return Markdown("*No narrative provided. The contract manager adds it with "
+        return Markdown(heading + text)
+    return Markdown(heading + "*No narrative provided. The contract manager adds it with "
                     "`acm report --provider ID --narrative FILE.md`.*")
 
 
@@ -394,8 +367,9 @@ def render_report(program_path: str | Path, *, provider: str | None = None, cont
                   through: str | None = None, pdf: bool = True, template: str | Path | None = None):
     """Run the end-of-contract notebook and write ``report.html`` (and ``report.pdf``), offline.
 
-    Default output folder: ``outputs/contracts/<contract id>/`` next to the program's project.
-    Returns the packets helper's ``RenderResult`` (paths and timings).
+    Relative paths are taken from the working directory, as in the rest of the CLI; the default
+    output folder is ``outputs/contracts/<contract id>/``. Returns the packets helper's
+    ``RenderResult`` (paths and timings).
     """
     from acm_helpers import report
 

@@ -82,6 +82,40 @@ def open_context(program_path: str | Path, data_dir: str | Path | None, provider
 
 
 @dataclass
+class Section:
+    """A titled block of a report or notebook: sentences, charts, tables and a note, rendered as
+    self-contained HTML with its own heading (the packet's HTML shows outputs, so an output must
+    carry its heading)."""
+
+    title: str
+    sentences: list[str] = field(default_factory=list)
+    tables: list[pd.DataFrame] = field(default_factory=list)
+    charts: list[alt.TopLevelMixin] = field(default_factory=list)
+    note: str = ""
+    data: pd.DataFrame | None = None
+    intro: str = ""
+
+    def to_html(self) -> str:
+        esc = html.escape
+        parts = [f'<section class="acm-section" data-title="{esc(self.title)}"><h2>{esc(self.title)}</h2>']
+        if self.intro:
+            parts.append(f"<p>{esc(self.intro)}</p>")
+        if self.sentences:
+            parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.sentences) + "</ul>")
+        parts += [f'<div class="acm-chart">{charts.to_svg(c)}</div>' for c in self.charts]
+        parts += [t.to_html(index=False, border=0, na_rep="–", classes="acm-table") for t in self.tables]
+        if self.note:
+            parts.append(f"<p><small>{esc(self.note)}</small></p>")
+        return "\n".join(parts) + "</section>"
+
+    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
+        return f"<Section {self.title}>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+@dataclass
 class TopicResult:
     """A topic's answer: findings in plain sentences, a display table, the numeric data behind
     it (already suppressed for provider audiences), charts, the method and any caution."""
@@ -101,13 +135,13 @@ class TopicResult:
         """Self-contained HTML (inline SVG charts, no scripts) for packets and widgets."""
         esc = html.escape
         parts = [f'<section class="acm-deepdive" data-topic="{esc(self.topic)}">',
-                 f"<h3>{esc(self.title)}</h3>", f'<p class="question"><em>{esc(self.question)}</em></p>',
+                 f"<h2>{esc(self.title)}</h2>", f'<p class="question"><em>{esc(self.question)}</em></p>',
                  "<ul class='findings'>" + "".join(f"<li>{esc(s)}</li>" for s in self.findings) + "</ul>"]
         if self.caution:
             parts.append(f'<div class="caution" style="border-left:4px solid {charts.FLAG};'
                          f'padding:6px 10px;background:#fdf3e7"><strong>Caution.</strong> '
                          f"{esc(self.caution)}</div>")
-        parts += [f'<div class="chart">{charts.to_svg(c)}</div>' for c in self.charts]
+        parts += [f'<div class="acm-chart">{charts.to_svg(c)}</div>' for c in self.charts]
         parts.append(self.table.to_html(index=False, escape=True, na_rep="–", border=0,
                                         classes="acm-table"))
         parts.append(f'<p class="method"><small>{esc(self.method)}</small></p></section>')

@@ -19,7 +19,14 @@ import pandas as pd
 
 from acm_helpers import episode_metrics as em
 from acm_helpers.config import Program, RoadmapTopic, period_bounds, shift_period
-from acm_helpers.deepdive_base import DeepDiveContext, finish, fmt, month_label, signed_value
+from acm_helpers.deepdive_base import (
+    DeepDiveContext,
+    Section,
+    finish,
+    fmt,
+    month_label,
+    signed_value,
+)
 
 TOPIC_NAMES = {
     "disparity": "Disparity deep dive",
@@ -117,3 +124,27 @@ def review_display(review: pd.DataFrame, program: Program) -> pd.DataFrame:
                      "After": "suppressed" if pd.isna(r.after) else f"{fmt(r.after, m)} (n={r.after_n:,.0f})",
                      "Change": change, "Verdict": r.verdict})
     return pd.DataFrame(rows, columns=["Month", "Topic", "Metric", "Before", "After", "Change", "Verdict"])
+
+
+def plan_section(program: Program, period: str) -> Section:
+    """The roadmap as a packet section: the plan, this month's topic, what is covered."""
+    plan = roadmap_table(program, period)
+    now = plan[plan["status"] == "this month"]
+    sentences = ([f"This month: {now['title'].iloc[0]} ({now['kind'].iloc[0].lower()}, {now['metric'].iloc[0]}): "
+                  f"{now['question'].iloc[0]}"] if len(now) else ["The roadmap has no topic this month."])
+    sentences.append(f"{int((plan['status'] == 'covered').sum())} of {len(plan)} topics covered so far.")
+    show = plan.assign(month=plan["month"].map(month_label))[["month", "kind", "title", "metric", "question", "status"]]
+    show.columns = ["Month", "Kind", "Topic", "Metric", "Question", "Status"]
+    return Section("Performance improvement roadmap", sentences, [show], data=plan,
+                   intro="The year's plan of deep-dive topics, one a month.")
+
+
+def review_section(ctx: DeepDiveContext, window: int = 6) -> Section:
+    """The before/after review of covered topics as a packet section."""
+    review = roadmap_review(ctx, window)
+    counts = review["verdict"].value_counts()
+    sentences = [f"{len(review)} topic(s) covered; afterwards the metric was better in {counts.get('better', 0)}, "
+                 f"worse in {counts.get('worse', 0)}, with no clear change in {counts.get('no clear change', 0)}."]
+    return Section("Before and after: topics covered so far", sentences, [review_display(review, ctx.program)],
+                   data=review, intro=f"Each covered topic's metric in the {window} months up to the topic's month "
+                   "against the months since; better or worse only when the 95% interval excludes zero.")

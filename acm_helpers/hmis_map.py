@@ -156,7 +156,10 @@ def races(client: pd.DataFrame, version: str, report=None) -> pd.Series:
 
     Unknown values in a race field are reported and read as "not selected".
     """
-    fields = RACE_FIELDS[version]
+    fields = dict(RACE_FIELDS[version])
+    for ours, theirs in (("HispanicLatinao", "HispanicLatinaeo"), ("HispanicLatinaeo", "HispanicLatinao")):
+        if ours in fields and ours not in client and theirs in client:  # either spelling, any version
+            fields = {theirs if c == ours else c: label for c, label in fields.items()}
     picked = pd.DataFrame(index=client.index)
     for col, label in fields.items():
         values = client[col].astype("str").str.strip() if col in client else pd.Series(pd.NA, index=client.index, dtype="str")
@@ -185,6 +188,8 @@ def genders(client: pd.DataFrame, version: str, report=None) -> pd.Series:
 
     Several selected -> ``More than one gender``; none or GenderNone -> ``Unknown``.
     """
+    if version == "2026" and "Sex" not in client and "Woman" in client:
+        version = "2024"  # an FY2026 export that still carries the FY2024 gender fields
     if version == "2026":
         sex = client["Sex"].astype("str").str.strip() if "Sex" in client else pd.Series(pd.NA, index=client.index, dtype="str")
         bad = sex.notna() & ~sex.isin(list(SEX_CODES))

@@ -312,7 +312,8 @@ def length_of_participation(frame: pd.DataFrame, start: date | str, end: date | 
     """APR Q22a/Q22b length of participation in days for the report period.
 
     Leavers: project exit date minus project start date. Stayers: report end date minus project
-    start date. Episodes that are neither (exited before the period) are null.
+    start date. Episodes that are neither (exited before the period) are null. (For night-by-night
+    shelters HUD counts bed nights from Services.csv; this date-based length is an upper bound.)
     """
     e = _ts(end)
     leaver = is_leaver(frame, start, end)

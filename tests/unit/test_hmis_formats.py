@@ -286,3 +286,16 @@ def test_not_an_export(tmp_path):
     bad.write_text("hello")
     with pytest.raises(HmisError, match="neither a zip file nor a folder"):
         hmis.read_export(bad)
+
+
+def test_fy2026_accepts_either_hispanic_spelling_and_old_gender_fields(fy2024):
+    # FY2026 renamed HispanicLatinaeo to HispanicLatinao and replaced gender with Sex; an export
+    # labelled 2026 that kept the FY2024 names is still read (and its gender fields used).
+    folder, files = fy2024
+    for row in files["Export"]:
+        row["CSVVersion"] = "2026 v1"
+    eps, report = hmis.to_episodes(hmis.read_export(write_export(folder, files)))
+    e = eps.set_index("episode_id")
+    assert report.version == "2026"
+    assert e.loc["E1", "races"] == "Hispanic/Latina/e/o; Middle Eastern or North African"
+    assert e.loc["E1", "gender"] == "Woman (Girl, if child)"

@@ -110,7 +110,7 @@ def values_from_metric_table(metric_values: pd.DataFrame) -> pd.DataFrame:
     out = sel.copy()
     if "suppressed" not in out:
         out["suppressed"] = False
-    extra = [c for c in out.columns if c.startswith("flag") or c in ("flags", "reasons")]
+    extra = [c for c in out.columns if c.startswith("flag_")]
     return out[[*VALUE_COLUMNS, *extra]].reset_index(drop=True)
 
 
@@ -162,15 +162,14 @@ def change_sentences(program: Program, values: pd.DataFrame, provider_id: str, p
 
 def flag_sentences(program: Program, values: pd.DataFrame, provider_id: str, period: str,
                    since: str) -> list[str]:
-    """Flags for the meeting. The engine's flags (``flag*`` columns with a ``reasons`` text) are
-    used when present; otherwise: below target, and a significant change against ``since``
-    (two-proportion z test, p < 0.05, rates only)."""
+    """Flags for the meeting. The engine's flags (``flag_*`` columns and their ``flag_reasons``
+    sentences in ``metric_values``) are used when present; otherwise: below target, and a
+    significant change against ``since`` (two-proportion z test, p < 0.05, rates only)."""
     own = values[(values["provider_id"] == provider_id)]
     now = own[own["period"] == period].set_index("metric_id")
-    if "reasons" in now.columns:
-        return [f"{program.metric(mid).label}: {r}" for mid, reasons in now["reasons"].items()
-                for r in (reasons if isinstance(reasons, list | tuple) else [reasons])
-                if isinstance(r, str) and r]
+    if "flag_reasons" in now.columns:
+        return [f"{program.metric(mid).label}: {text}" for mid, text in now["flag_reasons"].items()
+                if mid in program.metrics and program.metrics[mid].key and isinstance(text, str) and text]
     before = own[own["period"] == since].set_index("metric_id")
     out = []
     for mid, m in program.metrics.items():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import math
-import string
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -242,14 +241,15 @@ def signed_value(d: float, metric: Metric) -> str:
 
 
 def peer_labels(program: Program, provider_id: str, audience: Audience) -> dict[str, str]:
-    """Display names: internal audiences see names; a provider sees its own name and, when
-    the program anonymizes peers, "Peer A", "Peer B"... in a fixed (id) order."""
+    """Display names: internal audiences see names; a provider sees its own name and, when the
+    program anonymizes peers, the same "Peer A", "Peer B"... labels as in its packets
+    (:func:`acm_helpers.privacy.peer_labels`)."""
+    from acm_helpers import privacy
+
     names = {p.id: p.name for p in program.providers}
     if audience == "internal" or program.peers.display == "named":
         return names
-    others = sorted(i for i in names if i != provider_id)
-    return {provider_id: names[provider_id]} | {
-        pid: f"Peer {string.ascii_uppercase[i % 26]}{'' if i < 26 else i // 26}" for i, pid in enumerate(others)}
+    return {provider_id: names[provider_id]} | privacy.peer_labels(program, provider_id)
 
 
 def finish(ctx: DeepDiveContext, table: pd.DataFrame, group_cols: list[str] | None) -> pd.DataFrame:

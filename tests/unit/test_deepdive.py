@@ -207,22 +207,27 @@ def test_cohort_trend_needs_a_valid_change_month(program):
 
 # -- (5) peers ---------------------------------------------------------------------------------------------
 def test_peer_comparison_ranks_and_anonymizes(program):
-    spec = [("harbor", 12, "White", "2026-01-01", "2026-05-01", "permanent", None),
-            ("harbor", 8, "White", "2026-01-01", "2026-05-01", "temporary", None),      # 60%
-            ("elliott", 16, "White", "2026-01-01", "2026-05-01", "permanent", None),
-            ("elliott", 4, "White", "2026-01-01", "2026-05-01", "temporary", None),     # 80%
-            ("puget", 4, "White", "2026-01-01", "2026-05-01", "permanent", None),
-            ("puget", 16, "White", "2026-01-01", "2026-05-01", "temporary", None),      # 20%
+    spec = [("harbor", 18, "White", "2026-01-01", "2026-05-01", "permanent", None),
+            ("harbor", 12, "White", "2026-01-01", "2026-05-01", "temporary", None),     # 60%, n=30
+            ("elliott", 20, "White", "2026-01-01", "2026-05-01", "permanent", None),
+            ("elliott", 5, "White", "2026-01-01", "2026-05-01", "temporary", None),     # 80%, n=25
+            ("puget", 6, "White", "2026-01-01", "2026-05-01", "permanent", None),
+            ("puget", 18, "White", "2026-01-01", "2026-05-01", "temporary", None),      # 25%, n=24
             ("northgate", 5, "White", "2026-01-01", "2026-05-01", "permanent", None)]   # n=5
     internal = deepdive.peer_comparison(ctx_for(program, spec), "exits_to_permanent_housing")
     assert internal.table["Provider"].tolist()[:3] == ["Elliott Bay Rapid Rehousing", "Harbor Light Housing",
                                                        "Puget Sound Outreach Partners"]
     assert internal.findings[0].startswith("Harbor Light Housing ranks 2 of 3")
     outside = deepdive.peer_comparison(ctx_for(program, spec, audience="provider"), "exits_to_permanent_housing")
+    from acm_helpers.privacy import peer_labels
+
+    labels = peer_labels(program, "harbor")  # the same anonymous labels as the packets use
+    assert outside.table["Provider"].tolist()[:2] == [labels["elliott"], "Harbor Light Housing"]
     shown = " ".join(outside.table["Provider"])
-    assert "Elliott" not in shown and "Puget" not in shown and "Peer B" in shown
-    # northgate (n=5) is suppressed, and so is the next smallest (complementary)
-    assert int(outside.data["suppressed"].sum()) == 2
+    assert "Elliott" not in shown and "Puget" not in shown and "Northgate" not in shown
+    # northgate (n=5) is suppressed, and so is the next smallest, puget (complementary)
+    hidden = outside.data[outside.data["suppressed"]]["provider"].tolist()
+    assert sorted(hidden) == sorted([labels["northgate"], labels["puget"]])
     assert "provider_id" not in outside.data.columns
 
 

@@ -442,38 +442,27 @@ def _at_exit(fn: Any) -> None:
     multiprocessing.util.Finalize(None, fn, exitpriority=10)
 
 
-def execute_warm(
-    notebook: str | Path,
-    parameters: Mapping[str, Any],
-    spec: WarmSpec,
-    cwd: str | Path | None = None,
-    output_path: str | Path | None = None,
-    timeout: float | None = None,
-) -> Any:
-    """Execute one notebook in this process's warm kernel (the function pool workers call)."""
-    return process_kernel(spec, cwd).execute(
-        notebook, parameters, cwd=cwd, output_path=output_path, timeout=timeout
-    )
+@dataclass(frozen=True)
+class WarmExecutor:
+    """A notebook executor (``report.Executor``: ``(template, parameters, cwd) -> notebook``) that
+    runs in this process's warm kernel.
 
+    Why a small frozen object: it is pickled to pool workers and Dask workers with each job, and
+    each worker process maps it to its own long-lived kernel through :func:`process_kernel`.
+    """
 
-def execute_fresh(
-    notebook: str | Path,
-    parameters: Mapping[str, Any],
-    cwd: str | Path | None = None,
-    output_path: str | Path | None = None,
-    timeout: float | None = None,
-    kernel_name: str = "python3",
-) -> Any:
-    """Execute one notebook with plain papermill in a new kernel (the default, cold path)."""
-    import papermill
+    spec: WarmSpec = WarmSpec()
+    timeout: float | None = None
 
-    return papermill.execute_notebook(
-        str(notebook),
-        str(output_path) if output_path else None,
-        parameters=dict(parameters),
-        kernel_name=kernel_name,
-        progress_bar=False,
-        request_save_on_cell_execute=False,
-        execution_timeout=timeout,
-        cwd=str(cwd) if cwd else None,
-    )
+    def __call__(
+        self, template: str | Path, parameters: Mapping[str, Any], cwd: str | Path | None = None
+    ) -> Any:
+        return process_kernel(self.spec).execute(
+            template, parameters, cwd=cwd, timeout=self.timeout
+        )
+
+    @classmethod
+    def for_notebooks(cls, notebooks: Iterable[str | Path], **kw: Any) -> WarmExecutor:
+        """An executor whose kernels preload what the given templates import."""
+        timeout = kw.pop("timeout", None)
+        return cls(WarmSpec.for_notebooks(notebooks, **kw), timeout=timeout)

@@ -442,6 +442,20 @@ def _at_exit(fn: Any) -> None:
     multiprocessing.util.Finalize(None, fn, exitpriority=10)
 
 
+def execute_warm(
+    notebook: str | Path,
+    parameters: Mapping[str, Any],
+    spec: WarmSpec,
+    cwd: str | Path | None = None,
+    output_path: str | Path | None = None,
+    timeout: float | None = None,
+) -> Any:
+    """Execute one notebook in this process's warm kernel for ``spec`` (what pool workers call)."""
+    return process_kernel(spec).execute(
+        notebook, parameters, cwd=cwd, output_path=output_path, timeout=timeout
+    )
+
+
 @dataclass(frozen=True)
 class WarmExecutor:
     """A notebook executor (``report.Executor``: ``(template, parameters, cwd) -> notebook``) that

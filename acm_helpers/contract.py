@@ -241,7 +241,7 @@ def disparities(rep: ContractReport) -> Section:
                     continue
                 d1 = wide.loc[group].get(("difference", "first"), np.nan)
                 d2 = wide.loc[group].get(("difference", "recent"), np.nan)
-                change = ("not comparable (one half has no gap)" if pd.isna(d1) or pd.isna(d2)
+                change = ("only one half has a gap" if pd.isna(d1) or pd.isna(d2)
                           else "held" if abs(d2 - d1) < 0.02 else "reversed" if np.sign(d1) != np.sign(d2)
                           else "narrowed" if abs(d2) < abs(d1) else "widened")
                 rows.append({"Metric": m.label, "Breakdown": dim.label, "Group": group, "Reference": ref,
@@ -261,7 +261,8 @@ def disparities(rep: ContractReport) -> Section:
         g1, g2 = table.columns[4], table.columns[5]
         sentences = [f"{r['Metric']}, {r['Group']} against {r['Reference']}: {r[g1]} then {r[g2]} "
                      f"(flagged in {'the ' if r['Flagged in'] != 'both halves' else ''}{r['Flagged in']}; "
-                     f"the gap {r['Change']})." for _, r in table.iterrows()]
+                     f"{'the gap ' if r['Change'] != 'only one half has a gap' else ''}{r['Change']})."
+                     for _, r in table.iterrows()]
     return Section("Disparities found and how they changed", sentences, [table] if not table.empty else [],
                    intro="Gaps between groups flagged in either half of the term, and what happened to them.",
                    note="Gap = group's rate minus the reference group's, in percentage points. Many groups "

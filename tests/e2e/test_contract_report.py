@@ -1,0 +1,178 @@
+"""End-of-contract reports through the CLI, opened in Debian's Chromium with every non-local
+request aborted.
+
+On the demo store (scale 0.25): Harbor's report must show the improvement that began in
+December 2025 (exits to permanent housing up about 20 points between the two halves of the term,
+"improved"), Cascade's (asked for by contract id) the disparity for Black or African American
+clients (flagged in both halves). Meetings and action items recorded during the term appear
+with their resolution; the manager's narrative comes from a file. A provider-audience report
+names no other provider and holds no client id. Screenshots go to ``$ACM_SCREENSHOT_DIR``
+(default: pytest's tmp dir); the PDF's first page is rendered with pdftoppm.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+MEETINGS = """
+meetings:
+  - provider: harbor
+    date: 2025-12-15
+    actions:
+      - {owner: J. Rivera, due: 2026-01-31, metric: exits_to_permanent_housing,
+         text: Start the housing navigation pilot, status: closed, closed: 2026-01-10,
+         resolution: Two navigators hired}
+  - provider: harbor
+    date: 2026-05-15
+    actions:
+      - {owner: J. Rivera, due: 2026-06-30, metric: median_days_referral_to_enrollment,
+         text: Call back every referral within 3 days}
+  - provider: cascade
+    date: 2026-01-15
+    actions:
+      - {owner: L. Okafor, due: 2026-03-31, metric: exits_to_permanent_housing,
+         text: Review housing referrals for Black clients with the equity team}
+"""
+NARRATIVE = "Harbor raised exits to permanent housing after the navigation pilot. **Renew.**\n"
+
+
+def acm(*args: str) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("acm")  # the console script of this environment
+    return subprocess.run([str(exe), *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def store_dir(demo_store, tmp_path_factory) -> Path:
+    """A private copy of the demo store with the term's meetings recorded through the CLI."""
+    root = tmp_path_factory.mktemp("contract") / "store"
+    shutil.copytree(demo_store.root, root)
+    meetings = root.parent / "meetings.yaml"
+    meetings.write_text(MEETINGS)
+    done = acm("action", "load", str(meetings), "--data-dir", str(root))
+    assert done.returncode == 0, done.stderr
+    return root
+
+
+@pytest.fixture(scope="module")
+def reports(store_dir, tmp_path_factory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("reports")
+    narrative = out / "narrative.md"
+    narrative.write_text(NARRATIVE)
+    runs = {"harbor": ["--provider", "harbor", "--narrative", str(narrative)],
+            "cascade": ["--contract", "HRA-2024-012", "--no-pdf"],
+            "cascade_provider": ["--provider", "cascade", "--audience", "provider", "--no-pdf"]}
+    paths = {}
+    for name, args in runs.items():
+        done = acm("report", *args, "--data-dir", str(store_dir), "--out", str(out / name))
+        assert done.returncode == 0, done.stderr
+        paths[name] = out / name
+    return paths
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    out = Path(os.environ.get("ACM_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def text_of(html: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
+
+
+def test_harbor_report_shows_the_improvement(reports):
+    text = text_of((reports["harbor"] / "report.html").read_text())
+    m = re.search(r"Exits to permanent housing: (\d+)% in Nov 2024–Oct 2025, (\d+)% in Nov 2025–Oct 2026: "
+                  r"\+(\d+) points \(95% interval \+(\d+) to \+(\d+) points\); improved\.", text)
+    assert m, "the trend sentence for exits to permanent housing"
+    first, second, _, low, _ = map(int, m.groups())
+    assert second - first >= 12 and low > 0  # demo story: 33% -> 55% from 2025-12
+    assert re.search(r"Dec 2025 Who exits to housing\? Exits to permanent housing \d+% \(n=\d+\) \d+% "
+                     r"\(n=\d+\) \+\d+ points better", text), "the roadmap topic's before/after"
+    assert "Start the housing navigation pilot" in text and "Two navigators hired" in text
+    assert "1 closed on time, 0 closed late, 1 still open" in text
+    assert "Renew." in text and "The contract manager's narrative" in text
+    assert (reports["harbor"] / "report.pdf").stat().st_size > 20_000
+
+
+def test_cascade_report_by_contract_id_shows_the_disparity(reports):
+    text = text_of((reports["cascade"] / "report.html").read_text())
+    assert "End-of-contract report: Cascade Family Services" in text and "HRA-2024-012" in text
+    m = re.search(r"Exits to permanent housing, Black or African American against White: -(\d+) points "
+                  r"then -(\d+) points \(flagged in both halves; the gap (\w+)\)", text)
+    assert m, "the disparity sentence"
+    assert int(m.group(1)) >= 10 and int(m.group(2)) >= 10  # demo story: 25% vs 50%
+    assert "Review housing referrals for Black clients" in text
+
+
+def test_provider_audience_report_names_no_peer_and_no_client(reports, demo_store, program):
+    page = (reports["cascade_provider"] / "report.html").read_text()
+    for p in program.providers:
+        if p.id != "cascade":
+            assert p.name not in page
+    clients = set(demo_store.episodes()["client_id"])
+    assert not set(re.findall(r"C\d{7}", page)) & clients
+    assert "Audience: provider" in text_of(page)
+
+
+def test_report_renders_offline_in_chromium(reports, shots):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (make system-deps)")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    blocked: list[str] = []
+
+    def route(r):
+        url = r.request.url
+        if url.startswith(("file://", "data:", "blob:", "http://127.0.0.1", "http://localhost")):
+            r.continue_()
+        else:
+            blocked.append(url)
+            r.abort()
+
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page.route("**/*", route)
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        for name in ("harbor", "cascade"):
+            page.goto((reports[name] / "report.html").as_uri())
+            page.wait_for_load_state("load")
+            headings = page.locator("h2").all_inner_texts()
+            for h in ("Performance over the term", "Trends over the term", "Disparities found and how they changed",
+                      "Action items and their resolution", "Roadmap topics covered", "Data quality over the term",
+                      "The contract manager's narrative"):
+                assert h in headings
+            charts = page.locator(".acm-chart svg")
+            assert charts.count() >= 4
+            assert all(charts.nth(i).bounding_box()["height"] > 50 for i in range(charts.count()))
+            page.screenshot(path=str(shots / f"contract_{name}_top.png"))
+            page.locator("h2", has_text="Disparities found").scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / f"contract_{name}_disparities.png"))
+        browser.close()
+    assert blocked == []
+    assert not [e for e in errors if "Error loading script" in e]
+
+
+def test_pdf_first_page_is_not_blank(reports, tmp_path):
+    if shutil.which("pdftoppm") is None:
+        pytest.skip("poppler-utils (pdftoppm) is not installed")
+    out = tmp_path / "page"
+    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(reports["harbor"] / "report.pdf"),
+                    str(out)], check=True)
+    png = next(tmp_path.glob("page*.png"))
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000  # a white page compresses to ~1 kB

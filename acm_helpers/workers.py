@@ -158,6 +158,7 @@ class WarmKernel:
         self.km: Any = None
         self.kc: Any = None
         self._since_start = 0
+        self._cells_started = False
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acm-warm-kernel")
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -287,6 +288,7 @@ class WarmKernel:
         )
         source = str(notebook) if isinstance(notebook, (str, Path)) else notebook
         healthy = False
+        self._cells_started = False
         try:
             nb = papermill.execute_notebook(
                 source,
@@ -307,6 +309,9 @@ class WarmKernel:
             self.stats.failed += 1
             raise
         finally:
+            # An error before the first cell (unreadable notebook, bad parameters) leaves the
+            # kernel untouched: reset it, no restart.
+            healthy = healthy or not self._cells_started
             self._since_start += 1
             self._after(healthy)
 
@@ -397,6 +402,7 @@ def _register_engine() -> None:
             )
             client = PapermillNotebookClient(nb_man, km=warm_kernel.km, **final)
             client.kc = warm_kernel.kc  # owns_km is False: nbclient leaves kernel and client up
+            warm_kernel._cells_started = True
             return client.execute()
 
     papermill_engines.register(ENGINE_NAME, WarmEngine)

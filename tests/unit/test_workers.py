@@ -278,3 +278,10 @@ def test_spec_for_notebooks_adds_template_imports(tmp_path):
     path = make_notebook(tmp_path / "n.ipynb", "import json\nfrom acm_helpers import config")
     spec = WarmSpec.for_notebooks([path])
     assert spec.preload == (*DEFAULT_PRELOAD, "json", "acm_helpers", "acm_helpers.config")
+
+
+def test_unreadable_notebook_does_not_cost_a_kernel(kernel, workdir):
+    pid, started = kernel.pid, kernel.stats.started
+    with pytest.raises(FileNotFoundError):
+        kernel.execute(workdir / "no-such.ipynb", {"provider": "alpha"})
+    assert kernel.pid == pid and kernel.stats.started == started

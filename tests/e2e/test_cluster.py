@@ -1,0 +1,100 @@
+"""Scale-out on Dask distributed: a LocalCluster of two worker processes on localhost stands in
+for an agency's cluster. Jobs reach the workers through the same ``concurrent.futures``
+interface as the local pool; each worker keeps one warm kernel for all the notebooks it runs.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from acm_helpers.cluster import ClusterError, check_workers, cluster_pool, connect
+from acm_helpers.workers import WarmExecutor, WarmSpec
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        host="127.0.0.1",
+        worker_dashboard_address=None,
+    ) as lc:
+        yield lc
+
+
+@pytest.fixture(scope="module")
+def notebook(tmp_path_factory):
+    import nbformat
+
+    root = tmp_path_factory.mktemp("cluster")
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    params = new_code_cell("provider = 'nobody'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, new_code_cell("import os\nprint(provider, os.getpid())")]
+    path = root / "hello.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def run_and_report(executor, notebook, provider):
+    """A job as a worker runs it: execute, return what the packet would be built from."""
+    nb = executor(notebook, {"provider": provider}, None)
+    name, pid = nb.cells[-1].outputs[0]["text"].split()
+    return {"provider": name, "kernel_pid": int(pid), "worker_pid": os.getpid()}
+
+
+EXECUTOR = WarmExecutor(WarmSpec(preload=("pandas",)))
+
+
+def test_jobs_run_on_the_cluster_in_warm_kernels(cluster, notebook):
+    executor = EXECUTOR
+    providers = [f"p{i}" for i in range(6)]
+    with cluster_pool(cluster.scheduler_address, paths=[notebook]) as pool:
+        futures = {pool.submit(run_and_report, executor, notebook, p): p for p in providers}
+        results = [f.result() for f in cf.as_completed(futures)]
+    assert sorted(r["provider"] for r in results) == providers
+    assert all(r["worker_pid"] != os.getpid() for r in results)  # ran out of this process
+    # one warm kernel per worker process: kernels are reused, never one per notebook
+    kernels_per_worker = {}
+    for r in results:
+        kernels_per_worker.setdefault(r["worker_pid"], set()).add(r["kernel_pid"])
+    assert all(len(k) == 1 for k in kernels_per_worker.values())
+    assert len({k for ks in kernels_per_worker.values() for k in ks}) <= 2
+
+
+def test_a_job_error_comes_back_through_its_future(cluster, notebook):
+    with cluster_pool(cluster.scheduler_address) as pool:
+        ok = pool.submit(run_and_report, EXECUTOR, notebook, "good")
+        bad = pool.submit(run_and_report, EXECUTOR, notebook.with_name("missing.ipynb"), "x")
+        assert ok.result()["provider"] == "good"
+        with pytest.raises(FileNotFoundError):
+            bad.result()
+
+
+def test_workers_must_see_the_shared_paths(cluster, tmp_path):
+    client = connect(cluster.scheduler_address)
+    try:
+        reports = check_workers(client, [tmp_path])
+        assert len(reports) == 2
+        with pytest.raises(ClusterError, match="cannot see /nonexistent/shared/data"):
+            check_workers(client, ["/nonexistent/shared/data"])
+    finally:
+        client.close()
+
+
+def test_unreachable_scheduler_says_how_to_start_one():
+    with pytest.raises(ClusterError, match="dask scheduler"):
+        connect("tcp://127.0.0.1:9", timeout=2)

@@ -138,14 +138,17 @@ def performance(rep: ContractReport) -> Section:
         s["rank"] = rankable.rank(ascending=m.direction == "down", method="min")
         own = s[s["provider_id"] == rep.provider.id]
         peers = s[s["provider_id"] != rep.provider.id]["value"].dropna()
-        v = own["value"].iloc[0] if len(own) else np.nan
+        o = own.iloc[0] if len(own) else pd.Series({"value": np.nan, "denominator": np.nan, "rank": np.nan,
+                                                     "suppressed": False})
+        v = o["value"]
         met = "–" if m.target is None or pd.isna(v) else (
             "met" if (v >= m.target if m.direction == "up" else v <= m.target) else "not met")
-        rows.append({"metric_id": mid, "Metric": m.label, "Term value": fmt(v, m) if not pd.isna(v) else "suppressed",
-                     "Cases": "–" if pd.isna(own["denominator"].iloc[0]) else f"{own['denominator'].iloc[0]:,.0f}",
+        shown = "suppressed" if bool(o["suppressed"]) else "no cases" if pd.isna(v) else fmt(v, m)
+        rows.append({"metric_id": mid, "Metric": m.label, "Term value": shown,
+                     "Cases": "–" if pd.isna(o["denominator"]) else f"{o['denominator']:,.0f}",
                      "Target": fmt(m.target, m) if m.target is not None else "–", "Target met": met,
                      "Peer median": fmt(peers.median(), m) if len(peers) else "–",
-                     "Rank": "–" if pd.isna(own["rank"].iloc[0]) else f"{own['rank'].iloc[0]:.0f} of {int(s['rank'].notna().sum())}"})
+                     "Rank": "–" if pd.isna(o["rank"]) else f"{o['rank']:.0f} of {int(s['rank'].notna().sum())}"})
     table = pd.DataFrame(rows)
     met = table[table["Target met"] == "met"]["Metric"].tolist()
     missed = table[table["Target met"] == "not met"]["Metric"].tolist()
@@ -224,7 +227,7 @@ def disparities(rep: ContractReport) -> Section:
         if not (m.key and m.kind == "rate"):
             continue
         for dim in rep.program.dimensions.values():
-            if dim.reference_group is None:
+            if dim.reference_group is None or dim.column not in ctx.episodes.columns:
                 continue
             r = em.metric_rows(ctx.episodes, m, wins, rep.provider.id)
             if r.empty:

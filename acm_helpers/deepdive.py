@@ -77,6 +77,9 @@ def disparity(ctx: DeepDiveContext, metric: str | None = None, dimension: str | 
     item = roadmap_item(ctx.program, ctx.period, "disparity")
     did = dimension or (item.dimension if item and item.dimension else next(iter(ctx.program.dimensions)))
     dim = ctx.program.dimension(did)
+    if dim.column not in ctx.episodes.columns:
+        raise MetricError(f"The episodes have no {dim.column!r} column, so there is no breakdown by "
+                          f"{dim.label.lower()}; check the submissions' columns or pick another dimension.")
     recent_first = shift_period(ctx.period, -(months - 1))
     earlier_last = shift_period(recent_first, -1)
     wins = em.windows([("earlier", period_bounds(shift_period(earlier_last, -(months - 1)))[0],

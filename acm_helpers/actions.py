@@ -3,7 +3,8 @@
 Each monthly meeting with a provider ends with action items (who does what by when, linked to
 a metric). They live in two store tables, ``meetings`` and ``action_items`` (columns declared in
 ``schema.MEETING_COLUMNS`` and ``schema.ACTION_ITEM_COLUMNS``), and are recorded from a YAML or
-CSV file (``acm action load``) or one at a time (``acm action add`` / ``close``).
+CSV file (``acm action load``; the format is in :mod:`acm_helpers.meetings_file`) or one at a
+time (``acm action add`` / ``close``).
 
 Open items carry forward by construction: the agenda and the follow-up section of every packet
 ask :func:`open_items` which items were open on the meeting date, so nobody copies a list from
@@ -16,14 +17,12 @@ Timing convention (one place, used by the agenda and the reports): the packet fo
 
 from __future__ import annotations
 
-import csv
 from datetime import date
 from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from acm_helpers.config import Program, shift_period
 from acm_helpers.exceptions import ActionError, ConfigError
@@ -94,8 +93,9 @@ def _ts(value: object) -> pd.Timestamp:
 
 # -- empty tables and normalisation ---------------------------------------------------------------
 def _empty(columns: dict[str, str]) -> pd.DataFrame:
-    frame = pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c in DATE_COLUMNS else "string")
-                          for c in columns})
+    frame = pd.DataFrame(
+        {c: pd.Series(dtype="datetime64[ns]" if c in DATE_COLUMNS else "string") for c in columns}
+    )
     return frame
 
 
@@ -142,22 +142,28 @@ def open_items(items: pd.DataFrame, as_of: date, provider_id: str | None = None)
     before ``as_of``) and ``days_overdue``; overdue items first.
     """
     day = _ts(as_of)
-    sel = items[(items["meeting_date"] < day)
-                & ((items["status"] == "open") | (items["closed_date"] > day))]
+    sel = items[
+        (items["meeting_date"] < day) & ((items["status"] == "open") | (items["closed_date"] > day))
+    ]
     if provider_id is not None:
         sel = sel[sel["provider_id"] == provider_id]
     out = sel.copy()
     out["overdue"] = out["due_date"] < day
     out["days_overdue"] = (day - out["due_date"]).dt.days.clip(lower=0).astype("int64")
-    return out.sort_values(["overdue", "due_date", "item_id"], ascending=[False, True, True],
-                           ignore_index=True)
+    return out.sort_values(
+        ["overdue", "due_date", "item_id"], ascending=[False, True, True], ignore_index=True
+    )
 
 
-def closed_between(items: pd.DataFrame, start: date, end: date,
-                   provider_id: str | None = None) -> pd.DataFrame:
+def closed_between(
+    items: pd.DataFrame, start: date, end: date, provider_id: str | None = None
+) -> pd.DataFrame:
     """Items closed after ``start`` and on or before ``end`` (the follow-up "done" list)."""
-    sel = items[(items["status"] == "closed") & (items["closed_date"] > _ts(start))
-                & (items["closed_date"] <= _ts(end))]
+    sel = items[
+        (items["status"] == "closed")
+        & (items["closed_date"] > _ts(start))
+        & (items["closed_date"] <= _ts(end))
+    ]
     if provider_id is not None:
         sel = sel[sel["provider_id"] == provider_id]
     return sel.sort_values(["closed_date", "item_id"], ignore_index=True)
@@ -179,97 +185,31 @@ def resolution_summary(items: pd.DataFrame, as_of: date) -> dict[str, int]:
 
 def last_meeting_before(meetings: pd.DataFrame, provider_id: str, before: date) -> pd.Series | None:
     """The provider's most recent recorded meeting strictly before ``before``, or None."""
-    sel = meetings[(meetings["provider_id"] == provider_id) & (meetings["meeting_date"] < _ts(before))]
+    sel = meetings[
+        (meetings["provider_id"] == provider_id) & (meetings["meeting_date"] < _ts(before))
+    ]
     if sel.empty:
         return None
     return sel.sort_values("meeting_date").iloc[-1]
 
 
 # -- validation ------------------------------------------------------------------------------------
-def _check_ids(program: Program, provider: str, metric: str | None, where: str) -> None:
+def check_ids(program: Program, provider: str, metric: str | None, where: str) -> None:
     if provider not in program.provider_ids:
-        raise ActionError(f"{where}: unknown provider {provider!r}. Known providers: "
-                          f"{', '.join(program.provider_ids)}.")
+        raise ActionError(
+            f"{where}: unknown provider {provider!r}. Known providers: "
+            f"{', '.join(program.provider_ids)}."
+        )
     if metric and metric not in program.metrics:
-        raise ActionError(f"{where}: unknown metric {metric!r} for provider {provider}. Known metrics: "
-                          f"{', '.join(program.metrics)}.")
+        raise ActionError(
+            f"{where}: unknown metric {metric!r} for provider {provider}. Known metrics: "
+            f"{', '.join(program.metrics)}."
+        )
 
 
-def _entries_from_csv(path: Path) -> list[dict]:
-    """CSV: one row per action item; meetings are the distinct (provider, meeting_date)."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        rows = list(csv.DictReader(fh))
-    if not rows:
-        raise ActionError(f"{path}: no rows. Expected a header with provider, meeting_date, owner, "
-                          "due_date, text (and optionally metric, item_id, status, closed_date, resolution).")
-    needed = ["provider", "meeting_date", "owner", "due_date", "text"]
-    missing = [c for c in needed if c not in rows[0]]
-    if missing:
-        raise ActionError(f"{path}: missing column(s) {', '.join(missing)}; the header has "
-                          f"{', '.join(rows[0])}.")
-    meetings: dict[tuple[str, str], dict] = {}
-    for i, row in enumerate(rows, start=2):  # row 1 is the header
-        key = (row["provider"].strip(), row["meeting_date"].strip())
-        meeting = meetings.setdefault(key, {"provider": key[0], "date": key[1], "actions": [],
-                                            "_row": i})
-        entry = {"text": row["text"], "owner": row["owner"], "due": row["due_date"],
-                 "metric": (row.get("metric") or "").strip() or None,
-                 "id": (row.get("item_id") or "").strip() or None,
-                 "status": (row.get("status") or "open").strip() or "open",
-                 "closed": (row.get("closed_date") or "").strip() or None,
-                 "resolution": row.get("resolution") or "", "_row": i}
-        meeting["actions"].append(entry)
-    return list(meetings.values())
-
-
-def parse_meetings_file(path: str | Path, program: Program) -> MeetingsFile:
-    """Read and validate a meetings file (YAML or CSV) without touching the store.
-
-    Raises:
-        ActionError: naming the file, the meeting (and row, for CSV) and the field at fault.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise ActionError(f"Meetings file {path} not found.")
-    if path.suffix.lower() == ".csv":
-        raw_meetings = _entries_from_csv(path)
-    elif path.suffix.lower() in (".yaml", ".yml"):
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ActionError(f"{path}: not valid YAML: {exc}") from exc
-        except ValueError as exc:  # PyYAML builds dates itself: 2026-13-01 fails here
-            raise ActionError(f"{path}: a date is impossible ({exc}); write YYYY-MM-DD.") from exc
-        if not isinstance(raw, dict) or "meetings" not in raw:
-            raise ActionError(f"{path}: expected a top-level key `meetings:` holding a list of meetings.")
-        raw_meetings = raw["meetings"] or []
-    else:
-        raise ActionError(f"{path}: unsupported file type {path.suffix!r}; use .yaml, .yml or .csv.")
-    parsed = []
-    for i, m in enumerate(raw_meetings):
-        row = m.pop("_row", None) if isinstance(m, dict) else None
-        for a in (m.get("actions") or []) if isinstance(m, dict) else []:
-            if isinstance(a, dict):
-                a.pop("_row", None)
-        where = f"{path}: meeting {i + 1}" + (f" (row {row})" if row else "")
-        try:
-            entry = MeetingEntry.model_validate(m)
-        except ValidationError as exc:
-            probs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-            raise ActionError(f"{where}: {probs}. Fix the entry and load the file again.") from None
-        _check_ids(program, entry.provider, None, where)
-        for j, a in enumerate(entry.actions):
-            _check_ids(program, entry.provider, a.metric, f"{where}, action {j + 1}")
-            if a.status == "closed" and a.closed is None:
-                raise ActionError(f"{where}, action {j + 1}: status is closed but no `closed` date; add it.")
-        if entry.period is not None:
-            program.check_period(entry.period)
-        parsed.append(entry)
-    return MeetingsFile(meetings=parsed)
-
-
-def merge_entries(meetings: pd.DataFrame, items: pd.DataFrame,
-                  parsed: MeetingsFile) -> tuple[pd.DataFrame, pd.DataFrame]:
+def merge_entries(
+    meetings: pd.DataFrame, items: pd.DataFrame, parsed: MeetingsFile
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Merge parsed meetings into the tables; re-loading the same file changes nothing.
 
     Why idempotent: managers keep one running meetings file and load it after each meeting. A
@@ -280,28 +220,58 @@ def merge_entries(meetings: pd.DataFrame, items: pd.DataFrame,
     for m in parsed.meetings:
         day = _ts(m.date)
         mid = f"{m.provider}-{day:%Y-%m-%d}"
-        row = {"meeting_id": mid, "provider_id": m.provider, "meeting_date": day,
-               "period": m.period or period_for_meeting(m.date),
-               "attendees": "; ".join(m.attendees), "notes": m.notes}
-        meetings = pd.concat([meetings[meetings["meeting_id"] != mid],
-                              _normalise(pd.DataFrame([row]), MEETING_COLUMNS)], ignore_index=True)
+        row = {
+            "meeting_id": mid,
+            "provider_id": m.provider,
+            "meeting_date": day,
+            "period": m.period or period_for_meeting(m.date),
+            "attendees": "; ".join(m.attendees),
+            "notes": m.notes,
+        }
+        meetings = pd.concat(
+            [
+                meetings[meetings["meeting_id"] != mid],
+                _normalise(pd.DataFrame([row]), MEETING_COLUMNS),
+            ],
+            ignore_index=True,
+        )
         for a in m.actions:
             if a.id is not None:
                 match = items["item_id"] == a.id
             else:
-                match = ((items["provider_id"] == m.provider) & (items["meeting_date"] == day)
-                         & (items["text"] == a.text))
-            item_id = (items.loc[match, "item_id"].iloc[0] if match.any()
-                       else a.id or next_item_id(items, m.provider))
-            new = {"item_id": item_id, "provider_id": m.provider, "meeting_date": day,
-                   "owner": a.owner, "due_date": _ts(a.due), "status": a.status,
-                   "metric_id": a.metric or "", "text": a.text,
-                   "closed_date": _ts(a.closed) if a.closed else pd.NaT,
-                   "resolution": a.resolution}
-            items = pd.concat([items[items["item_id"] != item_id],
-                               _normalise(pd.DataFrame([new]), ACTION_ITEM_COLUMNS)], ignore_index=True)
-    return (_normalise(meetings.sort_values(["meeting_date", "provider_id"]), MEETING_COLUMNS),
-            _normalise(items.sort_values(["provider_id", "item_id"]), ACTION_ITEM_COLUMNS))
+                match = (
+                    (items["provider_id"] == m.provider)
+                    & (items["meeting_date"] == day)
+                    & (items["text"] == a.text)
+                )
+            item_id = (
+                items.loc[match, "item_id"].iloc[0]
+                if match.any()
+                else a.id or next_item_id(items, m.provider)
+            )
+            new = {
+                "item_id": item_id,
+                "provider_id": m.provider,
+                "meeting_date": day,
+                "owner": a.owner,
+                "due_date": _ts(a.due),
+                "status": a.status,
+                "metric_id": a.metric or "",
+                "text": a.text,
+                "closed_date": _ts(a.closed) if a.closed else pd.NaT,
+                "resolution": a.resolution,
+            }
+            items = pd.concat(
+                [
+                    items[items["item_id"] != item_id],
+                    _normalise(pd.DataFrame([new]), ACTION_ITEM_COLUMNS),
+                ],
+                ignore_index=True,
+            )
+    return (
+        _normalise(meetings.sort_values(["meeting_date", "provider_id"]), MEETING_COLUMNS),
+        _normalise(items.sort_values(["provider_id", "item_id"]), ACTION_ITEM_COLUMNS),
+    )
 
 
 # -- store operations (the CLI and notebooks call these) --------------------------------------------
@@ -310,55 +280,84 @@ def load_file(store, program: Program, path: str | Path) -> dict[str, int]:
 
     Returns counts of meetings and items in the file, and how many items were new.
     """
+    from acm_helpers.meetings_file import parse_meetings_file  # imports this module
+
     parsed = parse_meetings_file(path, program)
     meetings, items = read_meetings(store), read_actions(store)
     new_meetings, new_items = merge_entries(meetings, items, parsed)
     store.write_table(MEETINGS, new_meetings)
     store.write_table(ACTION_ITEMS, new_items)
-    return {"meetings": len(parsed.meetings),
-            "items": sum(len(m.actions) for m in parsed.meetings),
-            "new_items": len(new_items) - len(items)}
+    return {
+        "meetings": len(parsed.meetings),
+        "items": sum(len(m.actions) for m in parsed.meetings),
+        "new_items": len(new_items) - len(items),
+    }
 
 
-def add_action(store, program: Program, provider_id: str, owner: str, due: date, text: str,
-               metric_id: str | None = None, meeting_date: date | None = None) -> pd.Series:
+def add_action(
+    store,
+    program: Program,
+    provider_id: str,
+    owner: str,
+    due: date,
+    text: str,
+    metric_id: str | None = None,
+    meeting_date: date | None = None,
+) -> pd.Series:
     """Record one action item (and its meeting, if not yet recorded); return the new row.
 
     ``meeting_date`` defaults to today, i.e. "agreed at today's meeting".
     """
     meeting_day = meeting_date or date.today()
-    entry = MeetingEntry(provider=provider_id, date=meeting_day,
-                         actions=[ActionEntry(text=text, owner=owner, due=due, metric=metric_id)])
-    _check_ids(program, provider_id, metric_id, f"action for {provider_id}")
+    entry = MeetingEntry(
+        provider=provider_id,
+        date=meeting_day,
+        actions=[ActionEntry(text=text, owner=owner, due=due, metric=metric_id)],
+    )
+    check_ids(program, provider_id, metric_id, f"action for {provider_id}")
     meetings, items = read_meetings(store), read_actions(store)
-    known = meetings[(meetings["provider_id"] == provider_id)
-                     & (meetings["meeting_date"] == _ts(meeting_day))]
+    known = meetings[
+        (meetings["provider_id"] == provider_id) & (meetings["meeting_date"] == _ts(meeting_day))
+    ]
     if not known.empty:  # keep the meeting's recorded notes and attendees
         row = known.iloc[0]
-        entry = entry.model_copy(update={"period": row["period"], "notes": row["notes"],
-                                         "attendees": [a for a in row["attendees"].split("; ") if a]})
+        entry = entry.model_copy(
+            update={
+                "period": row["period"],
+                "notes": row["notes"],
+                "attendees": [a for a in row["attendees"].split("; ") if a],
+            }
+        )
     new_meetings, new_items = merge_entries(meetings, items, MeetingsFile(meetings=[entry]))
     store.write_table(MEETINGS, new_meetings)
     store.write_table(ACTION_ITEMS, new_items)
     added = new_items[~new_items["item_id"].isin(items["item_id"])]
     if added.empty:
-        raise ActionError(f"An identical item for {provider_id} on {meeting_day} already exists; "
-                          "nothing added. Use `acm action list` to see it.")
+        raise ActionError(
+            f"An identical item for {provider_id} on {meeting_day} already exists; "
+            "nothing added. Use `acm action list` to see it."
+        )
     return added.iloc[0]
 
 
-def close_action(store, item_id: str, closed_on: date | None = None, resolution: str = "") -> pd.Series:
+def close_action(
+    store, item_id: str, closed_on: date | None = None, resolution: str = ""
+) -> pd.Series:
     """Close an item (it drops off every agenda after ``closed_on``); return the updated row."""
     items = read_actions(store)
     match = items["item_id"] == item_id
     if not match.any():
         known = ", ".join(items["item_id"].tolist()[-10:]) or "(none recorded)"
-        raise ActionError(f"Unknown action item {item_id!r}. Recent items: {known}. "
-                          "Run `acm action list` to see all.")
+        raise ActionError(
+            f"Unknown action item {item_id!r}. Recent items: {known}. "
+            "Run `acm action list` to see all."
+        )
     day = _ts(closed_on or date.today())
     if day < items.loc[match, "meeting_date"].iloc[0]:
-        raise ActionError(f"Item {item_id}: close date {day:%Y-%m-%d} is before the meeting that "
-                          f"recorded it ({items.loc[match, 'meeting_date'].iloc[0]:%Y-%m-%d}).")
+        raise ActionError(
+            f"Item {item_id}: close date {day:%Y-%m-%d} is before the meeting that "
+            f"recorded it ({items.loc[match, 'meeting_date'].iloc[0]:%Y-%m-%d})."
+        )
     items.loc[match, "status"] = "closed"
     items.loc[match, "closed_date"] = day
     items.loc[match, "resolution"] = resolution
@@ -366,9 +365,12 @@ def close_action(store, item_id: str, closed_on: date | None = None, resolution:
     return items[match].iloc[0]
 
 
-def list_actions(store, provider_id: str | None = None,
-                 status: Literal["open", "closed", "all"] = "open",
-                 as_of: date | None = None) -> pd.DataFrame:
+def list_actions(
+    store,
+    provider_id: str | None = None,
+    status: Literal["open", "closed", "all"] = "open",
+    as_of: date | None = None,
+) -> pd.DataFrame:
     """Action items for the CLI and notebooks; ``open`` means open on ``as_of`` (default today)."""
     items = read_actions(store)
     if status == "open":

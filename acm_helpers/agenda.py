@@ -31,7 +31,15 @@ from acm_helpers.config import Program, RoadmapTopic, month_range, period_bounds
 from acm_helpers.deepdive_base import fmt, month_label, two_prop_p
 from acm_helpers.roadmap import TOPIC_NAMES
 
-VALUE_COLUMNS = ["provider_id", "period", "metric_id", "numerator", "denominator", "value", "suppressed"]
+VALUE_COLUMNS = [
+    "provider_id",
+    "period",
+    "metric_id",
+    "numerator",
+    "denominator",
+    "value",
+    "suppressed",
+]
 
 
 @dataclass
@@ -55,42 +63,65 @@ class Agenda:
     def to_html(self) -> str:
         """The agenda as a self-contained HTML section (overdue items highlighted)."""
         esc = html.escape
-        last = (f"last meeting {self.last_meeting:%d %B %Y}" if self.last_meeting
-                else "no earlier meeting recorded")
-        out = [f'<section class="acm-agenda"><h2>Agenda: meeting of {self.meeting_date:%d %B %Y}</h2>',
-               f"<p>{esc(self.provider_name)} · data through {month_label(self.period)} · {esc(last)}</p>",
-               "<h3>1. Follow-up on action items</h3>"]
+        last = (
+            f"last meeting {self.last_meeting:%d %B %Y}"
+            if self.last_meeting
+            else "no earlier meeting recorded"
+        )
+        out = [
+            f'<section class="acm-agenda"><h2>Agenda: meeting of {self.meeting_date:%d %B %Y}</h2>',
+            f"<p>{esc(self.provider_name)} · data through {month_label(self.period)} · {esc(last)}</p>",
+            "<h3>1. Follow-up on action items</h3>",
+        ]
         if self.open_items.empty:
             out.append("<p>No open action items.</p>")
         else:
             rows = []
             for r in self.open_items.itertuples():
                 style = ' style="background:#fdecea"' if r.overdue else ""
-                status = (f'<strong style="color:#c0392b">OVERDUE {r.days_overdue} days</strong>'
-                          if r.overdue else "open")
-                rows.append(f"<tr{style} class=\"{'overdue' if r.overdue else 'open'}\"><td>{esc(r.item_id)}</td>"
-                            f"<td>{esc(r.text)}</td><td>{esc(r.owner)}</td><td>{r.due_date:%Y-%m-%d}</td>"
-                            f"<td>{esc(r.metric_label)}</td><td>{r.meeting_date:%Y-%m-%d}</td><td>{status}</td></tr>")
-            out.append('<table class="acm-table acm-actions"><thead><tr><th>Item</th><th>Action</th>'
-                       "<th>Owner</th><th>Due</th><th>Metric</th><th>Agreed</th><th>Status</th></tr></thead>"
-                       f"<tbody>{''.join(rows)}</tbody></table>")
+                status = (
+                    f'<strong style="color:#c0392b">OVERDUE {r.days_overdue} days</strong>'
+                    if r.overdue
+                    else "open"
+                )
+                rows.append(
+                    f'<tr{style} class="{"overdue" if r.overdue else "open"}"><td>{esc(r.item_id)}</td>'
+                    f"<td>{esc(r.text)}</td><td>{esc(r.owner)}</td><td>{r.due_date:%Y-%m-%d}</td>"
+                    f"<td>{esc(r.metric_label)}</td><td>{r.meeting_date:%Y-%m-%d}</td><td>{status}</td></tr>"
+                )
+            out.append(
+                '<table class="acm-table acm-actions"><thead><tr><th>Item</th><th>Action</th>'
+                "<th>Owner</th><th>Due</th><th>Metric</th><th>Agreed</th><th>Status</th></tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table>"
+            )
         if not self.closed_items.empty:
-            done = "".join(f"<li>{esc(r.item_id)}: {esc(r.text)} (closed {r.closed_date:%Y-%m-%d}"
-                           + (f"; {esc(r.resolution)}" if r.resolution else "") + ")</li>"
-                           for r in self.closed_items.itertuples())
+            done = "".join(
+                f"<li>{esc(r.item_id)}: {esc(r.text)} (closed {r.closed_date:%Y-%m-%d}"
+                + (f"; {esc(r.resolution)}" if r.resolution else "")
+                + ")</li>"
+                for r in self.closed_items.itertuples()
+            )
             out.append(f"<p>Closed since the last meeting:</p><ul>{done}</ul>")
         out.append(f"<h3>2. What changed since {month_label(self.since_period)}</h3>")
-        out.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.changes) + "</ul>" if self.changes
-                   else "<p>No comparable values.</p>")
+        out.append(
+            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.changes) + "</ul>"
+            if self.changes
+            else "<p>No comparable values.</p>"
+        )
         out.append("<h3>3. Flags to discuss</h3>")
-        out.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.flags) + "</ul>" if self.flags
-                   else "<p>No flags this month.</p>")
+        out.append(
+            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.flags) + "</ul>"
+            if self.flags
+            else "<p>No flags this month.</p>"
+        )
         out.append("<h3>4. This month's deep-dive topic</h3>")
         if self.topic is None:
             out.append("<p>The roadmap has no topic for this month.</p>")
         else:
-            out.append(f"<p><strong>{esc(self.topic.title)}</strong> ({esc(TOPIC_NAMES[self.topic.topic])}, "
-                       f"{esc(self.topic_metric)}): <em>{esc(self.topic.question)}</em></p>")
+            out.append(
+                f"<p><strong>{esc(self.topic.title)}</strong> ({esc(TOPIC_NAMES[self.topic.topic])}, "
+                f"{esc(self.topic_metric)}): <em>{esc(self.topic.question)}</em></p>"
+            )
         return "\n".join(out) + "</section>"
 
     def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
@@ -114,8 +145,9 @@ def values_from_metric_table(metric_values: pd.DataFrame) -> pd.DataFrame:
     return out[[*VALUE_COLUMNS, *extra]].reset_index(drop=True)
 
 
-def values_from_episodes(program: Program, episodes: pd.DataFrame, periods: list[str],
-                         threshold: int | None = None) -> pd.DataFrame:
+def values_from_episodes(
+    program: Program, episodes: pd.DataFrame, periods: list[str], threshold: int | None = None
+) -> pd.DataFrame:
     """Monthly overall values of the key metrics for every provider, computed from episodes with
     the declared SQL (used when the store has no ``metric_values`` table yet)."""
     wins = em.windows([(p, *period_bounds(p)) for p in sorted(set(periods))])
@@ -132,8 +164,9 @@ def values_from_episodes(program: Program, episodes: pd.DataFrame, periods: list
 
 
 # -- sentences ----------------------------------------------------------------------------------------
-def change_sentences(program: Program, values: pd.DataFrame, provider_id: str, period: str,
-                     since: str) -> list[str]:
+def change_sentences(
+    program: Program, values: pd.DataFrame, provider_id: str, period: str, since: str
+) -> list[str]:
     """One sentence per key metric: now against ``since`` ("Exits to permanent housing: 41% in
     January 2026, up from 33% in November 2025 (better)")."""
     own = values[values["provider_id"] == provider_id].set_index(["metric_id", "period"])
@@ -146,53 +179,83 @@ def change_sentences(program: Program, values: pd.DataFrame, provider_id: str, p
             out.append(f"{m.label}: suppressed in {month_label(period)} (small numbers).")
             continue
         text = f"{m.label}: {fmt(now['value'], m)} in {month_label(period)}"
-        if (mid, since) in own.index and not bool(own.loc[(mid, since), "suppressed"]) \
-                and not pd.isna(own.loc[(mid, since), "value"]):
+        if (
+            (mid, since) in own.index
+            and not bool(own.loc[(mid, since), "suppressed"])
+            and not pd.isna(own.loc[(mid, since), "value"])
+        ):
             before = own.loc[(mid, since), "value"]
             if now["value"] == before:
                 text += f", the same as in {month_label(since)}"
             else:
                 up = now["value"] > before
                 better = up == (m.direction == "up")
-                text += (f", {'up' if up else 'down'} from {fmt(before, m)} in {month_label(since)} "
-                         f"({'better' if better else 'worse'})")
+                text += (
+                    f", {'up' if up else 'down'} from {fmt(before, m)} in {month_label(since)} "
+                    f"({'better' if better else 'worse'})"
+                )
         out.append(text + ".")
     return out
 
 
-def flag_sentences(program: Program, values: pd.DataFrame, provider_id: str, period: str,
-                   since: str) -> list[str]:
+def flag_sentences(
+    program: Program, values: pd.DataFrame, provider_id: str, period: str, since: str
+) -> list[str]:
     """Flags for the meeting. The engine's flags (``flag_*`` columns and their ``flag_reasons``
     sentences in ``metric_values``) are used when present; otherwise: below target, and a
     significant change against ``since`` (two-proportion z test, p < 0.05, rates only)."""
     own = values[(values["provider_id"] == provider_id)]
     now = own[own["period"] == period].set_index("metric_id")
     if "flag_reasons" in now.columns:
-        return [f"{program.metric(mid).label}: {text}" for mid, text in now["flag_reasons"].items()
-                if mid in program.metrics and program.metrics[mid].key and isinstance(text, str) and text]
+        return [
+            f"{program.metric(mid).label}: {text}"
+            for mid, text in now["flag_reasons"].items()
+            if mid in program.metrics
+            and program.metrics[mid].key
+            and isinstance(text, str)
+            and text
+        ]
     before = own[own["period"] == since].set_index("metric_id")
     out = []
     for mid, m in program.metrics.items():
-        if mid not in now.index or bool(now.loc[mid, "suppressed"]) or pd.isna(now.loc[mid, "value"]):
+        if (
+            mid not in now.index
+            or bool(now.loc[mid, "suppressed"])
+            or pd.isna(now.loc[mid, "value"])
+        ):
             continue
         v = now.loc[mid, "value"]
         if m.target is not None and ((v < m.target) if m.direction == "up" else (v > m.target)):
             shown = fmt(v, m)
             if shown == fmt(m.target, m):  # 15.2% vs 15%: show the digit that matters
-                shown = f"{v:.1%}" if m.format == "percent" else f"{v:,.1f}{(' ' + m.unit) if m.unit else ''}"
-            out.append(f"{m.label}: {shown} is {'below' if m.direction == 'up' else 'above'} the "
-                       f"target of {fmt(m.target, m)}.")
+                shown = (
+                    f"{v:.1%}"
+                    if m.format == "percent"
+                    else f"{v:,.1f}{(' ' + m.unit) if m.unit else ''}"
+                )
+            out.append(
+                f"{m.label}: {shown} is {'below' if m.direction == 'up' else 'above'} the "
+                f"target of {fmt(m.target, m)}."
+            )
         if m.kind == "rate" and mid in before.index and not bool(before.loc[mid, "suppressed"]):
             p = two_prop_p(now.loc[mid], before.loc[mid])
             if p < 0.05:
-                out.append(f"{m.label}: the change from {fmt(before.loc[mid, 'value'], m)} in "
-                           f"{month_label(since)} to {fmt(v, m)} is statistically significant (p = {p:.3f}).")
+                out.append(
+                    f"{m.label}: the change from {fmt(before.loc[mid, 'value'], m)} in "
+                    f"{month_label(since)} to {fmt(v, m)} is statistically significant (p = {p:.3f})."
+                )
     return out
 
 
 # -- the agenda ----------------------------------------------------------------------------------------
-def build_agenda(program: Program, provider_id: str, period: str, items: pd.DataFrame,
-                 meetings: pd.DataFrame, values: pd.DataFrame) -> Agenda:
+def build_agenda(
+    program: Program,
+    provider_id: str,
+    period: str,
+    items: pd.DataFrame,
+    meetings: pd.DataFrame,
+    values: pd.DataFrame,
+) -> Agenda:
     """Assemble the agenda for the meeting that discusses ``period`` (pure).
 
     Args:
@@ -203,17 +266,32 @@ def build_agenda(program: Program, provider_id: str, period: str, items: pd.Data
     provider = program.provider(provider_id)
     meeting_day = actions.meeting_date_for(program, period)
     last = actions.last_meeting_before(meetings, provider_id, meeting_day)
-    since = last["period"] if last is not None and last["period"] < period else shift_period(period, -1)
+    since = (
+        last["period"] if last is not None and last["period"] < period else shift_period(period, -1)
+    )
     last_day = last["meeting_date"].date() if last is not None else None
     open_ = actions.open_items(items, meeting_day, provider_id)
-    open_ = open_.assign(metric_label=open_["metric_id"].map(
-        lambda k: program.metrics[k].label if k in program.metrics else ""))
+    open_ = open_.assign(
+        metric_label=open_["metric_id"].map(
+            lambda k: program.metrics[k].label if k in program.metrics else ""
+        )
+    )
     closed = actions.closed_between(items, last_day or date.min, meeting_day, provider_id)
     topic = program.roadmap.get(period)
-    return Agenda(provider_id, provider.name, period, meeting_day, last_day, since, open_, closed,
-                  change_sentences(program, values, provider_id, period, since),
-                  flag_sentences(program, values, provider_id, period, since),
-                  topic, program.metrics[topic.metric].label if topic else "")
+    return Agenda(
+        provider_id,
+        provider.name,
+        period,
+        meeting_day,
+        last_day,
+        since,
+        open_,
+        closed,
+        change_sentences(program, values, provider_id, period, since),
+        flag_sentences(program, values, provider_id, period, since),
+        topic,
+        program.metrics[topic.metric].label if topic else "",
+    )
 
 
 def agenda_for(program: Program, store, provider_id: str, period: str) -> Agenda:
@@ -222,6 +300,14 @@ def agenda_for(program: Program, store, provider_id: str, period: str) -> Agenda
     if store.has_table("metric_values"):
         values = values_from_metric_table(store.read_table("metric_values"))
     else:
-        values = values_from_episodes(program, store.episodes(), month_range(program.first_period, period))
-    return build_agenda(program, provider_id, period, actions.read_actions(store),
-                        actions.read_meetings(store), values)
+        values = values_from_episodes(
+            program, store.episodes(), month_range(program.first_period, period)
+        )
+    return build_agenda(
+        program,
+        provider_id,
+        period,
+        actions.read_actions(store),
+        actions.read_meetings(store),
+        values,
+    )

@@ -45,83 +45,124 @@ from acm_helpers.deepdive_base import (
     ctx_metric,
     finish,
     fmt,
-    funnel_metric_id,
     gap_text,
     make_context,
     month_label,
     n_cell,
     open_context,
-    peer_labels,
     roadmap_item,
     signed,
     signed_points,
-    trend_with_peers,
     value_cell,
 )
+from acm_helpers.deepdive_trends import cohort_trend, peer_comparison, referral_funnel
 from acm_helpers.exceptions import ConfigError, MetricError, UnknownIdError
 
 DAYS_PER_MONTH = 30.44
 UNRECORDED = ("Not recorded", "Unknown")  # shown, never flagged: a data-quality matter, not a group
-__all__ = ["TOPICS", "DeepDiveContext", "TopicResult", "make_context", "open_context", "run",
-           "disparity", "duration_outcome", "referral_funnel", "cohort_trend", "peer_comparison",
-           "before_after", "roadmap_item"]
+__all__ = [
+    "TOPICS",
+    "DeepDiveContext",
+    "TopicResult",
+    "make_context",
+    "open_context",
+    "run",
+    "disparity",
+    "duration_outcome",
+    "referral_funnel",
+    "cohort_trend",
+    "peer_comparison",
+    "before_after",
+    "roadmap_item",
+]
 
 
 # -- (1) disparity -------------------------------------------------------------------------------
-def disparity(ctx: DeepDiveContext, metric: str | None = None, dimension: str | None = None,
-              months: int = 12) -> TopicResult:
+def disparity(
+    ctx: DeepDiveContext, metric: str | None = None, dimension: str | None = None, months: int = 12
+) -> TopicResult:
     """One metric by one dimension: each group against the reference group, now and a year
     earlier. Why both windows: the roadmap asks whether a disparity found earlier narrowed."""
     check_choice("window (months)", months, WINDOW_CHOICES)
     mid, m = ctx_metric(ctx, "disparity", metric)
     item = roadmap_item(ctx.program, ctx.period, "disparity")
-    did = dimension or (item.dimension if item and item.dimension else next(iter(ctx.program.dimensions)))
+    did = dimension or (
+        item.dimension if item and item.dimension else next(iter(ctx.program.dimensions))
+    )
     dim = ctx.program.dimension(did)
     if dim.column not in ctx.episodes.columns:
-        raise MetricError(f"The episodes have no {dim.column!r} column, so there is no breakdown by "
-                          f"{dim.label.lower()}; check the submissions' columns or pick another dimension.")
+        raise MetricError(
+            f"The episodes have no {dim.column!r} column, so there is no breakdown by "
+            f"{dim.label.lower()}; check the submissions' columns or pick another dimension."
+        )
     recent_first = shift_period(ctx.period, -(months - 1))
     earlier_last = shift_period(recent_first, -1)
-    wins = em.windows([("earlier", period_bounds(shift_period(earlier_last, -(months - 1)))[0],
-                        period_bounds(earlier_last)[1]),
-                       ("recent", period_bounds(recent_first)[0], period_bounds(ctx.period)[1])])
+    wins = em.windows(
+        [
+            (
+                "earlier",
+                period_bounds(shift_period(earlier_last, -(months - 1)))[0],
+                period_bounds(earlier_last)[1],
+            ),
+            ("recent", period_bounds(recent_first)[0], period_bounds(ctx.period)[1]),
+        ]
+    )
     rows = em.metric_rows(ctx.episodes, m, wins, ctx.provider_id)
     rows[dim.column] = rows[dim.column].fillna("Not recorded")
     table = em.summarize(rows, m, ["window", dim.column]).rename(columns={dim.column: "group"})
     if table.empty:
-        raise MetricError(f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in "
-                          f"the {months} months to {ctx.period}; nothing to break down.")
+        raise MetricError(
+            f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in "
+            f"the {months} months to {ctx.period}; nothing to break down."
+        )
     ref, ref_note = reference_group(table, dim.reference_group, ctx.threshold)
     table = finish(ctx, table, ["window"])
     table = with_gaps(table, m, ref, ctx.threshold)
     recent = table[table["window"] == "recent"].reset_index(drop=True)
     earlier = table[table["window"] == "earlier"].set_index("group")
-    findings = ([ref_note] if ref_note else []) + _disparity_findings(ctx, m, dim.label, ref, recent,
-                                                                      earlier, months)
-    show = pd.DataFrame({
-        "Group": recent["group"] + np.where(recent["group"] == ref, " (reference)", ""),
-        "Cases": recent.apply(n_cell, axis=1),
-        m.label: recent.apply(value_cell, axis=1, metric=m),
-        "95% interval": recent.apply(ci_cell, axis=1, metric=m),
-        "Gap vs reference": recent["difference"].map(signed(m)),
-        "Gap a year earlier": recent["group"].map(earlier["difference"]).map(signed(m)),
-        "Flagged": recent["flagged"].map({True: "yes", False: ""}),
-    })
-    chart = charts.equity_chart(recent[["group", "value", "ci_low", "ci_high", "suppressed", "flagged"]],
-                                title=f"{m.label} by {dim.label.lower()}, {months} months to {month_label(ctx.period)}",
-                                fmt=m.format)
-    method = (f"{m.definition} Window: the {months} months to {month_label(ctx.period)} against the {months} "
-              f"months before. Rates are pooled over the window; intervals are Wilson (groups) and "
-              f"Newcombe (gaps). A gap is flagged when both groups have at least {ctx.threshold} cases "
-              f"and its 95% interval excludes zero.")
-    return TopicResult("disparity", f"{m.label} by {dim.label.lower()}: {ctx.provider_name}",
-                       item.question if item and item.metric == mid and item.dimension == did else
-                       f"Does {m.label.lower()} differ by {dim.label.lower()}?",
-                       findings, show, table, [chart], method, audience=ctx.audience)
+    findings = ([ref_note] if ref_note else []) + _disparity_findings(
+        ctx, m, dim.label, ref, recent, earlier, months
+    )
+    show = pd.DataFrame(
+        {
+            "Group": recent["group"] + np.where(recent["group"] == ref, " (reference)", ""),
+            "Cases": recent.apply(n_cell, axis=1),
+            m.label: recent.apply(value_cell, axis=1, metric=m),
+            "95% interval": recent.apply(ci_cell, axis=1, metric=m),
+            "Gap vs reference": recent["difference"].map(signed(m)),
+            "Gap a year earlier": recent["group"].map(earlier["difference"]).map(signed(m)),
+            "Flagged": recent["flagged"].map({True: "yes", False: ""}),
+        }
+    )
+    chart = charts.equity_chart(
+        recent[["group", "value", "ci_low", "ci_high", "suppressed", "flagged"]],
+        title=f"{m.label} by {dim.label.lower()}, {months} months to {month_label(ctx.period)}",
+        fmt=m.format,
+    )
+    method = (
+        f"{m.definition} Window: the {months} months to {month_label(ctx.period)} against the {months} "
+        f"months before. Rates are pooled over the window; intervals are Wilson (groups) and "
+        f"Newcombe (gaps). A gap is flagged when both groups have at least {ctx.threshold} cases "
+        f"and its 95% interval excludes zero."
+    )
+    return TopicResult(
+        "disparity",
+        f"{m.label} by {dim.label.lower()}: {ctx.provider_name}",
+        item.question
+        if item and item.metric == mid and item.dimension == did
+        else f"Does {m.label.lower()} differ by {dim.label.lower()}?",
+        findings,
+        show,
+        table,
+        [chart],
+        method,
+        audience=ctx.audience,
+    )
 
 
-def reference_group(table: pd.DataFrame, configured: str | None, threshold: int,
-                    window: str = "recent") -> tuple[str, str]:
+def reference_group(
+    table: pd.DataFrame, configured: str | None, threshold: int, window: str = "recent"
+) -> tuple[str, str]:
     """The reference group: the configured one when it has enough recent cases, else the largest
     recent group (a youth provider has no 25-34 year olds), with a sentence saying so."""
     recent = table[table["window"] == window].set_index("group")["denominator"]
@@ -130,8 +171,10 @@ def reference_group(table: pd.DataFrame, configured: str | None, threshold: int,
         return configured, ""
     if configured is None:
         return largest, f"No reference group is configured; the largest group ({largest}) is used."
-    return largest, (f"The program's reference group ({configured}) has fewer than {threshold} cases here, "
-                     f"so the largest group ({largest}) is the reference.")
+    return largest, (
+        f"The program's reference group ({configured}) has fewer than {threshold} cases here, "
+        f"so the largest group ({largest}) is the reference."
+    )
 
 
 def with_gaps(table: pd.DataFrame, m: Metric, ref: str, threshold: int) -> pd.DataFrame:
@@ -155,8 +198,12 @@ def with_gaps(table: pd.DataFrame, m: Metric, ref: str, threshold: int) -> pd.Da
                 c = em.compare_rates(x1, row["denominator"], x2, b["denominator"])
             else:
                 d = row["value"] - b["value"]
-                c = {"difference": d, "diff_low": np.nan, "diff_high": np.nan,
-                     "ratio": row["value"] / b["value"] if b["value"] else np.nan}
+                c = {
+                    "difference": d,
+                    "diff_low": np.nan,
+                    "diff_high": np.nan,
+                    "ratio": row["value"] / b["value"] if b["value"] else np.nan,
+                }
             for col in ("difference", "diff_low", "diff_high", "ratio"):
                 out.loc[idx, col] = c[col]
             enough = min(row["denominator"], b["denominator"]) >= threshold
@@ -172,21 +219,28 @@ def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list
     out = []
     base = recent[recent["group"] == ref]
     if base.empty or bool(base["suppressed"].iloc[0]):
-        out.append(f"The reference group ({ref}) is suppressed (small numbers), so no gap is computed.")
+        out.append(
+            f"The reference group ({ref}) is suppressed (small numbers), so no gap is computed."
+        )
     flagged = recent[recent["flagged"]].copy()
     worse = -1 if m.direction == "up" else 1
     flagged["badness"] = flagged["difference"] * worse
     for _, row in flagged.sort_values("badness", ascending=False).iterrows():
         b = base.iloc[0]
         side = "lower" if row["difference"] < 0 else "higher"
-        ci = (f" (95% interval {gap_text(row['diff_low'], m, unit=False)} to {gap_text(row['diff_high'], m)})"
-              if m.kind == "rate" and np.sign(row["diff_low"]) == np.sign(row["diff_high"]) else "")
+        ci = (
+            f" (95% interval {gap_text(row['diff_low'], m, unit=False)} to {gap_text(row['diff_high'], m)})"
+            if m.kind == "rate" and np.sign(row["diff_low"]) == np.sign(row["diff_high"])
+            else ""
+        )
         if ci and row["difference"] < 0:
             ci = f" (95% interval {gap_text(row['diff_high'], m, unit=False)} to {gap_text(row['diff_low'], m)})"
-        sent = (f"In the {months} months to {month_label(ctx.period)}, {m.label.lower()} for "
-                f"{row['group']} was {fmt(row['value'], m)} (n={row['denominator']:,.0f}) against "
-                f"{fmt(b['value'], m)} for {ref} (n={b['denominator']:,.0f}): "
-                f"{gap_text(row['difference'], m)} {side}{ci}.")
+        sent = (
+            f"In the {months} months to {month_label(ctx.period)}, {m.label.lower()} for "
+            f"{row['group']} was {fmt(row['value'], m)} (n={row['denominator']:,.0f}) against "
+            f"{fmt(b['value'], m)} for {ref} (n={b['denominator']:,.0f}): "
+            f"{gap_text(row['difference'], m)} {side}{ci}."
+        )
         if row["group"] in earlier.index and not pd.isna(earlier.loc[row["group"], "difference"]):
             before = earlier.loc[row["group"], "difference"]
             was = "lower" if before < 0 else "higher"
@@ -197,12 +251,16 @@ def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list
             sent += f" A year earlier it was {gap_text(before, m)} {was}; the gap has {change}."
         out.append(sent)
     if flagged.empty and not base.empty and not bool(base["suppressed"].iloc[0]):
-        out.append(f"No group's {m.label.lower()} differs from {ref}'s beyond what chance allows "
-                   f"(no gap's 95% interval excludes zero among groups with {ctx.threshold}+ cases).")
+        out.append(
+            f"No group's {m.label.lower()} differs from {ref}'s beyond what chance allows "
+            f"(no gap's 95% interval excludes zero among groups with {ctx.threshold}+ cases)."
+        )
     n_sup = int(recent["suppressed"].sum())
     if n_sup:
-        out.append(f"{n_sup} group(s) by {dim_label.lower()} are suppressed (fewer than {ctx.threshold} "
-                   "cases, or suppressed so a small group cannot be worked out from the total).")
+        out.append(
+            f"{n_sup} group(s) by {dim_label.lower()} are suppressed (fewer than {ctx.threshold} "
+            "cases, or suppressed so a small group cannot be worked out from the total)."
+        )
     return out
 
 
@@ -215,7 +273,8 @@ SELECTION_CAUTION = (
     "an association, not the effect of more service: it does not mean that keeping everyone longer "
     "would change the outcome by that much. To get closer to an effect, compare like with like "
     "(similar need, household and referral source) or follow a practice change over time "
-    "(the cohort-trend topic).")
+    "(the cohort-trend topic)."
+)
 
 
 def duration_bands(cutoff_months: int) -> tuple[list[float], list[str]]:
@@ -228,246 +287,160 @@ def duration_bands(cutoff_months: int) -> tuple[list[float], list[str]]:
     return [*edges, math.inf], labels
 
 
-def duration_outcome(ctx: DeepDiveContext, metric: str | None = None, cutoff_months: int = 3,
-                     months: int = 12) -> TopicResult:
+def duration_outcome(
+    ctx: DeepDiveContext, metric: str | None = None, cutoff_months: int = 3, months: int = 12
+) -> TopicResult:
     """Outcome rate by time in service, split at ``cutoff_months``; always with the selection
     caution, because the comparison invites a causal reading it cannot support."""
     check_choice("window (months)", months, WINDOW_CHOICES)
     check_choice("cutoff (months)", cutoff_months, CUTOFF_CHOICES)
     mid, m = ctx_metric(ctx, "duration_outcome", metric)
     if m.kind != "rate":
-        raise MetricError(f"Duration vs outcome needs a rate metric; {mid!r} is a {m.kind}. "
-                          f"Pick one of: {', '.join(k for k, v in ctx.program.metrics.items() if v.kind == 'rate')}.")
+        raise MetricError(
+            f"Duration vs outcome needs a rate metric; {mid!r} is a {m.kind}. "
+            f"Pick one of: {', '.join(k for k, v in ctx.program.metrics.items() if v.kind == 'rate')}."
+        )
     rows = em.metric_rows(ctx.episodes, m, em.trailing_window(ctx.period, months, "window"))
     if "months_of_service" in rows and rows["months_of_service"].notna().any():
-        dur, dur_label = pd.to_numeric(rows["months_of_service"], errors="coerce"), "months of service"
+        dur, dur_label = (
+            pd.to_numeric(rows["months_of_service"], errors="coerce"),
+            "months of service",
+        )
     else:
-        dur, dur_label = rows["length_of_stay_days"].astype("float64") / DAYS_PER_MONTH, "length of stay"
+        dur, dur_label = (
+            rows["length_of_stay_days"].astype("float64") / DAYS_PER_MONTH,
+            "length of stay",
+        )
     dur = dur.astype("float64")
     edges, labels = duration_bands(cutoff_months)
-    long_, short = f"{cutoff_months}+ months", f"under {cutoff_months} month{'s' if cutoff_months > 1 else ''}"
-    rows = rows.assign(band=pd.cut(dur, edges, right=False, labels=labels).astype("string"),
-                       side=np.where(dur >= cutoff_months, long_, short))[dur.notna()]
+    long_, short = (
+        f"{cutoff_months}+ months",
+        f"under {cutoff_months} month{'s' if cutoff_months > 1 else ''}",
+    )
+    rows = rows.assign(
+        band=pd.cut(dur, edges, right=False, labels=labels).astype("string"),
+        side=np.where(dur >= cutoff_months, long_, short),
+    )[dur.notna()]
     own = rows[rows["provider_id"] == ctx.provider_id]
     if own.empty:
-        raise MetricError(f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in the "
-                          f"{months} months to {ctx.period}.")
+        raise MetricError(
+            f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in the "
+            f"{months} months to {ctx.period}."
+        )
     bands = em.summarize(own, m, ["side", "band"]).rename(columns={"band": "group"})
     bands["order"] = bands["group"].map({lab: i for i, lab in enumerate(labels)})
     bands = bands.sort_values("order").drop(columns="order").assign(scope="band")
     # Complementary suppression within each side: the side's total is shown too.
     bands = finish(ctx, bands, ["side"]).drop(columns="side")
-    split = finish(ctx, pd.concat([em.summarize(own, m, ["side"]).assign(scope="provider"),
-                                   em.summarize(rows, m, ["side"]).assign(scope="all providers")],
-                                  ignore_index=True).rename(columns={"side": "group"}), ["scope"])
+    split = finish(
+        ctx,
+        pd.concat(
+            [
+                em.summarize(own, m, ["side"]).assign(scope="provider"),
+                em.summarize(rows, m, ["side"]).assign(scope="all providers"),
+            ],
+            ignore_index=True,
+        ).rename(columns={"side": "group"}),
+        ["scope"],
+    )
     table = pd.concat([bands, split], ignore_index=True)
-    findings = [_split_sentence(table, scope, who, m, long_, short, dur_label, ctx.threshold)
-                for scope, who in (("provider", ctx.provider_name), ("all providers", "All providers"))]
-    names = {"band": ctx.provider_name, "provider": ctx.provider_name, "all providers": "All providers"}
-    show = pd.DataFrame({"Time in service": table["group"], "Who": table["scope"].map(names),
-                         "Cases": table.apply(n_cell, axis=1),
-                         m.label: table.apply(value_cell, axis=1, metric=m),
-                         "95% interval": table.apply(ci_cell, axis=1, metric=m)})
+    findings = [
+        _split_sentence(table, scope, who, m, long_, short, dur_label, ctx.threshold)
+        for scope, who in (("provider", ctx.provider_name), ("all providers", "All providers"))
+    ]
+    names = {
+        "band": ctx.provider_name,
+        "provider": ctx.provider_name,
+        "all providers": "All providers",
+    }
+    show = pd.DataFrame(
+        {
+            "Time in service": table["group"],
+            "Who": table["scope"].map(names),
+            "Cases": table.apply(n_cell, axis=1),
+            m.label: table.apply(value_cell, axis=1, metric=m),
+            "95% interval": table.apply(ci_cell, axis=1, metric=m),
+        }
+    )
     band_rows = table[table["scope"] == "band"].assign(flagged=False)
-    chart = charts.equity_chart(band_rows[["group", "value", "ci_low", "ci_high", "suppressed", "flagged"]],
-                                title=f"{m.label} by {dur_label}, {months} months to {month_label(ctx.period)}",
-                                fmt=m.format)
-    method = (f"{m.definition} Population: {m.denominator_label or 'cases'} in the {months} months to "
-              f"{month_label(ctx.period)}; time in service is {dur_label} in months"
-              + ("." if dur_label == "months of service" else f" (days / {DAYS_PER_MONTH})."))
+    chart = charts.equity_chart(
+        band_rows[["group", "value", "ci_low", "ci_high", "suppressed", "flagged"]],
+        title=f"{m.label} by {dur_label}, {months} months to {month_label(ctx.period)}",
+        fmt=m.format,
+    )
+    method = (
+        f"{m.definition} Population: {m.denominator_label or 'cases'} in the {months} months to "
+        f"{month_label(ctx.period)}; time in service is {dur_label} in months"
+        + ("." if dur_label == "months of service" else f" (days / {DAYS_PER_MONTH}).")
+    )
     item = roadmap_item(ctx.program, ctx.period, "duration_outcome")
-    return TopicResult("duration_outcome", f"Time in service and {m.label.lower()}: {ctx.provider_name}",
-                       item.question if item and item.metric == mid else
-                       f"Do people with {long_} of service have better outcomes?",
-                       findings, show, table, [chart], method, SELECTION_CAUTION, ctx.audience)
+    return TopicResult(
+        "duration_outcome",
+        f"Time in service and {m.label.lower()}: {ctx.provider_name}",
+        item.question
+        if item and item.metric == mid
+        else f"Do people with {long_} of service have better outcomes?",
+        findings,
+        show,
+        table,
+        [chart],
+        method,
+        SELECTION_CAUTION,
+        ctx.audience,
+    )
 
 
-def _split_sentence(table: pd.DataFrame, scope: str, who: str, m: Metric, long_: str, short: str,
-                    dur_label: str, threshold: int) -> str:
+def _split_sentence(
+    table: pd.DataFrame,
+    scope: str,
+    who: str,
+    m: Metric,
+    long_: str,
+    short: str,
+    dur_label: str,
+    threshold: int,
+) -> str:
     s = table[table["scope"] == scope].set_index("group")
     if not {long_, short} <= set(s.index) or s.loc[[long_, short], "suppressed"].any():
-        return (f"{who}: one side of the split at {long_} has fewer than {threshold} cases; "
-                "no comparison is shown.")
+        return (
+            f"{who}: one side of the split at {long_} has fewer than {threshold} cases; "
+            "no comparison is shown."
+        )
     a, b = s.loc[long_], s.loc[short]
-    c = em.compare_rates(a["value"] * a["denominator"], a["denominator"],
-                         b["value"] * b["denominator"], b["denominator"])
-    return (f"{who}: {m.label.lower()} was {fmt(a['value'], m)} for those with {long_} {dur_label} "
-            f"(n={a['denominator']:,.0f}) and {fmt(b['value'], m)} for those with {short} "
-            f"(n={b['denominator']:,.0f}), a difference of {signed_points(c['difference'])} "
-            f"(95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])}).")
-
-
-# -- (3) referral funnel -------------------------------------------------------------------------------
-WAIT_EDGES = [0, 8, 15, 31, 61, math.inf]
-WAIT_LABELS = ["0-7 days", "8-14 days", "15-30 days", "31-60 days", "61+ days"]
-
-
-def referral_funnel(ctx: DeepDiveContext, metric: str | None = None, months: int = 12) -> TopicResult:
-    """Enrollments in the window traced back to their referral and forward to their exit, and
-    the median wait month by month against peers."""
-    check_choice("window (months)", months, WINDOW_CHOICES)
-    mid = metric or funnel_metric_id(ctx.program)
-    m = ctx.program.metric(mid)
-    target = m.target if m.target is not None else 14
-    start, end = period_bounds(shift_period(ctx.period, -(months - 1)))[0], period_bounds(ctx.period)[1]
-    eps = ctx.episodes[ctx.episodes["provider_id"] == ctx.provider_id]
-    eps = eps[(eps["enrollment_date"] >= pd.Timestamp(start)) & (eps["enrollment_date"] <= pd.Timestamp(end))]
-    if eps.empty:
-        raise MetricError(f"{ctx.provider_name}: no enrollments in the {months} months to {ctx.period}.")
-    wait = eps["days_referral_to_enrollment"].astype("float64")
-    stages = [("Enrolled", len(eps)), ("With a referral date", int(wait.notna().sum())),
-              (f"Enrolled within {target:.0f} days of referral", int((wait <= target).sum())),
-              (f"Left by {end:%Y-%m-%d}", int((eps["exit_date"] <= pd.Timestamp(end)).sum()))]
-    if ctx.program.destinations:
-        stages.append(("Left to a permanent destination", int(
-            ((eps["exit_date"] <= pd.Timestamp(end)) & (eps["destination_class"] == "permanent")).sum())))
-    funnel = pd.DataFrame(stages, columns=["group", "denominator"]).assign(scope="funnel")
-    bands = pd.cut(wait.dropna(), WAIT_EDGES, right=False, labels=WAIT_LABELS).value_counts().reindex(WAIT_LABELS)
-    waits = pd.DataFrame({"group": WAIT_LABELS, "denominator": bands.to_numpy(dtype="float64"), "scope": "wait"})
-    table = pd.concat([funnel, waits], ignore_index=True)
-    table["denominator"] = table["denominator"].astype("float64")
-    table = finish(ctx, table, ["scope"])
-    first = float(stages[0][1])
-    table["share"] = table["denominator"] / np.where(table["scope"] == "funnel", first, stages[1][1] or np.nan)
-    trend = trend_with_peers(ctx, m, shift_period(ctx.period, -23) if shift_period(ctx.period, -23) >= ctx.program.first_period else ctx.program.first_period)
-    fun = table[table["scope"] == "funnel"]
-    findings = [
-        f"{stages[0][1]:,} enrollments at {ctx.provider_name} in the {months} months to {month_label(ctx.period)}; "
-        f"{stages[1][1] / first:.0%} have a referral date recorded.",
-        f"Of those with a referral date, {stages[2][1] / max(stages[1][1], 1):.0%} enrolled within the "
-        f"{target:.0f}-day target; the median wait was {np.nanmedian(wait):.0f} days."
-        if stages[1][1] else "No enrollment has a referral date, so the wait cannot be measured.",
-    ]
-    if fun["suppressed"].any():
-        findings.append(f"Stages with fewer than {ctx.threshold} enrollments are suppressed.")
-    last = trend.dropna(subset=["value"])
-    if len(last) >= 2:
-        findings.append(f"Monthly median wait: {last['value'].iloc[0]:.0f} days in {month_label(last['period'].iloc[0])}, "
-                        f"{last['value'].iloc[-1]:.0f} days in {month_label(last['period'].iloc[-1])}.")
-    show = pd.DataFrame({"Stage / wait": table["group"],
-                         "Enrollments": table.apply(n_cell, axis=1),
-                         "Share": [("–" if s or pd.isna(v) else f"{v:.0%}") for s, v in zip(table["suppressed"], table["share"], strict=True)],
-                         "Of": table["scope"].map({"funnel": "all enrollments", "wait": "with a referral date"})})
-    funnel_chart = charts.funnel_chart(fun.rename(columns={"group": "stage", "denominator": "count"})[
-        ["stage", "count", "suppressed"]], title=f"From referral to exit, {months} months to {month_label(ctx.period)}")
-    trend_chart = charts.trend_chart(trend, title=f"{m.label}, by month", fmt=m.format, target=m.target)
-    method = ("The submitted data holds enrollments, so the funnel starts at enrollment and looks back "
-              "to the referral date; referrals that never led to an enrollment are not in the data. "
-              f"{m.definition}")
-    item = roadmap_item(ctx.program, ctx.period, "referral_funnel")
-    return TopicResult("referral_funnel", f"From referral to enrollment: {ctx.provider_name}",
-                       item.question if item else "How long do referred clients wait to enroll?",
-                       findings, show, table, [funnel_chart, trend_chart], method, audience=ctx.audience)
-
-
-# -- (4) cohort trend before/after a practice change ----------------------------------------------------
-def cohort_trend(ctx: DeepDiveContext, metric: str | None = None, change_month: str | None = None) -> TopicResult:
-    """The metric month by month and pooled before vs after ``change_month``, with the peers'
-    change over the same months as the check against a program-wide shift."""
-    mid, m = ctx_metric(ctx, "cohort_trend", metric)
-    item = roadmap_item(ctx.program, ctx.period, "cohort_trend")
-    change = change_month or (item.change_month if item else None)
-    if change is None:
-        raise ConfigError("cohort_trend needs change_month (YYYY-MM, the month the practice changed); "
-                          "set it in the roadmap entry or pass it.")
-    ctx.program.check_period(change)
-    first = ctx.program.first_period
-    if not first < change <= ctx.period:
-        raise ConfigError(f"change_month {change} must fall after {first} and no later than {ctx.period}.")
-    ba = before_after(ctx, m, change, first, ctx.period)
-    trend = trend_with_peers(ctx, m, first)
-    findings = [ba.attrs["sentence"]]
-    if ba.attrs.get("peer_sentence"):
-        findings.append(ba.attrs["peer_sentence"])
-    show = pd.DataFrame({
-        "Who": ba["who"], "Months": ba["months"], "Cases": ba.apply(n_cell, axis=1),
-        m.label: ba.apply(value_cell, axis=1, metric=m), "95% interval": ba.apply(ci_cell, axis=1, metric=m)})
-    chart = charts.before_after_chart(trend, ba[ba["who"] == ctx.provider_name][["window", "value", "start", "end"]],
-                                      change_month=change, title=f"{m.label}: before and after {month_label(change)}",
-                                      fmt=m.format, target=m.target)
-    caution = ("A before/after comparison cannot rule out other changes at the same time (staffing, the "
-               "housing market, who was referred). The peers' change over the same months is the check: "
-               "a change seen everywhere is not this provider's practice.")
-    method = (f"{m.definition} Before: {month_label(first)} to {month_label(shift_period(change, -1))}; after: "
-              f"{month_label(change)} to {month_label(ctx.period)}; pooled over the months, not averaged.")
-    return TopicResult("cohort_trend", f"{m.label} before and after {month_label(change)}: {ctx.provider_name}",
-                       item.question if item and item.metric == mid else
-                       f"Did {m.label.lower()} change after {month_label(change)}?",
-                       findings, show, ba, [chart], method, caution, ctx.audience)
-
-
-# -- (5) provider vs peers --------------------------------------------------------------------------------
-def peer_comparison(ctx: DeepDiveContext, metric: str | None = None, months: int = 12) -> TopicResult:
-    """Every provider on one metric over the window, with the other key metrics beside it so
-    the meeting can ask what the strongest providers do differently."""
-    check_choice("window (months)", months, WINDOW_CHOICES)
-    mid, m = ctx_metric(ctx, "peer_comparison", metric)
-    win = em.trailing_window(ctx.period, months, "window")
-    labels = peer_labels(ctx.program, ctx.provider_id, ctx.audience)
-    main = finish(ctx, em.summarize(em.metric_rows(ctx.episodes, m, win), m, ["provider_id"]), None)
-    main["provider"] = main["provider_id"].map(labels)
-    main["is_self"] = main["provider_id"] == ctx.provider_id
-    asc = m.direction == "down"
-    # Rank only providers with enough cases: a 5-of-5 month is not "the best provider".
-    rankable = main["value"].where(main["denominator"] >= ctx.threshold)
-    main["rank"] = rankable.rank(ascending=asc, method="min")
-    main = main.sort_values(["rank", "provider"], na_position="last").reset_index(drop=True)
-    context = {}  # label -> (metric, {provider_id: formatted value})
-    for cid in [k for k, v in ctx.program.metrics.items() if v.key and k != mid][:3]:
-        cm = ctx.program.metric(cid)
-        vals = finish(ctx, em.summarize(em.metric_rows(ctx.episodes, cm, win), cm, ["provider_id"]), None)
-        context[cm.label] = {r.provider_id: ("suppressed" if r.suppressed else fmt(r.value, cm))
-                             for r in vals.itertuples()}
-    show = pd.DataFrame({"Provider": main["provider"],
-                         "Rank": main["rank"].map(lambda r: "–" if pd.isna(r) else f"{r:.0f}"),
-                         "Cases": main.apply(n_cell, axis=1), m.label: main.apply(value_cell, axis=1, metric=m),
-                         "95% interval": main.apply(ci_cell, axis=1, metric=m)})
-    for label, cells in context.items():
-        show[label] = main["provider_id"].map(cells).fillna("–")
-    own = main[main["is_self"]].iloc[0]
-    others = main[~main["is_self"]]["value"].dropna()
-    findings = []
-    if pd.isna(own["value"]):
-        findings.append(f"{ctx.provider_name}'s value is suppressed (fewer than {ctx.threshold} cases).")
-    else:
-        findings.append(f"{ctx.provider_name} ranks {own['rank']:.0f} of {int(main['rank'].notna().sum())} on "
-                        f"{m.label.lower()} ({fmt(own['value'], m)}; peer median {fmt(others.median(), m)}) "
-                        f"in the {months} months to {month_label(ctx.period)}.")
-    ranked = main.dropna(subset=["rank"])
-    if not ranked.empty and not ranked.iloc[0]["is_self"]:
-        best = ranked.iloc[0]
-        extra = "; ".join(f"{label.lower()} {cells[best['provider_id']]}" for label, cells in context.items()
-                          if cells.get(best["provider_id"], "suppressed") != "suppressed")
-        findings.append(f"Best: {best['provider']} at {fmt(best['value'], m)}" + (f" ({extra})" if extra else "")
-                        + ". A question for the meeting: what do they do differently?")
-    if main["suppressed"].any():
-        findings.append(f"{int(main['suppressed'].sum())} provider value(s) are suppressed (small numbers).")
-    chart = charts.peer_chart(main[["provider", "value", "ci_low", "ci_high", "is_self"]],
-                              title=f"{m.label}, {months} months to {month_label(ctx.period)}", fmt=m.format,
-                              target=m.target)
-    anonymized = labels != {p.id: p.name for p in ctx.program.providers}
-    method = (f"{m.definition} All providers over the same {months} months, pooled. Rank 1 is the best "
-              f"({'lowest' if asc else 'highest'} value); providers with fewer than {ctx.threshold} cases "
-              "are not ranked." + (" Other providers are anonymized." if anonymized else ""))
-    item = roadmap_item(ctx.program, ctx.period, "peer_comparison")
-    data = main.drop(columns=["provider_id"]) if anonymized else main
-    return TopicResult("peer_comparison", f"{m.label}: {ctx.provider_name} and its peers",
-                       item.question if item and item.metric == mid else f"How does {ctx.provider_name} compare?",
-                       findings, show, data, [chart], method, audience=ctx.audience)
+    c = em.compare_rates(
+        a["value"] * a["denominator"],
+        a["denominator"],
+        b["value"] * b["denominator"],
+        b["denominator"],
+    )
+    return (
+        f"{who}: {m.label.lower()} was {fmt(a['value'], m)} for those with {long_} {dur_label} "
+        f"(n={a['denominator']:,.0f}) and {fmt(b['value'], m)} for those with {short} "
+        f"(n={b['denominator']:,.0f}), a difference of {signed_points(c['difference'])} "
+        f"(95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])})."
+    )
 
 
 # -- dispatch ----------------------------------------------------------------------------------------------
-TOPIC_FUNCTIONS = {"disparity": disparity, "duration_outcome": duration_outcome,
-                   "referral_funnel": referral_funnel, "cohort_trend": cohort_trend,
-                   "peer_comparison": peer_comparison}
+TOPIC_FUNCTIONS = {
+    "disparity": disparity,
+    "duration_outcome": duration_outcome,
+    "referral_funnel": referral_funnel,
+    "cohort_trend": cohort_trend,
+    "peer_comparison": peer_comparison,
+}
 
 
 def run(ctx: DeepDiveContext, topic: str | None = None, **options) -> TopicResult:
     """Run one topic by name (default: this period's roadmap topic). Options that are None are
     left to the topic's defaults (the roadmap entry's metric, dimension, change month)."""
-    topic = topic or (ctx.program.roadmap[ctx.period].topic if ctx.period in ctx.program.roadmap else None)
+    topic = topic or (
+        ctx.program.roadmap[ctx.period].topic if ctx.period in ctx.program.roadmap else None
+    )
     if topic is None:
-        raise ConfigError(f"No roadmap topic for {ctx.period}; pass topic= one of {', '.join(TOPICS)}.")
+        raise ConfigError(
+            f"No roadmap topic for {ctx.period}; pass topic= one of {', '.join(TOPICS)}."
+        )
     if topic not in TOPIC_FUNCTIONS:
         raise UnknownIdError("topic", topic, list(TOPICS))
     opts = {k: v for k, v in options.items() if v is not None and v != ""}

@@ -60,16 +60,28 @@ class DeepDiveContext:
         return replace(self, **changes)
 
 
-def make_context(program: Program, episodes: pd.DataFrame, provider_id: str, period: str,
-                 audience: Audience = "internal") -> DeepDiveContext:
+def make_context(
+    program: Program,
+    episodes: pd.DataFrame,
+    provider_id: str,
+    period: str,
+    audience: Audience = "internal",
+) -> DeepDiveContext:
     """Build a context from episodes (adds binned dimension columns such as ``age_band``)."""
     if episodes.empty:
         raise MetricError(f"No episodes for program {program.id}; load data before a deep dive.")
-    return DeepDiveContext(program, em.with_dimensions(episodes, program), provider_id, period, audience)
+    return DeepDiveContext(
+        program, em.with_dimensions(episodes, program), provider_id, period, audience
+    )
 
 
-def open_context(program_path: str | Path, data_dir: str | Path | None, provider_id: str,
-                 period: str, audience: Audience = "internal") -> DeepDiveContext:
+def open_context(
+    program_path: str | Path,
+    data_dir: str | Path | None,
+    provider_id: str,
+    period: str,
+    audience: Audience = "internal",
+) -> DeepDiveContext:
     """Load the program file and the store's episodes: the deep-dive notebook's first call.
 
     Paths resolve as in the intake notebook (:func:`acm_helpers.intake.open_store`).
@@ -96,13 +108,17 @@ class Section:
 
     def to_html(self) -> str:
         esc = html.escape
-        parts = [f'<section class="acm-section" data-title="{esc(self.title)}"><h2>{esc(self.title)}</h2>']
+        parts = [
+            f'<section class="acm-section" data-title="{esc(self.title)}"><h2>{esc(self.title)}</h2>'
+        ]
         if self.intro:
             parts.append(f"<p>{esc(self.intro)}</p>")
         if self.sentences:
             parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.sentences) + "</ul>")
         parts += [f'<div class="acm-chart">{charts.to_svg(c)}</div>' for c in self.charts]
-        parts += [t.to_html(index=False, border=0, na_rep="–", classes="acm-table") for t in self.tables]
+        parts += [
+            t.to_html(index=False, border=0, na_rep="–", classes="acm-table") for t in self.tables
+        ]
         if self.note:
             parts.append(f"<p><small>{esc(self.note)}</small></p>")
         return "\n".join(parts) + "</section>"
@@ -133,16 +149,24 @@ class TopicResult:
     def to_html(self) -> str:
         """Self-contained HTML (inline SVG charts, no scripts) for packets and widgets."""
         esc = html.escape
-        parts = [f'<section class="acm-deepdive" data-topic="{esc(self.topic)}">',
-                 f"<h2>{esc(self.title)}</h2>", f'<p class="question"><em>{esc(self.question)}</em></p>',
-                 "<ul class='findings'>" + "".join(f"<li>{esc(s)}</li>" for s in self.findings) + "</ul>"]
+        parts = [
+            f'<section class="acm-deepdive" data-topic="{esc(self.topic)}">',
+            f"<h2>{esc(self.title)}</h2>",
+            f'<p class="question"><em>{esc(self.question)}</em></p>',
+            "<ul class='findings'>"
+            + "".join(f"<li>{esc(s)}</li>" for s in self.findings)
+            + "</ul>",
+        ]
         if self.caution:
-            parts.append(f'<div class="caution" style="border-left:4px solid {charts.FLAG};'
-                         f'padding:6px 10px;background:#fdf3e7"><strong>Caution.</strong> '
-                         f"{esc(self.caution)}</div>")
+            parts.append(
+                f'<div class="caution" style="border-left:4px solid {charts.FLAG};'
+                f'padding:6px 10px;background:#fdf3e7"><strong>Caution.</strong> '
+                f"{esc(self.caution)}</div>"
+            )
         parts += [f'<div class="acm-chart">{charts.to_svg(c)}</div>' for c in self.charts]
-        parts.append(self.table.to_html(index=False, escape=True, na_rep="–", border=0,
-                                        classes="acm-table"))
+        parts.append(
+            self.table.to_html(index=False, escape=True, na_rep="–", border=0, classes="acm-table")
+        )
         parts.append(f'<p class="method"><small>{esc(self.method)}</small></p></section>')
         return "\n".join(parts)
 
@@ -179,8 +203,10 @@ def funnel_metric_id(program: Program) -> str:
     for k, m in program.metrics.items():
         if m.value and "days_referral_to_enrollment" in m.value:
             return k
-    raise MetricError(f"Program {program.id} declares no metric over days_referral_to_enrollment; "
-                      "the referral funnel needs one (kind: median, value: days_referral_to_enrollment).")
+    raise MetricError(
+        f"Program {program.id} declares no metric over days_referral_to_enrollment; "
+        "the referral funnel needs one (kind: median, value: days_referral_to_enrollment)."
+    )
 
 
 def check_choice(name: str, value: int, choices: tuple[int, ...]) -> int:
@@ -273,7 +299,11 @@ def ci_cell(row: pd.Series, metric: Metric) -> str:
 
 
 def n_cell(row: pd.Series) -> str:
-    return "suppressed" if row.get("suppressed", False) or pd.isna(row["denominator"]) else f"{row['denominator']:,.0f}"
+    return (
+        "suppressed"
+        if row.get("suppressed", False) or pd.isna(row["denominator"])
+        else f"{row['denominator']:,.0f}"
+    )
 
 
 def signed(m: Metric):
@@ -283,6 +313,7 @@ def signed(m: Metric):
         if m.format == "percent":
             return f"{d * 100:+.0f} pts"
         return f"{d:+,.0f}{(' ' + m.unit) if m.unit else ''}"
+
     return cell
 
 
@@ -293,15 +324,27 @@ def trend_with_peers(ctx: DeepDiveContext, m: Metric, first: str) -> pd.DataFram
     own = finish(ctx, monthly[monthly["provider_id"] == ctx.provider_id], None)
     peers = finish(ctx, monthly[monthly["provider_id"] != ctx.provider_id], ["window"])
     grouped = peers.groupby("window")["value"]
-    q = pd.DataFrame({"peer_q1": grouped.quantile(0.25), "peer_median": grouped.median(),
-                      "peer_q3": grouped.quantile(0.75)})
+    q = pd.DataFrame(
+        {
+            "peer_q1": grouped.quantile(0.25),
+            "peer_median": grouped.median(),
+            "peer_q3": grouped.quantile(0.75),
+        }
+    )
     out = pd.DataFrame({"period": em.month_windows(first, ctx.period)["window"]})
-    out = out.merge(own.rename(columns={"window": "period"})[["period", "value", "ci_low", "ci_high", "denominator", "suppressed"]],
-                    on="period", how="left").merge(q, left_on="period", right_index=True, how="left")
+    out = out.merge(
+        own.rename(columns={"window": "period"})[
+            ["period", "value", "ci_low", "ci_high", "denominator", "suppressed"]
+        ],
+        on="period",
+        how="left",
+    ).merge(q, left_on="period", right_index=True, how="left")
     return out
 
 
-def before_after(ctx: DeepDiveContext, m: Metric, change: str, first: str, last: str) -> pd.DataFrame:
+def before_after(
+    ctx: DeepDiveContext, m: Metric, change: str, first: str, last: str
+) -> pd.DataFrame:
     """Pooled values before and after ``change`` for the provider and for its peers together.
 
     Also the roadmap's before/after view. ``attrs['sentence']`` states the provider's change,
@@ -310,17 +353,23 @@ def before_after(ctx: DeepDiveContext, m: Metric, change: str, first: str, last:
     """
     wins = em.split_window(change, first, last)
     rows = em.metric_rows(ctx.episodes, m, wins)
-    rows["who"] = np.where(rows["provider_id"] == ctx.provider_id, ctx.provider_name, "Peers (all other providers)")
+    rows["who"] = np.where(
+        rows["provider_id"] == ctx.provider_id, ctx.provider_name, "Peers (all other providers)"
+    )
     table = em.summarize(rows, m, ["who", "window"])
     table = finish(ctx, table, None)
     bounds = wins.set_index("window")
     table["start"] = table["window"].map(lambda w: f"{pd.Timestamp(bounds.loc[w, 'start']):%Y-%m}")
     table["end"] = table["window"].map(lambda w: f"{pd.Timestamp(bounds.loc[w, 'end']):%Y-%m}")
     table["months"] = table["start"].map(month_label) + " – " + table["end"].map(month_label)
-    table = table.sort_values(["who", "window"], key=lambda s: s.map(
-        {ctx.provider_name: 0, "before": 0, "after": 1}).fillna(1)).reset_index(drop=True)
+    table = table.sort_values(
+        ["who", "window"],
+        key=lambda s: s.map({ctx.provider_name: 0, "before": 0, "after": 1}).fillna(1),
+    ).reset_index(drop=True)
     table.attrs["sentence"] = change_sentence(table, ctx.provider_name, m, change)
-    table.attrs["peer_sentence"] = change_sentence(table, "Peers (all other providers)", m, change, peers=True)
+    table.attrs["peer_sentence"] = change_sentence(
+        table, "Peers (all other providers)", m, change, peers=True
+    )
     own = table[table["who"] == ctx.provider_name].set_index("window")
     if {"before", "after"} <= set(own.index) and not own["suppressed"].any():
         table.attrs["difference"] = float(own.loc["after", "value"] - own.loc["before", "value"])
@@ -330,13 +379,20 @@ def before_after(ctx: DeepDiveContext, m: Metric, change: str, first: str, last:
 
 
 def two_prop_p(a: pd.Series, b: pd.Series) -> float:
-    x1, n1, x2, n2 = a["value"] * a["denominator"], a["denominator"], b["value"] * b["denominator"], b["denominator"]
+    x1, n1, x2, n2 = (
+        a["value"] * a["denominator"],
+        a["denominator"],
+        b["value"] * b["denominator"],
+        b["denominator"],
+    )
     p = (x1 + x2) / (n1 + n2)
     se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
     return float(2 * stats.norm.sf(abs((x1 / n1 - x2 / n2) / se))) if se else math.nan
 
 
-def change_sentence(table: pd.DataFrame, who: str, m: Metric, change: str, peers: bool = False) -> str:
+def change_sentence(
+    table: pd.DataFrame, who: str, m: Metric, change: str, peers: bool = False
+) -> str:
     s = table[table["who"] == who].set_index("window")
     if not {"before", "after"} <= set(s.index):
         return f"{who}: not enough months on both sides of {month_label(change)} to compare."
@@ -345,12 +401,21 @@ def change_sentence(table: pd.DataFrame, who: str, m: Metric, change: str, peers
     b, a = s.loc["before"], s.loc["after"]
     d = a["value"] - b["value"]
     diff = signed_value(d, m)
-    nb, na = ("", "") if m.kind == "count" else (f" (n={b['denominator']:,.0f})", f" (n={a['denominator']:,.0f})")
-    text = (f"{'Over the same months, peers' if peers else who} went from {fmt(b['value'], m)}{nb} "
-            f"before {month_label(change)} to {fmt(a['value'], m)}{na} from {month_label(change)} on: {diff}")
+    nb, na = (
+        ("", "")
+        if m.kind == "count"
+        else (f" (n={b['denominator']:,.0f})", f" (n={a['denominator']:,.0f})")
+    )
+    text = (
+        f"{'Over the same months, peers' if peers else who} went from {fmt(b['value'], m)}{nb} "
+        f"before {month_label(change)} to {fmt(a['value'], m)}{na} from {month_label(change)} on: {diff}"
+    )
     if m.kind == "rate":
-        c = em.compare_rates(a["value"] * a["denominator"], a["denominator"],
-                             b["value"] * b["denominator"], b["denominator"])
+        c = em.compare_rates(
+            a["value"] * a["denominator"],
+            a["denominator"],
+            b["value"] * b["denominator"],
+            b["denominator"],
+        )
         text += f" (95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])})"
     return text + "."
-

@@ -56,7 +56,9 @@ class Explorer(widgets.VBox):
         self.message = widgets.HTML()
         for control in self.controls.values():
             control.observe(self._update, names="value")
-        bar = widgets.HBox(list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap"))
+        bar = widgets.HBox(
+            list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap")
+        )
         super().__init__([bar, self.message, self.output])
         self._update()
 
@@ -72,7 +74,9 @@ class Explorer(widgets.VBox):
             self.result = deepdive.run(ctx, self.topic, **self.options())
         except AcmError as exc:
             self.result = None
-            self.message.value = f'<p class="acm-error" style="color:#c0392b">{html.escape(str(exc))}</p>'
+            self.message.value = (
+                f'<p class="acm-error" style="color:#c0392b">{html.escape(str(exc))}</p>'
+            )
             self.output.value = ""
             return
         self.message.value = ""
@@ -80,19 +84,29 @@ class Explorer(widgets.VBox):
 
 
 def _dropdown(description: str, options, value) -> widgets.Dropdown:
-    return widgets.Dropdown(description=description, options=options, value=value,
-                            style={"description_width": "initial"})
+    return widgets.Dropdown(
+        description=description,
+        options=options,
+        value=value,
+        style={"description_width": "initial"},
+    )
 
 
 def _controls(ctx: DeepDiveContext, topic: str, given: dict) -> dict[str, widgets.Dropdown]:
     prog = ctx.program
     out: dict[str, widgets.Dropdown] = {}
     if ctx.audience == "internal":  # a provider-audience view stays on its own provider
-        out["provider"] = _dropdown("Provider", [(p.name, p.id) for p in prog.providers], ctx.provider_id)
+        out["provider"] = _dropdown(
+            "Provider", [(p.name, p.id) for p in prog.providers], ctx.provider_id
+        )
     wanted = TOPIC_OPTIONS[topic]
     item = roadmap_item(prog, ctx.period, topic)
     if "metric" in wanted:
-        kinds = ("rate",) if topic == "duration_outcome" else ("rate", "median", "mean", "sum_ratio", "count")
+        kinds = (
+            ("rate",)
+            if topic == "duration_outcome"
+            else ("rate", "median", "mean", "sum_ratio", "count")
+        )
         choices = [(m.label, k) for k, m in prog.metrics.items() if m.kind in kinds]
         value = given.get("metric") or default_metric(prog, topic, ctx.period)
         if value not in dict((v, k) for k, v in choices):
@@ -101,13 +115,21 @@ def _controls(ctx: DeepDiveContext, topic: str, given: dict) -> dict[str, widget
     if topic == "referral_funnel":
         given.setdefault("metric", funnel_metric_id(prog))
     if "dimension" in wanted:
-        value = given.get("dimension") or (item.dimension if item and item.dimension else next(iter(prog.dimensions)))
-        out["dimension"] = _dropdown("Breakdown", [(d.label, k) for k, d in prog.dimensions.items()], value)
+        value = given.get("dimension") or (
+            item.dimension if item and item.dimension else next(iter(prog.dimensions))
+        )
+        out["dimension"] = _dropdown(
+            "Breakdown", [(d.label, k) for k, d in prog.dimensions.items()], value
+        )
     if "cutoff_months" in wanted:
-        out["cutoff_months"] = _dropdown("Split at (months)", list(CUTOFF_CHOICES), given.get("cutoff_months", 3))
+        out["cutoff_months"] = _dropdown(
+            "Split at (months)", list(CUTOFF_CHOICES), given.get("cutoff_months", 3)
+        )
     if "change_month" in wanted:
         months = [p for p in prog.periods() if prog.first_period < p <= ctx.period]
-        value = given.get("change_month") or (item.change_month if item and item.change_month else months[len(months) // 2])
+        value = given.get("change_month") or (
+            item.change_month if item and item.change_month else months[len(months) // 2]
+        )
         out["change_month"] = _dropdown("Change month", months, value)
     if "months" in wanted:
         out["months"] = _dropdown("Window (months)", list(WINDOW_CHOICES), given.get("months", 12))
@@ -120,7 +142,9 @@ def show(ctx: DeepDiveContext, topic: str | None = None, interactive: bool = Fal
     Why one call for both: the same notebook runs in the batch (static HTML via papermill) and in
     JupyterLab (widgets), switched by the ``interactive`` parameter.
     """
-    topic = topic or (ctx.program.roadmap[ctx.period].topic if ctx.period in ctx.program.roadmap else None)
+    topic = topic or (
+        ctx.program.roadmap[ctx.period].topic if ctx.period in ctx.program.roadmap else None
+    )
     if topic not in TOPICS:
         raise UnknownIdError("topic", topic, list(TOPICS))
     # The notebook passes every option; each topic takes only its own (empty means default).

@@ -41,7 +41,9 @@ def month_windows(first: str, last: str) -> pd.DataFrame:
 def trailing_window(period: str, months: int, label: str | None = None) -> pd.DataFrame:
     """The ``months`` months ending with ``period`` as one window."""
     first = shift_period(period, -(months - 1))
-    return windows([(label or f"{first}..{period}", period_bounds(first)[0], period_bounds(period)[1])])
+    return windows(
+        [(label or f"{first}..{period}", period_bounds(first)[0], period_bounds(period)[1])]
+    )
 
 
 def split_window(change_month: str, first: str, last: str) -> pd.DataFrame:
@@ -81,8 +83,9 @@ def with_dimensions(episodes: pd.DataFrame, program: Program) -> pd.DataFrame:
 def _bin(values: pd.Series, dim: Dimension) -> pd.Series:
     labels = band_labels(dim.bins)
     edges = [*dim.bins, math.inf]
-    cut = pd.cut(pd.to_numeric(values, errors="coerce").astype("float64"), edges, right=False,
-                 labels=labels)
+    cut = pd.cut(
+        pd.to_numeric(values, errors="coerce").astype("float64"), edges, right=False, labels=labels
+    )
     return cut.astype("string")
 
 
@@ -91,8 +94,9 @@ def _bind(sql: str) -> str:
     return re.sub(r":end\b", "_w_end", re.sub(r":start\b", "_w_start", sql))
 
 
-def metric_rows(episodes: pd.DataFrame, metric: Metric, wins: pd.DataFrame,
-                provider_id: str | None = None) -> pd.DataFrame:
+def metric_rows(
+    episodes: pd.DataFrame, metric: Metric, wins: pd.DataFrame, provider_id: str | None = None
+) -> pd.DataFrame:
     """Population rows of a metric in each window, with their contribution.
 
     Returns the episode columns plus ``window`` and, by kind: ``_num`` (rate: 1.0/0.0;
@@ -110,16 +114,20 @@ def metric_rows(episodes: pd.DataFrame, metric: Metric, wins: pd.DataFrame,
         "median": f", CAST(({metric.value}) AS DOUBLE) AS _val",
         "count": f", ({metric.value}) AS _val" if metric.value else "",
     }[metric.kind]
-    sql = (f"SELECT e.*, w._w_label AS window{_bind(extra)} FROM eps e JOIN w "
-           f"ON ({_bind(metric.population)})")
+    sql = (
+        f"SELECT e.*, w._w_label AS window{_bind(extra)} FROM eps e JOIN w "
+        f"ON ({_bind(metric.population)})"
+    )
     with duckdb.connect() as con:
         con.register("eps", eps)
         con.register("w", w)
         try:
             out = con.execute(sql).df()
         except duckdb.Error as exc:
-            raise MetricError(f"Metric {metric.label!r}: its SQL failed over the episodes "
-                              f"({exc}). Check the metric's population/numerator in the program file.") from exc
+            raise MetricError(
+                f"Metric {metric.label!r}: its SQL failed over the episodes "
+                f"({exc}). Check the metric's population/numerator in the program file."
+            ) from exc
     return out
 
 
@@ -160,29 +168,53 @@ def summarize(rows: pd.DataFrame, metric: Metric, by: list[str]) -> pd.DataFrame
         if metric.kind == "rate":
             x = float(g["_num"].sum())
             lo, hi = wilson(x, n)
-            rec |= {"numerator": x, "denominator": n, "value": x / n if n else math.nan,
-                    "ci_low": lo, "ci_high": hi}
+            rec |= {
+                "numerator": x,
+                "denominator": n,
+                "value": x / n if n else math.nan,
+                "ci_low": lo,
+                "ci_high": hi,
+            }
         elif metric.kind == "sum_ratio":
             num, den = float(g["_num"].sum()), float(g["_den"].sum())
-            rec |= {"numerator": num, "denominator": den, "value": num / den if den else math.nan,
-                    "ci_low": math.nan, "ci_high": math.nan}
+            rec |= {
+                "numerator": num,
+                "denominator": den,
+                "value": num / den if den else math.nan,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+            }
         elif metric.kind == "median":
             vals = g["_val"].to_numpy(dtype="float64", na_value=np.nan)
             lo, hi = median_ci(vals)
-            rec |= {"numerator": math.nan, "denominator": float(np.sum(~np.isnan(vals))),
-                    "value": float(np.nanmedian(vals)) if np.any(~np.isnan(vals)) else math.nan,
-                    "ci_low": lo, "ci_high": hi}
+            rec |= {
+                "numerator": math.nan,
+                "denominator": float(np.sum(~np.isnan(vals))),
+                "value": float(np.nanmedian(vals)) if np.any(~np.isnan(vals)) else math.nan,
+                "ci_low": lo,
+                "ci_high": hi,
+            }
         elif metric.kind == "mean":
             vals = g["_val"].to_numpy(dtype="float64", na_value=np.nan)
             vals = vals[~np.isnan(vals)]
             m = float(vals.mean()) if len(vals) else math.nan
             se = float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan
-            rec |= {"numerator": math.nan, "denominator": float(len(vals)), "value": m,
-                    "ci_low": m - Z95 * se, "ci_high": m + Z95 * se}
+            rec |= {
+                "numerator": math.nan,
+                "denominator": float(len(vals)),
+                "value": m,
+                "ci_low": m - Z95 * se,
+                "ci_high": m + Z95 * se,
+            }
         else:  # count
             count = float(g["_val"].nunique()) if "_val" in g else n
-            rec |= {"numerator": count, "denominator": count, "value": count,
-                    "ci_low": math.nan, "ci_high": math.nan}
+            rec |= {
+                "numerator": count,
+                "denominator": count,
+                "value": count,
+                "ci_low": math.nan,
+                "ci_high": math.nan,
+            }
         records.append(rec)
     cols = [*by, "numerator", "denominator", "value", "ci_low", "ci_high"]
     return pd.DataFrame.from_records(records, columns=cols)
@@ -195,27 +227,43 @@ def compare_rates(x1: float, n1: float, x2: float, n2: float) -> dict[str, float
     can leave [0, 1]; they are what the equity literature reports.
     """
     if not n1 or not n2:
-        return {"difference": math.nan, "diff_low": math.nan, "diff_high": math.nan,
-                "ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan}
+        return {
+            "difference": math.nan,
+            "diff_low": math.nan,
+            "diff_high": math.nan,
+            "ratio": math.nan,
+            "ratio_low": math.nan,
+            "ratio_high": math.nan,
+        }
     p1, p2 = x1 / n1, x2 / n2
     l1, u1 = wilson(x1, n1)
     l2, u2 = wilson(x2, n2)
     d = p1 - p2
-    out = {"difference": d,
-           "diff_low": d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
-           "diff_high": d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)}
+    out = {
+        "difference": d,
+        "diff_low": d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
+        "diff_high": d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2),
+    }
     if x1 > 0 and x2 > 0:
         se = math.sqrt(1 / x1 - 1 / n1 + 1 / x2 - 1 / n2)
         r = p1 / p2
-        out |= {"ratio": r, "ratio_low": r * math.exp(-Z95 * se), "ratio_high": r * math.exp(Z95 * se)}
+        out |= {
+            "ratio": r,
+            "ratio_low": r * math.exp(-Z95 * se),
+            "ratio_high": r * math.exp(Z95 * se),
+        }
     else:
         out |= {"ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan}
     return out
 
 
-def suppress(table: pd.DataFrame, threshold: int, group_cols: list[str] | None = None,
-             value_cols: tuple[str, ...] = ("numerator", "denominator", "value", "ci_low", "ci_high"),
-             count_col: str = "denominator") -> pd.DataFrame:
+def suppress(
+    table: pd.DataFrame,
+    threshold: int,
+    group_cols: list[str] | None = None,
+    value_cols: tuple[str, ...] = ("numerator", "denominator", "value", "ci_low", "ci_high"),
+    count_col: str = "denominator",
+) -> pd.DataFrame:
     """Null every cell whose case count is under ``threshold``, with complementary suppression.
 
     Why complementary: a provider packet also shows the overall count, so a single suppressed

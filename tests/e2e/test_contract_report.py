@@ -25,8 +25,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 MEETINGS = """
 meetings:
   - provider: harbor
@@ -71,9 +77,11 @@ def reports(store_dir, tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("reports")
     narrative = out / "narrative.md"
     narrative.write_text(NARRATIVE)
-    runs = {"harbor": ["--provider", "harbor", "--narrative", str(narrative)],
-            "cascade": ["--contract", "HRA-2024-012", "--no-pdf"],
-            "cascade_provider": ["--provider", "cascade", "--audience", "provider", "--no-pdf"]}
+    runs = {
+        "harbor": ["--provider", "harbor", "--narrative", str(narrative)],
+        "cascade": ["--contract", "HRA-2024-012", "--no-pdf"],
+        "cascade_provider": ["--provider", "cascade", "--audience", "provider", "--no-pdf"],
+    }
     paths = {}
     for name, args in runs.items():
         done = acm("report", *args, "--data-dir", str(store_dir), "--out", str(out / name))
@@ -95,13 +103,19 @@ def text_of(html: str) -> str:
 
 def test_harbor_report_shows_the_improvement(reports):
     text = text_of((reports["harbor"] / "report.html").read_text())
-    m = re.search(r"Exits to permanent housing: (\d+)% in Nov 2024–Oct 2025, (\d+)% in Nov 2025–Oct 2026: "
-                  r"\+(\d+) points \(95% interval \+(\d+) to \+(\d+) points\); improved\.", text)
+    m = re.search(
+        r"Exits to permanent housing: (\d+)% in Nov 2024–Oct 2025, (\d+)% in Nov 2025–Oct 2026: "
+        r"\+(\d+) points \(95% interval \+(\d+) to \+(\d+) points\); improved\.",
+        text,
+    )
     assert m, "the trend sentence for exits to permanent housing"
     first, second, _, low, _ = map(int, m.groups())
     assert second - first >= 12 and low > 0  # demo story: 33% -> 55% from 2025-12
-    assert re.search(r"Dec 2025 Who exits to housing\? Exits to permanent housing \d+% \(n=\d+\) \d+% "
-                     r"\(n=\d+\) \+\d+ points better", text), "the roadmap topic's before/after"
+    assert re.search(
+        r"Dec 2025 Who exits to housing\? Exits to permanent housing \d+% \(n=\d+\) \d+% "
+        r"\(n=\d+\) \+\d+ points better",
+        text,
+    ), "the roadmap topic's before/after"
     assert "Start the housing navigation pilot" in text and "Two navigators hired" in text
     assert "1 closed on time, 0 closed late, 1 still open" in text
     assert "Renew." in text and "The contract manager's narrative" in text
@@ -111,8 +125,11 @@ def test_harbor_report_shows_the_improvement(reports):
 def test_cascade_report_by_contract_id_shows_the_disparity(reports):
     text = text_of((reports["cascade"] / "report.html").read_text())
     assert "End-of-contract report: Cascade Family Services" in text and "HRA-2024-012" in text
-    m = re.search(r"Exits to permanent housing, Black or African American against White: -(\d+) points "
-                  r"then -(\d+) points \(flagged in both halves; the gap (\w+)\)", text)
+    m = re.search(
+        r"Exits to permanent housing, Black or African American against White: -(\d+) points "
+        r"then -(\d+) points \(flagged in both halves; the gap (\w+)\)",
+        text,
+    )
     assert m, "the disparity sentence"
     assert int(m.group(1)) >= 10 and int(m.group(2)) >= 10  # demo story: 25% vs 50%
     assert "Review housing referrals for Black clients" in text
@@ -152,9 +169,15 @@ def test_report_renders_offline_in_chromium(reports, shots):
             page.goto((reports[name] / "report.html").as_uri())
             page.wait_for_load_state("load")
             headings = page.locator("h2").all_inner_texts()
-            for h in ("Performance over the term", "Trends over the term", "Disparities found and how they changed",
-                      "Action items and their resolution", "Roadmap topics covered", "Data quality over the term",
-                      "The contract manager's narrative"):
+            for h in (
+                "Performance over the term",
+                "Trends over the term",
+                "Disparities found and how they changed",
+                "Action items and their resolution",
+                "Roadmap topics covered",
+                "Data quality over the term",
+                "The contract manager's narrative",
+            ):
                 assert h in headings
             charts = page.locator(".acm-chart svg")
             assert charts.count() >= 4
@@ -171,8 +194,23 @@ def test_pdf_first_page_is_not_blank(reports, tmp_path):
     if shutil.which("pdftoppm") is None:
         pytest.skip("poppler-utils (pdftoppm) is not installed")
     out = tmp_path / "page"
-    subprocess.run(["pdftoppm", "-png", "-r", "40", "-f", "1", "-l", "1", str(reports["harbor"] / "report.pdf"),
-                    str(out)], check=True)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            "40",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            str(reports["harbor"] / "report.pdf"),
+            str(out),
+        ],
+        check=True,
+    )
     png = next(tmp_path.glob("page*.png"))
     data = png.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000  # a white page compresses to ~1 kB
+    assert (
+        data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5_000
+    )  # a white page compresses to ~1 kB

@@ -30,13 +30,18 @@ def run_papermill(demo_store, program_path, **params) -> nbformat.NotebookNode:
     import papermill
 
     base = {"program_path": str(program_path), "data_dir": str(demo_store.root), "period": PERIOD}
-    return papermill.execute_notebook(str(TEMPLATE), None, parameters=base | params, progress_bar=False,
-                                      cwd=str(ROOT))
+    return papermill.execute_notebook(
+        str(TEMPLATE), None, parameters=base | params, progress_bar=False, cwd=str(ROOT)
+    )
 
 
 def html_of(nb: nbformat.NotebookNode) -> str:
-    return "\n".join(o.get("data", {}).get("text/html", "") + o.get("data", {}).get("text/markdown", "")
-                     for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    return "\n".join(
+        o.get("data", {}).get("text/html", "") + o.get("data", {}).get("text/markdown", "")
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+    )
 
 
 @pytest.mark.parametrize("topic", [pytest.param(t, id=t) for t in TOPICS])
@@ -55,7 +60,9 @@ def test_story_numbers_in_the_notebook_match_the_functions(demo_store, program):
     """The cascade disparity the notebook shows is the one the topic function computes."""
     ctx = deepdive.make_context(program, demo_store.episodes(), "cascade", PERIOD)
     r = deepdive.disparity(ctx, "exits_to_permanent_housing", "race_ethnicity")
-    row = r.data[(r.data["window"] == "recent") & (r.data["group"] == "Black or African American")].iloc[0]
+    row = r.data[
+        (r.data["window"] == "recent") & (r.data["group"] == "Black or African American")
+    ].iloc[0]
     assert bool(row["flagged"]) and row["difference"] < -0.15  # demo story: 25% vs 50%
 
 
@@ -71,11 +78,13 @@ for topic, control, value in CHANGES:
 print(json.dumps(out))
 """
 
-CHANGES = [("disparity", "dimension", "age_band"),
-           ("duration_outcome", "cutoff_months", 6),
-           ("referral_funnel", "months", 6),
-           ("cohort_trend", "change_month", "2026-03"),
-           ("peer_comparison", "metric", "exits_to_permanent_housing")]
+CHANGES = [
+    ("disparity", "dimension", "age_band"),
+    ("duration_outcome", "cutoff_months", 6),
+    ("referral_funnel", "months", 6),
+    ("cohort_trend", "change_month", "2026-03"),
+    ("peer_comparison", "metric", "exits_to_permanent_housing"),
+]
 
 
 def test_every_topic_updates_when_a_widget_changes_in_a_live_kernel(demo_store, program_path):
@@ -86,10 +95,20 @@ def test_every_topic_updates_when_a_widget_changes_in_a_live_kernel(demo_store, 
     from papermill.parameterize import parameterize_notebook
 
     nb = load_notebook_node(str(TEMPLATE))
-    nb = parameterize_notebook(nb, {"program_path": str(program_path), "data_dir": str(demo_store.root),
-                                    "provider": "cascade", "period": PERIOD, "topic": "disparity",
-                                    "interactive": True})
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}})
+    nb = parameterize_notebook(
+        nb,
+        {
+            "program_path": str(program_path),
+            "data_dir": str(demo_store.root),
+            "provider": "cascade",
+            "period": PERIOD,
+            "topic": "disparity",
+            "interactive": True,
+        },
+    )
+    client = NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}
+    )
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells):
             if cell.cell_type == "code":
@@ -97,8 +116,12 @@ def test_every_topic_updates_when_a_widget_changes_in_a_live_kernel(demo_store, 
         probe = nbformat.v4.new_code_cell(f"CHANGES = {CHANGES!r}\nFIRST = 'disparity'\n" + EXPLORE)
         nb.cells.append(probe)
         client.execute_cell(probe, len(nb.cells) - 1)
-    widget_outputs = [o for c in nb.cells for o in c.get("outputs", [])
-                      if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
+    widget_outputs = [
+        o
+        for c in nb.cells
+        for o in c.get("outputs", [])
+        if "application/vnd.jupyter.widget-view+json" in o.get("data", {})
+    ]
     assert widget_outputs, "the explorer was displayed as a widget"
     stdout = "".join(o.get("text", "") for o in probe.outputs if o.get("name") == "stdout")
     got = json.loads(stdout)
@@ -115,11 +138,15 @@ def test_every_topic_updates_when_a_widget_changes_in_a_live_kernel(demo_store, 
 
 
 def test_case_files_never_reach_a_provider_audience(demo_store, program, program_path):
-    sample = cases.sample_cases(program, demo_store.episodes(), "harbor", PERIOD, n_per_stratum=5, seed=20261023)
+    sample = cases.sample_cases(
+        program, demo_store.episodes(), "harbor", PERIOD, n_per_stratum=5, seed=20261023
+    )
     ids = set(sample.sample["episode_id"]) | set(sample.sample["client_id"])
     inside = html_of(run_papermill(demo_store, program_path, provider="harbor", topic="disparity"))
     assert all(i in inside for i in ids)  # the internal run shows exactly this sample (same seed)
-    outside_nb = run_papermill(demo_store, program_path, provider="harbor", topic="disparity", audience="provider")
+    outside_nb = run_papermill(
+        demo_store, program_path, provider="harbor", topic="disparity", audience="provider"
+    )
     outside = json.dumps(outside_nb)  # every output, text and HTML alike
     assert not any(i in outside for i in ids)
     all_clients = set(demo_store.episodes().query("provider_id == 'harbor'")["client_id"])

@@ -25,11 +25,25 @@ def test_meeting_date_for_is_the_month_after_the_period(program):
 
 
 def test_add_then_list_and_close(store, program):
-    a = actions.add_action(store, program, "harbor", "J. Rivera", date(2026, 2, 28),
-                           "Call back every referral within 3 days",
-                           metric_id="median_days_referral_to_enrollment", meeting_date=date(2026, 1, 15))
-    b = actions.add_action(store, program, "harbor", "Agency analyst", date(2026, 1, 31),
-                           "Pull 10 case files", meeting_date=date(2026, 1, 15))
+    a = actions.add_action(
+        store,
+        program,
+        "harbor",
+        "J. Rivera",
+        date(2026, 2, 28),
+        "Call back every referral within 3 days",
+        metric_id="median_days_referral_to_enrollment",
+        meeting_date=date(2026, 1, 15),
+    )
+    b = actions.add_action(
+        store,
+        program,
+        "harbor",
+        "Agency analyst",
+        date(2026, 1, 31),
+        "Pull 10 case files",
+        meeting_date=date(2026, 1, 15),
+    )
     assert (a["item_id"], b["item_id"]) == ("harbor-001", "harbor-002")
     meetings = actions.read_meetings(store)
     assert meetings["meeting_id"].tolist() == ["harbor-2026-01-15"]
@@ -46,17 +60,27 @@ def test_add_then_list_and_close(store, program):
     items = actions.read_actions(store)
     assert actions.open_items(items, date(2026, 2, 15))["item_id"].tolist() == ["harbor-001"]
     # ...but on 2026-02-01 it was still open (history is kept, not rewritten)
-    assert set(actions.open_items(items, date(2026, 2, 1))["item_id"]) == {"harbor-001", "harbor-002"}
+    assert set(actions.open_items(items, date(2026, 2, 1))["item_id"]) == {
+        "harbor-001",
+        "harbor-002",
+    }
     # an item agreed on 2026-01-15 is not on that meeting's own agenda, nor before it
     assert actions.open_items(items, date(2026, 1, 15)).empty
     assert len(actions.open_items(items, date(2026, 1, 16))) == 2
-    assert actions.closed_between(items, date(2026, 1, 15), date(2026, 2, 15))["item_id"].tolist() == ["harbor-002"]
+    assert actions.closed_between(items, date(2026, 1, 15), date(2026, 2, 15))[
+        "item_id"
+    ].tolist() == ["harbor-002"]
 
 
-@pytest.mark.parametrize("kwargs, fragment", [
-    pytest.param({"provider_id": "nowhere"}, "unknown provider 'nowhere'", id="unknown-provider"),
-    pytest.param({"metric_id": "happiness"}, "unknown metric 'happiness'", id="unknown-metric"),
-])
+@pytest.mark.parametrize(
+    "kwargs, fragment",
+    [
+        pytest.param(
+            {"provider_id": "nowhere"}, "unknown provider 'nowhere'", id="unknown-provider"
+        ),
+        pytest.param({"metric_id": "happiness"}, "unknown metric 'happiness'", id="unknown-metric"),
+    ],
+)
 def test_add_rejects_unknown_ids(store, program, kwargs, fragment):
     args = {"provider_id": "harbor", "owner": "x", "due": date(2026, 1, 1), "text": "t"} | kwargs
     with pytest.raises(ActionError, match=fragment):
@@ -69,7 +93,9 @@ def test_close_unknown_item_names_it(store):
 
 
 def test_close_before_meeting_is_refused(store, program):
-    actions.add_action(store, program, "puget", "o", date(2026, 3, 1), "t", meeting_date=date(2026, 2, 15))
+    actions.add_action(
+        store, program, "puget", "o", date(2026, 3, 1), "t", meeting_date=date(2026, 2, 15)
+    )
     with pytest.raises(ActionError, match="before the meeting"):
         actions.close_action(store, "puget-001", closed_on=date(2026, 2, 1))
 
@@ -102,8 +128,10 @@ def test_load_yaml_is_idempotent(store, program, tmp_path):
     items = actions.read_actions(store)
     assert sorted(items["item_id"]) == ["cascade-001", "cascade-002", "harbor-001"]
     assert items.set_index("item_id").loc["harbor-001", "status"] == "closed"
-    assert actions.read_meetings(store).set_index("meeting_id").loc[
-        "cascade-2026-01-15", "attendees"] == "M. Chen (agency); L. Okafor (Cascade)"
+    assert (
+        actions.read_meetings(store).set_index("meeting_id").loc["cascade-2026-01-15", "attendees"]
+        == "M. Chen (agency); L. Okafor (Cascade)"
+    )
 
 
 def test_load_csv_groups_rows_into_meetings(store, program, tmp_path):
@@ -112,21 +140,36 @@ def test_load_csv_groups_rows_into_meetings(store, program, tmp_path):
         "provider,meeting_date,owner,due_date,metric,text\n"
         "rainier,2026-02-15,A,2026-03-15,,Fix blank race fields\n"
         "rainier,2026-02-15,B,2026-03-15,,Submit on time\n"
-        "elliott,2026-02-15,C,2026-03-01,clients_served,Open 10 more slots\n")
+        "elliott,2026-02-15,C,2026-03-01,clients_served,Open 10 more slots\n"
+    )
     assert actions.load_file(store, program, path) == {"meetings": 2, "items": 3, "new_items": 3}
     assert len(actions.read_meetings(store)) == 2
 
 
-@pytest.mark.parametrize("text, fragment", [
-    pytest.param("meetings:\n  - {provider: harbor, date: 2026-13-01}\n", "impossible", id="bad-date"),
-    pytest.param("meetings:\n  - {provider: harbor, date: 2026-01-15, actions: [{owner: x, text: t}]}\n",
-                 "actions.0.due", id="missing-due"),
-    pytest.param("meetings:\n  - {provider: harbour, date: 2026-01-15}\n", "unknown provider 'harbour'",
-                 id="unknown-provider"),
-    pytest.param("meetings:\n  - {provider: harbor, date: 2026-01-15, colour: red}\n", "colour",
-                 id="unknown-key"),
-    pytest.param("provider: harbor\n", "top-level key `meetings:`", id="no-meetings-key"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        pytest.param(
+            "meetings:\n  - {provider: harbor, date: 2026-13-01}\n", "impossible", id="bad-date"
+        ),
+        pytest.param(
+            "meetings:\n  - {provider: harbor, date: 2026-01-15, actions: [{owner: x, text: t}]}\n",
+            "actions.0.due",
+            id="missing-due",
+        ),
+        pytest.param(
+            "meetings:\n  - {provider: harbour, date: 2026-01-15}\n",
+            "unknown provider 'harbour'",
+            id="unknown-provider",
+        ),
+        pytest.param(
+            "meetings:\n  - {provider: harbor, date: 2026-01-15, colour: red}\n",
+            "colour",
+            id="unknown-key",
+        ),
+        pytest.param("provider: harbor\n", "top-level key `meetings:`", id="no-meetings-key"),
+    ],
+)
 def test_bad_yaml_names_the_problem(store, program, tmp_path, text, fragment):
     path = tmp_path / "m.yaml"
     path.write_text(text)
@@ -143,10 +186,17 @@ def test_csv_missing_column(store, program, tmp_path):
 
 
 def test_resolution_summary():
-    items = pd.DataFrame({
-        "status": ["closed", "closed", "open", "open"],
-        "due_date": pd.to_datetime(["2026-01-31", "2026-01-31", "2026-01-31", "2026-12-31"]),
-        "closed_date": pd.to_datetime(["2026-01-20", "2026-02-10", None, None]),
-    })
+    items = pd.DataFrame(
+        {
+            "status": ["closed", "closed", "open", "open"],
+            "due_date": pd.to_datetime(["2026-01-31", "2026-01-31", "2026-01-31", "2026-12-31"]),
+            "closed_date": pd.to_datetime(["2026-01-20", "2026-02-10", None, None]),
+        }
+    )
     assert actions.resolution_summary(items, date(2026, 3, 1)) == {
-        "recorded": 4, "closed_on_time": 1, "closed_late": 1, "open": 2, "open_overdue": 1}
+        "recorded": 4,
+        "closed_on_time": 1,
+        "closed_late": 1,
+        "open": 2,
+        "open_overdue": 1,
+    }

@@ -62,7 +62,9 @@ def test_agenda_after_a_meeting_lists_its_items_and_closing_removes_one(program,
     assert "Review referrals for Black clients" not in page  # cascade's item stays with cascade
 
     # Closing one removes it from the next agenda, which reports it as done instead.
-    actions.close_action(store, "harbor-001", closed_on=date(2026, 2, 20), resolution="Daily call list in place")
+    actions.close_action(
+        store, "harbor-001", closed_on=date(2026, 2, 20), resolution="Daily call list in place"
+    )
     later = agenda.agenda_for(program, store, "harbor", "2026-02")
     assert later.open_items["item_id"].tolist() == ["harbor-002"]
     assert later.closed_items["item_id"].tolist() == ["harbor-001"]
@@ -77,20 +79,31 @@ def test_agenda_topic_and_changes(program, store):
     assert "4. This month's deep-dive topic" in a.to_html()
 
 
-VALUES = pd.DataFrame({
-    "provider_id": ["harbor"] * 4, "period": ["2026-01", "2025-12", "2026-01", "2025-12"],
-    "metric_id": ["exits_to_permanent_housing"] * 2 + ["median_length_of_stay"] * 2,
-    "numerator": [60, 30, None, None], "denominator": [100, 100, 40, 40],
-    "value": [0.60, 0.30, 95.0, 95.0], "suppressed": [False, False, False, False]})
+VALUES = pd.DataFrame(
+    {
+        "provider_id": ["harbor"] * 4,
+        "period": ["2026-01", "2025-12", "2026-01", "2025-12"],
+        "metric_id": ["exits_to_permanent_housing"] * 2 + ["median_length_of_stay"] * 2,
+        "numerator": [60, 30, None, None],
+        "denominator": [100, 100, 40, 40],
+        "value": [0.60, 0.30, 95.0, 95.0],
+        "suppressed": [False, False, False, False],
+    }
+)
 
 
 def test_change_and_flag_sentences_hand_computed(program):
     changes = agenda.change_sentences(program, VALUES, "harbor", "2026-01", "2025-12")
-    assert changes == ["Exits to permanent housing: 60% in Jan 2026, up from 30% in Dec 2025 (better).",
-                       "Median length of stay: 95 days in Jan 2026, the same as in Dec 2025."]
+    assert changes == [
+        "Exits to permanent housing: 60% in Jan 2026, up from 30% in Dec 2025 (better).",
+        "Median length of stay: 95 days in Jan 2026, the same as in Dec 2025.",
+    ]
     flags = agenda.flag_sentences(program, VALUES, "harbor", "2026-01", "2025-12")
     # 60/100 vs 30/100: z = 4.24, p < 0.001; median stay 95 > target 90
-    assert flags[0] == "Exits to permanent housing: the change from 30% in Dec 2025 to 60% is statistically significant (p = 0.000)."
+    assert (
+        flags[0]
+        == "Exits to permanent housing: the change from 30% in Dec 2025 to 60% is statistically significant (p = 0.000)."
+    )
     assert flags[1] == "Median length of stay: 95 days is above the target of 90 days."
 
 
@@ -99,4 +112,6 @@ def test_suppressed_values_are_not_compared(program):
     v.loc[0, ["value", "suppressed"]] = [None, True]
     changes = agenda.change_sentences(program, v, "harbor", "2026-01", "2025-12")
     assert changes[0] == "Exits to permanent housing: suppressed in Jan 2026 (small numbers)."
-    assert not any("Exits" in f for f in agenda.flag_sentences(program, v, "harbor", "2026-01", "2025-12"))
+    assert not any(
+        "Exits" in f for f in agenda.flag_sentences(program, v, "harbor", "2026-01", "2025-12")
+    )

@@ -22,41 +22,69 @@ def make_episodes(spec: list[tuple]) -> pd.DataFrame:
         for _ in range(count):
             n = len(rows) + 1
             ex = pd.Timestamp(exited)
-            rows.append({"episode_id": f"E{n:04d}", "client_id": f"C{n:04d}", "provider_id": provider,
-                         "program": "x", "enrollment_date": ex - pd.Timedelta(days=60),
-                         "referral_date": ex - pd.Timedelta(days=70), "exit_date": ex,
-                         "exit_destination": "410" if dest == "permanent" else "101",
-                         "destination_class": dest, "race_ethnicity": race, "age_at_entry": 30,
-                         "zip": zip_, "household_id": f"H{n:04d}"})
+            rows.append(
+                {
+                    "episode_id": f"E{n:04d}",
+                    "client_id": f"C{n:04d}",
+                    "provider_id": provider,
+                    "program": "x",
+                    "enrollment_date": ex - pd.Timedelta(days=60),
+                    "referral_date": ex - pd.Timedelta(days=70),
+                    "exit_date": ex,
+                    "exit_destination": "410" if dest == "permanent" else "101",
+                    "destination_class": dest,
+                    "race_ethnicity": race,
+                    "age_at_entry": 30,
+                    "zip": zip_,
+                    "household_id": f"H{n:04d}",
+                }
+            )
     return derive_episodes(pd.DataFrame(rows), as_of=date(2026, 10, 31))
 
 
 SPEC = [
     # harbor improves: 6/20 -> 14/20 exits to PH
-    ("harbor", 6, "White", H1, "permanent", "98101"), ("harbor", 14, "White", H1, "temporary", None),
-    ("harbor", 14, "White", H2, "permanent", "98101"), ("harbor", 6, "White", H2, "temporary", "98101"),
+    ("harbor", 6, "White", H1, "permanent", "98101"),
+    ("harbor", 14, "White", H1, "temporary", None),
+    ("harbor", 14, "White", H2, "permanent", "98101"),
+    ("harbor", 6, "White", H2, "temporary", "98101"),
     # cascade: Black 4/20 vs White 16/20 in both halves
-    ("cascade", 16, "White", H1, "permanent", "98118"), ("cascade", 4, "White", H1, "temporary", "98118"),
+    ("cascade", 16, "White", H1, "permanent", "98118"),
+    ("cascade", 4, "White", H1, "temporary", "98118"),
     ("cascade", 4, "Black or African American", H1, "permanent", "98118"),
     ("cascade", 16, "Black or African American", H1, "temporary", "98118"),
-    ("cascade", 16, "White", H2, "permanent", "98118"), ("cascade", 4, "White", H2, "temporary", "98118"),
+    ("cascade", 16, "White", H2, "permanent", "98118"),
+    ("cascade", 4, "White", H2, "temporary", "98118"),
     ("cascade", 4, "Black or African American", H2, "permanent", "98118"),
     ("cascade", 16, "Black or African American", H2, "temporary", "98118"),
-    ("puget", 10, "White", H2, "permanent", "98104"), ("puget", 10, "White", H2, "temporary", "98104"),
+    ("puget", 10, "White", H2, "permanent", "98104"),
+    ("puget", 10, "White", H2, "temporary", "98104"),
     ("northgate", 5, "White", H2, "permanent", "98125"),  # under the suppression threshold
 ]
-ITEMS = pd.DataFrame({
-    "item_id": ["harbor-001", "harbor-002", "harbor-003", "cascade-001"],
-    "provider_id": ["harbor", "harbor", "harbor", "cascade"],
-    "meeting_date": pd.to_datetime(["2025-12-15", "2026-01-15", "2026-05-15", "2026-01-15"]),
-    "owner": ["A", "B", "C", "D"], "due_date": pd.to_datetime(["2026-01-31", "2026-02-28", "2026-06-30", "2026-03-31"]),
-    "status": ["closed", "closed", "open", "open"], "metric_id": ["exits_to_permanent_housing", "", "", ""],
-    "text": ["Start the pilot", "Train staff", "Call back referrals", "Review referrals"],
-    "closed_date": pd.to_datetime(["2026-01-10", "2026-03-20", None, None]),
-    "resolution": ["Navigators hired", "Done late", "", ""]})
-MEETINGS = pd.DataFrame({"meeting_id": ["harbor-2025-12-15", "harbor-2026-01-15"], "provider_id": ["harbor", "harbor"],
-                         "meeting_date": pd.to_datetime(["2025-12-15", "2026-01-15"]), "period": ["2025-11", "2025-12"],
-                         "attendees": ["", ""], "notes": ["", ""]})
+ITEMS = pd.DataFrame(
+    {
+        "item_id": ["harbor-001", "harbor-002", "harbor-003", "cascade-001"],
+        "provider_id": ["harbor", "harbor", "harbor", "cascade"],
+        "meeting_date": pd.to_datetime(["2025-12-15", "2026-01-15", "2026-05-15", "2026-01-15"]),
+        "owner": ["A", "B", "C", "D"],
+        "due_date": pd.to_datetime(["2026-01-31", "2026-02-28", "2026-06-30", "2026-03-31"]),
+        "status": ["closed", "closed", "open", "open"],
+        "metric_id": ["exits_to_permanent_housing", "", "", ""],
+        "text": ["Start the pilot", "Train staff", "Call back referrals", "Review referrals"],
+        "closed_date": pd.to_datetime(["2026-01-10", "2026-03-20", None, None]),
+        "resolution": ["Navigators hired", "Done late", "", ""],
+    }
+)
+MEETINGS = pd.DataFrame(
+    {
+        "meeting_id": ["harbor-2025-12-15", "harbor-2026-01-15"],
+        "provider_id": ["harbor", "harbor"],
+        "meeting_date": pd.to_datetime(["2025-12-15", "2026-01-15"]),
+        "period": ["2025-11", "2025-12"],
+        "attendees": ["", ""],
+        "notes": ["", ""],
+    }
+)
 
 
 @pytest.fixture(scope="module")
@@ -65,14 +93,23 @@ def eps():
 
 
 def rep_for(program, eps, provider, **kw):
-    return contract.make_report(program, eps, provider, items=actions._normalise(ITEMS, actions.ACTION_ITEM_COLUMNS),
-                                meetings=actions._normalise(MEETINGS, actions.MEETING_COLUMNS), **kw)
+    return contract.make_report(
+        program,
+        eps,
+        provider,
+        items=actions._normalise(ITEMS, actions.ACTION_ITEM_COLUMNS),
+        meetings=actions._normalise(MEETINGS, actions.MEETING_COLUMNS),
+        **kw,
+    )
 
 
-@pytest.mark.parametrize("kwargs, expected", [
-    pytest.param({"provider_id": "harbor"}, "harbor", id="by-provider"),
-    pytest.param({"contract_id": "HRA-2024-012"}, "cascade", id="by-contract"),
-])
+@pytest.mark.parametrize(
+    "kwargs, expected",
+    [
+        pytest.param({"provider_id": "harbor"}, "harbor", id="by-provider"),
+        pytest.param({"contract_id": "HRA-2024-012"}, "cascade", id="by-contract"),
+    ],
+)
 def test_find_provider(program, kwargs, expected):
     assert contract.find_provider(program, **kwargs).id == expected
 
@@ -94,15 +131,21 @@ def test_performance_over_the_term(program, eps):
     s = contract.performance(rep_for(program, eps, "harbor"))
     row = s.data.set_index("metric_id").loc["exits_to_permanent_housing"]
     # 20 of 40 leavers over the term = 50% >= 45% target; cascade 40/80 = 50%, puget 10/20 = 50%
-    assert (row["Term value"], row["Cases"], row["Target met"], row["Peer median"]) == ("50%", "40", "met", "50%")
+    assert (row["Term value"], row["Cases"], row["Target met"], row["Peer median"]) == (
+        "50%",
+        "40",
+        "met",
+        "50%",
+    )
 
 
 def test_trends_show_the_improvement(program, eps):
     s = contract.trends(rep_for(program, eps, "harbor"))
     t = s.data.set_index("metric_id").loc["exits_to_permanent_housing"]
     assert (t["first"], t["second"], t["verdict"]) == (0.3, 0.7, "improved")
-    assert s.sentences[0].startswith("Exits to permanent housing: 30% in Nov 2024–Oct 2025, 70% in "
-                                     "Nov 2025–Oct 2026: +40 points")
+    assert s.sentences[0].startswith(
+        "Exits to permanent housing: 30% in Nov 2024–Oct 2025, 70% in Nov 2025–Oct 2026: +40 points"
+    )
 
 
 def test_disparities_flagged_in_both_halves(program, eps):
@@ -114,8 +157,10 @@ def test_disparities_flagged_in_both_halves(program, eps):
 
 def test_action_items_and_resolution(program, eps):
     s = contract.action_items(rep_for(program, eps, "harbor"))
-    assert s.sentences[0] == ("2 meeting(s) recorded; 3 action item(s): 1 closed on time, 1 closed late, "
-                              "1 still open (1 overdue).")
+    assert s.sentences[0] == (
+        "2 meeting(s) recorded; 3 action item(s): 1 closed on time, 1 closed late, "
+        "1 still open (1 overdue)."
+    )
     assert s.tables[0]["Resolution"].tolist() == ["Navigators hired", "Done late", ""]
 
 

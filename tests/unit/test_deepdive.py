@@ -22,10 +22,21 @@ def make_episodes(spec: list[tuple]) -> pd.DataFrame:
     for provider, count, race, enrolled, exited, dest, referred in spec:
         for _ in range(count):
             n += 1
-            rows.append({"episode_id": f"E{n:04d}", "client_id": f"C{n:04d}", "provider_id": provider,
-                         "program": "x", "enrollment_date": enrolled, "referral_date": referred,
-                         "exit_date": exited, "destination_class": dest, "race_ethnicity": race,
-                         "age_at_entry": 30, "household_id": f"H{n:04d}"})
+            rows.append(
+                {
+                    "episode_id": f"E{n:04d}",
+                    "client_id": f"C{n:04d}",
+                    "provider_id": provider,
+                    "program": "x",
+                    "enrollment_date": enrolled,
+                    "referral_date": referred,
+                    "exit_date": exited,
+                    "destination_class": dest,
+                    "race_ethnicity": race,
+                    "age_at_entry": 30,
+                    "household_id": f"H{n:04d}",
+                }
+            )
     frame = pd.DataFrame(rows)
     for col in ("enrollment_date", "referral_date", "exit_date"):
         frame[col] = pd.to_datetime(frame[col])
@@ -54,11 +65,14 @@ def test_compare_rates_newcombe_example():
     assert c["ratio"] == pytest.approx(0.8 / 0.6)
 
 
-@pytest.mark.parametrize("counts, expected", [
-    pytest.param([3, 20, 30], [True, True, False], id="one-small-gets-a-complement"),
-    pytest.param([3, 5, 30], [True, True, False], id="two-small-no-complement-needed"),
-    pytest.param([12, 20, 30], [False, False, False], id="none-small"),
-])
+@pytest.mark.parametrize(
+    "counts, expected",
+    [
+        pytest.param([3, 20, 30], [True, True, False], id="one-small-gets-a-complement"),
+        pytest.param([3, 5, 30], [True, True, False], id="two-small-no-complement-needed"),
+        pytest.param([12, 20, 30], [False, False, False], id="none-small"),
+    ],
+)
 def test_suppress_complementary(counts, expected):
     table = pd.DataFrame({"group": list("abc"), "denominator": counts, "value": [0.5, 0.5, 0.5]})
     out = em.suppress(table, 11)
@@ -66,18 +80,25 @@ def test_suppress_complementary(counts, expected):
     assert out.loc[out["suppressed"], "value"].isna().all()
 
 
-@pytest.mark.parametrize("bins, labels", [
-    pytest.param([0, 18, 25], ["0-17", "18-24", "25+"], id="age"),
-    pytest.param([0, 1, 3], ["0", "1-2", "3+"], id="single-year"),
-])
+@pytest.mark.parametrize(
+    "bins, labels",
+    [
+        pytest.param([0, 18, 25], ["0-17", "18-24", "25+"], id="age"),
+        pytest.param([0, 1, 3], ["0", "1-2", "3+"], id="single-year"),
+    ],
+)
 def test_band_labels(bins, labels):
     assert em.band_labels(bins) == labels
 
 
 def test_metric_rows_pool_over_windows(program):
-    eps = make_episodes([("harbor", 3, "White", "2026-01-01", "2026-03-10", "permanent", None),
-                         ("harbor", 1, "White", "2026-01-01", "2026-03-20", "temporary", None),
-                         ("harbor", 2, "White", "2026-01-01", "2026-04-05", "temporary", None)])
+    eps = make_episodes(
+        [
+            ("harbor", 3, "White", "2026-01-01", "2026-03-10", "permanent", None),
+            ("harbor", 1, "White", "2026-01-01", "2026-03-20", "temporary", None),
+            ("harbor", 2, "White", "2026-01-01", "2026-04-05", "temporary", None),
+        ]
+    )
     m = program.metric("exits_to_permanent_housing")
     rows = em.metric_rows(eps, m, em.month_windows("2026-03", "2026-04"))
     s = em.summarize(rows, m, ["window"])
@@ -104,7 +125,9 @@ DISPARITY = [
 
 
 def test_disparity_internal_flags_the_gap(program):
-    r = deepdive.disparity(ctx_for(program, DISPARITY), "exits_to_permanent_housing", "race_ethnicity")
+    r = deepdive.disparity(
+        ctx_for(program, DISPARITY), "exits_to_permanent_housing", "race_ethnicity"
+    )
     recent = r.data[r.data["window"] == "recent"].set_index("group")
     assert recent.loc["White", "value"] == 0.75
     assert recent.loc["Black or African American", "value"] == 0.25
@@ -113,36 +136,50 @@ def test_disparity_internal_flags_the_gap(program):
     assert not bool(recent.loc["Hispanic or Latina/e/o", "flagged"])  # 50% vs 75%, n=12: CI spans 0
     assert not recent["suppressed"].any()  # internal: small groups shown
     text = " ".join(r.findings)
-    assert "Black or African American was 25% (n=20) against 75% for White (n=20): 50 points lower" in text
+    assert (
+        "Black or African American was 25% (n=20) against 75% for White (n=20): 50 points lower"
+        in text
+    )
     assert "A year earlier it was 10 points lower; the gap has widened." in text
 
 
 def test_disparity_provider_audience_suppresses(program):
-    r = deepdive.disparity(ctx_for(program, DISPARITY, audience="provider"),
-                           "exits_to_permanent_housing", "race_ethnicity")
+    r = deepdive.disparity(
+        ctx_for(program, DISPARITY, audience="provider"),
+        "exits_to_permanent_housing",
+        "race_ethnicity",
+    )
     recent = r.data[r.data["window"] == "recent"].set_index("group")
     # Asian (4) is under 11; Hispanic (12) is the complement; White and Black stay.
-    assert recent["suppressed"].to_dict() == {"Asian or Asian American": True, "Black or African American": False,
-                                              "Hispanic or Latina/e/o": True, "White": False}
+    assert recent["suppressed"].to_dict() == {
+        "Asian or Asian American": True,
+        "Black or African American": False,
+        "Hispanic or Latina/e/o": True,
+        "White": False,
+    }
     assert recent.loc["Asian or Asian American", ["value", "denominator"]].isna().all()
     assert "numerator" not in r.data.columns
     assert "suppressed" in r.table.set_index("Group").loc["Asian or Asian American", "Cases"]
 
 
 def test_disparity_falls_back_to_largest_group(program):
-    spec = [("harbor", 12, "Black or African American", "2026-01-01", "2026-05-01", "permanent", None),
-            ("harbor", 3, "White", "2026-01-01", "2026-05-01", "permanent", None)]
+    spec = [
+        ("harbor", 12, "Black or African American", "2026-01-01", "2026-05-01", "permanent", None),
+        ("harbor", 3, "White", "2026-01-01", "2026-05-01", "permanent", None),
+    ]
     r = deepdive.disparity(ctx_for(program, spec), "exits_to_permanent_housing", "race_ethnicity")
     assert "so the largest group (Black or African American) is the reference" in r.findings[0]
 
 
 # -- (2) duration vs outcome -------------------------------------------------------------------------
 def test_duration_outcome_split_and_caution(program):
-    spec = [("harbor", 9, "White", "2026-01-01", "2026-06-01", "permanent", None),   # 151 days
-            ("harbor", 3, "White", "2026-01-01", "2026-06-01", "temporary", None),
-            ("harbor", 3, "White", "2026-05-01", "2026-06-01", "permanent", None),   # 31 days
-            ("harbor", 9, "White", "2026-05-01", "2026-06-01", "temporary", None),
-            ("puget", 12, "White", "2026-05-01", "2026-06-01", "temporary", None)]
+    spec = [
+        ("harbor", 9, "White", "2026-01-01", "2026-06-01", "permanent", None),  # 151 days
+        ("harbor", 3, "White", "2026-01-01", "2026-06-01", "temporary", None),
+        ("harbor", 3, "White", "2026-05-01", "2026-06-01", "permanent", None),  # 31 days
+        ("harbor", 9, "White", "2026-05-01", "2026-06-01", "temporary", None),
+        ("puget", 12, "White", "2026-05-01", "2026-06-01", "temporary", None),
+    ]
     r = deepdive.duration_outcome(ctx_for(program, spec), "exits_to_permanent_housing", 3)
     own = r.data[r.data["scope"] == "provider"].set_index("group")
     assert own.loc["3+ months", "value"] == 0.75
@@ -158,24 +195,46 @@ def test_duration_outcome_needs_a_rate(program):
         deepdive.duration_outcome(ctx_for(program, DISPARITY), "median_length_of_stay")
 
 
-@pytest.mark.parametrize("cutoff, labels", [
-    pytest.param(3, ["under 1 month", "1-3 months", "3-6 months", "6-12 months", "12+ months"], id="3"),
-    pytest.param(2, ["under 1 month", "1-2 months", "2-3 months", "3-6 months", "6-12 months", "12+ months"],
-                 id="2-adds-an-edge"),
-])
+@pytest.mark.parametrize(
+    "cutoff, labels",
+    [
+        pytest.param(
+            3, ["under 1 month", "1-3 months", "3-6 months", "6-12 months", "12+ months"], id="3"
+        ),
+        pytest.param(
+            2,
+            [
+                "under 1 month",
+                "1-2 months",
+                "2-3 months",
+                "3-6 months",
+                "6-12 months",
+                "12+ months",
+            ],
+            id="2-adds-an-edge",
+        ),
+    ],
+)
 def test_duration_bands_include_the_cutoff(cutoff, labels):
     assert deepdive.duration_bands(cutoff)[1] == labels
 
 
 # -- (3) referral funnel -------------------------------------------------------------------------------
 def test_referral_funnel_counts(program):
-    spec = [("harbor", 10, "White", "2026-03-10", "2026-05-01", "permanent", "2026-03-01"),  # 9 days
-            ("harbor", 5, "White", "2026-03-30", None, None, "2026-03-01"),                  # 29 days
-            ("harbor", 5, "White", "2026-03-30", "2026-06-01", "temporary", None)]
+    spec = [
+        ("harbor", 10, "White", "2026-03-10", "2026-05-01", "permanent", "2026-03-01"),  # 9 days
+        ("harbor", 5, "White", "2026-03-30", None, None, "2026-03-01"),  # 29 days
+        ("harbor", 5, "White", "2026-03-30", "2026-06-01", "temporary", None),
+    ]
     r = deepdive.referral_funnel(ctx_for(program, spec))
     stages = r.data[r.data["scope"] == "funnel"].set_index("group")["denominator"].to_dict()
-    assert stages == {"Enrolled": 20, "With a referral date": 15, "Enrolled within 14 days of referral": 10,
-                      "Left by 2026-10-31": 15, "Left to a permanent destination": 10}
+    assert stages == {
+        "Enrolled": 20,
+        "With a referral date": 15,
+        "Enrolled within 14 days of referral": 10,
+        "Left by 2026-10-31": 15,
+        "Left to a permanent destination": 10,
+    }
     waits = r.data[r.data["scope"] == "wait"].set_index("group")["denominator"].to_dict()
     assert waits["8-14 days"] == 10 and waits["15-30 days"] == 5
     assert "75% have a referral date recorded" in r.findings[0]
@@ -183,20 +242,24 @@ def test_referral_funnel_counts(program):
 
 # -- (4) cohort trend ------------------------------------------------------------------------------------
 def test_cohort_trend_before_after_and_peers(program):
-    spec = [("harbor", 6, "White", "2025-01-01", "2025-06-01", "permanent", None),
-            ("harbor", 14, "White", "2025-01-01", "2025-06-01", "temporary", None),
-            ("harbor", 12, "White", "2026-01-01", "2026-06-01", "permanent", None),
-            ("harbor", 8, "White", "2026-01-01", "2026-06-01", "temporary", None),
-            ("puget", 10, "White", "2025-01-01", "2025-06-01", "permanent", None),
-            ("puget", 10, "White", "2026-01-01", "2026-06-01", "permanent", None),
-            ("puget", 10, "White", "2026-01-01", "2026-06-01", "temporary", None)]
+    spec = [
+        ("harbor", 6, "White", "2025-01-01", "2025-06-01", "permanent", None),
+        ("harbor", 14, "White", "2025-01-01", "2025-06-01", "temporary", None),
+        ("harbor", 12, "White", "2026-01-01", "2026-06-01", "permanent", None),
+        ("harbor", 8, "White", "2026-01-01", "2026-06-01", "temporary", None),
+        ("puget", 10, "White", "2025-01-01", "2025-06-01", "permanent", None),
+        ("puget", 10, "White", "2026-01-01", "2026-06-01", "permanent", None),
+        ("puget", 10, "White", "2026-01-01", "2026-06-01", "temporary", None),
+    ]
     r = deepdive.cohort_trend(ctx_for(program, spec), "exits_to_permanent_housing", "2025-12")
     own = r.data[r.data["who"] == "Harbor Light Housing"].set_index("window")["value"].to_dict()
     assert own == {"before": 0.3, "after": 0.6}
     assert r.data.attrs["difference"] == pytest.approx(0.3)
     peers = r.data[r.data["who"].str.startswith("Peers")].set_index("window")["value"].to_dict()
     assert peers == {"before": 1.0, "after": 0.5}
-    assert r.findings[0].startswith("Harbor Light Housing went from 30% (n=20) before Dec 2025 to 60% (n=20)")
+    assert r.findings[0].startswith(
+        "Harbor Light Housing went from 30% (n=20) before Dec 2025 to 60% (n=20)"
+    )
 
 
 def test_cohort_trend_needs_a_valid_change_month(program):
@@ -207,18 +270,25 @@ def test_cohort_trend_needs_a_valid_change_month(program):
 
 # -- (5) peers ---------------------------------------------------------------------------------------------
 def test_peer_comparison_ranks_and_anonymizes(program):
-    spec = [("harbor", 18, "White", "2026-01-01", "2026-05-01", "permanent", None),
-            ("harbor", 12, "White", "2026-01-01", "2026-05-01", "temporary", None),     # 60%, n=30
-            ("elliott", 20, "White", "2026-01-01", "2026-05-01", "permanent", None),
-            ("elliott", 5, "White", "2026-01-01", "2026-05-01", "temporary", None),     # 80%, n=25
-            ("puget", 6, "White", "2026-01-01", "2026-05-01", "permanent", None),
-            ("puget", 18, "White", "2026-01-01", "2026-05-01", "temporary", None),      # 25%, n=24
-            ("northgate", 5, "White", "2026-01-01", "2026-05-01", "permanent", None)]   # n=5
+    spec = [
+        ("harbor", 18, "White", "2026-01-01", "2026-05-01", "permanent", None),
+        ("harbor", 12, "White", "2026-01-01", "2026-05-01", "temporary", None),  # 60%, n=30
+        ("elliott", 20, "White", "2026-01-01", "2026-05-01", "permanent", None),
+        ("elliott", 5, "White", "2026-01-01", "2026-05-01", "temporary", None),  # 80%, n=25
+        ("puget", 6, "White", "2026-01-01", "2026-05-01", "permanent", None),
+        ("puget", 18, "White", "2026-01-01", "2026-05-01", "temporary", None),  # 25%, n=24
+        ("northgate", 5, "White", "2026-01-01", "2026-05-01", "permanent", None),
+    ]  # n=5
     internal = deepdive.peer_comparison(ctx_for(program, spec), "exits_to_permanent_housing")
-    assert internal.table["Provider"].tolist()[:3] == ["Elliott Bay Rapid Rehousing", "Harbor Light Housing",
-                                                       "Puget Sound Outreach Partners"]
+    assert internal.table["Provider"].tolist()[:3] == [
+        "Elliott Bay Rapid Rehousing",
+        "Harbor Light Housing",
+        "Puget Sound Outreach Partners",
+    ]
     assert internal.findings[0].startswith("Harbor Light Housing ranks 2 of 3")
-    outside = deepdive.peer_comparison(ctx_for(program, spec, audience="provider"), "exits_to_permanent_housing")
+    outside = deepdive.peer_comparison(
+        ctx_for(program, spec, audience="provider"), "exits_to_permanent_housing"
+    )
     from acm_helpers.privacy import peer_labels
 
     labels = peer_labels(program, "harbor")  # the same anonymous labels as the packets use
@@ -250,24 +320,34 @@ def test_run_defaults_to_the_roadmap(program):
 
 def test_html_is_self_contained(program):
     page = deepdive.run(ctx_for(program, DISPARITY), "disparity").to_html()
-    assert "<svg" in page and "<script" not in page and "http://" not in page.replace(
-        "http://www.w3.org", "")
+    assert (
+        "<svg" in page
+        and "<script" not in page
+        and "http://" not in page.replace("http://www.w3.org", "")
+    )
 
 
 # -- roadmap -------------------------------------------------------------------------------------------------
 def test_roadmap_table_statuses(program):
     t = roadmap.roadmap_table(program, "2026-01").set_index("month")["status"]
-    assert (t["2025-11"], t["2025-12"], t["2026-01"], t["2026-02"]) == ("covered", "covered", "this month", "planned")
+    assert (t["2025-11"], t["2025-12"], t["2026-01"], t["2026-02"]) == (
+        "covered",
+        "covered",
+        "this month",
+        "planned",
+    )
     assert roadmap.topic_of_month(program, "2025-12").topic == "disparity"
     assert roadmap.topic_of_month(program, "2025-01") is None
 
 
 def test_roadmap_review_before_after(program):
     # Topic of 2025-12 (exits to PH): before = Jul..Dec 2025 (2/10), after = Jan..Jan 2026 (8/10)
-    spec = [("harbor", 2, "White", "2025-07-01", "2025-09-01", "permanent", None),
-            ("harbor", 8, "White", "2025-07-01", "2025-09-01", "temporary", None),
-            ("harbor", 8, "White", "2025-12-01", "2026-01-20", "permanent", None),
-            ("harbor", 2, "White", "2025-12-01", "2026-01-20", "temporary", None)]
+    spec = [
+        ("harbor", 2, "White", "2025-07-01", "2025-09-01", "permanent", None),
+        ("harbor", 8, "White", "2025-07-01", "2025-09-01", "temporary", None),
+        ("harbor", 8, "White", "2025-12-01", "2026-01-20", "permanent", None),
+        ("harbor", 2, "White", "2025-12-01", "2026-01-20", "temporary", None),
+    ]
     ctx = deepdive.make_context(program, make_episodes(spec), "harbor", "2026-01")
     review = roadmap.roadmap_review(ctx).set_index("month")
     row = review.loc["2025-12"]
@@ -276,5 +356,7 @@ def test_roadmap_review_before_after(program):
 
 
 def test_run_refuses_options_a_topic_does_not_take(program):
-    with pytest.raises(ConfigError, match="Topic referral_funnel takes metric, months; not dimension"):
+    with pytest.raises(
+        ConfigError, match="Topic referral_funnel takes metric, months; not dimension"
+    ):
         deepdive.run(ctx_for(program, DISPARITY), "referral_funnel", dimension="race_ethnicity")

@@ -18,8 +18,9 @@ distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
     with distributed.LocalCluster(
+        local_directory=str(tmp_path_factory.mktemp("dask")),
         n_workers=2,
         threads_per_worker=1,
         processes=True,

@@ -24,7 +24,7 @@ import pandas as pd
 
 from acm_helpers import episode_metrics as em
 from acm_helpers.config import Program
-from acm_helpers.deepdive_base import DeepDiveContext, month_label
+from acm_helpers.deepdive_base import DeepDiveContext, month_label, possessive
 from acm_helpers.exceptions import MetricError, PrivacyError
 
 DEFAULT_SEED = 20261023
@@ -166,7 +166,7 @@ def sample_cases(
     window = f"the {months} months to {month_label(period)}"
     counts = rows["outcome"].value_counts()
     rule = (
-        f"From {name}'s {len(rows):,} {m.denominator_label or 'cases'} in {window}, sorted by episode id "
+        f"From {possessive(name)} {len(rows):,} {m.denominator_label or 'cases'} in {window}, sorted by episode id "
         f"and split by outcome (good, {good}: {counts.get('good', 0):,} episodes; poor, {poor}: "
         f"{counts.get('poor', 0):,})"
         + (f" and by {program.dimension(by).label.lower()}" if by else "")

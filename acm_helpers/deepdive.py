@@ -414,7 +414,8 @@ def _split_sentence(
         b["denominator"],
     )
     return (
-        f"{who}: {m.label.lower()} was {fmt(a['value'], m)} for those with {long_} {dur_label} "
+        f"{who}: {m.label.lower()} was {fmt(a['value'], m)} for those with {long_} "
+        f"{'of service' if dur_label == 'months of service' else 'in the program'} "
         f"(n={a['denominator']:,.0f}) and {fmt(b['value'], m)} for those with {short} "
         f"(n={b['denominator']:,.0f}), a difference of {signed_points(c['difference'])} "
         f"(95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])})."

@@ -230,6 +230,11 @@ def fmt(value: float, metric: Metric) -> str:
     return charts.format_value(None if pd.isna(value) else float(value), metric.format)
 
 
+def possessive(name: str) -> str:
+    """ "Harbor Light Housing's", "Eastside Family Partners'"."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
 def gap_text(d: float, metric: Metric, unit: bool = True) -> str:
     """A gap's size without its sign, as people say it: "27 points", "12 days", "$1,200"."""
     if pd.isna(d):

@@ -29,6 +29,7 @@ from acm_helpers.deepdive_base import (
     month_label,
     n_cell,
     peer_labels,
+    possessive,
     roadmap_item,
     trend_with_peers,
     value_cell,
@@ -271,7 +272,7 @@ def peer_comparison(
     findings = []
     if pd.isna(own["value"]):
         findings.append(
-            f"{ctx.provider_name}'s value is suppressed (fewer than {ctx.threshold} cases)."
+            f"{possessive(ctx.provider_name)} value is suppressed (fewer than {ctx.threshold} cases)."
         )
     else:
         findings.append(

@@ -294,11 +294,26 @@ def build_agenda(
     )
 
 
-def agenda_for(program: Program, store, provider_id: str, period: str) -> Agenda:
-    """Read the store and build the agenda: the packet notebook's one call for this page."""
+def agenda_for(
+    program: Program, store, provider_id: str, period: str, values: pd.DataFrame | None = None
+) -> Agenda:
+    """Read the store and build the agenda: the packet notebook's one call for this page.
+
+    Args:
+        values: ``metric_values`` rows the caller already holds in the audience's view (the
+            dashboard's packet data); when None, this provider's monthly overall rows are read
+            from the store (or, before the engine has run, computed from the episodes).
+    """
     program.check_period(period)
-    if store.has_table("metric_values"):
-        values = values_from_metric_table(store.read_table("metric_values"))
+    program.provider(provider_id)
+    if values is None and store.has_table("metric_values"):
+        values = store.query(
+            "SELECT * FROM metric_values WHERE grain = 'month' AND dimension = '' "
+            "AND provider_id = $provider AND period <= $period",
+            {"provider": provider_id, "period": period},
+        )
+    if values is not None:
+        values = values_from_metric_table(values)
     else:
         values = values_from_episodes(
             program, store.episodes(), month_range(program.first_period, period)

@@ -115,3 +115,17 @@ def test_suppressed_values_are_not_compared(program):
     assert not any(
         "Exits" in f for f in agenda.flag_sentences(program, v, "harbor", "2026-01", "2025-12")
     )
+
+
+def test_agenda_for_uses_values_the_caller_holds(program, tmp_path):
+    """The dashboard passes its audience-filtered metric rows; the store then needs no table."""
+    values = VALUES.assign(
+        grain="month",
+        dimension="",
+        version="v1",
+        flag_reasons=["Exits rose (significant change).", "", "", ""],
+    )
+    a = agenda.agenda_for(program, Store(tmp_path / "empty"), "harbor", "2026-01", values=values)
+    assert a.changes[0].startswith("Exits to permanent housing: 60% in Jan 2026, up from 30%")
+    assert a.flags == ["Exits to permanent housing: Exits rose (significant change)."]
+    assert a.open_items.empty and a.last_meeting is None

@@ -165,6 +165,23 @@ def quality(
         typer.echo(quarantine.to_string(index=False))
 
 
+@app.command("metrics")
+def metrics_cmd(
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+    force: bool = typer.Option(False, "--force", help="Recompute even when inputs are unchanged."),
+) -> None:
+    """Compute metric_values and equity (skipped when episodes and definitions are unchanged)."""
+    from acm_helpers import metrics as metrics_mod
+
+    try:
+        prog, store = open_program(program, data_dir)
+        result = metrics_mod.refresh(prog, store, force=force)
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(metrics_mod.summary(result))
+
+
 @app.command("hmis-program")
 def hmis_program(
     export: Path = typer.Argument(..., help="HMIS CSV export: the zip, or the folder it was unzipped to."),

@@ -26,7 +26,7 @@ def _arr(x) -> np.ndarray:
 def wilson(x, n) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score 95% interval for ``x`` successes of ``n`` (NaN where n is 0 or NaN)."""
     x, n = _arr(x), _arr(n)
-    ok = n > 0
+    ok = (n > 0) & (x >= 0) & (x <= n)
     lo = np.full(x.shape, np.nan)
     hi = np.full(x.shape, np.nan)
     if ok.any():

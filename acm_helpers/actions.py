@@ -111,6 +111,16 @@ def _normalise(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return out[list(columns)].reset_index(drop=True)
 
 
+def items_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """An ``action_items`` frame with every column, typed (dates as timestamps, text as string)."""
+    return _normalise(frame, ACTION_ITEM_COLUMNS)
+
+
+def meetings_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A ``meetings`` frame with every column, typed."""
+    return _normalise(frame, MEETING_COLUMNS)
+
+
 def read_actions(store) -> pd.DataFrame:
     """All action items in the store (an empty, typed frame when none are recorded yet)."""
     if not store.has_table(ACTION_ITEMS):

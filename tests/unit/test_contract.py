@@ -97,8 +97,8 @@ def rep_for(program, eps, provider, **kw):
         program,
         eps,
         provider,
-        items=actions._normalise(ITEMS, actions.ACTION_ITEM_COLUMNS),
-        meetings=actions._normalise(MEETINGS, actions.MEETING_COLUMNS),
+        items=actions.items_frame(ITEMS),
+        meetings=actions.meetings_frame(MEETINGS),
         **kw,
     )
 

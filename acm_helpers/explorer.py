@@ -13,21 +13,24 @@ widget module stays about layout and callbacks.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
-from acm_helpers.charts import format_value
 from acm_helpers.config import Program, period_bounds
 from acm_helpers.exceptions import ConfigError, StoreError, UnknownIdError
 from acm_helpers.schema import neutralize_formula
 
 ALL = "__all__"  # provider_id of whole-program values in metric_values
 MONTH = "month"
+GRAINS = ("month", "quarter", "year", "term")
+GRAIN_LABELS = {"month": "Month", "quarter": "Quarter", "year": "Year", "term": "Contract term"}
 # Columns of the CSV export: aggregates only (no client-level field exists in these tables).
-CSV_COLUMNS = ["section", "provider_id", "period", "metric_id", "dimension", "group",
+CSV_COLUMNS = ["section", "provider_id", "period", "grain", "metric_id", "dimension", "group",
                "numerator", "denominator", "value", "ci_low", "ci_high"]
 NUMBER_COLUMNS = ["numerator", "denominator", "value", "ci_low", "ci_high"]
 
@@ -50,6 +53,18 @@ class ExplorerData:
     quality: pd.DataFrame
     actions: pd.DataFrame
 
+    @cached_property
+    def monthly(self) -> pd.DataFrame:
+        """Overall (no breakdown) monthly rows: what tiles, trend and peers filter."""
+        v = self.values
+        return v[(v["grain"] == MONTH) & (v["dimension"] == "")]
+
+    @cached_property
+    def groups(self) -> pd.DataFrame:
+        """Rows by group of a dimension, every grain: what the breakdown filters."""
+        v = self.values
+        return v[v["dimension"] != ""]
+
 
 @dataclass(frozen=True)
 class Allowed:
@@ -59,6 +74,7 @@ class Allowed:
     metrics: tuple[str, ...]
     periods: tuple[str, ...]  # months with values, ascending
     dimensions: tuple[str, ...]  # "" (no breakdown) first, then dimensions with values
+    grains: tuple[str, ...] = (MONTH,)  # windows a breakdown can cover: month, quarter, year, term
 
 
 @dataclass(frozen=True)
@@ -70,6 +86,7 @@ class Selection:
     start: str
     end: str
     dimension: str = ""
+    grain: str = MONTH  # the breakdown's window: the month, quarter, year or term holding ``end``
 
 
 def load_data(program: Program, store) -> ExplorerData:
@@ -83,20 +100,22 @@ def load_data(program: Program, store) -> ExplorerData:
     if values.empty:
         raise StoreError(f"Program {program.id}: no metric_values in {store.root}. Run `acm demo` "
                          "(demo program) or compute metrics for this data directory first.")
-    if "version" in values.columns and values["version"].nunique() > 1:
-        values = values[values["version"] == values["version"].iloc[-1]]
-    for col in ("dimension", "group"):
-        if col in values.columns:
-            values[col] = values[col].fillna("").astype(str)
-    values["suppressed"] = values["suppressed"].fillna(False).astype(bool)
+    from acm_helpers import actions, privacy
 
     def optional(name: str) -> pd.DataFrame:
         return store.read_table(name) if store.has_table(name) else pd.DataFrame()
 
-    from acm_helpers import actions
+    def tidy(frame: pd.DataFrame) -> pd.DataFrame:
+        if frame.empty:
+            return frame
+        for col in ("dimension", "group"):
+            frame[col] = frame[col].fillna("").astype(str)
+        frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
+        # Staff view: peers named; suppressed cells nulled again (they already are).
+        return privacy.for_audience(frame, program, "internal")
 
-    return ExplorerData(program, values.reset_index(drop=True), optional("equity"),
-                        optional("quality"), actions.read_actions(store))
+    return ExplorerData(program, tidy(values), tidy(optional("equity")), optional("quality"),
+                        actions.read_actions(store))
 
 
 def allowed(data: ExplorerData) -> Allowed:
@@ -108,8 +127,10 @@ def allowed(data: ExplorerData) -> Allowed:
         raise StoreError(f"Program {prog.id}: metric_values has no monthly values to explore.")
     metrics = [m for m in prog.metrics if m in set(vals["metric_id"])]
     dims = [d for d in prog.dimensions if d in set(vals["dimension"])]
+    grains = [g for g in GRAINS if g in set(vals.loc[vals["dimension"] != "", "grain"])] or [MONTH]
     return Allowed(providers=(ALL, *[p for p in prog.provider_ids if p in have]),
-                   metrics=tuple(metrics), periods=tuple(months), dimensions=("", *dims))
+                   metrics=tuple(metrics), periods=tuple(months), dimensions=("", *dims),
+                   grains=tuple(grains))
 
 
 def _check(kind: str, value: object, known: tuple[str, ...]) -> str:
@@ -119,7 +140,7 @@ def _check(kind: str, value: object, known: tuple[str, ...]) -> str:
 
 
 def make_selection(ok: Allowed, provider: object, metric: object, start: object, end: object,
-                   dimension: object = "") -> Selection:
+                   dimension: object = "", grain: object = MONTH) -> Selection:
     """Validate raw widget (or URL) values against the allowlist and build a Selection.
 
     Why: widget values arrive from a browser; anything not in the allowed set is refused with
@@ -133,7 +154,8 @@ def make_selection(ok: Allowed, provider: object, metric: object, start: object,
                     metric=_check("metric", metric, ok.metrics),
                     start=_check("month", start, ok.periods),
                     end=_check("month", end, ok.periods),
-                    dimension=_check("breakdown", dimension, ok.dimensions))
+                    dimension=_check("breakdown", dimension, ok.dimensions),
+                    grain=_check("breakdown period", grain, ok.grains))
     if sel.start > sel.end:
         raise ConfigError(f"The range starts ({sel.start}) after it ends ({sel.end}); "
                           "pick a first month before the last.")
@@ -145,37 +167,18 @@ def provider_label(program: Program, provider_id: str) -> str:
     return "All providers" if provider_id == ALL else program.provider(provider_id).name
 
 
-def _overall(vals: pd.DataFrame, metric: str | None = None) -> pd.DataFrame:
-    out = vals[(vals["grain"] == MONTH) & (vals["dimension"] == "")]
-    return out if metric is None else out[out["metric_id"] == metric]
-
-
-def _peer_quartiles(monthly: pd.DataFrame, provider: str) -> pd.DataFrame:
-    """Other providers' quartiles per month (the engine's columns when it wrote them)."""
-    if {"peer_q1", "peer_median", "peer_q3"} <= set(monthly.columns):
-        own = monthly[monthly["provider_id"] == provider]
-        return own[["period", "peer_q1", "peer_median", "peer_q3"]]
-    peers = monthly[(monthly["provider_id"] != ALL) & (monthly["provider_id"] != provider)]
-    q = peers.groupby("period")["value"].quantile([0.25, 0.5, 0.75]).unstack()
-    q.columns = ["peer_q1", "peer_median", "peer_q3"]
-    return q.reset_index()
-
-
 def trend(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     """Monthly values of the selected provider and metric over the range, with peer quartiles.
 
-    Columns: period, value, ci_low, ci_high, suppressed, peer_q1, peer_median, peer_q3 (the
-    shape :func:`acm_helpers.charts.trend_chart` reads). Every month of the range has a row.
+    Columns: period, numerator, denominator, value, ci_low, ci_high, suppressed, peer_q1,
+    peer_median, peer_q3 (the shape :func:`acm_helpers.charts.trend_chart` reads; the
+    quartiles are the engine's, over all providers with a value that month).
     """
-    monthly = _overall(data.values, sel.metric)
-    monthly = monthly[(monthly["period"] >= sel.start) & (monthly["period"] <= sel.end)]
-    own = monthly[monthly["provider_id"] == sel.provider]
-    own = own[["period", "numerator", "denominator", "value", "ci_low", "ci_high", "suppressed"]]
-    months = pd.DataFrame({"period": [p for p in sorted(set(monthly["period"]))]})
-    out = months.merge(own, on="period", how="left").merge(
-        _peer_quartiles(monthly, sel.provider), on="period", how="left")
-    out["suppressed"] = out["suppressed"].fillna(False).astype(bool)
-    return out
+    m = data.monthly
+    rows = m[(m["metric_id"] == sel.metric) & (m["provider_id"] == sel.provider)
+             & (m["period"] >= sel.start) & (m["period"] <= sel.end)]
+    cols = ["period", *NUMBER_COLUMNS, "suppressed", "peer_q1", "peer_median", "peer_q3"]
+    return rows[cols].sort_values("period", ignore_index=True)
 
 
 def peers(data: ExplorerData, sel: Selection) -> pd.DataFrame:
@@ -183,79 +186,81 @@ def peers(data: ExplorerData, sel: Selection) -> pd.DataFrame:
 
     Columns: provider_id, provider (name), value, ci_low, ci_high, suppressed, is_self.
     """
-    rows = _overall(data.values, sel.metric)
-    rows = rows[(rows["period"] == sel.end) & (rows["provider_id"] != ALL)]
-    out = rows[["provider_id", "value", "ci_low", "ci_high", "suppressed"]].copy()
-    out.insert(1, "provider", [provider_label(data.program, p) for p in out["provider_id"]])
-    out["is_self"] = out["provider_id"] == sel.provider
+    m = data.monthly
+    rows = m[(m["metric_id"] == sel.metric) & (m["period"] == sel.end) & (m["provider_id"] != ALL)]
+    out = rows[["provider_id", "provider_label", "value", "ci_low", "ci_high", "suppressed"]]
+    out = out.rename(columns={"provider_label": "provider"})
+    out = out.assign(is_self=out["provider_id"] == sel.provider)
     return out.sort_values("value", ascending=False, na_position="last", ignore_index=True)
 
 
+def breakdown_period(sel: Selection) -> str:
+    """Label of the breakdown's window: the month, quarter, year or contract term of ``end``."""
+    from acm_helpers.periods import quarter_of, year_of
+
+    return {"month": sel.end, "quarter": quarter_of(sel.end), "year": year_of(sel.end),
+            "term": "term"}[sel.grain]
+
+
 def breakdown(data: ExplorerData, sel: Selection) -> pd.DataFrame:
-    """The selected metric by group of the selected dimension, last month of the range.
+    """The selected metric by group of the selected dimension, over the window holding the last
+    month of the range (:func:`breakdown_period`; the engine computed each window from episodes).
 
-    Columns: group, numerator, denominator, value, ci_low, ci_high, suppressed, flagged.
-    Suppressed groups keep their row (values null) so the chart can mark them; ``flagged``
-    comes from the engine's equity table when it flags a disparity for that group.
+    Columns: group, numerator, denominator, value, ci_low, ci_high, suppressed, flagged,
+    reason. Suppressed groups keep their row (values null) so the chart can mark them;
+    ``flagged``/``reason`` are the engine's disparity flag and sentence for the group.
     """
+    cols = ["group", *NUMBER_COLUMNS, "suppressed", "flagged", "reason"]
     if not sel.dimension:
-        return pd.DataFrame(columns=["group", *NUMBER_COLUMNS, "suppressed", "flagged"])
-    vals = data.values
-    rows = vals[(vals["grain"] == MONTH) & (vals["metric_id"] == sel.metric)
-                & (vals["provider_id"] == sel.provider) & (vals["period"] == sel.end)
-                & (vals["dimension"] == sel.dimension)]
-    out = rows[["group", *NUMBER_COLUMNS, "suppressed"]].copy()
-    out["flagged"] = out["group"].isin(_flagged_groups(data.equity, sel))
-    return out.sort_values("group", ignore_index=True)
+        return pd.DataFrame(columns=cols)
+    g, period = data.groups, breakdown_period(sel)
+    rows = g[(g["grain"] == sel.grain) & (g["metric_id"] == sel.metric)
+             & (g["provider_id"] == sel.provider) & (g["period"] == period)
+             & (g["dimension"] == sel.dimension)]
+    out = rows[["group", *NUMBER_COLUMNS, "suppressed"]]
+    eq = data.equity
+    if not eq.empty and "flag_disparity" in eq.columns:
+        flags = eq[(eq["grain"] == sel.grain) & (eq["metric_id"] == sel.metric)
+                   & (eq["provider_id"] == sel.provider) & (eq["period"] == period)
+                   & (eq["dimension"] == sel.dimension)]
+        flags = flags[["group", "flag_disparity", "disparity_reason"]].rename(
+            columns={"flag_disparity": "flagged", "disparity_reason": "reason"})
+        out = out.merge(flags, on="group", how="left")
+    else:
+        out = out.assign(flagged=False, reason="")
+    out = out.assign(flagged=out["flagged"].fillna(False).astype(bool),
+                     reason=out["reason"].fillna("").astype(str))
+    return out[cols].sort_values("group", ignore_index=True)
 
 
-def _flagged_groups(equity: pd.DataFrame, sel: Selection) -> set[str]:
-    need = {"provider_id", "period", "metric_id", "dimension", "group"}
-    if equity.empty or not need <= set(equity.columns):
-        return set()
-    flag_cols = [c for c in equity.columns if c.startswith("flag") and equity[c].dtype == bool]
-    if not flag_cols:
-        return set()
-    e = equity[(equity["provider_id"] == sel.provider) & (equity["period"] == sel.end)
-               & (equity["metric_id"] == sel.metric) & (equity["dimension"] == sel.dimension)]
-    return set(e.loc[e[flag_cols].any(axis=1), "group"].astype(str))
-
-
-def _is_worse(value: float, other: float, direction: str) -> bool:
-    return value < other if direction == "up" else value > other
+FLAG_COLUMNS = ["flag_below_target", "flag_worse_than_peers", "flag_significant_change",
+                "flag_special_cause"]
 
 
 def tiles(data: ExplorerData, sel: Selection) -> pd.DataFrame:
-    """Headline tiles: each key metric for the selected provider in the last month of the range.
+    """Headline tiles: each key metric (and the selected one) for the selected provider in the
+    last month of the range, with the engine's flags.
 
-    Columns: metric_id, label, value, fmt, target, suppressed, math, flags (list of reason
-    sentences), flagged. A metric is flagged when it is worse than its target or than the
-    peer median that month.
+    Columns: metric_id, label, value, fmt, target, suppressed, math, flags (the engine's
+    reason sentences), flagged (any flag raised), note (e.g. system-wide metrics).
     """
-    prog = data.program
-    monthly = _overall(data.values)
-    month = monthly[monthly["period"] == sel.end]
+    m = data.monthly
+    month = m[(m["period"] == sel.end) & (m["provider_id"] == sel.provider)].set_index("metric_id")
     out = []
-    for metric_id, metric in prog.metrics.items():
+    for metric_id, metric in data.program.metrics.items():
         if not metric.key and metric_id != sel.metric:
             continue
-        rows = month[(month["metric_id"] == metric_id) & (month["provider_id"] == sel.provider)]
-        row = rows.iloc[0] if len(rows) else None
-        value = np.nan if row is None else row["value"]
-        suppressed = bool(row is not None and row["suppressed"])
-        reasons = []
-        if pd.notna(value) and metric.target is not None and _is_worse(value, metric.target, metric.direction):
-            reasons.append(f"worse than the target of {format_value(metric.target, metric.format)}")
-        peer_vals = month[(month["metric_id"] == metric_id) & (month["provider_id"] != ALL)
-                          & (month["provider_id"] != sel.provider)]["value"].dropna()
-        if sel.provider != ALL and pd.notna(value) and len(peer_vals):
-            median = float(peer_vals.median())
-            if _is_worse(value, median, metric.direction):
-                reasons.append("worse than the peer median")
-        out.append({"metric_id": metric_id, "label": metric.label, "value": value,
-                    "fmt": metric.format, "target": metric.target, "suppressed": suppressed,
-                    "math": "" if row is None or pd.isna(row.get("math")) else str(row["math"]),
-                    "flags": reasons, "flagged": bool(reasons)})
+        row = month.loc[metric_id] if metric_id in month.index else None
+        flagged = row is not None and bool(row[FLAG_COLUMNS].fillna(False).any())
+        reasons = "" if row is None or pd.isna(row["flag_reasons"]) else str(row["flag_reasons"])
+        out.append({
+            "metric_id": metric_id, "label": metric.label,
+            "value": np.nan if row is None else row["value"], "fmt": metric.format,
+            "target": metric.target, "suppressed": bool(row is not None and row["suppressed"]),
+            "math": "" if row is None or pd.isna(row["math"]) else str(row["math"]),
+            "flags": [r for r in re.split(r"(?<=\.)\s+", reasons) if r],
+            "flagged": flagged, "note": "" if row is None else str(row.get("note", "") or ""),
+        })
     return pd.DataFrame(out)
 
 
@@ -304,17 +309,19 @@ def view_csv(data: ExplorerData, sel: Selection) -> str:
     blanks) and text cells are neutralised against spreadsheet formulas.
     """
     vals = data.values
-    base = vals[(vals["grain"] == MONTH) & (vals["metric_id"] == sel.metric)]
+    vals = vals[(vals["metric_id"] == sel.metric) & ~vals["suppressed"] & vals["value"].notna()]
+    base = vals[vals["grain"] == MONTH]
     in_range = (base["period"] >= sel.start) & (base["period"] <= sel.end)
     parts = [
         base[in_range & (base["provider_id"] == sel.provider) & (base["dimension"] == "")].assign(section="trend"),
         base[(base["period"] == sel.end) & (base["provider_id"] != ALL) & (base["dimension"] == "")].assign(section="peers"),
     ]
     if sel.dimension:
-        parts.append(base[(base["period"] == sel.end) & (base["provider_id"] == sel.provider)
-                          & (base["dimension"] == sel.dimension)].assign(section="breakdown"))
+        parts.append(vals[(vals["grain"] == sel.grain) & (vals["period"] == breakdown_period(sel))
+                          & (vals["provider_id"] == sel.provider)
+                          & (vals["dimension"] == sel.dimension)].assign(section="breakdown"))
     out = pd.concat(parts, ignore_index=True)
-    out = out[~out["suppressed"] & out["value"].notna()][CSV_COLUMNS]
+    out = out[CSV_COLUMNS]
     for col in ("provider_id", "group", "dimension"):
         out[col] = out[col].astype(str).map(neutralize_formula)
     buf = io.StringIO()

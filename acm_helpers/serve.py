@@ -29,6 +29,7 @@ ENV_PROGRAM = "ACM_PROGRAM"  # program file paths, joined with os.pathsep
 ENV_DATA_DIR = "ACM_DATA_DIR"  # data directories, one per program, joined with os.pathsep
 WAIT_TAG = "acm-wait-for-request"  # notebook cell tag: no execution timeout for this cell
 NOTEBOOK_NAME = "05_explorer.ipynb"
+READY_LINE = "[acm] explorer kernel ready: data loaded, waiting for a page request"
 TEMPLATE_NAME = "acm"
 TEMPLATE_ROOT = Path(__file__).parent / "templates" / "jupyter"  # holds voila/templates/acm
 
@@ -200,3 +201,98 @@ def serve(settings: ServeSettings) -> None:
     app = Voila(config=voila_config(settings))
     app.initialize(argv=[str(notebook)])
     app.start()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (for tests and benchmarks)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+class BackgroundServer:
+    """``acm serve`` in a child process: start it, wait until it serves, stop it.
+
+    Why here: the browser test and the benchmark must run the real command, and both need the
+    same readiness rule. Ready means Voilà listens and, with preheating, a pooled kernel has run
+    the notebook up to the request (the explorer logs :data:`READY_LINE`), so no request is
+    spent on probing and the first page really gets a preheated kernel.
+
+    Args:
+        args: ``acm serve`` options, e.g. ``["--port", "8866", "--data-dir", "/tmp/store"]``.
+        cwd: the project folder (``notebooks/`` and relative program paths are found from it).
+        preheat: whether ``args`` leave preheating on (then readiness waits for the pool).
+        timeout: seconds to wait for readiness before giving up with the server's log.
+    """
+
+    def __init__(self, args: list[str], cwd: Path, *, preheat: bool = True, timeout: float = 120):
+        self.args, self.cwd, self.preheat, self.timeout = list(args), Path(cwd), preheat, timeout
+        self.lines: list[str] = []
+        self.proc = None
+
+    def _command(self) -> list[str]:
+        import sys
+
+        acm = Path(sys.executable).with_name("acm")
+        if acm.exists():
+            return [str(acm), "serve", *self.args]
+        return [sys.executable, "-c", "from acm_helpers.cli import main; main()", "serve", *self.args]
+
+    def start(self) -> BackgroundServer:
+        """Start the server and block until it is ready (or raise with its log)."""
+        import subprocess
+        import threading
+        import time
+
+        self.proc = subprocess.Popen(self._command(), cwd=self.cwd, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        threading.Thread(target=self._pump, daemon=True).start()
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"acm serve exited with {self.proc.returncode}:\n{self.log}")
+            if self.ready():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"acm serve was not ready after {self.timeout:.0f} s:\n{self.log}")
+
+    def _pump(self) -> None:
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    @property
+    def log(self) -> str:
+        """Everything the server printed so far."""
+        return "\n".join(self.lines)
+
+    def ready(self) -> bool:
+        """Listening, and (with preheating) a pooled kernel waiting for a request."""
+        if "is running at" not in self.log:
+            return False
+        return not self.preheat or self.kernels_ready() > 0
+
+    def kernels_ready(self) -> int:
+        """How many preheated kernels have reported ready so far (each is used once)."""
+        return sum(READY_LINE in line for line in self.lines)
+
+    def stop(self) -> None:
+        """SIGTERM (Voilà then shuts its kernels down); kill after 20 s."""
+        import subprocess
+
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -20,6 +20,8 @@ from __future__ import annotations
 import base64
 import html
 import os
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import parse_qs
 
@@ -27,6 +29,7 @@ import ipywidgets as w
 import pandas as pd
 
 from acm_helpers import charts, explorer
+from acm_helpers.chartboard import ChartBoard
 from acm_helpers.config import Program, load_program
 from acm_helpers.exceptions import AcmError, ConfigError, UnknownIdError
 from acm_helpers.explorer import ALL, ExplorerData, Selection
@@ -34,10 +37,12 @@ from acm_helpers.explorer import ALL, ExplorerData, Selection
 CHART_WIDTH = 470
 CSS = """<style>
 .acm-message {background:#fdf1e7;border-left:4px solid #d9822b;padding:8px 12px;color:#1f2933;}
-.acm-tile {border:1px solid #d5dbe1;border-radius:6px;padding:8px 10px;margin:4px;min-width:170px;}
+.acm-tile {border:1px solid #d5dbe1;border-radius:6px;padding:8px 10px;margin:4px;}
 .acm-tile.acm-flagged {border-color:#d9822b;box-shadow:inset 4px 0 0 #d9822b;}
 .acm-tile-label {font-size:12px;color:#52606d;} .acm-tile-value {font-size:26px;font-weight:600;}
-.acm-tile-note {font-size:11px;color:#6b7785;} .acm-flag {font-size:11px;color:#a35200;}
+.acm-tile-note {font-size:11px;color:#6b7785;} .acm-flag {font-size:11px;color:#a35200;line-height:1.35;margin-top:4px;}
+.acm-tile .widget-html-content {white-space:normal;}
+.acm-charts .vega-embed {padding-right:0 !important;}
 .acm-topic {background:#eef4fb;padding:6px 12px;border-radius:4px;}
 .acm-table td, .acm-table th {padding:2px 8px;font-size:12px;text-align:left;}
 .acm-empty {color:#6b7785;font-style:italic;padding:20px;}
@@ -46,17 +51,28 @@ CSS = """<style>
 </style>"""
 
 
-def request_query() -> str:
+def request_query(while_waiting: Callable[[], None] | None = None) -> str:
     """The page's query string (``provider=...``), in a preheated kernel or a fresh one.
 
     Why two paths: a fresh kernel is started for the request and gets ``QUERY_STRING`` in its
     environment; a preheated kernel ran the notebook before anyone asked for the page, so it
     must wait for the request (voila's ``get_query_string``). The notebook cell that calls
     this is tagged ``acm-wait-for-request`` so ``acm serve`` gives it no execution timeout.
+
+    Args:
+        while_waiting: work for a preheated kernel's idle time (e.g. :meth:`Explorer.prerender`);
+            a fresh kernel skips it, since someone is already waiting for the page.
     """
     if os.environ.get("VOILA_PREHEAT") == "True":
         from voila.utils import get_query_string
 
+        from acm_helpers.serve import READY_LINE
+
+        if while_waiting is not None:
+            while_waiting()
+        # To the server's log (the kernel's real stderr): operators and tests see when a
+        # preheated kernel has loaded everything and only waits for a browser.
+        print(READY_LINE, file=sys.__stderr__, flush=True)
         return get_query_string() or ""
     return os.environ.get("QUERY_STRING", "")
 
@@ -101,48 +117,6 @@ def explorer_from_settings(program_files: str = "", data_dir: str = "", *,
     return app
 
 
-class ChartPane:
-    """One chart slot that keeps its widget and swaps the chart in it.
-
-    ``svg``: the chart is rendered in the kernel by vl-convert and sent as inline SVG (no
-    JavaScript, same renderer as the packets). ``jupyter``: altair's ``JupyterChart`` with its
-    JavaScript bundled from vl-convert (``offline=True``); only the spec is re-sent on change.
-    """
-
-    def __init__(self, name: str, mode: str = "svg"):
-        self.mode, self.key = mode, None
-        if mode == "jupyter":
-            import altair as alt
-
-            alt.JupyterChart.enable_offline(True)
-            self.chart = alt.JupyterChart(alt.Chart(pd.DataFrame()).mark_point(),
-                                          embed_options={"renderer": "svg", "actions": False})
-            self.note = w.HTML()
-            self.widget = w.VBox([self.note, self.chart])
-        else:
-            self.widget = w.HTML()
-        self.widget.add_class("acm-chart")
-        self.widget.add_class(f"acm-{name}")
-
-    def show(self, chart, empty: str = "") -> None:
-        """Show ``chart``, or the plain text ``empty`` when there is nothing to draw."""
-        if chart is None:
-            text = f'<div class="acm-empty">{html.escape(empty)}</div>'
-            if self.mode == "jupyter":
-                self.note.value, self.chart.layout.display = text, "none"
-            else:
-                self.widget.value = text
-            return
-        if self.mode == "jupyter":
-            self.note.value, self.chart.layout.display = "", None
-            import altair as alt
-
-            with alt.theme.enable(charts.THEME):
-                self.chart.chart = chart
-        else:
-            self.widget.value = charts.to_svg(chart)
-
-
 class Explorer:
     """The app: controls, tiles, charts and tables for one session.
 
@@ -158,7 +132,7 @@ class Explorer:
         self._data: dict[str, ExplorerData] = {}
         self._keys: dict[str, object] = {}
         self._muted = False
-        mode = chart_mode or os.environ.get("ACM_CHARTS", "svg")
+        mode = chart_mode or os.environ.get("ACM_CHARTS") or "jupyter"
         self.message = w.HTML(layout=w.Layout(display="none"))
         self.message.add_class("acm-message-box")
         self.program = w.Dropdown(description="Program", options=[(p.name, p.id) for p in programs])
@@ -167,30 +141,32 @@ class Explorer:
         self.months = w.SelectionRangeSlider(description="Months", options=["-"], continuous_update=False,
                                              layout=w.Layout(width="520px"))
         self.dimension = w.Dropdown(description="Breakdown")
+        self.grain = w.Dropdown(description="Over", layout=w.Layout(width="220px"))
         self.download = w.HTML()
         self.topic = w.HTML()
         self.topic_button = w.Button(description="Open this topic", layout=w.Layout(width="auto"))
         self.tiles = w.HBox(layout=w.Layout(flex_flow="row wrap"))
-        self.trend, self.peers, self.breakdown = (ChartPane(n, mode) for n in ("trend", "peers", "breakdown"))
-        self.quality, self.actions = w.HTML(), w.HTML()
+        self.charts = ChartBoard(mode)
+        self.quality, self.actions, self.findings = w.HTML(), w.HTML(), w.HTML()
         for el, name in ((self.provider, "provider"), (self.metric, "metric"), (self.months, "months"),
-                         (self.dimension, "dimension"), (self.tiles, "tiles"), (self.quality, "quality"),
-                         (self.actions, "actions"), (self.download, "download"), (self.topic, "topic")):
+                         (self.dimension, "dimension"), (self.grain, "grain"), (self.tiles, "tiles"), (self.quality, "quality"),
+                         (self.actions, "actions"), (self.download, "download"), (self.topic, "topic"),
+                         (self.findings, "findings")):
             el.add_class(f"acm-{name}")
         if len(programs) < 2:
             self.program.layout.display = "none"
         self.program.observe(self._on_program, "value")
-        for ctl in (self.provider, self.metric, self.months, self.dimension):
+        for ctl in (self.provider, self.metric, self.months, self.dimension, self.grain):
             ctl.observe(self._on_change, "value")
         self.topic_button.on_click(self._on_topic)
         self.widget = w.VBox([
             w.HTML(CSS), self.message,
             w.HBox([self.program, self.provider, self.metric], layout=w.Layout(flex_flow="row wrap")),
-            w.HBox([self.months, self.dimension, self.download], layout=w.Layout(flex_flow="row wrap")),
-            w.HBox([self.topic, self.topic_button]), self.tiles,
-            w.HBox([self.trend.widget, self.peers.widget], layout=w.Layout(flex_flow="row wrap")),
-            w.HBox([self.breakdown.widget, w.VBox([self.quality, self.actions])],
+            w.HBox([self.months, self.dimension, self.grain, self.download],
                    layout=w.Layout(flex_flow="row wrap")),
+            w.HBox([self.topic, self.topic_button]), self.tiles,
+            self.charts.widget, self.findings,
+            w.HBox([self.quality, self.actions], layout=w.Layout(flex_flow="row wrap")),
         ])
         self.widget.add_class("acm-explorer")
         self._guard(self._load_program, programs[0].id)
@@ -222,6 +198,7 @@ class Explorer:
         ok = explorer.allowed(data)
         prog = data.program
         self._allowed, self._keys = ok, {}
+        self._make_tiles(prog)
         self._muted = True
         try:
             self.provider.options = [(explorer.provider_label(prog, p), p) for p in ok.providers]
@@ -232,6 +209,8 @@ class Explorer:
             self.months.value = (ok.periods[max(0, len(ok.periods) - 12)], ok.periods[-1])
             self.dimension.options = [("None", "")] + [(prog.dimension(d).label, d) for d in ok.dimensions[1:]]
             self.dimension.value = ""
+            self.grain.options = [(explorer.GRAIN_LABELS[g], g) for g in ok.grains]
+            self.grain.value = ok.grains[0]
         finally:
             self._muted = False
         self.refresh()
@@ -249,16 +228,17 @@ class Explorer:
         """The current widget values, validated against the allowlist."""
         start, end = self.months.value
         return explorer.make_selection(self._allowed, self.provider.value, self.metric.value,
-                                       start, end, self.dimension.value)
+                                       start, end, self.dimension.value, self.grain.value)
 
     def set_view(self, **values: str) -> None:
         """Set several controls at once (validated), then refresh once.
 
-        Keys: provider, metric, dimension. Used by the tile drill, the roadmap topic and the
-        URL; a value outside the allowlist raises UnknownIdError and changes nothing.
+        Keys: provider, metric, dimension, grain. Used by the tile drill, the roadmap topic and
+        the URL; a value outside the allowlist raises UnknownIdError and changes nothing.
         """
         ok = self._allowed
-        known = {"provider": ok.providers, "metric": ok.metrics, "dimension": ok.dimensions}
+        known = {"provider": ok.providers, "metric": ok.metrics, "dimension": ok.dimensions,
+                 "grain": ok.grains}
         for key, value in values.items():
             if value not in known[key]:
                 raise UnknownIdError(key, value, [k for k in known[key] if k])
@@ -301,68 +281,98 @@ class Explorer:
     def refresh(self) -> None:
         """Re-render every part whose inputs changed (filters only; no reading from disk)."""
         data, sel = self.data, self.selection()
-        metric = data.program.metric(sel.metric)
+        self.charts.show(self._views(data, sel))
         self._part("tiles", (sel.provider, sel.end, sel.metric), lambda: self._tiles(data, sel))
+        self._part("findings", (sel.provider, sel.metric, sel.end, sel.dimension, sel.grain),
+                   lambda: self._findings(data, sel))
         self._part("topic", sel.end, lambda: self._topic(data, sel))
-        self._part("trend", (sel.provider, sel.metric, sel.start, sel.end), lambda: self.trend.show(
-            charts.trend_chart(explorer.trend(data, sel), title=f"{metric.label}: {self._describe()}",
-                               fmt=metric.format, target=metric.target, width=CHART_WIDTH)))
-        self._part("peers", (sel.provider, sel.metric, sel.end), lambda: self._peers(data, sel, metric))
-        self._part("breakdown", (sel.provider, sel.metric, sel.end, sel.dimension),
-                   lambda: self._breakdown(data, sel, metric))
         self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
         self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
         self._part("download", sel, lambda: self._download(data, sel))
+
+    def prerender(self) -> None:
+        """Render the charts of every provider for the current view, without showing them.
+
+        Called by a preheated kernel while it waits for a browser, so switching provider on
+        the first screen is a cache hit; a fresh (cold) kernel skips it.
+        """
+        data, sel = self.data, self.selection()
+        for provider in self._allowed.providers:
+            other = Selection(provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain)
+            for pane, (key, build) in self._views(data, other).items():
+                self.charts.render(pane, key, build)
 
     def _part(self, name: str, key: object, render) -> None:
         if self._keys.get(name) != key:
             render()
             self._keys[name] = key
 
-    def _peers(self, data: ExplorerData, sel: Selection, metric) -> None:
-        frame = explorer.peers(data, sel)
-        if frame["value"].notna().sum() == 0:
-            self.peers.show(None, f"No provider has a value for {metric.label} in {sel.end}.")
-            return
-        self.peers.show(charts.peer_chart(frame, title=f"Providers, {sel.end}", fmt=metric.format,
-                                          target=metric.target, width=CHART_WIDTH - 120))
+    def _views(self, data: ExplorerData, sel: Selection) -> dict[str, tuple[tuple, object]]:
+        """Each chart pane's view key and how to build it (only called on a cache miss)."""
+        prog = data.program
+        metric = prog.metric(sel.metric)
+        who = explorer.provider_label(prog, sel.provider)
 
-    def _breakdown(self, data: ExplorerData, sel: Selection, metric) -> None:
-        if not sel.dimension:
-            self.breakdown.show(None, "Choose a breakdown to see this metric by group.")
-            return
-        frame = explorer.breakdown(data, sel)
-        label = data.program.dimension(sel.dimension).label
-        if frame.empty:
-            self.breakdown.show(None, f"No {label.lower()} breakdown of {metric.label} for "
-                                      f"{self._describe()} in {sel.end}.")
-            return
-        self.breakdown.show(charts.equity_chart(frame, title=f"{metric.label} by {label.lower()}, {sel.end}",
-                                                fmt=metric.format, width=CHART_WIDTH - 120))
+        def trend():
+            return charts.trend_chart(explorer.trend(data, sel), title=f"{metric.label}: {who}",
+                                      fmt=metric.format, target=metric.target, width=CHART_WIDTH)
+
+        def peers():
+            frame = explorer.peers(data, sel)
+            if frame["value"].notna().sum() == 0:
+                return f"No provider has a value for {metric.label} in {sel.end}."
+            return charts.peer_chart(frame, title=f"Providers, {sel.end}", fmt=metric.format,
+                                     target=metric.target, width=CHART_WIDTH - 150)
+
+        def breakdown():
+            if not sel.dimension:
+                return "Choose a breakdown to see this metric by group."
+            frame = explorer.breakdown(data, sel)
+            label = prog.dimension(sel.dimension).label.lower()
+            window = explorer.breakdown_period(sel).replace("term", "contract term")
+            if frame.empty:
+                return f"No {label} breakdown of {metric.label} for {who} in {window}."
+            return charts.equity_chart(frame, title=f"{metric.label} by {label}: {who}, {window}",
+                                       fmt=metric.format, width=CHART_WIDTH)
+
+        base = (prog.id, sel.provider, sel.metric)
+        return {"trend": ((*base, sel.start, sel.end), trend),
+                "peers": ((*base, sel.end), peers),
+                "breakdown": ((*base, sel.end, sel.dimension, sel.grain), breakdown)}
+
+    def _make_tiles(self, program: Program) -> None:
+        """One tile per metric, made once per program; refreshes only change their content."""
+        self._tile = {}
+        for metric_id, metric in program.metrics.items():
+            body = w.HTML()
+            btn = w.Button(description="Show breakdown", layout=w.Layout(width="auto", display="none"),
+                           tooltip=f"{metric.label} by group")
+            btn.add_class("acm-drill")
+            btn.on_click(lambda _b, m=metric_id: self._guard(self._drill, m))
+            box = w.VBox([body, btn], layout=w.Layout(display="none", width="225px"))
+            box.add_class("acm-tile")
+            self._tile[metric_id] = (box, body, btn)
+        self.tiles.children = [box for box, _, _ in self._tile.values()]
 
     def _tiles(self, data: ExplorerData, sel: Selection) -> None:
-        boxes = []
+        shown = set()
         for t in explorer.tiles(data, sel).itertuples():
+            box, body, btn = self._tile[t.metric_id]
             value = charts.format_value(None if pd.isna(t.value) else float(t.value), t.fmt,
                                         suppressed=t.suppressed)
             target = "" if t.target is None or pd.isna(t.target) else f"target {charts.format_value(t.target, t.fmt)}"
             flags = "".join(f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in t.flags)
-            body = w.HTML(f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
+            body.value = (f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
                           f'<div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">{html.escape(value)}</div>'
                           f'<div class="acm-tile-note">{html.escape(sel.end)} {html.escape(target)}</div>{flags}')
-            parts = [body]
-            if t.flagged and data.program.dimensions:
-                btn = w.Button(description="Show breakdown", layout=w.Layout(width="auto"),
-                               tooltip=f"{t.label} by group")
-                btn.add_class("acm-drill")
-                btn.on_click(lambda _b, m=t.metric_id: self._guard(self._drill, m))
-                parts.append(btn)
-            box = w.VBox(parts)
-            box.add_class("acm-tile")
-            if t.flagged:
-                box.add_class("acm-flagged")
-            boxes.append(box)
-        self.tiles.children = boxes
+            drill = t.flagged and bool(data.program.dimensions)
+            btn.layout.display = None if drill else "none"
+            (box.add_class if t.flagged else box.remove_class)("acm-flagged")
+            box.layout.display = None
+            shown.add(t.metric_id)
+        for metric_id, (box, _, _) in self._tile.items():
+            if metric_id not in shown:
+                box.layout.display = "none"
 
     def _drill(self, metric_id: str) -> None:
         """From a flagged tile to its breakdown: that metric, and a dimension if none is set."""
@@ -386,6 +396,13 @@ class Explorer:
             self.set_view(metric=topic["metric"], dimension=topic.get("dimension") or "")
         self.say()
         self._guard(go)
+
+    def _findings(self, data: ExplorerData, sel: Selection) -> None:
+        """The engine's disparity sentences for the breakdown shown (flagged groups only)."""
+        frame = explorer.breakdown(data, sel)
+        reasons = [r for r in frame.loc[frame["flagged"], "reason"] if r] if len(frame) else []
+        self.findings.value = "".join(f'<div class="acm-flag">&#9888; {html.escape(r)}</div>'
+                                      for r in reasons)
 
     def _quality(self, data: ExplorerData, sel: Selection) -> None:
         q = explorer.quality_status(data, sel)

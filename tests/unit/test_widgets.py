@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import base64
 import io
+import re
 
 import pandas as pd
 import pytest
 
-from acm_helpers import explorer, widgets
+from acm_helpers import charts, explorer, widgets
 from acm_helpers.exceptions import AcmError, ConfigError, UnknownIdError
 from acm_helpers.explorer import ALL, ExplorerData
 from acm_helpers.store import Store
@@ -18,42 +19,85 @@ EPH = "exits_to_permanent_housing"
 MONTHS = ["2026-08", "2026-09", "2026-10"]
 
 
-def _row(provider, period, metric, num, den, dimension="", group="", suppressed=False):
+def _row(provider, period, metric, num, den, dimension="", group="", suppressed=False, **extra):
     value = None if suppressed else num / den
-    return {"version": "v1", "provider_id": provider, "period": period, "grain": "month",
-            "metric_id": metric, "dimension": dimension, "group": group,
-            "numerator": None if suppressed else float(num),
-            "denominator": None if suppressed else float(den),
-            "value": value, "ci_low": None if suppressed else value - 0.05,
-            "ci_high": None if suppressed else value + 0.05, "suppressed": suppressed,
-            "math": "" if suppressed else f"{num} / {den} = {value:.0%}"}
+    row = {"version": "v1", "provider_id": provider, "period": period, "grain": "month",
+           "metric_id": metric, "dimension": dimension, "group": group,
+           "numerator": None if suppressed else float(num),
+           "denominator": None if suppressed else float(den),
+           "value": value, "ci_low": None if suppressed else value - 0.05,
+           "ci_high": None if suppressed else value + 0.05, "suppressed": suppressed,
+           "suppression_reason": "fewer than 11 cases" if suppressed else "",
+           "math": "suppressed" if suppressed else f"{num} / {den} = {value:.0%}",
+           "peer_q1": None, "peer_median": None, "peer_q3": None,
+           "flag_below_target": False, "flag_worse_than_peers": False,
+           "flag_significant_change": False, "flag_special_cause": False, "flag_reasons": ""}
+    return {**row, **extra}
+
+
+# harbor: 10/20, 12/20, 9/20 ; cascade: 15/20, 14/20, 16/20 ; all = sums.
+# Peer quartiles as the engine writes them (over both providers): q1/median/q3 per month.
+PEERS = {"2026-08": (0.5625, 0.625, 0.6875), "2026-09": (0.6250, 0.650, 0.6750),
+         "2026-10": (0.5375, 0.625, 0.7125)}
+HARBOR_OCT_FLAG = "45% is below the peer median of 62.5% (rank 2 of 2 providers)."
 
 
 def _values() -> pd.DataFrame:
     rows = []
-    # harbor: 10/20, 12/20, 9/20 ; cascade: 15/20, 14/20, 16/20 ; all = sums
     for period, h, c in zip(MONTHS, [10, 12, 9], [15, 14, 16], strict=True):
-        rows += [_row("harbor", period, EPH, h, 20), _row("cascade", period, EPH, c, 20),
-                 _row(ALL, period, EPH, h + c, 40)]
+        q1, med, q3 = PEERS[period]
+        peer = {"peer_q1": q1, "peer_median": med, "peer_q3": q3}
+        flags = ({"flag_worse_than_peers": True, "flag_reasons": HARBOR_OCT_FLAG}
+                 if period == "2026-10" else {})
+        rows += [_row("harbor", period, EPH, h, 20, **peer, **flags),
+                 _row("cascade", period, EPH, c, 20, **peer), _row(ALL, period, EPH, h + c, 40, **peer)]
     rows += [
         _row("harbor", "2026-10", EPH, 6, 12, "race_ethnicity", "White"),
         _row("harbor", "2026-10", EPH, 3, 8, "race_ethnicity", "Black or African American", suppressed=True),
+        _row("harbor", "2026-10", EPH, 2, 14, "race_ethnicity", "Hispanic or Latina/e/o"),
         _row("cascade", "2026-10", EPH, 9, 12, "race_ethnicity", "White"),
-        # a quarter roll-up must never show up as a month
+        # roll-ups: never offered as months; the breakdown can cover the quarter of the last month
         {**_row("harbor", "2026-Q3", EPH, 31, 60), "grain": "quarter"},
+        {**_row("harbor", "2026-Q4", EPH, 20, 40, "race_ethnicity", "White"), "grain": "quarter"},
+        {**_row("harbor", "2026-Q3", EPH, 30, 40, "race_ethnicity", "White"), "grain": "quarter"},
     ]
     return pd.DataFrame(rows)
 
 
-@pytest.fixture()
-def data(program) -> ExplorerData:
-    actions = pd.DataFrame({
+DISPARITY = "Exits for Hispanic or Latina/e/o were 14%, worse than 50% for White."
+
+
+def _equity() -> pd.DataFrame:
+    return pd.DataFrame({
+        "version": "v1", "provider_id": "harbor", "period": "2026-10", "grain": "month",
+        "metric_id": EPH, "dimension": "race_ethnicity",
+        "group": ["White", "Hispanic or Latina/e/o", "Black or African American"],
+        "flag_disparity": [False, True, False], "disparity_reason": ["", DISPARITY, ""],
+        "suppressed": [False, False, True],
+        "suppression_reason": ["", "", "fewer than 11 cases"]})
+
+
+def _actions() -> pd.DataFrame:
+    return pd.DataFrame({
         "item_id": ["harbor-001", "cascade-001"], "provider_id": ["harbor", "cascade"],
         "meeting_date": pd.to_datetime(["2026-09-15", "2026-09-15"]), "owner": ["Ana", "Bo"],
         "due_date": pd.to_datetime(["2026-10-01", "2026-12-01"]), "status": ["open", "open"],
         "metric_id": [EPH, ""], "text": ["Call landlords", "Fix zips"],
         "closed_date": pd.to_datetime([None, None]), "resolution": ["", ""]})
-    return ExplorerData(program, _values(), pd.DataFrame(), pd.DataFrame(), actions)
+
+
+@pytest.fixture()
+def store(tmp_path) -> Store:
+    st = Store(tmp_path)
+    st.write_table("metric_values", _values())
+    st.write_table("equity", _equity())
+    st.write_table("action_items", _actions())
+    return st
+
+
+@pytest.fixture()
+def data(program, store) -> ExplorerData:
+    return explorer.load_data(program, store)
 
 
 @pytest.fixture()
@@ -66,6 +110,7 @@ def test_allowed_sets_come_from_program_and_data(ok):
     assert ok.metrics == (EPH,)
     assert ok.periods == tuple(MONTHS)  # "2026-Q3" is a quarter, not offered as a month
     assert ok.dimensions == ("", "race_ethnicity")
+    assert ok.grains == ("month", "quarter")  # windows the breakdown rows cover
 
 
 @pytest.mark.parametrize("field, value, error", [
@@ -95,9 +140,8 @@ def test_trend_has_own_values_and_peer_quartiles(data, ok):
     t = explorer.trend(data, sel)
     assert t["period"].tolist() == ["2026-09", "2026-10"]
     assert t["value"].tolist() == pytest.approx([0.60, 0.45])
-    # one peer (cascade): every quartile is cascade's value
-    assert t["peer_median"].tolist() == pytest.approx([0.70, 0.80])
-    assert t["peer_q1"].tolist() == pytest.approx([0.70, 0.80])
+    assert t["peer_median"].tolist() == pytest.approx([0.650, 0.625])  # the engine's, as stored
+    assert t["peer_q1"].tolist() == pytest.approx([0.625, 0.5375])
 
 
 def test_peers_mark_the_selected_provider_and_sort_by_value(data, ok):
@@ -114,15 +158,38 @@ def test_breakdown_keeps_suppressed_groups_marked_without_values(data, ok):
     assert b.loc["White", "value"] == pytest.approx(0.5)
     assert bool(b.loc["Black or African American", "suppressed"]) is True
     assert pd.isna(b.loc["Black or African American", "value"])
+    assert b["flagged"].to_dict() == {"Black or African American": False,
+                                      "Hispanic or Latina/e/o": True, "White": False}
+    assert b.loc["Hispanic or Latina/e/o", "reason"] == DISPARITY
 
 
-def test_tiles_flag_worse_than_target_and_peers(data, ok):
+@pytest.mark.parametrize("end, grain, period, white", [
+    pytest.param("2026-10", "month", "2026-10", 0.50, id="month"),
+    pytest.param("2026-10", "quarter", "2026-Q4", 0.50, id="quarter-of-october"),
+    pytest.param("2026-09", "quarter", "2026-Q3", 0.75, id="quarter-of-september"),
+])
+def test_breakdown_covers_the_window_holding_the_last_month(data, ok, end, grain, period, white):
+    sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", end, "race_ethnicity", grain)
+    assert explorer.breakdown_period(sel) == period
+    b = explorer.breakdown(data, sel).set_index("group")
+    assert b.loc["White", "value"] == pytest.approx(white)
+
+
+def test_breakdown_grain_outside_the_data_is_refused(ok):
+    with pytest.raises(UnknownIdError, match="breakdown period 'year'"):
+        explorer.make_selection(ok, "harbor", EPH, "2026-08", "2026-10", "race_ethnicity", "year")
+
+
+def test_tiles_carry_the_engines_flags(data, ok):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", "2026-10")
     tiles = explorer.tiles(data, sel).set_index("metric_id")
     eph = tiles.loc[EPH]
-    assert eph["value"] == pytest.approx(0.45)  # 9/20, target 0.45 is met (not worse)
-    assert eph["flags"] == ["worse than the peer median"]  # cascade 0.80
+    assert eph["value"] == pytest.approx(0.45)  # 9/20
+    assert eph["flags"] == [HARBOR_OCT_FLAG]
     assert bool(eph["flagged"]) is True
+    # key metrics without values still get a tile (shown as "–"), unflagged
+    assert pd.isna(tiles.loc["clients_served", "value"]) and not tiles.loc["clients_served", "flagged"]
+    assert "cost_per_exit_to_ph" not in tiles.index  # key: false and not selected
     sel_c = explorer.make_selection(ok, "cascade", EPH, "2026-08", "2026-10")
     assert explorer.tiles(data, sel_c).set_index("metric_id").loc[EPH, "flags"] == []
 
@@ -132,15 +199,15 @@ def test_csv_export_has_aggregates_only_and_no_suppressed_cells(data, ok):
     frame = pd.read_csv(io.StringIO(explorer.view_csv(data, sel)), keep_default_na=False)
     assert list(frame.columns) == explorer.CSV_COLUMNS
     assert "client_id" not in frame.columns and "episode_id" not in frame.columns
-    assert frame["section"].value_counts().to_dict() == {"trend": 2, "peers": 2, "breakdown": 1}
-    assert frame.loc[frame["section"] == "breakdown", "group"].tolist() == ["White"]
+    assert frame["section"].value_counts().to_dict() == {"trend": 2, "peers": 2, "breakdown": 2}
+    assert frame.loc[frame["section"] == "breakdown", "group"].tolist() == ["White", "Hispanic or Latina/e/o"]
     assert "Black or African American" not in frame["group"].tolist()  # suppressed: dropped
     assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == [12.0, 9.0]
 
 
 def test_csv_export_neutralises_formula_text(data, ok):
     values = data.values.copy()
-    values.loc[values["group"] == "White", "group"] = "=HYPERLINK(\"http://x\")"
+    values.loc[values["group"] == "White", "group"] = '=HYPERLINK("http://x")'
     evil = ExplorerData(data.program, values, data.equity, data.quality, data.actions)
     sel = explorer.make_selection(explorer.allowed(evil), "harbor", EPH, "2026-10", "2026-10", "race_ethnicity")
     text = explorer.view_csv(evil, sel)
@@ -162,35 +229,57 @@ def test_roadmap_topic_of_the_month(program):
 
 
 # -- the widget app, driven from Python as Voila's callbacks would ----------------------------
-@pytest.fixture()
-def app(tmp_path, program, data, monkeypatch):
-    store = Store(tmp_path)
-    store.write_table("metric_values", data.values)
-    store.write_table("action_items", data.actions)
-    return widgets.Explorer([program], [store])
+@pytest.fixture(params=["jupyter", "svg"])
+def app(request, program, store):
+    return widgets.Explorer([program], [store], chart_mode=request.param)
 
 
-def _svg_labels(html_text: str) -> list[str]:
-    import re
+def _own_points(app) -> dict[str, float]:
+    """Month -> value of the trend's own line, from what the chart board sends the browser."""
+    if app.charts.mode == "svg":
+        labels = re.findall(r'aria-label="[^"]*Month: (\d{4}-\d{2}); Value: (\d+)%',
+                            app.charts.panes["trend"].value)
+        return {m: int(v) / 100 for m, v in labels}
+    spec = app.charts.chart.spec
+    trend = spec["vconcat"][0]["hconcat"][0] if "vconcat" in spec else spec["hconcat"][0]
+    rows = spec["datasets"][trend["data"]["name"]] if "data" in trend else \
+        spec["datasets"][trend["layer"][-2]["data"]["name"]]
+    return {r["period"]: round(r["value"], 4) for r in rows if r.get("value") is not None}
 
-    return re.findall(r'aria-label="([^"]*series: This provider[^"]*)"', html_text)
+
+SVG_ROUNDING = 0.0051  # SVG labels show whole percents (62.5% reads "63%")
+
+
+def _tile(app, metric=EPH) -> str:
+    return app._tile[metric][1].value
 
 
 def test_app_starts_on_all_providers_latest_year(app):
     assert app.provider.value == ALL
     assert app.months.value == ("2026-08", "2026-10")
     assert app.message.layout.display == "none"
-    assert "<svg" in app.trend.widget.value
+    assert _own_points(app) == pytest.approx({"2026-08": 0.625, "2026-09": 0.65, "2026-10": 0.625}, abs=SVG_ROUNDING)
 
 
 def test_app_widget_change_rerenders_with_new_provider_numbers(app):
     app.provider.value = "harbor"
-    labels = _svg_labels(app.trend.widget.value)
-    assert any("Month: 2026-10; Value: 45%" in s for s in labels), labels
-    tile = app.tiles.children[0].children[0].value
-    assert ">45%<" in tile
+    assert _own_points(app) == pytest.approx({"2026-08": 0.50, "2026-09": 0.60, "2026-10": 0.45}, abs=SVG_ROUNDING)
+    assert ">45%<" in _tile(app)
     app.provider.value = "cascade"
-    assert ">80%<" in app.tiles.children[0].children[0].value
+    assert _own_points(app) == pytest.approx({"2026-08": 0.75, "2026-09": 0.70, "2026-10": 0.80}, abs=SVG_ROUNDING)
+    assert ">80%<" in _tile(app)
+
+
+def test_app_caches_views_and_prerender_fills_the_cache(app, monkeypatch):
+    app.prerender()
+    calls = []
+    real = charts.trend_chart
+    monkeypatch.setattr(charts, "trend_chart", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for p in ("harbor", "cascade", ALL, "harbor"):
+        app.provider.value = p
+    assert calls == []  # every provider's trend was rendered while "waiting for a request"
+    app.months.value = ("2026-09", "2026-10")
+    assert calls == [1]
 
 
 def test_app_reads_the_store_once(app, monkeypatch):
@@ -204,12 +293,19 @@ def test_app_reads_the_store_once(app, monkeypatch):
 
 def test_app_drill_from_flagged_tile_sets_metric_and_breakdown(app):
     app.provider.value = "harbor"
-    tile = app.tiles.children[0]
-    assert "acm-flagged" in tile._dom_classes
-    tile.children[1].click()  # "Show breakdown"
+    box, _, button = app._tile[EPH]
+    assert "acm-flagged" in box._dom_classes and button.layout.display is None
+    assert app._tile["clients_served"][2].layout.display == "none"  # unflagged: no drill button
+    button.click()  # "Show breakdown"
     assert app.metric.value == EPH
     assert app.dimension.value == "race_ethnicity"  # the roadmap topic's dimension for 2026-10
-    assert "suppressed" in app.breakdown.widget.value
+    assert DISPARITY in app.findings.value
+    if app.charts.mode == "svg":
+        assert "suppressed (small numbers)" in app.charts.panes["breakdown"].value
+    else:
+        spec = app.charts.chart.spec
+        rows = [r for d in spec["datasets"].values() for r in d if r.get("group")]
+        assert {r["group"]: r["note"] for r in rows}["Black or African American"] == "suppressed (small numbers)"
 
 
 @pytest.mark.parametrize("query, message", [
@@ -243,7 +339,7 @@ def test_app_download_link_is_a_data_uri_of_the_view(app):
 def test_app_callback_shows_acm_error_message(app, monkeypatch):
     def boom(*a, **k):
         raise AcmError("Provider harbor, 2026-10: something plain went wrong.")
-    monkeypatch.setattr(explorer, "trend", boom)
+    monkeypatch.setattr(explorer, "tiles", boom)
     app.provider.value = "harbor"
     assert "something plain went wrong" in app.message.value
     assert app.message.layout.display is None
@@ -256,3 +352,25 @@ def test_request_query_outside_voila_reads_environment(monkeypatch):
     monkeypatch.setenv("VOILA_PREHEAT", "False")
     assert widgets.request_query() == "provider=harbor"
 
+
+
+def test_compose_puts_trend_and_peers_side_by_side_and_the_breakdown_below():
+    from acm_helpers.chartboard import compose
+
+    def spec(name):
+        return {"$schema": "s", "config": {"legend": {"orient": "bottom"}},
+                "datasets": {f"d-{name}": [{"x": 1}]}, "data": {"name": f"d-{name}"}, "mark": "bar"}
+
+    out = compose([[spec("trend"), spec("peers")], [spec("breakdown")]])
+    assert set(out["datasets"]) == {"d-trend", "d-peers", "d-breakdown"}
+    assert [p["data"]["name"] for p in out["vconcat"][0]["hconcat"]] == ["d-trend", "d-peers"]
+    assert out["vconcat"][1]["data"]["name"] == "d-breakdown"
+    assert out["config"]["legend"]["orient"] == "top"
+    assert "datasets" not in out["vconcat"][1] and "$schema" not in out["vconcat"][1]
+    assert compose([[spec("trend")], []])["data"]["name"] == "d-trend"
+    assert compose([[], []]) is None
+
+
+def test_unknown_chart_mode_is_a_plain_error(program, store):
+    with pytest.raises(ConfigError, match="jupyter, svg"):
+        widgets.Explorer([program], [store], chart_mode="canvas")

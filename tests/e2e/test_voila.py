@@ -1,0 +1,204 @@
+"""The staff explorer in a real browser: ``acm serve`` on the demo store, Debian's Chromium
+driven by Playwright, every request that is not to this machine aborted (and recorded).
+
+What is checked is what staff see: the chart's marks (Vega writes each mark's values into its
+``aria-label``) and the tiles must show the selected provider's numbers from ``metric_values``
+after the provider and breakdown widgets change; a bad ``?provider=`` shows a plain message and
+no traceback; the CSV download holds aggregates only. Screenshots go to ``$ACM_SCREENSHOT_DIR``
+(default: pytest's tmp dir) so a person can look at them.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from acm_helpers.charts import format_value
+from acm_helpers.explorer import ALL, CSV_COLUMNS
+from acm_helpers.serve import BackgroundServer, free_port
+
+pytestmark = [pytest.mark.browser]
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "data:", "blob:")
+EPH = "exits_to_permanent_housing"
+
+
+@pytest.fixture(scope="module")
+def server(demo_store, program_path):
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (make system-deps)")
+    if not demo_store.has_table("metric_values"):
+        pytest.skip("the demo store has no metric_values yet (acm_helpers.metrics)")
+    port = free_port()
+    args = ["--port", str(port), "--program", str(program_path), "--data-dir", str(demo_store.root)]
+    with BackgroundServer(args, ROOT) as srv:
+        srv.url = f"http://127.0.0.1:{port}/"
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 1900}, accept_downloads=True)
+    pg = context.new_page()
+    pg.blocked = []
+
+    def route(r):
+        if r.request.url.startswith(LOCAL):
+            r.continue_()
+        else:
+            pg.blocked.append(r.request.url)
+            r.abort()
+
+    pg.route("**/*", route)
+    yield pg
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def shots(tmp_path_factory) -> Path:
+    out = Path(os.environ.get("ACM_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def values(demo_store) -> pd.DataFrame:
+    mv = demo_store.read_table("metric_values")
+    mv["dimension"] = mv["dimension"].fillna("").astype(str)
+    mv["group"] = mv["group"].fillna("").astype(str)
+    return mv
+
+
+def _monthly(values, provider, metric=EPH, dimension="") -> pd.DataFrame:
+    return values[(values["provider_id"] == provider) & (values["grain"] == "month")
+                  & (values["metric_id"] == metric) & (values["dimension"] == dimension)]
+
+
+DRAWN = ".acm-charts svg [role='graphics-symbol']"  # Vega marks, not an empty svg
+
+
+def _labels(page, marker: str) -> list[str]:
+    """aria-labels of the drawn marks containing ``marker`` (trend, peers or breakdown)."""
+    return page.eval_on_selector_all(f".acm-charts svg [aria-label*='{marker}']",
+                                     "els => els.map(e => e.getAttribute('aria-label'))")
+
+
+def _trend_points(page) -> dict[str, str]:
+    """Month -> value as drawn, from the own-series marks of the trend chart."""
+    out = {}
+    for label in _labels(page, "series: This provider"):
+        m = re.search(r"Month: (\d{4}-\d{2}); Value: ([^;]+)", label)
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def _wait_changed(page, selector: str, before: str) -> None:
+    page.wait_for_function(
+        "([s, b]) => { const e = document.querySelector(s); return e && e.innerHTML !== b; }",
+        arg=[selector, before], timeout=30_000)
+
+
+def _expected_trend(values, provider, months) -> dict[str, str]:
+    rows = _monthly(values, provider).set_index("period")
+    return {p: format_value(rows.loc[p, "value"], "percent") for p in months
+            if p in rows.index and pd.notna(rows.loc[p, "value"])}
+
+
+def test_first_chart_then_provider_and_breakdown_change_to_that_providers_numbers(
+        server, page, values, program, shots):
+    page.goto(server.url)
+    page.wait_for_selector(DRAWN, timeout=60_000)
+    page.screenshot(path=str(shots / "01_all_providers.png"), full_page=True)
+
+    months = sorted(_trend_points(page))
+    assert len(months) == 12  # the last 12 months by default
+    assert _trend_points(page) == _expected_trend(values, ALL, months)
+
+    # provider -> Harbor Light Housing: chart and tiles redraw with harbor's numbers
+    before = page.inner_html(".acm-charts")
+    page.select_option(".acm-provider select", label=program.provider("harbor").name)
+    _wait_changed(page, ".acm-charts", before)
+    page.wait_for_function("() => document.querySelector('.acm-charts').innerHTML.includes('Harbor')")
+    drawn = _trend_points(page)
+    assert drawn == _expected_trend(values, "harbor", months)
+    assert drawn != _expected_trend(values, ALL, months)
+    end = months[-1]
+    harbor_end = _monthly(values, "harbor").set_index("period").loc[end]
+    tile = page.inner_text(f".acm-tile-value[data-metric='{EPH}']")
+    assert tile == format_value(harbor_end["value"], "percent", suppressed=bool(harbor_end["suppressed"]))
+    peers = _labels(page, "Provider: ")
+    assert any(f"Provider: {program.provider('harbor').name}; Value: {tile}" in s for s in peers), peers
+    page.screenshot(path=str(shots / "02_harbor.png"), full_page=True)
+
+    # breakdown -> race and ethnicity: one bar per unsuppressed group, suppressed ones written
+    page.select_option(".acm-dimension select", label=program.dimension("race_ethnicity").label)
+    page.wait_for_selector(".acm-charts svg [aria-label*='Group: ']", timeout=30_000)
+    groups = _monthly(values, "harbor", dimension="race_ethnicity")
+    groups = groups[groups["period"] == end]
+    shown = {re.search(r"Group: ([^;]+); Value: ([^;]+)", s).groups()
+             for s in _labels(page, "Group: ")}
+    expected = {(g, format_value(v, "percent")) for g, v, sup in
+                zip(groups["group"], groups["value"], groups["suppressed"], strict=True) if not sup}
+    assert shown == expected
+    if groups["suppressed"].any():
+        assert "suppressed (small numbers)" in page.inner_html(".acm-charts")
+    page.screenshot(path=str(shots / "03_harbor_by_race.png"), full_page=True)
+
+    # another provider with the breakdown kept
+    before = page.inner_html(".acm-charts")
+    page.select_option(".acm-provider select", label=program.provider("cascade").name)
+    _wait_changed(page, ".acm-charts", before)
+    page.wait_for_function("() => document.querySelector('.acm-charts').innerHTML.includes('Cascade')")
+    assert _trend_points(page) == _expected_trend(values, "cascade", months)
+    page.screenshot(path=str(shots / "04_cascade_by_race.png"), full_page=True)
+
+    assert page.blocked == []  # nothing on the page tried to reach the network
+    assert "Traceback" not in page.content()
+
+
+def test_bad_provider_in_url_shows_a_plain_message(server, page, shots):
+    page.goto(server.url + "?provider=nonsense")
+    page.wait_for_selector(".acm-message", timeout=60_000)
+    text = page.inner_text(".acm-message")
+    assert "provider 'nonsense'" in text and "Known providers: harbor" in text
+    page.wait_for_selector(DRAWN, timeout=30_000)
+    html = page.content()
+    assert "Traceback" not in html and "Error" not in page.inner_text("body")
+    page.screenshot(path=str(shots / "05_bad_provider.png"), full_page=True)
+    assert page.blocked == []
+
+
+def test_url_provider_and_csv_download_of_aggregates(server, page, values, program):
+    page.goto(server.url + "?provider=harbor")
+    page.wait_for_function(
+        "() => (document.querySelector('.acm-charts') || {innerHTML: ''}).innerHTML.includes('Harbor')",
+        timeout=60_000)
+    with page.expect_download() as info:
+        page.click(".acm-download-link")
+    frame = pd.read_csv(io.StringIO(Path(info.value.path()).read_text()), keep_default_na=False)
+    assert list(frame.columns) == CSV_COLUMNS
+    trend = frame[frame["section"] == "trend"]
+    assert set(trend["provider_id"]) == {"harbor"} and len(trend) > 0
+    suppressed = values[values["suppressed"]]
+    assert not frame.merge(suppressed[["provider_id", "period", "metric_id", "dimension", "group"]],
+                           on=["provider_id", "period", "metric_id", "dimension", "group"]).shape[0]
+    assert page.blocked == []

@@ -208,7 +208,9 @@ def flag_sentences(
     now = own[own["period"] == period].set_index("metric_id")
     if "flag_reasons" in now.columns:
         return [
-            f"{program.metric(mid).label}: {text}"
+            text
+            if text.startswith(program.metric(mid).label)
+            else f"{program.metric(mid).label}: {text}"
             for mid, text in now["flag_reasons"].items()
             if mid in program.metrics
             and program.metrics[mid].key

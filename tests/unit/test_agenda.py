@@ -129,3 +129,11 @@ def test_agenda_for_uses_values_the_caller_holds(program, tmp_path):
     assert a.changes[0].startswith("Exits to permanent housing: 60% in Jan 2026, up from 30%")
     assert a.flags == ["Exits to permanent housing: Exits rose (significant change)."]
     assert a.open_items.empty and a.last_meeting is None
+
+
+def test_engine_reasons_that_name_the_metric_are_not_prefixed_twice(program):
+    values = VALUES.assign(
+        flag_reasons=["", "", "Median length of stay of 95 days is above the target.", ""]
+    )
+    flags = agenda.flag_sentences(program, values, "harbor", "2026-01", "2025-12")
+    assert flags == ["Median length of stay of 95 days is above the target."]

@@ -110,7 +110,10 @@ def suppress(cells: pd.DataFrame, program: Program, max_rounds: int = 50) -> pd.
              ("provider", _codes(out, ["metric_id", "period", "grain", "dimension", "group"],
                                  (out["provider_id"] != ALL).to_numpy()))]
     additive = out["metric_id"].isin(additive_metrics(out)).to_numpy()
+    grains = set(out["grain"])
     for name, parent in _time_parents(out).items():
+        if name.split()[-1] not in grains:  # no parent rows of that grain: nothing to subtract from
+            continue
         keyed = out[["metric_id", "provider_id", "dimension", "group"]].assign(_parent=parent.fillna(""))
         codes.append((name, _codes(keyed, [*keyed.columns], parent.notna().to_numpy() & additive)))
     size = out["cell_size"].fillna(0).to_numpy(float)

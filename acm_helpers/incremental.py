@@ -4,9 +4,9 @@ data changed, and the manifest can say which part changed.
 Why per slice, not per store: ``metric_values.version`` changes whenever any episode of any
 provider changes, so keying packets on it would rebuild all of them for one corrected
 submission. A packet shows its own provider's history (with peer benchmarks already folded into
-its rows), the program-wide ``__all__`` rows, and its peers' values for the period; its digest
-covers exactly those rows of each aggregate table, up to the end of the run's period, plus the
-program file (names, targets, suppression). The system packet covers every provider.
+its rows), the program-wide ``__all__`` rows, and its peers' overall values (``packet.load`` reads the same
+rows); its digest covers exactly those rows of each aggregate table, up to the end of the run's
+period, plus the program file (names, targets, suppression). The system packet covers every provider.
 
 Episode-level tables (``episodes``, ``episodes_submitted``, ``quarantine``) are not part of any
 digest: packets hold aggregates only, and every change in episodes that a packet can show
@@ -97,12 +97,11 @@ def _shown_by(frame: pd.DataFrame, end: date) -> pd.Series:
     return starts.isna() | (starts <= pd.Timestamp(end))
 
 
-def _peer_rows(frame: pd.DataFrame, period: str) -> pd.Series:
-    """Other providers' overall values for the run's month (the peer comparison shows them)."""
-    if not {"provider_id", "period"} <= set(frame.columns):
+def _peer_rows(frame: pd.DataFrame) -> pd.Series:
+    """Every provider's overall values (no breakdown): peer comparisons and trends show them."""
+    if "dimension" not in frame.columns:
         return pd.Series(False, index=frame.index)
-    overall = frame["dimension"].fillna("") == "" if "dimension" in frame.columns else True
-    return (frame["period"].astype("string") == period) & overall
+    return frame["dimension"].fillna("") == ""
 
 
 def table_digests(
@@ -129,14 +128,15 @@ def table_digests(
                 out[p][name] = digest_of(hashes[shown])
             continue
         pid = frame["provider_id"].astype("string").fillna("").to_numpy()
-        peers = _peer_rows(frame, period).to_numpy() if name == "metric_values" else None
+        peers = _peer_rows(frame).to_numpy() if name == "metric_values" else None
         for p in providers:
             if p is None:
                 mask = shown
             else:
-                mask = shown & ((pid == p) | (pid == ALL))
+                mask = (pid == p) | (pid == ALL)
                 if peers is not None:
                     mask = mask | peers
+                mask = shown & mask
             out[p][name] = digest_of(hashes[mask])
     return out
 

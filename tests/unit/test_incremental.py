@@ -72,7 +72,7 @@ def change(
         pytest.param(
             lambda f: change(f, "harbor", "2026-09", "value", 0.51),
             True,
-            False,
+            True,
             True,
             id="own-history",
         ),
@@ -86,13 +86,13 @@ def change(
         pytest.param(
             lambda f: change(f, "harbor", "term", "value", 0.9),
             True,
-            False,
+            True,
             True,
             id="term-roll-up",
         ),
         pytest.param(
             lambda f: change(f, "cascade", "2026-09", "value", 0.1),
-            False,
+            True,
             True,
             True,
             id="peer-history",

@@ -125,9 +125,12 @@ def compose(rows: list[list[dict]]) -> dict | None:
         for spec in row:
             top["datasets"].update(spec.get("datasets", {}))
             parts.append({k: v for k, v in spec.items() if k not in ("$schema", "config", "datasets")})
-        bodies.append(parts[0] if len(parts) == 1 else {"hconcat": parts, "spacing": 40})
+        bodies.append({"hconcat": parts, "spacing": 40})
     if len(bodies) == 1:
-        return {**top, **bodies[0]}
+        row = bodies[0]["hconcat"]
+        return {**top, **row[0]} if len(row) == 1 else {**top, **bodies[0]}
+    # Each row is its own hconcat, so Vega-Lite does not line the trend's plot area up with
+    # the breakdown's (whose long group labels would push the trend to the right).
     return {**top, "vconcat": bodies}
 
 

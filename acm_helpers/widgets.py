@@ -279,16 +279,24 @@ class Explorer:
 
     # -- rendering --------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-render every part whose inputs changed (filters only; no reading from disk)."""
-        data, sel = self.data, self.selection()
-        self.charts.show(self._views(data, sel))
-        self._part("tiles", (sel.provider, sel.end, sel.metric), lambda: self._tiles(data, sel))
-        self._part("findings", (sel.provider, sel.metric, sel.end, sel.dimension, sel.grain),
-                   lambda: self._findings(data, sel))
-        self._part("topic", sel.end, lambda: self._topic(data, sel))
-        self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
-        self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
-        self._part("download", sel, lambda: self._download(data, sel))
+        """Re-render every part whose inputs changed (filters only; no reading from disk).
+
+        The page root carries the class ``acm-idle`` except while this runs, so a browser test
+        can tell a finished update from one whose later parts are still on their way.
+        """
+        self.widget.remove_class("acm-idle")
+        try:
+            data, sel = self.data, self.selection()
+            self.charts.show(self._views(data, sel))
+            self._part("tiles", (sel.provider, sel.end, sel.metric), lambda: self._tiles(data, sel))
+            self._part("findings", (sel.provider, sel.metric, sel.end, sel.dimension, sel.grain),
+                       lambda: self._findings(data, sel))
+            self._part("topic", sel.end, lambda: self._topic(data, sel))
+            self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
+            self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
+            self._part("download", sel, lambda: self._download(data, sel))
+        finally:
+            self.widget.add_class("acm-idle")
 
     def prerender(self) -> None:
         """Render the charts of every provider for the current view, without showing them.

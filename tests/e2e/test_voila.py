@@ -112,9 +112,12 @@ def _trend_points(page) -> dict[str, str]:
 
 
 def _wait_changed(page, selector: str, before: str) -> None:
+    """Wait until ``selector``'s content differs from ``before`` and the update has finished
+    (the explorer root gets ``acm-idle`` back after its last part is sent)."""
     page.wait_for_function(
         "([s, b]) => { const e = document.querySelector(s); return e && e.innerHTML !== b; }",
         arg=[selector, before], timeout=30_000)
+    page.wait_for_selector(".acm-explorer.acm-idle", timeout=30_000)
 
 
 def _expected_trend(values, provider, months) -> dict[str, str]:
@@ -123,15 +126,30 @@ def _expected_trend(values, provider, months) -> dict[str, str]:
             if p in rows.index and pd.notna(rows.loc[p, "value"])}
 
 
+def _check_tiles(page, values, program, provider: str, end: str) -> None:
+    """Every tile shows the provider's value for ``end`` as the engine stored it."""
+    month = values[(values["provider_id"] == provider) & (values["grain"] == "month")
+                   & (values["period"] == end) & (values["dimension"] == "")].set_index("metric_id")
+    for metric_id, metric in program.metrics.items():
+        if not metric.key:
+            continue
+        row = month.loc[metric_id]
+        want = format_value(None if pd.isna(row["value"]) else float(row["value"]), metric.format,
+                            suppressed=bool(row["suppressed"]))
+        assert page.inner_text(f".acm-tile-value[data-metric='{metric_id}']") == want, metric_id
+
+
 def test_first_chart_then_provider_and_breakdown_change_to_that_providers_numbers(
         server, page, values, program, shots):
     page.goto(server.url)
     page.wait_for_selector(DRAWN, timeout=60_000)
+    page.wait_for_selector(".acm-explorer.acm-idle", timeout=30_000)
     page.screenshot(path=str(shots / "01_all_providers.png"), full_page=True)
 
     months = sorted(_trend_points(page))
     assert len(months) == 12  # the last 12 months by default
     assert _trend_points(page) == _expected_trend(values, ALL, months)
+    _check_tiles(page, values, program, ALL, months[-1])
 
     # provider -> Harbor Light Housing: chart and tiles redraw with harbor's numbers
     before = page.inner_html(".acm-charts")
@@ -142,15 +160,17 @@ def test_first_chart_then_provider_and_breakdown_change_to_that_providers_number
     assert drawn == _expected_trend(values, "harbor", months)
     assert drawn != _expected_trend(values, ALL, months)
     end = months[-1]
-    harbor_end = _monthly(values, "harbor").set_index("period").loc[end]
+    _check_tiles(page, values, program, "harbor", end)
+    assert program.provider("harbor").name in page.inner_text(".acm-quality")
     tile = page.inner_text(f".acm-tile-value[data-metric='{EPH}']")
-    assert tile == format_value(harbor_end["value"], "percent", suppressed=bool(harbor_end["suppressed"]))
     peers = _labels(page, "Provider: ")
     assert any(f"Provider: {program.provider('harbor').name}; Value: {tile}" in s for s in peers), peers
     page.screenshot(path=str(shots / "02_harbor.png"), full_page=True)
 
     # breakdown -> race and ethnicity: one bar per unsuppressed group, suppressed ones written
+    before = page.inner_html(".acm-charts")
     page.select_option(".acm-dimension select", label=program.dimension("race_ethnicity").label)
+    _wait_changed(page, ".acm-charts", before)
     page.wait_for_selector(".acm-charts svg [aria-label*='Group: ']", timeout=30_000)
     groups = _monthly(values, "harbor", dimension="race_ethnicity")
     groups = groups[groups["period"] == end]
@@ -169,6 +189,8 @@ def test_first_chart_then_provider_and_breakdown_change_to_that_providers_number
     _wait_changed(page, ".acm-charts", before)
     page.wait_for_function("() => document.querySelector('.acm-charts').innerHTML.includes('Cascade')")
     assert _trend_points(page) == _expected_trend(values, "cascade", months)
+    _check_tiles(page, values, program, "cascade", end)
+    assert program.provider("cascade").name in page.inner_text(".acm-quality")
     page.screenshot(path=str(shots / "04_cascade_by_race.png"), full_page=True)
 
     assert page.blocked == []  # nothing on the page tried to reach the network

@@ -364,9 +364,9 @@ def test_compose_puts_trend_and_peers_side_by_side_and_the_breakdown_below():
     out = compose([[spec("trend"), spec("peers")], [spec("breakdown")]])
     assert set(out["datasets"]) == {"d-trend", "d-peers", "d-breakdown"}
     assert [p["data"]["name"] for p in out["vconcat"][0]["hconcat"]] == ["d-trend", "d-peers"]
-    assert out["vconcat"][1]["data"]["name"] == "d-breakdown"
+    assert out["vconcat"][1]["hconcat"][0]["data"]["name"] == "d-breakdown"
     assert out["config"]["legend"]["orient"] == "top"
-    assert "datasets" not in out["vconcat"][1] and "$schema" not in out["vconcat"][1]
+    assert all("datasets" not in p and "$schema" not in p for row in out["vconcat"] for p in row["hconcat"])
     assert compose([[spec("trend")], []])["data"]["name"] == "d-trend"
     assert compose([[], []]) is None
 

@@ -247,11 +247,14 @@ def gap_text(d: float, metric: Metric, unit: bool = True) -> str:
 
 
 def signed_points(d: float, unit: bool = True) -> str:
-    """A signed difference of two rates in percentage points ("+20 points", never "-0")."""
+    """A signed difference of two rates in percentage points ("+20 points"; a small non-zero
+    difference keeps one decimal, "-0.3 points", so an interval bound never reads as zero)."""
     if pd.isna(d):
         return "–"
     r = round(d * 100)
     word = (" point" if abs(r) == 1 else " points") if unit else ""
+    if r == 0 and round(d * 1000) != 0:
+        return f"{d * 100:+.1f}{' points' if unit else ''}"
     return f"{'+' if r > 0 else '' if r == 0 else '-'}{abs(r)}{word}"
 
 

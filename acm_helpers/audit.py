@@ -47,6 +47,8 @@ class SuppressedCell:
     numbers: frozenset[str]  # the true numerator, denominator and value in printed forms
     period: str = ""
     metric_id: str = ""
+    who: str = ""  # another provider's label as the packet shows it ("" = the packet's own provider)
+    current: bool = True  # the packet's own period: rows need not name it (else they must)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class PrivacyFacts:
     forbidden_names: tuple[str, ...] = ()  # other providers' names (when anonymized)
     forbidden_ids: frozenset[str] = frozenset()  # other providers' ids (lower case)
     suppressed: tuple[SuppressedCell, ...] = ()
+    labels_with_digits: tuple[str, ...] = ()  # group labels such as "18-24" or ZIP codes
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,11 @@ def check_units(units: Iterable[str], facts: PrivacyFacts, file: str) -> list[Fi
     """Check text units against the facts; one finding per distinct leak."""
     findings: dict[tuple[str, str], Finding] = {}
     names = [(n, _norm(n)) for n in facts.forbidden_names if n.strip()]
+    by_metric: dict[str, list[SuppressedCell]] = {}
+    for cell in facts.suppressed:
+        by_metric.setdefault(_norm(cell.metric), []).append(cell)
+    digit_labels = tuple(sorted({c.group for c in facts.suppressed if any(ch.isdigit() for ch in c.group)}
+                                | set(facts.labels_with_digits), key=len, reverse=True))
     for unit in units:
         low = _norm(unit)
         tokens = set(TOKEN.findall(unit))
@@ -195,23 +203,77 @@ def check_units(units: Iterable[str], facts: PrivacyFacts, file: str) -> list[Fi
         for pid in {t.lower() for t in tokens} & facts.forbidden_ids:
             findings.setdefault(("provider_name", pid), Finding(
                 "provider_name", file, f"another provider's id {pid!r} appears", _excerpt(unit, pid)))
-        if facts.suppressed:
-            nums = _numbers(unit)
-            if not nums:
-                continue
-            for cell in facts.suppressed:
-                if cell.group and _norm(cell.group) not in low:
-                    continue
-                if not (_norm(cell.metric) in low or (cell.metric_id and cell.metric_id.lower() in low)):
-                    continue
-                hit = nums & cell.numbers
-                if hit:
-                    key = ("suppressed_value", f"{cell.metric}|{cell.group}|{cell.period}")
-                    where = f"{cell.metric}{' / ' + cell.group if cell.group else ''}{' ' + cell.period if cell.period else ''}"
-                    findings.setdefault(key, Finding(
-                        "suppressed_value", file,
-                        f"the suppressed cell {where} is shown with its true number(s) {sorted(hit)}", unit[:200]))
+        if by_metric:
+            _check_suppressed(unit, low, by_metric, file, findings, digit_labels)
     return list(findings.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def _word(text: str) -> re.Pattern:
+    return re.compile(r"(?<![\w-])" + re.escape(_norm(text)) + r"(?![\w-])")
+
+
+def period_forms(period: str) -> tuple[str, ...]:
+    """How a period is written in packets, lower case: "2026-03", "march 2026", "mar 2026";
+    quarters "2026-q3", "q3 2026", "july–september 2026"."""
+    from datetime import datetime
+
+    if re.fullmatch(r"\d{4}-\d{2}", period):
+        d = datetime.strptime(period, "%Y-%m")
+        return (period, f"{d:%B %Y}".lower(), f"{d:%b %Y}".lower())
+    q = re.fullmatch(r"(\d{4})-Q([1-4])", period)
+    if q:
+        y, n = q.group(1), int(q.group(2))
+        first, last = datetime(int(y), 3 * n - 2, 1), datetime(int(y), 3 * n, 1)
+        return (period.lower(), f"q{n} {y}", f"{first:%B}–{last:%B} {y}".lower(), f"{first:%b}–{last:%b} {y}".lower())
+    return (period.lower(),)
+
+
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+PERIOD_TEXT = re.compile(r"\b\d{4}-(?:q[1-4]|\d{2})(?:-\d{2})?\b|\bq[1-4] \d{4}\b"
+                         rf"|\b(?:{MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)(?:–\w+)? \d{{4}}\b")
+
+
+def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedCell]], file: str,
+                      findings: dict, labels_with_digits: tuple[str, ...] = ()) -> None:
+    """A unit naming a suppressed cell (metric, group, peer, period) must not carry its numbers.
+
+    Numbers are read after removing dates and labels that contain digits (age bands such as
+    "18-24", ZIP codes), so a label is never mistaken for a value. A unit that names periods is
+    about those periods; one that names none is about the packet's own month/quarter.
+    """
+    nums = None
+    mentioned: set[str] = set()
+    for metric_norm, cells in by_metric.items():
+        if metric_norm not in low:
+            continue
+        if nums is None:
+            periods = PERIOD_TEXT.findall(low)
+            mentioned = set(periods)
+            clean = PERIOD_TEXT.sub(" ", low)
+            for label in labels_with_digits:
+                clean = _word(label).sub(" ", clean)
+            nums = _numbers(clean)
+        if not nums:
+            return
+        for cell in cells:
+            hit = nums & cell.numbers
+            if not hit:
+                continue
+            if cell.group and not _word(cell.group).search(low):
+                continue
+            if cell.who and not _word(cell.who).search(low):
+                continue
+            if mentioned:
+                if not mentioned & set(period_forms(cell.period)):
+                    continue
+            elif not cell.current:
+                continue
+            key = ("suppressed_value", f"{cell.metric}|{cell.group}|{cell.who}|{cell.period}")
+            where = " / ".join(x for x in (cell.metric, cell.group, cell.who, cell.period) if x)
+            findings.setdefault(key, Finding(
+                "suppressed_value", file,
+                f"the suppressed cell {where} is shown with its true number(s) {sorted(hit)}", unit[:200]))
 
 
 def _mask(secret: str) -> str:
@@ -259,16 +321,25 @@ def printed_forms(value: float | None, fmt: str) -> set[str]:
     return {s.replace(",", "") for s in out}
 
 
-def facts_for(program, store, provider: str | None, period: str) -> PrivacyFacts:
+def facts_for(program, store, provider: str | None, period: str, truth: pd.DataFrame | None = None,
+              equity_period: str = "") -> PrivacyFacts:
     """Build the facts for one provider's packet from the store and the program.
 
-    Suppressed cells come from :func:`suppressed_truth`, which asks the engine for the
-    unsuppressed numbers of exactly the cells it suppressed.
+    Args:
+        truth: the engine's unsuppressed numbers of the suppressed cells
+            (``metrics.unsuppressed_cells``), computed once per run upstream; computed here when
+            None (slow: it re-evaluates every metric).
+        equity_period: the quarter the packet's equity section shows (its cells are "current").
     """
     others = [p for p in program.providers if p.id != provider]
     anonymized = program.peers.display == "anonymized"
-    cells = suppressed_truth(program, store, provider, period) if provider else ()
+    if provider and truth is None:
+        from acm_helpers import metrics
+
+        truth = metrics.unsuppressed_cells(program, store)
+    cells = suppressed_truth(program, truth, provider, period, equity_period) if provider else []
     return PrivacyFacts(
+        labels_with_digits=digit_labels(program, truth),
         provider=provider or "",
         client_ids=client_ids(store),
         forbidden_names=tuple(p.name for p in others) if anonymized else (),
@@ -277,18 +348,46 @@ def facts_for(program, store, provider: str | None, period: str) -> PrivacyFacts
     )
 
 
-def suppressed_truth(program, store, provider: str, period: str) -> list[SuppressedCell]:
-    """The suppressed cells a provider's packet could show, each with its true numbers."""
-    from acm_helpers import metrics
+def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
+    """Group labels that contain digits (age bands, ZIP codes): never read as values."""
+    from acm_helpers.metrics import band_labels
 
-    truth = metrics.unsuppressed_cells(program, store, provider)
-    if truth.empty:
+    labels = {lab for dim in program.dimensions.values() if dim.bins for lab in band_labels(dim.bins)}
+    if truth is not None and not truth.empty:
+        labels |= {g for g in truth["group"].astype(str).unique() if any(ch.isdigit() for ch in g)}
+    return tuple(sorted(labels))
+
+
+def suppressed_truth(program, truth: pd.DataFrame, provider: str, period: str,
+                     equity_period: str = "") -> list[SuppressedCell]:
+    """The suppressed cells a provider's packet could show, each with its true numbers.
+
+    Own cells: every month up to the period and the equity quarter; peers' cells: this month's
+    overall values, named as the packet names that peer. A cell is "current" (rows need not name
+    its period) only where the packet shows that kind of cell without a date: this month's
+    overall values (tiles) and the equity quarter's groups (equity tables).
+    """
+    from acm_helpers.privacy import ALL, peer_labels
+
+    if truth is None or truth.empty:
         return []
+    labels = (peer_labels(program, provider) if program.peers.display == "anonymized"
+              else {p.id: p.name for p in program.providers})
+    labels[ALL] = "All providers"
+    t = truth
+    own = t[(t["provider_id"] == provider) & (((t["grain"] == "month") & (t["period"] <= period))
+                                                | ((t["grain"] == "quarter") & (t["period"] == equity_period)))]
+    peers = t[(t["provider_id"] != provider) & (t["grain"] == "month") & (t["period"] == period)
+              & (t["dimension"] == "")]
     cells = []
-    for row in truth.itertuples(index=False):
-        metric = program.metric(row.metric_id)
-        nums = printed_forms(row.numerator, "number") | printed_forms(row.denominator, "number") \
-            | printed_forms(row.value, metric.format)
-        cells.append(SuppressedCell(metric=metric.label, metric_id=row.metric_id, group=str(row.group or ""),
-                                    numbers=frozenset(nums), period=str(row.period)))
+    for rows, is_own in ((own, True), (peers, False)):
+        for row in rows.itertuples(index=False):
+            metric = program.metric(row.metric_id)
+            nums = (printed_forms(row.numerator, "number") | printed_forms(row.denominator, "number")
+                    | printed_forms(row.value, metric.format))
+            cells.append(SuppressedCell(
+                metric=metric.label, metric_id=row.metric_id, group=str(row.group or ""), numbers=frozenset(nums),
+                period=str(row.period), who="" if is_own else labels.get(row.provider_id, row.provider_id),
+                current=(row.grain == "month" and row.period == period and not row.dimension)
+                or (row.grain == "quarter" and row.period == equity_period and bool(row.dimension))))
     return cells

@@ -331,6 +331,42 @@ def report(
     typer.echo(f"wrote {result.html}" + (f" and {result.pdf}" if result.pdf else ""))
 
 
+@app.command("run")
+def run_cmd(
+    period: str = typer.Option(..., "--period", help="Month to build packets for, YYYY-MM."),
+    providers: str | None = typer.Option(None, "--providers", help="Comma-separated provider ids (default: all)."),
+    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default and maximum: the cores)."),
+    audience: str = typer.Option("provider", "--audience", help="provider (peers anonymized, leak-checked) or internal."),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print each packet to PDF with Chromium."),
+    force: bool = typer.Option(False, "--force", help="Rebuild packets whose inputs did not change."),
+    kernel: str = typer.Option("warm", "--kernel", help="warm (one kernel per worker, reused) or fresh (one per notebook)."),
+    program: Path = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+    out: Path = typer.Option(Path("outputs"), "--out", help="Packets go to <out>/<period>/."),
+) -> None:
+    """Build every provider's packet (HTML, PDF, XLSX) and the internal system packet for a month."""
+    from acm_helpers.batch import run_period
+
+    if kernel not in ("warm", "fresh"):
+        fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))
+    try:
+        result = run_period(program, period, data_dir=data_dir, out_root=out, workers=workers, audience=audience,
+                            pdf=pdf, force=force, kernel=kernel,
+                            providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None)
+    except AcmError as exc:
+        fail(exc)
+    m = result.manifest
+    built = sum(1 for p in m.packets if p["status"] == "ok" and not p.get("skipped"))
+    skipped = sum(1 for p in m.packets if p.get("skipped"))
+    typer.echo(f"{built} packet(s) built, {skipped} unchanged (skipped), {len(m.failures)} failed "
+               f"in {m.seconds:.1f} s. Index: {result.index}")
+    for f in m.failures:
+        typer.secho(f"FAILED {f['key']} ({f['status']}): {(f.get('error') or {}).get('message', '')}",
+                    fg=typer.colors.RED, err=True)
+    if m.failures:
+        raise typer.Exit(1)
+
+
 def main() -> None:  # pragma: no cover - console entry
     try:
         app()

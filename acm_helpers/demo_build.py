@@ -268,8 +268,12 @@ def _run_intake(program: Program, store, result: DemoBuild, echo: Callable[[str]
 
 
 def _run_packets(batch, program: Program, program_path: Path, store, period: str, workers: int):
-    run = _need(batch, "run")
-    return run(program, store, period, workers=workers)
+    run_period = _need(batch, "run_period")
+    result = run_period(program_path, period, data_dir=store.root, out_root=Path.cwd() / "outputs",
+                        workers=workers)
+    for failure in result.failures:
+        print(f"packet {failure['key']}: {failure['status']}: {(failure.get('error') or {}).get('message', '')}")
+    return result.index
 
 
 def _skip_rest(result: DemoBuild, steps: list[str], why: str, echo: Callable[[str], None]) -> DemoBuild:

@@ -26,6 +26,7 @@ EXCLUDED_SO = ", ".join(f"'{c}'" for c in sorted(hud.APR_EXCLUDED_SO))
 PERMANENT = ", ".join(f"'{c}'" for c in sorted(hud.APR_PERMANENT))
 POSITIVE_SO = ", ".join(f"'{c}'" for c in sorted(hud.APR_POSITIVE_SO))
 POSITIVE_ES_TH = ", ".join(f"'{c}'" for c in sorted(hud.APR_POSITIVE_ES_TH))
+STAYERS = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date > :end)"
 ES_TH = ", ".join(f"'{p}'" for p in sorted(hud.ES_TH_PROGRAMS))
 
 
@@ -80,14 +81,20 @@ def metrics() -> dict:
             "kind": "median", "population": "exit_date BETWEEN :start AND :end",
             "value": "date_diff('day', CAST(enrollment_date AS DATE), CAST(exit_date AS DATE))",
             "denominator_label": "leavers", "direction": "down", "format": "days", "unit": "days"},
-        "median_participation_stayers": {
-            "label": "Length of participation, stayers (median days)",
-            "definition": "APR Q22b: median days from project start to the last day of the period among stayers "
-                          "(enrolled on the last day of the period).",
-            "kind": "median",
-            "population": "enrollment_date <= :end AND (exit_date IS NULL OR exit_date > :end)",
-            "value": "date_diff('day', CAST(enrollment_date AS DATE), CAST(:end AS DATE))",
-            "denominator_label": "stayers", "direction": "down", "format": "days", "unit": "days", "key": False},
+        # APR Q22a/Q22b for stayers: length = period end - project start. The engine binds :end in
+        # populations only, so stayers are counted by length band rather than as a median.
+        "stayers": {
+            "label": "Stayers at the end of the period",
+            "definition": "APR stayers: clients enrolled on the last day of the period (started by then, no exit "
+                          "by then).",
+            "kind": "count", "population": STAYERS, "numerator_label": "stayers", "direction": "up",
+            "format": "number", "key": False},
+        "stayers_over_one_year": {
+            "label": "Stayers enrolled more than a year",
+            "definition": "APR Q22a length of participation of stayers, 366 days or more: clients enrolled on the last "
+                          "day of the period whose project start was more than 365 days before it.",
+            "kind": "count", "population": f"{STAYERS} AND enrollment_date < :end - INTERVAL 365 DAY",
+            "numerator_label": "stayers over a year", "direction": "down", "format": "number", "key": False},
         "returns_within_6m": _returns_metric(6, 180, key=False),
         "returns_within_12m": _returns_metric(12, 365, key=True),
         "returns_within_24m": _returns_metric(24, 730, key=False),

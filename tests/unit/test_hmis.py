@@ -246,3 +246,26 @@ def test_intake_export_refuses_unknown_race_method(program, tmp_path):
 
     with pytest.raises(HmisError, match="race_method 'both'"):
         hmis.intake_export(SAMPLE, program, Store(tmp_path), race_method="both")
+
+
+def test_per_organization_metrics_through_the_engine(loaded, raw, program):
+    """The metrics engine (acm_helpers.metrics) on the loaded export: exits to permanent housing
+    per organization in January 2022 equal the counts made from Exit.csv."""
+    metrics = pytest.importorskip("acm_helpers.metrics")
+    store, _ = loaded
+    values = metrics.compute(program, store, periods=["2022-01"], grains=("month",), dimensions=[])
+    got = values[(values["metric_id"] == "exits_to_permanent_housing") & (values["period"] == "2022-01")
+                 & (values["dimension"] == "")].set_index("provider_id")
+    org_of = {p["ProjectID"]: p["OrganizationID"] for p in raw["Project"]}
+    project_of = {e["EnrollmentID"]: e["ProjectID"] for e in raw["Enrollment"]}
+    leavers, ph = Counter(), Counter()
+    for x in raw["Exit"]:
+        if x["ExitDate"].startswith("2022-01"):
+            org = "org-" + org_of[project_of[x["EnrollmentID"]]]
+            leavers[org] += 1
+            ph[org] += x["Destination"] in {"410", "411", "421", "422", "423", "426", "435"}
+    assert set(leavers) == set(program.provider_ids)
+    for org in leavers:
+        assert not got.loc[org, "suppressed"]
+        assert (got.loc[org, "numerator"], got.loc[org, "denominator"]) == (ph[org], leavers[org])
+    assert got.loc["__all__", "denominator"] == sum(leavers.values())

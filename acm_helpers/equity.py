@@ -10,8 +10,11 @@ group), as a difference and a ratio with 95% intervals:
   (and never flagged).
 
 A disparity is flagged only when it is adverse for the group (lower when higher is better, and
-vice versa), its difference interval excludes zero, and both groups compared have at least the
-suppression threshold of cases (and are not suppressed). Disproportionality compares the group's
+vice versa), both groups compared have at least the suppression threshold of cases (and are not
+suppressed), and the difference interval excludes zero after a Bonferroni adjustment for the
+number of comparisons made in that breakdown (stored intervals are plain 95% intervals, so a
+flagged gap's 95% interval always excludes zero too). The engine's "Not recorded" group (blank
+values) is never flagged: it is a data-quality finding, not a population group. Disproportionality compares the group's
 share of the metric's population (share of clients served for a count metric) with the
 dimension's ``reference_shares`` (exact binomial test); it is flagged for count metrics only,
 when p < 0.05 and the ratio is outside 0.8 .. 1.25.
@@ -27,6 +30,7 @@ import pandas as pd
 from acm_helpers import intervals as iv
 from acm_helpers.config import Program
 from acm_helpers.flags import format_value
+from acm_helpers.metrics import NOT_RECORDED, conform
 from acm_helpers.privacy import null_suppressed
 from acm_helpers.schema import EQUITY_COLUMNS
 
@@ -77,20 +81,18 @@ def equity_table(cells: pd.DataFrame, program: Program, version: str = "") -> pd
     for col in [c for c in groups.columns if c.startswith("diff_vs_reference") or c.startswith("ratio_vs_reference")]:
         groups[col] = groups[col].where(groups["ref_supp"].eq(False) & ~groups["is_reference"])
     groups["reference_value"] = groups["reference_value"].where(groups["ref_supp"].eq(False))
-    own_ok = ~groups["suppressed"] & (groups["cell_size"] >= t)
+    own_ok = ~groups["suppressed"] & (groups["cell_size"] >= t) & (groups["group"] != NOT_RECORDED)
     others_cell = groups["tot_n"].fillna(groups["tot_rows"]) - groups["_n"]
     rated = kind.isin(["rate", "mean"])
-    adverse_ref = np.where(up, groups["diff_vs_reference_high"] < 0, groups["diff_vs_reference_low"] > 0)
-    adverse_oth = np.where(up, groups["diff_vs_others_high"] < 0, groups["diff_vs_others_low"] > 0)
-    flag_ref = rated & own_ok & ref_ok & adverse_ref
-    flag_oth = rated & own_ok & (others_cell >= t) & adverse_oth
+    elig_ref = (rated & own_ok & ref_ok).to_numpy()
+    elig_oth = (rated & own_ok & (others_cell >= t)).to_numpy()
+    flag_ref, flag_oth, k = _adjusted_flags(groups, kind, up, elig_ref, elig_oth)
     groups["flag_disparity"] = flag_ref | flag_oth
+    groups["n_comparisons"] = k
     groups["disparity_reason"] = _disparity_reasons(groups, program, flag_ref, flag_oth)
     _disproportionality(groups, program, kind, t)
     groups["version"] = version
     out = null_suppressed(groups)
-    from acm_helpers.metrics import conform
-
     return conform(out, EQUITY_COLUMNS).sort_values(
         ["metric_id", "grain", "period", "provider_id", "dimension", "group"], ignore_index=True)
 
@@ -146,6 +148,50 @@ def _compare(g: pd.DataFrame, kind: pd.Series) -> None:
         g.loc[plain, "ratio_vs_others"] = np.where(ov != 0, v / ov, np.nan)[plain]
 
 
+def _adjusted_flags(g: pd.DataFrame, kind: pd.Series, up: pd.Series, elig_ref: np.ndarray,
+                    elig_oth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Adverse gaps significant after a Bonferroni adjustment within each breakdown.
+
+    Why adjust: a breakdown compares every group with the reference and with all others, so with
+    eight groups a 95% interval would flag a chance gap in about half of the breakdowns where
+    there is none. The family of comparisons is one provider x period x metric x dimension; each
+    is tested at 0.05 / k, k being the number of comparisons made in it.
+    """
+    cell = g.groupby([*CELL, "dimension"], sort=False).ngroup().to_numpy()
+    per_cell = np.bincount(cell, weights=elig_ref.astype(float) + elig_oth.astype(float))
+    k = np.maximum(per_cell[cell], 1)
+    flag_ref = np.zeros(len(g), dtype=bool)
+    flag_oth = np.zeros(len(g), dtype=bool)
+    rate, mean, upv = (kind == "rate").to_numpy(), (kind == "mean").to_numpy(), up.to_numpy()
+    x, n = g["_x"].to_numpy(float), g["_n"].to_numpy(float)
+    n1, s1, ss1 = _sums(g)
+    sd1 = g["_sd"].to_numpy(float)
+    tn, ts, tss = _sums(g, "tot")
+    on, os_ = tn - n1, ts - s1
+    with np.errstate(all="ignore"):
+        m1, om = s1 / n1, os_ / on
+        osd = np.sqrt(np.maximum(tss - ss1 - on * om**2, 0) / (on - 1))
+        rm = g["ref_x"].to_numpy(float) / g["ref_n"].to_numpy(float)
+    rx, rn, rsd = (g[c].to_numpy(float) for c in ("ref_x", "ref_n", "ref_sd"))
+    ox, onr = g["tot_x"].to_numpy(float) - x, g["tot_n"].to_numpy(float) - n
+    for kk in np.unique(k[elig_ref | elig_oth]):
+        alpha = ALPHA / kk
+        for target, eligible, vs_ref in ((flag_ref, elig_ref, True), (flag_oth, elig_oth, False)):
+            i = np.flatnonzero((k == kk) & eligible)
+            if not i.size:
+                continue
+            if vs_ref:
+                rd = iv.newcombe_difference(x[i], n[i], rx[i], rn[i], alpha)
+                md = iv.welch_difference(m1[i], sd1[i], n1[i], rm[i], rsd[i], rn[i], alpha)
+            else:
+                rd = iv.newcombe_difference(x[i], n[i], ox[i], onr[i], alpha)
+                md = iv.welch_difference(m1[i], sd1[i], n1[i], om[i], osd[i], on[i], alpha)
+            lo = np.where(rate[i], rd[1], np.where(mean[i], md[1], np.nan))
+            hi = np.where(rate[i], rd[2], np.where(mean[i], md[2], np.nan))
+            target[i] = np.where(upv[i], hi < 0, lo > 0)
+    return flag_ref, flag_oth, k
+
+
 def _put(g: pd.DataFrame, sel: np.ndarray, what: str, d, lo, hi, r, rlo, rhi) -> None:
     for name, arr in ((f"diff_{what}", d), (f"diff_{what}_low", lo), (f"diff_{what}_high", hi),
                       (f"ratio_{what}", r), (f"ratio_{what}_low", rlo), (f"ratio_{what}_high", rhi)):
@@ -155,7 +201,7 @@ def _put(g: pd.DataFrame, sel: np.ndarray, what: str, d, lo, hi, r, rlo, rhi) ->
 def _disparity_reasons(g: pd.DataFrame, program: Program, flag_ref: pd.Series, flag_oth: pd.Series) -> list[str]:
     out = []
     cols = ["metric_id", "dimension", "group", "value", "reference_group", "reference_value", "others_value",
-            "diff_vs_reference_low", "diff_vs_reference_high", "diff_vs_others_low", "diff_vs_others_high"]
+            "diff_vs_reference_low", "diff_vs_reference_high", "diff_vs_others_low", "diff_vs_others_high", "n_comparisons"]
     for row, fr, fo in zip(g[cols].itertuples(index=False), flag_ref, flag_oth, strict=True):
         if not (fr or fo):
             out.append("")
@@ -170,7 +216,8 @@ def _disparity_reasons(g: pd.DataFrame, program: Program, flag_ref: pd.Series, f
         if fo:
             parts.append(f"{f(row.others_value)} for all other groups (95% CI {pp(row.diff_vs_others_low)} "
                          f"to {pp(row.diff_vs_others_high)})")
-        out.append(f"{m.label} for {row.group} was {f(row.value)}, worse than " + " and ".join(parts) + ".")
+        adj = f" Significant after adjusting for the {int(row.n_comparisons)} comparisons in this breakdown." if row.n_comparisons > 1 else ""
+        out.append(f"{m.label} for {row.group} was {f(row.value)}, worse than " + " and ".join(parts) + "." + adj)
     return out
 
 

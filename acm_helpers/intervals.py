@@ -23,14 +23,14 @@ def _arr(x) -> np.ndarray:
     return np.asarray(x, dtype="float64")
 
 
-def wilson(x, n) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score 95% interval for ``x`` successes of ``n`` (NaN where n is 0 or NaN)."""
+def wilson(x, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval (95% by default) for ``x`` successes of ``n`` (NaN where n is 0)."""
     x, n = _arr(x), _arr(n)
     ok = (n > 0) & (x >= 0) & (x <= n)
     lo = np.full(x.shape, np.nan)
     hi = np.full(x.shape, np.nan)
     if ok.any():
-        lo[ok], hi[ok] = proportion_confint(x[ok], n[ok], alpha=0.05, method="wilson")
+        lo[ok], hi[ok] = proportion_confint(x[ok], n[ok], alpha=alpha, method="wilson")
     return lo, hi
 
 
@@ -128,11 +128,11 @@ def z_p(d, se) -> np.ndarray:
         return 2 * stats.norm.sf(np.abs(_arr(d) / _arr(se)))
 
 
-def newcombe_difference(x1, n1, x2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """p1 - p2 and its Newcombe hybrid score 95% interval (method 10), from Wilson intervals."""
+def newcombe_difference(x1, n1, x2, n2, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """p1 - p2 and its Newcombe hybrid score interval (method 10), from Wilson intervals."""
     x1, n1, x2, n2 = map(_arr, (x1, n1, x2, n2))
-    l1, u1 = wilson(x1, n1)
-    l2, u2 = wilson(x2, n2)
+    l1, u1 = wilson(x1, n1, alpha)
+    l2, u2 = wilson(x2, n2, alpha)
     with np.errstate(divide="ignore", invalid="ignore"):
         p1, p2 = x1 / n1, x2 / n2
     d = p1 - p2
@@ -151,13 +151,13 @@ def katz_ratio(x1, n1, x2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return r, r * np.exp(-Z95 * se), r * np.exp(Z95 * se)
 
 
-def welch_difference(m1, s1, n1, m2, s2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """m1 - m2 and its Welch t 95% interval."""
+def welch_difference(m1, s1, n1, m2, s2, n2, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """m1 - m2 and its Welch t interval (95% by default)."""
     m1, s1, n1, m2, s2, n2 = map(_arr, (m1, s1, n1, m2, s2, n2))
     with np.errstate(divide="ignore", invalid="ignore"):
         v1, v2 = s1**2 / n1, s2**2 / n2
         df = (v1 + v2) ** 2 / (v1**2 / (n1 - 1) + v2**2 / (n2 - 1))
-        half = stats.t.ppf(0.975, df) * np.sqrt(v1 + v2)
+        half = stats.t.ppf(1 - alpha / 2, df) * np.sqrt(v1 + v2)
     d = m1 - m2
     return d, d - half, d + half
 

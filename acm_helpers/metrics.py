@@ -233,7 +233,10 @@ def evaluate(program: Program, source, periods: pd.DataFrame, dimensions: list[s
     raw = pd.concat(out, ignore_index=True)
     for c in ("provider_id", "period", "grain", "dimension", "group", "metric_id"):
         raw[c] = raw[c].astype("str")
-    return raw
+    # DuckDB returns groups in any order; a fixed order makes every later step (complementary
+    # suppression's tie-breaks included) reproducible
+    return raw.sort_values(["metric_id", "grain", "period", "provider_id", "dimension", "group"],
+                           ignore_index=True)
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection, dims: dict[str, Dimension], program: Program) -> None:

@@ -150,7 +150,8 @@ EQUITY_COLUMNS: dict[str, str] = {
     "ratio_vs_others_low": "float",
     "ratio_vs_others_high": "float",
     "flag_disparity": "bool",  # adverse gap (per direction) whose interval excludes no
-    #                            difference, with both groups' cell_size >= threshold
+    #                            difference after a Bonferroni adjustment for the comparisons in
+    #                            the breakdown, with both groups' cell_size >= threshold
     "disparity_reason": "str",  # a sentence when flagged, else ""
     "share_served": "float",  # group cell_size / total over groups that have a reference share
     "reference_share": "float",  # dimension.reference_shares[group] (null when not given)

@@ -132,3 +132,16 @@ def test_disproportionality_of_clients_served():
     assert black["flag_disproportionality"] and white["flag_disproportionality"]
     assert black["disproportionality_reason"] == ("Black are over-represented: 70% of clients served vs 40% of the "
                                                   "reference population (kit census); ratio 1.75.")
+
+
+def test_flags_are_adjusted_for_the_comparisons_in_a_breakdown():
+    """White 24/40 (60%), Black 14/40 (35%), Asian 20/40 (50%): Black's 95% intervals exclude
+    zero, but five comparisons are made in this breakdown, and at 0.05 / 5 they do not."""
+    eq = equity_for(group("White", 24, 40) + group("Black", 14, 40) + group("Asian", 20, 40))
+    black = row(eq, "Black")
+    assert black["diff_vs_reference_high"] < 0 and black["diff_vs_others_high"] < 0
+    assert float(iv.newcombe_difference(14, 40, 24, 40, 0.05 / 5)[2]) > 0
+    assert not black["flag_disparity"]
+    strong = row(equity_for(group("White", 30, 40) + group("Black", 10, 40) + group("Asian", 20, 40)), "Black")
+    assert strong["flag_disparity"]
+    assert strong["disparity_reason"].endswith("Significant after adjusting for the 5 comparisons in this breakdown.")

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import gc
+import importlib
 import json
 import logging
 import os
@@ -70,7 +71,23 @@ def warm(preload: list[str]) -> str:
     for name in preload:
         __import__(name)
         imported.append(name)
-    gc.collect()
+    _prime_vl_convert()
+    shell = _shell()
+    if shell is not None:
+        shell.reset(new_session=True)
+    _take_baseline(threads={t.ident for t in threading.enumerate()})
+    __import__("atexit").register(gc.unfreeze)  # let the interpreter's exit collect them again
+    return json.dumps(
+        {
+            "preloaded": imported,
+            "modules": len(_BASELINE["modules"]),
+            "project_modules": sorted(_BASELINE["project"]),
+        }
+    )
+
+
+def _take_baseline(threads: set[int]) -> None:
+    """Record the current (clean) state as the one every reset returns to, then freeze it."""
     shell = _shell()
     b = _BASELINE
     b.clear()
@@ -88,7 +105,7 @@ def warm(preload: list[str]) -> str:
     root = logging.getLogger()
     b["logging"] = (list(root.handlers), root.level)
     b["random"] = random.getstate()
-    b["threads"] = {t.ident for t in threading.enumerate()}
+    b["threads"] = set(threads)
     b["pandas"] = _pandas_options()
     b["altair"] = _altair_registries()
     if "numpy" in sys.modules:
@@ -104,17 +121,20 @@ def warm(preload: list[str]) -> str:
         b["magics"] = {k: dict(v) for k, v in shell.magics_manager.magics.items()}
         b["ast_transformers"] = list(shell.ast_transformers)
         b["input_transformers"] = list(shell.input_transformers_post)
-        shell.reset(new_session=True)
     gc.collect()
-    gc.freeze()  # warm-up objects are permanent: each reset's collection scans only new objects
-    __import__("atexit").register(gc.unfreeze)  # let the interpreter's exit collect them again
-    return json.dumps(
-        {
-            "preloaded": imported,
-            "modules": len(b["modules"]),
-            "project_modules": sorted(b["project"]),
+    gc.freeze()  # baseline objects are permanent: each reset's collection scans only new objects
+
+
+def _prime_vl_convert() -> None:
+    """Start vl-convert's JavaScript engine now, not in the first notebook (holds no data)."""
+    vlc = sys.modules.get("vl_convert")
+    if vlc is not None:
+        spec = {
+            "data": {"values": [{"x": 1}]},
+            "mark": "point",
+            "encoding": {"x": {"field": "x", "type": "quantitative"}},
         }
-    )
+        vlc.vegalite_to_svg(spec)
 
 
 def begin(cwd: str) -> str:
@@ -205,10 +225,31 @@ def reset() -> str:
     if "numpy_random" in b:
         sys.modules["numpy"].random.set_state(b["numpy_random"])
     gc.collect()
-    report["new_threads"] = sorted(
-        t.name for t in threading.enumerate() if t.ident not in b["threads"] and t.is_alive()
-    )
+    new = [t for t in threading.enumerate() if t.ident not in b["threads"] and t.is_alive()]
+    library = [t for t in new if _library_thread(t)]
+    b["threads"] |= {t.ident for t in library}
+    report["library_threads"] = sorted(t.name for t in library)
+    report["new_threads"] = sorted(t.name for t in new if t not in library)
+
+    # Package modules the notebook imported lazily: import them again, clean, and keep them warm
+    # for the next notebooks (their state is import-time state, as in a fresh kernel).
+    adopt = sorted(n for n in purged if n.startswith("acm_helpers."))
+    if adopt:
+        for n in adopt:
+            importlib.import_module(n)
+        _take_baseline(threads=b["threads"])
+    report["adopted_modules"] = adopt
     return json.dumps(report)
+
+
+# Helper threads libraries start once and keep (pyzmq's garbage collector for zero-copy sends,
+# tqdm's monitor, ipykernel's own); they hold no notebook data.
+LIBRARY_THREAD_MODULES = ("zmq.", "ipykernel.", "tqdm.")
+
+
+def _library_thread(t: threading.Thread) -> bool:
+    owner = getattr(getattr(t, "_target", None), "__module__", None) or type(t).__module__
+    return owner.startswith(LIBRARY_THREAD_MODULES)
 
 
 _MISSING = object()

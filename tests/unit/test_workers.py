@@ -285,3 +285,25 @@ def test_unreadable_notebook_does_not_cost_a_kernel(kernel, workdir):
     with pytest.raises(FileNotFoundError):
         kernel.execute(workdir / "no-such.ipynb", {"provider": "alpha"})
     assert kernel.pid == pid and kernel.stats.started == started
+
+
+def test_package_modules_imported_by_a_notebook_are_reimported_clean_and_kept(kernel, workdir):
+    make_notebook(
+        workdir / "lazy.ipynb",
+        "import acm_helpers.incremental as inc\ninc._leaked = f'SECRET-{provider}'\ninc.NOT_READ = None",
+    )
+    make_notebook(
+        workdir / "lazy_probe.ipynb",
+        "import sys\nm = sys.modules.get('acm_helpers.incremental')\n"
+        "print(m is not None, hasattr(m, '_leaked'), sorted(m.NOT_READ))",
+    )
+    kernel.execute(workdir / "lazy.ipynb", {"provider": "alpha"})
+    # incremental and what it imports (store), imported again clean after the reset
+    assert kernel.stats.last_reset["adopted_modules"] == [
+        "acm_helpers.incremental",
+        "acm_helpers.store",
+    ]
+    nb = kernel.execute(workdir / "lazy_probe.ipynb", {"provider": "beta"})
+    assert kernel.stats.last_reset["adopted_modules"] == []  # now part of the warm baseline
+    text = nb.cells[3].outputs[0]["text"]
+    assert text == "True False ['episodes', 'episodes_submitted', 'quarantine']\n"

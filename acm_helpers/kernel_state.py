@@ -11,9 +11,10 @@ the state it had right after the warm-up imports:
   (IPython ``reset(new_session=True)``; history is never written, not even in memory), plus the
   last exception and its traceback (``sys.last_*``, which hold the failing frame's variables);
 - module state: every module imported after the warm-up from outside the Python installation
-  (``acm_helpers`` and project code) is dropped from ``sys.modules``; every warm project module
-  gets its globals back (added names deleted, rebound names restored, module-level dicts, lists
-  and sets restored in place) and every ``functools`` cache on it cleared;
+  (``acm_helpers`` and project code) is dropped from ``sys.modules`` (``acm_helpers`` modules
+  are then imported again, clean, and kept warm for later notebooks); every warm project
+  module gets its globals back (added names deleted, rebound names restored, module-level
+  dicts, lists and sets restored in place) and every ``functools`` cache on it cleared;
 - library state that shapes output: pandas options, altair renderer, data transformer and
   theme, IPython display formatters, event callbacks, magics and AST transformers, open
   ipywidgets, matplotlib figures and rcParams (when loaded), ``random`` and NumPy's global
@@ -22,7 +23,8 @@ the state it had right after the warm-up imports:
   and the root logger's handlers and level.
 
 Not covered, and handled by the host starting a new kernel instead: threads a notebook leaves
-running (reported by :func:`reset`), state inside C extensions, and files written to disk
+running (reported by :func:`reset`; helper threads of pyzmq, tqdm and ipykernel excepted),
+state inside C extensions, and files written to disk
 (packets write only under their own output folder).
 """
 

@@ -127,13 +127,15 @@ def table_digests(
             for p in providers:
                 out[p][name] = digest_of(hashes[shown])
             continue
-        pid = frame["provider_id"].astype("string").fillna("").to_numpy()
+        codes, ids = pd.factorize(frame["provider_id"].astype("string").fillna(""))
+        code_of = {v: i for i, v in enumerate(ids)}
+        common = codes == code_of.get(ALL, -2)
         peers = _peer_rows(frame).to_numpy() if name == "metric_values" else None
         for p in providers:
             if p is None:
                 mask = shown
             else:
-                mask = (pid == p) | (pid == ALL)
+                mask = (codes == code_of.get(p, -2)) | common
                 if peers is not None:
                     mask = mask | peers
                 mask = shown & mask
@@ -184,3 +186,27 @@ def combine(components: Mapping[str, str]) -> str:
 def changed_components(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
     """Names of components whose hash differs (or that appeared or disappeared)."""
     return sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+
+
+# How each input of a packet is named in the manifest's reasons.
+INPUT_NAMES = {
+    "template": "notebook changed",
+    "parameters": "parameters changed",
+    "code": "package changed",
+    "program": "program file changed",
+    "data": "data changed",
+}
+
+
+def describe_changes(changed: Iterable[str]) -> str:
+    """Plain reason for a rebuild from the names of changed inputs.
+
+    ``["template", "data.metric_values", "data.quality"]`` ->
+    ``"notebook changed; data changed (metric_values, quality)"``.
+    """
+    changed = list(changed)
+    tables = [k.split(".", 1)[1] for k in changed if k.startswith("data.")]
+    parts = [INPUT_NAMES.get(k, f"{k} changed") for k in changed if not k.startswith("data.")]
+    if tables:
+        parts.append(f"data changed ({', '.join(tables)})")
+    return "; ".join(parts) or "inputs changed"

@@ -190,3 +190,24 @@ def test_data_digests_name_each_component(tmp_path):
 def test_window_start(label, expected):
     got = inc.window_start(label)
     assert (got.isoformat() if got else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("changed", "reason"),
+    [
+        pytest.param(["template"], "notebook changed", id="notebook"),
+        pytest.param(
+            ["data.metric_values", "data.quality"],
+            "data changed (metric_values, quality)",
+            id="data",
+        ),
+        pytest.param(
+            ["code", "program", "data"],
+            "package changed; program file changed; data changed",
+            id="mixed",
+        ),
+        pytest.param([], "inputs changed", id="unknown"),
+    ],
+)
+def test_describe_changes(changed, reason):
+    assert inc.describe_changes(changed) == reason

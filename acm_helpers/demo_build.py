@@ -253,17 +253,23 @@ def _run_intake(program: Program, store, result: DemoBuild, echo: Callable[[str]
         return False
     intake_files = _need(intake, "intake_files")
     received = read_received(result.submissions_dir)
+    totals = {"files": 0, "accepted": 0, "rejected": 0, "files rejected": 0}
     for period in program.periods():
         if period > result.period:
             break
         rows = received[received["period"] == period]
-        for _, row in rows.iterrows():
-            path = result.submissions_dir / row["file"]
-            intake_files([path], program, store, period=period,
-                         received=pd.Timestamp(row["received"]).date())
+        paths = [result.submissions_dir / f for f in rows["file"]]
+        dates = {str(p): pd.Timestamp(d).date() for p, d in zip(paths, rows["received"], strict=True)}
+        for res in intake_files(paths, program, store, period=period, received=dates) or []:
+            totals["files"] += 1
+            totals["accepted"] += getattr(res, "rows_accepted", 0)
+            totals["rejected"] += getattr(res, "rows_rejected", 0)
+            totals["files rejected"] += getattr(res, "status", "") == "rejected"
     result.done.append("intake")
     result.outputs["data dir"] = store.root
-    echo(f"intake: loaded submissions {program.first_period} .. {result.period} into {store.root}")
+    echo(f"intake: {totals['files']} submissions {program.first_period} .. {result.period} into "
+         f"{store.root}: {totals['accepted']:,} rows accepted, {totals['rejected']:,} quarantined, "
+         f"{totals['files rejected']} files rejected")
     return True
 
 

@@ -269,7 +269,7 @@ def test_build_intakes_period_by_period_up_to_the_period(tmp_path, program_path,
     calls = []
     fake = SimpleNamespace(__name__="acm_helpers.intake",
                            intake_files=lambda paths, prog, store, period=None, received=None:
-                           calls.append((period, paths[0].name, received)))
+                           calls.extend((period, p.name, received[str(p)]) for p in paths))
     monkeypatch.setattr(demo_build, "_stage", lambda name: fake if name == "intake" else None)
     result = demo.build(program_path, tmp_path / "demo", "2025-01", scale=0.02,
                         data_dir=tmp_path / "data", echo=lambda _: None)

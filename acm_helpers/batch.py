@@ -186,14 +186,19 @@ def code_hash() -> str:
     return h.hexdigest()
 
 
-def job_inputs(job: Job, data_hash: str) -> dict[str, str]:
-    """The four inputs a packet depends on, each hashed (the manifest records them)."""
+def job_inputs(job: Job, data_hash: str | dict[str, str]) -> dict[str, str]:
+    """The inputs a packet depends on, each hashed (the manifest records them).
+
+    ``data_hash`` is one hash, or named component hashes (``incremental.data_digests``:
+    ``program`` and ``data.<table>``), recorded one by one so a rebuild names what changed.
+    """
     from acm_helpers import __version__
 
+    data = {"data": data_hash} if isinstance(data_hash, str) else dict(data_hash)
     return {
         "template": _sha(Path(job.template).read_bytes()),
         "parameters": _sha(json.dumps(job.parameters, sort_keys=True, default=str)),
-        "data": data_hash,
+        **data,
         "code": _sha(__version__ + code_hash()),
     }
 
@@ -227,8 +232,9 @@ def skip_reason(job: Job, input_hash: str, inputs: dict[str, str], old: dict[str
         return False, f"output missing: {', '.join(missing)}"
     if old.get("input_hash") == input_hash:
         return True, "inputs unchanged"
-    changed = [k for k, v in inputs.items() if old.get("inputs", {}).get(k) != v]
-    return False, "changed: " + ", ".join(changed or ["inputs"])
+    from acm_helpers.incremental import changed_components, describe_changes
+
+    return False, describe_changes(changed_components(old.get("inputs", {}), inputs))
 
 
 # -- the worker side ------------------------------------------------------------------------------------
@@ -569,7 +575,7 @@ def run_period(program_path: str | Path, period: str, *, data_dir: str | Path | 
     program = load_program(program_path)
     period = program.check_period(period)
     store = Store(Path(data_dir) if data_dir else program.data_path(Path.cwd()))
-    version = metrics.refresh(program, store).version
+    metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
     jobs = plan_period(program, period, program_path=program_path, data_dir=store.root, providers=providers,
                        audience=audience) + list(extra_jobs)
     period_dir = Path(out_root).resolve() / period
@@ -588,7 +594,10 @@ def run_period(program_path: str | Path, period: str, *, data_dir: str | Path | 
         os.chmod(path, 0o600)
         return Settings(**{**asdict_shallow(s), "audit_truth": str(path)})
 
-    manifest = run(jobs, settings, workers=workers, force=force, data_hashes=data_hashes(program, store, jobs, version),
+    from acm_helpers.incremental import data_digests
+
+    digests = data_digests(program_path, store, period, jobs)  # per packet: its own data slice
+    manifest = run(jobs, settings, workers=workers, force=force, data_hashes=digests,
                    program_id=program.id, period=period, audience=audience, progress=progress, pool=pool,
                    prepare=prepare)
     return RunResult(manifest, period_dir, period_dir / INDEX)

@@ -31,7 +31,7 @@ import pandas as pd
 from acm_helpers import charts, explorer
 from acm_helpers.chartboard import ChartBoard
 from acm_helpers.config import Program, load_program
-from acm_helpers.exceptions import AcmError, ConfigError, UnknownIdError
+from acm_helpers.exceptions import AcmError, ConfigError, StoreError, UnknownIdError
 from acm_helpers.explorer import ALL, ExplorerData, Selection
 
 CHART_WIDTH = 470
@@ -131,6 +131,7 @@ class Explorer:
         self._programs = {p.id: p for p in programs}
         self._data: dict[str, ExplorerData] = {}
         self._keys: dict[str, object] = {}
+        self._allowed: explorer.Allowed | None = None  # set when a program's tables are loaded
         self._muted = False
         mode = chart_mode or os.environ.get("ACM_CHARTS") or "jupyter"
         self.message = w.HTML(layout=w.Layout(display="none"))
@@ -226,6 +227,8 @@ class Explorer:
 
     def selection(self) -> Selection:
         """The current widget values, validated against the allowlist."""
+        if self._allowed is None:
+            raise StoreError("No program data is loaded; see the message above.")
         start, end = self.months.value
         return explorer.make_selection(self._allowed, self.provider.value, self.metric.value,
                                        start, end, self.dimension.value, self.grain.value)
@@ -256,6 +259,8 @@ class Explorer:
         An unknown value leaves the view as it is and shows a plain message listing the known
         providers; the text from the address is escaped and shortened before it is shown.
         """
+        if self._allowed is None:  # nothing loaded: the page already says why
+            return
         params = parse_qs(query or "", keep_blank_values=True)
         wanted = {k: params[k][-1] for k in ("provider", "metric") if k in params}
         try:
@@ -304,6 +309,8 @@ class Explorer:
         Called by a preheated kernel while it waits for a browser, so switching provider on
         the first screen is a cache hit; a fresh (cold) kernel skips it.
         """
+        if self._allowed is None:
+            return
         data, sel = self.data, self.selection()
         for provider in self._allowed.providers:
             other = Selection(provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain)

@@ -374,3 +374,98 @@ def test_compose_puts_trend_and_peers_side_by_side_and_the_breakdown_below():
 def test_unknown_chart_mode_is_a_plain_error(program, store):
     with pytest.raises(ConfigError, match="jupyter, svg"):
         widgets.Explorer([program], [store], chart_mode="canvas")
+
+
+def test_second_program_is_loaded_on_first_pick_and_offers_its_own_values(program, family_program,
+                                                                           store, tmp_path):
+    fam = Store(tmp_path / "family")
+    fam.write_table("metric_values", pd.DataFrame([
+        _row("bridges", m, "no_subsequent_involvement", n, 20) for m, n in zip(MONTHS, [15, 16, 17], strict=True)]))
+    app = widgets.Explorer([program, family_program], [store, fam])
+    assert app.program.layout.display is None  # the picker shows with two programs
+    assert list(app._data) == ["homeless_demo"]  # the second program's tables are not read yet
+    app.program.value = "family_preservation"
+    assert [v for _, v in app.provider.options] == [ALL, "bridges"]
+    assert app.metric.value == "no_subsequent_involvement"
+    app.provider.value = "bridges"
+    assert _own_points(app) == pytest.approx({"2026-08": 0.75, "2026-09": 0.80, "2026-10": 0.85},
+                                             abs=SVG_ROUNDING)
+    app.program.value = "homeless_demo"
+    assert app.provider.value == ALL and app.metric.value == EPH
+
+
+def test_missing_metric_values_is_a_plain_message_not_a_crash(program, tmp_path):
+    app = widgets.Explorer([program], [Store(tmp_path)])
+    assert "no metric_values" in app.message.value and app.message.layout.display is None
+    app.prerender()  # what the notebook does next: nothing to do, no exception
+    app.apply_query("provider=harbor")
+    assert "no metric_values" in app.message.value
+
+
+# -- acm serve settings ------------------------------------------------------------------------
+def test_serve_config_is_locked_down(tmp_path):
+    from acm_helpers import serve
+
+    cfg = serve.voila_config(serve.ServeSettings(port=9999, token="s3cret", pool_size=2))
+    assert (cfg.Voila.ip, cfg.Voila.port, cfg.Voila.token) == ("127.0.0.1", 9999, "s3cret")
+    assert cfg.VoilaConfiguration.show_tracebacks is False
+    assert cfg.VoilaConfiguration.strip_sources is True
+    assert cfg.VoilaConfiguration.template == "acm"
+    assert cfg.VoilaConfiguration.allow_template_override == "NO"
+    assert cfg.VoilaConfiguration.preheat_kernel is True and cfg.VoilaConfiguration.default_pool_size == 2
+    assert cfg.MappingKernelManager.cull_idle_timeout == 3600
+    assert cfg.VoilaExecutor.timeout == 120
+    no_preheat = serve.voila_config(serve.ServeSettings(preheat=False))
+    assert no_preheat.VoilaConfiguration.preheat_kernel is False
+
+
+@pytest.mark.parametrize("tags, timeout", [
+    pytest.param([], 120, id="ordinary-cell"),
+    pytest.param(["acm-wait-for-request"], None, id="waits-for-the-browser"),
+])
+def test_only_the_request_cell_has_no_timeout(tags, timeout):
+    from acm_helpers import serve
+
+    cfg = serve.voila_config(serve.ServeSettings())
+    assert cfg.VoilaExecutor.timeout_func({"metadata": {"tags": tags}}) == timeout
+
+
+def test_notebook_tags_the_request_cell_and_stays_thin():
+    import nbformat
+
+    from acm_helpers import serve
+
+    nb = nbformat.read(serve.find_notebook(), as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert "parameters" in code[0].metadata["tags"]
+    waits = [c for c in code if serve.WAIT_TAG in c.metadata.get("tags", [])]
+    assert len(waits) == 1 and "request_query" in waits[0].source
+    for cell in code:
+        assert not re.search(r"^\s*(def|class|try)\b", cell.source, re.M)
+        assert len(cell.source.splitlines()) <= 15
+        assert not cell.outputs
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    pytest.param({"port": 0}, "Port 0", id="port"),
+    pytest.param({"host": "127.0.0.1 --ip 0"}, "not a host", id="host-with-spaces"),
+    pytest.param({"programs": ()}, "at least one program", id="no-program"),
+    pytest.param({"programs": ("a.yaml", "b.yaml"), "data_dir": "d"}, "single program", id="data-dir-with-two"),
+])
+def test_serve_settings_refuse_bad_values(kwargs, message):
+    from acm_helpers import serve
+
+    with pytest.raises(ConfigError, match=message):
+        serve.ServeSettings(**kwargs)
+
+
+def test_kernel_env_passes_absolute_program_and_data_paths(program_path, tmp_path):
+    import os
+
+    from acm_helpers import serve
+
+    env = serve.kernel_env(serve.ServeSettings(programs=(program_path,), data_dir=tmp_path), base={})
+    assert env[serve.ENV_PROGRAM] == str(program_path.resolve())
+    assert env[serve.ENV_DATA_DIR] == str(tmp_path.resolve())
+    assert env["JUPYTER_PATH"].split(os.pathsep)[0] == str(serve.TEMPLATE_ROOT)
+    assert (serve.TEMPLATE_ROOT / "voila" / "templates" / "acm" / "index.html.j2").exists()

@@ -89,9 +89,11 @@ def demo(
     from acm_helpers.demo import build
 
     try:
-        build(program, out, period, workers, seed, scale, data_dir=data_dir, echo=typer.echo)
+        result = build(program, out, period, workers, seed, scale, data_dir=data_dir, echo=typer.echo)
     except AcmError as exc:
         fail(exc)
+    if result.failed:  # like `acm run`: one failure does not stop the others, but is not hidden
+        raise typer.Exit(1)
 
 
 @app.command()

@@ -176,6 +176,7 @@ class DemoBuild:
     done: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     outputs: dict[str, Path] = field(default_factory=dict)
+    failed: list[str] = field(default_factory=list)  # e.g. packets that were not produced
 
 
 def _stage(name: str):
@@ -237,10 +238,7 @@ def build(program_path: str | Path, out_root: str | Path = "demo", period: str |
     batch = _stage("batch")
     if batch is None:
         return _skip_rest(result, ["packets"], "acm_helpers.batch does not exist yet", echo)
-    index = _run_packets(batch, program, Path(program_path), store, period, workers)
-    result.done.append("packets")
-    if index is not None:
-        result.outputs["packets index"] = Path(index)
+    _run_packets(batch, Path(program_path), store, period, workers, result, echo)
     return _report(result, echo)
 
 
@@ -273,13 +271,19 @@ def _run_intake(program: Program, store, result: DemoBuild, echo: Callable[[str]
     return True
 
 
-def _run_packets(batch, program: Program, program_path: Path, store, period: str, workers: int):
+def _run_packets(batch, program_path: Path, store, period: str, workers: int, result: DemoBuild,
+                 echo: Callable[[str], None]) -> None:
+    """Build the period's packets; failures are named and kept in ``result.failed``."""
     run_period = _need(batch, "run_period")
-    result = run_period(program_path, period, data_dir=store.root, out_root=Path.cwd() / "outputs",
-                        workers=workers)
-    for failure in result.failures:
-        print(f"packet {failure['key']}: {failure['status']}: {(failure.get('error') or {}).get('message', '')}")
-    return result.index
+    run = run_period(program_path, period, data_dir=store.root, out_root=Path.cwd() / "outputs",
+                     workers=workers)
+    for failure in run.failures:
+        message = (failure.get("error") or {}).get("message", "")
+        result.failed.append(f"packet {failure['key']}: {failure['status']}")
+        echo(f"packet {failure['key']}: {failure['status']}: {message}")
+    result.done.append("packets")
+    if run.index is not None:
+        result.outputs["packets index"] = Path(run.index)
 
 
 def _skip_rest(result: DemoBuild, steps: list[str], why: str, echo: Callable[[str], None]) -> DemoBuild:
@@ -291,7 +295,8 @@ def _skip_rest(result: DemoBuild, steps: list[str], why: str, echo: Callable[[st
 
 def _report(result: DemoBuild, echo: Callable[[str], None]) -> DemoBuild:
     echo(f"demo {result.program_id} as of {result.period}: done {', '.join(result.done)}"
-         + (f"; skipped {', '.join(result.skipped)}" if result.skipped else ""))
+         + (f"; skipped {', '.join(result.skipped)}" if result.skipped else "")
+         + (f"; FAILED {', '.join(result.failed)}" if result.failed else ""))
     echo(f"  submissions: {result.submissions_dir}")
     for label, path in result.outputs.items():
         echo(f"  {label}: {path}")

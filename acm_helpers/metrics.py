@@ -77,18 +77,18 @@ def _grouping(dims: list[str], source: str, aggs: str, where: str = "") -> str:
     """SELECT the engine's key columns and ``aggs`` from ``source`` for every grouping set:
     provider x period, program-wide x period, and each with one dimension."""
     dcols = [f"__d{i}" for i in range(len(dims))]
-    base = ["__period", "__grain"]
+    base = ["__pid"]
     sets = [["provider_id", *base], base]
     for c in dcols:
         sets += [["provider_id", *base, c], [*base, c]]
     gsets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
     dname = " ".join(f"WHEN GROUPING({c}) = 0 THEN {_literal(k)}" for c, k in zip(dcols, dims, strict=True))
-    gname = " ".join(f"WHEN GROUPING({c}) = 0 THEN {c}" for c in dcols)
+    gname = " ".join(f"WHEN GROUPING({c}) = 0 THEN {c}::VARCHAR" for c in dcols)
     dim_case = f"CASE {dname} ELSE '' END" if dcols else "''"
     grp_case = f"CASE {gname} ELSE '' END" if dcols else "''"
     return f"""
-        SELECT CASE WHEN GROUPING(provider_id) = 1 THEN '{ALL}' ELSE provider_id END AS provider_id,
-               __period AS period, __grain AS grain, {dim_case} AS dimension, {grp_case} AS "group", {aggs}
+        SELECT CASE WHEN GROUPING(provider_id) = 1 THEN '{ALL}' ELSE provider_id::VARCHAR END AS provider_id,
+               __pid AS pid, {dim_case} AS dimension, {grp_case} AS "group", {aggs}
         FROM {source} {where}
         GROUP BY GROUPING SETS ({gsets})"""
 
@@ -119,35 +119,34 @@ def metric_sql(metric: Metric, dims: list[str], periods: str = "periods", ci: bo
                       f", COALESCE(CAST(({metric.denominator}) AS DOUBLE), 0) AS __y"),
     }[kind]
     join = f"""j AS MATERIALIZED (
-            SELECT e.provider_id, p.__period, p.__grain{dsel}{expr}
+            SELECT e.provider_id, p.__pid{dsel}{expr}
             FROM ep e
             JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
                 AND ({_bind(metric.population)}))"""
-    fine_keys = ", ".join(["provider_id", "__period", "__grain", *dcols])
+    fine_keys = ", ".join(["provider_id", "__pid", *dcols])
     if kind == "median":
-        aggs = "count(*) AS _rows, count(__v) AS _n, median(__v) AS _med"
+        aggs = "count(*) AS _rows, count(__v) AS _n"
         if not ci:
-            return f"WITH {join} {_grouping(dims, 'j', aggs)}"
+            return f"WITH {join} {_grouping(dims, 'j', aggs + ', median(__v) AS _med')}"
+        # one sorted list per cell gives the median and the interval's order statistics
         aggs += ", list(__v ORDER BY __v) FILTER (WHERE __v IS NOT NULL) AS __vs"
         return f"""WITH {join}, a AS ({_grouping(dims, 'j', aggs)})
             SELECT a.* EXCLUDE (__vs),
+                   (a.__vs[(a._n + 1) // 2] + a.__vs[a._n // 2 + 1]) / 2.0 AS _med,
                    CASE WHEN r.lo >= 1 THEN a.__vs[r.lo] END AS _lo,
                    CASE WHEN r.lo >= 1 THEN a.__vs[r.hi] END AS _hi
             FROM a LEFT JOIN ranks r ON r.n = a._n"""
     if kind == "count" and metric.value:
         return f"""WITH {join},
-            dup AS (SELECT __period, __grain, __v FROM j WHERE __v IS NOT NULL
-                    GROUP BY __period, __grain, __v HAVING count(*) > 1),
-            once AS (SELECT * FROM j WHERE __v IS NOT NULL AND NOT EXISTS (SELECT 1 FROM dup d
-                     WHERE d.__period = j.__period AND d.__grain = j.__grain AND d.__v = j.__v)),
-            many AS (SELECT * FROM j SEMI JOIN dup USING (__period, __grain, __v)),
+            dup AS (SELECT __pid, __v FROM j WHERE __v IS NOT NULL GROUP BY __pid, __v HAVING count(*) > 1),
+            once AS (SELECT * FROM j WHERE __v IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM dup d WHERE d.__pid = j.__pid AND d.__v = j.__v)),
+            many AS (SELECT * FROM j SEMI JOIN dup USING (__pid, __v)),
             f AS (SELECT {fine_keys}, count(*) AS _c FROM once GROUP BY ALL),
             u AS ({_grouping(dims, 'f', 'sum(_c) AS _c')}),
-            m AS ({_grouping(dims, 'many', 'count(DISTINCT __v) AS _c')}),
-            r AS ({_grouping(dims, 'j', 'count(*) AS _rows')})
-            SELECT r.*, (COALESCE(u._c, 0) + COALESCE(m._c, 0))::DOUBLE AS _k
-            FROM r LEFT JOIN u USING (provider_id, period, grain, dimension, "group")
-                   LEFT JOIN m USING (provider_id, period, grain, dimension, "group")"""
+            m AS ({_grouping(dims, 'many', 'count(DISTINCT __v) AS _c')})
+            SELECT provider_id, pid, dimension, "group", (COALESCE(u._c, 0) + COALESCE(m._c, 0))::DOUBLE AS _k
+            FROM u FULL OUTER JOIN m USING (provider_id, pid, dimension, "group")"""
     fine, rolled = {
         "rate": ("count(*) AS _rows, sum(__x) AS _x", "sum(_rows) AS _rows, sum(_rows) AS _n, sum(_x) AS _x"),
         "count": ("count(*) AS _rows", "sum(_rows) AS _rows, sum(_rows)::DOUBLE AS _k"),
@@ -182,8 +181,19 @@ def _load_episodes(con: duckdb.DuckDBPyConnection, source, dims: dict[str, Dimen
     else:
         raise MetricError(f"metrics.compute needs a Store or an episodes DataFrame, not {type(source).__name__}.")
     _check_columns(con, dims, program)
-    dsel = "".join(f", {dimension_sql(d)} AS __d{i}" for i, d in enumerate(dims.values()))
-    con.execute(f"CREATE TEMP TABLE ep AS SELECT *{dsel} FROM episodes")
+    cols = [r[0] for r in con.execute("DESCRIBE episodes").fetchall()]
+    used = _used_columns(program, dims, cols)
+    # provider and group labels as ENUMs: grouping on small integers instead of strings makes
+    # every metric's aggregation about twice as fast
+    con.execute("CREATE TYPE __prov AS ENUM (SELECT DISTINCT provider_id FROM episodes "
+                "WHERE provider_id IS NOT NULL ORDER BY 1)")
+    dsel = []
+    for i, d in enumerate(dims.values()):
+        con.execute(f"CREATE TYPE __dt{i} AS ENUM (SELECT DISTINCT {dimension_sql(d)} FROM episodes ORDER BY 1)")
+        dsel.append(f", ({dimension_sql(d)})::__dt{i} AS __d{i}")
+    others = "".join(f", {_ident(c)}" for c in used if c != "provider_id")
+    con.execute(f"CREATE TEMP TABLE ep AS SELECT provider_id::__prov AS provider_id{others}{''.join(dsel)} "
+                "FROM episodes")
     n = con.execute("SELECT count(*) FROM ep").fetchall()[0][0]
     if not n:
         raise MetricError(f"Program {program.id}: the episodes table has no rows; load submissions first.")
@@ -201,15 +211,18 @@ def evaluate(program: Program, source, periods: pd.DataFrame, dimensions: list[s
     """
     dims = {d: program.dimension(d) for d in (program.dimensions if dimensions is None else dimensions)}
     mids = list(program.metrics) if metrics is None else [m for m in metrics if program.metric(m)]
-    per = periods.rename(columns={"period": "__period", "grain": "__grain", "start": "__start",
-                                  "end": "__end", "scope": "__scope"})[["__period", "__grain", "__start", "__end", "__scope"]]
-    per = per.assign(__start=pd.to_datetime(per["__start"]).dt.date, __end=pd.to_datetime(per["__end"]).dt.date)
+    per = pd.DataFrame({"__pid": np.arange(len(periods), dtype="int32"),
+                        "__start": pd.to_datetime(periods["start"]).dt.date.to_numpy(),
+                        "__end": pd.to_datetime(periods["end"]).dt.date.to_numpy(),
+                        "__scope": periods["scope"].to_numpy(), "__grain": periods["grain"].to_numpy()})
+    labels = pd.DataFrame({"pid": per["__pid"], "period": periods["period"].to_numpy(),
+                           "grain": periods["grain"].to_numpy()})
     out = []
     with duckdb.connect() as con:
         n_episodes = _load_episodes(con, source, dims, program)
         trailing = per["__grain"] == TRAILING
-        con.register("periods", per[~trailing])
-        con.register("periods_t12", per[trailing])
+        con.register("periods", per.loc[~trailing, ["__pid", "__start", "__end", "__scope"]])
+        con.register("periods_t12", per.loc[trailing, ["__pid", "__start", "__end", "__scope"]])
         if any(program.metrics[m].kind == "median" for m in mids):
             n = np.arange(0, n_episodes + 1)
             lo, hi = iv.median_ranks(n)
@@ -230,13 +243,22 @@ def evaluate(program: Program, source, periods: pd.DataFrame, dimensions: list[s
                     "Check its population/numerator/denominator/value expressions in the program file."
                 ) from exc
             out.append(frame.assign(metric_id=mid))
-    raw = pd.concat(out, ignore_index=True)
+    raw = pd.concat(out, ignore_index=True).merge(labels, on="pid", how="left").drop(columns="pid")
     for c in ("provider_id", "period", "grain", "dimension", "group", "metric_id"):
         raw[c] = raw[c].astype("str")
     # DuckDB returns groups in any order; a fixed order makes every later step (complementary
     # suppression's tie-breaks included) reproducible
     return raw.sort_values(["metric_id", "grain", "period", "provider_id", "dimension", "group"],
                            ignore_index=True)
+
+
+def _used_columns(program: Program, dims: dict[str, Dimension], columns: list[str]) -> list[str]:
+    """Episode columns the metric expressions and dimensions refer to (the rest is not loaded)."""
+    text = " ".join(str(v) for m in program.metrics.values()
+                    for v in (m.population, m.numerator, m.denominator, m.value) if v)
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    words |= {(d.source or d.column).lower() for d in dims.values()} | {"provider_id"}
+    return [c for c in columns if c.lower() in words]
 
 
 def _check_columns(con: duckdb.DuckDBPyConnection, dims: dict[str, Dimension], program: Program) -> None:
@@ -269,7 +291,7 @@ def finish_values(raw: pd.DataFrame, program: Program) -> pd.DataFrame:
             k = g["_k"].to_numpy(float)
             lo, hi = iv.poisson_exact(k)
             g = g.assign(numerator=k, denominator=nan, value=k, ci_low=lo, ci_high=hi, cell_size=k,
-                         _n=k, _x=k, _sd=nan, _se=np.sqrt(k))
+                         _rows=k, _n=k, _x=k, _sd=nan, _se=np.sqrt(k))
         elif m.kind == "mean":
             n, s, ss = (g[c].to_numpy(float) for c in ("_n", "_s", "_ss"))
             with np.errstate(invalid="ignore", divide="ignore"):

@@ -60,7 +60,9 @@ class PrivacyFacts:
     forbidden_names: tuple[str, ...] = ()  # other providers' names (when anonymized)
     forbidden_ids: frozenset[str] = frozenset()  # other providers' ids (lower case)
     suppressed: tuple[SuppressedCell, ...] = ()
-    labels_with_digits: tuple[str, ...] = ()  # group labels such as "18-24" or ZIP codes
+    labels_with_digits: tuple[str, ...] = ()  # labels such as "18-24", ZIP codes, "within 12 months"
+    other_labels: tuple[str, ...] = ()  # other providers as the packet names them ("Peer A", "All providers")
+    group_labels: tuple[str, ...] = ()  # every group label of every dimension
 
 
 @dataclass(frozen=True)
@@ -204,7 +206,7 @@ def check_units(units: Iterable[str], facts: PrivacyFacts, file: str) -> list[Fi
             findings.setdefault(("provider_name", pid), Finding(
                 "provider_name", file, f"another provider's id {pid!r} appears", _excerpt(unit, pid)))
         if by_metric:
-            _check_suppressed(unit, low, by_metric, file, findings, digit_labels)
+            _check_suppressed(unit, low, by_metric, file, findings, digit_labels, facts)
     return list(findings.values())
 
 
@@ -235,15 +237,17 @@ PERIOD_TEXT = re.compile(r"\b\d{4}-(?:q[1-4]|\d{2})(?:-\d{2})?\b|\bq[1-4] \d{4}\
 
 
 def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedCell]], file: str,
-                      findings: dict, labels_with_digits: tuple[str, ...] = ()) -> None:
+                      findings: dict, labels_with_digits: tuple[str, ...], facts: PrivacyFacts) -> None:
     """A unit naming a suppressed cell (metric, group, peer, period) must not carry its numbers.
 
     Numbers are read after removing dates and labels that contain digits (age bands such as
-    "18-24", ZIP codes), so a label is never mistaken for a value. A unit that names periods is
-    about those periods; one that names none is about the packet's own month/quarter.
+    "18-24", ZIP codes, "within 12 months"), so a label is never mistaken for a value. A unit is
+    about what it names: the periods it mentions (none: the packet's own month or quarter), the
+    provider it names (none: the packet's own), the group it names (none: the overall value).
     """
     nums = None
     mentioned: set[str] = set()
+    names_other = names_group = False
     for metric_norm, cells in by_metric.items():
         if metric_norm not in low:
             continue
@@ -254,6 +258,8 @@ def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedC
             for label in labels_with_digits:
                 clean = _word(label).sub(" ", clean)
             nums = _numbers(clean)
+            names_other = any(_word(lab).search(low) for lab in facts.other_labels)
+            names_group = any(_word(g).search(low) for g in facts.group_labels)
         if not nums:
             return
         for cell in cells:
@@ -264,6 +270,10 @@ def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedC
                 continue
             if cell.who and not _word(cell.who).search(low):
                 continue
+            if not cell.who and names_other:
+                continue  # a row about another provider
+            if not cell.group and names_group:
+                continue  # a row about a group, not the overall value
             if mentioned:
                 if not mentioned & set(period_forms(cell.period)):
                     continue
@@ -340,6 +350,8 @@ def facts_for(program, store, provider: str | None, period: str, truth: pd.DataF
     cells = suppressed_truth(program, truth, provider, period, equity_period) if provider else []
     return PrivacyFacts(
         labels_with_digits=digit_labels(program, truth),
+        other_labels=shown_labels(program, provider) if provider else (),
+        group_labels=tuple(sorted(set(truth["group"].astype(str)) - {""})) if truth is not None and len(truth) else (),
         provider=provider or "",
         client_ids=client_ids(store),
         forbidden_names=tuple(p.name for p in others) if anonymized else (),
@@ -348,11 +360,24 @@ def facts_for(program, store, provider: str | None, period: str, truth: pd.DataF
     )
 
 
+def shown_labels(program, provider: str) -> tuple[str, ...]:
+    """Other providers as this provider's packet names them (anonymous labels or names)."""
+    from acm_helpers.privacy import peer_labels
+
+    if program.peers.display == "anonymized":
+        labels = list(peer_labels(program, provider).values())
+    else:
+        labels = [p.name for p in program.providers if p.id != provider]
+    return (*labels, "All providers")
+
+
 def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
-    """Group labels that contain digits (age bands, ZIP codes): never read as values."""
+    """Labels that contain digits (age bands, ZIP codes, "within 12 months"): never values."""
     from acm_helpers.metrics import band_labels
 
     labels = {lab for dim in program.dimensions.values() if dim.bins for lab in band_labels(dim.bins)}
+    for m in program.metrics.values():
+        labels |= {t for t in (m.label, m.numerator_label, m.denominator_label) if any(ch.isdigit() for ch in t)}
     if truth is not None and not truth.empty:
         labels |= {g for g in truth["group"].astype(str).unique() if any(ch.isdigit() for ch in g)}
     return tuple(sorted(labels))

@@ -295,7 +295,8 @@ def run_job(job: Job, settings: Settings, input_hash: str = "", inputs: dict[str
         "worker_pid": os.getpid(),
     }
     try:
-        program = _load_program(settings.program_path)
+        # the program and store are needed only for the appendix and the audit (not every job)
+        program = _load_program(settings.program_path) if job.appendix or job.audience == "provider" else None
         store = Store(settings.data_dir)
         result = report.render_notebook(job.template, job.params, staging, title=job.title, stem=job.stem,
                                          pdf=settings.pdf, executor=settings.executor,

@@ -126,7 +126,7 @@ def load(program_path: str | Path, data_dir: str | Path, provider: str, period: 
     if mv.empty:
         raise AcmError(f"No metric values for {period} in {store}. Was the metric table computed after "
                        "the latest intake? Run `acm metrics`.")
-    values = privacy.for_audience(mv, program, audience, provider)
+    values = linked_suppression(privacy.for_audience(mv, program, audience, provider), program)
     eq_period = equity_quarter(period)
     eq = store.query("SELECT * FROM equity WHERE provider_id = $provider AND grain = 'quarter' AND period = $q",
                      {"provider": provider, "q": eq_period}) if store.has_table("equity") else pd.DataFrame()
@@ -136,6 +136,56 @@ def load(program_path: str | Path, data_dir: str | Path, provider: str, period: 
                if store.has_table("quality") else pd.DataFrame())
     return Packet(program, store, provider, period, audience, topic, values, equity_rows, quality,
                   eq_period, str(mv["version"].iloc[0]))
+
+
+def linked_sets(program: Program) -> list[set[str]]:
+    """Metrics that share a count, by their declared labels (e.g. exits to permanent housing is
+    the numerator of one metric and the denominator of cost per exit; leavers is the denominator
+    of exits and of length of stay)."""
+    by_label: dict[str, set[str]] = {}
+    for mid, m in program.metrics.items():
+        for lab in (m.numerator_label, m.denominator_label):
+            if lab.strip():
+                by_label.setdefault(lab.strip().lower(), set()).add(mid)
+    sets: list[set[str]] = []
+    for group in by_label.values():
+        merged = set(group)
+        for other in [s for s in sets if s & merged]:
+            merged |= other
+            sets.remove(other)
+        sets.append(merged)
+    return [s for s in sets if len(s) > 1]
+
+
+def linked_suppression(values: pd.DataFrame, program: Program) -> pd.DataFrame:
+    """Suppress every metric of a cell when another metric sharing a count is suppressed there.
+
+    Why: a suppressed count must not come back through a second metric that prints it (exits to
+    permanent housing suppressed, but shown as the denominator of cost per exit). The engine
+    suppresses each metric's cells; this safeguard closes that path in packets before any
+    section sees a row. It only ever hides more, never less.
+    """
+    from acm_helpers.privacy import null_suppressed
+
+    sets = linked_sets(program)
+    if not sets or values.empty:
+        return values
+    out = values.copy()
+    key = ["provider_id", "period", "grain", "dimension", "group"]
+    for members in sets:
+        rows = out["metric_id"].isin(members)
+        hit = out[rows & out["suppressed"].astype(bool)].groupby(key)["label"].first()
+        if hit.empty:
+            continue
+        idx = pd.MultiIndex.from_frame(out.loc[rows, key])
+        newly = rows.copy()
+        newly.loc[rows] = idx.isin(hit.index) & ~out.loc[rows, "suppressed"].astype(bool).to_numpy()
+        if newly.any():
+            because = pd.Series(hit.reindex(idx).to_numpy(), index=out.index[rows])
+            out.loc[newly, "suppressed"] = True
+            out.loc[newly, "suppression_reason"] = ("linked: shares a count with " + because[newly[rows]]
+                                                    + ", which is suppressed")
+    return null_suppressed(out)
 
 
 # -- small HTML helpers ------------------------------------------------------------------------------

@@ -108,11 +108,33 @@ class Scenario:
     follow_up_months: int = 0  # >0: a follow-up outcome keeps closed cases in submissions
 
 
-KING_COUNTY_ZIPS = ("98101", "98104", "98108", "98118", "98122", "98125", "98133", "98144",
-                    "98168", "98178", "98198", "98002", "98003", "98032", "98055")
-RACE = {"White": 0.38, "Black or African American": 0.29, "Hispanic or Latina/e/o": 0.13,
-        "Asian or Asian American": 0.04, "American Indian, Alaska Native, or Indigenous": 0.06,
-        "Native Hawaiian or Pacific Islander": 0.03, "Multiracial": 0.05, "Unknown": 0.02}
+KING_COUNTY_ZIPS = (
+    "98101",
+    "98104",
+    "98108",
+    "98118",
+    "98122",
+    "98125",
+    "98133",
+    "98144",
+    "98168",
+    "98178",
+    "98198",
+    "98002",
+    "98003",
+    "98032",
+    "98055",
+)
+RACE = {
+    "White": 0.38,
+    "Black or African American": 0.29,
+    "Hispanic or Latina/e/o": 0.13,
+    "Asian or Asian American": 0.04,
+    "American Indian, Alaska Native, or Indigenous": 0.06,
+    "Native Hawaiian or Pacific Islander": 0.03,
+    "Multiracial": 0.05,
+    "Unknown": 0.02,
+}
 
 HOMELESS = Scenario(
     profiles={
@@ -120,16 +142,35 @@ HOMELESS = Scenario(
         "cascade": Profile(112, 45, 0.8, (18, 64), 0.25, 7, 68, ("98108", "98118", "98168"), 0.42),
         "rainier": Profile(110, 40, 0.8, (18, 70), 0.0, 6, 65, ("98118", "98144", "98178"), 0.32),
         "northgate": Profile(14, 150, 0.6, (16, 24), 0.0, 10, 95, ("98125", "98133"), 0.42),
-        "elliott": Profile(78, 110, 0.6, (18, 64), 0.15, 18, 50,
-                           ("98198", "98003", "98032", "98055", "98002"), 0.52),
-        "puget": Profile(95, 35, 0.8, (18, 70), 0.0, 5, 62, ("98104", "98101", "98122", "98144"), 0.28),
+        "elliott": Profile(
+            78,
+            110,
+            0.6,
+            (18, 64),
+            0.15,
+            18,
+            50,
+            ("98198", "98003", "98032", "98055", "98002"),
+            0.52,
+        ),
+        "puget": Profile(
+            95, 35, 0.8, (18, 70), 0.0, 5, 62, ("98104", "98101", "98122", "98144"), 0.28
+        ),
     },
     zips=KING_COUNTY_ZIPS,
     race_weights=RACE,
-    gender_weights={"Man (Boy, if child)": 0.58, "Woman (Girl, if child)": 0.385,
-                    "Transgender": 0.01, "Non-Binary": 0.015, "Unknown": 0.01},
-    formats={"cascade": ("csv", "latin-1", ";"), "elliott": ("xlsx", "", ""),
-             "puget": ("csv", "utf-8-sig", ",")},
+    gender_weights={
+        "Man (Boy, if child)": 0.58,
+        "Woman (Girl, if child)": 0.385,
+        "Transgender": 0.01,
+        "Non-Binary": 0.015,
+        "Unknown": 0.01,
+    },
+    formats={
+        "cascade": ("csv", "latin-1", ";"),
+        "elliott": ("xlsx", "", ""),
+        "puget": ("csv", "utf-8-sig", ","),
+    },
     garbage_provider="rainier",
     garbage_from=12,
     late_provider="rainier",
@@ -145,10 +186,16 @@ FAMILY = Scenario(
         "salish": Profile(12, 150, 0.6, (0, 17), 0.0, 9, 42, ("98125", "98133")),
     },
     zips=KING_COUNTY_ZIPS,
-    race_weights={"White": 0.42, "Black or African American": 0.22, "Hispanic or Latina/e/o": 0.15,
-                  "Asian or Asian American": 0.05,
-                  "American Indian, Alaska Native, or Indigenous": 0.07,
-                  "Native Hawaiian or Pacific Islander": 0.03, "Multiracial": 0.05, "Unknown": 0.01},
+    race_weights={
+        "White": 0.42,
+        "Black or African American": 0.22,
+        "Hispanic or Latina/e/o": 0.15,
+        "Asian or Asian American": 0.05,
+        "American Indian, Alaska Native, or Indigenous": 0.07,
+        "Native Hawaiian or Pacific Islander": 0.03,
+        "Multiracial": 0.05,
+        "Unknown": 0.01,
+    },
     gender_weights={"Female": 0.49, "Male": 0.49, "Nonbinary": 0.01, "Unknown": 0.01},
     formats={"kinship": ("xlsx", "", ""), "southend": ("csv", "utf-8-sig", ",")},
     follow_up_months=12,
@@ -228,8 +275,15 @@ def write_submissions(episodes: pd.DataFrame, program: Program, out_dir: str | P
     return demo_build.write_submissions(episodes, program, out_dir)
 
 
-def build(program_path: str | Path, out_root: str | Path = "demo", period: str | None = None,
-          workers: int = 2, seed: int = DEFAULT_SEED, scale: float = 1.0, **kwargs):
+def build(
+    program_path: str | Path,
+    out_root: str | Path = "demo",
+    period: str | None = None,
+    workers: int = 2,
+    seed: int = DEFAULT_SEED,
+    scale: float = 1.0,
+    **kwargs,
+):
     """Generate, write, intake, compute and build packets: the ``acm demo`` command.
 
     Why: one call shows the whole cycle and names any stage not built yet. See
@@ -245,7 +299,9 @@ def _profile(scen: Scenario, provider_id: str) -> Profile:
     return scen.profiles.get(provider_id, DEFAULT_PROFILE)
 
 
-def _draw(rng: np.random.Generator, codes: list[str], weights: dict[str, float], n: int) -> np.ndarray:
+def _draw(
+    rng: np.random.Generator, codes: list[str], weights: dict[str, float], n: int
+) -> np.ndarray:
     """Draw codes by weight; program codes absent from the weights get a small weight."""
     w = np.array([weights.get(c, 0.01) for c in codes], dtype=float)
     return rng.choice(np.array(codes, dtype=object), size=n, p=w / w.sum())
@@ -255,8 +311,14 @@ def _months(first: pd.Timestamp, last: pd.Timestamp) -> pd.DatetimeIndex:
     return pd.date_range(first, last, freq="MS")
 
 
-def _enrollments(program: Program, scen: Scenario, rng: np.random.Generator, scale: float,
-                 start: pd.Timestamp, horizon: pd.Timestamp) -> pd.DataFrame:
+def _enrollments(
+    program: Program,
+    scen: Scenario,
+    rng: np.random.Generator,
+    scale: float,
+    start: pd.Timestamp,
+    horizon: pd.Timestamp,
+) -> pd.DataFrame:
     """Household heads: provider, enrollment date, stable client attributes."""
     rows = []
     for prov in program.providers:
@@ -264,15 +326,23 @@ def _enrollments(program: Program, scen: Scenario, rng: np.random.Generator, sca
         for month in _months(start - pd.DateOffset(months=LEAD_MONTHS), horizon):
             n = rng.poisson(prof.volume * scale)
             days = rng.integers(0, month.days_in_month, size=n)
-            rows.append(pd.DataFrame({"provider_id": prov.id,
-                                      "enrollment_date": month + pd.to_timedelta(days, unit="D")}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "provider_id": prov.id,
+                        "enrollment_date": month + pd.to_timedelta(days, unit="D"),
+                    }
+                )
+            )
     heads = pd.concat(rows, ignore_index=True)
     n = len(heads)
     heads["client_id"] = np.arange(n)
-    heads["race_ethnicity"] = _draw(rng, program.codes.get("race_ethnicity", list(scen.race_weights)),
-                                    scen.race_weights, n)
-    heads["gender"] = _draw(rng, program.codes.get("gender", list(scen.gender_weights)),
-                            scen.gender_weights, n)
+    heads["race_ethnicity"] = _draw(
+        rng, program.codes.get("race_ethnicity", list(scen.race_weights)), scen.race_weights, n
+    )
+    heads["gender"] = _draw(
+        rng, program.codes.get("gender", list(scen.gender_weights)), scen.gender_weights, n
+    )
     lo = heads["provider_id"].map(lambda p: _profile(scen, p).ages[0]).to_numpy()
     hi = heads["provider_id"].map(lambda p: _profile(scen, p).ages[1]).to_numpy()
     ages = lo + np.floor(rng.beta(1.6, 2.2, n) * (hi - lo + 1)).astype(int)
@@ -295,8 +365,9 @@ def _zip(rng: np.random.Generator, scen: Scenario, prof: Profile) -> str:
     return str(scen.zips[rng.choice(len(scen.zips), p=w / w.sum())])
 
 
-def _with_members(heads: pd.DataFrame, program: Program, scen: Scenario,
-                  rng: np.random.Generator) -> pd.DataFrame:
+def _with_members(
+    heads: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.Generator
+) -> pd.DataFrame:
     """Add the other members of multi-person households (mostly children)."""
     heads = heads.copy()
     heads["household_id"] = np.arange(len(heads))
@@ -314,15 +385,21 @@ def _with_members(heads: pd.DataFrame, program: Program, scen: Scenario,
 
 
 # -- stays, outcomes and returns ----------------------------------------------------------------
-def _stays_and_outcomes(eps: pd.DataFrame, program: Program, scen: Scenario,
-                        rng: np.random.Generator, horizon: pd.Timestamp) -> pd.DataFrame:
+def _stays_and_outcomes(
+    eps: pd.DataFrame,
+    program: Program,
+    scen: Scenario,
+    rng: np.random.Generator,
+    horizon: pd.Timestamp,
+) -> pd.DataFrame:
     """Length of stay per household, exit date (blank past the horizon) and outcomes."""
     eps = eps.copy()
     hh = eps.groupby("household_id", sort=False)["provider_id"].first()
     med = hh.map(lambda p: _profile(scen, p).los_days).to_numpy(dtype=float)
     sig = hh.map(lambda p: _profile(scen, p).los_sigma).to_numpy(dtype=float)
-    los = pd.Series(np.maximum(1, np.round(med * np.exp(sig * rng.standard_normal(len(hh))))),
-                    index=hh.index)
+    los = pd.Series(
+        np.maximum(1, np.round(med * np.exp(sig * rng.standard_normal(len(hh))))), index=hh.index
+    )
     eps["_los"] = eps["household_id"].map(los).astype(int)
     exit_ = eps["enrollment_date"] + pd.to_timedelta(eps["_los"], unit="D")
     eps["exit_date"] = exit_.where(exit_ <= horizon)
@@ -333,8 +410,9 @@ def _stays_and_outcomes(eps: pd.DataFrame, program: Program, scen: Scenario,
     return _homeless_destinations(eps, program, scen, rng)
 
 
-def _homeless_destinations(eps: pd.DataFrame, program: Program, scen: Scenario,
-                           rng: np.random.Generator) -> pd.DataFrame:
+def _homeless_destinations(
+    eps: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.Generator
+) -> pd.DataFrame:
     p = eps["provider_id"].map(lambda x: _profile(scen, x).outcome_rate).astype(float)
     harbor = eps["provider_id"] == "harbor"
     after = eps["exit_date"] >= pd.Timestamp(HARBOR_CHANGE + "-01")
@@ -344,7 +422,9 @@ def _homeless_destinations(eps: pd.DataFrame, program: Program, scen: Scenario,
     permanent = eps["_u"] < p
     hh_u = (eps["_u"] - p) / (1 - p)  # uniform again among non-PH leavers
     cuts = np.cumsum(list(NON_PH_CLASSES.values()))
-    other = np.array(list(NON_PH_CLASSES), dtype=object)[np.searchsorted(cuts, hh_u.clip(0, 0.999999))]
+    other = np.array(list(NON_PH_CLASSES), dtype=object)[
+        np.searchsorted(cuts, hh_u.clip(0, 0.999999))
+    ]
     cls = pd.Series(np.where(permanent, "permanent", other), index=eps.index)
     by_class: dict[str, list[str]] = {}
     for code, c in program.destinations.items():
@@ -356,7 +436,9 @@ def _homeless_destinations(eps: pd.DataFrame, program: Program, scen: Scenario,
     return eps
 
 
-def _family_outcomes(eps: pd.DataFrame, rng: np.random.Generator, horizon: pd.Timestamp) -> pd.DataFrame:
+def _family_outcomes(
+    eps: pd.DataFrame, rng: np.random.Generator, horizon: pd.Timestamp
+) -> pd.DataFrame:
     end = eps["exit_date"].fillna(horizon)
     eps["months_of_service"] = ((end - eps["enrollment_date"]).dt.days / DAYS_PER_MONTH).round(1)
     p = np.where(eps["months_of_service"] >= 3, INVOLVEMENT_RATES[1], INVOLVEMENT_RATES[0])
@@ -375,8 +457,13 @@ def _family_outcomes(eps: pd.DataFrame, rng: np.random.Generator, horizon: pd.Ti
     return eps
 
 
-def _returns(eps: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.Generator,
-             horizon: pd.Timestamp) -> pd.DataFrame:
+def _returns(
+    eps: pd.DataFrame,
+    program: Program,
+    scen: Scenario,
+    rng: np.random.Generator,
+    horizon: pd.Timestamp,
+) -> pd.DataFrame:
     """New episodes for heads who come back to services (any provider) after an exit."""
     if program.field == "child_welfare":
         return eps.iloc[0:0]
@@ -392,13 +479,24 @@ def _returns(eps: pd.DataFrame, program: Program, scen: Scenario, rng: np.random
     back["provider_id"] = _pick_providers(back, program, scen, rng)
     back["household_id"] = eps["household_id"].max() + 1 + np.arange(len(back))
     back["household_size"] = 1
-    keep = ["provider_id", "enrollment_date", "client_id", "race_ethnicity", "gender",
-            "birth_date", "zip", "household_size", "is_head", "household_id"]
+    keep = [
+        "provider_id",
+        "enrollment_date",
+        "client_id",
+        "race_ethnicity",
+        "gender",
+        "birth_date",
+        "zip",
+        "household_size",
+        "is_head",
+        "household_id",
+    ]
     return back[keep].reset_index(drop=True)
 
 
-def _pick_providers(back: pd.DataFrame, program: Program, scen: Scenario,
-                    rng: np.random.Generator) -> np.ndarray:
+def _pick_providers(
+    back: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.Generator
+) -> np.ndarray:
     """Providers for returning clients: by volume, among those serving the client's age."""
     ids = program.provider_ids
     age = _age(back["birth_date"], back["enrollment_date"]).to_numpy(dtype=float)
@@ -413,10 +511,19 @@ def _pick_providers(back: pd.DataFrame, program: Program, scen: Scenario,
 
 
 # -- finishing: ids, referral, cost, data quality, column order --------------------------------
-def _finish(eps: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.Generator,
-            start: pd.Timestamp, horizon: pd.Timestamp) -> pd.DataFrame:
-    eps = eps.sort_values(["provider_id", "enrollment_date", "household_id", "is_head"],
-                          ascending=[True, True, True, False], kind="stable").reset_index(drop=True)
+def _finish(
+    eps: pd.DataFrame,
+    program: Program,
+    scen: Scenario,
+    rng: np.random.Generator,
+    start: pd.Timestamp,
+    horizon: pd.Timestamp,
+) -> pd.DataFrame:
+    eps = eps.sort_values(
+        ["provider_id", "enrollment_date", "household_id", "is_head"],
+        ascending=[True, True, True, False],
+        kind="stable",
+    ).reset_index(drop=True)
     n = len(eps)
     first = pd.Period(start, "M")
     month_idx = (eps["enrollment_date"].dt.to_period("M") - first).map(lambda d: d.n).astype(int)
@@ -434,7 +541,8 @@ def _finish(eps: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.
     # move-in date for rapid rehousing exits to permanent housing
     rrh = eps["provider_id"].map(lambda p: program.provider(p).program == "rapid_rehousing")
     move = eps["enrollment_date"] + pd.to_timedelta(
-        np.floor(rng.uniform(0.2, 0.8, n) * days.clip(upper=120).to_numpy()), unit="D")
+        np.floor(rng.uniform(0.2, 0.8, n) * days.clip(upper=120).to_numpy()), unit="D"
+    )
     eps["move_in_date"] = move.where(rrh & (eps["destination_class"] == "permanent"))
     # data quality: blanks, rising over time at the falling-quality provider
     lo, hi = RAINIER_MISSING
@@ -448,7 +556,9 @@ def _finish(eps: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.
     eps["client_id"] = [f"C{perm[c] + 100000:07d}" for c in eps["client_id"]]
     eps["household_id"] = [f"H{h + 500000:07d}" for h in eps["household_id"]]
     seq = eps.groupby("provider_id").cumcount() + 1
-    eps["episode_id"] = [f"{p[:3].upper()}-{s:06d}" for p, s in zip(eps["provider_id"], seq, strict=True)]
+    eps["episode_id"] = [
+        f"{p[:3].upper()}-{s:06d}" for p, s in zip(eps["provider_id"], seq, strict=True)
+    ]
     eps["age_at_entry"] = _age(eps["birth_date"], eps["enrollment_date"])
     eps["program"] = eps["provider_id"].map(lambda p: program.provider(p).program or program.id)
     eps["_period"] = _last_period(eps, program, scen, horizon)
@@ -460,11 +570,15 @@ def _finish(eps: pd.DataFrame, program: Program, scen: Scenario, rng: np.random.
 def _age(birth: pd.Series, at: pd.Series) -> pd.Series:
     """Whole years from ``birth`` to ``at`` (calendar age, not days / 365)."""
     years = at.dt.year - birth.dt.year
-    before = (at.dt.month < birth.dt.month) | ((at.dt.month == birth.dt.month) & (at.dt.day < birth.dt.day))
+    before = (at.dt.month < birth.dt.month) | (
+        (at.dt.month == birth.dt.month) & (at.dt.day < birth.dt.day)
+    )
     return (years - before.astype(int)).astype("Int64")
 
 
-def _last_period(eps: pd.DataFrame, program: Program, scen: Scenario, horizon: pd.Timestamp) -> pd.Series:
+def _last_period(
+    eps: pd.DataFrame, program: Program, scen: Scenario, horizon: pd.Timestamp
+) -> pd.Series:
     """Month of the last submission reporting each row (see the module docstring)."""
     last = eps["exit_date"]
     if scen.follow_up_months and "_known" in eps:

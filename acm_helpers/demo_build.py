@@ -73,16 +73,31 @@ def write_submissions(episodes: pd.DataFrame, program: Program, out_dir: str | P
             else:
                 text = _as_text(sub)
                 if encoding == "latin-1":
-                    text.insert(len(text.columns), "site_name",
-                                [LATIN1_SITES[int(h[1:]) % len(LATIN1_SITES)] for h in sub["household_id"]])
+                    text.insert(
+                        len(text.columns),
+                        "site_name",
+                        [LATIN1_SITES[int(h[1:]) % len(LATIN1_SITES)] for h in sub["household_id"]],
+                    )
                 text.to_csv(path, index=False, sep=sep, encoding=encoding)
             paths.append(path)
             late = provider == scen.late_provider and i >= scen.late_from
-            lag = int(rng.integers(25, 41)) if late else int(rng.integers(3, program.submission_due_days + 1))
-            log.append({"period": period, "provider_id": provider, "file": f"{period}/{path.name}",
-                        "received": (end + pd.Timedelta(days=lag)).date().isoformat(),
-                        "due": (end + pd.Timedelta(days=program.submission_due_days)).date().isoformat(),
-                        "late": late})
+            lag = (
+                int(rng.integers(25, 41))
+                if late
+                else int(rng.integers(3, program.submission_due_days + 1))
+            )
+            log.append(
+                {
+                    "period": period,
+                    "provider_id": provider,
+                    "file": f"{period}/{path.name}",
+                    "received": (end + pd.Timedelta(days=lag)).date().isoformat(),
+                    "due": (end + pd.Timedelta(days=program.submission_due_days))
+                    .date()
+                    .isoformat(),
+                    "late": late,
+                }
+            )
     pd.DataFrame(log).to_csv(out_dir / RECEIVED_FILE, index=False)
     return paths
 
@@ -104,7 +119,9 @@ def _as_of(rows: pd.DataFrame, rate: pd.Series, end: pd.Timestamp, period: str) 
     if "months_of_service" in out:
         out["months_of_service"] = (days / 30.44).round(1)
     if "subsequent_involvement_12m" in out:
-        out["subsequent_involvement_12m"] = out["subsequent_involvement_12m"].mask(out["_period"] > period)
+        out["subsequent_involvement_12m"] = out["subsequent_involvement_12m"].mask(
+            out["_period"] > period
+        )
     return out.drop(columns="_period")
 
 
@@ -123,10 +140,14 @@ def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
 def _with_garbage(text: pd.DataFrame, rng: np.random.Generator, i: int) -> pd.DataFrame:
     """Insert 3-6 rows intake must quarantine (bad dates, unknown codes, missing ids)."""
     base = text.iloc[0].to_dict()
-    bad = [{"enrollment_date": "2026-02-30"}, {"race_ethnicity": "Purple"},
-           {"exit_destination": "999", "exit_date": base["enrollment_date"], "destination_class": ""},
-           {"enrollment_date": "not a date"}, {"client_id": ""},
-           {"exit_date": "2020-01-01", "exit_destination": "410", "destination_class": "permanent"}]
+    bad = [
+        {"enrollment_date": "2026-02-30"},
+        {"race_ethnicity": "Purple"},
+        {"exit_destination": "999", "exit_date": base["enrollment_date"], "destination_class": ""},
+        {"enrollment_date": "not a date"},
+        {"client_id": ""},
+        {"exit_date": "2020-01-01", "exit_destination": "410", "destination_class": "permanent"},
+    ]
     pick = rng.choice(len(bad), size=int(rng.integers(3, 7)), replace=False)
     junk = []
     for k, j in enumerate(sorted(pick)):
@@ -188,14 +209,23 @@ def _stage(name: str):
 
 def _need(module, func: str):
     if not hasattr(module, func):
-        raise AcmError(f"{module.__name__} has no {func}(); the demo build cannot run that step. "
-                       "Update acm_helpers or run the steps by hand (acm intake / acm run).")
+        raise AcmError(
+            f"{module.__name__} has no {func}(); the demo build cannot run that step. "
+            "Update acm_helpers or run the steps by hand (acm intake / acm run)."
+        )
     return getattr(module, func)
 
 
-def build(program_path: str | Path, out_root: str | Path = "demo", period: str | None = None,
-          workers: int = 2, seed: int | None = None, scale: float = 1.0,
-          data_dir: str | Path | None = None, echo: Callable[[str], None] = print) -> DemoBuild:
+def build(
+    program_path: str | Path,
+    out_root: str | Path = "demo",
+    period: str | None = None,
+    workers: int = 2,
+    seed: int | None = None,
+    scale: float = 1.0,
+    data_dir: str | Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> DemoBuild:
     """Generate a demo program and run every stage that exists so far, as ``acm demo`` does.
 
     Why: one command must show the whole cycle on realistic data (submissions -> intake ->
@@ -218,20 +248,28 @@ def build(program_path: str | Path, out_root: str | Path = "demo", period: str |
     program = load_program(program_path)
     period = program.check_period(period or program.last_period)
     seed = demo.DEFAULT_SEED if seed is None else seed
-    result = DemoBuild(program.id, period, Path(out_root) / program.id / "submissions",
-                       Path(data_dir) if data_dir else program.data_path(Path.cwd()))
+    result = DemoBuild(
+        program.id,
+        period,
+        Path(out_root) / program.id / "submissions",
+        Path(data_dir) if data_dir else program.data_path(Path.cwd()),
+    )
     episodes = demo.generate(program, seed=seed, scale=scale)
     result.episodes = len(episodes)
     result.files = write_submissions(episodes, program, result.submissions_dir)
     result.done.append("generate")
-    echo(f"generated {len(episodes):,} episodes of {program.id}; "
-         f"{len(result.files)} submission files in {result.submissions_dir}")
+    echo(
+        f"generated {len(episodes):,} episodes of {program.id}; "
+        f"{len(result.files)} submission files in {result.submissions_dir}"
+    )
     store = Store(result.data_dir)
     if not _run_intake(program, store, result, echo):
         return _skip_rest(result, ["metrics", "packets"], "no intake", echo)
     metrics = _stage("metrics")
     if metrics is None:
-        return _skip_rest(result, ["metrics", "packets"], "acm_helpers.metrics does not exist yet", echo)
+        return _skip_rest(
+            result, ["metrics", "packets"], "acm_helpers.metrics does not exist yet", echo
+        )
     _need(metrics, "refresh")(program, store)
     result.done.append("metrics")
     echo(f"metrics computed into {store.tables_dir}")
@@ -257,7 +295,9 @@ def _run_intake(program: Program, store, result: DemoBuild, echo: Callable[[str]
             break
         rows = received[received["period"] == period]
         paths = [result.submissions_dir / f for f in rows["file"]]
-        dates = {str(p): pd.Timestamp(d).date() for p, d in zip(paths, rows["received"], strict=True)}
+        dates = {
+            str(p): pd.Timestamp(d).date() for p, d in zip(paths, rows["received"], strict=True)
+        }
         for res in intake_files(paths, program, store, period=period, received=dates) or []:
             totals["files"] += 1
             totals["accepted"] += getattr(res, "rows_accepted", 0)
@@ -265,18 +305,28 @@ def _run_intake(program: Program, store, result: DemoBuild, echo: Callable[[str]
             totals["files rejected"] += getattr(res, "status", "") == "rejected"
     result.done.append("intake")
     result.outputs["data dir"] = store.root
-    echo(f"intake: {totals['files']} submissions {program.first_period} .. {result.period} into "
-         f"{store.root}: {totals['accepted']:,} rows accepted, {totals['rejected']:,} quarantined, "
-         f"{totals['files rejected']} files rejected")
+    echo(
+        f"intake: {totals['files']} submissions {program.first_period} .. {result.period} into "
+        f"{store.root}: {totals['accepted']:,} rows accepted, {totals['rejected']:,} quarantined, "
+        f"{totals['files rejected']} files rejected"
+    )
     return True
 
 
-def _run_packets(batch, program_path: Path, store, period: str, workers: int, result: DemoBuild,
-                 echo: Callable[[str], None]) -> None:
+def _run_packets(
+    batch,
+    program_path: Path,
+    store,
+    period: str,
+    workers: int,
+    result: DemoBuild,
+    echo: Callable[[str], None],
+) -> None:
     """Build the period's packets; failures are named and kept in ``result.failed``."""
     run_period = _need(batch, "run_period")
-    run = run_period(program_path, period, data_dir=store.root, out_root=Path.cwd() / "outputs",
-                     workers=workers)
+    run = run_period(
+        program_path, period, data_dir=store.root, out_root=Path.cwd() / "outputs", workers=workers
+    )
     for failure in run.failures:
         message = (failure.get("error") or {}).get("message", "")
         result.failed.append(f"packet {failure['key']}: {failure['status']}")
@@ -286,7 +336,9 @@ def _run_packets(batch, program_path: Path, store, period: str, workers: int, re
         result.outputs["packets index"] = Path(run.index)
 
 
-def _skip_rest(result: DemoBuild, steps: list[str], why: str, echo: Callable[[str], None]) -> DemoBuild:
+def _skip_rest(
+    result: DemoBuild, steps: list[str], why: str, echo: Callable[[str], None]
+) -> DemoBuild:
     for step in steps:
         result.skipped.append(step)
         echo(f"skipped {step}: {why}")
@@ -294,9 +346,11 @@ def _skip_rest(result: DemoBuild, steps: list[str], why: str, echo: Callable[[st
 
 
 def _report(result: DemoBuild, echo: Callable[[str], None]) -> DemoBuild:
-    echo(f"demo {result.program_id} as of {result.period}: done {', '.join(result.done)}"
-         + (f"; skipped {', '.join(result.skipped)}" if result.skipped else "")
-         + (f"; FAILED {', '.join(result.failed)}" if result.failed else ""))
+    echo(
+        f"demo {result.program_id} as of {result.period}: done {', '.join(result.done)}"
+        + (f"; skipped {', '.join(result.skipped)}" if result.skipped else "")
+        + (f"; FAILED {', '.join(result.failed)}" if result.failed else "")
+    )
     echo(f"  submissions: {result.submissions_dir}")
     for label, path in result.outputs.items():
         echo(f"  {label}: {path}")

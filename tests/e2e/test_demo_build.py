@@ -25,8 +25,9 @@ def built(tmp_path_factory, program_path):
     mp.setattr(demo_build, "_stage", lambda name: real(name) if name == "intake" else None)
     lines: list[str] = []
     try:
-        result = demo.build(program_path, root / "demo", scale=SCALE, data_dir=root / "data",
-                            echo=lines.append)
+        result = demo.build(
+            program_path, root / "demo", scale=SCALE, data_dir=root / "data", echo=lines.append
+        )
     finally:
         mp.undo()
     return result, Store(root / "data"), lines
@@ -40,8 +41,18 @@ def test_intake_of_the_files_reproduces_the_generated_episodes(program, built):
     assert len(loaded) == len(generated) == result.episodes
     both = generated.merge(loaded, on=["provider_id", "episode_id"], suffixes=("", "_store"))
     assert len(both) == len(generated)
-    for col in ["client_id", "enrollment_date", "exit_date", "exit_destination", "destination_class",
-                "race_ethnicity", "zip", "referral_date", "age_at_entry", "move_in_date"]:
+    for col in [
+        "client_id",
+        "enrollment_date",
+        "exit_date",
+        "exit_destination",
+        "destination_class",
+        "race_ethnicity",
+        "zip",
+        "referral_date",
+        "age_at_entry",
+        "move_in_date",
+    ]:
         a, b = both[col], both[f"{col}_store"]
         assert ((a == b).fillna(False) | (a.isna() & b.isna())).all(), col
     assert (both["cost"] - both["cost_store"]).abs().max() < 0.011
@@ -56,5 +67,7 @@ def test_only_rainier_garbage_is_quarantined_and_its_late_files_logged(built):
     assert quarantine["reason"].str.contains("code|date|missing", case=False).all()
     received = demo_build.read_received(result.submissions_dir)
     log = store.read_table("submissions")
-    log = log[log["status"] == "current"].merge(received, on=["provider_id", "period"], suffixes=("", "_file"))
+    log = log[log["status"] == "current"].merge(
+        received, on=["provider_id", "period"], suffixes=("", "_file")
+    )
     assert (pd.to_datetime(log["received"]).dt.strftime("%Y-%m-%d") == log["received_file"]).all()

@@ -65,11 +65,15 @@ def test_columns_dtypes_and_schema(program, demo_episodes):
 def test_fields_are_consistent(program, full):
     age = demo._age(full["birth_date"], full["enrollment_date"])
     assert (age == full["age_at_entry"]).all()
-    assert (full["exit_date"].dropna() >= full.loc[full["exit_date"].notna(), "enrollment_date"]).all()
+    assert (
+        full["exit_date"].dropna() >= full.loc[full["exit_date"].notna(), "enrollment_date"]
+    ).all()
     ref = full["referral_date"].notna()
     assert (full.loc[ref, "referral_date"] <= full.loc[ref, "enrollment_date"]).all()
     exited = full[full["exit_date"].notna()]
-    assert (exited["exit_destination"].map(program.destinations) == exited["destination_class"]).all()
+    assert (
+        exited["exit_destination"].map(program.destinations) == exited["destination_class"]
+    ).all()
     assert full.loc[full["exit_date"].isna(), "exit_destination"].isna().all()
     assert full["exit_date"].isna().sum() > 1000  # still open at the end
     zips = full["zip"].dropna()
@@ -81,7 +85,9 @@ def test_fields_are_consistent(program, full):
 
 
 def test_cost_per_day_differs_by_provider_type(full):
-    stay = (full["exit_date"].fillna(pd.Timestamp("2026-10-31")) - full["enrollment_date"]).dt.days.clip(lower=1)
+    stay = (
+        full["exit_date"].fillna(pd.Timestamp("2026-10-31")) - full["enrollment_date"]
+    ).dt.days.clip(lower=1)
     per_day = (full["cost"] / stay).groupby(full["program"]).median()
     assert per_day["emergency_shelter"] == pytest.approx(65, abs=4)
     assert per_day["rapid_rehousing"] == pytest.approx(51, abs=3)
@@ -105,8 +111,13 @@ def test_cascade_disparity_black_vs_white(leavers):
     assert black.mean() == pytest.approx(0.25, abs=0.04)
     assert white.mean() == pytest.approx(0.50, abs=0.04)
     q = cas[cas["exit_date"].between("2025-10-01", "2025-12-31")]  # one quarter is enough
-    assert two_prop_z(q.loc[q["race_ethnicity"] == "Black or African American", "ph"],
-                      q.loc[q["race_ethnicity"] == "White", "ph"]) > 3
+    assert (
+        two_prop_z(
+            q.loc[q["race_ethnicity"] == "Black or African American", "ph"],
+            q.loc[q["race_ethnicity"] == "White", "ph"],
+        )
+        > 3
+    )
 
 
 @pytest.mark.parametrize("provider", ["harbor", "rainier", "elliott", "puget"])
@@ -124,8 +135,10 @@ def test_harbor_steps_up_in_december_2025(leavers):
     assert after["ph"].mean() == pytest.approx(0.55, abs=0.03)
     nov, dec = h[h["month"] == "2025-11"]["ph"], h[h["month"] == "2025-12"]["ph"]
     assert dec.mean() - nov.mean() > 0.1
-    around = two_prop_z(h[h["month"].between("2025-09", "2025-11")]["ph"],
-                        h[h["month"].between("2025-12", "2026-02")]["ph"])
+    around = two_prop_z(
+        h[h["month"].between("2025-09", "2025-11")]["ph"],
+        h[h["month"].between("2025-12", "2026-02")]["ph"],
+    )
     assert around > 4
 
 
@@ -143,7 +156,9 @@ def test_northgate_is_small_and_its_groups_fall_under_11(program, full, leavers)
     ng = full[(full["provider_id"] == "northgate") & (full["enrollment_date"] >= "2024-11-01")]
     per_month = ng.groupby(ng["enrollment_date"].dt.strftime("%Y-%m")).size()
     assert 10 <= per_month.median() <= 20
-    cells = leavers[leavers["provider_id"] == "northgate"].groupby(["month", "race_ethnicity"]).size()
+    cells = (
+        leavers[leavers["provider_id"] == "northgate"].groupby(["month", "race_ethnicity"]).size()
+    )
     assert (cells < program.suppression.threshold).mean() > 0.9
     assert (ng["age_at_entry"] < 18).mean() < 0.4 and ng["age_at_entry"].between(16, 24).all()
 
@@ -152,18 +167,27 @@ def test_stories_show_at_fixture_scale(demo_episodes):
     lv = demo_episodes[demo_episodes["exit_date"].notna()]
     cas = lv[lv["provider_id"] == "cascade"]
     ph = cas["destination_class"] == "permanent"
-    gap = ph[cas["race_ethnicity"] == "White"].mean() - ph[cas["race_ethnicity"] == "Black or African American"].mean()
+    gap = (
+        ph[cas["race_ethnicity"] == "White"].mean()
+        - ph[cas["race_ethnicity"] == "Black or African American"].mean()
+    )
     assert gap > 0.18
     h = lv[lv["provider_id"] == "harbor"]
     hph = h["destination_class"] == "permanent"
-    assert hph[h["exit_date"] >= "2025-12-01"].mean() - hph[h["exit_date"] < "2025-12-01"].mean() > 0.15
+    assert (
+        hph[h["exit_date"] >= "2025-12-01"].mean() - hph[h["exit_date"] < "2025-12-01"].mean()
+        > 0.15
+    )
 
 
 # -- submission files ------------------------------------------------------------------------
 def test_submission_files_in_every_format(program, submissions):
     out, paths = submissions
     assert len(paths) == 24 * 6
-    assert {p.relative_to(out).as_posix() for p in paths} >= {"2025-06/harbor.csv", "2025-06/elliott.xlsx"}
+    assert {p.relative_to(out).as_posix() for p in paths} >= {
+        "2025-06/harbor.csv",
+        "2025-06/elliott.xlsx",
+    }
     cascade = out / "2025-06" / "cascade.csv"
     raw = cascade.read_bytes()
     with pytest.raises(UnicodeDecodeError):
@@ -180,8 +204,10 @@ def test_submission_files_in_every_format(program, submissions):
 def test_monthly_files_hold_state_as_of_month_end(demo_episodes, submissions):
     out, _ = submissions
     harbor = demo_episodes[demo_episodes["provider_id"] == "harbor"]
-    ep = harbor[(harbor["exit_date"].dt.strftime("%Y-%m") == "2025-06")
-                & (harbor["enrollment_date"] < "2025-05-01")].iloc[0]
+    ep = harbor[
+        (harbor["exit_date"].dt.strftime("%Y-%m") == "2025-06")
+        & (harbor["enrollment_date"] < "2025-05-01")
+    ].iloc[0]
     may = pd.read_csv(out / "2025-05" / "harbor.csv", dtype=str).set_index("episode_id")
     june = pd.read_csv(out / "2025-06" / "harbor.csv", dtype=str).set_index("episode_id")
     july = pd.read_csv(out / "2025-07" / "harbor.csv", dtype=str)
@@ -190,8 +216,10 @@ def test_monthly_files_hold_state_as_of_month_end(demo_episodes, submissions):
     assert float(june.loc[ep["episode_id"], "cost"]) == pytest.approx(ep["cost"], abs=0.02)
     assert float(may.loc[ep["episode_id"], "cost"]) < ep["cost"]
     assert ep["episode_id"] not in set(july["episode_id"])
-    open_june = harbor[(harbor["enrollment_date"] <= "2025-06-30")
-                       & (harbor["exit_date"].isna() | (harbor["exit_date"] >= "2025-06-01"))]
+    open_june = harbor[
+        (harbor["enrollment_date"] <= "2025-06-30")
+        & (harbor["exit_date"].isna() | (harbor["exit_date"] >= "2025-06-01"))
+    ]
     assert set(june.index) == set(open_june["episode_id"])
 
 
@@ -202,13 +230,20 @@ def test_rainier_garbage_rows_and_late_files(program, submissions):
     assert not early["episode_id"].str.contains("-X").any()
     junk = late[late["episode_id"].str.contains("-X")]
     assert 3 <= len(junk) <= 6
-    bad = (junk["race_ethnicity"] == "Purple") | (junk["exit_destination"] == "999") | junk["client_id"].isna() \
-        | ~junk["enrollment_date"].fillna("").str.fullmatch(r"\d{4}-\d{2}-\d{2}") \
-        | (junk["enrollment_date"] == "2026-02-30") | (junk["exit_date"] == "2020-01-01")
+    bad = (
+        (junk["race_ethnicity"] == "Purple")
+        | (junk["exit_destination"] == "999")
+        | junk["client_id"].isna()
+        | ~junk["enrollment_date"].fillna("").str.fullmatch(r"\d{4}-\d{2}-\d{2}")
+        | (junk["enrollment_date"] == "2026-02-30")
+        | (junk["exit_date"] == "2020-01-01")
+    )
     assert bad.all()
     received = demo_build.read_received(out)
     assert len(received) == 144
-    received["lag"] = (pd.to_datetime(received["received"]) - pd.to_datetime(received["due"])).dt.days
+    received["lag"] = (
+        pd.to_datetime(received["received"]) - pd.to_datetime(received["due"])
+    ).dt.days
     rai_late = received[(received["provider_id"] == "rainier") & (received["period"] >= "2026-03")]
     assert (rai_late["lag"] > 0).all() and (rai_late["late"] == "True").all()
     others = received[(received["provider_id"] != "rainier") | (received["period"] < "2026-03")]
@@ -218,14 +253,21 @@ def test_rainier_garbage_rows_and_late_files(program, submissions):
 # -- second program ------------------------------------------------------------------------------
 def test_family_preservation_generates_and_validates(family_program):
     fp = demo.generate(family_program, scale=0.5)
-    assert list(fp.columns) == list(schema.EPISODE_COLUMNS) + list(family_program.outcomes) + ["_period"]
+    assert list(fp.columns) == list(schema.EPISODE_COLUMNS) + list(family_program.outcomes) + [
+        "_period"
+    ]
     schema.episodes_schema(family_program).validate(fp, lazy=True)
     assert fp["exit_destination"].isna().all() and 2000 <= len(fp) <= 3200
     closed = fp[fp["exit_date"].notna()]
     completed = (closed["months_of_service"] >= 3).groupby(closed["provider_id"]).mean()
     assert completed["eastside"] < 0.45 < completed.drop("eastside").min()
     known = closed[closed["subsequent_involvement_12m"].notna()]
-    rate = known["subsequent_involvement_12m"].astype(float).groupby(known["months_of_service"] >= 3).mean()
+    rate = (
+        known["subsequent_involvement_12m"]
+        .astype(float)
+        .groupby(known["months_of_service"] >= 3)
+        .mean()
+    )
     assert rate[False] - rate[True] > 0.08
     assert fp["age_at_entry"].between(0, 17).all()
 
@@ -258,8 +300,14 @@ def test_bad_scale_and_unknown_field(program):
 def test_build_skips_stages_that_do_not_exist(tmp_path, program_path, monkeypatch):
     monkeypatch.setattr(demo_build, "_stage", lambda name: None)
     lines: list[str] = []
-    result = demo.build(program_path, tmp_path / "demo", "2025-03", scale=0.02,
-                        data_dir=tmp_path / "data", echo=lines.append)
+    result = demo.build(
+        program_path,
+        tmp_path / "demo",
+        "2025-03",
+        scale=0.02,
+        data_dir=tmp_path / "data",
+        echo=lines.append,
+    )
     assert result.done == ["generate"] and result.skipped == ["intake", "metrics", "packets"]
     assert "skipped intake: acm_helpers.intake does not exist yet" in lines
     assert (tmp_path / "demo" / "homeless_demo" / "submissions" / "2026-10" / "harbor.csv").exists()
@@ -267,12 +315,21 @@ def test_build_skips_stages_that_do_not_exist(tmp_path, program_path, monkeypatc
 
 def test_build_intakes_period_by_period_up_to_the_period(tmp_path, program_path, monkeypatch):
     calls = []
-    fake = SimpleNamespace(__name__="acm_helpers.intake",
-                           intake_files=lambda paths, prog, store, period=None, received=None:
-                           calls.extend((period, p.name, received[str(p)]) for p in paths))
+    fake = SimpleNamespace(
+        __name__="acm_helpers.intake",
+        intake_files=lambda paths, prog, store, period=None, received=None: calls.extend(
+            (period, p.name, received[str(p)]) for p in paths
+        ),
+    )
     monkeypatch.setattr(demo_build, "_stage", lambda name: fake if name == "intake" else None)
-    result = demo.build(program_path, tmp_path / "demo", "2025-01", scale=0.02,
-                        data_dir=tmp_path / "data", echo=lambda _: None)
+    result = demo.build(
+        program_path,
+        tmp_path / "demo",
+        "2025-01",
+        scale=0.02,
+        data_dir=tmp_path / "data",
+        echo=lambda _: None,
+    )
     assert result.done == ["generate", "intake"] and result.skipped == ["metrics", "packets"]
     assert [c[0] for c in calls] == ["2024-11"] * 6 + ["2024-12"] * 6 + ["2025-01"] * 6
     assert all(re.fullmatch(r"[a-z]+\.(csv|xlsx)", name) for _, name, _ in calls)

@@ -13,13 +13,17 @@ together and are tested together:
   first chart appears fast.
 
 The program file(s) and data directory reach the notebook through environment variables
-(:data:`ENV_PROGRAM`, :data:`ENV_DATA_DIR`), which every kernel, preheated or not, inherits.
+(:data:`ENV_PROGRAM`, :data:`ENV_DATA_DIR`), which every kernel, preheated or not, inherits;
+in the kernel, :func:`explorer_from_settings` reads them and :func:`request_query` gets the
+page address.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,6 +207,77 @@ def serve(settings: ServeSettings) -> None:
     app.start()
 
 
+# -- in the kernel: what the notebook calls --------------------------------------------------
+def request_query(while_waiting: Callable[[], None] | None = None) -> str:
+    """The page's query string (``provider=...``), in a preheated kernel or a fresh one.
+
+    Why two paths: a fresh kernel is started for the request and gets ``QUERY_STRING`` in its
+    environment; a preheated kernel ran the notebook before anyone asked for the page, so it
+    must wait for the request (voila's ``get_query_string``). The notebook cell that calls
+    this is tagged ``acm-wait-for-request`` so ``acm serve`` gives it no execution timeout.
+
+    Args:
+        while_waiting: work for a preheated kernel's idle time (e.g. :meth:`Explorer.prerender`);
+            a fresh kernel skips it, since someone is already waiting for the page.
+    """
+    if os.environ.get("VOILA_PREHEAT") == "True":
+        from voila.utils import get_query_string
+
+        if while_waiting is not None:
+            while_waiting()
+        # To the server's log (the kernel's real stderr): operators and tests see when a
+        # preheated kernel has loaded everything and only waits for a browser.
+        print(READY_LINE, file=sys.__stderr__, flush=True)
+        return get_query_string() or ""
+    return os.environ.get("QUERY_STRING", "")
+
+
+def _paths(value: str, env: str) -> list[str]:
+    text = value or os.environ.get(env, "")
+    return [p for p in text.split(os.pathsep) if p]
+
+
+def _project_root() -> Path:
+    """Relative paths are taken from the project folder (the notebook runs in notebooks/)."""
+    cwd = Path.cwd()
+    return cwd.parent if cwd.name == "notebooks" else cwd
+
+
+def explorer_from_settings(program_files: str = "", data_dir: str = "", *, provider: str = ""):
+    """Build the explorer from the notebook's parameters or, when empty, ``acm serve``'s env.
+
+    Args:
+        program_files: program file paths joined with ``os.pathsep`` (env ``ACM_PROGRAM``).
+        data_dir: data directories, one per program, joined the same way (env
+            ``ACM_DATA_DIR``); default: each program's ``data_dir`` under the project folder.
+        provider: provider shown first (a URL ``?provider=`` overrides it).
+    """
+    from acm_helpers.config import load_program
+    from acm_helpers.store import Store
+    from acm_helpers.widgets import Explorer
+
+    root = _project_root()
+    files = [
+        Path(p) if Path(p).is_absolute() else root / p
+        for p in _paths(program_files, ENV_PROGRAM) or ["parameters/program.yaml"]
+    ]
+    dirs = _paths(data_dir, ENV_DATA_DIR)
+    if dirs and len(dirs) != len(files):
+        raise ConfigError(
+            f"{len(files)} program file(s) but {len(dirs)} data director(ies); "
+            "give one data directory per program or none."
+        )
+    programs = [load_program(f) for f in files]
+    stores = [
+        Store(Path(d) if d else p.data_path(root))
+        for d, p in zip(dirs or [""] * len(programs), programs, strict=True)
+    ]
+    app = Explorer(programs, stores)
+    if provider:
+        app.apply_query(f"provider={provider}")
+    return app
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port nobody listens on right now (for tests and benchmarks)."""
     import socket
@@ -238,7 +313,13 @@ class BackgroundServer:
         acm = Path(sys.executable).with_name("acm")
         if acm.exists():
             return [str(acm), "serve", *self.args]
-        return [sys.executable, "-c", "from acm_helpers.cli import main; main()", "serve", *self.args]
+        return [
+            sys.executable,
+            "-c",
+            "from acm_helpers.cli import main; main()",
+            "serve",
+            *self.args,
+        ]
 
     def start(self) -> BackgroundServer:
         """Start the server and block until it is ready (or raise with its log)."""
@@ -246,8 +327,14 @@ class BackgroundServer:
         import threading
         import time
 
-        self.proc = subprocess.Popen(self._command(), cwd=self.cwd, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            self._command(),
+            cwd=self.cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
         threading.Thread(target=self._pump, daemon=True).start()
         deadline = time.monotonic() + self.timeout
         while time.monotonic() < deadline:

@@ -1,7 +1,8 @@
 """The staff explorer: ipywidgets wired to the pure views in :mod:`acm_helpers.explorer`.
 
-Served by Voilà (``acm serve``) from ``notebooks/05_explorer.ipynb``, which only calls
-:func:`explorer_from_settings`, :meth:`Explorer.apply_query` and shows :attr:`Explorer.widget`.
+Served by Voilà (``acm serve``) from ``notebooks/05_explorer.ipynb``, which builds the app with
+:func:`acm_helpers.serve.explorer_from_settings`, applies the page address
+(:meth:`Explorer.apply_query`) and shows :attr:`Explorer.widget`.
 
 Rules this module keeps (see ARCHITECTURE.md, "Security"):
 
@@ -11,8 +12,8 @@ Rules this module keeps (see ARCHITECTURE.md, "Security"):
   before use; nothing a user sends is formatted into SQL or code.
 - Callbacks catch :class:`AcmError` only and show its message as plain text; anything else is a
   bug and is left to surface in the server log (Voilà hides tracebacks from the page).
-- Charts render with no network: static SVG from vl-convert in an ``HTML`` widget (default) or
-  altair's ``JupyterChart`` with ``offline=True`` (``ACM_CHARTS=jupyter``).
+- Charts render with no network (:mod:`acm_helpers.chartboard`): altair's ``JupyterChart`` with
+  ``offline=True`` (default) or static SVG from vl-convert (``ACM_CHARTS=svg``).
 """
 
 from __future__ import annotations
@@ -20,9 +21,6 @@ from __future__ import annotations
 import base64
 import html
 import os
-import sys
-from collections.abc import Callable
-from pathlib import Path
 from urllib.parse import parse_qs
 
 import ipywidgets as w
@@ -30,8 +28,8 @@ import pandas as pd
 
 from acm_helpers import charts, explorer
 from acm_helpers.chartboard import ChartBoard
-from acm_helpers.config import Program, load_program
-from acm_helpers.exceptions import AcmError, ConfigError, StoreError, UnknownIdError
+from acm_helpers.config import Program
+from acm_helpers.exceptions import AcmError, StoreError, UnknownIdError
 from acm_helpers.explorer import ALL, ExplorerData, Selection
 
 CHART_WIDTH = 470
@@ -51,79 +49,13 @@ CSS = """<style>
 </style>"""
 
 
-def request_query(while_waiting: Callable[[], None] | None = None) -> str:
-    """The page's query string (``provider=...``), in a preheated kernel or a fresh one.
-
-    Why two paths: a fresh kernel is started for the request and gets ``QUERY_STRING`` in its
-    environment; a preheated kernel ran the notebook before anyone asked for the page, so it
-    must wait for the request (voila's ``get_query_string``). The notebook cell that calls
-    this is tagged ``acm-wait-for-request`` so ``acm serve`` gives it no execution timeout.
-
-    Args:
-        while_waiting: work for a preheated kernel's idle time (e.g. :meth:`Explorer.prerender`);
-            a fresh kernel skips it, since someone is already waiting for the page.
-    """
-    if os.environ.get("VOILA_PREHEAT") == "True":
-        from voila.utils import get_query_string
-
-        from acm_helpers.serve import READY_LINE
-
-        if while_waiting is not None:
-            while_waiting()
-        # To the server's log (the kernel's real stderr): operators and tests see when a
-        # preheated kernel has loaded everything and only waits for a browser.
-        print(READY_LINE, file=sys.__stderr__, flush=True)
-        return get_query_string() or ""
-    return os.environ.get("QUERY_STRING", "")
-
-
-def _paths(value: str, env: str) -> list[str]:
-    text = value or os.environ.get(env, "")
-    return [p for p in text.split(os.pathsep) if p]
-
-
-def _project_root() -> Path:
-    """Relative paths are taken from the project folder (the notebook runs in notebooks/)."""
-    cwd = Path.cwd()
-    return cwd.parent if cwd.name == "notebooks" else cwd
-
-
-def explorer_from_settings(program_files: str = "", data_dir: str = "", *,
-                           provider: str = "") -> Explorer:
-    """Build the explorer from the notebook's parameters or, when empty, ``acm serve``'s env.
-
-    Args:
-        program_files: program file paths joined with ``os.pathsep`` (env ``ACM_PROGRAM``).
-        data_dir: data directories, one per program, joined the same way (env
-            ``ACM_DATA_DIR``); default: each program's ``data_dir`` under the project folder.
-        provider: provider shown first (a URL ``?provider=`` overrides it).
-    """
-    from acm_helpers.serve import ENV_DATA_DIR, ENV_PROGRAM
-    from acm_helpers.store import Store
-
-    root = _project_root()
-    files = [Path(p) if Path(p).is_absolute() else root / p
-             for p in _paths(program_files, ENV_PROGRAM) or ["parameters/program.yaml"]]
-    dirs = _paths(data_dir, ENV_DATA_DIR)
-    if dirs and len(dirs) != len(files):
-        raise ConfigError(f"{len(files)} program file(s) but {len(dirs)} data director(ies); "
-                          "give one data directory per program or none.")
-    programs = [load_program(f) for f in files]
-    stores = [Store(Path(d) if d else p.data_path(root)) for d, p in
-              zip(dirs or [""] * len(programs), programs, strict=True)]
-    app = Explorer(programs, stores)
-    if provider:
-        app.apply_query(f"provider={provider}")
-    return app
-
-
 class Explorer:
     """The app: controls, tiles, charts and tables for one session.
 
     Args:
         programs: the programs offered (a picker appears when there are several).
         stores: one store per program, same order.
-        chart_mode: ``svg`` or ``jupyter`` (default from env ``ACM_CHARTS``, else ``svg``).
+        chart_mode: ``jupyter`` or ``svg`` (default from env ``ACM_CHARTS``, else ``jupyter``).
     """
 
     def __init__(self, programs: list[Program], stores: list, chart_mode: str | None = None):
@@ -190,6 +122,8 @@ class Explorer:
     def data(self) -> ExplorerData:
         """The current program's tables (loaded on first use, then kept for the session)."""
         pid = self.program.value
+        if pid not in self._programs:
+            raise UnknownIdError("program", pid, list(self._programs))
         if pid not in self._data:
             self._data[pid] = explorer.load_data(self._programs[pid], self._stores[pid])
         return self._data[pid]

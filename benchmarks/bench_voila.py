@@ -136,7 +136,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--modes", default="svg,jupyter", help="chart modes to compare (svg, jupyter)")
+    ap.add_argument("--modes", default="jupyter,svg", help="chart modes to compare (svg, jupyter)")
     opts = ap.parse_args()
     from playwright.sync_api import sync_playwright
 

@@ -22,7 +22,7 @@ from acm_helpers.charts import format_value
 from acm_helpers.explorer import ALL, CSV_COLUMNS
 from acm_helpers.serve import BackgroundServer, free_port
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

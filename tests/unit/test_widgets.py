@@ -346,11 +346,13 @@ def test_app_callback_shows_acm_error_message(app, monkeypatch):
 
 
 def test_request_query_outside_voila_reads_environment(monkeypatch):
+    from acm_helpers import serve
+
     monkeypatch.delenv("VOILA_PREHEAT", raising=False)
     monkeypatch.setenv("QUERY_STRING", "provider=harbor")
-    assert widgets.request_query() == "provider=harbor"
+    assert serve.request_query() == "provider=harbor"
     monkeypatch.setenv("VOILA_PREHEAT", "False")
-    assert widgets.request_query() == "provider=harbor"
+    assert serve.request_query() == "provider=harbor"
 
 
 

@@ -345,9 +345,19 @@ def run_cmd(
     program: Path = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
     out: Path = typer.Option(Path("outputs"), "--out", help="Packets go to <out>/<period>/."),
+    cluster: str | None = typer.Option(None, "--cluster", envvar="ACM_CLUSTER",
+                                       help="Run the notebooks on a Dask cluster, tcp://HOST:PORT "
+                                            "(paths on shared storage; README, Scale)."),
 ) -> None:
     """Build every provider's packet (HTML, PDF, XLSX) and the internal system packet for a month."""
+    import functools
+
     from acm_helpers.batch import run_period
+
+    if cluster:
+        from acm_helpers.cluster import run_period_on_cluster
+
+        run_period = functools.partial(run_period_on_cluster, cluster)
 
     if kernel not in ("warm", "fresh"):
         fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))

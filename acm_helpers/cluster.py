@@ -119,6 +119,7 @@ def _warm_kernel_plugin() -> Any:
         """Stops the worker's warm kernels when the worker closes (no orphan kernels)."""
 
         name = "acm-warm-kernels"
+        idempotent = True  # a later run keeps the kernels warmed by an earlier one
 
         def teardown(self, worker: Any) -> None:
             from acm_helpers.workers import shutdown_process_kernels
@@ -160,3 +161,30 @@ def worker_count(address: str) -> int:
         return sum(client.nthreads().values())
     finally:
         client.close()
+
+
+def run_period_on_cluster(address: str, program_path: str | Path, period: str, **kw: Any) -> Any:
+    """``acm run --cluster ADDRESS``: the monthly run with its packet jobs on a Dask cluster.
+
+    Same planning, skip-if-unchanged, manifest, progress bar and failure handling as the local
+    run (:func:`acm_helpers.batch.run_period`); only the pool differs. Every path a job carries
+    is made absolute here and checked on every worker first.
+
+    Args:
+        address: scheduler address, ``tcp://HOST:PORT``.
+        program_path: the program file.
+        period: YYYY-MM.
+        **kw: as for ``batch.run_period`` (``data_dir``, ``out_root``, ``providers``, ``kernel`` ...).
+    """
+    from acm_helpers import batch
+    from acm_helpers.config import load_program
+
+    program_path = Path(absolute(program_path))
+    data_dir = kw.pop("data_dir", None) or load_program(program_path).data_path(Path.cwd())
+    out_root = Path(absolute(kw.pop("out_root", "outputs")))
+    out_root.mkdir(parents=True, exist_ok=True)
+    shared = [program_path, absolute(data_dir), out_root, batch.NOTEBOOKS]
+    with cluster_pool(address, paths=shared) as pool:
+        return batch.run_period(
+            program_path, period, data_dir=absolute(data_dir), out_root=out_root, pool=pool, **kw
+        )

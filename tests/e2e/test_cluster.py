@@ -6,7 +6,10 @@ interface as the local pool; each worker keeps one warm kernel for all the noteb
 from __future__ import annotations
 
 import concurrent.futures as cf
+import json
 import os
+import subprocess
+from pathlib import Path
 
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
@@ -15,6 +18,7 @@ from acm_helpers.cluster import ClusterError, check_workers, cluster_pool, conne
 from acm_helpers.workers import WarmExecutor, WarmSpec
 
 distributed = pytest.importorskip("distributed")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -99,3 +103,74 @@ def test_workers_must_see_the_shared_paths(cluster, tmp_path):
 def test_unreachable_scheduler_says_how_to_start_one():
     with pytest.raises(ClusterError, match="dask scheduler"):
         connect("tcp://127.0.0.1:9", timeout=2)
+
+
+def warm_kernel_counts() -> dict:
+    """Runs on a worker: notebooks executed by its warm kernels (0 when it has none)."""
+    from acm_helpers import workers
+
+    return {"executed": sum(k.stats.executed for k in workers._PROCESS_KERNELS.values())}
+
+
+def acm_run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "acm"), "run", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+@pytest.mark.slow
+def test_acm_run_on_the_cluster_builds_packets_then_skips_them(cluster, demo_store, tmp_path):
+    out = tmp_path / "outputs"
+    args = [
+        "--period",
+        "2026-10",
+        "--providers",
+        "harbor,cascade",
+        "--audience",
+        "internal",
+        "--no-pdf",
+        "--data-dir",
+        str(demo_store.root),
+        "--out",
+        str(out),
+        "--cluster",
+        cluster.scheduler_address,
+    ]
+    first = acm_run(*args)
+    assert first.returncode == 0, first.stderr
+    assert "3 packet(s) built, 0 unchanged (skipped), 0 failed" in first.stdout
+
+    manifest = json.loads((out / "2026-10" / "manifest.json").read_text())
+    assert [p["key"] for p in manifest["packets"]] == ["harbor", "cascade", "_system"]
+    assert all(p["status"] == "ok" for p in manifest["packets"])
+    client = connect(cluster.scheduler_address)
+    try:
+        worker_pids = set(client.run(os.getpid).values())
+        # every packet was built on a Dask worker, none in the submitting process
+        assert {p["worker_pid"] for p in manifest["packets"]} <= worker_pids
+        for p in manifest["packets"]:
+            assert p["reason"] == "new: no earlier run of this packet"
+            assert (out / "2026-10" / p["files"]["html"]).stat().st_size > 10_000
+            assert (out / "2026-10" / p["files"]["xlsx"]).exists()
+        assert 'href="harbor/packet.html"' in (out / "2026-10" / "index.html").read_text()
+        executed = sum(r["executed"] for r in client.run(warm_kernel_counts).values())
+        assert executed == 3  # one notebook per packet, in the workers' warm kernels
+
+        second = acm_run(*args)
+        assert second.returncode == 0, second.stderr
+        again = json.loads((out / "2026-10" / "manifest.json").read_text())
+        reasons = [p["reason"] for p in again["packets"]]
+        assert "0 packet(s) built, 3 unchanged (skipped), 0 failed" in second.stdout, reasons
+        assert [(p["key"], p["skipped"], p["reason"]) for p in again["packets"]] == [
+            ("harbor", True, "inputs unchanged"),
+            ("cascade", True, "inputs unchanged"),
+            ("_system", True, "inputs unchanged"),
+        ]
+        # no notebook work at all the second time
+        assert sum(r["executed"] for r in client.run(warm_kernel_counts).values()) == 3
+    finally:
+        client.close()

@@ -211,3 +211,73 @@ def test_window_start(label, expected):
 )
 def test_describe_changes(changed, reason):
     assert inc.describe_changes(changed) == reason
+
+
+# -- the batch run: unchanged packets do no notebook work -------------------------------------------
+class CountingExecutor:
+    """Stands in for papermill: returns the template as the 'executed' notebook, counts calls."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+
+    def __call__(self, template, parameters, cwd=None):
+        import nbformat
+
+        self.calls.append(parameters["provider"])
+        return nbformat.read(str(template), as_version=4)
+
+
+def test_second_run_with_nothing_changed_does_no_notebook_work(tmp_path):
+    import concurrent.futures as cf
+
+    import nbformat
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    from acm_helpers import batch
+
+    template = tmp_path / "packet.ipynb"
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# Packet")]), str(template))
+    jobs = [
+        batch.Job.make(template, p, {"period": PERIOD}, audience="internal", appendix=None)
+        for p in ("harbor", "cascade", "rainier")
+    ]
+    executor = CountingExecutor()
+    settings = batch.Settings(
+        program_path=str(batch.ROOT / "parameters" / "program.yaml"),
+        data_dir=str(tmp_path / "data"),
+        period_dir=str(tmp_path / "out" / PERIOD),
+        pdf=False,
+        kernel="fresh",
+        executor=executor,
+    )
+    digests = {
+        j.key: {"program": "p1", "data.metric_values": "m1", "data.quality": "q1"} for j in jobs
+    }
+
+    def run(data=digests, force=False):
+        executor.calls.clear()
+        with cf.ThreadPoolExecutor(1) as pool:
+            m = batch.run(jobs, settings, data_hashes=data, pool=pool, force=force, progress=False)
+        return [(p["key"], p["status"], p["skipped"], p["reason"]) for p in m.packets]
+
+    first = run()
+    assert sorted(executor.calls) == ["cascade", "harbor", "rainier"]
+    assert {r[3] for r in first} == {"new: no earlier run of this packet"}
+
+    assert run() == [
+        ("harbor", "ok", True, "inputs unchanged"),
+        ("cascade", "ok", True, "inputs unchanged"),
+        ("rainier", "ok", True, "inputs unchanged"),
+    ]
+    assert executor.calls == []  # nothing was executed
+
+    changed = {**digests, "harbor": {**digests["harbor"], "data.quality": "q2"}}
+    assert run(changed)[0] == ("harbor", "ok", False, "data changed (quality)")
+    assert executor.calls == ["harbor"]
+
+    template.write_text(template.read_text().replace("# Packet", "# Packet v2"))
+    assert {r[3] for r in run(changed)} == {"notebook changed"}
+    assert len(executor.calls) == 3
+
+    assert {r[3] for r in run(changed, force=True)} == {"forced (--force)"}
+    assert len(executor.calls) == 3

@@ -130,15 +130,21 @@ def metric_sql(metric: Metric, dims: list[str], periods: str = "periods", ci: bo
             return f"WITH {join} {_grouping(dims, 'j', aggs + ', median(__v) AS _med')}"
         # one sorted list per cell gives the median and the interval's order statistics
         aggs += ", list(__v ORDER BY __v) FILTER (WHERE __v IS NOT NULL) AS __vs"
-        return f"""WITH {join}, a AS ({_grouping(dims, 'j', aggs)})
-            SELECT a.* EXCLUDE (__vs),
-                   (a.__vs[(a._n + 1) // 2] + a.__vs[a._n // 2 + 1]) / 2.0 AS _med,
-                   CASE WHEN r.lo >= 1 THEN a.__vs[r.lo] END AS _lo,
-                   CASE WHEN r.lo >= 1 THEN a.__vs[r.hi] END AS _hi
-            FROM a LEFT JOIN ranks r ON r.n = a._n"""
+        # ranks: exact binomial from the ``ranks`` table, the normal approximation beyond it
+        approx = f"CAST(floor(a._n / 2 - {iv.Z95!r} * sqrt(a._n) / 2) AS BIGINT)"
+        return f"""WITH {join}, a AS ({_grouping(dims, 'j', aggs)}),
+            b AS (SELECT a.*, COALESCE(r.lo, {approx}) AS __lo FROM a LEFT JOIN ranks r ON r.n = a._n)
+            SELECT b.* EXCLUDE (__vs, __lo),
+                   (__vs[(_n + 1) // 2] + __vs[_n // 2 + 1]) / 2.0 AS _med,
+                   CASE WHEN __lo >= 1 THEN __vs[__lo] END AS _lo,
+                   CASE WHEN __lo >= 1 THEN __vs[_n - __lo + 1] END AS _hi
+            FROM b"""
     if kind == "count" and metric.value:
-        return f"""WITH {join},
-            dup AS (SELECT __pid, __v FROM j WHERE __v IS NOT NULL GROUP BY __pid, __v HAVING count(*) > 1),
+        # only values seen in more than one episode can be counted twice in a cell
+        multi = f"multi AS (SELECT ({metric.value}) AS v FROM ep GROUP BY 1 HAVING count(*) > 1)"
+        join = join.replace(" AS __v\n", f" AS __v, ({metric.value}) IN (SELECT v FROM multi) AS __m\n", 1)
+        return f"""WITH {multi}, {join},
+            dup AS (SELECT __pid, __v FROM j WHERE __m GROUP BY __pid, __v HAVING count(*) > 1),
             once AS (SELECT * FROM j WHERE __v IS NOT NULL
                      AND NOT EXISTS (SELECT 1 FROM dup d WHERE d.__pid = j.__pid AND d.__v = j.__v)),
             many AS (SELECT * FROM j SEMI JOIN dup USING (__pid, __v)),
@@ -224,7 +230,7 @@ def evaluate(program: Program, source, periods: pd.DataFrame, dimensions: list[s
         con.register("periods", per.loc[~trailing, ["__pid", "__start", "__end", "__scope"]])
         con.register("periods_t12", per.loc[trailing, ["__pid", "__start", "__end", "__scope"]])
         if any(program.metrics[m].kind == "median" for m in mids):
-            n = np.arange(0, n_episodes + 1)
+            n = np.arange(0, min(n_episodes, iv.EXACT_MEDIAN_MAX_N) + 1)
             lo, hi = iv.median_ranks(n)
             con.register("ranks", pd.DataFrame({"n": n, "lo": lo, "hi": hi}))
         for mid in mids:
@@ -314,6 +320,9 @@ def finish_values(raw: pd.DataFrame, program: Program) -> pd.DataFrame:
                          _n=cols[0], _x=cols[1], _sd=nan, _se=se)
         parts.append(g)
     out = pd.concat(parts, ignore_index=True)
+    for col in STAT_COLUMNS:
+        if col not in out:
+            out[col] = np.nan
     keep = ["metric_id", "provider_id", "period", "grain", "dimension", "group", "numerator", "denominator",
             "value", "ci_low", "ci_high", "cell_size", *STAT_COLUMNS]
     return out[keep]

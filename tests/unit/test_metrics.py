@@ -224,3 +224,15 @@ def test_cli_metrics_prints_summary(kit_store, tmp_path):
     assert "up to date" in result.output
     missing = CliRunner().invoke(app, ["metrics", "--program", str(program_file), "--data-dir", str(tmp_path / "none")])
     assert missing.exit_code == 2 and "no episodes" in missing.output
+
+
+def test_median_interval_for_large_cells_uses_normal_ranks():
+    """n = 20,001 (> the exact-rank table): ranks floor(n/2 - 1.96 sqrt(n)/2) = 9,861 and 10,141."""
+    n = 20_001
+    eps = pd.DataFrame({"episode_id": [f"E{i}" for i in range(n)], "client_id": [f"C{i}" for i in range(n)],
+                        "provider_id": "a", "exit_date": pd.Timestamp("2026-01-15"),
+                        "length_of_stay_days": np.arange(1, n + 1), "race_ethnicity": "White", "age_at_entry": 30})
+    out = metrics.compute(make_program(metrics=["stay_median"]), eps, periods=["2026-01"], grains=("month",),
+                          dimensions=[])
+    row = cell(out, "stay_median", "a", "2026-01")
+    assert (row["value"], row["ci_low"], row["ci_high"]) == (10_001, 9_861, 10_141)

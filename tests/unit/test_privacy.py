@@ -209,3 +209,18 @@ def test_view_errors(audience, provider, error):
     frame = pd.DataFrame({"provider_id": ["a"], "metric_id": ["exits"], "suppressed": [False], "value": [0.5]})
     with pytest.raises(error):
         privacy.for_audience(frame, make_program(), audience, provider)
+
+
+def test_unsuppressed_cells_returns_the_hidden_truth_for_leak_checks(tmp_path):
+    from acm_helpers.store import Store
+
+    store = Store(tmp_path / "store")
+    rows = leavers("a", "2026-01", 5) + leavers("b", "2026-01", 30) + leavers("c", "2026-01", 40)
+    store.write_table("episodes", episodes(rows))
+    prog = make_program(threshold=T, metrics=["exits"])
+    truth = metrics.unsuppressed_cells(prog, store, "a")
+    jan = truth[(truth["period"] == "2026-01") & (truth["dimension"] == "")].iloc[0]
+    assert (jan["numerator"], jan["denominator"], jan["value"]) == (5, 5, 1.0)
+    assert set(truth["provider_id"]) == {"a"}
+    everyone = metrics.unsuppressed_cells(prog, store)
+    assert {"a", "b"} <= set(everyone["provider_id"])  # b is hidden by complementary suppression

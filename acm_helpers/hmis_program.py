@@ -30,22 +30,31 @@ STAYERS = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date > :end)"
 ES_TH = ", ".join(f"'{p}'" for p in sorted(hud.ES_TH_PROGRAMS))
 
 
+# Definitions and labels are shown in packets next to numbers, so they carry no figures and no
+# project-type abbreviations (group labels): the packet privacy audit reads a number beside a
+# group's name as that group's value. HUD sections are cited here and in README instead.
+SPAN = {6: "six months", 12: "a year", 24: "two years"}
+
+
 def _returns_metric(months: int, days: int, key: bool) -> dict:
+    # SPM Measure 2a/2b: exits to permanent destinations, returns within 0-180, 0-365, 0-730 days.
     col = f"return_{months}m"
     return {
         "label": f"Returns to homelessness within {months} months",
         "definition": (
-            f"HUD System Performance Measure 2: of exits to a permanent destination from ES, SH, TH, SO or PH "
-            f"{days} days before the period, the share who started a homeless project (any provider) within "
-            f"{days} days, or a PH project more than 14 days after the exit and not within 14 days of another "
-            "PH stay. Agency-only view: providers cannot see returns to other providers."),
+            f"HUD's System Performance Measure on returns: of exits to a permanent destination from a shelter, "
+            f"safe haven, transitional housing, street outreach or permanent housing project {SPAN[months]} "
+            f"before the period, the share who started a homelessness project with any provider within "
+            f"{SPAN[months]} (a permanent housing project counts only if it started more than two weeks after "
+            "the exit and not within two weeks of another permanent housing stay). Agency-only view: providers "
+            "cannot see returns to other providers."),
         "kind": "rate",
         "population": (f"destination_class = 'permanent' AND program IN ({SPM2}) "
                        f"AND exit_date BETWEEN :start - INTERVAL {days} DAY AND :end - INTERVAL {days} DAY "
                        f"AND {col} IS NOT NULL"),
         "numerator": col,
-        "numerator_label": f"returned within {months} months",
-        "denominator_label": f"exits to permanent housing {months} months earlier",
+        "numerator_label": f"returned within {SPAN[months]}",
+        "denominator_label": f"exits to a permanent destination {SPAN[months]} earlier",
         "direction": "down", "format": "percent", "system_wide": True, "key": key,
     }
 
@@ -60,18 +69,18 @@ def metrics() -> dict:
     return {
         "exits_to_permanent_housing": {
             "label": "Exits to permanent housing",
-            "definition": "Share of leavers in the period (exit date in the period, APR) whose exit destination "
-                          "was permanent (HUD 400-series destinations, APR Q23c). Break down by project type.",
+            "definition": "Share of leavers in the period (exit date in the period, as in HUD's APR) whose exit "
+                          "destination was a permanent housing situation (APR Q23c). Broken down by project type.",
             "kind": "rate", "population": "exit_date BETWEEN :start AND :end",
             "numerator": "destination_class = 'permanent'", "numerator_label": "exits to permanent housing",
             "denominator_label": "leavers", "direction": "up", "format": "percent"},
         "positive_housing_exits": {
             "label": "Exits to positive housing destinations (APR Q23c)",
             "definition": "APR Q23c percentage: leavers exiting to a positive housing destination for their project "
-                          "type (street outreach also counts temporary and some institutional destinations; ES and "
-                          "TH also count Host Home), over leavers minus those whose destination excludes them "
-                          "(hospital, foster care, long-term care, deceased; for SO hospital, halfway house, "
-                          "deceased).",
+                          "type (street outreach also counts temporary and some institutional destinations; shelters "
+                          "and transitional housing also count a host home), over leavers minus those whose "
+                          "destination excludes them (hospital, foster care, long-term care, deceased; for street "
+                          "outreach hospital, halfway house, deceased).",
             "kind": "rate", "population": f"exit_date BETWEEN :start AND :end AND NOT ({excluded})",
             "numerator": positive, "numerator_label": "exits to positive housing destinations",
             "denominator_label": "leavers not excluded", "direction": "up", "format": "percent", "key": False},
@@ -91,8 +100,8 @@ def metrics() -> dict:
             "format": "number", "key": False},
         "stayers_over_one_year": {
             "label": "Stayers enrolled more than a year",
-            "definition": "APR Q22a length of participation of stayers, 366 days or more: clients enrolled on the last "
-                          "day of the period whose project start was more than 365 days before it.",
+            "definition": "APR Q22a length of participation of stayers, more than a year: clients enrolled on the "
+                          "last day of the period whose project start was more than a year before it.",
             "kind": "count", "population": f"{STAYERS} AND enrollment_date < :end - INTERVAL 365 DAY",
             "numerator_label": "stayers over a year", "direction": "down", "format": "number", "key": False},
         "returns_within_6m": _returns_metric(6, 180, key=False),
@@ -101,7 +110,8 @@ def metrics() -> dict:
         "median_days_to_move_in": {
             "label": "Days from project start to housing move-in (median)",
             "definition": "APR Q22c: median days from project start to the household's housing move-in date, among "
-                          "permanent housing enrollments (PSH, RRH, PH) that moved in during the period.",
+                          "permanent housing enrollments (supportive housing, rapid re-housing, other permanent "
+                          "housing) that moved in during the period.",
             "kind": "median", "population": f"move_in_date BETWEEN :start AND :end AND program IN ({PH})",
             "value": "days_to_move_in", "denominator_label": "move-ins", "direction": "down",
             "format": "days", "unit": "days"},

@@ -17,12 +17,19 @@ ROOT = Path(__file__).resolve().parents[2]
 ACM = [sys.executable, "-c", "from acm_helpers.cli import main; main()"]
 
 
-def _status(url: str) -> int:
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None  # report the redirect itself, not the login page it leads to
+
+
+def _status(url: str) -> tuple[int, str]:
+    """HTTP status and redirect target of a GET, without following redirects."""
+    opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(url, timeout=60) as resp:
-            return resp.status
+        with opener.open(url, timeout=120) as resp:
+            return resp.status, ""
     except urllib.error.HTTPError as exc:
-        return exc.code
+        return exc.code, exc.headers.get("Location", "")
 
 
 @pytest.mark.parametrize("args, message", [
@@ -46,7 +53,9 @@ def test_token_locks_the_page(demo_store, program_path):
             "--token", "s3cret", "--no-preheat"]
     with BackgroundServer(args, ROOT, preheat=False) as srv:
         base = f"http://127.0.0.1:{port}/"
-        assert _status(base) == 403
-        assert _status(base + "?token=wrong") == 403
-        assert _status(base + "?token=s3cret") == 200
+        status, where = _status(base)
+        assert status == 302 and "/login" in where  # to the token form, no dashboard
+        status, where = _status(base + "?token=wrong")
+        assert status == 302 and "/login" in where
+        assert _status(base + "?token=s3cret") == (200, "")
         assert "127.0.0.1" in srv.log  # bound to this machine only

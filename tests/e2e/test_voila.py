@@ -40,7 +40,7 @@ def server(demo_store, program_path):
         pytest.skip("the demo store has no metric_values yet (acm_helpers.metrics)")
     port = free_port()
     args = ["--port", str(port), "--program", str(program_path), "--data-dir", str(demo_store.root)]
-    with BackgroundServer(args, ROOT) as srv:
+    with BackgroundServer(args, ROOT, timeout=240) as srv:
         srv.url = f"http://127.0.0.1:{port}/"
         yield srv
 
@@ -214,12 +214,18 @@ def test_url_provider_and_csv_download_of_aggregates(server, page, values, progr
     page.wait_for_function(
         "() => (document.querySelector('.acm-charts') || {innerHTML: ''}).innerHTML.includes('Harbor')",
         timeout=60_000)
+    page.wait_for_selector(".acm-explorer.acm-idle", timeout=30_000)
     with page.expect_download() as info:
         page.click(".acm-download-link")
     frame = pd.read_csv(io.StringIO(Path(info.value.path()).read_text()), keep_default_na=False)
     assert list(frame.columns) == CSV_COLUMNS
     trend = frame[frame["section"] == "trend"]
     assert set(trend["provider_id"]) == {"harbor"} and len(trend) > 0
+    months = sorted(_monthly(values, ALL)["period"].unique())[-12:]  # the default range
+    want = _monthly(values, "harbor")
+    want = want[want["period"].isin(months) & ~want["suppressed"]].set_index("period")["value"]
+    got = trend.set_index("period")["value"]
+    assert got.round(9).to_dict() == want.round(9).to_dict()
     suppressed = values[values["suppressed"]]
     assert not frame.merge(suppressed[["provider_id", "period", "metric_id", "dimension", "group"]],
                            on=["provider_id", "period", "metric_id", "dimension", "group"]).shape[0]

@@ -59,7 +59,8 @@ class NotebookFailed(RunError):
         self.notebook, self.cell_index, self.source = notebook, cell_index, source
         self.ename, self.evalue = ename, evalue
         self.parameters = dict(parameters or {})
-        first = source.strip().splitlines()[0] if source.strip() else "(empty cell)"
+        lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        first = lines[0].strip() if lines else "(empty cell)"
         who = ", ".join(f"{k}={v}" for k, v in self.parameters.items() if k in ("provider", "period"))
         super().__init__(f"{Path(notebook).name} ({who}) failed in cell {cell_index} `{first}`: "
                          f"{ename}: {evalue}. Open the notebook in JupyterLab with these parameters "

@@ -1,0 +1,252 @@
+"""The monthly run end to end on the demo fixture store: packets for every provider, offline HTML
+rendered in Debian's Chromium (every non-localhost request aborted), a non-blank PDF, the XLSX
+appendix, skip-on-rerun, a provider whose notebook breaks, and leaks planted in a packet."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import nbformat
+import pandas as pd
+import pytest
+
+from acm_helpers import audit, batch, report
+
+ROOT = Path(__file__).resolve().parents[2]
+PERIOD = "2026-10"
+PROVIDERS = ["harbor", "cascade", "rainier", "northgate", "elliott", "puget"]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="session")
+def packets(demo_store, program_path, tmp_path_factory):
+    """One provider-audience run of every packet (warm kernels, two workers, PDFs)."""
+    out = tmp_path_factory.mktemp("outputs")
+    return batch.run_period(program_path, PERIOD, data_dir=demo_store.root, out_root=out, workers=2,
+                            progress=False)
+
+
+def test_every_provider_gets_a_packet_and_the_index_links_it(packets):
+    m = packets.manifest
+    assert [p["key"] for p in m.packets] == [*PROVIDERS, "_system"]
+    assert {p["key"]: p["status"] for p in m.packets} == {k: "ok" for k in [*PROVIDERS, "_system"]}, \
+        [p.get("error") for p in m.packets]
+    index = packets.index.read_text()
+    for key in [*PROVIDERS, "_system"]:
+        for name in ("packet.html", "packet.pdf", "appendix.xlsx"):
+            assert (packets.period_dir / key / name).stat().st_size > 1000
+            assert f'href="{key}/{name}"' in index
+    manifest = json.loads((packets.period_dir / "manifest.json").read_text())
+    harbor = manifest["packets"][0]
+    assert harbor["audience"] == "provider" and harbor["parameters"]["topic"] == "disparity"
+    assert {"template", "parameters", "code"} <= set(harbor["inputs"]) and harbor["input_hash"]
+    assert harbor["timings"]["execute"] > 0 and harbor["timings"]["audit"] > 0
+    assert harbor["audit"]["findings"] == [] and harbor["audit"]["checked"] == ["html", "pdf", "xlsx"]
+    assert m.workers <= 2 and not list(packets.period_dir.glob(".staging*/*"))
+
+
+def test_packets_load_nothing_from_the_network(packets):
+    for page in packets.period_dir.glob("*/packet.html"):
+        html = page.read_text()
+        report.check_offline(html, where=str(page))
+        assert "<script" not in html  # no JavaScript at all: charts are inline SVG
+        assert not re.search(r"(src|href)=[\"']https?://", html)
+
+
+@pytest.fixture(scope="module")
+def server(packets):
+    """The period folder served on localhost (the browser test opens it over http)."""
+    handler = functools.partial(_QuietHandler, directory=str(packets.period_dir))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.mark.browser
+def test_browser_renders_every_chart_offline(packets, server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    blocked: list[str] = []
+
+    def local_only(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    html = (packets.period_dir / "harbor" / "packet.html").read_text()
+    n_charts = html.count('<div class="acm-chart">')
+    assert n_charts >= 12  # 5 trends, 5 peer charts, equity, disproportionality, quality
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=report.CHROMIUM, args=report.CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page.route("**/*", local_only)
+        page.goto(f"{server}/index.html")
+        page.click('a[href="harbor/packet.html"]')
+        page.wait_for_load_state("load")
+        assert page.url == f"{server}/harbor/packet.html"
+        charts = page.locator("div.acm-chart > svg")
+        assert charts.count() == n_charts
+        for i in range(n_charts):
+            box = charts.nth(i).bounding_box()
+            assert box and box["width"] > 100 and box["height"] > 40
+        assert page.locator("svg path, svg rect").count() > 200  # marks were drawn
+        text = page.inner_text("body")
+        assert "Error loading script" not in text
+        assert "Harbor Light Housing" in text and "Headline metrics, October 2026" in text
+        assert "Cascade Family Services" not in text and "Peer A" in text
+        page.screenshot(path=str(tmp_path / "harbor_packet.png"))
+        page.locator("h2", has_text="Equity").scroll_into_view_if_needed()
+        page.screenshot(path=str(tmp_path / "harbor_equity.png"))
+        browser.close()
+    assert blocked == []
+    assert (tmp_path / "harbor_packet.png").stat().st_size > 20_000
+
+
+def _pgm_pixels(path: Path) -> bytes:
+    data = path.read_bytes()
+    parts = data.split(maxsplit=4)  # P5, width, height, maxval, pixels
+    assert parts[0] == b"P5"
+    return parts[4]
+
+
+def test_pdf_first_page_renders_and_is_not_blank(packets, tmp_path):
+    pdf = packets.period_dir / "cascade" / "packet.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 3
+    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                    str(tmp_path / "page1")], check=True)
+    subprocess.run(["pdftoppm", "-gray", "-r", "30", "-f", "1", "-l", "1", "-singlefile", str(pdf),
+                    str(tmp_path / "page1")], check=True)
+    assert (tmp_path / "page1.png").stat().st_size > 10_000
+    pixels = _pgm_pixels(tmp_path / "page1.pgm")
+    mean = sum(pixels) / len(pixels)
+    variance = sum((p - mean) ** 2 for p in pixels) / len(pixels)
+    dark = sum(1 for p in pixels if p < 128) / len(pixels)
+    assert variance > 200 and 0.005 < dark < 0.5, (variance, dark)  # ink on paper, not blank or black
+    text = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert "Cascade Family Services" in text
+
+
+def test_appendix_holds_the_engines_numbers_and_suppression(packets, demo_store):
+    from openpyxl import load_workbook
+
+    wb = load_workbook(packets.period_dir / "harbor" / "appendix.xlsx", read_only=True)
+    assert wb.sheetnames[:3] == ["Read me", "Key metrics", "Trend"]
+    rows = list(wb["Key metrics"].iter_rows(values_only=True))
+    head, body = rows[0], rows[1:]
+    exits = dict(zip(head, next(r for r in body if r[0] == "Exits to permanent housing"), strict=True))
+    mv = demo_store.read_table("metric_values")
+    truth = mv[(mv["provider_id"] == "harbor") & (mv["period"] == PERIOD) & (mv["grain"] == "month")
+               & (mv["dimension"] == "") & (mv["metric_id"] == "exits_to_permanent_housing")].iloc[0]
+    assert exits["numerator"] == truth["numerator"] and exits["denominator"] == truth["denominator"]
+    assert exits["value"] == pytest.approx(truth["numerator"] / truth["denominator"])
+    trend = list(wb["Trend"].iter_rows(values_only=True))
+    suppressed_rows = [r for r in trend[1:] if r[-1] == "yes"]
+    for r in suppressed_rows:  # numbers of a suppressed row read "suppressed", never a value
+        assert all(v in ("suppressed", None) or isinstance(v, str) for v in r[2:-1]), r
+    peers = {r[0] for r in wb["Peers"].iter_rows(values_only=True)} - {"provider"}
+    assert "Harbor Light Housing" in peers and all(p == "Harbor Light Housing" or p.startswith("Peer ") for p in peers)
+
+
+def test_provider_packets_hold_no_client_ids_or_peer_names(packets, demo_store, program):
+    ids = set(demo_store.read_table("episodes", columns=["client_id"])["client_id"].astype(str))
+    for pid in PROVIDERS:
+        folder = packets.period_dir / pid
+        text = " ".join(audit.file_units(folder / "packet.html") + audit.file_units(folder / "packet.pdf")
+                        + audit.file_units(folder / "appendix.xlsx"))
+        assert not set(re.findall(r"C\d{7}", text)) & ids
+        for other in program.providers:
+            if other.id != pid:
+                assert other.name not in text, (pid, other.name)
+    system = (packets.period_dir / "_system" / "packet.html").read_text()
+    assert all(p.name in system for p in program.providers)  # the internal packet names everyone
+
+
+def test_rerun_with_nothing_changed_skips_every_packet(packets, demo_store, program_path, tmp_path):
+    out = tmp_path / "outputs"
+    shutil.copytree(packets.period_dir, out / PERIOD)
+    before = {p: p.stat().st_mtime_ns for p in (out / PERIOD).glob("*/packet.*")}
+    again = batch.run_period(program_path, PERIOD, data_dir=demo_store.root, out_root=out, workers=2, progress=False)
+    assert all(p["skipped"] and p["reason"] == "inputs unchanged" for p in again.manifest.packets)
+    assert {p: p.stat().st_mtime_ns for p in (out / PERIOD).glob("*/packet.*")} == before
+    forced = batch.run_period(program_path, PERIOD, data_dir=demo_store.root, out_root=out, workers=2,
+                              providers=["northgate"], pdf=False, force=True, progress=False)
+    by = {p["key"]: p for p in forced.manifest.packets}
+    assert set(by) == {"northgate", "_system"} and not by["northgate"]["skipped"]
+    assert by["northgate"]["status"] == "ok"
+
+
+def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(demo_store, program_path, tmp_path):
+    store = tmp_path / "store"
+    shutil.copytree(demo_store.root, store)
+    eq_path = store / "tables" / "equity.parquet"
+    eq = pd.read_parquet(eq_path)
+    broken = (eq["provider_id"] == "rainier") & (eq["period"] == "2026-Q3")
+    eq.loc[broken, "group"] = None  # a damaged table: rainier's breakdown lost its group labels
+    eq.loc[broken, ["flag_disparity", "flag_disproportionality"]] = False
+    eq.to_parquet(eq_path, index=False)
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "acm"), "run", "--period", PERIOD, "--providers", "harbor,rainier",
+         "--no-pdf", "--workers", "2", "--program", str(program_path), "--data-dir", str(store),
+         "--out", str(tmp_path / "outputs")], capture_output=True, text=True, cwd=tmp_path, timeout=900)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAILED rainier (failed)" in proc.stderr and "cell 10 `dashboard.equity(p)`" in proc.stderr
+    assert "2 packet(s) built" in proc.stdout and "1 failed" in proc.stdout
+    period_dir = tmp_path / "outputs" / PERIOD
+    manifest = json.loads((period_dir / "manifest.json").read_text())
+    by = {p["key"]: p for p in manifest["packets"]}
+    assert by["harbor"]["status"] == "ok" and (period_dir / "harbor" / "packet.html").exists()
+    assert by["_system"]["status"] == "ok"
+    err = by["rainier"]["error"]
+    assert by["rainier"]["status"] == "failed" and not (period_dir / "rainier" / "packet.html").exists()
+    assert err["source"] == "dashboard.equity(p)" and err["cell"] == 10 and err["ename"] == "AttributeError"
+    assert "1 failed: rainier" in (period_dir / "index.html").read_text()
+
+
+def _template_with(tmp_path: Path, name: str, markdown: str) -> Path:
+    nb = nbformat.read(str(ROOT / "notebooks" / "02_dashboard.ipynb"), as_version=4)
+    nb.cells.append(nbformat.v4.new_markdown_cell(markdown))
+    path = tmp_path / f"{name}.ipynb"
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_planted_client_id_and_peer_name_fail_their_packets(demo_store, program_path, tmp_path):
+    client = str(demo_store.read_table("episodes", columns=["client_id"])["client_id"].iloc[0])
+    params = {"program_path": str(program_path), "data_dir": str(demo_store.root), "period": PERIOD,
+              "audience": "provider", "topic": ""}
+    jobs = [batch.Job.make(_template_with(tmp_path, "leak_client", f"Call client {client} about the move-in."),
+                           "harbor", params, key="leak_client", audience="provider"),
+            batch.Job.make(_template_with(tmp_path, "leak_peer", "Cascade Family Services houses more clients."),
+                           "harbor", params, key="leak_peer", audience="provider")]
+    settings = batch.Settings(program_path=str(program_path), data_dir=str(demo_store.root), pdf=False,
+                              period_dir=str(tmp_path / "outputs" / PERIOD),
+                              executor=batch.warm_executor([j.template for j in jobs]))
+    m = batch.run(jobs, settings, workers=2, progress=False)
+    by = {p["key"]: p for p in m.packets}
+    assert by["leak_client"]["status"] == "privacy_failed" and by["leak_peer"]["status"] == "privacy_failed"
+    client_kinds = {(f["kind"], f["file"]) for f in by["leak_client"]["audit"]["findings"]}
+    assert client_kinds == {("client_id", "packet.html")}
+    assert client not in json.dumps(by["leak_client"])  # the manifest names the leak, not the secret
+    peer = by["leak_peer"]["audit"]["findings"]
+    assert {f["kind"] for f in peer} == {"provider_name"} and "Cascade Family Services" in peer[0]["detail"]
+    assert not (tmp_path / "outputs" / PERIOD / "leak_client" / "packet.html").exists()
+    assert not (tmp_path / "outputs" / PERIOD / "leak_peer" / "packet.html").exists()

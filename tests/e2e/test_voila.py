@@ -230,3 +230,26 @@ def test_url_provider_and_csv_download_of_aggregates(server, page, values, progr
     assert not frame.merge(suppressed[["provider_id", "period", "metric_id", "dimension", "group"]],
                            on=["provider_id", "period", "metric_id", "dimension", "group"]).shape[0]
     assert page.blocked == []
+
+
+def test_drill_from_a_flagged_tile_opens_its_breakdown(server, page, program, shots):
+    page.goto(server.url + "?provider=harbor")
+    page.wait_for_function(
+        "() => (document.querySelector('.acm-charts') || {innerHTML: ''}).innerHTML.includes('Harbor')",
+        timeout=60_000)
+    page.wait_for_selector(".acm-explorer.acm-idle", timeout=30_000)
+    tile = page.locator(".acm-tile.acm-flagged").filter(has=page.locator(".acm-drill:visible")).last
+    metric = tile.locator(".acm-tile-value").get_attribute("data-metric")
+    before = page.inner_html(".acm-charts")
+    tile.locator(".acm-drill").click()
+    _wait_changed(page, ".acm-charts", before)
+    shown = "s => s.options[s.selectedIndex].text.replace(/\\u00a0/g, ' ')"  # widgets use nbsp
+    assert page.eval_on_selector(".acm-metric select", shown) == program.metric(metric).label
+    dimension = page.eval_on_selector(".acm-dimension select", shown)
+    assert dimension in [d.label for d in program.dimensions.values()]
+    page.wait_for_function(  # the breakdown is drawn: bars, or groups marked suppressed
+        "() => document.querySelector('.acm-charts').innerHTML.match(/Group: |suppressed \\(small numbers\\)/)",
+        timeout=30_000)
+    assert f"by {dimension.lower()}" in page.inner_html(".acm-charts")
+    page.screenshot(path=str(shots / "06_drill.png"), full_page=True)
+    assert page.blocked == []

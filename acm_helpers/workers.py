@@ -1,8 +1,8 @@
 """Warm notebook workers: one live Jupyter kernel per worker process, reused for many packets.
 
-Why: a packet notebook does little work of its own (the engine has already computed every
-number), so most of a naive run's time goes to starting a Python kernel and importing pandas,
-altair and ``acm_helpers`` again for every provider. A :class:`WarmKernel` starts one kernel,
+Why: the engine has already computed every number, so a large part of a naive run's time goes
+to starting a Python kernel and importing pandas, altair and ``acm_helpers`` again for every
+provider (and to the CLIs' own start-up). A :class:`WarmKernel` starts one kernel,
 imports the heavy modules once, then executes many papermill-parameterized notebooks in it
 (papermill's own parameter injection and error cells, through an engine registered as
 ``acm_warm`` that points nbclient at the live kernel).

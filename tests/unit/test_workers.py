@@ -307,3 +307,13 @@ def test_package_modules_imported_by_a_notebook_are_reimported_clean_and_kept(ke
     assert kernel.stats.last_reset["adopted_modules"] == []  # now part of the warm baseline
     text = nb.cells[3].outputs[0]["text"]
     assert text == "True False ['episodes', 'episodes_submitted', 'quarantine']\n"
+
+
+def test_a_dead_kernel_is_replaced(kernel, workdir):
+    make_notebook(workdir / "dies.ipynb", "import os\nos._exit(1)")
+    pid, started = kernel.pid, kernel.stats.started
+    with pytest.raises(Exception, match="(?i)dead|died|kernel"):
+        kernel.execute(workdir / "dies.ipynb", {"provider": "alpha"})
+    assert kernel.stats.started == started + 1 and kernel.pid != pid
+    nb = kernel.execute(workdir / "hello.ipynb", {"provider": "omega"})
+    assert nb.cells[3].outputs[0]["text"] == "hello omega\n"

@@ -357,6 +357,22 @@ def _worker_exit() -> None:
     report.close_browser()
 
 
+def warm_up(settings: Settings) -> int:
+    """Pay a worker's one-off costs before its first packet: the kernel (for a warm executor),
+    the HTML exporter's templates, the browser (when printing PDFs) and the heavy imports."""
+    from acm_helpers import audit, packet, report  # noqa: F401 - imported to warm the process
+
+    report.warm_exporter()
+    spec = getattr(settings.executor, "spec", None)
+    if spec is not None:
+        from acm_helpers import workers
+
+        workers.process_kernel(spec)
+    if settings.pdf:
+        report.warm_browser()
+    return os.getpid()
+
+
 def _init_worker() -> None:
     import multiprocessing.util
 
@@ -418,13 +434,16 @@ def run(jobs: Iterable[Job | tuple], settings: Settings, *, workers: int | None 
                                 "timings": {"total": 0.0}}
         else:
             todo.append((job, h, inputs, "forced (--force)" if force and skip else why))
-    if todo and prepare is not None:
-        settings = prepare([t[0] for t in todo], settings)
     if todo:
         own_pool = pool is None
         if own_pool:
             ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
             pool = cf.ProcessPoolExecutor(max_workers=min(n, len(todo)), mp_context=ctx, initializer=_init_worker)
+            # each new worker starts its kernel (and browser) while this process prepares the run
+            for _ in range(min(n, len(todo))):
+                pool.submit(warm_up, settings)
+        if prepare is not None:
+            settings = prepare([t[0] for t in todo], settings)
         try:
             futures = {pool.submit(run_job, job, settings, h, inputs, why): job for job, h, inputs, why in todo}
             with tqdm(total=len(futures), desc=f"packets {period}", unit="packet", disable=not progress) as bar:

@@ -136,6 +136,12 @@ def _exporter():
                         embed_images=True)
 
 
+def warm_exporter() -> None:
+    """Build this process's HTML exporter now (template loading and compiling), not on the
+    first packet."""
+    _exporter().environment.get_template("index.html.j2")
+
+
 def export_html(nb: Any, *, title: str) -> str:
     """Executed notebook -> one self-contained HTML page (inputs hidden, no scripts fetched)."""
     nb.metadata["title"] = title
@@ -193,6 +199,11 @@ class _Browser:
 
 
 _BROWSER = _Browser()
+
+
+def warm_browser() -> None:
+    """Start this process's Chromium now, so the first PDF does not wait for it."""
+    _BROWSER.get()
 
 
 def close_browser() -> None:

@@ -1,0 +1,130 @@
+"""Time `acm run` on the demo program against the naive loop, in one script.
+
+Baseline (what a team would write first): for each provider, sequentially, the `papermill` CLI
+runs notebooks/02_dashboard.ipynb, then the `jupyter nbconvert --to html --no-input` CLI converts
+it. Every step pays for a new Python process, a new kernel and every import.
+
+`acm run` does more work than the baseline (the internal system packet, an XLSX appendix and
+the privacy audit of every packet) and still has to be faster: warm kernels per worker process
+(imports paid once), in-process HTML export, data prepared once upstream, two workers.
+
+Usage: .venv/bin/python benchmarks/bench_run.py [--scale 1.0] [--repeat 2] [--skip-pdf-run]
+Prints wall seconds (median of the repeats, naive and acm run alternating so both see the same
+machine load) and the CPU seconds of their processes, and the ratio naive / acm run (goal: >= 2.5
+on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+WORK = ROOT / "benchmarks" / "_work" / "bench_run"
+PERIOD = "2026-10"
+
+
+def build_store(scale: float) -> Path:
+    """Demo episodes loaded and metrics computed (not timed: both sides read the same store)."""
+    from acm_helpers import demo, intake, metrics
+    from acm_helpers.config import load_program
+    from acm_helpers.store import Store
+
+    program = load_program(ROOT / "parameters" / "program.yaml")
+    store = Store(WORK / "store")
+    if not store.has_table("metric_values"):
+        intake.load_canonical(store, program, demo.generate(program, scale=scale))
+    metrics.refresh(program, store)
+    return store.root
+
+
+def naive(store: Path, providers: list[str]) -> float:
+    """papermill CLI then jupyter nbconvert CLI, per provider, one after the other."""
+    out = WORK / "naive"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    t0 = time.perf_counter()
+    for pid in providers:
+        nb = out / f"{pid}.ipynb"
+        subprocess.run([str(BIN / "papermill"), str(ROOT / "notebooks" / "02_dashboard.ipynb"), str(nb),
+                        "-p", "program_path", str(ROOT / "parameters" / "program.yaml"), "-p", "data_dir", str(store),
+                        "-p", "provider", pid, "-p", "period", PERIOD, "-p", "audience", "provider",
+                        "--cwd", str(ROOT / "notebooks"), "--no-progress-bar"],
+                       check=True, capture_output=True)
+        subprocess.run([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
+                       check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def acm_run(store: Path, *, pdf: bool, kernel: str) -> float:
+    """The `acm run` command (a fresh process, --force so nothing is skipped)."""
+    out = WORK / f"acm-{kernel}-{'pdf' if pdf else 'nopdf'}"
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    proc = subprocess.run([str(BIN / "acm"), "run", "--period", PERIOD, "--workers", "2", "--force",
+                           "--kernel", kernel, "--pdf" if pdf else "--no-pdf", "--program",
+                           str(ROOT / "parameters" / "program.yaml"), "--data-dir", str(store), "--out", str(out)],
+                          capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        sys.exit(f"acm run failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
+    return seconds
+
+
+def cpu_children() -> float:
+    """CPU seconds (user + system) used so far by finished child processes."""
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def timed(fn, *args, **kw) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the child processes) of one call."""
+    cpu0 = cpu_children()
+    wall = fn(*args, **kw)
+    return wall, cpu_children() - cpu0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--repeat", type=int, default=2, help="runs per side (median reported)")
+    parser.add_argument("--skip-pdf-run", action="store_true")
+    args = parser.parse_args()
+    from acm_helpers.config import load_program
+
+    providers = load_program(ROOT / "parameters" / "program.yaml").provider_ids
+    store = build_store(args.scale)
+    print(f"demo program at scale {args.scale}: {len(providers)} providers, period {PERIOD}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    runs: dict[str, list[tuple[float, float]]] = {"naive": [], "warm": [], "fresh": []}
+    for _ in range(args.repeat):  # alternate, so both sides see the same load on a shared machine
+        runs["naive"].append(timed(naive, store, providers))
+        runs["warm"].append(timed(acm_run, store, pdf=False, kernel="warm"))
+        runs["fresh"].append(timed(acm_run, store, pdf=False, kernel="fresh"))
+    wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
+    print(f"naive loop (papermill CLI + nbconvert CLI, sequential): {wall['naive']:6.1f} s wall "
+          f"{cpu['naive']:6.1f} s CPU  ({len(providers)} HTML packets)")
+    print(f"acm run --no-pdf (warm kernels, 2 workers):              {wall['warm']:6.1f} s wall "
+          f"{cpu['warm']:6.1f} s CPU  ({len(providers)} packets + system packet: HTML, XLSX, audit)  "
+          f"ratio {wall['naive'] / wall['warm']:.2f}x")
+    print(f"acm run --no-pdf --kernel fresh (2 workers):             {wall['fresh']:6.1f} s wall "
+          f"{cpu['fresh']:6.1f} s CPU  ratio {wall['naive'] / wall['fresh']:.2f}x")
+    if not args.skip_pdf_run:
+        t_pdf, c_pdf = timed(acm_run, store, pdf=True, kernel="warm")
+        print(f"acm run with PDFs (warm kernels, 2 workers):             {t_pdf:6.1f} s wall "
+              f"{c_pdf:6.1f} s CPU  ratio {wall['naive'] / t_pdf:.2f}x (the naive loop makes no PDF)")
+    print(f"runs per side: {args.repeat}; load average now {os.getloadavg()[0]:.1f}")
+    print(f"RATIO naive / acm run (warm, no PDF): {wall['naive'] / wall['warm']:.2f}x  (goal >= 2.5x)")
+
+
+if __name__ == "__main__":
+    main()

@@ -18,6 +18,7 @@ Rules this module keeps (see ARCHITECTURE.md, "Security"):
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import html
 import os
@@ -33,6 +34,7 @@ from acm_helpers.exceptions import AcmError, StoreError, UnknownIdError
 from acm_helpers.explorer import ALL, ExplorerData, Selection
 
 CHART_WIDTH = 470
+IDLE_DELAY = 0.3  # seconds after an update before likely next views are rendered
 CSS = """<style>
 .acm-message {background:#fdf1e7;border-left:4px solid #d9822b;padding:8px 12px;color:#1f2933;}
 .acm-tile {border:1px solid #d5dbe1;border-radius:6px;padding:8px 10px;margin:4px;}
@@ -65,6 +67,7 @@ class Explorer:
         self._keys: dict[str, object] = {}
         self._allowed: explorer.Allowed | None = None  # set when a program's tables are loaded
         self._muted = False
+        self._idle_round = 0
         mode = chart_mode or os.environ.get("ACM_CHARTS") or "jupyter"
         self.message = w.HTML(layout=w.Layout(display="none"))
         self.message.add_class("acm-message-box")
@@ -221,8 +224,10 @@ class Explorer:
         """Re-render every part whose inputs changed (filters only; no reading from disk).
 
         The page root carries the class ``acm-idle`` except while this runs, so a browser test
-        can tell a finished update from one whose later parts are still on their way.
+        can tell a finished update from one whose later parts are still on their way. Once
+        done, the other providers' charts for the same view are rendered in idle time.
         """
+        self._idle_round += 1  # cancels idle rendering left over from the previous view
         self.widget.remove_class("acm-idle")
         try:
             data, sel = self.data, self.selection()
@@ -236,6 +241,15 @@ class Explorer:
             self._part("download", sel, lambda: self._download(data, sel))
         finally:
             self.widget.add_class("acm-idle")
+        self._prerender_when_idle(data, sel)
+
+    def _likely_views(self, data: ExplorerData, sel: Selection):
+        """Views someone is likely to ask for next: every other provider's charts for ``sel``."""
+        for provider in self._allowed.providers:
+            if provider != sel.provider:
+                other = Selection(provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain)
+                for pane, (key, build) in self._views(data, other).items():
+                    yield pane, key, build
 
     def prerender(self) -> None:
         """Render the charts of every provider for the current view, without showing them.
@@ -245,11 +259,35 @@ class Explorer:
         """
         if self._allowed is None:
             return
-        data, sel = self.data, self.selection()
-        for provider in self._allowed.providers:
-            other = Selection(provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain)
-            for pane, (key, build) in self._views(data, other).items():
-                self.charts.render(pane, key, build)
+        for pane, key, build in self._likely_views(self.data, self.selection()):
+            self.charts.render(pane, key, build)
+
+    def _prerender_when_idle(self, data: ExplorerData, sel: Selection) -> None:
+        """Render likely next views one at a time on the kernel's event loop.
+
+        Each step is one chart (tens of ms), so a click arriving meanwhile waits at most one
+        step; a newer view cancels the rest. Outside a running kernel loop (tests, scripts)
+        nothing is scheduled.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        round_, todo = self._idle_round, self._likely_views(data, sel)
+
+        def step() -> None:
+            if round_ != self._idle_round:
+                return
+            item = next(todo, None)
+            if item is None:
+                return
+            try:
+                self.charts.render(*item)
+            except AcmError:  # a view that cannot be drawn says so when someone asks for it
+                return
+            loop.call_later(0.005, step)
+
+        loop.call_later(IDLE_DELAY, step)
 
     def _part(self, name: str, key: object, render) -> None:
         if self._keys.get(name) != key:

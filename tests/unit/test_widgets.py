@@ -291,6 +291,23 @@ def test_app_reads_the_store_once(app, monkeypatch):
     assert calls == []
 
 
+def test_app_renders_other_providers_in_idle_time(app, monkeypatch):
+    import asyncio
+
+    async def pick_then_idle():
+        app.metric.value = EPH  # unchanged: no refresh
+        app.months.value = ("2026-09", "2026-10")  # a view nothing has drawn yet
+        await asyncio.sleep(widgets.IDLE_DELAY + 1.0)  # the kernel loop is idle meanwhile
+
+    asyncio.run(pick_then_idle())
+    calls = []
+    real = charts.trend_chart
+    monkeypatch.setattr(charts, "trend_chart", lambda *a, **k: calls.append(1) or real(*a, **k))
+    for p in ("harbor", "cascade"):
+        app.provider.value = p
+    assert calls == []  # drawn while idle, so the switch only sends it
+
+
 def test_app_drill_from_flagged_tile_sets_metric_and_breakdown(app):
     app.provider.value = "harbor"
     box, _, button = app._tile[EPH]

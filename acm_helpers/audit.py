@@ -48,6 +48,7 @@ class SuppressedCell:
     period: str = ""
     metric_id: str = ""
     who: str = ""  # another provider's label as the packet shows it ("" = the packet's own provider)
+    dimension: str = ""  # the breakdown's label ("Race and ethnicity"); "" for an overall value
     current: bool = True  # the packet's own period: rows need not name it (else they must)
 
 
@@ -63,6 +64,7 @@ class PrivacyFacts:
     labels_with_digits: tuple[str, ...] = ()  # labels such as "18-24", ZIP codes, "within 12 months"
     other_labels: tuple[str, ...] = ()  # other providers as the packet names them ("Peer A", "All providers")
     group_labels: tuple[str, ...] = ()  # every group label of every dimension
+    dimension_labels: tuple[str, ...] = ()  # every breakdown's label
 
 
 @dataclass(frozen=True)
@@ -94,10 +96,13 @@ class _Units(HTMLParser):
         self.units: list[str] = []
         self._stack: list[list[str]] = [[]]
         self._skip = 0
+        self._captions: list[str] = []
 
     def handle_starttag(self, tag, attrs):
         if tag in ("style", "script"):
             self._skip += 1
+        if tag == "table":
+            self._captions.append("")
         for name, value in attrs:
             if name in LABEL_ATTRS and value:
                 self.units.append(value)
@@ -109,8 +114,14 @@ class _Units(HTMLParser):
             self._skip = max(0, self._skip - 1)
         if tag in BLOCKS and len(self._stack) > 1:
             text = " ".join(self._stack.pop()).strip()
+            if tag == "caption" and self._captions:
+                self._captions[-1] = text
+            elif tag == "tr" and text and self._captions and self._captions[-1]:
+                text = f"{self._captions[-1]} | {text}"  # a row is about what its table's caption names
             if text:
                 self.units.append(text)
+        if tag == "table" and self._captions:
+            self._captions.pop()
 
     def handle_data(self, data):
         if not self._skip and data.strip():
@@ -248,6 +259,7 @@ def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedC
     nums = None
     mentioned: set[str] = set()
     names_other = names_group = False
+    named_dims: set[str] = set()
     for metric_norm, cells in by_metric.items():
         if metric_norm not in low:
             continue
@@ -260,6 +272,7 @@ def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedC
             nums = _numbers(clean)
             names_other = any(_word(lab).search(low) for lab in facts.other_labels)
             names_group = any(_word(g).search(low) for g in facts.group_labels)
+            named_dims = {_norm(d) for d in facts.dimension_labels if _norm(d) in low}
         if not nums:
             return
         for cell in cells:
@@ -268,6 +281,8 @@ def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedC
                 continue
             if cell.group and not _word(cell.group).search(low):
                 continue
+            if cell.dimension and named_dims and _norm(cell.dimension) not in named_dims:
+                continue  # the row names another breakdown (e.g. "Unknown" race, not gender)
             if cell.who and not _word(cell.who).search(low):
                 continue
             if not cell.who and names_other:
@@ -352,6 +367,7 @@ def facts_for(program, store, provider: str | None, period: str, truth: pd.DataF
         labels_with_digits=digit_labels(program, truth),
         other_labels=shown_labels(program, provider) if provider else (),
         group_labels=tuple(sorted(set(truth["group"].astype(str)) - {""})) if truth is not None and len(truth) else (),
+        dimension_labels=tuple(d.label for d in program.dimensions.values()),
         provider=provider or "",
         client_ids=client_ids(store),
         forbidden_names=tuple(p.name for p in others) if anonymized else (),
@@ -412,6 +428,7 @@ def suppressed_truth(program, truth: pd.DataFrame, provider: str, period: str,
                     | printed_forms(row.value, metric.format))
             cells.append(SuppressedCell(
                 metric=metric.label, metric_id=row.metric_id, group=str(row.group or ""), numbers=frozenset(nums),
+                dimension=program.dimension(row.dimension).label if row.dimension else "",
                 period=str(row.period), who="" if is_own else labels.get(row.provider_id, row.provider_id),
                 current=(row.grain == "month" and row.period == period and not row.dimension)
                 or (row.grain == "quarter" and row.period == equity_period and bool(row.dimension))))

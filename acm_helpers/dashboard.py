@@ -120,7 +120,8 @@ def change_sentences(p: Packet) -> list[str]:
                        "cannot be compared with last month.")
             continue
         if pd.isna(row["previous_value"]):
-            out.append(f"{name} was {fmt_cell(row)}; there is no comparable value for {month_name(prev_period)}.")
+            out.append(f"{name} was {fmt_cell(row)} in {month_name(p.period)}; the month before has no "
+                       "comparable value (suppressed or not computed).")
             continue
         prev = charts.format_value(row["previous_value"], row["format"])
         arrow, how = arrow_of(row)
@@ -248,8 +249,9 @@ def equity(p: Packet) -> Block:
                    "" if sup or pd.isna(r.diff_vs_reference) else _signed(r.diff_vs_reference, m.format))
             flag = '<span class="acm-flag">disparity</span>' if r.flag_disparity else ""
             cls = ' class="acm-suppressed"' if sup else ""
-            rows.append([f"{esc(m.label)}: {esc(r.group)}", f"<span{cls}>{esc(val)}</span>", esc(n), esc(ref), flag])
-        parts.append(html_table(rows, ["Group", "Value", "Cases", "vs reference", "Flag"], num={1, 2, 3}))
+            rows.append([esc(r.group), f"<span{cls}>{esc(val)}</span>", esc(n), esc(ref), flag])
+        parts.append(html_table(rows, ["Group", "Value", "Cases", "vs reference", "Flag"], num={1, 2, 3},
+                                caption=f"{m.label} by {dim.label.lower()}, {when}"))
     flagged = p.equity[p.equity["flag_disparity"].astype(bool)]
     parts.append("<h3>Disparities flagged this quarter (all metrics)</h3>")
     if flagged.empty:

@@ -158,7 +158,7 @@ def linked_sets(program: Program) -> list[set[str]]:
 
 
 def linked_suppression(values: pd.DataFrame, program: Program) -> pd.DataFrame:
-    """Suppress every metric of a cell when another metric sharing a count is suppressed there.
+    """Suppress every metric of a cell that prints a count of a suppressed rate or count there.
 
     Why: a suppressed count must not come back through a second metric that prints it (exits to
     permanent housing suppressed, but shown as the denominator of cost per exit). The engine
@@ -170,11 +170,16 @@ def linked_suppression(values: pd.DataFrame, program: Program) -> pd.DataFrame:
     sets = linked_sets(program)
     if not sets or values.empty:
         return values
+    # counts are what a suppressed cell hides: a rate's numerator and denominator, a count. A
+    # ratio or median suppressed for its own small base hides its value, not a count that a
+    # rate may show under its own rule, so it does not propagate.
+    count_metrics = [mid for mid, m in program.metrics.items() if m.kind in ("rate", "count")]
     out = values.copy()
     key = ["provider_id", "period", "grain", "dimension", "group"]
     for members in sets:
         rows = out["metric_id"].isin(members)
-        hit = out[rows & out["suppressed"].astype(bool)].groupby(key)["label"].first()
+        sources = rows & out["suppressed"].astype(bool) & out["metric_id"].isin(count_metrics)
+        hit = out[sources].groupby(key)["label"].first()
         if hit.empty:
             continue
         idx = pd.MultiIndex.from_frame(out.loc[rows, key])
@@ -189,12 +194,15 @@ def linked_suppression(values: pd.DataFrame, program: Program) -> pd.DataFrame:
 
 
 # -- small HTML helpers ------------------------------------------------------------------------------
-def html_table(rows: list[list[str]], head: list[str], num: set[int] | None = None) -> str:
+def html_table(rows: list[list[str]], head: list[str], num: set[int] | None = None, caption: str = "") -> str:
+    """A plain table; cells are already-escaped HTML. The caption names what every row is about
+    (metric, breakdown, period), for readers and for the leak check."""
     num = num or set()
     th = "".join(f'<th{" class=num" if i in num else ""}>{esc(h)}</th>' for i, h in enumerate(head))
     body = "".join("<tr>" + "".join(f'<td{" class=num" if i in num else ""}>{c}</td>' for i, c in enumerate(r))
                    + "</tr>" for r in rows)
-    return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def chart_html(chart) -> str:

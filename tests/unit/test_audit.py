@@ -93,3 +93,42 @@ def test_unknown_file_type_is_an_error(tmp_path):
     p.write_text("x")
     with pytest.raises(audit.PrivacyError, match="unknown file type '.docx'"):
         audit.file_units(p)
+
+
+def test_a_table_row_is_read_with_its_caption():
+    page = ("<table><caption>Exits to permanent housing by race and ethnicity, July–September 2026</caption>"
+            "<tr><td>Multiracial</td><td>43%</td></tr></table>")
+    units = audit.html_units(page)
+    assert "Exits to permanent housing by race and ethnicity, July–September 2026 | Multiracial 43%" in units
+    cell = audit.SuppressedCell(metric="Exits to permanent housing", group="Multiracial", dimension="Race and ethnicity",
+                                numbers=frozenset({"43%"}), period="2026-Q3", current=True)
+    facts = audit.PrivacyFacts(provider="harbor", suppressed=(cell,),
+                               dimension_labels=("Race and ethnicity", "Gender"))
+    assert [f.kind for f in audit.check_units(units, facts, "p.html")] == ["suppressed_value"]
+
+
+def test_same_group_label_in_another_breakdown_is_not_confused():
+    # gender "Unknown" is suppressed (true median 3 days); race "Unknown" is shown and its row has a 3
+    cell = audit.SuppressedCell(metric="Days from referral to enrollment", group="Unknown", dimension="Gender",
+                                numbers=frozenset({"3"}), period="2026-Q1", current=True)
+    facts = audit.PrivacyFacts(provider="puget", suppressed=(cell,), dimension_labels=("Race and ethnicity", "Gender"))
+    race_row = "Days from referral to enrollment | Race and ethnicity | Unknown | 7 | 11 | 2 | 10 | 3"
+    assert audit.check_units([race_row], facts, "appendix.xlsx") == []
+    gender_row = race_row.replace("Race and ethnicity", "Gender")
+    assert [f.kind for f in audit.check_units([gender_row], facts, "appendix.xlsx")] == ["suppressed_value"]
+
+
+@pytest.mark.parametrize(("unit", "caught"), [
+    pytest.param("Exits to permanent housing | 2026-03 | 3 | 7", True, id="its-month"),
+    pytest.param("Exits to permanent housing | 2026-04 | 3 | 7", False, id="another-month"),
+    pytest.param("Exits to permanent housing | Peer B | 3 | 7", False, id="another-provider"),
+    pytest.param("Returns within 12 months | 2026-03 | suppressed", False, id="label-digits-are-not-values"),
+])
+def test_a_unit_is_about_what_it_names(unit, caught):
+    cells = (audit.SuppressedCell(metric="Exits to permanent housing", group="", numbers=frozenset({"3", "7"}),
+                                  period="2026-03", current=False),
+             audit.SuppressedCell(metric="Returns within 12 months", group="", numbers=frozenset({"12"}),
+                                  period="2026-03", current=False))
+    facts = audit.PrivacyFacts(provider="harbor", suppressed=cells, other_labels=("Peer A", "Peer B"),
+                               labels_with_digits=("Returns within 12 months",))
+    assert bool(audit.check_units([unit], facts, "x")) is caught

@@ -39,6 +39,16 @@ def test_linked_suppression_hides_a_count_printed_by_another_metric(program):
     assert not out.loc["clients_served", "suppressed"] and out.loc["clients_served", "value"] == 171.0
 
 
+def test_a_suppressed_ratio_does_not_hide_the_rate_that_shows_its_count(program):
+    # cost per exit suppressed for its own small base (7 exits): the exits rate (7 of 20 leavers)
+    # is judged on its denominator and stays
+    frame = _rows(metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph"],
+                  numerator=[7.0, np.nan], denominator=[20.0, np.nan], value=[0.35, np.nan],
+                  suppressed=[False, True])
+    out = packet.linked_suppression(frame, program)
+    assert out["suppressed"].tolist() == [False, True] and out["value"].iloc[0] == 0.35
+
+
 def test_linked_suppression_is_per_cell(program):
     # another month or another provider keeps its value
     frame = _rows(metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "cost_per_exit_to_ph"],

@@ -97,7 +97,7 @@ def _check(frame: pd.DataFrame, needed: list[str], what: str) -> None:
 
 
 def trend_chart(frame: pd.DataFrame, *, title: str, fmt: str, target: float | None = None,
-                width: int = WIDTH, height: int = HEIGHT) -> alt.LayerChart:
+                width: int = WIDTH, height: int = HEIGHT, series: str = "This provider") -> alt.LayerChart:
     """Own monthly history against the peers' middle half and the target.
 
     Args:
@@ -107,15 +107,17 @@ def trend_chart(frame: pd.DataFrame, *, title: str, fmt: str, target: float | No
         title: chart title (the metric's label).
         fmt: the metric's format, for the axis.
         target: the metric's target, drawn as a dashed line.
+        series: legend name of the line ("This provider", "All providers").
     """
     _check(frame, ["period", "value", "ci_low", "ci_high"], "trend_chart")
     data = frame.copy()
     data["period"] = data["period"].astype(str)
     yfmt = axis_format(fmt)
     x = alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45))
-    series = ["This provider", "Peers, middle half", "Target"]
+    own = series
+    series_names = [own, "Peers, middle half", "Target"]
     color = alt.Color("series:N", title=None,
-                      scale=alt.Scale(domain=series, range=[ACCENT, PEER, TARGET]))
+                      scale=alt.Scale(domain=series_names, range=[ACCENT, PEER, TARGET]))
     base = alt.Chart(data)
     layers = []
     if {"peer_q1", "peer_q3"} <= set(data.columns) and data["peer_q1"].notna().any():
@@ -136,7 +138,7 @@ def trend_chart(frame: pd.DataFrame, *, title: str, fmt: str, target: float | No
         tooltip=[alt.Tooltip("period:O", title="Month"), alt.Tooltip("value:Q", title="Value", format=yfmt),
                  alt.Tooltip("ci_low:Q", title="95% interval from", format=yfmt),
                  alt.Tooltip("ci_high:Q", title="to", format=yfmt)],
-    ).transform_filter("isValid(datum.value)").transform_calculate(series="'This provider'"))
+    ).transform_filter("isValid(datum.value)").transform_calculate(series=repr(own)))
     if target is not None:
         layers.append(alt.Chart(pd.DataFrame({"target": [target], "series": ["Target"]}))
                       .mark_rule(strokeDash=[6, 4], strokeWidth=1.5)

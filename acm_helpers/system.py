@@ -147,7 +147,7 @@ def comparisons(s: SystemPacket) -> Block:
         m = s.program.metric(mid)
         rows = month[month["metric_id"] == mid]
         frame = pd.DataFrame({"provider": rows["provider_label"], "value": rows["value"], "ci_low": rows["ci_low"],
-                              "ci_high": rows["ci_high"], "is_self": False})
+                              "ci_high": rows["ci_high"], "is_self": True})
         parts.append(chart_html(charts.peer_chart(frame, title=m.label, fmt=m.format, target=m.target)))
         trend = v[(v["provider_id"] == ALL) & (v["metric_id"] == mid)]
         months = pd.DataFrame({"period": month_range(trend["period"].min(), s.period)}) if len(trend) else None
@@ -155,7 +155,8 @@ def comparisons(s: SystemPacket) -> Block:
             frame = months.merge(trend[["period", "value", "ci_low", "ci_high", "peer_q1", "peer_median", "peer_q3"]],
                                  on="period", how="left")
             parts.append(chart_html(charts.trend_chart(frame, title=f"{m.label}: all providers combined",
-                                                       fmt=m.format, target=m.target, height=160)))
+                                                       fmt=m.format, target=m.target, height=160,
+                                                       series="All providers")))
     return Block("comparisons", "".join(parts))
 
 

@@ -62,23 +62,47 @@ def equity_table(cells: pd.DataFrame, program: Program, version: str = "") -> pd
     groups = cells[cells["dimension"] != ""].copy()
     if groups.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in EQUITY_COLUMNS})
-    overall = cells[cells["dimension"] == ""][[*CELL, "value", "_n", "_x", "_sd", "_rows", "numerator",
-                                               "denominator"]]
-    groups = groups.merge(overall.rename(columns={c: "tot" + c for c in overall.columns if c not in CELL}),
-                          on=CELL, how="left")
+    overall = cells[cells["dimension"] == ""][
+        [*CELL, "value", "_n", "_x", "_sd", "_rows", "numerator", "denominator"]
+    ]
+    groups = groups.merge(
+        overall.rename(columns={c: "tot" + c for c in overall.columns if c not in CELL}),
+        on=CELL,
+        how="left",
+    )
     refs = {d: (dim.reference_group or "") for d, dim in program.dimensions.items()}
     groups["reference_group"] = groups["dimension"].map(refs).fillna("")
     groups["is_reference"] = groups["group"] == groups["reference_group"]
-    ref = groups[groups["is_reference"]][[*CELL, "dimension", "value", "_n", "_x", "_sd", "cell_size",
-                                          "suppressed"]]
-    groups = groups.merge(ref.rename(columns={"value": "reference_value", "_n": "ref_n", "_x": "ref_x",
-                                              "_sd": "ref_sd", "cell_size": "ref_cell", "suppressed": "ref_supp"}),
-                          on=[*CELL, "dimension"], how="left")
+    ref = groups[groups["is_reference"]][
+        [*CELL, "dimension", "value", "_n", "_x", "_sd", "cell_size", "suppressed"]
+    ]
+    groups = groups.merge(
+        ref.rename(
+            columns={
+                "value": "reference_value",
+                "_n": "ref_n",
+                "_x": "ref_x",
+                "_sd": "ref_sd",
+                "cell_size": "ref_cell",
+                "suppressed": "ref_supp",
+            }
+        ),
+        on=[*CELL, "dimension"],
+        how="left",
+    )
     kind = groups["metric_id"].map({k: m.kind for k, m in program.metrics.items()})
-    up = groups["metric_id"].map({k: m.direction == "up" for k, m in program.metrics.items()}).astype(bool)
+    up = (
+        groups["metric_id"]
+        .map({k: m.direction == "up" for k, m in program.metrics.items()})
+        .astype(bool)
+    )
     _compare(groups, kind)
     ref_ok = groups["ref_supp"].eq(False) & (groups["ref_cell"] >= t) & ~groups["is_reference"]
-    for col in [c for c in groups.columns if c.startswith("diff_vs_reference") or c.startswith("ratio_vs_reference")]:
+    for col in [
+        c
+        for c in groups.columns
+        if c.startswith("diff_vs_reference") or c.startswith("ratio_vs_reference")
+    ]:
         groups[col] = groups[col].where(groups["ref_supp"].eq(False) & ~groups["is_reference"])
     groups["reference_value"] = groups["reference_value"].where(groups["ref_supp"].eq(False))
     own_ok = ~groups["suppressed"] & (groups["cell_size"] >= t) & (groups["group"] != NOT_RECORDED)
@@ -94,15 +118,27 @@ def equity_table(cells: pd.DataFrame, program: Program, version: str = "") -> pd
     groups["version"] = version
     out = null_suppressed(groups)
     return conform(out, EQUITY_COLUMNS).sort_values(
-        ["metric_id", "grain", "period", "provider_id", "dimension", "group"], ignore_index=True)
+        ["metric_id", "grain", "period", "provider_id", "dimension", "group"], ignore_index=True
+    )
 
 
 def _compare(g: pd.DataFrame, kind: pd.Series) -> None:
     """Fill diff/ratio vs reference and vs others (with intervals where the kind allows)."""
-    for col in ("diff_vs_reference", "diff_vs_reference_low", "diff_vs_reference_high", "ratio_vs_reference",
-                "ratio_vs_reference_low", "ratio_vs_reference_high", "others_value", "diff_vs_others",
-                "diff_vs_others_low", "diff_vs_others_high", "ratio_vs_others", "ratio_vs_others_low",
-                "ratio_vs_others_high"):
+    for col in (
+        "diff_vs_reference",
+        "diff_vs_reference_low",
+        "diff_vs_reference_high",
+        "ratio_vs_reference",
+        "ratio_vs_reference_low",
+        "ratio_vs_reference_high",
+        "others_value",
+        "diff_vs_others",
+        "diff_vs_others_low",
+        "diff_vs_others_high",
+        "ratio_vs_others",
+        "ratio_vs_others_low",
+        "ratio_vs_others_high",
+    ):
         g[col] = np.nan
     v, rv = g["value"].to_numpy(float), g["reference_value"].to_numpy(float)
     with np.errstate(all="ignore"):
@@ -136,11 +172,21 @@ def _compare(g: pd.DataFrame, kind: pd.Series) -> None:
         with np.errstate(all="ignore"):
             om = os_ / on
             osd = np.sqrt(np.maximum(oss - on * om**2, 0) / (on - 1))
-        _put(g, mean, "vs_reference", *iv.welch_difference(m1, sd1, n1, rm, rsd, rn),
-             *iv.mean_ratio(m1, sd1, n1, rm, rsd, rn))
+        _put(
+            g,
+            mean,
+            "vs_reference",
+            *iv.welch_difference(m1, sd1, n1, rm, rsd, rn),
+            *iv.mean_ratio(m1, sd1, n1, rm, rsd, rn),
+        )
         g.loc[mean, "others_value"] = om[mean]
-        _put(g, mean, "vs_others", *iv.welch_difference(m1, sd1, n1, om, osd, on),
-             *iv.mean_ratio(m1, sd1, n1, om, osd, on))
+        _put(
+            g,
+            mean,
+            "vs_others",
+            *iv.welch_difference(m1, sd1, n1, om, osd, on),
+            *iv.mean_ratio(m1, sd1, n1, om, osd, on),
+        )
     plain = ~(rate | mean)
     with np.errstate(all="ignore"):
         ov = g["others_value"].to_numpy(float)
@@ -148,8 +194,9 @@ def _compare(g: pd.DataFrame, kind: pd.Series) -> None:
         g.loc[plain, "ratio_vs_others"] = np.where(ov != 0, v / ov, np.nan)[plain]
 
 
-def _adjusted_flags(g: pd.DataFrame, kind: pd.Series, up: pd.Series, elig_ref: np.ndarray,
-                    elig_oth: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _adjusted_flags(
+    g: pd.DataFrame, kind: pd.Series, up: pd.Series, elig_ref: np.ndarray, elig_oth: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Adverse gaps significant after a Bonferroni adjustment within each breakdown.
 
     Why adjust: a breakdown compares every group with the reference and with all others, so with
@@ -193,59 +240,128 @@ def _adjusted_flags(g: pd.DataFrame, kind: pd.Series, up: pd.Series, elig_ref: n
 
 
 def _put(g: pd.DataFrame, sel: np.ndarray, what: str, d, lo, hi, r, rlo, rhi) -> None:
-    for name, arr in ((f"diff_{what}", d), (f"diff_{what}_low", lo), (f"diff_{what}_high", hi),
-                      (f"ratio_{what}", r), (f"ratio_{what}_low", rlo), (f"ratio_{what}_high", rhi)):
+    for name, arr in (
+        (f"diff_{what}", d),
+        (f"diff_{what}_low", lo),
+        (f"diff_{what}_high", hi),
+        (f"ratio_{what}", r),
+        (f"ratio_{what}_low", rlo),
+        (f"ratio_{what}_high", rhi),
+    ):
         g.loc[sel, name] = np.asarray(arr, dtype=float)[sel]
 
 
-def _disparity_reasons(g: pd.DataFrame, program: Program, flag_ref: pd.Series, flag_oth: pd.Series) -> list[str]:
+def _disparity_reasons(
+    g: pd.DataFrame, program: Program, flag_ref: pd.Series, flag_oth: pd.Series
+) -> list[str]:
     out = []
-    cols = ["metric_id", "dimension", "group", "value", "reference_group", "reference_value", "others_value",
-            "diff_vs_reference_low", "diff_vs_reference_high", "diff_vs_others_low", "diff_vs_others_high", "n_comparisons"]
+    cols = [
+        "metric_id",
+        "dimension",
+        "group",
+        "value",
+        "reference_group",
+        "reference_value",
+        "others_value",
+        "diff_vs_reference_low",
+        "diff_vs_reference_high",
+        "diff_vs_others_low",
+        "diff_vs_others_high",
+        "n_comparisons",
+    ]
     for row, fr, fo in zip(g[cols].itertuples(index=False), flag_ref, flag_oth, strict=True):
         if not (fr or fo):
             out.append("")
             continue
         m = program.metrics[row.metric_id]
         f = partial(format_value, fmt=m.format, unit=m.unit)
-        pp = (lambda x: f"{x * 100:+.1f} points") if m.format == "percent" else (lambda x: f"{x:+,.1f}")
+        pp = (
+            (lambda x: f"{x * 100:+.1f} points")
+            if m.format == "percent"
+            else (lambda x: f"{x:+,.1f}")
+        )
         parts = []
         if fr:
-            parts.append(f"{f(row.reference_value)} for {row.reference_group} (difference 95% CI "
-                         f"{pp(row.diff_vs_reference_low)} to {pp(row.diff_vs_reference_high)})")
+            parts.append(
+                f"{f(row.reference_value)} for {row.reference_group} (difference 95% CI "
+                f"{pp(row.diff_vs_reference_low)} to {pp(row.diff_vs_reference_high)})"
+            )
         if fo:
-            parts.append(f"{f(row.others_value)} for all other groups (95% CI {pp(row.diff_vs_others_low)} "
-                         f"to {pp(row.diff_vs_others_high)})")
-        adj = f" Significant after adjusting for the {int(row.n_comparisons)} comparisons in this breakdown." if row.n_comparisons > 1 else ""
-        out.append(f"{m.label} for {row.group} was {f(row.value)}, worse than " + " and ".join(parts) + "." + adj)
+            parts.append(
+                f"{f(row.others_value)} for all other groups (95% CI {pp(row.diff_vs_others_low)} "
+                f"to {pp(row.diff_vs_others_high)})"
+            )
+        adj = (
+            f" Significant after adjusting for the {int(row.n_comparisons)} comparisons in this breakdown."
+            if row.n_comparisons > 1
+            else ""
+        )
+        out.append(
+            f"{m.label} for {row.group} was {f(row.value)}, worse than "
+            + " and ".join(parts)
+            + "."
+            + adj
+        )
     return out
 
 
 def _disproportionality(g: pd.DataFrame, program: Program, kind: pd.Series, t: int) -> None:
-    shares = {(d, grp): s for d, dim in program.dimensions.items() for grp, s in dim.reference_shares.items()}
-    g["reference_share"] = [shares.get((d, grp), np.nan) for d, grp in zip(g["dimension"], g["group"], strict=True)]
+    shares = {
+        (d, grp): s
+        for d, dim in program.dimensions.items()
+        for grp, s in dim.reference_shares.items()
+    }
+    g["reference_share"] = [
+        shares.get((d, grp), np.nan) for d, grp in zip(g["dimension"], g["group"], strict=True)
+    ]
     listed = g["reference_share"].notna()
-    total = g["cell_size"].where(listed, 0).groupby([g[c] for c in [*CELL, "dimension"]]).transform("sum")
-    has_ref = g["dimension"].map({d: bool(dim.reference_shares) for d, dim in program.dimensions.items()}).fillna(False)
+    total = (
+        g["cell_size"]
+        .where(listed, 0)
+        .groupby([g[c] for c in [*CELL, "dimension"]])
+        .transform("sum")
+    )
+    has_ref = (
+        g["dimension"]
+        .map({d: bool(dim.reference_shares) for d, dim in program.dimensions.items()})
+        .fillna(False)
+    )
     with np.errstate(all="ignore"):
         g["share_served"] = np.where(has_ref & listed & (total > 0), g["cell_size"] / total, np.nan)
         g["disproportionality"] = g["share_served"] / g["reference_share"]
-    g["disproportionality_p"] = iv.binomial_two_sided(g["cell_size"].fillna(0), total, g["reference_share"].fillna(0))
+    g["disproportionality_p"] = iv.binomial_two_sided(
+        g["cell_size"].fillna(0), total, g["reference_share"].fillna(0)
+    )
     g["disproportionality_p"] = g["disproportionality_p"].where(g["share_served"].notna())
     lo, hi = DISPROPORTION_BAND
     ratio = g["disproportionality"]
-    flag = ((kind == "count") & ~g["suppressed"] & (total >= t) & (g["disproportionality_p"] < ALPHA)
-            & ((ratio < lo) | (ratio > hi)))
+    flag = (
+        (kind == "count")
+        & ~g["suppressed"]
+        & (total >= t)
+        & (g["disproportionality_p"] < ALPHA)
+        & ((ratio < lo) | (ratio > hi))
+    )
     g["flag_disproportionality"] = flag.fillna(False).astype(bool)
     reasons = []
-    for fl, grp, d, sh, rs, r, mid in zip(flag, g["group"], g["dimension"], g["share_served"], g["reference_share"],
-                                          ratio, g["metric_id"], strict=True):
+    for fl, grp, d, sh, rs, r, mid in zip(
+        flag,
+        g["group"],
+        g["dimension"],
+        g["share_served"],
+        g["reference_share"],
+        ratio,
+        g["metric_id"],
+        strict=True,
+    ):
         if not fl:
             reasons.append("")
             continue
         dim, m = program.dimensions[d], program.metrics[mid]
         word = "over-represented" if r > 1 else "under-represented"
         src = f" ({dim.reference_source})" if dim.reference_source else ""
-        reasons.append(f"{grp} are {word}: {sh:.0%} of {m.numerator_label or m.label.lower()} vs {rs:.0%} of the "
-                       f"reference population{src}; ratio {r:.2f}.")
+        reasons.append(
+            f"{grp} are {word}: {sh:.0%} of {m.numerator_label or m.label.lower()} vs {rs:.0%} of the "
+            f"reference population{src}; ratio {r:.2f}."
+        )
     g["disproportionality_reason"] = reasons

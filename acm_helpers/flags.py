@@ -54,7 +54,7 @@ def _count(x: float) -> str:
 
 
 def math_sentence(m: Metric, numerator: float, denominator: float, value: float) -> str:
-    """"12 exits to permanent housing / 20 leavers = 60%" (or the kind's equivalent)."""
+    """ "12 exits to permanent housing / 20 leavers = 60%" (or the kind's equivalent)."""
     v = format_value(value, m.format, m.unit)
     num_l = m.numerator_label or "meeting the definition"
     den_l = m.denominator_label or "cases"
@@ -73,8 +73,9 @@ def math_sentence(m: Metric, numerator: float, denominator: float, value: float)
 def math_strings(frame: pd.DataFrame, program: Program) -> list[str]:
     """The math sentence of every row (suppressed rows are rewritten by privacy.null_suppressed)."""
     out = []
-    for mid, num, den, val in zip(frame["metric_id"], frame["numerator"], frame["denominator"], frame["value"],
-                                  strict=True):
+    for mid, num, den, val in zip(
+        frame["metric_id"], frame["numerator"], frame["denominator"], frame["value"], strict=True
+    ):
         if val is None or (isinstance(val, float) and math.isnan(val)):
             out.append("no cases")
         else:
@@ -86,30 +87,53 @@ def math_strings(frame: pd.DataFrame, program: Program) -> list[str]:
 def _lookup(cells: pd.DataFrame, label_fn, name: str, cols: dict[str, str]) -> pd.DataFrame:
     """Attach the columns of the cell at ``label_fn(period, grain)`` of the same series."""
     pairs = cells[["period", "grain"]].drop_duplicates()
-    pairs["_target"] = [label_fn(p, g) for p, g in zip(pairs["period"], pairs["grain"], strict=True)]
+    pairs["_target"] = [
+        label_fn(p, g) for p, g in zip(pairs["period"], pairs["grain"], strict=True)
+    ]
     keyed = cells.merge(pairs, on=["period", "grain"], how="left")
     src = cells.loc[~cells["suppressed"], [*SERIES, "grain", "period", *cols]].rename(
-        columns={"period": "_target", **cols})
+        columns={"period": "_target", **cols}
+    )
     return keyed.merge(src, on=[*SERIES, "grain", "_target"], how="left").drop(columns="_target")
 
 
 def add_benchmarks(cells: pd.DataFrame, trailing: pd.DataFrame, program: Program) -> pd.DataFrame:
     """previous_value, trailing_12m, same_month_last_year and the peer_* columns."""
-    prev_cols = {"value": "previous_value", "_x": "_px", "_n": "_pn", "_sd": "_psd", "_se": "_pse",
-                 "cell_size": "_pcell", "ci_low": "_plo", "ci_high": "_phi"}
+    prev_cols = {
+        "value": "previous_value",
+        "_x": "_px",
+        "_n": "_pn",
+        "_sd": "_psd",
+        "_se": "_pse",
+        "cell_size": "_pcell",
+        "ci_low": "_plo",
+        "ci_high": "_phi",
+    }
     out = _lookup(cells, previous_label, "previous", prev_cols)
     out = _lookup(out, same_period_last_year, "last_year", {"value": "same_month_last_year"})
-    trailing = pd.concat([trailing.loc[~trailing["suppressed"], [*SERIES, "period", "value"]],
-                          _count_trailing(cells, program)], ignore_index=True)
+    trailing = pd.concat(
+        [
+            trailing.loc[~trailing["suppressed"], [*SERIES, "period", "value"]],
+            _count_trailing(cells, program),
+        ],
+        ignore_index=True,
+    )
     t12 = trailing[[*SERIES, "period", "value"]].rename(
-        columns={"period": "end_month", "value": "trailing_12m"})
+        columns={"period": "end_month", "value": "trailing_12m"}
+    )
     out = out.merge(t12, on=[*SERIES, "end_month"], how="left")
     direction = out["metric_id"].map({k: m.direction for k, m in program.metrics.items()})
     peers = out[(out["provider_id"] != ALL) & ~out["suppressed"] & out["value"].notna()]
     by = ["metric_id", "period", "grain", "dimension", "group"]
     g = peers.groupby(by)["value"]
-    stats = pd.DataFrame({"peer_median": g.median(), "peer_q1": g.quantile(0.25), "peer_q3": g.quantile(0.75),
-                          "peer_n": g.size()}).reset_index()
+    stats = pd.DataFrame(
+        {
+            "peer_median": g.median(),
+            "peer_q1": g.quantile(0.25),
+            "peer_q3": g.quantile(0.75),
+            "peer_n": g.size(),
+        }
+    ).reset_index()
     out = out.merge(stats, on=by, how="left")
     score = peers["value"].where(direction.loc[peers.index] == "up", -peers["value"])
     rank = score.groupby([peers[c] for c in by]).rank(method="min", ascending=False)
@@ -126,11 +150,19 @@ def _count_trailing(cells: pd.DataFrame, program: Program) -> pd.DataFrame:
     months unsuppressed, so it never reveals a hidden month.
     """
     counts = [k for k, m in program.metrics.items() if m.kind == "count"]
-    sel = cells[(cells["grain"] == "month") & cells["metric_id"].isin(counts) & ~cells["suppressed"]]
+    sel = cells[
+        (cells["grain"] == "month") & cells["metric_id"].isin(counts) & ~cells["suppressed"]
+    ]
     if sel.empty:
         return pd.DataFrame(columns=[*SERIES, "period", "value"])
-    idx = sel["period"].str.slice(0, 4).astype(int) * 12 + sel["period"].str.slice(5, 7).astype(int) - 1
-    wide = sel.assign(_m=idx.to_numpy()).pivot_table(index=SERIES, columns="_m", values="value", aggfunc="first")
+    idx = (
+        sel["period"].str.slice(0, 4).astype(int) * 12
+        + sel["period"].str.slice(5, 7).astype(int)
+        - 1
+    )
+    wide = sel.assign(_m=idx.to_numpy()).pivot_table(
+        index=SERIES, columns="_m", values="value", aggfunc="first"
+    )
     wide = wide.reindex(columns=range(int(idx.min()), int(idx.max()) + 1))
     rolled = wide.T.rolling(12, min_periods=12).mean().T.stack().rename("value").reset_index()
     rolled["period"] = [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in rolled["_m"]]
@@ -152,10 +184,18 @@ def add_flags(cells: pd.DataFrame, program: Program) -> pd.DataFrame:
 
     worse = lambda a, b: np.where(up, a < b, a > b)  # noqa: E731 - direction-aware "a is worse than b"
     out["flag_below_target"] = ok & target.notna() & worse(value, target)
-    out["flag_worse_than_peers"] = (ok & (out["provider_id"] != ALL) & (out["peer_n"] >= MIN_PEERS)
-                                    & worse(value, out["peer_median"]))
+    out["flag_worse_than_peers"] = (
+        ok
+        & (out["provider_id"] != ALL)
+        & (out["peer_n"] >= MIN_PEERS)
+        & worse(value, out["peer_median"])
+    )
     out["change_p_value"] = _change_p(out, kind).where(ok_prev)
-    median_change = (kind == "median") & ok_prev & ((out["ci_low"] > out["_phi"]) | (out["ci_high"] < out["_plo"]))
+    median_change = (
+        (kind == "median")
+        & ok_prev
+        & ((out["ci_low"] > out["_phi"]) | (out["ci_high"] < out["_plo"]))
+    )
     out["flag_significant_change"] = (ok_prev & (out["change_p_value"] < ALPHA)) | median_change
     out = _control_chart(out, ok, kind)
     out["flag_reasons"] = _reasons(out, program, up, target)
@@ -171,8 +211,10 @@ def _change_p(out: pd.DataFrame, kind: pd.Series) -> pd.Series:
         "rate": lambda: iv.two_proportion_z(x, n, px, pn),
         "mean": lambda: iv.welch_p(x / n, sd, n, px / pn, psd, pn),
         "count": lambda: iv.poisson_p(x, px),
-        "sum_ratio": lambda: iv.z_p(out["value"].to_numpy(float) - out["previous_value"].to_numpy(float),
-                                    np.sqrt(se**2 + pse**2)),
+        "sum_ratio": lambda: iv.z_p(
+            out["value"].to_numpy(float) - out["previous_value"].to_numpy(float),
+            np.sqrt(se**2 + pse**2),
+        ),
     }.items():
         sel = k == name
         if sel.any():
@@ -196,7 +238,9 @@ def _control_chart(out: pd.DataFrame, ok: pd.Series, kind: pd.Series) -> pd.Data
     sel = (out["grain"] == "month") & ok
     if not sel.any():
         return out
-    d = out.loc[sel, [*SERIES, "period", "value", "_x", "_n"]].assign(_rate=(kind[sel] == "rate").to_numpy())
+    d = out.loc[sel, [*SERIES, "period", "value", "_x", "_n"]].assign(
+        _rate=(kind[sel] == "rate").to_numpy()
+    )
     d = d.sort_values([*SERIES, "period"])
     key = pd.Series(d.groupby(SERIES, sort=False, dropna=False).ngroup().to_numpy(), index=d.index)
     d["_i"] = d.groupby(key.to_numpy()).cumcount()
@@ -224,7 +268,7 @@ def _control_chart(out: pd.DataFrame, ok: pd.Series, kind: pd.Series) -> pd.Data
         start = j - RUN_LENGTH + 1
         if start < 0 or codes[start] != codes[j]:
             continue
-        window = vals[start:j + 1]
+        window = vals[start : j + 1]
         if (window > centre[j]).all() or (window < centre[j]).all():
             run[j], above[j] = True, window[0] > centre[j]
     idx = d.index
@@ -232,19 +276,41 @@ def _control_chart(out: pd.DataFrame, ok: pd.Series, kind: pd.Series) -> pd.Data
     out.loc[idx, "control_low"] = np.where(enough, lo, np.nan)
     out.loc[idx, "control_high"] = np.where(enough, hi, np.nan)
     out.loc[idx, "flag_special_cause"] = outside | run
-    out.loc[idx, "spc_rule_"] = np.where(outside, np.where(v > hi, "above", "below"),
-                                         np.where(run, np.where(above, "run_above", "run_below"), ""))
+    out.loc[idx, "spc_rule_"] = np.where(
+        outside,
+        np.where(v > hi, "above", "below"),
+        np.where(run, np.where(above, "run_above", "run_below"), ""),
+    )
     return out
 
 
 def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Series) -> list[str]:
     reasons = []
-    cols = ["metric_id", "period", "value", "previous_value", "peer_median", "peer_rank", "peer_n",
-            "change_p_value", "centre_line", "control_low", "control_high", "spc_rule_",
-            "flag_below_target", "flag_worse_than_peers", "flag_significant_change", "flag_special_cause"]
+    cols = [
+        "metric_id",
+        "period",
+        "value",
+        "previous_value",
+        "peer_median",
+        "peer_rank",
+        "peer_n",
+        "change_p_value",
+        "centre_line",
+        "control_low",
+        "control_high",
+        "spc_rule_",
+        "flag_below_target",
+        "flag_worse_than_peers",
+        "flag_significant_change",
+        "flag_special_cause",
+    ]
     for row, is_up, tgt in zip(out[cols].itertuples(index=False), up, target, strict=True):
-        if not (row.flag_below_target or row.flag_worse_than_peers or row.flag_significant_change
-                or row.flag_special_cause):
+        if not (
+            row.flag_below_target
+            or row.flag_worse_than_peers
+            or row.flag_significant_change
+            or row.flag_special_cause
+        ):
             reasons.append("")
             continue
         m = program.metrics[row.metric_id]
@@ -252,28 +318,38 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
         said = []
         if row.flag_below_target:
             rel = "below" if is_up else "above"
-            said.append(f"{m.label} of {f(row.value)} is {rel} the target of {f(tgt)}"
-                        f"{'' if is_up else ' (lower is better)'}.")
+            said.append(
+                f"{m.label} of {f(row.value)} is {rel} the target of {f(tgt)}"
+                f"{'' if is_up else ' (lower is better)'}."
+            )
         if row.flag_worse_than_peers:
             rel = "below" if is_up else "above"
-            said.append(f"{f(row.value)} is {rel} the peer median of {f(row.peer_median)} "
-                        f"(rank {int(row.peer_rank)} of {int(row.peer_n)} providers).")
+            said.append(
+                f"{f(row.value)} is {rel} the peer median of {f(row.peer_median)} "
+                f"(rank {int(row.peer_rank)} of {int(row.peer_n)} providers)."
+            )
         if row.flag_significant_change:
             moved = "rose" if row.value > row.previous_value else "fell"
             better = (row.value > row.previous_value) == is_up
             p = "" if np.isnan(row.change_p_value) else f", p = {row.change_p_value:.3f}"
             test = "95% intervals do not overlap" if m.kind == "median" else "significant change"
-            said.append(f"{m.label} {moved} from {f(row.previous_value)} to {f(row.value)} since the previous "
-                        f"period ({'better' if better else 'worse'}; {test}{p}).")
+            said.append(
+                f"{m.label} {moved} from {f(row.previous_value)} to {f(row.value)} since the previous "
+                f"period ({'better' if better else 'worse'}; {test}{p})."
+            )
         if row.flag_special_cause:
             rule = row.spc_rule_
             if rule in ("above", "below"):
                 limit = row.control_high if rule == "above" else row.control_low
-                said.append(f"Special cause: {f(row.value)} is {rule} the control limit of {f(limit)} "
-                            f"(centre line {f(row.centre_line)}).")
+                said.append(
+                    f"Special cause: {f(row.value)} is {rule} the control limit of {f(limit)} "
+                    f"(centre line {f(row.centre_line)})."
+                )
             else:
                 side = "above" if rule == "run_above" else "below"
-                said.append(f"Special cause: {RUN_LENGTH} months in a row {side} the centre line of "
-                            f"{f(row.centre_line)}.")
+                said.append(
+                    f"Special cause: {RUN_LENGTH} months in a row {side} the centre line of "
+                    f"{f(row.centre_line)}."
+                )
         reasons.append(" ".join(said))
     return reasons

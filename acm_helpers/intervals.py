@@ -128,7 +128,9 @@ def z_p(d, se) -> np.ndarray:
         return 2 * stats.norm.sf(np.abs(_arr(d) / _arr(se)))
 
 
-def newcombe_difference(x1, n1, x2, n2, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def newcombe_difference(
+    x1, n1, x2, n2, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """p1 - p2 and its Newcombe hybrid score interval (method 10), from Wilson intervals."""
     x1, n1, x2, n2 = map(_arr, (x1, n1, x2, n2))
     l1, u1 = wilson(x1, n1, alpha)
@@ -151,7 +153,9 @@ def katz_ratio(x1, n1, x2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return r, r * np.exp(-Z95 * se), r * np.exp(Z95 * se)
 
 
-def welch_difference(m1, s1, n1, m2, s2, n2, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def welch_difference(
+    m1, s1, n1, m2, s2, n2, alpha: float = 0.05
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """m1 - m2 and its Welch t interval (95% by default)."""
     m1, s1, n1, m2, s2, n2 = map(_arr, (m1, s1, n1, m2, s2, n2))
     with np.errstate(divide="ignore", invalid="ignore"):

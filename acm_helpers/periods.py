@@ -52,8 +52,12 @@ def same_period_last_year(period: str, grain: str) -> str | None:
     return previous_label(period, grain, steps) if steps else None
 
 
-def periods_table(program: Program, months: list[str] | None = None,
-                  grains: tuple[str, ...] = GRAINS, trailing: bool = True) -> pd.DataFrame:
+def periods_table(
+    program: Program,
+    months: list[str] | None = None,
+    grains: tuple[str, ...] = GRAINS,
+    trailing: bool = True,
+) -> pd.DataFrame:
     """Every window the engine evaluates.
 
     Args:
@@ -81,8 +85,15 @@ def periods_table(program: Program, months: list[str] | None = None,
     rows: list[tuple] = []
 
     def add(label: str, grain: str, start: date, end: date, scope: str | None = None) -> None:
-        rows.append((label, grain, max(start, lo) if grain != "term" else start,
-                     min(end, hi) if grain != "term" else end, scope))
+        rows.append(
+            (
+                label,
+                grain,
+                max(start, lo) if grain != "term" else start,
+                min(end, hi) if grain != "term" else end,
+                scope,
+            )
+        )
 
     if "month" in grains:
         for m in months:
@@ -100,8 +111,11 @@ def periods_table(program: Program, months: list[str] | None = None,
             add("term", "term", p.start, p.end, p.id)
     frame = pd.DataFrame(rows, columns=["period", "grain", "start", "end", "scope"])
     if trailing and "month" in grains:
-        t12 = [(m, TRAILING, period_bounds(shift_period(m, -11))[0], period_bounds(m)[1], None)
-               for m in months if shift_period(m, -11) >= program.first_period]
+        t12 = [
+            (m, TRAILING, period_bounds(shift_period(m, -11))[0], period_bounds(m)[1], None)
+            for m in months
+            if shift_period(m, -11) >= program.first_period
+        ]
         frame = pd.concat([frame, pd.DataFrame(t12, columns=frame.columns)], ignore_index=True)
     frame["end_month"] = [f"{e.year:04d}-{e.month:02d}" for e in frame["end"]]
     frame["scope"] = frame["scope"].astype("str")
@@ -113,7 +127,9 @@ def term_window(program: Program) -> tuple[date, date]:
     return period_bounds(program.first_period)[0], period_bounds(program.last_period)[1]
 
 
-def months_in(program: Program, period: str, grain: str, provider_id: str | None = None) -> list[str]:
+def months_in(
+    program: Program, period: str, grain: str, provider_id: str | None = None
+) -> list[str]:
     """The program months a period of any grain covers (for roll-up relations)."""
     all_months = program.periods()
     if grain == "month":

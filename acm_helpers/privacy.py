@@ -34,18 +34,50 @@ from acm_helpers.periods import quarter_of, year_of
 ALL = "__all__"
 AUDIENCES = ("internal", "provider")
 # Columns computed from a cell's own numbers: nulled when the cell is suppressed.
-CELL_COLUMNS = ["numerator", "denominator", "value", "ci_low", "ci_high", "cell_size", "previous_value",
-                "trailing_12m", "same_month_last_year", "change_p_value", "centre_line", "control_low",
-                "control_high", "peer_rank", "_rows", "_n", "_x", "_sd", "_se",
-                # equity
-                "reference_value", "diff_vs_reference", "diff_vs_reference_low", "diff_vs_reference_high",
-                "ratio_vs_reference", "ratio_vs_reference_low", "ratio_vs_reference_high", "others_value",
-                "diff_vs_others", "diff_vs_others_low", "diff_vs_others_high", "ratio_vs_others",
-                "ratio_vs_others_low", "ratio_vs_others_high", "share_served", "disproportionality",
-                "disproportionality_p"]
+CELL_COLUMNS = [
+    "numerator",
+    "denominator",
+    "value",
+    "ci_low",
+    "ci_high",
+    "cell_size",
+    "previous_value",
+    "trailing_12m",
+    "same_month_last_year",
+    "change_p_value",
+    "centre_line",
+    "control_low",
+    "control_high",
+    "peer_rank",
+    "_rows",
+    "_n",
+    "_x",
+    "_sd",
+    "_se",
+    # equity
+    "reference_value",
+    "diff_vs_reference",
+    "diff_vs_reference_low",
+    "diff_vs_reference_high",
+    "ratio_vs_reference",
+    "ratio_vs_reference_low",
+    "ratio_vs_reference_high",
+    "others_value",
+    "diff_vs_others",
+    "diff_vs_others_low",
+    "diff_vs_others_high",
+    "ratio_vs_others",
+    "ratio_vs_others_low",
+    "ratio_vs_others_high",
+    "share_served",
+    "disproportionality",
+    "disproportionality_p",
+]
 KEY = ["metric_id", "provider_id", "period", "grain", "dimension", "group"]
-SYSTEM_WIDE_NOTE = ("Agency view: computed from every provider's records (e.g. returns to any provider), "
-                    "which no single provider's data can show.")
+SYSTEM_WIDE_NOTE = (
+    "Agency view: computed from every provider's records (e.g. returns to any provider), "
+    "which no single provider's data can show."
+)
 
 
 def primary(cells: pd.DataFrame, threshold: int) -> pd.DataFrame:
@@ -106,15 +138,28 @@ def suppress(cells: pd.DataFrame, program: Program, max_rounds: int = 50) -> pd.
     if not program.suppression.complementary or out.empty:
         return out
     grouped = (out["dimension"] != "").to_numpy()
-    codes = [("group", _codes(out, ["metric_id", "provider_id", "period", "grain", "dimension"], grouped)),
-             ("provider", _codes(out, ["metric_id", "period", "grain", "dimension", "group"],
-                                 (out["provider_id"] != ALL).to_numpy()))]
+    codes = [
+        (
+            "group",
+            _codes(out, ["metric_id", "provider_id", "period", "grain", "dimension"], grouped),
+        ),
+        (
+            "provider",
+            _codes(
+                out,
+                ["metric_id", "period", "grain", "dimension", "group"],
+                (out["provider_id"] != ALL).to_numpy(),
+            ),
+        ),
+    ]
     additive = out["metric_id"].isin(additive_metrics(out)).to_numpy()
     grains = set(out["grain"])
     for name, parent in _time_parents(out).items():
         if name.split()[-1] not in grains:  # no parent rows of that grain: nothing to subtract from
             continue
-        keyed = out[["metric_id", "provider_id", "dimension", "group"]].assign(_parent=parent.fillna(""))
+        keyed = out[["metric_id", "provider_id", "dimension", "group"]].assign(
+            _parent=parent.fillna("")
+        )
         codes.append((name, _codes(keyed, [*keyed.columns], parent.notna().to_numpy() & additive)))
     size = out["cell_size"].fillna(0).to_numpy(float)
     supp = out["suppressed"].to_numpy(bool).copy()
@@ -125,7 +170,9 @@ def suppress(cells: pd.DataFrame, program: Program, max_rounds: int = 50) -> pd.
             new = _complement_once(code, size, supp, t)
             if new.size:
                 supp[new] = True
-                reason[new] = f"complementary: protects a suppressed cell among its {_SET_WORDS[name]}"
+                reason[new] = (
+                    f"complementary: protects a suppressed cell among its {_SET_WORDS[name]}"
+                )
                 changed = True
         if not changed:
             break
@@ -134,9 +181,14 @@ def suppress(cells: pd.DataFrame, program: Program, max_rounds: int = 50) -> pd.
     return out
 
 
-_SET_WORDS = {"group": "groups", "provider": "providers", "month in quarter": "months of the quarter",
-              "month in year": "months of the year", "month in term": "months of the term",
-              "quarter in year": "quarters of the year"}
+_SET_WORDS = {
+    "group": "groups",
+    "provider": "providers",
+    "month in quarter": "months of the quarter",
+    "month in year": "months of the year",
+    "month in term": "months of the term",
+    "quarter in year": "quarters of the year",
+}
 
 
 def _codes(frame: pd.DataFrame, cols: list[str], mask: np.ndarray) -> np.ndarray:
@@ -193,7 +245,9 @@ def peer_labels(program: Program, viewer: str) -> dict[str, str]:
     (the same peer is "Peer C" in every packet a provider receives) but reveals nothing.
     """
     peers = [p.id for p in program.providers if p.id != viewer]
-    order = sorted(peers, key=lambda pid: hashlib.sha256(f"{program.id}|{viewer}|{pid}".encode()).hexdigest())
+    order = sorted(
+        peers, key=lambda pid: hashlib.sha256(f"{program.id}|{viewer}|{pid}".encode()).hexdigest()
+    )
     return {pid: f"Peer {_letters(i)}" for i, pid in enumerate(order)}
 
 
@@ -206,7 +260,9 @@ def _letters(i: int) -> str:
     return s
 
 
-def for_audience(frame: pd.DataFrame, program: Program, audience: str, provider_id: str | None = None) -> pd.DataFrame:
+def for_audience(
+    frame: pd.DataFrame, program: Program, audience: str, provider_id: str | None = None
+) -> pd.DataFrame:
     """The engine's output (``metric_values`` or ``equity``) as one audience may see it.
 
     Args:
@@ -232,11 +288,16 @@ def for_audience(frame: pd.DataFrame, program: Program, audience: str, provider_
     pid = out["provider_id"].astype("str")
     out["is_self"] = (pid == provider_id).to_numpy() if provider_id else False
     if audience == "provider" and program.peers.display == "anonymized":
-        labels = peer_labels(program, provider_id) | {provider_id: names[provider_id], ALL: names[ALL]}
+        labels = peer_labels(program, provider_id) | {
+            provider_id: names[provider_id],
+            ALL: names[ALL],
+        }
         unknown = set(pid.unique()) - set(labels)
         if unknown:
-            raise PrivacyError(f"Rows for providers not in program {program.id}: {sorted(unknown)}; "
-                               "they cannot be labelled safely.")
+            raise PrivacyError(
+                f"Rows for providers not in program {program.id}: {sorted(unknown)}; "
+                "they cannot be labelled safely."
+            )
         out["provider_label"] = pid.map(labels)
         out["provider_id"] = np.where(pid.isin([provider_id, ALL]), pid, out["provider_label"])
     else:

@@ -72,29 +72,48 @@ def with_groups(eps: pd.DataFrame, program) -> pd.DataFrame:
         dim = program.dimension(d)
         if dim.source:
             labels = metrics.band_labels(dim.bins)
-            band = pd.cut(out[dim.source].astype("float64"), [*dim.bins, np.inf], right=False, labels=labels)
+            band = pd.cut(
+                out[dim.source].astype("float64"), [*dim.bins, np.inf], right=False, labels=labels
+            )
             out[d] = band.astype("object").fillna(metrics.NOT_RECORDED)
         else:
             col = out[dim.column].astype("object")
-            out[d] = col.where(col.notna() & (col.astype("str").str.strip() != ""), metrics.NOT_RECORDED)
+            out[d] = col.where(
+                col.notna() & (col.astype("str").str.strip() != ""), metrics.NOT_RECORDED
+            )
     return out
 
 
 def populations(eps: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, tuple]:
     """Each demo metric's population mask and what to aggregate, written out by hand in pandas."""
     exit_in = eps["exit_date"].between(start, end)
-    year_ago = eps["exit_date"].between(start - pd.Timedelta(days=365), end - pd.Timedelta(days=365))
+    year_ago = eps["exit_date"].between(
+        start - pd.Timedelta(days=365), end - pd.Timedelta(days=365)
+    )
     return {
         "exits_to_permanent_housing": ("rate", exit_in, eps["destination_class"].eq("permanent")),
-        "returns_within_12m": ("rate", eps["destination_class"].eq("permanent") & year_ago & eps["return_12m"].notna(),
-                               eps["return_12m"].fillna(False).astype(bool)),
+        "returns_within_12m": (
+            "rate",
+            eps["destination_class"].eq("permanent") & year_ago & eps["return_12m"].notna(),
+            eps["return_12m"].fillna(False).astype(bool),
+        ),
         "median_length_of_stay": ("median", exit_in, eps["length_of_stay_days"].astype("float64")),
         "median_days_referral_to_enrollment": (
-            "median", eps["enrollment_date"].between(start, end) & eps["referral_date"].notna(),
-            eps["days_referral_to_enrollment"].astype("float64")),
-        "clients_served": ("distinct", (eps["enrollment_date"] <= end) & (eps["exit_date"].isna() | (eps["exit_date"] >= start)),
-                           eps["client_id"]),
-        "cost_per_exit_to_ph": ("ratio", exit_in, (eps["cost"].fillna(0.0), eps["destination_class"].eq("permanent"))),
+            "median",
+            eps["enrollment_date"].between(start, end) & eps["referral_date"].notna(),
+            eps["days_referral_to_enrollment"].astype("float64"),
+        ),
+        "clients_served": (
+            "distinct",
+            (eps["enrollment_date"] <= end)
+            & (eps["exit_date"].isna() | (eps["exit_date"] >= start)),
+            eps["client_id"],
+        ),
+        "cost_per_exit_to_ph": (
+            "ratio",
+            exit_in,
+            (eps["cost"].fillna(0.0), eps["destination_class"].eq("permanent")),
+        ),
     }
 
 
@@ -107,13 +126,17 @@ def pandas_baseline(eps: pd.DataFrame, program, months: list[str]) -> pd.DataFra
         for mid, (kind, mask, what) in populations(eps, start, end).items():
             sub = eps[mask.to_numpy()]
             if kind == "ratio":
-                sub = sub.assign(_x=what[0][mask].to_numpy(), _y=what[1][mask].astype(float).to_numpy())
+                sub = sub.assign(
+                    _x=what[0][mask].to_numpy(), _y=what[1][mask].astype(float).to_numpy()
+                )
             else:
                 sub = sub.assign(_v=what[mask].to_numpy())
             for dim in [None, *DIMS]:
                 for by_provider in (True, False):
                     keys = (["provider_id"] if by_provider else []) + ([dim] if dim else [])
-                    grouped = sub.groupby(keys, observed=True) if keys else sub.assign(_k=0).groupby("_k")
+                    grouped = (
+                        sub.groupby(keys, observed=True) if keys else sub.assign(_k=0).groupby("_k")
+                    )
                     if kind == "rate":
                         agg = grouped["_v"].agg(numerator="sum", denominator="size")
                         agg["value"] = agg["numerator"] / agg["denominator"]
@@ -124,8 +147,14 @@ def pandas_baseline(eps: pd.DataFrame, program, months: list[str]) -> pd.DataFra
                         agg = grouped["_v"].agg(value="nunique")
                         agg["numerator"], agg["denominator"] = agg["value"], np.nan
                     else:
-                        agg = grouped[["_x", "_y"]].sum().rename(columns={"_x": "numerator", "_y": "denominator"})
-                        agg["value"] = agg["numerator"] / agg["denominator"].where(agg["denominator"] != 0)
+                        agg = (
+                            grouped[["_x", "_y"]]
+                            .sum()
+                            .rename(columns={"_x": "numerator", "_y": "denominator"})
+                        )
+                        agg["value"] = agg["numerator"] / agg["denominator"].where(
+                            agg["denominator"] != 0
+                        )
                     agg = agg.reset_index()
                     if not by_provider:
                         agg["provider_id"] = metrics.ALL
@@ -147,15 +176,21 @@ def same_numbers(left: pd.DataFrame, right: pd.DataFrame, what: str) -> int:
     for col in ("numerator", "denominator", "value"):
         a, b = both[col].to_numpy(float), both[col + "_pd"].to_numpy(float)
         ok = np.isclose(a, b, rtol=1e-9, atol=1e-9, equal_nan=True)
-        assert ok.all(), f"{what}: {col} differs in {int((~ok).sum())} cells, e.g.\n{both.loc[~ok].head()}"
+        assert ok.all(), (
+            f"{what}: {col} differs in {int((~ok).sum())} cells, e.g.\n{both.loc[~ok].head()}"
+        )
     return len(both)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=1_000_000)
-    parser.add_argument("--store", type=Path, default=Path("/tmp/acm-bench-metrics"),
-                        help="Data directory for the generated episodes (reused when present).")
+    parser.add_argument(
+        "--store",
+        type=Path,
+        default=Path("/tmp/acm-bench-metrics"),
+        help="Data directory for the generated episodes (reused when present).",
+    )
     parser.add_argument("--program", type=Path, default=ROOT / "parameters" / "program.yaml")
     args = parser.parse_args()
     warnings.simplefilter("ignore", RuntimeWarning)
@@ -164,15 +199,19 @@ def main() -> None:
 
     t0 = time.perf_counter()
     eps, store = episodes(program, args.episodes, args.store)
-    print(f"data: {len(eps):,} episodes, {len(program.providers)} providers, {len(months)} months, "
-          f"{len(program.metrics)} metrics, breakdowns {', '.join(DIMS)} ({time.perf_counter() - t0:.1f} s to load)")
+    print(
+        f"data: {len(eps):,} episodes, {len(program.providers)} providers, {len(months)} months, "
+        f"{len(program.metrics)} metrics, breakdowns {', '.join(DIMS)} ({time.perf_counter() - t0:.1f} s to load)"
+    )
 
     t0, c0 = time.perf_counter(), cpu_seconds()
     engine = metrics.compute(program, store, grains=("month",), dimensions=DIMS)
     t_engine, c_engine = time.perf_counter() - t0, cpu_seconds() - c0
 
     t0, c0 = time.perf_counter(), cpu_seconds()
-    same = metrics.evaluate(program, store, periods_table(program, grains=("month",), trailing=False), DIMS)
+    same = metrics.evaluate(
+        program, store, periods_table(program, grains=("month",), trailing=False), DIMS
+    )
     t_same, c_same = time.perf_counter() - t0, cpu_seconds() - c0
 
     t0, c0 = time.perf_counter(), cpu_seconds()
@@ -181,10 +220,15 @@ def main() -> None:
 
     # 1. same cells; 2. the engine's unsuppressed evaluation equals pandas everywhere;
     # 3. its public output equals pandas wherever shown; 4. every small cell is suppressed
-    raw = metrics.finish_values(metrics.evaluate(program, eps, periods_table(program, grains=("month",)), DIMS),
-                                program)
+    raw = metrics.finish_values(
+        metrics.evaluate(program, eps, periods_table(program, grains=("month",)), DIMS), program
+    )
     raw = raw[raw["grain"] == "month"]
-    assert len(raw) == len(baseline) and len(engine) == len(baseline), (len(raw), len(engine), len(baseline))
+    assert len(raw) == len(baseline) and len(engine) == len(baseline), (
+        len(raw),
+        len(engine),
+        len(baseline),
+    )
     n_all = same_numbers(raw, baseline, "unsuppressed evaluation")
     assert n_all == len(baseline)
     shown = engine[~engine["suppressed"]]
@@ -194,22 +238,36 @@ def main() -> None:
     flagged = small.merge(engine[KEYS + ["suppressed"]], on=KEYS)
     assert flagged["suppressed"].all() and len(flagged) == len(small)
 
-    print(f"cells: {len(engine):,} (metric x provider/all x month x group); equal numbers in all {n_all:,} "
-          f"cells; {n_shown:,} shown, {len(engine) - n_shown:,} suppressed ({len(small):,} under "
-          f"{program.suppression.threshold})")
+    print(
+        f"cells: {len(engine):,} (metric x provider/all x month x group); equal numbers in all {n_all:,} "
+        f"cells; {n_shown:,} shown, {len(engine) - n_shown:,} suppressed ({len(small):,} under "
+        f"{program.suppression.threshold})"
+    )
     assert len(same) == len(baseline)
     print("                                                                 wall s    cpu s")
-    print(f"engine, full pipeline (DuckDB evaluation incl. trailing 12-month windows and median\n"
-          f"  intervals, + intervals, suppression, benchmarks, flags, math): {t_engine:8.2f} {c_engine:8.2f}")
-    print(f"engine, the same numbers only (metrics.evaluate, month cells): {t_same:8.2f} {c_same:8.2f}")
-    print(f"pandas groupby (numerator, denominator, value only):           {t_pandas:8.2f} {c_pandas:8.2f}")
+    print(
+        f"engine, full pipeline (DuckDB evaluation incl. trailing 12-month windows and median\n"
+        f"  intervals, + intervals, suppression, benchmarks, flags, math): {t_engine:8.2f} {c_engine:8.2f}"
+    )
+    print(
+        f"engine, the same numbers only (metrics.evaluate, month cells): {t_same:8.2f} {c_same:8.2f}"
+    )
+    print(
+        f"pandas groupby (numerator, denominator, value only):           {t_pandas:8.2f} {c_pandas:8.2f}"
+    )
     ratio, ratio_same = t_pandas / t_engine, t_pandas / t_same
-    print(f"ratio, full pipeline: engine {ratio:.1f}x faster than pandas "
-          f"(goal >= 5x: {'met' if ratio >= 5 else 'NOT met'}; goal < 10 s: {'met' if t_engine < 10 else 'NOT met'})")
+    print(
+        f"ratio, full pipeline: engine {ratio:.1f}x faster than pandas "
+        f"(goal >= 5x: {'met' if ratio >= 5 else 'NOT met'}; goal < 10 s: {'met' if t_engine < 10 else 'NOT met'})"
+    )
     print(f"ratio, same numbers:  engine {ratio_same:.1f}x faster than pandas")
-    print(f"ratio of CPU seconds (engine threads summed): full {c_pandas / c_engine:.1f}x, "
-          f"same numbers {c_pandas / c_same:.1f}x")
-    print(f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"ratio of CPU seconds (engine threads summed): full {c_pandas / c_engine:.1f}x, "
+        f"same numbers {c_pandas / c_same:.1f}x"
+    )
+    print(
+        f"machine load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -18,56 +18,115 @@ NAMES = {"a": "Alpha House", "b": "Beacon Shelter", "c": "Cedar Place"}
 
 METRICS = {
     "exits": {
-        "label": "Exits to permanent housing", "definition": "Share of leavers exiting to PH.",
-        "kind": "rate", "population": "exit_date BETWEEN :start AND :end",
-        "numerator": "destination_class = 'permanent'", "numerator_label": "exits to permanent housing",
-        "denominator_label": "leavers", "direction": "up", "target": 0.5, "benchmark": {"national": 0.4},
+        "label": "Exits to permanent housing",
+        "definition": "Share of leavers exiting to PH.",
+        "kind": "rate",
+        "population": "exit_date BETWEEN :start AND :end",
+        "numerator": "destination_class = 'permanent'",
+        "numerator_label": "exits to permanent housing",
+        "denominator_label": "leavers",
+        "direction": "up",
+        "target": 0.5,
+        "benchmark": {"national": 0.4},
         "format": "percent",
     },
     "served": {
-        "label": "Clients served", "definition": "Distinct clients open in the period.", "kind": "count",
+        "label": "Clients served",
+        "definition": "Distinct clients open in the period.",
+        "kind": "count",
         "population": "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start)",
-        "value": "client_id", "numerator_label": "clients served", "format": "number",
+        "value": "client_id",
+        "numerator_label": "clients served",
+        "format": "number",
     },
     "leavers": {
-        "label": "Leavers", "definition": "Episodes that ended in the period.", "kind": "count",
-        "population": "exit_date BETWEEN :start AND :end", "numerator_label": "leavers", "format": "number",
+        "label": "Leavers",
+        "definition": "Episodes that ended in the period.",
+        "kind": "count",
+        "population": "exit_date BETWEEN :start AND :end",
+        "numerator_label": "leavers",
+        "format": "number",
     },
     "stay_median": {
-        "label": "Median length of stay", "definition": "Median days enrolled, leavers.", "kind": "median",
-        "population": "exit_date BETWEEN :start AND :end", "value": "length_of_stay_days",
-        "denominator_label": "leavers", "direction": "down", "target": 30, "format": "days", "unit": "days",
+        "label": "Median length of stay",
+        "definition": "Median days enrolled, leavers.",
+        "kind": "median",
+        "population": "exit_date BETWEEN :start AND :end",
+        "value": "length_of_stay_days",
+        "denominator_label": "leavers",
+        "direction": "down",
+        "target": 30,
+        "format": "days",
+        "unit": "days",
     },
     "stay_mean": {
-        "label": "Mean length of stay", "definition": "Mean days enrolled, leavers.", "kind": "mean",
-        "population": "exit_date BETWEEN :start AND :end", "value": "length_of_stay_days",
-        "denominator_label": "leavers", "direction": "down", "format": "days", "unit": "days",
+        "label": "Mean length of stay",
+        "definition": "Mean days enrolled, leavers.",
+        "kind": "mean",
+        "population": "exit_date BETWEEN :start AND :end",
+        "value": "length_of_stay_days",
+        "denominator_label": "leavers",
+        "direction": "down",
+        "format": "days",
+        "unit": "days",
     },
     "cost_per_exit": {
-        "label": "Cost per exit to PH", "definition": "Cost of leavers per PH exit.", "kind": "sum_ratio",
-        "population": "exit_date BETWEEN :start AND :end", "numerator": "cost",
+        "label": "Cost per exit to PH",
+        "definition": "Cost of leavers per PH exit.",
+        "kind": "sum_ratio",
+        "population": "exit_date BETWEEN :start AND :end",
+        "numerator": "cost",
         "denominator": "CASE WHEN destination_class = 'permanent' THEN 1 ELSE 0 END",
-        "numerator_label": "cost of leavers", "denominator_label": "exits to permanent housing",
-        "direction": "down", "format": "currency",
+        "numerator_label": "cost of leavers",
+        "denominator_label": "exits to permanent housing",
+        "direction": "down",
+        "format": "currency",
     },
 }
 
 
-def make_program(threshold: int = 1, metrics: list[str] | None = None, complementary: bool = True,
-                 display: str = "anonymized", first: str = "2025-01", last: str = "2026-03",
-                 **extra) -> Program:
+def make_program(
+    threshold: int = 1,
+    metrics: list[str] | None = None,
+    complementary: bool = True,
+    display: str = "anonymized",
+    first: str = "2025-01",
+    last: str = "2026-03",
+    **extra,
+) -> Program:
     """The test program; ``threshold=1`` switches suppression off in practice."""
     chosen = METRICS if metrics is None else {k: METRICS[k] for k in metrics}
     spec = {
-        "id": "kit", "name": "Kit program", "first_period": first, "last_period": last,
-        "providers": [{"id": pid, "name": name, "contract_id": f"K-{pid}", "start": "2025-01-01",
-                       "end": "2026-03-31"} for pid, name in NAMES.items()],
+        "id": "kit",
+        "name": "Kit program",
+        "first_period": first,
+        "last_period": last,
+        "providers": [
+            {
+                "id": pid,
+                "name": name,
+                "contract_id": f"K-{pid}",
+                "start": "2025-01-01",
+                "end": "2026-03-31",
+            }
+            for pid, name in NAMES.items()
+        ],
         "metrics": chosen,
         "dimensions": {
-            "race": {"label": "Race", "column": "race_ethnicity", "reference_group": "White",
-                     "reference_shares": {"White": 0.6, "Black": 0.4}, "reference_source": "kit census"},
-            "age_band": {"label": "Age", "column": "age_band", "source": "age_at_entry", "bins": [0, 18, 25],
-                         "reference_group": "25+"},
+            "race": {
+                "label": "Race",
+                "column": "race_ethnicity",
+                "reference_group": "White",
+                "reference_shares": {"White": 0.6, "Black": 0.4},
+                "reference_source": "kit census",
+            },
+            "age_band": {
+                "label": "Age",
+                "column": "age_band",
+                "source": "age_at_entry",
+                "bins": [0, 18, 25],
+                "reference_group": "25+",
+            },
         },
         "suppression": {"threshold": threshold, "complementary": complementary},
         "peers": {"display": display},
@@ -79,9 +138,18 @@ def make_program(threshold: int = 1, metrics: list[str] | None = None, complemen
 _counter = [0]
 
 
-def ep(provider: str, exit: str | None, dest: str = "permanent", race: str | None = "White", age: int | None = 30,
-       los: int = 10, cost: float = 100.0, client: str | None = None, n: int = 1,
-       enrolled: str | None = None) -> list[dict]:
+def ep(
+    provider: str,
+    exit: str | None,
+    dest: str = "permanent",
+    race: str | None = "White",
+    age: int | None = 30,
+    los: int = 10,
+    cost: float = 100.0,
+    client: str | None = None,
+    n: int = 1,
+    enrolled: str | None = None,
+) -> list[dict]:
     """``n`` episodes of one provider leaving on ``exit`` (None: still open) after ``los`` days."""
     rows = []
     for _ in range(n):
@@ -91,13 +159,21 @@ def ep(provider: str, exit: str | None, dest: str = "permanent", race: str | Non
             start = date.fromisoformat(enrolled)
         else:
             start = date.fromisoformat(exit) - timedelta(days=los)
-        rows.append({
-            "episode_id": f"E{k:05d}", "client_id": client or f"C{k:05d}", "provider_id": provider,
-            "program": "kit", "enrollment_date": pd.Timestamp(start),
-            "exit_date": pd.Timestamp(exit) if exit else pd.NaT,
-            "destination_class": dest if exit else None, "race_ethnicity": race,
-            "age_at_entry": age, "cost": cost, "household_id": f"H{k:05d}",
-        })
+        rows.append(
+            {
+                "episode_id": f"E{k:05d}",
+                "client_id": client or f"C{k:05d}",
+                "provider_id": provider,
+                "program": "kit",
+                "enrollment_date": pd.Timestamp(start),
+                "exit_date": pd.Timestamp(exit) if exit else pd.NaT,
+                "destination_class": dest if exit else None,
+                "race_ethnicity": race,
+                "age_at_entry": age,
+                "cost": cost,
+                "household_id": f"H{k:05d}",
+            }
+        )
     return rows
 
 
@@ -111,9 +187,23 @@ def episodes(*groups: list[dict], as_of: str = "2026-03-31") -> pd.DataFrame:
     return derive_episodes(frame, date.fromisoformat(as_of))
 
 
-def cell(frame: pd.DataFrame, metric: str, provider: str, period: str, dimension: str = "", group: str = ""):
+def cell(
+    frame: pd.DataFrame,
+    metric: str,
+    provider: str,
+    period: str,
+    dimension: str = "",
+    group: str = "",
+):
     """The one row of ``frame`` for a cell (fails loudly when absent or duplicated)."""
-    sel = frame[(frame["metric_id"] == metric) & (frame["provider_id"] == provider) & (frame["period"] == period)
-                & (frame["dimension"] == dimension) & (frame["group"] == group)]
-    assert len(sel) == 1, f"expected one row for {metric}/{provider}/{period}/{dimension}/{group}, got {len(sel)}"
+    sel = frame[
+        (frame["metric_id"] == metric)
+        & (frame["provider_id"] == provider)
+        & (frame["period"] == period)
+        & (frame["dimension"] == dimension)
+        & (frame["group"] == group)
+    ]
+    assert len(sel) == 1, (
+        f"expected one row for {metric}/{provider}/{period}/{dimension}/{group}, got {len(sel)}"
+    )
     return sel.iloc[0]

@@ -27,13 +27,15 @@ def test_katz_log_ratio_interval():
     r, lo, hi = iv.katz_ratio(56, 70, 48, 80)
     se = math.sqrt(1 / 56 - 1 / 70 + 1 / 48 - 1 / 80)
     assert (float(r), float(lo), float(hi)) == pytest.approx(
-        (4 / 3, 4 / 3 * math.exp(-1.959964 * se), 4 / 3 * math.exp(1.959964 * se)), rel=1e-6)
+        (4 / 3, 4 / 3 * math.exp(-1.959964 * se), 4 / 3 * math.exp(1.959964 * se)), rel=1e-6
+    )
     assert math.isnan(float(iv.katz_ratio(0, 10, 5, 10)[0]))
 
 
 def group(race: str, ph: int, n: int, los: int = 10) -> list[dict]:
-    return (ep("a", "2026-01-10", race=race, n=ph, los=los)
-            + ep("a", "2026-01-10", race=race, dest="temporary", n=n - ph, los=los))
+    return ep("a", "2026-01-10", race=race, n=ph, los=los) + ep(
+        "a", "2026-01-10", race=race, dest="temporary", n=n - ph, los=los
+    )
 
 
 def equity_for(rows, metric_list=("exits",)):
@@ -43,8 +45,12 @@ def equity_for(rows, metric_list=("exits",)):
 
 
 def row(eq, group_name, provider="a", metric="exits", dimension="race"):
-    sel = eq[(eq["provider_id"] == provider) & (eq["metric_id"] == metric) & (eq["dimension"] == dimension)
-             & (eq["group"] == group_name)]
+    sel = eq[
+        (eq["provider_id"] == provider)
+        & (eq["metric_id"] == metric)
+        & (eq["dimension"] == dimension)
+        & (eq["group"] == group_name)
+    ]
     assert len(sel) == 1
     return sel.iloc[0]
 
@@ -63,18 +69,25 @@ def test_disparity_against_reference_group(eq):
     black = row(eq, "Black")
     d, lo, hi = iv.newcombe_difference(10, 40, 30, 40)
     assert black["reference_group"] == "White" and black["reference_value"] == pytest.approx(0.75)
-    assert (black["diff_vs_reference"], black["diff_vs_reference_low"], black["diff_vs_reference_high"]) == \
-        pytest.approx((-0.5, float(lo), float(hi)))
+    assert (
+        black["diff_vs_reference"],
+        black["diff_vs_reference_low"],
+        black["diff_vs_reference_high"],
+    ) == pytest.approx((-0.5, float(lo), float(hi)))
     assert black["ratio_vs_reference"] == pytest.approx(1 / 3)
     assert black["flag_disparity"]
-    assert black["disparity_reason"].startswith("Exits to permanent housing for Black was 25%, worse than 75% for White")
+    assert black["disparity_reason"].startswith(
+        "Exits to permanent housing for Black was 25%, worse than 75% for White"
+    )
 
 
 def test_disparity_against_all_others(eq):
     black = row(eq, "Black")
     assert black["others_value"] == pytest.approx(40 / 60)  # White + Asian
     d, lo, hi = iv.newcombe_difference(10, 40, 40, 60)
-    assert (black["diff_vs_others_low"], black["diff_vs_others_high"]) == pytest.approx((float(lo), float(hi)))
+    assert (black["diff_vs_others_low"], black["diff_vs_others_high"]) == pytest.approx(
+        (float(lo), float(hi))
+    )
     assert "for all other groups" in black["disparity_reason"]
 
 
@@ -92,7 +105,12 @@ def test_better_than_reference_is_not_a_disparity(eq):
 
 def test_small_reference_group_blocks_the_reference_comparison():
     """White has 10 leavers (< 11): suppressed, so Black is compared only with all others."""
-    eq = equity_for(group("White", 9, 10) + group("Black", 10, 40) + group("Asian", 30, 40) + group("Other", 20, 30))
+    eq = equity_for(
+        group("White", 9, 10)
+        + group("Black", 10, 40)
+        + group("Asian", 30, 40)
+        + group("Other", 20, 30)
+    )
     black = row(eq, "Black")
     assert row(eq, "White")["suppressed"] and math.isnan(row(eq, "White")["value"])
     assert math.isnan(black["diff_vs_reference"]) and math.isnan(black["reference_value"])
@@ -103,7 +121,11 @@ def test_small_reference_group_blocks_the_reference_comparison():
 def test_small_group_is_never_flagged():
     eq = equity_for(group("White", 30, 40) + group("Black", 0, 8) + group("Asian", 12, 30))
     black = row(eq, "Black")
-    assert black["suppressed"] and not black["flag_disparity"] and math.isnan(black["diff_vs_reference"])
+    assert (
+        black["suppressed"]
+        and not black["flag_disparity"]
+        and math.isnan(black["diff_vs_reference"])
+    )
 
 
 def test_mean_disparity_uses_welch():
@@ -116,22 +138,33 @@ def test_mean_disparity_uses_welch():
     black = row(eq, "Black", metric="stay_mean")
     w, b = np.arange(10, 33, 2), np.arange(30, 75, 4)
     d, lo, hi = iv.welch_difference(b.mean(), b.std(ddof=1), 12, w.mean(), w.std(ddof=1), 12)
-    assert (black["diff_vs_reference"], black["diff_vs_reference_low"], black["diff_vs_reference_high"]) == \
-        pytest.approx((float(d), float(lo), float(hi)))
+    assert (
+        black["diff_vs_reference"],
+        black["diff_vs_reference_low"],
+        black["diff_vs_reference_high"],
+    ) == pytest.approx((float(d), float(lo), float(hi)))
     assert black["flag_disparity"]  # longer stays are worse (direction down)
 
 
 def test_disproportionality_of_clients_served():
-    rows = ep("a", None, race="White", enrolled="2025-12-01", n=30) + ep("a", None, race="Black", enrolled="2025-12-01", n=70)
+    rows = ep("a", None, race="White", enrolled="2025-12-01", n=30) + ep(
+        "a", None, race="Black", enrolled="2025-12-01", n=70
+    )
     eq = equity_for(rows, ("served",))
     black, white = row(eq, "Black", metric="served"), row(eq, "White", metric="served")
     assert (black["share_served"], black["reference_share"]) == pytest.approx((0.7, 0.4))
-    assert black["disproportionality"] == pytest.approx(1.75) and white["disproportionality"] == pytest.approx(0.5)
+    assert black["disproportionality"] == pytest.approx(1.75) and white[
+        "disproportionality"
+    ] == pytest.approx(0.5)
     # exact binomial, two-sided by doubling the smaller tail: 2 * P(X >= 70 | n=100, p=0.4)
-    assert black["disproportionality_p"] == pytest.approx(2 * stats.binom.sf(69, 100, 0.4), rel=1e-9)
+    assert black["disproportionality_p"] == pytest.approx(
+        2 * stats.binom.sf(69, 100, 0.4), rel=1e-9
+    )
     assert black["flag_disproportionality"] and white["flag_disproportionality"]
-    assert black["disproportionality_reason"] == ("Black are over-represented: 70% of clients served vs 40% of the "
-                                                  "reference population (kit census); ratio 1.75.")
+    assert black["disproportionality_reason"] == (
+        "Black are over-represented: 70% of clients served vs 40% of the "
+        "reference population (kit census); ratio 1.75."
+    )
 
 
 def test_flags_are_adjusted_for_the_comparisons_in_a_breakdown():
@@ -142,6 +175,11 @@ def test_flags_are_adjusted_for_the_comparisons_in_a_breakdown():
     assert black["diff_vs_reference_high"] < 0 and black["diff_vs_others_high"] < 0
     assert float(iv.newcombe_difference(14, 40, 24, 40, 0.05 / 5)[2]) > 0
     assert not black["flag_disparity"]
-    strong = row(equity_for(group("White", 30, 40) + group("Black", 10, 40) + group("Asian", 20, 40)), "Black")
+    strong = row(
+        equity_for(group("White", 30, 40) + group("Black", 10, 40) + group("Asian", 20, 40)),
+        "Black",
+    )
     assert strong["flag_disparity"]
-    assert strong["disparity_reason"].endswith("Significant after adjusting for the 5 comparisons in this breakdown.")
+    assert strong["disparity_reason"].endswith(
+        "Significant after adjusting for the 5 comparisons in this breakdown."
+    )

@@ -32,10 +32,13 @@ def wilson_by_hand(x: float, n: float) -> tuple[float, float]:
 def q1():
     """Provider a: Jan 4 leavers (2 PH), Feb 5 (4 PH), Mar 1 (0 PH); provider b: Jan 2 (1 PH)."""
     eps = episodes(
-        ep("a", "2026-01-10", n=2), ep("a", "2026-01-20", dest="temporary", n=2),
-        ep("a", "2026-02-05", n=4), ep("a", "2026-02-25", dest="unknown"),
+        ep("a", "2026-01-10", n=2),
+        ep("a", "2026-01-20", dest="temporary", n=2),
+        ep("a", "2026-02-05", n=4),
+        ep("a", "2026-02-25", dest="unknown"),
         ep("a", "2026-03-15", dest="temporary"),
-        ep("b", "2026-01-12"), ep("b", "2026-01-13", dest="institutional"),
+        ep("b", "2026-01-12"),
+        ep("b", "2026-01-13", dest="institutional"),
     )
     prog = make_program(metrics=["exits"])
     return metrics.compute(prog, eps, periods=["2026-01", "2026-02", "2026-03"])
@@ -47,14 +50,17 @@ def test_contract_columns_and_dtypes(q1):
     assert set(q1["grain"]) == {"month", "quarter", "year", "term"}
 
 
-@pytest.mark.parametrize(("provider", "period", "x", "n"), [
-    pytest.param("a", "2026-01", 2, 4, id="jan"),
-    pytest.param("a", "2026-02", 4, 5, id="feb"),
-    pytest.param("a", "2026-03", 0, 1, id="mar"),
-    pytest.param("a", "2026-Q1", 6, 10, id="quarter-from-episodes"),
-    pytest.param("__all__", "2026-01", 3, 6, id="program-wide"),
-    pytest.param("b", "2026-Q1", 1, 2, id="other-provider"),
-])
+@pytest.mark.parametrize(
+    ("provider", "period", "x", "n"),
+    [
+        pytest.param("a", "2026-01", 2, 4, id="jan"),
+        pytest.param("a", "2026-02", 4, 5, id="feb"),
+        pytest.param("a", "2026-03", 0, 1, id="mar"),
+        pytest.param("a", "2026-Q1", 6, 10, id="quarter-from-episodes"),
+        pytest.param("__all__", "2026-01", 3, 6, id="program-wide"),
+        pytest.param("b", "2026-Q1", 1, 2, id="other-provider"),
+    ],
+)
 def test_rate_values_and_wilson(q1, provider, period, x, n):
     row = cell(q1, "exits", provider, period)
     assert (row["numerator"], row["denominator"]) == (x, n)
@@ -74,18 +80,33 @@ def test_year_and_term_windows(q1):
     term = cell(q1, "exits", "a", "term")
     assert (year["numerator"], year["denominator"]) == (6, 10)
     assert (term["numerator"], term["denominator"]) == (6, 10)
-    assert str(term["period_start"].date()) == "2025-01-01" and str(term["period_end"].date()) == "2026-03-31"
+    assert (
+        str(term["period_start"].date()) == "2025-01-01"
+        and str(term["period_end"].date()) == "2026-03-31"
+    )
 
 
 def test_math_string(q1):
-    assert cell(q1, "exits", "a", "2026-01")["math"] == "2 exits to permanent housing / 4 leavers = 50%"
-    assert cell(q1, "exits", "a", "2026-02")["math"] == "4 exits to permanent housing / 5 leavers = 80%"
+    assert (
+        cell(q1, "exits", "a", "2026-01")["math"]
+        == "2 exits to permanent housing / 4 leavers = 50%"
+    )
+    assert (
+        cell(q1, "exits", "a", "2026-02")["math"]
+        == "4 exits to permanent housing / 5 leavers = 80%"
+    )
 
 
 def test_breakdowns_sum_to_overall_and_label_blanks():
-    eps = episodes(ep("a", "2026-01-10", race="White", age=17, n=3), ep("a", "2026-01-11", race="Black", age=20, n=2),
-                   ep("a", "2026-01-12", race=None, age=None), ep("a", "2026-01-13", race="White", age=40, dest="temporary"))
-    out = metrics.compute(make_program(metrics=["exits"]), eps, periods=["2026-01"], grains=("month",))
+    eps = episodes(
+        ep("a", "2026-01-10", race="White", age=17, n=3),
+        ep("a", "2026-01-11", race="Black", age=20, n=2),
+        ep("a", "2026-01-12", race=None, age=None),
+        ep("a", "2026-01-13", race="White", age=40, dest="temporary"),
+    )
+    out = metrics.compute(
+        make_program(metrics=["exits"]), eps, periods=["2026-01"], grains=("month",)
+    )
     race = out[(out["provider_id"] == "a") & (out["dimension"] == "race")].set_index("group")
     assert race["denominator"].to_dict() == {"Black": 2, "Not recorded": 1, "White": 4}
     assert race["denominator"].sum() == cell(out, "exits", "a", "2026-01")["denominator"] == 7
@@ -101,10 +122,16 @@ def test_band_labels():
 
 def test_counts_distinct_and_rows():
     """Client X has two episodes open in January at a, and one at b: a counts X once, __all__ once."""
-    eps = episodes(ep("a", "2026-01-20", client="X", los=40), ep("a", "2026-02-10", client="X", los=20),
-                   ep("b", "2026-01-25", client="X", los=5), ep("a", "2026-01-05", client="Y", los=3),
-                   ep("b", None, client="Z", enrolled="2025-12-20"))
-    out = metrics.compute(make_program(metrics=["served", "leavers"]), eps, periods=["2026-01"], grains=("month",))
+    eps = episodes(
+        ep("a", "2026-01-20", client="X", los=40),
+        ep("a", "2026-02-10", client="X", los=20),
+        ep("b", "2026-01-25", client="X", los=5),
+        ep("a", "2026-01-05", client="Y", los=3),
+        ep("b", None, client="Z", enrolled="2025-12-20"),
+    )
+    out = metrics.compute(
+        make_program(metrics=["served", "leavers"]), eps, periods=["2026-01"], grains=("month",)
+    )
     assert cell(out, "served", "a", "2026-01")["value"] == 2  # X, Y
     assert cell(out, "served", "b", "2026-01")["value"] == 2  # X, Z
     assert cell(out, "served", "__all__", "2026-01")["value"] == 3  # X, Y, Z
@@ -117,11 +144,18 @@ def test_counts_distinct_and_rows():
 
 def test_median_with_exact_order_statistic_interval():
     eps = episodes(*[ep("a", "2026-01-28", los=d) for d in range(1, 21)])
-    out = metrics.compute(make_program(metrics=["stay_median", "stay_mean"]), eps, periods=["2026-01"],
-                          grains=("month",))
+    out = metrics.compute(
+        make_program(metrics=["stay_median", "stay_mean"]),
+        eps,
+        periods=["2026-01"],
+        grains=("month",),
+    )
     med = cell(out, "stay_median", "a", "2026-01")
     assert med["value"] == 10.5 and med["denominator"] == 20
-    assert (med["ci_low"], med["ci_high"]) == (6, 15)  # ranks 6 and 15 of 20 (P(Bin(20,.5) <= 5) = 2.1%)
+    assert (med["ci_low"], med["ci_high"]) == (
+        6,
+        15,
+    )  # ranks 6 and 15 of 20 (P(Bin(20,.5) <= 5) = 2.1%)
     assert med["math"] == "median of 20 leavers = 10.5 days"
     mean = cell(out, "stay_mean", "a", "2026-01")
     assert mean["value"] == 10.5 and mean["numerator"] == 210
@@ -130,9 +164,14 @@ def test_median_with_exact_order_statistic_interval():
 
 
 def test_sum_ratio_with_delta_interval():
-    eps = episodes(ep("a", "2026-01-10", cost=100), ep("a", "2026-01-11", cost=200, dest="temporary"),
-                   ep("a", "2026-01-12", cost=300))
-    out = metrics.compute(make_program(metrics=["cost_per_exit"]), eps, periods=["2026-01"], grains=("month",))
+    eps = episodes(
+        ep("a", "2026-01-10", cost=100),
+        ep("a", "2026-01-11", cost=200, dest="temporary"),
+        ep("a", "2026-01-12", cost=300),
+    )
+    out = metrics.compute(
+        make_program(metrics=["cost_per_exit"]), eps, periods=["2026-01"], grains=("month",)
+    )
     row = cell(out, "cost_per_exit", "a", "2026-01")
     assert (row["numerator"], row["denominator"], row["value"]) == (600, 2, 300)
     # residuals x - R y = -200, 200, 0; s^2 = 80000 / 2; se = sqrt(3 * 40000) / 2
@@ -159,16 +198,27 @@ def test_poisson_exact_known_values():
 
 def test_population_sql_error_names_the_metric():
     prog = make_program(metrics=["exits"])
-    bad = prog.model_copy(update={"metrics": {"exits": prog.metrics["exits"].model_copy(
-        update={"population": "no_such_column > 1"})}})
+    bad = prog.model_copy(
+        update={
+            "metrics": {
+                "exits": prog.metrics["exits"].model_copy(
+                    update={"population": "no_such_column > 1"}
+                )
+            }
+        }
+    )
     with pytest.raises(MetricError, match="exits.*no_such_column"):
-        metrics.compute(bad, episodes(ep("a", "2026-01-10")), periods=["2026-01"], grains=("month",))
+        metrics.compute(
+            bad, episodes(ep("a", "2026-01-10")), periods=["2026-01"], grains=("month",)
+        )
 
 
 def test_missing_dimension_column_is_explained():
     eps = episodes(ep("a", "2026-01-10")).drop(columns=["race_ethnicity"])
     with pytest.raises(MetricError, match="race.*race_ethnicity"):
-        metrics.compute(make_program(metrics=["exits"]), eps, periods=["2026-01"], grains=("month",))
+        metrics.compute(
+            make_program(metrics=["exits"]), eps, periods=["2026-01"], grains=("month",)
+        )
 
 
 def test_empty_frame_is_an_error():
@@ -178,23 +228,37 @@ def test_empty_frame_is_an_error():
 
 def test_colon_cast_is_not_a_parameter():
     prog = make_program(metrics=["exits"])
-    casted = prog.model_copy(update={"metrics": {"exits": prog.metrics["exits"].model_copy(
-        update={"population": "exit_date::DATE BETWEEN :start AND :end"})}})
-    out = metrics.compute(casted, episodes(ep("a", "2026-01-10")), periods=["2026-01"], grains=("month",))
+    casted = prog.model_copy(
+        update={
+            "metrics": {
+                "exits": prog.metrics["exits"].model_copy(
+                    update={"population": "exit_date::DATE BETWEEN :start AND :end"}
+                )
+            }
+        }
+    )
+    out = metrics.compute(
+        casted, episodes(ep("a", "2026-01-10")), periods=["2026-01"], grains=("month",)
+    )
     assert cell(out, "exits", "a", "2026-01")["denominator"] == 1
 
 
 @pytest.fixture()
 def kit_store(tmp_path):
     store = Store(tmp_path / "store")
-    store.write_table("episodes", episodes(ep("a", "2026-01-10", n=3), ep("b", "2026-02-10", dest="temporary", n=2)))
+    store.write_table(
+        "episodes",
+        episodes(ep("a", "2026-01-10", n=3), ep("b", "2026-02-10", dest="temporary", n=2)),
+    )
     return store
 
 
 def test_refresh_writes_versioned_tables_and_skips_when_unchanged(kit_store):
     prog = make_program()
     first = metrics.refresh(prog, kit_store)
-    assert not first.skipped and kit_store.has_table("metric_values") and kit_store.has_table("equity")
+    assert (
+        not first.skipped and kit_store.has_table("metric_values") and kit_store.has_table("equity")
+    )
     assert set(kit_store.read_table("metric_values")["version"]) == {first.version}
     again = metrics.refresh(prog, kit_store)
     assert again.skipped and again.version == first.version
@@ -217,22 +281,41 @@ def test_cli_metrics_prints_summary(kit_store, tmp_path):
     import yaml
 
     program_file.write_text(yaml.safe_dump(make_program().model_dump(mode="json")))
-    result = CliRunner().invoke(app, ["metrics", "--program", str(program_file), "--data-dir", str(kit_store.root)])
+    result = CliRunner().invoke(
+        app, ["metrics", "--program", str(program_file), "--data-dir", str(kit_store.root)]
+    )
     assert result.exit_code == 0, result.output
     assert "metric_values computed" in result.output and "2 providers" in result.output
-    result = CliRunner().invoke(app, ["metrics", "--program", str(program_file), "--data-dir", str(kit_store.root)])
+    result = CliRunner().invoke(
+        app, ["metrics", "--program", str(program_file), "--data-dir", str(kit_store.root)]
+    )
     assert "up to date" in result.output
-    missing = CliRunner().invoke(app, ["metrics", "--program", str(program_file), "--data-dir", str(tmp_path / "none")])
+    missing = CliRunner().invoke(
+        app, ["metrics", "--program", str(program_file), "--data-dir", str(tmp_path / "none")]
+    )
     assert missing.exit_code == 2 and "no episodes" in missing.output
 
 
 def test_median_interval_for_large_cells_uses_normal_ranks():
     """n = 20,001 (> the exact-rank table): ranks floor(n/2 - 1.96 sqrt(n)/2) = 9,861 and 10,141."""
     n = 20_001
-    eps = pd.DataFrame({"episode_id": [f"E{i}" for i in range(n)], "client_id": [f"C{i}" for i in range(n)],
-                        "provider_id": "a", "exit_date": pd.Timestamp("2026-01-15"),
-                        "length_of_stay_days": np.arange(1, n + 1), "race_ethnicity": "White", "age_at_entry": 30})
-    out = metrics.compute(make_program(metrics=["stay_median"]), eps, periods=["2026-01"], grains=("month",),
-                          dimensions=[])
+    eps = pd.DataFrame(
+        {
+            "episode_id": [f"E{i}" for i in range(n)],
+            "client_id": [f"C{i}" for i in range(n)],
+            "provider_id": "a",
+            "exit_date": pd.Timestamp("2026-01-15"),
+            "length_of_stay_days": np.arange(1, n + 1),
+            "race_ethnicity": "White",
+            "age_at_entry": 30,
+        }
+    )
+    out = metrics.compute(
+        make_program(metrics=["stay_median"]),
+        eps,
+        periods=["2026-01"],
+        grains=("month",),
+        dimensions=[],
+    )
     row = cell(out, "stay_median", "a", "2026-01")
     assert (row["value"], row["ci_low"], row["ci_high"]) == (10_001, 9_861, 10_141)

@@ -23,8 +23,12 @@ def tables(program):
 
 
 def black_exits(eq, grain):
-    return eq[(eq["metric_id"] == EXITS) & (eq["dimension"] == "race_ethnicity") & (eq["group"] == BLACK)
-              & (eq["grain"] == grain)]
+    return eq[
+        (eq["metric_id"] == EXITS)
+        & (eq["dimension"] == "race_ethnicity")
+        & (eq["group"] == BLACK)
+        & (eq["grain"] == grain)
+    ]
 
 
 @pytest.mark.parametrize("grain", ["term", "year", "quarter"])
@@ -33,7 +37,9 @@ def test_cascade_disparity_is_flagged_and_no_other_provider(tables, grain):
     cascade = eq[eq["provider_id"] == "cascade"]
     assert cascade["flag_disparity"].all(), cascade[["period", "value", "reference_value"]]
     others = eq[~eq["provider_id"].isin(["cascade", "__all__"])]
-    assert not others["flag_disparity"].any(), others[others["flag_disparity"]][["provider_id", "period"]]
+    assert not others["flag_disparity"].any(), others[others["flag_disparity"]][
+        ["provider_id", "period"]
+    ]
 
 
 def test_cascade_disparity_term_numbers(tables):
@@ -50,7 +56,9 @@ def test_cascade_flagged_most_months(tables):
 
 def test_harbor_improvement_is_a_significant_change(tables):
     mv = tables[0]
-    harbor = mv[(mv["metric_id"] == EXITS) & (mv["provider_id"] == "harbor") & (mv["dimension"] == "")]
+    harbor = mv[
+        (mv["metric_id"] == EXITS) & (mv["provider_id"] == "harbor") & (mv["dimension"] == "")
+    ]
     dec = harbor[harbor["period"] == "2025-12"].iloc[0]
     assert dec["flag_significant_change"] and dec["value"] > dec["previous_value"]
     assert "rose from" in dec["flag_reasons"] and "better" in dec["flag_reasons"]
@@ -79,7 +87,9 @@ def test_no_shown_cell_under_the_threshold(tables, program):
 
 def test_every_demo_metric_has_values(tables, program):
     mv = tables[0]
-    overall = mv[(mv["provider_id"] == "__all__") & (mv["dimension"] == "") & (mv["period"] == "2026-10")]
+    overall = mv[
+        (mv["provider_id"] == "__all__") & (mv["dimension"] == "") & (mv["period"] == "2026-10")
+    ]
     assert set(overall["metric_id"]) == set(program.metrics)
     values = overall.set_index("metric_id")["value"]
     assert 0.3 < values["exits_to_permanent_housing"] < 0.6

@@ -22,7 +22,9 @@ from acm_helpers.config import month_range
 
 def month_rows(provider: str, month: str, ph: int, leavers: int, los: int) -> list[dict]:
     day = f"{month}-15"
-    return ep(provider, day, n=ph, los=los) + ep(provider, day, dest="temporary", n=leavers - ph, los=los)
+    return ep(provider, day, n=ph, los=los) + ep(
+        provider, day, dest="temporary", n=leavers - ph, los=los
+    )
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,9 @@ def test_previous_and_same_month_last_year(values):
     row = cell(values, "exits", "a", "2026-02")
     assert row["previous_value"] == pytest.approx(0.9)  # 2026-01: 18 / 20
     assert row["same_month_last_year"] == pytest.approx(0.4)  # 2025-02
-    assert cell(values, "exits", "a", "2026-Q1")["same_month_last_year"] == pytest.approx(0.4)  # 2025-Q1
+    assert cell(values, "exits", "a", "2026-Q1")["same_month_last_year"] == pytest.approx(
+        0.4
+    )  # 2025-Q1
     assert math.isnan(cell(values, "exits", "a", "2025-01")["previous_value"])
 
 
@@ -48,7 +52,9 @@ def test_trailing_12_months_from_episodes_not_averaged(values):
     row = cell(values, "exits", "a", "2026-02")
     # 2025-03 .. 2026-02: 10 months of 4/10, 18/20, 5/10 -> 63 / 130 (the average of months is 0.4417)
     assert row["trailing_12m"] == pytest.approx(63 / 130)
-    assert math.isnan(cell(values, "exits", "a", "2025-11")["trailing_12m"])  # window starts before the program
+    assert math.isnan(
+        cell(values, "exits", "a", "2025-11")["trailing_12m"]
+    )  # window starts before the program
 
 
 def test_peer_median_quartiles_and_rank(values):
@@ -73,7 +79,10 @@ def test_flag_below_target_respects_direction(values):
     assert not cell(values, "exits", "a", "2026-02")["flag_below_target"]  # 50% equals the target
     stay = cell(values, "stay_median", "a", "2026-02")  # 40 days, target 30, lower is better
     assert stay["flag_below_target"]
-    assert "Median length of stay of 40 days is above the target of 30 days (lower is better)." in stay["flag_reasons"]
+    assert (
+        "Median length of stay of 40 days is above the target of 30 days (lower is better)."
+        in stay["flag_reasons"]
+    )
     assert not cell(values, "stay_median", "b", "2026-02")["flag_below_target"]
 
 
@@ -91,7 +100,10 @@ def test_flag_significant_change_two_proportion(values):
     z = (0.9 - 0.4) / math.sqrt(p * (1 - p) * (1 / 20 + 1 / 10))
     assert jan["change_p_value"] == pytest.approx(2 * stats.norm.sf(z))
     assert jan["flag_significant_change"]
-    assert "rose from 40% to 90% since the previous period (better; significant change, p = 0.00" in jan["flag_reasons"]
+    assert (
+        "rose from 40% to 90% since the previous period (better; significant change, p = 0.00"
+        in jan["flag_reasons"]
+    )
     mar = cell(values, "exits", "a", "2026-03")  # 6/10 vs 5/10
     assert mar["change_p_value"] > 0.5 and not mar["flag_significant_change"]
 
@@ -120,11 +132,19 @@ def test_flags_need_adequate_cells():
     """Threshold 11: months of 10 leavers are suppressed, flag nothing and are not compared with."""
     rows = month_rows("a", "2026-01", 2, 10, 10) + month_rows("a", "2026-02", 12, 12, 10)
     rows += month_rows("b", "2026-01", 5, 20, 10) + month_rows("b", "2026-02", 6, 20, 10)
-    out = metrics.compute(make_program(threshold=11, metrics=["exits"]), episodes(rows),
-                          periods=["2026-01", "2026-02"], grains=("month",))
+    out = metrics.compute(
+        make_program(threshold=11, metrics=["exits"]),
+        episodes(rows),
+        periods=["2026-01", "2026-02"],
+        grains=("month",),
+    )
     jan, feb = cell(out, "exits", "a", "2026-01"), cell(out, "exits", "a", "2026-02")
     assert jan["suppressed"] and not jan["flag_below_target"] and jan["flag_reasons"] == ""
-    assert not feb["suppressed"] and math.isnan(feb["previous_value"]) and not feb["flag_significant_change"]
+    assert (
+        not feb["suppressed"]
+        and math.isnan(feb["previous_value"])
+        and not feb["flag_significant_change"]
+    )
 
 
 def test_other_change_tests_match_scipy():

@@ -23,19 +23,30 @@ def leavers(provider: str, month: str, n: int, race: str = "White") -> list[dict
 
 
 def compute(rows, grains=("month",), months=("2026-01",), **kw):
-    return metrics.compute(make_program(threshold=T, metrics=["exits"], **kw), episodes(rows),
-                           periods=list(months), grains=grains)
+    return metrics.compute(
+        make_program(threshold=T, metrics=["exits"], **kw),
+        episodes(rows),
+        periods=list(months),
+        grains=grains,
+    )
 
 
 def race_cells(out: pd.DataFrame, provider: str = "a") -> pd.DataFrame:
-    return out[(out["provider_id"] == provider) & (out["dimension"] == "race") & (out["period"] == "2026-01")
-               ].set_index("group")
+    return out[
+        (out["provider_id"] == provider)
+        & (out["dimension"] == "race")
+        & (out["period"] == "2026-01")
+    ].set_index("group")
 
 
 @pytest.fixture(scope="module")
 def groups_case():
     """Provider a, January: White 30, Black 40, Asian 5 leavers (75 in all)."""
-    rows = leavers("a", "2026-01", 30) + leavers("a", "2026-01", 40, "Black") + leavers("a", "2026-01", 5, "Asian")
+    rows = (
+        leavers("a", "2026-01", 30)
+        + leavers("a", "2026-01", 40, "Black")
+        + leavers("a", "2026-01", 5, "Asian")
+    )
     return rows
 
 
@@ -57,17 +68,31 @@ def test_complementary_suppression_closes_the_leak(groups_case):
     total = cell(out, "exits", "a", "2026-01")["denominator"]
     hidden = total - race.loc[~race["suppressed"], "denominator"].sum()
     assert hidden == 35  # only the sum of two cells is known: Asian could be anything from 0 to 35
-    assert race.loc[race["suppressed"], ["numerator", "denominator", "value", "ci_low", "ci_high"]].isna().all().all()
+    assert (
+        race.loc[race["suppressed"], ["numerator", "denominator", "value", "ci_low", "ci_high"]]
+        .isna()
+        .all()
+        .all()
+    )
     assert race.loc["Asian", "math"] == "suppressed: fewer than 11 cases"
 
 
 def test_two_small_cells_together_under_threshold_pull_in_a_third():
     """Asian 3 and Multiracial 4 are both suppressed but sum to 7 < 11: their total must not be
     exposed either (it would bound each cell to 0..7), so the next smallest group goes too."""
-    rows = (leavers("a", "2026-01", 30) + leavers("a", "2026-01", 40, "Black") + leavers("a", "2026-01", 3, "Asian")
-            + leavers("a", "2026-01", 4, "Multiracial"))
+    rows = (
+        leavers("a", "2026-01", 30)
+        + leavers("a", "2026-01", 40, "Black")
+        + leavers("a", "2026-01", 3, "Asian")
+        + leavers("a", "2026-01", 4, "Multiracial")
+    )
     race = race_cells(compute(rows))
-    assert race["suppressed"].to_dict() == {"Asian": True, "Black": False, "Multiracial": True, "White": True}
+    assert race["suppressed"].to_dict() == {
+        "Asian": True,
+        "Black": False,
+        "Multiracial": True,
+        "White": True,
+    }
 
 
 def test_providers_within_the_program_total():
@@ -82,23 +107,36 @@ def test_providers_within_the_program_total():
 def test_months_within_the_quarter():
     rows = leavers("a", "2026-01", 5) + leavers("a", "2026-02", 30) + leavers("a", "2026-03", 40)
     out = compute(rows, grains=("month", "quarter"), months=("2026-01", "2026-02", "2026-03"))
-    sup = {p: cell(out, "exits", "a", p)["suppressed"] for p in ("2026-01", "2026-02", "2026-03", "2026-Q1")}
+    sup = {
+        p: cell(out, "exits", "a", p)["suppressed"]
+        for p in ("2026-01", "2026-02", "2026-03", "2026-Q1")
+    }
     assert sup == {"2026-01": True, "2026-02": True, "2026-03": False, "2026-Q1": False}
     assert "months of the quarter" in cell(out, "exits", "a", "2026-02")["suppression_reason"]
 
 
 def test_clients_open_in_several_months_need_no_time_rule():
     """Open clients count in every month, so months do not add up to the quarter: no time rule."""
-    rows = ep("a", None, enrolled="2025-12-01", n=30) + ep("a", "2026-01-20", enrolled="2025-12-01", n=5)
-    out = metrics.compute(make_program(threshold=T, metrics=["served"]), episodes(rows),
-                          periods=["2026-01", "2026-02", "2026-03"], grains=("month", "quarter"))
+    rows = ep("a", None, enrolled="2025-12-01", n=30) + ep(
+        "a", "2026-01-20", enrolled="2025-12-01", n=5
+    )
+    out = metrics.compute(
+        make_program(threshold=T, metrics=["served"]),
+        episodes(rows),
+        periods=["2026-01", "2026-02", "2026-03"],
+        grains=("month", "quarter"),
+    )
     assert cell(out, "served", "a", "2026-01")["value"] == 35
     assert not cell(out, "served", "a", "2026-02")["suppressed"]  # 30 open clients, shown
 
 
 def sibling_sets(out: pd.DataFrame) -> list[pd.DataFrame]:
-    by_groups = out[out["dimension"] != ""].groupby(["metric_id", "provider_id", "period", "grain", "dimension"])
-    by_providers = out[out["provider_id"] != "__all__"].groupby(["metric_id", "period", "grain", "dimension", "group"])
+    by_groups = out[out["dimension"] != ""].groupby(
+        ["metric_id", "provider_id", "period", "grain", "dimension"]
+    )
+    by_providers = out[out["provider_id"] != "__all__"].groupby(
+        ["metric_id", "period", "grain", "dimension", "group"]
+    )
     return [g for _, g in by_groups] + [g for _, g in by_providers]
 
 
@@ -127,10 +165,22 @@ def test_cascade_leaves_no_set_exposing_a_hidden_cell():
 
 
 def test_null_suppressed_blanks_numbers_and_flags():
-    frame = pd.DataFrame({"provider_id": ["a"], "metric_id": ["exits"], "value": [0.4], "numerator": [2.0],
-                          "denominator": [5.0], "ci_low": [0.1], "ci_high": [0.8], "suppressed": [True],
-                          "suppression_reason": ["fewer than 11 cases"], "flag_below_target": [True],
-                          "flag_reasons": ["x"], "math": ["2 / 5 = 40%"]})
+    frame = pd.DataFrame(
+        {
+            "provider_id": ["a"],
+            "metric_id": ["exits"],
+            "value": [0.4],
+            "numerator": [2.0],
+            "denominator": [5.0],
+            "ci_low": [0.1],
+            "ci_high": [0.8],
+            "suppressed": [True],
+            "suppression_reason": ["fewer than 11 cases"],
+            "flag_below_target": [True],
+            "flag_reasons": ["x"],
+            "math": ["2 / 5 = 40%"],
+        }
+    )
     out = privacy.null_suppressed(frame)
     assert out[["value", "numerator", "denominator", "ci_low", "ci_high"]].isna().all(axis=None)
     assert not out.loc[0, "flag_below_target"] and out.loc[0, "flag_reasons"] == ""
@@ -146,10 +196,15 @@ def three():
 
 
 def view(rows, audience, provider, display="anonymized"):
-    out = metrics.compute(make_program(threshold=T, metrics=["exits"], display=display), episodes(rows),
-                          periods=["2026-01"], grains=("month",))
-    return out, privacy.for_audience(out, make_program(threshold=T, metrics=["exits"], display=display),
-                                     audience, provider)
+    out = metrics.compute(
+        make_program(threshold=T, metrics=["exits"], display=display),
+        episodes(rows),
+        periods=["2026-01"],
+        grains=("month",),
+    )
+    return out, privacy.for_audience(
+        out, make_program(threshold=T, metrics=["exits"], display=display), audience, provider
+    )
 
 
 def test_provider_view_anonymizes_peers(three):
@@ -162,7 +217,9 @@ def test_provider_view_anonymizes_peers(three):
     assert sorted(labels.values()) == ["Peer A", "Peer B"]
     overall = seen[(seen["dimension"] == "")].set_index("provider_label")
     assert set(overall.index) == {"Alpha House", "All providers", "Peer A", "Peer B"}
-    assert overall.loc[labels["b"], "value"] == pytest.approx(cell(out, "exits", "b", "2026-01")["value"])
+    assert overall.loc[labels["b"], "value"] == pytest.approx(
+        cell(out, "exits", "b", "2026-01")["value"]
+    )
     assert overall.loc["Alpha House", "is_self"] and not overall.loc[labels["b"], "is_self"]
 
 
@@ -193,20 +250,33 @@ def test_views_null_suppressed_cells(three):
 
 
 def test_system_wide_metrics_carry_a_note():
-    frame = pd.DataFrame({"provider_id": ["a"], "metric_id": ["exits"], "suppressed": [False], "value": [0.5]})
+    frame = pd.DataFrame(
+        {"provider_id": ["a"], "metric_id": ["exits"], "suppressed": [False], "value": [0.5]}
+    )
     prog = make_program(metrics=["exits"])
-    wide = prog.model_copy(update={"metrics": {"exits": prog.metrics["exits"].model_copy(update={"system_wide": True})}})
-    assert privacy.for_audience(frame, wide, "provider", "a").loc[0, "note"].startswith("Agency view")
+    wide = prog.model_copy(
+        update={
+            "metrics": {"exits": prog.metrics["exits"].model_copy(update={"system_wide": True})}
+        }
+    )
+    assert (
+        privacy.for_audience(frame, wide, "provider", "a").loc[0, "note"].startswith("Agency view")
+    )
     assert privacy.for_audience(frame, prog, "provider", "a").loc[0, "note"] == ""
 
 
-@pytest.mark.parametrize(("audience", "provider", "error"), [
-    pytest.param("public", "a", PrivacyError, id="unknown-audience"),
-    pytest.param("provider", None, PrivacyError, id="provider-without-id"),
-    pytest.param("provider", "zz", UnknownIdError, id="unknown-provider"),
-])
+@pytest.mark.parametrize(
+    ("audience", "provider", "error"),
+    [
+        pytest.param("public", "a", PrivacyError, id="unknown-audience"),
+        pytest.param("provider", None, PrivacyError, id="provider-without-id"),
+        pytest.param("provider", "zz", UnknownIdError, id="unknown-provider"),
+    ],
+)
 def test_view_errors(audience, provider, error):
-    frame = pd.DataFrame({"provider_id": ["a"], "metric_id": ["exits"], "suppressed": [False], "value": [0.5]})
+    frame = pd.DataFrame(
+        {"provider_id": ["a"], "metric_id": ["exits"], "suppressed": [False], "value": [0.5]}
+    )
     with pytest.raises(error):
         privacy.for_audience(frame, make_program(), audience, provider)
 

@@ -1,0 +1,332 @@
+"""The DuckDB half of the metrics engine: SQL built from the program file, and its evaluation.
+
+Why a module of its own: the SQL text is where the program's declared expressions meet the data,
+so everything that builds or runs it is here, in one place to review. The only text placed into
+SQL is the program file's own declared expressions (population, numerator, denominator, value)
+and its dimension column names (quoted as identifiers) and group labels (quoted as literals);
+period bounds come from a registered table, never from formatted strings.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from acm_helpers import intervals as iv
+from acm_helpers.config import Dimension, Metric, Program
+from acm_helpers.exceptions import MetricError, StoreError
+from acm_helpers.periods import TRAILING
+from acm_helpers.store import EPISODES, Store
+
+ALL = "__all__"
+NOT_RECORDED = "Not recorded"
+
+
+# -- dimensions ------------------------------------------------------------------------------------
+def band_labels(bins: list[float]) -> list[str]:
+    """Labels of left-closed integer bins: [0, 18, 25] -> "0-17", "18-24", "25+"."""
+    edges = [int(b) for b in bins]
+    out = [
+        f"{lo}" if hi - lo == 1 else f"{lo}-{hi - 1}"
+        for lo, hi in zip(edges, edges[1:], strict=False)
+    ]
+    return [*out, f"{edges[-1]}+"]
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def dimension_sql(dim: Dimension) -> str:
+    """SQL for a dimension's group label; blanks become "Not recorded" so groups add up."""
+    if dim.source is not None and dim.bins is not None:
+        src = _ident(dim.source)
+        labels = band_labels(dim.bins)
+        whens = [
+            f"WHEN {src} IS NULL OR {src} < {float(dim.bins[0])!r} THEN {_literal(NOT_RECORDED)}"
+        ]
+        whens += [
+            f"WHEN {src} < {float(hi)!r} THEN {_literal(lab)}"
+            for hi, lab in zip(dim.bins[1:], labels, strict=False)
+        ]
+        return f"CASE {' '.join(whens)} ELSE {_literal(labels[-1])} END"
+    col = _ident(dim.column)
+    return f"COALESCE(NULLIF(TRIM(CAST({col} AS VARCHAR)), ''), {_literal(NOT_RECORDED)})"
+
+
+def _bind(sql: str) -> str:
+    """Replace ``:start``/``:end`` by the joined period's bounds (``::`` casts are left alone)."""
+    return re.sub(r"(?<![:\w]):end\b", "p.__end", re.sub(r"(?<![:\w]):start\b", "p.__start", sql))
+
+
+# -- SQL -------------------------------------------------------------------------------------------
+def _grouping(dims: list[str], source: str, aggs: str, where: str = "") -> str:
+    """SELECT the engine's key columns and ``aggs`` from ``source`` for every grouping set:
+    provider x period, program-wide x period, and each with one dimension."""
+    dcols = [f"__d{i}" for i in range(len(dims))]
+    base = ["__pid"]
+    sets = [["provider_id", *base], base]
+    for c in dcols:
+        sets += [["provider_id", *base, c], [*base, c]]
+    gsets = ", ".join("(" + ", ".join(s) + ")" for s in sets)
+    dname = " ".join(
+        f"WHEN GROUPING({c}) = 0 THEN {_literal(k)}" for c, k in zip(dcols, dims, strict=True)
+    )
+    gname = " ".join(f"WHEN GROUPING({c}) = 0 THEN {c}::VARCHAR" for c in dcols)
+    dim_case = f"CASE {dname} ELSE '' END" if dcols else "''"
+    grp_case = f"CASE {gname} ELSE '' END" if dcols else "''"
+    return f"""
+        SELECT CASE WHEN GROUPING(provider_id) = 1 THEN '{ALL}' ELSE provider_id::VARCHAR END AS provider_id,
+               __pid AS pid, {dim_case} AS dimension, {grp_case} AS "group", {aggs}
+        FROM {source} {where}
+        GROUP BY GROUPING SETS ({gsets})"""
+
+
+def metric_sql(metric: Metric, dims: list[str], periods: str = "periods", ci: bool = True) -> str:
+    """The statement that evaluates ``metric`` for every provider x period x group.
+
+    Episodes (table ``ep``, with the dimension columns ``__d0`` ... already computed) are joined
+    once to the periods table named ``periods``. Then, by kind:
+
+    - additive kinds (rate, mean, sum_ratio, count of rows): one aggregation to the finest cells
+      (provider x period x every dimension), then the grouping sets roll those small sums up;
+    - distinct counts: rows whose value occurs once in the period are counted like an additive
+      kind; only the few values seen more than once (a client with two episodes in a month) go
+      through ``count(DISTINCT)``, which gives the exact distinct count at a fraction of the cost;
+    - medians: grouping sets over the joined rows; with ``ci`` the sorted values give the exact
+      order statistics of the interval (ranks from the registered ``ranks`` table).
+    """
+    dcols = [f"__d{i}" for i in range(len(dims))]
+    dsel = "".join(f", e.{c}" for c in dcols)
+    kind = metric.kind
+    expr = {
+        "rate": f", CASE WHEN CAST(({metric.numerator}) AS BOOLEAN) THEN 1.0 ELSE 0.0 END AS __x",
+        "count": f", ({metric.value}) AS __v" if metric.value else "",
+        "mean": f", CAST(({metric.value}) AS DOUBLE) AS __v",
+        "median": f", CAST(({metric.value}) AS DOUBLE) AS __v",
+        "sum_ratio": (
+            f", COALESCE(CAST(({metric.numerator}) AS DOUBLE), 0) AS __x"
+            f", COALESCE(CAST(({metric.denominator}) AS DOUBLE), 0) AS __y"
+        ),
+    }[kind]
+    join = f"""j AS MATERIALIZED (
+            SELECT e.provider_id, p.__pid{dsel}{expr}
+            FROM ep e
+            JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
+                AND ({_bind(metric.population)}))"""
+    fine_keys = ", ".join(["provider_id", "__pid", *dcols])
+    if kind == "median":
+        aggs = "count(*) AS _rows, count(__v) AS _n"
+        if not ci:
+            return f"WITH {join} {_grouping(dims, 'j', aggs + ', median(__v) AS _med')}"
+        # one sorted list per cell gives the median and the interval's order statistics
+        aggs += ", list(__v ORDER BY __v) FILTER (WHERE __v IS NOT NULL) AS __vs"
+        # ranks: exact binomial from the ``ranks`` table, the normal approximation beyond it
+        approx = f"CAST(floor(a._n / 2 - {iv.Z95!r} * sqrt(a._n) / 2) AS BIGINT)"
+        return f"""WITH {join}, a AS ({_grouping(dims, "j", aggs)}),
+            b AS (SELECT a.*, COALESCE(r.lo, {approx}) AS __lo FROM a LEFT JOIN ranks r ON r.n = a._n)
+            SELECT b.* EXCLUDE (__vs, __lo),
+                   (__vs[(_n + 1) // 2] + __vs[_n // 2 + 1]) / 2.0 AS _med,
+                   CASE WHEN __lo >= 1 THEN __vs[__lo] END AS _lo,
+                   CASE WHEN __lo >= 1 THEN __vs[_n - __lo + 1] END AS _hi
+            FROM b"""
+    if kind == "count" and metric.value:
+        # only values seen in more than one episode can be counted twice in a cell
+        multi = f"multi AS (SELECT ({metric.value}) AS v FROM ep GROUP BY 1 HAVING count(*) > 1)"
+        join = join.replace(
+            " AS __v\n", f" AS __v, ({metric.value}) IN (SELECT v FROM multi) AS __m\n", 1
+        )
+        return f"""WITH {multi}, {join},
+            dup AS (SELECT __pid, __v FROM j WHERE __m GROUP BY __pid, __v HAVING count(*) > 1),
+            once AS (SELECT * FROM j WHERE __v IS NOT NULL
+                     AND NOT EXISTS (SELECT 1 FROM dup d WHERE d.__pid = j.__pid AND d.__v = j.__v)),
+            many AS (SELECT * FROM j SEMI JOIN dup USING (__pid, __v)),
+            f AS (SELECT {fine_keys}, count(*) AS _c FROM once GROUP BY ALL),
+            u AS ({_grouping(dims, "f", "sum(_c) AS _c")}),
+            m AS ({_grouping(dims, "many", "count(DISTINCT __v) AS _c")})
+            SELECT provider_id, pid, dimension, "group", (COALESCE(u._c, 0) + COALESCE(m._c, 0))::DOUBLE AS _k
+            FROM u FULL OUTER JOIN m USING (provider_id, pid, dimension, "group")"""
+    fine, rolled = {
+        "rate": (
+            "count(*) AS _rows, sum(__x) AS _x",
+            "sum(_rows) AS _rows, sum(_rows) AS _n, sum(_x) AS _x",
+        ),
+        "count": ("count(*) AS _rows", "sum(_rows) AS _rows, sum(_rows)::DOUBLE AS _k"),
+        "mean": (
+            "count(*) AS _rows, count(__v) AS _n, sum(__v) AS _s, sum(__v * __v) AS _ss",
+            "sum(_rows) AS _rows, sum(_n) AS _n, sum(_s) AS _s, sum(_ss) AS _ss",
+        ),
+        "sum_ratio": (
+            "count(*) AS _rows, sum(__x) AS _sx, sum(__y) AS _sy, sum(__x * __x) AS _sxx, "
+            "sum(__y * __y) AS _syy, sum(__x * __y) AS _sxy",
+            "sum(_rows) AS _rows, sum(_sx) AS _sx, sum(_sy) AS _sy, sum(_sxx) AS _sxx, "
+            "sum(_syy) AS _syy, sum(_sxy) AS _sxy",
+        ),
+    }[kind]
+    return f"""WITH {join}, f AS (SELECT {fine_keys}, {fine} FROM j GROUP BY ALL)
+        {_grouping(dims, "f", rolled)}"""
+
+
+def _load_episodes(
+    con: duckdb.DuckDBPyConnection, source, dims: dict[str, Dimension], program: Program
+) -> int:
+    """Materialize the episodes once as table ``ep`` with the dimension columns ``__d0`` ...
+
+    Why a temporary table: every metric's statement reads it, so the Parquet decode (or pandas
+    scan) and the dimension labels are paid once, not once per metric.
+    """
+    if isinstance(source, Store):
+        path = source.table_path(EPISODES)
+        if not path.exists():
+            raise StoreError(
+                f"{source}: no episodes loaded yet. Run `acm intake FILES --period YYYY-MM` "
+                "(or `acm demo`) before `acm metrics`."
+            )
+        con.execute(f"CREATE VIEW episodes AS SELECT * FROM read_parquet({_literal(str(path))})")
+    elif isinstance(source, pd.DataFrame):
+        if source.empty:
+            raise MetricError(
+                "The episodes frame is empty: there is nothing to compute metrics from. "
+                "Load submissions first (`acm intake`)."
+            )
+        con.register("episodes", source)
+    else:
+        raise MetricError(
+            f"metrics.compute needs a Store or an episodes DataFrame, not {type(source).__name__}."
+        )
+    _check_columns(con, dims, program)
+    cols = [r[0] for r in con.execute("DESCRIBE episodes").fetchall()]
+    used = _used_columns(program, dims, cols)
+    # provider and group labels as ENUMs: grouping on small integers instead of strings makes
+    # every metric's aggregation about twice as fast
+    con.execute(
+        "CREATE TYPE __prov AS ENUM (SELECT DISTINCT provider_id FROM episodes "
+        "WHERE provider_id IS NOT NULL ORDER BY 1)"
+    )
+    dsel = []
+    for i, d in enumerate(dims.values()):
+        con.execute(
+            f"CREATE TYPE __dt{i} AS ENUM (SELECT DISTINCT {dimension_sql(d)} FROM episodes ORDER BY 1)"
+        )
+        dsel.append(f", ({dimension_sql(d)})::__dt{i} AS __d{i}")
+    others = "".join(f", {_ident(c)}" for c in used if c != "provider_id")
+    con.execute(
+        f"CREATE TEMP TABLE ep AS SELECT provider_id::__prov AS provider_id{others}{''.join(dsel)} "
+        "FROM episodes"
+    )
+    n = con.execute("SELECT count(*) FROM ep").fetchall()[0][0]
+    if not n:
+        raise MetricError(
+            f"Program {program.id}: the episodes table has no rows; load submissions first."
+        )
+    return int(n)
+
+
+def evaluate(
+    program: Program,
+    source,
+    periods: pd.DataFrame,
+    dimensions: list[str] | None = None,
+    metrics: list[str] | None = None,
+) -> pd.DataFrame:
+    """Raw aggregates per metric x provider x period x group, straight from DuckDB.
+
+    Returns one row per cell with ``metric_id``, ``provider_id``, ``period``, ``grain``,
+    ``dimension``, ``group`` and kind-specific statistics (``_rows``, ``_n``, ``_x``, ``_k``,
+    ``_s``, ``_ss``, ``_med``, ``_lo``, ``_hi``, ``_sx`` ...); :func:`finish_values` turns them
+    into values and intervals.
+    """
+    dims = {
+        d: program.dimension(d) for d in (program.dimensions if dimensions is None else dimensions)
+    }
+    mids = list(program.metrics) if metrics is None else [m for m in metrics if program.metric(m)]
+    per = pd.DataFrame(
+        {
+            "__pid": np.arange(len(periods), dtype="int32"),
+            "__start": pd.to_datetime(periods["start"]).dt.date.to_numpy(),
+            "__end": pd.to_datetime(periods["end"]).dt.date.to_numpy(),
+            "__scope": periods["scope"].to_numpy(),
+            "__grain": periods["grain"].to_numpy(),
+        }
+    )
+    labels = pd.DataFrame(
+        {
+            "pid": per["__pid"],
+            "period": periods["period"].to_numpy(),
+            "grain": periods["grain"].to_numpy(),
+        }
+    )
+    out = []
+    with duckdb.connect() as con:
+        n_episodes = _load_episodes(con, source, dims, program)
+        trailing = per["__grain"] == TRAILING
+        con.register("periods", per.loc[~trailing, ["__pid", "__start", "__end", "__scope"]])
+        con.register("periods_t12", per.loc[trailing, ["__pid", "__start", "__end", "__scope"]])
+        if any(program.metrics[m].kind == "median" for m in mids):
+            n = np.arange(0, min(n_episodes, iv.EXACT_MEDIAN_MAX_N) + 1)
+            lo, hi = iv.median_ranks(n)
+            con.register("ranks", pd.DataFrame({"n": n, "lo": lo, "hi": hi}))
+        for mid in mids:
+            metric = program.metrics[mid]
+            try:
+                frame = con.execute(metric_sql(metric, list(dims))).df()
+                # trailing windows: overall rows only, no median interval; counts use the mean of
+                # their months instead (flags.add_benchmarks), a 12-month distinct count not being
+                # comparable with a month's
+                if trailing.any() and metric.kind != "count":
+                    t12 = con.execute(metric_sql(metric, [], "periods_t12", ci=False)).df()
+                    frame = pd.concat([frame, t12], ignore_index=True)
+            except duckdb.Error as exc:
+                raise MetricError(
+                    f"Metric {mid!r} ({metric.label}): its SQL failed over the episodes: {exc}. "
+                    "Check its population/numerator/denominator/value expressions in the program file."
+                ) from exc
+            out.append(frame.assign(metric_id=mid))
+    raw = pd.concat(out, ignore_index=True).merge(labels, on="pid", how="left").drop(columns="pid")
+    for c in ("provider_id", "period", "grain", "dimension", "group", "metric_id"):
+        raw[c] = raw[c].astype("str")
+    # DuckDB returns groups in any order; a fixed order makes every later step (complementary
+    # suppression's tie-breaks included) reproducible
+    return raw.sort_values(
+        ["metric_id", "grain", "period", "provider_id", "dimension", "group"], ignore_index=True
+    )
+
+
+def _used_columns(program: Program, dims: dict[str, Dimension], columns: list[str]) -> list[str]:
+    """Episode columns the metric expressions and dimensions refer to (the rest is not loaded)."""
+    text = " ".join(
+        str(v)
+        for m in program.metrics.values()
+        for v in (m.population, m.numerator, m.denominator, m.value)
+        if v
+    )
+    words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    words |= {(d.source or d.column).lower() for d in dims.values()} | {"provider_id"}
+    return [c for c in columns if c.lower() in words]
+
+
+def _check_columns(
+    con: duckdb.DuckDBPyConnection, dims: dict[str, Dimension], program: Program
+) -> None:
+    cols = {r[0] for r in con.execute("DESCRIBE episodes").fetchall()}
+    for did, d in dims.items():
+        need = d.source if d.source is not None else d.column
+        if need not in cols:
+            raise MetricError(
+                f"Dimension {did!r} needs episode column {need!r}, which the episodes of "
+                f"program {program.id} do not have. Add it to the submissions or remove the dimension."
+            )
+    if "provider_id" not in cols:
+        raise MetricError(
+            "The episodes have no provider_id column; they are not canonical episodes."
+        )
+
+
+# -- values and intervals --------------------------------------------------------------------------

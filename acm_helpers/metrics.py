@@ -17,7 +17,9 @@ current in the store (:func:`refresh`).
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -39,7 +41,8 @@ from acm_helpers.periods import GRAINS, TRAILING, periods_table
 from acm_helpers.schema import EQUITY_COLUMNS, METRIC_VALUE_COLUMNS, PANDAS_DTYPES
 from acm_helpers.store import EPISODES, Store, sha256_file
 
-ENGINE_VERSION = "1"  # bump when the engine's numbers change for the same inputs
+ENGINE_VERSION = "2"  # bump when the engine's numbers change for the same inputs
+ENGINE_MODULES = ("metrics", "metrics_sql", "flags", "equity", "privacy", "intervals", "periods")
 STAT_COLUMNS = ["_rows", "_n", "_x", "_sd", "_se"]  # internal statistics kept for tests/equity
 
 
@@ -289,6 +292,8 @@ def input_version(program: Program, store: Store) -> str:
     )
     h.update(json.dumps(spec, sort_keys=True).encode())
     h.update(ENGINE_VERSION.encode())
+    for name in ENGINE_MODULES:  # a changed engine recomputes even if nobody bumped the version
+        h.update(Path(importlib.import_module(f"acm_helpers.{name}").__file__).read_bytes())
     return h.hexdigest()[:16]
 
 

@@ -247,9 +247,12 @@ def evaluate(
         d: program.dimension(d) for d in (program.dimensions if dimensions is None else dimensions)
     }
     mids = list(program.metrics) if metrics is None else [m for m in metrics if program.metric(m)]
+    # one integer id per (period, grain): the contract-term windows of different providers (one
+    # row each, scoped to that provider) share an id, so "__all__" sums every provider's term
+    pid = periods.groupby(["period", "grain"], sort=False).ngroup().astype("int32").to_numpy()
     per = pd.DataFrame(
         {
-            "__pid": np.arange(len(periods), dtype="int32"),
+            "__pid": pid,
             "__start": pd.to_datetime(periods["start"]).dt.date.to_numpy(),
             "__end": pd.to_datetime(periods["end"]).dt.date.to_numpy(),
             "__scope": periods["scope"].to_numpy(),
@@ -257,12 +260,8 @@ def evaluate(
         }
     )
     labels = pd.DataFrame(
-        {
-            "pid": per["__pid"],
-            "period": periods["period"].to_numpy(),
-            "grain": periods["grain"].to_numpy(),
-        }
-    )
+        {"pid": pid, "period": periods["period"].to_numpy(), "grain": periods["grain"].to_numpy()}
+    ).drop_duplicates("pid")
     out = []
     with duckdb.connect() as con:
         n_episodes = _load_episodes(con, source, dims, program)

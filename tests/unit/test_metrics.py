@@ -80,6 +80,10 @@ def test_year_and_term_windows(q1):
     term = cell(q1, "exits", "a", "term")
     assert (year["numerator"], year["denominator"]) == (6, 10)
     assert (term["numerator"], term["denominator"]) == (6, 10)
+    everyone = cell(q1, "exits", "__all__", "term")  # one row: a's and b's terms together
+    assert (everyone["numerator"], everyone["denominator"]) == (7, 12)
+    keys = ["metric_id", "provider_id", "period", "grain", "dimension", "group"]
+    assert not q1.duplicated(keys).any()
     assert (
         str(term["period_start"].date()) == "2025-01-01"
         and str(term["period_end"].date()) == "2026-03-31"

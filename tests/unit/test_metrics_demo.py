@@ -112,3 +112,12 @@ def test_demo_store_refresh(demo_store):
     mv = demo_store.read_table("metric_values")
     assert mv["version"].nunique() == 1 and len(mv) > 1000
     assert demo_store.has_table("equity")
+
+
+def test_one_row_per_cell(tables):
+    keys = ["metric_id", "provider_id", "period", "grain", "dimension", "group"]
+    for table in tables:
+        assert not table.duplicated(keys).any()
+    mv = tables[0]
+    terms = mv[(mv["grain"] == "term") & (mv["dimension"] == "") & (mv["metric_id"] == EXITS)]
+    assert len(terms) == 7  # six providers and the program

@@ -247,6 +247,10 @@ PERIOD_TEXT = re.compile(r"\b\d{4}-(?:q[1-4]|\d{2})(?:-\d{2})?\b|\bq[1-4] \d{4}\
                          rf"|\b(?:{MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)(?:–\w+)? \d{{4}}\b")
 
 
+# The suppression rule itself ("fewer than 11 cases") is not a value.
+RULE_TEXT = re.compile(r"(?:fewer|less) than \d+ cases|threshold of \d+|under \d+ cases")
+
+
 def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedCell]], file: str,
                       findings: dict, labels_with_digits: tuple[str, ...], facts: PrivacyFacts) -> None:
     """A unit naming a suppressed cell (metric, group, peer, period) must not carry its numbers.
@@ -266,7 +270,7 @@ def _check_suppressed(unit: str, low: str, by_metric: dict[str, list[SuppressedC
         if nums is None:
             periods = PERIOD_TEXT.findall(low)
             mentioned = set(periods)
-            clean = PERIOD_TEXT.sub(" ", low)
+            clean = RULE_TEXT.sub(" ", PERIOD_TEXT.sub(" ", low))
             for label in labels_with_digits:
                 clean = _word(label).sub(" ", clean)
             nums = _numbers(clean)

@@ -132,3 +132,12 @@ def test_a_unit_is_about_what_it_names(unit, caught):
     facts = audit.PrivacyFacts(provider="harbor", suppressed=cells, other_labels=("Peer A", "Peer B"),
                                labels_with_digits=("Returns within 12 months",))
     assert bool(audit.check_units([unit], facts, "x")) is caught
+
+
+def test_the_suppression_rule_is_not_read_as_a_value():
+    cell = audit.SuppressedCell(metric="Days from referral to first visit", group="", numbers=frozenset({"11"}),
+                                period="2025-11", current=False)
+    facts = audit.PrivacyFacts(provider="salish", suppressed=(cell,))
+    row = "Days from referral to first visit | 2025-11 | suppressed | suppressed: fewer than 11 cases"
+    assert audit.check_units([row], facts, "appendix.xlsx") == []
+    assert audit.check_units([row + " | 11 days"], facts, "appendix.xlsx")[0].kind == "suppressed_value"

@@ -9,6 +9,7 @@ period bounds come from a registered table, never from formatted strings.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import duckdb
@@ -269,9 +270,7 @@ def evaluate(
         con.register("periods", per.loc[~trailing, ["__pid", "__start", "__end", "__scope"]])
         con.register("periods_t12", per.loc[trailing, ["__pid", "__start", "__end", "__scope"]])
         if any(program.metrics[m].kind == "median" for m in mids):
-            n = np.arange(0, min(n_episodes, iv.EXACT_MEDIAN_MAX_N) + 1)
-            lo, hi = iv.median_ranks(n)
-            con.register("ranks", pd.DataFrame({"n": n, "lo": lo, "hi": hi}))
+            con.register("ranks", _rank_table().head(min(n_episodes, iv.EXACT_MEDIAN_MAX_N) + 1))
         for mid in mids:
             metric = program.metrics[mid]
             try:
@@ -296,6 +295,15 @@ def evaluate(
     return raw.sort_values(
         ["metric_id", "grain", "period", "provider_id", "dimension", "group"], ignore_index=True
     )
+
+
+@functools.cache
+def _rank_table() -> pd.DataFrame:
+    """Exact order-statistic ranks of the median interval for n = 0 .. EXACT_MEDIAN_MAX_N (once
+    per process: the binomial quantiles take a noticeable fraction of a second)."""
+    n = np.arange(0, iv.EXACT_MEDIAN_MAX_N + 1)
+    lo, hi = iv.median_ranks(n)
+    return pd.DataFrame({"n": n, "lo": lo, "hi": hi})
 
 
 def _used_columns(program: Program, dims: dict[str, Dimension], columns: list[str]) -> list[str]:

@@ -131,14 +131,15 @@ def trend_chart(frame: pd.DataFrame, *, title: str, fmt: str, target: float | No
     if "peer_median" in data.columns and data["peer_median"].notna().any():
         layers.append(base.mark_line(strokeDash=[2, 2], strokeWidth=1.5, color=MUTED).encode(
             x=x, y=alt.Y("peer_median:Q", axis=alt.Axis(format=yfmt))))
-    layers.append(base.mark_area(opacity=0.15, color=ACCENT).encode(
+    # a suppressed month is a gap in the line, never a segment drawn across it
+    layers.append(base.mark_area(opacity=0.15, color=ACCENT, invalid="break-paths-show-domains").encode(
         x=x, y=alt.Y("ci_low:Q", axis=alt.Axis(format=yfmt)), y2="ci_high:Q"))
-    layers.append(base.mark_line(point=True).encode(
+    layers.append(base.mark_line(point=True, invalid="break-paths-show-domains").encode(
         x=x, y=alt.Y("value:Q", axis=alt.Axis(format=yfmt), title=None), color=color,
         tooltip=[alt.Tooltip("period:O", title="Month"), alt.Tooltip("value:Q", title="Value", format=yfmt),
                  alt.Tooltip("ci_low:Q", title="95% interval from", format=yfmt),
                  alt.Tooltip("ci_high:Q", title="to", format=yfmt)],
-    ).transform_filter("isValid(datum.value)").transform_calculate(series=repr(own)))
+    ).transform_calculate(series=repr(own)))
     if target is not None:
         layers.append(alt.Chart(pd.DataFrame({"target": [target], "series": ["Target"]}))
                       .mark_rule(strokeDash=[6, 4], strokeWidth=1.5)

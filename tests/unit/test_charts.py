@@ -41,6 +41,7 @@ def test_trend_chart_layers_band_line_and_target():
     assert target_rows == [{"target": 0.45, "series": "Target"}]
     own_rows = _inline(chart, layers[3])
     assert [r["value"] for r in own_rows][0] == 0.40 and own_rows[1]["value"] is None
+    assert layers[3]["mark"]["invalid"] == "break-paths-show-domains"  # a suppressed month is a gap
     assert chart.to_dict()["title"] == "Exits to permanent housing"
 
 

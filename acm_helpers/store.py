@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable
@@ -172,8 +173,14 @@ class Store:
         return self.write_table(name, both)
 
     # -- queries ----------------------------------------------------------------------------
-    def connect(self) -> duckdb.DuckDBPyConnection:
-        """An in-memory DuckDB connection with a view per table in this store."""
+    def connect(self, only: str | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with a view per table in this store.
+
+        ``only``: SQL text; views are created just for the tables it names. Why: a view over a
+        partitioned table reads every partition's schema when it is created (thousands of
+        files for ``episodes_submitted`` in a large program), which a query of ``metric_values``
+        should not pay for.
+        """
         con = duckdb.connect()
         if not self.tables_dir.exists():
             return con
@@ -184,6 +191,8 @@ class Store:
                 name, pattern = entry.name, str(entry / "**" / "*.parquet")
             else:
                 continue
+            if only is not None and not re.search(rf"\b{re.escape(name)}\b", only):
+                continue
             pattern = pattern.replace("'", "''")
             con.execute(
                 f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet(\'{pattern}\', union_by_name=true)'
@@ -192,7 +201,7 @@ class Store:
 
     def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
         """Run one SQL query against the store's views and return a frame."""
-        with self.connect() as con:
+        with self.connect(only=sql) as con:
             try:
                 return con.execute(sql, params or {}).df()
             except duckdb.CatalogException as exc:

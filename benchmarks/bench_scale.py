@@ -24,7 +24,7 @@ month and quarter rows) and stored under the engine's input version, so ``acm ru
 is a no-op; the contract-term grain is left out because its program-wide rows grow with the
 square of the number of providers in the engine's equity step (noted for the metrics issue).
 
-Usage: ``python benchmarks/bench_scale.py [--providers 200] [--naive 8] [--fresh 24]``
+Usage: ``python benchmarks/bench_scale.py [--providers 200] [--naive 6] [--fresh 16]``
 """
 
 from __future__ import annotations
@@ -192,8 +192,8 @@ def summary(manifest: dict) -> tuple[int, int, int]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--providers", type=int, default=200)
-    ap.add_argument("--naive", type=int, default=8, help="providers timed in the naive loop")
-    ap.add_argument("--fresh", type=int, default=24, help="providers timed with --kernel fresh")
+    ap.add_argument("--naive", type=int, default=6, help="providers timed in the naive loop")
+    ap.add_argument("--fresh", type=int, default=16, help="providers timed with --kernel fresh")
     ap.add_argument("--scale", type=float, default=0.02, help="demo generator volume")
     ap.add_argument("--months", type=int, default=12)
     ap.add_argument("--pdf", action="store_true", help="print PDFs in the acm run modes")

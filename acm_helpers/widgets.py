@@ -302,7 +302,8 @@ class Explorer:
 
         def trend():
             return charts.trend_chart(explorer.trend(data, sel), title=f"{metric.label}: {who}",
-                                      fmt=metric.format, target=metric.target, width=CHART_WIDTH)
+                                      fmt=metric.format, target=metric.target, width=CHART_WIDTH,
+                                      series="All providers" if sel.provider == ALL else "This provider")
 
         def peers():
             frame = explorer.peers(data, sel)

@@ -104,7 +104,7 @@ def _labels(page, marker: str) -> list[str]:
 def _trend_points(page) -> dict[str, str]:
     """Month -> value as drawn, from the own-series marks of the trend chart."""
     out = {}
-    for label in _labels(page, "series: This provider"):
+    for label in _labels(page, "; Value: "):  # own line only: "series: This provider" or "All providers"
         m = re.search(r"Month: (\d{4}-\d{2}); Value: ([^;]+)", label)
         if m:
             out[m.group(1)] = m.group(2)

@@ -259,6 +259,8 @@ def test_app_starts_on_all_providers_latest_year(app):
     assert app.months.value == ("2026-08", "2026-10")
     assert app.message.layout.display == "none"
     assert _own_points(app) == pytest.approx({"2026-08": 0.625, "2026-09": 0.65, "2026-10": 0.625}, abs=SVG_ROUNDING)
+    if app.charts.mode == "svg":
+        assert "series: All providers" in app.charts.panes["trend"].value
 
 
 def test_app_widget_change_rerenders_with_new_provider_numbers(app):

@@ -205,21 +205,20 @@ def add_flags(cells: pd.DataFrame, program: Program) -> pd.DataFrame:
 def _change_p(out: pd.DataFrame, kind: pd.Series) -> pd.Series:
     x, n, sd, se = (out[c].astype(float).to_numpy() for c in ("_x", "_n", "_sd", "_se"))
     px, pn, psd, pse = (out[c].astype(float).to_numpy() for c in ("_px", "_pn", "_psd", "_pse"))
+    v, pv = out["value"].to_numpy(float), out["previous_value"].to_numpy(float)
     k = kind.to_numpy()
     p = np.full(len(out), np.nan)
+    # each test runs on its own kind's rows only (the exact Poisson test is costly per element)
     for name, fn in {
-        "rate": lambda: iv.two_proportion_z(x, n, px, pn),
-        "mean": lambda: iv.welch_p(x / n, sd, n, px / pn, psd, pn),
-        "count": lambda: iv.poisson_p(x, px),
-        "sum_ratio": lambda: iv.z_p(
-            out["value"].to_numpy(float) - out["previous_value"].to_numpy(float),
-            np.sqrt(se**2 + pse**2),
-        ),
+        "rate": lambda s: iv.two_proportion_z(x[s], n[s], px[s], pn[s]),
+        "mean": lambda s: iv.welch_p(x[s] / n[s], sd[s], n[s], px[s] / pn[s], psd[s], pn[s]),
+        "count": lambda s: iv.poisson_p(x[s], px[s]),
+        "sum_ratio": lambda s: iv.z_p(v[s] - pv[s], np.sqrt(se[s] ** 2 + pse[s] ** 2)),
     }.items():
         sel = k == name
         if sel.any():
             with np.errstate(all="ignore"):
-                p[sel] = fn()[sel]
+                p[sel] = fn(sel)
     return pd.Series(p, index=out.index)
 
 
@@ -260,17 +259,7 @@ def _control_chart(out: pd.DataFrame, ok: pd.Series, kind: pd.Series) -> pd.Data
     hi = np.where(rate, np.minimum(centre + half, 1), centre + half)
     v = d["value"].to_numpy(float)
     outside = enough & ((v > hi) | (v < lo))
-    run = np.zeros(len(d), dtype=bool)
-    above = np.zeros(len(d), dtype=bool)
-    codes = pd.factorize(key)[0]
-    vals = d["value"].to_numpy(float)
-    for j in np.flatnonzero(enough):
-        start = j - RUN_LENGTH + 1
-        if start < 0 or codes[start] != codes[j]:
-            continue
-        window = vals[start : j + 1]
-        if (window > centre[j]).all() or (window < centre[j]).all():
-            run[j], above[j] = True, window[0] > centre[j]
+    run, above = _runs(pd.factorize(key)[0], v, np.asarray(centre, float), enough)
     idx = d.index
     out.loc[idx, "centre_line"] = np.where(enough, centre, np.nan)
     out.loc[idx, "control_low"] = np.where(enough, lo, np.nan)
@@ -282,6 +271,32 @@ def _control_chart(out: pd.DataFrame, ok: pd.Series, kind: pd.Series) -> pd.Data
         np.where(run, np.where(above, "run_above", "run_below"), ""),
     )
     return out
+
+
+def _runs(
+    codes: np.ndarray, vals: np.ndarray, centre: np.ndarray, enough: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run rule at each point j: the ``RUN_LENGTH`` points ending at j (same series, rows sorted
+    by series then period) all above, or all below, the centre line of j; and which side.
+
+    Vectorized as a (points x window) matrix: one row per point that may signal.
+    """
+    run = np.zeros(len(vals), dtype=bool)
+    above = np.zeros(len(vals), dtype=bool)
+    j = np.flatnonzero(enough)
+    j = j[j >= RUN_LENGTH - 1]
+    if not j.size:
+        return run, above
+    start = j - RUN_LENGTH + 1
+    j = j[codes[start] == codes[j]]  # the window must stay within the series
+    if not j.size:
+        return run, above
+    window = vals[j[:, None] + np.arange(-RUN_LENGTH + 1, 1)]
+    c = centre[j][:, None]
+    hit = (window > c).all(axis=1) | (window < c).all(axis=1)
+    run[j] = hit
+    above[j] = hit & (window[:, 0] > centre[j])
+    return run, above
 
 
 def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Series) -> list[str]:
@@ -304,15 +319,15 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
         "flag_significant_change",
         "flag_special_cause",
     ]
-    for row, is_up, tgt in zip(out[cols].itertuples(index=False), up, target, strict=True):
-        if not (
-            row.flag_below_target
-            or row.flag_worse_than_peers
-            or row.flag_significant_change
-            or row.flag_special_cause
-        ):
-            reasons.append("")
-            continue
+    raised = (
+        out["flag_below_target"].to_numpy(bool)
+        | out["flag_worse_than_peers"].to_numpy(bool)
+        | out["flag_significant_change"].to_numpy(bool)
+        | out["flag_special_cause"].to_numpy(bool)
+    )
+    result = np.full(len(out), "", dtype=object)
+    rows = out.loc[raised, cols].itertuples(index=False)  # sentences only where a flag is raised
+    for row, is_up, tgt in zip(rows, up.to_numpy()[raised], target.to_numpy()[raised], strict=True):
         m = program.metrics[row.metric_id]
         f = partial(format_value, fmt=m.format, unit=m.unit)
         said = []
@@ -352,4 +367,5 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
                     f"{f(row.centre_line)}."
                 )
         reasons.append(" ".join(said))
-    return reasons
+    result[raised] = reasons
+    return result.tolist()

@@ -42,7 +42,16 @@ from acm_helpers.schema import EQUITY_COLUMNS, METRIC_VALUE_COLUMNS, PANDAS_DTYP
 from acm_helpers.store import EPISODES, Store, sha256_file
 
 ENGINE_VERSION = "2"  # bump when the engine's numbers change for the same inputs
-ENGINE_MODULES = ("metrics", "metrics_sql", "flags", "equity", "privacy", "intervals", "periods")
+ENGINE_MODULES = (
+    "metrics",
+    "metrics_sql",
+    "metrics_join",
+    "flags",
+    "equity",
+    "privacy",
+    "intervals",
+    "periods",
+)
 STAT_COLUMNS = ["_rows", "_n", "_x", "_sd", "_se"]  # internal statistics kept for tests/equity
 
 
@@ -234,7 +243,10 @@ def finish_table(cells: pd.DataFrame, program: Program, version: str) -> pd.Data
     out = out.drop(
         columns=[c for c in defs.columns if c != "metric_id" and c in out.columns]
     ).merge(defs, on="metric_id", how="left")
-    out["math"] = flags.math_strings(out, program)
+    # sentences for shown cells only: null_suppressed writes the suppressed cells' math
+    shown = ~out["suppressed"].fillna(False).astype(bool).to_numpy()
+    out["math"] = ""
+    out.loc[shown, "math"] = flags.math_strings(out.loc[shown], program)
     out["version"] = version
     out = out.rename(columns={"start": "period_start", "end": "period_end"})
     out = privacy.null_suppressed(out)

@@ -19,6 +19,7 @@ import pandas as pd
 from acm_helpers import intervals as iv
 from acm_helpers.config import Dimension, Metric, Program
 from acm_helpers.exceptions import MetricError, StoreError
+from acm_helpers.metrics_join import _bind, _shared_joins, _use_shared
 from acm_helpers.periods import TRAILING
 from acm_helpers.store import EPISODES, Store
 
@@ -62,11 +63,6 @@ def dimension_sql(dim: Dimension) -> str:
     return f"COALESCE(NULLIF(TRIM(CAST({col} AS VARCHAR)), ''), {_literal(NOT_RECORDED)})"
 
 
-def _bind(sql: str) -> str:
-    """Replace ``:start``/``:end`` by the joined period's bounds (``::`` casts are left alone)."""
-    return re.sub(r"(?<![:\w]):end\b", "p.__end", re.sub(r"(?<![:\w]):start\b", "p.__start", sql))
-
-
 # -- SQL -------------------------------------------------------------------------------------------
 def _grouping(dims: list[str], source: str, aggs: str, where: str = "") -> str:
     """SELECT the engine's key columns and ``aggs`` from ``source`` for every grouping set:
@@ -90,7 +86,13 @@ def _grouping(dims: list[str], source: str, aggs: str, where: str = "") -> str:
         GROUP BY GROUPING SETS ({gsets})"""
 
 
-def metric_sql(metric: Metric, dims: list[str], periods: str = "periods", ci: bool = True) -> str:
+def metric_sql(
+    metric: Metric,
+    dims: list[str],
+    periods: str = "periods",
+    ci: bool = True,
+    joined: tuple[str, dict[str, str]] | None = None,
+) -> str:
     """The statement that evaluates ``metric`` for every provider x period x group.
 
     Episodes (table ``ep``, with the dimension columns ``__d0`` ... already computed) are joined
@@ -122,6 +124,12 @@ def metric_sql(metric: Metric, dims: list[str], periods: str = "periods", ci: bo
             FROM ep e
             JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
                 AND ({_bind(metric.population)}))"""
+    if joined is not None and kind != "count":
+        table, cols = joined  # a shared join (metrics_join.shared_join_sql) holds the rows
+        vals = "".join(f", {col} AS {alias}" for alias, col in cols.items())
+        join = (
+            f"j AS (SELECT provider_id, __pid{''.join(f', {c}' for c in dcols)}{vals} FROM {table})"
+        )
     fine_keys = ", ".join(["provider_id", "__pid", *dcols])
     if kind == "median":
         aggs = "count(*) AS _rows, count(__v) AS _n"
@@ -263,7 +271,7 @@ def evaluate(
     labels = pd.DataFrame(
         {"pid": pid, "period": periods["period"].to_numpy(), "grain": periods["grain"].to_numpy()}
     ).drop_duplicates("pid")
-    out = []
+    out = {}
     with duckdb.connect() as con:
         n_episodes = _load_episodes(con, source, dims, program)
         trailing = per["__grain"] == TRAILING
@@ -271,23 +279,44 @@ def evaluate(
         con.register("periods_t12", per.loc[trailing, ["__pid", "__start", "__end", "__scope"]])
         if any(program.metrics[m].kind == "median" for m in mids):
             con.register("ranks", _rank_table().head(min(n_episodes, iv.EXACT_MEDIAN_MAX_N) + 1))
+        # metrics over one population run one after the other and read one shared join
+        plan = _shared_joins(program, mids, list(dims), bool(trailing.any()))
+        first = {}
         for mid in mids:
+            first.setdefault(program.metrics[mid].population, len(first))
+        order = sorted(mids, key=lambda m: first[program.metrics[m].population])
+        for pos, mid in enumerate(order):
             metric = program.metrics[mid]
+            joined = {
+                name: _use_shared(con, plan, name, mid) for name in ("periods", "periods_t12")
+            }
             try:
-                frame = con.execute(metric_sql(metric, list(dims))).df()
+                frame = con.execute(metric_sql(metric, list(dims), joined=joined["periods"])).df()
                 # trailing windows: overall rows only, no median interval; counts use the mean of
                 # their months instead (flags.add_benchmarks), a 12-month distinct count not being
                 # comparable with a month's
                 if trailing.any() and metric.kind != "count":
-                    t12 = con.execute(metric_sql(metric, [], "periods_t12", ci=False)).df()
+                    t12 = con.execute(
+                        metric_sql(
+                            metric, [], "periods_t12", ci=False, joined=joined["periods_t12"]
+                        )
+                    ).df()
                     frame = pd.concat([frame, t12], ignore_index=True)
             except duckdb.Error as exc:
                 raise MetricError(
                     f"Metric {mid!r} ({metric.label}): its SQL failed over the episodes: {exc}. "
                     "Check its population/numerator/denominator/value expressions in the program file."
                 ) from exc
-            out.append(frame.assign(metric_id=mid))
-    raw = pd.concat(out, ignore_index=True).merge(labels, on="pid", how="left").drop(columns="pid")
+            out[mid] = frame.assign(metric_id=mid)
+            later = {plan.get((name, m), ("",))[0] for name in joined for m in order[pos + 1 :]}
+            for use in joined.values():  # free a shared join after its last metric
+                if use is not None and use[0] not in later:
+                    con.execute(f"DROP TABLE IF EXISTS {use[0]}")
+    raw = (
+        pd.concat([out[m] for m in mids], ignore_index=True)
+        .merge(labels, on="pid", how="left")
+        .drop(columns="pid")
+    )
     for c in ("provider_id", "period", "grain", "dimension", "group", "metric_id"):
         raw[c] = raw[c].astype("str")
     # DuckDB returns groups in any order; a fixed order makes every later step (complementary

@@ -9,7 +9,8 @@ before any section sees a row.
 
 Sections: :func:`header`, :func:`agenda`, :func:`tiles`, :func:`what_changed`, :func:`trends`,
 :func:`peers`, :func:`equity`, :func:`quality`, :func:`definitions`, :func:`footer`. The data
-(:class:`Packet`, :func:`load`) and the XLSX appendix live in :mod:`acm_helpers.packet`.
+(:class:`Packet`, :func:`load`) and the XLSX appendix live in :mod:`acm_helpers.packet`; the
+equity and quality sections in :mod:`acm_helpers.packet_detail`.
 """
 
 from __future__ import annotations
@@ -36,23 +37,38 @@ from acm_helpers.packet import (  # noqa: F401 - load is part of the notebook AP
     month_name,
     quarter_name,
 )
-
-QUALITY_FIELDS = ["race_ethnicity", "gender", "zip", "referral_date", "birth_date"]
+from acm_helpers.packet_detail import (  # noqa: F401 - sections the notebook calls through here
+    QUALITY_FIELDS,
+    completeness_frame,
+    equity,
+    equity_frame,
+    equity_metric,
+    quality,
+    quality_sentences,
+)
 
 
 # -- sections ------------------------------------------------------------------------------------------
 def header(p: Packet) -> Block:
     """Title block: provider, month, audience, contract and this month's roadmap topic."""
     prov = p.program.provider(p.provider)
-    who = ("For the provider: other providers are shown anonymously; small numbers are suppressed."
-           if p.audience == "provider" else "Internal: providers are named.")
+    who = (
+        "For the provider: other providers are shown anonymously; small numbers are suppressed."
+        if p.audience == "provider"
+        else "Internal: providers are named."
+    )
     topic = p.program.roadmap.get(p.period)
-    topic_html = (f"<p><strong>Roadmap topic this month:</strong> {esc(topic.title)} — <em>{esc(topic.question)}</em></p>"
-                  if topic else "")
-    body = (f'<div class="acm-header"><h1>{esc(prov.name)}</h1>'
-            f'<div class="meta"><span class="acm-badge {esc(p.audience)}">{esc(p.audience)}</span>'
-            f"Monthly performance packet · {esc(month_name(p.period))} · {esc(p.program.name)} · "
-            f"contract {esc(prov.contract_id)}</div><p>{esc(who)}</p>{topic_html}</div>")
+    topic_html = (
+        f"<p><strong>Roadmap topic this month:</strong> {esc(topic.title)} — <em>{esc(topic.question)}</em></p>"
+        if topic
+        else ""
+    )
+    body = (
+        f'<div class="acm-header"><h1>{esc(prov.name)}</h1>'
+        f'<div class="meta"><span class="acm-badge {esc(p.audience)}">{esc(p.audience)}</span>'
+        f"Monthly performance packet · {esc(month_name(p.period))} · {esc(p.program.name)} · "
+        f"contract {esc(prov.contract_id)}</div><p>{esc(who)}</p>{topic_html}</div>"
+    )
     return Block("header", body)
 
 
@@ -69,17 +85,24 @@ def tiles(p: Packet) -> Block:
     own = p.own()
     out, summary = [], []
     for mid in p.key_metrics():
-        summary.append(f"{p.program.metric(mid).label} " + (fmt_cell(own.loc[mid]) if mid in own.index else "–"))
+        summary.append(
+            f"{p.program.metric(mid).label} "
+            + (fmt_cell(own.loc[mid]) if mid in own.index else "–")
+        )
         if mid not in own.index:
-            out.append(f'<div class="acm-tile"><span class="label">{esc(p.program.metric(mid).label)}</span>'
-                       '<span class="value">–</span><span class="sub">no value this month</span></div>')
+            out.append(
+                f'<div class="acm-tile"><span class="label">{esc(p.program.metric(mid).label)}</span>'
+                '<span class="value">–</span><span class="sub">no value this month</span></div>'
+            )
             continue
         row = own.loc[mid]
         label = esc(row["label"])
         if row["suppressed"]:
-            out.append(f'<div class="acm-tile"><span class="label">{label}</span>'
-                       f'<span class="value acm-suppressed">suppressed</span>'
-                       f'<span class="sub">{esc(row["suppression_reason"])}</span></div>')
+            out.append(
+                f'<div class="acm-tile"><span class="label">{label}</span>'
+                f'<span class="value acm-suppressed">suppressed</span>'
+                f'<span class="sub">{esc(row["suppression_reason"])}</span></div>'
+            )
             continue
         arrow, how = arrow_of(row)
         sub = []
@@ -90,18 +113,28 @@ def tiles(p: Packet) -> Block:
         if pd.notna(row["peer_rank"]):
             sub.append(f"rank {int(row['peer_rank'])} of {int(row['peer_n'])}")
         flags = flags_of(row)
-        reasons = [s.strip() + ("" if s.strip().endswith(".") else ".")
-                   for s in str(row["flag_reasons"] or "").split(". ") if s.strip()]
-        flag_html = ("<ul class=\"flags\">" + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>") if flags else ""
+        reasons = [
+            s.strip() + ("" if s.strip().endswith(".") else ".")
+            for s in str(row["flag_reasons"] or "").split(". ")
+            if s.strip()
+        ]
+        flag_html = (
+            ('<ul class="flags">' + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>")
+            if flags
+            else ""
+        )
         note = f'<span class="sub">{esc(row["note"])}</span>' if row.get("note") else ""
         chips = "".join(f'<span class="acm-badge">{esc(f)}</span>' for f in flags)
         out.append(
             f'<div class="acm-tile{" flagged" if flags else ""}"><span class="label">{label}</span> '
             f'<span class="value">{esc(fmt_cell(row))}<span class="arrow {how}" title="vs previous month">{arrow}</span></span> '
             f'<span class="sub">{esc(" · ".join(sub))}</span> <span class="sub">{esc(row["math"])}</span> '
-            f"{chips}{note}{flag_html}</div>")
-    body = (f"<h2>Headline metrics, {esc(month_name(p.period))}</h2>"
-            f'<div class="acm-tiles">{"".join(out)}</div>')
+            f"{chips}{note}{flag_html}</div>"
+        )
+    body = (
+        f"<h2>Headline metrics, {esc(month_name(p.period))}</h2>"
+        f'<div class="acm-tiles">{"".join(out)}</div>'
+    )
     return Block("tiles", body, f"{p.provider} {p.period}: " + "; ".join(summary))
 
 
@@ -116,12 +149,16 @@ def change_sentences(p: Packet) -> list[str]:
         row = now.loc[mid]
         name = row["label"]
         if row["suppressed"]:
-            out.append(f"{name}: this month's value is suppressed ({row['suppression_reason']}), so it "
-                       "cannot be compared with last month.")
+            out.append(
+                f"{name}: this month's value is suppressed ({row['suppression_reason']}), so it "
+                "cannot be compared with last month."
+            )
             continue
         if pd.isna(row["previous_value"]):
-            out.append(f"{name} was {fmt_cell(row)} in {month_name(p.period)}; the month before has no "
-                       "comparable value (suppressed or not computed).")
+            out.append(
+                f"{name} was {fmt_cell(row)} in {month_name(p.period)}; the month before has no "
+                "comparable value (suppressed or not computed)."
+            )
             continue
         prev = charts.format_value(row["previous_value"], row["format"])
         arrow, how = arrow_of(row)
@@ -129,211 +166,122 @@ def change_sentences(p: Packet) -> list[str]:
             out.append(f"{name} stayed at {fmt_cell(row)} (as in {month_name(prev_period)}).")
             continue
         verb = "rose" if arrow == "▲" else "fell"
-        sig = ("; the change is statistically significant" if row["flag_significant_change"]
-               else "; the change is within normal month-to-month variation")
-        out.append(f"{name} {verb} from {prev} in {month_name(prev_period)} to {fmt_cell(row)} in "
-                   f"{month_name(p.period)} ({how}{sig}).")
+        sig = (
+            "; the change is statistically significant"
+            if row["flag_significant_change"]
+            else "; the change is within normal month-to-month variation"
+        )
+        out.append(
+            f"{name} {verb} from {prev} in {month_name(prev_period)} to {fmt_cell(row)} in "
+            f"{month_name(p.period)} ({how}{sig})."
+        )
         if mid in before.index:
             new = [f for f in flags_of(row) if f not in flags_of(before.loc[mid])]
             if new:
-                out.append(f"New flag{'s' if len(new) > 1 else ''} for {name}: {', '.join(new).lower()}.")
+                out.append(
+                    f"New flag{'s' if len(new) > 1 else ''} for {name}: {', '.join(new).lower()}."
+                )
     return out
 
 
 def what_changed(p: Packet) -> Block:
-    """"What changed since last month", in plain sentences."""
+    """ "What changed since last month", in plain sentences."""
     sentences = change_sentences(p)
-    items = "".join(f"<li>{esc(s)}</li>" for s in sentences) or "<li>No comparable values this month.</li>"
-    return Block("what changed", f'<h2>What changed since {esc(month_name(shift_period(p.period, -1)))}</h2>'
-                                 f'<ul class="acm-changes">{items}</ul>')
+    items = (
+        "".join(f"<li>{esc(s)}</li>" for s in sentences)
+        or "<li>No comparable values this month.</li>"
+    )
+    return Block(
+        "what changed",
+        f"<h2>What changed since {esc(month_name(shift_period(p.period, -1)))}</h2>"
+        f'<ul class="acm-changes">{items}</ul>',
+    )
 
 
 def trend_frame(p: Packet, metric_id: str) -> pd.DataFrame:
     """Own monthly history of one metric with the peers' quartiles (for :func:`charts.trend_chart`)."""
     v = p.values
     rows = v[v["is_self"] & (v["dimension"] == "") & (v["metric_id"] == metric_id)]
-    months = pd.DataFrame({"period": month_range(max(shift_period(p.period, -(TREND_MONTHS - 1)),
-                                                     p.program.first_period), p.period)})
+    months = pd.DataFrame(
+        {
+            "period": month_range(
+                max(shift_period(p.period, -(TREND_MONTHS - 1)), p.program.first_period), p.period
+            )
+        }
+    )
     cols = ["period", "value", "ci_low", "ci_high", "peer_q1", "peer_median", "peer_q3"]
     return months.merge(rows[cols], on="period", how="left")
 
 
 def trends(p: Packet) -> Block:
     """One trend chart per key metric: own history, the peers' middle half and the target."""
-    parts = [f"<h2>Trends over the last {TREND_MONTHS} months</h2>",
-             "<p>The line is this provider's monthly value (shaded: its 95% interval); the grey band is "
-             "the middle half of all providers that month (dotted: their median); the dashed red line is "
-             "the target. Missing points are suppressed months (fewer than "
-             f"{p.program.suppression.threshold} cases).</p>"]
+    parts = [
+        f"<h2>Trends over the last {TREND_MONTHS} months</h2>",
+        "<p>The line is this provider's monthly value (shaded: its 95% interval); the grey band is "
+        "the middle half of all providers that month (dotted: their median); the dashed red line is "
+        "the target. Missing points are suppressed months (fewer than "
+        f"{p.program.suppression.threshold} cases).</p>",
+    ]
     for mid in p.key_metrics():
         m = p.program.metric(mid)
-        parts.append(chart_html(charts.trend_chart(trend_frame(p, mid), title=m.label, fmt=m.format, target=m.target)))
+        parts.append(
+            chart_html(
+                charts.trend_chart(
+                    trend_frame(p, mid), title=m.label, fmt=m.format, target=m.target
+                )
+            )
+        )
     return Block("trends", "".join(parts))
 
 
 def peer_frame(p: Packet, metric_id: str) -> pd.DataFrame:
     """Every provider's value this month, labelled as the audience may see them."""
     v = p.values
-    rows = v[(v["period"] == p.period) & (v["dimension"] == "") & (v["metric_id"] == metric_id)
-             & (v["provider_id"] != ALL)]
-    return pd.DataFrame({"provider": rows["provider_label"].astype(str), "value": rows["value"],
-                         "ci_low": rows["ci_low"], "ci_high": rows["ci_high"], "is_self": rows["is_self"]})
+    rows = v[
+        (v["period"] == p.period)
+        & (v["dimension"] == "")
+        & (v["metric_id"] == metric_id)
+        & (v["provider_id"] != ALL)
+    ]
+    return pd.DataFrame(
+        {
+            "provider": rows["provider_label"].astype(str),
+            "value": rows["value"],
+            "ci_low": rows["ci_low"],
+            "ci_high": rows["ci_high"],
+            "is_self": rows["is_self"],
+        }
+    )
 
 
 def peers(p: Packet) -> Block:
     """Peer comparison per key metric (named internally, anonymized for a provider audience)."""
     anon = p.audience == "provider" and p.program.peers.display == "anonymized"
-    intro = ("Other providers are shown as Peer A, Peer B … (the same letter every month)." if anon
-             else "Providers are named.")
-    parts = [f"<h2>Compared with peers, {esc(month_name(p.period))}</h2><p>{esc(intro)} Bars: value; "
-             "lines: 95% intervals; dashed red: target.</p>"]
+    intro = (
+        "Other providers are shown as Peer A, Peer B … (the same letter every month)."
+        if anon
+        else "Providers are named."
+    )
+    parts = [
+        f"<h2>Compared with peers, {esc(month_name(p.period))}</h2><p>{esc(intro)} Bars: value; "
+        "lines: 95% intervals; dashed red: target.</p>"
+    ]
     own = p.own()
     for mid in p.key_metrics():
         m = p.program.metric(mid)
         frame = peer_frame(p, mid)
         if frame.empty:
             continue
-        parts.append(chart_html(charts.peer_chart(frame, title=m.label, fmt=m.format, target=m.target)))
+        parts.append(
+            chart_html(charts.peer_chart(frame, title=m.label, fmt=m.format, target=m.target))
+        )
         if mid in own.index and pd.notna(own.loc[mid, "peer_rank"]):
             better = "higher" if m.direction == "up" else "lower"
-            parts.append(f"<p>Rank {int(own.loc[mid, 'peer_rank'])} of {int(own.loc[mid, 'peer_n'])} "
-                         f"({better} is better).</p>")
+            parts.append(
+                f"<p>Rank {int(own.loc[mid, 'peer_rank'])} of {int(own.loc[mid, 'peer_n'])} "
+                f"({better} is better).</p>"
+            )
     return Block("peers", "".join(parts))
-
-
-def equity_metric(p: Packet) -> str:
-    """The metric the equity section breaks down: the roadmap topic's, else the first key rate."""
-    topic = p.program.roadmap.get(p.period)
-    if topic is not None:
-        return topic.metric
-    rates = [mid for mid in p.key_metrics() if p.program.metric(mid).kind == "rate"]
-    return (rates or p.key_metrics())[0]
-
-
-def equity_frame(p: Packet, metric_id: str, dimension: str) -> pd.DataFrame:
-    """One metric by the groups of one dimension (for :func:`charts.equity_chart`)."""
-    e = p.equity
-    if e.empty:
-        return pd.DataFrame(columns=["group", "value", "ci_low", "ci_high", "suppressed", "flagged"])
-    rows = e[(e["metric_id"] == metric_id) & (e["dimension"] == dimension)].copy()
-    rows["flagged"] = rows["flag_disparity"].astype(bool)
-    rows = rows.sort_values(["is_reference", "group"], ascending=[False, True])
-    return rows.reset_index(drop=True)
-
-
-def equity(p: Packet) -> Block:
-    """Breakdowns by each dimension (suppressed groups say so), disparity and disproportionality
-    flags with their reasons, for the last complete quarter."""
-    mid = equity_metric(p)
-    m = p.program.metric(mid)
-    when = quarter_name(p.equity_period)
-    parts = [f"<h2>Equity: {esc(m.label)} by group, {esc(when)}</h2>",
-             f"<p>Quarterly values (the last complete quarter) are larger and steadier than one month's. "
-             f"Groups with fewer than {p.program.suppression.threshold} cases, and groups that would let "
-             "someone work one out, read “suppressed”. Orange bars: a disparity against the reference "
-             "group that is unlikely to be chance.</p>"]
-    if p.equity.empty:
-        parts.append('<p class="acm-note">No equity breakdown is available for this quarter.</p>')
-        return Block("equity", "".join(parts))
-    for did, dim in p.program.dimensions.items():
-        frame = equity_frame(p, mid, did)
-        if frame.empty or frame["group"].nunique() > 12:
-            continue  # many-valued dimensions (e.g. ZIP) are in the appendix, not charted
-        parts.append(chart_html(charts.equity_chart(frame, title=f"{m.label} by {dim.label.lower()}", fmt=m.format)))
-        rows = []
-        for r in frame.itertuples(index=False):
-            sup = bool(r.suppressed)
-            val = charts.format_value(r.value, m.format, suppressed=sup)
-            n = "suppressed" if sup else charts.format_value(r.denominator, "number")
-            ref = ("reference" if r.is_reference else
-                   "" if sup or pd.isna(r.diff_vs_reference) else _signed(r.diff_vs_reference, m.format))
-            flag = '<span class="acm-flag">disparity</span>' if r.flag_disparity else ""
-            cls = ' class="acm-suppressed"' if sup else ""
-            rows.append([esc(r.group), f"<span{cls}>{esc(val)}</span>", esc(n), esc(ref), flag])
-        parts.append(html_table(rows, ["Group", "Value", "Cases", "vs reference", "Flag"], num={1, 2, 3},
-                                caption=f"{m.label} by {dim.label.lower()}, {when}"))
-    flagged = p.equity[p.equity["flag_disparity"].astype(bool)]
-    parts.append("<h3>Disparities flagged this quarter (all metrics)</h3>")
-    if flagged.empty:
-        parts.append("<p>No disparity was flagged: no group's gap is both large enough and based on enough cases.</p>")
-    else:
-        parts.append("<ul>" + "".join(f"<li>{esc(t)}</li>" for t in flagged["disparity_reason"].drop_duplicates()) + "</ul>")
-    parts += _disproportionality(p, mid)
-    return Block("equity", "".join(parts))
-
-
-def _signed(d: float, fmt: str) -> str:
-    if fmt == "percent":
-        return f"{d * 100:+.1f} points"
-    return ("+" if d >= 0 else "−") + charts.format_value(abs(d), fmt)
-
-
-def _disproportionality(p: Packet, mid: str) -> list[str]:
-    parts = []
-    for did, dim in p.program.dimensions.items():
-        if not dim.reference_shares:
-            continue
-        rows = p.equity[(p.equity["metric_id"] == mid) & (p.equity["dimension"] == did)
-                        & p.equity["reference_share"].notna()]
-        if rows.empty:
-            continue
-        frame = pd.DataFrame({"group": rows["group"], "share_served": rows["share_served"],
-                              "reference_share": rows["reference_share"],
-                              "flagged": rows["flag_disproportionality"].astype(bool)})
-        parts.append(f"<h3>Who is served, against the population ({esc(dim.label.lower())})</h3>")
-        parts.append(chart_html(charts.disproportionality_chart(
-            frame, title=f"Share of people served vs {dim.reference_source or 'reference population'}")))
-        reasons = rows.loc[rows["flag_disproportionality"].astype(bool), "disproportionality_reason"]
-        if len(reasons):
-            parts.append("<ul>" + "".join(f"<li>{esc(t)}</li>" for t in reasons.drop_duplicates()) + "</ul>")
-        else:
-            parts.append("<p>No group's share differs from its population share by more than the "
-                         "flag rule (ratio outside 0.8–1.25 and unlikely to be chance).</p>")
-    return parts
-
-
-def quality_sentences(p: Packet) -> list[str]:
-    """This month's submission in sentences, and fields whose completeness fell over the year."""
-    from acm_helpers import quality as quality_mod
-
-    q = p.quality
-    now = q[q["period"] == p.period] if not q.empty else q
-    if now.empty:
-        return [f"No data-quality report for {month_name(p.period)}: no submission was loaded for this month."]
-    s = quality_mod.summarize(now)
-    out = [f"{s['rows_total']:,} rows received for {month_name(p.period)}; {s['rows_accepted']:,} loaded and "
-           f"{s['rows_rejected']:,} set aside for correction."]
-    if pd.notna(s["days_late"]):
-        out.append("The submission arrived on time." if s["days_late"] <= 0
-                   else f"The submission arrived {int(s['days_late'])} days after it was due.")
-    out += [f"Most frequent problem: {t}." for t in s["top_problems"][:3]]
-    comp = completeness_frame(p)
-    for field, g in comp.groupby("field"):
-        g = g.sort_values("period")
-        if len(g) >= 2 and g["completeness"].iloc[0] - g["completeness"].iloc[-1] >= 0.05:
-            out.append(f"{field} is filled in less often: {g['completeness'].iloc[0]:.0%} in "
-                       f"{month_name(g['period'].iloc[0])}, {g['completeness'].iloc[-1]:.0%} now.")
-    return out
-
-
-def completeness_frame(p: Packet) -> pd.DataFrame:
-    """Completeness of the equity and outcome fields per month over the trend window."""
-    q = p.quality
-    if q.empty:
-        return pd.DataFrame(columns=["period", "field", "completeness"])
-    first = shift_period(p.period, -(TREND_MONTHS - 1))
-    rows = q[(q["check"] == "completeness") & q["field"].isin(QUALITY_FIELDS) & (q["period"] >= first)]
-    return rows.rename(columns={"value": "completeness"})[["period", "field", "completeness"]].dropna()
-
-
-def quality(p: Packet) -> Block:
-    """Data quality: this month's submission and the completeness trend of key fields."""
-    items = "".join(f"<li>{esc(s)}</li>" for s in quality_sentences(p))
-    parts = [f"<h2>Data quality, {esc(month_name(p.period))}</h2><ul>{items}</ul>"]
-    comp = completeness_frame(p)
-    if not comp.empty:
-        parts.append(chart_html(charts.completeness_chart(comp, title="Share of records with each field filled in")))
-    return Block("quality", "".join(parts))
 
 
 def definitions(p: Packet) -> Block:
@@ -343,14 +291,21 @@ def definitions(p: Packet) -> Block:
     for mid, m in p.program.metrics.items():
         math = own.loc[mid, "math"] if mid in own.index else "–"
         rows.append([esc(m.label), esc(m.definition), esc(str(math))])
-    return Block("definitions", "<h2>Definitions</h2>" + html_table(rows, ["Metric", "Definition", "This month"]))
+    return Block(
+        "definitions",
+        "<h2>Definitions</h2>" + html_table(rows, ["Metric", "Definition", "This month"]),
+    )
 
 
 def footer(p: Packet) -> Block:
     """Provenance: when, from which data version, under which privacy rules."""
     anon = p.audience == "provider" and p.program.peers.display == "anonymized"
-    return Block("footer", (
-        f'<div class="acm-footer">Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from metric table version '
-        f"{esc(p.version)}. Cells with fewer than {p.program.suppression.threshold} cases are suppressed, "
-        f"with complementary suppression. {'Peers are anonymized. ' if anon else ''}"
-        "Aggregates only; no client-level records. Numbers are in appendix.xlsx.</div>"))
+    return Block(
+        "footer",
+        (
+            f'<div class="acm-footer">Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from metric table version '
+            f"{esc(p.version)}. Cells with fewer than {p.program.suppression.threshold} cases are suppressed, "
+            f"with complementary suppression. {'Peers are anonymized. ' if anon else ''}"
+            "Aggregates only; no client-level records. Numbers are in appendix.xlsx.</div>"
+        ),
+    )

@@ -22,8 +22,12 @@ from acm_helpers.store import Store
 
 ALL = "__all__"
 TREND_MONTHS = 13
-FLAG_NAMES = {"flag_below_target": "Below target", "flag_worse_than_peers": "Worse than peers",
-              "flag_significant_change": "Significant change", "flag_special_cause": "Special cause"}
+FLAG_NAMES = {
+    "flag_below_target": "Below target",
+    "flag_worse_than_peers": "Worse than peers",
+    "flag_significant_change": "Significant change",
+    "flag_special_cause": "Special cause",
+}
 esc = html.escape
 
 
@@ -82,7 +86,7 @@ class Packet:
 
 
 def month_name(period: str) -> str:
-    """"2026-10" -> "October 2026"."""
+    """ "2026-10" -> "October 2026"."""
     return datetime.strptime(period, "%Y-%m").strftime("%B %Y")
 
 
@@ -95,15 +99,21 @@ def equity_quarter(period: str) -> str:
 
 
 def quarter_name(q: str) -> str:
-    """"2026-Q3" -> "July–September 2026"."""
+    """ "2026-Q3" -> "July–September 2026"."""
     y, n = q.split("-Q")
     first = f"{y}-{3 * int(n) - 2:02d}"
     last = f"{y}-{3 * int(n):02d}"
     return f"{datetime.strptime(first, '%Y-%m'):%B}–{month_name(last)}"
 
 
-def load(program_path: str | Path, data_dir: str | Path, provider: str, period: str,
-         audience: str = "provider", topic: str = "") -> Packet:
+def load(
+    program_path: str | Path,
+    data_dir: str | Path,
+    provider: str,
+    period: str,
+    audience: str = "provider",
+    topic: str = "",
+) -> Packet:
     """Read the engine's tables once and put them in the audience's view.
 
     Raises:
@@ -117,25 +127,52 @@ def load(program_path: str | Path, data_dir: str | Path, provider: str, period: 
     program.check_period(period)
     store = Store(data_dir)
     if not store.has_table("metric_values"):
-        raise AcmError(f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`).")
+        raise AcmError(
+            f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
+        )
     first = shift_period(period, -(TREND_MONTHS - 1))
     mv = store.query(
         "SELECT * FROM metric_values WHERE grain = 'month' AND period BETWEEN $first AND $period "
         "AND (dimension = '' OR provider_id = $provider)",
-        {"first": max(first, program.first_period), "period": period, "provider": provider})
+        {"first": max(first, program.first_period), "period": period, "provider": provider},
+    )
     if mv.empty:
-        raise AcmError(f"No metric values for {period} in {store}. Was the metric table computed after "
-                       "the latest intake? Run `acm metrics`.")
+        raise AcmError(
+            f"No metric values for {period} in {store}. Was the metric table computed after "
+            "the latest intake? Run `acm metrics`."
+        )
     values = linked_suppression(privacy.for_audience(mv, program, audience, provider), program)
     eq_period = equity_quarter(period)
-    eq = store.query("SELECT * FROM equity WHERE provider_id = $provider AND grain = 'quarter' AND period = $q",
-                     {"provider": provider, "q": eq_period}) if store.has_table("equity") else pd.DataFrame()
+    eq = (
+        store.query(
+            "SELECT * FROM equity WHERE provider_id = $provider AND grain = 'quarter' AND period = $q",
+            {"provider": provider, "q": eq_period},
+        )
+        if store.has_table("equity")
+        else pd.DataFrame()
+    )
     equity_rows = privacy.for_audience(eq, program, audience, provider) if not eq.empty else eq
-    quality = (store.query("SELECT * FROM quality WHERE provider_id = $provider AND period <= $period",
-                           {"provider": provider, "period": period})
-               if store.has_table("quality") else pd.DataFrame())
-    return Packet(program, store, provider, period, audience, topic, values, equity_rows, quality,
-                  eq_period, str(mv["version"].iloc[0]))
+    quality = (
+        store.query(
+            "SELECT * FROM quality WHERE provider_id = $provider AND period <= $period",
+            {"provider": provider, "period": period},
+        )
+        if store.has_table("quality")
+        else pd.DataFrame()
+    )
+    return Packet(
+        program,
+        store,
+        provider,
+        period,
+        audience,
+        topic,
+        values,
+        equity_rows,
+        quality,
+        eq_period,
+        str(mv["version"].iloc[0]),
+    )
 
 
 def linked_sets(program: Program) -> list[set[str]]:
@@ -188,19 +225,26 @@ def linked_suppression(values: pd.DataFrame, program: Program) -> pd.DataFrame:
         if newly.any():
             because = pd.Series(hit.reindex(idx).to_numpy(), index=out.index[rows])
             out.loc[newly, "suppressed"] = True
-            out.loc[newly, "suppression_reason"] = ("linked: shares a count with " + because[newly[rows]]
-                                                    + ", which is suppressed")
+            out.loc[newly, "suppression_reason"] = (
+                "linked: shares a count with " + because[newly[rows]] + ", which is suppressed"
+            )
     return null_suppressed(out)
 
 
 # -- small HTML helpers ------------------------------------------------------------------------------
-def html_table(rows: list[list[str]], head: list[str], num: set[int] | None = None, caption: str = "") -> str:
+def html_table(
+    rows: list[list[str]], head: list[str], num: set[int] | None = None, caption: str = ""
+) -> str:
     """A plain table; cells are already-escaped HTML. The caption names what every row is about
     (metric, breakdown, period), for readers and for the leak check."""
     num = num or set()
-    th = "".join(f'<th{" class=num" if i in num else ""}>{esc(h)}</th>' for i, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f'<td{" class=num" if i in num else ""}>{c}</td>' for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
+    th = "".join(f"<th{' class=num' if i in num else ''}>{esc(h)}</th>" for i, h in enumerate(head))
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=num' if i in num else ''}>{c}</td>" for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     return f"<table>{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -210,7 +254,9 @@ def chart_html(chart) -> str:
 
 
 def fmt_cell(row: pd.Series, col: str = "value") -> str:
-    return charts.format_value(row.get(col), row["format"], suppressed=bool(row.get("suppressed", False)))
+    return charts.format_value(
+        row.get(col), row["format"], suppressed=bool(row.get("suppressed", False))
+    )
 
 
 def flags_of(row: pd.Series) -> list[str]:
@@ -229,20 +275,39 @@ def arrow_of(row: pd.Series) -> tuple[str, str]:
     return ("▲" if up else "▼"), ("better" if better else "worse")
 
 
-
-
 # -- the XLSX appendix -----------------------------------------------------------------------------------
-VALUE_SHEET_COLUMNS = {"label": "metric", "period": "month", "value": "value", "numerator": "numerator",
-                       "denominator": "denominator", "ci_low": "95% interval from", "ci_high": "95% interval to",
-                       "target": "target", "peer_median": "peer median", "peer_rank": "rank among providers",
-                       "peer_n": "providers ranked", "math": "how it was computed", "flag_reasons": "flags",
-                       "suppressed": "suppressed"}
-EQUITY_SHEET_COLUMNS = {"metric": "metric", "dimension_label": "breakdown", "group": "group", "value": "value",
-                        "numerator": "numerator", "denominator": "cases", "ci_low": "95% interval from",
-                        "ci_high": "95% interval to",
-                        "diff_vs_reference": "difference vs reference", "disparity_reason": "disparity flag",
-                        "share_served": "share of people served", "reference_share": "population share",
-                        "disproportionality_reason": "disproportionality flag", "suppressed": "suppressed"}
+VALUE_SHEET_COLUMNS = {
+    "label": "metric",
+    "period": "month",
+    "value": "value",
+    "numerator": "numerator",
+    "denominator": "denominator",
+    "ci_low": "95% interval from",
+    "ci_high": "95% interval to",
+    "target": "target",
+    "peer_median": "peer median",
+    "peer_rank": "rank among providers",
+    "peer_n": "providers ranked",
+    "math": "how it was computed",
+    "flag_reasons": "flags",
+    "suppressed": "suppressed",
+}
+EQUITY_SHEET_COLUMNS = {
+    "metric": "metric",
+    "dimension_label": "breakdown",
+    "group": "group",
+    "value": "value",
+    "numerator": "numerator",
+    "denominator": "cases",
+    "ci_low": "95% interval from",
+    "ci_high": "95% interval to",
+    "diff_vs_reference": "difference vs reference",
+    "disparity_reason": "disparity flag",
+    "share_served": "share of people served",
+    "reference_share": "population share",
+    "disproportionality_reason": "disproportionality flag",
+    "suppressed": "suppressed",
+}
 
 
 def _sheet(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -250,42 +315,72 @@ def _sheet(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
-def appendix(program: Program, store: Store, params: dict) -> tuple[dict[str, pd.DataFrame], list[tuple[str, str]]]:
+def appendix(
+    program: Program, store: Store, params: dict
+) -> tuple[dict[str, pd.DataFrame], list[tuple[str, str]]]:
     """The XLSX appendix of a provider's packet: the same aggregates the packet shows.
 
     Sheets: key metrics this month, the monthly trend, peers this month (as the audience may see
     them), the equity breakdown of the quarter, and the data-quality report. Suppressed rows stay
     (marked), their numbers blank. Returns ``(sheets, read-me notes)`` for ``report.write_xlsx``.
     """
-    p = load(params["program_path"], params["data_dir"], params["provider"], params["period"],
-             params.get("audience", "provider"), params.get("topic", ""))
+    p = load(
+        params["program_path"],
+        params["data_dir"],
+        params["provider"],
+        params["period"],
+        params.get("audience", "provider"),
+        params.get("topic", ""),
+    )
     v = p.values
     own = v[v["is_self"] & (v["dimension"] == "")].sort_values(["metric_id", "period"])
     now = own[own["period"] == p.period]
     peers = v[(v["period"] == p.period) & (v["dimension"] == "") & (v["provider_id"] != ALL)]
-    peers = peers.assign(provider=peers["provider_label"])[["provider", "label", "value", "ci_low", "ci_high",
-                                                             "suppressed"]]
+    peers = peers.assign(provider=peers["provider_label"])[
+        ["provider", "label", "value", "ci_low", "ci_high", "suppressed"]
+    ]
     eq = p.equity
     if not eq.empty:
-        eq = eq.assign(metric=eq["metric_id"].map(lambda m: program.metric(m).label),
-                       dimension_label=eq["dimension"].map(lambda d: program.dimension(d).label))
+        eq = eq.assign(
+            metric=eq["metric_id"].map(lambda m: program.metric(m).label),
+            dimension_label=eq["dimension"].map(lambda d: program.dimension(d).label),
+        )
     quality = p.quality[p.quality["period"] == p.period] if not p.quality.empty else p.quality
     sheets = {
         "Key metrics": _sheet(now, VALUE_SHEET_COLUMNS),
         "Trend": _sheet(own, VALUE_SHEET_COLUMNS),
         "Peers": peers.rename(columns={"label": "metric"}).reset_index(drop=True),
-        f"Equity {p.equity_period}": _sheet(eq, EQUITY_SHEET_COLUMNS) if not eq.empty else pd.DataFrame(),
-        "Data quality": quality[[c for c in ["check", "field", "value", "detail"] if c in quality.columns]]
-        if not quality.empty else pd.DataFrame(),
+        f"Equity {p.equity_period}": _sheet(eq, EQUITY_SHEET_COLUMNS)
+        if not eq.empty
+        else pd.DataFrame(),
+        "Data quality": quality[
+            [c for c in ["check", "field", "value", "detail"] if c in quality.columns]
+        ]
+        if not quality.empty
+        else pd.DataFrame(),
     }
     anon = p.audience == "provider" and program.peers.display == "anonymized"
-    notes = [("Provider", p.provider_name), ("Period", month_name(p.period)), ("Program", program.name),
-             ("Audience", p.audience + (" (other providers anonymized)" if anon else "")),
-             ("Metric table version", p.version),
-             ("Suppression", f"Cells with fewer than {program.suppression.threshold} cases, and cells that would "
-                             "let someone work one out, read 'suppressed' and have no numbers."),
-             ("Contents", "Aggregates only: no client-level records."),
-             ("Reference groups", "; ".join(f"{d.label}: {d.reference_group}" for d in program.dimensions.values()
-                                            if d.reference_group) or "none"),
-             ("Generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"))]
+    notes = [
+        ("Provider", p.provider_name),
+        ("Period", month_name(p.period)),
+        ("Program", program.name),
+        ("Audience", p.audience + (" (other providers anonymized)" if anon else "")),
+        ("Metric table version", p.version),
+        (
+            "Suppression",
+            f"Cells with fewer than {program.suppression.threshold} cases, and cells that would "
+            "let someone work one out, read 'suppressed' and have no numbers.",
+        ),
+        ("Contents", "Aggregates only: no client-level records."),
+        (
+            "Reference groups",
+            "; ".join(
+                f"{d.label}: {d.reference_group}"
+                for d in program.dimensions.values()
+                if d.reference_group
+            )
+            or "none",
+        ),
+        ("Generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
     return sheets, notes

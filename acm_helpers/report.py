@@ -18,7 +18,6 @@ import atexit
 import functools
 import html as html_lib
 import re
-import shutil
 import subprocess
 import time
 from collections.abc import Callable, Mapping
@@ -26,21 +25,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from acm_helpers.exceptions import RunError
-from acm_helpers.schema import neutralize_formula
 from acm_helpers.store import atomic_write
+from acm_helpers.xlsx import SUPPRESSED, write_xlsx  # noqa: F401 - re-exported (report.write_xlsx)
 
 TEMPLATES = Path(__file__).parent / "templates" / "nbconvert"
 TEMPLATE_NAME = "packet"
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # A tag attribute that would make the browser fetch something from another host.
 REMOTE_REF = re.compile(
     r"<(script|link|img|iframe|source|embed|object|audio|video)\b[^>]*?\b(src|href|data)\s*=\s*[\"']?\s*(https?:)?//",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 REMOTE_CSS = re.compile(r"(@import|url\()\s*[\"']?\s*(https?:)?//", re.IGNORECASE)
 
 Executor = Callable[[Path, Mapping[str, Any], Path | None], Any]
@@ -54,17 +58,28 @@ own (same signature), and nothing else in the pipeline changes.
 class NotebookFailed(RunError):
     """A cell of a packet notebook raised. Carries the cell so the manifest can name it."""
 
-    def __init__(self, notebook: str, cell_index: int, source: str, ename: str, evalue: str,
-                 parameters: Mapping[str, Any] | None = None):
+    def __init__(
+        self,
+        notebook: str,
+        cell_index: int,
+        source: str,
+        ename: str,
+        evalue: str,
+        parameters: Mapping[str, Any] | None = None,
+    ):
         self.notebook, self.cell_index, self.source = notebook, cell_index, source
         self.ename, self.evalue = ename, evalue
         self.parameters = dict(parameters or {})
         lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
         first = lines[0].strip() if lines else "(empty cell)"
-        who = ", ".join(f"{k}={v}" for k, v in self.parameters.items() if k in ("provider", "period"))
-        super().__init__(f"{Path(notebook).name} ({who}) failed in cell {cell_index} `{first}`: "
-                         f"{ename}: {evalue}. Open the notebook in JupyterLab with these parameters "
-                         "to see the full traceback.")
+        who = ", ".join(
+            f"{k}={v}" for k, v in self.parameters.items() if k in ("provider", "period")
+        )
+        super().__init__(
+            f"{Path(notebook).name} ({who}) failed in cell {cell_index} `{first}`: "
+            f"{ename}: {evalue}. Open the notebook in JupyterLab with these parameters "
+            "to see the full traceback."
+        )
 
 
 class OfflineError(RunError):
@@ -87,12 +102,22 @@ def execute_fresh(template: Path, parameters: Mapping[str, Any], cwd: Path | Non
     import papermill
 
     return papermill.execute_notebook(
-        str(template), None, parameters=dict(parameters), progress_bar=False,
-        request_save_on_cell_execute=False, cwd=str(cwd) if cwd else None)
+        str(template),
+        None,
+        parameters=dict(parameters),
+        progress_bar=False,
+        request_save_on_cell_execute=False,
+        cwd=str(cwd) if cwd else None,
+    )
 
 
-def execute(template: str | Path, parameters: Mapping[str, Any], *, executor: Executor | None = None,
-            cwd: str | Path | None = None) -> Any:
+def execute(
+    template: str | Path,
+    parameters: Mapping[str, Any],
+    *,
+    executor: Executor | None = None,
+    cwd: str | Path | None = None,
+) -> Any:
     """Run a notebook template with parameters and return the executed notebook.
 
     Raises:
@@ -107,8 +132,12 @@ def execute(template: str | Path, parameters: Mapping[str, Any], *, executor: Ex
     except PapermillExecutionError as exc:
         # papermill inserts an "injected-parameters" cell after the tagged one; report the index
         # in the template the author edits.
-        index = exc.cell_index - 1 if exc.cell_index > _parameters_index(template) else exc.cell_index
-        raise NotebookFailed(str(template), index, exc.source, exc.ename, exc.evalue, parameters) from None
+        index = (
+            exc.cell_index - 1 if exc.cell_index > _parameters_index(template) else exc.cell_index
+        )
+        raise NotebookFailed(
+            str(template), index, exc.source, exc.ename, exc.evalue, parameters
+        ) from None
 
 
 @functools.lru_cache(maxsize=32)
@@ -131,9 +160,14 @@ def _parameters_index(template: Path) -> int:
 def _exporter():
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name=TEMPLATE_NAME, extra_template_basedirs=[str(TEMPLATES)],
-                        exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True,
-                        embed_images=True)
+    return HTMLExporter(
+        template_name=TEMPLATE_NAME,
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
 
 
 def warm_exporter() -> None:
@@ -160,9 +194,11 @@ def check_offline(html: str, *, where: str = "HTML") -> None:
         match = pattern.search(html)
         if match:
             start = max(match.start() - 40, 0)
-            raise OfflineError(f"{where}: the page would fetch from the network: "
-                               f"{html[start:match.end() + 60]!r}. Packets must be self-contained; "
-                               "remove the asset or inline it.")
+            raise OfflineError(
+                f"{where}: the page would fetch from the network: "
+                f"{html[start : match.end() + 60]!r}. Packets must be self-contained; "
+                "remove the asset or inline it."
+            )
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -227,8 +263,10 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, *, footer: str = "") 
     """
     html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path)
     if not Path(CHROMIUM).exists():
-        raise RunError(f"{CHROMIUM} not found: install Debian's chromium (`make system-deps`) or run "
-                       "with --no-pdf.")
+        raise RunError(
+            f"{CHROMIUM} not found: install Debian's chromium (`make system-deps`) or run "
+            "with --no-pdf."
+        )
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -236,16 +274,23 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, *, footer: str = "") 
     footer_html = (
         '<div style="font-size:8px;color:#6b7785;width:100%;padding:0 0.5in;display:flex;'
         f'justify-content:space-between;"><span>{html_lib.escape(footer)}</span>'
-        '<span><span class="pageNumber"></span> / <span class="totalPages"></span></span></div>')
+        '<span><span class="pageNumber"></span> / <span class="totalPages"></span></span></div>'
+    )
 
     def write(tmp: Path) -> None:
         page = _BROWSER.get().new_page()
         try:
             page.route("**/*", _local_only)
             page.goto(html_path.as_uri(), wait_until="load")
-            page.pdf(path=str(tmp), format="Letter", print_background=True, prefer_css_page_size=True,
-                     display_header_footer=True, header_template="<span></span>",
-                     footer_template=footer_html)
+            page.pdf(
+                path=str(tmp),
+                format="Letter",
+                print_background=True,
+                prefer_css_page_size=True,
+                display_header_footer=True,
+                header_template="<span></span>",
+                footer_template=footer_html,
+            )
         finally:
             page.close()
 
@@ -254,8 +299,14 @@ def print_pdf(html_path: str | Path, pdf_path: str | Path, *, footer: str = "") 
 
 def _print_pdf_cli(html_path: Path, pdf_path: Path) -> Path:
     def write(tmp: Path) -> None:
-        cmd = [CHROMIUM, "--headless", *CHROMIUM_ARGS, "--no-pdf-header-footer",
-               f"--print-to-pdf={tmp}", html_path.as_uri()]
+        cmd = [
+            CHROMIUM,
+            "--headless",
+            *CHROMIUM_ARGS,
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={tmp}",
+            html_path.as_uri(),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0 or not tmp.exists():
             raise RunError(f"chromium could not print {html_path}: {proc.stderr[-500:]}")
@@ -263,74 +314,19 @@ def _print_pdf_cli(html_path: Path, pdf_path: Path) -> Path:
     return atomic_write(pdf_path, write)
 
 
-# -- XLSX ------------------------------------------------------------------------------------------
-SUPPRESSED = "suppressed"
-
-
-def write_xlsx(path: str | Path, sheets: Mapping[str, pd.DataFrame], *,
-               notes: list[tuple[str, str]] | None = None) -> Path:
-    """Write an appendix workbook: a "Read me" sheet, then one sheet per aggregate table.
-
-    Every text cell goes through ``schema.neutralize_formula`` and is written as a string, so no
-    provider-supplied text is ever evaluated by a spreadsheet. A row with ``suppressed == True``
-    has its numeric cells left blank and reads "suppressed", never a number.
-    """
-    import xlsxwriter
-
-    def write(tmp: Path) -> None:
-        wb = xlsxwriter.Workbook(str(tmp), {"strings_to_formulas": False, "strings_to_urls": False,
-                                            "nan_inf_to_errors": False})
-        bold = wb.add_format({"bold": True, "bg_color": "#eef1f4", "bottom": 1})
-        muted = wb.add_format({"italic": True, "font_color": "#6b7785"})
-        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-        ws = wb.add_worksheet("Read me")
-        ws.set_column(0, 0, 28)
-        ws.set_column(1, 1, 90)
-        for r, (key, value) in enumerate(notes or []):
-            ws.write_string(r, 0, str(neutralize_formula(key)), bold)
-            ws.write_string(r, 1, str(neutralize_formula(value)), wrap)
-        for name, frame in sheets.items():
-            _write_sheet(wb, _sheet_name(name), frame, bold, muted)
-        wb.close()
-
-    return atomic_write(Path(path), write)
-
-
-def _sheet_name(name: str) -> str:
-    clean = re.sub(r"[\[\]:*?/\\]", " ", name).strip() or "Sheet"
-    return clean[:31]
-
-
-def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
-    ws = wb.add_worksheet(name)
-    cols = [c for c in frame.columns if c != "suppressed"]
-    suppressed = frame["suppressed"].fillna(False).astype(bool).tolist() if "suppressed" in frame else [False] * len(frame)
-    for c, col in enumerate(cols):
-        ws.write_string(0, c, str(neutralize_formula(str(col))), bold)
-        width = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200).tolist()]) + 2
-        ws.set_column(c, c, min(max(width, 8), 60))
-    ws.freeze_panes(1, 0)
-    numeric = {col: pd.api.types.is_numeric_dtype(frame[col]) and not pd.api.types.is_bool_dtype(frame[col])
-               for col in cols}
-    for r, (row, is_suppressed) in enumerate(zip(frame[cols].itertuples(index=False), suppressed, strict=True), start=1):
-        for c, (col, value) in enumerate(zip(cols, row, strict=True)):
-            if is_suppressed and numeric[col]:
-                ws.write_string(r, c, SUPPRESSED, muted)
-            elif value is None or (not isinstance(value, str) and pd.isna(value)):
-                ws.write_blank(r, c, None)
-            elif numeric[col]:
-                ws.write_number(r, c, float(value))
-            elif isinstance(value, bool):
-                ws.write_string(r, c, "yes" if value else "no")
-            else:
-                ws.write_string(r, c, str(neutralize_formula(str(value))))
-
-
 # -- the one call --------------------------------------------------------------------------------------
-def render_notebook(template: str | Path, parameters: Mapping[str, Any], out_dir: str | Path, *,
-                    title: str | None = None, stem: str = "packet", pdf: bool = True,
-                    executor: Executor | None = None, cwd: str | Path | None = None,
-                    footer: str = "") -> RenderResult:
+def render_notebook(
+    template: str | Path,
+    parameters: Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    title: str | None = None,
+    stem: str = "packet",
+    pdf: bool = True,
+    executor: Executor | None = None,
+    cwd: str | Path | None = None,
+    footer: str = "",
+) -> RenderResult:
     """Execute ``template`` with ``parameters`` and publish ``out_dir/<stem>.html`` (and ``.pdf``).
 
     Used by the batch run for every packet and by the meeting-cycle reports (deep dive,
@@ -358,8 +354,9 @@ def render_notebook(template: str | Path, parameters: Mapping[str, Any], out_dir
     nb = execute(template, parameters, executor=executor, cwd=cwd)
     timings["execute"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    title = title or f"{Path(template).stem} " + " ".join(str(v) for k, v in parameters.items()
-                                                          if k in ("provider", "period"))
+    title = title or f"{Path(template).stem} " + " ".join(
+        str(v) for k, v in parameters.items() if k in ("provider", "period")
+    )
     page = export_html(nb, title=title)
     html_path = write_text(out_dir / f"{stem}.html", page)
     timings["html"] = time.perf_counter() - t0
@@ -369,13 +366,3 @@ def render_notebook(template: str | Path, parameters: Mapping[str, Any], out_dir
         result.pdf = print_pdf(html_path, out_dir / f"{stem}.pdf", footer=footer or title)
         timings["pdf"] = time.perf_counter() - t0
     return result
-
-
-def remove_outputs(out_dir: str | Path, names: list[str]) -> None:
-    """Delete stale output files (e.g. a packet that failed its privacy check)."""
-    for name in names:
-        p = Path(out_dir) / name
-        if p.is_dir():
-            shutil.rmtree(p)
-        elif p.exists():
-            p.unlink()

@@ -54,13 +54,38 @@ def naive(store: Path, providers: list[str]) -> float:
     t0 = time.perf_counter()
     for pid in providers:
         nb = out / f"{pid}.ipynb"
-        subprocess.run([str(BIN / "papermill"), str(ROOT / "notebooks" / "02_dashboard.ipynb"), str(nb),
-                        "-p", "program_path", str(ROOT / "parameters" / "program.yaml"), "-p", "data_dir", str(store),
-                        "-p", "provider", pid, "-p", "period", PERIOD, "-p", "audience", "provider",
-                        "--cwd", str(ROOT / "notebooks"), "--no-progress-bar"],
-                       check=True, capture_output=True)
-        subprocess.run([str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [
+                str(BIN / "papermill"),
+                str(ROOT / "notebooks" / "02_dashboard.ipynb"),
+                str(nb),
+                "-p",
+                "program_path",
+                str(ROOT / "parameters" / "program.yaml"),
+                "-p",
+                "data_dir",
+                str(store),
+                "-p",
+                "provider",
+                pid,
+                "-p",
+                "period",
+                PERIOD,
+                "-p",
+                "audience",
+                "provider",
+                "--cwd",
+                str(ROOT / "notebooks"),
+                "--no-progress-bar",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [str(BIN / "jupyter"), "nbconvert", "--to", "html", "--no-input", str(nb)],
+            check=True,
+            capture_output=True,
+        )
     return time.perf_counter() - t0
 
 
@@ -69,10 +94,29 @@ def acm_run(store: Path, *, pdf: bool, kernel: str) -> float:
     out = WORK / f"acm-{kernel}-{'pdf' if pdf else 'nopdf'}"
     shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    proc = subprocess.run([str(BIN / "acm"), "run", "--period", PERIOD, "--workers", "2", "--force",
-                           "--kernel", kernel, "--pdf" if pdf else "--no-pdf", "--program",
-                           str(ROOT / "parameters" / "program.yaml"), "--data-dir", str(store), "--out", str(out)],
-                          capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [
+            str(BIN / "acm"),
+            "run",
+            "--period",
+            PERIOD,
+            "--workers",
+            "2",
+            "--force",
+            "--kernel",
+            kernel,
+            "--pdf" if pdf else "--no-pdf",
+            "--program",
+            str(ROOT / "parameters" / "program.yaml"),
+            "--data-dir",
+            str(store),
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
     seconds = time.perf_counter() - t0
     if proc.returncode != 0:
         sys.exit(f"acm run failed:\n{proc.stdout}\n{proc.stderr[-3000:]}")
@@ -102,8 +146,10 @@ def main() -> None:
 
     providers = load_program(ROOT / "parameters" / "program.yaml").provider_ids
     store = build_store(args.scale)
-    print(f"demo program at scale {args.scale}: {len(providers)} providers, period {PERIOD}, "
-          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"demo program at scale {args.scale}: {len(providers)} providers, period {PERIOD}, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+    )
     runs: dict[str, list[tuple[float, float]]] = {"naive": [], "warm": [], "fresh": []}
     for _ in range(args.repeat):  # alternate, so both sides see the same load on a shared machine
         runs["naive"].append(timed(naive, store, providers))
@@ -111,19 +157,29 @@ def main() -> None:
         runs["fresh"].append(timed(acm_run, store, pdf=False, kernel="fresh"))
     wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
     cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
-    print(f"naive loop (papermill CLI + nbconvert CLI, sequential): {wall['naive']:6.1f} s wall "
-          f"{cpu['naive']:6.1f} s CPU  ({len(providers)} HTML packets)")
-    print(f"acm run --no-pdf (warm kernels, 2 workers):              {wall['warm']:6.1f} s wall "
-          f"{cpu['warm']:6.1f} s CPU  ({len(providers)} packets + system packet: HTML, XLSX, audit)  "
-          f"ratio {wall['naive'] / wall['warm']:.2f}x")
-    print(f"acm run --no-pdf --kernel fresh (2 workers):             {wall['fresh']:6.1f} s wall "
-          f"{cpu['fresh']:6.1f} s CPU  ratio {wall['naive'] / wall['fresh']:.2f}x")
+    print(
+        f"naive loop (papermill CLI + nbconvert CLI, sequential): {wall['naive']:6.1f} s wall "
+        f"{cpu['naive']:6.1f} s CPU  ({len(providers)} HTML packets)"
+    )
+    print(
+        f"acm run --no-pdf (warm kernels, 2 workers):              {wall['warm']:6.1f} s wall "
+        f"{cpu['warm']:6.1f} s CPU  ({len(providers)} packets + system packet: HTML, XLSX, audit)  "
+        f"ratio {wall['naive'] / wall['warm']:.2f}x"
+    )
+    print(
+        f"acm run --no-pdf --kernel fresh (2 workers):             {wall['fresh']:6.1f} s wall "
+        f"{cpu['fresh']:6.1f} s CPU  ratio {wall['naive'] / wall['fresh']:.2f}x"
+    )
     if not args.skip_pdf_run:
         t_pdf, c_pdf = timed(acm_run, store, pdf=True, kernel="warm")
-        print(f"acm run with PDFs (warm kernels, 2 workers):             {t_pdf:6.1f} s wall "
-              f"{c_pdf:6.1f} s CPU  ratio {wall['naive'] / t_pdf:.2f}x (the naive loop makes no PDF)")
+        print(
+            f"acm run with PDFs (warm kernels, 2 workers):             {t_pdf:6.1f} s wall "
+            f"{c_pdf:6.1f} s CPU  ratio {wall['naive'] / t_pdf:.2f}x (the naive loop makes no PDF)"
+        )
     print(f"runs per side: {args.repeat}; load average now {os.getloadavg()[0]:.1f}")
-    print(f"RATIO naive / acm run (warm, no PDF): {wall['naive'] / wall['warm']:.2f}x  (goal >= 2.5x)")
+    print(
+        f"RATIO naive / acm run (warm, no PDF): {wall['naive'] / wall['warm']:.2f}x  (goal >= 2.5x)"
+    )
 
 
 if __name__ == "__main__":

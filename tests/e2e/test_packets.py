@@ -31,15 +31,17 @@ pytestmark = pytest.mark.slow
 def packets(demo_store, program_path, tmp_path_factory):
     """One provider-audience run of every packet (warm kernels, two workers, PDFs)."""
     out = tmp_path_factory.mktemp("outputs")
-    return batch.run_period(program_path, PERIOD, data_dir=demo_store.root, out_root=out, workers=2,
-                            progress=False)
+    return batch.run_period(
+        program_path, PERIOD, data_dir=demo_store.root, out_root=out, workers=2, progress=False
+    )
 
 
 def test_every_provider_gets_a_packet_and_the_index_links_it(packets):
     m = packets.manifest
     assert [p["key"] for p in m.packets] == [*PROVIDERS, "_system"]
-    assert {p["key"]: p["status"] for p in m.packets} == {k: "ok" for k in [*PROVIDERS, "_system"]}, \
-        [p.get("error") for p in m.packets]
+    assert {p["key"]: p["status"] for p in m.packets} == {
+        k: "ok" for k in [*PROVIDERS, "_system"]
+    }, [p.get("error") for p in m.packets]
     index = packets.index.read_text()
     for key in [*PROVIDERS, "_system"]:
         for name in ("packet.html", "packet.pdf", "appendix.xlsx"):
@@ -50,7 +52,11 @@ def test_every_provider_gets_a_packet_and_the_index_links_it(packets):
     assert harbor["audience"] == "provider" and harbor["parameters"]["topic"] == "disparity"
     assert {"template", "parameters", "code"} <= set(harbor["inputs"]) and harbor["input_hash"]
     assert harbor["timings"]["execute"] > 0 and harbor["timings"]["audit"] > 0
-    assert harbor["audit"]["findings"] == [] and harbor["audit"]["checked"] == ["html", "pdf", "xlsx"]
+    assert harbor["audit"]["findings"] == [] and harbor["audit"]["checked"] == [
+        "html",
+        "pdf",
+        "xlsx",
+    ]
     assert m.workers <= 2 and not list(packets.period_dir.glob(".staging*/*"))
 
 
@@ -131,17 +137,50 @@ def test_pdf_first_page_renders_and_is_not_blank(packets, tmp_path):
     pdf = packets.period_dir / "cascade" / "packet.pdf"
     info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
     assert int(re.search(r"Pages:\s+(\d+)", info).group(1)) >= 3
-    subprocess.run(["pdftoppm", "-png", "-r", "60", "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                    str(tmp_path / "page1")], check=True)
-    subprocess.run(["pdftoppm", "-gray", "-r", "30", "-f", "1", "-l", "1", "-singlefile", str(pdf),
-                    str(tmp_path / "page1")], check=True)
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-png",
+            "-r",
+            "60",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(pdf),
+            str(tmp_path / "page1"),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            "pdftoppm",
+            "-gray",
+            "-r",
+            "30",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            "-singlefile",
+            str(pdf),
+            str(tmp_path / "page1"),
+        ],
+        check=True,
+    )
     assert (tmp_path / "page1.png").stat().st_size > 10_000
     pixels = _pgm_pixels(tmp_path / "page1.pgm")
     mean = sum(pixels) / len(pixels)
     variance = sum((p - mean) ** 2 for p in pixels) / len(pixels)
     dark = sum(1 for p in pixels if p < 128) / len(pixels)
-    assert variance > 200 and 0.005 < dark < 0.5, (variance, dark)  # ink on paper, not blank or black
-    text = subprocess.run(["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True).stdout
+    assert variance > 200 and 0.005 < dark < 0.5, (
+        variance,
+        dark,
+    )  # ink on paper, not blank or black
+    text = subprocess.run(
+        ["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True
+    ).stdout
     assert "Cascade Family Services" in text
 
 
@@ -152,10 +191,17 @@ def test_appendix_holds_the_engines_numbers_and_suppression(packets, demo_store)
     assert wb.sheetnames[:3] == ["Read me", "Key metrics", "Trend"]
     rows = list(wb["Key metrics"].iter_rows(values_only=True))
     head, body = rows[0], rows[1:]
-    exits = dict(zip(head, next(r for r in body if r[0] == "Exits to permanent housing"), strict=True))
+    exits = dict(
+        zip(head, next(r for r in body if r[0] == "Exits to permanent housing"), strict=True)
+    )
     mv = demo_store.read_table("metric_values")
-    truth = mv[(mv["provider_id"] == "harbor") & (mv["period"] == PERIOD) & (mv["grain"] == "month")
-               & (mv["dimension"] == "") & (mv["metric_id"] == "exits_to_permanent_housing")].iloc[0]
+    truth = mv[
+        (mv["provider_id"] == "harbor")
+        & (mv["period"] == PERIOD)
+        & (mv["grain"] == "month")
+        & (mv["dimension"] == "")
+        & (mv["metric_id"] == "exits_to_permanent_housing")
+    ].iloc[0]
     assert exits["numerator"] == truth["numerator"] and exits["denominator"] == truth["denominator"]
     assert exits["value"] == pytest.approx(truth["numerator"] / truth["denominator"])
     trend = list(wb["Trend"].iter_rows(values_only=True))
@@ -163,15 +209,20 @@ def test_appendix_holds_the_engines_numbers_and_suppression(packets, demo_store)
     for r in suppressed_rows:  # numbers of a suppressed row read "suppressed", never a value
         assert all(v in ("suppressed", None) or isinstance(v, str) for v in r[2:-1]), r
     peers = {r[0] for r in wb["Peers"].iter_rows(values_only=True)} - {"provider"}
-    assert "Harbor Light Housing" in peers and all(p == "Harbor Light Housing" or p.startswith("Peer ") for p in peers)
+    assert "Harbor Light Housing" in peers and all(
+        p == "Harbor Light Housing" or p.startswith("Peer ") for p in peers
+    )
 
 
 def test_provider_packets_hold_no_client_ids_or_peer_names(packets, demo_store, program):
     ids = set(demo_store.read_table("episodes", columns=["client_id"])["client_id"].astype(str))
     for pid in PROVIDERS:
         folder = packets.period_dir / pid
-        text = " ".join(audit.file_units(folder / "packet.html") + audit.file_units(folder / "packet.pdf")
-                        + audit.file_units(folder / "appendix.xlsx"))
+        text = " ".join(
+            audit.file_units(folder / "packet.html")
+            + audit.file_units(folder / "packet.pdf")
+            + audit.file_units(folder / "appendix.xlsx")
+        )
         assert not set(re.findall(r"C\d{7}", text)) & ids
         for other in program.providers:
             if other.id != pid:
@@ -184,17 +235,30 @@ def test_rerun_with_nothing_changed_skips_every_packet(packets, demo_store, prog
     out = tmp_path / "outputs"
     shutil.copytree(packets.period_dir, out / PERIOD)
     before = {p: p.stat().st_mtime_ns for p in (out / PERIOD).glob("*/packet.*")}
-    again = batch.run_period(program_path, PERIOD, data_dir=demo_store.root, out_root=out, workers=2, progress=False)
+    again = batch.run_period(
+        program_path, PERIOD, data_dir=demo_store.root, out_root=out, workers=2, progress=False
+    )
     assert all(p["skipped"] and p["reason"] == "inputs unchanged" for p in again.manifest.packets)
     assert {p: p.stat().st_mtime_ns for p in (out / PERIOD).glob("*/packet.*")} == before
-    forced = batch.run_period(program_path, PERIOD, data_dir=demo_store.root, out_root=out, workers=2,
-                              providers=["northgate"], pdf=False, force=True, progress=False)
+    forced = batch.run_period(
+        program_path,
+        PERIOD,
+        data_dir=demo_store.root,
+        out_root=out,
+        workers=2,
+        providers=["northgate"],
+        pdf=False,
+        force=True,
+        progress=False,
+    )
     by = {p["key"]: p for p in forced.manifest.packets}
     assert set(by) == {"northgate", "_system"} and not by["northgate"]["skipped"]
     assert by["northgate"]["status"] == "ok"
 
 
-def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(demo_store, program_path, tmp_path):
+def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(
+    demo_store, program_path, tmp_path
+):
     store = tmp_path / "store"
     shutil.copytree(demo_store.root, store)
     eq_path = store / "tables" / "equity.parquet"
@@ -204,11 +268,32 @@ def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(demo_store
     eq.loc[broken, ["flag_disparity", "flag_disproportionality"]] = False
     eq.to_parquet(eq_path, index=False)
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "acm"), "run", "--period", PERIOD, "--providers", "harbor,rainier",
-         "--no-pdf", "--workers", "2", "--program", str(program_path), "--data-dir", str(store),
-         "--out", str(tmp_path / "outputs")], capture_output=True, text=True, cwd=tmp_path, timeout=900)
+        [
+            str(Path(sys.executable).parent / "acm"),
+            "run",
+            "--period",
+            PERIOD,
+            "--providers",
+            "harbor,rainier",
+            "--no-pdf",
+            "--workers",
+            "2",
+            "--program",
+            str(program_path),
+            "--data-dir",
+            str(store),
+            "--out",
+            str(tmp_path / "outputs"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=900,
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "FAILED rainier (failed)" in proc.stderr and "cell 10 `dashboard.equity(p)`" in proc.stderr
+    assert (
+        "FAILED rainier (failed)" in proc.stderr and "cell 10 `dashboard.equity(p)`" in proc.stderr
+    )
     assert "2 packet(s) built" in proc.stdout and "1 failed" in proc.stdout
     period_dir = tmp_path / "outputs" / PERIOD
     manifest = json.loads((period_dir / "manifest.json").read_text())
@@ -216,8 +301,15 @@ def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(demo_store
     assert by["harbor"]["status"] == "ok" and (period_dir / "harbor" / "packet.html").exists()
     assert by["_system"]["status"] == "ok"
     err = by["rainier"]["error"]
-    assert by["rainier"]["status"] == "failed" and not (period_dir / "rainier" / "packet.html").exists()
-    assert err["source"] == "dashboard.equity(p)" and err["cell"] == 10 and err["ename"] == "AttributeError"
+    assert (
+        by["rainier"]["status"] == "failed"
+        and not (period_dir / "rainier" / "packet.html").exists()
+    )
+    assert (
+        err["source"] == "dashboard.equity(p)"
+        and err["cell"] == 10
+        and err["ename"] == "AttributeError"
+    )
     assert "1 failed: rainier" in (period_dir / "index.html").read_text()
 
 
@@ -231,22 +323,50 @@ def _template_with(tmp_path: Path, name: str, markdown: str) -> Path:
 
 def test_planted_client_id_and_peer_name_fail_their_packets(demo_store, program_path, tmp_path):
     client = str(demo_store.read_table("episodes", columns=["client_id"])["client_id"].iloc[0])
-    params = {"program_path": str(program_path), "data_dir": str(demo_store.root), "period": PERIOD,
-              "audience": "provider", "topic": ""}
-    jobs = [batch.Job.make(_template_with(tmp_path, "leak_client", f"Call client {client} about the move-in."),
-                           "harbor", params, key="leak_client", audience="provider"),
-            batch.Job.make(_template_with(tmp_path, "leak_peer", "Cascade Family Services houses more clients."),
-                           "harbor", params, key="leak_peer", audience="provider")]
-    settings = batch.Settings(program_path=str(program_path), data_dir=str(demo_store.root), pdf=False,
-                              period_dir=str(tmp_path / "outputs" / PERIOD),
-                              executor=batch.warm_executor([j.template for j in jobs]))
+    params = {
+        "program_path": str(program_path),
+        "data_dir": str(demo_store.root),
+        "period": PERIOD,
+        "audience": "provider",
+        "topic": "",
+    }
+    jobs = [
+        batch.Job.make(
+            _template_with(tmp_path, "leak_client", f"Call client {client} about the move-in."),
+            "harbor",
+            params,
+            key="leak_client",
+            audience="provider",
+        ),
+        batch.Job.make(
+            _template_with(tmp_path, "leak_peer", "Cascade Family Services houses more clients."),
+            "harbor",
+            params,
+            key="leak_peer",
+            audience="provider",
+        ),
+    ]
+    settings = batch.Settings(
+        program_path=str(program_path),
+        data_dir=str(demo_store.root),
+        pdf=False,
+        period_dir=str(tmp_path / "outputs" / PERIOD),
+        executor=batch.warm_executor([j.template for j in jobs]),
+    )
     m = batch.run(jobs, settings, workers=2, progress=False)
     by = {p["key"]: p for p in m.packets}
-    assert by["leak_client"]["status"] == "privacy_failed" and by["leak_peer"]["status"] == "privacy_failed"
+    assert (
+        by["leak_client"]["status"] == "privacy_failed"
+        and by["leak_peer"]["status"] == "privacy_failed"
+    )
     client_kinds = {(f["kind"], f["file"]) for f in by["leak_client"]["audit"]["findings"]}
     assert client_kinds == {("client_id", "packet.html")}
-    assert client not in json.dumps(by["leak_client"])  # the manifest names the leak, not the secret
+    assert client not in json.dumps(
+        by["leak_client"]
+    )  # the manifest names the leak, not the secret
     peer = by["leak_peer"]["audit"]["findings"]
-    assert {f["kind"] for f in peer} == {"provider_name"} and "Cascade Family Services" in peer[0]["detail"]
+    assert {f["kind"] for f in peer} == {"provider_name"} and "Cascade Family Services" in peer[0][
+        "detail"
+    ]
     assert not (tmp_path / "outputs" / PERIOD / "leak_client" / "packet.html").exists()
     assert not (tmp_path / "outputs" / PERIOD / "leak_peer" / "packet.html").exists()

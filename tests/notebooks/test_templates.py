@@ -37,11 +37,17 @@ def template_parameters(name: str, program_path: Path, data_dir: Path) -> dict:
         "02_dashboard": {**common, "provider": "cascade", "period": PERIOD, "audience": "provider"},
         "03_deep_dive": {**common, "provider": "harbor", "period": PERIOD, "audience": "internal"},
         "04_end_of_contract": {**common, "provider": "harbor", "audience": "internal"},
-        "05_explorer": {"program_files": str(program_path), "data_dir": str(data_dir), "provider": "harbor"},
+        "05_explorer": {
+            "program_files": str(program_path),
+            "data_dir": str(data_dir),
+            "provider": "harbor",
+        },
         "06_system": {**common, "period": PERIOD},
     }
     if name not in table:
-        pytest.fail(f"notebooks/{name}.ipynb has no test parameters: add it to template_parameters()")
+        pytest.fail(
+            f"notebooks/{name}.ipynb has no test parameters: add it to template_parameters()"
+        )
     return table[name]
 
 
@@ -53,8 +59,12 @@ def _value(row: pd.Series) -> str:
 
 
 def expected_tiles(mv: pd.DataFrame, program, provider: str) -> str:
-    rows = mv[(mv["provider_id"] == provider) & (mv["period"] == PERIOD) & (mv["grain"] == "month")
-              & (mv["dimension"] == "")].set_index("metric_id")
+    rows = mv[
+        (mv["provider_id"] == provider)
+        & (mv["period"] == PERIOD)
+        & (mv["grain"] == "month")
+        & (mv["dimension"] == "")
+    ].set_index("metric_id")
     parts = [f"{m.label} {_value(rows.loc[mid])}" for mid, m in program.metrics.items() if m.key]
     return f"<tiles: {provider} {PERIOD}: " + "; ".join(parts) + ">"
 
@@ -64,7 +74,10 @@ def expected_status(mv: pd.DataFrame, program) -> str:
     parts = []
     for p in program.providers:
         own = rows[rows["provider_id"] == p.id].set_index("metric_id")
-        parts.append(f"{p.name}: " + ", ".join(_value(own.loc[mid]) for mid, m in program.metrics.items() if m.key))
+        parts.append(
+            f"{p.name}: "
+            + ", ".join(_value(own.loc[mid]) for mid, m in program.metrics.items() if m.key)
+        )
     return f"<status: {PERIOD}: " + "; ".join(parts) + ">"
 
 
@@ -72,14 +85,19 @@ def prepare(template: Path, params: dict, out: Path, references: dict[str, str])
     """Parameterized copy of a template, with reference outputs for its checked cells."""
     import papermill
 
-    nb = papermill.execute_notebook(str(template), None, parameters=params, prepare_only=True,
-                                    progress_bar=False)
+    nb = papermill.execute_notebook(
+        str(template), None, parameters=params, prepare_only=True, progress_bar=False
+    )
     for cell in nb.cells:
         if cell.cell_type == "code" and "NBVAL_CHECK_OUTPUT" in cell.source:
             call = next(k for k in references if k in cell.source)
-            cell.outputs = [nbformat.v4.new_output("execute_result", data={"text/plain": references[call],
-                                                                            "text/html": "[html]"},
-                                                   execution_count=1)]
+            cell.outputs = [
+                nbformat.v4.new_output(
+                    "execute_result",
+                    data={"text/plain": references[call], "text/html": "[html]"},
+                    execution_count=1,
+                )
+            ]
             cell.execution_count = 1
     path = out / template.name
     nbformat.write(nb, str(path))
@@ -91,17 +109,40 @@ def test_every_template_runs_under_nbval(tmp_path, demo_store, program, program_
     templates = sorted(NOTEBOOKS.glob("*.ipynb"))
     assert {t.stem for t in templates} >= {"02_dashboard", "06_system"}
     mv = demo_store.read_table("metric_values")
-    references = {"dashboard.tiles(p)": expected_tiles(mv, program, "cascade"),
-                  "system.status(s)": expected_status(mv, program)}
+    references = {
+        "dashboard.tiles(p)": expected_tiles(mv, program, "cascade"),
+        "system.status(s)": expected_status(mv, program),
+    }
     assert "Exits to permanent housing" in references["dashboard.tiles(p)"]
-    copies = [prepare(t, template_parameters(t.stem, program_path, demo_store.root), tmp_path, references)
-              for t in templates]
+    copies = [
+        prepare(t, template_parameters(t.stem, program_path, demo_store.root), tmp_path, references)
+        for t in templates
+    ]
     (tmp_path / "sanitize.cfg").write_text(SANITIZE)
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-         "--nbval-sanitize-with", "sanitize.cfg", *[c.name for c in copies]],
-        cwd=tmp_path, capture_output=True, text=True, timeout=1800)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-sanitize-with",
+            "sanitize.cfg",
+            *[c.name for c in copies],
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     # every code cell of every template was collected and passed
-    n_cells = sum(1 for c in copies for cell in nbformat.read(str(c), as_version=4).cells if cell.cell_type == "code")
+    n_cells = sum(
+        1
+        for c in copies
+        for cell in nbformat.read(str(c), as_version=4).cells
+        if cell.cell_type == "code"
+    )
     assert f"{n_cells} passed" in proc.stdout, proc.stdout[-2000:]

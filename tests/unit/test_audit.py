@@ -6,16 +6,22 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acm_helpers import audit, report
+from acm_helpers import audit, audit_facts, report
 
 FACTS = audit.PrivacyFacts(
     provider="harbor",
     client_ids=frozenset({"C0100123", "C0100456"}),
     forbidden_names=("Cascade Family Services", "Rainier Valley Shelter Alliance"),
     forbidden_ids=frozenset({"cascade", "rainier"}),
-    suppressed=(audit.SuppressedCell(metric="Exits to permanent housing", metric_id="exits_to_permanent_housing",
-                                     group="Multiracial", numbers=frozenset({"3", "7", "43%", "42.9%"}),
-                                     period="2026-10"),),
+    suppressed=(
+        audit.SuppressedCell(
+            metric="Exits to permanent housing",
+            metric_id="exits_to_permanent_housing",
+            group="Multiracial",
+            numbers=frozenset({"3", "7", "43%", "42.9%"}),
+            period="2026-10",
+        ),
+    ),
 )
 
 HONEST = """<html><body><main>
@@ -46,17 +52,44 @@ def test_honest_packet_passes():
     assert audit.check_units(audit.html_units(HONEST), FACTS, "packet.html") == []
 
 
-@pytest.mark.parametrize(("planted", "kind"), [
-    pytest.param("<p>Follow up with client C0100123 about the move-in.</p>", "client_id", id="client-id-text"),
-    pytest.param('<svg><g aria-label="client_id: C0100456"></g></svg>', "client_id", id="client-id-chart-label"),
-    pytest.param("<p>Cascade Family Services exits more clients to housing.</p>", "provider_name", id="peer-name"),
-    pytest.param("<p>Compare with   rainier valley shelter alliance.</p>", "provider_name", id="peer-name-case-space"),
-    pytest.param("<table><tr><td>cascade</td><td>41%</td></tr></table>", "provider_name", id="peer-id"),
-    pytest.param("<table><tr><td>Exits to permanent housing</td><td>Multiracial</td><td>43%</td></tr></table>",
-                 "suppressed_value", id="suppressed-rate"),
-    pytest.param("<ul><li>Exits to permanent housing, Multiracial: 3 of 7</li></ul>", "suppressed_value",
-                 id="suppressed-counts"),
-])
+@pytest.mark.parametrize(
+    ("planted", "kind"),
+    [
+        pytest.param(
+            "<p>Follow up with client C0100123 about the move-in.</p>",
+            "client_id",
+            id="client-id-text",
+        ),
+        pytest.param(
+            '<svg><g aria-label="client_id: C0100456"></g></svg>',
+            "client_id",
+            id="client-id-chart-label",
+        ),
+        pytest.param(
+            "<p>Cascade Family Services exits more clients to housing.</p>",
+            "provider_name",
+            id="peer-name",
+        ),
+        pytest.param(
+            "<p>Compare with   rainier valley shelter alliance.</p>",
+            "provider_name",
+            id="peer-name-case-space",
+        ),
+        pytest.param(
+            "<table><tr><td>cascade</td><td>41%</td></tr></table>", "provider_name", id="peer-id"
+        ),
+        pytest.param(
+            "<table><tr><td>Exits to permanent housing</td><td>Multiracial</td><td>43%</td></tr></table>",
+            "suppressed_value",
+            id="suppressed-rate",
+        ),
+        pytest.param(
+            "<ul><li>Exits to permanent housing, Multiracial: 3 of 7</li></ul>",
+            "suppressed_value",
+            id="suppressed-counts",
+        ),
+    ],
+)
 def test_planted_leak_is_caught(planted, kind):
     page = HONEST.replace("</main>", planted + "</main>")
     findings = audit.check_units(audit.html_units(page), FACTS, "packet.html")
@@ -70,11 +103,21 @@ def test_client_id_inside_a_longer_token_is_not_a_hit():
 
 
 def test_xlsx_cells_are_checked(tmp_path):
-    sheets = {"Equity": pd.DataFrame({
-        "metric": ["Exits to permanent housing", "Exits to permanent housing"],
-        "group": ["White", "Multiracial"], "numerator": [4.0, 3.0], "denominator": [7.0, 7.0],
-        "value": [0.57, 0.43], "suppressed": [False, True]})}
-    honest = report.write_xlsx(tmp_path / "honest.xlsx", sheets, notes=[("Provider", "Harbor Light Housing")])
+    sheets = {
+        "Equity": pd.DataFrame(
+            {
+                "metric": ["Exits to permanent housing", "Exits to permanent housing"],
+                "group": ["White", "Multiracial"],
+                "numerator": [4.0, 3.0],
+                "denominator": [7.0, 7.0],
+                "value": [0.57, 0.43],
+                "suppressed": [False, True],
+            }
+        )
+    }
+    honest = report.write_xlsx(
+        tmp_path / "honest.xlsx", sheets, notes=[("Provider", "Harbor Light Housing")]
+    )
     assert audit.check_files([honest], FACTS) == []
     leaky_frame = sheets["Equity"].assign(suppressed=False)  # a writer that forgot to suppress
     leaky = report.write_xlsx(tmp_path / "leaky.xlsx", {"Equity": leaky_frame})
@@ -83,9 +126,9 @@ def test_xlsx_cells_are_checked(tmp_path):
 
 
 def test_printed_forms_of_a_rate():
-    assert audit.printed_forms(3 / 7, "percent") == {"0.428571", "43%", "42.9%", "0.43", "0.429"}
-    assert audit.printed_forms(7.0, "number") == {"7", "7.0"}
-    assert audit.printed_forms(None, "number") == set()
+    assert audit_facts.printed_forms(3 / 7, "percent") == {"0.428571", "43%", "42.9%", "0.43", "0.429"}
+    assert audit_facts.printed_forms(7.0, "number") == {"7", "7.0"}
+    assert audit_facts.printed_forms(None, "number") == set()
 
 
 def test_unknown_file_type_is_an_error(tmp_path):
@@ -96,48 +139,105 @@ def test_unknown_file_type_is_an_error(tmp_path):
 
 
 def test_a_table_row_is_read_with_its_caption():
-    page = ("<table><caption>Exits to permanent housing by race and ethnicity, July–September 2026</caption>"
-            "<tr><td>Multiracial</td><td>43%</td></tr></table>")
+    page = (
+        "<table><caption>Exits to permanent housing by race and ethnicity, July–September 2026</caption>"
+        "<tr><td>Multiracial</td><td>43%</td></tr></table>"
+    )
     units = audit.html_units(page)
-    assert "Exits to permanent housing by race and ethnicity, July–September 2026 | Multiracial 43%" in units
-    cell = audit.SuppressedCell(metric="Exits to permanent housing", group="Multiracial", dimension="Race and ethnicity",
-                                numbers=frozenset({"43%"}), period="2026-Q3", current=True)
-    facts = audit.PrivacyFacts(provider="harbor", suppressed=(cell,),
-                               dimension_labels=("Race and ethnicity", "Gender"))
+    assert (
+        "Exits to permanent housing by race and ethnicity, July–September 2026 | Multiracial 43%"
+        in units
+    )
+    cell = audit.SuppressedCell(
+        metric="Exits to permanent housing",
+        group="Multiracial",
+        dimension="Race and ethnicity",
+        numbers=frozenset({"43%"}),
+        period="2026-Q3",
+        current=True,
+    )
+    facts = audit.PrivacyFacts(
+        provider="harbor", suppressed=(cell,), dimension_labels=("Race and ethnicity", "Gender")
+    )
     assert [f.kind for f in audit.check_units(units, facts, "p.html")] == ["suppressed_value"]
 
 
 def test_same_group_label_in_another_breakdown_is_not_confused():
     # gender "Unknown" is suppressed (true median 3 days); race "Unknown" is shown and its row has a 3
-    cell = audit.SuppressedCell(metric="Days from referral to enrollment", group="Unknown", dimension="Gender",
-                                numbers=frozenset({"3"}), period="2026-Q1", current=True)
-    facts = audit.PrivacyFacts(provider="puget", suppressed=(cell,), dimension_labels=("Race and ethnicity", "Gender"))
-    race_row = "Days from referral to enrollment | Race and ethnicity | Unknown | 7 | 11 | 2 | 10 | 3"
+    cell = audit.SuppressedCell(
+        metric="Days from referral to enrollment",
+        group="Unknown",
+        dimension="Gender",
+        numbers=frozenset({"3"}),
+        period="2026-Q1",
+        current=True,
+    )
+    facts = audit.PrivacyFacts(
+        provider="puget", suppressed=(cell,), dimension_labels=("Race and ethnicity", "Gender")
+    )
+    race_row = (
+        "Days from referral to enrollment | Race and ethnicity | Unknown | 7 | 11 | 2 | 10 | 3"
+    )
     assert audit.check_units([race_row], facts, "appendix.xlsx") == []
     gender_row = race_row.replace("Race and ethnicity", "Gender")
-    assert [f.kind for f in audit.check_units([gender_row], facts, "appendix.xlsx")] == ["suppressed_value"]
+    assert [f.kind for f in audit.check_units([gender_row], facts, "appendix.xlsx")] == [
+        "suppressed_value"
+    ]
 
 
-@pytest.mark.parametrize(("unit", "caught"), [
-    pytest.param("Exits to permanent housing | 2026-03 | 3 | 7", True, id="its-month"),
-    pytest.param("Exits to permanent housing | 2026-04 | 3 | 7", False, id="another-month"),
-    pytest.param("Exits to permanent housing | Peer B | 3 | 7", False, id="another-provider"),
-    pytest.param("Returns within 12 months | 2026-03 | suppressed", False, id="label-digits-are-not-values"),
-])
+@pytest.mark.parametrize(
+    ("unit", "caught"),
+    [
+        pytest.param("Exits to permanent housing | 2026-03 | 3 | 7", True, id="its-month"),
+        pytest.param("Exits to permanent housing | 2026-04 | 3 | 7", False, id="another-month"),
+        pytest.param("Exits to permanent housing | Peer B | 3 | 7", False, id="another-provider"),
+        pytest.param(
+            "Returns within 12 months | 2026-03 | suppressed",
+            False,
+            id="label-digits-are-not-values",
+        ),
+    ],
+)
 def test_a_unit_is_about_what_it_names(unit, caught):
-    cells = (audit.SuppressedCell(metric="Exits to permanent housing", group="", numbers=frozenset({"3", "7"}),
-                                  period="2026-03", current=False),
-             audit.SuppressedCell(metric="Returns within 12 months", group="", numbers=frozenset({"12"}),
-                                  period="2026-03", current=False))
-    facts = audit.PrivacyFacts(provider="harbor", suppressed=cells, other_labels=("Peer A", "Peer B"),
-                               labels_with_digits=("Returns within 12 months",))
+    cells = (
+        audit.SuppressedCell(
+            metric="Exits to permanent housing",
+            group="",
+            numbers=frozenset({"3", "7"}),
+            period="2026-03",
+            current=False,
+        ),
+        audit.SuppressedCell(
+            metric="Returns within 12 months",
+            group="",
+            numbers=frozenset({"12"}),
+            period="2026-03",
+            current=False,
+        ),
+    )
+    facts = audit.PrivacyFacts(
+        provider="harbor",
+        suppressed=cells,
+        other_labels=("Peer A", "Peer B"),
+        labels_with_digits=("Returns within 12 months",),
+    )
     assert bool(audit.check_units([unit], facts, "x")) is caught
 
 
 def test_the_suppression_rule_is_not_read_as_a_value():
-    cell = audit.SuppressedCell(metric="Days from referral to first visit", group="", numbers=frozenset({"11"}),
-                                period="2025-11", current=False)
+    cell = audit.SuppressedCell(
+        metric="Days from referral to first visit",
+        group="",
+        numbers=frozenset({"11"}),
+        period="2025-11",
+        current=False,
+    )
     facts = audit.PrivacyFacts(provider="salish", suppressed=(cell,))
-    row = "Days from referral to first visit | 2025-11 | suppressed | suppressed: fewer than 11 cases"
+    row = (
+        "Days from referral to first visit | 2025-11 | suppressed | suppressed: fewer than 11 cases"
+    )
     assert audit.check_units([row], facts, "appendix.xlsx") == []
-    assert audit.check_units([row + " | 11 days"], facts, "appendix.xlsx")[0].kind == "suppressed_value"
+    assert (
+        audit.check_units([row + " | 11 days"], facts, "appendix.xlsx")[0].kind
+        == "suppressed_value"
+    )

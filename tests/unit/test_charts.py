@@ -23,19 +23,38 @@ def _inline(chart, layer: dict) -> list[dict]:
     return spec["datasets"][name]
 
 
-TREND = pd.DataFrame({
-    "period": ["2026-08", "2026-09", "2026-10"],
-    "value": [0.40, None, 0.50], "ci_low": [0.30, None, 0.41], "ci_high": [0.50, None, 0.59],
-    "peer_q1": [0.30, 0.31, 0.32], "peer_median": [0.38, 0.39, 0.40], "peer_q3": [0.45, 0.46, 0.47],
-})
+TREND = pd.DataFrame(
+    {
+        "period": ["2026-08", "2026-09", "2026-10"],
+        "value": [0.40, None, 0.50],
+        "ci_low": [0.30, None, 0.41],
+        "ci_high": [0.50, None, 0.59],
+        "peer_q1": [0.30, 0.31, 0.32],
+        "peer_median": [0.38, 0.39, 0.40],
+        "peer_q3": [0.45, 0.46, 0.47],
+    }
+)
 
 
 def test_trend_chart_layers_band_line_and_target():
-    chart = charts.trend_chart(TREND, title="Exits to permanent housing", fmt="percent", target=0.45)
+    chart = charts.trend_chart(
+        TREND, title="Exits to permanent housing", fmt="percent", target=0.45
+    )
     layers = _layers(chart)
-    marks = [lyr["mark"]["type"] if isinstance(lyr["mark"], dict) else lyr["mark"] for lyr in layers]
-    assert marks == ["area", "line", "area", "line", "rule"]  # peer band, peer median, CI, own, target
-    assert layers[0]["encoding"]["y"]["field"] == "peer_q1" and layers[0]["encoding"]["y2"]["field"] == "peer_q3"
+    marks = [
+        lyr["mark"]["type"] if isinstance(lyr["mark"], dict) else lyr["mark"] for lyr in layers
+    ]
+    assert marks == [
+        "area",
+        "line",
+        "area",
+        "line",
+        "rule",
+    ]  # peer band, peer median, CI, own, target
+    assert (
+        layers[0]["encoding"]["y"]["field"] == "peer_q1"
+        and layers[0]["encoding"]["y2"]["field"] == "peer_q3"
+    )
     assert layers[3]["encoding"]["y"]["axis"]["format"] == ".0%"
     target_rows = _inline(chart, layers[4])
     assert target_rows == [{"target": 0.45, "series": "Target"}]
@@ -47,27 +66,46 @@ def test_trend_chart_layers_band_line_and_target():
 
 def test_trend_chart_without_peers_or_target_has_no_band_or_rule():
     frame = TREND.drop(columns=["peer_q1", "peer_median", "peer_q3"])
-    marks = [lyr["mark"]["type"] for lyr in _layers(charts.trend_chart(frame, title="t", fmt="days"))]
+    marks = [
+        lyr["mark"]["type"] for lyr in _layers(charts.trend_chart(frame, title="t", fmt="days"))
+    ]
     assert marks == ["area", "line"]
 
 
 def test_peer_chart_highlights_self_and_labels_suppressed():
-    frame = pd.DataFrame({"provider": ["Harbor Light Housing", "Provider A", "Provider B"],
-                          "value": [0.55, 0.30, None], "ci_low": [0.5, 0.25, None],
-                          "ci_high": [0.6, 0.35, None], "is_self": [True, False, False]})
+    frame = pd.DataFrame(
+        {
+            "provider": ["Harbor Light Housing", "Provider A", "Provider B"],
+            "value": [0.55, 0.30, None],
+            "ci_low": [0.5, 0.25, None],
+            "ci_high": [0.6, 0.35, None],
+            "is_self": [True, False, False],
+        }
+    )
     chart = charts.peer_chart(frame, title="Peers", fmt="percent", target=0.45)
     layers = _layers(chart)
     rows = _inline(chart, layers[0])
     assert [r["shown"] for r in rows] == ["", "", "suppressed"]
-    assert layers[0]["encoding"]["y"]["sort"] == ["Harbor Light Housing", "Provider A", "Provider B"]
+    assert layers[0]["encoding"]["y"]["sort"] == [
+        "Harbor Light Housing",
+        "Provider A",
+        "Provider B",
+    ]
     assert layers[0]["encoding"]["color"]["condition"]["value"] == charts.ACCENT
     assert _inline(chart, layers[3]) == [{"target": 0.45}]
 
 
 def test_equity_chart_never_draws_a_suppressed_group():
-    frame = pd.DataFrame({"group": ["White", "Black or African American", "Multiracial"],
-                          "value": [0.5, 0.25, None], "ci_low": [0.45, 0.2, None], "ci_high": [0.55, 0.3, None],
-                          "suppressed": [False, False, True], "flagged": [False, True, False]})
+    frame = pd.DataFrame(
+        {
+            "group": ["White", "Black or African American", "Multiracial"],
+            "value": [0.5, 0.25, None],
+            "ci_low": [0.45, 0.2, None],
+            "ci_high": [0.55, 0.3, None],
+            "suppressed": [False, False, True],
+            "flagged": [False, True, False],
+        }
+    )
     chart = charts.equity_chart(frame, title="By race", fmt="percent")
     bars, _err, notes = _layers(chart)
     assert bars["transform"][0]["filter"] == "!datum.suppressed && isValid(datum.value)"
@@ -78,29 +116,43 @@ def test_equity_chart_never_draws_a_suppressed_group():
 
 
 def test_disproportionality_chart_is_long_by_measure():
-    frame = pd.DataFrame({"group": ["White", "Black"], "share_served": [0.4, 0.3],
-                          "reference_share": [0.58, 0.07], "flagged": [False, True]})
+    frame = pd.DataFrame(
+        {
+            "group": ["White", "Black"],
+            "share_served": [0.4, 0.3],
+            "reference_share": [0.58, 0.07],
+            "flagged": [False, True],
+        }
+    )
     chart = charts.disproportionality_chart(frame, title="Served vs population")
     rows = _inline(chart, _layers(chart)[1])
     assert sorted((r["group"], r["measure"], r["share"]) for r in rows) == [
-        ("Black", "Reference population", 0.07), ("Black", "Served", 0.3),
-        ("White", "Reference population", 0.58), ("White", "Served", 0.4)]
+        ("Black", "Reference population", 0.07),
+        ("Black", "Served", 0.3),
+        ("White", "Reference population", 0.58),
+        ("White", "Served", 0.4),
+    ]
 
 
 def test_chart_with_missing_column_names_it():
     with pytest.raises(ValueError, match=r"lacks columns \['ci_low', 'ci_high'\]"):
-        charts.trend_chart(pd.DataFrame({"period": ["2026-10"], "value": [1.0]}), title="t", fmt="number")
+        charts.trend_chart(
+            pd.DataFrame({"period": ["2026-10"], "value": [1.0]}), title="t", fmt="number"
+        )
 
 
-@pytest.mark.parametrize(("value", "fmt", "expected"), [
-    pytest.param(0.456, "percent", "46%", id="percent"),
-    pytest.param(1234.0, "number", "1,234", id="number"),
-    pytest.param(31.5, "number", "31.5", id="number-fraction"),
-    pytest.param(32.0, "days", "32 days", id="days"),
-    pytest.param(12000.4, "currency", "$12,000", id="currency"),
-    pytest.param(None, "percent", "–", id="missing"),
-    pytest.param(math.nan, "days", "–", id="nan"),
-])
+@pytest.mark.parametrize(
+    ("value", "fmt", "expected"),
+    [
+        pytest.param(0.456, "percent", "46%", id="percent"),
+        pytest.param(1234.0, "number", "1,234", id="number"),
+        pytest.param(31.5, "number", "31.5", id="number-fraction"),
+        pytest.param(32.0, "days", "32 days", id="days"),
+        pytest.param(12000.4, "currency", "$12,000", id="currency"),
+        pytest.param(None, "percent", "–", id="missing"),
+        pytest.param(math.nan, "days", "–", id="nan"),
+    ],
+)
 def test_format_value(value, fmt, expected):
     assert charts.format_value(value, fmt) == expected
 
@@ -112,7 +164,11 @@ def test_format_value_suppressed_never_shows_the_number():
 def test_theme_is_registered_and_applied_in_svg():
     assert charts.THEME in alt.theme.names()
     with alt.theme.enable(charts.THEME):
-        spec = charts.quality_chart(pd.DataFrame({"field": ["zip"], "completeness": [0.8]})).to_dict()
+        spec = charts.quality_chart(
+            pd.DataFrame({"field": ["zip"], "completeness": [0.8]})
+        ).to_dict()
     assert spec["config"]["font"] == charts.FONT
-    svg = charts.to_svg(charts.quality_chart(pd.DataFrame({"field": ["zip"], "completeness": [0.8]})))
+    svg = charts.to_svg(
+        charts.quality_chart(pd.DataFrame({"field": ["zip"], "completeness": [0.8]}))
+    )
     assert svg.startswith("<svg") and "Completeness of key fields" in svg and "zip" in svg

@@ -14,71 +14,109 @@ from acm_helpers import dashboard, packet
 
 def _rows(**cols) -> pd.DataFrame:
     n = len(next(iter(cols.values())))
-    base = {"provider_id": ["harbor"] * n, "period": ["2026-10"] * n, "grain": ["month"] * n,
-            "dimension": [""] * n, "group": [""] * n, "suppression_reason": [""] * n,
-            "math": ["m"] * n, "label": ["L"] * n}
+    base = {
+        "provider_id": ["harbor"] * n,
+        "period": ["2026-10"] * n,
+        "grain": ["month"] * n,
+        "dimension": [""] * n,
+        "group": [""] * n,
+        "suppression_reason": [""] * n,
+        "math": ["m"] * n,
+        "label": ["L"] * n,
+    }
     return pd.DataFrame({**base, **cols})
 
 
 def test_linked_sets_follow_shared_count_labels(program):
-    assert packet.linked_sets(program) == [{"exits_to_permanent_housing", "median_length_of_stay",
-                                            "cost_per_exit_to_ph"}]
+    assert packet.linked_sets(program) == [
+        {"exits_to_permanent_housing", "median_length_of_stay", "cost_per_exit_to_ph"}
+    ]
 
 
 def test_linked_suppression_hides_a_count_printed_by_another_metric(program):
     # exits suppressed (complementary) while cost per exit would print the same exits count (12)
-    frame = _rows(metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "clients_served"],
-                  numerator=[np.nan, 134483.65, 171.0], denominator=[np.nan, 12.0, np.nan],
-                  value=[np.nan, 11206.97, 171.0], suppressed=[True, False, False],
-                  label=["Exits to permanent housing", "Cost per exit to permanent housing", "Clients served"])
+    frame = _rows(
+        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "clients_served"],
+        numerator=[np.nan, 134483.65, 171.0],
+        denominator=[np.nan, 12.0, np.nan],
+        value=[np.nan, 11206.97, 171.0],
+        suppressed=[True, False, False],
+        label=[
+            "Exits to permanent housing",
+            "Cost per exit to permanent housing",
+            "Clients served",
+        ],
+    )
     out = packet.linked_suppression(frame, program).set_index("metric_id")
     assert out.loc["cost_per_exit_to_ph", "suppressed"]
-    assert np.isnan(out.loc["cost_per_exit_to_ph", "denominator"]) and np.isnan(out.loc["cost_per_exit_to_ph", "value"])
+    assert np.isnan(out.loc["cost_per_exit_to_ph", "denominator"]) and np.isnan(
+        out.loc["cost_per_exit_to_ph", "value"]
+    )
     assert out.loc["cost_per_exit_to_ph", "suppression_reason"] == (
-        "linked: shares a count with Exits to permanent housing, which is suppressed")
-    assert not out.loc["clients_served", "suppressed"] and out.loc["clients_served", "value"] == 171.0
+        "linked: shares a count with Exits to permanent housing, which is suppressed"
+    )
+    assert (
+        not out.loc["clients_served", "suppressed"] and out.loc["clients_served", "value"] == 171.0
+    )
 
 
 def test_a_suppressed_ratio_does_not_hide_the_rate_that_shows_its_count(program):
     # cost per exit suppressed for its own small base (7 exits): the exits rate (7 of 20 leavers)
     # is judged on its denominator and stays
-    frame = _rows(metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph"],
-                  numerator=[7.0, np.nan], denominator=[20.0, np.nan], value=[0.35, np.nan],
-                  suppressed=[False, True])
+    frame = _rows(
+        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph"],
+        numerator=[7.0, np.nan],
+        denominator=[20.0, np.nan],
+        value=[0.35, np.nan],
+        suppressed=[False, True],
+    )
     out = packet.linked_suppression(frame, program)
     assert out["suppressed"].tolist() == [False, True] and out["value"].iloc[0] == 0.35
 
 
 def test_linked_suppression_is_per_cell(program):
     # another month or another provider keeps its value
-    frame = _rows(metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "cost_per_exit_to_ph"],
-                  period=["2026-10", "2026-09", "2026-10"], provider_id=["harbor", "harbor", "Peer A"],
-                  numerator=[np.nan, 1.0, 2.0], denominator=[np.nan, 3.0, 4.0], value=[np.nan, 0.3, 0.5],
-                  suppressed=[True, False, False])
+    frame = _rows(
+        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "cost_per_exit_to_ph"],
+        period=["2026-10", "2026-09", "2026-10"],
+        provider_id=["harbor", "harbor", "Peer A"],
+        numerator=[np.nan, 1.0, 2.0],
+        denominator=[np.nan, 3.0, 4.0],
+        value=[np.nan, 0.3, 0.5],
+        suppressed=[True, False, False],
+    )
     out = packet.linked_suppression(frame, program)
     assert out["suppressed"].tolist() == [True, False, False]
     assert out["value"].tolist()[1:] == [0.3, 0.5]
 
 
-@pytest.mark.parametrize(("period", "quarter", "name"), [
-    pytest.param("2026-10", "2026-Q3", "July–September 2026", id="mid-quarter"),
-    pytest.param("2026-09", "2026-Q3", "July–September 2026", id="quarter-end"),
-    pytest.param("2026-02", "2025-Q4", "October–December 2025", id="january-february"),
-])
+@pytest.mark.parametrize(
+    ("period", "quarter", "name"),
+    [
+        pytest.param("2026-10", "2026-Q3", "July–September 2026", id="mid-quarter"),
+        pytest.param("2026-09", "2026-Q3", "July–September 2026", id="quarter-end"),
+        pytest.param("2026-02", "2025-Q4", "October–December 2025", id="january-february"),
+    ],
+)
 def test_equity_quarter_is_the_last_complete_one(period, quarter, name):
     assert packet.equity_quarter(period) == quarter
     assert packet.quarter_name(quarter) == name
 
 
-@pytest.mark.parametrize(("value", "previous", "direction", "expected"), [
-    pytest.param(0.6, 0.5, "up", ("▲", "better"), id="up-good"),
-    pytest.param(120.0, 100.0, "down", ("▲", "worse"), id="up-bad"),
-    pytest.param(0.4, 0.5, "up", ("▼", "worse"), id="down-bad"),
-    pytest.param(0.5, 0.5, "up", ("→", "same"), id="same"),
-    pytest.param(0.5, None, "up", ("", ""), id="no-previous"),
-])
+@pytest.mark.parametrize(
+    ("value", "previous", "direction", "expected"),
+    [
+        pytest.param(0.6, 0.5, "up", ("▲", "better"), id="up-good"),
+        pytest.param(120.0, 100.0, "down", ("▲", "worse"), id="up-bad"),
+        pytest.param(0.4, 0.5, "up", ("▼", "worse"), id="down-bad"),
+        pytest.param(0.5, 0.5, "up", ("→", "same"), id="same"),
+        pytest.param(0.5, None, "up", ("", ""), id="no-previous"),
+    ],
+)
 def test_arrow(value, previous, direction, expected):
-    row = pd.Series({"value": value, "previous_value": previous, "direction": direction, "suppressed": False})
+    row = pd.Series(
+        {"value": value, "previous_value": previous, "direction": direction, "suppressed": False}
+    )
     assert packet.arrow_of(row) == expected
 
 
@@ -97,30 +135,60 @@ def _values(program) -> pd.DataFrame:
     rows = []
     for mid, m in program.metrics.items():
         for period, value in (("2026-09", 0.50), ("2026-10", 0.60)):
-            rows.append({"metric_id": mid, "period": period, "dimension": "", "is_self": True,
-                         "value": value, "previous_value": 0.50 if period == "2026-10" else np.nan,
-                         "suppressed": False, "suppression_reason": "", "format": "percent",
-                         "direction": m.direction, "label": m.label, "math": f"math of {mid}",
-                         "target": 0.45, "peer_median": 0.40, "peer_rank": 2, "peer_n": 6, "note": "",
-                         "flag_below_target": False, "flag_worse_than_peers": False,
-                         "flag_significant_change": period == "2026-10" and mid == "exits_to_permanent_housing",
-                         "flag_special_cause": False, "flag_reasons": ""})
+            rows.append(
+                {
+                    "metric_id": mid,
+                    "period": period,
+                    "dimension": "",
+                    "is_self": True,
+                    "value": value,
+                    "previous_value": 0.50 if period == "2026-10" else np.nan,
+                    "suppressed": False,
+                    "suppression_reason": "",
+                    "format": "percent",
+                    "direction": m.direction,
+                    "label": m.label,
+                    "math": f"math of {mid}",
+                    "target": 0.45,
+                    "peer_median": 0.40,
+                    "peer_rank": 2,
+                    "peer_n": 6,
+                    "note": "",
+                    "flag_below_target": False,
+                    "flag_worse_than_peers": False,
+                    "flag_significant_change": period == "2026-10"
+                    and mid == "exits_to_permanent_housing",
+                    "flag_special_cause": False,
+                    "flag_reasons": "",
+                }
+            )
     frame = pd.DataFrame(rows)
     sup = (frame["metric_id"] == "clients_served") & (frame["period"] == "2026-10")
-    frame.loc[sup, ["value", "suppressed", "suppression_reason"]] = [np.nan, True, "fewer than 11 cases"]
+    frame.loc[sup, ["value", "suppressed", "suppression_reason"]] = [
+        np.nan,
+        True,
+        "fewer than 11 cases",
+    ]
     return frame
 
 
 def test_change_sentences(program):
     p = _P(program, _values(program))
     sentences = dashboard.change_sentences(p)
-    assert sentences[0] == ("Exits to permanent housing rose from 50% in September 2026 to 60% in October 2026 "
-                            "(better; the change is statistically significant).")
+    assert sentences[0] == (
+        "Exits to permanent housing rose from 50% in September 2026 to 60% in October 2026 "
+        "(better; the change is statistically significant)."
+    )
     assert sentences[1] == "New flag for Exits to permanent housing: significant change."
     # returns: direction down, so a rise is worse
-    assert sentences[2].startswith("Returns within 12 months rose from 50%") and "(worse;" in sentences[2]
-    assert sentences[-1] == ("Clients served: this month's value is suppressed (fewer than 11 cases), so it "
-                             "cannot be compared with last month.")
+    assert (
+        sentences[2].startswith("Returns within 12 months rose from 50%")
+        and "(worse;" in sentences[2]
+    )
+    assert sentences[-1] == (
+        "Clients served: this month's value is suppressed (fewer than 11 cases), so it "
+        "cannot be compared with last month."
+    )
 
 
 def test_tiles_show_value_target_rank_and_suppressed(program):
@@ -130,5 +198,7 @@ def test_tiles_show_value_target_rank_and_suppressed(program):
     assert repr(block).endswith("Clients served suppressed>")
     html = block._repr_html_()
     assert "target 45% · peer median 40% · rank 2 of 6" in html
-    assert len(re.findall(r'class="acm-tile[" ]', html)) == 5  # the key metrics (cost per exit is not a key metric)
+    assert (
+        len(re.findall(r'class="acm-tile[" ]', html)) == 5
+    )  # the key metrics (cost per exit is not a key metric)
     assert '<span class="value acm-suppressed">suppressed</span>' in html

@@ -10,29 +10,40 @@ from openpyxl import load_workbook
 from acm_helpers import report
 
 
-@pytest.mark.parametrize("tag", [
-    pytest.param('<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>', id="cdn-script"),
-    pytest.param('<link rel="stylesheet" href="http://example.org/a.css">', id="remote-css"),
-    pytest.param('<script src="//cdnjs.cloudflare.com/require.js"></script>', id="protocol-relative"),
-    pytest.param("<style>@import url(https://fonts.example/x.css);</style>", id="css-import"),
-    pytest.param('<img src="https://example.org/logo.png">', id="remote-image"),
-])
+@pytest.mark.parametrize(
+    "tag",
+    [
+        pytest.param(
+            '<script src="https://cdn.jsdelivr.net/npm/vega@5"></script>', id="cdn-script"
+        ),
+        pytest.param('<link rel="stylesheet" href="http://example.org/a.css">', id="remote-css"),
+        pytest.param(
+            '<script src="//cdnjs.cloudflare.com/require.js"></script>', id="protocol-relative"
+        ),
+        pytest.param("<style>@import url(https://fonts.example/x.css);</style>", id="css-import"),
+        pytest.param('<img src="https://example.org/logo.png">', id="remote-image"),
+    ],
+)
 def test_check_offline_refuses_network_assets(tag):
     with pytest.raises(report.OfflineError, match="would fetch from the network"):
         report.check_offline(f"<html><head>{tag}</head></html>")
 
 
 def test_check_offline_allows_inline_svg_and_local_links():
-    page = ('<svg xmlns="http://www.w3.org/2000/svg"><a href="#x"></a></svg>'
-            '<a href="harbor/packet.html">packet</a><a href="https://agency.example/policy">policy</a>')
+    page = (
+        '<svg xmlns="http://www.w3.org/2000/svg"><a href="#x"></a></svg>'
+        '<a href="harbor/packet.html">packet</a><a href="https://agency.example/policy">policy</a>'
+    )
     report.check_offline(page)  # a namespace and an ordinary link fetch nothing
 
 
 def test_export_hides_code_and_loads_no_script():
     nb = nbformat.v4.new_notebook()
     code = nbformat.v4.new_code_cell("secret_code_line = 1")
-    code.outputs = [nbformat.v4.new_output("display_data", data={"text/html": "<p>Shown output</p>"}),
-                    nbformat.v4.new_output("stream", name="stderr", text="a warning\n")]
+    code.outputs = [
+        nbformat.v4.new_output("display_data", data={"text/html": "<p>Shown output</p>"}),
+        nbformat.v4.new_output("stream", name="stderr", text="a warning\n"),
+    ]
     nb.cells = [nbformat.v4.new_markdown_cell("## Narrative"), code]
     html = report.export_html(nb, title="T")
     assert "Shown output" in html and "Narrative" in html
@@ -42,16 +53,25 @@ def test_export_hides_code_and_loads_no_script():
 
 
 def test_xlsx_marks_suppressed_rows_and_neutralizes_formulas(tmp_path):
-    frame = pd.DataFrame({"group": ["=HYPERLINK(\"http://x\",\"click\")", "White", "+cmd"],
-                          "value": [0.5, None, 0.25], "cases": [20.0, 7.0, 40.0],
-                          "suppressed": [False, True, False]})
-    path = report.write_xlsx(tmp_path / "a.xlsx", {"Equity": frame}, notes=[("Provider", "@Harbor")])
+    frame = pd.DataFrame(
+        {
+            "group": ['=HYPERLINK("http://x","click")', "White", "+cmd"],
+            "value": [0.5, None, 0.25],
+            "cases": [20.0, 7.0, 40.0],
+            "suppressed": [False, True, False],
+        }
+    )
+    path = report.write_xlsx(
+        tmp_path / "a.xlsx", {"Equity": frame}, notes=[("Provider", "@Harbor")]
+    )
     wb = load_workbook(path)
     rows = list(wb["Equity"].iter_rows(values_only=True))
     assert rows[0] == ("group", "value", "cases")  # the suppressed flag itself is not a column
-    assert rows[1] == ("'=HYPERLINK(\"http://x\",\"click\")", 0.5, 20)
+    assert rows[1] == ('\'=HYPERLINK("http://x","click")', 0.5, 20)
     assert rows[2] == ("White", "suppressed", "suppressed")  # no number for a suppressed row
     assert rows[3][0] == "'+cmd"
     assert wb["Read me"]["B1"].value == "'@Harbor"
-    assert all(c.data_type != "f" for row in wb["Equity"].iter_rows() for c in row)  # no formulas at all
+    assert all(
+        c.data_type != "f" for row in wb["Equity"].iter_rows() for c in row
+    )  # no formulas at all
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temp file left

@@ -126,7 +126,13 @@ def test_xlsx_cells_are_checked(tmp_path):
 
 
 def test_printed_forms_of_a_rate():
-    assert audit_facts.printed_forms(3 / 7, "percent") == {"0.428571", "43%", "42.9%", "0.43", "0.429"}
+    assert audit_facts.printed_forms(3 / 7, "percent") == {
+        "0.428571",
+        "43%",
+        "42.9%",
+        "0.43",
+        "0.429",
+    }
     assert audit_facts.printed_forms(7.0, "number") == {"7", "7.0"}
     assert audit_facts.printed_forms(None, "number") == set()
 
@@ -241,3 +247,13 @@ def test_the_suppression_rule_is_not_read_as_a_value():
         audit.check_units([row + " | 11 days"], facts, "appendix.xlsx")[0].kind
         == "suppressed_value"
     )
+
+
+def test_a_finding_never_repeats_the_suppressed_numbers():
+    page = "<ul><li>Exits to permanent housing, Multiracial: 3 of 7</li></ul>"
+    (finding,) = audit.check_units(audit.html_units(page), FACTS, "packet.html")
+    assert finding.message == (
+        "packet.html: suppressed value the suppressed cell Exits to permanent housing / "
+        "Multiracial / 2026-10 is shown with its true number(s)"
+    )
+    assert finding.excerpt == "Exits to permanent housing, Multiracial: # of #"

@@ -141,7 +141,7 @@ def load(
             f"No metric values for {period} in {store}. Was the metric table computed after "
             "the latest intake? Run `acm metrics`."
         )
-    values = linked_suppression(privacy.for_audience(mv, program, audience, provider), program)
+    values = privacy.for_audience(mv, program, audience, provider)
     eq_period = equity_quarter(period)
     eq = (
         store.query(
@@ -173,62 +173,6 @@ def load(
         eq_period,
         str(mv["version"].iloc[0]),
     )
-
-
-def linked_sets(program: Program) -> list[set[str]]:
-    """Metrics that share a count, by their declared labels (e.g. exits to permanent housing is
-    the numerator of one metric and the denominator of cost per exit; leavers is the denominator
-    of exits and of length of stay)."""
-    by_label: dict[str, set[str]] = {}
-    for mid, m in program.metrics.items():
-        for lab in (m.numerator_label, m.denominator_label):
-            if lab.strip():
-                by_label.setdefault(lab.strip().lower(), set()).add(mid)
-    sets: list[set[str]] = []
-    for group in by_label.values():
-        merged = set(group)
-        for other in [s for s in sets if s & merged]:
-            merged |= other
-            sets.remove(other)
-        sets.append(merged)
-    return [s for s in sets if len(s) > 1]
-
-
-def linked_suppression(values: pd.DataFrame, program: Program) -> pd.DataFrame:
-    """Suppress every metric of a cell that prints a count of a suppressed rate or count there.
-
-    Why: a suppressed count must not come back through a second metric that prints it (exits to
-    permanent housing suppressed, but shown as the denominator of cost per exit). The engine
-    suppresses each metric's cells; this safeguard closes that path in packets before any
-    section sees a row. It only ever hides more, never less.
-    """
-    from acm_helpers.privacy import null_suppressed
-
-    sets = linked_sets(program)
-    if not sets or values.empty:
-        return values
-    # counts are what a suppressed cell hides: a rate's numerator and denominator, a count. A
-    # ratio or median suppressed for its own small base hides its value, not a count that a
-    # rate may show under its own rule, so it does not propagate.
-    count_metrics = [mid for mid, m in program.metrics.items() if m.kind in ("rate", "count")]
-    out = values.copy()
-    key = ["provider_id", "period", "grain", "dimension", "group"]
-    for members in sets:
-        rows = out["metric_id"].isin(members)
-        sources = rows & out["suppressed"].astype(bool) & out["metric_id"].isin(count_metrics)
-        hit = out[sources].groupby(key)["label"].first()
-        if hit.empty:
-            continue
-        idx = pd.MultiIndex.from_frame(out.loc[rows, key])
-        newly = rows.copy()
-        newly.loc[rows] = idx.isin(hit.index) & ~out.loc[rows, "suppressed"].astype(bool).to_numpy()
-        if newly.any():
-            because = pd.Series(hit.reindex(idx).to_numpy(), index=out.index[rows])
-            out.loc[newly, "suppressed"] = True
-            out.loc[newly, "suppression_reason"] = (
-                "linked: shares a count with " + because[newly[rows]] + ", which is suppressed"
-            )
-    return null_suppressed(out)
 
 
 # -- small HTML helpers ------------------------------------------------------------------------------

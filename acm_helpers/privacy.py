@@ -13,6 +13,11 @@ Suppression rules (``program.suppression``, threshold ``t``, default 11):
    data: month counts add up to the quarter's), the months of a quarter, of a year and of the
    term, and the quarters of a year. Rules are applied until nothing changes, because a cell
    suppressed for one set can leave another set with a single suppressed cell.
+3. *Linked*: metrics that print the same count (by their declared numerator/denominator labels:
+   exits to permanent housing is the numerator of one metric and the denominator of cost per
+   exit) are suppressed together in a cell when the rate or count that holds it is suppressed,
+   so a hidden count cannot come back through another metric. Applied inside the same loop, so
+   complementary suppression then protects the newly hidden cells too.
 
 Audience views (:func:`for_audience`): "internal" keeps provider ids and names; "provider" keeps
 the provider's own rows, shows other providers only as stable anonymous labels ("Peer A" ...)
@@ -152,6 +157,7 @@ def suppress(cells: pd.DataFrame, program: Program, max_rounds: int = 50) -> pd.
             ),
         ),
     ]
+    link_code, link_source = _linked_codes(out, program)
     additive = out["metric_id"].isin(additive_metrics(out)).to_numpy()
     grains = set(out["grain"])
     for name, parent in _time_parents(out).items():
@@ -174,6 +180,15 @@ def suppress(cells: pd.DataFrame, program: Program, max_rounds: int = 50) -> pd.
                     f"complementary: protects a suppressed cell among its {_SET_WORDS[name]}"
                 )
                 changed = True
+        linked = np.flatnonzero(
+            (link_code >= 0)
+            & ~supp
+            & np.isin(link_code, link_code[(link_code >= 0) & supp & link_source])
+        )
+        if linked.size:
+            supp[linked] = True
+            reason[linked] = "linked: shares a count with a suppressed metric in this cell"
+            changed = True
         if not changed:
             break
     out["suppressed"] = supp
@@ -189,6 +204,37 @@ _SET_WORDS = {
     "month in term": "months of the term",
     "quarter in year": "quarters of the year",
 }
+
+
+def linked_sets(program: Program) -> list[set[str]]:
+    """Metrics that share a count, by their declared labels (e.g. exits to permanent housing is
+    the numerator of one metric and the denominator of cost per exit; leavers is the denominator
+    of exits and of length of stay)."""
+    by_label: dict[str, set[str]] = {}
+    for mid, m in program.metrics.items():
+        for lab in (m.numerator_label, m.denominator_label):
+            if lab.strip():
+                by_label.setdefault(lab.strip().lower(), set()).add(mid)
+    sets: list[set[str]] = []
+    for group in by_label.values():
+        merged = set(group)
+        for other in [s for s in sets if s & merged]:
+            merged |= other
+            sets.remove(other)
+        sets.append(merged)
+    return [s for s in sets if len(s) > 1]
+
+
+def _linked_codes(out: pd.DataFrame, program: Program) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: id of its (linked set, cell) or -1, and whether a suppression of this row hides a
+    count (rates and counts do; a ratio or median suppressed for its own small base hides its
+    value, not a count that a rate may show under its own rule)."""
+    set_of = {mid: i for i, members in enumerate(linked_sets(program)) for mid in members}
+    member = out["metric_id"].map(set_of)
+    keyed = out[["provider_id", "period", "grain", "dimension", "group"]].assign(_set=member)
+    code = _codes(keyed, [*keyed.columns], member.notna().to_numpy())
+    counts = [mid for mid, m in program.metrics.items() if m.kind in ("rate", "count")]
+    return code, out["metric_id"].isin(counts).to_numpy()
 
 
 def _codes(frame: pd.DataFrame, cols: list[str], mask: np.ndarray) -> np.ndarray:

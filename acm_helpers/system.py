@@ -27,7 +27,6 @@ from acm_helpers.packet import (
     esc,
     fmt_cell,
     html_table,
-    linked_suppression,
     month_name,
     quarter_name,
 )
@@ -94,7 +93,7 @@ def load_system(program_path: str | Path, data_dir: str | Path, period: str) -> 
         if store.has_table("quality")
         else pd.DataFrame()
     )
-    values = linked_suppression(privacy.for_audience(mv, program, "internal"), program)
+    values = privacy.for_audience(mv, program, "internal")
     equity = privacy.for_audience(eq, program, "internal") if not eq.empty else eq
     return SystemPacket(
         program, store, period, values, equity, quality, q, str(mv["version"].iloc[0])

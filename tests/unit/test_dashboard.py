@@ -1,4 +1,4 @@
-"""Pure pieces of the packets: linked suppression, period labels, trend arrows, change sentences,
+"""Pure pieces of the packets: period labels, trend arrows, change sentences,
 tiles — on small inline frames with hand-computed expectations."""
 
 from __future__ import annotations
@@ -25,69 +25,6 @@ def _rows(**cols) -> pd.DataFrame:
         "label": ["L"] * n,
     }
     return pd.DataFrame({**base, **cols})
-
-
-def test_linked_sets_follow_shared_count_labels(program):
-    assert packet.linked_sets(program) == [
-        {"exits_to_permanent_housing", "median_length_of_stay", "cost_per_exit_to_ph"}
-    ]
-
-
-def test_linked_suppression_hides_a_count_printed_by_another_metric(program):
-    # exits suppressed (complementary) while cost per exit would print the same exits count (12)
-    frame = _rows(
-        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "clients_served"],
-        numerator=[np.nan, 134483.65, 171.0],
-        denominator=[np.nan, 12.0, np.nan],
-        value=[np.nan, 11206.97, 171.0],
-        suppressed=[True, False, False],
-        label=[
-            "Exits to permanent housing",
-            "Cost per exit to permanent housing",
-            "Clients served",
-        ],
-    )
-    out = packet.linked_suppression(frame, program).set_index("metric_id")
-    assert out.loc["cost_per_exit_to_ph", "suppressed"]
-    assert np.isnan(out.loc["cost_per_exit_to_ph", "denominator"]) and np.isnan(
-        out.loc["cost_per_exit_to_ph", "value"]
-    )
-    assert out.loc["cost_per_exit_to_ph", "suppression_reason"] == (
-        "linked: shares a count with Exits to permanent housing, which is suppressed"
-    )
-    assert (
-        not out.loc["clients_served", "suppressed"] and out.loc["clients_served", "value"] == 171.0
-    )
-
-
-def test_a_suppressed_ratio_does_not_hide_the_rate_that_shows_its_count(program):
-    # cost per exit suppressed for its own small base (7 exits): the exits rate (7 of 20 leavers)
-    # is judged on its denominator and stays
-    frame = _rows(
-        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph"],
-        numerator=[7.0, np.nan],
-        denominator=[20.0, np.nan],
-        value=[0.35, np.nan],
-        suppressed=[False, True],
-    )
-    out = packet.linked_suppression(frame, program)
-    assert out["suppressed"].tolist() == [False, True] and out["value"].iloc[0] == 0.35
-
-
-def test_linked_suppression_is_per_cell(program):
-    # another month or another provider keeps its value
-    frame = _rows(
-        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "cost_per_exit_to_ph"],
-        period=["2026-10", "2026-09", "2026-10"],
-        provider_id=["harbor", "harbor", "Peer A"],
-        numerator=[np.nan, 1.0, 2.0],
-        denominator=[np.nan, 3.0, 4.0],
-        value=[np.nan, 0.3, 0.5],
-        suppressed=[True, False, False],
-    )
-    out = packet.linked_suppression(frame, program)
-    assert out["suppressed"].tolist() == [True, False, False]
-    assert out["value"].tolist()[1:] == [0.3, 0.5]
 
 
 @pytest.mark.parametrize(

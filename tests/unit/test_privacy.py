@@ -294,3 +294,63 @@ def test_unsuppressed_cells_returns_the_hidden_truth_for_leak_checks(tmp_path):
     assert set(truth["provider_id"]) == {"a"}
     everyone = metrics.unsuppressed_cells(prog, store)
     assert {"a", "b"} <= set(everyone["provider_id"])  # b is hidden by complementary suppression
+
+
+# -- rule 3: linked suppression (a count hidden in one metric must not print in another) -------
+def _linked_cells(**cols) -> pd.DataFrame:
+    n = len(next(iter(cols.values())))
+    base = {
+        "provider_id": ["harbor"] * n,
+        "period": ["2026-10"] * n,
+        "grain": ["month"] * n,
+        "dimension": [""] * n,
+        "group": [""] * n,
+    }
+    return pd.DataFrame({**base, **cols})
+
+
+@pytest.fixture(scope="module")
+def demo_program():
+    from acm_helpers.config import load_program
+
+    return load_program("parameters/program.yaml")
+
+
+def test_linked_sets_follow_shared_count_labels(demo_program):
+    assert privacy.linked_sets(demo_program) == [
+        {"exits_to_permanent_housing", "median_length_of_stay", "cost_per_exit_to_ph"}
+    ]
+
+
+def test_a_hidden_count_is_hidden_in_the_metric_that_prints_it(demo_program):
+    # exits to PH: 8 leavers (suppressed); cost per exit would print the same exits count (12
+    # exits, judged alone it passes); clients served is not linked and stays.
+    cells = _linked_cells(
+        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "clients_served"],
+        cell_size=[8.0, 12.0, 171.0],
+    )
+    out = privacy.suppress(cells, demo_program).set_index("metric_id")
+    assert out.loc["cost_per_exit_to_ph", "suppressed"]
+    assert out.loc["cost_per_exit_to_ph", "suppression_reason"].startswith("linked:")
+    assert not out.loc["clients_served", "suppressed"]
+
+
+def test_a_suppressed_ratio_does_not_hide_the_rate_that_shows_its_count(demo_program):
+    # cost per exit suppressed for its own small base (7 exits); the exits rate (7 of 20
+    # leavers) is judged on its denominator and stays shown
+    cells = _linked_cells(
+        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph"], cell_size=[20.0, 7.0]
+    )
+    out = privacy.suppress(cells, demo_program)
+    assert out["suppressed"].tolist() == [False, True]
+
+
+def test_linked_suppression_is_per_cell(demo_program):
+    cells = _linked_cells(
+        metric_id=["exits_to_permanent_housing", "cost_per_exit_to_ph", "cost_per_exit_to_ph"],
+        period=["2026-10", "2026-09", "2026-10"],
+        provider_id=["harbor", "harbor", "cascade"],
+        cell_size=[5.0, 30.0, 30.0],
+    )
+    out = privacy.suppress(cells, demo_program)
+    assert out["suppressed"].tolist() == [True, False, False]

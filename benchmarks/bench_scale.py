@@ -37,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -245,9 +246,11 @@ def main() -> None:
             f"\nnaive loop timed on {args.naive} providers, acm run --kernel fresh on {args.fresh} "
             "(+ the system packet); packets per minute is each subset's own rate."
         )
+        reasons = Counter(p["reason"] for p in m_again["packets"])
         print(
             f"re-run with nothing changed: {t_again:.1f} s, {built_again} packets built, "
-            f"{skipped_again} skipped (inputs unchanged)."
+            f"{skipped_again} skipped; reasons: "
+            + ", ".join(f"{r} x{k}" for r, k in reasons.most_common())
         )
         warm_rate = rows[2][1] / rows[2][2] * 60
         print(

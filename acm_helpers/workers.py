@@ -23,6 +23,8 @@ import importlib.util
 import json
 import logging
 import os
+import shutil
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -159,6 +161,7 @@ class WarmKernel:
         self.kc: Any = None
         self._since_start = 0
         self._cells_started = False
+        self._ipc_dir = ""
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="acm-warm-kernel")
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -235,7 +238,14 @@ class WarmKernel:
 
         t0 = time.perf_counter()
         _register_engine()  # imports papermill here, in the warm-up, not in the first notebook
-        km = AsyncKernelManager(kernel_name=self.spec.kernel_name)
+        # Unix-socket transport in a private folder: no TCP ports on the worker's host, and no
+        # "running over TCP without encryption" warning from every kernel.
+        self._ipc_dir = tempfile.mkdtemp(prefix="acm-kernel-")
+        km = AsyncKernelManager(
+            kernel_name=self.spec.kernel_name,
+            transport="ipc",
+            ip=os.path.join(self._ipc_dir, "k"),
+        )
         env = {**os.environ, **dict(self.spec.env)}
         loop = self._loop()
         loop.run_until_complete(
@@ -247,6 +257,7 @@ class WarmKernel:
             loop.run_until_complete(kc.wait_for_ready(timeout=self.spec.startup_timeout))
         except RuntimeError as exc:
             loop.run_until_complete(km.shutdown_kernel(now=True))
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
             raise WorkerError(
                 f"Kernel {self.spec.kernel_name!r} did not start: {exc}. "
                 "Check `jupyter kernelspec list` in this environment."
@@ -269,6 +280,7 @@ class WarmKernel:
             loop.run_until_complete(self.km.shutdown_kernel(now=True))
         finally:
             self.km = self.kc = None
+            shutil.rmtree(self._ipc_dir, ignore_errors=True)
 
     def _restart(self) -> None:
         if self.km is not None:

@@ -56,8 +56,15 @@ class ChartBoard:
             self.panes = {p: w.HTML() for p in PANES}
             for name, pane in self.panes.items():
                 pane.add_class(f"acm-{name}")
-            self.widget = w.VBox([w.HBox([self.panes["trend"], self.panes["peers"]],
-                                         layout=w.Layout(flex_flow="row wrap")), self.panes["breakdown"]])
+            self.widget = w.VBox(
+                [
+                    w.HBox(
+                        [self.panes["trend"], self.panes["peers"]],
+                        layout=w.Layout(flex_flow="row wrap"),
+                    ),
+                    self.panes["breakdown"],
+                ]
+            )
         self.widget.add_class("acm-charts")
 
     def render(self, pane: str, key: tuple, build) -> tuple[str, object]:
@@ -97,8 +104,10 @@ class ChartBoard:
             for pane in PANES:
                 kind, payload = out.get(pane, ("text", ""))
                 self.notes[pane].value = payload if kind == "text" else ""
-            specs = [[out[p][1] for p in row if p in out and out[p][0] == "chart"]
-                     for row in (("trend", "peers"), ("breakdown",))]
+            specs = [
+                [out[p][1] for p in row if p in out and out[p][0] == "chart"]
+                for row in (("trend", "peers"), ("breakdown",))
+            ]
             self.chart.spec = compose(specs)
         self._shown = keys
 
@@ -117,14 +126,21 @@ def compose(rows: list[list[dict]]) -> dict | None:
     # One legend (the trend's) for the composite: on top, next to the trend, not under the
     # breakdown; rows are not column-aligned (their label widths differ).
     config = {**config, "legend": {**config.get("legend", {}), "orient": "top"}}
-    top = {"$schema": first.get("$schema"), "config": config, "datasets": {}, "spacing": 24,
-           "align": "none"}
+    top = {
+        "$schema": first.get("$schema"),
+        "config": config,
+        "datasets": {},
+        "spacing": 24,
+        "align": "none",
+    }
     bodies = []
     for row in rows:
         parts = []
         for spec in row:
             top["datasets"].update(spec.get("datasets", {}))
-            parts.append({k: v for k, v in spec.items() if k not in ("$schema", "config", "datasets")})
+            parts.append(
+                {k: v for k, v in spec.items() if k not in ("$schema", "config", "datasets")}
+            )
         bodies.append({"hconcat": parts, "spacing": 40})
     if len(bodies) == 1:
         row = bodies[0]["hconcat"]

@@ -13,12 +13,17 @@ import typer
 
 from acm_helpers.exceptions import AcmError
 
-app = typer.Typer(help="ACM Workbench: intake, metrics, packets and dashboards for Active Contract Management.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="ACM Workbench: intake, metrics, packets and dashboards for Active Contract Management.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 
 DEFAULT_PROGRAM = Path("parameters/program.yaml")
 ProgramOpt = typer.Option(DEFAULT_PROGRAM, "--program", help="Program file (YAML).")
-DataDirOpt = typer.Option(None, "--data-dir", help="Data directory (default: the program's data_dir).")
+DataDirOpt = typer.Option(
+    None, "--data-dir", help="Data directory (default: the program's data_dir)."
+)
 
 
 def fail(exc: AcmError) -> None:
@@ -52,13 +57,19 @@ def version() -> None:
 @app.command()
 def serve(
     port: int = typer.Option(8866, "--port", help="Port to listen on."),
-    host: str = typer.Option("127.0.0.1", "--host", help="Address to bind (default: this machine only)."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Address to bind (default: this machine only)."
+    ),
     token: str | None = typer.Option(None, "--token", help="Require ?token=... on the URL."),
-    program: list[Path] = typer.Option([DEFAULT_PROGRAM], "--program",
-                                       help="Program file (YAML); repeat to offer several."),
+    program: list[Path] = typer.Option(
+        [DEFAULT_PROGRAM], "--program", help="Program file (YAML); repeat to offer several."
+    ),
     data_dir: Path | None = DataDirOpt,
-    preheat: bool = typer.Option(True, "--preheat/--no-preheat",
-                                 help="Keep kernels that have already loaded the data (faster first chart)."),
+    preheat: bool = typer.Option(
+        True,
+        "--preheat/--no-preheat",
+        help="Keep kernels that have already loaded the data (faster first chart).",
+    ),
     pool_size: int = typer.Option(1, "--pool-size", help="Number of preheated kernels."),
 ) -> None:
     """Start the staff dashboard (Voila) on notebooks/05_explorer.ipynb."""
@@ -66,8 +77,15 @@ def serve(
     from acm_helpers.serve import serve as run_server
 
     try:
-        settings = ServeSettings(programs=tuple(program), data_dir=data_dir, port=port, host=host,
-                                 token=token, preheat=preheat, pool_size=pool_size)
+        settings = ServeSettings(
+            programs=tuple(program),
+            data_dir=data_dir,
+            port=port,
+            host=host,
+            token=token,
+            preheat=preheat,
+            pool_size=pool_size,
+        )
         check_inputs(settings)
         typer.echo(f"ACM explorer: http://{host}:{port}/" + (f"?token={token}" if token else ""))
         run_server(settings)
@@ -78,18 +96,30 @@ def serve(
 @app.command()
 def demo(
     program: Path = ProgramOpt,
-    period: str | None = typer.Option(None, "--period", help="Month to load up to and build packets for (default: the program's last)."),
+    period: str | None = typer.Option(
+        None,
+        "--period",
+        help="Month to load up to and build packets for (default: the program's last).",
+    ),
     workers: int = typer.Option(2, "--workers", help="Parallel packet builds."),
-    scale: float = typer.Option(1.0, "--scale", help="Volume multiplier (1.0: about 20,000 episodes)."),
+    scale: float = typer.Option(
+        1.0, "--scale", help="Volume multiplier (1.0: about 20,000 episodes)."
+    ),
     seed: int = typer.Option(20261023, "--seed", help="Generator seed (same seed, same data)."),
-    out: Path = typer.Option(Path("demo"), "--out", help="Where the submission files go (<out>/<program id>/submissions)."),
+    out: Path = typer.Option(
+        Path("demo"),
+        "--out",
+        help="Where the submission files go (<out>/<program id>/submissions).",
+    ),
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Generate the demo program, write its submissions, and run every stage that exists."""
     from acm_helpers.demo import build
 
     try:
-        result = build(program, out, period, workers, seed, scale, data_dir=data_dir, echo=typer.echo)
+        result = build(
+            program, out, period, workers, seed, scale, data_dir=data_dir, echo=typer.echo
+        )
     except AcmError as exc:
         fail(exc)
     if result.failed:  # like `acm run`: one failure does not stop the others, but is not hidden
@@ -98,13 +128,23 @@ def demo(
 
 @app.command()
 def intake(
-    paths: list[Path] = typer.Argument(..., help="Submission files, or folders of them (named YYYY-MM)."),
-    period: str | None = typer.Option(None, "--period", help="YYYY-MM for every file (default: each file's folder name)."),
+    paths: list[Path] = typer.Argument(
+        ..., help="Submission files, or folders of them (named YYYY-MM)."
+    ),
+    period: str | None = typer.Option(
+        None, "--period", help="YYYY-MM for every file (default: each file's folder name)."
+    ),
     program: Path = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
-    received: str | None = typer.Option(None, "--received", help="Date the files arrived, YYYY-MM-DD (default: today)."),
-    fmt: str = typer.Option("csv", "--format", help="csv (CSV or XLSX templates) or hmis (HUD HMIS CSV export)."),
-    max_bytes: int | None = typer.Option(None, "--max-bytes", help="Refuse larger files (default 2 GiB)."),
+    received: str | None = typer.Option(
+        None, "--received", help="Date the files arrived, YYYY-MM-DD (default: today)."
+    ),
+    fmt: str = typer.Option(
+        "csv", "--format", help="csv (CSV or XLSX templates) or hmis (HUD HMIS CSV export)."
+    ),
+    max_bytes: int | None = typer.Option(
+        None, "--max-bytes", help="Refuse larger files (default 2 GiB)."
+    ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
     from acm_helpers import intake as intake_mod
@@ -119,8 +159,14 @@ def intake(
                 got = hmis.intake_export(path, prog, store, period=period, received=received)
                 results += got if isinstance(got, list) else [got]
         elif fmt == "csv":
-            results = intake_mod.intake_files(paths, prog, store, period=period, received=received,
-                                              max_bytes=max_bytes or intake_mod.DEFAULT_MAX_BYTES)
+            results = intake_mod.intake_files(
+                paths,
+                prog,
+                store,
+                period=period,
+                received=received,
+                max_bytes=max_bytes or intake_mod.DEFAULT_MAX_BYTES,
+            )
         else:
             raise typer.BadParameter(f"--format {fmt!r}: use csv or hmis")
     except AcmError as exc:
@@ -160,7 +206,10 @@ def quality(
         shown = report[report["check"] != "completeness"][["check", "field", "value", "detail"]]
         typer.echo(shown.to_string(index=False))
         comp = report[report["check"] == "completeness"]
-        typer.echo("completeness: " + ", ".join(f"{f} {v:.0%}" for f, v in zip(comp["field"], comp["value"], strict=True)))
+        typer.echo(
+            "completeness: "
+            + ", ".join(f"{f} {v:.0%}" for f, v in zip(comp["field"], comp["value"], strict=True))
+        )
     quarantine = intake_mod.quarantine_summary(store, provider, period)
     if not quarantine.empty:
         typer.echo("== quarantined rows")
@@ -186,25 +235,36 @@ def metrics_cmd(
 
 @app.command("hmis-program")
 def hmis_program(
-    export: Path = typer.Argument(..., help="HMIS CSV export: the zip, or the folder it was unzipped to."),
-    out: Path = typer.Option(..., "--out", help="Program file to write, e.g. parameters/programs/hmis_<name>.yaml."),
-    program_id: str | None = typer.Option(None, "--id", help="Program id (default: the file name)."),
-    provider_level: str = typer.Option("organization", "--provider-level", help="organization or project."),
+    export: Path = typer.Argument(
+        ..., help="HMIS CSV export: the zip, or the folder it was unzipped to."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", help="Program file to write, e.g. parameters/programs/hmis_<name>.yaml."
+    ),
+    program_id: str | None = typer.Option(
+        None, "--id", help="Program id (default: the file name)."
+    ),
+    provider_level: str = typer.Option(
+        "organization", "--provider-level", help="organization or project."
+    ),
     name: str | None = typer.Option(None, "--name", help="Program display name."),
 ) -> None:
     """Write a program file from an HMIS export: its organizations (or projects) as providers, HUD metrics."""
     from acm_helpers.hmis_program import write_program
 
     try:
-        path = write_program(export, out, program_id=program_id, provider_level=provider_level, name=name)
+        path = write_program(
+            export, out, program_id=program_id, provider_level=provider_level, name=name
+        )
     except AcmError as exc:
         fail(exc)
     typer.echo(f"wrote {path}; next: acm intake --format hmis {export} --program {path}")
 
 
 # -- meeting cycle: action items and the end-of-contract report (owner: meeting-cycle helper) --
-action_app = typer.Typer(help="Meetings and action items: add, close, list, load from YAML/CSV.",
-                         no_args_is_help=True)
+action_app = typer.Typer(
+    help="Meetings and action items: add, close, list, load from YAML/CSV.", no_args_is_help=True
+)
 app.add_typer(action_app, name="action")
 
 
@@ -229,7 +289,9 @@ def action_add(
     due: str = typer.Option(..., "--due", help="Due date, YYYY-MM-DD."),
     text: str = typer.Option(..., "--text", help="What is to be done."),
     metric: str | None = typer.Option(None, "--metric", help="Linked metric id."),
-    meeting_date: str | None = typer.Option(None, "--meeting-date", help="Meeting that agreed it (default: today)."),
+    meeting_date: str | None = typer.Option(
+        None, "--meeting-date", help="Meeting that agreed it (default: today)."
+    ),
     program: Path = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
@@ -238,8 +300,16 @@ def action_add(
 
     try:
         prog, store = open_program(program, data_dir)
-        row = actions.add_action(store, prog, provider, owner, _day(due, "--due"), text, metric,
-                                 _day(meeting_date, "--meeting-date"))
+        row = actions.add_action(
+            store,
+            prog,
+            provider,
+            owner,
+            _day(due, "--due"),
+            text,
+            metric,
+            _day(meeting_date, "--meeting-date"),
+        )
     except AcmError as exc:
         fail(exc)
     typer.echo(f"added {row['item_id']} ({provider}, due {row['due_date']:%Y-%m-%d})")
@@ -268,7 +338,9 @@ def action_close(
 def action_list(
     provider: str | None = typer.Option(None, "--provider", help="One provider id (default: all)."),
     status: str = typer.Option("open", "--status", help="open (on --as-of), closed or all."),
-    as_of: str | None = typer.Option(None, "--as-of", help="YYYY-MM-DD for 'open' (default: today)."),
+    as_of: str | None = typer.Option(
+        None, "--as-of", help="YYYY-MM-DD for 'open' (default: today)."
+    ),
     program: Path = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
@@ -304,19 +376,31 @@ def action_load(
         counts = actions.load_file(store, prog, path)
     except AcmError as exc:
         fail(exc)
-    typer.echo(f"{path}: {counts['meetings']} meeting(s), {counts['items']} item(s), {counts['new_items']} new")
+    typer.echo(
+        f"{path}: {counts['meetings']} meeting(s), {counts['items']} item(s), {counts['new_items']} new"
+    )
 
 
 @app.command()
 def report(
     provider: str | None = typer.Option(None, "--provider", help="Provider id."),
-    contract: str | None = typer.Option(None, "--contract", help="Contract id (instead of --provider)."),
+    contract: str | None = typer.Option(
+        None, "--contract", help="Contract id (instead of --provider)."
+    ),
     program: Path = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
-    out: Path | None = typer.Option(None, "--out", help="Output folder (default: outputs/contracts/<contract id>)."),
-    audience: str = typer.Option("internal", "--audience", help="internal or provider (suppressed, peers anonymized)."),
-    narrative: Path | None = typer.Option(None, "--narrative", help="Markdown file with the manager's narrative."),
-    through: str | None = typer.Option(None, "--through", help="YYYY-MM: draft before the term ends."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder (default: outputs/contracts/<contract id>)."
+    ),
+    audience: str = typer.Option(
+        "internal", "--audience", help="internal or provider (suppressed, peers anonymized)."
+    ),
+    narrative: Path | None = typer.Option(
+        None, "--narrative", help="Markdown file with the manager's narrative."
+    ),
+    through: str | None = typer.Option(
+        None, "--through", help="YYYY-MM: draft before the term ends."
+    ),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print a PDF with Chromium."),
 ) -> None:
     """Write the end-of-contract report (HTML and PDF, offline) for one provider or contract."""
@@ -325,9 +409,17 @@ def report(
     if audience not in ("internal", "provider"):
         raise typer.BadParameter(f"--audience {audience!r}: use internal or provider")
     try:
-        result = contract_mod.render_report(program, provider=provider, contract=contract, data_dir=data_dir,
-                                            out_dir=out, audience=audience, narrative_path=narrative,
-                                            through=through, pdf=pdf)
+        result = contract_mod.render_report(
+            program,
+            provider=provider,
+            contract=contract,
+            data_dir=data_dir,
+            out_dir=out,
+            audience=audience,
+            narrative_path=narrative,
+            through=through,
+            pdf=pdf,
+        )
     except AcmError as exc:
         fail(exc)
     typer.echo(f"wrote {result.html}" + (f" and {result.pdf}" if result.pdf else ""))
@@ -336,18 +428,34 @@ def report(
 @app.command("run")
 def run_cmd(
     period: str = typer.Option(..., "--period", help="Month to build packets for, YYYY-MM."),
-    providers: str | None = typer.Option(None, "--providers", help="Comma-separated provider ids (default: all)."),
-    workers: int | None = typer.Option(None, "--workers", help="Worker processes (default and maximum: the cores)."),
-    audience: str = typer.Option("provider", "--audience", help="provider (peers anonymized, leak-checked) or internal."),
-    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print each packet to PDF with Chromium."),
-    force: bool = typer.Option(False, "--force", help="Rebuild packets whose inputs did not change."),
-    kernel: str = typer.Option("warm", "--kernel", help="warm (one kernel per worker, reused) or fresh (one per notebook)."),
+    providers: str | None = typer.Option(
+        None, "--providers", help="Comma-separated provider ids (default: all)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Worker processes (default and maximum: the cores)."
+    ),
+    audience: str = typer.Option(
+        "provider", "--audience", help="provider (peers anonymized, leak-checked) or internal."
+    ),
+    pdf: bool = typer.Option(
+        True, "--pdf/--no-pdf", help="Also print each packet to PDF with Chromium."
+    ),
+    force: bool = typer.Option(
+        False, "--force", help="Rebuild packets whose inputs did not change."
+    ),
+    kernel: str = typer.Option(
+        "warm", "--kernel", help="warm (one kernel per worker, reused) or fresh (one per notebook)."
+    ),
     program: Path = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
     out: Path = typer.Option(Path("outputs"), "--out", help="Packets go to <out>/<period>/."),
-    cluster: str | None = typer.Option(None, "--cluster", envvar="ACM_CLUSTER",
-                                       help="Run the notebooks on a Dask cluster, tcp://HOST:PORT "
-                                            "(paths on shared storage; README, Scale)."),
+    cluster: str | None = typer.Option(
+        None,
+        "--cluster",
+        envvar="ACM_CLUSTER",
+        help="Run the notebooks on a Dask cluster, tcp://HOST:PORT "
+        "(paths on shared storage; README, Scale).",
+    ),
 ) -> None:
     """Build every provider's packet (HTML, PDF, XLSX) and the internal system packet for a month."""
     import functools
@@ -362,19 +470,33 @@ def run_cmd(
     if kernel not in ("warm", "fresh"):
         fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))
     try:
-        result = run_period(program, period, data_dir=data_dir, out_root=out, workers=workers, audience=audience,
-                            pdf=pdf, force=force, kernel=kernel,
-                            providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None)
+        result = run_period(
+            program,
+            period,
+            data_dir=data_dir,
+            out_root=out,
+            workers=workers,
+            audience=audience,
+            pdf=pdf,
+            force=force,
+            kernel=kernel,
+            providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
+        )
     except AcmError as exc:
         fail(exc)
     m = result.manifest
     built = sum(1 for p in m.packets if p["status"] == "ok" and not p.get("skipped"))
     skipped = sum(1 for p in m.packets if p.get("skipped"))
-    typer.echo(f"{built} packet(s) built, {skipped} unchanged (skipped), {len(m.failures)} failed "
-               f"in {m.seconds:.1f} s. Index: {result.index}")
+    typer.echo(
+        f"{built} packet(s) built, {skipped} unchanged (skipped), {len(m.failures)} failed "
+        f"in {m.seconds:.1f} s. Index: {result.index}"
+    )
     for f in m.failures:
-        typer.secho(f"FAILED {f['key']} ({f['status']}): {(f.get('error') or {}).get('message', '')}",
-                    fg=typer.colors.RED, err=True)
+        typer.secho(
+            f"FAILED {f['key']} ({f['status']}): {(f.get('error') or {}).get('message', '')}",
+            fg=typer.colors.RED,
+            err=True,
+        )
     if m.failures:
         raise typer.Exit(1)
 

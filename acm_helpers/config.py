@@ -41,7 +41,9 @@ class Provider(Frozen):
     @model_validator(mode="after")
     def _dates_in_order(self) -> Provider:
         if self.end <= self.start:
-            raise ValueError(f"provider {self.id}: contract end {self.end} is not after start {self.start}")
+            raise ValueError(
+                f"provider {self.id}: contract end {self.end} is not after start {self.start}"
+            )
         return self
 
 
@@ -77,8 +79,13 @@ class Metric(Frozen):
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Metric:
-        need = {"rate": ["numerator"], "mean": ["value"], "median": ["value"],
-                "sum_ratio": ["numerator", "denominator"], "count": []}[self.kind]
+        need = {
+            "rate": ["numerator"],
+            "mean": ["value"],
+            "median": ["value"],
+            "sum_ratio": ["numerator", "denominator"],
+            "count": [],
+        }[self.kind]
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
             raise ValueError(f"a {self.kind} metric needs {', '.join(missing)}")
@@ -125,7 +132,9 @@ class Peers(Frozen):
 class RoadmapTopic(Frozen):
     """One month of the performance improvement roadmap."""
 
-    topic: Literal["disparity", "duration_outcome", "referral_funnel", "cohort_trend", "peer_comparison"]
+    topic: Literal[
+        "disparity", "duration_outcome", "referral_funnel", "cohort_trend", "peer_comparison"
+    ]
     title: str
     metric: str
     question: str
@@ -176,7 +185,9 @@ class Program(Frozen):
     meetings: Meetings = Meetings()
     outcomes: dict[Identifier, OutcomeColumn] = Field(default_factory=dict)
     codes: dict[str, list[str]] = Field(default_factory=dict)
-    destinations: dict[str, Literal["permanent", "temporary", "institutional", "other", "unknown"]] = Field(default_factory=dict)
+    destinations: dict[
+        str, Literal["permanent", "temporary", "institutional", "other", "unknown"]
+    ] = Field(default_factory=dict)
 
     @field_validator("first_period", "last_period")
     @classmethod
@@ -199,9 +210,13 @@ class Program(Frozen):
             if not PERIOD_RE.match(month):
                 raise ValueError(f"roadmap key {month!r} is not YYYY-MM")
             if item.metric not in self.metrics:
-                raise ValueError(f"roadmap {month}: unknown metric {item.metric!r}; known: {', '.join(self.metrics)}")
+                raise ValueError(
+                    f"roadmap {month}: unknown metric {item.metric!r}; known: {', '.join(self.metrics)}"
+                )
             if item.dimension is not None and item.dimension not in self.dimensions:
-                raise ValueError(f"roadmap {month}: unknown dimension {item.dimension!r}; known: {', '.join(self.dimensions)}")
+                raise ValueError(
+                    f"roadmap {month}: unknown dimension {item.dimension!r}; known: {', '.join(self.dimensions)}"
+                )
         return self
 
     # -- lookups that fail with the list of known ids ---------------------------------------
@@ -282,7 +297,9 @@ def load_program(path: str | Path) -> Program:
     """
     path = Path(path)
     if not path.exists():
-        raise ConfigError(f"Program file {path} not found. Pass --program PATH or create parameters/program.yaml.")
+        raise ConfigError(
+            f"Program file {path} not found. Pass --program PATH or create parameters/program.yaml."
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -299,4 +316,6 @@ def load_program(path: str | Path) -> Program:
             if err["type"] == "extra_forbidden":
                 msg = "unknown key; remove it or check its spelling"
             lines.append(f"  - {where}: {msg}")
-        raise ConfigError(f"{path}: {len(lines)} problem(s) in the program file:\n" + "\n".join(lines)) from None
+        raise ConfigError(
+            f"{path}: {len(lines)} problem(s) in the program file:\n" + "\n".join(lines)
+        ) from None

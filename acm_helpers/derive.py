@@ -31,7 +31,9 @@ def derive_episodes(episodes: pd.DataFrame, as_of: date | None = None) -> pd.Dat
             out[col] = pd.NaT
     as_of_ts = pd.Timestamp(as_of) if as_of else out[["enrollment_date", "exit_date"]].max().max()
     out["is_leaver"] = out["exit_date"].notna()
-    out["days_referral_to_enrollment"] = (out["enrollment_date"] - out["referral_date"]).dt.days.astype("Int64")
+    out["days_referral_to_enrollment"] = (
+        out["enrollment_date"] - out["referral_date"]
+    ).dt.days.astype("Int64")
     end = out["exit_date"].fillna(as_of_ts)
     out["length_of_stay_days"] = (end - out["enrollment_date"]).dt.days.astype("Int64")
     out["days_to_move_in"] = (out["move_in_date"] - out["enrollment_date"]).dt.days.astype("Int64")
@@ -58,7 +60,9 @@ def flag_returns(episodes: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
     from acm_helpers.hud import days_to_return
 
     cols = list(RETURN_WINDOWS)
-    result = pd.DataFrame({c: pd.array([pd.NA] * len(episodes), dtype="boolean") for c in cols}, index=episodes.index)
+    result = pd.DataFrame(
+        {c: pd.array([pd.NA] * len(episodes), dtype="boolean") for c in cols}, index=episodes.index
+    )
     if episodes.empty or "destination_class" not in episodes:
         return result
     exits = episodes[(episodes["destination_class"] == "permanent") & episodes["exit_date"].notna()]

@@ -30,8 +30,20 @@ MONTH = "month"
 GRAINS = ("month", "quarter", "year", "term")
 GRAIN_LABELS = {"month": "Month", "quarter": "Quarter", "year": "Year", "term": "Contract term"}
 # Columns of the CSV export: aggregates only (no client-level field exists in these tables).
-CSV_COLUMNS = ["section", "provider_id", "period", "grain", "metric_id", "dimension", "group",
-               "numerator", "denominator", "value", "ci_low", "ci_high"]
+CSV_COLUMNS = [
+    "section",
+    "provider_id",
+    "period",
+    "grain",
+    "metric_id",
+    "dimension",
+    "group",
+    "numerator",
+    "denominator",
+    "value",
+    "ci_low",
+    "ci_high",
+]
 NUMBER_COLUMNS = ["numerator", "denominator", "value", "ci_low", "ci_high"]
 
 
@@ -98,8 +110,10 @@ def load_data(program: Program, store) -> ExplorerData:
     """
     values = store.read_table("metric_values")
     if values.empty:
-        raise StoreError(f"Program {program.id}: no metric_values in {store.root}. Run `acm demo` "
-                         "(demo program) or compute metrics for this data directory first.")
+        raise StoreError(
+            f"Program {program.id}: no metric_values in {store.root}. Run `acm demo` "
+            "(demo program) or compute metrics for this data directory first."
+        )
     from acm_helpers import actions, privacy
 
     def optional(name: str) -> pd.DataFrame:
@@ -114,8 +128,13 @@ def load_data(program: Program, store) -> ExplorerData:
         # Staff view: peers named; suppressed cells nulled again (they already are).
         return privacy.for_audience(frame, program, "internal")
 
-    return ExplorerData(program, tidy(values), tidy(optional("equity")), optional("quality"),
-                        actions.read_actions(store))
+    return ExplorerData(
+        program,
+        tidy(values),
+        tidy(optional("equity")),
+        optional("quality"),
+        actions.read_actions(store),
+    )
 
 
 def allowed(data: ExplorerData) -> Allowed:
@@ -128,9 +147,13 @@ def allowed(data: ExplorerData) -> Allowed:
     metrics = [m for m in prog.metrics if m in set(vals["metric_id"])]
     dims = [d for d in prog.dimensions if d in set(vals["dimension"])]
     grains = [g for g in GRAINS if g in set(vals.loc[vals["dimension"] != "", "grain"])] or [MONTH]
-    return Allowed(providers=(ALL, *[p for p in prog.provider_ids if p in have]),
-                   metrics=tuple(metrics), periods=tuple(months), dimensions=("", *dims),
-                   grains=tuple(grains))
+    return Allowed(
+        providers=(ALL, *[p for p in prog.provider_ids if p in have]),
+        metrics=tuple(metrics),
+        periods=tuple(months),
+        dimensions=("", *dims),
+        grains=tuple(grains),
+    )
 
 
 def _check(kind: str, value: object, known: tuple[str, ...]) -> str:
@@ -139,8 +162,15 @@ def _check(kind: str, value: object, known: tuple[str, ...]) -> str:
     return value
 
 
-def make_selection(ok: Allowed, provider: object, metric: object, start: object, end: object,
-                   dimension: object = "", grain: object = MONTH) -> Selection:
+def make_selection(
+    ok: Allowed,
+    provider: object,
+    metric: object,
+    start: object,
+    end: object,
+    dimension: object = "",
+    grain: object = MONTH,
+) -> Selection:
     """Validate raw widget (or URL) values against the allowlist and build a Selection.
 
     Why: widget values arrive from a browser; anything not in the allowed set is refused with
@@ -150,15 +180,19 @@ def make_selection(ok: Allowed, provider: object, metric: object, start: object,
         UnknownIdError: a provider, metric, month or breakdown that is not allowed.
         ConfigError: a range whose first month is after its last.
     """
-    sel = Selection(provider=_check("provider", provider, ok.providers),
-                    metric=_check("metric", metric, ok.metrics),
-                    start=_check("month", start, ok.periods),
-                    end=_check("month", end, ok.periods),
-                    dimension=_check("breakdown", dimension, ok.dimensions),
-                    grain=_check("breakdown period", grain, ok.grains))
+    sel = Selection(
+        provider=_check("provider", provider, ok.providers),
+        metric=_check("metric", metric, ok.metrics),
+        start=_check("month", start, ok.periods),
+        end=_check("month", end, ok.periods),
+        dimension=_check("breakdown", dimension, ok.dimensions),
+        grain=_check("breakdown period", grain, ok.grains),
+    )
     if sel.start > sel.end:
-        raise ConfigError(f"The range starts ({sel.start}) after it ends ({sel.end}); "
-                          "pick a first month before the last.")
+        raise ConfigError(
+            f"The range starts ({sel.start}) after it ends ({sel.end}); "
+            "pick a first month before the last."
+        )
     return sel
 
 
@@ -175,8 +209,12 @@ def trend(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     quartiles are the engine's, over all providers with a value that month).
     """
     m = data.monthly
-    rows = m[(m["metric_id"] == sel.metric) & (m["provider_id"] == sel.provider)
-             & (m["period"] >= sel.start) & (m["period"] <= sel.end)]
+    rows = m[
+        (m["metric_id"] == sel.metric)
+        & (m["provider_id"] == sel.provider)
+        & (m["period"] >= sel.start)
+        & (m["period"] <= sel.end)
+    ]
     cols = ["period", *NUMBER_COLUMNS, "suppressed", "peer_q1", "peer_median", "peer_q3"]
     return rows[cols].sort_values("period", ignore_index=True)
 
@@ -198,8 +236,12 @@ def breakdown_period(sel: Selection) -> str:
     """Label of the breakdown's window: the month, quarter, year or contract term of ``end``."""
     from acm_helpers.periods import quarter_of, year_of
 
-    return {"month": sel.end, "quarter": quarter_of(sel.end), "year": year_of(sel.end),
-            "term": "term"}[sel.grain]
+    return {
+        "month": sel.end,
+        "quarter": quarter_of(sel.end),
+        "year": year_of(sel.end),
+        "term": "term",
+    }[sel.grain]
 
 
 def breakdown(data: ExplorerData, sel: Selection) -> pd.DataFrame:
@@ -214,27 +256,42 @@ def breakdown(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     if not sel.dimension:
         return pd.DataFrame(columns=cols)
     g, period = data.groups, breakdown_period(sel)
-    rows = g[(g["grain"] == sel.grain) & (g["metric_id"] == sel.metric)
-             & (g["provider_id"] == sel.provider) & (g["period"] == period)
-             & (g["dimension"] == sel.dimension)]
+    rows = g[
+        (g["grain"] == sel.grain)
+        & (g["metric_id"] == sel.metric)
+        & (g["provider_id"] == sel.provider)
+        & (g["period"] == period)
+        & (g["dimension"] == sel.dimension)
+    ]
     out = rows[["group", *NUMBER_COLUMNS, "suppressed"]]
     eq = data.equity
     if not eq.empty and "flag_disparity" in eq.columns:
-        flags = eq[(eq["grain"] == sel.grain) & (eq["metric_id"] == sel.metric)
-                   & (eq["provider_id"] == sel.provider) & (eq["period"] == period)
-                   & (eq["dimension"] == sel.dimension)]
+        flags = eq[
+            (eq["grain"] == sel.grain)
+            & (eq["metric_id"] == sel.metric)
+            & (eq["provider_id"] == sel.provider)
+            & (eq["period"] == period)
+            & (eq["dimension"] == sel.dimension)
+        ]
         flags = flags[["group", "flag_disparity", "disparity_reason"]].rename(
-            columns={"flag_disparity": "flagged", "disparity_reason": "reason"})
+            columns={"flag_disparity": "flagged", "disparity_reason": "reason"}
+        )
         out = out.merge(flags, on="group", how="left")
     else:
         out = out.assign(flagged=False, reason="")
-    out = out.assign(flagged=out["flagged"].fillna(False).astype(bool),
-                     reason=out["reason"].fillna("").astype(str))
+    out = out.assign(
+        flagged=out["flagged"].fillna(False).astype(bool),
+        reason=out["reason"].fillna("").astype(str),
+    )
     return out[cols].sort_values("group", ignore_index=True)
 
 
-FLAG_COLUMNS = ["flag_below_target", "flag_worse_than_peers", "flag_significant_change",
-                "flag_special_cause"]
+FLAG_COLUMNS = [
+    "flag_below_target",
+    "flag_worse_than_peers",
+    "flag_significant_change",
+    "flag_special_cause",
+]
 
 
 def tiles(data: ExplorerData, sel: Selection) -> pd.DataFrame:
@@ -253,14 +310,20 @@ def tiles(data: ExplorerData, sel: Selection) -> pd.DataFrame:
         row = month.loc[metric_id] if metric_id in month.index else None
         flagged = row is not None and bool(row[FLAG_COLUMNS].fillna(False).any())
         reasons = "" if row is None or pd.isna(row["flag_reasons"]) else str(row["flag_reasons"])
-        out.append({
-            "metric_id": metric_id, "label": metric.label,
-            "value": np.nan if row is None else row["value"], "fmt": metric.format,
-            "target": metric.target, "suppressed": bool(row is not None and row["suppressed"]),
-            "math": "" if row is None or pd.isna(row["math"]) else str(row["math"]),
-            "flags": [r for r in re.split(r"(?<=\.)\s+", reasons) if r],
-            "flagged": flagged, "note": "" if row is None else str(row.get("note", "") or ""),
-        })
+        out.append(
+            {
+                "metric_id": metric_id,
+                "label": metric.label,
+                "value": np.nan if row is None else row["value"],
+                "fmt": metric.format,
+                "target": metric.target,
+                "suppressed": bool(row is not None and row["suppressed"]),
+                "math": "" if row is None or pd.isna(row["math"]) else str(row["math"]),
+                "flags": [r for r in re.split(r"(?<=\.)\s+", reasons) if r],
+                "flagged": flagged,
+                "note": "" if row is None else str(row.get("note", "") or ""),
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -277,11 +340,17 @@ def quality_status(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     for pid in wanted:
         rows = q[(q["provider_id"] == pid) & (q["period"] == sel.end)] if len(q) else q
         s = quality.summarize(rows)
-        out.append({"provider": provider_label(data.program, pid),
-                    "submitted": bool(len(rows)), "rows_accepted": s["rows_accepted"],
-                    "rows_rejected": s["rows_rejected"], "completeness": s["completeness"],
-                    "days_late": s["days_late"],
-                    "top_problem": s["top_problems"][0] if s["top_problems"] else ""})
+        out.append(
+            {
+                "provider": provider_label(data.program, pid),
+                "submitted": bool(len(rows)),
+                "rows_accepted": s["rows_accepted"],
+                "rows_rejected": s["rows_rejected"],
+                "completeness": s["completeness"],
+                "days_late": s["days_late"],
+                "top_problem": s["top_problems"][0] if s["top_problems"] else "",
+            }
+        )
     return pd.DataFrame(out)
 
 
@@ -313,13 +382,22 @@ def view_csv(data: ExplorerData, sel: Selection) -> str:
     base = vals[vals["grain"] == MONTH]
     in_range = (base["period"] >= sel.start) & (base["period"] <= sel.end)
     parts = [
-        base[in_range & (base["provider_id"] == sel.provider) & (base["dimension"] == "")].assign(section="trend"),
-        base[(base["period"] == sel.end) & (base["provider_id"] != ALL) & (base["dimension"] == "")].assign(section="peers"),
+        base[in_range & (base["provider_id"] == sel.provider) & (base["dimension"] == "")].assign(
+            section="trend"
+        ),
+        base[
+            (base["period"] == sel.end) & (base["provider_id"] != ALL) & (base["dimension"] == "")
+        ].assign(section="peers"),
     ]
     if sel.dimension:
-        parts.append(vals[(vals["grain"] == sel.grain) & (vals["period"] == breakdown_period(sel))
-                          & (vals["provider_id"] == sel.provider)
-                          & (vals["dimension"] == sel.dimension)].assign(section="breakdown"))
+        parts.append(
+            vals[
+                (vals["grain"] == sel.grain)
+                & (vals["period"] == breakdown_period(sel))
+                & (vals["provider_id"] == sel.provider)
+                & (vals["dimension"] == sel.dimension)
+            ].assign(section="breakdown")
+        )
     out = pd.concat(parts, ignore_index=True)
     out = out[CSV_COLUMNS]
     for col in ("provider_id", "group", "dimension"):

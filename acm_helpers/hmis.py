@@ -33,19 +33,54 @@ from acm_helpers.exceptions import HmisError
 from acm_helpers.hmis_map import HmisReport, explode_races
 
 REQUIRED_FILES = ("Export", "Organization", "Project", "Client", "Enrollment", "Exit")
-OPTIONAL_FILES = ("ProjectCoC", "Funder", "Inventory", "CEParticipation", "HMISParticipation", "Event")
-ALL_FILES = REQUIRED_FILES + OPTIONAL_FILES + (
-    "Affiliation", "Assessment", "AssessmentQuestions", "AssessmentResults", "CurrentLivingSituation",
-    "Disabilities", "EmploymentEducation", "HealthAndDV", "IncomeBenefits", "Services", "User",
-    "YouthEducationStatus")
+OPTIONAL_FILES = (
+    "ProjectCoC",
+    "Funder",
+    "Inventory",
+    "CEParticipation",
+    "HMISParticipation",
+    "Event",
+)
+ALL_FILES = (
+    REQUIRED_FILES
+    + OPTIONAL_FILES
+    + (
+        "Affiliation",
+        "Assessment",
+        "AssessmentQuestions",
+        "AssessmentResults",
+        "CurrentLivingSituation",
+        "Disabilities",
+        "EmploymentEducation",
+        "HealthAndDV",
+        "IncomeBenefits",
+        "Services",
+        "User",
+        "YouthEducationStatus",
+    )
+)
 # CSV spec: the first column of each file is its primary key.
-PRIMARY_KEYS = {"Export": "ExportID", "Organization": "OrganizationID", "Project": "ProjectID",
-                "Client": "PersonalID", "Enrollment": "EnrollmentID", "Exit": "ExitID",
-                "ProjectCoC": "ProjectCoCID", "Funder": "FunderID", "Inventory": "InventoryID",
-                "CEParticipation": "CEParticipationID", "HMISParticipation": "HMISParticipationID",
-                "Event": "EventID"}
-ID_COLUMNS = set(PRIMARY_KEYS.values()) - {"ExportID"} | {"PersonalID", "EnrollmentID", "ProjectID",
-                                                           "OrganizationID", "HouseholdID"}
+PRIMARY_KEYS = {
+    "Export": "ExportID",
+    "Organization": "OrganizationID",
+    "Project": "ProjectID",
+    "Client": "PersonalID",
+    "Enrollment": "EnrollmentID",
+    "Exit": "ExitID",
+    "ProjectCoC": "ProjectCoCID",
+    "Funder": "FunderID",
+    "Inventory": "InventoryID",
+    "CEParticipation": "CEParticipationID",
+    "HMISParticipation": "HMISParticipationID",
+    "Event": "EventID",
+}
+ID_COLUMNS = set(PRIMARY_KEYS.values()) - {"ExportID"} | {
+    "PersonalID",
+    "EnrollmentID",
+    "ProjectID",
+    "OrganizationID",
+    "HouseholdID",
+}
 DATE_COLUMNS = {
     "Export": ("ExportDate", "ExportStartDate", "ExportEndDate"),
     "Project": ("OperatingStartDate", "OperatingEndDate"),
@@ -58,8 +93,19 @@ AUDIT_DATES = ("DateUpdated",)  # parsed for "latest version wins"; never loaded
 # Date part only: times ("2021-04-29 07:37:40", "4/29/2021 7:37 AM") are cut off first. Order
 # breaks ties: ISO, then US month-first forms, then day-first forms (chosen only when they parse
 # more of a column, e.g. "13-06-19").
-DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%m/%d/%y", "%Y/%m/%d", "%Y%m%d", "%m-%d-%Y", "%m-%d-%y",
-                "%d-%m-%y", "%d-%m-%Y", "%d/%m/%Y", "%d.%m.%Y")
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%m/%d/%y",
+    "%Y/%m/%d",
+    "%Y%m%d",
+    "%m-%d-%Y",
+    "%m-%d-%y",
+    "%d-%m-%y",
+    "%d-%m-%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+)
 NA_TEXT = ["", "NULL", "null"]
 ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
 
@@ -95,10 +141,14 @@ def read_export(path: str | Path, files: Iterable[str] | str | None = None) -> H
     missing = [f"{name}.csv" for name in REQUIRED_FILES if name not in members]
     if missing:
         found = ", ".join(sorted(f"{m}.csv" for m in members)) or "no HUD CSV files"
-        raise HmisError(f"{path}: required HMIS file(s) missing: {', '.join(missing)} (found: {found}). "
-                        "Export again with every HMIS CSV file (HMIS CSV Format Specifications: Export, "
-                        "Organization, Project, Client, Enrollment and Exit are required).")
-    report.optional_missing = [f"{n}.csv" for n in OPTIONAL_FILES if n in wanted and n not in members]
+        raise HmisError(
+            f"{path}: required HMIS file(s) missing: {', '.join(missing)} (found: {found}). "
+            "Export again with every HMIS CSV file (HMIS CSV Format Specifications: Export, "
+            "Organization, Project, Client, Enrollment and Exit are required)."
+        )
+    report.optional_missing = [
+        f"{n}.csv" for n in OPTIONAL_FILES if n in wanted and n not in members
+    ]
     report.files_not_read = sorted(f"{m}.csv" for m in members if m not in wanted)
     tables = HmisTables()
     for name in [n for n in ALL_FILES if n in wanted and n in members]:
@@ -128,8 +178,10 @@ def _members(path: Path) -> dict[str, tuple[str, str]]:
                 if not info.is_dir() and info.filename.lower().endswith(".csv") and stem in known:
                     found.setdefault(known[stem], ("zip", info.filename))
     elif path.exists():
-        raise HmisError(f"{path} is neither a zip file nor a folder. Pass the HMIS CSV export zip or "
-                        "the folder it was unzipped to.")
+        raise HmisError(
+            f"{path} is neither a zip file nor a folder. Pass the HMIS CSV export zip or "
+            "the folder it was unzipped to."
+        )
     else:
         raise HmisError(f"{path} does not exist. Pass the HMIS CSV export zip or its folder.")
     return found
@@ -152,8 +204,10 @@ def _read_csv(path: Path, member: tuple[str, str], name: str) -> pd.DataFrame:
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=NA_TEXT)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise HmisError(f"{path.name}: {name}.csv cannot be read as CSV ({exc}). Check the file or "
-                        "export it again.") from exc
+        raise HmisError(
+            f"{path.name}: {name}.csv cannot be read as CSV ({exc}). Check the file or "
+            "export it again."
+        ) from exc
     frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
     return frame
 
@@ -170,33 +224,64 @@ def _detect_versions(tables: HmisTables, report: HmisReport, path: Path) -> None
         if version is None:
             version, source = guessed, "Client.csv columns"
         if version is None:
-            raise HmisError(f"{path.name}: Export.csv CSVVersion {row.get('CSVVersion')!r} is not a supported "
-                            f"HMIS CSV version ({', '.join('FY' + v for v in hud.SUPPORTED_VERSIONS)}) and "
-                            "Client.csv's columns do not match one. Export in a supported format.")
+            raise HmisError(
+                f"{path.name}: Export.csv CSVVersion {row.get('CSVVersion')!r} is not a supported "
+                f"HMIS CSV version ({', '.join('FY' + v for v in hud.SUPPORTED_VERSIONS)}) and "
+                "Client.csv's columns do not match one. Export in a supported format."
+            )
         if guessed and guessed != version:
-            report.add_issue("version_mismatch", "Export", 1, f"ExportID {row['ExportID']} says FY{version} "
-                             f"but Client.csv's columns look like FY{guessed}; codes read as FY{version}")
+            report.add_issue(
+                "version_mismatch",
+                "Export",
+                1,
+                f"ExportID {row['ExportID']} says FY{version} "
+                f"but Client.csv's columns look like FY{guessed}; codes read as FY{version}",
+            )
         report.versions[str(row["ExportID"])] = version
         report.version_source = source
-        report.exports.append({k: row.get(k) for k in ("ExportID", "SourceID", "SourceName", "ExportDate",
-                                                       "ExportStartDate", "ExportEndDate", "CSVVersion",
-                                                       "SoftwareName", "ExportDirective", "HashStatus")})
+        report.exports.append(
+            {
+                k: row.get(k)
+                for k in (
+                    "ExportID",
+                    "SourceID",
+                    "SourceName",
+                    "ExportDate",
+                    "ExportStartDate",
+                    "ExportEndDate",
+                    "CSVVersion",
+                    "SoftwareName",
+                    "ExportDirective",
+                    "HashStatus",
+                )
+            }
+        )
     counts = pd.Series(list(report.versions.values())).value_counts()
     report.version = str(counts.index[0])
     if len(counts) > 1:
-        report.add_issue("mixed_versions", "Export", len(report.versions),
-                         "exports of several CSV versions; each row is read with its ExportID's version")
+        report.add_issue(
+            "mixed_versions",
+            "Export",
+            len(report.versions),
+            "exports of several CSV versions; each row is read with its ExportID's version",
+        )
 
 
-def _clean(frame: pd.DataFrame, name: str, export: pd.DataFrame, report: HmisReport) -> pd.DataFrame:
+def _clean(
+    frame: pd.DataFrame, name: str, export: pd.DataFrame, report: HmisReport
+) -> pd.DataFrame:
     """Parse dates, keep the latest copy of each record, drop deleted ones, tag the version."""
     versions = report.versions
     default = report.version
     _scope_ids(frame, export)
     if "ExportID" in frame:
         unknown = frame["ExportID"].notna() & ~frame["ExportID"].isin(list(versions))
-        report.add_issue("unknown_export_id", name, int(unknown.sum()),
-                         f"ExportID not in Export.csv; read as FY{default}")
+        report.add_issue(
+            "unknown_export_id",
+            name,
+            int(unknown.sum()),
+            f"ExportID not in Export.csv; read as FY{default}",
+        )
         frame["_version"] = frame["ExportID"].map(versions).fillna(default).astype("str")
     else:
         frame["_version"] = default
@@ -204,15 +289,30 @@ def _clean(frame: pd.DataFrame, name: str, export: pd.DataFrame, report: HmisRep
         if col in frame:
             frame[col] = _parse_date_column(frame[col], name, col, report)
     key = PRIMARY_KEYS.get(name)
-    deleted = frame["DateDeleted"].notna() if "DateDeleted" in frame else pd.Series(False, index=frame.index)
+    deleted = (
+        frame["DateDeleted"].notna()
+        if "DateDeleted" in frame
+        else pd.Series(False, index=frame.index)
+    )
     if key in frame and frame[key].duplicated().any():
         # Merged exports: the copy with the latest DateUpdated wins (then the later export, then
         # the later row); a newer copy carrying DateDeleted deletes the record.
-        made = dict(zip(export["ExportID"], export["ExportDate"], strict=True)) if "ExportDate" in export else {}
-        order = pd.DataFrame({"updated": _quiet_dates(frame.get("DateUpdated")),
-                              "exported": _col_or_na(frame, "ExportID").map(made).astype("datetime64[us]"),
-                              "pos": np.arange(len(frame))}, index=frame.index)
-        ranked = order.sort_values(["updated", "exported", "pos"], na_position="first", kind="stable")
+        made = (
+            dict(zip(export["ExportID"], export["ExportDate"], strict=True))
+            if "ExportDate" in export
+            else {}
+        )
+        order = pd.DataFrame(
+            {
+                "updated": _quiet_dates(frame.get("DateUpdated")),
+                "exported": _col_or_na(frame, "ExportID").map(made).astype("datetime64[us]"),
+                "pos": np.arange(len(frame)),
+            },
+            index=frame.index,
+        )
+        ranked = order.sort_values(
+            ["updated", "exported", "pos"], na_position="first", kind="stable"
+        )
         keep = (~frame.loc[ranked.index, key].duplicated(keep="last")).reindex(frame.index)
         report.superseded[name] = int((~keep).sum())
         frame, deleted = frame[keep], deleted[keep]
@@ -225,7 +325,11 @@ def _scope_ids(frame: pd.DataFrame, export: pd.DataFrame) -> None:
     in two HMISs is two different records, so every id gets its source in front ("coc2:123")."""
     if "SourceID" not in export or export["SourceID"].nunique() <= 1 or "ExportID" not in frame:
         return
-    source = frame["ExportID"].map(dict(zip(export["ExportID"], export["SourceID"], strict=True))).fillna("")
+    source = (
+        frame["ExportID"]
+        .map(dict(zip(export["ExportID"], export["SourceID"], strict=True)))
+        .fillna("")
+    )
     for col in [c for c in frame.columns if c in ID_COLUMNS]:
         frame[col] = (source + ":" + frame[col]).where(frame[col].notna())
 
@@ -241,7 +345,9 @@ def _quiet_dates(values: pd.Series | None) -> pd.Series | float:
     return _parse_date_column(values, "", "", None)
 
 
-def _parse_date_column(values: pd.Series, table: str, col: str, report: HmisReport | None) -> pd.Series:
+def _parse_date_column(
+    values: pd.Series, table: str, col: str, report: HmisReport | None
+) -> pd.Series:
     """Parse one date column whatever the vendor's format; unparseable text is reported.
 
     Each round picks the format that parses most of what is left, so a column in one format is
@@ -258,7 +364,10 @@ def _parse_date_column(values: pd.Series, table: str, col: str, report: HmisRepo
     while todo.any():
         # Rank the formats on a sample of what is left, then parse it all with the best one.
         for sample in (text[todo].iloc[:2000], text[todo]):
-            counts = {f: int(pd.to_datetime(sample, format=f, errors="coerce").notna().sum()) for f in DATE_FORMATS}
+            counts = {
+                f: int(pd.to_datetime(sample, format=f, errors="coerce").notna().sum())
+                for f in DATE_FORMATS
+            }
             best_fmt = max(DATE_FORMATS, key=lambda f: counts[f])  # ties: the earlier format
             if counts[best_fmt] or len(sample) == int(todo.sum()):
                 break
@@ -272,14 +381,24 @@ def _parse_date_column(values: pd.Series, table: str, col: str, report: HmisRepo
         if used:
             report.date_formats[f"{table}.{col}"] = used
         if todo.any():
-            report.unparsed_dates.append({"table": table, "field": col, "rows": int(todo.sum()),
-                                          "examples": sorted(values[todo].astype("str").unique())[:3]})
+            report.unparsed_dates.append(
+                {
+                    "table": table,
+                    "field": col,
+                    "rows": int(todo.sum()),
+                    "examples": sorted(values[todo].astype("str").unique())[:3],
+                }
+            )
     return out
 
 
 # -- mapping and loading ------------------------------------------------------------------
-def to_episodes(tables: HmisTables, program=None, provider_level: str = "organization",
-                race_method: str = "single") -> tuple[pd.DataFrame, HmisReport]:
+def to_episodes(
+    tables: HmisTables,
+    program=None,
+    provider_level: str = "organization",
+    race_method: str = "single",
+) -> tuple[pd.DataFrame, HmisReport]:
     """Map an export's enrollments onto canonical episodes (``schema.EPISODE_COLUMNS``).
 
     One row per enrollment: provider = Organization (or Project), ``program`` = the project type
@@ -327,9 +446,16 @@ def export_as_of(tables: HmisTables) -> date | None:
     return None
 
 
-def intake_export(path: str | Path, program, store, provider_level: str | None = None,
-                  race_method: str = "single", as_of: date | None = None, period: str | None = None,
-                  received: date | str | None = None) -> ExportIntake:
+def intake_export(
+    path: str | Path,
+    program,
+    store,
+    provider_level: str | None = None,
+    race_method: str = "single",
+    as_of: date | None = None,
+    period: str | None = None,
+    received: date | str | None = None,
+) -> ExportIntake:
     """Read, map and load an HMIS export into ``store`` for ``program`` (``acm intake --format hmis``).
 
     The raw export is kept byte-for-byte under ``raw/<period>/hmis/``; episodes go through
@@ -370,7 +496,9 @@ def intake_export(path: str | Path, program, store, provider_level: str | None =
     period = period or as_of.strftime("%Y-%m")
     # One submission per provider per export: the export is that month's submission (a quality
     # report per provider, and a newer export of the same month replaces it as a whole).
-    frame = conform_episodes(episodes.drop(columns="races").assign(_period=period), program).reset_index(drop=True)
+    frame = conform_episodes(
+        episodes.drop(columns="races").assign(_period=period), program
+    ).reset_index(drop=True)
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     recv = pd.Timestamp(received).date() if received else None
     problems = qc.schema_problems(frame, frame, episodes_schema(program, recv))
@@ -379,20 +507,32 @@ def intake_export(path: str | Path, program, store, provider_level: str | None =
     keep = ~frame.index.isin(problems["row"])
     frame, races = frame[keep], episodes.loc[keep, "races"].to_numpy()
     if frame.empty:
-        raise HmisError(f"{path.name}: no enrollment maps to a provider of program {program.id} "
-                        f"(left out: {report.excluded}). Generate the program file from this export: "
-                        f"`acm hmis-program {path} --out parameters/programs/hmis_<name>.yaml`.")
+        raise HmisError(
+            f"{path.name}: no enrollment maps to a provider of program {program.id} "
+            f"(left out: {report.excluded}). Generate the program file from this export: "
+            f"`acm hmis-program {path} --out parameters/programs/hmis_<name>.yaml`."
+        )
     files = [path] if path.is_file() else sorted(path.rglob("*.csv"))
     raw = [store.keep_raw(p, "hmis", period, sha256_file(p)) for p in files]
     intake.load_canonical(store, program, frame, as_of=as_of, source=path.name, received=recv)
     counts = frame["provider_id"].value_counts().sort_index()
     left_out = sum(report.excluded.values())
-    summary = "\n".join(report.lines()) + (f"\nleft out: {left_out:,} enrollments" if left_out else "")
+    summary = "\n".join(report.lines()) + (
+        f"\nleft out: {left_out:,} enrollments" if left_out else ""
+    )
     out = ExportIntake(
-        intake.SubmissionResult(file=path.name, status="loaded", provider_id=prov, period=period,
-                                sha256=sha256_file(path) if path.is_file() else None, rows_total=int(n),
-                                rows_accepted=int(n), message=summary if prov == counts.index[-1] else "")
-        for prov, n in counts.items())
+        intake.SubmissionResult(
+            file=path.name,
+            status="loaded",
+            provider_id=prov,
+            period=period,
+            sha256=sha256_file(path) if path.is_file() else None,
+            rows_total=int(n),
+            rows_accepted=int(n),
+            message=summary if prov == counts.index[-1] else "",
+        )
+        for prov, n in counts.items()
+    )
     out.report, out.as_of, out.raw_paths = report, as_of, raw
     if race_method == "multi":
         long = explode_races(frame.assign(races=races))

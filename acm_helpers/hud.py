@@ -102,7 +102,9 @@ MOVE_IN_PROGRAMS = PH_PROGRAMS
 ES_TH_PROGRAMS = frozenset({"ES-EE", "ES-NbN", "TH"})
 
 
-def project_type_slug(codes: pd.Series, version: str, tracking_method: pd.Series | None = None) -> pd.Series:
+def project_type_slug(
+    codes: pd.Series, version: str, tracking_method: pd.Series | None = None
+) -> pd.Series:
     """Program (HUD short name) of each ProjectType code, per the version's list 2.02.6 (null if unknown).
 
     FY2022: ProjectType 1 is Emergency Shelter; TrackingMethod 3 makes it night-by-night and
@@ -176,14 +178,48 @@ SUBSIDY_TYPES_2024: dict[int, str] = {
 # following the FY2024 change log (each FY2022 option keeps its meaning; rentals with a subsidy
 # collapse into 435 + DestinationSubsidyType).
 DESTINATIONS_2022_TO_2024: dict[int, int] = {
-    1: 101, 2: 302, 4: 204, 5: 205, 6: 206, 7: 207, 8: 8, 9: 9, 10: 410, 11: 411, 12: 312,
-    13: 313, 14: 314, 15: 215, 16: 116, 17: 17, 18: 118, 21: 421, 22: 422, 23: 423, 24: 24,
-    25: 225, 26: 426, 27: 327, 29: 329, 30: 30, 32: 332, 35: 335, 36: 336, 37: 37, 99: 99,
+    1: 101,
+    2: 302,
+    4: 204,
+    5: 205,
+    6: 206,
+    7: 207,
+    8: 8,
+    9: 9,
+    10: 410,
+    11: 411,
+    12: 312,
+    13: 313,
+    14: 314,
+    15: 215,
+    16: 116,
+    17: 17,
+    18: 118,
+    21: 421,
+    22: 422,
+    23: 423,
+    24: 24,
+    25: 225,
+    26: 426,
+    27: 327,
+    29: 329,
+    30: 30,
+    32: 332,
+    35: 335,
+    36: 336,
+    37: 37,
+    99: 99,
     # rentals with an ongoing subsidy: FY2024 435 and the subsidy type below
-    3: 435, 19: 435, 20: 435, 28: 435, 31: 435, 33: 435, 34: 435,
+    3: 435,
+    19: 435,
+    20: 435,
+    28: 435,
+    31: 435,
+    33: 435,
+    34: 435,
 }
 SUBSIDY_2022: dict[int, int] = {
-    3: 440,   # "Permanent housing (other than RRH) for formerly homeless persons"
+    3: 440,  # "Permanent housing (other than RRH) for formerly homeless persons"
     19: 419,  # "Rental by client, with VASH housing subsidy"
     20: 420,  # "Rental by client, with other ongoing housing subsidy"
     28: 428,  # "Rental by client, with GPD TIP housing subsidy"
@@ -195,8 +231,9 @@ OTHER_DESTINATIONS = frozenset({17, 24})  # APR Q23c "Other": Other, Deceased
 UNKNOWN_DESTINATIONS = frozenset({8, 9, 30, 37, 99})  # don't know / refused / no interview / DNC
 
 
-def normalize_destinations(codes: pd.Series, version: str,
-                           subsidy: pd.Series | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
+def normalize_destinations(
+    codes: pd.Series, version: str, subsidy: pd.Series | None = None
+) -> tuple[pd.Series, pd.Series, pd.Series]:
     """Put exit destinations of any version into the FY2024 code space.
 
     Why: one code space lets the program file's SQL (APR Q23c positive and excluded
@@ -215,7 +252,11 @@ def normalize_destinations(codes: pd.Series, version: str,
         sub = num.map(SUBSIDY_2022)
     else:
         new = num.where(num.isin(list(DESTINATIONS_2024)))
-        sub = pd.to_numeric(subsidy, errors="coerce") if subsidy is not None else pd.Series(np.nan, index=codes.index)
+        sub = (
+            pd.to_numeric(subsidy, errors="coerce")
+            if subsidy is not None
+            else pd.Series(np.nan, index=codes.index)
+        )
         sub = sub.where(sub.isin(list(SUBSIDY_TYPES_2024)) & new.eq(435))
     unknown = new.isna() & ~blank
     as_str = new.astype("Int64").astype("str").where(new.notna())
@@ -249,7 +290,9 @@ def destination_classes(codes: pd.Series, version: str) -> pd.Series:
 # APR Q23c (FY2024 APR/CAPER Programming Specifications, Appendix A "Exit Destinations"):
 # the percentage exiting to positive housing destinations is positive / (leavers - excluded).
 APR_PERMANENT = frozenset({426, 411, 421, 410, 435, 422, 423})
-APR_POSITIVE_SO = frozenset({101, 118, 215, 204, 205, 225, 314, 312, 313, 302, 327, 332}) | APR_PERMANENT
+APR_POSITIVE_SO = (
+    frozenset({101, 118, 215, 204, 205, 225, 314, 312, 313, 302, 327, 332}) | APR_PERMANENT
+)
 APR_POSITIVE_ES_TH = frozenset({332}) | APR_PERMANENT
 APR_EXCLUDED = frozenset({215, 206, 225, 24})
 APR_EXCLUDED_SO = frozenset({206, 329, 24})
@@ -276,9 +319,11 @@ def apr_positive(frame: pd.DataFrame) -> pd.Series:
     prog = frame["program"]
     so = prog.eq("SO")
     es_th = prog.isin(list(ES_TH_PROGRAMS))
-    return ((so & code.isin(list(APR_POSITIVE_SO)))
-            | (es_th & code.isin(list(APR_POSITIVE_ES_TH)))
-            | (~so & ~es_th & code.isin(list(APR_PERMANENT))))
+    return (
+        (so & code.isin(list(APR_POSITIVE_SO)))
+        | (es_th & code.isin(list(APR_POSITIVE_ES_TH)))
+        | (~so & ~es_th & code.isin(list(APR_PERMANENT)))
+    )
 
 
 # -- leavers, stayers, length of participation, move-in -------------------------------------
@@ -349,7 +394,9 @@ def member(values: pd.Series, of: pd.Series | pd.Index) -> pd.Series:
 
 def lookup(keys: pd.Series, mapping: pd.Series) -> pd.Series:
     """``keys.map(mapping)`` keeping the mapping's dtype (``map`` breaks on an empty date mapping)."""
-    return pd.Series(mapping.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype=mapping.dtype)
+    return pd.Series(
+        mapping.reindex(keys.to_numpy()).to_numpy(), index=keys.index, dtype=mapping.dtype
+    )
 
 
 def household_move_in(frame: pd.DataFrame) -> pd.Series:
@@ -378,8 +425,15 @@ def program_kind(programs: pd.Series) -> pd.Series:
     """SPM 2 role of each episode's program: ``homeless``, ``ph``, ``none`` (a HUD project type
     outside SPM 2, e.g. prevention or services only) or ``generic`` (not a HUD project type:
     another field's programs, where the workbench's general 14-day rule applies)."""
-    kind = np.select([programs.isin(list(HOMELESS_PROGRAMS)), programs.isin(list(PH_PROGRAMS)),
-                      programs.isin(list(NON_SPM2_PROGRAMS))], ["homeless", "ph", "none"], default="generic")
+    kind = np.select(
+        [
+            programs.isin(list(HOMELESS_PROGRAMS)),
+            programs.isin(list(PH_PROGRAMS)),
+            programs.isin(list(NON_SPM2_PROGRAMS)),
+        ],
+        ["homeless", "ph", "none"],
+        default="generic",
+    )
     return pd.Series(kind, index=programs.index, dtype="str")
 
 
@@ -409,14 +463,18 @@ def days_to_return(episodes: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
     kind = program_kind(episodes["program"].astype("str"))
     cand = episodes[["client_id", "enrollment_date", "exit_date"]].assign(kind=kind)
     cand = cand[cand["enrollment_date"].notna() & kind.ne("none")]
-    pairs = (exits[["client_id", "exit_date"]].rename(columns={"exit_date": "left"})
-             .reset_index(names="exit_idx")
-             .merge(cand.reset_index(names="cand_idx"), on="client_id", how="inner"))
+    pairs = (
+        exits[["client_id", "exit_date"]]
+        .rename(columns={"exit_date": "left"})
+        .reset_index(names="exit_idx")
+        .merge(cand.reset_index(names="cand_idx"), on="client_id", how="inner")
+    )
     pairs = pairs[pairs["cand_idx"] != pairs["exit_idx"]]
     gap = (pairs["enrollment_date"] - pairs["left"]).dt.days
     pairs = pairs.assign(gap=gap)
-    keep = (((pairs["kind"] == "homeless") & (gap >= 0))
-            | ((pairs["kind"].isin(["ph", "generic"])) & (gap > PH_TRANSFER_DAYS)))
+    keep = ((pairs["kind"] == "homeless") & (gap >= 0)) | (
+        (pairs["kind"].isin(["ph", "generic"])) & (gap > PH_TRANSFER_DAYS)
+    )
     pairs = pairs[keep & (gap <= max(SPM2_WINDOWS.values()))]
     ph = pairs[pairs["kind"] == "ph"]
     if not ph.empty:
@@ -426,17 +484,25 @@ def days_to_return(episodes: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
     return result
 
 
-def _after_other_ph(ph_pairs: pd.DataFrame, episodes: pd.DataFrame, kind: pd.Series,
-                    as_of: pd.Timestamp) -> np.ndarray:
+def _after_other_ph(
+    ph_pairs: pd.DataFrame, episodes: pd.DataFrame, kind: pd.Series, as_of: pd.Timestamp
+) -> np.ndarray:
     """Mask of PH candidate starts that fall within another PH stay of the client or within 14
     days after its exit (SPM 2: PH-to-PH moves are transfers)."""
     stays = episodes.loc[kind.eq("ph"), ["client_id", "enrollment_date", "exit_date"]]
-    stays = stays.assign(until=stays["exit_date"].add(pd.Timedelta(days=PH_TRANSFER_DAYS)).fillna(as_of))
+    stays = stays.assign(
+        until=stays["exit_date"].add(pd.Timedelta(days=PH_TRANSFER_DAYS)).fillna(as_of)
+    )
     stays = stays.reset_index(names="stay_idx")
     probe = ph_pairs[["client_id", "cand_idx", "enrollment_date"]].reset_index(names="pair_row")
-    both = probe.merge(stays[["client_id", "stay_idx", "enrollment_date", "until"]], on="client_id",
-                       suffixes=("", "_stay"))
+    both = probe.merge(
+        stays[["client_id", "stay_idx", "enrollment_date", "until"]],
+        on="client_id",
+        suffixes=("", "_stay"),
+    )
     both = both[both["stay_idx"] != both["cand_idx"]]
-    inside = (both["enrollment_date"] > both["enrollment_date_stay"]) & (both["enrollment_date"] <= both["until"])
+    inside = (both["enrollment_date"] > both["enrollment_date_stay"]) & (
+        both["enrollment_date"] <= both["until"]
+    )
     hit = set(both.loc[inside, "pair_row"])
     return np.array([row in hit for row in ph_pairs.index])

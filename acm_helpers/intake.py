@@ -70,17 +70,45 @@ class SubmissionResult:
 
 def results_frame(results: Iterable[SubmissionResult]) -> pd.DataFrame:
     """Results as a table (file, provider, period, status, accepted, rejected, message)."""
-    rows = [{"file": r.file, "provider_id": r.provider_id or "", "period": r.period or "",
-             "status": r.status, "rows_total": r.rows_total, "accepted": r.rows_accepted,
-             "rejected": r.rows_rejected, "message": r.message} for r in results]
-    return pd.DataFrame(rows, columns=["file", "provider_id", "period", "status", "rows_total",
-                                       "accepted", "rejected", "message"])
+    rows = [
+        {
+            "file": r.file,
+            "provider_id": r.provider_id or "",
+            "period": r.period or "",
+            "status": r.status,
+            "rows_total": r.rows_total,
+            "accepted": r.rows_accepted,
+            "rejected": r.rows_rejected,
+            "message": r.message,
+        }
+        for r in results
+    ]
+    return pd.DataFrame(
+        rows,
+        columns=[
+            "file",
+            "provider_id",
+            "period",
+            "status",
+            "rows_total",
+            "accepted",
+            "rejected",
+            "message",
+        ],
+    )
 
 
 # -- public API ------------------------------------------------------------------------------
-def intake_files(paths: str | Path | Iterable[str | Path], program: Program, store: Store, period: str | None = None,
-                 received: date | str | Mapping[str, date | str] | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                 chunk_rows: int = DEFAULT_CHUNK_ROWS, as_of: date | None = None) -> list[SubmissionResult]:
+def intake_files(
+    paths: str | Path | Iterable[str | Path],
+    program: Program,
+    store: Store,
+    period: str | None = None,
+    received: date | str | Mapping[str, date | str] | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    as_of: date | None = None,
+) -> list[SubmissionResult]:
     """Load submissions (files or folders of them) and rebuild ``episodes`` once at the end.
 
     A file that is rejected entirely does not stop the others: its result has status
@@ -103,20 +131,37 @@ def intake_files(paths: str | Path | Iterable[str | Path], program: Program, sto
         paths = [paths]  # one path, not its characters
     results = []
     for path in _expand(paths, period):
-        recv = received.get(str(path), received.get(path.name)) if isinstance(received, Mapping) else received
+        recv = (
+            received.get(str(path), received.get(path.name))
+            if isinstance(received, Mapping)
+            else received
+        )
         try:
-            results.append(intake_file(path, program, store, period, recv, max_bytes, chunk_rows, rebuild=False))
+            results.append(
+                intake_file(
+                    path, program, store, period, recv, max_bytes, chunk_rows, rebuild=False
+                )
+            )
         except IntakeError as exc:
-            results.append(SubmissionResult(file=Path(path).name, status="rejected", message=str(exc)))
+            results.append(
+                SubmissionResult(file=Path(path).name, status="rejected", message=str(exc))
+            )
     if any(r.status == "loaded" for r in results):
         rebuild_episodes(store, program, as_of)
     return results
 
 
-def intake_file(path: str | Path, program: Program, store: Store, period: str | None = None,
-                received: date | str | None = None, max_bytes: int = DEFAULT_MAX_BYTES,
-                chunk_rows: int = DEFAULT_CHUNK_ROWS, rebuild: bool = True,
-                as_of: date | None = None) -> SubmissionResult:
+def intake_file(
+    path: str | Path,
+    program: Program,
+    store: Store,
+    period: str | None = None,
+    received: date | str | None = None,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    rebuild: bool = True,
+    as_of: date | None = None,
+) -> SubmissionResult:
     """Load one submission; raise :class:`IntakeError` (after logging it) if it is rejected whole.
 
     See the module docstring for the steps. ``rebuild=False`` leaves ``episodes`` to the caller
@@ -144,21 +189,34 @@ def rebuild_episodes(store: Store, program: Program, as_of: date | None = None) 
     here, system-wide, not per file.
     """
     if not store.has_table(SUBMITTED):
-        raise StoreError(f"{store}: no submissions loaded yet. Run `acm intake FILES --period YYYY-MM` first.")
+        raise StoreError(
+            f"{store}: no submissions loaded yet. Run `acm intake FILES --period YYYY-MM` first."
+        )
     with store.connect() as con:
-        latest = con.sql(
-            f"SELECT * FROM {SUBMITTED} QUALIFY row_number() OVER "
-            "(PARTITION BY provider_id, episode_id ORDER BY _period DESC, _row DESC) = 1 "
-            "ORDER BY provider_id, episode_id"
-        ).to_arrow_table().to_pandas()
+        latest = (
+            con.sql(
+                f"SELECT * FROM {SUBMITTED} QUALIFY row_number() OVER "
+                "(PARTITION BY provider_id, episode_id ORDER BY _period DESC, _row DESC) = 1 "
+                "ORDER BY provider_id, episode_id"
+            )
+            .to_arrow_table()
+            .to_pandas()
+        )
     episodes = derive_episodes(conform_episodes(latest, program), as_of)
     store.write_table(EPISODES, episodes)
     return episodes
 
 
-def load_canonical(store: Store, program: Program, episodes: pd.DataFrame, as_of: date | None = None, *,
-                   source: str = "canonical frame", received: date | str | None = None,
-                   rebuild: bool = True) -> pd.DataFrame:
+def load_canonical(
+    store: Store,
+    program: Program,
+    episodes: pd.DataFrame,
+    as_of: date | None = None,
+    *,
+    source: str = "canonical frame",
+    received: date | str | None = None,
+    rebuild: bool = True,
+) -> pd.DataFrame:
     """Load an already-canonical frame (all providers, all periods) and rebuild ``episodes``.
 
     The fast path for adapters, the demo and tests: no text parsing, but the same pandera
@@ -175,29 +233,58 @@ def load_canonical(store: Store, program: Program, episodes: pd.DataFrame, as_of
     recv = _as_date(received)
     frame = conform_episodes(episodes, program).reset_index(drop=True)
     month = frame["enrollment_date"].dt.strftime("%Y-%m")
-    frame["_period"] = (frame["_period"].fillna(month) if "_period" in frame else month).astype("str")
+    frame["_period"] = (frame["_period"].fillna(month) if "_period" in frame else month).astype(
+        "str"
+    )
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     problems = qc.schema_problems(frame, frame, episodes_schema(program, recv))
     dup = frame.duplicated(["provider_id", "episode_id", "_period"])
     if dup.any():
-        problems = pd.concat([problems, pd.DataFrame({"row": dup[dup].index, "field": "episode_id",
-                              "value": frame.loc[dup, "episode_id"].to_numpy(), "reason": "duplicate episode_id"})])
+        problems = pd.concat(
+            [
+                problems,
+                pd.DataFrame(
+                    {
+                        "row": dup[dup].index,
+                        "field": "episode_id",
+                        "value": frame.loc[dup, "episode_id"].to_numpy(),
+                        "reason": "duplicate episode_id",
+                    }
+                ),
+            ]
+        )
     if len(problems):
-        shown = "; ".join(f"row {r.row} {r.field}={r.value!r}: {r.reason}" for r in problems.head(5).itertuples())
-        raise IntakeError(f"load_canonical: {problems['row'].nunique():,} rows of the {source} break the episode "
-                          f"schema (first: {shown}). Fix the adapter that built the frame.")
+        shown = "; ".join(
+            f"row {r.row} {r.field}={r.value!r}: {r.reason}" for r in problems.head(5).itertuples()
+        )
+        raise IntakeError(
+            f"load_canonical: {problems['row'].nunique():,} rows of the {source} break the episode "
+            f"schema (first: {shown}). Fix the adapter that built the frame."
+        )
     frame["_row"] = (frame.groupby(["provider_id", "_period"]).cumcount() + 1).astype("Int64")
     log_rows, quality_parts = [], []
     fields = list(episode_columns(program))
     for (provider, period), part in frame.groupby(["provider_id", "_period"], sort=True):
-        sha = hashlib.sha256(pd.util.hash_pandas_object(part[fields], index=False).to_numpy().tobytes()).hexdigest()
+        sha = hashlib.sha256(
+            pd.util.hash_pandas_object(part[fields], index=False).to_numpy().tobytes()
+        ).hexdigest()
         part = part.assign(_submission=sha)
         store.write_table(SUBMITTED, part, part=f"{provider}/{period}")
-        stats = qc.FileStats(fields=fields, columns_in_file=[c for c in fields if c in episodes.columns])
+        stats = qc.FileStats(
+            fields=fields, columns_in_file=[c for c in fields if c in episodes.columns]
+        )
         stats.update(part[fields])
-        quality_parts.append((f"{provider}/{period}", qc.quality_report(
-            stats, qc.empty_problems(), program, provider, period, sha, recv, len(part))))
-        log_rows.append(_log_row(sha, source, provider, period, recv, "current", len(part), len(part), 0))
+        quality_parts.append(
+            (
+                f"{provider}/{period}",
+                qc.quality_report(
+                    stats, qc.empty_problems(), program, provider, period, sha, recv, len(part)
+                ),
+            )
+        )
+        log_rows.append(
+            _log_row(sha, source, provider, period, recv, "current", len(part), len(part), 0)
+        )
     for part_name, report in quality_parts:
         store.write_table(QUALITY, report, part=part_name)
     _update_log(store, log_rows)
@@ -211,15 +298,23 @@ def quality_summary(store: Store, provider_id: str, period: str) -> pd.DataFrame
     showing an empty table (``quality.summarize`` turns the rows into headline numbers).
     """
     if not store.has_table(QUALITY):
-        return pd.DataFrame(columns=["provider_id", "period", "sha256", "check", "field", "value", "detail"])
-    return store.query(f"SELECT * FROM {QUALITY} WHERE provider_id = $p AND period = $q ORDER BY \"check\", field",
-                       {"p": provider_id, "q": period})
+        return pd.DataFrame(
+            columns=["provider_id", "period", "sha256", "check", "field", "value", "detail"]
+        )
+    return store.query(
+        f'SELECT * FROM {QUALITY} WHERE provider_id = $p AND period = $q ORDER BY "check", field',
+        {"p": provider_id, "q": period},
+    )
 
 
-def quarantine_rows(store: Store, provider_id: str | None = None, period: str | None = None) -> pd.DataFrame:
+def quarantine_rows(
+    store: Store, provider_id: str | None = None, period: str | None = None
+) -> pd.DataFrame:
     """Quarantined rows (file, row, field, value, reason), optionally for one provider/period."""
     if not store.has_table(QUARANTINE):
-        return pd.DataFrame(columns=["sha256", "file", "provider_id", "period", "row", "field", "value", "reason"])
+        return pd.DataFrame(
+            columns=["sha256", "file", "provider_id", "period", "row", "field", "value", "reason"]
+        )
     q = store.read_table(QUARANTINE)
     if provider_id:
         q = q[q["provider_id"] == provider_id]
@@ -228,17 +323,26 @@ def quarantine_rows(store: Store, provider_id: str | None = None, period: str | 
     return q.sort_values(["period", "provider_id", "file", "row", "field"]).reset_index(drop=True)
 
 
-def quarantine_summary(store: Store, provider_id: str | None = None, period: str | None = None) -> pd.DataFrame:
+def quarantine_summary(
+    store: Store, provider_id: str | None = None, period: str | None = None
+) -> pd.DataFrame:
     """Rows quarantined per file, field and reason, with the first row number of each."""
     q = quarantine_rows(store, provider_id, period)
     if q.empty:
-        return pd.DataFrame(columns=["file", "provider_id", "period", "field", "reason", "rows", "first_row"])
-    return (q.groupby(["file", "provider_id", "period", "field", "reason"], as_index=False)
-            .agg(rows=("row", "nunique"), first_row=("row", "min"))
-            .sort_values(["period", "provider_id", "rows"], ascending=[True, True, False]).reset_index(drop=True))
+        return pd.DataFrame(
+            columns=["file", "provider_id", "period", "field", "reason", "rows", "first_row"]
+        )
+    return (
+        q.groupby(["file", "provider_id", "period", "field", "reason"], as_index=False)
+        .agg(rows=("row", "nunique"), first_row=("row", "min"))
+        .sort_values(["period", "provider_id", "rows"], ascending=[True, True, False])
+        .reset_index(drop=True)
+    )
 
 
-def open_store(program_path: str | Path, data_dir: str | Path | None = None) -> tuple[Program, Store]:
+def open_store(
+    program_path: str | Path, data_dir: str | Path | None = None
+) -> tuple[Program, Store]:
     """Load a program file and open its store, for notebooks run from any folder.
 
     A relative ``program_path`` is looked up from the working directory, then from the project
@@ -263,10 +367,19 @@ def quality_overview(store: Store, program: Program, period: str) -> pd.DataFram
     rows = []
     for provider in program.provider_ids:
         s = qc.summarize(quality_summary(store, provider, period))
-        rows.append({"provider_id": provider, "rows_total": s["rows_total"], "accepted": s["rows_accepted"],
-                     "rejected": s["rows_rejected"], "completeness": s["completeness"], "days_late": s["days_late"],
-                     "formula_text": s["formula_text"], "unknown_columns": ", ".join(s["unknown_columns"]),
-                     "top_problem": s["top_problems"][0] if s["top_problems"] else ""})
+        rows.append(
+            {
+                "provider_id": provider,
+                "rows_total": s["rows_total"],
+                "accepted": s["rows_accepted"],
+                "rejected": s["rows_rejected"],
+                "completeness": s["completeness"],
+                "days_late": s["days_late"],
+                "formula_text": s["formula_text"],
+                "unknown_columns": ", ".join(s["unknown_columns"]),
+                "top_problem": s["top_problems"][0] if s["top_problems"] else "",
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -274,8 +387,10 @@ def resolve_period(path: Path, period: str | None, program: Program) -> str:
     """The submission's month: ``period`` if given, else the parent folder's YYYY-MM name."""
     if period is None:
         if not PERIOD_RE.match(path.parent.name):
-            raise IntakeError(f"{path.name}: which month is this? Pass --period YYYY-MM, or put the file in "
-                              f"a folder named after the month (e.g. submissions/{program.last_period}/{path.name}).")
+            raise IntakeError(
+                f"{path.name}: which month is this? Pass --period YYYY-MM, or put the file in "
+                f"a folder named after the month (e.g. submissions/{program.last_period}/{path.name})."
+            )
         period = path.parent.name
     try:
         return program.check_period(period)
@@ -284,50 +399,108 @@ def resolve_period(path: Path, period: str | None, program: Program) -> str:
 
 
 # -- one file --------------------------------------------------------------------------------
-def _load(path: Path, program: Program, store: Store, period: str | None, received: date, max_bytes: int,
-          chunk_rows: int, seen: dict) -> SubmissionResult:
+def _load(
+    path: Path,
+    program: Program,
+    store: Store,
+    period: str | None,
+    received: date,
+    max_bytes: int,
+    chunk_rows: int,
+    seen: dict,
+) -> SubmissionResult:
     if not path.is_file():
         raise IntakeError(f"{path}: no such file. Check the path.")
     size = path.stat().st_size
     if size > max_bytes:
-        raise IntakeError(f"{path.name}: {_human(size)} is over the intake limit of {_human(max_bytes)}. Ask the "
-                          "provider to split it (one file per month), or raise the limit (max_bytes / --max-bytes).")
+        raise IntakeError(
+            f"{path.name}: {_human(size)} is over the intake limit of {_human(max_bytes)}. Ask the "
+            "provider to split it (one file per month), or raise the limit (max_bytes / --max-bytes)."
+        )
     if size == 0:
-        raise IntakeError(f"{path.name}: the file is empty (0 bytes). Ask the provider to send it again.")
+        raise IntakeError(
+            f"{path.name}: the file is empty (0 bytes). Ask the provider to send it again."
+        )
     suffix = path.suffix.lower()
     if suffix not in CSV_SUFFIXES | XLSX_SUFFIXES:
-        raise IntakeError(f"{path.name}: unsupported file type {suffix or '(none)'}; send CSV or XLSX "
-                          "(for an HMIS CSV export use --format hmis).")
+        raise IntakeError(
+            f"{path.name}: unsupported file type {suffix or '(none)'}; send CSV or XLSX "
+            "(for an HMIS CSV export use --format hmis)."
+        )
     seen["period"] = period = resolve_period(path, period, program)
     seen["sha256"] = sha = sha256_file(path)
     log = _read_log(store)
     before = log[(log["sha256"] == sha) & log["status"].isin(["current", "superseded"])]
     if len(before):
         b = before.iloc[-1]
-        return SubmissionResult(file=path.name, status="already loaded", provider_id=b["provider_id"],
-                                period=b["period"], sha256=sha, rows_total=int(b["rows_total"]),
-                                rows_accepted=int(b["rows_accepted"]), rows_rejected=int(b["rows_rejected"]),
-                                message=f"same file as {b['file']} ({b['status']}); nothing to do")
+        return SubmissionResult(
+            file=path.name,
+            status="already loaded",
+            provider_id=b["provider_id"],
+            period=b["period"],
+            sha256=sha,
+            rows_total=int(b["rows_total"]),
+            rows_accepted=int(b["rows_accepted"]),
+            rows_rejected=int(b["rows_rejected"]),
+            message=f"same file as {b['file']} ({b['status']}); nothing to do",
+        )
     if suffix in XLSX_SUFFIXES:
-        return _ingest(path, program, store, period, sha, received, seen, lambda: readers.xlsx_chunks(path, chunk_rows))
+        return _ingest(
+            path,
+            program,
+            store,
+            period,
+            sha,
+            received,
+            seen,
+            lambda: readers.xlsx_chunks(path, chunk_rows),
+        )
     encoding, delimiter = readers.sniff(path)
     for enc in (encoding, *[e for e in FALLBACK_ENCODINGS if e != encoding]):
         try:
             try:  # fast reader first; any irregular line -> the exact (slower) one, from the start
-                return _ingest(path, program, store, period, sha, received, seen,
-                               lambda enc=enc: readers.arrow_chunks(path, enc, delimiter, chunk_rows))
+                return _ingest(
+                    path,
+                    program,
+                    store,
+                    period,
+                    sha,
+                    received,
+                    seen,
+                    lambda enc=enc: readers.arrow_chunks(path, enc, delimiter, chunk_rows),
+                )
             except readers.Irregular:
-                return _ingest(path, program, store, period, sha, received, seen,
-                               lambda enc=enc: readers.csv_chunks(path, enc, delimiter, chunk_rows))
+                return _ingest(
+                    path,
+                    program,
+                    store,
+                    period,
+                    sha,
+                    received,
+                    seen,
+                    lambda enc=enc: readers.csv_chunks(path, enc, delimiter, chunk_rows),
+                )
         except UnicodeDecodeError:
             continue
-    raise IntakeError(f"{path.name}: cannot decode the text in any common encoding. Ask for a UTF-8 CSV.")
+    raise IntakeError(
+        f"{path.name}: cannot decode the text in any common encoding. Ask for a UTF-8 CSV."
+    )
 
 
-def _ingest(path: Path, program: Program, store: Store, period: str, sha: str, received: date, seen: dict,
-            open_chunks) -> SubmissionResult:
+def _ingest(
+    path: Path,
+    program: Program,
+    store: Store,
+    period: str,
+    sha: str,
+    received: date,
+    seen: dict,
+    open_chunks,
+) -> SubmissionResult:
     cols = episode_columns(program)
-    required = REQUIRED_COLUMNS + [c for c, (_, req) in cols.items() if req and c not in REQUIRED_COLUMNS]
+    required = REQUIRED_COLUMNS + [
+        c for c, (_, req) in cols.items() if req and c not in REQUIRED_COLUMNS
+    ]
     schema = episodes_schema(program, received)
     stats = qc.FileStats(fields=list(cols))
     problems: list[pd.DataFrame] = []
@@ -344,25 +517,36 @@ def _ingest(path: Path, program: Program, store: Store, period: str, sha: str, r
             provider = seen["provider_id"] = _provider_of(path, raw, program, provider)
             stats.update(raw, blank_rows=int(blank.sum()))
             stats.rows += len(skipped)
-            good, bad, ids = qc.check_chunk(raw[[c for c in header if c in cols]], program, schema, ids)
+            good, bad, ids = qc.check_chunk(
+                raw[[c for c in header if c in cols]], program, schema, ids
+            )
             problems += [p for p in (bad, skipped) if len(p)]
             if len(good):
                 staged = staged or store.stage(SUBMITTED, f"{provider}/{period}")
-                staged.write(good.assign(_period=period, _submission=sha, _row=good.index).astype(
-                    {"_period": "str", "_submission": "str", "_row": "Int64"}))
+                staged.write(
+                    good.assign(_period=period, _submission=sha, _row=good.index).astype(
+                        {"_period": "str", "_submission": "str", "_row": "Int64"}
+                    )
+                )
         if stats.rows == 0:
-            raise IntakeError(f"{path.name}: a header but no data rows. Ask the provider for the month's rows.")
+            raise IntakeError(
+                f"{path.name}: a header but no data rows. Ask the provider for the month's rows."
+            )
         if provider is None:
-            raise IntakeError(f"{path.name}: provider_id is blank on every row, so the provider is unknown. "
-                              f"Fill it in (known ids: {', '.join(program.provider_ids)}).")
+            raise IntakeError(
+                f"{path.name}: provider_id is blank on every row, so the provider is unknown. "
+                f"Fill it in (known ids: {', '.join(program.provider_ids)})."
+            )
         allbad = pd.concat(problems, ignore_index=True) if problems else qc.empty_problems()
         quarantine = qc.quarantine_frame(allbad, sha, path.name, provider, period)
         accepted = staged.rows if staged else 0
         if accepted == 0:
             store.write_table(QUARANTINE, quarantine, part=sha)
             seen["rows"] = (stats.rows, 0, int(allbad["row"].nunique()))
-            raise IntakeError(f"{path.name}: none of the {stats.rows:,} rows could be loaded; the reasons are in "
-                              "the quarantine table (`acm quality`, or intake.quarantine_summary). Fix and resend.")
+            raise IntakeError(
+                f"{path.name}: none of the {stats.rows:,} rows could be loaded; the reasons are in "
+                "the quarantine table (`acm quality`, or intake.quarantine_summary). Fix and resend."
+            )
         # commit: everything is validated; from here on only copies, renames and small writes
         raw_path = store.keep_raw(path, provider, period, sha)
         staged.commit()
@@ -374,14 +558,32 @@ def _ingest(path: Path, program: Program, store: Store, period: str, sha: str, r
     report = qc.quality_report(stats, allbad, program, provider, period, sha, received, accepted)
     store.write_table(QUALITY, report, part=f"{provider}/{period}")
     rejected = int(allbad["row"].nunique()) if len(allbad) else 0
-    row = _log_row(sha, path.name, provider, period, received, "current", stats.rows, accepted, rejected,
-                   raw_path=str(raw_path.relative_to(store.root)))
+    row = _log_row(
+        sha,
+        path.name,
+        provider,
+        period,
+        received,
+        "current",
+        stats.rows,
+        accepted,
+        rejected,
+        raw_path=str(raw_path.relative_to(store.root)),
+    )
     replaced = _update_log(store, [row])
-    return SubmissionResult(file=path.name, status="loaded", provider_id=provider, period=period, sha256=sha,
-                            rows_total=stats.rows, rows_accepted=accepted, rows_rejected=rejected,
-                            supersedes=replaced.get((provider, period)),
-                            unknown_columns=tuple(stats.unknown_columns),
-                            message=_message(stats, rejected, replaced.get((provider, period))))
+    return SubmissionResult(
+        file=path.name,
+        status="loaded",
+        provider_id=provider,
+        period=period,
+        sha256=sha,
+        rows_total=stats.rows,
+        rows_accepted=accepted,
+        rows_rejected=rejected,
+        supersedes=replaced.get((provider, period)),
+        unknown_columns=tuple(stats.unknown_columns),
+        message=_message(stats, rejected, replaced.get((provider, period))),
+    )
 
 
 def _message(stats: qc.FileStats, rejected: int, replaced: str | None) -> str:
@@ -400,25 +602,35 @@ def _message(stats: qc.FileStats, rejected: int, replaced: str | None) -> str:
 def _check_header(path: Path, header: list[str], required: list[str]) -> None:
     dupes = sorted({c for c in header if header.count(c) > 1})
     if dupes:
-        raise IntakeError(f"{path.name}: column(s) {', '.join(dupes)} appear more than once in the header. "
-                          "Remove the duplicates and resend.")
+        raise IntakeError(
+            f"{path.name}: column(s) {', '.join(dupes)} appear more than once in the header. "
+            "Remove the duplicates and resend."
+        )
     missing = [c for c in required if c not in header]
     if missing:
-        raise IntakeError(f"{path.name}: missing required column(s) {', '.join(missing)}. Found: "
-                          f"{', '.join(header) or '(none)'}. Use the program's template header.")
+        raise IntakeError(
+            f"{path.name}: missing required column(s) {', '.join(missing)}. Found: "
+            f"{', '.join(header) or '(none)'}. Use the program's template header."
+        )
 
 
-def _provider_of(path: Path, raw: pd.DataFrame, program: Program, provider: str | None) -> str | None:
+def _provider_of(
+    path: Path, raw: pd.DataFrame, program: Program, provider: str | None
+) -> str | None:
     values = raw["provider_id"].dropna().astype("str").str.strip().str.lower()
     values = values[values != ""].unique()
     for value in values:
         if provider is None:
             if value not in program.provider_ids:
-                raise IntakeError(f"{path.name}: unknown provider {value!r}. Known providers: "
-                                  f"{', '.join(program.provider_ids)}. Fix provider_id or add the provider to the program file.")
+                raise IntakeError(
+                    f"{path.name}: unknown provider {value!r}. Known providers: "
+                    f"{', '.join(program.provider_ids)}. Fix provider_id or add the provider to the program file."
+                )
             provider = value
         elif value != provider and value in program.provider_ids:
-            raise IntakeError(f"{path.name}: rows for both {provider!r} and {value!r}; send one file per provider.")
+            raise IntakeError(
+                f"{path.name}: rows for both {provider!r} and {value!r}; send one file per provider."
+            )
     return provider
 
 
@@ -426,17 +638,41 @@ def _provider_of(path: Path, raw: pd.DataFrame, program: Program, provider: str 
 def _read_log(store: Store) -> pd.DataFrame:
     log = store.read_table(SUBMISSIONS)
     if log.empty:
-        return pd.DataFrame({c: pd.Series(dtype=PANDAS_DTYPES[t]) for c, t in SUBMISSION_COLUMNS.items()})
+        return pd.DataFrame(
+            {c: pd.Series(dtype=PANDAS_DTYPES[t]) for c, t in SUBMISSION_COLUMNS.items()}
+        )
     return log
 
 
-def _log_row(sha: str | None, file: str, provider: str | None, period: str | None, received: date | None,
-             status: str, total: int, accepted: int, rejected: int, raw_path: str = "", reason: str = "") -> dict:
-    return {"sha256": sha or "", "file": file, "provider_id": provider or "", "period": period or "",
-            "received": pd.Timestamp(received) if received else pd.NaT,
-            "loaded_at": datetime.now().isoformat(timespec="seconds"), "status": status, "rows_total": total,
-            "rows_accepted": accepted, "rows_rejected": rejected, "schema_version": SCHEMA_VERSION,
-            "superseded_by": "", "raw_path": raw_path, "reason": reason}
+def _log_row(
+    sha: str | None,
+    file: str,
+    provider: str | None,
+    period: str | None,
+    received: date | None,
+    status: str,
+    total: int,
+    accepted: int,
+    rejected: int,
+    raw_path: str = "",
+    reason: str = "",
+) -> dict:
+    return {
+        "sha256": sha or "",
+        "file": file,
+        "provider_id": provider or "",
+        "period": period or "",
+        "received": pd.Timestamp(received) if received else pd.NaT,
+        "loaded_at": datetime.now().isoformat(timespec="seconds"),
+        "status": status,
+        "rows_total": total,
+        "rows_accepted": accepted,
+        "rows_rejected": rejected,
+        "schema_version": SCHEMA_VERSION,
+        "superseded_by": "",
+        "raw_path": raw_path,
+        "reason": reason,
+    }
 
 
 def _update_log(store: Store, rows: list[dict]) -> dict[tuple[str, str], str]:
@@ -446,7 +682,11 @@ def _update_log(store: Store, rows: list[dict]) -> dict[tuple[str, str], str]:
     for row in rows:
         if row["status"] != "current":
             continue
-        old = (log["provider_id"] == row["provider_id"]) & (log["period"] == row["period"]) & (log["status"] == "current")
+        old = (
+            (log["provider_id"] == row["provider_id"])
+            & (log["period"] == row["period"])
+            & (log["status"] == "current")
+        )
         same = old & (log["sha256"] == row["sha256"])
         if same.any():
             log = log[~same]  # reloading identical content: keep one row
@@ -463,8 +703,23 @@ def _update_log(store: Store, rows: list[dict]) -> dict[tuple[str, str], str]:
 
 def _log_rejected(store: Store, seen: dict, received: date, reason: str) -> None:
     total, accepted, rejected = seen.get("rows", (0, 0, 0))
-    _update_log(store, [_log_row(seen.get("sha256"), seen["file"], seen.get("provider_id"), seen.get("period"),
-                                 received, "rejected", total, accepted, rejected, reason=reason)])
+    _update_log(
+        store,
+        [
+            _log_row(
+                seen.get("sha256"),
+                seen["file"],
+                seen.get("provider_id"),
+                seen.get("period"),
+                received,
+                "rejected",
+                total,
+                accepted,
+                rejected,
+                reason=reason,
+            )
+        ],
+    )
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -474,8 +729,13 @@ def _expand(paths: Iterable[str | Path], period: str | None) -> list[Path]:
     out: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in CSV_SUFFIXES | XLSX_SUFFIXES
-                          and (period is not None or PERIOD_RE.match(f.parent.name)))
+            out += sorted(
+                f
+                for f in p.rglob("*")
+                if f.is_file()
+                and f.suffix.lower() in CSV_SUFFIXES | XLSX_SUFFIXES
+                and (period is not None or PERIOD_RE.match(f.parent.name))
+            )
         else:
             out.append(p)
     return out

@@ -45,8 +45,14 @@ DUPLICATE_REASON = "duplicate episode_id"
 
 def empty_problems() -> pd.DataFrame:
     """A problems frame with no rows (row, field, value, reason)."""
-    return pd.DataFrame({"row": pd.Series(dtype="int64"), "field": pd.Series(dtype="str"),
-                         "value": pd.Series(dtype="str"), "reason": pd.Series(dtype="str")})
+    return pd.DataFrame(
+        {
+            "row": pd.Series(dtype="int64"),
+            "field": pd.Series(dtype="str"),
+            "value": pd.Series(dtype="str"),
+            "reason": pd.Series(dtype="str"),
+        }
+    )
 
 
 # -- text -> canonical types ---------------------------------------------------------------
@@ -94,7 +100,9 @@ def _canonical_codes(text: pd.Series, allowed: list[str]) -> pd.Series:
     """
     lookup = {" ".join(a.lower().split()): a for a in allowed}
     codes, uniques = pd.factorize(text)
-    fixed = np.array([lookup.get(" ".join(str(u).lower().split()), u) for u in uniques] + [np.nan], dtype=object)
+    fixed = np.array(
+        [lookup.get(" ".join(str(u).lower().split()), u) for u in uniques] + [np.nan], dtype=object
+    )
     return pd.Series(fixed[codes], index=text.index).astype("str")
 
 
@@ -141,15 +149,25 @@ def parse_chunk(raw: pd.DataFrame, program: Program) -> tuple[pd.DataFrame, pd.D
             value, reason = _parse_bools(text), "not true/false (use true, false, yes, no, 1 or 0)"
         bad = text.notna() & value.isna()
         if bad.any():
-            problems.append(pd.DataFrame({"row": bad[bad].index, "field": name,
-                                          "value": text[bad].to_numpy(), "reason": reason}))
+            problems.append(
+                pd.DataFrame(
+                    {
+                        "row": bad[bad].index,
+                        "field": name,
+                        "value": text[bad].to_numpy(),
+                        "reason": reason,
+                    }
+                )
+            )
         typed[name] = value
     typed = derive_destination_class(typed, program)
     return typed, (pd.concat(problems, ignore_index=True) if problems else empty_problems())
 
 
 # -- schema checks -> problems -------------------------------------------------------------
-def schema_problems(typed: pd.DataFrame, raw: pd.DataFrame, schema: pa.DataFrameSchema) -> pd.DataFrame:
+def schema_problems(
+    typed: pd.DataFrame, raw: pd.DataFrame, schema: pa.DataFrameSchema
+) -> pd.DataFrame:
     """Run the pandera schema lazily and turn its failure cases into problem rows.
 
     Values are reported as submitted (from ``raw``), so the provider can find them in the file.
@@ -163,8 +181,13 @@ def schema_problems(typed: pd.DataFrame, raw: pd.DataFrame, schema: pa.DataFrame
     wide_field = {reason: fld for fld, (_, reason) in DATE_ORDER_RULES.items()}
     is_wide = fc["check"].isin(list(wide_field))
     fields = fc["column"].where(~is_wide, fc["check"].map(wide_field))
-    out = pd.DataFrame({"row": fc["index"].astype("int64").to_numpy(), "field": fields.astype("str").to_numpy(),
-                        "reason": fc["check"].astype("str").to_numpy()})
+    out = pd.DataFrame(
+        {
+            "row": fc["index"].astype("int64").to_numpy(),
+            "field": fields.astype("str").to_numpy(),
+            "reason": fc["check"].astype("str").to_numpy(),
+        }
+    )
     out["reason"] = out["reason"].replace({"not_nullable": "required value is missing"})
     out = out.drop_duplicates(["row", "field", "reason"])
     out["value"] = _lookup(raw, out["row"], out["field"])
@@ -180,8 +203,9 @@ def _lookup(raw: pd.DataFrame, rows: pd.Series, fields: pd.Series) -> np.ndarray
     return values
 
 
-def check_chunk(raw: pd.DataFrame, program: Program, schema: pa.DataFrameSchema,
-                seen: pd.Series) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+def check_chunk(
+    raw: pd.DataFrame, program: Program, schema: pa.DataFrameSchema, seen: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Validate one chunk: parse, schema checks, duplicate episode ids across the file so far.
 
     Duplicates: the first occurrence of an episode id in the file (in file order) is kept; every
@@ -202,11 +226,19 @@ def check_chunk(raw: pd.DataFrame, program: Program, schema: pa.DataFrameSchema,
     if len(parse_bad) and len(checked):
         # a value that could not be parsed is also null: report it once, as unparseable
         unparsed = set(zip(parse_bad["row"], parse_bad["field"], strict=True))
-        keep = np.array([not (r == "required value is missing" and (row, f) in unparsed)
-                         for row, f, r in zip(checked["row"], checked["field"], checked["reason"], strict=True)],
-                        dtype=bool)
+        keep = np.array(
+            [
+                not (r == "required value is missing" and (row, f) in unparsed)
+                for row, f, r in zip(
+                    checked["row"], checked["field"], checked["reason"], strict=True
+                )
+            ],
+            dtype=bool,
+        )
         checked = checked[keep]
-    problems = pd.concat([p for p in (parse_bad, checked) if len(p)] or [empty_problems()], ignore_index=True)
+    problems = pd.concat(
+        [p for p in (parse_bad, checked) if len(p)] or [empty_problems()], ignore_index=True
+    )
     ids = typed["episode_id"]
     rows = pd.Series(typed.index, index=typed.index)
     has_id = ids.notna()
@@ -215,10 +247,23 @@ def check_chunk(raw: pd.DataFrame, program: Program, schema: pa.DataFrameSchema,
     first = first_before.where(first_before.notna(), first_here)
     dup = first.ne(rows[has_id])
     if dup.any():
-        problems = pd.concat([problems, pd.DataFrame({
-            "row": dup[dup].index, "field": "episode_id", "value": ids[dup[dup].index].to_numpy(),
-            "reason": [f"{DUPLICATE_REASON} (first at row {int(f)}; later rows are not loaded)" for f in first[dup]],
-        })], ignore_index=True)
+        problems = pd.concat(
+            [
+                problems,
+                pd.DataFrame(
+                    {
+                        "row": dup[dup].index,
+                        "field": "episode_id",
+                        "value": ids[dup[dup].index].to_numpy(),
+                        "reason": [
+                            f"{DUPLICATE_REASON} (first at row {int(f)}; later rows are not loaded)"
+                            for f in first[dup]
+                        ],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     new = first_before.isna() & ~ids[has_id].duplicated()  # (isin on a large str index is slow)
     new_ids = ids[has_id][new]
     seen = pd.concat([seen, pd.Series(new_ids.index.to_numpy(), index=new_ids.to_numpy())])
@@ -261,8 +306,16 @@ class FileStats:
                     self.formula_rows.setdefault(col, []).extend(int(r) for r in hit[hit].index[:5])
 
 
-def quality_report(stats: FileStats, problems: pd.DataFrame, program: Program, provider_id: str,
-                   period: str, sha256: str, received: date | None, rows_accepted: int) -> pd.DataFrame:
+def quality_report(
+    stats: FileStats,
+    problems: pd.DataFrame,
+    program: Program,
+    provider_id: str,
+    period: str,
+    sha256: str,
+    received: date | None,
+    rows_accepted: int,
+) -> pd.DataFrame:
     """The tidy data-quality report of one submission (provider and period).
 
     Checks: ``rows`` (total / accepted / rejected), ``completeness`` per field (share of rows
@@ -273,9 +326,11 @@ def quality_report(stats: FileStats, problems: pd.DataFrame, program: Program, p
     """
     out: list[tuple[str, str, float, str]] = []
     rejected = int(problems["row"].nunique()) if len(problems) else 0
-    out += [("rows", "total", stats.rows, "data rows in the file"),
-            ("rows", "accepted", rows_accepted, "rows loaded"),
-            ("rows", "rejected", rejected, "rows quarantined (see the quarantine table)")]
+    out += [
+        ("rows", "total", stats.rows, "data rows in the file"),
+        ("rows", "accepted", rows_accepted, "rows loaded"),
+        ("rows", "rejected", rejected, "rows quarantined (see the quarantine table)"),
+    ]
     for fld in stats.fields:
         if fld in stats.columns_in_file:
             n = stats.filled[fld]
@@ -285,14 +340,32 @@ def quality_report(stats: FileStats, problems: pd.DataFrame, program: Program, p
             out.append(("completeness", fld, 0.0, "column not in the file"))
     if len(problems):
         kinds = problems.assign(kind=problems["reason"].map(_reason_check))
-        grouped = kinds.groupby(["kind", "field", "reason"], sort=True)["row"].agg(["nunique", "min"])
+        grouped = kinds.groupby(["kind", "field", "reason"], sort=True)["row"].agg(
+            ["nunique", "min"]
+        )
         for (kind, fld, reason), rec in grouped.iterrows():
-            out.append((kind, fld, float(rec["nunique"]), f"{reason} (first at row {int(rec['min'])})"))
+            out.append(
+                (kind, fld, float(rec["nunique"]), f"{reason} (first at row {int(rec['min'])})")
+            )
     for col, n in sorted(stats.formula.items()):
         rows = ", ".join(map(str, stats.formula_rows[col][:5]))
-        out.append(("formula_text", col, float(n), f"formula-like text stored as text (rows {rows}); neutralised in spreadsheets"))
+        out.append(
+            (
+                "formula_text",
+                col,
+                float(n),
+                f"formula-like text stored as text (rows {rows}); neutralised in spreadsheets",
+            )
+        )
     for col in stats.unknown_columns:
-        out.append(("unknown_column", col, np.nan, "not a canonical or declared column: kept in the raw copy, not loaded"))
+        out.append(
+            (
+                "unknown_column",
+                col,
+                np.nan,
+                "not a canonical or declared column: kept in the raw copy, not loaded",
+            )
+        )
     if stats.blank_rows:
         out.append(("blank_rows", "", float(stats.blank_rows), "empty lines skipped"))
     out.append(timeliness(program, period, received))
@@ -317,12 +390,18 @@ def timeliness(program: Program, period: str, received: date | None) -> tuple[st
     late = received.toordinal() - due
     due_day = date.fromordinal(due)
     if late > 0:
-        return ("timeliness", "received", float(late), f"received {received}, due {due_day}: {late} days late")
+        return (
+            "timeliness",
+            "received",
+            float(late),
+            f"received {received}, due {due_day}: {late} days late",
+        )
     return ("timeliness", "received", 0.0, f"received {received}, due {due_day}: on time")
 
 
-def quarantine_frame(problems: pd.DataFrame, sha256: str, file: str, provider_id: str | None,
-                     period: str) -> pd.DataFrame:
+def quarantine_frame(
+    problems: pd.DataFrame, sha256: str, file: str, provider_id: str | None, period: str
+) -> pd.DataFrame:
     """Problems of one file with the submission's identity, in QUARANTINE_COLUMNS order."""
     out = problems.copy()
     out["value"] = out["value"].astype("str")
@@ -330,7 +409,9 @@ def quarantine_frame(problems: pd.DataFrame, sha256: str, file: str, provider_id
     out.insert(1, "file", file)
     out.insert(2, "provider_id", provider_id or "")
     out.insert(3, "period", period)
-    return out[list(QUARANTINE_COLUMNS)].astype({c: PANDAS_DTYPES[t] for c, t in QUARANTINE_COLUMNS.items()})
+    return out[list(QUARANTINE_COLUMNS)].astype(
+        {c: PANDAS_DTYPES[t] for c, t in QUARANTINE_COLUMNS.items()}
+    )
 
 
 def summarize(quality: pd.DataFrame) -> dict:
@@ -340,11 +421,25 @@ def summarize(quality: pd.DataFrame) -> dict:
     and the three most frequent problems as sentences.
     """
     if quality.empty:
-        return {"rows_total": 0, "rows_accepted": 0, "rows_rejected": 0, "completeness": np.nan,
-                "days_late": np.nan, "top_problems": [], "formula_text": 0, "unknown_columns": []}
+        return {
+            "rows_total": 0,
+            "rows_accepted": 0,
+            "rows_rejected": 0,
+            "completeness": np.nan,
+            "days_late": np.nan,
+            "top_problems": [],
+            "formula_text": 0,
+            "unknown_columns": [],
+        }
     rows = quality[quality["check"] == "rows"].set_index("field")["value"]
-    comp = quality[(quality["check"] == "completeness") & (quality["detail"] != "column not in the file")]
-    probs = quality[quality["check"].isin(["invalid_value", "missing_required", "dates_out_of_order", "duplicate"])]
+    comp = quality[
+        (quality["check"] == "completeness") & (quality["detail"] != "column not in the file")
+    ]
+    probs = quality[
+        quality["check"].isin(
+            ["invalid_value", "missing_required", "dates_out_of_order", "duplicate"]
+        )
+    ]
     probs = probs.sort_values("value", ascending=False).head(3)
     late = quality.loc[quality["check"] == "timeliness", "value"]
     return {
@@ -353,7 +448,10 @@ def summarize(quality: pd.DataFrame) -> dict:
         "rows_rejected": int(rows.get("rejected", 0)),
         "completeness": float(comp["value"].mean()) if len(comp) else np.nan,
         "days_late": float(late.iloc[0]) if len(late) else np.nan,
-        "top_problems": [f"{int(v):,} rows: {f}: {d}" for f, v, d in zip(probs["field"], probs["value"], probs["detail"], strict=True)],
+        "top_problems": [
+            f"{int(v):,} rows: {f}: {d}"
+            for f, v, d in zip(probs["field"], probs["value"], probs["detail"], strict=True)
+        ],
         "formula_text": int(quality.loc[quality["check"] == "formula_text", "value"].sum()),
         "unknown_columns": quality.loc[quality["check"] == "unknown_column", "field"].tolist(),
     }

@@ -33,9 +33,25 @@ SNIFF_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
 NA_TEXT = ["", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan", "#N/A"]
 FALLBACK_ENCODINGS = ("cp1252", "latin-1")
-LATIN_GUESSES = {"cp1250", "cp1252", "cp1254", "cp1257", "cp1258", "latin_1", "iso8859_2", "iso8859_3", "iso8859_4",
-                 "iso8859_9", "iso8859_10", "iso8859_13", "iso8859_14", "iso8859_15", "iso8859_16", "mac_roman",
-                 "mac_latin2"}
+LATIN_GUESSES = {
+    "cp1250",
+    "cp1252",
+    "cp1254",
+    "cp1257",
+    "cp1258",
+    "latin_1",
+    "iso8859_2",
+    "iso8859_3",
+    "iso8859_4",
+    "iso8859_9",
+    "iso8859_10",
+    "iso8859_13",
+    "iso8859_14",
+    "iso8859_15",
+    "iso8859_16",
+    "mac_roman",
+    "mac_latin2",
+}
 SKIPPED_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
 
@@ -44,13 +60,17 @@ def sniff(path: Path) -> tuple[str, str]:
     with open(path, "rb") as fh:
         sample = fh.read(SNIFF_BYTES)
     if not sample.strip():
-        raise IntakeError(f"{path.name}: the file holds no text (only blanks). Ask the provider to send it again.")
+        raise IntakeError(
+            f"{path.name}: the file holds no text (only blanks). Ask the provider to send it again."
+        )
     if sample.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
     elif sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     elif b"\x00" in sample:
-        raise IntakeError(f"{path.name}: not a text file (binary content). Send the data as CSV or XLSX.")
+        raise IntakeError(
+            f"{path.name}: not a text file (binary content). Send the data as CSV or XLSX."
+        )
     else:
         try:
             codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) < SNIFF_BYTES)
@@ -60,7 +80,9 @@ def sniff(path: Path) -> tuple[str, str]:
 
             best = from_bytes(sample).best()
             if best is None:
-                raise IntakeError(f"{path.name}: cannot tell the text encoding; ask for a UTF-8 CSV.") from None
+                raise IntakeError(
+                    f"{path.name}: cannot tell the text encoding; ask for a UTF-8 CSV."
+                ) from None
             encoding = best.encoding
             if encoding in LATIN_GUESSES and decodes(sample, "cp1252"):
                 encoding = "cp1252"  # a few accented letters fit any Latin code page; Excel (US) writes cp1252
@@ -90,13 +112,26 @@ def normalize_header(names: Iterable[object]) -> list[str]:
 def csv_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> Iterator:
     truncated = truncated_tail(path, encoding, delimiter)
     if truncated:
-        raise IntakeError(f"{path.name}: the file looks truncated ({truncated}). Ask the provider to resend it complete.")
+        raise IntakeError(
+            f"{path.name}: the file looks truncated ({truncated}). Ask the provider to resend it complete."
+        )
     try:
-        reader = pd.read_csv(path, sep=delimiter, encoding=encoding, dtype="str", chunksize=chunk_rows,
-                             skip_blank_lines=False, on_bad_lines="warn", keep_default_na=False,
-                             na_values=NA_TEXT, engine="c")
+        reader = pd.read_csv(
+            path,
+            sep=delimiter,
+            encoding=encoding,
+            dtype="str",
+            chunksize=chunk_rows,
+            skip_blank_lines=False,
+            on_bad_lines="warn",
+            keep_default_na=False,
+            na_values=NA_TEXT,
+            engine="c",
+        )
     except pd.errors.EmptyDataError:
-        raise IntakeError(f"{path.name}: no header row. Use the program's template header.") from None
+        raise IntakeError(
+            f"{path.name}: no header row. Use the program's template header."
+        ) from None
     bad_rows: list[int] = []
     it = iter(reader)
     with reader:
@@ -108,8 +143,10 @@ def csv_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> It
                 except StopIteration:
                     break
                 except pd.errors.ParserError as exc:
-                    raise IntakeError(f"{path.name}: cannot parse the file ({exc}); it may be truncated or "
-                                      "have an unclosed quote. Ask the provider to resend it.") from None
+                    raise IntakeError(
+                        f"{path.name}: cannot parse the file ({exc}); it may be truncated or "
+                        "have an unclosed quote. Ask the provider to resend it."
+                    ) from None
             skipped = []
             for w in caught:
                 found = SKIPPED_RE.findall(str(w.message))
@@ -117,8 +154,15 @@ def csv_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> It
                     warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
                 for line, expected, saw in found:
                     bad_rows.append(int(line) - 1)
-                    skipped.append((int(line) - 1, "", "", f"row has {saw} fields but the header has {expected} "
-                                    "(an unquoted delimiter inside a value?)"))
+                    skipped.append(
+                        (
+                            int(line) - 1,
+                            "",
+                            "",
+                            f"row has {saw} fields but the header has {expected} "
+                            "(an unquoted delimiter inside a value?)",
+                        )
+                    )
             header = normalize_header(chunk.columns)
             chunk.columns = header
             chunk.index = data_rows(chunk.index.to_numpy(), sorted(bad_rows))
@@ -148,11 +192,21 @@ def arrow_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> 
     try:
         reader = pcsv.open_csv(
             path,
-            read_options=pcsv.ReadOptions(column_names=[f"c{i}" for i in range(len(names))], skip_rows=1,
-                                          block_size=16 << 20, encoding=arrow_enc),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(column_types={f"c{i}": pa.string() for i in range(len(names))},
-                                                null_values=NA_TEXT, strings_can_be_null=True))
+            read_options=pcsv.ReadOptions(
+                column_names=[f"c{i}" for i in range(len(names))],
+                skip_rows=1,
+                block_size=16 << 20,
+                encoding=arrow_enc,
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={f"c{i}": pa.string() for i in range(len(names))},
+                null_values=NA_TEXT,
+                strings_can_be_null=True,
+            ),
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         if "Empty CSV file" in str(exc):
             return  # header only
@@ -163,7 +217,7 @@ def arrow_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> 
             frame = batch.to_pandas()
             frame.columns = header
             for lo in range(0, len(frame), chunk_rows):
-                part = frame.iloc[lo:lo + chunk_rows]
+                part = frame.iloc[lo : lo + chunk_rows]
                 part.index = pd.RangeIndex(start, start + len(part))
                 start += len(part)
                 yield header, part, qc.empty_problems()
@@ -175,7 +229,9 @@ def data_rows(ordinal: np.ndarray, skipped_rows: list[int]) -> pd.Index:
     """Data row numbers of parsed rows, given the data rows pandas skipped as malformed."""
     if not skipped_rows:
         return pd.Index(ordinal + 1)
-    gaps = np.asarray(skipped_rows) - 1 - np.arange(len(skipped_rows))  # parsed rows before each skip
+    gaps = (
+        np.asarray(skipped_rows) - 1 - np.arange(len(skipped_rows))
+    )  # parsed rows before each skip
     return pd.Index(ordinal + 1 + np.searchsorted(gaps, ordinal, side="right"))
 
 
@@ -191,7 +247,11 @@ def truncated_tail(path: Path, encoding: str, delimiter: str) -> str | None:
     if tail.endswith((b"\n", b"\r")) or b"\n" not in tail.strip(b"\r\n"):
         return None
     last = tail.rsplit(b"\n", 1)[-1].decode(encoding, errors="replace")
-    want = len(next(csv.reader([head.decode(encoding, errors="replace").strip("\r\n")], delimiter=delimiter)))
+    want = len(
+        next(
+            csv.reader([head.decode(encoding, errors="replace").strip("\r\n")], delimiter=delimiter)
+        )
+    )
     got = len(next(csv.reader([last], delimiter=delimiter), []))
     if got < want:
         return f"the last line has {got} of {want} fields and no line end"
@@ -210,14 +270,18 @@ def xlsx_chunks(path: Path, chunk_rows: int) -> Iterator:
             warnings.simplefilter("ignore", UserWarning)  # "no default style" from some writers
             book = load_workbook(path, read_only=True, data_only=False)
     except broken as exc:
-        raise IntakeError(f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}: {exc}); it may be "
-                          "truncated or another format renamed .xlsx. Ask the provider to resend it.") from None
+        raise IntakeError(
+            f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}: {exc}); it may be "
+            "truncated or another format renamed .xlsx. Ask the provider to resend it."
+        ) from None
     try:
         sheet = book["episodes"] if "episodes" in book.sheetnames else book.worksheets[0]
         rows = sheet.iter_rows(values_only=True)
         first = next(rows, None)
         if first is None:
-            raise IntakeError(f"{path.name}: the first sheet is empty. Put the rows under the template header.")
+            raise IntakeError(
+                f"{path.name}: the first sheet is empty. Put the rows under the template header."
+            )
         header = normalize_header(first)
         keep = [i for i, h in enumerate(header) if h]
         header = [header[i] for i in keep]
@@ -231,8 +295,10 @@ def xlsx_chunks(path: Path, chunk_rows: int) -> Iterator:
         if buffer or start == 1:
             yield header, xlsx_frame(buffer, header, start), qc.empty_problems()
     except broken as exc:
-        raise IntakeError(f"{path.name}: the workbook is damaged ({type(exc).__name__}); it may be truncated. "
-                          "Ask the provider to resend it.") from None
+        raise IntakeError(
+            f"{path.name}: the workbook is damaged ({type(exc).__name__}); it may be truncated. "
+            "Ask the provider to resend it."
+        ) from None
     finally:
         book.close()
 
@@ -249,7 +315,11 @@ def cell_text(value: object) -> object:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d") if value.time() == datetime.min.time() else value.isoformat(sep=" ")
+        return (
+            value.strftime("%Y-%m-%d")
+            if value.time() == datetime.min.time()
+            else value.isoformat(sep=" ")
+        )
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():

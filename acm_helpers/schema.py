@@ -301,9 +301,13 @@ def episodes_schema(program, received=None):
         if name == "provider_id":
             checks.append(pa.Check.isin(program.provider_ids, error="unknown provider id"))
         if name in program.codes:
-            checks.append(pa.Check.isin(program.codes[name], error=f"not one of the program's {name} codes"))
+            checks.append(
+                pa.Check.isin(program.codes[name], error=f"not one of the program's {name} codes")
+            )
         if name == "exit_destination" and program.destinations:
-            checks.append(pa.Check.isin(list(program.destinations), error="unknown exit destination code"))
+            checks.append(
+                pa.Check.isin(list(program.destinations), error="unknown exit destination code")
+            )
         if name == "destination_class":
             checks.append(pa.Check.isin(DESTINATION_CLASSES, error="unknown destination class"))
         if name == "age_at_entry":
@@ -311,11 +315,16 @@ def episodes_schema(program, received=None):
         if name == "cost":
             checks.append(pa.Check.ge(0, error="negative cost"))
         if typ == "date" and recv is not None:
-            checks.append(pa.Check.le(recv, error=f"date is after the file was received ({recv.date()})"))
+            checks.append(
+                pa.Check.le(recv, error=f"date is after the file was received ({recv.date()})")
+            )
         columns[name] = pa.Column(PANDAS_DTYPES[typ], checks, nullable=not required)
     for name, typ in LINEAGE_COLUMNS.items():
         columns[name] = pa.Column(PANDAS_DTYPES[typ], required=False, nullable=True)
-    wide = [pa.Check(_in_order(field, other), error=reason) for field, (other, reason) in DATE_ORDER_RULES.items()]
+    wide = [
+        pa.Check(_in_order(field, other), error=reason)
+        for field, (other, reason) in DATE_ORDER_RULES.items()
+    ]
     return pa.DataFrameSchema(columns, checks=wide, strict=False, name="episodes")
 
 
@@ -349,7 +358,9 @@ def conform_episodes(frame, program):
             out[name] = col.astype("str").where(col.notna()).astype("str")
         elif typ == "date":
             col = pd.to_datetime(col)
-            out[name] = (col.dt.tz_localize(None) if col.dt.tz is not None else col).astype("datetime64[us]")
+            out[name] = (col.dt.tz_localize(None) if col.dt.tz is not None else col).astype(
+                "datetime64[us]"
+            )
         else:
             out[name] = col.astype(PANDAS_DTYPES[typ])
     return derive_destination_class(out, program)
@@ -368,5 +379,7 @@ def derive_destination_class(frame, program):
     derived = frame["exit_destination"].map(program.destinations)
     supplied = frame["destination_class"] if "destination_class" in frame.columns else None
     out = frame.copy()
-    out["destination_class"] = (derived if supplied is None else derived.where(derived.notna(), supplied)).astype("str")
+    out["destination_class"] = (
+        derived if supplied is None else derived.where(derived.notna(), supplied)
+    ).astype("str")
     return out

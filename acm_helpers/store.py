@@ -90,7 +90,9 @@ class StagedParquet:
     def commit(self) -> Path:
         """Close the file and rename it onto the partition's path."""
         if self._writer is None:
-            raise StoreError(f"{self.path}: nothing was written; refusing to replace it with an empty file.")
+            raise StoreError(
+                f"{self.path}: nothing was written; refusing to replace it with an empty file."
+            )
         self._writer.close()
         self._writer = None
         os.replace(self.tmp, self.path)
@@ -195,7 +197,7 @@ class Store:
                 continue
             pattern = pattern.replace("'", "''")
             con.execute(
-                f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet(\'{pattern}\', union_by_name=true)'
+                f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)"
             )
         return con
 

@@ -74,8 +74,12 @@ class Explorer:
         self.program = w.Dropdown(description="Program", options=[(p.name, p.id) for p in programs])
         self.provider = w.Dropdown(description="Provider")
         self.metric = w.Dropdown(description="Metric", layout=w.Layout(width="360px"))
-        self.months = w.SelectionRangeSlider(description="Months", options=["-"], continuous_update=False,
-                                             layout=w.Layout(width="520px"))
+        self.months = w.SelectionRangeSlider(
+            description="Months",
+            options=["-"],
+            continuous_update=False,
+            layout=w.Layout(width="520px"),
+        )
         self.dimension = w.Dropdown(description="Breakdown")
         self.grain = w.Dropdown(description="Over", layout=w.Layout(width="220px"))
         self.download = w.HTML()
@@ -84,10 +88,19 @@ class Explorer:
         self.tiles = w.HBox(layout=w.Layout(flex_flow="row wrap"))
         self.charts = ChartBoard(mode)
         self.quality, self.actions, self.findings = w.HTML(), w.HTML(), w.HTML()
-        for el, name in ((self.provider, "provider"), (self.metric, "metric"), (self.months, "months"),
-                         (self.dimension, "dimension"), (self.grain, "grain"), (self.tiles, "tiles"), (self.quality, "quality"),
-                         (self.actions, "actions"), (self.download, "download"), (self.topic, "topic"),
-                         (self.findings, "findings")):
+        for el, name in (
+            (self.provider, "provider"),
+            (self.metric, "metric"),
+            (self.months, "months"),
+            (self.dimension, "dimension"),
+            (self.grain, "grain"),
+            (self.tiles, "tiles"),
+            (self.quality, "quality"),
+            (self.actions, "actions"),
+            (self.download, "download"),
+            (self.topic, "topic"),
+            (self.findings, "findings"),
+        ):
             el.add_class(f"acm-{name}")
         if len(programs) < 2:
             self.program.layout.display = "none"
@@ -95,15 +108,25 @@ class Explorer:
         for ctl in (self.provider, self.metric, self.months, self.dimension, self.grain):
             ctl.observe(self._on_change, "value")
         self.topic_button.on_click(self._on_topic)
-        self.widget = w.VBox([
-            w.HTML(CSS), self.message,
-            w.HBox([self.program, self.provider, self.metric], layout=w.Layout(flex_flow="row wrap")),
-            w.HBox([self.months, self.dimension, self.grain, self.download],
-                   layout=w.Layout(flex_flow="row wrap")),
-            w.HBox([self.topic, self.topic_button]), self.tiles,
-            self.charts.widget, self.findings,
-            w.HBox([self.quality, self.actions], layout=w.Layout(flex_flow="row wrap")),
-        ])
+        self.widget = w.VBox(
+            [
+                w.HTML(CSS),
+                self.message,
+                w.HBox(
+                    [self.program, self.provider, self.metric],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                w.HBox(
+                    [self.months, self.dimension, self.grain, self.download],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                w.HBox([self.topic, self.topic_button]),
+                self.tiles,
+                self.charts.widget,
+                self.findings,
+                w.HBox([self.quality, self.actions], layout=w.Layout(flex_flow="row wrap")),
+            ]
+        )
         self.widget.add_class("acm-explorer")
         self._guard(self._load_program, programs[0].id)
 
@@ -117,8 +140,11 @@ class Explorer:
 
     def say(self, text: str = "") -> None:
         """Show (or clear, with "") the plain message above the controls."""
-        self.message.value = (f'<div class="acm-message" role="alert">{html.escape(text, quote=False)}</div>'
-                              if text else "")
+        self.message.value = (
+            f'<div class="acm-message" role="alert">{html.escape(text, quote=False)}</div>'
+            if text
+            else ""
+        )
         self.message.layout.display = None if text else "none"
 
     @property
@@ -145,7 +171,9 @@ class Explorer:
             self.metric.value = ok.metrics[0]
             self.months.options = list(ok.periods)
             self.months.value = (ok.periods[max(0, len(ok.periods) - 12)], ok.periods[-1])
-            self.dimension.options = [("None", "")] + [(prog.dimension(d).label, d) for d in ok.dimensions[1:]]
+            self.dimension.options = [("None", "")] + [
+                (prog.dimension(d).label, d) for d in ok.dimensions[1:]
+            ]
             self.dimension.value = ""
             self.grain.options = [(explorer.GRAIN_LABELS[g], g) for g in ok.grains]
             self.grain.value = ok.grains[0]
@@ -167,8 +195,15 @@ class Explorer:
         if self._allowed is None:
             raise StoreError("No program data is loaded; see the message above.")
         start, end = self.months.value
-        return explorer.make_selection(self._allowed, self.provider.value, self.metric.value,
-                                       start, end, self.dimension.value, self.grain.value)
+        return explorer.make_selection(
+            self._allowed,
+            self.provider.value,
+            self.metric.value,
+            start,
+            end,
+            self.dimension.value,
+            self.grain.value,
+        )
 
     def set_view(self, **values: str) -> None:
         """Set several controls at once (validated), then refresh once.
@@ -177,8 +212,12 @@ class Explorer:
         the URL; a value outside the allowlist raises UnknownIdError and changes nothing.
         """
         ok = self._allowed
-        known = {"provider": ok.providers, "metric": ok.metrics, "dimension": ok.dimensions,
-                 "grain": ok.grains}
+        known = {
+            "provider": ok.providers,
+            "metric": ok.metrics,
+            "dimension": ok.dimensions,
+            "grain": ok.grains,
+        }
         for key, value in values.items():
             if value not in known[key]:
                 raise UnknownIdError(key, value, [k for k in known[key] if k])
@@ -211,8 +250,10 @@ class Explorer:
             else:
                 known = ", ".join(exc.known)
                 now = prog.metric(self.metric.value).label
-            self.say(f"The page address asks for {exc.kind} {shown!r}, which this program does not "
-                     f"have. Known {exc.kind}s: {known}. Showing {now} instead.")
+            self.say(
+                f"The page address asks for {exc.kind} {shown!r}, which this program does not "
+                f"have. Known {exc.kind}s: {known}. Showing {now} instead."
+            )
         except AcmError as exc:
             self.say(str(exc))
 
@@ -233,8 +274,11 @@ class Explorer:
             data, sel = self.data, self.selection()
             self.charts.show(self._views(data, sel))
             self._part("tiles", (sel.provider, sel.end, sel.metric), lambda: self._tiles(data, sel))
-            self._part("findings", (sel.provider, sel.metric, sel.end, sel.dimension, sel.grain),
-                       lambda: self._findings(data, sel))
+            self._part(
+                "findings",
+                (sel.provider, sel.metric, sel.end, sel.dimension, sel.grain),
+                lambda: self._findings(data, sel),
+            )
             self._part("topic", sel.end, lambda: self._topic(data, sel))
             self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
             self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
@@ -247,7 +291,9 @@ class Explorer:
         """Views someone is likely to ask for next: every other provider's charts for ``sel``."""
         for provider in self._allowed.providers:
             if provider != sel.provider:
-                other = Selection(provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain)
+                other = Selection(
+                    provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain
+                )
                 for pane, (key, build) in self._views(data, other).items():
                     yield pane, key, build
 
@@ -301,16 +347,26 @@ class Explorer:
         who = explorer.provider_label(prog, sel.provider)
 
         def trend():
-            return charts.trend_chart(explorer.trend(data, sel), title=f"{metric.label}: {who}",
-                                      fmt=metric.format, target=metric.target, width=CHART_WIDTH,
-                                      series="All providers" if sel.provider == ALL else "This provider")
+            return charts.trend_chart(
+                explorer.trend(data, sel),
+                title=f"{metric.label}: {who}",
+                fmt=metric.format,
+                target=metric.target,
+                width=CHART_WIDTH,
+                series="All providers" if sel.provider == ALL else "This provider",
+            )
 
         def peers():
             frame = explorer.peers(data, sel)
             if frame["value"].notna().sum() == 0:
                 return f"No provider has a value for {metric.label} in {sel.end}."
-            return charts.peer_chart(frame, title=f"Providers, {sel.end}", fmt=metric.format,
-                                     target=metric.target, width=CHART_WIDTH - 150)
+            return charts.peer_chart(
+                frame,
+                title=f"Providers, {sel.end}",
+                fmt=metric.format,
+                target=metric.target,
+                width=CHART_WIDTH - 150,
+            )
 
         def breakdown():
             if not sel.dimension:
@@ -320,21 +376,30 @@ class Explorer:
             window = explorer.breakdown_period(sel).replace("term", "contract term")
             if frame.empty:
                 return f"No {label} breakdown of {metric.label} for {who} in {window}."
-            return charts.equity_chart(frame, title=f"{metric.label} by {label}: {who}, {window}",
-                                       fmt=metric.format, width=CHART_WIDTH)
+            return charts.equity_chart(
+                frame,
+                title=f"{metric.label} by {label}: {who}, {window}",
+                fmt=metric.format,
+                width=CHART_WIDTH,
+            )
 
         base = (prog.id, sel.provider, sel.metric)
-        return {"trend": ((*base, sel.start, sel.end), trend),
-                "peers": ((*base, sel.end), peers),
-                "breakdown": ((*base, sel.end, sel.dimension, sel.grain), breakdown)}
+        return {
+            "trend": ((*base, sel.start, sel.end), trend),
+            "peers": ((*base, sel.end), peers),
+            "breakdown": ((*base, sel.end, sel.dimension, sel.grain), breakdown),
+        }
 
     def _make_tiles(self, program: Program) -> None:
         """One tile per metric, made once per program; refreshes only change their content."""
         self._tile = {}
         for metric_id, metric in program.metrics.items():
             body = w.HTML()
-            btn = w.Button(description="Show breakdown", layout=w.Layout(width="auto", display="none"),
-                           tooltip=f"{metric.label} by group")
+            btn = w.Button(
+                description="Show breakdown",
+                layout=w.Layout(width="auto", display="none"),
+                tooltip=f"{metric.label} by group",
+            )
             btn.add_class("acm-drill")
             btn.on_click(lambda _b, m=metric_id: self._guard(self._drill, m))
             box = w.VBox([body, btn], layout=w.Layout(display="none", width="225px"))
@@ -346,13 +411,22 @@ class Explorer:
         shown = set()
         for t in explorer.tiles(data, sel).itertuples():
             box, body, btn = self._tile[t.metric_id]
-            value = charts.format_value(None if pd.isna(t.value) else float(t.value), t.fmt,
-                                        suppressed=t.suppressed)
-            target = "" if t.target is None or pd.isna(t.target) else f"target {charts.format_value(t.target, t.fmt)}"
-            flags = "".join(f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in t.flags)
-            body.value = (f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
-                          f'<div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">{html.escape(value)}</div>'
-                          f'<div class="acm-tile-note">{html.escape(sel.end)} {html.escape(target)}</div>{flags}')
+            value = charts.format_value(
+                None if pd.isna(t.value) else float(t.value), t.fmt, suppressed=t.suppressed
+            )
+            target = (
+                ""
+                if t.target is None or pd.isna(t.target)
+                else f"target {charts.format_value(t.target, t.fmt)}"
+            )
+            flags = "".join(
+                f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in t.flags
+            )
+            body.value = (
+                f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
+                f'<div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">{html.escape(value)}</div>'
+                f'<div class="acm-tile-note">{html.escape(sel.end)} {html.escape(target)}</div>{flags}'
+            )
             drill = t.flagged and bool(data.program.dimensions)
             btn.layout.display = None if drill else "none"
             (box.add_class if t.flagged else box.remove_class)("acm-flagged")
@@ -374,14 +448,17 @@ class Explorer:
         if topic is None:
             self.topic.value, self.topic_button.layout.display = "", "none"
             return
-        self.topic.value = (f'<div class="acm-topic"><b>Topic of the month ({html.escape(sel.end)}):</b> '
-                            f'{html.escape(topic["title"])} &mdash; {html.escape(topic["question"])}</div>')
+        self.topic.value = (
+            f'<div class="acm-topic"><b>Topic of the month ({html.escape(sel.end)}):</b> '
+            f"{html.escape(topic['title'])} &mdash; {html.escape(topic['question'])}</div>"
+        )
         self.topic_button.layout.display = None
 
     def _on_topic(self, _button) -> None:
         def go() -> None:
             topic = explorer.roadmap_topic(self.data.program, self.selection().end) or {}
             self.set_view(metric=topic["metric"], dimension=topic.get("dimension") or "")
+
         self.say()
         self._guard(go)
 
@@ -389,8 +466,9 @@ class Explorer:
         """The engine's disparity sentences for the breakdown shown (flagged groups only)."""
         frame = explorer.breakdown(data, sel)
         reasons = [r for r in frame.loc[frame["flagged"], "reason"] if r] if len(frame) else []
-        self.findings.value = "".join(f'<div class="acm-flag">&#9888; {html.escape(r)}</div>'
-                                      for r in reasons)
+        self.findings.value = "".join(
+            f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in reasons
+        )
 
     def _quality(self, data: ExplorerData, sel: Selection) -> None:
         q = explorer.quality_status(data, sel)
@@ -399,32 +477,70 @@ class Explorer:
             if not r.submitted:
                 rows.append((r.provider, "no submission loaded", "", "", ""))
                 continue
-            late = "" if pd.isna(r.days_late) else ("on time" if r.days_late <= 0 else f"{r.days_late:.0f} days late")
+            late = (
+                ""
+                if pd.isna(r.days_late)
+                else ("on time" if r.days_late <= 0 else f"{r.days_late:.0f} days late")
+            )
             comp = "" if pd.isna(r.completeness) else f"{r.completeness:.0%}"
-            rows.append((r.provider, f"{r.rows_accepted:,} loaded / {r.rows_rejected:,} rejected",
-                         comp, late, r.top_problem))
-        self.quality.value = _table(f"Data quality, {sel.end} submissions",
-                                    ["Provider", "Rows", "Completeness", "Timeliness", "Top problem"], rows)
+            rows.append(
+                (
+                    r.provider,
+                    f"{r.rows_accepted:,} loaded / {r.rows_rejected:,} rejected",
+                    comp,
+                    late,
+                    r.top_problem,
+                )
+            )
+        self.quality.value = _table(
+            f"Data quality, {sel.end} submissions",
+            ["Provider", "Rows", "Completeness", "Timeliness", "Top problem"],
+            rows,
+        )
 
     def _actions(self, data: ExplorerData, sel: Selection) -> None:
         items = explorer.open_actions(data, sel)
-        rows = [(r.item_id, r.owner, f"{r.due_date:%Y-%m-%d}" + (" (overdue)" if r.overdue else ""), r.text)
-                for r in items.itertuples()] if len(items) else []
+        rows = (
+            [
+                (
+                    r.item_id,
+                    r.owner,
+                    f"{r.due_date:%Y-%m-%d}" + (" (overdue)" if r.overdue else ""),
+                    r.text,
+                )
+                for r in items.itertuples()
+            ]
+            if len(items)
+            else []
+        )
         title = f"Open action items at the end of {sel.end}"
-        self.actions.value = _table(title, ["Item", "Owner", "Due", "Action"], rows,
-                                    empty="No open action items.")
+        self.actions.value = _table(
+            title, ["Item", "Owner", "Due", "Action"], rows, empty="No open action items."
+        )
 
     def _download(self, data: ExplorerData, sel: Selection) -> None:
         text = explorer.view_csv(data, sel)
         b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
-        name = f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv".replace(ALL, "all")
-        self.download.value = (f'<a class="acm-download-link" download="{html.escape(name)}" '
-                               f'href="data:text/csv;charset=utf-8;base64,{b64}">Download CSV</a>')
+        name = (
+            f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv".replace(
+                ALL, "all"
+            )
+        )
+        self.download.value = (
+            f'<a class="acm-download-link" download="{html.escape(name)}" '
+            f'href="data:text/csv;charset=utf-8;base64,{b64}">Download CSV</a>'
+        )
 
 
 def _table(title: str, header: list[str], rows: list[tuple], empty: str = "") -> str:
     """A small escaped HTML table (text from tables is never trusted as markup)."""
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-    inner = f'<table class="acm-table"><tr>{head}</tr>{body}</table>' if rows else f'<div class="acm-empty">{html.escape(empty)}</div>'
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
+    inner = (
+        f'<table class="acm-table"><tr>{head}</tr>{body}</table>'
+        if rows
+        else f'<div class="acm-empty">{html.escape(empty)}</div>'
+    )
     return f"<h4>{html.escape(title)}</h4>{inner}"

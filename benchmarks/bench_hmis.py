@@ -79,8 +79,10 @@ def main(copies: int = 10) -> None:
         big = work / "hmis_x10.zip"
         t = time.perf_counter()
         n = replicate(SAMPLE, big, copies)
-        print(f"built {copies}x export: {n:,} enrollments, {big.stat().st_size / 2**20:.1f} MiB zip "
-              f"in {time.perf_counter() - t:.1f} s")
+        print(
+            f"built {copies}x export: {n:,} enrollments, {big.stat().st_size / 2**20:.1f} MiB zip "
+            f"in {time.perf_counter() - t:.1f} s"
+        )
         names = list(hmis.REQUIRED_FILES + hmis.OPTIONAL_FILES)
 
         t = time.perf_counter()

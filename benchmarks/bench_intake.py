@@ -49,17 +49,24 @@ def make_csv(path: Path, program, rows: int) -> None:
     race = rng.choice(np.array(program.codes["race_ethnicity"]), rows)
     gender = rng.choice(np.array(program.codes["gender"]), rows)
     ids = np.char.add("E", np.arange(rows).astype(str))
-    frame = pd.DataFrame({
-        "episode_id": ids, "client_id": np.char.add("C", rng.integers(0, rows // 2, rows).astype(str)),
-        "provider_id": "harbor", "program": "rapid_rehousing",
-        "enrollment_date": pd.to_datetime(enrol).strftime("%Y-%m-%d"),
-        "referral_date": pd.to_datetime(referral).strftime("%Y-%m-%d"),
-        "exit_date": pd.Series(pd.to_datetime(exit_date)).dt.strftime("%Y-%m-%d"),
-        "exit_destination": dest, "race_ethnicity": race, "gender": gender,
-        "age_at_entry": rng.integers(18, 80, rows), "zip": rng.choice(["98101", "98104", "98118", "98122"], rows),
-        "household_id": np.char.add("H", rng.integers(0, rows, rows).astype(str)),
-        "cost": np.round(rng.uniform(100, 20000, rows), 2),
-    })
+    frame = pd.DataFrame(
+        {
+            "episode_id": ids,
+            "client_id": np.char.add("C", rng.integers(0, rows // 2, rows).astype(str)),
+            "provider_id": "harbor",
+            "program": "rapid_rehousing",
+            "enrollment_date": pd.to_datetime(enrol).strftime("%Y-%m-%d"),
+            "referral_date": pd.to_datetime(referral).strftime("%Y-%m-%d"),
+            "exit_date": pd.Series(pd.to_datetime(exit_date)).dt.strftime("%Y-%m-%d"),
+            "exit_destination": dest,
+            "race_ethnicity": race,
+            "gender": gender,
+            "age_at_entry": rng.integers(18, 80, rows),
+            "zip": rng.choice(["98101", "98104", "98118", "98122"], rows),
+            "household_id": np.char.add("H", rng.integers(0, rows, rows).astype(str)),
+            "cost": np.round(rng.uniform(100, 20000, rows), 2),
+        }
+    )
     bad = rng.random(rows) < BAD_SHARE
     frame.loc[bad, "enrollment_date"] = "not a date"
     frame.to_csv(path, index=False)
@@ -73,7 +80,9 @@ def main(rows: int = 1_000_000) -> None:
         src.parent.mkdir(parents=True)
         t = time.perf_counter()
         make_csv(src, program, rows)
-        print(f"wrote {rows:,} rows ({src.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.1f} s")
+        print(
+            f"wrote {rows:,} rows ({src.stat().st_size / 2**20:,.0f} MiB) in {time.perf_counter() - t:.1f} s"
+        )
 
         t = time.perf_counter()
         baseline = pd.read_csv(src)
@@ -94,11 +103,19 @@ def main(rows: int = 1_000_000) -> None:
         assert r.rows_accepted + r.rows_rejected == rows and n_eps == r.rows_accepted
 
         print(f"pandas.read_csv                : {t_read:6.2f} s  {rows / t_read:12,.0f} rows/s")
-        print(f"intake: validate + load        : {t_load:6.2f} s  {rows / t_load:12,.0f} rows/s"
-              f"  ({r.rows_accepted:,} loaded, {r.rows_rejected:,} quarantined)")
-        print(f"intake: rebuild episodes       : {t_rebuild:6.2f} s  (DuckDB consolidation + derived columns)")
-        print(f"intake: total                  : {t_intake:6.2f} s  {rows / t_intake:12,.0f} rows/s")
-        print(f"ratio intake total / read_csv  : {t_intake / t_read:.1f}x  (validate + load alone: {t_load / t_read:.1f}x)")
+        print(
+            f"intake: validate + load        : {t_load:6.2f} s  {rows / t_load:12,.0f} rows/s"
+            f"  ({r.rows_accepted:,} loaded, {r.rows_rejected:,} quarantined)"
+        )
+        print(
+            f"intake: rebuild episodes       : {t_rebuild:6.2f} s  (DuckDB consolidation + derived columns)"
+        )
+        print(
+            f"intake: total                  : {t_intake:6.2f} s  {rows / t_intake:12,.0f} rows/s"
+        )
+        print(
+            f"ratio intake total / read_csv  : {t_intake / t_read:.1f}x  (validate + load alone: {t_load / t_read:.1f}x)"
+        )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -24,8 +24,14 @@ from pathlib import Path
 from acm_helpers.serve import BackgroundServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
 GOAL_FIRST, GOAL_UPDATE = 2.0, 0.300
 
@@ -83,7 +89,9 @@ def open_page(browser, url: str):
 
 def first_charts(browser, data_dir: Path, preheat: bool, rounds: int, mode: str) -> list[float]:
     port = free_port()
-    args = ["--port", str(port), "--data-dir", str(data_dir)] + ([] if preheat else ["--no-preheat"])
+    args = ["--port", str(port), "--data-dir", str(data_dir)] + (
+        [] if preheat else ["--no-preheat"]
+    )
     out = []
     os.environ["ACM_CHARTS"] = mode
     with BackgroundServer(args, ROOT, preheat=preheat) as srv:
@@ -94,7 +102,10 @@ def first_charts(browser, data_dir: Path, preheat: bool, rounds: int, mode: str)
                     time.sleep(0.1)
             page, seconds = open_page(browser, f"http://127.0.0.1:{port}/")
             out.append(seconds)
-            print(f"  {mode} {'preheated' if preheat else 'cold'} first chart: {seconds:.2f} s", file=sys.stderr)
+            print(
+                f"  {mode} {'preheated' if preheat else 'cold'} first chart: {seconds:.2f} s",
+                file=sys.stderr,
+            )
             page.close()
             time.sleep(1.0)  # let Voila shut the kernel down before the next round
     return out
@@ -122,8 +133,13 @@ def updates(browser, data_dir: Path, rounds: int, mode: str) -> dict[str, list[f
     """
     os.environ["ACM_CHARTS"] = mode
     port = free_port()
-    kinds = ["provider, first screen", "metric (never drawn)", "breakdown (never drawn)",
-             "provider at once", "provider after 2 s"]
+    kinds = [
+        "provider, first screen",
+        "metric (never drawn)",
+        "breakdown (never drawn)",
+        "provider at once",
+        "provider after 2 s",
+    ]
     res = {k: [] for k in kinds}
     with BackgroundServer(["--port", str(port), "--data-dir", str(data_dir)], ROOT):
         page, _ = open_page(browser, f"http://127.0.0.1:{port}/")
@@ -165,22 +181,33 @@ def main() -> int:
                 cold = first_charts(browser, data_dir, False, max(2, opts.rounds // 2), mode)
                 warm = first_charts(browser, data_dir, True, opts.rounds, mode)
                 upd = updates(browser, data_dir, opts.rounds, mode)
-                rows[mode] = (statistics.median(cold), statistics.median(warm),
-                              {k: statistics.median(v) for k, v in upd.items() if v})
+                rows[mode] = (
+                    statistics.median(cold),
+                    statistics.median(warm),
+                    {k: statistics.median(v) for k, v in upd.items() if v},
+                )
             browser.close()
     for mode, (cold, warm, upd) in rows.items():
-        print(f"[{mode}] first chart: cold {cold:.2f} s, preheated {warm:.2f} s "
-              f"(cold/preheated {cold / warm:.1f}x; preheated/goal {warm / GOAL_FIRST:.2f}x)")
+        print(
+            f"[{mode}] first chart: cold {cold:.2f} s, preheated {warm:.2f} s "
+            f"(cold/preheated {cold / warm:.1f}x; preheated/goal {warm / GOAL_FIRST:.2f}x)"
+        )
         for kind, sec in upd.items():
-            print(f"[{mode}] update, {kind:24} median {sec * 1000:5.0f} ms (/goal {sec / GOAL_UPDATE:.2f}x)")
+            print(
+                f"[{mode}] update, {kind:24} median {sec * 1000:5.0f} ms (/goal {sec / GOAL_UPDATE:.2f}x)"
+            )
     print(f"load average (1, 5, 15 min) at the end: {os.getloadavg()}, on {os.cpu_count()} cores")
     if len(rows) == 2:
         (a, ra), (b, rb) = rows.items()
         kind = "provider at once"
-        print(f"{a}/{b}: first chart preheated {ra[1] / rb[1]:.2f}x, {kind} update "
-              f"{ra[2][kind] / rb[2][kind]:.2f}x")
-    print(f"goals: first chart preheated < {GOAL_FIRST:.0f} s, updates < {GOAL_UPDATE * 1000:.0f} ms "
-          "(a ratio to the goal under 1 meets it)")
+        print(
+            f"{a}/{b}: first chart preheated {ra[1] / rb[1]:.2f}x, {kind} update "
+            f"{ra[2][kind] / rb[2][kind]:.2f}x"
+        )
+    print(
+        f"goals: first chart preheated < {GOAL_FIRST:.0f} s, updates < {GOAL_UPDATE * 1000:.0f} ms "
+        "(a ratio to the goal under 1 meets it)"
+    )
     return 0
 
 

@@ -26,8 +26,14 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "data:", "blob:")
 EPH = "exits_to_permanent_housing"
 
@@ -88,8 +94,12 @@ def values(demo_store) -> pd.DataFrame:
 
 
 def _monthly(values, provider, metric=EPH, dimension="") -> pd.DataFrame:
-    return values[(values["provider_id"] == provider) & (values["grain"] == "month")
-                  & (values["metric_id"] == metric) & (values["dimension"] == dimension)]
+    return values[
+        (values["provider_id"] == provider)
+        & (values["grain"] == "month")
+        & (values["metric_id"] == metric)
+        & (values["dimension"] == dimension)
+    ]
 
 
 DRAWN = ".acm-charts svg [role='graphics-symbol']"  # Vega marks, not an empty svg
@@ -97,14 +107,18 @@ DRAWN = ".acm-charts svg [role='graphics-symbol']"  # Vega marks, not an empty s
 
 def _labels(page, marker: str) -> list[str]:
     """aria-labels of the drawn marks containing ``marker`` (trend, peers or breakdown)."""
-    return page.eval_on_selector_all(f".acm-charts svg [aria-label*='{marker}']",
-                                     "els => els.map(e => e.getAttribute('aria-label'))")
+    return page.eval_on_selector_all(
+        f".acm-charts svg [aria-label*='{marker}']",
+        "els => els.map(e => e.getAttribute('aria-label'))",
+    )
 
 
 def _trend_points(page) -> dict[str, str]:
     """Month -> value as drawn, from the own-series marks of the trend chart."""
     out = {}
-    for label in _labels(page, "; Value: "):  # own line only: "series: This provider" or "All providers"
+    for label in _labels(
+        page, "; Value: "
+    ):  # own line only: "series: This provider" or "All providers"
         m = re.search(r"Month: (\d{4}-\d{2}); Value: ([^;]+)", label)
         if m:
             out[m.group(1)] = m.group(2)
@@ -116,31 +130,44 @@ def _wait_changed(page, selector: str, before: str) -> None:
     (the explorer root gets ``acm-idle`` back after its last part is sent)."""
     page.wait_for_function(
         "([s, b]) => { const e = document.querySelector(s); return e && e.innerHTML !== b; }",
-        arg=[selector, before], timeout=30_000)
+        arg=[selector, before],
+        timeout=30_000,
+    )
     page.wait_for_selector(".acm-explorer.acm-idle", timeout=30_000)
 
 
 def _expected_trend(values, provider, months) -> dict[str, str]:
     rows = _monthly(values, provider).set_index("period")
-    return {p: format_value(rows.loc[p, "value"], "percent") for p in months
-            if p in rows.index and pd.notna(rows.loc[p, "value"])}
+    return {
+        p: format_value(rows.loc[p, "value"], "percent")
+        for p in months
+        if p in rows.index and pd.notna(rows.loc[p, "value"])
+    }
 
 
 def _check_tiles(page, values, program, provider: str, end: str) -> None:
     """Every tile shows the provider's value for ``end`` as the engine stored it."""
-    month = values[(values["provider_id"] == provider) & (values["grain"] == "month")
-                   & (values["period"] == end) & (values["dimension"] == "")].set_index("metric_id")
+    month = values[
+        (values["provider_id"] == provider)
+        & (values["grain"] == "month")
+        & (values["period"] == end)
+        & (values["dimension"] == "")
+    ].set_index("metric_id")
     for metric_id, metric in program.metrics.items():
         if not metric.key:
             continue
         row = month.loc[metric_id]
-        want = format_value(None if pd.isna(row["value"]) else float(row["value"]), metric.format,
-                            suppressed=bool(row["suppressed"]))
+        want = format_value(
+            None if pd.isna(row["value"]) else float(row["value"]),
+            metric.format,
+            suppressed=bool(row["suppressed"]),
+        )
         assert page.inner_text(f".acm-tile-value[data-metric='{metric_id}']") == want, metric_id
 
 
 def test_first_chart_then_provider_and_breakdown_change_to_that_providers_numbers(
-        server, page, values, program, shots):
+    server, page, values, program, shots
+):
     page.goto(server.url)
     page.wait_for_selector(DRAWN, timeout=60_000)
     page.wait_for_selector(".acm-explorer.acm-idle", timeout=30_000)
@@ -155,7 +182,9 @@ def test_first_chart_then_provider_and_breakdown_change_to_that_providers_number
     before = page.inner_html(".acm-charts")
     page.select_option(".acm-provider select", label=program.provider("harbor").name)
     _wait_changed(page, ".acm-charts", before)
-    page.wait_for_function("() => document.querySelector('.acm-charts').innerHTML.includes('Harbor')")
+    page.wait_for_function(
+        "() => document.querySelector('.acm-charts').innerHTML.includes('Harbor')"
+    )
     drawn = _trend_points(page)
     assert drawn == _expected_trend(values, "harbor", months)
     assert drawn != _expected_trend(values, ALL, months)
@@ -164,7 +193,9 @@ def test_first_chart_then_provider_and_breakdown_change_to_that_providers_number
     assert program.provider("harbor").name in page.inner_text(".acm-quality")
     tile = page.inner_text(f".acm-tile-value[data-metric='{EPH}']")
     peers = _labels(page, "Provider: ")
-    assert any(f"Provider: {program.provider('harbor').name}; Value: {tile}" in s for s in peers), peers
+    assert any(f"Provider: {program.provider('harbor').name}; Value: {tile}" in s for s in peers), (
+        peers
+    )
     page.screenshot(path=str(shots / "02_harbor.png"), full_page=True)
 
     # breakdown -> race and ethnicity: one bar per unsuppressed group, suppressed ones written
@@ -174,10 +205,14 @@ def test_first_chart_then_provider_and_breakdown_change_to_that_providers_number
     page.wait_for_selector(".acm-charts svg [aria-label*='Group: ']", timeout=30_000)
     groups = _monthly(values, "harbor", dimension="race_ethnicity")
     groups = groups[groups["period"] == end]
-    shown = {re.search(r"Group: ([^;]+); Value: ([^;]+)", s).groups()
-             for s in _labels(page, "Group: ")}
-    expected = {(g, format_value(v, "percent")) for g, v, sup in
-                zip(groups["group"], groups["value"], groups["suppressed"], strict=True) if not sup}
+    shown = {
+        re.search(r"Group: ([^;]+); Value: ([^;]+)", s).groups() for s in _labels(page, "Group: ")
+    }
+    expected = {
+        (g, format_value(v, "percent"))
+        for g, v, sup in zip(groups["group"], groups["value"], groups["suppressed"], strict=True)
+        if not sup
+    }
     assert shown == expected
     if groups["suppressed"].any():
         assert "suppressed (small numbers)" in page.inner_html(".acm-charts")
@@ -187,7 +222,9 @@ def test_first_chart_then_provider_and_breakdown_change_to_that_providers_number
     before = page.inner_html(".acm-charts")
     page.select_option(".acm-provider select", label=program.provider("cascade").name)
     _wait_changed(page, ".acm-charts", before)
-    page.wait_for_function("() => document.querySelector('.acm-charts').innerHTML.includes('Cascade')")
+    page.wait_for_function(
+        "() => document.querySelector('.acm-charts').innerHTML.includes('Cascade')"
+    )
     assert _trend_points(page) == _expected_trend(values, "cascade", months)
     _check_tiles(page, values, program, "cascade", end)
     assert program.provider("cascade").name in page.inner_text(".acm-quality")
@@ -213,7 +250,8 @@ def test_url_provider_and_csv_download_of_aggregates(server, page, values, progr
     page.goto(server.url + "?provider=harbor")
     page.wait_for_function(
         "() => (document.querySelector('.acm-charts') || {innerHTML: ''}).innerHTML.includes('Harbor')",
-        timeout=60_000)
+        timeout=60_000,
+    )
     page.wait_for_selector(".acm-explorer.acm-idle", timeout=30_000)
     with page.expect_download() as info:
         page.click(".acm-download-link")
@@ -227,8 +265,10 @@ def test_url_provider_and_csv_download_of_aggregates(server, page, values, progr
     got = trend.set_index("period")["value"]
     assert got.round(9).to_dict() == want.round(9).to_dict()
     suppressed = values[values["suppressed"]]
-    assert not frame.merge(suppressed[["provider_id", "period", "metric_id", "dimension", "group"]],
-                           on=["provider_id", "period", "metric_id", "dimension", "group"]).shape[0]
+    assert not frame.merge(
+        suppressed[["provider_id", "period", "metric_id", "dimension", "group"]],
+        on=["provider_id", "period", "metric_id", "dimension", "group"],
+    ).shape[0]
     assert page.blocked == []
 
 
@@ -236,7 +276,8 @@ def test_drill_from_a_flagged_tile_opens_its_breakdown(server, page, program, sh
     page.goto(server.url + "?provider=harbor")
     page.wait_for_function(
         "() => (document.querySelector('.acm-charts') || {innerHTML: ''}).innerHTML.includes('Harbor')",
-        timeout=60_000)
+        timeout=60_000,
+    )
     page.wait_for_selector(".acm-explorer.acm-idle", timeout=30_000)
     tile = page.locator(".acm-tile.acm-flagged").filter(has=page.locator(".acm-drill:visible")).last
     metric = tile.locator(".acm-tile-value").get_attribute("data-metric")
@@ -249,7 +290,8 @@ def test_drill_from_a_flagged_tile_opens_its_breakdown(server, page, program, sh
     assert dimension in [d.label for d in program.dimensions.values()]
     page.wait_for_function(  # the breakdown is drawn: bars, or groups marked suppressed
         "() => document.querySelector('.acm-charts').innerHTML.match(/Group: |suppressed \\(small numbers\\)/)",
-        timeout=30_000)
+        timeout=30_000,
+    )
     assert f"by {dimension.lower()}" in page.inner_html(".acm-charts")
     page.screenshot(path=str(shots / "06_drill.png"), full_page=True)
     assert page.blocked == []

@@ -32,14 +32,21 @@ def _status(url: str) -> tuple[int, str]:
         return exc.code, exc.headers.get("Location", "")
 
 
-@pytest.mark.parametrize("args, message", [
-    pytest.param(["--port", "0"], "Port 0 is not between 1 and 65535", id="bad-port"),
-    pytest.param(["--program", "nope.yaml"], "Program file nope.yaml not found", id="no-program-file"),
-    pytest.param(["--data-dir", "{empty}"], "no metric_values in", id="store-without-metrics"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        pytest.param(["--port", "0"], "Port 0 is not between 1 and 65535", id="bad-port"),
+        pytest.param(
+            ["--program", "nope.yaml"], "Program file nope.yaml not found", id="no-program-file"
+        ),
+        pytest.param(["--data-dir", "{empty}"], "no metric_values in", id="store-without-metrics"),
+    ],
+)
 def test_serve_refuses_unusable_inputs_plainly(tmp_path, args, message):
     args = [a.replace("{empty}", str(tmp_path)) for a in args]
-    proc = subprocess.run([*ACM, "serve", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*ACM, "serve", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -49,8 +56,17 @@ def test_token_locks_the_page(demo_store, program_path):
     if not demo_store.has_table("metric_values"):
         pytest.skip("the demo store has no metric_values yet (acm_helpers.metrics)")
     port = free_port()
-    args = ["--port", str(port), "--program", str(program_path), "--data-dir", str(demo_store.root),
-            "--token", "s3cret", "--no-preheat"]
+    args = [
+        "--port",
+        str(port),
+        "--program",
+        str(program_path),
+        "--data-dir",
+        str(demo_store.root),
+        "--token",
+        "s3cret",
+        "--no-preheat",
+    ]
     with BackgroundServer(args, ROOT, preheat=False) as srv:
         base = f"http://127.0.0.1:{port}/"
         status, where = _status(base)

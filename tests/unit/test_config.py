@@ -31,7 +31,11 @@ def edited(tmp_path: Path, edit) -> Path:
 def test_demo_program_loads():
     prog = load_program(PROGRAM)
     assert prog.id == "homeless_demo" and len(prog.providers) == 6
-    assert prog.periods()[0] == "2024-11" and prog.periods()[-1] == "2026-10" and len(prog.periods()) == 24
+    assert (
+        prog.periods()[0] == "2024-11"
+        and prog.periods()[-1] == "2026-10"
+        and len(prog.periods()) == 24
+    )
     assert prog.destinations["410"] == "permanent"
 
 
@@ -83,20 +87,51 @@ def _shares_not_one(raw):
     raw["dimensions"]["race_ethnicity"]["reference_shares"]["White"] = 0.9
 
 
-@pytest.mark.parametrize(("edit", "message"), [
-    pytest.param(_unknown_top_key, r"colour: unknown key; remove it or check its spelling", id="unknown-key"),
-    pytest.param(_unknown_provider_key, r"providers\.0\.budget: unknown key", id="unknown-provider-key"),
-    pytest.param(_bad_date, r"providers\.0\.start: .*(date|day)", id="bad-date"),
-    pytest.param(_end_before_start, r"provider cascade: contract end 2024-01-01 is not after start 2024-11-01", id="end-before-start"),
-    pytest.param(_unknown_metric_in_roadmap, r"roadmap 2026-10: unknown metric 'happiness'; known: exits_to_permanent_housing", id="roadmap-metric"),
-    pytest.param(_unknown_dimension_in_roadmap, r"roadmap 2026-10: unknown dimension 'shoe_size'", id="roadmap-dimension"),
-    pytest.param(_bad_period, r"last_period: .*'2026-13' is not a period; write YYYY-MM", id="bad-period"),
-    pytest.param(_periods_reversed, r"first_period is after last_period", id="periods-reversed"),
-    pytest.param(_duplicate_provider, r"provider ids appear twice: harbor", id="duplicate-provider"),
-    pytest.param(_bad_metric_kind, r"metrics\.clients_served\.kind", id="bad-metric-kind"),
-    pytest.param(_rate_without_numerator, r"a rate metric needs numerator", id="rate-without-numerator"),
-    pytest.param(_shares_not_one, r"reference_shares add up to 1\.320, not 1", id="shares-not-one"),
-])
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        pytest.param(
+            _unknown_top_key,
+            r"colour: unknown key; remove it or check its spelling",
+            id="unknown-key",
+        ),
+        pytest.param(
+            _unknown_provider_key, r"providers\.0\.budget: unknown key", id="unknown-provider-key"
+        ),
+        pytest.param(_bad_date, r"providers\.0\.start: .*(date|day)", id="bad-date"),
+        pytest.param(
+            _end_before_start,
+            r"provider cascade: contract end 2024-01-01 is not after start 2024-11-01",
+            id="end-before-start",
+        ),
+        pytest.param(
+            _unknown_metric_in_roadmap,
+            r"roadmap 2026-10: unknown metric 'happiness'; known: exits_to_permanent_housing",
+            id="roadmap-metric",
+        ),
+        pytest.param(
+            _unknown_dimension_in_roadmap,
+            r"roadmap 2026-10: unknown dimension 'shoe_size'",
+            id="roadmap-dimension",
+        ),
+        pytest.param(
+            _bad_period, r"last_period: .*'2026-13' is not a period; write YYYY-MM", id="bad-period"
+        ),
+        pytest.param(
+            _periods_reversed, r"first_period is after last_period", id="periods-reversed"
+        ),
+        pytest.param(
+            _duplicate_provider, r"provider ids appear twice: harbor", id="duplicate-provider"
+        ),
+        pytest.param(_bad_metric_kind, r"metrics\.clients_served\.kind", id="bad-metric-kind"),
+        pytest.param(
+            _rate_without_numerator, r"a rate metric needs numerator", id="rate-without-numerator"
+        ),
+        pytest.param(
+            _shares_not_one, r"reference_shares add up to 1\.320, not 1", id="shares-not-one"
+        ),
+    ],
+)
 def test_program_file_errors(tmp_path, edit, message):
     path = edited(tmp_path, edit)
     with pytest.raises(ConfigError, match=message) as info:
@@ -116,20 +151,34 @@ def test_missing_and_malformed_files(tmp_path):
 
 
 def test_lookups_list_known_ids(program):
-    with pytest.raises(UnknownIdError, match=r"Unknown provider 'harbour'\. Known providers: harbor, cascade, rainier, northgate, elliott, puget\."):
+    with pytest.raises(
+        UnknownIdError,
+        match=r"Unknown provider 'harbour'\. Known providers: harbor, cascade, rainier, northgate, elliott, puget\.",
+    ):
         program.provider("harbour")
-    with pytest.raises(UnknownIdError, match=r"Unknown metric 'x'\. Known metrics: exits_to_permanent_housing"):
+    with pytest.raises(
+        UnknownIdError, match=r"Unknown metric 'x'\. Known metrics: exits_to_permanent_housing"
+    ):
         program.metric("x")
-    with pytest.raises(UnknownIdError, match=r"Unknown dimension 'x'\. Known dimensions: race_ethnicity"):
+    with pytest.raises(
+        UnknownIdError, match=r"Unknown dimension 'x'\. Known dimensions: race_ethnicity"
+    ):
         program.dimension("x")
     assert program.provider("puget").contract_id == "HRA-2024-016"
 
 
-@pytest.mark.parametrize(("period", "message"), [
-    pytest.param("2026-13", r"Period '2026-13' is not YYYY-MM", id="bad-month"),
-    pytest.param("26-10", r"Period '26-10' is not YYYY-MM", id="short-year"),
-    pytest.param("2030-01", r"Unknown period '2030-01'\. Known periods: 2024-11 … 2026-10", id="outside-program"),
-])
+@pytest.mark.parametrize(
+    ("period", "message"),
+    [
+        pytest.param("2026-13", r"Period '2026-13' is not YYYY-MM", id="bad-month"),
+        pytest.param("26-10", r"Period '26-10' is not YYYY-MM", id="short-year"),
+        pytest.param(
+            "2030-01",
+            r"Unknown period '2030-01'\. Known periods: 2024-11 … 2026-10",
+            id="outside-program",
+        ),
+    ],
+)
 def test_check_period(program, period, message):
     with pytest.raises(ConfigError, match=message):
         program.check_period(period)

@@ -23,9 +23,20 @@ from acm_helpers.config import load_program
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026_demo.zip"
 PROGRAM = ROOT / "parameters" / "programs" / "hmis.yaml"
-RACES = ["AmIndAKNative", "Asian", "BlackAfAmerican", "HispanicLatinao", "MidEastNAfrican", "NativeHIPacific", "White"]
+RACES = [
+    "AmIndAKNative",
+    "Asian",
+    "BlackAfAmerican",
+    "HispanicLatinao",
+    "MidEastNAfrican",
+    "NativeHIPacific",
+    "White",
+]
 
-pytestmark = pytest.mark.skipif(not SAMPLE.exists() and not os.environ.get("CI"), reason=f"sample HMIS export not found at {SAMPLE}")
+pytestmark = pytest.mark.skipif(
+    not SAMPLE.exists() and not os.environ.get("CI"),
+    reason=f"sample HMIS export not found at {SAMPLE}",
+)
 
 
 # -- independent reading --------------------------------------------------------------------------
@@ -73,7 +84,9 @@ def test_version_detected_from_export_csv(tables, raw):
     assert tables.report.versions == {raw["Export"][0]["ExportID"]: "2026"}
 
 
-@pytest.mark.parametrize("name", ["Client", "Enrollment", "Exit", "Project", "Organization", "Export"])
+@pytest.mark.parametrize(
+    "name", ["Client", "Enrollment", "Exit", "Project", "Organization", "Export"]
+)
 def test_counts_loaded_match_the_files(tables, raw, name):
     assert len(tables[name]) == len(raw[name])
     assert tables.report.loaded[name] == len(raw[name])
@@ -92,7 +105,9 @@ def test_unknown_codes_reported_not_dropped(mapped, raw):
     _, report = mapped
     # List 1.6 RaceGenderNone allows 8, 9, 99 only; count other values independently.
     bad = Counter(r["RaceNone"] for r in raw["Client"] if r["RaceNone"] not in ("", "8", "9", "99"))
-    found = {(u["field"], u["code"]): u["rows"] for u in report.unknown_codes if u["table"] == "Client"}
+    found = {
+        (u["field"], u["code"]): u["rows"] for u in report.unknown_codes if u["table"] == "Client"
+    }
     assert bad and found.get(("RaceNone", "0")) == bad["0"]
     assert report.episodes == len(raw["Enrollment"])  # the client's rows are kept
 
@@ -115,7 +130,16 @@ def test_episodes_per_organization(mapped, raw):
 
 def test_program_from_project_type(mapped, raw):
     eps, _ = mapped
-    short = {"0": "ES-EE", "1": "ES-NbN", "2": "TH", "3": "PSH", "4": "SO", "6": "SSO", "12": "HP", "13": "RRH"}
+    short = {
+        "0": "ES-EE",
+        "1": "ES-NbN",
+        "2": "TH",
+        "3": "PSH",
+        "4": "SO",
+        "6": "SSO",
+        "12": "HP",
+        "13": "RRH",
+    }
     type_of = {p["ProjectID"]: p["ProjectType"] for p in raw["Project"]}
     expected = Counter(short[type_of[e["ProjectID"]]] for e in raw["Enrollment"])
     assert eps["program"].value_counts().to_dict() == dict(expected)
@@ -130,10 +154,18 @@ def test_destination_classes_fy2026(mapped, raw):
     other = codes[17] + codes[24]
     got = eps["destination_class"].value_counts()
     assert (got["permanent"], got["institutional"], got["temporary"], got["other"]) == (
-        permanent, institutional, temporary, other)
+        permanent,
+        institutional,
+        temporary,
+        other,
+    )
     assert got["unknown"] == len(raw["Exit"]) - permanent - institutional - temporary - other
-    subsidies = Counter(r["DestinationSubsidyType"] for r in raw["Exit"] if r["Destination"] == "435")
-    assert eps["destination_subsidy_type"].value_counts().to_dict() == {k: v for k, v in subsidies.items() if k}
+    subsidies = Counter(
+        r["DestinationSubsidyType"] for r in raw["Exit"] if r["Destination"] == "435"
+    )
+    assert eps["destination_subsidy_type"].value_counts().to_dict() == {
+        k: v for k, v in subsidies.items() if k
+    }
 
 
 def test_race_single_and_multi_methods(tables, mapped, raw):
@@ -207,9 +239,19 @@ def test_episode_races_table_for_counted_in_every_category(loaded):
 
 def test_reloading_the_same_export_changes_nothing(loaded, program):
     store, _ = loaded
-    before = store.episodes().drop(columns=["_submission"]).sort_values("episode_id").reset_index(drop=True)
+    before = (
+        store.episodes()
+        .drop(columns=["_submission"])
+        .sort_values("episode_id")
+        .reset_index(drop=True)
+    )
     hmis.intake_export(SAMPLE, program, store)
-    after = store.episodes().drop(columns=["_submission"]).sort_values("episode_id").reset_index(drop=True)
+    after = (
+        store.episodes()
+        .drop(columns=["_submission"])
+        .sort_values("episode_id")
+        .reset_index(drop=True)
+    )
     pd.testing.assert_frame_equal(before, after)
 
 
@@ -255,8 +297,11 @@ def test_per_organization_metrics_through_the_engine(loaded, raw, program):
     metrics = pytest.importorskip("acm_helpers.metrics")
     store, _ = loaded
     values = metrics.compute(program, store, periods=["2022-01"], grains=("month",), dimensions=[])
-    got = values[(values["metric_id"] == "exits_to_permanent_housing") & (values["period"] == "2022-01")
-                 & (values["dimension"] == "")].set_index("provider_id")
+    got = values[
+        (values["metric_id"] == "exits_to_permanent_housing")
+        & (values["period"] == "2022-01")
+        & (values["dimension"] == "")
+    ].set_index("provider_id")
     org_of = {p["ProjectID"]: p["OrganizationID"] for p in raw["Project"]}
     project_of = {e["EnrollmentID"]: e["ProjectID"] for e in raw["Enrollment"]}
     leavers, ph = Counter(), Counter()

@@ -19,8 +19,13 @@ SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026
 PROGRAM = ROOT / "parameters" / "programs" / "hmis.yaml"
 PERIOD = "2022-09"  # the export's last month (ExportEndDate 2022-09-30)
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not SAMPLE.exists() and not os.environ.get("CI"), reason=f"sample HMIS export not found at {SAMPLE}")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not SAMPLE.exists() and not os.environ.get("CI"),
+        reason=f"sample HMIS export not found at {SAMPLE}",
+    ),
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,10 +33,36 @@ def run(tmp_path_factory):
     data = tmp_path_factory.mktemp("hmis-data")
     out = tmp_path_factory.mktemp("hmis-out")
     cli = CliRunner()
-    loaded = cli.invoke(app, ["intake", "--format", "hmis", str(SAMPLE), "--program", str(PROGRAM),
-                              "--data-dir", str(data)])
-    ran = cli.invoke(app, ["run", "--period", PERIOD, "--program", str(PROGRAM), "--data-dir", str(data),
-                           "--out", str(out), "--no-pdf", "--workers", "2"])
+    loaded = cli.invoke(
+        app,
+        [
+            "intake",
+            "--format",
+            "hmis",
+            str(SAMPLE),
+            "--program",
+            str(PROGRAM),
+            "--data-dir",
+            str(data),
+        ],
+    )
+    ran = cli.invoke(
+        app,
+        [
+            "run",
+            "--period",
+            PERIOD,
+            "--program",
+            str(PROGRAM),
+            "--data-dir",
+            str(data),
+            "--out",
+            str(out),
+            "--no-pdf",
+            "--workers",
+            "2",
+        ],
+    )
     return loaded, ran, out / PERIOD
 
 
@@ -47,8 +78,9 @@ def test_every_organization_gets_a_packet(run):
     program = load_program(PROGRAM)
     manifest = json.loads((period_dir / "manifest.json").read_text())
     status = {p["key"]: p["status"] for p in manifest["packets"]}
-    assert status == {**{pid: "ok" for pid in program.provider_ids}, "_system": "ok"}, \
-        [p.get("error") for p in manifest["packets"]]
+    assert status == {**{pid: "ok" for pid in program.provider_ids}, "_system": "ok"}, [
+        p.get("error") for p in manifest["packets"]
+    ]
     for p in manifest["packets"]:
         if p["key"] != "_system":
             assert p["audience"] == "provider" and p["audit"]["findings"] == []

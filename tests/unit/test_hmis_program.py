@@ -23,13 +23,18 @@ SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026
 COMMITTED = ROOT / "parameters" / "programs" / "hmis.yaml"
 PERIOD = "2022-06"
 
-pytestmark = pytest.mark.skipif(not SAMPLE.exists() and not os.environ.get("CI"), reason=f"sample HMIS export not found at {SAMPLE}")
+pytestmark = pytest.mark.skipif(
+    not SAMPLE.exists() and not os.environ.get("CI"),
+    reason=f"sample HMIS export not found at {SAMPLE}",
+)
 
 
 @pytest.fixture(scope="module")
 def generated(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prog") / "hmis.yaml"
-    return write_program(SAMPLE, out, program_id="hmis", name="DEMO-CoC HMIS sample (HUD/Abt demo export)")
+    return write_program(
+        SAMPLE, out, program_id="hmis", name="DEMO-CoC HMIS sample (HUD/Abt demo export)"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -41,35 +46,58 @@ def episodes() -> pd.DataFrame:
 def test_generated_program_lists_the_export(generated):
     prog = load_program(generated)
     assert prog.provider_ids == ["org-4", "org-6", "org-96"]
-    assert [p.name for p in prog.providers] == ["Organization A", "Organization B", "Organization O"]
-    assert (prog.first_period, prog.last_period) == ("2019-10", "2022-09")  # ExportStartDate..ExportEndDate
-    assert {"exits_to_permanent_housing", "returns_within_12m", "median_days_to_move_in",
-            "median_participation_leavers", "stayers_over_one_year"} <= set(prog.metrics)
+    assert [p.name for p in prog.providers] == [
+        "Organization A",
+        "Organization B",
+        "Organization O",
+    ]
+    assert (prog.first_period, prog.last_period) == (
+        "2019-10",
+        "2022-09",
+    )  # ExportStartDate..ExportEndDate
+    assert {
+        "exits_to_permanent_housing",
+        "returns_within_12m",
+        "median_days_to_move_in",
+        "median_participation_leavers",
+        "stayers_over_one_year",
+    } <= set(prog.metrics)
 
 
 def test_committed_program_is_the_generated_one(generated):
     # Only the first comment line (generation date) may differ.
     def body(p: Path) -> str:
         return p.read_text().split("\n", 1)[1]
+
     assert body(COMMITTED) == body(generated)
     assert yaml.safe_load(COMMITTED.read_text()) == yaml.safe_load(generated.read_text())
 
 
 def test_cli_hmis_program(tmp_path):
     out = tmp_path / "hmis_demo.yaml"
-    res = CliRunner().invoke(app, ["hmis-program", str(SAMPLE), "--out", str(out), "--provider-level", "project"])
+    res = CliRunner().invoke(
+        app, ["hmis-program", str(SAMPLE), "--out", str(out), "--provider-level", "project"]
+    )
     assert res.exit_code == 0, res.output
     prog = load_program(out)
-    assert prog.id == "hmis_demo" and len(prog.providers) == 27 and prog.providers[0].id.startswith("proj-")
+    assert (
+        prog.id == "hmis_demo"
+        and len(prog.providers) == 27
+        and prog.providers[0].id.startswith("proj-")
+    )
 
 
 def test_cli_hmis_program_missing_export(tmp_path):
-    res = CliRunner().invoke(app, ["hmis-program", str(tmp_path / "nope.zip"), "--out", str(tmp_path / "p.yaml")])
+    res = CliRunner().invoke(
+        app, ["hmis-program", str(tmp_path / "nope.zip"), "--out", str(tmp_path / "p.yaml")]
+    )
     assert res.exit_code == 2 and "does not exist" in res.output
 
 
 def rows(program, metric_id: str, episodes: pd.DataFrame) -> pd.DataFrame:
-    return em.metric_rows(episodes, program.metric(metric_id), em.windows([(PERIOD, *period_bounds(PERIOD))]))
+    return em.metric_rows(
+        episodes, program.metric(metric_id), em.windows([(PERIOD, *period_bounds(PERIOD))])
+    )
 
 
 def test_apr_q23c_metric_sql_matches_the_hud_rule(generated, episodes):
@@ -98,15 +126,19 @@ def test_move_in_metric_matches_apr_q22c(generated, episodes):
     prog = load_program(generated)
     start, end = period_bounds(PERIOD)
     got = rows(prog, "median_days_to_move_in", episodes)["_val"]
-    ph = episodes[episodes["program"].isin(list(hud.MOVE_IN_PROGRAMS))
-                  & episodes["move_in_date"].between(pd.Timestamp(start), pd.Timestamp(end))]
+    ph = episodes[
+        episodes["program"].isin(list(hud.MOVE_IN_PROGRAMS))
+        & episodes["move_in_date"].between(pd.Timestamp(start), pd.Timestamp(end))
+    ]
     assert sorted(got) == sorted(hud.days_to_move_in(ph).astype(float)) and len(got) > 0
 
 
 def test_returns_metric_population_is_spm2(generated, episodes):
     prog = load_program(generated)
     got = rows(prog, "returns_within_12m", episodes)
-    assert set(got["program"]) <= hud.SPM2_PROGRAMS and (got["destination_class"] == "permanent").all()
+    assert (
+        set(got["program"]) <= hud.SPM2_PROGRAMS and (got["destination_class"] == "permanent").all()
+    )
     lo, hi = (pd.Timestamp(d) - pd.Timedelta(days=365) for d in period_bounds(PERIOD))
     assert got["exit_date"].between(lo, hi).all()
     # The numerator is SPM 2's "returned within 365 days", from hud.days_to_return.
@@ -121,7 +153,9 @@ def test_project_level_program_loads_by_project(tmp_path):
 
     path = write_program(SAMPLE, tmp_path / "hmis_projects.yaml", provider_level="project")
     prog = load_program(path)
-    result = hmis.intake_export(SAMPLE, prog, Store(tmp_path / "store"))  # level inferred from proj- ids
+    result = hmis.intake_export(
+        SAMPLE, prog, Store(tmp_path / "store")
+    )  # level inferred from proj- ids
     eps = Store(tmp_path / "store").episodes()
     assert len(eps) == 4771 and eps["provider_id"].str.startswith("proj-").all()
     assert {r.provider_id for r in result} == set(eps["provider_id"])

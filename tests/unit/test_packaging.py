@@ -26,11 +26,16 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_every_dependency_is_pinned_in_constraints():
-    pins = {line.split("==")[0].lower().replace("_", "-") for line in
-            (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines() if "==" in line}
+    pins = {
+        line.split("==")[0].lower().replace("_", "-")
+        for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines()
+        if "==" in line
+    }
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    names = [d.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower().replace("_", "-")
-             for d in [*project["dependencies"], *project["optional-dependencies"]["dev"]]]
+    names = [
+        d.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower().replace("_", "-")
+        for d in [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    ]
     assert [n for n in names if n not in pins] == []
 
 

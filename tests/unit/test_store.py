@@ -27,7 +27,9 @@ def test_write_read_and_query(store):
 
 def test_partitioned_table_reads_as_one(store):
     store.write_table("parts", pd.DataFrame({"p": ["x"], "v": [1]}), part="x/2026-09")
-    store.write_table("parts", pd.DataFrame({"p": ["y"], "v": [2], "extra": ["e"]}), part="y/2026-10")
+    store.write_table(
+        "parts", pd.DataFrame({"p": ["y"], "v": [2], "extra": ["e"]}), part="y/2026-10"
+    )
     assert sorted(store.read_table("parts")["v"]) == [1, 2]
     got = store.query("SELECT p, extra FROM parts ORDER BY p")
     assert got["p"].tolist() == ["x", "y"] and pd.isna(got["extra"].iloc[0])  # union by name
@@ -63,7 +65,10 @@ def test_staged_partition_commit_and_discard(store):
         staged.write(pd.DataFrame({"a": [9]}))  # no commit: discarded
     assert store.read_table("sub")["a"].tolist() == [1, 2, 3]
     assert sorted(p.name for p in (store.tables_dir / "sub" / "p").iterdir()) == ["2026-10.parquet"]
-    with store.stage("sub", "q/2026-10") as staged, pytest.raises(StoreError, match="nothing was written"):
+    with (
+        store.stage("sub", "q/2026-10") as staged,
+        pytest.raises(StoreError, match="nothing was written"),
+    ):
         staged.commit()
 
 
@@ -79,7 +84,9 @@ def test_keep_raw_is_byte_for_byte_and_immutable(store, tmp_path):
 
 
 def test_missing_tables_raise_store_errors(store):
-    with pytest.raises(StoreError, match=r"no episodes loaded yet\. Run `acm intake FILES --period YYYY-MM` first"):
+    with pytest.raises(
+        StoreError, match=r"no episodes loaded yet\. Run `acm intake FILES --period YYYY-MM` first"
+    ):
         store.episodes()
     with pytest.raises(StoreError, match="Has intake been run for this data directory"):
         store.query("SELECT * FROM episodes")

@@ -21,24 +21,41 @@ MONTHS = ["2026-08", "2026-09", "2026-10"]
 
 def _row(provider, period, metric, num, den, dimension="", group="", suppressed=False, **extra):
     value = None if suppressed else num / den
-    row = {"version": "v1", "provider_id": provider, "period": period, "grain": "month",
-           "metric_id": metric, "dimension": dimension, "group": group,
-           "numerator": None if suppressed else float(num),
-           "denominator": None if suppressed else float(den),
-           "value": value, "ci_low": None if suppressed else value - 0.05,
-           "ci_high": None if suppressed else value + 0.05, "suppressed": suppressed,
-           "suppression_reason": "fewer than 11 cases" if suppressed else "",
-           "math": "suppressed" if suppressed else f"{num} / {den} = {value:.0%}",
-           "peer_q1": None, "peer_median": None, "peer_q3": None,
-           "flag_below_target": False, "flag_worse_than_peers": False,
-           "flag_significant_change": False, "flag_special_cause": False, "flag_reasons": ""}
+    row = {
+        "version": "v1",
+        "provider_id": provider,
+        "period": period,
+        "grain": "month",
+        "metric_id": metric,
+        "dimension": dimension,
+        "group": group,
+        "numerator": None if suppressed else float(num),
+        "denominator": None if suppressed else float(den),
+        "value": value,
+        "ci_low": None if suppressed else value - 0.05,
+        "ci_high": None if suppressed else value + 0.05,
+        "suppressed": suppressed,
+        "suppression_reason": "fewer than 11 cases" if suppressed else "",
+        "math": "suppressed" if suppressed else f"{num} / {den} = {value:.0%}",
+        "peer_q1": None,
+        "peer_median": None,
+        "peer_q3": None,
+        "flag_below_target": False,
+        "flag_worse_than_peers": False,
+        "flag_significant_change": False,
+        "flag_special_cause": False,
+        "flag_reasons": "",
+    }
     return {**row, **extra}
 
 
 # harbor: 10/20, 12/20, 9/20 ; cascade: 15/20, 14/20, 16/20 ; all = sums.
 # Peer quartiles as the engine writes them (over both providers): q1/median/q3 per month.
-PEERS = {"2026-08": (0.5625, 0.625, 0.6875), "2026-09": (0.6250, 0.650, 0.6750),
-         "2026-10": (0.5375, 0.625, 0.7125)}
+PEERS = {
+    "2026-08": (0.5625, 0.625, 0.6875),
+    "2026-09": (0.6250, 0.650, 0.6750),
+    "2026-10": (0.5375, 0.625, 0.7125),
+}
 HARBOR_OCT_FLAG = "45% is below the peer median of 62.5% (rank 2 of 2 providers)."
 
 
@@ -47,13 +64,28 @@ def _values() -> pd.DataFrame:
     for period, h, c in zip(MONTHS, [10, 12, 9], [15, 14, 16], strict=True):
         q1, med, q3 = PEERS[period]
         peer = {"peer_q1": q1, "peer_median": med, "peer_q3": q3}
-        flags = ({"flag_worse_than_peers": True, "flag_reasons": HARBOR_OCT_FLAG}
-                 if period == "2026-10" else {})
-        rows += [_row("harbor", period, EPH, h, 20, **peer, **flags),
-                 _row("cascade", period, EPH, c, 20, **peer), _row(ALL, period, EPH, h + c, 40, **peer)]
+        flags = (
+            {"flag_worse_than_peers": True, "flag_reasons": HARBOR_OCT_FLAG}
+            if period == "2026-10"
+            else {}
+        )
+        rows += [
+            _row("harbor", period, EPH, h, 20, **peer, **flags),
+            _row("cascade", period, EPH, c, 20, **peer),
+            _row(ALL, period, EPH, h + c, 40, **peer),
+        ]
     rows += [
         _row("harbor", "2026-10", EPH, 6, 12, "race_ethnicity", "White"),
-        _row("harbor", "2026-10", EPH, 3, 8, "race_ethnicity", "Black or African American", suppressed=True),
+        _row(
+            "harbor",
+            "2026-10",
+            EPH,
+            3,
+            8,
+            "race_ethnicity",
+            "Black or African American",
+            suppressed=True,
+        ),
         _row("harbor", "2026-10", EPH, 2, 14, "race_ethnicity", "Hispanic or Latina/e/o"),
         _row("cascade", "2026-10", EPH, 9, 12, "race_ethnicity", "White"),
         # roll-ups: never offered as months; the breakdown can cover the quarter of the last month
@@ -68,22 +100,38 @@ DISPARITY = "Exits for Hispanic or Latina/e/o were 14%, worse than 50% for White
 
 
 def _equity() -> pd.DataFrame:
-    return pd.DataFrame({
-        "version": "v1", "provider_id": "harbor", "period": "2026-10", "grain": "month",
-        "metric_id": EPH, "dimension": "race_ethnicity",
-        "group": ["White", "Hispanic or Latina/e/o", "Black or African American"],
-        "flag_disparity": [False, True, False], "disparity_reason": ["", DISPARITY, ""],
-        "suppressed": [False, False, True],
-        "suppression_reason": ["", "", "fewer than 11 cases"]})
+    return pd.DataFrame(
+        {
+            "version": "v1",
+            "provider_id": "harbor",
+            "period": "2026-10",
+            "grain": "month",
+            "metric_id": EPH,
+            "dimension": "race_ethnicity",
+            "group": ["White", "Hispanic or Latina/e/o", "Black or African American"],
+            "flag_disparity": [False, True, False],
+            "disparity_reason": ["", DISPARITY, ""],
+            "suppressed": [False, False, True],
+            "suppression_reason": ["", "", "fewer than 11 cases"],
+        }
+    )
 
 
 def _actions() -> pd.DataFrame:
-    return pd.DataFrame({
-        "item_id": ["harbor-001", "cascade-001"], "provider_id": ["harbor", "cascade"],
-        "meeting_date": pd.to_datetime(["2026-09-15", "2026-09-15"]), "owner": ["Ana", "Bo"],
-        "due_date": pd.to_datetime(["2026-10-01", "2026-12-01"]), "status": ["open", "open"],
-        "metric_id": [EPH, ""], "text": ["Call landlords", "Fix zips"],
-        "closed_date": pd.to_datetime([None, None]), "resolution": ["", ""]})
+    return pd.DataFrame(
+        {
+            "item_id": ["harbor-001", "cascade-001"],
+            "provider_id": ["harbor", "cascade"],
+            "meeting_date": pd.to_datetime(["2026-09-15", "2026-09-15"]),
+            "owner": ["Ana", "Bo"],
+            "due_date": pd.to_datetime(["2026-10-01", "2026-12-01"]),
+            "status": ["open", "open"],
+            "metric_id": [EPH, ""],
+            "text": ["Call landlords", "Fix zips"],
+            "closed_date": pd.to_datetime([None, None]),
+            "resolution": ["", ""],
+        }
+    )
 
 
 @pytest.fixture()
@@ -113,25 +161,38 @@ def test_allowed_sets_come_from_program_and_data(ok):
     assert ok.grains == ("month", "quarter")  # windows the breakdown rows cover
 
 
-@pytest.mark.parametrize("field, value, error", [
-    pytest.param("provider", "nonsense", UnknownIdError, id="unknown-provider"),
-    pytest.param("provider", "puget", UnknownIdError, id="provider-without-data"),
-    pytest.param("provider", "harbor'; DROP TABLE metric_values;--", UnknownIdError, id="sql-text"),
-    pytest.param("provider", ["harbor"], UnknownIdError, id="not-a-string"),
-    pytest.param("metric", "__import__('os')", UnknownIdError, id="code-text-metric"),
-    pytest.param("start", "2026-13", UnknownIdError, id="bad-month"),
-    pytest.param("dimension", "zip", UnknownIdError, id="dimension-without-data"),
-    pytest.param("start", "2026-10", ConfigError, id="start-after-end"),
-])
+@pytest.mark.parametrize(
+    "field, value, error",
+    [
+        pytest.param("provider", "nonsense", UnknownIdError, id="unknown-provider"),
+        pytest.param("provider", "puget", UnknownIdError, id="provider-without-data"),
+        pytest.param(
+            "provider", "harbor'; DROP TABLE metric_values;--", UnknownIdError, id="sql-text"
+        ),
+        pytest.param("provider", ["harbor"], UnknownIdError, id="not-a-string"),
+        pytest.param("metric", "__import__('os')", UnknownIdError, id="code-text-metric"),
+        pytest.param("start", "2026-13", UnknownIdError, id="bad-month"),
+        pytest.param("dimension", "zip", UnknownIdError, id="dimension-without-data"),
+        pytest.param("start", "2026-10", ConfigError, id="start-after-end"),
+    ],
+)
 def test_make_selection_refuses_values_outside_the_allowlist(ok, field, value, error):
-    raw = {"provider": "harbor", "metric": EPH, "start": "2026-08", "end": "2026-09", "dimension": ""}
+    raw = {
+        "provider": "harbor",
+        "metric": EPH,
+        "start": "2026-08",
+        "end": "2026-09",
+        "dimension": "",
+    }
     raw[field] = value
     with pytest.raises(error):
         explorer.make_selection(ok, **raw)
 
 
 def test_unknown_provider_message_lists_known_ones(ok):
-    with pytest.raises(UnknownIdError, match=r"Unknown provider 'nonsense'\. Known providers: .*harbor"):
+    with pytest.raises(
+        UnknownIdError, match=r"Unknown provider 'nonsense'\. Known providers: .*harbor"
+    ):
         explorer.make_selection(ok, "nonsense", EPH, "2026-08", "2026-10")
 
 
@@ -158,16 +219,22 @@ def test_breakdown_keeps_suppressed_groups_marked_without_values(data, ok):
     assert b.loc["White", "value"] == pytest.approx(0.5)
     assert bool(b.loc["Black or African American", "suppressed"]) is True
     assert pd.isna(b.loc["Black or African American", "value"])
-    assert b["flagged"].to_dict() == {"Black or African American": False,
-                                      "Hispanic or Latina/e/o": True, "White": False}
+    assert b["flagged"].to_dict() == {
+        "Black or African American": False,
+        "Hispanic or Latina/e/o": True,
+        "White": False,
+    }
     assert b.loc["Hispanic or Latina/e/o", "reason"] == DISPARITY
 
 
-@pytest.mark.parametrize("end, grain, period, white", [
-    pytest.param("2026-10", "month", "2026-10", 0.50, id="month"),
-    pytest.param("2026-10", "quarter", "2026-Q4", 0.50, id="quarter-of-october"),
-    pytest.param("2026-09", "quarter", "2026-Q3", 0.75, id="quarter-of-september"),
-])
+@pytest.mark.parametrize(
+    "end, grain, period, white",
+    [
+        pytest.param("2026-10", "month", "2026-10", 0.50, id="month"),
+        pytest.param("2026-10", "quarter", "2026-Q4", 0.50, id="quarter-of-october"),
+        pytest.param("2026-09", "quarter", "2026-Q3", 0.75, id="quarter-of-september"),
+    ],
+)
 def test_breakdown_covers_the_window_holding_the_last_month(data, ok, end, grain, period, white):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", end, "race_ethnicity", grain)
     assert explorer.breakdown_period(sel) == period
@@ -188,7 +255,9 @@ def test_tiles_carry_the_engines_flags(data, ok):
     assert eph["flags"] == [HARBOR_OCT_FLAG]
     assert bool(eph["flagged"]) is True
     # key metrics without values still get a tile (shown as "–"), unflagged
-    assert pd.isna(tiles.loc["clients_served", "value"]) and not tiles.loc["clients_served", "flagged"]
+    assert (
+        pd.isna(tiles.loc["clients_served", "value"]) and not tiles.loc["clients_served", "flagged"]
+    )
     assert "cost_per_exit_to_ph" not in tiles.index  # key: false and not selected
     sel_c = explorer.make_selection(ok, "cascade", EPH, "2026-08", "2026-10")
     assert explorer.tiles(data, sel_c).set_index("metric_id").loc[EPH, "flags"] == []
@@ -200,7 +269,10 @@ def test_csv_export_has_aggregates_only_and_no_suppressed_cells(data, ok):
     assert list(frame.columns) == explorer.CSV_COLUMNS
     assert "client_id" not in frame.columns and "episode_id" not in frame.columns
     assert frame["section"].value_counts().to_dict() == {"trend": 2, "peers": 2, "breakdown": 2}
-    assert frame.loc[frame["section"] == "breakdown", "group"].tolist() == ["White", "Hispanic or Latina/e/o"]
+    assert frame.loc[frame["section"] == "breakdown", "group"].tolist() == [
+        "White",
+        "Hispanic or Latina/e/o",
+    ]
     assert "Black or African American" not in frame["group"].tolist()  # suppressed: dropped
     assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == [12.0, 9.0]
 
@@ -209,7 +281,9 @@ def test_csv_export_neutralises_formula_text(data, ok):
     values = data.values.copy()
     values.loc[values["group"] == "White", "group"] = '=HYPERLINK("http://x")'
     evil = ExplorerData(data.program, values, data.equity, data.quality, data.actions)
-    sel = explorer.make_selection(explorer.allowed(evil), "harbor", EPH, "2026-10", "2026-10", "race_ethnicity")
+    sel = explorer.make_selection(
+        explorer.allowed(evil), "harbor", EPH, "2026-10", "2026-10", "race_ethnicity"
+    )
     text = explorer.view_csv(evil, sel)
     assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
 
@@ -237,13 +311,17 @@ def app(request, program, store):
 def _own_points(app) -> dict[str, float]:
     """Month -> value of the trend's own line, from what the chart board sends the browser."""
     if app.charts.mode == "svg":
-        labels = re.findall(r'aria-label="[^"]*Month: (\d{4}-\d{2}); Value: (\d+)%',
-                            app.charts.panes["trend"].value)
+        labels = re.findall(
+            r'aria-label="[^"]*Month: (\d{4}-\d{2}); Value: (\d+)%', app.charts.panes["trend"].value
+        )
         return {m: int(v) / 100 for m, v in labels}
     spec = app.charts.chart.spec
     trend = spec["vconcat"][0]["hconcat"][0] if "vconcat" in spec else spec["hconcat"][0]
-    rows = spec["datasets"][trend["data"]["name"]] if "data" in trend else \
-        spec["datasets"][trend["layer"][-2]["data"]["name"]]
+    rows = (
+        spec["datasets"][trend["data"]["name"]]
+        if "data" in trend
+        else spec["datasets"][trend["layer"][-2]["data"]["name"]]
+    )
     return {r["period"]: round(r["value"], 4) for r in rows if r.get("value") is not None}
 
 
@@ -258,17 +336,23 @@ def test_app_starts_on_all_providers_latest_year(app):
     assert app.provider.value == ALL
     assert app.months.value == ("2026-08", "2026-10")
     assert app.message.layout.display == "none"
-    assert _own_points(app) == pytest.approx({"2026-08": 0.625, "2026-09": 0.65, "2026-10": 0.625}, abs=SVG_ROUNDING)
+    assert _own_points(app) == pytest.approx(
+        {"2026-08": 0.625, "2026-09": 0.65, "2026-10": 0.625}, abs=SVG_ROUNDING
+    )
     if app.charts.mode == "svg":
         assert "series: All providers" in app.charts.panes["trend"].value
 
 
 def test_app_widget_change_rerenders_with_new_provider_numbers(app):
     app.provider.value = "harbor"
-    assert _own_points(app) == pytest.approx({"2026-08": 0.50, "2026-09": 0.60, "2026-10": 0.45}, abs=SVG_ROUNDING)
+    assert _own_points(app) == pytest.approx(
+        {"2026-08": 0.50, "2026-09": 0.60, "2026-10": 0.45}, abs=SVG_ROUNDING
+    )
     assert ">45%<" in _tile(app)
     app.provider.value = "cascade"
-    assert _own_points(app) == pytest.approx({"2026-08": 0.75, "2026-09": 0.70, "2026-10": 0.80}, abs=SVG_ROUNDING)
+    assert _own_points(app) == pytest.approx(
+        {"2026-08": 0.75, "2026-09": 0.70, "2026-10": 0.80}, abs=SVG_ROUNDING
+    )
     assert ">80%<" in _tile(app)
 
 
@@ -324,14 +408,21 @@ def test_app_drill_from_flagged_tile_sets_metric_and_breakdown(app):
     else:
         spec = app.charts.chart.spec
         rows = [r for d in spec["datasets"].values() for r in d if r.get("group")]
-        assert {r["group"]: r["note"] for r in rows}["Black or African American"] == "suppressed (small numbers)"
+        assert {r["group"]: r["note"] for r in rows}[
+            "Black or African American"
+        ] == "suppressed (small numbers)"
 
 
-@pytest.mark.parametrize("query, message", [
-    pytest.param("provider=nonsense", "provider 'nonsense'", id="unknown"),
-    pytest.param("provider=%3Cscript%3Ealert(1)%3C/script%3E", "&lt;script&gt;", id="markup-escaped"),
-    pytest.param("metric=__import__", "metric '__import__'", id="unknown-metric"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        pytest.param("provider=nonsense", "provider 'nonsense'", id="unknown"),
+        pytest.param(
+            "provider=%3Cscript%3Ealert(1)%3C/script%3E", "&lt;script&gt;", id="markup-escaped"
+        ),
+        pytest.param("metric=__import__", "metric '__import__'", id="unknown-metric"),
+    ],
+)
 def test_app_bad_query_shows_a_plain_message(app, query, message):
     app.apply_query(query)
     assert message in app.message.value
@@ -352,12 +443,16 @@ def test_app_download_link_is_a_data_uri_of_the_view(app):
     assert href.startswith("data:text/csv;charset=utf-8;base64,")
     text = base64.b64decode(href.split(",", 1)[1]).decode()
     assert text.splitlines()[0] == ",".join(explorer.CSV_COLUMNS)
-    assert 'download="acm_homeless_demo_harbor_exits_to_permanent_housing_2026-08_2026-10.csv"' in app.download.value
+    assert (
+        'download="acm_homeless_demo_harbor_exits_to_permanent_housing_2026-08_2026-10.csv"'
+        in app.download.value
+    )
 
 
 def test_app_callback_shows_acm_error_message(app, monkeypatch):
     def boom(*a, **k):
         raise AcmError("Provider harbor, 2026-10: something plain went wrong.")
+
     monkeypatch.setattr(explorer, "tiles", boom)
     app.provider.value = "harbor"
     assert "something plain went wrong" in app.message.value
@@ -374,20 +469,26 @@ def test_request_query_outside_voila_reads_environment(monkeypatch):
     assert serve.request_query() == "provider=harbor"
 
 
-
 def test_compose_puts_trend_and_peers_side_by_side_and_the_breakdown_below():
     from acm_helpers.chartboard import compose
 
     def spec(name):
-        return {"$schema": "s", "config": {"legend": {"orient": "bottom"}},
-                "datasets": {f"d-{name}": [{"x": 1}]}, "data": {"name": f"d-{name}"}, "mark": "bar"}
+        return {
+            "$schema": "s",
+            "config": {"legend": {"orient": "bottom"}},
+            "datasets": {f"d-{name}": [{"x": 1}]},
+            "data": {"name": f"d-{name}"},
+            "mark": "bar",
+        }
 
     out = compose([[spec("trend"), spec("peers")], [spec("breakdown")]])
     assert set(out["datasets"]) == {"d-trend", "d-peers", "d-breakdown"}
     assert [p["data"]["name"] for p in out["vconcat"][0]["hconcat"]] == ["d-trend", "d-peers"]
     assert out["vconcat"][1]["hconcat"][0]["data"]["name"] == "d-breakdown"
     assert out["config"]["legend"]["orient"] == "top"
-    assert all("datasets" not in p and "$schema" not in p for row in out["vconcat"] for p in row["hconcat"])
+    assert all(
+        "datasets" not in p and "$schema" not in p for row in out["vconcat"] for p in row["hconcat"]
+    )
     assert compose([[spec("trend")], []])["data"]["name"] == "d-trend"
     assert compose([[], []]) is None
 
@@ -397,11 +498,19 @@ def test_unknown_chart_mode_is_a_plain_error(program, store):
         widgets.Explorer([program], [store], chart_mode="canvas")
 
 
-def test_second_program_is_loaded_on_first_pick_and_offers_its_own_values(program, family_program,
-                                                                           store, tmp_path):
+def test_second_program_is_loaded_on_first_pick_and_offers_its_own_values(
+    program, family_program, store, tmp_path
+):
     fam = Store(tmp_path / "family")
-    fam.write_table("metric_values", pd.DataFrame([
-        _row("bridges", m, "no_subsequent_involvement", n, 20) for m, n in zip(MONTHS, [15, 16, 17], strict=True)]))
+    fam.write_table(
+        "metric_values",
+        pd.DataFrame(
+            [
+                _row("bridges", m, "no_subsequent_involvement", n, 20)
+                for m, n in zip(MONTHS, [15, 16, 17], strict=True)
+            ]
+        ),
+    )
     app = widgets.Explorer([program, family_program], [store, fam])
     assert app.program.layout.display is None  # the picker shows with two programs
     assert list(app._data) == ["homeless_demo"]  # the second program's tables are not read yet
@@ -409,8 +518,9 @@ def test_second_program_is_loaded_on_first_pick_and_offers_its_own_values(progra
     assert [v for _, v in app.provider.options] == [ALL, "bridges"]
     assert app.metric.value == "no_subsequent_involvement"
     app.provider.value = "bridges"
-    assert _own_points(app) == pytest.approx({"2026-08": 0.75, "2026-09": 0.80, "2026-10": 0.85},
-                                             abs=SVG_ROUNDING)
+    assert _own_points(app) == pytest.approx(
+        {"2026-08": 0.75, "2026-09": 0.80, "2026-10": 0.85}, abs=SVG_ROUNDING
+    )
     app.program.value = "homeless_demo"
     assert app.provider.value == ALL and app.metric.value == EPH
 
@@ -433,17 +543,23 @@ def test_serve_config_is_locked_down(tmp_path):
     assert cfg.VoilaConfiguration.strip_sources is True
     assert cfg.VoilaConfiguration.template == "acm"
     assert cfg.VoilaConfiguration.allow_template_override == "NO"
-    assert cfg.VoilaConfiguration.preheat_kernel is True and cfg.VoilaConfiguration.default_pool_size == 2
+    assert (
+        cfg.VoilaConfiguration.preheat_kernel is True
+        and cfg.VoilaConfiguration.default_pool_size == 2
+    )
     assert cfg.MappingKernelManager.cull_idle_timeout == 3600
     assert cfg.VoilaExecutor.timeout == 120
     no_preheat = serve.voila_config(serve.ServeSettings(preheat=False))
     assert no_preheat.VoilaConfiguration.preheat_kernel is False
 
 
-@pytest.mark.parametrize("tags, timeout", [
-    pytest.param([], 120, id="ordinary-cell"),
-    pytest.param(["acm-wait-for-request"], None, id="waits-for-the-browser"),
-])
+@pytest.mark.parametrize(
+    "tags, timeout",
+    [
+        pytest.param([], 120, id="ordinary-cell"),
+        pytest.param(["acm-wait-for-request"], None, id="waits-for-the-browser"),
+    ],
+)
 def test_only_the_request_cell_has_no_timeout(tags, timeout):
     from acm_helpers import serve
 
@@ -467,12 +583,19 @@ def test_notebook_tags_the_request_cell_and_stays_thin():
         assert not cell.outputs
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    pytest.param({"port": 0}, "Port 0", id="port"),
-    pytest.param({"host": "127.0.0.1 --ip 0"}, "not a host", id="host-with-spaces"),
-    pytest.param({"programs": ()}, "at least one program", id="no-program"),
-    pytest.param({"programs": ("a.yaml", "b.yaml"), "data_dir": "d"}, "single program", id="data-dir-with-two"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        pytest.param({"port": 0}, "Port 0", id="port"),
+        pytest.param({"host": "127.0.0.1 --ip 0"}, "not a host", id="host-with-spaces"),
+        pytest.param({"programs": ()}, "at least one program", id="no-program"),
+        pytest.param(
+            {"programs": ("a.yaml", "b.yaml"), "data_dir": "d"},
+            "single program",
+            id="data-dir-with-two",
+        ),
+    ],
+)
 def test_serve_settings_refuse_bad_values(kwargs, message):
     from acm_helpers import serve
 
@@ -485,7 +608,9 @@ def test_kernel_env_passes_absolute_program_and_data_paths(program_path, tmp_pat
 
     from acm_helpers import serve
 
-    env = serve.kernel_env(serve.ServeSettings(programs=(program_path,), data_dir=tmp_path), base={})
+    env = serve.kernel_env(
+        serve.ServeSettings(programs=(program_path,), data_dir=tmp_path), base={}
+    )
     assert env[serve.ENV_PROGRAM] == str(program_path.resolve())
     assert env[serve.ENV_DATA_DIR] == str(tmp_path.resolve())
     assert env["JUPYTER_PATH"].split(os.pathsep)[0] == str(serve.TEMPLATE_ROOT)

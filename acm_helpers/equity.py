@@ -31,7 +31,7 @@ from acm_helpers import intervals as iv
 from acm_helpers.config import Program
 from acm_helpers.flags import format_value
 from acm_helpers.metrics import NOT_RECORDED, conform
-from acm_helpers.privacy import null_suppressed
+from acm_helpers.privacy import COMPARISON_COLUMNS, null_suppressed
 from acm_helpers.schema import EQUITY_COLUMNS
 
 CELL = ["metric_id", "provider_id", "period", "grain"]
@@ -124,21 +124,7 @@ def equity_table(cells: pd.DataFrame, program: Program, version: str = "") -> pd
 
 def _compare(g: pd.DataFrame, kind: pd.Series) -> None:
     """Fill diff/ratio vs reference and vs others (with intervals where the kind allows)."""
-    for col in (
-        "diff_vs_reference",
-        "diff_vs_reference_low",
-        "diff_vs_reference_high",
-        "ratio_vs_reference",
-        "ratio_vs_reference_low",
-        "ratio_vs_reference_high",
-        "others_value",
-        "diff_vs_others",
-        "diff_vs_others_low",
-        "diff_vs_others_high",
-        "ratio_vs_others",
-        "ratio_vs_others_low",
-        "ratio_vs_others_high",
-    ):
+    for col in COMPARISON_COLUMNS:
         g[col] = np.nan
     v, rv = g["value"].to_numpy(float), g["reference_value"].to_numpy(float)
     with np.errstate(all="ignore"):

@@ -38,6 +38,22 @@ from acm_helpers.periods import quarter_of, year_of
 
 ALL = "__all__"
 AUDIENCES = ("internal", "provider")
+# Equity comparisons of a group with the reference group and with all others.
+COMPARISON_COLUMNS = [
+    "diff_vs_reference",
+    "diff_vs_reference_low",
+    "diff_vs_reference_high",
+    "ratio_vs_reference",
+    "ratio_vs_reference_low",
+    "ratio_vs_reference_high",
+    "others_value",
+    "diff_vs_others",
+    "diff_vs_others_low",
+    "diff_vs_others_high",
+    "ratio_vs_others",
+    "ratio_vs_others_low",
+    "ratio_vs_others_high",
+]
 # Columns computed from a cell's own numbers: nulled when the cell is suppressed.
 CELL_COLUMNS = [
     "numerator",
@@ -61,19 +77,7 @@ CELL_COLUMNS = [
     "_se",
     # equity
     "reference_value",
-    "diff_vs_reference",
-    "diff_vs_reference_low",
-    "diff_vs_reference_high",
-    "ratio_vs_reference",
-    "ratio_vs_reference_low",
-    "ratio_vs_reference_high",
-    "others_value",
-    "diff_vs_others",
-    "diff_vs_others_low",
-    "diff_vs_others_high",
-    "ratio_vs_others",
-    "ratio_vs_others_low",
-    "ratio_vs_others_high",
+    *COMPARISON_COLUMNS,
     "share_served",
     "disproportionality",
     "disproportionality_p",

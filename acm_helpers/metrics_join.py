@@ -50,7 +50,7 @@ def shared_join_sql(
         names[mid] = {}
         for expr, alias in _value_columns(metric):
             names[mid][alias] = f"__c{i}{alias}"
-            exprs.append(f", {expr} AS __c{i}{alias}")
+            exprs.append(f", {_bind(expr)} AS __c{i}{alias}")
     sql = f"""SELECT e.provider_id, p.__pid{dsel}{"".join(exprs)}
             FROM ep e
             JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from acm_helpers import intervals as iv
+from acm_helpers import metrics_months as mm
 from acm_helpers.config import Dimension, Metric, Program
 from acm_helpers.exceptions import MetricError, StoreError
 from acm_helpers.metrics_join import _bind, _shared_joins, _use_shared
@@ -109,16 +110,7 @@ def metric_sql(
     dcols = [f"__d{i}" for i in range(len(dims))]
     dsel = "".join(f", e.{c}" for c in dcols)
     kind = metric.kind
-    expr = {
-        "rate": f", CASE WHEN CAST(({metric.numerator}) AS BOOLEAN) THEN 1.0 ELSE 0.0 END AS __x",
-        "count": f", ({metric.value}) AS __v" if metric.value else "",
-        "mean": f", CAST(({metric.value}) AS DOUBLE) AS __v",
-        "median": f", CAST(({metric.value}) AS DOUBLE) AS __v",
-        "sum_ratio": (
-            f", COALESCE(CAST(({metric.numerator}) AS DOUBLE), 0) AS __x"
-            f", COALESCE(CAST(({metric.denominator}) AS DOUBLE), 0) AS __y"
-        ),
-    }[kind]
+    expr = _bind(row_values(metric))
     join = f"""j AS MATERIALIZED (
             SELECT e.provider_id, p.__pid{dsel}{expr}
             FROM ep e
@@ -162,7 +154,28 @@ def metric_sql(
             m AS ({_grouping(dims, "many", "count(DISTINCT __v) AS _c")})
             SELECT provider_id, pid, dimension, "group", (COALESCE(u._c, 0) + COALESCE(m._c, 0))::DOUBLE AS _k
             FROM u FULL OUTER JOIN m USING (provider_id, pid, dimension, "group")"""
-    fine, rolled = {
+    fine, rolled = additive_aggregates(kind)
+    return f"""WITH {join}, f AS (SELECT {fine_keys}, {fine} FROM j GROUP BY ALL)
+        {_grouping(dims, "f", rolled)}"""
+
+
+def row_values(metric: Metric) -> str:
+    """``, <expr> AS __x`` ...: the per-row values a metric's kind aggregates."""
+    return {
+        "rate": f", CASE WHEN CAST(({metric.numerator}) AS BOOLEAN) THEN 1.0 ELSE 0.0 END AS __x",
+        "count": f", ({metric.value}) AS __v" if metric.value else "",
+        "mean": f", CAST(({metric.value}) AS DOUBLE) AS __v",
+        "median": f", CAST(({metric.value}) AS DOUBLE) AS __v",
+        "sum_ratio": (
+            f", COALESCE(CAST(({metric.numerator}) AS DOUBLE), 0) AS __x"
+            f", COALESCE(CAST(({metric.denominator}) AS DOUBLE), 0) AS __y"
+        ),
+    }[metric.kind]
+
+
+def additive_aggregates(kind: str) -> tuple[str, str]:
+    """Aggregates of an additive kind over rows (fine cells) and over fine cells (roll-up)."""
+    return {
         "rate": (
             "count(*) AS _rows, sum(__x) AS _x",
             "sum(_rows) AS _rows, sum(_rows) AS _n, sum(_x) AS _x",
@@ -179,8 +192,6 @@ def metric_sql(
             "sum(_syy) AS _syy, sum(_sxy) AS _sxy",
         ),
     }[kind]
-    return f"""WITH {join}, f AS (SELECT {fine_keys}, {fine} FROM j GROUP BY ALL)
-        {_grouping(dims, "f", rolled)}"""
 
 
 def _load_episodes(
@@ -244,6 +255,7 @@ def evaluate(
     periods: pd.DataFrame,
     dimensions: list[str] | None = None,
     metrics: list[str] | None = None,
+    month_rollup: bool = True,
 ) -> pd.DataFrame:
     """Raw aggregates per metric x provider x period x group, straight from DuckDB.
 
@@ -251,6 +263,11 @@ def evaluate(
     ``dimension``, ``group`` and kind-specific statistics (``_rows``, ``_n``, ``_x``, ``_k``,
     ``_s``, ``_ss``, ``_med``, ``_lo``, ``_hi``, ``_sx`` ...); :func:`finish_values` turns them
     into values and intervals.
+
+    Metrics whose populations partition time are evaluated per month and rolled up to every
+    whole-month window (:mod:`acm_helpers.metrics_months`); ``month_rollup=False`` sends every
+    metric through the episodes x periods join instead (the two give the same cells; tests
+    compare them).
     """
     dims = {
         d: program.dimension(d) for d in (program.dimensions if dimensions is None else dimensions)
@@ -275,43 +292,51 @@ def evaluate(
     with duckdb.connect() as con:
         n_episodes = _load_episodes(con, source, dims, program)
         trailing = per["__grain"] == TRAILING
-        con.register("periods", per.loc[~trailing, ["__pid", "__start", "__end", "__scope"]])
-        con.register("periods_t12", per.loc[trailing, ["__pid", "__start", "__end", "__scope"]])
+        units = mm.units(per) if month_rollup else mm.units(per.iloc[:0])
+        rest = ~per["__pid"].isin(units.aligned)
+        for name, rows in [
+            ("periods", ~trailing),
+            ("periods_t12", trailing),
+            ("periods_rest", ~trailing & rest),
+            ("periods_t12_rest", trailing & rest),
+        ]:
+            con.register(name, per.loc[rows, ["__pid", "__start", "__end", "__scope"]])
+        con.register("months_w", mm.window_table(units, trailing=False))
+        con.register("months_t12", mm.window_table(units, trailing=True))
+        rank_lo = _rank_table()["lo"].to_numpy()
         if any(program.metrics[m].kind == "median" for m in mids):
             con.register("ranks", _rank_table().head(min(n_episodes, iv.EXACT_MEDIAN_MAX_N) + 1))
+        dates = {
+            r[0].lower()
+            for r in con.execute("DESCRIBE ep").fetchall()
+            if str(r[1]).upper().startswith(("DATE", "TIMESTAMP"))
+        }
+        parts = {}
+        if units.aligned:
+            parts = {m: mm.partition(program.metrics[m], dates) for m in mids}
+            parts = {m: p for m, p in parts.items() if p is not None}
         # metrics over one population run one after the other and read one shared join
-        plan = _shared_joins(program, mids, list(dims), bool(trailing.any()))
+        joins = [m for m in mids if m not in parts]
+        plan = _shared_joins(program, joins, list(dims), bool(trailing.any()))
         first = {}
         for mid in mids:
             first.setdefault(program.metrics[mid].population, len(first))
         order = sorted(mids, key=lambda m: first[program.metrics[m].population])
         for pos, mid in enumerate(order):
             metric = program.metrics[mid]
-            joined = {
-                name: _use_shared(con, plan, name, mid) for name in ("periods", "periods_t12")
-            }
-            try:
-                frame = con.execute(metric_sql(metric, list(dims), joined=joined["periods"])).df()
-                # trailing windows: overall rows only, no median interval; counts use the mean of
-                # their months instead (flags.add_benchmarks), a 12-month distinct count not being
-                # comparable with a month's
-                if trailing.any() and metric.kind != "count":
-                    t12 = con.execute(
-                        metric_sql(
-                            metric, [], "periods_t12", ci=False, joined=joined["periods_t12"]
-                        )
-                    ).df()
-                    frame = pd.concat([frame, t12], ignore_index=True)
-            except duckdb.Error as exc:
-                raise MetricError(
-                    f"Metric {mid!r} ({metric.label}): its SQL failed over the episodes: {exc}. "
-                    "Check its population/numerator/denominator/value expressions in the program file."
-                ) from exc
+            frame = None
+            if mid in parts:
+                frame = _by_months(con, metric, list(dims), parts[mid], units, rank_lo, trailing)
+            if frame is None:
+                joined = {
+                    name: _use_shared(con, plan, name, mid) for name in ("periods", "periods_t12")
+                }
+                frame = _by_join(con, mid, metric, list(dims), "", joined, trailing.any())
+                later = {plan.get((name, m), ("",))[0] for name in joined for m in order[pos + 1 :]}
+                for use in joined.values():  # free a shared join after its last metric
+                    if use is not None and use[0] not in later:
+                        con.execute(f"DROP TABLE IF EXISTS {use[0]}")
             out[mid] = frame.assign(metric_id=mid)
-            later = {plan.get((name, m), ("",))[0] for name in joined for m in order[pos + 1 :]}
-            for use in joined.values():  # free a shared join after its last metric
-                if use is not None and use[0] not in later:
-                    con.execute(f"DROP TABLE IF EXISTS {use[0]}")
     raw = (
         pd.concat([out[m] for m in mids], ignore_index=True)
         .merge(labels, on="pid", how="left")
@@ -324,6 +349,87 @@ def evaluate(
     return raw.sort_values(
         ["metric_id", "grain", "period", "provider_id", "dimension", "group"], ignore_index=True
     )
+
+
+def _by_join(
+    con: duckdb.DuckDBPyConnection,
+    mid: str,
+    metric: Metric,
+    dims: list[str],
+    suffix: str,
+    joined: dict,
+    trailing: bool,
+) -> pd.DataFrame:
+    """A metric over the episodes x periods join (tables ``periods{suffix}`` and
+    ``periods_t12{suffix}``; ``_rest`` holds the windows that are not whole months)."""
+    try:
+        frames = [
+            con.execute(
+                metric_sql(metric, dims, f"periods{suffix}", joined=joined.get("periods"))
+            ).df()
+        ]
+        # trailing windows: overall rows only, no median interval; counts use the mean of
+        # their months instead (flags.add_benchmarks), a 12-month distinct count not being
+        # comparable with a month's
+        if trailing and metric.kind != "count":
+            frames.append(
+                con.execute(
+                    metric_sql(
+                        metric,
+                        [],
+                        f"periods_t12{suffix}",
+                        ci=False,
+                        joined=joined.get("periods_t12"),
+                    )
+                ).df()
+            )
+    except duckdb.Error as exc:
+        raise MetricError(
+            f"Metric {mid!r} ({metric.label}): its SQL failed over the episodes: {exc}. "
+            "Check its population/numerator/denominator/value expressions in the program file."
+        ) from exc
+    return pd.concat(frames, ignore_index=True)
+
+
+def _by_months(
+    con: duckdb.DuckDBPyConnection,
+    metric: Metric,
+    dims: list[str],
+    part: mm.Partition,
+    units: mm.Units,
+    rank_lo: np.ndarray,
+    trailing: pd.Series,
+) -> pd.DataFrame | None:
+    """A metric whose population partitions time: whole-month windows from month cells, other
+    windows over the join. None when the month path cannot run (the caller joins instead, and
+    reports any error in the metric's name)."""
+    with_t12 = bool(trailing.any()) and metric.kind != "count"
+    try:
+        if metric.kind == "median":
+            frame = mm.median_cells(con, metric, part, units, dims, rank_lo)
+            if frame is None:
+                return None
+            t12 = frame["pid"].isin(units.windows.loc[units.windows["__t12"], "__pid"]).to_numpy()
+            if not with_t12:
+                frame = frame[~t12]
+            else:  # as over the join: trailing windows carry no median interval
+                frame.loc[t12, ["_lo", "_hi"]] = np.nan
+        else:
+            fine, rolled = additive_aggregates(metric.kind)
+            sql = mm.rollup_sql(
+                part, units, dims, row_values(metric), fine, rolled, _grouping, with_t12
+            )
+            frame = con.execute(sql).df()
+    except duckdb.Error:
+        return None
+    frames = [frame]
+    if con.execute("SELECT count(*) FROM periods_rest").fetchall()[0][0]:
+        rest = _by_join(con, "", metric, dims, "_rest", {}, False)
+        frames.append(rest)
+    if with_t12 and con.execute("SELECT count(*) FROM periods_t12_rest").fetchall()[0][0]:
+        t12 = con.execute(metric_sql(metric, [], "periods_t12_rest", ci=False)).df()
+        frames.append(t12)
+    return pd.concat(frames, ignore_index=True)
 
 
 @functools.cache

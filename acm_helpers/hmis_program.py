@@ -116,8 +116,20 @@ def metrics() -> dict:
             "format": "days",
             "unit": "days",
         },
-        # APR Q22a/Q22b for stayers: length = period end - project start. The engine binds :end in
-        # populations only, so stayers are counted by length band rather than as a median.
+        # APR Q22a/Q22b for stayers: length = period end - project start (:end is bound in values)
+        "median_participation_stayers": {
+            "label": "Length of participation, stayers (median days)",
+            "definition": "APR Q22a: median days from project start to the last day of the period among "
+            "clients still enrolled on that day.",
+            "kind": "median",
+            "population": STAYERS,
+            "value": "date_diff('day', CAST(enrollment_date AS DATE), :end)",
+            "denominator_label": "stayers",
+            "direction": "down",
+            "format": "days",
+            "unit": "days",
+            "key": False,
+        },
         "stayers": {
             "label": "Stayers at the end of the period",
             "definition": "APR stayers: clients enrolled on the last day of the period (started by then, no exit "

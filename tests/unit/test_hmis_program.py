@@ -7,6 +7,7 @@ import os
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -17,6 +18,8 @@ from acm_helpers import episode_metrics as em
 from acm_helpers.cli import app
 from acm_helpers.config import load_program, period_bounds
 from acm_helpers.hmis_program import write_program
+from acm_helpers.metrics_sql import evaluate
+from acm_helpers.periods import periods_table
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026_demo.zip"
@@ -120,6 +123,26 @@ def test_length_of_participation_metrics_match_apr_q22(generated, episodes):
     assert sorted(got_l) == sorted(lop[leavers].astype(float))
     assert len(rows(prog, "stayers", episodes)) == stayers.sum() > 0
     assert len(rows(prog, "stayers_over_one_year", episodes)) == (lop[stayers] > 365).sum() > 0
+    got_s = rows(prog, "median_participation_stayers", episodes)["_val"]
+    assert sorted(got_s) == sorted(lop[stayers].astype(float)) and len(got_s) > 0
+
+
+def test_stayers_median_from_the_engine_matches_apr_q22a(generated, episodes):
+    """The engine binds the period's end inside the value expression (stayers' length)."""
+    prog = load_program(generated)
+    start, end = period_bounds(PERIOD)
+    lop = hud.length_of_participation(episodes, start, end)
+    stayers = hud.is_stayer(episodes, start, end)
+    raw = evaluate(
+        prog,
+        episodes,
+        periods_table(prog, [PERIOD], ("month",)),
+        [],
+        ["median_participation_stayers"],
+    )
+    cell = raw[(raw["provider_id"] == "__all__") & (raw["period"] == PERIOD)].iloc[0]
+    assert cell["_n"] == stayers.sum() > 0
+    assert cell["_med"] == float(np.median(lop[stayers].astype(float)))
 
 
 def test_move_in_metric_matches_apr_q22c(generated, episodes):

@@ -9,6 +9,11 @@ averaging months. Python then adds intervals (:mod:`acm_helpers.intervals`), sup
 (:mod:`acm_helpers.privacy`), benchmarks and flags (:mod:`acm_helpers.flags`) and the equity
 table (:mod:`acm_helpers.equity`).
 
+Populations that partition time ("X happened in the period") skip the join: each episode's
+month is arithmetic on X, month cells are aggregated once and added up to every whole-month
+window, medians from month histograms (:mod:`acm_helpers.metrics_months`); the same cells, at a
+fraction of the cost.
+
 The SQL is built and run in :mod:`acm_helpers.metrics_sql` (see there for what may enter it);
 this module turns its aggregates into the ``metric_values`` and ``equity`` tables and keeps them
 current in the store (:func:`refresh`).
@@ -46,6 +51,7 @@ ENGINE_MODULES = (
     "metrics",
     "metrics_sql",
     "metrics_join",
+    "metrics_months",
     "flags",
     "equity",
     "privacy",

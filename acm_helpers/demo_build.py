@@ -273,6 +273,7 @@ def build(
     _need(metrics, "refresh")(program, store)
     result.done.append("metrics")
     echo(f"metrics computed into {store.tables_dir}")
+    _load_meetings(Path(program_path), program, store, result, echo)
     batch = _stage("batch")
     if batch is None:
         return _skip_rest(result, ["packets"], "acm_helpers.batch does not exist yet", echo)
@@ -334,6 +335,21 @@ def _run_packets(
     result.done.append("packets")
     if run.index is not None:
         result.outputs["packets index"] = Path(run.index)
+
+
+def _load_meetings(
+    program_path: Path, program: Program, store, result: DemoBuild, echo: Callable[[str], None]
+) -> None:
+    """Record the program's demo meetings and action items (``meetings/<program id>.yaml``
+    beside the program file), so the packets' agendas show open, overdue and closed items.
+    Loading again changes nothing."""
+    path = program_path.parent / "meetings" / f"{program.id}.yaml"
+    actions = _stage("actions")
+    if actions is None or not path.exists():
+        return
+    counts = _need(actions, "load_file")(store, program, path)
+    result.done.append("meetings")
+    echo(f"{path}: {counts['meetings']} meeting(s), {counts['items']} action item(s) recorded")
 
 
 def _skip_rest(

@@ -13,6 +13,7 @@ import pytest
 
 from acm_helpers import demo, demo_build, derive, schema
 from acm_helpers.exceptions import AcmError, ConfigError
+from acm_helpers.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -339,3 +340,27 @@ def test_build_intakes_period_by_period_up_to_the_period(tmp_path, program_path,
 def test_build_rejects_unknown_period(tmp_path, program_path):
     with pytest.raises(AcmError, match="Unknown period"):
         demo.build(program_path, tmp_path, "2030-01", scale=0.02, data_dir=tmp_path / "d")
+
+
+def test_build_records_the_demo_meetings_before_the_packets(tmp_path, program_path, monkeypatch):
+    """The packets of `make demo` show action items: the meetings file beside the program is
+    loaded after the metrics (intake and metrics faked here, packets skipped)."""
+    from acm_helpers import actions
+
+    fake_intake = SimpleNamespace(__name__="acm_helpers.intake", intake_files=lambda *a, **k: None)
+    fake_metrics = SimpleNamespace(__name__="acm_helpers.metrics", refresh=lambda *a: None)
+    stages = {"intake": fake_intake, "metrics": fake_metrics, "actions": actions}
+    monkeypatch.setattr(demo_build, "_stage", stages.get)
+    lines: list[str] = []
+    result = demo.build(
+        program_path,
+        tmp_path / "demo",
+        "2025-01",
+        scale=0.02,
+        data_dir=tmp_path / "data",
+        echo=lines.append,
+    )
+    assert result.done == ["generate", "intake", "metrics", "meetings"]
+    items = actions.read_actions(Store(tmp_path / "data"))
+    assert len(items) > 5 and {"harbor", "cascade"} <= set(items["provider_id"])
+    assert any("meetings/homeless_demo.yaml" in line and "action item(s)" in line for line in lines)

@@ -298,17 +298,23 @@ def test_bad_scale_and_unknown_field(program):
 
 
 # -- the build -------------------------------------------------------------------------------
-def test_build_skips_stages_that_do_not_exist(tmp_path, program_path, monkeypatch):
-    monkeypatch.setattr(demo_build, "_stage", lambda name: None)
+def small_build(program_path, tmp_path, period: str) -> tuple[demo_build.DemoBuild, list[str]]:
+    """A 2% demo build under ``tmp_path`` (stages as monkeypatched), with its progress lines."""
     lines: list[str] = []
     result = demo.build(
         program_path,
         tmp_path / "demo",
-        "2025-03",
+        period,
         scale=0.02,
         data_dir=tmp_path / "data",
         echo=lines.append,
     )
+    return result, lines
+
+
+def test_build_skips_stages_that_do_not_exist(tmp_path, program_path, monkeypatch):
+    monkeypatch.setattr(demo_build, "_stage", lambda name: None)
+    result, lines = small_build(program_path, tmp_path, "2025-03")
     assert result.done == ["generate"] and result.skipped == ["intake", "metrics", "packets"]
     assert "skipped intake: acm_helpers.intake does not exist yet" in lines
     assert (tmp_path / "demo" / "homeless_demo" / "submissions" / "2026-10" / "harbor.csv").exists()
@@ -323,14 +329,7 @@ def test_build_intakes_period_by_period_up_to_the_period(tmp_path, program_path,
         ),
     )
     monkeypatch.setattr(demo_build, "_stage", lambda name: fake if name == "intake" else None)
-    result = demo.build(
-        program_path,
-        tmp_path / "demo",
-        "2025-01",
-        scale=0.02,
-        data_dir=tmp_path / "data",
-        echo=lambda _: None,
-    )
+    result, _ = small_build(program_path, tmp_path, "2025-01")
     assert result.done == ["generate", "intake"] and result.skipped == ["metrics", "packets"]
     assert [c[0] for c in calls] == ["2024-11"] * 6 + ["2024-12"] * 6 + ["2025-01"] * 6
     assert all(re.fullmatch(r"[a-z]+\.(csv|xlsx)", name) for _, name, _ in calls)
@@ -351,15 +350,7 @@ def test_build_records_the_demo_meetings_before_the_packets(tmp_path, program_pa
     fake_metrics = SimpleNamespace(__name__="acm_helpers.metrics", refresh=lambda *a: None)
     stages = {"intake": fake_intake, "metrics": fake_metrics, "actions": actions}
     monkeypatch.setattr(demo_build, "_stage", stages.get)
-    lines: list[str] = []
-    result = demo.build(
-        program_path,
-        tmp_path / "demo",
-        "2025-01",
-        scale=0.02,
-        data_dir=tmp_path / "data",
-        echo=lines.append,
-    )
+    result, lines = small_build(program_path, tmp_path, "2025-01")
     assert result.done == ["generate", "intake", "metrics", "meetings"]
     items = actions.read_actions(Store(tmp_path / "data"))
     assert len(items) > 5 and {"harbor", "cascade"} <= set(items["provider_id"])

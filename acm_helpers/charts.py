@@ -219,32 +219,14 @@ def peer_chart(
     data["shown"] = data["value"].apply(lambda v: "suppressed" if pd.isna(v) else "")
     yfmt = axis_format(fmt)
     order = data.sort_values("value", ascending=False, na_position="last")["provider"].tolist()
-    y = alt.Y("provider:N", sort=order, title=None)
-    base = alt.Chart(data)
-    bars = (
-        base.mark_bar()
-        .encode(
-            y=y,
-            x=alt.X("value:Q", title=None, axis=alt.Axis(format=yfmt)),
-            color=alt.condition("datum.is_self", alt.value(ACCENT), alt.value(PEER)),
-            tooltip=[
-                alt.Tooltip("provider:N", title="Provider"),
-                alt.Tooltip("value:Q", title="Value", format=yfmt),
-            ],
-        )
-        .transform_filter("isValid(datum.value)")
+    layers = _interval_bars(
+        data,
+        ("provider", "Provider", order),
+        yfmt,
+        color=alt.condition("datum.is_self", alt.value(ACCENT), alt.value(PEER)),
+        drawn="",
+        note=("shown", "!isValid(datum.value)"),
     )
-    err = (
-        base.mark_rule(color=INK, opacity=0.6)
-        .encode(y=y, x="ci_low:Q", x2="ci_high:Q")
-        .transform_filter("isValid(datum.ci_low) && isValid(datum.ci_high)")
-    )
-    notes = (
-        base.mark_text(align="left", dx=4, color=MUTED, fontStyle="italic")
-        .encode(y=y, x=alt.datum(0), text="shown:N")
-        .transform_filter("!isValid(datum.value)")
-    )
-    layers = [bars, err, notes]
     if target is not None:
         layers.append(
             alt.Chart(pd.DataFrame({"target": [target]}))
@@ -273,34 +255,59 @@ def equity_chart(
     data["flagged"] = data["flagged"].astype(bool)
     data["note"] = data["suppressed"].map({True: "suppressed (small numbers)", False: ""})
     yfmt = axis_format(fmt)
-    y = alt.Y("group:N", sort=data["group"].tolist(), title=None)
+    layers = _interval_bars(
+        data,
+        ("group", "Group", data["group"].tolist()),
+        yfmt,
+        color=alt.condition("datum.flagged", alt.value(FLAG), alt.value(ACCENT)),
+        drawn="!datum.suppressed && ",
+        note=("note", "datum.suppressed"),
+    )
+    return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
+
+
+def _interval_bars(
+    data: pd.DataFrame,
+    label: tuple[str, str, list[str]],
+    yfmt: str,
+    *,
+    color,
+    drawn: str,
+    note: tuple[str, str],
+) -> list[alt.Chart]:
+    """Horizontal bars of ``value`` with 95% interval rules, and a note where a row is not drawn.
+
+    ``label`` is (column, tooltip title, order of the rows); ``drawn`` a Vega expression prefix
+    that must hold for a bar and its interval (``""``: any valid value); ``note`` is (text
+    column, when to write it).
+    """
+    column, heading, order = label
+    y = alt.Y(f"{column}:N", sort=order, title=None)
     base = alt.Chart(data)
     bars = (
         base.mark_bar()
         .encode(
             y=y,
             x=alt.X("value:Q", title=None, axis=alt.Axis(format=yfmt)),
-            color=alt.condition("datum.flagged", alt.value(FLAG), alt.value(ACCENT)),
+            color=color,
             tooltip=[
-                alt.Tooltip("group:N", title="Group"),
+                alt.Tooltip(f"{column}:N", title=heading),
                 alt.Tooltip("value:Q", title="Value", format=yfmt),
             ],
         )
-        .transform_filter("!datum.suppressed && isValid(datum.value)")
+        .transform_filter(f"{drawn}isValid(datum.value)")
     )
     err = (
         base.mark_rule(color=INK, opacity=0.6)
         .encode(y=y, x="ci_low:Q", x2="ci_high:Q")
-        .transform_filter("!datum.suppressed && isValid(datum.ci_low) && isValid(datum.ci_high)")
+        .transform_filter(f"{drawn}isValid(datum.ci_low) && isValid(datum.ci_high)")
     )
     notes = (
         base.mark_text(align="left", dx=4, color=MUTED, fontStyle="italic")
-        .encode(y=y, x=alt.datum(0), text="note:N")
-        .transform_filter("datum.suppressed")
+        .encode(y=y, x=alt.datum(0), text=f"{note[0]}:N")
+        .transform_filter(note[1])
     )
-    return alt.layer(bars, err, notes).properties(
-        title=title, width=width, height=max(22 * len(data), 60)
-    )
+    return [bars, err, notes]
 
 
 def disproportionality_chart(

@@ -21,17 +21,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from acm_helpers.report import CHROMIUM, CHROMIUM_ARGS
 from acm_helpers.serve import BackgroundServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
 GOAL_FIRST, GOAL_UPDATE = 2.0, 0.300
 
@@ -176,7 +169,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="acm-bench-voila-") as tmp:
         data_dir = opts.data_dir or build_store(Path(tmp) / "store")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             for mode in opts.modes.split(","):
                 cold = first_charts(browser, data_dir, False, max(2, opts.rounds // 2), mode)
                 warm = first_charts(browser, data_dir, True, opts.rounds, mode)

@@ -20,20 +20,12 @@ import pytest
 
 from acm_helpers.charts import format_value
 from acm_helpers.explorer import ALL, CSV_COLUMNS
+from acm_helpers.report import CHROMIUM, CHROMIUM_ARGS
 from acm_helpers.serve import BackgroundServer, free_port
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "data:", "blob:")
 EPH = "exits_to_permanent_housing"
 
@@ -55,7 +47,7 @@ def server(demo_store, program_path):
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 

@@ -30,6 +30,11 @@ from acm_helpers.config import Metric
 ALL = "__all__"
 HISTOGRAM_BUDGET = 8_000_000  # counts held at once by median_cells (64 MB); beyond it, chunks
 MAX_VALUE_SPAN = 100_000  # integer values spanning more than this are coded by np.unique
+# Histograms cost (providers x months x groups x distinct values), sorting costs rows: with more
+# histogram cells than this per row and grouping, the SQL sort is cheaper (sparse data: few
+# episodes, many providers). Measured: 1M demo episodes ~1 cell per row (histograms 2-3x
+# faster); 20k episodes ~18 and 200 providers x 10k episodes ~3,000 (sorting faster).
+HISTOGRAM_CELLS_PER_ROW = 8
 
 _DAYS = r"(?:\s*[-+]\s*INTERVAL\s+'?\d+'?\s+DAYS?)?"
 _CLAUSE = re.compile(
@@ -266,8 +271,9 @@ def median_cells(
     rank_lo: np.ndarray,
 ) -> pd.DataFrame | None:
     """Median cells (``_rows``, ``_n``, ``_med``, ``_lo``, ``_hi``) of every whole-month window,
-    provider and group, from month histograms; None when the values are too spread out for
-    histograms (the caller then sorts in SQL).
+    provider and group, from month histograms; None when histograms would cost more than
+    sorting (values too spread out, or few episodes for many providers and months): the caller
+    then sorts in SQL.
 
     Each grouping (overall, then each dimension) counts values per provider x month x group,
     adds months up to windows with cumulative sums over months, adds providers up to
@@ -293,6 +299,9 @@ def median_cells(
         sets.append((i, d, labels, np.asarray(rows[f"__g{i}"], dtype="int64")))
     U, P = u.count, len(provs)
     if (U + 1) * max(len(s[2]) for s in sets) * K > HISTOGRAM_BUDGET:
+        return None
+    dense = P * (U + 1 + len(u.windows)) * sum(len(s[2]) for s in sets) * K
+    if dense > HISTOGRAM_CELLS_PER_ROW * len(sets) * max(len(p), 1):
         return None
     win = u.windows
     scope_code = {name: i for i, name in enumerate(provs)}

@@ -111,14 +111,22 @@ def same_cells(program: Program, eps: pd.DataFrame, table: pd.DataFrame, dims=No
     return len(both)
 
 
-def test_demo_program_every_grain_and_breakdown(program, demo_episodes):
+@pytest.fixture(params=["histograms", "sorting"])
+def median_path(request, monkeypatch):
+    """Medians from month histograms, or (as for sparse data) sorted in SQL over the join."""
+    cells = 10**12 if request.param == "histograms" else 0
+    monkeypatch.setattr(metrics_months, "HISTOGRAM_CELLS_PER_ROW", cells)
+    return request.param
+
+
+def test_demo_program_every_grain_and_breakdown(program, demo_episodes, median_path):
     eps = derive_episodes(demo_episodes)
     table = periods_table(program)
     assert set(table["grain"]) == {"month", "quarter", "year", "term", "t12"}
     assert same_cells(program, eps, table) > 10_000
 
 
-def test_family_preservation_program(family_program):
+def test_family_preservation_program(family_program, median_path):
     eps = derive_episodes(demo.generate(family_program, seed=7, scale=0.5))
     assert same_cells(family_program, eps, periods_table(family_program)) > 1_000
 
@@ -146,7 +154,7 @@ def test_terms_that_are_not_whole_months_use_the_join(program, demo_episodes):
     assert same_cells(odd, eps, table, ["gender"]) > 1_000
 
 
-def test_medians_by_hand():
+def test_medians_by_hand(median_path):
     """Provider a leaves 7 people in 2025-01 (stays 1..7 days, one value missing) and 2 in
     2025-02 (stays 8 and 9): January's median is 3.5 of six values; the first quarter's is 4.5
     of eight (1-6, 8, 9); the exact 95% interval of n=8 is [x(1), x(8)] (P(Bin(8,.5) <= 0) < 0.025 <= P(<= 1))."""
@@ -166,6 +174,7 @@ def test_medians_by_hand():
 
 def test_medians_of_many_distinct_values_and_beyond_the_histogram_budget(monkeypatch):
     """Non-integer values are coded by np.unique; past the budget the join's sort is used."""
+    monkeypatch.setattr(metrics_months, "HISTOGRAM_CELLS_PER_ROW", 10**12)
     rng = np.random.default_rng(3)
     rows = [r for k in range(300) for r in ep("abc"[k % 3], f"2025-{1 + k % 12:02d}-15", los=k)]
     eps = episodes(rows)

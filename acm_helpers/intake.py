@@ -4,7 +4,8 @@ For each file :func:`intake_file`:
 
 1. refuses whole-file problems with an :class:`IntakeError` naming the file and the next step
    (too large, empty, header only, missing required column, undecodable or truncated, unknown
-   provider, no period) and logs the submission as ``rejected``; the store keeps its data;
+   provider, no period) and logs the submission as ``rejected``; the store's tables are left
+   as they were and the file's bytes are kept under ``raw/rejected/<received date>/``;
 2. hashes it: the same bytes twice are a no-op ("already loaded");
 3. streams it in chunks (memory stays bounded): text -> canonical types -> the program's pandera
    schema (``quality.check_chunk``); bad rows go to the ``quarantine`` table with file, row,
@@ -173,7 +174,7 @@ def intake_file(
     try:
         result = _load(path, program, store, period, recv, max_bytes, chunk_rows, seen)
     except IntakeError as exc:
-        _log_rejected(store, seen, recv, str(exc))
+        _log_rejected(store, seen, recv, str(exc), path)
         raise
     if rebuild and result.status == "loaded":
         rebuild_episodes(store, program, as_of)
@@ -701,8 +702,16 @@ def _update_log(store: Store, rows: list[dict]) -> dict[tuple[str, str], str]:
     return replaced
 
 
-def _log_rejected(store: Store, seen: dict, received: date, reason: str) -> None:
+def _log_rejected(
+    store: Store, seen: dict, received: date, reason: str, path: Path | None = None
+) -> None:
+    """Log a refused file and keep its bytes (``raw/rejected/<received>/``): nothing is lost, so
+    the agency can show the provider exactly what arrived and why it was refused."""
     total, accepted, rejected = seen.get("rows", (0, 0, 0))
+    raw_path = ""
+    if path is not None and path.is_file():
+        kept = store.keep_raw(path, received.isoformat(), "rejected", seen.get("sha256"))
+        raw_path = str(kept.relative_to(store.root))
     _update_log(
         store,
         [
@@ -716,6 +725,7 @@ def _log_rejected(store: Store, seen: dict, received: date, reason: str) -> None
                 total,
                 accepted,
                 rejected,
+                raw_path=raw_path,
                 reason=reason,
             )
         ],

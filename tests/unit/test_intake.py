@@ -611,6 +611,17 @@ def test_intake_files_continues_after_a_rejected_file(program, store, sub):
     assert episode_count(store) == 1
 
 
+def test_a_rejected_file_is_kept_byte_for_byte(program, store, sub):
+    """Nothing is lost: the refused file's bytes are kept and the log says where."""
+    path = write_csv(sub / "harbor.csv", [row(1)], header=["episode_id"])
+    with pytest.raises(IntakeError, match="missing required column"):
+        load(path, program, store, received="2026-11-03")
+    log = store.read_table("submissions").iloc[0]
+    assert log["status"] == "rejected" and log["raw_path"].startswith("raw/rejected/2026-11-03/")
+    kept = store.root / log["raw_path"]
+    assert kept.read_bytes() == path.read_bytes()
+
+
 # -- load_canonical ------------------------------------------------------------------------------
 def test_load_canonical_partitions_by_enrollment_month(program, store):
     frame = pd.DataFrame(

@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from acm_helpers.config import Program, shift_period
 from acm_helpers.exceptions import ActionError, ConfigError
 from acm_helpers.schema import ACTION_ITEM_COLUMNS, MEETING_COLUMNS
+from acm_helpers.store import one_writer
 
 MEETINGS = "meetings"
 ACTION_ITEMS = "action_items"
@@ -285,6 +286,7 @@ def merge_entries(
 
 
 # -- store operations (the CLI and notebooks call these) --------------------------------------------
+@one_writer("loading meetings")
 def load_file(store, program: Program, path: str | Path) -> dict[str, int]:
     """Record the meetings and action items of a YAML/CSV file in the store.
 
@@ -304,6 +306,7 @@ def load_file(store, program: Program, path: str | Path) -> dict[str, int]:
     }
 
 
+@one_writer("adding an action item")
 def add_action(
     store,
     program: Program,
@@ -350,6 +353,7 @@ def add_action(
     return added.iloc[0]
 
 
+@one_writer("closing an action item")
 def close_action(
     store, item_id: str, closed_on: date | None = None, resolution: str = ""
 ) -> pd.Series:

@@ -45,7 +45,7 @@ from acm_helpers.schema import (
     episode_columns,
     episodes_schema,
 )
-from acm_helpers.store import EPISODES, SUBMITTED, Store, sha256_file
+from acm_helpers.store import EPISODES, SUBMITTED, Store, one_writer, sha256_file
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB; larger files are refused before anything is read
 DEFAULT_CHUNK_ROWS = 250_000
@@ -100,6 +100,7 @@ def results_frame(results: Iterable[SubmissionResult]) -> pd.DataFrame:
 
 
 # -- public API ------------------------------------------------------------------------------
+@one_writer("intake")
 def intake_files(
     paths: str | Path | Iterable[str | Path],
     program: Program,
@@ -152,6 +153,7 @@ def intake_files(
     return results
 
 
+@one_writer("intake")
 def intake_file(
     path: str | Path,
     program: Program,
@@ -181,6 +183,7 @@ def intake_file(
     return result
 
 
+@one_writer("rebuilding episodes")
 def rebuild_episodes(store: Store, program: Program, as_of: date | None = None) -> pd.DataFrame:
     """Consolidate every current partition into ``episodes`` and add the derived columns.
 
@@ -208,6 +211,7 @@ def rebuild_episodes(store: Store, program: Program, as_of: date | None = None) 
     return episodes
 
 
+@one_writer("loading episodes")
 def load_canonical(
     store: Store,
     program: Program,

@@ -44,7 +44,7 @@ from acm_helpers.metrics_sql import (  # noqa: F401 - re-exported: the engine's 
 )
 from acm_helpers.periods import GRAINS, TRAILING, periods_table
 from acm_helpers.schema import EQUITY_COLUMNS, METRIC_VALUE_COLUMNS, PANDAS_DTYPES
-from acm_helpers.store import EPISODES, Store, sha256_file
+from acm_helpers.store import EPISODES, Store, one_writer, sha256_file
 
 ENGINE_VERSION = "2"  # bump when the engine's numbers change for the same inputs
 ENGINE_MODULES = (
@@ -324,6 +324,7 @@ def stored_version(store: Store) -> str | None:
     return str(versions.iloc[0]) if len(versions) else None
 
 
+@one_writer("the metrics refresh")
 def refresh(program: Program, store: Store, force: bool = False) -> Refreshed:
     """Compute and store ``metric_values`` and ``equity`` unless they are already current.
 

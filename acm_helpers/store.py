@@ -15,21 +15,42 @@ never see half a file and a failed run leaves the previous state intact. Only th
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+from filelock import FileLock, Timeout
 
 from acm_helpers.exceptions import StoreError
 
 EPISODES = "episodes"
 SUBMITTED = "episodes_submitted"
+LOCK_FILE = ".write.lock"
+LOCK_WAIT_S = 600.0  # how long a writer waits for another one before giving up
+
+
+def one_writer(what: str) -> Callable:
+    """Decorate a function that changes a store: it runs holding that store's write lock
+    (:meth:`Store.writing`); the store is its first :class:`Store` argument."""
+
+    def wrap(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def locked(*args, **kwargs):
+            store = next(a for a in (*args, *kwargs.values()) if isinstance(a, Store))
+            with store.writing(what):
+                return func(*args, **kwargs)
+
+        return locked
+
+    return wrap
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -123,6 +144,38 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
+
+    # -- one writer at a time ---------------------------------------------------------------
+    @contextmanager
+    def writing(self, what: str, wait: float | None = None) -> Iterator[None]:
+        """Hold the data directory's write lock while ``what`` changes it.
+
+        Why: intake, the metrics refresh and action items read a table, change it and write it
+        back; two ``acm`` commands doing that at once on one data directory (two analysts, or
+        cron and a person) could each drop the other's rows. So writers take turns; readers
+        need no lock (every write is an atomic rename). The lock is the operating system's
+        (``flock`` through filelock): it goes away with a crashed process, and a writer may
+        nest (``intake_files`` -> ``intake_file`` -> ``rebuild_episodes``). It guards processes,
+        not threads of one process; on network storage it is only as good as the file system's
+        ``flock``.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK_FILE
+        lock = FileLock(path, is_singleton=True, thread_local=False)
+        wait = LOCK_WAIT_S if wait is None else wait
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise StoreError(
+                f"{self.root}: another acm command has been changing this data directory for "
+                f"over {wait:.0f} s (lock {path}), so {what} did not start. Wait for it to "
+                "finish (is an `acm intake`, `acm metrics` or `acm action` still running?), "
+                "then run this again."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
 
     # -- raw submissions --------------------------------------------------------------------
     def keep_raw(self, source: Path, provider: str, period: str, sha: str | None = None) -> Path:

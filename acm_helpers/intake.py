@@ -269,21 +269,22 @@ def load_canonical(
     frame["_row"] = (frame.groupby(["provider_id", "_period"]).cumcount() + 1).astype("Int64")
     log_rows, quality_parts = [], []
     fields = list(episode_columns(program))
+    no_problems = qc.empty_problems()  # a canonical frame that passed the schema has none
+    part_stats = qc.stats_by_part(
+        frame, fields, [c for c in fields if c in episodes.columns], ["provider_id", "_period"]
+    )
     for (provider, period), part in frame.groupby(["provider_id", "_period"], sort=True):
         sha = hashlib.sha256(
             pd.util.hash_pandas_object(part[fields], index=False).to_numpy().tobytes()
         ).hexdigest()
         part = part.assign(_submission=sha)
         store.write_table(SUBMITTED, part, part=f"{provider}/{period}")
-        stats = qc.FileStats(
-            fields=fields, columns_in_file=[c for c in fields if c in episodes.columns]
-        )
-        stats.update(part[fields])
+        stats = part_stats[(provider, period)]
         quality_parts.append(
             (
                 f"{provider}/{period}",
                 qc.quality_report(
-                    stats, qc.empty_problems(), program, provider, period, sha, recv, len(part)
+                    stats, no_problems, program, provider, period, sha, recv, len(part)
                 ),
             )
         )

@@ -306,6 +306,39 @@ class FileStats:
                     self.formula_rows.setdefault(col, []).extend(int(r) for r in hit[hit].index[:5])
 
 
+def stats_by_part(
+    frame: pd.DataFrame, fields: list[str], columns_in_file: list[str], keys: list[str]
+) -> dict[tuple, FileStats]:
+    """:class:`FileStats` of every part of ``frame`` (grouped by ``keys``) in one pass.
+
+    Why: an adapter's frame holds thousands of provider x month parts; counting each part
+    column by column cost most of ``load_canonical`` at 200 providers. The counts are the ones
+    :meth:`FileStats.update` makes on each part (formula rows by the frame's index).
+    """
+    cols = [c for c in fields if c in frame.columns]
+    filled = frame[cols].notna()
+    text = [c for c in cols if pd.api.types.is_string_dtype(frame[c]) or frame[c].dtype == object]
+    formula = pd.DataFrame({c: formula_like(frame[c]) for c in text}, index=frame.index)
+    group = [frame[k] for k in keys]
+    filled_by = filled.groupby(group, sort=False).sum()
+    formula_by = formula.groupby(group, sort=False).sum() if text else None
+    sizes = frame.groupby(group, sort=False).size()
+    out = {}
+    for key, n in sizes.items():
+        stats = FileStats(fields=fields, columns_in_file=columns_in_file, rows=int(n))
+        stats.filled = Counter({c: int(v) for c, v in filled_by.loc[key].items()})
+        if formula_by is not None:
+            for col, hits in formula_by.loc[key].items():
+                if hits:
+                    stats.formula[col] = int(hits)
+                    mask = formula[col] & np.logical_and.reduce(
+                        [frame[k] == v for k, v in zip(keys, key, strict=True)]
+                    )
+                    stats.formula_rows[col] = [int(r) for r in frame.index[mask][:5]]
+        out[key] = stats
+    return out
+
+
 def quality_report(
     stats: FileStats,
     problems: pd.DataFrame,

@@ -710,3 +710,28 @@ def test_demo_submission_and_a_corrupted_copy(program, demo_episodes, store, sub
         "SELECT count(*) AS n FROM episodes WHERE provider_id = 'harbor' AND _period = '2026-10'"
     )
     assert int(n["n"].iloc[0]) == len(month) - 3
+
+
+def test_quality_counts_of_all_parts_at_once_equal_part_by_part(program, demo_episodes):
+    """load_canonical counts every provider x month part in one pass (qc.stats_by_part); the
+    counts are those of FileStats.update on each part, formula-like text included."""
+    from acm_helpers import quality as qc
+    from acm_helpers.schema import episode_columns
+
+    frame = intake.conform_episodes(demo_episodes.head(3000), program)
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    frame.loc[[5, 9, 2500], "zip"] = ["=HYPERLINK(1)", "+1", "@x"]
+    frame.loc[[7], "household_id"] = "-2"
+    fields = list(episode_columns(program))
+    together = qc.stats_by_part(frame, fields, fields, ["provider_id", "_period"])
+    for (provider, period), part in frame.groupby(["provider_id", "_period"]):
+        alone = qc.FileStats(fields=fields, columns_in_file=fields)
+        alone.update(part[fields])
+        got = together[(provider, period)]
+        assert (got.rows, dict(got.filled), dict(got.formula), got.formula_rows) == (
+            alone.rows,
+            dict(alone.filled),
+            dict(alone.formula),
+            alone.formula_rows,
+        ), (provider, period)
+    assert sum(s.formula["zip"] for s in together.values()) == 3

@@ -14,17 +14,19 @@ Pure functions: frames in, frames out. Small-cell suppression for provider audie
 from __future__ import annotations
 
 import math
-import re
 from datetime import date
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+from acm_helpers import intervals as iv
 from acm_helpers.config import Dimension, Metric, Program, month_range, period_bounds, shift_period
 from acm_helpers.exceptions import MetricError
+from acm_helpers.metrics_join import bind_period
+from acm_helpers.metrics_sql import band_labels
 
-Z95 = 1.959963984540054
+Z95 = iv.Z95
 
 
 # -- windows ----------------------------------------------------------------------------------------
@@ -58,16 +60,6 @@ def split_window(change_month: str, first: str, last: str) -> pd.DataFrame:
 
 
 # -- dimensions -------------------------------------------------------------------------------------
-def band_labels(bins: list[float]) -> list[str]:
-    """Labels of left-closed bins: [0, 18, 25] -> "0-17", "18-24", "25+" (integer edges)."""
-    edges = [int(b) for b in bins]
-    out = []
-    for lo, hi in zip(edges, edges[1:], strict=False):
-        out.append(f"{lo}" if hi - lo == 1 else f"{lo}-{hi - 1}")
-    out.append(f"{edges[-1]}+")
-    return out
-
-
 def with_dimensions(episodes: pd.DataFrame, program: Program) -> pd.DataFrame:
     """Add binned dimension columns (e.g. ``age_band`` from ``age_at_entry``) when missing."""
     out = episodes
@@ -91,7 +83,7 @@ def _bin(values: pd.Series, dim: Dimension) -> pd.Series:
 
 # -- rows -------------------------------------------------------------------------------------------
 def _bind(sql: str) -> str:
-    return re.sub(r":end\b", "_w_end", re.sub(r":start\b", "_w_start", sql))
+    return bind_period(sql, "_w_start", "_w_end")
 
 
 def metric_rows(
@@ -133,25 +125,19 @@ def metric_rows(
 
 # -- aggregation --------------------------------------------------------------------------------------
 def wilson(x: float, n: float) -> tuple[float, float]:
-    """Wilson score 95% interval for x successes of n (NaN, NaN when n is 0)."""
-    if not n:
-        return (math.nan, math.nan)
-    p = x / n
-    d = 1 + Z95**2 / n
-    c = (p + Z95**2 / (2 * n)) / d
-    h = Z95 * math.sqrt(p * (1 - p) / n + Z95**2 / (4 * n**2)) / d
-    return (max(0.0, c - h), min(1.0, c + h))
+    """Wilson score 95% interval for x successes of n (NaN, NaN when n is 0): the engine's."""
+    lo, hi = iv.wilson([x], [n])
+    return (float(lo[0]), float(hi[0]))
 
 
 def median_ci(values: np.ndarray) -> tuple[float, float]:
-    """Distribution-free 95% interval for a median (order statistics, normal approximation)."""
+    """95% interval for a median from order statistics, with the engine's ranks (exact
+    binomial up to ``intervals.EXACT_MEDIAN_MAX_N``), so a deep dive shows the tile's interval."""
     v = np.sort(values[~np.isnan(values)])
-    n = len(v)
-    if n < 6:
+    lo, hi = (int(r[0]) for r in iv.median_ranks([len(v)]))
+    if lo < 1:
         return (math.nan, math.nan)
-    lo = int(math.floor(n / 2 - Z95 * math.sqrt(n) / 2))
-    hi = int(math.ceil(1 + n / 2 + Z95 * math.sqrt(n) / 2))
-    return (float(v[max(lo, 1) - 1]), float(v[min(hi, n) - 1]))
+    return (float(v[lo - 1]), float(v[hi - 1]))
 
 
 def summarize(rows: pd.DataFrame, metric: Metric, by: list[str]) -> pd.DataFrame:

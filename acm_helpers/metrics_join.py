@@ -15,9 +15,15 @@ import duckdb
 from acm_helpers.config import Metric, Program
 
 
+def bind_period(sql: str, start: str, end: str) -> str:
+    """Replace ``:start``/``:end`` in a declared expression by the SQL of a window's bounds
+    (``::`` casts are left alone)."""
+    return re.sub(r"(?<![:\w]):end\b", end, re.sub(r"(?<![:\w]):start\b", start, sql))
+
+
 def _bind(sql: str) -> str:
-    """Replace ``:start``/``:end`` by the joined period's bounds (``::`` casts are left alone)."""
-    return re.sub(r"(?<![:\w]):end\b", "p.__end", re.sub(r"(?<![:\w]):start\b", "p.__start", sql))
+    """Replace ``:start``/``:end`` by the joined period's bounds."""
+    return bind_period(sql, "p.__start", "p.__end")
 
 
 def _value_columns(metric: Metric) -> list[tuple[str, str]]:

@@ -4,7 +4,9 @@ with hand-computed expectations (demo program config, tiny episode sets)."""
 from __future__ import annotations
 
 import math
+from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -360,3 +362,30 @@ def test_run_refuses_options_a_topic_does_not_take(program):
         ConfigError, match="Topic referral_funnel takes metric, months; not dimension"
     ):
         deepdive.run(ctx_for(program, DISPARITY), "referral_funnel", dimension="race_ethnicity")
+
+
+def test_median_interval_uses_exact_ranks():
+    # n=10: P(Bin(10, .5) <= 1) = 0.011 < 0.025 <= P(<= 2) = 0.055, so [x(2), x(9)]; the normal
+    # approximation would give [x(1), x(10)]
+    assert em.median_ci(np.arange(1.0, 11.0)) == (2.0, 9.0)
+    assert all(math.isnan(v) for v in em.median_ci(np.arange(1.0, 6.0)))  # n=5: no interval
+
+
+@pytest.mark.parametrize("provider", ["harbor", "northgate"])
+@pytest.mark.parametrize("metric_id", ["median_length_of_stay", "exits_to_permanent_housing"])
+def test_deep_dive_numbers_equal_the_engines(program, demo_episodes, metric_id, provider):
+    """A deep dive's value and 95% interval for a window are the dashboard tile's (same ranks
+    for median intervals, same Wilson interval), here for the 2025 third quarter."""
+    from acm_helpers.metrics import finish_values
+    from acm_helpers.metrics_sql import evaluate
+    from acm_helpers.periods import periods_table
+
+    eps = derive_episodes(demo_episodes)
+    m = program.metric(metric_id)
+    table = periods_table(program, ["2025-07", "2025-08", "2025-09"], ("quarter",))
+    cells = finish_values(evaluate(program, eps, table, [], [metric_id]), program)
+    tile = cells[(cells["provider_id"] == provider) & (cells["period"] == "2025-Q3")].iloc[0]
+    wins = em.windows([("q3", date(2025, 7, 1), date(2025, 9, 30))])
+    dive = em.summarize(em.metric_rows(eps, m, wins, provider), m, []).iloc[0]
+    for col in ("denominator", "value", "ci_low", "ci_high"):
+        assert dive[col] == pytest.approx(tile[col], rel=1e-12), col

@@ -52,6 +52,7 @@ ENGINE_MODULES = (
     "metrics_sql",
     "metrics_join",
     "metrics_months",
+    "metrics_input",
     "flags",
     "equity",
     "privacy",

@@ -11,8 +11,10 @@ table (:mod:`acm_helpers.equity`).
 
 Populations that partition time ("X happened in the period") skip the join: each episode's
 month is arithmetic on X, month cells are aggregated once and added up to every whole-month
-window, medians from month histograms (:mod:`acm_helpers.metrics_months`); the same cells, at a
-fraction of the cost.
+window, medians from month histograms (:mod:`acm_helpers.metrics_months`); counts over
+episodes active in the period ("clients served") come from cumulative counts of each episode's
+first and last month (:mod:`acm_helpers.metrics_active`). The same cells, at a fraction of the
+cost.
 
 The SQL is built and run in :mod:`acm_helpers.metrics_sql` (see there for what may enter it);
 this module turns its aggregates into the ``metric_values`` and ``equity`` tables and keeps them
@@ -52,6 +54,7 @@ ENGINE_MODULES = (
     "metrics_sql",
     "metrics_join",
     "metrics_months",
+    "metrics_active",
     "metrics_input",
     "flags",
     "equity",

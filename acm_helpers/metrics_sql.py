@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from acm_helpers import intervals as iv
+from acm_helpers import metrics_active as ma
 from acm_helpers import metrics_months as mm
 from acm_helpers.config import Metric, Program
 from acm_helpers.exceptions import MetricError
@@ -61,11 +62,12 @@ def metric_sql(
     periods: str = "periods",
     ci: bool = True,
     joined: tuple[str, dict[str, str]] | None = None,
+    source: str = "ep",
 ) -> str:
     """The statement that evaluates ``metric`` for every provider x period x group.
 
-    Episodes (table ``ep``, with the dimension columns ``__d0`` ... already computed) are joined
-    once to the periods table named ``periods``. Then, by kind:
+    Episodes (table ``source``, default ``ep``, with the dimension columns ``__d0`` ... already
+    computed) are joined once to the periods table named ``periods``. Then, by kind:
 
     - additive kinds (rate, mean, sum_ratio, count of rows): one aggregation to the finest cells
       (provider x period x every dimension), then the grouping sets roll those small sums up;
@@ -81,7 +83,7 @@ def metric_sql(
     expr = _bind(row_values(metric))
     join = f"""j AS MATERIALIZED (
             SELECT e.provider_id, p.__pid{dsel}{expr}
-            FROM ep e
+            FROM {source} e
             JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
                 AND ({_bind(metric.population)}))"""
     if joined is not None and kind != "count":
@@ -108,7 +110,9 @@ def metric_sql(
             FROM b"""
     if kind == "count" and metric.value:
         # only values seen in more than one episode can be counted twice in a cell
-        multi = f"multi AS (SELECT ({metric.value}) AS v FROM ep GROUP BY 1 HAVING count(*) > 1)"
+        multi = (
+            f"multi AS (SELECT ({metric.value}) AS v FROM {source} GROUP BY 1 HAVING count(*) > 1)"
+        )
         join = join.replace(
             " AS __v\n", f" AS __v, ({metric.value}) IN (SELECT v FROM multi) AS __m\n", 1
         )
@@ -178,9 +182,10 @@ def evaluate(
     into values and intervals.
 
     Metrics whose populations partition time are evaluated per month and rolled up to every
-    whole-month window (:mod:`acm_helpers.metrics_months`); ``month_rollup=False`` sends every
-    metric through the episodes x periods join instead (the two give the same cells; tests
-    compare them).
+    whole-month window (:mod:`acm_helpers.metrics_months`), and counts over episodes active in
+    the period come from cumulative counts of first and last months
+    (:mod:`acm_helpers.metrics_active`); ``month_rollup=False`` sends every metric through the
+    episodes x periods join instead (they give the same cells; tests compare them).
     """
     dims = {
         d: program.dimension(d) for d in (program.dimensions if dimensions is None else dimensions)
@@ -212,10 +217,12 @@ def evaluate(
             ("periods_t12", trailing),
             ("periods_rest", ~trailing & rest),
             ("periods_t12_rest", trailing & rest),
+            ("periods_whole", ~trailing & ~rest),
         ]:
             con.register(name, per.loc[rows, ["__pid", "__start", "__end", "__scope"]])
         con.register("months_w", mm.window_table(units, trailing=False))
         con.register("months_t12", mm.window_table(units, trailing=True))
+        con.register("months_ab", units.windows.loc[~units.windows["__t12"].astype(bool)])
         rank_lo = _rank_table()["lo"].to_numpy()
         if any(program.metrics[m].kind == "median" for m in mids):
             con.register("ranks", _rank_table().head(min(n_episodes, iv.EXACT_MEDIAN_MAX_N) + 1))
@@ -224,10 +231,12 @@ def evaluate(
             for r in con.execute("DESCRIBE ep").fetchall()
             if str(r[1]).upper().startswith(("DATE", "TIMESTAMP"))
         }
-        parts = {}
+        parts, spans = {}, {}
         if units.aligned:
             parts = {m: mm.partition(program.metrics[m], dates) for m in mids}
             parts = {m: p for m, p in parts.items() if p is not None}
+            spans = {m: ma.active(program.metrics[m], dates) for m in mids}
+            spans = {m: a for m, a in spans.items() if a is not None}
         # metrics over one population run one after the other and read one shared join
         joins = [m for m in mids if m not in parts]
         plan = _shared_joins(program, joins, list(dims), bool(trailing.any()))
@@ -240,6 +249,8 @@ def evaluate(
             frame = None
             if mid in parts:
                 frame = _by_months(con, metric, list(dims), parts[mid], units, rank_lo, trailing)
+            elif mid in spans:
+                frame = _by_intervals(con, metric, list(dims), spans[mid], units)
             if frame is None:
                 joined = {
                     name: _use_shared(con, plan, name, mid) for name in ("periods", "periods_t12")
@@ -342,6 +353,45 @@ def _by_months(
     if with_t12 and con.execute("SELECT count(*) FROM periods_t12_rest").fetchall()[0][0]:
         t12 = con.execute(metric_sql(metric, [], "periods_t12_rest", ci=False)).df()
         frames.append(t12)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _by_intervals(
+    con: duckdb.DuckDBPyConnection,
+    metric: Metric,
+    dims: list[str],
+    span: ma.Active,
+    units: mm.Units,
+) -> pd.DataFrame | None:
+    """A count over episodes active in the period: whole-month windows from cumulative counts
+    of first and last months (:mod:`acm_helpers.metrics_active`), values seen in more than one
+    episode over the join, other windows over the join. None when this cannot run (the caller
+    joins instead, and reports any error in the metric's name)."""
+    try:
+        if metric.value:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE __multi AS SELECT ({metric.value}) AS v FROM ep "
+                "GROUP BY 1 HAVING count(*) > 1"
+            )
+        counted = con.execute(ma.count_sql(metric, span, units, dims, _grouping)).df()
+        counted = counted.rename(columns={"_c": "_k"})
+        # the rest of the population (values seen more than once, first and last month out of
+        # order) over the join: the distinct count of those values is not a sum
+        value = f"({metric.value}) IS NOT NULL AND " if metric.value else ""
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW __ep_rest AS SELECT * FROM ep "
+            f"WHERE {value}NOT ({ma.interval_rows(metric, span, units)})"
+        )
+        joined = con.execute(metric_sql(metric, dims, "periods_whole", source="__ep_rest")).df()
+    except duckdb.Error:
+        return None
+    keys = ["provider_id", "pid", "dimension", "group"]
+    both = pd.concat([counted[[*keys, "_k"]], joined[[*keys, "_k"]]], ignore_index=True)
+    for col in ("provider_id", "dimension", "group"):
+        both[col] = both[col].astype("str")
+    frames = [both.groupby(keys, as_index=False, sort=False)["_k"].sum()]
+    if con.execute("SELECT count(*) FROM periods_rest").fetchall()[0][0]:
+        frames.append(_by_join(con, "", metric, dims, "_rest", {}, False))
     return pd.concat(frames, ignore_index=True)
 
 

@@ -209,3 +209,56 @@ def test_period_bounds_inside_a_value_expression():
     assert cell.loc[("stayer_median", "2025-01"), "_med"] == 25.0
     assert cell.loc[("stayer_median", "2025-02"), "_med"] == 53.0
     assert cell.loc[("stayer_mean", "2025-02"), "_s"] == 58 + 48
+
+
+# -- counts over episodes active in the period (acm_helpers.metrics_active) ---------------------
+ACTIVE = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start)"
+
+
+@pytest.mark.parametrize(
+    ("population", "value", "ok"),
+    [
+        pytest.param(ACTIVE, "client_id", True, id="clients-served"),
+        pytest.param(ACTIVE, None, True, id="episodes-open"),
+        pytest.param(ACTIVE + " AND program = 'ES OR TH'", "client_id", True, id="and-rest"),
+        pytest.param(ACTIVE + " OR program = 'SO'", "client_id", False, id="top-level-or"),
+        pytest.param(ACTIVE + " AND enrollment_date < :end", None, False, id="period-again"),
+        pytest.param(
+            "enrollment_date <= :end AND (exit_date IS NULL OR exit_date > :end)",
+            None,
+            False,
+            id="stayers",
+        ),
+        pytest.param(ACTIVE.replace("exit_date", "cost"), None, False, id="not-a-date"),
+    ],
+)
+def test_populations_of_episodes_active_in_the_period(population, value, ok):
+    from acm_helpers import metrics_active
+
+    m = metric(population, kind="count", **({"value": value} if value else {}))
+    assert (metrics_active.active(m, DATES) is not None) == ok
+
+
+def test_clients_served_by_hand(monkeypatch):
+    """Client X has two episodes (Jan-Feb and Apr 2025), Y is open since January, Z came in
+    December 2024 and left in January, W (one episode) only in March: distinct clients served
+    are Jan 3, Feb 2, Mar 2, Apr 2, Q1 4, Q2 2 (Y, X), and the 2025-01..2026-03 term 4. X's two
+    episodes go through the join, the others through cumulative counts."""
+    from acm_helpers import metrics_active
+
+    calls = []
+    real = metrics_active.count_sql
+    monkeypatch.setattr(metrics_active, "count_sql", lambda *a: calls.append(1) or real(*a))
+    rows = ep("a", "2025-02-20", client="X", enrolled="2025-01-05")
+    rows += ep("a", "2025-04-30", client="X", enrolled="2025-04-02")
+    rows += ep("a", None, client="Y", enrolled="2025-01-10")
+    rows += ep("a", "2025-01-03", client="Z", enrolled="2024-12-20")
+    rows += ep("a", "2025-03-30", client="W", enrolled="2025-03-01")
+    program = make_program(metrics=["served"])
+    table = periods_table(program, grains=("month", "quarter", "term"))
+    raw = evaluate(program, episodes(rows), table, [])
+    assert calls, "the interval path did not run"
+    got = raw[raw["provider_id"] == "a"].set_index("period")["_k"]
+    want = {"2025-01": 3, "2025-02": 2, "2025-03": 2, "2025-04": 2, "2025-Q1": 4, "2025-Q2": 2}
+    assert {p: got[p] for p in want} == want and got["term"] == 4
+    assert same_cells(program, episodes(rows), table, ["race"]) > 0

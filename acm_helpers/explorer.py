@@ -23,7 +23,7 @@ import pandas as pd
 
 from acm_helpers.config import Program, period_bounds
 from acm_helpers.exceptions import ConfigError, StoreError, UnknownIdError
-from acm_helpers.schema import neutralize_formula
+from acm_helpers.schema import CELL_NUMBERS, neutralize_formula
 
 ALL = "__all__"  # provider_id of whole-program values in metric_values
 MONTH = "month"
@@ -31,20 +31,10 @@ GRAINS = ("month", "quarter", "year", "term")
 GRAIN_LABELS = {"month": "Month", "quarter": "Quarter", "year": "Year", "term": "Contract term"}
 # Columns of the CSV export: aggregates only (no client-level field exists in these tables).
 CSV_COLUMNS = [
-    "section",
-    "provider_id",
-    "period",
-    "grain",
-    "metric_id",
-    "dimension",
-    "group",
-    "numerator",
-    "denominator",
-    "value",
-    "ci_low",
-    "ci_high",
+    *["section", "provider_id", "period", "grain", "metric_id", "dimension", "group"],
+    *CELL_NUMBERS,
 ]
-NUMBER_COLUMNS = ["numerator", "denominator", "value", "ci_low", "ci_high"]
+NUMBER_COLUMNS = list(CELL_NUMBERS)
 
 
 @dataclass(frozen=True)

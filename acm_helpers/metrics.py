@@ -45,7 +45,13 @@ from acm_helpers.metrics_sql import (  # noqa: F401 - re-exported: the engine's 
     metric_sql,
 )
 from acm_helpers.periods import GRAINS, TRAILING, periods_table
-from acm_helpers.schema import EQUITY_COLUMNS, METRIC_VALUE_COLUMNS, PANDAS_DTYPES
+from acm_helpers.schema import (
+    CELL_KEYS,
+    CELL_NUMBERS,
+    EQUITY_COLUMNS,
+    METRIC_VALUE_COLUMNS,
+    PANDAS_DTYPES,
+)
 from acm_helpers.store import EPISODES, Store, one_writer, sha256_file
 
 ENGINE_VERSION = "2"  # bump when the engine's numbers change for the same inputs
@@ -152,22 +158,7 @@ def finish_values(raw: pd.DataFrame, program: Program) -> pd.DataFrame:
     for col in STAT_COLUMNS:
         if col not in out:
             out[col] = np.nan
-    keep = [
-        "metric_id",
-        "provider_id",
-        "period",
-        "grain",
-        "dimension",
-        "group",
-        "numerator",
-        "denominator",
-        "value",
-        "ci_low",
-        "ci_high",
-        "cell_size",
-        *STAT_COLUMNS,
-    ]
-    return out[keep]
+    return out[[*CELL_KEYS, *CELL_NUMBERS, "cell_size", *STAT_COLUMNS]]
 
 
 # -- public API ------------------------------------------------------------------------------------
@@ -365,20 +356,7 @@ def unsuppressed_cells(
     out = marked[marked["suppressed"]]
     if provider_id is not None:
         out = out[out["provider_id"] == provider_id]
-    cols = [
-        "provider_id",
-        "period",
-        "grain",
-        "metric_id",
-        "dimension",
-        "group",
-        "numerator",
-        "denominator",
-        "value",
-        "ci_low",
-        "ci_high",
-    ]
-    return out[cols].reset_index(drop=True)
+    return out[[*CELL_KEYS, *CELL_NUMBERS]].reset_index(drop=True)
 
 
 def summary(result: Refreshed) -> str:

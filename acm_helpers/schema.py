@@ -61,6 +61,10 @@ DESTINATION_CLASSES = ["permanent", "temporary", "institutional", "other", "unkn
 # is computed from its own cell nulled (False for flags) in the stored table and every output.
 # Benchmarks taken from other cells (peer_*, trailing_12m, same_month_last_year,
 # previous_value) are null when the cell they come from is suppressed.
+# What identifies one cell of ``metric_values``, and the numbers a cell shows (or hides).
+CELL_KEYS = ["metric_id", "provider_id", "period", "grain", "dimension", "group"]
+CELL_NUMBERS = ["numerator", "denominator", "value", "ci_low", "ci_high"]
+
 METRIC_VALUE_COLUMNS: dict[str, str] = {
     "version": "str",  # hash of inputs + metric definitions (metrics.refresh)
     "provider_id": "str",  # a provider id, or "__all__" for the whole program

@@ -240,7 +240,6 @@ def _put(g: pd.DataFrame, sel: np.ndarray, what: str, d, lo, hi, r, rlo, rhi) ->
 def _disparity_reasons(
     g: pd.DataFrame, program: Program, flag_ref: pd.Series, flag_oth: pd.Series
 ) -> list[str]:
-    out = []
     cols = [
         "metric_id",
         "dimension",
@@ -255,10 +254,11 @@ def _disparity_reasons(
         "diff_vs_others_high",
         "n_comparisons",
     ]
-    for row, fr, fo in zip(g[cols].itertuples(index=False), flag_ref, flag_oth, strict=True):
-        if not (fr or fo):
-            out.append("")
-            continue
+    flag_ref, flag_oth = np.asarray(flag_ref, dtype=bool), np.asarray(flag_oth, dtype=bool)
+    out = [""] * len(g)
+    rows = np.flatnonzero(flag_ref | flag_oth)  # sentences for flagged rows only
+    for pos, row in zip(rows, g.iloc[rows][cols].itertuples(index=False), strict=True):
+        fr, fo = flag_ref[pos], flag_oth[pos]
         m = program.metrics[row.metric_id]
         f = partial(format_value, fmt=m.format, unit=m.unit)
         pp = (
@@ -282,7 +282,7 @@ def _disparity_reasons(
             if row.n_comparisons > 1
             else ""
         )
-        out.append(
+        out[pos] = (
             f"{m.label} for {row.group} was {f(row.value)}, worse than "
             + " and ".join(parts)
             + "."
@@ -297,9 +297,13 @@ def _disproportionality(g: pd.DataFrame, program: Program, kind: pd.Series, t: i
         for d, dim in program.dimensions.items()
         for grp, s in dim.reference_shares.items()
     }
-    g["reference_share"] = [
-        shares.get((d, grp), np.nan) for d, grp in zip(g["dimension"], g["group"], strict=True)
-    ]
+    g["reference_share"] = (
+        pd.Series(shares, dtype="float64")
+        .reindex(pd.MultiIndex.from_arrays([g["dimension"], g["group"]]))
+        .to_numpy()
+        if shares
+        else np.nan
+    )
     listed = g["reference_share"].notna()
     total = (
         g["cell_size"]
@@ -329,24 +333,23 @@ def _disproportionality(g: pd.DataFrame, program: Program, kind: pd.Series, t: i
         & ((ratio < lo) | (ratio > hi))
     )
     g["flag_disproportionality"] = flag.fillna(False).astype(bool)
-    reasons = []
-    for fl, grp, d, sh, rs, r, mid in zip(
-        flag,
-        g["group"],
-        g["dimension"],
-        g["share_served"],
-        g["reference_share"],
-        ratio,
-        g["metric_id"],
+    reasons = [""] * len(g)
+    rows = np.flatnonzero(flag.fillna(False).to_numpy(bool))  # sentences for flagged rows only
+    picked = g.iloc[rows]
+    for pos, grp, d, sh, rs, r, mid in zip(
+        rows,
+        picked["group"],
+        picked["dimension"],
+        picked["share_served"],
+        picked["reference_share"],
+        ratio.iloc[rows],
+        picked["metric_id"],
         strict=True,
     ):
-        if not fl:
-            reasons.append("")
-            continue
         dim, m = program.dimensions[d], program.metrics[mid]
         word = "over-represented" if r > 1 else "under-represented"
         src = f" ({dim.reference_source})" if dim.reference_source else ""
-        reasons.append(
+        reasons[pos] = (
             f"{grp} are {word}: {sh:.0%} of {m.numerator_label or m.label.lower()} vs {rs:.0%} of the "
             f"reference population{src}; ratio {r:.2f}."
         )

@@ -22,6 +22,7 @@ frames that are already canonical (adapters, demo, tests).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -450,42 +451,18 @@ def _load(
             rows_rejected=int(b["rows_rejected"]),
             message=f"same file as {b['file']} ({b['status']}); nothing to do",
         )
+    ingest = functools.partial(_ingest, path, program, store, period, sha, received, seen)
     if suffix in XLSX_SUFFIXES:
-        return _ingest(
-            path,
-            program,
-            store,
-            period,
-            sha,
-            received,
-            seen,
-            lambda: readers.xlsx_chunks(path, chunk_rows),
-        )
+        return ingest(lambda: readers.xlsx_chunks(path, chunk_rows))
     encoding, delimiter = readers.sniff(path)
     for enc in (encoding, *[e for e in FALLBACK_ENCODINGS if e != encoding]):
         try:
             try:  # fast reader first; any irregular line -> the exact (slower) one, from the start
-                return _ingest(
-                    path,
-                    program,
-                    store,
-                    period,
-                    sha,
-                    received,
-                    seen,
-                    lambda enc=enc: readers.arrow_chunks(path, enc, delimiter, chunk_rows),
+                return ingest(
+                    lambda enc=enc: readers.arrow_chunks(path, enc, delimiter, chunk_rows)
                 )
             except readers.Irregular:
-                return _ingest(
-                    path,
-                    program,
-                    store,
-                    period,
-                    sha,
-                    received,
-                    seen,
-                    lambda enc=enc: readers.csv_chunks(path, enc, delimiter, chunk_rows),
-                )
+                return ingest(lambda enc=enc: readers.csv_chunks(path, enc, delimiter, chunk_rows))
         except UnicodeDecodeError:
             continue
     raise IntakeError(

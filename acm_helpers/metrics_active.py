@@ -18,7 +18,7 @@ import re
 from typing import NamedTuple
 
 from acm_helpers.config import Metric
-from acm_helpers.metrics_months import _BOUND, Units, _blank_strings, _depth_zero_words
+from acm_helpers.metrics_months import BOUND, Units, blank_strings, depth_zero_words
 
 _ACTIVE = re.compile(
     r"^\s*(?P<a>[A-Za-z_][A-Za-z0-9_]*)\s*<=\s*:end\s+AND\s+\(\s*(?P<b>[A-Za-z_][A-Za-z0-9_]*)"
@@ -42,16 +42,16 @@ def active(metric: Metric, date_columns: set[str]) -> Active | None:
     exact shape above on two date columns, ANDed with conditions that mention neither the
     period nor ``OR`` at the top level.
     """
-    if metric.kind != "count" or (metric.value and _BOUND.search(metric.value)):
+    if metric.kind != "count" or (metric.value and BOUND.search(metric.value)):
         return None
-    blank = _blank_strings(metric.population)
+    blank = blank_strings(metric.population)
     m = _ACTIVE.match(blank)
     if not m or not {m["a"].lower(), m["b"].lower()} <= date_columns:
         return None
     tail = blank[m.start("rest") :].strip()
     if tail and not re.match(r"AND\b", tail, re.IGNORECASE):
         return None
-    if _BOUND.search(tail) or any(w == "OR" for _, w in _depth_zero_words(tail)):
+    if BOUND.search(tail) or any(w == "OR" for _, w in depth_zero_words(tail)):
         return None
     rest = re.sub(r"^\s*AND\b", "", metric.population[m.start("rest") :], flags=re.IGNORECASE)
     return Active(m["a"], m["b"], rest.strip() or "TRUE")

@@ -45,7 +45,7 @@ _CLAUSE = re.compile(
     + r")(?![\w:])",
     re.IGNORECASE,
 )
-_BOUND = re.compile(r"(?<![:\w]):(start|end)\b")
+BOUND = re.compile(r"(?<![:\w]):(start|end)\b")
 
 
 class Partition(NamedTuple):
@@ -72,12 +72,12 @@ def _shift_days(text: str) -> int:
     return sign * int(re.search(r"\d+", text).group())
 
 
-def _blank_strings(sql: str) -> str:
+def blank_strings(sql: str) -> str:
     """``sql`` with the insides of string literals blanked (same length), for structure checks."""
     return re.sub(r"'(?:[^']|'')*'", lambda m: "'" + " " * (len(m.group()) - 2) + "'", sql)
 
 
-def _depth_zero_words(sql: str) -> list[tuple[int, str]]:
+def depth_zero_words(sql: str) -> list[tuple[int, str]]:
     """(position, upper-case word) of the words outside parentheses."""
     depth, out = 0, []
     for m in re.finditer(r"[()]|[A-Za-z_][A-Za-z0-9_]*", sql):
@@ -103,9 +103,9 @@ def partition(metric: Metric, date_columns: set[str]) -> Partition | None:
     """
     if metric.kind == "count" and metric.value:
         return None
-    if any(_BOUND.search(t) for t in (metric.numerator, metric.denominator, metric.value) if t):
+    if any(BOUND.search(t) for t in (metric.numerator, metric.denominator, metric.value) if t):
         return None
-    pop = _blank_strings(metric.population)
+    pop = blank_strings(metric.population)
     found = [m for m in _CLAUSE.finditer(pop)]
     if len(found) != 1:
         return None
@@ -114,7 +114,7 @@ def partition(metric: Metric, date_columns: set[str]) -> Partition | None:
         return None
     if re.sub(r"\s+", "", m.group("s")).upper() != re.sub(r"\s+", "", m.group("e")).upper():
         return None
-    words = _depth_zero_words(pop)
+    words = depth_zero_words(pop)
     if any(w == "OR" for _, w in words):
         return None
     if not any(pos == m.start() for pos, _ in words):  # inside parentheses
@@ -127,7 +127,7 @@ def partition(metric: Metric, date_columns: set[str]) -> Partition | None:
         return None
     text = metric.population
     rest = text[: m.start()] + "TRUE" + text[m.end() :]
-    if _BOUND.search(_blank_strings(rest)):
+    if BOUND.search(blank_strings(rest)):
         return None
     return Partition(m.group("x"), _shift_days(m.group("s")), rest)
 

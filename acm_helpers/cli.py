@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from acm_helpers.exceptions import AcmError
+from acm_helpers.core.errors import AcmError
 
 app = typer.Typer(
     help="ACM Workbench: intake, metrics, packets and dashboards for Active Contract Management.",
@@ -34,8 +34,8 @@ def fail(exc: AcmError) -> None:
 
 def open_program(program: Path, data_dir: Path | None):
     """Load the program file and open its store (relative data_dir is taken from the cwd)."""
-    from acm_helpers.config import load_program
-    from acm_helpers.store import Store
+    from acm_helpers.core.config import load_program
+    from acm_helpers.store.store import Store
 
     prog = load_program(program)
     return prog, Store(data_dir or prog.data_path(Path.cwd()))
@@ -73,8 +73,8 @@ def serve(
     pool_size: int = typer.Option(1, "--pool-size", help="Number of preheated kernels."),
 ) -> None:
     """Start the staff dashboard (Voila) on notebooks/05_explorer.ipynb."""
-    from acm_helpers.serve import ServeSettings, check_inputs
-    from acm_helpers.serve import serve as run_server
+    from acm_helpers.explorer.serve import ServeSettings, check_inputs
+    from acm_helpers.explorer.serve import serve as run_server
 
     try:
         settings = ServeSettings(
@@ -114,7 +114,7 @@ def demo(
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Generate the demo program, write its submissions, and run every stage that exists."""
-    from acm_helpers.demo import build
+    from acm_helpers.demo.build import build
 
     try:
         result = build(
@@ -147,12 +147,12 @@ def intake(
     ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
-    from acm_helpers import intake as intake_mod
+    from acm_helpers.intake import intake as intake_mod
 
     try:
         prog, store = open_program(program, data_dir)
         if fmt == "hmis":
-            from acm_helpers import hmis
+            from acm_helpers.hmis import export as hmis
 
             results = []
             for path in paths:
@@ -189,7 +189,7 @@ def quality(
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Print the data-quality report and quarantine summary of one period (and provider)."""
-    from acm_helpers import intake as intake_mod
+    from acm_helpers.store import quality as store_quality
 
     try:
         prog, store = open_program(program, data_dir)
@@ -198,7 +198,7 @@ def quality(
     except AcmError as exc:
         fail(exc)
     for pid in ids:
-        report = intake_mod.quality_summary(store, pid, period)
+        report = store_quality.quality_summary(store, pid, period)
         typer.echo(f"== {pid} {period}")
         if report.empty:
             typer.echo("  no submission loaded for this provider and period")
@@ -210,7 +210,7 @@ def quality(
             "completeness: "
             + ", ".join(f"{f} {v:.0%}" for f, v in zip(comp["field"], comp["value"], strict=True))
         )
-    quarantine = intake_mod.quarantine_summary(store, provider, period)
+    quarantine = store_quality.quarantine_summary(store, provider, period)
     if not quarantine.empty:
         typer.echo("== quarantined rows")
         typer.echo(quarantine.to_string(index=False))
@@ -223,7 +223,7 @@ def metrics_cmd(
     force: bool = typer.Option(False, "--force", help="Recompute even when inputs are unchanged."),
 ) -> None:
     """Compute metric_values and equity (skipped when episodes and definitions are unchanged)."""
-    from acm_helpers import metrics as metrics_mod
+    from acm_helpers.metrics import engine as metrics_mod
 
     try:
         prog, store = open_program(program, data_dir)
@@ -250,7 +250,7 @@ def hmis_program(
     name: str | None = typer.Option(None, "--name", help="Program display name."),
 ) -> None:
     """Write a program file from an HMIS export: its organizations (or projects) as providers, HUD metrics."""
-    from acm_helpers.hmis_program import write_program
+    from acm_helpers.hmis.program_file import write_program
 
     try:
         path = write_program(
@@ -272,7 +272,7 @@ def _day(text: str | None, what: str):
     """Parse YYYY-MM-DD or fail with a plain message."""
     from datetime import date
 
-    from acm_helpers.exceptions import ActionError
+    from acm_helpers.core.errors import ActionError
 
     if text is None:
         return None
@@ -296,7 +296,7 @@ def action_add(
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Record an action item agreed at a meeting; it appears on every later agenda until closed."""
-    from acm_helpers import actions
+    from acm_helpers.meetings import actions
 
     try:
         prog, store = open_program(program, data_dir)
@@ -324,7 +324,7 @@ def action_close(
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Close an action item; it drops off the agendas of meetings after that date."""
-    from acm_helpers import actions
+    from acm_helpers.meetings import actions
 
     try:
         _, store = open_program(program, data_dir)
@@ -345,7 +345,7 @@ def action_list(
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """List action items; open ones show OVERDUE when past due."""
-    from acm_helpers import actions
+    from acm_helpers.meetings import actions
 
     try:
         prog, store = open_program(program, data_dir)
@@ -369,7 +369,7 @@ def action_load(
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Record the meetings and action items of a YAML or CSV file (loading it again changes nothing)."""
-    from acm_helpers import actions
+    from acm_helpers.meetings import actions
 
     try:
         prog, store = open_program(program, data_dir)
@@ -404,7 +404,7 @@ def report(
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print a PDF with Chromium."),
 ) -> None:
     """Write the end-of-contract report (HTML and PDF, offline) for one provider or contract."""
-    from acm_helpers import contract as contract_mod
+    from acm_helpers.packets import contract as contract_mod
 
     if audience not in ("internal", "provider"):
         raise typer.BadParameter(f"--audience {audience!r}: use internal or provider")
@@ -460,10 +460,10 @@ def run_cmd(
     """Build every provider's packet (HTML, PDF, XLSX) and the internal system packet for a month."""
     import functools
 
-    from acm_helpers.batch import run_period
+    from acm_helpers.batch.run import run_period
 
     if cluster:
-        from acm_helpers.cluster import run_period_on_cluster
+        from acm_helpers.batch.cluster import run_period_on_cluster
 
         run_period = functools.partial(run_period_on_cluster, cluster)
 

@@ -29,9 +29,10 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acm_helpers import hmis, intake  # noqa: E402
-from acm_helpers.config import load_program  # noqa: E402
-from acm_helpers.store import Store  # noqa: E402
+from acm_helpers.core.config import load_program  # noqa: E402
+from acm_helpers.hmis import export as hmis  # noqa: E402
+from acm_helpers.intake import intake  # noqa: E402
+from acm_helpers.store.store import Store  # noqa: E402
 
 SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026_demo.zip"
 REPLICATED = ("Client", "Enrollment", "Exit")

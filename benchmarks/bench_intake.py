@@ -26,9 +26,9 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acm_helpers import intake  # noqa: E402
-from acm_helpers.config import load_program  # noqa: E402
-from acm_helpers.store import Store  # noqa: E402
+from acm_helpers.core.config import load_program  # noqa: E402
+from acm_helpers.intake import intake  # noqa: E402
+from acm_helpers.store.store import Store  # noqa: E402
 
 SEED = 20261023
 BAD_SHARE = 0.01

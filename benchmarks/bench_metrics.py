@@ -40,11 +40,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acm_helpers import demo, metrics  # noqa: E402
-from acm_helpers.config import load_program, period_bounds  # noqa: E402
-from acm_helpers.derive import derive_episodes  # noqa: E402
-from acm_helpers.periods import periods_table  # noqa: E402
-from acm_helpers.store import Store  # noqa: E402
+from acm_helpers.core.config import load_program, period_bounds  # noqa: E402
+from acm_helpers.demo import generate as demo  # noqa: E402
+from acm_helpers.intake.derive import derive_episodes  # noqa: E402
+from acm_helpers.metrics import engine as metrics  # noqa: E402
+from acm_helpers.metrics.periods import periods_table  # noqa: E402
+from acm_helpers.store.store import Store  # noqa: E402
 
 DIMS = ["race_ethnicity", "age_band", "gender"]
 KEYS = ["metric_id", "provider_id", "period", "dimension", "group"]

@@ -34,9 +34,11 @@ PERIOD = "2026-10"
 
 def build_store(scale: float) -> Path:
     """Demo episodes loaded and metrics computed (not timed: both sides read the same store)."""
-    from acm_helpers import demo, intake, metrics
-    from acm_helpers.config import load_program
-    from acm_helpers.store import Store
+    from acm_helpers.core.config import load_program
+    from acm_helpers.demo import generate as demo
+    from acm_helpers.intake import intake
+    from acm_helpers.metrics import engine as metrics
+    from acm_helpers.store.store import Store
 
     program = load_program(ROOT / "parameters" / "program.yaml")
     store = Store(WORK / "store")
@@ -142,7 +144,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2, help="runs per side (median reported)")
     parser.add_argument("--skip-pdf-run", action="store_true")
     args = parser.parse_args()
-    from acm_helpers.config import load_program
+    from acm_helpers.core.config import load_program
 
     providers = load_program(ROOT / "parameters" / "program.yaml").provider_ids
     store = build_store(args.scale)

@@ -49,7 +49,7 @@ TEMPLATE = ROOT / "notebooks" / "02_dashboard.ipynb"
 def make_program(work: Path, n: int, months: int) -> Path:
     """The demo program with ``n`` providers (cycling the demo's program types) and the last
     ``months`` months."""
-    from acm_helpers.config import shift_period
+    from acm_helpers.core.config import shift_period
 
     raw = yaml.safe_load((ROOT / "parameters" / "program.yaml").read_text(encoding="utf-8"))
     base = raw["providers"]
@@ -72,9 +72,11 @@ def make_program(work: Path, n: int, months: int) -> Path:
 
 def prepare(program_path: Path, scale: float) -> tuple[object, object, dict]:
     """Generate, load and compute the engine's tables; return program, store and seconds."""
-    from acm_helpers import demo, intake, metrics
-    from acm_helpers.config import load_program
-    from acm_helpers.store import Store
+    from acm_helpers.core.config import load_program
+    from acm_helpers.demo import generate as demo
+    from acm_helpers.intake import intake
+    from acm_helpers.metrics import engine as metrics
+    from acm_helpers.store.store import Store
 
     secs = {}
     program = load_program(program_path)

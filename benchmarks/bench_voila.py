@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from acm_helpers.report import CHROMIUM, CHROMIUM_ARGS
-from acm_helpers.serve import BackgroundServer, free_port
+from acm_helpers.explorer.serve import BackgroundServer, free_port  # noqa: E402
+from acm_helpers.packets.render import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
@@ -60,9 +60,11 @@ CHANGE_JS = """
 
 def build_store(folder: Path) -> Path:
     """A demo store with metric tables (what `acm demo` builds, without packets)."""
-    from acm_helpers import demo, intake, metrics
-    from acm_helpers.config import load_program
-    from acm_helpers.store import Store
+    from acm_helpers.core.config import load_program
+    from acm_helpers.demo import generate as demo
+    from acm_helpers.intake import intake
+    from acm_helpers.metrics import engine as metrics
+    from acm_helpers.store.store import Store
 
     program = load_program(ROOT / "parameters" / "program.yaml")
     store = Store(folder)

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from acm_helpers.cluster import ClusterError, check_workers, cluster_pool, connect
-from acm_helpers.workers import WarmExecutor, WarmSpec
+from acm_helpers.batch.cluster import ClusterError, check_workers, cluster_pool, connect
+from acm_helpers.batch.kernels import WarmExecutor, WarmSpec
 
 distributed = pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,7 +107,7 @@ def test_unreachable_scheduler_says_how_to_start_one():
 
 def warm_kernel_counts() -> dict:
     """Runs on a worker: notebooks executed by its warm kernels (0 when it has none)."""
-    from acm_helpers import workers
+    from acm_helpers.batch import kernels as workers
 
     return {"executed": sum(k.stats.executed for k in workers._PROCESS_KERNELS.values())}
 

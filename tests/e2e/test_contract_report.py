@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from acm_helpers.report import CHROMIUM, CHROMIUM_ARGS
+from acm_helpers.packets.render import CHROMIUM, CHROMIUM_ARGS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

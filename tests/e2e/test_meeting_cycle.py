@@ -45,7 +45,7 @@ def test_packet_agenda_carries_items_forward_until_closed(demo_store, program_pa
         pytest.skip("notebooks/02_dashboard.ipynb does not exist yet")
     if not demo_store.has_table("metric_values"):
         pytest.skip("the demo store has no metric_values yet")
-    from acm_helpers import report
+    from acm_helpers.packets import render as report
 
     store = tmp_path / "store"
     shutil.copytree(demo_store.root, store)

@@ -18,7 +18,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from acm_helpers import audit, batch, report
+from acm_helpers.batch import run as batch
+from acm_helpers.packets import audit
+from acm_helpers.packets import render as report
 
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = "2026-10"

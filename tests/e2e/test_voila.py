@@ -18,10 +18,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acm_helpers.charts import format_value
-from acm_helpers.explorer import ALL, CSV_COLUMNS
-from acm_helpers.report import CHROMIUM, CHROMIUM_ARGS
-from acm_helpers.serve import BackgroundServer, free_port
+from acm_helpers.explorer.data import ALL, CSV_COLUMNS
+from acm_helpers.explorer.serve import BackgroundServer, free_port
+from acm_helpers.packets.render import CHROMIUM, CHROMIUM_ARGS
+from acm_helpers.views.charts import format_value
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ def server(demo_store, program_path):
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (make system-deps)")
     if not demo_store.has_table("metric_values"):
-        pytest.skip("the demo store has no metric_values yet (acm_helpers.metrics)")
+        pytest.skip("the demo store has no metric_values yet (acm_helpers.metrics.engine)")
     port = free_port()
     args = ["--port", str(port), "--program", str(program_path), "--data-dir", str(demo_store.root)]
     with BackgroundServer(args, ROOT, timeout=240) as srv:

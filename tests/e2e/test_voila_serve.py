@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from acm_helpers.serve import BackgroundServer, free_port
+from acm_helpers.explorer.serve import BackgroundServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ACM = [sys.executable, "-c", "from acm_helpers.cli import main; main()"]
@@ -54,7 +54,7 @@ def test_serve_refuses_unusable_inputs_plainly(tmp_path, args, message):
 
 def test_token_locks_the_page(demo_store, program_path):
     if not demo_store.has_table("metric_values"):
-        pytest.skip("the demo store has no metric_values yet (acm_helpers.metrics)")
+        pytest.skip("the demo store has no metric_values yet (acm_helpers.metrics.engine)")
     port = free_port()
     args = [
         "--port",

@@ -10,7 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from acm_helpers import cases, deepdive
+from acm_helpers.meetings import cases
+from acm_helpers.meetings import deepdive
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "notebooks" / "03_deep_dive.ipynb"

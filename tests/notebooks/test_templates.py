@@ -18,7 +18,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from acm_helpers import charts
+from acm_helpers.views import charts
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"

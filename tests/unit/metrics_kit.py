@@ -11,8 +11,8 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from acm_helpers.config import Program
-from acm_helpers.derive import derive_episodes
+from acm_helpers.core.config import Program
+from acm_helpers.intake.derive import derive_episodes
 
 NAMES = {"a": "Alpha House", "b": "Beacon Shelter", "c": "Cedar Place"}
 

@@ -7,9 +7,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from acm_helpers import actions
-from acm_helpers.exceptions import ActionError
-from acm_helpers.store import Store
+from acm_helpers.core.errors import ActionError
+from acm_helpers.meetings import actions
+from acm_helpers.store.store import Store
 
 
 @pytest.fixture()

@@ -9,8 +9,8 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from acm_helpers import actions, agenda
-from acm_helpers.store import Store
+from acm_helpers.meetings import actions, agenda
+from acm_helpers.store.store import Store
 
 MEETINGS = """
 meetings:

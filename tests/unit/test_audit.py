@@ -6,7 +6,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acm_helpers import audit, audit_facts, report
+from acm_helpers.packets import audit, audit_facts
+from acm_helpers.packets import render as report
 
 FACTS = audit.PrivacyFacts(
     provider="harbor",

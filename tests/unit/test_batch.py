@@ -10,9 +10,9 @@ import nbformat
 import pandas as pd
 import pytest
 
-from acm_helpers import batch
-from acm_helpers.exceptions import ConfigError, RunError, UnknownIdError
-from acm_helpers.store import Store
+from acm_helpers.batch import run as batch
+from acm_helpers.core.errors import ConfigError, RunError, UnknownIdError
+from acm_helpers.store.store import Store
 
 
 def test_plan_period_one_job_per_provider_plus_system(program, program_path, tmp_path):
@@ -35,9 +35,9 @@ def test_plan_period_one_job_per_provider_plus_system(program, program_path, tmp
     assert harbor["data_dir"] == str(tmp_path.resolve())
     assert (
         jobs[-1].params["audience"] == "internal"
-        and jobs[-1].appendix == "acm_helpers.system:system_appendix"
+        and jobs[-1].appendix == "acm_helpers.packets.system:system_appendix"
     )
-    assert jobs[0].appendix == "acm_helpers.packet:appendix"
+    assert jobs[0].appendix == "acm_helpers.packets.packet:appendix"
 
 
 def test_plan_period_subset_and_month_without_topic(program, program_path, tmp_path):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acm_helpers import cases, deepdive
-from acm_helpers.derive import derive_episodes
-from acm_helpers.exceptions import MetricError, PrivacyError
+from acm_helpers.core.errors import MetricError, PrivacyError
+from acm_helpers.intake.derive import derive_episodes
+from acm_helpers.meetings import cases, deepdive
 
 
 def make_episodes(spec: list[tuple]) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import altair as alt
 import pandas as pd
 import pytest
 
-from acm_helpers import charts
+from acm_helpers.views import charts
 
 
 def _layers(chart) -> list[dict]:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from acm_helpers.config import load_program, month_range, period_bounds, shift_period
-from acm_helpers.exceptions import ConfigError, UnknownIdError
+from acm_helpers.core.config import load_program, month_range, period_bounds, shift_period
+from acm_helpers.core.errors import ConfigError, UnknownIdError
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = ROOT / "parameters" / "program.yaml"

@@ -7,9 +7,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from acm_helpers import actions, contract
-from acm_helpers.derive import derive_episodes
-from acm_helpers.exceptions import ConfigError, UnknownIdError
+from acm_helpers.core.errors import ConfigError, UnknownIdError
+from acm_helpers.intake.derive import derive_episodes
+from acm_helpers.meetings import actions
+from acm_helpers.packets import contract
 
 # Halves of the demo contract term: Nov 2024..Oct 2025 and Nov 2025..Oct 2026.
 H1, H2 = "2025-03-01", "2026-03-01"

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acm_helpers import dashboard, packet
+from acm_helpers.packets import dashboard, packet
 
 
 def _rows(**cols) -> pd.DataFrame:

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from acm_helpers import deepdive, roadmap
-from acm_helpers import episode_metrics as em
-from acm_helpers.derive import derive_episodes
-from acm_helpers.exceptions import ConfigError, MetricError, UnknownIdError
+from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
+from acm_helpers.intake.derive import derive_episodes
+from acm_helpers.meetings import deepdive, roadmap
+from acm_helpers.metrics import windows as em
 
 PERIOD = "2026-10"  # 12-month window: 2025-11-01 .. 2026-10-31
 
@@ -291,7 +291,7 @@ def test_peer_comparison_ranks_and_anonymizes(program):
     outside = deepdive.peer_comparison(
         ctx_for(program, spec, audience="provider"), "exits_to_permanent_housing"
     )
-    from acm_helpers.privacy import peer_labels
+    from acm_helpers.metrics.privacy import peer_labels
 
     labels = peer_labels(program, "harbor")  # the same anonymous labels as the packets use
     assert outside.table["Provider"].tolist()[:2] == [labels["elliott"], "Harbor Light Housing"]
@@ -376,9 +376,9 @@ def test_median_interval_uses_exact_ranks():
 def test_deep_dive_numbers_equal_the_engines(program, demo_episodes, metric_id, provider):
     """A deep dive's value and 95% interval for a window are the dashboard tile's (same ranks
     for median intervals, same Wilson interval), here for the 2025 third quarter."""
-    from acm_helpers.metrics import finish_values
-    from acm_helpers.metrics_sql import evaluate
-    from acm_helpers.periods import periods_table
+    from acm_helpers.metrics.engine import finish_values
+    from acm_helpers.metrics.periods import periods_table
+    from acm_helpers.metrics.sql import evaluate
 
     eps = derive_episodes(demo_episodes)
     m = program.metric(metric_id)

@@ -11,9 +11,13 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from acm_helpers import demo, demo_build, derive, schema
-from acm_helpers.exceptions import AcmError, ConfigError
-from acm_helpers.store import Store
+from acm_helpers.core import schema
+from acm_helpers.core.errors import AcmError, ConfigError
+from acm_helpers.demo import build as demo_build
+from acm_helpers.demo import generate as demo
+from acm_helpers.demo import submissions as demo_files
+from acm_helpers.intake import derive
+from acm_helpers.store.store import Store
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +37,7 @@ def leavers(full):
 @pytest.fixture(scope="module")
 def submissions(tmp_path_factory, program, demo_episodes):
     out = tmp_path_factory.mktemp("subs")
-    return out, demo.write_submissions(demo_episodes, program, out)
+    return out, demo_files.write_submissions(demo_episodes, program, out)
 
 
 def two_prop_z(a: pd.Series, b: pd.Series) -> float:
@@ -240,7 +244,7 @@ def test_rainier_garbage_rows_and_late_files(program, submissions):
         | (junk["exit_date"] == "2020-01-01")
     )
     assert bad.all()
-    received = demo_build.read_received(out)
+    received = demo_files.read_received(out)
     assert len(received) == 144
     received["lag"] = (
         pd.to_datetime(received["received"]) - pd.to_datetime(received["due"])
@@ -275,7 +279,7 @@ def test_family_preservation_generates_and_validates(family_program):
 
 def test_family_preservation_submissions_hide_pending_follow_up(tmp_path, family_program):
     fp = demo.generate(family_program, scale=0.2)
-    demo.write_submissions(fp, family_program, tmp_path)
+    demo_files.write_submissions(fp, family_program, tmp_path)
     ep = fp[fp["subsequent_involvement_12m"].eq(False) & (fp["_period"] < "2026-10")].iloc[0]
     exit_month = ep["exit_date"].strftime("%Y-%m")
     provider = ep["provider_id"]
@@ -298,59 +302,66 @@ def test_bad_scale_and_unknown_field(program):
 
 
 # -- the build -------------------------------------------------------------------------------
-def small_build(program_path, tmp_path, period: str) -> tuple[demo_build.DemoBuild, list[str]]:
-    """A 2% demo build under ``tmp_path`` (stages as monkeypatched), with its progress lines."""
+def small_build(
+    program_path, tmp_path, period: str, steps: tuple[str, ...]
+) -> tuple[demo_build.DemoBuild, list[str]]:
+    """A 2% demo build under ``tmp_path`` running ``steps``, with its progress lines."""
     lines: list[str] = []
-    result = demo.build(
+    result = demo_build.build(
         program_path,
         tmp_path / "demo",
         period,
         scale=0.02,
         data_dir=tmp_path / "data",
         echo=lines.append,
+        steps=steps,
     )
     return result, lines
 
 
-def test_build_skips_stages_that_do_not_exist(tmp_path, program_path, monkeypatch):
-    monkeypatch.setattr(demo_build, "_stage", lambda name: None)
-    result, lines = small_build(program_path, tmp_path, "2025-03")
-    assert result.done == ["generate"] and result.skipped == ["intake", "metrics", "packets"]
-    assert "skipped intake: acm_helpers.intake does not exist yet" in lines
+def test_build_runs_only_the_steps_asked_for(tmp_path, program_path):
+    result, lines = small_build(program_path, tmp_path, "2025-03", steps=())
+    assert result.done == ["generate"] and not (tmp_path / "data").exists()
     assert (tmp_path / "demo" / "homeless_demo" / "submissions" / "2026-10" / "harbor.csv").exists()
 
 
 def test_build_intakes_period_by_period_up_to_the_period(tmp_path, program_path, monkeypatch):
     calls = []
     fake = SimpleNamespace(
-        __name__="acm_helpers.intake",
+        __name__="acm_helpers.intake.intake",
         intake_files=lambda paths, prog, store, period=None, received=None: calls.extend(
             (period, p.name, received[str(p)]) for p in paths
-        ),
+        )
+        or [],
     )
-    monkeypatch.setattr(demo_build, "_stage", lambda name: fake if name == "intake" else None)
-    result, _ = small_build(program_path, tmp_path, "2025-01")
-    assert result.done == ["generate", "intake"] and result.skipped == ["metrics", "packets"]
+    monkeypatch.setattr(demo_build, "intake", fake)
+    result, _ = small_build(program_path, tmp_path, "2025-01", steps=("intake",))
+    assert result.done == ["generate", "intake"]
     assert [c[0] for c in calls] == ["2024-11"] * 6 + ["2024-12"] * 6 + ["2025-01"] * 6
     assert all(re.fullmatch(r"[a-z]+\.(csv|xlsx)", name) for _, name, _ in calls)
     assert str(calls[0][2]).startswith("2024-12-")
 
 
+def test_build_rejects_unknown_steps_naming_the_known_ones(tmp_path, program_path):
+    with pytest.raises(ConfigError, match="known steps: intake, metrics, meetings, packets"):
+        demo_build.build(program_path, tmp_path, steps=("intake", "pakets"))
+
+
 def test_build_rejects_unknown_period(tmp_path, program_path):
     with pytest.raises(AcmError, match="Unknown period"):
-        demo.build(program_path, tmp_path, "2030-01", scale=0.02, data_dir=tmp_path / "d")
+        demo_build.build(program_path, tmp_path, "2030-01", scale=0.02, data_dir=tmp_path / "d")
 
 
 def test_build_records_the_demo_meetings_before_the_packets(tmp_path, program_path, monkeypatch):
     """The packets of `make demo` show action items: the meetings file beside the program is
     loaded after the metrics (intake and metrics faked here, packets skipped)."""
-    from acm_helpers import actions
+    from acm_helpers.meetings import actions
 
-    fake_intake = SimpleNamespace(__name__="acm_helpers.intake", intake_files=lambda *a, **k: None)
-    fake_metrics = SimpleNamespace(__name__="acm_helpers.metrics", refresh=lambda *a: None)
-    stages = {"intake": fake_intake, "metrics": fake_metrics, "actions": actions}
-    monkeypatch.setattr(demo_build, "_stage", stages.get)
-    result, lines = small_build(program_path, tmp_path, "2025-01")
+    monkeypatch.setattr(demo_build, "intake", SimpleNamespace(intake_files=lambda *a, **k: []))
+    monkeypatch.setattr(demo_build, "metrics", SimpleNamespace(refresh=lambda *a: None))
+    result, lines = small_build(
+        program_path, tmp_path, "2025-01", steps=("intake", "metrics", "meetings")
+    )
     assert result.done == ["generate", "intake", "metrics", "meetings"]
     items = actions.read_actions(Store(tmp_path / "data"))
     assert len(items) > 5 and {"harbor", "cascade"} <= set(items["provider_id"])

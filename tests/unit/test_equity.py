@@ -10,9 +10,9 @@ import pytest
 from metrics_kit import ep, episodes, make_program
 from scipy import stats
 
-from acm_helpers import intervals as iv
-from acm_helpers import metrics
-from acm_helpers.schema import EQUITY_COLUMNS
+from acm_helpers.core.schema import EQUITY_COLUMNS
+from acm_helpers.metrics import engine as metrics
+from acm_helpers.metrics import intervals as iv
 
 T = 11
 

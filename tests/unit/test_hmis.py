@@ -17,8 +17,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acm_helpers import hmis
-from acm_helpers.config import load_program
+from acm_helpers.core.config import load_program
+from acm_helpers.hmis import export as hmis
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026_demo.zip"
@@ -69,7 +69,7 @@ def program():
 
 @pytest.fixture(scope="session")
 def loaded(tmp_path_factory, program):
-    from acm_helpers.store import Store
+    from acm_helpers.store.store import Store
 
     store = Store(tmp_path_factory.mktemp("hmis-store"))
     result = hmis.intake_export(SAMPLE, program, store, race_method="multi")
@@ -258,7 +258,7 @@ def test_reloading_the_same_export_changes_nothing(loaded, program):
 def test_per_organization_metrics(loaded, raw, program):
     """Exits to permanent housing per organization, FY2022 (Oct 2021 - Sep 2022), through the
     declared metric, against a count made from the CSV files."""
-    from acm_helpers import episode_metrics as em
+    from acm_helpers.metrics import windows as em
 
     store, _ = loaded
     metric = program.metric("exits_to_permanent_housing")
@@ -284,17 +284,17 @@ def test_mapping_twice_reports_each_finding_once(tables):
 
 
 def test_intake_export_refuses_unknown_race_method(program, tmp_path):
-    from acm_helpers.exceptions import HmisError
-    from acm_helpers.store import Store
+    from acm_helpers.core.errors import HmisError
+    from acm_helpers.store.store import Store
 
     with pytest.raises(HmisError, match="race_method 'both'"):
         hmis.intake_export(SAMPLE, program, Store(tmp_path), race_method="both")
 
 
 def test_per_organization_metrics_through_the_engine(loaded, raw, program):
-    """The metrics engine (acm_helpers.metrics) on the loaded export: exits to permanent housing
+    """The metrics engine (acm_helpers.metrics.engine) on the loaded export: exits to permanent housing
     per organization in January 2022 equal the counts made from Exit.csv."""
-    metrics = pytest.importorskip("acm_helpers.metrics")
+    metrics = pytest.importorskip("acm_helpers.metrics.engine")
     store, _ = loaded
     values = metrics.compute(program, store, periods=["2022-01"], grains=("month",), dimensions=[])
     got = values[

@@ -14,8 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acm_helpers import derive, hmis
-from acm_helpers.exceptions import HmisError
+from acm_helpers.core.errors import HmisError
+from acm_helpers.hmis import export as hmis
+from acm_helpers.intake import derive
 
 
 def write_export(folder: Path, files: dict[str, list[dict]], zip_name: str | None = None) -> Path:

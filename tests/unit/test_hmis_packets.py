@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from acm_helpers.cli import app
-from acm_helpers.config import load_program
+from acm_helpers.core.config import load_program
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026_demo.zip"

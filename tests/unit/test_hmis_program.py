@@ -1,5 +1,5 @@
 """The program file generated from an HMIS export, and its HUD metrics checked against the HUD
-rules in acm_helpers.hud on the real export (APR Q22b/Q22c/Q23c, SPM Measure 2)."""
+rules in acm_helpers.core.hud on the real export (APR Q22b/Q22c/Q23c, SPM Measure 2)."""
 
 from __future__ import annotations
 
@@ -13,13 +13,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from acm_helpers import derive, hmis, hud
-from acm_helpers import episode_metrics as em
 from acm_helpers.cli import app
-from acm_helpers.config import load_program, period_bounds
-from acm_helpers.hmis_program import write_program
-from acm_helpers.metrics_sql import evaluate
-from acm_helpers.periods import periods_table
+from acm_helpers.core import hud
+from acm_helpers.core.config import load_program, period_bounds
+from acm_helpers.hmis import export as hmis
+from acm_helpers.hmis.program_file import write_program
+from acm_helpers.intake import derive
+from acm_helpers.metrics import windows as em
+from acm_helpers.metrics.periods import periods_table
+from acm_helpers.metrics.sql import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026_demo.zip"
@@ -172,7 +174,7 @@ def test_returns_metric_population_is_spm2(generated, episodes):
 
 
 def test_project_level_program_loads_by_project(tmp_path):
-    from acm_helpers.store import Store
+    from acm_helpers.store.store import Store
 
     path = write_program(SAMPLE, tmp_path / "hmis_projects.yaml", provider_level="project")
     prog = load_program(path)

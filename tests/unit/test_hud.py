@@ -1,4 +1,4 @@
-"""HUD rules (acm_helpers.hud), each on a small hand-built frame with a hand-computed answer.
+"""HUD rules (acm_helpers.core.hud), each on a small hand-built frame with a hand-computed answer.
 
 Each test names the HUD specification section it checks.
 """
@@ -8,7 +8,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acm_helpers import derive, hud
+from acm_helpers.core import hud
+from acm_helpers.intake import derive
 
 D = pd.Timestamp
 

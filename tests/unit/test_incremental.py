@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from acm_helpers import incremental as inc
-from acm_helpers.store import Store
+from acm_helpers.batch import incremental as inc
+from acm_helpers.store.store import Store
 
 PERIOD = "2026-10"
 
@@ -233,7 +233,7 @@ def test_second_run_with_nothing_changed_does_no_notebook_work(tmp_path):
     import nbformat
     from nbformat.v4 import new_markdown_cell, new_notebook
 
-    from acm_helpers import batch
+    from acm_helpers.batch import run as batch
 
     template = tmp_path / "packet.ipynb"
     nbformat.write(new_notebook(cells=[new_markdown_cell("# Packet")]), str(template))

@@ -14,10 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acm_helpers import intake
-from acm_helpers.exceptions import IntakeError
-from acm_helpers.schema import neutralize_formula
-from acm_helpers.store import Store, sha256_file
+from acm_helpers.core.errors import IntakeError
+from acm_helpers.core.schema import neutralize_formula
+from acm_helpers.intake import intake
+from acm_helpers.store import quality as store_quality
+from acm_helpers.store.store import Store, sha256_file
 
 RECEIVED = date(2026, 11, 10)
 HEADER = [
@@ -103,7 +104,7 @@ def load(path, program, store, **kw):
 
 
 def quarantine(store) -> list[tuple[int, str, str]]:
-    q = intake.quarantine_rows(store)
+    q = store_quality.quarantine_rows(store)
     return sorted(zip(q["row"].astype(int), q["field"], q["reason"], strict=True))
 
 
@@ -411,7 +412,7 @@ def test_unknown_extra_columns_kept_in_raw_and_reported(program, store, sub):
     assert "client_name" not in store.episodes().columns
     raw = next((store.root / "raw").rglob("*.csv"))
     assert "client_name" in raw.read_text() and "Ann" in raw.read_text()
-    q = intake.quality_summary(store, "harbor", "2026-10")
+    q = store_quality.quality_summary(store, "harbor", "2026-10")
     assert q.loc[q["check"] == "unknown_column", "field"].tolist() == ["client_name", "shoe_size"]
 
 
@@ -451,7 +452,7 @@ def test_unparseable_dates(program, store, sub):
         (3, "exit_date", bad),
         (5, "enrollment_date", bad),
     ]
-    q = intake.quarantine_rows(store).set_index("row")
+    q = store_quality.quarantine_rows(store).set_index("row")
     assert q.loc[2, "value"] == "2026-02-30" and q.loc[3, "file"] == "harbor.csv"
 
 
@@ -472,7 +473,7 @@ def test_impossible_dates(program, store, sub):
         (4, "exit_date", future),
         (5, "enrollment_date", future),
     ]
-    q = intake.quality_summary(store, "harbor", "2026-10")
+    q = store_quality.quality_summary(store, "harbor", "2026-10")
     order = q[q["check"] == "dates_out_of_order"]
     assert order[["field", "value"]].values.tolist() == [["exit_date", 1.0], ["referral_date", 1.0]]
 
@@ -483,7 +484,7 @@ def test_duplicate_episode_ids_keep_first(program, store, sub):
         write_csv(sub / "harbor.csv", rows), program, store, received=RECEIVED, chunk_rows=2
     )
     assert (result.rows_accepted, result.rows_rejected) == (3, 3)
-    q = intake.quarantine_rows(store)
+    q = store_quality.quarantine_rows(store)
     assert q[["row", "reason"]].values.tolist() == [
         [3, "duplicate episode_id (first at row 1; later rows are not loaded)"],
         [5, "duplicate episode_id (first at row 1; later rows are not loaded)"],
@@ -530,12 +531,12 @@ def test_ten_percent_garbage_rows(program, store, sub):
         fh.write(line(row(102)))
     result = intake.intake_file(path, program, store, received=RECEIVED, chunk_rows=16)
     assert (result.rows_total, result.rows_accepted, result.rows_rejected) == (102, 91, 11)
-    assert sorted(intake.quarantine_rows(store)["row"].unique()) == sorted(garbage) + [101]
+    assert sorted(store_quality.quarantine_rows(store)["row"].unique()) == sorted(garbage) + [101]
     assert episode_count(store) == 91
     reasons = dict(
         zip(
-            intake.quarantine_rows(store)["row"],
-            intake.quarantine_rows(store)["reason"],
+            store_quality.quarantine_rows(store)["row"],
+            store_quality.quarantine_rows(store)["reason"],
             strict=True,
         )
     )
@@ -556,7 +557,7 @@ def test_blank_lines_are_skipped_and_counted(program, store, sub):
     result = load(path, program, store)
     assert (result.rows_total, result.rows_accepted) == (2, 1)
     assert quarantine(store) == [(4, "exit_date", "not a date; write YYYY-MM-DD")]
-    q = intake.quality_summary(store, "harbor", "2026-10").set_index("check")
+    q = store_quality.quality_summary(store, "harbor", "2026-10").set_index("check")
     assert q.loc["blank_rows", "value"] == 2
 
 
@@ -574,7 +575,7 @@ def test_formula_text_stored_as_text_and_reported(program, store, sub):
     )
     assert result.rows_accepted == 3 and "2 formula-like values stored as text" in result.message
     assert store.episodes().set_index("episode_id").loc["E2", "household_id"] == "@SUM(A1)"
-    q = intake.quality_summary(store, "harbor", "2026-10")
+    q = store_quality.quality_summary(store, "harbor", "2026-10")
     formula = q[q["check"] == "formula_text"].set_index("field")
     assert formula["value"].to_dict() == {"client_name": 1.0, "household_id": 1.0}
     assert neutralize_formula(link) == "'" + link
@@ -588,7 +589,7 @@ def test_formula_text_stored_as_text_and_reported(program, store, sub):
 def test_quality_report_completeness_and_lateness(program, store, sub):
     rows = [row(1), row(2, zip=""), row(3, zip="", race_ethnicity=""), row(4)]
     load(write_csv(sub / "harbor.csv", rows), program, store, received=date(2026, 11, 20))
-    q = intake.quality_summary(store, "harbor", "2026-10")
+    q = store_quality.quality_summary(store, "harbor", "2026-10")
     comp = q[q["check"] == "completeness"].set_index("field")["value"]
     assert comp["zip"] == 0.5 and comp["race_ethnicity"] == 0.75 and comp["episode_id"] == 1.0
     assert comp["move_in_date"] == 0.0  # column not in the file
@@ -715,8 +716,8 @@ def test_demo_submission_and_a_corrupted_copy(program, demo_episodes, store, sub
 def test_quality_counts_of_all_parts_at_once_equal_part_by_part(program, demo_episodes):
     """load_canonical counts every provider x month part in one pass (qc.stats_by_part); the
     counts are those of FileStats.update on each part, formula-like text included."""
-    from acm_helpers import quality as qc
-    from acm_helpers.schema import episode_columns
+    from acm_helpers.core.schema import episode_columns
+    from acm_helpers.intake import quality as qc
 
     frame = intake.conform_episodes(demo_episodes.head(3000), program)
     frame.index = pd.RangeIndex(1, len(frame) + 1)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from acm_helpers.cli import app
-from acm_helpers.store import Store
+from acm_helpers.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 PROGRAM = str(ROOT / "parameters" / "program.yaml")

@@ -12,11 +12,11 @@ from metrics_kit import cell, ep, episodes, make_program
 from statsmodels.stats.proportion import proportions_ztest
 from typer.testing import CliRunner
 
-from acm_helpers import intervals as iv
-from acm_helpers import metrics
-from acm_helpers.exceptions import MetricError, StoreError
-from acm_helpers.schema import METRIC_VALUE_COLUMNS
-from acm_helpers.store import Store
+from acm_helpers.core.errors import MetricError, StoreError
+from acm_helpers.core.schema import METRIC_VALUE_COLUMNS
+from acm_helpers.metrics import engine as metrics
+from acm_helpers.metrics import intervals as iv
+from acm_helpers.store.store import Store
 
 Z = 1.959963984540054
 

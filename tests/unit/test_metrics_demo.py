@@ -1,4 +1,4 @@
-"""The engine finds the demo program's built-in stories (acm_helpers.demo, seed 20261023).
+"""The engine finds the demo program's built-in stories (acm_helpers.demo.generate, seed 20261023).
 
 Scale 1.0 (about 20,000 episodes; the engine takes a few seconds): the stories are effects of
 realistic size, so they need the full volume to be significant, as they would in a real program.
@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from acm_helpers import demo, metrics
-from acm_helpers.derive import derive_episodes
+from acm_helpers.demo import generate as demo
+from acm_helpers.intake.derive import derive_episodes
+from acm_helpers.metrics import engine as metrics
 
 SEED = 20261023
 EXITS = "exits_to_permanent_housing"

@@ -15,9 +15,9 @@ import pytest
 from metrics_kit import cell, ep, episodes, make_program
 from scipy import stats
 
-from acm_helpers import intervals as iv
-from acm_helpers import metrics
-from acm_helpers.config import month_range
+from acm_helpers.core.config import month_range
+from acm_helpers.metrics import engine as metrics
+from acm_helpers.metrics import intervals as iv
 
 
 def month_rows(provider: str, month: str, ph: int, leavers: int, los: int) -> list[dict]:

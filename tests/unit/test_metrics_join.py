@@ -1,6 +1,6 @@
 """Speed-ups of the metrics engine give the same numbers as the plain path.
 
-Shared joins (acm_helpers.metrics_join): metrics over one population read one joined table;
+Shared joins (acm_helpers.metrics.joins): metrics over one population read one joined table;
 evaluating a metric on its own (nothing to share) must give the same cells. The vectorized run
 rule of the control chart (flags._runs) is checked on hand-made series.
 """
@@ -10,11 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from acm_helpers import flags, metrics
-from acm_helpers.derive import derive_episodes
-from acm_helpers.metrics_join import _shared_joins
-from acm_helpers.metrics_sql import evaluate
-from acm_helpers.periods import periods_table
+from acm_helpers.intake.derive import derive_episodes
+from acm_helpers.metrics import engine as metrics
+from acm_helpers.metrics import flags
+from acm_helpers.metrics.joins import _shared_joins
+from acm_helpers.metrics.periods import periods_table
+from acm_helpers.metrics.sql import evaluate
 
 KEYS = ["metric_id", "provider_id", "period", "grain", "dimension", "group"]
 

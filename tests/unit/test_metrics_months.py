@@ -1,4 +1,4 @@
-"""The month path of the metrics engine (acm_helpers.metrics_months) gives the join's cells.
+"""The month path of the metrics engine (acm_helpers.metrics.months) gives the join's cells.
 
 Populations that partition time are evaluated per month and rolled up to quarters, years,
 contract terms and trailing windows; medians from month histograms. Every test here compares
@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from metrics_kit import ep, episodes, make_program
 
-from acm_helpers import demo, metrics_months
-from acm_helpers.config import Metric, Program
-from acm_helpers.derive import derive_episodes
-from acm_helpers.metrics_sql import evaluate
-from acm_helpers.periods import periods_table
+from acm_helpers.core.config import Metric, Program
+from acm_helpers.demo import generate as demo
+from acm_helpers.intake.derive import derive_episodes
+from acm_helpers.metrics import months as metrics_months
+from acm_helpers.metrics.periods import periods_table
+from acm_helpers.metrics.sql import evaluate
 
 KEYS = ["metric_id", "provider_id", "period", "grain", "dimension", "group"]
 DATES = {"exit_date", "enrollment_date", "referral_date"}
@@ -211,7 +212,7 @@ def test_period_bounds_inside_a_value_expression():
     assert cell.loc[("stayer_mean", "2025-02"), "_s"] == 58 + 48
 
 
-# -- counts over episodes active in the period (acm_helpers.metrics_active) ---------------------
+# -- counts over episodes active in the period (acm_helpers.metrics.active) ---------------------
 ACTIVE = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start)"
 
 
@@ -233,7 +234,7 @@ ACTIVE = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start)
     ],
 )
 def test_populations_of_episodes_active_in_the_period(population, value, ok):
-    from acm_helpers import metrics_active
+    from acm_helpers.metrics import active as metrics_active
 
     m = metric(population, kind="count", **({"value": value} if value else {}))
     assert (metrics_active.active(m, DATES) is not None) == ok
@@ -244,7 +245,7 @@ def test_clients_served_by_hand(monkeypatch):
     December 2024 and left in January, W (one episode) only in March: distinct clients served
     are Jan 3, Feb 2, Mar 2, Apr 2, Q1 4, Q2 2 (Y, X), and the 2025-01..2026-03 term 4. X's two
     episodes go through the join, the others through cumulative counts."""
-    from acm_helpers import metrics_active
+    from acm_helpers.metrics import active as metrics_active
 
     calls = []
     real = metrics_active.count_sql

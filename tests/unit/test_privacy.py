@@ -12,8 +12,9 @@ import pandas as pd
 import pytest
 from metrics_kit import NAMES, cell, ep, episodes, make_program
 
-from acm_helpers import metrics, privacy
-from acm_helpers.exceptions import PrivacyError, UnknownIdError
+from acm_helpers.core.errors import PrivacyError, UnknownIdError
+from acm_helpers.metrics import engine as metrics
+from acm_helpers.metrics import privacy
 
 T = 11
 
@@ -282,7 +283,7 @@ def test_view_errors(audience, provider, error):
 
 
 def test_unsuppressed_cells_returns_the_hidden_truth_for_leak_checks(tmp_path):
-    from acm_helpers.store import Store
+    from acm_helpers.store.store import Store
 
     store = Store(tmp_path / "store")
     rows = leavers("a", "2026-01", 5) + leavers("b", "2026-01", 30) + leavers("c", "2026-01", 40)
@@ -311,7 +312,7 @@ def _linked_cells(**cols) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def demo_program():
-    from acm_helpers.config import load_program
+    from acm_helpers.core.config import load_program
 
     return load_program("parameters/program.yaml")
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from acm_helpers import report
+from acm_helpers.packets import render as report
 
 
 @pytest.mark.parametrize(

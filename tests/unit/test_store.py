@@ -10,9 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from acm_helpers import store as store_module
-from acm_helpers.exceptions import StoreError
-from acm_helpers.store import Store, atomic_write, sha256_file
+from acm_helpers.core.errors import StoreError
+from acm_helpers.store import store as store_module
+from acm_helpers.store.store import Store, atomic_write, sha256_file
 
 
 @pytest.fixture
@@ -99,7 +99,7 @@ def test_missing_tables_raise_store_errors(store):
 # -- one writer at a time ------------------------------------------------------------------------
 HOLD = """
 import sys, time
-from acm_helpers.store import Store
+from acm_helpers.store.store import Store
 with Store(sys.argv[1]).writing("test"):
     print("held", flush=True)
     time.sleep(60)
@@ -116,7 +116,8 @@ def hold_lock(store: Store) -> subprocess.Popen:
 
 
 def test_a_second_writer_waits_then_says_who_holds_the_lock(store, program, monkeypatch):
-    from acm_helpers import intake, metrics
+    from acm_helpers.intake import intake
+    from acm_helpers.metrics import engine as metrics
 
     proc = hold_lock(store)
     try:

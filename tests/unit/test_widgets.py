@@ -10,10 +10,12 @@ import re
 import pandas as pd
 import pytest
 
-from acm_helpers import charts, explorer, widgets
-from acm_helpers.exceptions import AcmError, ConfigError, UnknownIdError
-from acm_helpers.explorer import ALL, ExplorerData
-from acm_helpers.store import Store
+from acm_helpers.core.errors import AcmError, ConfigError, UnknownIdError
+from acm_helpers.explorer import app as widgets
+from acm_helpers.explorer import data as explorer
+from acm_helpers.explorer.data import ALL, ExplorerData
+from acm_helpers.store.store import Store
+from acm_helpers.views import charts
 
 EPH = "exits_to_permanent_housing"
 MONTHS = ["2026-08", "2026-09", "2026-10"]
@@ -460,7 +462,7 @@ def test_app_callback_shows_acm_error_message(app, monkeypatch):
 
 
 def test_request_query_outside_voila_reads_environment(monkeypatch):
-    from acm_helpers import serve
+    from acm_helpers.explorer import serve
 
     monkeypatch.delenv("VOILA_PREHEAT", raising=False)
     monkeypatch.setenv("QUERY_STRING", "provider=harbor")
@@ -470,7 +472,7 @@ def test_request_query_outside_voila_reads_environment(monkeypatch):
 
 
 def test_compose_puts_trend_and_peers_side_by_side_and_the_breakdown_below():
-    from acm_helpers.chartboard import compose
+    from acm_helpers.explorer.chartboard import compose
 
     def spec(name):
         return {
@@ -535,7 +537,7 @@ def test_missing_metric_values_is_a_plain_message_not_a_crash(program, tmp_path)
 
 # -- acm serve settings ------------------------------------------------------------------------
 def test_serve_config_is_locked_down(tmp_path):
-    from acm_helpers import serve
+    from acm_helpers.explorer import serve
 
     cfg = serve.voila_config(serve.ServeSettings(port=9999, token="s3cret", pool_size=2))
     assert (cfg.Voila.ip, cfg.Voila.port, cfg.Voila.token) == ("127.0.0.1", 9999, "s3cret")
@@ -561,7 +563,7 @@ def test_serve_config_is_locked_down(tmp_path):
     ],
 )
 def test_only_the_request_cell_has_no_timeout(tags, timeout):
-    from acm_helpers import serve
+    from acm_helpers.explorer import serve
 
     cfg = serve.voila_config(serve.ServeSettings())
     assert cfg.VoilaExecutor.timeout_func({"metadata": {"tags": tags}}) == timeout
@@ -570,7 +572,7 @@ def test_only_the_request_cell_has_no_timeout(tags, timeout):
 def test_notebook_tags_the_request_cell_and_stays_thin():
     import nbformat
 
-    from acm_helpers import serve
+    from acm_helpers.explorer import serve
 
     nb = nbformat.read(serve.find_notebook(), as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -597,7 +599,7 @@ def test_notebook_tags_the_request_cell_and_stays_thin():
     ],
 )
 def test_serve_settings_refuse_bad_values(kwargs, message):
-    from acm_helpers import serve
+    from acm_helpers.explorer import serve
 
     with pytest.raises(ConfigError, match=message):
         serve.ServeSettings(**kwargs)
@@ -606,7 +608,7 @@ def test_serve_settings_refuse_bad_values(kwargs, message):
 def test_kernel_env_passes_absolute_program_and_data_paths(program_path, tmp_path):
     import os
 
-    from acm_helpers import serve
+    from acm_helpers.explorer import serve
 
     env = serve.kernel_env(
         serve.ServeSettings(programs=(program_path,), data_dir=tmp_path), base={}

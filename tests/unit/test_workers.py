@@ -16,7 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from papermill.exceptions import PapermillExecutionError
 
-from acm_helpers.workers import DEFAULT_PRELOAD, WarmKernel, WarmSpec, notebook_imports
+from acm_helpers.batch.kernels import DEFAULT_PRELOAD, WarmKernel, WarmSpec, notebook_imports
 
 SECRET = "SECRET-alpha-client-C0042"
 
@@ -56,7 +56,7 @@ LEAKY_CELLS = [
     import pandas as pd
     import altair as alt
     import acm_probe, acm_probe_late
-    import acm_helpers.config as cfg
+    import acm_helpers.core.config as cfg
     secret = f"SECRET-{provider}-client-C0042"
     frame = pd.DataFrame({"client_id": ["C0042"], "provider": [provider]})
     """,
@@ -97,7 +97,7 @@ PROBE_CELLS = [
     import pandas as pd
     import altair as alt
     import acm_probe
-    import acm_helpers.config as cfg
+    import acm_helpers.core.config as cfg
     """,
     """
     seen = {
@@ -149,7 +149,7 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def kernel(workdir):
     spec = WarmSpec(
-        preload=(*DEFAULT_PRELOAD, "acm_helpers.config", "acm_probe"),
+        preload=(*DEFAULT_PRELOAD, "acm_helpers.core.config", "acm_probe"),
         env=(("PYTHONPATH", str(workdir)),),
     )
     with WarmKernel(spec, cwd=workdir) as wk:
@@ -261,8 +261,8 @@ def test_parameters_are_injected_like_papermill(kernel, workdir):
     [
         pytest.param("import pandas as pd\nimport altair as alt", ["pandas", "altair"], id="plain"),
         pytest.param(
-            "from acm_helpers import config",
-            ["acm_helpers", "acm_helpers.config"],
+            "from acm_helpers.core import config",
+            ["acm_helpers.core", "acm_helpers.core.config"],
             id="from-package",
         ),
         pytest.param("%matplotlib inline\nimport os", [], id="magic-cell-skipped"),
@@ -275,9 +275,14 @@ def test_notebook_imports(tmp_path, source, expected):
 
 
 def test_spec_for_notebooks_adds_template_imports(tmp_path):
-    path = make_notebook(tmp_path / "n.ipynb", "import json\nfrom acm_helpers import config")
+    path = make_notebook(tmp_path / "n.ipynb", "import json\nfrom acm_helpers.core import config")
     spec = WarmSpec.for_notebooks([path])
-    assert spec.preload == (*DEFAULT_PRELOAD, "json", "acm_helpers", "acm_helpers.config")
+    assert spec.preload == (
+        *DEFAULT_PRELOAD,
+        "json",
+        "acm_helpers.core",
+        "acm_helpers.core.config",
+    )
 
 
 def test_unreadable_notebook_does_not_cost_a_kernel(kernel, workdir):
@@ -290,18 +295,19 @@ def test_unreadable_notebook_does_not_cost_a_kernel(kernel, workdir):
 def test_package_modules_imported_by_a_notebook_are_reimported_clean_and_kept(kernel, workdir):
     make_notebook(
         workdir / "lazy.ipynb",
-        "import acm_helpers.incremental as inc\ninc._leaked = f'SECRET-{provider}'\ninc.NOT_READ = None",
+        "import acm_helpers.batch.incremental as inc\ninc._leaked = f'SECRET-{provider}'\ninc.NOT_READ = None",
     )
     make_notebook(
         workdir / "lazy_probe.ipynb",
-        "import sys\nm = sys.modules.get('acm_helpers.incremental')\n"
+        "import sys\nm = sys.modules.get('acm_helpers.batch.incremental')\n"
         "print(m is not None, hasattr(m, '_leaked'), sorted(m.NOT_READ))",
     )
     kernel.execute(workdir / "lazy.ipynb", {"provider": "alpha"})
     # incremental and what it imports (store), imported again clean after the reset
     assert kernel.stats.last_reset["adopted_modules"] == [
-        "acm_helpers.incremental",
+        "acm_helpers.batch.incremental",
         "acm_helpers.store",
+        "acm_helpers.store.store",
     ]
     nb = kernel.execute(workdir / "lazy_probe.ipynb", {"provider": "beta"})
     assert kernel.stats.last_reset["adopted_modules"] == []  # now part of the warm baseline

@@ -1,0 +1,410 @@
+"""The monthly run: every provider's packet (plus the internal system packet) for one period, in
+parallel, with a manifest, an index page, skip-if-unchanged and a privacy audit.
+
+Shape of a run (``acm run --period 2026-10``)::
+
+    plan_period()  -> [Job, ...]       providers x period, the roadmap topic of the month
+    fingerprint    -> input hash/job    template, parameters, data slice, package code
+    run()          -> Manifest          jobs whose hash changed go to a pool of worker processes;
+                                        each worker renders, audits and publishes one packet
+    write_index()                       outputs/<period>/index.html + manifest.json
+
+Why this split: :func:`run_job` (in :mod:`acm_helpers.batch.worker`) is a plain top-level
+function of picklable arguments, so the same job runs in a local process pool, in a warm-kernel
+worker, or as a Dask task (``pool=client.get_executor()``), and one job's failure is data (a
+manifest entry), never an exception that stops the others. Data is prepared once upstream (the
+engine's tables are read, not recomputed, by the notebooks; fingerprints, in
+:mod:`acm_helpers.batch.manifest`, are computed once in the parent). The names of both modules are
+re-exported here, so ``batch.Job``, ``batch.run_job`` and ``batch.skip_reason`` keep working.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import hashlib
+import multiprocessing
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from acm_helpers.batch.manifest import (  # noqa: F401 - re-exported
+    Manifest,
+    code_hash,
+    combined_hash,
+    job_inputs,
+    previous_manifest,
+    skip_reason,
+    write_index,
+    write_manifest,
+)
+from acm_helpers.batch.worker import (  # noqa: F401 - re-exported: the batch API in one place
+    DASHBOARD,
+    INDEX,
+    NOTEBOOKS,
+    PACKET_FILES,
+    ROOT,
+    SYSTEM,
+    SYSTEM_KEY,
+    Audience,
+    Job,
+    KernelMode,
+    Settings,
+    init_worker,
+    run_job,
+    warm_up,
+)
+from acm_helpers.core.errors import ConfigError, RunError
+
+
+# -- planning ------------------------------------------------------------------------------------
+def plan_period(
+    program,
+    period: str,
+    *,
+    program_path: str | Path,
+    data_dir: str | Path,
+    providers: Sequence[str] | None = None,
+    audience: Audience = "provider",
+    system: bool = True,
+) -> list[Job]:
+    """The run list for one period: one dashboard packet per provider, plus the system packet.
+
+    The roadmap's topic for the period (if any) is passed to every packet as ``topic``.
+
+    Raises:
+        UnknownIdError: for an unknown provider or a period outside the program.
+    """
+    program.check_period(period)
+    chosen = list(providers) if providers else program.provider_ids
+    for pid in chosen:
+        program.provider(pid)  # raises with the known ids
+    if audience not in ("provider", "internal"):
+        raise ConfigError(f"Audience {audience!r} is not 'provider' or 'internal'.")
+    topic = program.roadmap[period].topic if period in program.roadmap else ""
+    common = {
+        "program_path": str(Path(program_path).resolve()),
+        "data_dir": str(Path(data_dir).resolve()),
+        "period": period,
+        "topic": topic,
+    }
+    jobs = [
+        Job.make(
+            DASHBOARD,
+            pid,
+            {**common, "audience": audience},
+            title=f"{program.provider(pid).name} — {period}",
+        )
+        for pid in chosen
+    ]
+    if system:
+        jobs.append(
+            Job.make(
+                SYSTEM,
+                None,
+                {**common, "audience": "internal"},
+                key=SYSTEM_KEY,
+                appendix="acm_helpers.packets.system:system_appendix",
+                title=f"{program.name} — all providers — {period} (internal)",
+            )
+        )
+    return jobs
+
+
+# -- the parent side ------------------------------------------------------------------------------------
+def max_workers(requested: int | None) -> int:
+    """Workers to use: as requested, never more than the machine's cores, at least one."""
+    cores = os.cpu_count() or 1
+    return max(1, min(requested or cores, cores))
+
+
+def run(
+    jobs: Iterable[Job | tuple],
+    settings: Settings,
+    *,
+    workers: int | None = None,
+    force: bool = False,
+    data_hashes: dict[str, str] | None = None,
+    program_id: str = "",
+    period: str = "",
+    audience: str = "",
+    progress: bool = True,
+    pool: cf.Executor | None = None,
+    write_outputs: bool = True,
+    prepare: Callable[[list[Job], Settings], Settings] | None = None,
+) -> Manifest:
+    """Run jobs in parallel and record a manifest; unchanged jobs are skipped unless ``force``.
+
+    Args:
+        jobs: :class:`Job` objects, or ``(template, provider, parameters)`` tuples.
+        settings: paths and options shared by every job.
+        workers: worker processes (capped at the number of cores).
+        force: rebuild even when inputs are unchanged.
+        data_hashes: data-slice hash per job key (computed once upstream); missing keys hash
+            as "" so the job is rebuilt whenever the template, parameters or code change.
+        pool: an existing ``concurrent.futures`` executor (e.g. ``dask_client.get_executor()``);
+            by default a local process pool is created and shut down here.
+        write_outputs: write manifest.json and index.html into the period folder.
+        prepare: called once with the jobs that will run (not the skipped ones) before any
+            starts; returns the settings to use (e.g. with the leak check's data added). Not
+            called when every job is skipped.
+    """
+    from tqdm import tqdm
+
+    from acm_helpers import __version__
+
+    jobs = [j if isinstance(j, Job) else Job.make(*j) for j in jobs]
+    keys = [j.key for j in jobs]
+    if len(set(keys)) != len(keys):
+        raise RunError(
+            f"Two jobs write to the same folder: {sorted({k for k in keys if keys.count(k) > 1})}. "
+            "Give each job its own key."
+        )
+    period_dir = Path(settings.period_dir)
+    period_dir.mkdir(parents=True, exist_ok=True)
+    n = max_workers(workers)
+    manifest = Manifest(
+        program=program_id,
+        period=period,
+        audience=audience,
+        started=datetime.now(UTC).isoformat(timespec="seconds"),
+        workers=n,
+        kernel=settings.kernel,
+        package_version=__version__,
+        code_hash=code_hash(),
+    )
+    t0 = time.perf_counter()
+    old = previous_manifest(period_dir)
+    todo: list[tuple[Job, str, dict[str, str], str]] = []
+    entries: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        inputs = job_inputs(job, (data_hashes or {}).get(job.key, ""))
+        h = combined_hash(inputs)
+        skip, why = skip_reason(job, h, inputs, old.get(job.key), period_dir)
+        if skip and not force:
+            entries[job.key] = {
+                **old[job.key],
+                "status": "ok",
+                "skipped": True,
+                "reason": why,
+                "timings": {"total": 0.0},
+            }
+        else:
+            todo.append((job, h, inputs, "forced (--force)" if force and skip else why))
+    if todo:
+        own_pool = pool is None
+        if own_pool:
+            ctx = multiprocessing.get_context(
+                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            )
+            pool = cf.ProcessPoolExecutor(
+                max_workers=min(n, len(todo)), mp_context=ctx, initializer=init_worker
+            )
+            # each new worker starts its kernel (and browser) while this process prepares the run
+            for _ in range(min(n, len(todo))):
+                pool.submit(warm_up, settings)
+        if prepare is not None:
+            settings = prepare([t[0] for t in todo], settings)
+        try:
+            futures = {
+                pool.submit(run_job, job, settings, h, inputs, why): job
+                for job, h, inputs, why in todo
+            }
+            with tqdm(
+                total=len(futures), desc=f"packets {period}", unit="packet", disable=not progress
+            ) as bar:
+                for fut in cf.as_completed(futures):
+                    job = futures[fut]
+                    try:
+                        entry = fut.result()
+                    except Exception as exc:  # noqa: BLE001 - a worker died; record it, keep going
+                        entry = {
+                            "key": job.key,
+                            "provider": job.provider,
+                            "template": Path(job.template).name,
+                            "status": "failed",
+                            "files": {},
+                            "timings": {},
+                            "error": {"message": f"worker crashed: {type(exc).__name__}: {exc}"},
+                        }
+                    entry["skipped"] = False
+                    entries[job.key] = entry
+                    bar.set_postfix_str(f"{job.key}: {entry['status']}")
+                    bar.update(1)
+        finally:
+            if own_pool:
+                pool.shutdown(wait=True)
+    manifest.packets = [entries[j.key] for j in jobs]
+    manifest.seconds = round(time.perf_counter() - t0, 3)
+    manifest.finished = datetime.now(UTC).isoformat(timespec="seconds")
+    shutil.rmtree(period_dir / ".staging", ignore_errors=True)
+    if write_outputs:
+        write_manifest(manifest, period_dir)
+        write_index(manifest, period_dir)
+    return manifest
+
+
+# -- the monthly run ---------------------------------------------------------------------------------------
+@dataclass
+class RunResult:
+    """What :func:`run_period` produced."""
+
+    manifest: Manifest
+    period_dir: Path
+    index: Path
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        """Packets not produced, with their errors."""
+        return self.manifest.failures
+
+
+def data_hashes(program, store, jobs: Sequence[Job], version: str) -> dict[str, str]:
+    """Hash of the data each job's packet reads, computed once for the whole run.
+
+    A provider packet reads the metric tables (identified by the engine's version hash: any new
+    data or definition changes it), its own data-quality rows and its action items and meetings;
+    the system packet reads every provider's.
+    """
+    import pandas as pd
+
+    tables = {
+        name: store.read_table(name) if store.has_table(name) else pd.DataFrame()
+        for name in ("quality", "action_items", "meetings")
+    }
+    out = {}
+    for job in jobs:
+        h = hashlib.sha256(version.encode())
+        for name, frame in tables.items():
+            part = frame
+            if job.provider and not frame.empty and "provider_id" in frame:
+                part = frame[frame["provider_id"] == job.provider]
+            h.update(name.encode())
+            if not part.empty:
+                h.update(
+                    pd.util.hash_pandas_object(part.astype("str"), index=False).values.tobytes()
+                )
+        out[job.key] = h.hexdigest()
+    return out
+
+
+def warm_executor(templates: Iterable[str | Path], timeout: float | None = 600.0):
+    """A picklable executor keeping one warm kernel per worker process (``workers.WarmExecutor``)."""
+    from acm_helpers.batch import kernels as workers
+
+    return workers.WarmExecutor.for_notebooks([str(t) for t in templates], timeout=timeout)
+
+
+def run_period(
+    program_path: str | Path,
+    period: str,
+    *,
+    data_dir: str | Path | None = None,
+    out_root: str | Path = "outputs",
+    providers: Sequence[str] | None = None,
+    workers: int | None = None,
+    audience: Audience = "provider",
+    pdf: bool = True,
+    force: bool = False,
+    kernel: KernelMode = "warm",
+    progress: bool = True,
+    extra_jobs: Sequence[Job] = (),
+    pool: cf.Executor | None = None,
+) -> RunResult:
+    """``acm run``: every provider's packet and the system packet for one month.
+
+    Metrics are brought up to date once, here (``metrics.refresh`` is a no-op when nothing
+    changed); notebooks only read them. The leak check's reference data is computed once and
+    shared by every worker.
+
+    Args:
+        program_path: the program file.
+        period: YYYY-MM.
+        data_dir: the store (default: the program's data_dir, relative to the working folder).
+        out_root: packets go to ``<out_root>/<period>/``.
+        providers: a subset of provider ids (default: all).
+        workers: worker processes (capped at the cores).
+        audience: "provider" (peers anonymized, leak-checked) or "internal".
+        pdf: also print PDFs.
+        force: rebuild packets whose inputs did not change.
+        kernel: "warm" (one kernel per worker, reused) or "fresh" (a kernel per notebook).
+        extra_jobs: more jobs in the same run (e.g. the month's deep dives).
+        pool: an existing ``concurrent.futures`` executor (e.g. a Dask client's).
+    """
+    from acm_helpers.core.config import load_program
+    from acm_helpers.metrics import engine as metrics
+    from acm_helpers.store.store import Store
+
+    program_path = Path(program_path).resolve()
+    program = load_program(program_path)
+    period = program.check_period(period)
+    store = Store(Path(data_dir) if data_dir else program.data_path(Path.cwd()))
+    metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
+    jobs = plan_period(
+        program,
+        period,
+        program_path=program_path,
+        data_dir=store.root,
+        providers=providers,
+        audience=audience,
+    ) + list(extra_jobs)
+    period_dir = Path(out_root).resolve() / period
+    templates = sorted({j.template for j in jobs})
+    executor = warm_executor(templates) if kernel == "warm" else None
+    settings = Settings(
+        program_path=str(program_path),
+        data_dir=str(store.root.resolve()),
+        period_dir=str(period_dir),
+        pdf=pdf,
+        kernel=kernel,
+        executor=executor,
+    )
+
+    def prepare(todo: list[Job], s: Settings) -> Settings:
+        if not any(j.audience == "provider" for j in todo):
+            return s
+        truth = stored_suppressed(metrics.unsuppressed_cells(program, store), store)
+        path = period_dir / ".staging" / f"audit-truth-{uuid.uuid4().hex[:8]}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        truth.to_parquet(path, index=False)
+        os.chmod(path, 0o600)
+        return Settings(**{**asdict_shallow(s), "audit_truth": str(path)})
+
+    from acm_helpers.batch.incremental import data_digests
+
+    digests = data_digests(program_path, store, period, jobs)  # per packet: its own data slice
+    manifest = run(
+        jobs,
+        settings,
+        workers=workers,
+        force=force,
+        data_hashes=digests,
+        program_id=program.id,
+        period=period,
+        audience=audience,
+        progress=progress,
+        pool=pool,
+        prepare=prepare,
+    )
+    return RunResult(manifest, period_dir, period_dir / INDEX)
+
+
+def asdict_shallow(obj: Any) -> dict[str, Any]:
+    """A dataclass's fields as a dict without deep-copying values (executors stay as they are)."""
+    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+def stored_suppressed(truth, store):
+    """Keep the true numbers of the cells the stored ``metric_values`` marks suppressed: the leak
+    check holds packets to exactly what the engine published as suppressed."""
+    key = ["provider_id", "period", "grain", "metric_id", "dimension", "group"]
+    marked = store.query(
+        'SELECT provider_id, period, grain, metric_id, dimension, "group" FROM metric_values '
+        "WHERE suppressed"
+    )
+    return truth.merge(marked, on=key, how="inner")

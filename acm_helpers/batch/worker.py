@@ -1,0 +1,293 @@
+"""The worker side of the batch run: what one job is, and how one worker builds, audits and
+publishes it.
+
+Why a module of its own: :func:`run_job` is a plain top-level function of picklable arguments
+(:class:`Job`, :class:`Settings`), so the same job runs in a local process pool, in a
+warm-kernel worker or as a Dask task, and one job's failure comes back as data (a manifest
+entry), never as an exception that stops the others. :mod:`acm_helpers.batch.run` plans and
+schedules jobs; this module only executes one.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+import shutil
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from acm_helpers.core.errors import AcmError
+
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+DASHBOARD = NOTEBOOKS / "02_dashboard.ipynb"
+SYSTEM = NOTEBOOKS / "06_system.ipynb"
+SYSTEM_KEY = "_system"
+MANIFEST = "manifest.json"
+INDEX = "index.html"
+PACKET_FILES = ("packet.html", "packet.pdf", "appendix.xlsx")
+Audience = Literal["internal", "provider"]
+KernelMode = Literal["fresh", "warm"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One packet to build: a template run with parameters into ``<period folder>/<key>/``.
+
+    Attributes:
+        key: output folder name (a provider id, or ``_system``).
+        template: notebook path.
+        parameters: injected into the notebook's ``parameters`` cell (JSON-able values).
+        provider: provider id the packet is about (None for program-wide packets).
+        audience: ``provider`` packets are audited for leaks before they are published.
+        title: page title and PDF footer.
+        appendix: ``"module:function"`` returning ``({sheet name: frame}, [(note, text)])`` for
+            appendix.xlsx (called as ``fn(program, store, parameters)``); None for no appendix.
+        stem: file name of the packet without extension.
+    """
+
+    key: str
+    template: str
+    parameters: tuple[tuple[str, Any], ...]
+    provider: str | None
+    audience: Audience
+    title: str
+    appendix: str | None = "acm_helpers.packets.packet:appendix"
+    stem: str = "packet"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The parameters as a dict."""
+        return dict(self.parameters)
+
+    @classmethod
+    def make(
+        cls, template: str | Path, provider: str | None, parameters: dict[str, Any], **kw: Any
+    ) -> Job:
+        """Build a job from a template, a provider and a parameters dict (the meeting-cycle
+        reports use this to add their notebooks to a run)."""
+        params = {**parameters}
+        if provider is not None:
+            params.setdefault("provider", provider)
+        audience = kw.pop("audience", params.get("audience", "internal"))
+        key = kw.pop("key", provider or Path(template).stem)
+        title = kw.pop(
+            "title", f"{Path(template).stem} {provider or ''} {params.get('period', '')}".strip()
+        )
+        return cls(
+            key=key,
+            template=str(Path(template).resolve()),
+            parameters=tuple(sorted(params.items())),
+            provider=provider,
+            audience=audience,
+            title=title,
+            **kw,
+        )
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything a worker needs besides the job. Frozen and picklable.
+
+    Attributes:
+        executor: how notebooks are executed (a picklable ``report.Executor``); None runs
+            papermill with a fresh kernel per notebook. ``workers.WarmExecutor`` keeps one warm
+            kernel per worker process.
+        audit_truth: Parquet file with the engine's unsuppressed numbers of suppressed cells,
+            written once per run for the leak check (internal; deleted when the run ends).
+    """
+
+    program_path: str
+    data_dir: str
+    period_dir: str
+    pdf: bool = True
+    kernel: KernelMode = "warm"
+    executor: Any = None
+    audit_truth: str = ""
+
+
+# -- the worker side ------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _program(path: str, mtime: float):
+    from acm_helpers.core.config import load_program
+
+    return load_program(path)
+
+
+def _load_program(path: str):
+    return _program(path, Path(path).stat().st_mtime)
+
+
+@functools.lru_cache(maxsize=2)
+def _truth_cached(path: str, mtime: float):
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def _truth(path: str):
+    """The run's suppressed-cell truths (read once per worker process), or None."""
+    if not path or not Path(path).exists():
+        return None
+    return _truth_cached(path, Path(path).stat().st_mtime)
+
+
+def _call(dotted: str):
+    module, _, name = dotted.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def run_job(
+    job: Job,
+    settings: Settings,
+    input_hash: str = "",
+    inputs: dict[str, str] | None = None,
+    reason: str = "",
+) -> dict[str, Any]:
+    """Build, audit and publish one packet; never raises for a packet-level failure.
+
+    Runs in a worker process (or a Dask task). Everything is produced in a staging folder next
+    to the final one, checked, then renamed into place, so a failed or leaking packet is never
+    published and readers never see half a packet.
+
+    Returns:
+        The manifest entry: status (ok | failed | privacy_failed), files, timings, error.
+    """
+    from acm_helpers.packets import audit, audit_facts
+    from acm_helpers.packets import render as report
+    from acm_helpers.packets.packet import equity_quarter
+    from acm_helpers.store.store import Store
+
+    t_start = time.perf_counter()
+    period_dir = Path(settings.period_dir)
+    final = period_dir / job.key
+    staging = period_dir / ".staging" / f"{job.key}-{uuid.uuid4().hex[:8]}"
+    entry: dict[str, Any] = {
+        "key": job.key,
+        "provider": job.provider,
+        "template": Path(job.template).name,
+        "audience": job.audience,
+        "title": job.title,
+        "parameters": job.params,
+        "input_hash": input_hash,
+        "inputs": inputs or {},
+        "reason": reason,
+        "status": "failed",
+        "files": {},
+        "timings": {},
+        "error": None,
+        "worker_pid": os.getpid(),
+    }
+    try:
+        # the program and store are needed only for the appendix and the audit (not every job)
+        program = (
+            _load_program(settings.program_path)
+            if job.appendix or job.audience == "provider"
+            else None
+        )
+        store = Store(settings.data_dir)
+        result = report.render_notebook(
+            job.template,
+            job.params,
+            staging,
+            title=job.title,
+            stem=job.stem,
+            pdf=settings.pdf,
+            executor=settings.executor,
+            footer=job.title,
+        )
+        entry["timings"].update(result.timings)
+        files = {"html": staging / f"{job.stem}.html"}
+        if result.pdf is not None:
+            files["pdf"] = result.pdf
+        if job.appendix:
+            t0 = time.perf_counter()
+            sheets, notes = _call(job.appendix)(program, store, job.params)
+            files["xlsx"] = report.write_xlsx(staging / "appendix.xlsx", sheets, notes=notes)
+            entry["timings"]["xlsx"] = time.perf_counter() - t0
+        if job.audience == "provider":
+            t0 = time.perf_counter()
+            facts = audit_facts.facts_for(
+                program,
+                store,
+                job.provider,
+                job.params["period"],
+                truth=_truth(settings.audit_truth),
+                equity_period=equity_quarter(job.params["period"]),
+            )
+            findings = audit.check_files(files, facts)
+            entry["timings"]["audit"] = time.perf_counter() - t0
+            entry["audit"] = {"checked": sorted(files), "findings": [f.as_dict() for f in findings]}
+            if findings:
+                entry["status"] = "privacy_failed"
+                entry["error"] = {"message": "; ".join(f.message for f in findings[:5])}
+                _discard(final)
+                return entry
+        final.mkdir(parents=True, exist_ok=True)
+        for kind, path in files.items():
+            os.replace(path, final / path.name)
+            entry["files"][kind] = f"{job.key}/{path.name}"
+        entry["status"] = "ok"
+    except report.NotebookFailed as exc:
+        entry["error"] = {
+            "message": str(exc),
+            "cell": exc.cell_index,
+            "source": exc.source,
+            "ename": exc.ename,
+            "evalue": exc.evalue,
+        }
+        _discard(final)
+    except AcmError as exc:
+        entry["error"] = {"message": str(exc), "ename": type(exc).__name__}
+        _discard(final)
+    except Exception as exc:  # noqa: BLE001 - a job boundary: record the bug, keep the run going
+        entry["error"] = {
+            "message": f"{type(exc).__name__}: {exc}",
+            "ename": type(exc).__name__,
+            "traceback": traceback.format_exc(limit=8),
+        }
+        _discard(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        entry["timings"]["total"] = time.perf_counter() - t_start
+    return entry
+
+
+def _discard(final: Path) -> None:
+    """Remove an earlier packet for a job that failed now, so nobody sends a stale one."""
+    for name in PACKET_FILES:
+        (final / name).unlink(missing_ok=True)
+
+
+def _worker_exit() -> None:
+    from acm_helpers.packets import render as report
+
+    report.close_browser()
+
+
+def warm_up(settings: Settings) -> int:
+    """Pay a worker's one-off costs before its first packet: the kernel (for a warm executor),
+    the HTML exporter's templates, the browser (when printing PDFs) and the heavy imports."""
+    from acm_helpers.packets import render as report
+
+    report.warm_exporter()
+    spec = getattr(settings.executor, "spec", None)
+    if spec is not None:
+        from acm_helpers.batch import kernels as workers
+
+        workers.process_kernel(spec)
+    if settings.pdf:
+        report.warm_browser()
+    return os.getpid()
+
+
+def init_worker() -> None:
+    """Process-pool initializer: close this worker's browser when the pool shuts it down."""
+    import multiprocessing.util
+
+    multiprocessing.util.Finalize(None, _worker_exit, exitpriority=20)

@@ -1,0 +1,321 @@
+"""The program file (``parameters/program.yaml``) as a frozen, validated model.
+
+Everything the workbench knows about a program lives in one YAML file: providers and their
+contracts, declared metrics, equity dimensions, suppression, peer display and the roadmap.
+Nothing here is read at import time; call :func:`load_program`.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from acm_helpers.core.errors import ConfigError, UnknownIdError
+
+PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
+
+
+class Frozen(BaseModel):
+    """Base for every config model: immutable, and unknown keys are an error, not ignored."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Provider(Frozen):
+    """A contracted provider and its contract."""
+
+    id: Identifier
+    name: str
+    contract_id: str
+    contract_value: float | None = None
+    start: date
+    end: date
+    program: str | None = None  # sub-program / project type, when a program has several
+
+    @model_validator(mode="after")
+    def _dates_in_order(self) -> Provider:
+        if self.end <= self.start:
+            raise ValueError(
+                f"provider {self.id}: contract end {self.end} is not after start {self.start}"
+            )
+        return self
+
+
+class Metric(Frozen):
+    """A metric declared as data and evaluated by DuckDB over ``episodes``.
+
+    ``population`` selects the episodes counted for one provider and period (``:start`` and
+    ``:end`` are bound to the period's first and last day). What the other fields mean depends
+    on ``kind``:
+
+    - ``rate``: share of the population where ``numerator`` (a boolean SQL expression) holds.
+    - ``count``: number of population rows, or ``count(DISTINCT value)`` when ``value`` is set.
+    - ``mean`` / ``median``: of the SQL expression ``value`` over the population.
+    - ``sum_ratio``: ``sum(numerator) / sum(denominator)``, both SQL expressions.
+    """
+
+    label: str
+    definition: str
+    kind: Literal["rate", "count", "mean", "median", "sum_ratio"]
+    population: str
+    numerator: str | None = None
+    denominator: str | None = None
+    value: str | None = None
+    direction: Literal["up", "down"] = "up"
+    target: float | None = None
+    benchmark: dict[str, float] = Field(default_factory=dict)
+    format: Literal["percent", "number", "days", "currency"] = "number"
+    unit: str = ""
+    numerator_label: str = ""
+    denominator_label: str = ""
+    key: bool = True  # shown as a headline tile
+    system_wide: bool = False  # uses fields derived across providers (agency-only view)
+
+    @model_validator(mode="after")
+    def _fields_for_kind(self) -> Metric:
+        need = {
+            "rate": ["numerator"],
+            "mean": ["value"],
+            "median": ["value"],
+            "sum_ratio": ["numerator", "denominator"],
+            "count": [],
+        }[self.kind]
+        missing = [f for f in need if getattr(self, f) is None]
+        if missing:
+            raise ValueError(f"a {self.kind} metric needs {', '.join(missing)}")
+        return self
+
+
+class Dimension(Frozen):
+    """An equity breakdown: a column of ``episodes``, optionally binned from a numeric source."""
+
+    label: str
+    column: str
+    source: str | None = None  # numeric column to bin into ``column`` (e.g. age_at_entry)
+    bins: list[float] | None = None  # left-closed edges; last bin is open-ended
+    reference_group: str | None = None
+    reference_shares: dict[str, float] = Field(default_factory=dict)
+    reference_source: str = ""  # where the shares come from (e.g. "ACS 2023 5-year, King County")
+
+    @model_validator(mode="after")
+    def _check(self) -> Dimension:
+        if (self.bins is None) != (self.source is None):
+            raise ValueError("give both source and bins, or neither")
+        if self.bins is not None and list(self.bins) != sorted(self.bins):
+            raise ValueError("bins must be increasing")
+        if self.reference_shares:
+            total = sum(self.reference_shares.values())
+            if not 0.95 <= total <= 1.05:
+                raise ValueError(f"reference_shares add up to {total:.3f}, not 1")
+        return self
+
+
+class Suppression(Frozen):
+    """Small-cell rule applied once, in the engine, before anything is displayed."""
+
+    threshold: int = Field(11, ge=1)
+    complementary: bool = True
+
+
+class Peers(Frozen):
+    """How other providers appear in provider-facing outputs."""
+
+    display: Literal["named", "anonymized"] = "anonymized"
+
+
+class RoadmapTopic(Frozen):
+    """One month of the performance improvement roadmap."""
+
+    topic: Literal[
+        "disparity", "duration_outcome", "referral_funnel", "cohort_trend", "peer_comparison"
+    ]
+    title: str
+    metric: str
+    question: str
+    dimension: str | None = None
+    change_month: str | None = None  # for cohort_trend: the month a practice changed
+
+    @field_validator("change_month")
+    @classmethod
+    def _month(cls, v: str | None) -> str | None:
+        if v is not None and not PERIOD_RE.match(v):
+            raise ValueError(f"change_month {v!r} is not YYYY-MM")
+        return v
+
+
+class Meetings(Frozen):
+    """Meeting cadence; packets are built for each meeting period."""
+
+    cadence: Literal["monthly", "quarterly"] = "monthly"
+    day_of_month: int = Field(15, ge=1, le=28)
+
+
+class OutcomeColumn(Frozen):
+    """A program-specific column accepted by intake (e.g. ``subsequent_involvement_12m``)."""
+
+    type: Literal["bool", "int", "float", "date", "str"]
+    description: str = ""
+    required: bool = False
+
+
+class Program(Frozen):
+    """A whole program: the single source of truth for one agency program's ACM cycle."""
+
+    id: Identifier
+    name: str
+    agency: str = ""
+    field: str = ""
+    description: str = ""
+    data_dir: str = "data"
+    first_period: str
+    last_period: str
+    submission_due_days: int = Field(15, ge=0)
+    providers: list[Provider]
+    metrics: dict[Identifier, Metric]
+    dimensions: dict[Identifier, Dimension] = Field(default_factory=dict)
+    suppression: Suppression = Suppression()
+    peers: Peers = Peers()
+    roadmap: dict[str, RoadmapTopic] = Field(default_factory=dict)
+    meetings: Meetings = Meetings()
+    outcomes: dict[Identifier, OutcomeColumn] = Field(default_factory=dict)
+    codes: dict[str, list[str]] = Field(default_factory=dict)
+    destinations: dict[
+        str, Literal["permanent", "temporary", "institutional", "other", "unknown"]
+    ] = Field(default_factory=dict)
+
+    @field_validator("first_period", "last_period")
+    @classmethod
+    def _period(cls, v: str) -> str:
+        if not PERIOD_RE.match(v):
+            raise ValueError(f"{v!r} is not a period; write YYYY-MM, e.g. 2026-10")
+        return v
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Program:
+        ids = [p.id for p in self.providers]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"provider ids appear twice: {', '.join(dupes)}")
+        if not self.providers:
+            raise ValueError("a program needs at least one provider")
+        if self.first_period > self.last_period:
+            raise ValueError("first_period is after last_period")
+        for month, item in self.roadmap.items():
+            if not PERIOD_RE.match(month):
+                raise ValueError(f"roadmap key {month!r} is not YYYY-MM")
+            if item.metric not in self.metrics:
+                raise ValueError(
+                    f"roadmap {month}: unknown metric {item.metric!r}; known: {', '.join(self.metrics)}"
+                )
+            if item.dimension is not None and item.dimension not in self.dimensions:
+                raise ValueError(
+                    f"roadmap {month}: unknown dimension {item.dimension!r}; known: {', '.join(self.dimensions)}"
+                )
+        return self
+
+    # -- lookups that fail with the list of known ids ---------------------------------------
+    @property
+    def provider_ids(self) -> list[str]:
+        return [p.id for p in self.providers]
+
+    def provider(self, provider_id: str) -> Provider:
+        """Return a provider by id, or raise with the list of known ids."""
+        for p in self.providers:
+            if p.id == provider_id:
+                return p
+        raise UnknownIdError("provider", provider_id, self.provider_ids)
+
+    def metric(self, metric_id: str) -> Metric:
+        """Return a metric by id, or raise with the list of known ids."""
+        if metric_id not in self.metrics:
+            raise UnknownIdError("metric", metric_id, list(self.metrics))
+        return self.metrics[metric_id]
+
+    def dimension(self, dimension_id: str) -> Dimension:
+        """Return a dimension by id, or raise with the list of known ids."""
+        if dimension_id not in self.dimensions:
+            raise UnknownIdError("dimension", dimension_id, list(self.dimensions))
+        return self.dimensions[dimension_id]
+
+    def periods(self) -> list[str]:
+        """Every month of the program, ``first_period`` to ``last_period`` inclusive."""
+        return month_range(self.first_period, self.last_period)
+
+    def check_period(self, period: str) -> str:
+        """Validate a YYYY-MM period against the program's months."""
+        if not isinstance(period, str) or not PERIOD_RE.match(period):
+            raise ConfigError(f"Period {period!r} is not YYYY-MM (e.g. {self.last_period}).")
+        if period not in self.periods():
+            raise UnknownIdError("period", period, [self.first_period + " … " + self.last_period])
+        return period
+
+    def data_path(self, base: Path | None = None) -> Path:
+        """The data directory, relative to ``base`` (the program file's project root)."""
+        p = Path(self.data_dir)
+        return p if p.is_absolute() or base is None else base / p
+
+
+def month_range(first: str, last: str) -> list[str]:
+    """All YYYY-MM months from ``first`` to ``last`` inclusive."""
+    y, m = map(int, first.split("-"))
+    ly, lm = map(int, last.split("-"))
+    out = []
+    while (y, m) <= (ly, lm):
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out
+
+
+def period_bounds(period: str) -> tuple[date, date]:
+    """First and last day of a YYYY-MM month."""
+    if not PERIOD_RE.match(period or ""):
+        raise ConfigError(f"Period {period!r} is not YYYY-MM (e.g. 2026-10).")
+    y, m = map(int, period.split("-"))
+    start = date(y, m, 1)
+    nxt = date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1)
+    return start, date.fromordinal(nxt.toordinal() - 1)
+
+
+def shift_period(period: str, months: int) -> str:
+    """The month ``months`` after (or before, if negative) ``period``."""
+    y, m = map(int, period.split("-"))
+    idx = y * 12 + (m - 1) + months
+    return f"{idx // 12:04d}-{idx % 12 + 1:02d}"
+
+
+def load_program(path: str | Path) -> Program:
+    """Read and validate a program file.
+
+    Raises:
+        ConfigError: naming the file and, for each problem, the key path and what is wrong.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(
+            f"Program file {path} not found. Pass --program PATH or create parameters/program.yaml."
+        )
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping of program settings at the top level.")
+    try:
+        return Program.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key; remove it or check its spelling"
+            lines.append(f"  - {where}: {msg}")
+        raise ConfigError(
+            f"{path}: {len(lines)} problem(s) in the program file:\n" + "\n".join(lines)
+        ) from None

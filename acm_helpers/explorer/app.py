@@ -1,0 +1,547 @@
+"""The staff explorer: ipywidgets wired to the pure views in :mod:`acm_helpers.explorer.data`.
+
+Served by Voilà (``acm serve``) from ``notebooks/05_explorer.ipynb``, which builds the app with
+:func:`acm_helpers.explorer.serve.explorer_from_settings`, applies the page address
+(:meth:`Explorer.apply_query`) and shows :attr:`Explorer.widget`.
+
+Rules this module keeps (see ARCHITECTURE.md, "Security"):
+
+- Each program's tables are read once per session (:func:`explorer.load_data`); a widget change
+  only filters frames in memory and re-renders the parts whose inputs changed.
+- Every widget or URL value is checked against the allowlist (:func:`explorer.make_selection`)
+  before use; nothing a user sends is formatted into SQL or code.
+- Callbacks catch :class:`AcmError` only and show its message as plain text; anything else is a
+  bug and is left to surface in the server log (Voilà hides tracebacks from the page).
+- Charts render with no network (:mod:`acm_helpers.explorer.chartboard`): altair's ``JupyterChart`` with
+  ``offline=True`` (default) or static SVG from vl-convert (``ACM_CHARTS=svg``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import html
+import os
+from urllib.parse import parse_qs
+
+import ipywidgets as w
+import pandas as pd
+
+from acm_helpers.core.config import Program
+from acm_helpers.core.errors import AcmError, StoreError, UnknownIdError
+from acm_helpers.explorer import data as explorer
+from acm_helpers.explorer.chartboard import ChartBoard
+from acm_helpers.explorer.data import ALL, ExplorerData, Selection
+from acm_helpers.views import charts
+
+CHART_WIDTH = 470
+IDLE_DELAY = 0.3  # seconds after an update before likely next views are rendered
+CSS = """<style>
+.acm-message {background:#fdf1e7;border-left:4px solid #d9822b;padding:8px 12px;color:#1f2933;}
+.acm-tile {border:1px solid #d5dbe1;border-radius:6px;padding:8px 10px;margin:4px;}
+.acm-tile.acm-flagged {border-color:#d9822b;box-shadow:inset 4px 0 0 #d9822b;}
+.acm-tile-label {font-size:12px;color:#52606d;} .acm-tile-value {font-size:26px;font-weight:600;}
+.acm-tile-note {font-size:11px;color:#6b7785;} .acm-flag {font-size:11px;color:#a35200;line-height:1.35;margin-top:4px;}
+.acm-tile .widget-html-content {white-space:normal;}
+.acm-charts .vega-embed {padding-right:0 !important;}
+.acm-topic {background:#eef4fb;padding:6px 12px;border-radius:4px;}
+.acm-table td, .acm-table th {padding:2px 8px;font-size:12px;text-align:left;}
+.acm-empty {color:#6b7785;font-style:italic;padding:20px;}
+.acm-download-link {display:inline-block;margin-left:12px;padding:4px 10px;border:1px solid #1f5fa8;
+  border-radius:4px;color:#1f5fa8;text-decoration:none;}
+</style>"""
+
+
+class Explorer:
+    """The app: controls, tiles, charts and tables for one session.
+
+    Args:
+        programs: the programs offered (a picker appears when there are several).
+        stores: one store per program, same order.
+        chart_mode: ``jupyter`` or ``svg`` (default from env ``ACM_CHARTS``, else ``jupyter``).
+    """
+
+    def __init__(self, programs: list[Program], stores: list, chart_mode: str | None = None):
+        self._stores = {p.id: s for p, s in zip(programs, stores, strict=True)}
+        self._programs = {p.id: p for p in programs}
+        self._data: dict[str, ExplorerData] = {}
+        self._keys: dict[str, object] = {}
+        self._allowed: explorer.Allowed | None = None  # set when a program's tables are loaded
+        self._muted = False
+        self._idle_round = 0
+        mode = chart_mode or os.environ.get("ACM_CHARTS") or "jupyter"
+        self.message = w.HTML(layout=w.Layout(display="none"))
+        self.message.add_class("acm-message-box")
+        self.program = w.Dropdown(description="Program", options=[(p.name, p.id) for p in programs])
+        self.provider = w.Dropdown(description="Provider")
+        self.metric = w.Dropdown(description="Metric", layout=w.Layout(width="360px"))
+        self.months = w.SelectionRangeSlider(
+            description="Months",
+            options=["-"],
+            continuous_update=False,
+            layout=w.Layout(width="520px"),
+        )
+        self.dimension = w.Dropdown(description="Breakdown")
+        self.grain = w.Dropdown(description="Over", layout=w.Layout(width="220px"))
+        self.download = w.HTML()
+        self.topic = w.HTML()
+        self.topic_button = w.Button(description="Open this topic", layout=w.Layout(width="auto"))
+        self.tiles = w.HBox(layout=w.Layout(flex_flow="row wrap"))
+        self.charts = ChartBoard(mode)
+        self.quality, self.actions, self.findings = w.HTML(), w.HTML(), w.HTML()
+        for el, name in (
+            (self.provider, "provider"),
+            (self.metric, "metric"),
+            (self.months, "months"),
+            (self.dimension, "dimension"),
+            (self.grain, "grain"),
+            (self.tiles, "tiles"),
+            (self.quality, "quality"),
+            (self.actions, "actions"),
+            (self.download, "download"),
+            (self.topic, "topic"),
+            (self.findings, "findings"),
+        ):
+            el.add_class(f"acm-{name}")
+        if len(programs) < 2:
+            self.program.layout.display = "none"
+        self.program.observe(self._on_program, "value")
+        for ctl in (self.provider, self.metric, self.months, self.dimension, self.grain):
+            ctl.observe(self._on_change, "value")
+        self.topic_button.on_click(self._on_topic)
+        self.widget = w.VBox(
+            [
+                w.HTML(CSS),
+                self.message,
+                w.HBox(
+                    [self.program, self.provider, self.metric],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                w.HBox(
+                    [self.months, self.dimension, self.grain, self.download],
+                    layout=w.Layout(flex_flow="row wrap"),
+                ),
+                w.HBox([self.topic, self.topic_button]),
+                self.tiles,
+                self.charts.widget,
+                self.findings,
+                w.HBox([self.quality, self.actions], layout=w.Layout(flex_flow="row wrap")),
+            ]
+        )
+        self.widget.add_class("acm-explorer")
+        self._guard(self._load_program, programs[0].id)
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _guard(self, fn, *args) -> None:
+        """Run a step; an AcmError becomes a plain message on the page, never a traceback."""
+        try:
+            fn(*args)
+        except AcmError as exc:
+            self.say(str(exc))
+
+    def say(self, text: str = "") -> None:
+        """Show (or clear, with "") the plain message above the controls."""
+        self.message.value = (
+            f'<div class="acm-message" role="alert">{html.escape(text, quote=False)}</div>'
+            if text
+            else ""
+        )
+        self.message.layout.display = None if text else "none"
+
+    @property
+    def data(self) -> ExplorerData:
+        """The current program's tables (loaded on first use, then kept for the session)."""
+        pid = self.program.value
+        if pid not in self._programs:
+            raise UnknownIdError("program", pid, list(self._programs))
+        if pid not in self._data:
+            self._data[pid] = explorer.load_data(self._programs[pid], self._stores[pid])
+        return self._data[pid]
+
+    def _load_program(self, program_id: str) -> None:
+        data = self.data
+        ok = explorer.allowed(data)
+        prog = data.program
+        self._allowed, self._keys = ok, {}
+        self._make_tiles(prog)
+        self._muted = True
+        try:
+            self.provider.options = [(explorer.provider_label(prog, p), p) for p in ok.providers]
+            self.provider.value = ALL
+            self.metric.options = [(prog.metric(m).label, m) for m in ok.metrics]
+            self.metric.value = ok.metrics[0]
+            self.months.options = list(ok.periods)
+            self.months.value = (ok.periods[max(0, len(ok.periods) - 12)], ok.periods[-1])
+            self.dimension.options = [("None", "")] + [
+                (prog.dimension(d).label, d) for d in ok.dimensions[1:]
+            ]
+            self.dimension.value = ""
+            self.grain.options = [(explorer.GRAIN_LABELS[g], g) for g in ok.grains]
+            self.grain.value = ok.grains[0]
+        finally:
+            self._muted = False
+        self.refresh()
+
+    def _on_program(self, change) -> None:
+        self.say()
+        self._guard(self._load_program, change["new"])
+
+    def _on_change(self, change) -> None:
+        if not self._muted:
+            self.say()
+            self._guard(self.refresh)
+
+    def selection(self) -> Selection:
+        """The current widget values, validated against the allowlist."""
+        if self._allowed is None:
+            raise StoreError("No program data is loaded; see the message above.")
+        start, end = self.months.value
+        return explorer.make_selection(
+            self._allowed,
+            self.provider.value,
+            self.metric.value,
+            start,
+            end,
+            self.dimension.value,
+            self.grain.value,
+        )
+
+    def set_view(self, **values: str) -> None:
+        """Set several controls at once (validated), then refresh once.
+
+        Keys: provider, metric, dimension, grain. Used by the tile drill, the roadmap topic and
+        the URL; a value outside the allowlist raises UnknownIdError and changes nothing.
+        """
+        ok = self._allowed
+        known = {
+            "provider": ok.providers,
+            "metric": ok.metrics,
+            "dimension": ok.dimensions,
+            "grain": ok.grains,
+        }
+        for key, value in values.items():
+            if value not in known[key]:
+                raise UnknownIdError(key, value, [k for k in known[key] if k])
+        self._muted = True
+        try:
+            for key, value in values.items():
+                getattr(self, key).value = value
+        finally:
+            self._muted = False
+        self.refresh()
+
+    def apply_query(self, query: str) -> None:
+        """Apply ``?provider=...`` (and ``metric=``) from the page address, if allowed.
+
+        An unknown value leaves the view as it is and shows a plain message listing the known
+        providers; the text from the address is escaped and shortened before it is shown.
+        """
+        if self._allowed is None:  # nothing loaded: the page already says why
+            return
+        params = parse_qs(query or "", keep_blank_values=True)
+        wanted = {k: params[k][-1] for k in ("provider", "metric") if k in params}
+        try:
+            self.set_view(**wanted)
+        except UnknownIdError as exc:
+            shown = exc.value[:60] if isinstance(exc.value, str) else exc.value
+            prog = self.data.program
+            if exc.kind == "provider":
+                known = ", ".join(f"{k} ({prog.provider(k).name})" for k in exc.known if k != ALL)
+                now = self._describe().lower() if self.provider.value == ALL else self._describe()
+            else:
+                known = ", ".join(exc.known)
+                now = prog.metric(self.metric.value).label
+            self.say(
+                f"The page address asks for {exc.kind} {shown!r}, which this program does not "
+                f"have. Known {exc.kind}s: {known}. Showing {now} instead."
+            )
+        except AcmError as exc:
+            self.say(str(exc))
+
+    def _describe(self) -> str:
+        return explorer.provider_label(self.data.program, self.provider.value)
+
+    # -- rendering --------------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Re-render every part whose inputs changed (filters only; no reading from disk).
+
+        The page root carries the class ``acm-idle`` except while this runs, so a browser test
+        can tell a finished update from one whose later parts are still on their way. Once
+        done, the other providers' charts for the same view are rendered in idle time.
+        """
+        self._idle_round += 1  # cancels idle rendering left over from the previous view
+        self.widget.remove_class("acm-idle")
+        try:
+            data, sel = self.data, self.selection()
+            self.charts.show(self._views(data, sel))
+            self._part("tiles", (sel.provider, sel.end, sel.metric), lambda: self._tiles(data, sel))
+            self._part(
+                "findings",
+                (sel.provider, sel.metric, sel.end, sel.dimension, sel.grain),
+                lambda: self._findings(data, sel),
+            )
+            self._part("topic", sel.end, lambda: self._topic(data, sel))
+            self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
+            self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
+            self._part("download", sel, lambda: self._download(data, sel))
+        finally:
+            self.widget.add_class("acm-idle")
+        self._prerender_when_idle(data, sel)
+
+    def _likely_views(self, data: ExplorerData, sel: Selection):
+        """Views someone is likely to ask for next: every other provider's charts for ``sel``."""
+        for provider in self._allowed.providers:
+            if provider != sel.provider:
+                other = Selection(
+                    provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain
+                )
+                for pane, (key, build) in self._views(data, other).items():
+                    yield pane, key, build
+
+    def prerender(self) -> None:
+        """Render the charts of every provider for the current view, without showing them.
+
+        Called by a preheated kernel while it waits for a browser, so switching provider on
+        the first screen is a cache hit; a fresh (cold) kernel skips it.
+        """
+        if self._allowed is None:
+            return
+        for pane, key, build in self._likely_views(self.data, self.selection()):
+            self.charts.render(pane, key, build)
+
+    def _prerender_when_idle(self, data: ExplorerData, sel: Selection) -> None:
+        """Render likely next views one at a time on the kernel's event loop.
+
+        Each step is one chart (tens of ms), so a click arriving meanwhile waits at most one
+        step; a newer view cancels the rest. Outside a running kernel loop (tests, scripts)
+        nothing is scheduled.
+        """
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        round_, todo = self._idle_round, self._likely_views(data, sel)
+
+        def step() -> None:
+            if round_ != self._idle_round:
+                return
+            item = next(todo, None)
+            if item is None:
+                return
+            try:
+                self.charts.render(*item)
+            except AcmError:  # a view that cannot be drawn says so when someone asks for it
+                return
+            loop.call_later(0.005, step)
+
+        loop.call_later(IDLE_DELAY, step)
+
+    def _part(self, name: str, key: object, render) -> None:
+        if self._keys.get(name) != key:
+            render()
+            self._keys[name] = key
+
+    def _views(self, data: ExplorerData, sel: Selection) -> dict[str, tuple[tuple, object]]:
+        """Each chart pane's view key and how to build it (only called on a cache miss)."""
+        prog = data.program
+        metric = prog.metric(sel.metric)
+        who = explorer.provider_label(prog, sel.provider)
+
+        def trend():
+            return charts.trend_chart(
+                explorer.trend(data, sel),
+                title=f"{metric.label}: {who}",
+                fmt=metric.format,
+                target=metric.target,
+                width=CHART_WIDTH,
+                series="All providers" if sel.provider == ALL else "This provider",
+            )
+
+        def peers():
+            frame = explorer.peers(data, sel)
+            if frame["value"].notna().sum() == 0:
+                return f"No provider has a value for {metric.label} in {sel.end}."
+            return charts.peer_chart(
+                frame,
+                title=f"Providers, {sel.end}",
+                fmt=metric.format,
+                target=metric.target,
+                width=CHART_WIDTH - 150,
+            )
+
+        def breakdown():
+            if not sel.dimension:
+                return "Choose a breakdown to see this metric by group."
+            frame = explorer.breakdown(data, sel)
+            label = prog.dimension(sel.dimension).label.lower()
+            window = explorer.breakdown_period(sel).replace("term", "contract term")
+            if frame.empty:
+                return f"No {label} breakdown of {metric.label} for {who} in {window}."
+            return charts.equity_chart(
+                frame,
+                title=f"{metric.label} by {label}: {who}, {window}",
+                fmt=metric.format,
+                width=CHART_WIDTH,
+            )
+
+        base = (prog.id, sel.provider, sel.metric)
+        return {
+            "trend": ((*base, sel.start, sel.end), trend),
+            "peers": ((*base, sel.end), peers),
+            "breakdown": ((*base, sel.end, sel.dimension, sel.grain), breakdown),
+        }
+
+    def _make_tiles(self, program: Program) -> None:
+        """One tile per metric, made once per program; refreshes only change their content."""
+        self._tile = {}
+        for metric_id, metric in program.metrics.items():
+            body = w.HTML()
+            btn = w.Button(
+                description="Show breakdown",
+                layout=w.Layout(width="auto", display="none"),
+                tooltip=f"{metric.label} by group",
+            )
+            btn.add_class("acm-drill")
+            btn.on_click(lambda _b, m=metric_id: self._guard(self._drill, m))
+            box = w.VBox([body, btn], layout=w.Layout(display="none", width="225px"))
+            box.add_class("acm-tile")
+            self._tile[metric_id] = (box, body, btn)
+        self.tiles.children = [box for box, _, _ in self._tile.values()]
+
+    def _tiles(self, data: ExplorerData, sel: Selection) -> None:
+        shown = set()
+        for t in explorer.tiles(data, sel).itertuples():
+            box, body, btn = self._tile[t.metric_id]
+            value = charts.format_value(
+                None if pd.isna(t.value) else float(t.value), t.fmt, suppressed=t.suppressed
+            )
+            target = (
+                ""
+                if t.target is None or pd.isna(t.target)
+                else f"target {charts.format_value(t.target, t.fmt)}"
+            )
+            flags = "".join(
+                f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in t.flags
+            )
+            body.value = (
+                f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
+                f'<div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">{html.escape(value)}</div>'
+                f'<div class="acm-tile-note">{html.escape(sel.end)} {html.escape(target)}</div>{flags}'
+            )
+            drill = t.flagged and bool(data.program.dimensions)
+            btn.layout.display = None if drill else "none"
+            (box.add_class if t.flagged else box.remove_class)("acm-flagged")
+            box.layout.display = None
+            shown.add(t.metric_id)
+        for metric_id, (box, _, _) in self._tile.items():
+            if metric_id not in shown:
+                box.layout.display = "none"
+
+    def _drill(self, metric_id: str) -> None:
+        """From a flagged tile to its breakdown: that metric, and a dimension if none is set."""
+        sel = self.selection()
+        topic = explorer.roadmap_topic(self.data.program, sel.end) or {}
+        dim = sel.dimension or topic.get("dimension") or self._allowed.dimensions[1]
+        self.set_view(metric=metric_id, dimension=dim)
+
+    def _topic(self, data: ExplorerData, sel: Selection) -> None:
+        topic = explorer.roadmap_topic(data.program, sel.end)
+        if topic is None:
+            self.topic.value, self.topic_button.layout.display = "", "none"
+            return
+        self.topic.value = (
+            f'<div class="acm-topic"><b>Topic of the month ({html.escape(sel.end)}):</b> '
+            f"{html.escape(topic['title'])} &mdash; {html.escape(topic['question'])}</div>"
+        )
+        self.topic_button.layout.display = None
+
+    def _on_topic(self, _button) -> None:
+        def go() -> None:
+            topic = explorer.roadmap_topic(self.data.program, self.selection().end) or {}
+            self.set_view(metric=topic["metric"], dimension=topic.get("dimension") or "")
+
+        self.say()
+        self._guard(go)
+
+    def _findings(self, data: ExplorerData, sel: Selection) -> None:
+        """The engine's disparity sentences for the breakdown shown (flagged groups only)."""
+        frame = explorer.breakdown(data, sel)
+        reasons = [r for r in frame.loc[frame["flagged"], "reason"] if r] if len(frame) else []
+        self.findings.value = "".join(
+            f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in reasons
+        )
+
+    def _quality(self, data: ExplorerData, sel: Selection) -> None:
+        q = explorer.quality_status(data, sel)
+        rows = []
+        for r in q.itertuples():
+            if not r.submitted:
+                rows.append((r.provider, "no submission loaded", "", "", ""))
+                continue
+            late = (
+                ""
+                if pd.isna(r.days_late)
+                else ("on time" if r.days_late <= 0 else f"{r.days_late:.0f} days late")
+            )
+            comp = "" if pd.isna(r.completeness) else f"{r.completeness:.0%}"
+            rows.append(
+                (
+                    r.provider,
+                    f"{r.rows_accepted:,} loaded / {r.rows_rejected:,} rejected",
+                    comp,
+                    late,
+                    r.top_problem,
+                )
+            )
+        self.quality.value = _table(
+            f"Data quality, {sel.end} submissions",
+            ["Provider", "Rows", "Completeness", "Timeliness", "Top problem"],
+            rows,
+        )
+
+    def _actions(self, data: ExplorerData, sel: Selection) -> None:
+        items = explorer.open_actions(data, sel)
+        rows = (
+            [
+                (
+                    r.item_id,
+                    r.owner,
+                    f"{r.due_date:%Y-%m-%d}" + (" (overdue)" if r.overdue else ""),
+                    r.text,
+                )
+                for r in items.itertuples()
+            ]
+            if len(items)
+            else []
+        )
+        title = f"Open action items at the end of {sel.end}"
+        self.actions.value = _table(
+            title, ["Item", "Owner", "Due", "Action"], rows, empty="No open action items."
+        )
+
+    def _download(self, data: ExplorerData, sel: Selection) -> None:
+        text = explorer.view_csv(data, sel)
+        b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        name = (
+            f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv".replace(
+                ALL, "all"
+            )
+        )
+        self.download.value = (
+            f'<a class="acm-download-link" download="{html.escape(name)}" '
+            f'href="data:text/csv;charset=utf-8;base64,{b64}">Download CSV</a>'
+        )
+
+
+def _table(title: str, header: list[str], rows: list[tuple], empty: str = "") -> str:
+    """A small escaped HTML table (text from tables is never trusted as markup)."""
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
+    inner = (
+        f'<table class="acm-table"><tr>{head}</tr>{body}</table>'
+        if rows
+        else f'<div class="acm-empty">{html.escape(empty)}</div>'
+    )
+    return f"<h4>{html.escape(title)}</h4>{inner}"

@@ -1,0 +1,156 @@
+"""The explorer's chart board: trend, peers and breakdown, drawn with no network.
+
+Used by :mod:`acm_helpers.explorer.app`. Two renderers, chosen by ``acm serve`` (env ``ACM_CHARTS``)
+and measured against each other by ``benchmarks/bench_voila.py``:
+
+- ``jupyter`` (default): altair's ``JupyterChart`` with ``offline=True`` (anywidget; Vega's
+  JavaScript bundled by vl-convert, nothing from a CDN). Vega draws in the browser, so a
+  change only sends a new spec.
+- ``svg``: static SVG rendered in the kernel by vl-convert, in ``HTML`` widgets (no
+  JavaScript at all; the packets' renderer).
+"""
+
+from __future__ import annotations
+
+import html
+from collections import OrderedDict
+
+import ipywidgets as w
+
+from acm_helpers.core.errors import ConfigError
+from acm_helpers.views import charts
+
+PANES = ("trend", "peers", "breakdown")
+
+
+class ChartBoard:
+    """The explorer's three charts: trend and peers side by side, the breakdown below.
+
+    ``jupyter`` (default): one altair ``JupyterChart`` drawing all three as one Vega-Lite
+    concat spec. Its JavaScript (Vega, bundled by vl-convert: ``offline=True``) travels with
+    each JupyterChart, so one chart means one 0.9 MB bundle per page instead of three; Vega
+    draws in the browser and a change sends only the new spec. ``svg``: three ``HTML`` widgets
+    holding SVG rendered in the kernel by vl-convert (no JavaScript at all; slower updates).
+    ``benchmarks/bench_voila.py`` measures both.
+
+    Each pane's output is kept per view key (least recently used first out), so going back to
+    a view costs nothing and a preheated kernel can render likely views before anyone asks.
+    """
+
+    def __init__(self, mode: str = "jupyter", cache_size: int = 192):
+        if mode not in ("jupyter", "svg"):
+            raise ConfigError(f"Chart mode {mode!r} is not one of: jupyter, svg (env ACM_CHARTS).")
+        self.mode, self.cache_size = mode, cache_size
+        self._cache: OrderedDict[tuple, tuple[str, object]] = OrderedDict()
+        self._shown: dict[str, tuple] = {}
+        if mode == "jupyter":
+            import altair as alt
+
+            alt.JupyterChart.enable_offline(True)
+            self.chart = alt.JupyterChart(None, embed_options={"renderer": "svg", "actions": False})
+            self.notes = {p: w.HTML() for p in PANES}
+            for name, note in self.notes.items():
+                note.add_class(f"acm-{name}")
+            self.widget = w.VBox([self.chart, w.HBox(list(self.notes.values()))])
+        else:
+            self.panes = {p: w.HTML() for p in PANES}
+            for name, pane in self.panes.items():
+                pane.add_class(f"acm-{name}")
+            self.widget = w.VBox(
+                [
+                    w.HBox(
+                        [self.panes["trend"], self.panes["peers"]],
+                        layout=w.Layout(flex_flow="row wrap"),
+                    ),
+                    self.panes["breakdown"],
+                ]
+            )
+        self.widget.add_class("acm-charts")
+
+    def render(self, pane: str, key: tuple, build) -> tuple[str, object]:
+        """Output of one pane for view ``key``; ``build()`` gives an altair chart or a sentence."""
+        cache_key = (pane, *key)
+        hit = self._cache.get(cache_key)
+        if hit is not None:
+            self._cache.move_to_end(cache_key)
+            return hit
+        made = build()
+        if isinstance(made, str):  # nothing to draw: a plain sentence instead
+            out = ("text", f'<div class="acm-empty">{html.escape(made)}</div>')
+        else:
+            import altair as alt
+
+            # Specs are validated by the chart tests; skipping altair's schema validation here
+            # saves ~40 ms per chart on every change.
+            with alt.theme.enable(charts.THEME):
+                spec = made.to_dict(validate=False)
+            out = ("chart", spec if self.mode == "jupyter" else _svg(spec))
+        self._cache[cache_key] = out
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def show(self, views: dict[str, tuple[tuple, object]]) -> None:
+        """Show one view per pane: ``{pane: (key, build)}``; unchanged panes are not re-sent."""
+        keys = {pane: key for pane, (key, _) in views.items()}
+        if keys == self._shown:
+            return
+        out = {pane: self.render(pane, key, build) for pane, (key, build) in views.items()}
+        if self.mode == "svg":
+            for pane, (_, payload) in out.items():
+                if self._shown.get(pane) != keys[pane]:
+                    self.panes[pane].value = payload
+        else:
+            for pane in PANES:
+                kind, payload = out.get(pane, ("text", ""))
+                self.notes[pane].value = payload if kind == "text" else ""
+            specs = [
+                [out[p][1] for p in row if p in out and out[p][0] == "chart"]
+                for row in (("trend", "peers"), ("breakdown",))
+            ]
+            self.chart.spec = compose(specs)
+        self._shown = keys
+
+
+def compose(rows: list[list[dict]]) -> dict | None:
+    """One Vega-Lite spec from several: each row side by side (hconcat), rows stacked.
+
+    Why by hand: the parts come from the cache as finished dicts (no altair objects are rebuilt
+    on a change); their named datasets are merged at the top, as Vega-Lite requires.
+    """
+    rows = [row for row in rows if row]
+    if not rows:
+        return None
+    first = rows[0][0]
+    config = first.get("config", {})
+    # One legend (the trend's) for the composite: on top, next to the trend, not under the
+    # breakdown; rows are not column-aligned (their label widths differ).
+    config = {**config, "legend": {**config.get("legend", {}), "orient": "top"}}
+    top = {
+        "$schema": first.get("$schema"),
+        "config": config,
+        "datasets": {},
+        "spacing": 24,
+        "align": "none",
+    }
+    bodies = []
+    for row in rows:
+        parts = []
+        for spec in row:
+            top["datasets"].update(spec.get("datasets", {}))
+            parts.append(
+                {k: v for k, v in spec.items() if k not in ("$schema", "config", "datasets")}
+            )
+        bodies.append({"hconcat": parts, "spacing": 40})
+    if len(bodies) == 1:
+        row = bodies[0]["hconcat"]
+        return {**top, **row[0]} if len(row) == 1 else {**top, **bodies[0]}
+    # Each row is its own hconcat, so Vega-Lite does not line the trend's plot area up with
+    # the breakdown's (whose long group labels would push the trend to the right).
+    return {**top, "vconcat": bodies}
+
+
+def _svg(spec: dict) -> str:
+    import vl_convert as vlc
+
+    return vlc.vegalite_to_svg(spec)

@@ -1,0 +1,541 @@
+"""HUD HMIS CSV exports (FY2022, FY2024, FY2026 formats) in, canonical episodes out.
+
+Three steps, each usable alone:
+
+1. :func:`read_export` reads an export (zip or folder) into one frame per CSV file, detecting
+   the CSV version from Export.csv (``CSVVersion``), keeping the latest version of each record
+   across merged exports (several ExportIDs), dropping deleted records (``DateDeleted``) and
+   parsing vendor date formats. What it finds is recorded in ``tables.report``.
+2. :func:`to_episodes` maps Client, Enrollment, Exit, Project and Organization onto canonical
+   episodes (one row per enrollment) with the HUD rules in :mod:`acm_helpers.core.hud`.
+3. :func:`intake_export` keeps the raw export byte-for-byte and loads the episodes into the
+   store through ``intake.load_canonical``.
+
+Nothing is dropped silently: unknown codes, orphan records, unparseable dates and excluded
+enrollments are counted in the :class:`HmisReport`, with the file and field they came from.
+Names, SSNs and other identifying fields are never read into episodes (hashed or not).
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import zipfile
+from collections.abc import Iterable
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from acm_helpers.core import hud
+from acm_helpers.core.errors import HmisError
+from acm_helpers.hmis.mapping import HmisReport, explode_races
+
+REQUIRED_FILES = ("Export", "Organization", "Project", "Client", "Enrollment", "Exit")
+OPTIONAL_FILES = (
+    "ProjectCoC",
+    "Funder",
+    "Inventory",
+    "CEParticipation",
+    "HMISParticipation",
+    "Event",
+)
+ALL_FILES = (
+    REQUIRED_FILES
+    + OPTIONAL_FILES
+    + (
+        "Affiliation",
+        "Assessment",
+        "AssessmentQuestions",
+        "AssessmentResults",
+        "CurrentLivingSituation",
+        "Disabilities",
+        "EmploymentEducation",
+        "HealthAndDV",
+        "IncomeBenefits",
+        "Services",
+        "User",
+        "YouthEducationStatus",
+    )
+)
+# CSV spec: the first column of each file is its primary key.
+PRIMARY_KEYS = {
+    "Export": "ExportID",
+    "Organization": "OrganizationID",
+    "Project": "ProjectID",
+    "Client": "PersonalID",
+    "Enrollment": "EnrollmentID",
+    "Exit": "ExitID",
+    "ProjectCoC": "ProjectCoCID",
+    "Funder": "FunderID",
+    "Inventory": "InventoryID",
+    "CEParticipation": "CEParticipationID",
+    "HMISParticipation": "HMISParticipationID",
+    "Event": "EventID",
+}
+ID_COLUMNS = set(PRIMARY_KEYS.values()) - {"ExportID"} | {
+    "PersonalID",
+    "EnrollmentID",
+    "ProjectID",
+    "OrganizationID",
+    "HouseholdID",
+}
+DATE_COLUMNS = {
+    "Export": ("ExportDate", "ExportStartDate", "ExportEndDate"),
+    "Project": ("OperatingStartDate", "OperatingEndDate"),
+    "Client": ("DOB",),
+    "Enrollment": ("EntryDate", "MoveInDate", "DateOfEngagement"),
+    "Exit": ("ExitDate",),
+    "Event": ("EventDate",),
+}
+AUDIT_DATES = ("DateUpdated",)  # parsed for "latest version wins"; never loaded
+# Date part only: times ("2021-04-29 07:37:40", "4/29/2021 7:37 AM") are cut off first. Order
+# breaks ties: ISO, then US month-first forms, then day-first forms (chosen only when they parse
+# more of a column, e.g. "13-06-19").
+DATE_FORMATS = (
+    "%Y-%m-%d",
+    "%m/%d/%Y",
+    "%m/%d/%y",
+    "%Y/%m/%d",
+    "%Y%m%d",
+    "%m-%d-%Y",
+    "%m-%d-%y",
+    "%d-%m-%y",
+    "%d-%m-%Y",
+    "%d/%m/%Y",
+    "%d.%m.%Y",
+)
+NA_TEXT = ["", "NULL", "null"]
+ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+
+
+class HmisTables(dict):
+    """``dict[str, DataFrame]`` of an export's files (by name, e.g. ``"Client"``) with its report."""
+
+    report: HmisReport
+
+
+# -- reading ----------------------------------------------------------------------------------
+def read_export(path: str | Path, files: Iterable[str] | str | None = None) -> HmisTables:
+    """Read an HMIS CSV export (a .zip or a folder) into one frame per file.
+
+    Args:
+        path: the export zip or the folder holding its CSV files (nested folders are searched).
+        files: file names to read (``"Client"``...); default the required files plus the optional
+            project descriptors; ``"all"`` for every HUD file present.
+
+    Returns:
+        ``HmisTables``: frames of text columns (blank -> missing), date columns parsed to
+        ``datetime64[us]``, deleted and superseded records removed, and a ``_version`` column
+        (the CSV version of the row's ExportID). ``tables.report`` says what was found.
+
+    Raises:
+        HmisError: the path does not exist or is not a zip/folder, a required file is missing,
+            or Export.csv names no version and Client.csv's columns do not tell it either.
+    """
+    path = Path(path)
+    members = _members(path)
+    report = HmisReport(source=path.name)
+    wanted = ALL_FILES if files == "all" else tuple(files or REQUIRED_FILES + OPTIONAL_FILES)
+    missing = [f"{name}.csv" for name in REQUIRED_FILES if name not in members]
+    if missing:
+        found = ", ".join(sorted(f"{m}.csv" for m in members)) or "no HUD CSV files"
+        raise HmisError(
+            f"{path}: required HMIS file(s) missing: {', '.join(missing)} (found: {found}). "
+            "Export again with every HMIS CSV file (HMIS CSV Format Specifications: Export, "
+            "Organization, Project, Client, Enrollment and Exit are required)."
+        )
+    report.optional_missing = [
+        f"{n}.csv" for n in OPTIONAL_FILES if n in wanted and n not in members
+    ]
+    report.files_not_read = sorted(f"{m}.csv" for m in members if m not in wanted)
+    tables = HmisTables()
+    for name in [n for n in ALL_FILES if n in wanted and n in members]:
+        tables[name] = _read_csv(path, members[name], name)
+        report.files_read.append(f"{name}.csv")
+        report.rows_in_files[name] = len(tables[name])
+    _detect_versions(tables, report, path)
+    for name, frame in list(tables.items()):
+        tables[name] = _clean(frame, name, tables["Export"], report)
+        report.loaded[name] = len(tables[name])
+    tables.report = report
+    return tables
+
+
+def _members(path: Path) -> dict[str, tuple[str, str]]:
+    """HUD file name -> (kind, location) for every CSV in the zip or folder (case-insensitive)."""
+    known = {n.lower(): n for n in ALL_FILES}
+    found: dict[str, tuple[str, str]] = {}
+    if path.is_dir():
+        for p in sorted(path.rglob("*")):
+            if p.is_file() and p.suffix.lower() == ".csv" and p.stem.lower() in known:
+                found.setdefault(known[p.stem.lower()], ("dir", str(p)))
+    elif path.is_file() and zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                stem = Path(info.filename).stem.lower()
+                if not info.is_dir() and info.filename.lower().endswith(".csv") and stem in known:
+                    found.setdefault(known[stem], ("zip", info.filename))
+    elif path.exists():
+        raise HmisError(
+            f"{path} is neither a zip file nor a folder. Pass the HMIS CSV export zip or "
+            "the folder it was unzipped to."
+        )
+    else:
+        raise HmisError(f"{path} does not exist. Pass the HMIS CSV export zip or its folder.")
+    return found
+
+
+def _read_csv(path: Path, member: tuple[str, str], name: str) -> pd.DataFrame:
+    kind, where = member
+    if kind == "zip":
+        with zipfile.ZipFile(path) as zf:
+            data = zf.read(where)
+    else:
+        data = Path(where).read_bytes()
+    text = None
+    for enc in ENCODINGS:
+        try:
+            text = data.decode(enc)
+            break
+        except UnicodeDecodeError:
+            continue
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=NA_TEXT)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise HmisError(
+            f"{path.name}: {name}.csv cannot be read as CSV ({exc}). Check the file or "
+            "export it again."
+        ) from exc
+    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    return frame
+
+
+def _detect_versions(tables: HmisTables, report: HmisReport, path: Path) -> None:
+    """Version per ExportID from Export.csv CSVVersion; Client.csv's header when it is blank."""
+    export = tables["Export"]
+    if export.empty or "ExportID" not in export:
+        raise HmisError(f"{path.name}: Export.csv has no ExportID row. Export again from the HMIS.")
+    guessed = hud.version_from_columns(list(tables["Client"].columns))
+    for row in export.to_dict("records"):
+        version = hud.csv_version(row.get("CSVVersion"))
+        source = "Export.csv CSVVersion"
+        if version is None:
+            version, source = guessed, "Client.csv columns"
+        if version is None:
+            raise HmisError(
+                f"{path.name}: Export.csv CSVVersion {row.get('CSVVersion')!r} is not a supported "
+                f"HMIS CSV version ({', '.join('FY' + v for v in hud.SUPPORTED_VERSIONS)}) and "
+                "Client.csv's columns do not match one. Export in a supported format."
+            )
+        if guessed and guessed != version:
+            report.add_issue(
+                "version_mismatch",
+                "Export",
+                1,
+                f"ExportID {row['ExportID']} says FY{version} "
+                f"but Client.csv's columns look like FY{guessed}; codes read as FY{version}",
+            )
+        report.versions[str(row["ExportID"])] = version
+        report.version_source = source
+        report.exports.append(
+            {
+                k: row.get(k)
+                for k in (
+                    "ExportID",
+                    "SourceID",
+                    "SourceName",
+                    "ExportDate",
+                    "ExportStartDate",
+                    "ExportEndDate",
+                    "CSVVersion",
+                    "SoftwareName",
+                    "ExportDirective",
+                    "HashStatus",
+                )
+            }
+        )
+    counts = pd.Series(list(report.versions.values())).value_counts()
+    report.version = str(counts.index[0])
+    if len(counts) > 1:
+        report.add_issue(
+            "mixed_versions",
+            "Export",
+            len(report.versions),
+            "exports of several CSV versions; each row is read with its ExportID's version",
+        )
+
+
+def _clean(
+    frame: pd.DataFrame, name: str, export: pd.DataFrame, report: HmisReport
+) -> pd.DataFrame:
+    """Parse dates, keep the latest copy of each record, drop deleted ones, tag the version."""
+    versions = report.versions
+    default = report.version
+    _scope_ids(frame, export)
+    if "ExportID" in frame:
+        unknown = frame["ExportID"].notna() & ~frame["ExportID"].isin(list(versions))
+        report.add_issue(
+            "unknown_export_id",
+            name,
+            int(unknown.sum()),
+            f"ExportID not in Export.csv; read as FY{default}",
+        )
+        frame["_version"] = frame["ExportID"].map(versions).fillna(default).astype("str")
+    else:
+        frame["_version"] = default
+    for col in DATE_COLUMNS.get(name, ()):
+        if col in frame:
+            frame[col] = _parse_date_column(frame[col], name, col, report)
+    key = PRIMARY_KEYS.get(name)
+    deleted = (
+        frame["DateDeleted"].notna()
+        if "DateDeleted" in frame
+        else pd.Series(False, index=frame.index)
+    )
+    if key in frame and frame[key].duplicated().any():
+        # Merged exports: the copy with the latest DateUpdated wins (then the later export, then
+        # the later row); a newer copy carrying DateDeleted deletes the record.
+        made = (
+            dict(zip(export["ExportID"], export["ExportDate"], strict=True))
+            if "ExportDate" in export
+            else {}
+        )
+        order = pd.DataFrame(
+            {
+                "updated": _quiet_dates(frame.get("DateUpdated")),
+                "exported": _col_or_na(frame, "ExportID").map(made).astype("datetime64[us]"),
+                "pos": np.arange(len(frame)),
+            },
+            index=frame.index,
+        )
+        ranked = order.sort_values(
+            ["updated", "exported", "pos"], na_position="first", kind="stable"
+        )
+        keep = (~frame.loc[ranked.index, key].duplicated(keep="last")).reindex(frame.index)
+        report.superseded[name] = int((~keep).sum())
+        frame, deleted = frame[keep], deleted[keep]
+    report.deleted[name] = int(deleted.sum())
+    return frame[~deleted].reset_index(drop=True)
+
+
+def _scope_ids(frame: pd.DataFrame, export: pd.DataFrame) -> None:
+    """Merged exports of several source systems (SourceID): the same PersonalID (or any other id)
+    in two HMISs is two different records, so every id gets its source in front ("coc2:123")."""
+    if "SourceID" not in export or export["SourceID"].nunique() <= 1 or "ExportID" not in frame:
+        return
+    source = (
+        frame["ExportID"]
+        .map(dict(zip(export["ExportID"], export["SourceID"], strict=True)))
+        .fillna("")
+    )
+    for col in [c for c in frame.columns if c in ID_COLUMNS]:
+        frame[col] = (source + ":" + frame[col]).where(frame[col].notna())
+
+
+def _col_or_na(frame: pd.DataFrame, name: str) -> pd.Series:
+    return frame[name] if name in frame else pd.Series(pd.NA, index=frame.index, dtype="str")
+
+
+def _quiet_dates(values: pd.Series | None) -> pd.Series | float:
+    """Audit timestamps, for ordering only: best format, nothing reported."""
+    if values is None:
+        return np.nan
+    return _parse_date_column(values, "", "", None)
+
+
+def _parse_date_column(
+    values: pd.Series, table: str, col: str, report: HmisReport | None
+) -> pd.Series:
+    """Parse one date column whatever the vendor's format; unparseable text is reported.
+
+    Each round picks the format that parses most of what is left, so a column in one format is
+    read consistently (``03-11-21`` follows ``13-06-19`` as day-first) and a merged column of two
+    formats is read in two rounds.
+    """
+    if isinstance(values.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(values):
+        return values.astype("datetime64[us]")
+    text = values.astype("str").str.strip().str.replace(r"[T ].*$", "", regex=True)
+    text = text.where(values.notna() & (text != ""))
+    out = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+    todo = text.notna()
+    used: list[str] = []
+    while todo.any():
+        # Rank the formats on a sample of what is left, then parse it all with the best one.
+        for sample in (text[todo].iloc[:2000], text[todo]):
+            counts = {
+                f: int(pd.to_datetime(sample, format=f, errors="coerce").notna().sum())
+                for f in DATE_FORMATS
+            }
+            best_fmt = max(DATE_FORMATS, key=lambda f: counts[f])  # ties: the earlier format
+            if counts[best_fmt] or len(sample) == int(todo.sum()):
+                break
+        if counts[best_fmt] == 0:
+            break
+        parsed = pd.to_datetime(text[todo], format=best_fmt, errors="coerce")
+        out.loc[parsed.index[parsed.notna()]] = parsed[parsed.notna()].astype("datetime64[us]")
+        used.append(best_fmt)
+        todo &= out.isna()
+    if report is not None:
+        if used:
+            report.date_formats[f"{table}.{col}"] = used
+        if todo.any():
+            report.unparsed_dates.append(
+                {
+                    "table": table,
+                    "field": col,
+                    "rows": int(todo.sum()),
+                    "examples": sorted(values[todo].astype("str").unique())[:3],
+                }
+            )
+    return out
+
+
+# -- mapping and loading ------------------------------------------------------------------
+def to_episodes(
+    tables: HmisTables,
+    program=None,
+    provider_level: str = "organization",
+    race_method: str = "single",
+) -> tuple[pd.DataFrame, HmisReport]:
+    """Map an export's enrollments onto canonical episodes (``schema.EPISODE_COLUMNS``).
+
+    One row per enrollment: provider = Organization (or Project), ``program`` = the project type
+    (``hud.PROJECT_TYPES`` slug), exit destination in the FY2024 code space with its class per the
+    export version's data standards, race/ethnicity and gender from the HUD fields, age at entry
+    from the date of birth, household, and the household's move-in date. HMIS has no referral
+    date (left empty), cost or client ZIP. Extra columns: ``project_id`` and
+    ``destination_subsidy_type`` (declare them as outcomes in the program file to load them).
+
+    Args:
+        tables: from :func:`read_export`.
+        program: a ``config.Program``; when given, enrollments of providers it does not list are
+            left out and counted (regenerate the program with ``acm hmis-program``).
+        provider_level: ``organization`` or ``project``.
+        race_method: ``single`` (each person in one category; several -> ``Multiracial``) or
+            ``multi`` (each person counted in every category selected: one row per episode per
+            category, so group shares can add up to more than 100%; for breakdowns, not for
+            loading: the store keeps one row per episode).
+
+    Returns:
+        ``(episodes, report)``; the report is ``tables.report`` extended with mapping findings.
+    """
+    from acm_helpers.hmis import mapping as hmis_map
+
+    report = copy.deepcopy(tables.report)  # mapping twice never doubles the reading's findings
+    return hmis_map.map_episodes(tables, report, program, provider_level, race_method)
+
+
+class ExportIntake(list):
+    """What :func:`intake_export` did: a list of ``intake.SubmissionResult`` (one per provider,
+    as ``acm intake`` prints them) plus the export's ``report``, ``as_of`` and ``raw_paths``."""
+
+    report: HmisReport
+    as_of: date | None
+    raw_paths: list[Path]
+    race_rows: int = 0
+
+
+def export_as_of(tables: HmisTables) -> date | None:
+    """The date an export's data is complete to: the latest ExportEndDate (else ExportDate)."""
+    export = tables["Export"]
+    for col in ("ExportEndDate", "ExportDate"):
+        if col in export and export[col].notna().any():
+            return export[col].max().date()
+    return None
+
+
+def intake_export(
+    path: str | Path,
+    program,
+    store,
+    provider_level: str | None = None,
+    race_method: str = "single",
+    as_of: date | None = None,
+    period: str | None = None,
+    received: date | str | None = None,
+) -> ExportIntake:
+    """Read, map and load an HMIS export into ``store`` for ``program`` (``acm intake --format hmis``).
+
+    The raw export is kept byte-for-byte under ``raw/<period>/hmis/``; episodes go through
+    ``intake.load_canonical`` (the program's pandera schema; one submission per provider for
+    ``period``), after rows the schema would refuse are left out and counted in the report. With ``race_method="multi"`` the store also gets a table ``episode_races``
+    (episode_id, provider_id, race_ethnicity: one row per category selected) for "counted in
+    every category" breakdowns; ``episodes`` keeps the single-category method.
+
+    Args:
+        provider_level: ``organization`` or ``project``; default: ``project`` when every provider
+            id of the program is a ``proj-`` id (a program written with ``--provider-level
+            project``), else ``organization``.
+        race_method: ``single`` or ``multi`` (see :func:`to_episodes`).
+        as_of: the date data is complete to (return windows, stayers' length of stay); default
+            the end of ``period`` if given, else the export's end date.
+        period: YYYY-MM the export is filed under (raw copy, log); default the month of ``as_of``.
+        received: when the export arrived (later dates are refused); default unchecked, because
+            an HMIS export carries its own export date (dates after it are reported).
+    """
+    from acm_helpers.core.config import period_bounds
+    from acm_helpers.core.schema import conform_episodes, episodes_schema
+    from acm_helpers.intake import intake
+    from acm_helpers.intake import quality as qc
+    from acm_helpers.store.store import sha256_file
+
+    if race_method not in ("single", "multi"):
+        raise HmisError(f"race_method {race_method!r} is not one of: single, multi.")
+    if provider_level is None:
+        by_project = all(p.startswith("proj-") for p in program.provider_ids)
+        provider_level = "project" if by_project else "organization"
+    path = Path(path)
+    tables = read_export(path)
+    episodes, report = to_episodes(tables, program, provider_level=provider_level)
+    if period is not None:
+        program.check_period(period)
+        as_of = as_of or period_bounds(period)[1]
+    as_of = as_of or export_as_of(tables) or date.today()
+    period = period or as_of.strftime("%Y-%m")
+    # One submission per provider per export: the export is that month's submission (a quality
+    # report per provider, and a newer export of the same month replaces it as a whole).
+    frame = conform_episodes(
+        episodes.drop(columns="races").assign(_period=period), program
+    ).reset_index(drop=True)
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    recv = pd.Timestamp(received).date() if received else None
+    problems = qc.schema_problems(frame, frame, episodes_schema(program, recv))
+    for reason, n in problems.drop_duplicates("row")["reason"].value_counts().items():
+        report.exclude(f"fails the episode schema: {reason}", int(n))
+    keep = ~frame.index.isin(problems["row"])
+    frame, races = frame[keep], episodes.loc[keep, "races"].to_numpy()
+    if frame.empty:
+        raise HmisError(
+            f"{path.name}: no enrollment maps to a provider of program {program.id} "
+            f"(left out: {report.excluded}). Generate the program file from this export: "
+            f"`acm hmis-program {path} --out parameters/programs/hmis_<name>.yaml`."
+        )
+    files = [path] if path.is_file() else sorted(path.rglob("*.csv"))
+    raw = [store.keep_raw(p, "hmis", period, sha256_file(p)) for p in files]
+    intake.load_canonical(store, program, frame, as_of=as_of, source=path.name, received=recv)
+    counts = frame["provider_id"].value_counts().sort_index()
+    left_out = sum(report.excluded.values())
+    summary = "\n".join(report.lines()) + (
+        f"\nleft out: {left_out:,} enrollments" if left_out else ""
+    )
+    out = ExportIntake(
+        intake.SubmissionResult(
+            file=path.name,
+            status="loaded",
+            provider_id=prov,
+            period=period,
+            sha256=sha256_file(path) if path.is_file() else None,
+            rows_total=int(n),
+            rows_accepted=int(n),
+            message=summary if prov == counts.index[-1] else "",
+        )
+        for prov, n in counts.items()
+    )
+    out.report, out.as_of, out.raw_paths = report, as_of, raw
+    if race_method == "multi":
+        long = explode_races(frame.assign(races=races))
+        store.write_table("episode_races", long[["episode_id", "provider_id", "race_ethnicity"]])
+        out.race_rows = len(long)
+    return out

@@ -1,0 +1,330 @@
+"""The agenda page at the front of every packet: what to talk about at this month's meeting.
+
+Four parts, in the order a meeting takes them:
+
+1. **Follow-up**: action items open on the meeting date (carried forward automatically from every
+   earlier meeting until closed; overdue ones first and highlighted), and items closed since the
+   last meeting.
+2. **What changed since the last meeting**: each key metric now against the month the last
+   meeting discussed.
+3. **Flags to discuss**: below target, worse than peers, significant change, special cause (from
+   the metrics engine's flags when ``metric_values`` carries them; otherwise below-target and
+   significant-change flags computed here from the same declared metrics).
+4. **This month's roadmap topic**: title, question, metric.
+
+:func:`build_agenda` is pure (frames in, an :class:`Agenda` out); :func:`agenda_for` reads the
+store. The timing rule (packet for period P -> meeting in the month after P) is
+:func:`acm_helpers.meetings.actions.meeting_date_for`.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+
+from acm_helpers.core.config import Program, RoadmapTopic, month_range, period_bounds, shift_period
+from acm_helpers.meetings import actions
+from acm_helpers.meetings.context import fmt, month_label, two_prop_p
+from acm_helpers.meetings.roadmap import TOPIC_NAMES
+from acm_helpers.metrics import windows as em
+
+VALUE_COLUMNS = [
+    "provider_id",
+    "period",
+    "metric_id",
+    "numerator",
+    "denominator",
+    "value",
+    "suppressed",
+]
+
+
+@dataclass
+class Agenda:
+    """Everything on the agenda page; ``to_html`` lays it out, the fields feed tests and the
+    Voilà explorer."""
+
+    provider_id: str
+    provider_name: str
+    period: str
+    meeting_date: date
+    last_meeting: date | None
+    since_period: str
+    open_items: pd.DataFrame
+    closed_items: pd.DataFrame
+    changes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    topic: RoadmapTopic | None = None
+    topic_metric: str = ""
+
+    def to_html(self) -> str:
+        """The agenda as a self-contained HTML section (overdue items highlighted)."""
+        esc = html.escape
+        last = (
+            f"last meeting {self.last_meeting:%d %B %Y}"
+            if self.last_meeting
+            else "no earlier meeting recorded"
+        )
+        out = [
+            f'<section class="acm-agenda"><h2>Agenda: meeting of {self.meeting_date:%d %B %Y}</h2>',
+            f"<p>{esc(self.provider_name)} · data through {month_label(self.period)} · {esc(last)}</p>",
+            "<h3>1. Follow-up on action items</h3>",
+        ]
+        if self.open_items.empty:
+            out.append("<p>No open action items.</p>")
+        else:
+            rows = []
+            for r in self.open_items.itertuples():
+                style = ' style="background:#fdecea"' if r.overdue else ""
+                status = (
+                    f'<strong style="color:#c0392b">OVERDUE {r.days_overdue} days</strong>'
+                    if r.overdue
+                    else "open"
+                )
+                rows.append(
+                    f'<tr{style} class="{"overdue" if r.overdue else "open"}"><td>{esc(r.item_id)}</td>'
+                    f"<td>{esc(r.text)}</td><td>{esc(r.owner)}</td><td>{r.due_date:%Y-%m-%d}</td>"
+                    f"<td>{esc(r.metric_label)}</td><td>{r.meeting_date:%Y-%m-%d}</td><td>{status}</td></tr>"
+                )
+            out.append(
+                '<table class="acm-table acm-actions"><thead><tr><th>Item</th><th>Action</th>'
+                "<th>Owner</th><th>Due</th><th>Metric</th><th>Agreed</th><th>Status</th></tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table>"
+            )
+        if not self.closed_items.empty:
+            done = "".join(
+                f"<li>{esc(r.item_id)}: {esc(r.text)} (closed {r.closed_date:%Y-%m-%d}"
+                + (f"; {esc(r.resolution)}" if r.resolution else "")
+                + ")</li>"
+                for r in self.closed_items.itertuples()
+            )
+            out.append(f"<p>Closed since the last meeting:</p><ul>{done}</ul>")
+        out.append(f"<h3>2. What changed since {month_label(self.since_period)}</h3>")
+        out.append(
+            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.changes) + "</ul>"
+            if self.changes
+            else "<p>No comparable values.</p>"
+        )
+        out.append("<h3>3. Flags to discuss</h3>")
+        out.append(
+            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.flags) + "</ul>"
+            if self.flags
+            else "<p>No flags this month.</p>"
+        )
+        out.append("<h3>4. This month's deep-dive topic</h3>")
+        if self.topic is None:
+            out.append("<p>The roadmap has no topic for this month.</p>")
+        else:
+            out.append(
+                f"<p><strong>{esc(self.topic.title)}</strong> ({esc(TOPIC_NAMES[self.topic.topic])}, "
+                f"{esc(self.topic_metric)}): <em>{esc(self.topic.question)}</em></p>"
+            )
+        return "\n".join(out) + "</section>"
+
+    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
+        return f"<Agenda {self.provider_id} {self.meeting_date}>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+# -- values -------------------------------------------------------------------------------------------
+def values_from_metric_table(metric_values: pd.DataFrame) -> pd.DataFrame:
+    """Monthly overall values from the engine's ``metric_values`` (month grain, no breakdown)."""
+    mv = metric_values
+    sel = mv[(mv["grain"] == "month") & (mv["dimension"].fillna("") == "")]
+    if "version" in sel and sel["version"].nunique() > 1:  # keep the newest version only
+        sel = sel[sel["version"] == sel["version"].iloc[-1]]
+    out = sel.copy()
+    if "suppressed" not in out:
+        out["suppressed"] = False
+    extra = [c for c in out.columns if c.startswith("flag_")]
+    return out[[*VALUE_COLUMNS, *extra]].reset_index(drop=True)
+
+
+def values_from_episodes(
+    program: Program, episodes: pd.DataFrame, periods: list[str], threshold: int | None = None
+) -> pd.DataFrame:
+    """Monthly overall values of the key metrics for every provider, computed from episodes with
+    the declared SQL (used when the store has no ``metric_values`` table yet)."""
+    wins = em.windows([(p, *period_bounds(p)) for p in sorted(set(periods))])
+    frames = []
+    for mid, m in program.metrics.items():
+        if not m.key:
+            continue
+        s = em.summarize(em.metric_rows(episodes, m, wins), m, ["window", "provider_id"])
+        frames.append(s.rename(columns={"window": "period"}).assign(metric_id=mid))
+    out = pd.concat(frames, ignore_index=True)
+    out["suppressed"] = out["denominator"].fillna(0) < (threshold or program.suppression.threshold)
+    out.loc[out["suppressed"], ["numerator", "denominator", "value"]] = float("nan")
+    return out[VALUE_COLUMNS]
+
+
+# -- sentences ----------------------------------------------------------------------------------------
+def change_sentences(
+    program: Program, values: pd.DataFrame, provider_id: str, period: str, since: str
+) -> list[str]:
+    """One sentence per key metric: now against ``since`` ("Exits to permanent housing: 41% in
+    January 2026, up from 33% in November 2025 (better)")."""
+    own = values[values["provider_id"] == provider_id].set_index(["metric_id", "period"])
+    out = []
+    for mid, m in program.metrics.items():
+        if not m.key or (mid, period) not in own.index:
+            continue
+        now = own.loc[(mid, period)]
+        if bool(now["suppressed"]) or pd.isna(now["value"]):
+            out.append(f"{m.label}: suppressed in {month_label(period)} (small numbers).")
+            continue
+        text = f"{m.label}: {fmt(now['value'], m)} in {month_label(period)}"
+        if (
+            (mid, since) in own.index
+            and not bool(own.loc[(mid, since), "suppressed"])
+            and not pd.isna(own.loc[(mid, since), "value"])
+        ):
+            before = own.loc[(mid, since), "value"]
+            if now["value"] == before:
+                text += f", the same as in {month_label(since)}"
+            else:
+                up = now["value"] > before
+                better = up == (m.direction == "up")
+                text += (
+                    f", {'up' if up else 'down'} from {fmt(before, m)} in {month_label(since)} "
+                    f"({'better' if better else 'worse'})"
+                )
+        out.append(text + ".")
+    return out
+
+
+def flag_sentences(
+    program: Program, values: pd.DataFrame, provider_id: str, period: str, since: str
+) -> list[str]:
+    """Flags for the meeting. The engine's flags (``flag_*`` columns and their ``flag_reasons``
+    sentences in ``metric_values``) are used when present; otherwise: below target, and a
+    significant change against ``since`` (two-proportion z test, p < 0.05, rates only)."""
+    own = values[(values["provider_id"] == provider_id)]
+    now = own[own["period"] == period].set_index("metric_id")
+    if "flag_reasons" in now.columns:
+        return [
+            text
+            if text.startswith(program.metric(mid).label)
+            else f"{program.metric(mid).label}: {text}"
+            for mid, text in now["flag_reasons"].items()
+            if mid in program.metrics
+            and program.metrics[mid].key
+            and isinstance(text, str)
+            and text
+        ]
+    before = own[own["period"] == since].set_index("metric_id")
+    out = []
+    for mid, m in program.metrics.items():
+        if (
+            mid not in now.index
+            or bool(now.loc[mid, "suppressed"])
+            or pd.isna(now.loc[mid, "value"])
+        ):
+            continue
+        v = now.loc[mid, "value"]
+        if m.target is not None and ((v < m.target) if m.direction == "up" else (v > m.target)):
+            shown = fmt(v, m)
+            if shown == fmt(m.target, m):  # 15.2% vs 15%: show the digit that matters
+                shown = (
+                    f"{v:.1%}"
+                    if m.format == "percent"
+                    else f"{v:,.1f}{(' ' + m.unit) if m.unit else ''}"
+                )
+            out.append(
+                f"{m.label}: {shown} is {'below' if m.direction == 'up' else 'above'} the "
+                f"target of {fmt(m.target, m)}."
+            )
+        if m.kind == "rate" and mid in before.index and not bool(before.loc[mid, "suppressed"]):
+            p = two_prop_p(now.loc[mid], before.loc[mid])
+            if p < 0.05:
+                out.append(
+                    f"{m.label}: the change from {fmt(before.loc[mid, 'value'], m)} in "
+                    f"{month_label(since)} to {fmt(v, m)} is statistically significant (p = {p:.3f})."
+                )
+    return out
+
+
+# -- the agenda ----------------------------------------------------------------------------------------
+def build_agenda(
+    program: Program,
+    provider_id: str,
+    period: str,
+    items: pd.DataFrame,
+    meetings: pd.DataFrame,
+    values: pd.DataFrame,
+) -> Agenda:
+    """Assemble the agenda for the meeting that discusses ``period`` (pure).
+
+    Args:
+        items, meetings: the ``action_items`` and ``meetings`` tables.
+        values: monthly overall values (:func:`values_from_metric_table` or
+            :func:`values_from_episodes`), already suppressed for the audience.
+    """
+    provider = program.provider(provider_id)
+    meeting_day = actions.meeting_date_for(program, period)
+    last = actions.last_meeting_before(meetings, provider_id, meeting_day)
+    since = (
+        last["period"] if last is not None and last["period"] < period else shift_period(period, -1)
+    )
+    last_day = last["meeting_date"].date() if last is not None else None
+    open_ = actions.open_items(items, meeting_day, provider_id)
+    open_ = open_.assign(
+        metric_label=open_["metric_id"].map(
+            lambda k: program.metrics[k].label if k in program.metrics else ""
+        )
+    )
+    closed = actions.closed_between(items, last_day or date.min, meeting_day, provider_id)
+    topic = program.roadmap.get(period)
+    return Agenda(
+        provider_id,
+        provider.name,
+        period,
+        meeting_day,
+        last_day,
+        since,
+        open_,
+        closed,
+        change_sentences(program, values, provider_id, period, since),
+        flag_sentences(program, values, provider_id, period, since),
+        topic,
+        program.metrics[topic.metric].label if topic else "",
+    )
+
+
+def agenda_for(
+    program: Program, store, provider_id: str, period: str, values: pd.DataFrame | None = None
+) -> Agenda:
+    """Read the store and build the agenda: the packet notebook's one call for this page.
+
+    Args:
+        values: ``metric_values`` rows the caller already holds in the audience's view (the
+            dashboard's packet data); when None, this provider's monthly overall rows are read
+            from the store (or, before the engine has run, computed from the episodes).
+    """
+    program.check_period(period)
+    program.provider(provider_id)
+    if values is None and store.has_table("metric_values"):
+        values = store.query(
+            "SELECT * FROM metric_values WHERE grain = 'month' AND dimension = '' "
+            "AND provider_id = $provider AND period <= $period",
+            {"provider": provider_id, "period": period},
+        )
+    if values is not None:
+        values = values_from_metric_table(values)
+    else:
+        values = values_from_episodes(
+            program, store.episodes(), month_range(program.first_period, period)
+        )
+    return build_agenda(
+        program,
+        provider_id,
+        period,
+        actions.read_actions(store),
+        actions.read_meetings(store),
+        values,
+    )

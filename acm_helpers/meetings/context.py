@@ -1,0 +1,428 @@
+"""Shared pieces of the deep-dive topics: the context, the result, audience handling, formats.
+
+Why a separate module: the topics (:mod:`acm_helpers.meetings.deepdive`), the roadmap's before/after
+view (:mod:`acm_helpers.meetings.roadmap`), the widgets and the end-of-contract report all need the same
+context, the same suppression-by-audience and the same way of writing a number in a sentence.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import altair as alt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from acm_helpers.core.config import Metric, Program
+from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
+from acm_helpers.metrics import windows as em
+from acm_helpers.store.store import open_store
+from acm_helpers.views import charts
+
+TOPICS = ("disparity", "duration_outcome", "referral_funnel", "cohort_trend", "peer_comparison")
+WINDOW_CHOICES = (6, 12, 24)
+CUTOFF_CHOICES = (1, 2, 3, 6)
+Audience = Literal["internal", "provider"]
+
+
+# -- context and result -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class DeepDiveContext:
+    """What every topic needs: the program, all episodes (with derived columns), whose deep dive
+    it is, for which packet period and for which audience."""
+
+    program: Program
+    episodes: pd.DataFrame = field(repr=False)
+    provider_id: str
+    period: str
+    audience: Audience = "internal"
+
+    def __post_init__(self) -> None:
+        self.program.provider(self.provider_id)
+        self.program.check_period(self.period)
+        if self.audience not in ("internal", "provider"):
+            raise ConfigError(f"audience {self.audience!r}: use internal or provider.")
+
+    @property
+    def provider_name(self) -> str:
+        return self.program.provider(self.provider_id).name
+
+    @property
+    def threshold(self) -> int:
+        return self.program.suppression.threshold
+
+    def with_(self, **changes) -> DeepDiveContext:
+        """A copy with another provider, period or audience (the explorer's provider picker)."""
+        return replace(self, **changes)
+
+
+def make_context(
+    program: Program,
+    episodes: pd.DataFrame,
+    provider_id: str,
+    period: str,
+    audience: Audience = "internal",
+) -> DeepDiveContext:
+    """Build a context from episodes (adds binned dimension columns such as ``age_band``)."""
+    if episodes.empty:
+        raise MetricError(f"No episodes for program {program.id}; load data before a deep dive.")
+    return DeepDiveContext(
+        program, em.with_dimensions(episodes, program), provider_id, period, audience
+    )
+
+
+def open_context(
+    program_path: str | Path,
+    data_dir: str | Path | None,
+    provider_id: str,
+    period: str,
+    audience: Audience = "internal",
+) -> DeepDiveContext:
+    """Load the program file and the store's episodes: the deep-dive notebook's first call.
+
+    Paths resolve as in the intake notebook (:func:`acm_helpers.store.store.open_store`).
+    """
+    program, store = open_store(program_path, data_dir or None)
+    return make_context(program, store.episodes(), provider_id, period, audience)
+
+
+@dataclass
+class Section:
+    """A titled block of a report or notebook: sentences, charts, tables and a note, rendered as
+    self-contained HTML with its own heading (the packet's HTML shows outputs, so an output must
+    carry its heading)."""
+
+    title: str
+    sentences: list[str] = field(default_factory=list)
+    tables: list[pd.DataFrame] = field(default_factory=list)
+    charts: list[alt.TopLevelMixin] = field(default_factory=list)
+    note: str = ""
+    data: pd.DataFrame | None = None
+    intro: str = ""
+
+    def to_html(self) -> str:
+        esc = html.escape
+        parts = [
+            f'<section class="acm-section" data-title="{esc(self.title)}"><h2>{esc(self.title)}</h2>'
+        ]
+        if self.intro:
+            parts.append(f"<p>{esc(self.intro)}</p>")
+        if self.sentences:
+            parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.sentences) + "</ul>")
+        parts += [f'<div class="acm-chart">{charts.to_svg(c)}</div>' for c in self.charts]
+        parts += [
+            t.to_html(index=False, border=0, na_rep="–", classes="acm-table") for t in self.tables
+        ]
+        if self.note:
+            parts.append(f"<p><small>{esc(self.note)}</small></p>")
+        return "\n".join(parts) + "</section>"
+
+    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
+        return f"<Section {self.title}>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+@dataclass
+class TopicResult:
+    """A topic's answer: findings in plain sentences, a display table, the numeric data behind
+    it (already suppressed for provider audiences), charts, the method and any caution."""
+
+    topic: str
+    title: str
+    question: str
+    findings: list[str]
+    table: pd.DataFrame
+    data: pd.DataFrame
+    charts: list[alt.TopLevelMixin]
+    method: str
+    caution: str = ""
+    audience: Audience = "internal"
+
+    def to_html(self) -> str:
+        """Self-contained HTML (inline SVG charts, no scripts) for packets and widgets."""
+        esc = html.escape
+        parts = [
+            f'<section class="acm-deepdive" data-topic="{esc(self.topic)}">',
+            f"<h2>{esc(self.title)}</h2>",
+            f'<p class="question"><em>{esc(self.question)}</em></p>',
+            "<ul class='findings'>"
+            + "".join(f"<li>{esc(s)}</li>" for s in self.findings)
+            + "</ul>",
+        ]
+        if self.caution:
+            parts.append(
+                f'<div class="caution" style="border-left:4px solid {charts.FLAG};'
+                f'padding:6px 10px;background:#fdf3e7"><strong>Caution.</strong> '
+                f"{esc(self.caution)}</div>"
+            )
+        parts += [f'<div class="acm-chart">{charts.to_svg(c)}</div>' for c in self.charts]
+        parts.append(
+            self.table.to_html(index=False, escape=True, na_rep="–", border=0, classes="acm-table")
+        )
+        parts.append(f'<p class="method"><small>{esc(self.method)}</small></p></section>')
+        return "\n".join(parts)
+
+    def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
+        return f"<TopicResult {self.topic}: {self.title}>"
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+
+# -- option resolution ----------------------------------------------------------------------------
+def roadmap_item(program: Program, period: str, topic: str):
+    """The roadmap entry for ``topic``: this period's if it is that topic, else the latest
+    earlier entry of that topic, else None. Why: a deep dive opened in any month defaults to
+    the question the roadmap asked."""
+    item = program.roadmap.get(period)
+    if item is not None and item.topic == topic:
+        return item
+    earlier = [m for m, it in sorted(program.roadmap.items()) if it.topic == topic and m <= period]
+    return program.roadmap[earlier[-1]] if earlier else None
+
+
+def default_metric(program: Program, topic: str, period: str) -> str:
+    item = roadmap_item(program, period, topic)
+    if item is not None:
+        return item.metric
+    if topic == "referral_funnel":
+        return funnel_metric_id(program)
+    rates = [k for k, m in program.metrics.items() if m.kind == "rate" and m.key]
+    return rates[0] if rates else next(iter(program.metrics))
+
+
+def funnel_metric_id(program: Program) -> str:
+    for k, m in program.metrics.items():
+        if m.value and "days_referral_to_enrollment" in m.value:
+            return k
+    raise MetricError(
+        f"Program {program.id} declares no metric over days_referral_to_enrollment; "
+        "the referral funnel needs one (kind: median, value: days_referral_to_enrollment)."
+    )
+
+
+def check_choice(name: str, value: int, choices: tuple[int, ...]) -> int:
+    if value not in choices:
+        raise UnknownIdError(name, value, [str(c) for c in choices])
+    return value
+
+
+def ctx_metric(ctx: DeepDiveContext, topic: str, metric: str | None) -> tuple[str, Metric]:
+    mid = metric or default_metric(ctx.program, topic, ctx.period)
+    return mid, ctx.program.metric(mid)
+
+
+# -- shared pieces -------------------------------------------------------------------------------
+def month_label(period: str) -> str:
+    y, m = map(int, period.split("-"))
+    return f"{['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][m - 1]} {y}"
+
+
+def fmt(value: float, metric: Metric) -> str:
+    return charts.format_value(None if pd.isna(value) else float(value), metric.format)
+
+
+def possessive(name: str) -> str:
+    """ "Harbor Light Housing's", "Eastside Family Partners'"."""
+    return f"{name}'" if name.endswith("s") else f"{name}'s"
+
+
+def gap_text(d: float, metric: Metric, unit: bool = True) -> str:
+    """A gap's size without its sign, as people say it: "27 points", "12 days", "$1,200"."""
+    if pd.isna(d):
+        return "–"
+    if metric.format == "percent":
+        return f"{abs(d) * 100:.0f}{' points' if unit else ''}"
+    if metric.format == "currency":
+        return f"${abs(d):,.0f}"
+    return f"{abs(d):,.0f}{(' ' + metric.unit) if unit and metric.unit else ''}"
+
+
+def signed_points(d: float, unit: bool = True) -> str:
+    """A signed difference of two rates in percentage points ("+20 points"; a small non-zero
+    difference keeps one decimal, "-0.3 points", so an interval bound never reads as zero)."""
+    if pd.isna(d):
+        return "–"
+    r = round(d * 100)
+    word = (" point" if abs(r) == 1 else " points") if unit else ""
+    if r == 0 and round(d * 1000) != 0:
+        return f"{d * 100:+.1f}{' points' if unit else ''}"
+    return f"{'+' if r > 0 else '' if r == 0 else '-'}{abs(r)}{word}"
+
+
+def signed_value(d: float, metric: Metric) -> str:
+    """A signed change in the metric's own terms: "+20 points", "-1 day", "+$1,200", "+51"."""
+    if pd.isna(d):
+        return "–"
+    if metric.format == "percent":
+        return signed_points(d)
+    r = round(d)
+    sign = "+" if r > 0 else "-" if r < 0 else ""
+    if metric.format == "currency":
+        return f"{sign}${abs(r):,.0f}"
+    unit = metric.unit
+    if unit.endswith("s") and abs(r) == 1:
+        unit = unit[:-1]
+    return f"{sign}{abs(r):,.0f}{(' ' + unit) if unit else ''}"
+
+
+def peer_labels(program: Program, provider_id: str, audience: Audience) -> dict[str, str]:
+    """Display names: internal audiences see names; a provider sees its own name and, when the
+    program anonymizes peers, the same "Peer A", "Peer B"... labels as in its packets
+    (:func:`acm_helpers.metrics.privacy.peer_labels`)."""
+    from acm_helpers.metrics import privacy
+
+    names = {p.id: p.name for p in program.providers}
+    if audience == "internal" or program.peers.display == "named":
+        return names
+    return {provider_id: names[provider_id]} | privacy.peer_labels(program, provider_id)
+
+
+def finish(ctx: DeepDiveContext, table: pd.DataFrame, group_cols: list[str] | None) -> pd.DataFrame:
+    """Suppress for provider audiences; internal audiences keep every cell but see small n."""
+    if ctx.audience == "provider":
+        out = em.suppress(table, ctx.threshold, group_cols)
+        return out.drop(columns=["numerator"], errors="ignore")
+    out = table.copy()
+    out["suppressed"] = False
+    return out
+
+
+def value_cell(row: pd.Series, metric: Metric) -> str:
+    return "suppressed" if row.get("suppressed", False) else fmt(row["value"], metric)
+
+
+def ci_cell(row: pd.Series, metric: Metric) -> str:
+    if row.get("suppressed", False) or pd.isna(row["ci_low"]):
+        return "–"
+    return f"{fmt(row['ci_low'], metric)} to {fmt(row['ci_high'], metric)}"
+
+
+def n_cell(row: pd.Series) -> str:
+    return (
+        "suppressed"
+        if row.get("suppressed", False) or pd.isna(row["denominator"])
+        else f"{row['denominator']:,.0f}"
+    )
+
+
+def signed(m: Metric):
+    def cell(d: float) -> str:
+        if pd.isna(d):
+            return "–"
+        if m.format == "percent":
+            return f"{d * 100:+.0f} pts"
+        return f"{d:+,.0f}{(' ' + m.unit) if m.unit else ''}"
+
+    return cell
+
+
+def trend_with_peers(ctx: DeepDiveContext, m: Metric, first: str) -> pd.DataFrame:
+    """Monthly values of the provider with the peers' quartiles (for ``charts.trend_chart``)."""
+    rows = em.metric_rows(ctx.episodes, m, em.month_windows(first, ctx.period))
+    monthly = em.summarize(rows, m, ["window", "provider_id"])
+    own = finish(ctx, monthly[monthly["provider_id"] == ctx.provider_id], None)
+    peers = finish(ctx, monthly[monthly["provider_id"] != ctx.provider_id], ["window"])
+    grouped = peers.groupby("window")["value"]
+    q = pd.DataFrame(
+        {
+            "peer_q1": grouped.quantile(0.25),
+            "peer_median": grouped.median(),
+            "peer_q3": grouped.quantile(0.75),
+        }
+    )
+    out = pd.DataFrame({"period": em.month_windows(first, ctx.period)["window"]})
+    out = out.merge(
+        own.rename(columns={"window": "period"})[
+            ["period", "value", "ci_low", "ci_high", "denominator", "suppressed"]
+        ],
+        on="period",
+        how="left",
+    ).merge(q, left_on="period", right_index=True, how="left")
+    return out
+
+
+def before_after(
+    ctx: DeepDiveContext, m: Metric, change: str, first: str, last: str
+) -> pd.DataFrame:
+    """Pooled values before and after ``change`` for the provider and for its peers together.
+
+    Also the roadmap's before/after view. ``attrs['sentence']`` states the provider's change,
+    ``attrs['peer_sentence']`` the peers'; ``attrs['difference']`` and ``attrs['p_value']``
+    (two-proportion z test, rates only) carry the numbers.
+    """
+    wins = em.split_window(change, first, last)
+    rows = em.metric_rows(ctx.episodes, m, wins)
+    rows["who"] = np.where(
+        rows["provider_id"] == ctx.provider_id, ctx.provider_name, "Peers (all other providers)"
+    )
+    table = em.summarize(rows, m, ["who", "window"])
+    table = finish(ctx, table, None)
+    bounds = wins.set_index("window")
+    table["start"] = table["window"].map(lambda w: f"{pd.Timestamp(bounds.loc[w, 'start']):%Y-%m}")
+    table["end"] = table["window"].map(lambda w: f"{pd.Timestamp(bounds.loc[w, 'end']):%Y-%m}")
+    table["months"] = table["start"].map(month_label) + " – " + table["end"].map(month_label)
+    table = table.sort_values(
+        ["who", "window"],
+        key=lambda s: s.map({ctx.provider_name: 0, "before": 0, "after": 1}).fillna(1),
+    ).reset_index(drop=True)
+    table.attrs["sentence"] = change_sentence(table, ctx.provider_name, m, change)
+    table.attrs["peer_sentence"] = change_sentence(
+        table, "Peers (all other providers)", m, change, peers=True
+    )
+    own = table[table["who"] == ctx.provider_name].set_index("window")
+    if {"before", "after"} <= set(own.index) and not own["suppressed"].any():
+        table.attrs["difference"] = float(own.loc["after", "value"] - own.loc["before", "value"])
+        if m.kind == "rate":
+            table.attrs["p_value"] = two_prop_p(own.loc["after"], own.loc["before"])
+    return table
+
+
+def two_prop_p(a: pd.Series, b: pd.Series) -> float:
+    x1, n1, x2, n2 = (
+        a["value"] * a["denominator"],
+        a["denominator"],
+        b["value"] * b["denominator"],
+        b["denominator"],
+    )
+    p = (x1 + x2) / (n1 + n2)
+    se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    return float(2 * stats.norm.sf(abs((x1 / n1 - x2 / n2) / se))) if se else math.nan
+
+
+def change_sentence(
+    table: pd.DataFrame, who: str, m: Metric, change: str, peers: bool = False
+) -> str:
+    s = table[table["who"] == who].set_index("window")
+    if not {"before", "after"} <= set(s.index):
+        return f"{who}: not enough months on both sides of {month_label(change)} to compare."
+    if s["suppressed"].any():
+        return f"{who}: fewer than the suppression threshold of cases on one side; no comparison shown."
+    b, a = s.loc["before"], s.loc["after"]
+    d = a["value"] - b["value"]
+    diff = signed_value(d, m)
+    nb, na = (
+        ("", "")
+        if m.kind == "count"
+        else (f" (n={b['denominator']:,.0f})", f" (n={a['denominator']:,.0f})")
+    )
+    text = (
+        f"{'Over the same months, peers' if peers else who} went from {fmt(b['value'], m)}{nb} "
+        f"before {month_label(change)} to {fmt(a['value'], m)}{na} from {month_label(change)} on: {diff}"
+    )
+    if m.kind == "rate":
+        c = em.compare_rates(
+            a["value"] * a["denominator"],
+            a["denominator"],
+            b["value"] * b["denominator"],
+            b["denominator"],
+        )
+        text += f" (95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])})"
+    return text + "."

@@ -1,0 +1,452 @@
+"""Deep-dive topic library: the monthly roadmap topic, answered from the episodes.
+
+Five topics, each a pure function ``(context, options) -> TopicResult`` and each a value of the
+``topic`` parameter of ``notebooks/03_deep_dive.ipynb``:
+
+- ``disparity``: one metric by one equity dimension, each group against the reference group,
+  now and a year earlier.
+- ``duration_outcome``: time in service against the outcome (3+ months vs fewer), with a caution
+  on selection.
+- ``referral_funnel``: from enrollment back to referral: how many have a referral date, how
+  many enrolled within the target wait, how they left; the wait over time.
+- ``cohort_trend``: the metric before and after a practice change, against peers over the same
+  months.
+- ``peer_comparison``: this provider against every provider, with context metrics for peer
+  learning.
+
+Audience: every result is aggregated. For ``audience="provider"`` cells under the suppression
+threshold are nulled (with complementary suppression), numerators are not shown, and other
+providers are anonymized when the program says so. Client-level rows never leave this module;
+the case sampler (:mod:`acm_helpers.meetings.cases`) is the internal-only tool for those.
+
+:mod:`acm_helpers.explorer.topic_widgets` wraps each topic in ipywidgets for JupyterLab.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+import pandas as pd
+
+from acm_helpers.core.config import Metric, period_bounds, shift_period
+from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
+from acm_helpers.meetings.context import (
+    CUTOFF_CHOICES,
+    TOPICS,
+    WINDOW_CHOICES,
+    DeepDiveContext,
+    TopicResult,
+    before_after,
+    check_choice,
+    ci_cell,
+    ctx_metric,
+    finish,
+    fmt,
+    gap_text,
+    make_context,
+    month_label,
+    n_cell,
+    open_context,
+    roadmap_item,
+    signed,
+    signed_points,
+    value_cell,
+)
+from acm_helpers.meetings.deepdive_trends import cohort_trend, peer_comparison, referral_funnel
+from acm_helpers.metrics import windows as em
+from acm_helpers.views import charts
+
+DAYS_PER_MONTH = 30.44
+UNRECORDED = ("Not recorded", "Unknown")  # shown, never flagged: a data-quality matter, not a group
+__all__ = [
+    "TOPICS",
+    "DeepDiveContext",
+    "TopicResult",
+    "make_context",
+    "open_context",
+    "run",
+    "disparity",
+    "duration_outcome",
+    "referral_funnel",
+    "cohort_trend",
+    "peer_comparison",
+    "before_after",
+    "roadmap_item",
+]
+
+
+# -- (1) disparity -------------------------------------------------------------------------------
+def disparity(
+    ctx: DeepDiveContext, metric: str | None = None, dimension: str | None = None, months: int = 12
+) -> TopicResult:
+    """One metric by one dimension: each group against the reference group, now and a year
+    earlier. Why both windows: the roadmap asks whether a disparity found earlier narrowed."""
+    check_choice("window (months)", months, WINDOW_CHOICES)
+    mid, m = ctx_metric(ctx, "disparity", metric)
+    item = roadmap_item(ctx.program, ctx.period, "disparity")
+    did = dimension or (
+        item.dimension if item and item.dimension else next(iter(ctx.program.dimensions))
+    )
+    dim = ctx.program.dimension(did)
+    if dim.column not in ctx.episodes.columns:
+        raise MetricError(
+            f"The episodes have no {dim.column!r} column, so there is no breakdown by "
+            f"{dim.label.lower()}; check the submissions' columns or pick another dimension."
+        )
+    recent_first = shift_period(ctx.period, -(months - 1))
+    earlier_last = shift_period(recent_first, -1)
+    wins = em.windows(
+        [
+            (
+                "earlier",
+                period_bounds(shift_period(earlier_last, -(months - 1)))[0],
+                period_bounds(earlier_last)[1],
+            ),
+            ("recent", period_bounds(recent_first)[0], period_bounds(ctx.period)[1]),
+        ]
+    )
+    rows = em.metric_rows(ctx.episodes, m, wins, ctx.provider_id)
+    rows[dim.column] = rows[dim.column].fillna("Not recorded")
+    table = em.summarize(rows, m, ["window", dim.column]).rename(columns={dim.column: "group"})
+    if table.empty:
+        raise MetricError(
+            f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in "
+            f"the {months} months to {ctx.period}; nothing to break down."
+        )
+    ref, ref_note = reference_group(table, dim.reference_group, ctx.threshold)
+    table = finish(ctx, table, ["window"])
+    table = with_gaps(table, m, ref, ctx.threshold)
+    recent = table[table["window"] == "recent"].reset_index(drop=True)
+    earlier = table[table["window"] == "earlier"].set_index("group")
+    findings = ([ref_note] if ref_note else []) + _disparity_findings(
+        ctx, m, dim.label, ref, recent, earlier, months
+    )
+    show = pd.DataFrame(
+        {
+            "Group": recent["group"] + np.where(recent["group"] == ref, " (reference)", ""),
+            "Cases": recent.apply(n_cell, axis=1),
+            m.label: recent.apply(value_cell, axis=1, metric=m),
+            "95% interval": recent.apply(ci_cell, axis=1, metric=m),
+            "Gap vs reference": recent["difference"].map(signed(m)),
+            "Gap a year earlier": recent["group"].map(earlier["difference"]).map(signed(m)),
+            "Flagged": recent["flagged"].map({True: "yes", False: ""}),
+        }
+    )
+    chart = charts.equity_chart(
+        recent[["group", "value", "ci_low", "ci_high", "suppressed", "flagged"]],
+        title=f"{m.label} by {dim.label.lower()}, {months} months to {month_label(ctx.period)}",
+        fmt=m.format,
+    )
+    method = (
+        f"{m.definition} Window: the {months} months to {month_label(ctx.period)} against the {months} "
+        f"months before. Rates are pooled over the window; intervals are Wilson (groups) and "
+        f"Newcombe (gaps). A gap is flagged when both groups have at least {ctx.threshold} cases "
+        f"and its 95% interval excludes zero."
+    )
+    return TopicResult(
+        "disparity",
+        f"{m.label} by {dim.label.lower()}: {ctx.provider_name}",
+        item.question
+        if item and item.metric == mid and item.dimension == did
+        else f"Does {m.label.lower()} differ by {dim.label.lower()}?",
+        findings,
+        show,
+        table,
+        [chart],
+        method,
+        audience=ctx.audience,
+    )
+
+
+def reference_group(
+    table: pd.DataFrame, configured: str | None, threshold: int, window: str = "recent"
+) -> tuple[str, str]:
+    """The reference group: the configured one when it has enough recent cases, else the largest
+    recent group (a youth provider has no 25-34 year olds), with a sentence saying so."""
+    recent = table[table["window"] == window].set_index("group")["denominator"]
+    largest = str(recent.idxmax())
+    if configured is not None and recent.get(configured, 0) >= threshold:
+        return configured, ""
+    if configured is None:
+        return largest, f"No reference group is configured; the largest group ({largest}) is used."
+    return largest, (
+        f"The program's reference group ({configured}) has fewer than {threshold} cases here, "
+        f"so the largest group ({largest}) is the reference."
+    )
+
+
+def with_gaps(table: pd.DataFrame, m: Metric, ref: str, threshold: int) -> pd.DataFrame:
+    """Add each group's gap to ``ref`` within each window (difference with a Newcombe interval
+    for rates, ratio) and ``flagged``: both groups have ``threshold``+ cases and the gap's
+    interval excludes zero (for medians: the two intervals do not overlap)."""
+    out = table.copy()
+    for col in ("difference", "diff_low", "diff_high", "ratio"):
+        out[col] = np.nan
+    out["flagged"] = False
+    for _, block in out.groupby("window"):
+        base = block[block["group"] == ref]
+        if base.empty or bool(base["suppressed"].iloc[0]):
+            continue
+        b = base.iloc[0]
+        for idx, row in block.iterrows():
+            if row["group"] == ref or row["suppressed"] or pd.isna(row["value"]):
+                continue
+            if m.kind == "rate":
+                x1, x2 = row["value"] * row["denominator"], b["value"] * b["denominator"]
+                c = em.compare_rates(x1, row["denominator"], x2, b["denominator"])
+            else:
+                d = row["value"] - b["value"]
+                c = {
+                    "difference": d,
+                    "diff_low": np.nan,
+                    "diff_high": np.nan,
+                    "ratio": row["value"] / b["value"] if b["value"] else np.nan,
+                }
+            for col in ("difference", "diff_low", "diff_high", "ratio"):
+                out.loc[idx, col] = c[col]
+            enough = min(row["denominator"], b["denominator"]) >= threshold
+            if m.kind == "rate":
+                excl = c["diff_low"] > 0 or c["diff_high"] < 0
+            else:  # medians, means: intervals that do not overlap
+                excl = row["ci_low"] > b["ci_high"] or row["ci_high"] < b["ci_low"]
+            out.loc[idx, "flagged"] = bool(enough and excl and row["group"] not in UNRECORDED)
+    return out
+
+
+def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list[str]:
+    out = []
+    base = recent[recent["group"] == ref]
+    if base.empty or bool(base["suppressed"].iloc[0]):
+        out.append(
+            f"The reference group ({ref}) is suppressed (small numbers), so no gap is computed."
+        )
+    flagged = recent[recent["flagged"]].copy()
+    worse = -1 if m.direction == "up" else 1
+    flagged["badness"] = flagged["difference"] * worse
+    for _, row in flagged.sort_values("badness", ascending=False).iterrows():
+        b = base.iloc[0]
+        side = "lower" if row["difference"] < 0 else "higher"
+        ci = (
+            f" (95% interval {gap_text(row['diff_low'], m, unit=False)} to {gap_text(row['diff_high'], m)})"
+            if m.kind == "rate" and np.sign(row["diff_low"]) == np.sign(row["diff_high"])
+            else ""
+        )
+        if ci and row["difference"] < 0:
+            ci = f" (95% interval {gap_text(row['diff_high'], m, unit=False)} to {gap_text(row['diff_low'], m)})"
+        sent = (
+            f"In the {months} months to {month_label(ctx.period)}, {m.label.lower()} for "
+            f"{row['group']} was {fmt(row['value'], m)} (n={row['denominator']:,.0f}) against "
+            f"{fmt(b['value'], m)} for {ref} (n={b['denominator']:,.0f}): "
+            f"{gap_text(row['difference'], m)} {side}{ci}."
+        )
+        if row["group"] in earlier.index and not pd.isna(earlier.loc[row["group"], "difference"]):
+            before = earlier.loc[row["group"], "difference"]
+            was = "lower" if before < 0 else "higher"
+            if np.sign(before) != np.sign(row["difference"]):
+                change = "reversed"
+            else:
+                change = "narrowed" if abs(row["difference"]) < abs(before) else "widened"
+            sent += f" A year earlier it was {gap_text(before, m)} {was}; the gap has {change}."
+        out.append(sent)
+    if flagged.empty and not base.empty and not bool(base["suppressed"].iloc[0]):
+        out.append(
+            f"No group's {m.label.lower()} differs from {ref}'s beyond what chance allows "
+            f"(no gap's 95% interval excludes zero among groups with {ctx.threshold}+ cases)."
+        )
+    n_sup = int(recent["suppressed"].sum())
+    if n_sup:
+        out.append(
+            f"{n_sup} group(s) by {dim_label.lower()} are suppressed (fewer than {ctx.threshold} "
+            "cases, or suppressed so a small group cannot be worked out from the total)."
+        )
+    return out
+
+
+# -- (2) service duration vs outcome ----------------------------------------------------------------
+DURATION_EDGES = (0, 1, 3, 6, 12)
+SELECTION_CAUTION = (
+    "Selection: people who stay in service longer are not like those who leave early. Early "
+    "leavers include people who found housing on their own, were asked to leave, went to hospital "
+    "or jail, or disengaged; those who stay are the ones the program kept. The difference shown is "
+    "an association, not the effect of more service: it does not mean that keeping everyone longer "
+    "would change the outcome by that much. To get closer to an effect, compare like with like "
+    "(similar need, household and referral source) or follow a practice change over time "
+    "(the cohort-trend topic)."
+)
+
+
+def duration_bands(cutoff_months: int) -> tuple[list[float], list[str]]:
+    """Band edges (months) that always include the cutoff, so every band lies on one side of
+    the split, and their labels ("under 1 month", "1-3 months", ..., "12+ months")."""
+    edges = sorted({*DURATION_EDGES, cutoff_months})
+    labels = [f"under {edges[1]} month{'s' if edges[1] > 1 else ''}"]
+    labels += [f"{lo}-{hi} months" for lo, hi in zip(edges[1:], edges[2:], strict=False)]
+    labels.append(f"{edges[-1]}+ months")
+    return [*edges, math.inf], labels
+
+
+def duration_outcome(
+    ctx: DeepDiveContext, metric: str | None = None, cutoff_months: int = 3, months: int = 12
+) -> TopicResult:
+    """Outcome rate by time in service, split at ``cutoff_months``; always with the selection
+    caution, because the comparison invites a causal reading it cannot support."""
+    check_choice("window (months)", months, WINDOW_CHOICES)
+    check_choice("cutoff (months)", cutoff_months, CUTOFF_CHOICES)
+    mid, m = ctx_metric(ctx, "duration_outcome", metric)
+    if m.kind != "rate":
+        raise MetricError(
+            f"Duration vs outcome needs a rate metric; {mid!r} is a {m.kind}. "
+            f"Pick one of: {', '.join(k for k, v in ctx.program.metrics.items() if v.kind == 'rate')}."
+        )
+    rows = em.metric_rows(ctx.episodes, m, em.trailing_window(ctx.period, months, "window"))
+    if "months_of_service" in rows and rows["months_of_service"].notna().any():
+        dur, dur_label = (
+            pd.to_numeric(rows["months_of_service"], errors="coerce"),
+            "months of service",
+        )
+    else:
+        dur, dur_label = (
+            rows["length_of_stay_days"].astype("float64") / DAYS_PER_MONTH,
+            "length of stay",
+        )
+    dur = dur.astype("float64")
+    edges, labels = duration_bands(cutoff_months)
+    long_, short = (
+        f"{cutoff_months}+ months",
+        f"under {cutoff_months} month{'s' if cutoff_months > 1 else ''}",
+    )
+    rows = rows.assign(
+        band=pd.cut(dur, edges, right=False, labels=labels).astype("string"),
+        side=np.where(dur >= cutoff_months, long_, short),
+    )[dur.notna()]
+    own = rows[rows["provider_id"] == ctx.provider_id]
+    if own.empty:
+        raise MetricError(
+            f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in the "
+            f"{months} months to {ctx.period}."
+        )
+    bands = em.summarize(own, m, ["side", "band"]).rename(columns={"band": "group"})
+    bands["order"] = bands["group"].map({lab: i for i, lab in enumerate(labels)})
+    bands = bands.sort_values("order").drop(columns="order").assign(scope="band")
+    # Complementary suppression within each side: the side's total is shown too.
+    bands = finish(ctx, bands, ["side"]).drop(columns="side")
+    split = finish(
+        ctx,
+        pd.concat(
+            [
+                em.summarize(own, m, ["side"]).assign(scope="provider"),
+                em.summarize(rows, m, ["side"]).assign(scope="all providers"),
+            ],
+            ignore_index=True,
+        ).rename(columns={"side": "group"}),
+        ["scope"],
+    )
+    table = pd.concat([bands, split], ignore_index=True)
+    findings = [
+        _split_sentence(table, scope, who, m, long_, short, dur_label, ctx.threshold)
+        for scope, who in (("provider", ctx.provider_name), ("all providers", "All providers"))
+    ]
+    names = {
+        "band": ctx.provider_name,
+        "provider": ctx.provider_name,
+        "all providers": "All providers",
+    }
+    show = pd.DataFrame(
+        {
+            "Time in service": table["group"],
+            "Who": table["scope"].map(names),
+            "Cases": table.apply(n_cell, axis=1),
+            m.label: table.apply(value_cell, axis=1, metric=m),
+            "95% interval": table.apply(ci_cell, axis=1, metric=m),
+        }
+    )
+    band_rows = table[table["scope"] == "band"].assign(flagged=False)
+    chart = charts.equity_chart(
+        band_rows[["group", "value", "ci_low", "ci_high", "suppressed", "flagged"]],
+        title=f"{m.label} by {dur_label}, {months} months to {month_label(ctx.period)}",
+        fmt=m.format,
+    )
+    method = (
+        f"{m.definition} Population: {m.denominator_label or 'cases'} in the {months} months to "
+        f"{month_label(ctx.period)}; time in service is {dur_label} in months"
+        + ("." if dur_label == "months of service" else f" (days / {DAYS_PER_MONTH}).")
+    )
+    item = roadmap_item(ctx.program, ctx.period, "duration_outcome")
+    return TopicResult(
+        "duration_outcome",
+        f"Time in service and {m.label.lower()}: {ctx.provider_name}",
+        item.question
+        if item and item.metric == mid
+        else f"Do people with {long_} of service have better outcomes?",
+        findings,
+        show,
+        table,
+        [chart],
+        method,
+        SELECTION_CAUTION,
+        ctx.audience,
+    )
+
+
+def _split_sentence(
+    table: pd.DataFrame,
+    scope: str,
+    who: str,
+    m: Metric,
+    long_: str,
+    short: str,
+    dur_label: str,
+    threshold: int,
+) -> str:
+    s = table[table["scope"] == scope].set_index("group")
+    if not {long_, short} <= set(s.index) or s.loc[[long_, short], "suppressed"].any():
+        return (
+            f"{who}: one side of the split at {long_} has fewer than {threshold} cases; "
+            "no comparison is shown."
+        )
+    a, b = s.loc[long_], s.loc[short]
+    c = em.compare_rates(
+        a["value"] * a["denominator"],
+        a["denominator"],
+        b["value"] * b["denominator"],
+        b["denominator"],
+    )
+    return (
+        f"{who}: {m.label.lower()} was {fmt(a['value'], m)} for those with {long_} "
+        f"{'of service' if dur_label == 'months of service' else 'in the program'} "
+        f"(n={a['denominator']:,.0f}) and {fmt(b['value'], m)} for those with {short} "
+        f"(n={b['denominator']:,.0f}), a difference of {signed_points(c['difference'])} "
+        f"(95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])})."
+    )
+
+
+# -- dispatch ----------------------------------------------------------------------------------------------
+TOPIC_FUNCTIONS = {
+    "disparity": disparity,
+    "duration_outcome": duration_outcome,
+    "referral_funnel": referral_funnel,
+    "cohort_trend": cohort_trend,
+    "peer_comparison": peer_comparison,
+}
+
+
+def run(ctx: DeepDiveContext, topic: str | None = None, **options) -> TopicResult:
+    """Run one topic by name (default: this period's roadmap topic). Options that are None are
+    left to the topic's defaults (the roadmap entry's metric, dimension, change month)."""
+    topic = topic or (
+        ctx.program.roadmap[ctx.period].topic if ctx.period in ctx.program.roadmap else None
+    )
+    if topic is None:
+        raise ConfigError(
+            f"No roadmap topic for {ctx.period}; pass topic= one of {', '.join(TOPICS)}."
+        )
+    if topic not in TOPIC_FUNCTIONS:
+        raise UnknownIdError("topic", topic, list(TOPICS))
+    opts = {k: v for k, v in options.items() if v is not None and v != ""}
+    accepted = list(inspect.signature(TOPIC_FUNCTIONS[topic]).parameters)[1:]
+    unknown = sorted(set(opts) - set(accepted))
+    if unknown:
+        raise ConfigError(f"Topic {topic} takes {', '.join(accepted)}; not {', '.join(unknown)}.")
+    return TOPIC_FUNCTIONS[topic](ctx, **opts)

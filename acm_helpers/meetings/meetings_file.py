@@ -1,0 +1,110 @@
+"""Reading a meetings file (YAML or CSV) into validated meetings and action items.
+
+YAML: a top-level ``meetings:`` list; each meeting has ``provider``, ``date``, optional
+``period``, ``attendees``, ``notes`` and ``actions`` (``owner``, ``due``, ``text``, optional
+``metric``, ``id``, ``status``, ``closed``, ``resolution``). CSV: one row per action item with
+``provider, meeting_date, owner, due_date, text`` and optionally ``metric, item_id, status,
+closed_date, resolution``; rows sharing a provider and meeting date form one meeting. Errors name
+the file, the meeting (and CSV row) and the field. Nothing here touches the store:
+:func:`acm_helpers.meetings.actions.load_file` records what this returns.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from acm_helpers.core.config import Program
+from acm_helpers.core.errors import ActionError
+from acm_helpers.meetings.actions import MeetingEntry, MeetingsFile, check_ids
+
+
+def _entries_from_csv(path: Path) -> list[dict]:
+    """CSV: one row per action item; meetings are the distinct (provider, meeting_date)."""
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        raise ActionError(
+            f"{path}: no rows. Expected a header with provider, meeting_date, owner, "
+            "due_date, text (and optionally metric, item_id, status, closed_date, resolution)."
+        )
+    needed = ["provider", "meeting_date", "owner", "due_date", "text"]
+    missing = [c for c in needed if c not in rows[0]]
+    if missing:
+        raise ActionError(
+            f"{path}: missing column(s) {', '.join(missing)}; the header has {', '.join(rows[0])}."
+        )
+    meetings: dict[tuple[str, str], dict] = {}
+    for i, row in enumerate(rows, start=2):  # row 1 is the header
+        key = (row["provider"].strip(), row["meeting_date"].strip())
+        meeting = meetings.setdefault(
+            key, {"provider": key[0], "date": key[1], "actions": [], "_row": i}
+        )
+        entry = {
+            "text": row["text"],
+            "owner": row["owner"],
+            "due": row["due_date"],
+            "metric": (row.get("metric") or "").strip() or None,
+            "id": (row.get("item_id") or "").strip() or None,
+            "status": (row.get("status") or "open").strip() or "open",
+            "closed": (row.get("closed_date") or "").strip() or None,
+            "resolution": row.get("resolution") or "",
+            "_row": i,
+        }
+        meeting["actions"].append(entry)
+    return list(meetings.values())
+
+
+def parse_meetings_file(path: str | Path, program: Program) -> MeetingsFile:
+    """Read and validate a meetings file (YAML or CSV) without touching the store.
+
+    Raises:
+        ActionError: naming the file, the meeting (and row, for CSV) and the field at fault.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ActionError(f"Meetings file {path} not found.")
+    if path.suffix.lower() == ".csv":
+        raw_meetings = _entries_from_csv(path)
+    elif path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ActionError(f"{path}: not valid YAML: {exc}") from exc
+        except ValueError as exc:  # PyYAML builds dates itself: 2026-13-01 fails here
+            raise ActionError(f"{path}: a date is impossible ({exc}); write YYYY-MM-DD.") from exc
+        if not isinstance(raw, dict) or "meetings" not in raw:
+            raise ActionError(
+                f"{path}: expected a top-level key `meetings:` holding a list of meetings."
+            )
+        raw_meetings = raw["meetings"] or []
+    else:
+        raise ActionError(
+            f"{path}: unsupported file type {path.suffix!r}; use .yaml, .yml or .csv."
+        )
+    parsed = []
+    for i, m in enumerate(raw_meetings):
+        row = m.pop("_row", None) if isinstance(m, dict) else None
+        for a in (m.get("actions") or []) if isinstance(m, dict) else []:
+            if isinstance(a, dict):
+                a.pop("_row", None)
+        where = f"{path}: meeting {i + 1}" + (f" (row {row})" if row else "")
+        try:
+            entry = MeetingEntry.model_validate(m)
+        except ValidationError as exc:
+            probs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ActionError(f"{where}: {probs}. Fix the entry and load the file again.") from None
+        check_ids(program, entry.provider, None, where)
+        for j, a in enumerate(entry.actions):
+            check_ids(program, entry.provider, a.metric, f"{where}, action {j + 1}")
+            if a.status == "closed" and a.closed is None:
+                raise ActionError(
+                    f"{where}, action {j + 1}: status is closed but no `closed` date; add it."
+                )
+        if entry.period is not None:
+            program.check_period(entry.period)
+        parsed.append(entry)
+    return MeetingsFile(meetings=parsed)

@@ -1,0 +1,371 @@
+"""Benchmarks, flags and the plain "math" sentence of every metric value.
+
+Why in the engine: a flag is only trustworthy when it is computed once, from the same unsuppressed
+numbers, with the same rules for every provider; packets and the explorer just show it. A flag is
+raised only when the cell's ``cell_size`` reaches the suppression threshold (and, for a change,
+the previous cell's too): small cells swing by chance and are suppressed anyway. Every raised
+flag adds one sentence to ``flag_reasons`` saying what was compared with what.
+
+Benchmarks (see ``schema.METRIC_VALUE_COLUMNS``): previous period, own trailing 12 months (from
+the engine's 12-month windows), same month last year, peer median and quartiles and rank among
+providers (only unsuppressed cells count as peers), target and national value.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from acm_helpers.core.config import Metric, Program
+from acm_helpers.metrics import intervals as iv
+from acm_helpers.metrics.periods import previous_label, same_period_last_year
+
+ALL = "__all__"
+SERIES = ["metric_id", "provider_id", "dimension", "group"]
+MIN_PEERS = 3  # peer comparisons need at least this many providers with a value
+SPC_MIN_POINTS = 8  # control limits need this many months of history (including the current)
+RUN_LENGTH = 8  # run rule: this many consecutive points on one side of the centre line
+ALPHA = 0.05
+
+
+# -- formatting ------------------------------------------------------------------------------------
+def _trim(text: str) -> str:
+    return text[:-2] if text.endswith(".0") else text
+
+
+def format_value(value: float | None, fmt: str, unit: str = "") -> str:
+    """A value as people read it: 0.6 -> "60%", 41 days -> "41 days", 13733.3 -> "$13,733"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    if fmt == "percent":
+        return _trim(f"{value * 100:.1f}") + "%"
+    if fmt == "currency":
+        return f"${value:,.0f}"
+    text = f"{value:,.0f}" if abs(value) >= 100 else _trim(f"{value:,.1f}")
+    unit = unit or ("days" if fmt == "days" else "")
+    return f"{text} {unit}".strip()
+
+
+def _count(x: float) -> str:
+    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
+
+
+def math_sentence(m: Metric, numerator: float, denominator: float, value: float) -> str:
+    """ "12 exits to permanent housing / 20 leavers = 60%" (or the kind's equivalent)."""
+    v = format_value(value, m.format, m.unit)
+    num_l = m.numerator_label or "meeting the definition"
+    den_l = m.denominator_label or "cases"
+    if m.kind == "rate":
+        return f"{_count(numerator)} {num_l} / {_count(denominator)} {den_l} = {v}"
+    if m.kind == "count":
+        return f"{_count(numerator)} {m.numerator_label or m.label.lower()}"
+    if m.kind == "median":
+        return f"median of {_count(denominator)} {den_l} = {v}"
+    if m.kind == "mean":
+        return f"mean of {_count(denominator)} {den_l} = {v}"
+    num = format_value(numerator, m.format) if m.format == "currency" else _count(numerator)
+    return f"{num} {num_l} / {_count(denominator)} {den_l} = {v}"
+
+
+def math_strings(frame: pd.DataFrame, program: Program) -> list[str]:
+    """The math sentence of every row (suppressed rows are rewritten by privacy.null_suppressed)."""
+    out = []
+    for mid, num, den, val in zip(
+        frame["metric_id"], frame["numerator"], frame["denominator"], frame["value"], strict=True
+    ):
+        if val is None or (isinstance(val, float) and math.isnan(val)):
+            out.append("no cases")
+        else:
+            out.append(math_sentence(program.metrics[mid], num, den, val))
+    return out
+
+
+# -- benchmarks ------------------------------------------------------------------------------------
+def _lookup(cells: pd.DataFrame, label_fn, name: str, cols: dict[str, str]) -> pd.DataFrame:
+    """Attach the columns of the cell at ``label_fn(period, grain)`` of the same series."""
+    pairs = cells[["period", "grain"]].drop_duplicates()
+    pairs["_target"] = [
+        label_fn(p, g) for p, g in zip(pairs["period"], pairs["grain"], strict=True)
+    ]
+    keyed = cells.merge(pairs, on=["period", "grain"], how="left")
+    src = cells.loc[~cells["suppressed"], [*SERIES, "grain", "period", *cols]].rename(
+        columns={"period": "_target", **cols}
+    )
+    return keyed.merge(src, on=[*SERIES, "grain", "_target"], how="left").drop(columns="_target")
+
+
+def add_benchmarks(cells: pd.DataFrame, trailing: pd.DataFrame, program: Program) -> pd.DataFrame:
+    """previous_value, trailing_12m, same_month_last_year and the peer_* columns."""
+    prev_cols = {
+        "value": "previous_value",
+        "_x": "_px",
+        "_n": "_pn",
+        "_sd": "_psd",
+        "_se": "_pse",
+        "cell_size": "_pcell",
+        "ci_low": "_plo",
+        "ci_high": "_phi",
+    }
+    out = _lookup(cells, previous_label, "previous", prev_cols)
+    out = _lookup(out, same_period_last_year, "last_year", {"value": "same_month_last_year"})
+    trailing = pd.concat(
+        [
+            trailing.loc[~trailing["suppressed"], [*SERIES, "period", "value"]],
+            _count_trailing(cells, program),
+        ],
+        ignore_index=True,
+    )
+    t12 = trailing[[*SERIES, "period", "value"]].rename(
+        columns={"period": "end_month", "value": "trailing_12m"}
+    )
+    out = out.merge(t12, on=[*SERIES, "end_month"], how="left")
+    direction = out["metric_id"].map({k: m.direction for k, m in program.metrics.items()})
+    peers = out[(out["provider_id"] != ALL) & ~out["suppressed"] & out["value"].notna()]
+    by = ["metric_id", "period", "grain", "dimension", "group"]
+    g = peers.groupby(by)["value"]
+    stats = pd.DataFrame(
+        {
+            "peer_median": g.median(),
+            "peer_q1": g.quantile(0.25),
+            "peer_q3": g.quantile(0.75),
+            "peer_n": g.size(),
+        }
+    ).reset_index()
+    out = out.merge(stats, on=by, how="left")
+    score = peers["value"].where(direction.loc[peers.index] == "up", -peers["value"])
+    rank = score.groupby([peers[c] for c in by]).rank(method="min", ascending=False)
+    out["peer_rank"] = rank.reindex(out.index)
+    out["peer_n"] = out["peer_n"].where(out["provider_id"] != ALL)
+    return out
+
+
+def _count_trailing(cells: pd.DataFrame, program: Program) -> pd.DataFrame:
+    """Trailing 12-month benchmark of count metrics: the mean of the 12 monthly counts.
+
+    Why not a count over the 12-month window: a distinct count over a year (every client served
+    in the year) is not comparable with a month's count; the monthly average is. Needs all 12
+    months unsuppressed, so it never reveals a hidden month.
+    """
+    counts = [k for k, m in program.metrics.items() if m.kind == "count"]
+    sel = cells[
+        (cells["grain"] == "month") & cells["metric_id"].isin(counts) & ~cells["suppressed"]
+    ]
+    if sel.empty:
+        return pd.DataFrame(columns=[*SERIES, "period", "value"])
+    idx = (
+        sel["period"].str.slice(0, 4).astype(int) * 12
+        + sel["period"].str.slice(5, 7).astype(int)
+        - 1
+    )
+    wide = sel.assign(_m=idx.to_numpy()).pivot_table(
+        index=SERIES, columns="_m", values="value", aggfunc="first"
+    )
+    wide = wide.reindex(columns=range(int(idx.min()), int(idx.max()) + 1))
+    rolled = wide.T.rolling(12, min_periods=12).mean().T.stack().rename("value").reset_index()
+    rolled["period"] = [f"{m // 12:04d}-{m % 12 + 1:02d}" for m in rolled["_m"]]
+    return rolled.drop(columns="_m")
+
+
+# -- flags -----------------------------------------------------------------------------------------
+def add_flags(cells: pd.DataFrame, program: Program) -> pd.DataFrame:
+    """flag_* columns, change_p_value, control chart columns and flag_reasons."""
+    t = program.suppression.threshold
+    out = cells.copy()
+    metrics = program.metrics
+    kind = out["metric_id"].map({k: m.kind for k, m in metrics.items()})
+    up = out["metric_id"].map({k: m.direction == "up" for k, m in metrics.items()}).astype(bool)
+    target = out["metric_id"].map({k: m.target for k, m in metrics.items()}).astype(float)
+    value = out["value"].astype(float)
+    ok = (~out["suppressed"]) & (out["cell_size"] >= t) & value.notna()
+    ok_prev = ok & (out["_pcell"] >= t) & out["previous_value"].notna()
+
+    worse = lambda a, b: np.where(up, a < b, a > b)  # noqa: E731 - direction-aware "a is worse than b"
+    out["flag_below_target"] = ok & target.notna() & worse(value, target)
+    out["flag_worse_than_peers"] = (
+        ok
+        & (out["provider_id"] != ALL)
+        & (out["peer_n"] >= MIN_PEERS)
+        & worse(value, out["peer_median"])
+    )
+    out["change_p_value"] = _change_p(out, kind).where(ok_prev)
+    median_change = (
+        (kind == "median")
+        & ok_prev
+        & ((out["ci_low"] > out["_phi"]) | (out["ci_high"] < out["_plo"]))
+    )
+    out["flag_significant_change"] = (ok_prev & (out["change_p_value"] < ALPHA)) | median_change
+    out = _control_chart(out, ok, kind)
+    out["flag_reasons"] = _reasons(out, program, up, target)
+    return out.drop(columns=[c for c in out.columns if c.startswith("_p") or c == "spc_rule_"])
+
+
+def _change_p(out: pd.DataFrame, kind: pd.Series) -> pd.Series:
+    x, n, sd, se = (out[c].astype(float).to_numpy() for c in ("_x", "_n", "_sd", "_se"))
+    px, pn, psd, pse = (out[c].astype(float).to_numpy() for c in ("_px", "_pn", "_psd", "_pse"))
+    v, pv = out["value"].to_numpy(float), out["previous_value"].to_numpy(float)
+    k = kind.to_numpy()
+    p = np.full(len(out), np.nan)
+    # each test runs on its own kind's rows only (the exact Poisson test is costly per element)
+    for name, fn in {
+        "rate": lambda s: iv.two_proportion_z(x[s], n[s], px[s], pn[s]),
+        "mean": lambda s: iv.welch_p(x[s] / n[s], sd[s], n[s], px[s] / pn[s], psd[s], pn[s]),
+        "count": lambda s: iv.poisson_p(x[s], px[s]),
+        "sum_ratio": lambda s: iv.z_p(v[s] - pv[s], np.sqrt(se[s] ** 2 + pse[s] ** 2)),
+    }.items():
+        sel = k == name
+        if sel.any():
+            with np.errstate(all="ignore"):
+                p[sel] = fn(sel)
+    return pd.Series(p, index=out.index)
+
+
+def _control_chart(out: pd.DataFrame, ok: pd.Series, kind: pd.Series) -> pd.DataFrame:
+    """p-chart (rates) or XmR chart (other kinds) over each monthly series, up to each month.
+
+    Centre line and limits use only the provider's own unsuppressed months up to and including
+    the period (so a month's packet never changes when later months arrive), and need
+    ``SPC_MIN_POINTS`` of them. Signals: the point outside its 3-sigma limits, or the last
+    ``RUN_LENGTH`` points all on the same side of the current centre line.
+    """
+    for col in ("centre_line", "control_low", "control_high"):
+        out[col] = np.nan
+    out["flag_special_cause"] = False
+    out["spc_rule_"] = ""
+    sel = (out["grain"] == "month") & ok
+    if not sel.any():
+        return out
+    d = out.loc[sel, [*SERIES, "period", "value", "_x", "_n"]].assign(
+        _rate=(kind[sel] == "rate").to_numpy()
+    )
+    d = d.sort_values([*SERIES, "period"])
+    key = pd.Series(d.groupby(SERIES, sort=False, dropna=False).ngroup().to_numpy(), index=d.index)
+    d["_i"] = d.groupby(key.to_numpy()).cumcount()
+    g = d.groupby(key.to_numpy())
+    d["_cx"], d["_cn"], d["_cv"] = g["_x"].cumsum(), g["_n"].cumsum(), g["value"].cumsum()
+    mr = g["value"].diff().abs()
+    d["_cmr"] = mr.fillna(0).groupby(key.to_numpy()).cumsum()
+    npts = d["_i"] + 1
+    rate = d["_rate"].to_numpy()
+    with np.errstate(all="ignore"):
+        centre = np.where(rate, d["_cx"] / d["_cn"], d["_cv"] / npts)
+        sigma_p = np.sqrt(centre * (1 - centre) / d["_n"])
+        mrbar = d["_cmr"] / (npts - 1)
+        half = np.where(rate, 3 * sigma_p, 2.66 * mrbar)
+    enough = (npts >= SPC_MIN_POINTS).to_numpy()
+    lo = np.where(rate, np.maximum(centre - half, 0), centre - half)
+    hi = np.where(rate, np.minimum(centre + half, 1), centre + half)
+    v = d["value"].to_numpy(float)
+    outside = enough & ((v > hi) | (v < lo))
+    run, above = _runs(pd.factorize(key)[0], v, np.asarray(centre, float), enough)
+    idx = d.index
+    out.loc[idx, "centre_line"] = np.where(enough, centre, np.nan)
+    out.loc[idx, "control_low"] = np.where(enough, lo, np.nan)
+    out.loc[idx, "control_high"] = np.where(enough, hi, np.nan)
+    out.loc[idx, "flag_special_cause"] = outside | run
+    out.loc[idx, "spc_rule_"] = np.where(
+        outside,
+        np.where(v > hi, "above", "below"),
+        np.where(run, np.where(above, "run_above", "run_below"), ""),
+    )
+    return out
+
+
+def _runs(
+    codes: np.ndarray, vals: np.ndarray, centre: np.ndarray, enough: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Run rule at each point j: the ``RUN_LENGTH`` points ending at j (same series, rows sorted
+    by series then period) all above, or all below, the centre line of j; and which side.
+
+    Vectorized as a (points x window) matrix: one row per point that may signal.
+    """
+    run = np.zeros(len(vals), dtype=bool)
+    above = np.zeros(len(vals), dtype=bool)
+    j = np.flatnonzero(enough)
+    j = j[j >= RUN_LENGTH - 1]
+    if not j.size:
+        return run, above
+    start = j - RUN_LENGTH + 1
+    j = j[codes[start] == codes[j]]  # the window must stay within the series
+    if not j.size:
+        return run, above
+    window = vals[j[:, None] + np.arange(-RUN_LENGTH + 1, 1)]
+    c = centre[j][:, None]
+    hit = (window > c).all(axis=1) | (window < c).all(axis=1)
+    run[j] = hit
+    above[j] = hit & (window[:, 0] > centre[j])
+    return run, above
+
+
+def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Series) -> list[str]:
+    reasons = []
+    cols = [
+        "metric_id",
+        "period",
+        "value",
+        "previous_value",
+        "peer_median",
+        "peer_rank",
+        "peer_n",
+        "change_p_value",
+        "centre_line",
+        "control_low",
+        "control_high",
+        "spc_rule_",
+        "flag_below_target",
+        "flag_worse_than_peers",
+        "flag_significant_change",
+        "flag_special_cause",
+    ]
+    raised = (
+        out["flag_below_target"].to_numpy(bool)
+        | out["flag_worse_than_peers"].to_numpy(bool)
+        | out["flag_significant_change"].to_numpy(bool)
+        | out["flag_special_cause"].to_numpy(bool)
+    )
+    result = np.full(len(out), "", dtype=object)
+    rows = out.loc[raised, cols].itertuples(index=False)  # sentences only where a flag is raised
+    for row, is_up, tgt in zip(rows, up.to_numpy()[raised], target.to_numpy()[raised], strict=True):
+        m = program.metrics[row.metric_id]
+        f = partial(format_value, fmt=m.format, unit=m.unit)
+        said = []
+        if row.flag_below_target:
+            rel = "below" if is_up else "above"
+            said.append(
+                f"{m.label} of {f(row.value)} is {rel} the target of {f(tgt)}"
+                f"{'' if is_up else ' (lower is better)'}."
+            )
+        if row.flag_worse_than_peers:
+            rel = "below" if is_up else "above"
+            said.append(
+                f"{f(row.value)} is {rel} the peer median of {f(row.peer_median)} "
+                f"(rank {int(row.peer_rank)} of {int(row.peer_n)} providers)."
+            )
+        if row.flag_significant_change:
+            moved = "rose" if row.value > row.previous_value else "fell"
+            better = (row.value > row.previous_value) == is_up
+            p = "" if np.isnan(row.change_p_value) else f", p = {row.change_p_value:.3f}"
+            test = "95% intervals do not overlap" if m.kind == "median" else "significant change"
+            said.append(
+                f"{m.label} {moved} from {f(row.previous_value)} to {f(row.value)} since the previous "
+                f"period ({'better' if better else 'worse'}; {test}{p})."
+            )
+        if row.flag_special_cause:
+            rule = row.spc_rule_
+            if rule in ("above", "below"):
+                limit = row.control_high if rule == "above" else row.control_low
+                said.append(
+                    f"Special cause: {f(row.value)} is {rule} the control limit of {f(limit)} "
+                    f"(centre line {f(row.centre_line)})."
+                )
+            else:
+                side = "above" if rule == "run_above" else "below"
+                said.append(
+                    f"Special cause: {RUN_LENGTH} months in a row {side} the centre line of "
+                    f"{f(row.centre_line)}."
+                )
+        reasons.append(" ".join(said))
+    result[raised] = reasons
+    return result.tolist()

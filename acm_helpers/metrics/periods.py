@@ -1,0 +1,145 @@
+"""Reporting periods as a table the engine joins episodes to.
+
+Why a table: the engine evaluates a metric for every provider and period in one SQL statement by
+joining episodes to this table (``:start``/``:end`` become the period's columns) instead of
+looping over periods in Python. Months are the base grain; quarters, years and the contract term
+are windows of their own, so a quarter's rate is computed from the quarter's episodes, never by
+averaging monthly rates. Roll-up windows are clipped to the program's months, so a quarter that
+the program only partly covers holds exactly the months it covers (and its counts are the sum of
+its months' counts for metrics whose populations partition time).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from acm_helpers.core.config import Program, month_range, period_bounds, shift_period
+from acm_helpers.core.errors import ConfigError
+
+GRAINS = ("month", "quarter", "year", "term")
+TRAILING = "t12"  # internal grain: the 12 months ending with a month (labelled by that month)
+
+
+def quarter_of(month: str) -> str:
+    """``2026-10`` -> ``2026-Q4``."""
+    y, m = month.split("-")
+    return f"{y}-Q{(int(m) - 1) // 3 + 1}"
+
+
+def year_of(month: str) -> str:
+    """``2026-10`` -> ``2026``."""
+    return month[:4]
+
+
+def previous_label(period: str, grain: str, steps: int = 1) -> str | None:
+    """The label ``steps`` periods before ``period`` of the same grain (None for the term)."""
+    if grain == "month" or grain == TRAILING:
+        return shift_period(period, -steps)
+    if grain == "quarter":
+        y, q = int(period[:4]), int(period[-1])
+        idx = y * 4 + (q - 1) - steps
+        return f"{idx // 4}-Q{idx % 4 + 1}"
+    if grain == "year":
+        return str(int(period) - steps)
+    return None
+
+
+def same_period_last_year(period: str, grain: str) -> str | None:
+    """Same month (quarter, year) one year earlier; None for the term."""
+    steps = {"month": 12, "quarter": 4, "year": 1}.get(grain)
+    return previous_label(period, grain, steps) if steps else None
+
+
+def periods_table(
+    program: Program,
+    months: list[str] | None = None,
+    grains: tuple[str, ...] = GRAINS,
+    trailing: bool = True,
+) -> pd.DataFrame:
+    """Every window the engine evaluates.
+
+    Args:
+        program: the program (its months and providers' contract terms).
+        months: months to report (default: all the program's months). Quarters and years are the
+            ones these months fall in; their windows cover the program's months in them.
+        grains: which grains to include (``month`` is needed for trailing windows).
+        trailing: also add the 12-month window ending with each month (grain ``t12``), used for
+            the ``trailing_12m`` benchmark; only for months with 12 program months up to them,
+            so a trailing value never silently covers fewer months.
+
+    Returns:
+        Columns ``period``, ``grain``, ``start``, ``end`` (dates), ``scope`` (a provider id for
+        contract-term windows, else null: the window applies to every provider) and
+        ``end_month`` (the YYYY-MM of ``end``).
+    """
+    unknown = set(grains) - set(GRAINS)
+    if unknown:
+        raise ConfigError(f"Unknown grain(s) {sorted(unknown)}; known grains: {', '.join(GRAINS)}.")
+    all_months = program.periods()
+    months = list(all_months if months is None else months)
+    for m in months:
+        program.check_period(m)
+    lo, hi = period_bounds(program.first_period)[0], period_bounds(program.last_period)[1]
+    rows: list[tuple] = []
+
+    def add(label: str, grain: str, start: date, end: date, scope: str | None = None) -> None:
+        rows.append(
+            (
+                label,
+                grain,
+                max(start, lo) if grain != "term" else start,
+                min(end, hi) if grain != "term" else end,
+                scope,
+            )
+        )
+
+    if "month" in grains:
+        for m in months:
+            add(m, "month", *period_bounds(m))
+    if "quarter" in grains:
+        for q in dict.fromkeys(quarter_of(m) for m in months):
+            qm = [m for m in all_months if quarter_of(m) == q]
+            add(q, "quarter", period_bounds(qm[0])[0], period_bounds(qm[-1])[1])
+    if "year" in grains:
+        for y in dict.fromkeys(year_of(m) for m in months):
+            ym = [m for m in all_months if year_of(m) == y]
+            add(y, "year", period_bounds(ym[0])[0], period_bounds(ym[-1])[1])
+    if "term" in grains:
+        for p in program.providers:
+            add("term", "term", p.start, p.end, p.id)
+    frame = pd.DataFrame(rows, columns=["period", "grain", "start", "end", "scope"])
+    if trailing and "month" in grains:
+        t12 = [
+            (m, TRAILING, period_bounds(shift_period(m, -11))[0], period_bounds(m)[1], None)
+            for m in months
+            if shift_period(m, -11) >= program.first_period
+        ]
+        frame = pd.concat([frame, pd.DataFrame(t12, columns=frame.columns)], ignore_index=True)
+    frame["end_month"] = [f"{e.year:04d}-{e.month:02d}" for e in frame["end"]]
+    frame["scope"] = frame["scope"].astype("str")
+    return frame
+
+
+def term_window(program: Program) -> tuple[date, date]:
+    """The program-wide window ("term" for ``__all__``): first to last month."""
+    return period_bounds(program.first_period)[0], period_bounds(program.last_period)[1]
+
+
+def months_in(
+    program: Program, period: str, grain: str, provider_id: str | None = None
+) -> list[str]:
+    """The program months a period of any grain covers (for roll-up relations)."""
+    all_months = program.periods()
+    if grain == "month":
+        return [period]
+    if grain == "quarter":
+        return [m for m in all_months if quarter_of(m) == period]
+    if grain == "year":
+        return [m for m in all_months if year_of(m) == period]
+    if provider_id and provider_id != "__all__":
+        p = program.provider(provider_id)
+        first, last = f"{p.start:%Y-%m}", f"{p.end:%Y-%m}"
+        return [m for m in month_range(first, last) if m in all_months]
+    return all_months

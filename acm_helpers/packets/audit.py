@@ -1,0 +1,270 @@
+"""Leak check of provider-facing packets, run on the finished files before they are published.
+
+Why check the files and not trust the pipeline: suppression and anonymization happen once, in
+the engine, but a packet is assembled from many hands (templates, narrative, charts, appendix).
+This module reads what a provider would actually receive (the HTML text and SVG labels, the
+PDF's text via ``pdftotext``, every XLSX cell) and looks for three things that must never be
+there:
+
+1. a client id (any client id in the store's episodes);
+2. another provider's name or id, when peers are anonymized;
+3. the true value of a suppressed cell: a text unit (table row, list item, chart label, PDF
+   line, spreadsheet row) that names the suppressed cell's metric and group and also carries its
+   true numerator, denominator or value.
+
+A finding fails the packet (``privacy_failed`` in the manifest) with the reason. Text units come
+from :mod:`acm_helpers.packets.audit_text`; the facts from :mod:`acm_helpers.packets.audit_facts`.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from acm_helpers.core.errors import PrivacyError  # noqa: F401 - re-exported
+from acm_helpers.packets.audit_text import file_units, html_units, pdf_units, xlsx_units  # noqa: F401 - re-exported
+
+TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
+NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
+
+
+@dataclass(frozen=True)
+class SuppressedCell:
+    """A cell the engine suppressed, with the true numbers that must not appear next to it."""
+
+    metric: str  # metric label as printed (and id)
+    group: str  # group label ("" for an overall value)
+    numbers: frozenset[str]  # the true numerator, denominator and value in printed forms
+    period: str = ""
+    metric_id: str = ""
+    who: str = (
+        ""  # another provider's label as the packet shows it ("" = the packet's own provider)
+    )
+    dimension: str = ""  # the breakdown's label ("Race and ethnicity"); "" for an overall value
+    current: bool = True  # the packet's own period: rows need not name it (else they must)
+
+
+@dataclass(frozen=True)
+class PrivacyFacts:
+    """What a provider's packet must not contain."""
+
+    provider: str
+    client_ids: frozenset[str] = frozenset()
+    forbidden_names: tuple[str, ...] = ()  # other providers' names (when anonymized)
+    forbidden_ids: frozenset[str] = frozenset()  # other providers' ids (lower case)
+    suppressed: tuple[SuppressedCell, ...] = ()
+    labels_with_digits: tuple[
+        str, ...
+    ] = ()  # labels such as "18-24", ZIP codes, "within 12 months"
+    other_labels: tuple[
+        str, ...
+    ] = ()  # other providers as the packet names them ("Peer A", "All providers")
+    group_labels: tuple[str, ...] = ()  # every group label of every dimension
+    dimension_labels: tuple[str, ...] = ()  # every breakdown's label
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One leak, with where it was found and a short excerpt (the secret itself is masked)."""
+
+    kind: str  # client_id | provider_name | suppressed_value
+    file: str
+    detail: str
+    excerpt: str = ""
+
+    @property
+    def message(self) -> str:
+        """One sentence for the manifest and the CLI."""
+        return f"{self.file}: {self.kind.replace('_', ' ')} {self.detail}"
+
+    def as_dict(self) -> dict[str, str]:
+        """JSON-able form for the manifest."""
+        return {
+            "kind": self.kind,
+            "file": self.file,
+            "detail": self.detail,
+            "excerpt": self.excerpt,
+        }
+
+
+# -- checks ------------------------------------------------------------------------------------------
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip().lower()
+
+
+def _numbers(text: str) -> set[str]:
+    return {m.replace(",", "") for m in NUMBER.findall(text)}
+
+
+def check_units(units: Iterable[str], facts: PrivacyFacts, file: str) -> list[Finding]:
+    """Check text units against the facts; one finding per distinct leak."""
+    findings: dict[tuple[str, str], Finding] = {}
+    names = [(n, _norm(n)) for n in facts.forbidden_names if n.strip()]
+    by_metric: dict[str, list[SuppressedCell]] = {}
+    for cell in facts.suppressed:
+        by_metric.setdefault(_norm(cell.metric), []).append(cell)
+    digit_labels = tuple(
+        sorted(
+            {c.group for c in facts.suppressed if any(ch.isdigit() for ch in c.group)}
+            | set(facts.labels_with_digits),
+            key=len,
+            reverse=True,
+        )
+    )
+    for unit in units:
+        low = _norm(unit)
+        tokens = set(TOKEN.findall(unit))
+        for cid in tokens & facts.client_ids:
+            findings.setdefault(
+                ("client_id", cid),
+                Finding("client_id", file, f"{_mask(cid)} appears", _excerpt(unit, cid)),
+            )
+        for name, norm in names:
+            if norm in low:
+                findings.setdefault(
+                    ("provider_name", name),
+                    Finding(
+                        "provider_name",
+                        file,
+                        f"another provider's name {name!r} appears",
+                        _excerpt(unit, name),
+                    ),
+                )
+        for pid in {t.lower() for t in tokens} & facts.forbidden_ids:
+            findings.setdefault(
+                ("provider_name", pid),
+                Finding(
+                    "provider_name",
+                    file,
+                    f"another provider's id {pid!r} appears",
+                    _excerpt(unit, pid),
+                ),
+            )
+        if by_metric:
+            _check_suppressed(unit, low, by_metric, file, findings, digit_labels, facts)
+    return list(findings.values())
+
+
+@functools.lru_cache(maxsize=4096)
+def _word(text: str) -> re.Pattern:
+    return re.compile(r"(?<![\w-])" + re.escape(_norm(text)) + r"(?![\w-])")
+
+
+def period_forms(period: str) -> tuple[str, ...]:
+    """How a period is written in packets, lower case: "2026-03", "march 2026", "mar 2026";
+    quarters "2026-q3", "q3 2026", "july–september 2026"."""
+    from datetime import datetime
+
+    if re.fullmatch(r"\d{4}-\d{2}", period):
+        d = datetime.strptime(period, "%Y-%m")
+        return (period, f"{d:%B %Y}".lower(), f"{d:%b %Y}".lower())
+    q = re.fullmatch(r"(\d{4})-Q([1-4])", period)
+    if q:
+        y, n = q.group(1), int(q.group(2))
+        first, last = datetime(int(y), 3 * n - 2, 1), datetime(int(y), 3 * n, 1)
+        return (
+            period.lower(),
+            f"q{n} {y}",
+            f"{first:%B}–{last:%B} {y}".lower(),
+            f"{first:%b}–{last:%b} {y}".lower(),
+        )
+    return (period.lower(),)
+
+
+MONTHS = "january|february|march|april|may|june|july|august|september|october|november|december"
+PERIOD_TEXT = re.compile(
+    r"\b\d{4}-(?:q[1-4]|\d{2})(?:-\d{2})?\b|\bq[1-4] \d{4}\b"
+    rf"|\b(?:{MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)(?:–\w+)? \d{{4}}\b"
+)
+
+
+# The suppression rule itself ("fewer than 11 cases") is not a value.
+RULE_TEXT = re.compile(r"(?:fewer|less) than \d+ cases|threshold of \d+|under \d+ cases")
+
+
+def _check_suppressed(
+    unit: str,
+    low: str,
+    by_metric: dict[str, list[SuppressedCell]],
+    file: str,
+    findings: dict,
+    labels_with_digits: tuple[str, ...],
+    facts: PrivacyFacts,
+) -> None:
+    """A unit naming a suppressed cell (metric, group, peer, period) must not carry its numbers.
+
+    Numbers are read after removing dates and labels that contain digits (age bands such as
+    "18-24", ZIP codes, "within 12 months"), so a label is never mistaken for a value. A unit is
+    about what it names: the periods it mentions (none: the packet's own month or quarter), the
+    provider it names (none: the packet's own), the group it names (none: the overall value).
+    """
+    nums = None
+    mentioned: set[str] = set()
+    names_other = names_group = False
+    named_dims: set[str] = set()
+    for metric_norm, cells in by_metric.items():
+        if metric_norm not in low:
+            continue
+        if nums is None:
+            periods = PERIOD_TEXT.findall(low)
+            mentioned = set(periods)
+            clean = RULE_TEXT.sub(" ", PERIOD_TEXT.sub(" ", low))
+            for label in labels_with_digits:
+                clean = _word(label).sub(" ", clean)
+            nums = _numbers(clean)
+            names_other = any(_word(lab).search(low) for lab in facts.other_labels)
+            names_group = any(_word(g).search(low) for g in facts.group_labels)
+            named_dims = {_norm(d) for d in facts.dimension_labels if _norm(d) in low}
+        if not nums:
+            return
+        for cell in cells:
+            hit = nums & cell.numbers
+            if not hit:
+                continue
+            if cell.group and not _word(cell.group).search(low):
+                continue
+            if cell.dimension and named_dims and _norm(cell.dimension) not in named_dims:
+                continue  # the row names another breakdown (e.g. "Unknown" race, not gender)
+            if cell.who and not _word(cell.who).search(low):
+                continue
+            if not cell.who and names_other:
+                continue  # a row about another provider
+            if not cell.group and names_group:
+                continue  # a row about a group, not the overall value
+            if mentioned:
+                if not mentioned & set(period_forms(cell.period)):
+                    continue
+            elif not cell.current:
+                continue
+            key = ("suppressed_value", f"{cell.metric}|{cell.group}|{cell.who}|{cell.period}")
+            where = " / ".join(x for x in (cell.metric, cell.group, cell.who, cell.period) if x)
+            findings.setdefault(
+                key,
+                Finding(
+                    "suppressed_value",
+                    file,
+                    # the manifest and index are read by staff: name the cell, never its numbers
+                    f"the suppressed cell {where} is shown with its true number(s)",
+                    NUMBER.sub("#", unit[:200]),
+                ),
+            )
+
+
+def _mask(secret: str) -> str:
+    return secret[:2] + "…" + secret[-2:] if len(secret) > 5 else "…"
+
+
+def _excerpt(unit: str, secret: str) -> str:
+    return unit[:200].replace(secret, _mask(secret))
+
+
+def check_files(files: Mapping[str, Path] | Iterable[Path], facts: PrivacyFacts) -> list[Finding]:
+    """Audit every file of a packet; an empty list means the packet may be published."""
+    paths = list(files.values()) if isinstance(files, Mapping) else list(files)
+    findings = []
+    for path in paths:
+        findings += check_units(file_units(Path(path)), facts, Path(path).name)
+    return findings

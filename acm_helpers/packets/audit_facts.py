@@ -1,0 +1,169 @@
+"""The facts a provider packet is checked against, gathered from the store and the program: client
+ids, the other providers' names and labels, and the true numbers of the cells the engine
+suppressed (which must never appear next to those cells).
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+
+from acm_helpers.packets.audit import PrivacyFacts, SuppressedCell
+
+
+@functools.lru_cache(maxsize=4)
+def _client_ids(episodes_path: str, mtime: float) -> frozenset[str]:
+    ids = pd.read_parquet(episodes_path, columns=["client_id"])["client_id"].dropna().astype(str)
+    return frozenset(ids.unique().tolist())
+
+
+def client_ids(store) -> frozenset[str]:
+    """Every client id in the store (cached per process until episodes change)."""
+    path = store.table_path("episodes")
+    if not path.exists():
+        return frozenset()
+    return _client_ids(str(path), path.stat().st_mtime)
+
+
+def printed_forms(value: float | None, fmt: str) -> set[str]:
+    """The ways a number can be printed in a packet ("7", "43%", "42.9%", "0.43", "$1,200")."""
+    if value is None or pd.isna(value):
+        return set()
+    v = float(value)
+    out = {f"{v:.0f}" if v.is_integer() else f"{v:g}"}
+    if fmt == "percent":
+        out |= {f"{v * 100:.0f}%", f"{v * 100:.1f}%", f"{v:.2f}", f"{v:.3f}"}
+    else:
+        out |= {f"{v:.0f}", f"{v:.1f}"}
+    return {s.replace(",", "") for s in out}
+
+
+def facts_for(
+    program,
+    store,
+    provider: str | None,
+    period: str,
+    truth: pd.DataFrame | None = None,
+    equity_period: str = "",
+) -> PrivacyFacts:
+    """Build the facts for one provider's packet from the store and the program.
+
+    Args:
+        truth: the engine's unsuppressed numbers of the suppressed cells
+            (``metrics.unsuppressed_cells``), computed once per run upstream; computed here when
+            None (slow: it re-evaluates every metric).
+        equity_period: the quarter the packet's equity section shows (its cells are "current").
+    """
+    others = [p for p in program.providers if p.id != provider]
+    anonymized = program.peers.display == "anonymized"
+    if provider and truth is None:
+        from acm_helpers.metrics import engine as metrics
+
+        truth = metrics.unsuppressed_cells(program, store)
+    cells = suppressed_truth(program, truth, provider, period, equity_period) if provider else []
+    return PrivacyFacts(
+        labels_with_digits=digit_labels(program, truth),
+        other_labels=shown_labels(program, provider) if provider else (),
+        group_labels=tuple(sorted(set(truth["group"].astype(str)) - {""}))
+        if truth is not None and len(truth)
+        else (),
+        dimension_labels=tuple(d.label for d in program.dimensions.values()),
+        provider=provider or "",
+        client_ids=client_ids(store),
+        forbidden_names=tuple(p.name for p in others) if anonymized else (),
+        forbidden_ids=frozenset(p.id.lower() for p in others) if anonymized else frozenset(),
+        suppressed=tuple(cells),
+    )
+
+
+def shown_labels(program, provider: str) -> tuple[str, ...]:
+    """Other providers as this provider's packet names them (anonymous labels or names)."""
+    from acm_helpers.metrics.privacy import peer_labels
+
+    if program.peers.display == "anonymized":
+        labels = list(peer_labels(program, provider).values())
+    else:
+        labels = [p.name for p in program.providers if p.id != provider]
+    return (*labels, "All providers")
+
+
+def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
+    """Labels that contain digits (age bands, ZIP codes, "within 12 months"): never values."""
+    from acm_helpers.metrics.engine import band_labels
+
+    labels = {
+        lab for dim in program.dimensions.values() if dim.bins for lab in band_labels(dim.bins)
+    }
+    for m in program.metrics.values():
+        labels |= {
+            t
+            for t in (m.label, m.numerator_label, m.denominator_label)
+            if any(ch.isdigit() for ch in t)
+        }
+    if truth is not None and not truth.empty:
+        labels |= {g for g in truth["group"].astype(str).unique() if any(ch.isdigit() for ch in g)}
+    return tuple(sorted(labels))
+
+
+def suppressed_truth(
+    program, truth: pd.DataFrame, provider: str, period: str, equity_period: str = ""
+) -> list[SuppressedCell]:
+    """The suppressed cells a provider's packet could show, each with its true numbers.
+
+    Own cells: every month up to the period and the equity quarter; peers' cells: this month's
+    overall values, named as the packet names that peer. A cell is "current" (rows need not name
+    its period) only where the packet shows that kind of cell without a date: this month's
+    overall values (tiles) and the equity quarter's groups (equity tables).
+    """
+    from acm_helpers.metrics.privacy import ALL, peer_labels
+
+    if truth is None or truth.empty:
+        return []
+    labels = (
+        peer_labels(program, provider)
+        if program.peers.display == "anonymized"
+        else {p.id: p.name for p in program.providers}
+    )
+    labels[ALL] = "All providers"
+    t = truth
+    own = t[
+        (t["provider_id"] == provider)
+        & (
+            ((t["grain"] == "month") & (t["period"] <= period))
+            | ((t["grain"] == "quarter") & (t["period"] == equity_period))
+        )
+    ]
+    peers = t[
+        (t["provider_id"] != provider)
+        & (t["grain"] == "month")
+        & (t["period"] == period)
+        & (t["dimension"] == "")
+    ]
+    cells = []
+    for rows, is_own in ((own, True), (peers, False)):
+        for row in rows.itertuples(index=False):
+            metric = program.metric(row.metric_id)
+            nums = (
+                printed_forms(row.numerator, "number")
+                | printed_forms(row.denominator, "number")
+                | printed_forms(row.value, metric.format)
+            )
+            cells.append(
+                SuppressedCell(
+                    metric=metric.label,
+                    metric_id=row.metric_id,
+                    group=str(row.group or ""),
+                    numbers=frozenset(nums),
+                    dimension=program.dimension(row.dimension).label if row.dimension else "",
+                    period=str(row.period),
+                    who="" if is_own else labels.get(row.provider_id, row.provider_id),
+                    current=(row.grain == "month" and row.period == period and not row.dimension)
+                    or (
+                        row.grain == "quarter"
+                        and row.period == equity_period
+                        and bool(row.dimension)
+                    ),
+                )
+            )
+    return cells

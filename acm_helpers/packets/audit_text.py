@@ -1,0 +1,149 @@
+"""What a provider would read in a packet, as text units: each file (HTML, PDF, XLSX) becomes a
+list of short strings (a table row with its caption, a tile, a list item, a chart mark's label,
+a PDF line, a spreadsheet row), so the leak check can ask what each unit is about and what
+numbers it carries.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+
+from acm_helpers.core.errors import PrivacyError
+
+# Elements whose own text is one unit. Cells (td, th) and spans are inline here, so a table row
+# or a tile (a div of spans) is one unit: its label and its numbers are checked together.
+BLOCKS = {
+    "tr",
+    "li",
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "div",
+    "title",
+    "text",
+    "caption",
+    "section",
+    "table",
+    "tbody",
+    "thead",
+    "ul",
+    "ol",
+    "main",
+    "body",
+    "svg",
+    "g",
+    "pre",
+    "dt",
+    "dd",
+}
+LABEL_ATTRS = {"aria-label", "title", "alt", "aria-description"}
+
+
+class _Units(HTMLParser):
+    """Collect each block's own text (not its child blocks'), plus label attributes (SVG
+    aria-labels, which carry a chart mark's fields and values)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.units: list[str] = []
+        self._stack: list[list[str]] = [[]]
+        self._skip = 0
+        self._captions: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("style", "script"):
+            self._skip += 1
+        if tag == "table":
+            self._captions.append("")
+        for name, value in attrs:
+            if name in LABEL_ATTRS and value:
+                self.units.append(value)
+        if tag in BLOCKS:
+            self._stack.append([])
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script"):
+            self._skip = max(0, self._skip - 1)
+        if tag in BLOCKS and len(self._stack) > 1:
+            text = " ".join(self._stack.pop()).strip()
+            if tag == "caption" and self._captions:
+                self._captions[-1] = text
+            elif tag == "tr" and text and self._captions and self._captions[-1]:
+                text = f"{self._captions[-1]} | {text}"  # a row is about what its table's caption names
+            if text:
+                self.units.append(text)
+        if tag == "table" and self._captions:
+            self._captions.pop()
+
+    def handle_data(self, data):
+        if not self._skip and data.strip():
+            self._stack[-1].append(data.strip())
+
+    def close(self):
+        super().close()
+        rest = " ".join(" ".join(s) for s in self._stack).strip()
+        if rest:
+            self.units.append(rest)
+
+
+def html_units(html: str) -> list[str]:
+    """Text units of an HTML page: blocks (rows, items, tiles, paragraphs) and label attributes."""
+    parser = _Units()
+    parser.feed(html)
+    parser.close()
+    return parser.units
+
+
+def pdf_units(pdf: Path) -> list[str]:
+    """Lines of a PDF's text (``pdftotext -layout``), so a table row stays one unit."""
+    proc = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, timeout=120
+    )
+    if proc.returncode != 0:
+        raise PrivacyError(
+            f"pdftotext could not read {pdf}: {proc.stderr.strip()}. Install poppler-utils."
+        )
+    return [line.strip() for line in proc.stdout.splitlines() if line.strip()]
+
+
+def xlsx_units(xlsx: Path) -> list[str]:
+    """One unit per spreadsheet row (cells joined), every sheet."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx, read_only=True, data_only=True)
+    units = []
+    try:
+        for ws in wb.worksheets:
+            for row in ws.iter_rows(values_only=True):
+                cells = [_cell_text(v) for v in row if v is not None]
+                if cells:
+                    units.append(" | ".join(cells))
+    finally:
+        wb.close()
+    return units
+
+
+def _cell_text(v) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def file_units(path: Path) -> list[str]:
+    """Text units of a packet file, by extension (.html, .pdf, .xlsx)."""
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return html_units(path.read_text(encoding="utf-8"))
+    if suffix == ".pdf":
+        return pdf_units(path)
+    if suffix == ".xlsx":
+        return xlsx_units(path)
+    raise PrivacyError(
+        f"Cannot audit {path}: unknown file type {suffix!r} (expected .html, .pdf or .xlsx)."
+    )

@@ -1,0 +1,350 @@
+"""End-of-contract report content: the whole term, in the sections a contract manager needs.
+
+``notebooks/04_end_of_contract.ipynb`` calls one function per section; ``acm report --provider X``
+(or ``--contract ID``) runs that notebook through :func:`acm_helpers.packets.render.render_notebook` and
+writes offline HTML and PDF (:func:`render_report`).
+
+Sections: performance over the term against targets and peers; trends (first half of the term
+against the second, and quarter by quarter against peers); disparities found and how they
+changed; action items and their resolution; roadmap topics covered (before/after); data quality
+over the term; and the manager's narrative (a parameter or a Markdown file).
+
+Term: the contract's start month to its end month, clipped to the months the program has data
+for (and to ``through`` when the report is drafted before the end). Every value is pooled over
+its window from episodes with the declared metric SQL, never an average of monthly rates.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from acm_helpers.core.config import Program, Provider, load_program, month_range
+from acm_helpers.core.errors import ConfigError, UnknownIdError
+from acm_helpers.meetings import actions, deepdive, roadmap
+from acm_helpers.meetings.context import (
+    DeepDiveContext,
+    Section,
+    finish,
+    fmt,
+    month_label,
+)
+from acm_helpers.metrics import windows as em
+from acm_helpers.packets.contract_trends import data_quality, disparities, trends, window
+from acm_helpers.store.store import open_store
+
+__all__ = [
+    "ContractReport",
+    "find_provider",
+    "term_months",
+    "make_report",
+    "open_report",
+    "header",
+    "performance",
+    "trends",
+    "disparities",
+    "action_items",
+    "roadmap_topics",
+    "data_quality",
+    "narrative",
+    "render_report",
+]
+
+
+@dataclass(frozen=True)
+class ContractReport:
+    """What every section reads: the deep-dive context at the end of the term, the term's
+    months, and the meeting-cycle tables."""
+
+    ctx: DeepDiveContext
+    provider: Provider
+    first: str
+    last: str
+    items: pd.DataFrame = field(repr=False)
+    meetings: pd.DataFrame = field(repr=False)
+    quality: pd.DataFrame | None = field(default=None, repr=False)
+
+    @property
+    def program(self) -> Program:
+        return self.ctx.program
+
+    @property
+    def halves(self) -> tuple[tuple[str, str], tuple[str, str]]:
+        """(first, mid) and (mid+1, last): the two halves of the term compared for trends."""
+        months = month_range(self.first, self.last)
+        mid = len(months) // 2
+        return (months[0], months[mid - 1]), (months[mid], months[-1])
+
+
+def find_provider(
+    program: Program, provider_id: str | None = None, contract_id: str | None = None
+) -> Provider:
+    """The provider named by id or by contract id (exactly one of the two)."""
+    if (provider_id is None) == (contract_id is None):
+        raise ConfigError("Give exactly one of --provider ID or --contract ID.")
+    if provider_id is not None:
+        return program.provider(provider_id)
+    for p in program.providers:
+        if p.contract_id == contract_id:
+            return p
+    raise UnknownIdError("contract", contract_id, [p.contract_id for p in program.providers])
+
+
+def term_months(
+    program: Program, provider: Provider, through: str | None = None
+) -> tuple[str, str]:
+    """First and last month of the contract term that the program has data for."""
+    first = max(f"{provider.start:%Y-%m}", program.first_period)
+    last = min(f"{provider.end:%Y-%m}", program.last_period, through or program.last_period)
+    if first > last:
+        raise ConfigError(
+            f"Contract {provider.contract_id} ({provider.start} to {provider.end}) has no months "
+            f"with data in {program.first_period}..{program.last_period}."
+        )
+    return first, last
+
+
+def make_report(
+    program: Program,
+    episodes: pd.DataFrame,
+    provider_id: str,
+    *,
+    items: pd.DataFrame,
+    meetings: pd.DataFrame,
+    quality: pd.DataFrame | None = None,
+    audience: str = "internal",
+    through: str | None = None,
+) -> ContractReport:
+    """Assemble the report's inputs from frames (pure; tests use this)."""
+    provider = program.provider(provider_id)
+    first, last = term_months(program, provider, through)
+    ctx = deepdive.make_context(program, episodes, provider_id, last, audience)
+    return ContractReport(ctx, provider, first, last, items, meetings, quality)
+
+
+def open_report(
+    program_path: str | Path,
+    data_dir: str | Path | None,
+    provider: str | None = None,
+    contract: str | None = None,
+    audience: str = "internal",
+    through: str | None = None,
+) -> ContractReport:
+    """Load the program and the store: the end-of-contract notebook's first call (paths resolve
+    as in the intake notebook, :func:`acm_helpers.store.store.open_store`)."""
+    program, store = open_store(program_path, data_dir or None)
+    prov = find_provider(program, provider or None, contract or None)
+    quality = store.read_table("quality") if store.has_table("quality") else None
+    return make_report(
+        program,
+        store.episodes(),
+        prov.id,
+        items=actions.read_actions(store),
+        meetings=actions.read_meetings(store),
+        quality=quality,
+        audience=audience,
+        through=through or None,
+    )
+
+
+# -- sections --------------------------------------------------------------------------------------------
+def header(rep: ContractReport) -> Section:
+    """Who, which contract, which months, for whom."""
+    p = rep.provider
+    value = f"${p.contract_value:,.0f}" if p.contract_value else "not recorded"
+    return Section(
+        f"End-of-contract report: {p.name}",
+        [
+            f"Contract {p.contract_id}, {p.start:%d %B %Y} to {p.end:%d %B %Y}, value {value}.",
+            f"Data: {month_label(rep.first)} to {month_label(rep.last)} ({len(month_range(rep.first, rep.last))} months).",
+            f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}.",
+        ],
+    )
+
+
+def performance(rep: ContractReport) -> Section:
+    """Each key metric over the whole term: value, target, peer median, rank."""
+    ctx, rows = rep.ctx, []
+    for mid, m in rep.program.metrics.items():
+        if not m.key:
+            continue
+        s = em.summarize(
+            em.metric_rows(ctx.episodes, m, window(rep.first, rep.last, "term")),
+            m,
+            ["provider_id"],
+        )
+        s = finish(ctx, s, None)
+        rankable = s["value"].where(s["denominator"] >= ctx.threshold)
+        s["rank"] = rankable.rank(ascending=m.direction == "down", method="min")
+        own = s[s["provider_id"] == rep.provider.id]
+        peers = s[s["provider_id"] != rep.provider.id]["value"].dropna()
+        o = (
+            own.iloc[0]
+            if len(own)
+            else pd.Series(
+                {"value": np.nan, "denominator": np.nan, "rank": np.nan, "suppressed": False}
+            )
+        )
+        v = o["value"]
+        met = (
+            "–"
+            if m.target is None or pd.isna(v)
+            else ("met" if (v >= m.target if m.direction == "up" else v <= m.target) else "not met")
+        )
+        shown = "suppressed" if bool(o["suppressed"]) else "no cases" if pd.isna(v) else fmt(v, m)
+        rows.append(
+            {
+                "metric_id": mid,
+                "Metric": m.label,
+                "Term value": shown,
+                "Cases": "–" if pd.isna(o["denominator"]) else f"{o['denominator']:,.0f}",
+                "Target": fmt(m.target, m) if m.target is not None else "–",
+                "Target met": met,
+                "Peer median": fmt(peers.median(), m) if len(peers) else "–",
+                "Rank": "–"
+                if pd.isna(o["rank"])
+                else f"{o['rank']:.0f} of {int(s['rank'].notna().sum())}",
+            }
+        )
+    table = pd.DataFrame(rows)
+    met = table[table["Target met"] == "met"]["Metric"].tolist()
+    missed = table[table["Target met"] == "not met"]["Metric"].tolist()
+    sentences = [
+        f"Over {month_label(rep.first)} to {month_label(rep.last)}, targets met: "
+        f"{', '.join(met) or 'none'}; not met: {', '.join(missed) or 'none'}."
+    ]
+    return Section(
+        "Performance over the term",
+        sentences,
+        [table.drop(columns="metric_id")],
+        intro="Each key metric pooled over the whole term, against its target and the other providers.",
+        note="Values are pooled over the whole term; rank 1 is the best among providers with "
+        f"at least {ctx.threshold} cases.",
+        data=table,
+    )
+
+
+def action_items(rep: ContractReport) -> Section:
+    """Every action item of the term with its resolution, and the counts."""
+    items = rep.items[rep.items["provider_id"] == rep.provider.id].copy()
+    summary = actions.resolution_summary(items, actions.meeting_date_for(rep.program, rep.last))
+    n_meet = int((rep.meetings["provider_id"] == rep.provider.id).sum())
+    sentences = [
+        f"{n_meet} meeting(s) recorded; {summary['recorded']} action item(s): "
+        f"{summary['closed_on_time']} closed on time, {summary['closed_late']} closed late, "
+        f"{summary['open']} still open ({summary['open_overdue']} overdue)."
+    ]
+    if items.empty:
+        return Section("Action items and their resolution", sentences, data=items)
+    labels = {k: m.label for k, m in rep.program.metrics.items()}
+    show = pd.DataFrame(
+        {
+            "Item": items["item_id"],
+            "Agreed": items["meeting_date"].dt.strftime("%Y-%m-%d"),
+            "Action": items["text"],
+            "Owner": items["owner"],
+            "Metric": items["metric_id"].map(labels).fillna(""),
+            "Due": items["due_date"].dt.strftime("%Y-%m-%d"),
+            "Status": items["status"],
+            "Closed": items["closed_date"].dt.strftime("%Y-%m-%d").fillna(""),
+            "Resolution": items["resolution"],
+        }
+    )
+    return Section("Action items and their resolution", sentences, [show], data=items)
+
+
+def roadmap_topics(rep: ContractReport) -> Section:
+    """Each roadmap topic covered during the term, with its metric before and after."""
+    review = roadmap.roadmap_review(rep.ctx)
+    review = review[(review["month"] >= rep.first)]
+    counts = review["verdict"].value_counts()
+    sentences = [
+        f"{len(review)} roadmap topic(s) covered; afterwards the metric was better in "
+        f"{counts.get('better', 0)}, worse in {counts.get('worse', 0)}, with no clear change in "
+        f"{counts.get('no clear change', 0)}."
+    ]
+    return Section(
+        "Roadmap topics covered",
+        sentences,
+        [roadmap.review_display(review, rep.program)],
+        intro="Each deep-dive topic of the term, with its metric before and after the meeting.",
+        note="Before: the 6 months up to the topic's month; after: up to 6 months since.",
+        data=review,
+    )
+
+
+def narrative(text: str | None = None, path: str | Path | None = None):
+    """The contract manager's narrative: a parameter, a Markdown file, or a placeholder."""
+    from IPython.display import Markdown
+
+    heading = "## The contract manager's narrative\n\n"
+    if path:
+        p = Path(path)
+        if not p.exists():
+            raise ConfigError(
+                f"Narrative file {p} not found; pass --narrative FILE with an existing Markdown file."
+            )
+        return Markdown(heading + p.read_text(encoding="utf-8"))
+    if text:
+        return Markdown(heading + text)
+    return Markdown(
+        heading + "*No narrative provided. The contract manager adds it with "
+        "`acm report --provider ID --narrative FILE.md`.*"
+    )
+
+
+# -- rendering (the CLI's entry) ---------------------------------------------------------------------------
+TEMPLATE = Path(__file__).resolve().parents[2] / "notebooks" / "04_end_of_contract.ipynb"
+
+
+def render_report(
+    program_path: str | Path,
+    *,
+    provider: str | None = None,
+    contract: str | None = None,
+    data_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    audience: str = "internal",
+    narrative_path: str | Path | None = None,
+    through: str | None = None,
+    pdf: bool = True,
+    template: str | Path | None = None,
+):
+    """Run the end-of-contract notebook and write ``report.html`` (and ``report.pdf``), offline.
+
+    Relative paths are taken from the working directory, as in the rest of the CLI; the default
+    output folder is ``outputs/contracts/<contract id>/``. Returns the packets helper's
+    ``RenderResult`` (paths and timings).
+    """
+    from acm_helpers.packets import render as report
+
+    program_path = Path(program_path).resolve()
+    program = load_program(program_path)
+    prov = find_provider(program, provider, contract)
+    term_months(program, prov, through)  # fail early, before starting a kernel
+    if narrative_path is not None and not Path(narrative_path).exists():
+        raise ConfigError(f"Narrative file {narrative_path} not found.")
+    here = Path.cwd()
+    data = Path(data_dir).resolve() if data_dir else program.data_path(here).resolve()
+    out = Path(out_dir) if out_dir else here / "outputs" / "contracts" / prov.contract_id
+    params = {
+        "program_path": str(program_path),
+        "data_dir": str(data),
+        "provider": prov.id,
+        "audience": audience,
+        "through": through or "",
+        "narrative_path": str(Path(narrative_path).resolve()) if narrative_path else "",
+    }
+    return report.render_notebook(
+        template or TEMPLATE,
+        params,
+        out,
+        stem="report",
+        pdf=pdf,
+        cwd=here,
+        title=f"End-of-contract report: {prov.name} ({prov.contract_id})",
+        footer=f"{prov.name} · contract {prov.contract_id} · end-of-contract report",
+    )

@@ -1,0 +1,330 @@
+"""The data behind a provider's packet, in the audience's view, and the HTML pieces every section
+uses. :func:`load` reads the engine's tables once per packet and applies
+``privacy.for_audience`` before any section sees a row; :func:`appendix` turns the same rows into
+the XLSX appendix (aggregates only).
+
+Only reads: the store's ``metric_values``, ``equity`` and ``quality`` tables.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from acm_helpers.core.config import Program, load_program, shift_period
+from acm_helpers.core.errors import AcmError
+from acm_helpers.store.store import Store
+from acm_helpers.views import charts
+
+ALL = "__all__"
+TREND_MONTHS = 13
+FLAG_NAMES = {
+    "flag_below_target": "Below target",
+    "flag_worse_than_peers": "Worse than peers",
+    "flag_significant_change": "Significant change",
+    "flag_special_cause": "Special cause",
+}
+esc = html.escape
+
+
+class Block:
+    """A section's HTML. Shown as HTML in notebooks and packets; its text repr is one line (the
+    section's name and, for headline sections, the numbers shown), so notebook tests can check
+    the headline values without comparing markup."""
+
+    def __init__(self, title: str, body: str, summary: str = ""):
+        self.title, self.body, self.summary = title, body, summary
+
+    def _repr_html_(self) -> str:
+        return self.body
+
+    def __repr__(self) -> str:
+        return f"<{self.title}: {self.summary}>" if self.summary else f"<{self.title}>"
+
+
+@dataclass
+class Packet:
+    """Everything one provider's packet shows, already in the audience's view.
+
+    Attributes:
+        values: ``metric_values`` rows at month grain (every provider, peers anonymized for a
+            provider audience, suppressed cells nulled) up to the period.
+        equity: this provider's ``equity`` rows for the equity quarter.
+        quality: this provider's data-quality rows (every period up to this one).
+    """
+
+    program: Program
+    store: Store
+    provider: str
+    period: str
+    audience: str
+    topic: str
+    values: pd.DataFrame
+    equity: pd.DataFrame
+    quality: pd.DataFrame
+    equity_period: str
+    version: str
+
+    @property
+    def provider_name(self) -> str:
+        """The provider's display name."""
+        return self.program.provider(self.provider).name
+
+    def own(self, period: str | None = None) -> pd.DataFrame:
+        """This provider's overall rows (one per metric) for a period (default: the packet's)."""
+        v = self.values
+        sel = v[v["is_self"] & (v["dimension"] == "") & (v["period"] == (period or self.period))]
+        return sel.set_index("metric_id")
+
+    def key_metrics(self) -> list[str]:
+        """Headline metrics, in program order."""
+        return [mid for mid, m in self.program.metrics.items() if m.key]
+
+
+def month_name(period: str) -> str:
+    """ "2026-10" -> "October 2026"."""
+    return datetime.strptime(period, "%Y-%m").strftime("%B %Y")
+
+
+def equity_quarter(period: str) -> str:
+    """The last complete quarter at or before a month: quarterly cells are larger and steadier
+    than one month's, so fewer groups are suppressed and flags are less noisy."""
+    y, m = map(int, period.split("-"))
+    q = m // 3  # quarters complete by month m
+    return f"{y}-Q{q}" if q else f"{y - 1}-Q4"
+
+
+def quarter_name(q: str) -> str:
+    """ "2026-Q3" -> "July–September 2026"."""
+    y, n = q.split("-Q")
+    first = f"{y}-{3 * int(n) - 2:02d}"
+    last = f"{y}-{3 * int(n):02d}"
+    return f"{datetime.strptime(first, '%Y-%m'):%B}–{month_name(last)}"
+
+
+def load(
+    program_path: str | Path,
+    data_dir: str | Path,
+    provider: str,
+    period: str,
+    audience: str = "provider",
+    topic: str = "",
+) -> Packet:
+    """Read the engine's tables once and put them in the audience's view.
+
+    Raises:
+        AcmError: unknown provider or period, or the metric tables are missing (run
+            ``acm metrics`` / ``acm demo`` first).
+    """
+    from acm_helpers.metrics import privacy
+
+    program = load_program(program_path)
+    program.provider(provider)
+    program.check_period(period)
+    store = Store(data_dir)
+    if not store.has_table("metric_values"):
+        raise AcmError(
+            f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
+        )
+    first = shift_period(period, -(TREND_MONTHS - 1))
+    mv = store.query(
+        "SELECT * FROM metric_values WHERE grain = 'month' AND period BETWEEN $first AND $period "
+        "AND (dimension = '' OR provider_id = $provider)",
+        {"first": max(first, program.first_period), "period": period, "provider": provider},
+    )
+    if mv.empty:
+        raise AcmError(
+            f"No metric values for {period} in {store}. Was the metric table computed after "
+            "the latest intake? Run `acm metrics`."
+        )
+    values = privacy.for_audience(mv, program, audience, provider)
+    eq_period = equity_quarter(period)
+    eq = (
+        store.query(
+            "SELECT * FROM equity WHERE provider_id = $provider AND grain = 'quarter' AND period = $q",
+            {"provider": provider, "q": eq_period},
+        )
+        if store.has_table("equity")
+        else pd.DataFrame()
+    )
+    equity_rows = privacy.for_audience(eq, program, audience, provider) if not eq.empty else eq
+    quality = (
+        store.query(
+            "SELECT * FROM quality WHERE provider_id = $provider AND period <= $period",
+            {"provider": provider, "period": period},
+        )
+        if store.has_table("quality")
+        else pd.DataFrame()
+    )
+    return Packet(
+        program,
+        store,
+        provider,
+        period,
+        audience,
+        topic,
+        values,
+        equity_rows,
+        quality,
+        eq_period,
+        str(mv["version"].iloc[0]),
+    )
+
+
+# -- small HTML helpers ------------------------------------------------------------------------------
+def html_table(
+    rows: list[list[str]], head: list[str], num: set[int] | None = None, caption: str = ""
+) -> str:
+    """A plain table; cells are already-escaped HTML. The caption names what every row is about
+    (metric, breakdown, period), for readers and for the leak check."""
+    num = num or set()
+    th = "".join(f"<th{' class=num' if i in num else ''}>{esc(h)}</th>" for i, h in enumerate(head))
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td{' class=num' if i in num else ''}>{c}</td>" for i, c in enumerate(r))
+        + "</tr>"
+        for r in rows
+    )
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def chart_html(chart) -> str:
+    return f'<div class="acm-chart">{charts.to_svg(chart)}</div>'
+
+
+def fmt_cell(row: pd.Series, col: str = "value") -> str:
+    return charts.format_value(
+        row.get(col), row["format"], suppressed=bool(row.get("suppressed", False))
+    )
+
+
+def flags_of(row: pd.Series) -> list[str]:
+    return [name for col, name in FLAG_NAMES.items() if bool(row.get(col, False))]
+
+
+def arrow_of(row: pd.Series) -> tuple[str, str]:
+    """Trend arrow against the previous month, and whether that is better or worse."""
+    v, prev = row.get("value"), row.get("previous_value")
+    if row.get("suppressed") or pd.isna(v) or pd.isna(prev):
+        return "", ""
+    if abs(v - prev) <= 1e-9 * max(abs(prev), 1):
+        return "→", "same"
+    up = v > prev
+    better = up == (row["direction"] == "up")
+    return ("▲" if up else "▼"), ("better" if better else "worse")
+
+
+# -- the XLSX appendix -----------------------------------------------------------------------------------
+VALUE_SHEET_COLUMNS = {
+    "label": "metric",
+    "period": "month",
+    "value": "value",
+    "numerator": "numerator",
+    "denominator": "denominator",
+    "ci_low": "95% interval from",
+    "ci_high": "95% interval to",
+    "target": "target",
+    "peer_median": "peer median",
+    "peer_rank": "rank among providers",
+    "peer_n": "providers ranked",
+    "math": "how it was computed",
+    "flag_reasons": "flags",
+    "suppressed": "suppressed",
+}
+EQUITY_SHEET_COLUMNS = {
+    "metric": "metric",
+    "dimension_label": "breakdown",
+    "group": "group",
+    "value": "value",
+    "numerator": "numerator",
+    "denominator": "cases",
+    "ci_low": "95% interval from",
+    "ci_high": "95% interval to",
+    "diff_vs_reference": "difference vs reference",
+    "disparity_reason": "disparity flag",
+    "share_served": "share of people served",
+    "reference_share": "population share",
+    "disproportionality_reason": "disproportionality flag",
+    "suppressed": "suppressed",
+}
+
+
+def _sheet(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    out = frame[[c for c in columns if c in frame.columns]].rename(columns=columns)
+    return out.reset_index(drop=True)
+
+
+def appendix(
+    program: Program, store: Store, params: dict
+) -> tuple[dict[str, pd.DataFrame], list[tuple[str, str]]]:
+    """The XLSX appendix of a provider's packet: the same aggregates the packet shows.
+
+    Sheets: key metrics this month, the monthly trend, peers this month (as the audience may see
+    them), the equity breakdown of the quarter, and the data-quality report. Suppressed rows stay
+    (marked), their numbers blank. Returns ``(sheets, read-me notes)`` for ``report.write_xlsx``.
+    """
+    p = load(
+        params["program_path"],
+        params["data_dir"],
+        params["provider"],
+        params["period"],
+        params.get("audience", "provider"),
+        params.get("topic", ""),
+    )
+    v = p.values
+    own = v[v["is_self"] & (v["dimension"] == "")].sort_values(["metric_id", "period"])
+    now = own[own["period"] == p.period]
+    peers = v[(v["period"] == p.period) & (v["dimension"] == "") & (v["provider_id"] != ALL)]
+    peers = peers.assign(provider=peers["provider_label"])[
+        ["provider", "label", "value", "ci_low", "ci_high", "suppressed"]
+    ]
+    eq = p.equity
+    if not eq.empty:
+        eq = eq.assign(
+            metric=eq["metric_id"].map(lambda m: program.metric(m).label),
+            dimension_label=eq["dimension"].map(lambda d: program.dimension(d).label),
+        )
+    quality = p.quality[p.quality["period"] == p.period] if not p.quality.empty else p.quality
+    sheets = {
+        "Key metrics": _sheet(now, VALUE_SHEET_COLUMNS),
+        "Trend": _sheet(own, VALUE_SHEET_COLUMNS),
+        "Peers": peers.rename(columns={"label": "metric"}).reset_index(drop=True),
+        f"Equity {p.equity_period}": _sheet(eq, EQUITY_SHEET_COLUMNS)
+        if not eq.empty
+        else pd.DataFrame(),
+        "Data quality": quality[
+            [c for c in ["check", "field", "value", "detail"] if c in quality.columns]
+        ]
+        if not quality.empty
+        else pd.DataFrame(),
+    }
+    anon = p.audience == "provider" and program.peers.display == "anonymized"
+    notes = [
+        ("Provider", p.provider_name),
+        ("Period", month_name(p.period)),
+        ("Program", program.name),
+        ("Audience", p.audience + (" (other providers anonymized)" if anon else "")),
+        ("Metric table version", p.version),
+        (
+            "Suppression",
+            f"Cells with fewer than {program.suppression.threshold} cases, and cells that would "
+            "let someone work one out, read 'suppressed' and have no numbers.",
+        ),
+        ("Contents", "Aggregates only: no client-level records."),
+        (
+            "Reference groups",
+            "; ".join(
+                f"{d.label}: {d.reference_group}"
+                for d in program.dimensions.values()
+                if d.reference_group
+            )
+            or "none",
+        ),
+        ("Generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+    return sheets, notes

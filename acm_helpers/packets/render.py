@@ -1,0 +1,368 @@
+"""Turn a notebook template into a packet: execute it with parameters, export offline HTML, print
+a PDF with Debian's Chromium, write an XLSX appendix. Every file is written atomically.
+
+Why one module: the dashboard packets, the internal system packet, the deep dive and the
+end-of-contract report are all "run a template, then publish it"; :func:`render_notebook` is the
+one call the batch run and the meeting-cycle reports share.
+
+Offline by construction: the nbconvert template (``templates/nbconvert/packet``) drops
+require.js, MathJax, mermaid and widget scripts; charts are inline SVG; :func:`check_offline`
+refuses HTML that would still fetch anything. PDF printing aborts every request that is not a
+local file. Heavy objects (the HTML exporter, the browser) are created once per process and
+reused, so a worker pays for them once per run, not once per packet.
+"""
+
+from __future__ import annotations
+
+import atexit
+import functools
+import html as html_lib
+import re
+import subprocess
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from acm_helpers.core.errors import RunError
+from acm_helpers.packets.xlsx import SUPPRESSED, write_xlsx  # noqa: F401 - re-exported (report.write_xlsx)
+from acm_helpers.store.store import atomic_write
+
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "nbconvert"
+TEMPLATE_NAME = "packet"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# A tag attribute that would make the browser fetch something from another host.
+REMOTE_REF = re.compile(
+    r"<(script|link|img|iframe|source|embed|object|audio|video)\b[^>]*?\b(src|href|data)\s*=\s*[\"']?\s*(https?:)?//",
+    re.IGNORECASE,
+)
+REMOTE_CSS = re.compile(r"(@import|url\()\s*[\"']?\s*(https?:)?//", re.IGNORECASE)
+
+Executor = Callable[[Path, Mapping[str, Any], Path | None], Any]
+"""How a notebook is executed: ``(template, parameters, cwd) -> executed NotebookNode``.
+
+The default runs papermill with a fresh kernel; a warm-kernel worker or a Dask task can pass its
+own (same signature), and nothing else in the pipeline changes.
+"""
+
+
+class NotebookFailed(RunError):
+    """A cell of a packet notebook raised. Carries the cell so the manifest can name it."""
+
+    def __init__(
+        self,
+        notebook: str,
+        cell_index: int,
+        source: str,
+        ename: str,
+        evalue: str,
+        parameters: Mapping[str, Any] | None = None,
+    ):
+        self.notebook, self.cell_index, self.source = notebook, cell_index, source
+        self.ename, self.evalue = ename, evalue
+        self.parameters = dict(parameters or {})
+        lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        first = lines[0].strip() if lines else "(empty cell)"
+        who = ", ".join(
+            f"{k}={v}" for k, v in self.parameters.items() if k in ("provider", "period")
+        )
+        super().__init__(
+            f"{Path(notebook).name} ({who}) failed in cell {cell_index} `{first}`: "
+            f"{ename}: {evalue}. Open the notebook in JupyterLab with these parameters "
+            "to see the full traceback."
+        )
+
+
+class OfflineError(RunError):
+    """Exported HTML still references something on the network."""
+
+
+@dataclass
+class RenderResult:
+    """What :func:`render_notebook` produced: file paths, and seconds per step."""
+
+    html: Path
+    pdf: Path | None = None
+    notebook: Any = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+# -- execution ---------------------------------------------------------------------------------
+def execute_fresh(template: Path, parameters: Mapping[str, Any], cwd: Path | None = None) -> Any:
+    """Execute a template with papermill in a new kernel (the default executor)."""
+    import papermill
+
+    return papermill.execute_notebook(
+        str(template),
+        None,
+        parameters=dict(parameters),
+        progress_bar=False,
+        request_save_on_cell_execute=False,
+        cwd=str(cwd) if cwd else None,
+    )
+
+
+def execute(
+    template: str | Path,
+    parameters: Mapping[str, Any],
+    *,
+    executor: Executor | None = None,
+    cwd: str | Path | None = None,
+) -> Any:
+    """Run a notebook template with parameters and return the executed notebook.
+
+    Raises:
+        NotebookFailed: a cell raised; names the cell, its first line and the error.
+    """
+    from papermill.exceptions import PapermillExecutionError
+
+    template = Path(template)
+    run = executor or execute_fresh
+    try:
+        return run(template, dict(parameters), Path(cwd) if cwd else None)
+    except PapermillExecutionError as exc:
+        # papermill inserts an "injected-parameters" cell after the tagged one; report the index
+        # in the template the author edits.
+        index = (
+            exc.cell_index - 1 if exc.cell_index > _parameters_index(template) else exc.cell_index
+        )
+        raise NotebookFailed(
+            str(template), index, exc.source, exc.ename, exc.evalue, parameters
+        ) from None
+
+
+@functools.lru_cache(maxsize=32)
+def _parameters_index_cached(path: str, mtime: float) -> int:
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if "parameters" in cell.get("metadata", {}).get("tags", []):
+            return i
+    return len(nb.cells)
+
+
+def _parameters_index(template: Path) -> int:
+    return _parameters_index_cached(str(template), template.stat().st_mtime)
+
+
+# -- HTML ----------------------------------------------------------------------------------------
+@functools.cache
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(
+        template_name=TEMPLATE_NAME,
+        extra_template_basedirs=[str(TEMPLATES)],
+        exclude_input=True,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+        embed_images=True,
+    )
+
+
+def warm_exporter() -> None:
+    """Build this process's HTML exporter now (template loading and compiling), not on the
+    first packet."""
+    _exporter().environment.get_template("index.html.j2")
+
+
+def export_html(nb: Any, *, title: str) -> str:
+    """Executed notebook -> one self-contained HTML page (inputs hidden, no scripts fetched)."""
+    nb.metadata["title"] = title
+    body, _resources = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
+    check_offline(body, where=title)
+    return body
+
+
+def check_offline(html: str, *, where: str = "HTML") -> None:
+    """Refuse HTML that would load anything from the network when opened.
+
+    Raises:
+        OfflineError: quoting the first offending tag, so the template or output can be fixed.
+    """
+    for pattern in (REMOTE_REF, REMOTE_CSS):
+        match = pattern.search(html)
+        if match:
+            start = max(match.start() - 40, 0)
+            raise OfflineError(
+                f"{where}: the page would fetch from the network: "
+                f"{html[start : match.end() + 60]!r}. Packets must be self-contained; "
+                "remove the asset or inline it."
+            )
+
+
+def write_text(path: str | Path, text: str) -> Path:
+    """Write text (UTF-8) atomically: temp file in the same folder, then rename."""
+    return atomic_write(Path(path), lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+# -- PDF -------------------------------------------------------------------------------------------
+class _Browser:
+    """One headless Chromium per process (Playwright driving Debian's binary, no download)."""
+
+    def __init__(self) -> None:
+        self._pw = None
+        self._browser = None
+
+    def get(self):
+        if self._browser is None or not self._browser.is_connected():
+            from playwright.sync_api import sync_playwright
+
+            self._pw = sync_playwright().start()
+            self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            atexit.register(self.close)
+        return self._browser
+
+    def close(self) -> None:
+        if self._browser is not None:
+            try:
+                self._browser.close()
+            finally:
+                self._browser = None
+                if self._pw is not None:
+                    self._pw.stop()
+                    self._pw = None
+
+
+_BROWSER = _Browser()
+
+
+def warm_browser() -> None:
+    """Start this process's Chromium now, so the first PDF does not wait for it."""
+    _BROWSER.get()
+
+
+def close_browser() -> None:
+    """Close this process's Chromium (pool finalizers call it; safe to call twice)."""
+    _BROWSER.close()
+
+
+def _local_only(route) -> None:
+    if route.request.url.startswith(("file:", "data:", "about:")):
+        route.continue_()
+    else:
+        route.abort()
+
+
+def print_pdf(html_path: str | Path, pdf_path: str | Path, *, footer: str = "") -> Path:
+    """Print an HTML file to PDF with Chromium; every non-local request is aborted.
+
+    Why Chromium: the PDF then matches the HTML exactly (same SVG, same CSS), with no second
+    layout engine to maintain. Falls back to ``chromium --headless --print-to-pdf`` when
+    Playwright is not installed.
+    """
+    html_path, pdf_path = Path(html_path).resolve(), Path(pdf_path)
+    if not Path(CHROMIUM).exists():
+        raise RunError(
+            f"{CHROMIUM} not found: install Debian's chromium (`make system-deps`) or run "
+            "with --no-pdf."
+        )
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return _print_pdf_cli(html_path, pdf_path)
+    footer_html = (
+        '<div style="font-size:8px;color:#6b7785;width:100%;padding:0 0.5in;display:flex;'
+        f'justify-content:space-between;"><span>{html_lib.escape(footer)}</span>'
+        '<span><span class="pageNumber"></span> / <span class="totalPages"></span></span></div>'
+    )
+
+    def write(tmp: Path) -> None:
+        page = _BROWSER.get().new_page()
+        try:
+            page.route("**/*", _local_only)
+            page.goto(html_path.as_uri(), wait_until="load")
+            page.pdf(
+                path=str(tmp),
+                format="Letter",
+                print_background=True,
+                prefer_css_page_size=True,
+                display_header_footer=True,
+                header_template="<span></span>",
+                footer_template=footer_html,
+            )
+        finally:
+            page.close()
+
+    return atomic_write(pdf_path, write)
+
+
+def _print_pdf_cli(html_path: Path, pdf_path: Path) -> Path:
+    def write(tmp: Path) -> None:
+        cmd = [
+            CHROMIUM,
+            "--headless",
+            *CHROMIUM_ARGS,
+            "--no-pdf-header-footer",
+            f"--print-to-pdf={tmp}",
+            html_path.as_uri(),
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        if proc.returncode != 0 or not tmp.exists():
+            raise RunError(f"chromium could not print {html_path}: {proc.stderr[-500:]}")
+
+    return atomic_write(pdf_path, write)
+
+
+# -- the one call --------------------------------------------------------------------------------------
+def render_notebook(
+    template: str | Path,
+    parameters: Mapping[str, Any],
+    out_dir: str | Path,
+    *,
+    title: str | None = None,
+    stem: str = "packet",
+    pdf: bool = True,
+    executor: Executor | None = None,
+    cwd: str | Path | None = None,
+    footer: str = "",
+) -> RenderResult:
+    """Execute ``template`` with ``parameters`` and publish ``out_dir/<stem>.html`` (and ``.pdf``).
+
+    Used by the batch run for every packet and by the meeting-cycle reports (deep dive,
+    end-of-contract). Files are replaced atomically, so a reader never sees half a packet, and a
+    failure leaves the previous packet in place.
+
+    Args:
+        template: notebook with a tagged ``parameters`` cell.
+        parameters: injected as papermill does.
+        out_dir: folder for the outputs (created).
+        title: HTML title (default: the template name and parameters).
+        stem: file name without extension.
+        pdf: also print a PDF with Chromium.
+        executor: how to execute (default: papermill, fresh kernel).
+        cwd: working directory for the notebook's code.
+        footer: text at the bottom of every PDF page (e.g. provider and period).
+
+    Raises:
+        NotebookFailed: a cell raised (nothing is written).
+        OfflineError: the exported HTML would load something from the network.
+    """
+    out_dir = Path(out_dir)
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    nb = execute(template, parameters, executor=executor, cwd=cwd)
+    timings["execute"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    title = title or f"{Path(template).stem} " + " ".join(
+        str(v) for k, v in parameters.items() if k in ("provider", "period")
+    )
+    page = export_html(nb, title=title)
+    html_path = write_text(out_dir / f"{stem}.html", page)
+    timings["html"] = time.perf_counter() - t0
+    result = RenderResult(html=html_path, notebook=nb, timings=timings)
+    if pdf:
+        t0 = time.perf_counter()
+        result.pdf = print_pdf(html_path, out_dir / f"{stem}.pdf", footer=footer or title)
+        timings["pdf"] = time.perf_counter() - t0
+    return result

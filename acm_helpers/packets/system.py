@@ -1,0 +1,387 @@
+"""Sections of the internal, system-wide packet (``notebooks/06_system.ipynb``): every provider
+side by side for one month, for agency staff preparing the cycle's meetings.
+
+Internal audience only: providers are named, and it is never sent to a provider (the batch run
+builds it with ``audience="internal"`` and skips the provider leak check for it). Small cells are
+still suppressed, because the engine suppresses once for everyone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from acm_helpers.core.config import Program, load_program, month_range, shift_period
+from acm_helpers.core.errors import AcmError
+from acm_helpers.packets.packet import (
+    ALL,
+    FLAG_NAMES,
+    TREND_MONTHS,
+    Block,
+    chart_html,
+    equity_quarter,
+    esc,
+    fmt_cell,
+    html_table,
+    month_name,
+    quarter_name,
+)
+from acm_helpers.store import quality as store_quality
+from acm_helpers.store.store import Store
+from acm_helpers.views import charts
+
+
+@dataclass
+class SystemPacket:
+    """All providers' month-grain overall values (named), the quarter's equity flags and the
+    month's data-quality rows."""
+
+    program: Program
+    store: Store
+    period: str
+    values: pd.DataFrame
+    equity: pd.DataFrame
+    quality: pd.DataFrame
+    equity_period: str
+    version: str
+
+    def key_metrics(self) -> list[str]:
+        """Headline metrics, in program order."""
+        return [mid for mid, m in self.program.metrics.items() if m.key]
+
+    def month(self) -> pd.DataFrame:
+        """Every provider's overall row this month (no program-wide row)."""
+        v = self.values
+        return v[(v["period"] == self.period) & (v["provider_id"] != ALL)]
+
+
+def load_system(program_path: str | Path, data_dir: str | Path, period: str) -> SystemPacket:
+    """Read the engine's tables once for the system packet (internal view)."""
+    from acm_helpers.metrics import privacy
+
+    program = load_program(program_path)
+    program.check_period(period)
+    store = Store(data_dir)
+    if not store.has_table("metric_values"):
+        raise AcmError(
+            f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
+        )
+    first = max(shift_period(period, -(TREND_MONTHS - 1)), program.first_period)
+    mv = store.query(
+        "SELECT * FROM metric_values WHERE grain = 'month' AND dimension = '' "
+        "AND period BETWEEN $first AND $period",
+        {"first": first, "period": period},
+    )
+    if mv.empty:
+        raise AcmError(
+            f"No metric values for {period} in {store}. Run `acm metrics` after the latest intake."
+        )
+    q = equity_quarter(period)
+    eq = (
+        store.query(
+            "SELECT * FROM equity WHERE grain = 'quarter' AND period = $q AND provider_id <> '__all__' "
+            "AND (flag_disparity OR flag_disproportionality)",
+            {"q": q},
+        )
+        if store.has_table("equity")
+        else pd.DataFrame()
+    )
+    quality = (
+        store.query("SELECT * FROM quality WHERE period = $period", {"period": period})
+        if store.has_table("quality")
+        else pd.DataFrame()
+    )
+    values = privacy.for_audience(mv, program, "internal")
+    equity = privacy.for_audience(eq, program, "internal") if not eq.empty else eq
+    return SystemPacket(
+        program, store, period, values, equity, quality, q, str(mv["version"].iloc[0])
+    )
+
+
+def header(s: SystemPacket) -> Block:
+    """Title block of the internal packet."""
+    n = len(s.program.providers)
+    return Block(
+        "header",
+        (
+            f'<div class="acm-header"><h1>{esc(s.program.name)}: all providers</h1>'
+            f'<div class="meta"><span class="acm-badge internal">internal</span>System packet · '
+            f"{esc(month_name(s.period))} · {n} providers</div>"
+            "<p>For agency staff only: providers are named. Do not send this packet to a provider.</p></div>"
+        ),
+    )
+
+
+def status_frame(s: SystemPacket) -> pd.DataFrame:
+    """Provider x key metric: the formatted value and whether it meets its target."""
+    rows = []
+    month = s.month()
+    for p in s.program.providers:
+        for mid in s.key_metrics():
+            r = month[(month["provider_id"] == p.id) & (month["metric_id"] == mid)]
+            if r.empty:
+                continue
+            r = r.iloc[0]
+            if r["suppressed"]:
+                status = "suppressed"
+            elif pd.isna(r["target"]):
+                status = "no target"
+            else:
+                status = "below target" if r["flag_below_target"] else "meets target"
+            rows.append(
+                {"provider": p.name, "metric": r["label"], "text": fmt_cell(r), "status": status}
+            )
+    return pd.DataFrame(rows, columns=["provider", "metric", "text", "status"])
+
+
+def status(s: SystemPacket) -> Block:
+    """One grid: every provider against every key metric's target this month."""
+    frame = status_frame(s)
+    body = f"<h2>Every provider at a glance, {esc(month_name(s.period))}</h2>"
+    body += chart_html(
+        charts.status_grid(
+            frame, title="Value this month (green: meets target, red: below target)", width=760
+        )
+    )
+    summary = "; ".join(
+        f"{prov}: " + ", ".join(g["text"]) for prov, g in frame.groupby("provider", sort=False)
+    )
+    return Block("status", body, f"{s.period}: {summary}")
+
+
+def flags(s: SystemPacket) -> Block:
+    """Every flag raised this month, by provider, with the engine's reason."""
+    month = s.month()
+    raised = month[month[list(FLAG_NAMES)].any(axis=1)]
+    body = f"<h2>Flags to discuss, {esc(month_name(s.period))}</h2>"
+    if raised.empty:
+        return Block("flags", body + "<p>No flags this month.</p>")
+    rows = []
+    for r in raised.sort_values(["provider_label", "metric_id"]).itertuples(index=False):
+        names = ", ".join(n for c, n in FLAG_NAMES.items() if getattr(r, c))
+        rows.append(
+            [
+                esc(r.provider_label),
+                esc(r.label),
+                esc(charts.format_value(r.value, r.format)),
+                esc(names),
+                esc(r.flag_reasons),
+            ]
+        )
+    return Block(
+        "flags", body + html_table(rows, ["Provider", "Metric", "Value", "Flags", "Why"], num={2})
+    )
+
+
+def comparisons(s: SystemPacket) -> Block:
+    """Each key metric across providers (named), with the program-wide trend."""
+    parts = [f"<h2>Providers compared, {esc(month_name(s.period))}</h2>"]
+    month = s.month()
+    v = s.values
+    for mid in s.key_metrics():
+        m = s.program.metric(mid)
+        rows = month[month["metric_id"] == mid]
+        frame = pd.DataFrame(
+            {
+                "provider": rows["provider_label"],
+                "value": rows["value"],
+                "ci_low": rows["ci_low"],
+                "ci_high": rows["ci_high"],
+                "is_self": True,
+            }
+        )
+        parts.append(
+            chart_html(charts.peer_chart(frame, title=m.label, fmt=m.format, target=m.target))
+        )
+        trend = v[(v["provider_id"] == ALL) & (v["metric_id"] == mid)]
+        months = (
+            pd.DataFrame({"period": month_range(trend["period"].min(), s.period)})
+            if len(trend)
+            else None
+        )
+        if months is not None:
+            frame = months.merge(
+                trend[
+                    ["period", "value", "ci_low", "ci_high", "peer_q1", "peer_median", "peer_q3"]
+                ],
+                on="period",
+                how="left",
+            )
+            parts.append(
+                chart_html(
+                    charts.trend_chart(
+                        frame,
+                        title=f"{m.label}: all providers combined",
+                        fmt=m.format,
+                        target=m.target,
+                        height=160,
+                        series="All providers",
+                    )
+                )
+            )
+    return Block("comparisons", "".join(parts))
+
+
+def equity(s: SystemPacket) -> Block:
+    """Disparity and disproportionality flags of every provider for the last complete quarter."""
+    body = f"<h2>Equity flags, {esc(quarter_name(s.equity_period))}</h2>"
+    if s.equity.empty:
+        return Block(
+            "equity", body + "<p>No disparity or disproportionality was flagged this quarter.</p>"
+        )
+    rows = []
+    for r in s.equity.sort_values(["provider_label", "metric_id", "dimension", "group"]).itertuples(
+        index=False
+    ):
+        kind = " and ".join(
+            k
+            for k, f in (
+                ("disparity", r.flag_disparity),
+                ("disproportionality", r.flag_disproportionality),
+            )
+            if f
+        )
+        why = " ".join(t for t in (r.disparity_reason, r.disproportionality_reason) if t)
+        rows.append(
+            [
+                esc(r.provider_label),
+                esc(s.program.metric(r.metric_id).label),
+                esc(s.program.dimension(r.dimension).label),
+                esc(r.group),
+                esc(kind),
+                esc(why),
+            ]
+        )
+    return Block(
+        "equity",
+        body + html_table(rows, ["Provider", "Metric", "Breakdown", "Group", "Flag", "Why"]),
+    )
+
+
+def quality_frame(s: SystemPacket) -> pd.DataFrame:
+    """One row per provider: this month's submission in numbers."""
+    rows = []
+    for p in s.program.providers:
+        q = s.quality[s.quality["provider_id"] == p.id] if not s.quality.empty else s.quality
+        summ = store_quality.summarize(q)
+        comp = q[(q["check"] == "completeness")] if not q.empty else q
+        worst = comp.sort_values("value").iloc[0] if len(comp) else None
+        rows.append(
+            {
+                "provider": p.name,
+                "submitted": "yes" if len(q) else "no",
+                "rows": summ["rows_total"],
+                "rejected": summ["rows_rejected"],
+                "days late": summ["days_late"],
+                "mean completeness": summ["completeness"],
+                "least complete field": f"{worst['field']} ({worst['value']:.0%})"
+                if worst is not None
+                else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def quality(s: SystemPacket) -> Block:
+    """Data quality of every provider's submission this month."""
+    frame = quality_frame(s)
+    rows = [
+        [
+            esc(r["provider"]),
+            esc(r["submitted"]),
+            f"{r['rows']:,}",
+            f"{r['rejected']:,}",
+            "–"
+            if pd.isna(r["days late"])
+            else ("on time" if r["days late"] <= 0 else f"{int(r['days late'])}"),
+            "–" if pd.isna(r["mean completeness"]) else f"{r['mean completeness']:.0%}",
+            esc(r["least complete field"]),
+        ]
+        for r in frame.to_dict("records")
+    ]
+    return Block(
+        "quality",
+        f"<h2>Data quality, {esc(month_name(s.period))}</h2>"
+        + html_table(
+            rows,
+            [
+                "Provider",
+                "Submitted",
+                "Rows",
+                "Rejected",
+                "Days late",
+                "Completeness",
+                "Least complete field",
+            ],
+            num={2, 3, 4, 5},
+        ),
+    )
+
+
+def footer(s: SystemPacket) -> Block:
+    """Provenance line."""
+    return Block(
+        "footer",
+        (
+            f'<div class="acm-footer">Internal. Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC from metric table '
+            f"version {esc(s.version)}. Cells with fewer than {s.program.suppression.threshold} cases are suppressed.</div>"
+        ),
+    )
+
+
+def system_appendix(
+    program: Program, store: Store, params: dict
+) -> tuple[dict[str, pd.DataFrame], list[tuple[str, str]]]:
+    """XLSX appendix of the system packet: every provider's values, flags, equity flags, quality."""
+    s = load_system(params["program_path"], params["data_dir"], params["period"])
+    month = s.month()
+    values = month.assign(provider=month["provider_label"])[
+        [
+            "provider",
+            "label",
+            "value",
+            "numerator",
+            "denominator",
+            "ci_low",
+            "ci_high",
+            "target",
+            "peer_median",
+            "peer_rank",
+            "math",
+            "flag_reasons",
+            "suppressed",
+        ]
+    ].rename(columns={"label": "metric"})
+    eq = s.equity
+    equity_sheet = (
+        eq.assign(provider=eq["provider_label"])[
+            [
+                "provider",
+                "metric_id",
+                "dimension",
+                "group",
+                "value",
+                "disparity_reason",
+                "disproportionality_reason",
+                "suppressed",
+            ]
+        ]
+        if not eq.empty
+        else pd.DataFrame()
+    )
+    sheets = {
+        "Values": values.reset_index(drop=True),
+        f"Equity flags {s.equity_period}": equity_sheet,
+        "Data quality": quality_frame(s),
+    }
+    notes = [
+        ("Program", program.name),
+        ("Period", month_name(s.period)),
+        ("Audience", "internal (providers named)"),
+        ("Metric table version", s.version),
+        ("Generated", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
+    ]
+    return sheets, notes

@@ -1,0 +1,133 @@
+"""The intake log tables, read: submissions, quarantine and the quality report.
+
+Why here and not in intake: packets, the explorer and the CLI show data quality, and they may
+read the store but not import intake (the import rule in ARCHITECTURE.md). Intake writes these
+tables; everything else reads them through these functions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from acm_helpers.core.config import Program
+from acm_helpers.store.store import Store
+
+SUBMISSIONS, QUARANTINE, QUALITY = "submissions", "quarantine", "quality"
+
+
+def summarize(quality: pd.DataFrame) -> dict:
+    """A few headline numbers from one provider+period's quality rows, for packets.
+
+    Returns rows total/accepted/rejected, mean completeness of the fields present, days late,
+    and the three most frequent problems as sentences.
+    """
+    if quality.empty:
+        return {
+            "rows_total": 0,
+            "rows_accepted": 0,
+            "rows_rejected": 0,
+            "completeness": np.nan,
+            "days_late": np.nan,
+            "top_problems": [],
+            "formula_text": 0,
+            "unknown_columns": [],
+        }
+    rows = quality[quality["check"] == "rows"].set_index("field")["value"]
+    comp = quality[
+        (quality["check"] == "completeness") & (quality["detail"] != "column not in the file")
+    ]
+    probs = quality[
+        quality["check"].isin(
+            ["invalid_value", "missing_required", "dates_out_of_order", "duplicate"]
+        )
+    ]
+    probs = probs.sort_values("value", ascending=False).head(3)
+    late = quality.loc[quality["check"] == "timeliness", "value"]
+    return {
+        "rows_total": int(rows.get("total", 0)),
+        "rows_accepted": int(rows.get("accepted", 0)),
+        "rows_rejected": int(rows.get("rejected", 0)),
+        "completeness": float(comp["value"].mean()) if len(comp) else np.nan,
+        "days_late": float(late.iloc[0]) if len(late) else np.nan,
+        "top_problems": [
+            f"{int(v):,} rows: {f}: {d}"
+            for f, v, d in zip(probs["field"], probs["value"], probs["detail"], strict=True)
+        ],
+        "formula_text": int(quality.loc[quality["check"] == "formula_text", "value"].sum()),
+        "unknown_columns": quality.loc[quality["check"] == "unknown_column", "field"].tolist(),
+    }
+
+
+def quality_summary(store: Store, provider_id: str, period: str) -> pd.DataFrame:
+    """The quality report rows of one provider and period (current submission), for packets.
+
+    An empty frame means no submission for that provider and period; callers say so rather than
+    showing an empty table (``quality.summarize`` turns the rows into headline numbers).
+    """
+    if not store.has_table(QUALITY):
+        return pd.DataFrame(
+            columns=["provider_id", "period", "sha256", "check", "field", "value", "detail"]
+        )
+    return store.query(
+        f'SELECT * FROM {QUALITY} WHERE provider_id = $p AND period = $q ORDER BY "check", field',
+        {"p": provider_id, "q": period},
+    )
+
+
+def quarantine_rows(
+    store: Store, provider_id: str | None = None, period: str | None = None
+) -> pd.DataFrame:
+    """Quarantined rows (file, row, field, value, reason), optionally for one provider/period."""
+    if not store.has_table(QUARANTINE):
+        return pd.DataFrame(
+            columns=["sha256", "file", "provider_id", "period", "row", "field", "value", "reason"]
+        )
+    q = store.read_table(QUARANTINE)
+    if provider_id:
+        q = q[q["provider_id"] == provider_id]
+    if period:
+        q = q[q["period"] == period]
+    return q.sort_values(["period", "provider_id", "file", "row", "field"]).reset_index(drop=True)
+
+
+def quality_overview(store: Store, program: Program, period: str) -> pd.DataFrame:
+    """One row per provider for a period: rows, rejects, completeness, days late, flags.
+
+    Why: the intake notebook and the monthly run need a glance at every provider before
+    opening any one report; ``quality_summary`` has the detail.
+    """
+    rows = []
+    for provider in program.provider_ids:
+        s = summarize(quality_summary(store, provider, period))
+        rows.append(
+            {
+                "provider_id": provider,
+                "rows_total": s["rows_total"],
+                "accepted": s["rows_accepted"],
+                "rejected": s["rows_rejected"],
+                "completeness": s["completeness"],
+                "days_late": s["days_late"],
+                "formula_text": s["formula_text"],
+                "unknown_columns": ", ".join(s["unknown_columns"]),
+                "top_problem": s["top_problems"][0] if s["top_problems"] else "",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def quarantine_summary(
+    store: Store, provider_id: str | None = None, period: str | None = None
+) -> pd.DataFrame:
+    """Rows quarantined per file, field and reason, with the first row number of each."""
+    q = quarantine_rows(store, provider_id, period)
+    if q.empty:
+        return pd.DataFrame(
+            columns=["file", "provider_id", "period", "field", "reason", "rows", "first_row"]
+        )
+    return (
+        q.groupby(["file", "provider_id", "period", "field", "reason"], as_index=False)
+        .agg(rows=("row", "nunique"), first_row=("row", "min"))
+        .sort_values(["period", "provider_id", "rows"], ascending=[True, True, False])
+        .reset_index(drop=True)
+    )

@@ -1,0 +1,291 @@
+"""The store: Parquet files under one data directory, queried in-process with DuckDB.
+
+Layout (see ARCHITECTURE.md, "The store")::
+
+    <root>/raw/<period>/<provider>/<sha256>.<ext>      every submission, byte-for-byte, immutable
+    <root>/tables/<name>.parquet                       small tables (submissions, quarantine, ...)
+    <root>/tables/episodes_submitted/<provider>/<period>.parquet
+                                                       accepted rows of the current submission
+    <root>/tables/episodes.parquet                     consolidated canonical episodes + derived
+
+Every write goes to a temporary file in the same directory and is renamed into place, so readers
+never see half a file and a failed run leaves the previous state intact. Only this module and
+``report`` touch files.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+from filelock import FileLock, Timeout
+
+from acm_helpers.core.config import Program, load_program
+from acm_helpers.core.errors import StoreError
+
+EPISODES = "episodes"
+SUBMITTED = "episodes_submitted"
+LOCK_FILE = ".write.lock"
+LOCK_WAIT_S = 600.0  # how long a writer waits for another one before giving up
+
+
+def one_writer(what: str) -> Callable:
+    """Decorate a function that changes a store: it runs holding that store's write lock
+    (:meth:`Store.writing`); the store is its first :class:`Store` argument."""
+
+    def wrap(func: Callable) -> Callable:
+        @functools.wraps(func)
+        def locked(*args, **kwargs):
+            store = next(a for a in (*args, *kwargs.values()) if isinstance(a, Store))
+            with store.writing(what):
+                return func(*args, **kwargs)
+
+        return locked
+
+    return wrap
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """Hash a file in chunks, so a large submission never has to fit in memory."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` then rename ``tmp`` onto ``path``; on failure remove ``tmp``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a frame to Parquet atomically."""
+    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+class StagedParquet:
+    """A Parquet file written chunk by chunk to a temporary name, renamed into place on commit.
+
+    Why: intake streams large submissions; rows go to disk as they are validated (memory stays
+    bounded), yet readers see the new partition only once the whole file has been accepted.
+    Leaving the ``with`` block without ``commit()`` discards the temporary file.
+    """
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
+        self.rows = 0
+        self._writer = None
+        self._schema = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        """Append rows (same columns and dtypes as the first chunk)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(frame, schema=self._schema, preserve_index=False)
+        if self._writer is None:
+            self.tmp.parent.mkdir(parents=True, exist_ok=True)
+            self._schema = table.schema
+            self._writer = pq.ParquetWriter(self.tmp, table.schema)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def commit(self) -> Path:
+        """Close the file and rename it onto the partition's path."""
+        if self._writer is None:
+            raise StoreError(
+                f"{self.path}: nothing was written; refusing to replace it with an empty file."
+            )
+        self._writer.close()
+        self._writer = None
+        os.replace(self.tmp, self.path)
+        return self.path
+
+    def discard(self) -> None:
+        """Drop the temporary file (the partition keeps its previous content)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self.tmp.exists():
+            self.tmp.unlink()
+
+    def __enter__(self) -> StagedParquet:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.discard()
+
+
+class Store:
+    """One data directory. Cheap to create; holds no open connection between calls."""
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.raw_dir = self.root / "raw"
+        self.tables_dir = self.root / "tables"
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.root)!r})"
+
+    # -- one writer at a time ---------------------------------------------------------------
+    @contextmanager
+    def writing(self, what: str, wait: float | None = None) -> Iterator[None]:
+        """Hold the data directory's write lock while ``what`` changes it.
+
+        Why: intake, the metrics refresh and action items read a table, change it and write it
+        back; two ``acm`` commands doing that at once on one data directory (two analysts, or
+        cron and a person) could each drop the other's rows. So writers take turns; readers
+        need no lock (every write is an atomic rename). The lock is the operating system's
+        (``flock`` through filelock): it goes away with a crashed process, and a writer may
+        nest (``intake_files`` -> ``intake_file`` -> ``rebuild_episodes``). It guards processes,
+        not threads of one process; on network storage it is only as good as the file system's
+        ``flock``.
+        """
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / LOCK_FILE
+        lock = FileLock(path, is_singleton=True, thread_local=False)
+        wait = LOCK_WAIT_S if wait is None else wait
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise StoreError(
+                f"{self.root}: another acm command has been changing this data directory for "
+                f"over {wait:.0f} s (lock {path}), so {what} did not start. Wait for it to "
+                "finish (is an `acm intake`, `acm metrics` or `acm action` still running?), "
+                "then run this again."
+            ) from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    # -- raw submissions --------------------------------------------------------------------
+    def keep_raw(self, source: Path, provider: str, period: str, sha: str | None = None) -> Path:
+        """Copy a submission byte-for-byte under ``raw/``; an existing copy is left untouched."""
+        sha = sha or sha256_file(source)
+        ext = "".join(source.suffixes[-1:]).lower() or ".bin"
+        dest = self.raw_dir / period / provider / f"{sha}{ext}"
+        if not dest.exists():
+            atomic_write(dest, lambda tmp: shutil.copyfile(source, tmp))
+            os.chmod(dest, 0o444)
+        return dest
+
+    # -- tables -----------------------------------------------------------------------------
+    def table_path(self, name: str, part: str | None = None) -> Path:
+        """Path of a table file (or of one partition file of a partitioned table)."""
+        if part is None:
+            return self.tables_dir / f"{name}.parquet"
+        return self.tables_dir / name / f"{part}.parquet"
+
+    def has_table(self, name: str) -> bool:
+        """True when the table has a file or at least one partition."""
+        return self.table_path(name).exists() or any((self.tables_dir / name).glob("**/*.parquet"))
+
+    def write_table(self, name: str, frame: pd.DataFrame, part: str | None = None) -> Path:
+        """Replace a table (or one partition of it) atomically."""
+        return write_parquet(frame, self.table_path(name, part))
+
+    def stage(self, name: str, part: str | None = None) -> StagedParquet:
+        """Open a staged (chunked, atomic-on-commit) writer for a table or partition."""
+        return StagedParquet(self.table_path(name, part))
+
+    def read_table(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """Read a whole table (all partitions); an absent table is an empty frame."""
+        single = self.table_path(name)
+        if single.exists():
+            return pd.read_parquet(single, columns=columns)
+        parts = sorted((self.tables_dir / name).glob("**/*.parquet"))
+        if not parts:
+            return pd.DataFrame(columns=columns or [])
+        with duckdb.connect() as con:
+            files = [str(p) for p in parts]
+            rel = con.read_parquet(files, union_by_name=True)
+            frame = rel.df()
+        return frame[columns] if columns else frame
+
+    def append_table(self, name: str, frame: pd.DataFrame) -> Path:
+        """Append rows to a small single-file table (log tables) by atomic rewrite."""
+        old = self.read_table(name)
+        both = frame if old.empty else pd.concat([old, frame], ignore_index=True)
+        return self.write_table(name, both)
+
+    # -- queries ----------------------------------------------------------------------------
+    def connect(self, only: str | None = None) -> duckdb.DuckDBPyConnection:
+        """An in-memory DuckDB connection with a view per table in this store.
+
+        ``only``: SQL text; views are created just for the tables it names. Why: a view over a
+        partitioned table reads every partition's schema when it is created (thousands of
+        files for ``episodes_submitted`` in a large program), which a query of ``metric_values``
+        should not pay for.
+        """
+        con = duckdb.connect()
+        if not self.tables_dir.exists():
+            return con
+        for entry in sorted(self.tables_dir.iterdir()):
+            if entry.suffix == ".parquet":
+                name, pattern = entry.stem, str(entry)
+            elif entry.is_dir() and any(entry.glob("**/*.parquet")):
+                name, pattern = entry.name, str(entry / "**" / "*.parquet")
+            else:
+                continue
+            if only is not None and not re.search(rf"\b{re.escape(name)}\b", only):
+                continue
+            pattern = pattern.replace("'", "''")
+            con.execute(
+                f"CREATE VIEW \"{name}\" AS SELECT * FROM read_parquet('{pattern}', union_by_name=true)"
+            )
+        return con
+
+    def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
+        """Run one SQL query against the store's views and return a frame."""
+        with self.connect(only=sql) as con:
+            try:
+                return con.execute(sql, params or {}).df()
+            except duckdb.CatalogException as exc:
+                raise StoreError(
+                    f"{self}: {exc}. Has intake been run for this data directory? "
+                    "Try `acm intake` (or `acm demo` for the demo program)."
+                ) from exc
+
+    def episodes(self) -> pd.DataFrame:
+        """The consolidated canonical episodes (with derived columns)."""
+        if not self.table_path(EPISODES).exists():
+            raise StoreError(
+                f"{self}: no episodes loaded yet. Run `acm intake FILES --period YYYY-MM` first."
+            )
+        return pd.read_parquet(self.table_path(EPISODES))
+
+
+def open_store(
+    program_path: str | Path, data_dir: str | Path | None = None
+) -> tuple[Program, Store]:
+    """Load a program file and open its store, for notebooks run from any folder.
+
+    A relative ``program_path`` is looked up from the working directory, then from the project
+    root; the store is ``data_dir`` or the program's ``data_dir`` under the project root.
+    """
+    root = Path(__file__).resolve().parents[2]
+    path = Path(program_path)
+    if not path.is_absolute() and not path.exists() and (root / path).exists():
+        path = root / path
+    program = load_program(path)
+    return program, Store(Path(data_dir) if data_dir else program.data_path(root))

@@ -1,0 +1,587 @@
+"""Charts: one house theme and pure functions from tidy, already-suppressed frames to ``alt.Chart``.
+
+Why this shape: a chart function that only builds a spec can be tested through ``to_dict()``,
+reused by the packets (static SVG), the Voilà explorer (live) and analysts (JupyterLab), and can
+never leak a cell the engine suppressed, because it never sees one. Nothing here displays or
+saves; :func:`to_svg` turns a chart into inline SVG for offline packets (vl-convert, no browser,
+no network).
+
+Input frames are shaped by :mod:`acm_helpers.packets.dashboard` (pure transforms of ``metric_values``);
+each function documents the columns it reads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import altair as alt
+import pandas as pd
+
+THEME = "acm"
+FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
+INK = "#1f2933"
+MUTED = "#6b7785"
+ACCENT = "#1f5fa8"  # this provider / the value in focus
+PEER = "#b8c2cc"  # other providers, peer bands
+TARGET = "#c0392b"  # target lines
+FLAG = "#d9822b"  # flagged groups / cells
+GOOD = "#2e7d4f"
+WIDTH = 560
+HEIGHT = 220
+
+# d3-format strings for axes and tooltips, by Metric.format.
+AXIS_FORMATS = {"percent": ".0%", "number": ",.0f", "days": ",.0f", "currency": "$,.0f"}
+
+
+@alt.theme.register(THEME, enable=False)
+def acm_theme() -> alt.theme.ThemeConfig:
+    """The house theme: quiet greys, one accent colour, readable type for print and screen."""
+    return {
+        "config": {
+            "font": FONT,
+            "background": "white",
+            "view": {"stroke": None, "continuousWidth": WIDTH, "continuousHeight": HEIGHT},
+            "title": {
+                "fontSize": 14,
+                "fontWeight": "bold",
+                "color": INK,
+                "anchor": "start",
+                "offset": 10,
+            },
+            "axis": {
+                "labelColor": MUTED,
+                "titleColor": INK,
+                "labelFontSize": 11,
+                "titleFontSize": 12,
+                "titleFontWeight": "normal",
+                "gridColor": "#e6e9ed",
+                "domainColor": "#9aa5b1",
+                "tickColor": "#9aa5b1",
+            },
+            "axisX": {"grid": False},
+            "legend": {
+                "labelColor": INK,
+                "titleColor": INK,
+                "labelFontSize": 11,
+                "titleFontSize": 12,
+                "orient": "bottom",
+                "direction": "horizontal",
+                "symbolSize": 120,
+            },
+            "range": {"category": [ACCENT, PEER, TARGET, FLAG, GOOD, "#7b61a8", "#3b8ea5"]},
+            "line": {"strokeWidth": 2.5},
+            "point": {"filled": True, "size": 45},
+            "bar": {"cornerRadiusEnd": 2},
+            "text": {"font": FONT, "fontSize": 11, "color": INK},
+        }
+    }
+
+
+def use_theme() -> None:
+    """Enable the house theme for charts displayed in this process (notebooks, Voilà)."""
+    alt.theme.enable(THEME)
+
+
+def axis_format(fmt: str) -> str:
+    """The d3 format string for a metric's ``format`` (percent, number, days, currency)."""
+    return AXIS_FORMATS.get(fmt, ",.2f")
+
+
+def format_value(value: float | None, fmt: str, *, suppressed: bool = False) -> str:
+    """A value as people read it in a packet: "45%", "1,234", "32 days", "$12,000".
+
+    Suppressed or missing values read "suppressed" or "–", so a blank never looks like a zero.
+    """
+    if suppressed:
+        return "suppressed"
+    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
+        return "–"
+    if fmt == "percent":
+        return f"{value:.0%}"
+    if fmt == "currency":
+        return f"${value:,.0f}"
+    if fmt == "days":
+        return f"{value:,.0f} days"
+    if float(value).is_integer():
+        return f"{value:,.0f}"
+    return f"{value:,.1f}"
+
+
+def _check(frame: pd.DataFrame, needed: list[str], what: str) -> None:
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        # A programming error, not a user error: the caller shaped the wrong frame.
+        raise ValueError(f"{what}: frame lacks columns {missing}; it has {list(frame.columns)}")
+
+
+def trend_chart(
+    frame: pd.DataFrame,
+    *,
+    title: str,
+    fmt: str,
+    target: float | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    series: str = "This provider",
+) -> alt.LayerChart:
+    """Own monthly history against the peers' middle half and the target.
+
+    Args:
+        frame: one row per period with ``period`` (YYYY-MM), ``value``, ``ci_low``, ``ci_high``
+            (null where suppressed or not computable), and optionally ``peer_q1``,
+            ``peer_median``, ``peer_q3`` (the other providers' quartiles that month).
+        title: chart title (the metric's label).
+        fmt: the metric's format, for the axis.
+        target: the metric's target, drawn as a dashed line.
+        series: legend name of the line ("This provider", "All providers").
+    """
+    _check(frame, ["period", "value", "ci_low", "ci_high"], "trend_chart")
+    data = frame.copy()
+    data["period"] = data["period"].astype(str)
+    yfmt = axis_format(fmt)
+    x = alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45))
+    own = series
+    series_names = [own, "Peers, middle half", "Target"]
+    color = alt.Color(
+        "series:N", title=None, scale=alt.Scale(domain=series_names, range=[ACCENT, PEER, TARGET])
+    )
+    base = alt.Chart(data)
+    layers = []
+    if {"peer_q1", "peer_q3"} <= set(data.columns) and data["peer_q1"].notna().any():
+        layers.append(
+            base.mark_area(opacity=0.45)
+            .encode(
+                x=x,
+                y=alt.Y("peer_q1:Q", title=None, axis=alt.Axis(format=yfmt)),
+                y2="peer_q3:Q",
+                color=color,
+                tooltip=[
+                    alt.Tooltip("period:O", title="Month"),
+                    alt.Tooltip("peer_q1:Q", title="Peers 25th percentile", format=yfmt),
+                    alt.Tooltip("peer_q3:Q", title="Peers 75th percentile", format=yfmt),
+                ],
+            )
+            .transform_calculate(series="'Peers, middle half'")
+        )
+    if "peer_median" in data.columns and data["peer_median"].notna().any():
+        layers.append(
+            base.mark_line(strokeDash=[2, 2], strokeWidth=1.5, color=MUTED).encode(
+                x=x, y=alt.Y("peer_median:Q", axis=alt.Axis(format=yfmt))
+            )
+        )
+    # a suppressed month is a gap in the line, never a segment drawn across it
+    layers.append(
+        base.mark_area(opacity=0.15, color=ACCENT, invalid="break-paths-show-domains").encode(
+            x=x, y=alt.Y("ci_low:Q", axis=alt.Axis(format=yfmt)), y2="ci_high:Q"
+        )
+    )
+    layers.append(
+        base.mark_line(point=True, invalid="break-paths-show-domains")
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", axis=alt.Axis(format=yfmt), title=None),
+            color=color,
+            tooltip=[
+                alt.Tooltip("period:O", title="Month"),
+                alt.Tooltip("value:Q", title="Value", format=yfmt),
+                alt.Tooltip("ci_low:Q", title="95% interval from", format=yfmt),
+                alt.Tooltip("ci_high:Q", title="to", format=yfmt),
+            ],
+        )
+        .transform_calculate(series=repr(own))
+    )
+    if target is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"target": [target], "series": ["Target"]}))
+            .mark_rule(strokeDash=[6, 4], strokeWidth=1.5)
+            .encode(y=alt.Y("target:Q", axis=alt.Axis(format=yfmt)), color=color)
+        )
+    return alt.layer(*layers).properties(title=title, width=width, height=height)
+
+
+def peer_chart(
+    frame: pd.DataFrame, *, title: str, fmt: str, target: float | None = None, width: int = WIDTH
+) -> alt.LayerChart:
+    """Every provider's value this period, sorted, the one in focus highlighted.
+
+    Args:
+        frame: one row per provider with ``provider`` (display name, already anonymized for
+            provider audiences), ``value``, ``ci_low``, ``ci_high`` and ``is_self`` (bool).
+            Suppressed providers have a null value and are labelled, not drawn.
+        title: chart title.
+        fmt: the metric's format.
+        target: drawn as a dashed line.
+    """
+    _check(frame, ["provider", "value", "ci_low", "ci_high", "is_self"], "peer_chart")
+    data = frame.copy()
+    data["provider"] = data["provider"].astype(str)
+    data["is_self"] = data["is_self"].astype(bool)
+    data["shown"] = data["value"].apply(lambda v: "suppressed" if pd.isna(v) else "")
+    yfmt = axis_format(fmt)
+    order = data.sort_values("value", ascending=False, na_position="last")["provider"].tolist()
+    layers = _interval_bars(
+        data,
+        ("provider", "Provider", order),
+        yfmt,
+        color=alt.condition("datum.is_self", alt.value(ACCENT), alt.value(PEER)),
+        drawn="",
+        note=("shown", "!isValid(datum.value)"),
+    )
+    if target is not None:
+        layers.append(
+            alt.Chart(pd.DataFrame({"target": [target]}))
+            .mark_rule(color=TARGET, strokeDash=[6, 4], strokeWidth=1.5)
+            .encode(x="target:Q")
+        )
+    return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
+
+
+def equity_chart(
+    frame: pd.DataFrame, *, title: str, fmt: str, width: int = WIDTH
+) -> alt.LayerChart:
+    """One metric by group, with intervals; suppressed groups are written "suppressed".
+
+    Args:
+        frame: one row per group with ``group``, ``value``, ``ci_low``, ``ci_high``,
+            ``suppressed`` (bool; value and interval are already null) and ``flagged`` (bool: a
+            disparity flag against the reference group).
+        title: chart title (metric and dimension).
+        fmt: the metric's format.
+    """
+    _check(frame, ["group", "value", "ci_low", "ci_high", "suppressed", "flagged"], "equity_chart")
+    data = frame.copy()
+    data["group"] = data["group"].astype(str)
+    data["suppressed"] = data["suppressed"].astype(bool)
+    data["flagged"] = data["flagged"].astype(bool)
+    data["note"] = data["suppressed"].map({True: "suppressed (small numbers)", False: ""})
+    yfmt = axis_format(fmt)
+    layers = _interval_bars(
+        data,
+        ("group", "Group", data["group"].tolist()),
+        yfmt,
+        color=alt.condition("datum.flagged", alt.value(FLAG), alt.value(ACCENT)),
+        drawn="!datum.suppressed && ",
+        note=("note", "datum.suppressed"),
+    )
+    return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
+
+
+def _interval_bars(
+    data: pd.DataFrame,
+    label: tuple[str, str, list[str]],
+    yfmt: str,
+    *,
+    color,
+    drawn: str,
+    note: tuple[str, str],
+) -> list[alt.Chart]:
+    """Horizontal bars of ``value`` with 95% interval rules, and a note where a row is not drawn.
+
+    ``label`` is (column, tooltip title, order of the rows); ``drawn`` a Vega expression prefix
+    that must hold for a bar and its interval (``""``: any valid value); ``note`` is (text
+    column, when to write it).
+    """
+    column, heading, order = label
+    y = alt.Y(f"{column}:N", sort=order, title=None)
+    base = alt.Chart(data)
+    bars = (
+        base.mark_bar()
+        .encode(
+            y=y,
+            x=alt.X("value:Q", title=None, axis=alt.Axis(format=yfmt)),
+            color=color,
+            tooltip=[
+                alt.Tooltip(f"{column}:N", title=heading),
+                alt.Tooltip("value:Q", title="Value", format=yfmt),
+            ],
+        )
+        .transform_filter(f"{drawn}isValid(datum.value)")
+    )
+    err = (
+        base.mark_rule(color=INK, opacity=0.6)
+        .encode(y=y, x="ci_low:Q", x2="ci_high:Q")
+        .transform_filter(f"{drawn}isValid(datum.ci_low) && isValid(datum.ci_high)")
+    )
+    notes = (
+        base.mark_text(align="left", dx=4, color=MUTED, fontStyle="italic")
+        .encode(y=y, x=alt.datum(0), text=f"{note[0]}:N")
+        .transform_filter(note[1])
+    )
+    return [bars, err, notes]
+
+
+def disproportionality_chart(
+    frame: pd.DataFrame, *, title: str, width: int = WIDTH
+) -> alt.LayerChart:
+    """Share of people served against the reference population's share, per group.
+
+    Args:
+        frame: one row per group with ``group``, ``share_served`` and ``reference_share``
+            (0..1; null when suppressed or not configured) and ``flagged`` (bool).
+    """
+    _check(
+        frame, ["group", "share_served", "reference_share", "flagged"], "disproportionality_chart"
+    )
+    data = frame.copy()
+    data["group"] = data["group"].astype(str)
+    data["flagged"] = data["flagged"].astype(bool)
+    long = data.melt(
+        id_vars=["group", "flagged"],
+        value_vars=["share_served", "reference_share"],
+        var_name="measure",
+        value_name="share",
+    )
+    long["measure"] = long["measure"].map(
+        {"share_served": "Served", "reference_share": "Reference population"}
+    )
+    y = alt.Y("group:N", sort=data["group"].tolist(), title=None)
+    base = alt.Chart(long)
+    rule = (
+        base.mark_rule(color=PEER, strokeWidth=2)
+        .encode(
+            y=y, x=alt.X("min(share):Q", title=None, axis=alt.Axis(format=".0%")), x2="max(share):Q"
+        )
+        .transform_filter("isValid(datum.share)")
+    )
+    dots = (
+        base.mark_point(filled=True, size=80)
+        .encode(
+            y=y,
+            x=alt.X("share:Q", axis=alt.Axis(format=".0%")),
+            color=alt.Color(
+                "measure:N",
+                title=None,
+                scale=alt.Scale(domain=["Served", "Reference population"], range=[ACCENT, MUTED]),
+            ),
+            tooltip=[
+                alt.Tooltip("group:N", title="Group"),
+                alt.Tooltip("measure:N", title="Share of"),
+                alt.Tooltip("share:Q", title="Share", format=".1%"),
+            ],
+        )
+        .transform_filter("isValid(datum.share)")
+    )
+    return alt.layer(rule, dots).properties(
+        title=title, width=width, height=max(22 * len(data), 60)
+    )
+
+
+def quality_chart(
+    frame: pd.DataFrame, *, title: str = "Completeness of key fields", width: int = WIDTH
+) -> alt.LayerChart:
+    """Share of rows with each field filled in, against a 95% expectation.
+
+    Args:
+        frame: one row per field with ``field`` and ``completeness`` (0..1).
+    """
+    _check(frame, ["field", "completeness"], "quality_chart")
+    data = frame.copy()
+    data["field"] = data["field"].astype(str)
+    data["ok"] = data["completeness"] >= 0.95
+    y = alt.Y("field:N", sort=data["field"].tolist(), title=None)
+    bars = (
+        alt.Chart(data)
+        .mark_bar()
+        .encode(
+            y=y,
+            x=alt.X(
+                "completeness:Q",
+                title=None,
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format=".0%"),
+            ),
+            color=alt.condition("datum.ok", alt.value(ACCENT), alt.value(FLAG)),
+            tooltip=[
+                alt.Tooltip("field:N", title="Field"),
+                alt.Tooltip("completeness:Q", title="Filled in", format=".1%"),
+            ],
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"x": [0.95]}))
+        .mark_rule(color=TARGET, strokeDash=[6, 4])
+        .encode(x="x:Q")
+    )
+    return alt.layer(bars, rule).properties(
+        title=title, width=width, height=max(20 * len(data), 60)
+    )
+
+
+def status_grid(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.LayerChart:
+    """Providers x metrics, each cell coloured by status and labelled with its value.
+
+    Args:
+        frame: one row per provider and metric with ``provider``, ``metric`` (label), ``text``
+            (the formatted value) and ``status`` ("meets target", "below target", "no target",
+            "suppressed").
+    """
+    _check(frame, ["provider", "metric", "text", "status"], "status_grid")
+    data = frame.copy()
+    for col in ("provider", "metric", "text", "status"):
+        data[col] = data[col].astype(str)
+    domain = ["meets target", "below target", "no target", "suppressed"]
+    base = alt.Chart(data).encode(
+        x=alt.X(
+            "metric:N",
+            title=None,
+            sort=list(dict.fromkeys(data["metric"])),
+            axis=alt.Axis(orient="top", labelAngle=0, labelLimit=120, labelFontSize=10),
+        ),
+        y=alt.Y("provider:N", title=None, sort=list(dict.fromkeys(data["provider"]))),
+    )
+    cells = base.mark_rect(stroke="white", strokeWidth=2).encode(
+        color=alt.Color(
+            "status:N",
+            title=None,
+            scale=alt.Scale(domain=domain, range=["#cfe8d9", "#f6d5c8", "#eef1f4", "#f4f4f4"]),
+        ),
+        tooltip=["provider:N", "metric:N", "text:N", "status:N"],
+    )
+    text = base.mark_text(fontSize=11).encode(text="text:N")
+    n_rows = data["provider"].nunique()
+    return alt.layer(cells, text).properties(title=title, width=width, height=30 * max(n_rows, 2))
+
+
+def to_svg(chart: alt.TopLevelMixin) -> str:
+    """Render a chart to a static SVG string with the house theme, for offline packets.
+
+    vl-convert runs Vega in-process (no browser, no network), so a packet needs no JavaScript.
+    """
+    import vl_convert as vlc
+
+    with alt.theme.enable(THEME):
+        spec = chart.to_dict(validate=False)  # specs are validated in the unit tests
+    return vlc.vegalite_to_svg(spec)
+
+
+# -- deep-dive charts (owner: meeting-cycle helper; used by acm_helpers.meetings.deepdive and contract) --
+def funnel_chart(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.LayerChart:
+    """Stages of a funnel as bars, first stage on top, each labelled with its count.
+
+    Args:
+        frame: one row per stage, in order, with ``stage``, ``count`` (null where suppressed)
+            and ``suppressed`` (bool).
+    """
+    _check(frame, ["stage", "count", "suppressed"], "funnel_chart")
+    data = frame.copy()
+    data["stage"] = data["stage"].astype(str)
+    data["suppressed"] = data["suppressed"].astype(bool)
+    data["label"] = [
+        ("suppressed" if s else f"{c:,.0f}")
+        for s, c in zip(data["suppressed"], data["count"], strict=True)
+    ]
+    y = alt.Y("stage:N", sort=data["stage"].tolist(), title=None, axis=alt.Axis(labelLimit=260))
+    base = alt.Chart(data)
+    bars = (
+        base.mark_bar(color=ACCENT)
+        .encode(
+            y=y,
+            x=alt.X("count:Q", title=None, axis=alt.Axis(format=",.0f")),
+            tooltip=[
+                alt.Tooltip("stage:N", title="Stage"),
+                alt.Tooltip("count:Q", title="Count", format=",.0f"),
+            ],
+        )
+        .transform_filter("isValid(datum.count)")
+    )
+    text = (
+        base.mark_text(align="left", dx=4, color=INK)
+        .encode(y=y, x=alt.X("x:Q"), text="label:N")
+        .transform_calculate(x="isValid(datum.count) ? datum.count : 0")
+    )
+    return alt.layer(bars, text).properties(
+        title=title, width=width, height=max(26 * len(data), 60)
+    )
+
+
+def before_after_chart(
+    trend: pd.DataFrame,
+    levels: pd.DataFrame,
+    *,
+    change_month: str,
+    title: str,
+    fmt: str,
+    target: float | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> alt.LayerChart:
+    """Monthly history (as :func:`trend_chart`) with the practice-change month marked and the
+    pooled level before and after it drawn as flat segments.
+
+    Args:
+        trend: as for :func:`trend_chart`.
+        levels: one row per side with ``window`` ("before"/"after"), ``value`` (pooled; null
+            where suppressed), ``start`` and ``end`` (YYYY-MM, the months it covers).
+        change_month: YYYY-MM, drawn as a vertical rule.
+    """
+    _check(levels, ["window", "value", "start", "end"], "before_after_chart")
+    base = trend_chart(trend, title=title, fmt=fmt, target=target, width=width, height=height)
+    lv = levels.dropna(subset=["value"]).copy()
+    lv["label"] = lv["window"].map({"before": "Before (pooled)", "after": "After (pooled)"})
+    x = alt.X("start:O", title=None)
+    segs = (
+        alt.Chart(lv)
+        .mark_rule(color=GOOD, strokeWidth=3, opacity=0.8)
+        .encode(
+            x=x,
+            x2="end:O",
+            y=alt.Y("value:Q", axis=alt.Axis(format=axis_format(fmt))),
+            tooltip=[
+                alt.Tooltip("label:N", title=""),
+                alt.Tooltip("value:Q", title="Value", format=axis_format(fmt)),
+            ],
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"period": [change_month], "label": [f"Change: {change_month}"]}))
+        .mark_rule(color=FLAG, strokeDash=[4, 3], strokeWidth=2)
+        .encode(x="period:O")
+    )
+    note = (
+        alt.Chart(pd.DataFrame({"period": [change_month], "label": [f"change {change_month}"]}))
+        .mark_text(align="left", dx=4, dy=-4, color=FLAG, baseline="top")
+        .encode(x="period:O", y=alt.value(0), text="label:N")
+    )
+    return alt.layer(*base.layer, segs, rule, note).properties(
+        title=title, width=width, height=height
+    )
+
+
+def completeness_chart(
+    frame: pd.DataFrame, *, title: str, width: int = WIDTH, height: int = 160
+) -> alt.LayerChart:
+    """Share of records with each field filled in, per period, one line per field, with the
+    95% expectation as a dashed rule (a falling line is the data-quality story to discuss).
+
+    Args:
+        frame: one row per period and field with ``period``, ``field`` and ``completeness`` (0..1).
+    """
+    _check(frame, ["period", "field", "completeness"], "completeness_chart")
+    data = frame.copy()
+    for col in ("period", "field"):
+        data[col] = data[col].astype(str)
+    lines = (
+        alt.Chart(data)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45)),
+            y=alt.Y(
+                "completeness:Q",
+                title=None,
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format=".0%"),
+            ),
+            color=alt.Color("field:N", title=None),
+            tooltip=[
+                alt.Tooltip("period:O", title="Period"),
+                alt.Tooltip("field:N", title="Field"),
+                alt.Tooltip("completeness:Q", title="Filled in", format=".1%"),
+            ],
+        )
+    )
+    rule = (
+        alt.Chart(pd.DataFrame({"y": [0.95]}))
+        .mark_rule(color=TARGET, strokeDash=[6, 4])
+        .encode(y="y:Q")
+    )
+    return alt.layer(lines, rule).properties(title=title, width=width, height=height)

@@ -41,10 +41,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from acm_helpers.core.config import load_program, period_bounds  # noqa: E402
+from acm_helpers.core.schema import ALL, NOT_RECORDED  # noqa: E402
 from acm_helpers.demo import generate as demo  # noqa: E402
 from acm_helpers.intake.derive import derive_episodes  # noqa: E402
 from acm_helpers.metrics import engine as metrics  # noqa: E402
+from acm_helpers.metrics.inputs import band_labels  # noqa: E402
 from acm_helpers.metrics.periods import periods_table  # noqa: E402
+from acm_helpers.metrics.sql import evaluate  # noqa: E402
 from acm_helpers.store.store import Store  # noqa: E402
 
 DIMS = ["race_ethnicity", "age_band", "gender"]
@@ -72,16 +75,14 @@ def with_groups(eps: pd.DataFrame, program) -> pd.DataFrame:
     for d in DIMS:
         dim = program.dimension(d)
         if dim.source:
-            labels = metrics.band_labels(dim.bins)
+            labels = band_labels(dim.bins)
             band = pd.cut(
                 out[dim.source].astype("float64"), [*dim.bins, np.inf], right=False, labels=labels
             )
-            out[d] = band.astype("object").fillna(metrics.NOT_RECORDED)
+            out[d] = band.astype("object").fillna(NOT_RECORDED)
         else:
             col = out[dim.column].astype("object")
-            out[d] = col.where(
-                col.notna() & (col.astype("str").str.strip() != ""), metrics.NOT_RECORDED
-            )
+            out[d] = col.where(col.notna() & (col.astype("str").str.strip() != ""), NOT_RECORDED)
     return out
 
 
@@ -158,7 +159,7 @@ def pandas_baseline(eps: pd.DataFrame, program, months: list[str]) -> pd.DataFra
                         )
                     agg = agg.reset_index()
                     if not by_provider:
-                        agg["provider_id"] = metrics.ALL
+                        agg["provider_id"] = ALL
                     agg["dimension"] = dim or ""
                     agg["group"] = agg[dim].astype("str") if dim else ""
                     agg["metric_id"], agg["period"] = mid, month
@@ -210,9 +211,7 @@ def main() -> None:
     t_engine, c_engine = time.perf_counter() - t0, cpu_seconds() - c0
 
     t0, c0 = time.perf_counter(), cpu_seconds()
-    same = metrics.evaluate(
-        program, store, periods_table(program, grains=("month",), trailing=False), DIMS
-    )
+    same = evaluate(program, store, periods_table(program, grains=("month",), trailing=False), DIMS)
     t_same, c_same = time.perf_counter() - t0, cpu_seconds() - c0
 
     t0, c0 = time.perf_counter(), cpu_seconds()
@@ -222,7 +221,7 @@ def main() -> None:
     # 1. same cells; 2. the engine's unsuppressed evaluation equals pandas everywhere;
     # 3. its public output equals pandas wherever shown; 4. every small cell is suppressed
     raw = metrics.finish_values(
-        metrics.evaluate(program, eps, periods_table(program, grains=("month",)), DIMS), program
+        evaluate(program, eps, periods_table(program, grains=("month",)), DIMS), program
     )
     raw = raw[raw["grain"] == "month"]
     assert len(raw) == len(baseline) and len(engine) == len(baseline), (

@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 
 from acm_helpers.core.config import period_bounds
+from acm_helpers.core.schema import ALL
 from acm_helpers.store.store import Store
 
-ALL = "__all__"
 # Intake internals and client-level tables: never read by a packet notebook.
 NOT_READ = frozenset({"episodes", "episodes_submitted", "quarantine"})
 # Columns that change for reasons that do not change what a packet shows.

@@ -7,6 +7,13 @@ ARCHITECTURE.md, "Canonical record".
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
+ALL = "__all__"  # provider_id of whole-program rows (and the total of a breakdown)
+NOT_RECORDED = "Not recorded"  # group label of a dimension value that is missing
+
+
 # name -> (type, required). Types: str, date, int, float, bool.
 EPISODE_COLUMNS: dict[str, tuple[str, bool]] = {
     "episode_id": ("str", True),
@@ -387,3 +394,20 @@ def derive_destination_class(frame, program):
         derived if supplied is None else derived.where(derived.notna(), supplied)
     ).astype("str")
     return out
+
+
+def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """Exactly ``columns`` in order, with the contract's dtypes."""
+    out = pd.DataFrame(index=frame.index)
+    for name, typ in columns.items():
+        col = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
+        dtype = PANDAS_DTYPES.get(typ, typ)
+        if typ == "bool":
+            out[name] = col.fillna(False).astype("bool")
+        elif typ == "date":
+            out[name] = pd.to_datetime(col).astype("datetime64[us]")
+        elif typ == "str":
+            out[name] = col.fillna("").astype("str")
+        else:
+            out[name] = col.astype(dtype)
+    return out.reset_index(drop=True)

@@ -23,10 +23,9 @@ import pandas as pd
 
 from acm_helpers.core.config import Program, period_bounds
 from acm_helpers.core.errors import ConfigError, StoreError, UnknownIdError
-from acm_helpers.core.schema import CELL_NUMBERS, neutralize_formula
+from acm_helpers.core.schema import ALL, CELL_NUMBERS, neutralize_formula
 from acm_helpers.store import quality as store_quality
 
-ALL = "__all__"  # provider_id of whole-program values in metric_values
 MONTH = "month"
 GRAINS = ("month", "quarter", "year", "term")
 GRAIN_LABELS = {"month": "Month", "quarter": "Quarter", "year": "Year", "term": "Contract term"}

@@ -22,51 +22,22 @@ from pathlib import Path
 from typing import Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
 
 from acm_helpers.core.config import Program, shift_period
 from acm_helpers.core.errors import ActionError, ConfigError
 from acm_helpers.core.schema import ACTION_ITEM_COLUMNS, MEETING_COLUMNS
+from acm_helpers.meetings.meetings_file import (
+    ActionEntry,
+    MeetingEntry,
+    MeetingsFile,
+    check_ids,
+    parse_meetings_file,
+)
 from acm_helpers.store.store import one_writer
 
 MEETINGS = "meetings"
 ACTION_ITEMS = "action_items"
 DATE_COLUMNS = {"meeting_date", "due_date", "closed_date"}
-
-
-# -- the file format (YAML); CSV rows map onto ActionEntry plus a provider and meeting date ----
-class _Strict(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ActionEntry(_Strict):
-    """One action item as written in a meetings file."""
-
-    text: str = Field(min_length=1)
-    owner: str = Field(min_length=1)
-    due: date
-    metric: str | None = None
-    id: str | None = None
-    status: Literal["open", "closed"] = "open"
-    closed: date | None = None
-    resolution: str = ""
-
-
-class MeetingEntry(_Strict):
-    """One meeting with a provider, with the action items agreed at it."""
-
-    provider: str
-    date: date
-    period: str | None = None  # data period discussed; default: the month before the meeting
-    attendees: list[str] = Field(default_factory=list)
-    notes: str = ""
-    actions: list[ActionEntry] = Field(default_factory=list)
-
-
-class MeetingsFile(_Strict):
-    """Top level of a meetings YAML file."""
-
-    meetings: list[MeetingEntry]
 
 
 # -- dates --------------------------------------------------------------------------------------
@@ -205,17 +176,6 @@ def last_meeting_before(meetings: pd.DataFrame, provider_id: str, before: date) 
 
 
 # -- validation ------------------------------------------------------------------------------------
-def check_ids(program: Program, provider: str, metric: str | None, where: str) -> None:
-    if provider not in program.provider_ids:
-        raise ActionError(
-            f"{where}: unknown provider {provider!r}. Known providers: "
-            f"{', '.join(program.provider_ids)}."
-        )
-    if metric and metric not in program.metrics:
-        raise ActionError(
-            f"{where}: unknown metric {metric!r} for provider {provider}. Known metrics: "
-            f"{', '.join(program.metrics)}."
-        )
 
 
 def merge_entries(
@@ -292,8 +252,6 @@ def load_file(store, program: Program, path: str | Path) -> dict[str, int]:
 
     Returns counts of meetings and items in the file, and how many items were new.
     """
-    from acm_helpers.meetings.meetings_file import parse_meetings_file  # imports this module
-
     parsed = parse_meetings_file(path, program)
     meetings, items = read_meetings(store), read_actions(store)
     new_meetings, new_items = merge_entries(meetings, items, parsed)

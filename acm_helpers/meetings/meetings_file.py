@@ -12,14 +12,63 @@ the file, the meeting (and CSV row) and the field. Nothing here touches the stor
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
+from typing import Literal
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ActionError
-from acm_helpers.meetings.actions import MeetingEntry, MeetingsFile, check_ids
+
+
+# -- the file format (YAML); CSV rows map onto ActionEntry plus a provider and meeting date ----
+class _Strict(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ActionEntry(_Strict):
+    """One action item as written in a meetings file."""
+
+    text: str = Field(min_length=1)
+    owner: str = Field(min_length=1)
+    due: date
+    metric: str | None = None
+    id: str | None = None
+    status: Literal["open", "closed"] = "open"
+    closed: date | None = None
+    resolution: str = ""
+
+
+class MeetingEntry(_Strict):
+    """One meeting with a provider, with the action items agreed at it."""
+
+    provider: str
+    date: date
+    period: str | None = None  # data period discussed; default: the month before the meeting
+    attendees: list[str] = Field(default_factory=list)
+    notes: str = ""
+    actions: list[ActionEntry] = Field(default_factory=list)
+
+
+class MeetingsFile(_Strict):
+    """Top level of a meetings YAML file."""
+
+    meetings: list[MeetingEntry]
+
+
+def check_ids(program: Program, provider: str, metric: str | None, where: str) -> None:
+    if provider not in program.provider_ids:
+        raise ActionError(
+            f"{where}: unknown provider {provider!r}. Known providers: "
+            f"{', '.join(program.provider_ids)}."
+        )
+    if metric and metric not in program.metrics:
+        raise ActionError(
+            f"{where}: unknown metric {metric!r} for provider {provider}. Known metrics: "
+            f"{', '.join(program.metrics)}."
+        )
 
 
 def _entries_from_csv(path: Path) -> list[dict]:

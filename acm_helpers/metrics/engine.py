@@ -35,23 +35,18 @@ import pandas as pd
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import StoreError
 from acm_helpers.core.schema import (
+    ALL,
     CELL_KEYS,
     CELL_NUMBERS,
     EQUITY_COLUMNS,
     METRIC_VALUE_COLUMNS,
-    PANDAS_DTYPES,
+    conform,
 )
+from acm_helpers.metrics import equity as eq
 from acm_helpers.metrics import flags, privacy
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics.periods import GRAINS, TRAILING, periods_table
-from acm_helpers.metrics.sql import (  # noqa: F401 - re-exported: the engine's public names
-    ALL,
-    NOT_RECORDED,
-    band_labels,
-    dimension_sql,
-    evaluate,
-    metric_sql,
-)
+from acm_helpers.metrics.sql import evaluate
 from acm_helpers.store.store import EPISODES, Store, one_writer, sha256_file
 
 ENGINE_VERSION = "2"  # bump when the engine's numbers change for the same inputs
@@ -198,8 +193,6 @@ def compute_tables(
     equity: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``metric_values`` and (when ``equity``) the ``equity`` table from one evaluation."""
-    from acm_helpers.metrics import equity as eq
-
     table = periods_table(program, periods, grains)
     raw = evaluate(program, source, table, dimensions)
     cells = finish_values(raw, program)
@@ -254,23 +247,6 @@ def finish_table(cells: pd.DataFrame, program: Program, version: str) -> pd.Data
     return conform(out, METRIC_VALUE_COLUMNS).sort_values(
         ["metric_id", "grain", "period", "provider_id", "dimension", "group"], ignore_index=True
     )
-
-
-def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    """Exactly ``columns`` in order, with the contract's dtypes."""
-    out = pd.DataFrame(index=frame.index)
-    for name, typ in columns.items():
-        col = frame[name] if name in frame else pd.Series(np.nan, index=frame.index)
-        dtype = PANDAS_DTYPES.get(typ, typ)
-        if typ == "bool":
-            out[name] = col.fillna(False).astype("bool")
-        elif typ == "date":
-            out[name] = pd.to_datetime(col).astype("datetime64[us]")
-        elif typ == "str":
-            out[name] = col.fillna("").astype("str")
-        else:
-            out[name] = col.astype(dtype)
-    return out.reset_index(drop=True)
 
 
 class Refreshed(NamedTuple):

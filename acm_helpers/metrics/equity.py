@@ -28,9 +28,8 @@ import numpy as np
 import pandas as pd
 
 from acm_helpers.core.config import Program
-from acm_helpers.core.schema import EQUITY_COLUMNS
+from acm_helpers.core.schema import EQUITY_COLUMNS, NOT_RECORDED, conform
 from acm_helpers.metrics import intervals as iv
-from acm_helpers.metrics.engine import NOT_RECORDED, conform
 from acm_helpers.metrics.flags import format_value
 from acm_helpers.metrics.privacy import COMPARISON_COLUMNS, null_suppressed
 

@@ -15,9 +15,8 @@ import pandas as pd
 
 from acm_helpers.core.config import Dimension, Program
 from acm_helpers.core.errors import MetricError, StoreError
+from acm_helpers.core.schema import NOT_RECORDED
 from acm_helpers.store.store import EPISODES, Store
-
-NOT_RECORDED = "Not recorded"
 
 
 # -- dimensions ------------------------------------------------------------------------------------

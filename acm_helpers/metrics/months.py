@@ -25,9 +25,9 @@ import numpy as np
 import pandas as pd
 
 from acm_helpers.core.config import Metric
+from acm_helpers.core.schema import ALL
 from acm_helpers.metrics import intervals as iv
 
-ALL = "__all__"
 HISTOGRAM_BUDGET = 8_000_000  # counts held at once by median_cells (64 MB); beyond it, chunks
 MAX_VALUE_SPAN = 100_000  # integer values spanning more than this are coded by np.unique
 # Histograms cost (providers x months x groups x distinct values), sorting costs rows: with more

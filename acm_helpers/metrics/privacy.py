@@ -34,9 +34,9 @@ import pandas as pd
 
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import PrivacyError, UnknownIdError
+from acm_helpers.core.schema import ALL
 from acm_helpers.metrics.periods import quarter_of, year_of
 
-ALL = "__all__"
 AUDIENCES = ("internal", "provider")
 # Equity comparisons of a group with the reference group and with all others.
 COMPARISON_COLUMNS = [

@@ -17,6 +17,7 @@ import pandas as pd
 
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.errors import MetricError
+from acm_helpers.core.schema import ALL
 from acm_helpers.metrics import active as ma
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics import months as mm
@@ -29,8 +30,6 @@ from acm_helpers.metrics.inputs import (  # noqa: F401 - band_labels, dimension_
 )
 from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared
 from acm_helpers.metrics.periods import TRAILING
-
-ALL = "__all__"
 
 
 # -- SQL -------------------------------------------------------------------------------------------

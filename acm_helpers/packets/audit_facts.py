@@ -90,7 +90,7 @@ def shown_labels(program, provider: str) -> tuple[str, ...]:
 
 def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
     """Labels that contain digits (age bands, ZIP codes, "within 12 months"): never values."""
-    from acm_helpers.metrics.engine import band_labels
+    from acm_helpers.metrics.inputs import band_labels
 
     labels = {
         lab for dim in program.dimensions.values() if dim.bins for lab in band_labels(dim.bins)

@@ -1,13 +1,11 @@
 """End-of-contract sections that follow the term through time: trends (the two halves and each
 quarter), disparities by half, and data completeness by quarter.
 
-Split from :mod:`acm_helpers.packets.contract`, which re-exports these so the notebook calls
-``contract.trends(rep)`` like every other section.
+The notebook calls ``contract_trends.trends(rep)`` beside the sections of
+:mod:`acm_helpers.packets.contract`.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -24,10 +22,8 @@ from acm_helpers.meetings.context import (
     signed_value,
 )
 from acm_helpers.metrics import windows as em
+from acm_helpers.packets.contract_term import ContractReport
 from acm_helpers.views import charts
-
-if TYPE_CHECKING:
-    from acm_helpers.packets.contract import ContractReport
 
 QUALITY_FIELDS = ("race_ethnicity", "zip", "referral_date", "exit_destination")
 

@@ -17,10 +17,10 @@ import pandas as pd
 
 from acm_helpers.core.config import Program, load_program, shift_period
 from acm_helpers.core.errors import AcmError
+from acm_helpers.core.schema import ALL
 from acm_helpers.store.store import Store
 from acm_helpers.views import charts
 
-ALL = "__all__"
 TREND_MONTHS = 13
 FLAG_NAMES = {
     "flag_below_target": "Below target",

@@ -10,7 +10,7 @@ import pytest
 from acm_helpers.core.errors import ConfigError, UnknownIdError
 from acm_helpers.intake.derive import derive_episodes
 from acm_helpers.meetings import actions
-from acm_helpers.packets import contract
+from acm_helpers.packets import contract, contract_term, contract_trends
 
 # Halves of the demo contract term: Nov 2024..Oct 2025 and Nov 2025..Oct 2026.
 H1, H2 = "2025-03-01", "2026-03-01"
@@ -94,7 +94,7 @@ def eps():
 
 
 def rep_for(program, eps, provider, **kw):
-    return contract.make_report(
+    return contract_term.make_report(
         program,
         eps,
         provider,
@@ -112,20 +112,20 @@ def rep_for(program, eps, provider, **kw):
     ],
 )
 def test_find_provider(program, kwargs, expected):
-    assert contract.find_provider(program, **kwargs).id == expected
+    assert contract_term.find_provider(program, **kwargs).id == expected
 
 
 def test_find_provider_errors(program):
     with pytest.raises(ConfigError, match="exactly one"):
-        contract.find_provider(program)
+        contract_term.find_provider(program)
     with pytest.raises(UnknownIdError, match="Unknown contract 'HRA-1'"):
-        contract.find_provider(program, contract_id="HRA-1")
+        contract_term.find_provider(program, contract_id="HRA-1")
 
 
 def test_term_is_clipped_to_data_and_through(program):
     harbor = program.provider("harbor")
-    assert contract.term_months(program, harbor) == ("2024-11", "2026-10")
-    assert contract.term_months(program, harbor, through="2026-04") == ("2024-11", "2026-04")
+    assert contract_term.term_months(program, harbor) == ("2024-11", "2026-10")
+    assert contract_term.term_months(program, harbor, through="2026-04") == ("2024-11", "2026-04")
 
 
 def test_performance_over_the_term(program, eps):
@@ -141,7 +141,7 @@ def test_performance_over_the_term(program, eps):
 
 
 def test_trends_show_the_improvement(program, eps):
-    s = contract.trends(rep_for(program, eps, "harbor"))
+    s = contract_trends.trends(rep_for(program, eps, "harbor"))
     t = s.data.set_index("metric_id").loc["exits_to_permanent_housing"]
     assert (t["first"], t["second"], t["verdict"]) == (0.3, 0.7, "improved")
     assert s.sentences[0].startswith(
@@ -150,7 +150,7 @@ def test_trends_show_the_improvement(program, eps):
 
 
 def test_disparities_flagged_in_both_halves(program, eps):
-    s = contract.disparities(rep_for(program, eps, "cascade"))
+    s = contract_trends.disparities(rep_for(program, eps, "cascade"))
     row = s.data[s.data["Group"] == "Black or African American"].iloc[0]
     assert (row["Flagged in"], row["Change"]) == ("both halves", "held")
     assert row.iloc[4] == "-60 points" and row.iloc[5] == "-60 points"
@@ -166,7 +166,7 @@ def test_action_items_and_resolution(program, eps):
 
 
 def test_data_quality_completeness_falls(program, eps):
-    s = contract.data_quality(rep_for(program, eps, "harbor"))
+    s = contract_trends.data_quality(rep_for(program, eps, "harbor"))
     zip_ = s.data[s.data["field"] == "zip"].set_index("period")["completeness"]
     # leavers of 2025-03-01 enrolled 2024-12-31 (Q4): 6 of 20 have a zip; of 2026-03-01 (2025-Q4): all
     assert zip_["2024-Q4"] == pytest.approx(0.3) and zip_["2025-Q4"] == 1.0

@@ -329,10 +329,9 @@ def test_build_intakes_period_by_period_up_to_the_period(tmp_path, program_path,
     calls = []
     fake = SimpleNamespace(
         __name__="acm_helpers.intake.intake",
-        intake_files=lambda paths, prog, store, period=None, received=None: calls.extend(
-            (period, p.name, received[str(p)]) for p in paths
-        )
-        or [],
+        intake_files=lambda paths, prog, store, period=None, received=None: (
+            calls.extend((period, p.name, received[str(p)]) for p in paths) or []
+        ),
     )
     monkeypatch.setattr(demo_build, "intake", fake)
     result, _ = small_build(program_path, tmp_path, "2025-01", steps=("intake",))

@@ -16,6 +16,7 @@ from acm_helpers.core.errors import MetricError, StoreError
 from acm_helpers.core.schema import METRIC_VALUE_COLUMNS
 from acm_helpers.metrics import engine as metrics
 from acm_helpers.metrics import intervals as iv
+from acm_helpers.metrics.inputs import band_labels
 from acm_helpers.store.store import Store
 
 Z = 1.959963984540054
@@ -120,8 +121,8 @@ def test_breakdowns_sum_to_overall_and_label_blanks():
 
 
 def test_band_labels():
-    assert metrics.band_labels([0, 18, 25, 35]) == ["0-17", "18-24", "25-34", "35+"]
-    assert metrics.band_labels([0, 1, 3]) == ["0", "1-2", "3+"]
+    assert band_labels([0, 18, 25, 35]) == ["0-17", "18-24", "25-34", "35+"]
+    assert band_labels([0, 1, 3]) == ["0", "1-2", "3+"]
 
 
 def test_counts_distinct_and_rows():

@@ -40,7 +40,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from acm_helpers.core.config import load_program, period_bounds  # noqa: E402
+from acm_helpers.core.calendar import period_bounds  # noqa: E402
+from acm_helpers.core.config import load_program  # noqa: E402
 from acm_helpers.core.schema import ALL, NOT_RECORDED  # noqa: E402
 from acm_helpers.demo import generate as demo  # noqa: E402
 from acm_helpers.intake.derive import derive_episodes  # noqa: E402

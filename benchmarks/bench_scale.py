@@ -49,7 +49,7 @@ TEMPLATE = ROOT / "notebooks" / "02_dashboard.ipynb"
 def make_program(work: Path, n: int, months: int) -> Path:
     """The demo program with ``n`` providers (cycling the demo's program types) and the last
     ``months`` months."""
-    from acm_helpers.core.config import shift_period
+    from acm_helpers.core.calendar import shift_period
 
     raw = yaml.safe_load((ROOT / "parameters" / "program.yaml").read_text(encoding="utf-8"))
     base = raw["providers"]

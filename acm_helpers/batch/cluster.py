@@ -26,13 +26,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from acm_helpers.core.errors import RunError
+from acm_helpers.core.errors import ClusterError
 
 CONNECT_TIMEOUT = 15  # seconds to reach the scheduler
-
-
-class ClusterError(RunError):
-    """The Dask cluster cannot be reached or its workers cannot run the jobs."""
 
 
 def absolute(path: str | Path) -> str:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import period_bounds
+from acm_helpers.core.calendar import period_bounds
 from acm_helpers.core.schema import ALL
 from acm_helpers.store.store import Store
 

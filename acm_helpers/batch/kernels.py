@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acm_helpers.core.errors import RunError
+from acm_helpers.core.errors import WorkerError
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +52,6 @@ DEFAULT_PRELOAD: tuple[str, ...] = (
 KERNEL_STATE = "__import__('acm_helpers.batch.kernel_state', fromlist=['_'])"
 # Started with every kernel: history off, so no cell source outlives its notebook.
 KERNEL_ARGS = ["--HistoryManager.enabled=False"]
-
-
-class WorkerError(RunError):
-    """A warm kernel could not be started, warmed up or reset."""
 
 
 @dataclass(frozen=True)

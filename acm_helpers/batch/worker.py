@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from acm_helpers.core import errors
 from acm_helpers.core.errors import AcmError
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -158,9 +159,9 @@ def run_job(
     Returns:
         The manifest entry: status (ok | failed | privacy_failed), files, timings, error.
     """
+    from acm_helpers.core.calendar import equity_quarter
     from acm_helpers.packets import audit, audit_facts
     from acm_helpers.packets import render as report
-    from acm_helpers.packets.packet import equity_quarter
     from acm_helpers.store.store import Store
 
     t_start = time.perf_counter()
@@ -233,7 +234,7 @@ def run_job(
             os.replace(path, final / path.name)
             entry["files"][kind] = f"{job.key}/{path.name}"
         entry["status"] = "ok"
-    except report.NotebookFailed as exc:
+    except errors.NotebookFailed as exc:
         entry["error"] = {
             "message": str(exc),
             "cell": exc.cell_index,

@@ -7,7 +7,6 @@ Nothing here is read at import time; call :func:`load_program`.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Literal
@@ -15,9 +14,9 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from acm_helpers.core.calendar import PERIOD_RE, month_range
 from acm_helpers.core.errors import ConfigError, UnknownIdError
 
-PERIOD_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
 
 
@@ -259,34 +258,6 @@ class Program(Frozen):
         """The data directory, relative to ``base`` (the program file's project root)."""
         p = Path(self.data_dir)
         return p if p.is_absolute() or base is None else base / p
-
-
-def month_range(first: str, last: str) -> list[str]:
-    """All YYYY-MM months from ``first`` to ``last`` inclusive."""
-    y, m = map(int, first.split("-"))
-    ly, lm = map(int, last.split("-"))
-    out = []
-    while (y, m) <= (ly, lm):
-        out.append(f"{y:04d}-{m:02d}")
-        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
-    return out
-
-
-def period_bounds(period: str) -> tuple[date, date]:
-    """First and last day of a YYYY-MM month."""
-    if not PERIOD_RE.match(period or ""):
-        raise ConfigError(f"Period {period!r} is not YYYY-MM (e.g. 2026-10).")
-    y, m = map(int, period.split("-"))
-    start = date(y, m, 1)
-    nxt = date(y + 1, 1, 1) if m == 12 else date(y, m + 1, 1)
-    return start, date.fromordinal(nxt.toordinal() - 1)
-
-
-def shift_period(period: str, months: int) -> str:
-    """The month ``months`` after (or before, if negative) ``period``."""
-    y, m = map(int, period.split("-"))
-    idx = y * 12 + (m - 1) + months
-    return f"{idx // 12:04d}-{idx % 12 + 1:02d}"
 
 
 def load_program(path: str | Path) -> Program:

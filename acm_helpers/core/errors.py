@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
 
 class AcmError(Exception):
     """Base class of every error the workbench raises on purpose.
@@ -50,3 +54,50 @@ class HmisError(IntakeError):
 
 class ActionError(AcmError):
     """A meeting or action item cannot be recorded (unknown provider, metric or item, bad file)."""
+
+
+class NotebookFailed(RunError):
+    """A cell of a packet notebook raised. Carries the cell so the manifest can name it."""
+
+    def __init__(
+        self,
+        notebook: str,
+        cell_index: int,
+        source: str,
+        ename: str,
+        evalue: str,
+        parameters: Mapping[str, Any] | None = None,
+    ):
+        self.notebook, self.cell_index, self.source = notebook, cell_index, source
+        self.ename, self.evalue = ename, evalue
+        self.parameters = dict(parameters or {})
+        lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+        first = lines[0].strip() if lines else "(empty cell)"
+        who = ", ".join(
+            f"{k}={v}" for k, v in self.parameters.items() if k in ("provider", "period")
+        )
+        super().__init__(
+            f"{Path(notebook).name} ({who}) failed in cell {cell_index} `{first}`: "
+            f"{ename}: {evalue}. Open the notebook in JupyterLab with these parameters "
+            "to see the full traceback."
+        )
+
+
+class OfflineError(RunError):
+    """Exported HTML still references something on the network."""
+
+
+class WorkerError(RunError):
+    """A warm kernel could not be started, warmed up or reset."""
+
+
+class ClusterError(RunError):
+    """The Dask cluster cannot be reached or its workers cannot run the jobs."""
+
+
+class Irregular(IntakeError):
+    """The fast CSV reader met a line it cannot number exactly (blank, short, long, bad bytes).
+
+    Internal: intake catches it and re-reads the file with the exact reader, which quarantines
+    such lines with their row numbers; it never reaches a user.
+    """

@@ -65,7 +65,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import Program, period_bounds
+from acm_helpers.core.calendar import period_bounds
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ConfigError
 from acm_helpers.core.schema import EPISODE_COLUMNS, conform_episodes
 from acm_helpers.demo.scenarios import (  # noqa: F401  (re-exported for tests and docs)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import Program, period_bounds
+from acm_helpers.core.calendar import period_bounds
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 
 RECEIVED_FILE = "received.csv"

@@ -21,7 +21,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import Program, period_bounds
+from acm_helpers.core.calendar import period_bounds
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ConfigError, StoreError, UnknownIdError
 from acm_helpers.core.schema import ALL, CELL_NUMBERS, neutralize_formula
 from acm_helpers.store import quality as store_quality
@@ -225,7 +226,7 @@ def peers(data: ExplorerData, sel: Selection) -> pd.DataFrame:
 
 def breakdown_period(sel: Selection) -> str:
     """Label of the breakdown's window: the month, quarter, year or contract term of ``end``."""
-    from acm_helpers.metrics.periods import quarter_of, year_of
+    from acm_helpers.core.calendar import quarter_of, year_of
 
     return {
         "month": sel.end,

@@ -475,7 +475,7 @@ def intake_export(
         received: when the export arrived (later dates are refused); default unchecked, because
             an HMIS export carries its own export date (dates after it are reported).
     """
-    from acm_helpers.core.config import period_bounds
+    from acm_helpers.core.calendar import period_bounds
     from acm_helpers.core.schema import conform_episodes, episodes_schema
     from acm_helpers.intake import intake
     from acm_helpers.intake import quality as qc

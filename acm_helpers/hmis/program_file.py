@@ -15,7 +15,8 @@ import pandas as pd
 import yaml
 
 from acm_helpers.core import hud
-from acm_helpers.core.config import Program, period_bounds, shift_period
+from acm_helpers.core.calendar import period_bounds, shift_period
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ConfigError, HmisError
 from acm_helpers.hmis.mapping import (
     GENDER_LABELS,

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from acm_helpers.core.config import PERIOD_RE, Program
+from acm_helpers.core import errors
+from acm_helpers.core.calendar import PERIOD_RE
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError, IntakeError, StoreError
 from acm_helpers.core.schema import (
     PANDAS_DTYPES,
@@ -369,7 +371,7 @@ def _load(
                 return ingest(
                     lambda enc=enc: readers.arrow_chunks(path, enc, delimiter, chunk_rows)
                 )
-            except readers.Irregular:
+            except errors.Irregular:
                 return ingest(lambda enc=enc: readers.csv_chunks(path, enc, delimiter, chunk_rows))
         except UnicodeDecodeError:
             continue

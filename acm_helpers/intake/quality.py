@@ -21,7 +21,8 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from acm_helpers.core.config import Program, period_bounds
+from acm_helpers.core.calendar import period_bounds
+from acm_helpers.core.config import Program
 from acm_helpers.core.schema import (
     DATE_ORDER_RULES,
     FORMULA_PREFIXES,

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.errors import IntakeError
+from acm_helpers.core.errors import IntakeError, Irregular
 from acm_helpers.intake import quality as qc
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
@@ -167,10 +167,6 @@ def csv_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> It
             chunk.columns = header
             chunk.index = data_rows(chunk.index.to_numpy(), sorted(bad_rows))
             yield header, chunk, pd.DataFrame(skipped, columns=qc.PROBLEM_COLUMNS)
-
-
-class Irregular(Exception):
-    """The fast reader met a line it cannot number exactly (blank, short, long, bad bytes)."""
 
 
 def arrow_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> Iterator:

@@ -23,7 +23,8 @@ from typing import Literal
 
 import pandas as pd
 
-from acm_helpers.core.config import Program, shift_period
+from acm_helpers.core.calendar import shift_period
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ActionError, ConfigError
 from acm_helpers.core.schema import ACTION_ITEM_COLUMNS, MEETING_COLUMNS
 from acm_helpers.meetings.meetings_file import (

@@ -25,9 +25,10 @@ from datetime import date
 
 import pandas as pd
 
-from acm_helpers.core.config import Program, RoadmapTopic, month_range, period_bounds, shift_period
+from acm_helpers.core.calendar import month_label, month_range, period_bounds, shift_period
+from acm_helpers.core.config import Program, RoadmapTopic
 from acm_helpers.meetings import actions
-from acm_helpers.meetings.context import fmt, month_label, two_prop_p
+from acm_helpers.meetings.context import fmt, two_prop_p
 from acm_helpers.meetings.roadmap import TOPIC_NAMES
 from acm_helpers.metrics import windows as em
 

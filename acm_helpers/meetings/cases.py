@@ -22,9 +22,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core.calendar import month_label
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import MetricError, PrivacyError
-from acm_helpers.meetings.context import DeepDiveContext, month_label, possessive
+from acm_helpers.meetings.context import DeepDiveContext, possessive
 from acm_helpers.metrics import windows as em
 
 DEFAULT_SEED = 20261023

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from acm_helpers.core.calendar import month_label
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
 from acm_helpers.metrics import windows as em
@@ -220,9 +221,6 @@ def ctx_metric(ctx: DeepDiveContext, topic: str, metric: str | None) -> tuple[st
 
 
 # -- shared pieces -------------------------------------------------------------------------------
-def month_label(period: str) -> str:
-    y, m = map(int, period.split("-"))
-    return f"{['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][m - 1]} {y}"
 
 
 def fmt(value: float, metric: Metric) -> str:

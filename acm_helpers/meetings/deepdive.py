@@ -30,7 +30,8 @@ import math
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import Metric, period_bounds, shift_period
+from acm_helpers.core.calendar import month_label, period_bounds, shift_period
+from acm_helpers.core.config import Metric
 from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
 from acm_helpers.meetings.context import (
     CUTOFF_CHOICES,
@@ -46,7 +47,6 @@ from acm_helpers.meetings.context import (
     fmt,
     gap_text,
     make_context,
-    month_label,
     n_cell,
     open_context,
     roadmap_item,

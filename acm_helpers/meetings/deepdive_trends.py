@@ -12,7 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import period_bounds, shift_period
+from acm_helpers.core.calendar import month_label, period_bounds, shift_period
 from acm_helpers.core.errors import ConfigError, MetricError
 from acm_helpers.meetings.context import (
     WINDOW_CHOICES,
@@ -25,7 +25,6 @@ from acm_helpers.meetings.context import (
     finish,
     fmt,
     funnel_metric_id,
-    month_label,
     n_cell,
     peer_labels,
     possessive,

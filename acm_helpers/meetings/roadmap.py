@@ -17,15 +17,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from acm_helpers.core.config import Program, RoadmapTopic, period_bounds, shift_period
-from acm_helpers.meetings.context import (
-    DeepDiveContext,
-    Section,
-    finish,
-    fmt,
-    month_label,
-    signed_value,
-)
+from acm_helpers.core.calendar import month_label, period_bounds, shift_period
+from acm_helpers.core.config import Program, RoadmapTopic
+from acm_helpers.meetings.context import DeepDiveContext, Section, finish, fmt, signed_value
 from acm_helpers.metrics import windows as em
 
 TOPIC_NAMES = {

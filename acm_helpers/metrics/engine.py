@@ -32,6 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core.calendar import GRAINS, TRAILING
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import StoreError
 from acm_helpers.core.schema import (
@@ -45,7 +46,7 @@ from acm_helpers.core.schema import (
 from acm_helpers.metrics import equity as eq
 from acm_helpers.metrics import flags, privacy
 from acm_helpers.metrics import intervals as iv
-from acm_helpers.metrics.periods import GRAINS, TRAILING, periods_table
+from acm_helpers.metrics.periods import periods_table
 from acm_helpers.metrics.sql import evaluate
 from acm_helpers.store.store import EPISODES, Store, one_writer, sha256_file
 

@@ -19,10 +19,10 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core.calendar import previous_label, same_period_last_year
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.schema import ALL
 from acm_helpers.metrics import intervals as iv
-from acm_helpers.metrics.periods import previous_label, same_period_last_year
 
 SERIES = ["metric_id", "provider_id", "dimension", "group"]
 MIN_PEERS = 3  # peer comparisons need at least this many providers with a value

@@ -15,41 +15,17 @@ from datetime import date
 
 import pandas as pd
 
-from acm_helpers.core.config import Program, month_range, period_bounds, shift_period
+from acm_helpers.core.calendar import (
+    GRAINS,
+    TRAILING,
+    month_range,
+    period_bounds,
+    quarter_of,
+    shift_period,
+    year_of,
+)
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ConfigError
-
-GRAINS = ("month", "quarter", "year", "term")
-TRAILING = "t12"  # internal grain: the 12 months ending with a month (labelled by that month)
-
-
-def quarter_of(month: str) -> str:
-    """``2026-10`` -> ``2026-Q4``."""
-    y, m = month.split("-")
-    return f"{y}-Q{(int(m) - 1) // 3 + 1}"
-
-
-def year_of(month: str) -> str:
-    """``2026-10`` -> ``2026``."""
-    return month[:4]
-
-
-def previous_label(period: str, grain: str, steps: int = 1) -> str | None:
-    """The label ``steps`` periods before ``period`` of the same grain (None for the term)."""
-    if grain == "month" or grain == TRAILING:
-        return shift_period(period, -steps)
-    if grain == "quarter":
-        y, q = int(period[:4]), int(period[-1])
-        idx = y * 4 + (q - 1) - steps
-        return f"{idx // 4}-Q{idx % 4 + 1}"
-    if grain == "year":
-        return str(int(period) - steps)
-    return None
-
-
-def same_period_last_year(period: str, grain: str) -> str | None:
-    """Same month (quarter, year) one year earlier; None for the term."""
-    steps = {"month": 12, "quarter": 4, "year": 1}.get(grain)
-    return previous_label(period, grain, steps) if steps else None
 
 
 def periods_table(

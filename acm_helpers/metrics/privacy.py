@@ -32,10 +32,10 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core.calendar import quarter_of, year_of
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import PrivacyError, UnknownIdError
 from acm_helpers.core.schema import ALL
-from acm_helpers.metrics.periods import quarter_of, year_of
 
 AUDIENCES = ("internal", "provider")
 # Equity comparisons of a group with the reference group and with all others.

@@ -15,6 +15,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core.calendar import TRAILING
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.errors import MetricError
 from acm_helpers.core.schema import ALL
@@ -29,7 +30,6 @@ from acm_helpers.metrics.inputs import (  # noqa: F401 - band_labels, dimension_
     load_episodes,
 )
 from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared
-from acm_helpers.metrics.periods import TRAILING
 
 
 # -- SQL -------------------------------------------------------------------------------------------

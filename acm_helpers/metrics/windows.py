@@ -20,14 +20,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import (
-    Dimension,
-    Metric,
-    Program,
-    month_range,
-    period_bounds,
-    shift_period,
-)
+from acm_helpers.core.calendar import month_range, period_bounds, shift_period
+from acm_helpers.core.config import Dimension, Metric, Program
 from acm_helpers.core.errors import MetricError
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics.joins import bind_period

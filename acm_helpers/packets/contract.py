@@ -23,15 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import load_program, month_range
+from acm_helpers.core.calendar import month_label, month_range
+from acm_helpers.core.config import load_program
 from acm_helpers.core.errors import ConfigError
 from acm_helpers.meetings import actions, roadmap
-from acm_helpers.meetings.context import (
-    Section,
-    finish,
-    fmt,
-    month_label,
-)
+from acm_helpers.meetings.context import Section, finish, fmt
 from acm_helpers.metrics import windows as em
 from acm_helpers.packets.contract_term import ContractReport, find_provider, term_months
 from acm_helpers.packets.contract_trends import window

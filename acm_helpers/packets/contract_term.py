@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from acm_helpers.core.config import Program, Provider, month_range
+from acm_helpers.core.calendar import month_range
+from acm_helpers.core.config import Program, Provider
 from acm_helpers.core.errors import ConfigError, UnknownIdError
 from acm_helpers.meetings import actions, deepdive
 from acm_helpers.meetings.context import (

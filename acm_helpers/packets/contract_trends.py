@@ -10,14 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.config import month_range, period_bounds
+from acm_helpers.core.calendar import month_label, month_range, period_bounds, quarter_of
 from acm_helpers.meetings import deepdive
 from acm_helpers.meetings.context import (
     DeepDiveContext,
     Section,
     finish,
     fmt,
-    month_label,
     signed_points,
     signed_value,
 )
@@ -106,8 +105,7 @@ def trends(rep: ContractReport) -> Section:
 def _quarters(first: str, last: str) -> list[tuple[str, str, str]]:
     out: dict[str, list[str]] = {}
     for p in month_range(first, last):
-        y, mo = map(int, p.split("-"))
-        out.setdefault(f"{y}-Q{(mo - 1) // 3 + 1}", []).append(p)
+        out.setdefault(quarter_of(p), []).append(p)
     return [(q, ms[0], ms[-1]) for q, ms in out.items()]
 
 

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from acm_helpers.core.config import month_range, shift_period
+from acm_helpers.core.calendar import month_name, month_range, shift_period
 from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook calls through here
     QUALITY_FIELDS,
     completeness_frame,
@@ -29,9 +29,8 @@ from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook c
     quality,
     quality_sentences,
 )
-from acm_helpers.packets.packet import (  # noqa: F401 - load is part of the notebook API
+from acm_helpers.packets.packet import (
     ALL,
-    FLAG_NAMES,
     TREND_MONTHS,
     Block,
     Packet,
@@ -41,9 +40,6 @@ from acm_helpers.packets.packet import (  # noqa: F401 - load is part of the not
     flags_of,
     fmt_cell,
     html_table,
-    load,
-    month_name,
-    quarter_name,
 )
 from acm_helpers.views import charts
 

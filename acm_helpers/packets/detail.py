@@ -8,17 +8,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from acm_helpers.core.config import shift_period
-from acm_helpers.packets.packet import (
-    TREND_MONTHS,
-    Block,
-    Packet,
-    chart_html,
-    esc,
-    html_table,
-    month_name,
-    quarter_name,
-)
+from acm_helpers.core.calendar import month_name, quarter_name, shift_period
+from acm_helpers.packets.packet import TREND_MONTHS, Block, Packet, chart_html, esc, html_table
 from acm_helpers.store import quality as store_quality
 from acm_helpers.views import charts
 

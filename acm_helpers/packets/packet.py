@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from acm_helpers.core.config import Program, load_program, shift_period
+from acm_helpers.core.calendar import equity_quarter, month_name, shift_period
+from acm_helpers.core.config import Program, load_program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.core.schema import ALL
 from acm_helpers.store.store import Store
@@ -83,27 +84,6 @@ class Packet:
     def key_metrics(self) -> list[str]:
         """Headline metrics, in program order."""
         return [mid for mid, m in self.program.metrics.items() if m.key]
-
-
-def month_name(period: str) -> str:
-    """ "2026-10" -> "October 2026"."""
-    return datetime.strptime(period, "%Y-%m").strftime("%B %Y")
-
-
-def equity_quarter(period: str) -> str:
-    """The last complete quarter at or before a month: quarterly cells are larger and steadier
-    than one month's, so fewer groups are suppressed and flags are less noisy."""
-    y, m = map(int, period.split("-"))
-    q = m // 3  # quarters complete by month m
-    return f"{y}-Q{q}" if q else f"{y - 1}-Q4"
-
-
-def quarter_name(q: str) -> str:
-    """ "2026-Q3" -> "July–September 2026"."""
-    y, n = q.split("-Q")
-    first = f"{y}-{3 * int(n) - 2:02d}"
-    last = f"{y}-{3 * int(n):02d}"
-    return f"{datetime.strptime(first, '%Y-%m'):%B}–{month_name(last)}"
 
 
 def load(

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acm_helpers.core.errors import RunError
+from acm_helpers.core.errors import NotebookFailed, OfflineError, RunError
 from acm_helpers.packets.xlsx import SUPPRESSED, write_xlsx  # noqa: F401 - re-exported (report.write_xlsx)
 from acm_helpers.store.store import atomic_write
 
@@ -53,37 +53,6 @@ Executor = Callable[[Path, Mapping[str, Any], Path | None], Any]
 The default runs papermill with a fresh kernel; a warm-kernel worker or a Dask task can pass its
 own (same signature), and nothing else in the pipeline changes.
 """
-
-
-class NotebookFailed(RunError):
-    """A cell of a packet notebook raised. Carries the cell so the manifest can name it."""
-
-    def __init__(
-        self,
-        notebook: str,
-        cell_index: int,
-        source: str,
-        ename: str,
-        evalue: str,
-        parameters: Mapping[str, Any] | None = None,
-    ):
-        self.notebook, self.cell_index, self.source = notebook, cell_index, source
-        self.ename, self.evalue = ename, evalue
-        self.parameters = dict(parameters or {})
-        lines = [ln for ln in source.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-        first = lines[0].strip() if lines else "(empty cell)"
-        who = ", ".join(
-            f"{k}={v}" for k, v in self.parameters.items() if k in ("provider", "period")
-        )
-        super().__init__(
-            f"{Path(notebook).name} ({who}) failed in cell {cell_index} `{first}`: "
-            f"{ename}: {evalue}. Open the notebook in JupyterLab with these parameters "
-            "to see the full traceback."
-        )
-
-
-class OfflineError(RunError):
-    """Exported HTML still references something on the network."""
 
 
 @dataclass

@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from acm_helpers.core.config import Program, load_program, month_range, shift_period
+from acm_helpers.core.calendar import (
+    equity_quarter,
+    month_name,
+    month_range,
+    quarter_name,
+    shift_period,
+)
+from acm_helpers.core.config import Program, load_program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.packets.packet import (
     ALL,
@@ -22,12 +29,9 @@ from acm_helpers.packets.packet import (
     TREND_MONTHS,
     Block,
     chart_html,
-    equity_quarter,
     esc,
     fmt_cell,
     html_table,
-    month_name,
-    quarter_name,
 )
 from acm_helpers.store import quality as store_quality
 from acm_helpers.store.store import Store

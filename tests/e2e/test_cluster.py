@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from acm_helpers.batch.cluster import ClusterError, check_workers, cluster_pool, connect
+from acm_helpers.batch.cluster import check_workers, cluster_pool, connect
 from acm_helpers.batch.kernels import WarmExecutor, WarmSpec
+from acm_helpers.core.errors import ClusterError
 
 distributed = pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[2]

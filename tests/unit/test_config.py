@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from acm_helpers.core.config import load_program, month_range, period_bounds, shift_period
+from acm_helpers.core.calendar import month_range, period_bounds, shift_period
+from acm_helpers.core.config import load_program
 from acm_helpers.core.errors import ConfigError, UnknownIdError
 
 ROOT = Path(__file__).resolve().parents[2]

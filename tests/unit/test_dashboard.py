@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from acm_helpers.core import calendar
 from acm_helpers.packets import dashboard, packet
 
 
@@ -36,8 +37,8 @@ def _rows(**cols) -> pd.DataFrame:
     ],
 )
 def test_equity_quarter_is_the_last_complete_one(period, quarter, name):
-    assert packet.equity_quarter(period) == quarter
-    assert packet.quarter_name(quarter) == name
+    assert calendar.equity_quarter(period) == quarter
+    assert calendar.quarter_name(quarter) == name
 
 
 @pytest.mark.parametrize(

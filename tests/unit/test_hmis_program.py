@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from acm_helpers.cli import app
 from acm_helpers.core import hud
-from acm_helpers.core.config import load_program, period_bounds
+from acm_helpers.core.calendar import period_bounds
+from acm_helpers.core.config import load_program
 from acm_helpers.hmis import export as hmis
 from acm_helpers.hmis.program_file import write_program
 from acm_helpers.intake import derive

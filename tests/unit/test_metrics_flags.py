@@ -15,7 +15,7 @@ import pytest
 from metrics_kit import cell, ep, episodes, make_program
 from scipy import stats
 
-from acm_helpers.core.config import month_range
+from acm_helpers.core.calendar import month_range
 from acm_helpers.metrics import engine as metrics
 from acm_helpers.metrics import intervals as iv
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
+from acm_helpers.core import errors
 from acm_helpers.packets import render as report
 
 
@@ -25,7 +26,7 @@ from acm_helpers.packets import render as report
     ],
 )
 def test_check_offline_refuses_network_assets(tag):
-    with pytest.raises(report.OfflineError, match="would fetch from the network"):
+    with pytest.raises(errors.OfflineError, match="would fetch from the network"):
         report.check_offline(f"<html><head>{tag}</head></html>")
 
 

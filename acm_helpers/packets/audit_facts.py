@@ -13,17 +13,18 @@ from acm_helpers.packets.audit import PrivacyFacts, SuppressedCell
 
 
 @functools.lru_cache(maxsize=4)
-def _client_ids(episodes_path: str, mtime: float) -> frozenset[str]:
-    ids = pd.read_parquet(episodes_path, columns=["client_id"])["client_id"].dropna().astype(str)
-    return frozenset(ids.unique().tolist())
+def _client_ids(root: str, stamp: float) -> frozenset[str]:
+    from acm_helpers.store.store import Store
+
+    return Store(root).client_ids()
 
 
 def client_ids(store) -> frozenset[str]:
     """Every client id in the store (cached per process until episodes change)."""
-    path = store.table_path("episodes")
-    if not path.exists():
+    stamp = store.table_stamp("episodes")
+    if stamp is None:
         return frozenset()
-    return _client_ids(str(path), path.stat().st_mtime)
+    return _client_ids(str(store.root), stamp)
 
 
 def printed_forms(value: float | None, fmt: str) -> set[str]:
@@ -58,9 +59,7 @@ def facts_for(
     others = [p for p in program.providers if p.id != provider]
     anonymized = program.peers.display == "anonymized"
     if provider and truth is None:
-        from acm_helpers.metrics import engine as metrics
-
-        truth = metrics.unsuppressed_cells(program, store)
+        truth = store.suppressed_truth()
     cells = suppressed_truth(program, truth, provider, period, equity_period) if provider else []
     return PrivacyFacts(
         labels_with_digits=digit_labels(program, truth),

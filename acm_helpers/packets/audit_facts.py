@@ -9,7 +9,7 @@ import functools
 
 import pandas as pd
 
-from acm_helpers.packets.audit import PrivacyFacts, SuppressedCell
+from acm_helpers.packets.audit import HiddenCell, PrivacyFacts, SuppressedCell
 
 
 @functools.lru_cache(maxsize=4)
@@ -61,7 +61,12 @@ def facts_for(
     if provider and truth is None:
         truth = store.suppressed_truth()
     cells = suppressed_truth(program, truth, provider, period, equity_period) if provider else []
+    own = next((p.name for p in program.providers if p.id == provider), provider or "")
     return PrivacyFacts(
+        own_labels=(own,) if provider else (),
+        metric_kinds=tuple((m.label, m.kind) for m in program.metrics.values()),
+        threshold=program.suppression.threshold,
+        hidden=hidden_cells(program, truth, provider) if provider else (),
         labels_with_digits=digit_labels(program, truth),
         other_labels=shown_labels(program, provider) if provider else (),
         group_labels=tuple(sorted(set(truth["group"].astype(str)) - {""}))
@@ -166,3 +171,48 @@ def suppressed_truth(
                 )
             )
     return cells
+
+
+def hidden_cells(program, truth: pd.DataFrame | None, provider: str) -> tuple[HiddenCell, ...]:
+    """The suppressed cells a provider's output could publish siblings of, labelled as outputs
+    label them (for the differencing check): every own cell, every all-providers cell and the
+    other providers' overall values, at every grain."""
+    from acm_helpers.metrics.privacy import ALL, peer_labels
+    from acm_helpers.packets.audit_diff import ALL_PROVIDERS, DENOMINATOR, NUMERATOR, OWN
+
+    if truth is None or truth.empty:
+        return ()
+    names = (
+        peer_labels(program, provider)
+        if program.peers.display == "anonymized"
+        else {p.id: p.name for p in program.providers}
+    )
+    t = truth[
+        (truth["provider_id"].isin([provider, ALL]))
+        | ((truth["provider_id"] != provider) & (truth["dimension"] == ""))
+    ]
+    metrics = {mid: (m.label.lower(), m.kind) for mid, m in program.metrics.items()}
+    dims = {did: d.label.lower() for did, d in program.dimensions.items()}
+    out = []
+    for row in t.itertuples(index=False):
+        label, kind = metrics[row.metric_id]
+        who = (
+            OWN
+            if row.provider_id == provider
+            else ALL_PROVIDERS
+            if row.provider_id == ALL
+            else str(names.get(row.provider_id, row.provider_id)).lower()
+        )
+        out.append(
+            HiddenCell(
+                metric=label,
+                who=who,
+                period=str(row.period),
+                dimension=dims.get(row.dimension, "") if row.dimension else "",
+                group=str(row.group or "").lower(),
+                numerator=None if pd.isna(row.numerator) else float(row.numerator),
+                denominator=None if pd.isna(row.denominator) else float(row.denominator),
+                size_role=NUMERATOR if kind == "count" else DENOMINATOR,
+            )
+        )
+    return tuple(out)

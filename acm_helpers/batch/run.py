@@ -60,6 +60,8 @@ from acm_helpers.batch.worker import (  # noqa: F401 - re-exported: the batch AP
 )
 from acm_helpers.core.errors import ConfigError, RunError
 
+DEEP_DIVE = NOTEBOOKS / "03_deep_dive.ipynb"  # the deep-dive template (deep_dive_jobs)
+
 
 # -- planning ------------------------------------------------------------------------------------
 def plan_period(
@@ -113,6 +115,47 @@ def plan_period(
             )
         )
     return jobs
+
+
+def deep_dive_jobs(
+    program,
+    period: str,
+    *,
+    program_path: str | Path,
+    data_dir: str | Path,
+    providers: Sequence[str] | None = None,
+    topics: Sequence[str] | None = None,
+    audience: Audience = "provider",
+) -> list[Job]:
+    """Deep dives to add to a run (``run_period(extra_jobs=...)``): one per provider and topic.
+
+    Topics default to the roadmap's topic of the period. A provider-audience deep dive is
+    audited like a packet before it is published (``<period>/<provider>-<topic>/deep_dive.html``).
+    """
+    program.check_period(period)
+    if topics is None:
+        topics = [program.roadmap[period].topic] if period in program.roadmap else []
+    chosen = list(providers) if providers else program.provider_ids
+    common = {
+        "program_path": str(Path(program_path).resolve()),
+        "data_dir": str(Path(data_dir).resolve()),
+        "period": period,
+        "audience": audience,
+    }
+    return [
+        Job.make(
+            DEEP_DIVE,
+            pid,
+            {**common, "topic": topic},
+            key=f"{pid}-{topic}",
+            appendix=None,
+            stem="deep_dive",
+            audience=audience,
+            title=f"{program.provider(pid).name} — deep dive: {topic} — {period}",
+        )
+        for pid in chosen
+        for topic in topics
+    ]
 
 
 # -- the parent side ------------------------------------------------------------------------------------

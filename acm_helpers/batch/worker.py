@@ -215,6 +215,7 @@ def run_job(
                 job.params["period"],
                 truth=_truth(store),
                 equity_period=equity_quarter(job.params["period"]),
+                output=audit_facts.output_for(job.stem),
             )
             findings = audit.check_files(files, facts)
             entry["timings"]["audit"] = time.perf_counter() - t0

@@ -84,6 +84,7 @@ class PrivacyFacts:
     metric_kinds: tuple[tuple[str, str], ...] = ()
     threshold: int = 11
     hidden: tuple[HiddenCell, ...] = ()
+    undated_period: str = ""  # the period a table that names none is about ("term", a month)
 
 
 @dataclass(frozen=True)
@@ -300,6 +301,7 @@ def check_differencing(tables: Iterable[Table], facts: PrivacyFacts) -> list[Fin
         groups=frozenset(_norm(g) for g in (*facts.group_labels, *facts.labels_with_digits)),
         own=frozenset(_norm(o) for o in facts.own_labels),
         peers=frozenset(_norm(o) for o in facts.other_labels) - audit_diff.ALL_WORDS,
+        undated_period=facts.undated_period,
     )
     tables = list(tables)
     cells = [c for i, t in enumerate(tables) for c in audit_diff.table_cells(t, vocab, i)]

@@ -164,6 +164,7 @@ class Vocabulary:
     groups: frozenset[str]
     own: frozenset[str]  # the output's own provider as it names it
     peers: frozenset[str]  # other providers as it names them
+    undated_period: str = ""  # what a table that names no period is about
 
 
 def _find(text: str, labels: Iterable[str]) -> str:
@@ -181,7 +182,7 @@ def table_cells(table: Table, vocab: Vocabulary, index: int) -> list[Published]:
     context = _norm(table.name)
     table_metric = _find(context, vocab.metrics)
     table_dim = _find(context, vocab.dimensions)
-    table_period = period_key(table.name)
+    table_period = period_key(table.name) or vocab.undated_period
     metric_cols = [i for i, h in enumerate(header) if h in vocab.metrics]
     out: list[Published] = []
     where = f"{table.file} ({table.name or f'table {index + 1}'})"

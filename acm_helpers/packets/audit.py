@@ -204,6 +204,10 @@ PERIOD_TEXT = re.compile(
 
 # The suppression rule itself ("fewer than 11 cases") is not a value.
 RULE_TEXT = re.compile(r"(?:fewer|less) than \d+ cases|threshold of \d+|under \d+ cases")
+# A window ending in a month ("in the 12 months to Oct 2026") is about the window, not the month.
+WINDOW_TEXT = re.compile(
+    rf"\b\d+ months (?:to|up to|ending|ending in|through) (?:{MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)\.? \d{{4}}\b"
+)
 
 
 def _check_suppressed(
@@ -230,9 +234,10 @@ def _check_suppressed(
         if metric_norm not in low:
             continue
         if nums is None:
-            periods = PERIOD_TEXT.findall(low)
-            mentioned = set(periods)
-            clean = RULE_TEXT.sub(" ", PERIOD_TEXT.sub(" ", low))
+            unwindowed = WINDOW_TEXT.sub(" a window ", low)
+            periods = PERIOD_TEXT.findall(unwindowed)
+            mentioned = set(periods) | ({"a window"} if unwindowed != low else set())
+            clean = RULE_TEXT.sub(" ", PERIOD_TEXT.sub(" ", unwindowed))
             for label in labels_with_digits:
                 clean = _word(label).sub(" ", clean)
             nums = _numbers(clean)

@@ -26,7 +26,6 @@ import multiprocessing
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -60,6 +59,8 @@ from acm_helpers.batch.worker import (  # noqa: F401 - re-exported: the batch AP
     warm_up,
 )
 from acm_helpers.core.errors import ConfigError, RunError
+
+DEEP_DIVE = NOTEBOOKS / "03_deep_dive.ipynb"  # the deep-dive template (deep_dive_jobs)
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -114,6 +115,47 @@ def plan_period(
             )
         )
     return jobs
+
+
+def deep_dive_jobs(
+    program,
+    period: str,
+    *,
+    program_path: str | Path,
+    data_dir: str | Path,
+    providers: Sequence[str] | None = None,
+    topics: Sequence[str] | None = None,
+    audience: Audience = "provider",
+) -> list[Job]:
+    """Deep dives to add to a run (``run_period(extra_jobs=...)``): one per provider and topic.
+
+    Topics default to the roadmap's topic of the period. A provider-audience deep dive is
+    audited like a packet before it is published (``<period>/<provider>-<topic>/deep_dive.html``).
+    """
+    program.check_period(period)
+    if topics is None:
+        topics = [program.roadmap[period].topic] if period in program.roadmap else []
+    chosen = list(providers) if providers else program.provider_ids
+    common = {
+        "program_path": str(Path(program_path).resolve()),
+        "data_dir": str(Path(data_dir).resolve()),
+        "period": period,
+        "audience": audience,
+    }
+    return [
+        Job.make(
+            DEEP_DIVE,
+            pid,
+            {**common, "topic": topic},
+            key=f"{pid}-{topic}",
+            appendix=None,
+            stem="deep_dive",
+            audience=audience,
+            title=f"{program.provider(pid).name} — deep dive: {topic} — {period}",
+        )
+        for pid in chosen
+        for topic in topics
+    ]
 
 
 # -- the parent side ------------------------------------------------------------------------------------
@@ -319,8 +361,9 @@ def run_period(
     """``acm run``: every provider's packet and the system packet for one month.
 
     Metrics are brought up to date once, here (``metrics.refresh`` is a no-op when nothing
-    changed); notebooks only read them. The leak check's reference data is computed once and
-    shared by every worker.
+    changed); notebooks only read them. The leak check's reference (the suppressed cells' true
+    numbers) is the store's ``suppressed_truth`` table, written by that same refresh: the
+    metrics are evaluated at most once per run.
 
     Args:
         program_path: the program file.
@@ -365,16 +408,6 @@ def run_period(
         executor=executor,
     )
 
-    def prepare(todo: list[Job], s: Settings) -> Settings:
-        if not any(j.audience == "provider" for j in todo):
-            return s
-        truth = stored_suppressed(metrics.unsuppressed_cells(program, store), store)
-        path = period_dir / ".staging" / f"audit-truth-{uuid.uuid4().hex[:8]}.parquet"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        truth.to_parquet(path, index=False)
-        os.chmod(path, 0o600)
-        return Settings(**{**asdict_shallow(s), "audit_truth": str(path)})
-
     from acm_helpers.batch.incremental import data_digests
 
     digests = data_digests(program_path, store, period, jobs)  # per packet: its own data slice
@@ -389,7 +422,6 @@ def run_period(
         audience=audience,
         progress=progress,
         pool=pool,
-        prepare=prepare,
     )
     return RunResult(manifest, period_dir, period_dir / INDEX)
 
@@ -397,14 +429,3 @@ def run_period(
 def asdict_shallow(obj: Any) -> dict[str, Any]:
     """A dataclass's fields as a dict without deep-copying values (executors stay as they are)."""
     return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
-
-
-def stored_suppressed(truth, store):
-    """Keep the true numbers of the cells the stored ``metric_values`` marks suppressed: the leak
-    check holds packets to exactly what the engine published as suppressed."""
-    key = ["provider_id", "period", "grain", "metric_id", "dimension", "group"]
-    marked = store.query(
-        'SELECT provider_id, period, grain, metric_id, dimension, "group" FROM metric_values '
-        "WHERE suppressed"
-    )
-    return truth.merge(marked, on=key, how="inner")

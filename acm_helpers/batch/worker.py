@@ -99,8 +99,6 @@ class Settings:
         executor: how notebooks are executed (a picklable ``report.Executor``); None runs
             papermill with a fresh kernel per notebook. ``workers.WarmExecutor`` keeps one warm
             kernel per worker process.
-        audit_truth: Parquet file with the engine's unsuppressed numbers of suppressed cells,
-            written once per run for the leak check (internal; deleted when the run ends).
     """
 
     program_path: str
@@ -109,7 +107,6 @@ class Settings:
     pdf: bool = True
     kernel: KernelMode = "warm"
     executor: Any = None
-    audit_truth: str = ""
 
 
 # -- the worker side ------------------------------------------------------------------------------------
@@ -125,17 +122,15 @@ def _load_program(path: str):
 
 
 @functools.lru_cache(maxsize=2)
-def _truth_cached(path: str, mtime: float):
-    import pandas as pd
+def _truth_cached(root: str, stamp: float):
+    from acm_helpers.store.store import Store
 
-    return pd.read_parquet(path)
+    return Store(root).suppressed_truth()
 
 
-def _truth(path: str):
-    """The run's suppressed-cell truths (read once per worker process), or None."""
-    if not path or not Path(path).exists():
-        return None
-    return _truth_cached(path, Path(path).stat().st_mtime)
+def _truth(store):
+    """The store's suppressed-cell truths, read once per worker process while unchanged."""
+    return _truth_cached(str(store.root), store.table_stamp("suppressed_truth"))
 
 
 def _call(dotted: str):
@@ -218,8 +213,9 @@ def run_job(
                 store,
                 job.provider,
                 job.params["period"],
-                truth=_truth(settings.audit_truth),
+                truth=_truth(store),
                 equity_period=equity_quarter(job.params["period"]),
+                output=audit_facts.output_for(job.stem),
             )
             findings = audit.check_files(files, facts)
             entry["timings"]["audit"] = time.perf_counter() - t0

@@ -174,6 +174,27 @@ EQUITY_COLUMNS: dict[str, str] = {
     "suppression_reason": "str",
 }
 
+# suppressed_truth (internal, never in an output): the true numbers of every cell the privacy
+# step suppressed, written by ``metrics.engine.refresh`` from the same evaluation as
+# ``metric_values`` (same ``version``) and read through ``Store.suppressed_truth`` by the packet
+# audit alone, which looks for exactly these numbers in what a provider receives.
+SUPPRESSED_TRUTH_COLUMNS: dict[str, str] = {
+    "version": "str",
+    "metric_id": "str",
+    "provider_id": "str",
+    "period": "str",
+    "grain": "str",
+    "dimension": "str",
+    "group": "str",
+    "numerator": "float",
+    "denominator": "float",
+    "value": "float",
+    "ci_low": "float",
+    "ci_high": "float",
+    "cell_size": "float",
+    "suppression_reason": "str",
+}
+
 # meetings and action_items (owner: acm_helpers.meetings.actions). Dates are stored as timestamps.
 MEETING_COLUMNS: dict[str, str] = {
     "meeting_id": "str",  # "<provider>-<YYYY-MM-DD>"

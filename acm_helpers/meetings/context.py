@@ -57,6 +57,11 @@ class DeepDiveContext:
     def threshold(self) -> int:
         return self.program.suppression.threshold
 
+    def __repr__(self) -> str:
+        # the deep-dive notebook displays the context: a short line, never the whole program
+        # (its repr names every provider, which a provider-audience output must not show)
+        return f"Deep dive: {self.provider_name}, {self.period} ({self.audience} audience)"
+
     def with_(self, **changes) -> DeepDiveContext:
         """A copy with another provider, period or audience (the explorer's provider picker)."""
         return replace(self, **changes)

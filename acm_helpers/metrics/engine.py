@@ -34,21 +34,20 @@ import pandas as pd
 
 from acm_helpers.core.calendar import GRAINS, TRAILING
 from acm_helpers.core.config import Program
-from acm_helpers.core.errors import StoreError
 from acm_helpers.core.schema import (
     ALL,
     CELL_KEYS,
     CELL_NUMBERS,
     EQUITY_COLUMNS,
     METRIC_VALUE_COLUMNS,
+    SUPPRESSED_TRUTH_COLUMNS,
     conform,
 )
 from acm_helpers.metrics import equity as eq
-from acm_helpers.metrics import flags, privacy
+from acm_helpers.metrics import flags, privacy, sql
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics.periods import periods_table
-from acm_helpers.metrics.sql import evaluate
-from acm_helpers.store.store import EPISODES, Store, one_writer, sha256_file
+from acm_helpers.store.store import EPISODES, SUPPRESSED_TRUTH, Store, one_writer
 
 ENGINE_VERSION = "2"  # bump when the engine's numbers change for the same inputs
 ENGINE_MODULES = (  # acm_helpers.metrics.<name>
@@ -194,8 +193,26 @@ def compute_tables(
     equity: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """``metric_values`` and (when ``equity``) the ``equity`` table from one evaluation."""
+    values, equity_table, _ = evaluate_tables(
+        program, source, periods, grains, dimensions, version, equity
+    )
+    return values, equity_table
+
+
+def evaluate_tables(
+    program: Program,
+    source,
+    periods: list[str] | None = None,
+    grains: tuple[str, ...] = GRAINS,
+    dimensions: list[str] | None = None,
+    version: str = "",
+    equity: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame]:
+    """One evaluation, three tables: ``metric_values``, ``equity`` (when asked) and
+    ``suppressed_truth``, the true numbers of the cells the privacy step hid (internal: the packet
+    audit's reference; see :func:`refresh`)."""
     table = periods_table(program, periods, grains)
-    raw = evaluate(program, source, table, dimensions)
+    raw = sql.evaluate(program, source, table, dimensions)
     cells = finish_values(raw, program)
     cells = cells.merge(
         table[["period", "grain", "start", "end", "end_month"]].drop_duplicates(
@@ -207,11 +224,18 @@ def compute_tables(
     trailing = cells[cells["grain"] == TRAILING]
     cells = cells[cells["grain"] != TRAILING].reset_index(drop=True)
     cells = privacy.suppress(cells, program)
+    truth = truth_table(cells, version)
     trailing = privacy.primary(trailing, program.suppression.threshold)
     cells = flags.add_benchmarks(cells, trailing, program)
     cells = flags.add_flags(cells, program)
     equity_table = eq.equity_table(cells, program, version) if equity else None
-    return finish_table(cells, program, version), equity_table
+    return finish_table(cells, program, version), equity_table, truth
+
+
+def truth_table(cells: pd.DataFrame, version: str) -> pd.DataFrame:
+    """The suppressed cells' true numbers, before anything nulls them (``suppressed_truth``)."""
+    hidden = cells[cells["suppressed"].to_numpy(bool)].assign(version=version)
+    return conform(hidden, SUPPRESSED_TRUTH_COLUMNS).sort_values(CELL_KEYS, ignore_index=True)
 
 
 def finish_table(cells: pd.DataFrame, program: Program, version: str) -> pd.DataFrame:
@@ -261,13 +285,8 @@ class Refreshed(NamedTuple):
 
 def input_version(program: Program, store: Store) -> str:
     """Hash of the episodes file and of everything in the program that changes the numbers."""
-    path = store.table_path(EPISODES)
-    if not path.exists():
-        raise StoreError(
-            f"{store}: no episodes loaded yet. Run `acm intake FILES --period YYYY-MM` first."
-        )
     h = hashlib.sha256()
-    h.update(sha256_file(path).encode())
+    h.update(store.table_digest(EPISODES).encode())
     spec = program.model_dump(
         mode="json",
         include={
@@ -287,33 +306,39 @@ def input_version(program: Program, store: Store) -> str:
     return h.hexdigest()[:16]
 
 
+STORED_TABLES = ("equity", SUPPRESSED_TRUTH, "metric_values")  # write order: metric_values last
+
+
 def stored_version(store: Store) -> str | None:
-    """The version of the stored ``metric_values`` (None when absent or unreadable)."""
-    path = store.table_path("metric_values")
-    if not path.exists() or not store.table_path("equity").exists():
+    """The version of the stored ``metric_values`` (None when it, ``equity`` or
+    ``suppressed_truth`` is absent: then the three are recomputed together)."""
+    if not all(store.has_table(name) for name in STORED_TABLES):
         return None
-    versions = pd.read_parquet(path, columns=["version"])["version"]
-    return str(versions.iloc[0]) if len(versions) else None
+    return store.first_value("metric_values", "version")
 
 
 @one_writer("the metrics refresh")
 def refresh(program: Program, store: Store, force: bool = False) -> Refreshed:
-    """Compute and store ``metric_values`` and ``equity`` unless they are already current.
+    """Compute and store ``metric_values``, ``equity`` and ``suppressed_truth`` unless current.
 
     Why versioned: packets, the explorer and reports all read these tables; recomputing when
     neither the episodes nor the metric definitions changed wastes the monthly run. The version
     is a hash of the episodes file, the program's metric/dimension/suppression settings and the
-    engine version. Each table is written atomically; ``equity`` is written first, so a crash in
+    engine version. One evaluation gives all three tables; ``suppressed_truth`` (the true
+    numbers of the cells the privacy step hid) is the packet audit's reference, kept in the
+    store so the audit never evaluates the metrics a second time and never writes those numbers
+    next to the outputs. Each table is written atomically, ``metric_values`` last, so a crash in
     between leaves an old ``metric_values`` whose version no longer matches and the next run
-    recomputes both.
+    recomputes all three.
     """
     version = input_version(program, store)
     if not force and stored_version(store) == version:
         return Refreshed(
             store.read_table("metric_values"), store.read_table("equity"), version, True
         )
-    values, equity_table = compute_tables(program, store, version=version)
+    values, equity_table, truth = evaluate_tables(program, store, version=version)
     store.write_table("equity", equity_table)
+    store.write_table(SUPPRESSED_TRUTH, truth)
     store.write_table("metric_values", values)
     return Refreshed(values, equity_table, version, False)
 
@@ -324,16 +349,14 @@ def unsuppressed_cells(
     """The true numbers of the cells the engine suppressed (internal use: leak checks only).
 
     Why: a provider packet must not show a suppressed cell's numbers; the packet audit searches
-    the packet for exactly these numbers. Never put this frame in an output.
+    the packet for exactly these numbers. They come from the store's ``suppressed_truth``,
+    written by :func:`refresh` in the same evaluation as ``metric_values`` (brought up to date
+    here, a no-op when current), so the metrics are never evaluated twice. Never put this frame
+    in an output.
     """
-    table = periods_table(program)
-    cells = finish_values(evaluate(program, store, table), program)
-    cells = cells[cells["grain"] != TRAILING]
-    marked = privacy.suppress(cells, program)
-    out = marked[marked["suppressed"]]
-    if provider_id is not None:
-        out = out[out["provider_id"] == provider_id]
-    return out[[*CELL_KEYS, *CELL_NUMBERS]].reset_index(drop=True)
+    refresh(program, store)
+    truth = store.suppressed_truth(provider_id)
+    return truth[[*CELL_KEYS, *CELL_NUMBERS]].reset_index(drop=True)
 
 
 def summary(result: Refreshed) -> str:

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from acm_helpers.core.config import Dimension, Program
-from acm_helpers.core.errors import MetricError, StoreError
+from acm_helpers.core.errors import MetricError
 from acm_helpers.core.schema import NOT_RECORDED
 from acm_helpers.store.store import EPISODES, Store
 
@@ -64,13 +64,7 @@ def load_episodes(
     scan) and the dimension labels are paid once, not once per metric.
     """
     if isinstance(source, Store):
-        path = source.table_path(EPISODES)
-        if not path.exists():
-            raise StoreError(
-                f"{source}: no episodes loaded yet. Run `acm intake FILES --period YYYY-MM` "
-                "(or `acm demo`) before `acm metrics`."
-            )
-        con.execute(f"CREATE VIEW episodes AS SELECT * FROM read_parquet({_literal(str(path))})")
+        source.register(con, EPISODES, "episodes")
     elif isinstance(source, pd.DataFrame):
         if source.empty:
             raise MetricError(

@@ -12,6 +12,9 @@ there:
    line, spreadsheet row) that names the suppressed cell's metric and group and also carries its
    true numerator, denominator or value.
 
+4. a suppressed cell that subtraction recovers, across the output's tables and its XLSX sheets
+   (a total minus its shown parts; :mod:`acm_helpers.packets.audit_diff`).
+
 A finding fails the packet (``privacy_failed`` in the manifest) with the reason. Text units come
 from :mod:`acm_helpers.packets.audit_text`; the facts from :mod:`acm_helpers.packets.audit_facts`.
 """
@@ -25,7 +28,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from acm_helpers.core.errors import PrivacyError  # noqa: F401 - re-exported
-from acm_helpers.packets.audit_text import file_units, html_units, pdf_units, xlsx_units  # noqa: F401 - re-exported
+from acm_helpers.packets import audit_diff
+from acm_helpers.packets.audit_diff import HiddenCell
+from acm_helpers.packets.audit_text import (  # noqa: F401 - re-exported
+    Table,
+    file_tables,
+    file_units,
+    html_tables,
+    html_units,
+    pdf_units,
+    xlsx_tables,
+    xlsx_units,
+)
 
 TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]*")
 NUMBER = re.compile(r"(?<![\w.])\d[\d,]*(?:\.\d+)?%?")
@@ -64,6 +78,13 @@ class PrivacyFacts:
     ] = ()  # other providers as the packet names them ("Peer A", "All providers")
     group_labels: tuple[str, ...] = ()  # every group label of every dimension
     dimension_labels: tuple[str, ...] = ()  # every breakdown's label
+    # for the differencing check: the own provider as the output names it, every metric's
+    # (label, kind), the suppression threshold and the hidden cells' true counts
+    own_labels: tuple[str, ...] = ()
+    metric_kinds: tuple[tuple[str, str], ...] = ()
+    threshold: int = 11
+    hidden: tuple[HiddenCell, ...] = ()
+    undated_period: str = ""  # the period a table that names none is about ("term", a month)
 
 
 @dataclass(frozen=True)
@@ -183,6 +204,10 @@ PERIOD_TEXT = re.compile(
 
 # The suppression rule itself ("fewer than 11 cases") is not a value.
 RULE_TEXT = re.compile(r"(?:fewer|less) than \d+ cases|threshold of \d+|under \d+ cases")
+# A window ending in a month ("in the 12 months to Oct 2026") is about the window, not the month.
+WINDOW_TEXT = re.compile(
+    rf"\b\d+ months (?:to|up to|ending|ending in|through) (?:{MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)\.? \d{{4}}\b"
+)
 
 
 def _check_suppressed(
@@ -209,9 +234,10 @@ def _check_suppressed(
         if metric_norm not in low:
             continue
         if nums is None:
-            periods = PERIOD_TEXT.findall(low)
-            mentioned = set(periods)
-            clean = RULE_TEXT.sub(" ", PERIOD_TEXT.sub(" ", low))
+            unwindowed = WINDOW_TEXT.sub(" a window ", low)
+            periods = PERIOD_TEXT.findall(unwindowed)
+            mentioned = set(periods) | ({"a window"} if unwindowed != low else set())
+            clean = RULE_TEXT.sub(" ", PERIOD_TEXT.sub(" ", unwindowed))
             for label in labels_with_digits:
                 clean = _word(label).sub(" ", clean)
             nums = _numbers(clean)
@@ -261,10 +287,50 @@ def _excerpt(unit: str, secret: str) -> str:
     return unit[:200].replace(secret, _mask(secret))
 
 
+def check_differencing(tables: Iterable[Table], facts: PrivacyFacts) -> list[Finding]:
+    """Differencing check over all the tables of one output (HTML tables and XLSX sheets
+    together): no suppressed cell may be recovered, or narrowed under the threshold, by
+    subtracting shown numbers from a shown total. One finding per leak, naming the cell(s)."""
+    labels: dict[str, str] = {}
+    for text in (
+        *(m for m, _ in facts.metric_kinds),
+        *facts.dimension_labels,
+        *facts.group_labels,
+        *facts.other_labels,
+        *facts.own_labels,
+    ):
+        labels.setdefault(_norm(text), text)
+    vocab = audit_diff.Vocabulary(
+        metrics={_norm(m): k for m, k in facts.metric_kinds},
+        dimensions=frozenset(_norm(d) for d in facts.dimension_labels),
+        groups=frozenset(_norm(g) for g in (*facts.group_labels, *facts.labels_with_digits)),
+        own=frozenset(_norm(o) for o in facts.own_labels),
+        peers=frozenset(_norm(o) for o in facts.other_labels) - audit_diff.ALL_WORDS,
+        undated_period=facts.undated_period,
+    )
+    tables = list(tables)
+    cells = [c for i, t in enumerate(tables) for c in audit_diff.table_cells(t, vocab, i)]
+    leaks = audit_diff.check_cells(cells, facts.hidden, facts.threshold, labels)
+    files = sorted({t.file for t in tables})
+    return [
+        Finding(
+            "suppressed_value",
+            " + ".join(files),
+            f"the suppressed cell{'s' if len(leak.cells) > 1 else ''} "
+            f"{'; '.join(leak.cells)} can be worked out by subtraction: {leak.how}",
+        )
+        for leak in leaks
+    ]
+
+
 def check_files(files: Mapping[str, Path] | Iterable[Path], facts: PrivacyFacts) -> list[Finding]:
-    """Audit every file of a packet; an empty list means the packet may be published."""
-    paths = list(files.values()) if isinstance(files, Mapping) else list(files)
+    """Audit every file of a packet; an empty list means the packet may be published.
+
+    Each file's text units are checked on their own; the differencing check reads the tables
+    of all the files together (a total in the HTML and its parts in the XLSX count)."""
+    paths = [Path(p) for p in (files.values() if isinstance(files, Mapping) else files)]
     findings = []
     for path in paths:
-        findings += check_units(file_units(Path(path)), facts, Path(path).name)
+        findings += check_units(file_units(path), facts, path.name)
+    findings += check_differencing((t for p in paths for t in file_tables(p)), facts)
     return findings

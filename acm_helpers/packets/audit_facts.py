@@ -9,21 +9,30 @@ import functools
 
 import pandas as pd
 
-from acm_helpers.packets.audit import PrivacyFacts, SuppressedCell
+from acm_helpers.packets.audit import HiddenCell, PrivacyFacts, SuppressedCell
+
+OUTPUTS = ("packet", "deep_dive", "contract")
+OUTPUT_OF_STEM = {"packet": "packet", "deep_dive": "deep_dive", "report": "contract"}
+
+
+def output_for(stem: str) -> str:
+    """What kind of output a rendered file is, by its stem (``deep_dive.html`` is a deep dive)."""
+    return OUTPUT_OF_STEM.get(stem, "packet")
 
 
 @functools.lru_cache(maxsize=4)
-def _client_ids(episodes_path: str, mtime: float) -> frozenset[str]:
-    ids = pd.read_parquet(episodes_path, columns=["client_id"])["client_id"].dropna().astype(str)
-    return frozenset(ids.unique().tolist())
+def _client_ids(root: str, stamp: float) -> frozenset[str]:
+    from acm_helpers.store.store import Store
+
+    return Store(root).client_ids()
 
 
 def client_ids(store) -> frozenset[str]:
     """Every client id in the store (cached per process until episodes change)."""
-    path = store.table_path("episodes")
-    if not path.exists():
+    stamp = store.table_stamp("episodes")
+    if stamp is None:
         return frozenset()
-    return _client_ids(str(path), path.stat().st_mtime)
+    return _client_ids(str(store.root), stamp)
 
 
 def printed_forms(value: float | None, fmt: str) -> set[str]:
@@ -46,23 +55,36 @@ def facts_for(
     period: str,
     truth: pd.DataFrame | None = None,
     equity_period: str = "",
+    output: str = "packet",
 ) -> PrivacyFacts:
-    """Build the facts for one provider's packet from the store and the program.
+    """Build the facts for one provider's output from the store and the program.
 
     Args:
-        truth: the engine's unsuppressed numbers of the suppressed cells
-            (``metrics.unsuppressed_cells``), computed once per run upstream; computed here when
-            None (slow: it re-evaluates every metric).
+        truth: the engine's true numbers of the suppressed cells (the store's
+            ``suppressed_truth``, written by ``metrics.refresh``); read from the store when None.
         equity_period: the quarter the packet's equity section shows (its cells are "current").
+        output: what is checked, which decides what an undated row is about: ``packet`` (the
+            month, and the equity quarter's groups), ``deep_dive`` (the topic's own window: no
+            stored cell is undated there) or ``contract`` (the contract term).
     """
+    if output not in OUTPUTS:
+        raise ValueError(f"output {output!r}: use one of {', '.join(OUTPUTS)}")
     others = [p for p in program.providers if p.id != provider]
     anonymized = program.peers.display == "anonymized"
     if provider and truth is None:
-        from acm_helpers.metrics import engine as metrics
-
-        truth = metrics.unsuppressed_cells(program, store)
-    cells = suppressed_truth(program, truth, provider, period, equity_period) if provider else []
+        truth = store.suppressed_truth()
+    cells = (
+        suppressed_truth(program, truth, provider, period, equity_period, output)
+        if provider
+        else []
+    )
+    own = next((p.name for p in program.providers if p.id == provider), provider or "")
     return PrivacyFacts(
+        own_labels=(own,) if provider else (),
+        metric_kinds=tuple((m.label, m.kind) for m in program.metrics.values()),
+        threshold=program.suppression.threshold,
+        undated_period={"packet": period, "deep_dive": "", "contract": "term"}[output],
+        hidden=hidden_cells(program, truth, provider) if provider else (),
         labels_with_digits=digit_labels(program, truth),
         other_labels=shown_labels(program, provider) if provider else (),
         group_labels=tuple(sorted(set(truth["group"].astype(str)) - {""}))
@@ -107,14 +129,22 @@ def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
 
 
 def suppressed_truth(
-    program, truth: pd.DataFrame, provider: str, period: str, equity_period: str = ""
+    program,
+    truth: pd.DataFrame,
+    provider: str,
+    period: str,
+    equity_period: str = "",
+    output: str = "packet",
 ) -> list[SuppressedCell]:
-    """The suppressed cells a provider's packet could show, each with its true numbers.
+    """The suppressed cells a provider's output could show, each with its true numbers.
 
-    Own cells: every month up to the period and the equity quarter; peers' cells: this month's
-    overall values, named as the packet names that peer. A cell is "current" (rows need not name
-    its period) only where the packet shows that kind of cell without a date: this month's
-    overall values (tiles) and the equity quarter's groups (equity tables).
+    Packet: own cells are every month up to the period and the equity quarter; peers' cells this
+    month's overall values, named as the packet names that peer. A cell is "current" (rows need
+    not name its period) only where the packet shows that kind of cell without a date: this
+    month's overall values (tiles) and the equity quarter's groups (equity tables). Deep dive:
+    the same cells, none current (its undated rows are about the topic's window). Contract
+    report: own cells of every grain up to the period; only the term's cells are current, and
+    peers' term values.
     """
     from acm_helpers.metrics.privacy import ALL, peer_labels
 
@@ -127,19 +157,23 @@ def suppressed_truth(
     )
     labels[ALL] = "All providers"
     t = truth
-    own = t[
-        (t["provider_id"] == provider)
-        & (
-            ((t["grain"] == "month") & (t["period"] <= period))
-            | ((t["grain"] == "quarter") & (t["period"] == equity_period))
-        )
-    ]
-    peers = t[
-        (t["provider_id"] != provider)
-        & (t["grain"] == "month")
-        & (t["period"] == period)
-        & (t["dimension"] == "")
-    ]
+    if output == "contract":
+        own = t[(t["provider_id"] == provider) & ((t["grain"] == "term") | (t["period"] <= period))]
+        peers = t[(t["provider_id"] != provider) & (t["grain"] == "term") & (t["dimension"] == "")]
+    else:
+        own = t[
+            (t["provider_id"] == provider)
+            & (
+                ((t["grain"] == "month") & (t["period"] <= period))
+                | ((t["grain"] == "quarter") & (t["period"] == equity_period))
+            )
+        ]
+        peers = t[
+            (t["provider_id"] != provider)
+            & (t["grain"] == "month")
+            & (t["period"] == period)
+            & (t["dimension"] == "")
+        ]
     cells = []
     for rows, is_own in ((own, True), (peers, False)):
         for row in rows.itertuples(index=False):
@@ -158,12 +192,63 @@ def suppressed_truth(
                     dimension=program.dimension(row.dimension).label if row.dimension else "",
                     period=str(row.period),
                     who="" if is_own else labels.get(row.provider_id, row.provider_id),
-                    current=(row.grain == "month" and row.period == period and not row.dimension)
-                    or (
-                        row.grain == "quarter"
-                        and row.period == equity_period
-                        and bool(row.dimension)
-                    ),
+                    current=_current(row, output, period, equity_period),
                 )
             )
     return cells
+
+
+def _current(row, output: str, period: str, equity_period: str) -> bool:
+    """Whether an output shows this kind of cell without naming its period."""
+    if output == "deep_dive":
+        return False
+    if output == "contract":
+        return row.grain == "term"
+    return (row.grain == "month" and row.period == period and not row.dimension) or (
+        row.grain == "quarter" and row.period == equity_period and bool(row.dimension)
+    )
+
+
+def hidden_cells(program, truth: pd.DataFrame | None, provider: str) -> tuple[HiddenCell, ...]:
+    """The suppressed cells a provider's output could publish siblings of, labelled as outputs
+    label them (for the differencing check): every own cell, every all-providers cell and the
+    other providers' overall values, at every grain."""
+    from acm_helpers.metrics.privacy import ALL, peer_labels
+    from acm_helpers.packets.audit_diff import ALL_PROVIDERS, DENOMINATOR, NUMERATOR, OWN
+
+    if truth is None or truth.empty:
+        return ()
+    names = (
+        peer_labels(program, provider)
+        if program.peers.display == "anonymized"
+        else {p.id: p.name for p in program.providers}
+    )
+    t = truth[
+        (truth["provider_id"].isin([provider, ALL]))
+        | ((truth["provider_id"] != provider) & (truth["dimension"] == ""))
+    ]
+    metrics = {mid: (m.label.lower(), m.kind) for mid, m in program.metrics.items()}
+    dims = {did: d.label.lower() for did, d in program.dimensions.items()}
+    out = []
+    for row in t.itertuples(index=False):
+        label, kind = metrics[row.metric_id]
+        who = (
+            OWN
+            if row.provider_id == provider
+            else ALL_PROVIDERS
+            if row.provider_id == ALL
+            else str(names.get(row.provider_id, row.provider_id)).lower()
+        )
+        out.append(
+            HiddenCell(
+                metric=label,
+                who=who,
+                period=str(row.period),
+                dimension=dims.get(row.dimension, "") if row.dimension else "",
+                group=str(row.group or "").lower(),
+                numerator=None if pd.isna(row.numerator) else float(row.numerator),
+                denominator=None if pd.isna(row.denominator) else float(row.denominator),
+                size_role=NUMERATOR if kind == "count" else DENOMINATOR,
+            )
+        )
+    return tuple(out)

@@ -7,6 +7,7 @@ numbers it carries.
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -147,3 +148,118 @@ def file_units(path: Path) -> list[str]:
     raise PrivacyError(
         f"Cannot audit {path}: unknown file type {suffix!r} (expected .html, .pdf or .xlsx)."
     )
+
+
+# -- tables (for the differencing check) ----------------------------------------------------------------
+@dataclass(frozen=True)
+class Table:
+    """One published table: an HTML ``<table>`` or an XLSX sheet, as text cells.
+
+    Attributes:
+        file: the file it was read from (named in findings).
+        name: its caption (HTML) or sheet name (XLSX): often names the metric, breakdown, period.
+        header: the column headings.
+        rows: the body rows, one text per cell ("" for an empty cell).
+    """
+
+    file: str
+    name: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+
+class _Tables(HTMLParser):
+    """Collect every ``<table>``: caption, the header row (``th`` cells) and body rows."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[tuple[str, list[str], list[list[str]]]] = []
+        self._open: list[dict] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        if tag in ("style", "script", "svg"):
+            self._skip += 1
+        if tag == "table":
+            self._open.append({"caption": "", "header": [], "rows": [], "row": None, "cell": None})
+        elif not self._open:
+            return
+        t = self._open[-1]
+        if tag == "tr":
+            t["row"] = []
+        elif tag in ("td", "th") and t["row"] is not None:
+            t["cell"] = [tag, []]
+        elif tag == "caption":
+            t["cell"] = ["caption", []]
+
+    def handle_endtag(self, tag):
+        if tag in ("style", "script", "svg"):
+            self._skip = max(0, self._skip - 1)
+        if not self._open:
+            return
+        t = self._open[-1]
+        if tag in ("td", "th", "caption") and t["cell"] is not None:
+            kind, parts = t["cell"]
+            text = " ".join(" ".join(parts).split())
+            t["cell"] = None
+            if kind == "caption":
+                t["caption"] = text
+            elif t["row"] is not None:
+                t["row"].append((kind, text))
+        elif tag == "tr" and t["row"] is not None:
+            row, t["row"] = t["row"], None
+            if row and all(k == "th" for k, _ in row) and not t["header"] and not t["rows"]:
+                t["header"] = [c for _, c in row]
+            elif row:
+                t["rows"].append([c for _, c in row])
+        elif tag == "table":
+            done = self._open.pop()
+            self.tables.append((done["caption"], done["header"], done["rows"]))
+
+    def handle_data(self, data):
+        if self._skip or not self._open or self._open[-1]["cell"] is None:
+            return
+        if data.strip():
+            self._open[-1]["cell"][1].append(data.strip())
+
+
+def html_tables(html: str, file: str = "") -> list[Table]:
+    """The tables of an HTML page (charts' SVG, scripts and styles ignored)."""
+    parser = _Tables()
+    parser.feed(html)
+    parser.close()
+    return [
+        Table(file, caption, tuple(header), tuple(tuple(r) for r in rows))
+        for caption, header, rows in parser.tables
+        if rows
+    ]
+
+
+def xlsx_tables(xlsx: Path) -> list[Table]:
+    """Every sheet of a workbook as a table: first row the header, the rest the body."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx, read_only=True, data_only=True)
+    tables = []
+    try:
+        for ws in wb.worksheets:
+            rows = [
+                tuple("" if v is None else _cell_text(v) for v in row)
+                for row in ws.iter_rows(values_only=True)
+            ]
+            rows = [r for r in rows if any(r)]
+            if len(rows) > 1:
+                tables.append(Table(xlsx.name, ws.title, rows[0], tuple(rows[1:])))
+    finally:
+        wb.close()
+    return tables
+
+
+def file_tables(path: Path) -> list[Table]:
+    """The tables of a packet file; a PDF has none of its own (it prints the HTML's)."""
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        return html_tables(path.read_text(encoding="utf-8"), path.name)
+    if suffix == ".xlsx":
+        return xlsx_tables(path)
+    return []

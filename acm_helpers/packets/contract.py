@@ -18,6 +18,7 @@ its window from episodes with the declared metric SQL, never an average of month
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -201,6 +202,14 @@ def render_report(
     Relative paths are taken from the working directory, as in the rest of the CLI; the default
     output folder is ``outputs/contracts/<contract id>/``. Returns the packets helper's
     ``RenderResult`` (paths and timings).
+
+    A provider-audience report leaves the agency like a packet: it is rendered into a staging
+    folder, leak-checked (:func:`acm_helpers.packets.render.publish_audited`: client ids, other
+    providers' names, suppressed values and the differencing check) against the store's
+    ``suppressed_truth``, and published only when clean.
+
+    Raises:
+        PrivacyError: the provider-audience report would leak (the message names the cells).
     """
     from acm_helpers.packets import render as report
 
@@ -221,13 +230,28 @@ def render_report(
         "through": through or "",
         "narrative_path": str(Path(narrative_path).resolve()) if narrative_path else "",
     }
-    return report.render_notebook(
+    provider_audience = audience == "provider"  # goes outside the agency: audited first
+    staging = (
+        out.parent / f".staging-{out.name}-{uuid.uuid4().hex[:8]}" if provider_audience else out
+    )
+    result = report.render_notebook(
         template or TEMPLATE,
         params,
-        out,
+        staging,
         stem="report",
         pdf=pdf,
         cwd=here,
         title=f"End-of-contract report: {prov.name} ({prov.contract_id})",
         footer=f"{prov.name} · contract {prov.contract_id} · end-of-contract report",
     )
+    if not provider_audience:
+        return result
+    from acm_helpers.metrics import engine
+    from acm_helpers.packets import audit_facts
+    from acm_helpers.store.store import Store
+
+    store = Store(data)
+    engine.refresh(program, store)  # the audit's truth is current (a no-op when it is)
+    last = term_months(program, prov, through)[1]
+    facts = audit_facts.facts_for(program, store, prov.id, last, output="contract")
+    return report.publish_audited(result, out, facts)

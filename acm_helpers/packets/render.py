@@ -335,3 +335,57 @@ def render_notebook(
         result.pdf = print_pdf(html_path, out_dir / f"{stem}.pdf", footer=footer or title)
         timings["pdf"] = time.perf_counter() - t0
     return result
+
+
+def publish_audited(result: RenderResult, out_dir: str | Path, facts: Any) -> RenderResult:
+    """Leak-check a rendered output in its staging folder, then move it into ``out_dir``.
+
+    Why: a provider-audience deep dive or contract report goes outside the agency, like a
+    packet; it is audited the same way (:func:`acm_helpers.packets.audit.check_files`, with the
+    differencing check) and published only when clean. On findings nothing is published, an
+    earlier file of the same name is removed (nobody sends a stale one) and the error names the
+    cells.
+
+    Args:
+        result: what :func:`render_notebook` wrote into a staging folder.
+        out_dir: the final folder.
+        facts: the ``audit.PrivacyFacts`` of the output's provider.
+
+    Raises:
+        PrivacyError: the output would leak; its message names each finding.
+    """
+    import os
+    import shutil
+
+    from acm_helpers.core.errors import PrivacyError
+    from acm_helpers.packets import audit
+
+    out_dir = Path(out_dir)
+    files = [p for p in (result.html, result.pdf) if p is not None]
+    staging = result.html.parent
+    t0 = time.perf_counter()
+    findings = audit.check_files(files, facts)
+    result.timings["audit"] = time.perf_counter() - t0
+    if findings:
+        for path in files:
+            (out_dir / path.name).unlink(missing_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        raise PrivacyError(
+            f"{out_dir / result.html.name}: not published, the privacy audit found "
+            f"{len(findings)} problem(s): "
+            + "; ".join(f.message for f in findings[:5])
+            + ". Check the suppression of these cells (the engine's privacy step) before "
+            "sending this output."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    moved = {}
+    for path in files:
+        os.replace(path, out_dir / path.name)
+        moved[path] = out_dir / path.name
+    shutil.rmtree(staging, ignore_errors=True)
+    return RenderResult(
+        html=moved[result.html],
+        pdf=moved.get(result.pdf) if result.pdf is not None else None,
+        notebook=result.notebook,
+        timings=result.timings,
+    )

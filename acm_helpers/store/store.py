@@ -33,6 +33,7 @@ from acm_helpers.core.config import Program, load_program
 from acm_helpers.core.errors import StoreError
 
 EPISODES = "episodes"
+SUPPRESSED_TRUTH = "suppressed_truth"  # internal: the audit's true numbers of suppressed cells
 SUBMITTED = "episodes_submitted"
 LOCK_FILE = ".write.lock"
 LOCK_WAIT_S = 600.0  # how long a writer waits for another one before giving up
@@ -221,6 +222,70 @@ class Store:
             rel = con.read_parquet(files, union_by_name=True)
             frame = rel.df()
         return frame[columns] if columns else frame
+
+    def table_digest(self, name: str) -> str:
+        """SHA-256 of a single-file table (what the metrics version hashes); StoreError if absent."""
+        path = self.table_path(name)
+        if not path.exists():
+            raise StoreError(
+                f"{self}: no {name} table yet. Run `acm intake FILES --period YYYY-MM` "
+                "(or `acm demo`) first."
+            )
+        return sha256_file(path)
+
+    def table_stamp(self, name: str) -> float | None:
+        """Modification time of a single-file table (None when absent): a cache key for
+        readers that keep a table in memory across jobs."""
+        path = self.table_path(name)
+        return path.stat().st_mtime if path.exists() else None
+
+    def first_value(self, name: str, column: str) -> str | None:
+        """The first row's value of one column (e.g. a table's ``version``); None when the
+        table is absent or empty. Reads that column only."""
+        if not self.table_path(name).exists():
+            return None
+        col = pd.read_parquet(self.table_path(name), columns=[column])[column]
+        return str(col.iloc[0]) if len(col) else None
+
+    def register(self, con: duckdb.DuckDBPyConnection, name: str, view: str | None = None) -> None:
+        """Create a DuckDB view ``view`` (default ``name``) over a single-file table in ``con``.
+
+        Why: the metrics engine scans episodes inside its own connection (a temporary table of
+        the columns it needs); the store still decides where the file is.
+        """
+        path = self.table_path(name)
+        if not path.exists():
+            raise StoreError(
+                f"{self}: no {name} table yet. Run `acm intake FILES --period YYYY-MM` "
+                "(or `acm demo`) before `acm metrics`."
+            )
+        literal = "'" + str(path).replace("'", "''") + "'"
+        ident = '"' + (view or name).replace('"', '""') + '"'
+        con.execute(f"CREATE VIEW {ident} AS SELECT * FROM read_parquet({literal})")
+
+    def client_ids(self) -> frozenset[str]:
+        """Every client id in the episodes (the packet audit looks for them); empty when none."""
+        if not self.table_path(EPISODES).exists():
+            return frozenset()
+        ids = self.read_table(EPISODES, columns=["client_id"])["client_id"]
+        return frozenset(ids.dropna().astype(str).unique().tolist())
+
+    def suppressed_truth(self, provider_id: str | None = None) -> pd.DataFrame:
+        """The true numbers of the cells the engine suppressed (``schema.SUPPRESSED_TRUTH_COLUMNS``).
+
+        Internal: only the packet audit reads this, to look for these numbers in what a provider
+        receives. Written by ``metrics.engine.refresh`` with ``metric_values``; a StoreError
+        when it has not run.
+        """
+        if not self.table_path(SUPPRESSED_TRUTH).exists():
+            raise StoreError(
+                f"{self}: no {SUPPRESSED_TRUTH} table: the metrics have not been refreshed with "
+                "this version of acm. Run `acm metrics` (or `acm run`, which refreshes them)."
+            )
+        truth = self.read_table(SUPPRESSED_TRUTH)
+        if provider_id is not None:
+            truth = truth[truth["provider_id"] == provider_id].reset_index(drop=True)
+        return truth
 
     def append_table(self, name: str, frame: pd.DataFrame) -> Path:
         """Append rows to a small single-file table (log tables) by atomic rewrite."""

@@ -15,12 +15,12 @@ import threading
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 
 from acm_helpers.batch import run as batch
 from acm_helpers.packets import audit
 from acm_helpers.packets import render as report
+from acm_helpers.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
 PERIOD = "2026-10"
@@ -263,12 +263,12 @@ def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(
 ):
     store = tmp_path / "store"
     shutil.copytree(demo_store.root, store)
-    eq_path = store / "tables" / "equity.parquet"
-    eq = pd.read_parquet(eq_path)
+    copy = Store(store)
+    eq = copy.read_table("equity")
     broken = (eq["provider_id"] == "rainier") & (eq["period"] == "2026-Q3")
     eq.loc[broken, "group"] = None  # a damaged table: rainier's breakdown lost its group labels
     eq.loc[broken, ["flag_disparity", "flag_disproportionality"]] = False
-    eq.to_parquet(eq_path, index=False)
+    copy.write_table("equity", eq)
     proc = subprocess.run(
         [
             str(Path(sys.executable).parent / "acm"),

@@ -258,3 +258,23 @@ def test_a_finding_never_repeats_the_suppressed_numbers():
         "Multiracial / 2026-10 is shown with its true number(s)"
     )
     assert finding.excerpt == "Exits to permanent housing, Multiracial: # of #"
+
+
+def test_a_window_ending_in_the_month_is_not_the_month():
+    """A deep dive's "in the 12 months to Oct 2026" is about the window: the month's suppressed
+    cell is not matched by the window's numbers; the month itself still is."""
+    cell = audit.SuppressedCell(
+        metric="Exits to permanent housing",
+        group="Asian or Asian American",
+        numbers=frozenset({"1", "13", "100%"}),
+        period="2026-10",
+        current=False,
+    )
+    facts = audit.PrivacyFacts(provider="harbor", suppressed=(cell,))
+    window = (
+        "In the 12 months to Oct 2026 exits to permanent housing for Asian or Asian American "
+        "was 85% (n=13) against 51% for White."
+    )
+    assert audit.check_units([window], facts, "deep_dive.html") == []
+    month = "Exits to permanent housing for Asian or Asian American in Oct 2026: 1 of 1 (100%)."
+    assert _kinds(audit.check_units([month], facts, "deep_dive.html")) == ["suppressed_value"]

@@ -274,6 +274,76 @@ def test_refresh_writes_versioned_tables_and_skips_when_unchanged(kit_store):
     assert metrics.refresh(changed, kit_store, force=True).skipped is False
 
 
+@pytest.fixture()
+def counted_evaluations(monkeypatch):
+    """Count the engine's evaluations: every number the engine makes goes through
+    ``metrics.sql.evaluate`` (one call evaluates every metric)."""
+    from acm_helpers.metrics import sql
+
+    calls = []
+    real = sql.evaluate
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(sql, "evaluate", counting)
+    return calls
+
+
+def test_refresh_writes_the_suppressed_truth_and_evaluates_once(kit_store, counted_evaluations):
+    """One evaluation gives metric_values and the audit's truth table (same version); the truth
+    holds exactly the cells metric_values marks suppressed, with their real numbers."""
+    from acm_helpers.core.schema import CELL_KEYS, SUPPRESSED_TRUTH_COLUMNS
+
+    prog = make_program(threshold=4)
+    first = metrics.refresh(prog, kit_store)
+    assert len(counted_evaluations) == 1
+    truth = kit_store.suppressed_truth()
+    assert list(truth.columns) == list(SUPPRESSED_TRUTH_COLUMNS)
+    assert set(truth["version"]) == {first.version}
+    mv = first.metric_values
+    hidden = mv[mv["suppressed"]]
+    assert len(hidden) and len(truth) == len(hidden)
+    pairs = truth[CELL_KEYS].merge(hidden[CELL_KEYS], on=CELL_KEYS, how="inner")
+    assert len(pairs) == len(truth)  # the same cells, nothing more
+    assert hidden["numerator"].isna().all()  # metric_values hides them ...
+    jan = truth[
+        (truth["metric_id"] == "exits")
+        & (truth["provider_id"] == "a")
+        & (truth["period"] == "2026-01")
+        & (truth["dimension"] == "")
+    ].iloc[0]
+    assert (jan["numerator"], jan["denominator"]) == (3, 3)  # ... the truth keeps them
+    assert set(kit_store.suppressed_truth("b")["provider_id"]) == {"b"}
+    # the audit's reader reads the table, it does not evaluate again
+    assert len(metrics.unsuppressed_cells(prog, kit_store, "a")) == len(
+        truth[truth["provider_id"] == "a"]
+    )
+    assert len(counted_evaluations) == 1
+
+
+def test_second_refresh_with_unchanged_inputs_recomputes_nothing(kit_store, counted_evaluations):
+    prog = make_program(threshold=4)
+    metrics.refresh(prog, kit_store)
+    stamps = {n: kit_store.table_stamp(n) for n in metrics.STORED_TABLES}
+    again = metrics.refresh(prog, kit_store)
+    assert again.skipped and len(counted_evaluations) == 1
+    assert {n: kit_store.table_stamp(n) for n in metrics.STORED_TABLES} == stamps  # nothing written
+
+
+def test_a_store_without_the_truth_table_is_refreshed(kit_store, counted_evaluations):
+    """A store refreshed before the truth table existed recomputes once, then is current."""
+    prog = make_program(threshold=4)
+    metrics.refresh(prog, kit_store)
+    kit_store.table_path("suppressed_truth").unlink()
+    assert metrics.stored_version(kit_store) is None
+    with pytest.raises(StoreError, match="acm metrics"):
+        kit_store.suppressed_truth()
+    assert not metrics.refresh(prog, kit_store).skipped
+    assert kit_store.has_table("suppressed_truth") and len(counted_evaluations) == 2
+
+
 def test_refresh_without_episodes_says_what_to_do(tmp_path):
     with pytest.raises(StoreError, match="acm intake"):
         metrics.refresh(make_program(), Store(tmp_path / "empty"))

@@ -38,7 +38,13 @@ FORMATS = ("percent", "number", "days", "currency")
 
 # d3-format strings for Vega-Lite axes, tooltips and labels: "~" trims trailing zeros, so
 # ".1~%" shows 0.6 as "60%" and 0.605 as "60.5%", like :func:`value`.
-VEGA_FORMATS = {"percent": ".1~%", "number": ",.1~f", "days": ",.1~f", "currency": "$,.0f"}
+VEGA_FORMATS = {
+    "percent": ".1~%",
+    "number": ",.1~f",
+    "days": ",.1~f",
+    "currency": "$,.0f",
+    "count": ",.0f",
+}
 # XLSX number formats: the cell keeps the full number, the spreadsheet shows the packet's digits.
 XLSX_FORMATS = {
     "percent": "0.0%",
@@ -221,8 +227,8 @@ def possessive(name: str) -> str:
 
 
 def vega_format(fmt: str) -> str:
-    """The d3 format string for a metric's ``format`` (axes, tooltips, labels)."""
-    return VEGA_FORMATS[_check_format(fmt)]
+    """The d3 format string for a metric's ``format`` (or "count"), for axes, tooltips, labels."""
+    return VEGA_FORMATS[fmt if fmt == "count" else _check_format(fmt)]
 
 
 def xlsx_format(fmt: str) -> str:

@@ -29,6 +29,7 @@ a tile, a sentence and a spreadsheet cell show the same digits. Period names com
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from acm_helpers.core.calendar import month_label, month_name, quarter_name
 
@@ -121,6 +122,18 @@ def value(
         return ("-" if text != "0" and x < 0 else "") + "$" + text
     shown = _number(x)
     return shown + _unit(fmt, unit, shown)
+
+
+def cell(row: Mapping, col: str = "value") -> str:
+    """One column of a ``metric_values`` row, by the row's own ``format``, ``unit`` and
+    ``suppressed``: a tile's value, its target, its peer median or its previous value."""
+    unit = row.get("unit", "")
+    return value(
+        row.get(col),
+        row["format"],
+        "" if is_missing(unit) else str(unit),
+        suppressed=bool(row.get("suppressed", False)),
+    )
 
 
 def count(n: float | None, *, suppressed: bool = False) -> str:

@@ -124,6 +124,18 @@ def value(
     return shown + _unit(fmt, unit, shown)
 
 
+def distinct(x: float, other: float, fmt: str = "number", unit: str = "") -> str:
+    """``x`` as :func:`value` shows it, with one more decimal when it would read the same as
+    ``other``: "14.96% is below the target of 15%", never "15% is below the target of 15%"."""
+    shown = value(x, fmt, unit)
+    if is_missing(x) or shown != value(other, fmt, unit) or fmt == "currency":
+        return shown
+    if fmt == "percent":
+        return _trimmed(float(x) * 100, 2) + "%"
+    text = _trimmed(float(x), 2)
+    return text + _unit(fmt, unit, text)
+
+
 def cell(row: Mapping, col: str = "value") -> str:
     """One column of a ``metric_values`` row, by the row's own ``format``, ``unit`` and
     ``suppressed``: a tile's value, its target, its peer median or its previous value."""

@@ -21,10 +21,10 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import period_bounds
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ConfigError, StoreError, UnknownIdError
-from acm_helpers.core import text
 from acm_helpers.core.schema import ALL, CELL_NUMBERS, neutralize_formula
 from acm_helpers.store import quality as store_quality
 

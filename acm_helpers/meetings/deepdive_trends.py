@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, period_bounds, shift_period
 from acm_helpers.core.errors import ConfigError, MetricError
 from acm_helpers.meetings.context import (
@@ -23,11 +24,9 @@ from acm_helpers.meetings.context import (
     ci_cell,
     ctx_metric,
     finish,
-    fmt,
     funnel_metric_id,
     n_cell,
     peer_labels,
-    possessive,
     roadmap_item,
     trend_with_peers,
     value_cell,
@@ -126,7 +125,7 @@ def referral_funnel(
             "Stage / wait": table["group"],
             "Enrollments": table.apply(n_cell, axis=1),
             "Share": [
-                ("–" if s or pd.isna(v) else f"{v:.0%}")
+                (text.MISSING if s else text.value(v, "percent"))
                 for s, v in zip(table["suppressed"], table["share"], strict=True)
             ],
             "Of": table["scope"].map({"funnel": "all enrollments", "wait": "with a referral date"}),
@@ -252,7 +251,7 @@ def peer_comparison(
             ctx, em.summarize(em.metric_rows(ctx.episodes, cm, win), cm, ["provider_id"]), None
         )
         context[cm.label] = {
-            r.provider_id: ("suppressed" if r.suppressed else fmt(r.value, cm))
+            r.provider_id: ("suppressed" if r.suppressed else text.value(r.value, cm.format, cm.unit))
             for r in vals.itertuples()
         }
     show = pd.DataFrame(
@@ -271,12 +270,12 @@ def peer_comparison(
     findings = []
     if pd.isna(own["value"]):
         findings.append(
-            f"{possessive(ctx.provider_name)} value is suppressed (fewer than {ctx.threshold} cases)."
+            f"{text.possessive(ctx.provider_name)} value is suppressed (fewer than {ctx.threshold} cases)."
         )
     else:
         findings.append(
             f"{ctx.provider_name} ranks {own['rank']:.0f} of {int(main['rank'].notna().sum())} on "
-            f"{m.label.lower()} ({fmt(own['value'], m)}; peer median {fmt(others.median(), m)}) "
+            f"{m.label.lower()} ({text.value(own['value'], m.format, m.unit)}; peer median {text.value(others.median(), m.format, m.unit)}) "
             f"in the {months} months to {month_label(ctx.period)}."
         )
     ranked = main.dropna(subset=["rank"])
@@ -288,7 +287,7 @@ def peer_comparison(
             if cells.get(best["provider_id"], "suppressed") != "suppressed"
         )
         findings.append(
-            f"Best: {best['provider']} at {fmt(best['value'], m)}"
+            f"Best: {best['provider']} at {text.value(best['value'], m.format, m.unit)}"
             + (f" ({extra})" if extra else "")
             + ". A question for the meeting: what do they do differently?"
         )

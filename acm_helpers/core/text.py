@@ -98,9 +98,7 @@ def _unit(fmt: str, unit: str, shown: str) -> str:
     return f" {unit}" if unit else ""
 
 
-def value(
-    x: float | None, fmt: str = "number", unit: str = "", *, suppressed: bool = False
-) -> str:
+def value(x: float | None, fmt: str = "number", unit: str = "", *, suppressed: bool = False) -> str:
     """A value as people read it: 0.6 -> "60%", 41 days -> "41 days", 13733.3 -> "$13,733".
 
     Args:
@@ -266,4 +264,3 @@ def csv_number(x: float | None, fmt: str) -> float | None:
     if is_missing(x):
         return None
     return round(float(x), CSV_DECIMALS[_check_format(fmt)])
-

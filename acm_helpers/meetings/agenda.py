@@ -230,7 +230,7 @@ def flag_sentences(
             continue
         v = now.loc[mid, "value"]
         if m.target is not None and ((v < m.target) if m.direction == "up" else (v > m.target)):
-            shown = text.distinct(v, m.target, m.format, m.unit)  # 14.96% vs 15%: the digit that matters
+            shown = text.distinct(v, m.target, m.format, m.unit)  # "14.96%" beside "15%"
             out.append(
                 f"{m.label}: {shown} is {'below' if m.direction == 'up' else 'above'} the "
                 f"target of {text.value(m.target, m.format, m.unit)}."

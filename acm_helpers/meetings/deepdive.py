@@ -126,8 +126,12 @@ def disparity(
             "Cases": recent.apply(n_cell, axis=1),
             m.label: recent.apply(value_cell, axis=1, metric=m),
             "95% interval": recent.apply(ci_cell, axis=1, metric=m),
-            "Gap vs reference": recent["difference"].map(lambda d: text.signed(d, m.format, m.unit)),
-            "Gap a year earlier": recent["group"].map(earlier["difference"]).map(lambda d: text.signed(d, m.format, m.unit)),
+            "Gap vs reference": recent["difference"].map(
+                lambda d: text.signed(d, m.format, m.unit)
+            ),
+            "Gap a year earlier": recent["group"]
+            .map(earlier["difference"])
+            .map(lambda d: text.signed(d, m.format, m.unit)),
             "Flagged": recent["flagged"].map({True: "yes", False: ""}),
         }
     )

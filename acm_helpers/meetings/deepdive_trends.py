@@ -251,7 +251,9 @@ def peer_comparison(
             ctx, em.summarize(em.metric_rows(ctx.episodes, cm, win), cm, ["provider_id"]), None
         )
         context[cm.label] = {
-            r.provider_id: ("suppressed" if r.suppressed else text.value(r.value, cm.format, cm.unit))
+            r.provider_id: (
+                "suppressed" if r.suppressed else text.value(r.value, cm.format, cm.unit)
+            )
             for r in vals.itertuples()
         }
     show = pd.DataFrame(

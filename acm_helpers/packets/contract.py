@@ -78,7 +78,13 @@ def performance(rep: ContractReport) -> Section:
             if m.target is None or pd.isna(v)
             else ("met" if (v >= m.target if m.direction == "up" else v <= m.target) else "not met")
         )
-        shown = "suppressed" if bool(o["suppressed"]) else "no cases" if pd.isna(v) else text.value(v, m.format, m.unit)
+        shown = (
+            "suppressed"
+            if bool(o["suppressed"])
+            else "no cases"
+            if pd.isna(v)
+            else text.value(v, m.format, m.unit)
+        )
         rows.append(
             {
                 "metric_id": mid,

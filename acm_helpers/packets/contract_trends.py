@@ -180,8 +180,8 @@ def disparities(rep: ContractReport) -> Section:
                         "Breakdown": dim.label,
                         "Group": group,
                         "Reference": ref,
-                        f"Gap {month_label(a1)}–{month_label(a2)}": text.signed(d1, 'percent'),
-                        f"Gap {month_label(b1)}–{month_label(b2)}": text.signed(d2, 'percent'),
+                        f"Gap {month_label(a1)}–{month_label(a2)}": text.signed(d1, "percent"),
+                        f"Gap {month_label(b1)}–{month_label(b2)}": text.signed(d2, "percent"),
                         "Flagged in": (
                             "both halves"
                             if all(flags.values())

@@ -22,8 +22,14 @@ SUPPRESSED = text.SUPPRESSED
 # (core.text) while each cell keeps the full number.
 FORMAT_COLUMN = "format"
 VALUE_COLUMNS = frozenset(
-    {"value", "95% interval from", "95% interval to", "target", "peer median",
-     "difference vs reference"}
+    {
+        "value",
+        "95% interval from",
+        "95% interval to",
+        "target",
+        "peer median",
+        "difference vs reference",
+    }
 )
 COUNT_COLUMNS = frozenset(
     {"numerator", "denominator", "cases", "rank among providers", "providers ranked"}
@@ -74,9 +80,7 @@ def _sheet_name(name: str) -> str:
 def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
     ws = wb.add_worksheet(name)
     cols = [c for c in frame.columns if c not in ("suppressed", FORMAT_COLUMN)]
-    row_formats = (
-        frame[FORMAT_COLUMN].tolist() if FORMAT_COLUMN in frame else [None] * len(frame)
-    )
+    row_formats = frame[FORMAT_COLUMN].tolist() if FORMAT_COLUMN in frame else [None] * len(frame)
     styles: dict[str, object] = {}
 
     def style(col: str, fmt: str | None):

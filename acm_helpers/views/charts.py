@@ -29,6 +29,7 @@ GOOD = "#2e7d4f"
 WIDTH = 560
 HEIGHT = 220
 
+
 @alt.theme.register(THEME, enable=False)
 def acm_theme() -> alt.theme.ThemeConfig:
     """The house theme: quiet greys, one accent colour, readable type for print and screen."""
@@ -310,7 +311,9 @@ def disproportionality_chart(
     rule = (
         base.mark_rule(color=PEER, strokeWidth=2)
         .encode(
-            y=y, x=alt.X("min(share):Q", title=None, axis=alt.Axis(format=text.vega_format("percent"))), x2="max(share):Q"
+            y=y,
+            x=alt.X("min(share):Q", title=None, axis=alt.Axis(format=text.vega_format("percent"))),
+            x2="max(share):Q",
         )
         .transform_filter("isValid(datum.share)")
     )
@@ -364,7 +367,9 @@ def quality_chart(
             color=alt.condition("datum.ok", alt.value(ACCENT), alt.value(FLAG)),
             tooltip=[
                 alt.Tooltip("field:N", title="Field"),
-                alt.Tooltip("completeness:Q", title="Filled in", format=text.vega_format("percent")),
+                alt.Tooltip(
+                    "completeness:Q", title="Filled in", format=text.vega_format("percent")
+                ),
             ],
         )
     )
@@ -438,8 +443,7 @@ def funnel_chart(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.
     data["stage"] = data["stage"].astype(str)
     data["suppressed"] = data["suppressed"].astype(bool)
     data["label"] = [
-        text.count(c, suppressed=s)
-        for s, c in zip(data["suppressed"], data["count"], strict=True)
+        text.count(c, suppressed=s) for s, c in zip(data["suppressed"], data["count"], strict=True)
     ]
     y = alt.Y("stage:N", sort=data["stage"].tolist(), title=None, axis=alt.Axis(labelLimit=260))
     base = alt.Chart(data)
@@ -546,7 +550,9 @@ def completeness_chart(
             tooltip=[
                 alt.Tooltip("period:O", title="Period"),
                 alt.Tooltip("field:N", title="Field"),
-                alt.Tooltip("completeness:Q", title="Filled in", format=text.vega_format("percent")),
+                alt.Tooltip(
+                    "completeness:Q", title="Filled in", format=text.vega_format("percent")
+                ),
             ],
         )
     )

@@ -165,3 +165,24 @@ def test_vega_percent_trims_like_value():
     assert text.vega_format("percent") == ".1~%"
     assert text.vega_format("count") == ",.0f"
     assert text.xlsx_format("count") == "#,##0"
+
+
+@pytest.mark.parametrize(
+    ("x", "other", "fmt", "expected"),
+    [
+        pytest.param(0.1496, 0.15, "percent", "14.96%", id="percent-reads-like-target"),
+        pytest.param(0.12, 0.15, "percent", "12%", id="percent-differs-already"),
+        pytest.param(29.96, 30.0, "days", "29.96 days", id="days-reads-like-target"),
+        pytest.param(math.nan, 0.15, "percent", "–", id="missing"),
+    ],
+)
+def test_distinct_shows_the_digit_that_differs(x, other, fmt, expected):
+    assert text.distinct(x, other, fmt) == expected
+
+
+def test_cell_reads_a_metric_values_row_by_its_own_format():
+    row = {"value": 4.5, "target": 6.0, "format": "number", "unit": "months", "suppressed": False}
+    assert text.cell(row) == "4.5 months"
+    assert text.cell(row, "target") == "6 months"
+    assert text.cell({**row, "suppressed": True}) == "suppressed"
+    assert text.cell({"value": 0.605, "format": "percent"}) == "60.5%"

@@ -277,6 +277,16 @@ def test_csv_export_has_aggregates_only_and_no_suppressed_cells(data, ok):
     ]
     assert "Black or African American" not in frame["group"].tolist()  # suppressed: dropped
     assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == [12.0, 9.0]
+    # values keep the digits a packet shows (one decimal of a percent), as core.text rounds them
+    trend = data.values[
+        (data.values["metric_id"] == EPH)
+        & (data.values["provider_id"] == "harbor")
+        & (data.values["dimension"] == "")
+        & data.values["period"].isin(["2026-09", "2026-10"])
+    ]
+    assert frame.loc[frame["section"] == "trend", "value"].tolist() == [
+        round(v, 3) for v in trend.sort_values("period")["value"]
+    ]
 
 
 def test_csv_export_neutralises_formula_text(data, ok):

@@ -105,10 +105,10 @@ def referral_funnel(
     )
     fun = table[table["scope"] == "funnel"]
     findings = [
-        f"{stages[0][1]:,} enrollments at {ctx.provider_name} in the {months} months to {month_label(ctx.period)}; "
-        f"{stages[1][1] / first:.0%} have a referral date recorded.",
-        f"Of those with a referral date, {stages[2][1] / max(stages[1][1], 1):.0%} enrolled within the "
-        f"{target:.0f}-day target; the median wait was {np.nanmedian(wait):.0f} days."
+        f"{text.count(stages[0][1])} enrollments at {ctx.provider_name} in the {months} months to {month_label(ctx.period)}; "
+        f"{text.value(stages[1][1] / first, 'percent')} have a referral date recorded.",
+        f"Of those with a referral date, {text.value(stages[2][1] / max(stages[1][1], 1), 'percent')} enrolled within the "
+        f"{target:.0f}-day target; the median wait was {text.value(np.nanmedian(wait), 'days')}."
         if stages[1][1]
         else "No enrollment has a referral date, so the wait cannot be measured.",
     ]
@@ -117,8 +117,8 @@ def referral_funnel(
     last = trend.dropna(subset=["value"])
     if len(last) >= 2:
         findings.append(
-            f"Monthly median wait: {last['value'].iloc[0]:.0f} days in {month_label(last['period'].iloc[0])}, "
-            f"{last['value'].iloc[-1]:.0f} days in {month_label(last['period'].iloc[-1])}."
+            f"Monthly median wait: {text.value(last['value'].iloc[0], 'days')} in {month_label(last['period'].iloc[0])}, "
+            f"{text.value(last['value'].iloc[-1], 'days')} in {month_label(last['period'].iloc[-1])}."
         )
     show = pd.DataFrame(
         {

@@ -253,8 +253,8 @@ def data_quality(rep: ContractReport) -> Section:
         drop = first["completeness"] - last["completeness"]
         trend = "fell" if drop > 0.05 else "rose" if drop < -0.05 else "held"
         sentences.append(
-            f"{f}: {first['completeness']:.0%} filled in {first['period']}, "
-            f"{last['completeness']:.0%} in {last['period']} ({trend})."
+            f"{f}: {text.value(first['completeness'], 'percent')} filled in {first['period']}, "
+            f"{text.value(last['completeness'], 'percent')} in {last['period']} ({trend})."
         )
     wide = comp.pivot(index="period", columns="field", values="completeness")
     wide.columns.name = None
@@ -272,10 +272,10 @@ def data_quality(rep: ContractReport) -> Section:
         rejected = qt[(qt["check"] == "rows") & (qt["field"] == "rejected")]["value"].sum()
         late = qt[(qt["check"] == "timeliness")]["value"]
         sentences.append(
-            f"Intake: {rejected:,.0f} row(s) rejected over the term; {int((late > 0).sum())} of "
-            f"{late.notna().sum()} submissions late (at most {late.max():.0f} days)."
+            f"Intake: {text.count(rejected)} row(s) rejected over the term; {int((late > 0).sum())} of "
+            f"{late.notna().sum()} submissions late (at most {text.value(late.max(), 'days')})."
             if late.notna().any()
-            else f"Intake: {rejected:,.0f} row(s) rejected over the term."
+            else f"Intake: {text.count(rejected)} row(s) rejected over the term."
         )
     chart = charts.completeness_chart(
         comp, title="Share of episodes with each field filled in, by quarter"

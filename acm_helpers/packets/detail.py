@@ -157,8 +157,8 @@ def quality_sentences(p: Packet) -> list[str]:
         ]
     s = store_quality.summarize(now)
     out = [
-        f"{s['rows_total']:,} rows received for {month_name(p.period)}; {s['rows_accepted']:,} loaded and "
-        f"{s['rows_rejected']:,} set aside for correction."
+        f"{text.count(s['rows_total'])} rows received for {month_name(p.period)}; {text.count(s['rows_accepted'])} loaded and "
+        f"{text.count(s['rows_rejected'])} set aside for correction."
     ]
     if pd.notna(s["days_late"]):
         out.append(

@@ -9,7 +9,7 @@ metric's ``format`` and ``unit``, with one precision rule per format:
 format     rule                                            examples
 ========== =============================================== ==============================
 percent    one decimal of a percent, a trailing ".0" cut   0.6 -> "60%", 0.605 -> "60.5%"
-number     one decimal below 100, whole from 100 on;        12 -> "12", 12.25 -> "12.3",
+number     one decimal below 100, whole from 100 on;        12 -> "12", 12.34 -> "12.3",
            thousands separators; the unit after it          1234.5 -> "1,234"
 days       as number, unit "days" unless the metric names   41.5 -> "41.5 days", 1 -> "1 day"
            another
@@ -18,12 +18,13 @@ counts     whole numbers with thousands separators (a       1234 -> "1,234"
            non-whole sum keeps one decimal)
 ========== =============================================== ==============================
 
-A missing value reads "–" and a suppressed one "suppressed", so a blank never looks like a zero
-and a hidden number never leaks. Differences of rates are in percentage points with the same
-precision as the rate ("+5.3 points"); other differences carry the metric's unit. Chart
-format strings (d3, for Vega) and XLSX number formats come from the same table, so a tooltip,
-a tile, a sentence and a spreadsheet cell show the same digits. Period names come from
-:mod:`acm_helpers.core.calendar`.
+Ties round to even, as Python's formatting does (124.5 -> "124"), so the engine's ``math``
+sentences did not change when they moved here. A missing value reads "–" and a suppressed one
+"suppressed", so a blank never looks like a zero and a hidden number never leaks. Differences
+of rates are in percentage points with the same precision as the rate ("+5.3 points"); other
+differences carry the metric's unit. Chart format strings (d3, for Vega), XLSX number formats
+and CSV decimals come from the same rules, so a tooltip, a tile, a sentence and a spreadsheet
+cell show the same digits. Period names come from :mod:`acm_helpers.core.calendar`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ SUPPRESSED = "suppressed"
 FORMATS = ("percent", "number", "days", "currency")
 
 # d3-format strings for Vega-Lite axes, tooltips and labels: "~" trims trailing zeros, so
-# ".1~%" shows 0.6 as "60%" and 0.605 as "60.5%", like :func:`value`.
+# ".1~%" shows 0.6 as "60%" and 0.605 as "60.5%", like :func:`value` (d3 cannot say "whole from
+# 100 on", so a tooltip may show 124.5 where a sentence says 124).
 VEGA_FORMATS = {
     "percent": ".1~%",
     "number": ",.1~f",

@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 import ipywidgets as w
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError, StoreError, UnknownIdError
 from acm_helpers.explorer import data as explorer
@@ -412,13 +413,9 @@ class Explorer:
         shown = set()
         for t in explorer.tiles(data, sel).itertuples():
             box, body, btn = self._tile[t.metric_id]
-            value = charts.format_value(
-                None if pd.isna(t.value) else float(t.value), t.fmt, suppressed=t.suppressed
-            )
+            value = text.value(t.value, t.fmt, t.unit, suppressed=t.suppressed)
             target = (
-                ""
-                if t.target is None or pd.isna(t.target)
-                else f"target {charts.format_value(t.target, t.fmt)}"
+                "" if text.is_missing(t.target) else f"target {text.value(t.target, t.fmt, t.unit)}"
             )
             flags = "".join(
                 f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in t.flags
@@ -481,13 +478,13 @@ class Explorer:
             late = (
                 ""
                 if pd.isna(r.days_late)
-                else ("on time" if r.days_late <= 0 else f"{r.days_late:.0f} days late")
+                else ("on time" if r.days_late <= 0 else f"{text.value(r.days_late, 'days')} late")
             )
-            comp = "" if pd.isna(r.completeness) else f"{r.completeness:.0%}"
+            comp = "" if pd.isna(r.completeness) else text.value(r.completeness, "percent")
             rows.append(
                 (
                     r.provider,
-                    f"{r.rows_accepted:,} loaded / {r.rows_rejected:,} rejected",
+                    f"{text.count(r.rows_accepted)} loaded / {text.count(r.rows_rejected)} rejected",
                     comp,
                     late,
                     r.top_problem,
@@ -520,8 +517,8 @@ class Explorer:
         )
 
     def _download(self, data: ExplorerData, sel: Selection) -> None:
-        text = explorer.view_csv(data, sel)
-        b64 = base64.b64encode(text.encode("utf-8")).decode("ascii")
+        csv = explorer.view_csv(data, sel)
+        b64 = base64.b64encode(csv.encode("utf-8")).decode("ascii")
         name = (
             f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv".replace(
                 ALL, "all"

@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import period_bounds
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ConfigError, StoreError, UnknownIdError
@@ -308,6 +309,7 @@ def tiles(data: ExplorerData, sel: Selection) -> pd.DataFrame:
                 "label": metric.label,
                 "value": np.nan if row is None else row["value"],
                 "fmt": metric.format,
+                "unit": metric.unit,
                 "target": metric.target,
                 "suppressed": bool(row is not None and row["suppressed"]),
                 "math": "" if row is None or pd.isna(row["math"]) else str(row["math"]),
@@ -365,7 +367,8 @@ def view_csv(data: ExplorerData, sel: Selection) -> str:
 
     Why: staff take numbers into their own spreadsheets; only what the engine computed and
     did not suppress leaves the dashboard. Suppressed cells are dropped (not written as
-    blanks) and text cells are neutralised against spreadsheet formulas.
+    blanks), values keep the precision the packet shows (``core.text.csv_number``: 0.605 for
+    60.5%) and text cells are neutralised against spreadsheet formulas.
     """
     vals = data.values
     vals = vals[(vals["metric_id"] == sel.metric) & ~vals["suppressed"] & vals["value"].notna()]
@@ -390,6 +393,9 @@ def view_csv(data: ExplorerData, sel: Selection) -> str:
         )
     out = pd.concat(parts, ignore_index=True)
     out = out[CSV_COLUMNS]
+    fmt = data.program.metric(sel.metric).format
+    for col in ("value", "ci_low", "ci_high"):  # the digits the packet shows (core.text)
+        out[col] = [text.csv_number(x, fmt) for x in out[col]]
     for col in ("provider_id", "group", "dimension"):
         out[col] = out[col].astype(str).map(neutralize_formula)
     buf = io.StringIO()

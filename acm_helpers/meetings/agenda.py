@@ -25,10 +25,11 @@ from datetime import date
 
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, month_range, period_bounds, shift_period
 from acm_helpers.core.config import Program, RoadmapTopic
 from acm_helpers.meetings import actions
-from acm_helpers.meetings.context import fmt, two_prop_p
+from acm_helpers.meetings.context import two_prop_p
 from acm_helpers.meetings.roadmap import TOPIC_NAMES
 from acm_helpers.metrics import windows as em
 
@@ -179,7 +180,7 @@ def change_sentences(
         if bool(now["suppressed"]) or pd.isna(now["value"]):
             out.append(f"{m.label}: suppressed in {month_label(period)} (small numbers).")
             continue
-        text = f"{m.label}: {fmt(now['value'], m)} in {month_label(period)}"
+        line = f"{m.label}: {text.value(now['value'], m.format, m.unit)} in {month_label(period)}"
         if (
             (mid, since) in own.index
             and not bool(own.loc[(mid, since), "suppressed"])
@@ -187,15 +188,15 @@ def change_sentences(
         ):
             before = own.loc[(mid, since), "value"]
             if now["value"] == before:
-                text += f", the same as in {month_label(since)}"
+                line += f", the same as in {month_label(since)}"
             else:
                 up = now["value"] > before
                 better = up == (m.direction == "up")
-                text += (
-                    f", {'up' if up else 'down'} from {fmt(before, m)} in {month_label(since)} "
+                line += (
+                    f", {'up' if up else 'down'} from {text.value(before, m.format, m.unit)} in {month_label(since)} "
                     f"({'better' if better else 'worse'})"
                 )
-        out.append(text + ".")
+        out.append(line + ".")
     return out
 
 
@@ -229,23 +230,17 @@ def flag_sentences(
             continue
         v = now.loc[mid, "value"]
         if m.target is not None and ((v < m.target) if m.direction == "up" else (v > m.target)):
-            shown = fmt(v, m)
-            if shown == fmt(m.target, m):  # 15.2% vs 15%: show the digit that matters
-                shown = (
-                    f"{v:.1%}"
-                    if m.format == "percent"
-                    else f"{v:,.1f}{(' ' + m.unit) if m.unit else ''}"
-                )
+            shown = text.distinct(v, m.target, m.format, m.unit)  # "14.96%" beside "15%"
             out.append(
                 f"{m.label}: {shown} is {'below' if m.direction == 'up' else 'above'} the "
-                f"target of {fmt(m.target, m)}."
+                f"target of {text.value(m.target, m.format, m.unit)}."
             )
         if m.kind == "rate" and mid in before.index and not bool(before.loc[mid, "suppressed"]):
             p = two_prop_p(now.loc[mid], before.loc[mid])
             if p < 0.05:
                 out.append(
-                    f"{m.label}: the change from {fmt(before.loc[mid, 'value'], m)} in "
-                    f"{month_label(since)} to {fmt(v, m)} is statistically significant (p = {p:.3f})."
+                    f"{m.label}: the change from {text.value(before.loc[mid, 'value'], m.format, m.unit)} in "
+                    f"{month_label(since)} to {text.value(v, m.format, m.unit)} is statistically significant (p = {p:.3f})."
                 )
     return out
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import MetricError, PrivacyError
-from acm_helpers.meetings.context import DeepDiveContext, possessive
+from acm_helpers.meetings.context import DeepDiveContext
 from acm_helpers.metrics import windows as em
 
 DEFAULT_SEED = 20261023
@@ -167,9 +168,9 @@ def sample_cases(
     window = f"the {months} months to {month_label(period)}"
     counts = rows["outcome"].value_counts()
     rule = (
-        f"From {possessive(name)} {len(rows):,} {m.denominator_label or 'cases'} in {window}, sorted by episode id "
-        f"and split by outcome (good, {good}: {counts.get('good', 0):,} episodes; poor, {poor}: "
-        f"{counts.get('poor', 0):,})"
+        f"From {text.possessive(name)} {text.count(len(rows))} {m.denominator_label or 'cases'} in {window}, sorted by episode id "
+        f"and split by outcome (good, {good}: {text.count(counts.get('good', 0))} episodes; poor, {poor}: "
+        f"{text.count(counts.get('poor', 0))})"
         + (f" and by {program.dimension(by).label.lower()}" if by else "")
         + f", {n_per_stratum} episodes were drawn from each stratum at random without replacement "
         f"(numpy generator, seed {seed}); strata smaller than {n_per_stratum} are taken whole. "

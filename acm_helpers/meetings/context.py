@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
@@ -228,54 +229,6 @@ def ctx_metric(ctx: DeepDiveContext, topic: str, metric: str | None) -> tuple[st
 # -- shared pieces -------------------------------------------------------------------------------
 
 
-def fmt(value: float, metric: Metric) -> str:
-    return charts.format_value(None if pd.isna(value) else float(value), metric.format)
-
-
-def possessive(name: str) -> str:
-    """ "Harbor Light Housing's", "Eastside Family Partners'"."""
-    return f"{name}'" if name.endswith("s") else f"{name}'s"
-
-
-def gap_text(d: float, metric: Metric, unit: bool = True) -> str:
-    """A gap's size without its sign, as people say it: "27 points", "12 days", "$1,200"."""
-    if pd.isna(d):
-        return "–"
-    if metric.format == "percent":
-        return f"{abs(d) * 100:.0f}{' points' if unit else ''}"
-    if metric.format == "currency":
-        return f"${abs(d):,.0f}"
-    return f"{abs(d):,.0f}{(' ' + metric.unit) if unit and metric.unit else ''}"
-
-
-def signed_points(d: float, unit: bool = True) -> str:
-    """A signed difference of two rates in percentage points ("+20 points"; a small non-zero
-    difference keeps one decimal, "-0.3 points", so an interval bound never reads as zero)."""
-    if pd.isna(d):
-        return "–"
-    r = round(d * 100)
-    word = (" point" if abs(r) == 1 else " points") if unit else ""
-    if r == 0 and round(d * 1000) != 0:
-        return f"{d * 100:+.1f}{' points' if unit else ''}"
-    return f"{'+' if r > 0 else '' if r == 0 else '-'}{abs(r)}{word}"
-
-
-def signed_value(d: float, metric: Metric) -> str:
-    """A signed change in the metric's own terms: "+20 points", "-1 day", "+$1,200", "+51"."""
-    if pd.isna(d):
-        return "–"
-    if metric.format == "percent":
-        return signed_points(d)
-    r = round(d)
-    sign = "+" if r > 0 else "-" if r < 0 else ""
-    if metric.format == "currency":
-        return f"{sign}${abs(r):,.0f}"
-    unit = metric.unit
-    if unit.endswith("s") and abs(r) == 1:
-        unit = unit[:-1]
-    return f"{sign}{abs(r):,.0f}{(' ' + unit) if unit else ''}"
-
-
 def peer_labels(program: Program, provider_id: str, audience: Audience) -> dict[str, str]:
     """Display names: internal audiences see names; a provider sees its own name and, when the
     program anonymizes peers, the same "Peer A", "Peer B"... labels as in its packets
@@ -299,32 +252,23 @@ def finish(ctx: DeepDiveContext, table: pd.DataFrame, group_cols: list[str] | No
 
 
 def value_cell(row: pd.Series, metric: Metric) -> str:
-    return "suppressed" if row.get("suppressed", False) else fmt(row["value"], metric)
-
-
-def ci_cell(row: pd.Series, metric: Metric) -> str:
-    if row.get("suppressed", False) or pd.isna(row["ci_low"]):
-        return "–"
-    return f"{fmt(row['ci_low'], metric)} to {fmt(row['ci_high'], metric)}"
-
-
-def n_cell(row: pd.Series) -> str:
-    return (
-        "suppressed"
-        if row.get("suppressed", False) or pd.isna(row["denominator"])
-        else f"{row['denominator']:,.0f}"
+    """A table's value cell: the metric's format, "suppressed" when the row is hidden."""
+    return text.value(
+        row["value"], metric.format, metric.unit, suppressed=bool(row.get("suppressed", False))
     )
 
 
-def signed(m: Metric):
-    def cell(d: float) -> str:
-        if pd.isna(d):
-            return "–"
-        if m.format == "percent":
-            return f"{d * 100:+.0f} pts"
-        return f"{d:+,.0f}{(' ' + m.unit) if m.unit else ''}"
+def ci_cell(row: pd.Series, metric: Metric) -> str:
+    """A table's interval cell: "52% to 68%"; "–" when suppressed or not computable."""
+    if row.get("suppressed", False):
+        return text.MISSING
+    return text.bounds(row["ci_low"], row["ci_high"], metric.format, metric.unit)
 
-    return cell
+
+def n_cell(row: pd.Series) -> str:
+    """A table's case-count cell: "1,234", or "suppressed"."""
+    missing = bool(row.get("suppressed", False)) or text.is_missing(row["denominator"])
+    return text.count(row["denominator"], suppressed=missing)
 
 
 def trend_with_peers(ctx: DeepDiveContext, m: Metric, first: str) -> pd.DataFrame:
@@ -410,15 +354,15 @@ def change_sentence(
         return f"{who}: fewer than the suppression threshold of cases on one side; no comparison shown."
     b, a = s.loc["before"], s.loc["after"]
     d = a["value"] - b["value"]
-    diff = signed_value(d, m)
+    diff = text.signed(d, m.format, m.unit)
     nb, na = (
         ("", "")
         if m.kind == "count"
-        else (f" (n={b['denominator']:,.0f})", f" (n={a['denominator']:,.0f})")
+        else (f" (n={text.count(b['denominator'])})", f" (n={text.count(a['denominator'])})")
     )
-    text = (
-        f"{'Over the same months, peers' if peers else who} went from {fmt(b['value'], m)}{nb} "
-        f"before {month_label(change)} to {fmt(a['value'], m)}{na} from {month_label(change)} on: {diff}"
+    sentence = (
+        f"{'Over the same months, peers' if peers else who} went from {text.value(b['value'], m.format, m.unit)}{nb} "
+        f"before {month_label(change)} to {text.value(a['value'], m.format, m.unit)}{na} from {month_label(change)} on: {diff}"
     )
     if m.kind == "rate":
         c = em.compare_rates(
@@ -427,5 +371,5 @@ def change_sentence(
             b["value"] * b["denominator"],
             b["denominator"],
         )
-        text += f" (95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])})"
-    return text + "."
+        sentence += f" (95% interval {text.signed_range(c['diff_low'], c['diff_high'], 'percent')})"
+    return sentence + "."

@@ -30,6 +30,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, period_bounds, shift_period
 from acm_helpers.core.config import Metric
 from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
@@ -44,14 +45,10 @@ from acm_helpers.meetings.context import (
     ci_cell,
     ctx_metric,
     finish,
-    fmt,
-    gap_text,
     make_context,
     n_cell,
     open_context,
     roadmap_item,
-    signed,
-    signed_points,
     value_cell,
 )
 from acm_helpers.meetings.deepdive_trends import cohort_trend, peer_comparison, referral_funnel
@@ -129,8 +126,12 @@ def disparity(
             "Cases": recent.apply(n_cell, axis=1),
             m.label: recent.apply(value_cell, axis=1, metric=m),
             "95% interval": recent.apply(ci_cell, axis=1, metric=m),
-            "Gap vs reference": recent["difference"].map(signed(m)),
-            "Gap a year earlier": recent["group"].map(earlier["difference"]).map(signed(m)),
+            "Gap vs reference": recent["difference"].map(
+                lambda d: text.signed(d, m.format, m.unit)
+            ),
+            "Gap a year earlier": recent["group"]
+            .map(earlier["difference"])
+            .map(lambda d: text.signed(d, m.format, m.unit)),
             "Flagged": recent["flagged"].map({True: "yes", False: ""}),
         }
     )
@@ -229,17 +230,17 @@ def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list
         b = base.iloc[0]
         side = "lower" if row["difference"] < 0 else "higher"
         ci = (
-            f" (95% interval {gap_text(row['diff_low'], m, unit=False)} to {gap_text(row['diff_high'], m)})"
+            f" (95% interval {text.gap(row['diff_low'], m.format, m.unit, with_unit=False)} to {text.gap(row['diff_high'], m.format, m.unit)})"
             if m.kind == "rate" and np.sign(row["diff_low"]) == np.sign(row["diff_high"])
             else ""
         )
         if ci and row["difference"] < 0:
-            ci = f" (95% interval {gap_text(row['diff_high'], m, unit=False)} to {gap_text(row['diff_low'], m)})"
+            ci = f" (95% interval {text.gap(row['diff_high'], m.format, m.unit, with_unit=False)} to {text.gap(row['diff_low'], m.format, m.unit)})"
         sent = (
             f"In the {months} months to {month_label(ctx.period)}, {m.label.lower()} for "
-            f"{row['group']} was {fmt(row['value'], m)} (n={row['denominator']:,.0f}) against "
-            f"{fmt(b['value'], m)} for {ref} (n={b['denominator']:,.0f}): "
-            f"{gap_text(row['difference'], m)} {side}{ci}."
+            f"{row['group']} was {text.value(row['value'], m.format, m.unit)} (n={text.count(row['denominator'])}) against "
+            f"{text.value(b['value'], m.format, m.unit)} for {ref} (n={text.count(b['denominator'])}): "
+            f"{text.gap(row['difference'], m.format, m.unit)} {side}{ci}."
         )
         if row["group"] in earlier.index and not pd.isna(earlier.loc[row["group"], "difference"]):
             before = earlier.loc[row["group"], "difference"]
@@ -248,7 +249,7 @@ def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list
                 change = "reversed"
             else:
                 change = "narrowed" if abs(row["difference"]) < abs(before) else "widened"
-            sent += f" A year earlier it was {gap_text(before, m)} {was}; the gap has {change}."
+            sent += f" A year earlier it was {text.gap(before, m.format, m.unit)} {was}; the gap has {change}."
         out.append(sent)
     if flagged.empty and not base.empty and not bool(base["suppressed"].iloc[0]):
         out.append(
@@ -414,11 +415,11 @@ def _split_sentence(
         b["denominator"],
     )
     return (
-        f"{who}: {m.label.lower()} was {fmt(a['value'], m)} for those with {long_} "
+        f"{who}: {m.label.lower()} was {text.value(a['value'], m.format, m.unit)} for those with {long_} "
         f"{'of service' if dur_label == 'months of service' else 'in the program'} "
-        f"(n={a['denominator']:,.0f}) and {fmt(b['value'], m)} for those with {short} "
-        f"(n={b['denominator']:,.0f}), a difference of {signed_points(c['difference'])} "
-        f"(95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])})."
+        f"(n={text.count(a['denominator'])}) and {text.value(b['value'], m.format, m.unit)} for those with {short} "
+        f"(n={text.count(b['denominator'])}), a difference of {text.signed(c['difference'], 'percent')} "
+        f"(95% interval {text.signed_range(c['diff_low'], c['diff_high'], 'percent')})."
     )
 
 

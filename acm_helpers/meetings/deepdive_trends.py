@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, period_bounds, shift_period
 from acm_helpers.core.errors import ConfigError, MetricError
 from acm_helpers.meetings.context import (
@@ -23,11 +24,9 @@ from acm_helpers.meetings.context import (
     ci_cell,
     ctx_metric,
     finish,
-    fmt,
     funnel_metric_id,
     n_cell,
     peer_labels,
-    possessive,
     roadmap_item,
     trend_with_peers,
     value_cell,
@@ -106,10 +105,10 @@ def referral_funnel(
     )
     fun = table[table["scope"] == "funnel"]
     findings = [
-        f"{stages[0][1]:,} enrollments at {ctx.provider_name} in the {months} months to {month_label(ctx.period)}; "
-        f"{stages[1][1] / first:.0%} have a referral date recorded.",
-        f"Of those with a referral date, {stages[2][1] / max(stages[1][1], 1):.0%} enrolled within the "
-        f"{target:.0f}-day target; the median wait was {np.nanmedian(wait):.0f} days."
+        f"{text.count(stages[0][1])} enrollments at {ctx.provider_name} in the {months} months to {month_label(ctx.period)}; "
+        f"{text.value(stages[1][1] / first, 'percent')} have a referral date recorded.",
+        f"Of those with a referral date, {text.value(stages[2][1] / max(stages[1][1], 1), 'percent')} enrolled within the "
+        f"{target:.0f}-day target; the median wait was {text.value(np.nanmedian(wait), 'days')}."
         if stages[1][1]
         else "No enrollment has a referral date, so the wait cannot be measured.",
     ]
@@ -118,15 +117,15 @@ def referral_funnel(
     last = trend.dropna(subset=["value"])
     if len(last) >= 2:
         findings.append(
-            f"Monthly median wait: {last['value'].iloc[0]:.0f} days in {month_label(last['period'].iloc[0])}, "
-            f"{last['value'].iloc[-1]:.0f} days in {month_label(last['period'].iloc[-1])}."
+            f"Monthly median wait: {text.value(last['value'].iloc[0], 'days')} in {month_label(last['period'].iloc[0])}, "
+            f"{text.value(last['value'].iloc[-1], 'days')} in {month_label(last['period'].iloc[-1])}."
         )
     show = pd.DataFrame(
         {
             "Stage / wait": table["group"],
             "Enrollments": table.apply(n_cell, axis=1),
             "Share": [
-                ("–" if s or pd.isna(v) else f"{v:.0%}")
+                (text.MISSING if s else text.value(v, "percent"))
                 for s, v in zip(table["suppressed"], table["share"], strict=True)
             ],
             "Of": table["scope"].map({"funnel": "all enrollments", "wait": "with a referral date"}),
@@ -252,7 +251,9 @@ def peer_comparison(
             ctx, em.summarize(em.metric_rows(ctx.episodes, cm, win), cm, ["provider_id"]), None
         )
         context[cm.label] = {
-            r.provider_id: ("suppressed" if r.suppressed else fmt(r.value, cm))
+            r.provider_id: (
+                "suppressed" if r.suppressed else text.value(r.value, cm.format, cm.unit)
+            )
             for r in vals.itertuples()
         }
     show = pd.DataFrame(
@@ -271,12 +272,12 @@ def peer_comparison(
     findings = []
     if pd.isna(own["value"]):
         findings.append(
-            f"{possessive(ctx.provider_name)} value is suppressed (fewer than {ctx.threshold} cases)."
+            f"{text.possessive(ctx.provider_name)} value is suppressed (fewer than {ctx.threshold} cases)."
         )
     else:
         findings.append(
             f"{ctx.provider_name} ranks {own['rank']:.0f} of {int(main['rank'].notna().sum())} on "
-            f"{m.label.lower()} ({fmt(own['value'], m)}; peer median {fmt(others.median(), m)}) "
+            f"{m.label.lower()} ({text.value(own['value'], m.format, m.unit)}; peer median {text.value(others.median(), m.format, m.unit)}) "
             f"in the {months} months to {month_label(ctx.period)}."
         )
     ranked = main.dropna(subset=["rank"])
@@ -288,7 +289,7 @@ def peer_comparison(
             if cells.get(best["provider_id"], "suppressed") != "suppressed"
         )
         findings.append(
-            f"Best: {best['provider']} at {fmt(best['value'], m)}"
+            f"Best: {best['provider']} at {text.value(best['value'], m.format, m.unit)}"
             + (f" ({extra})" if extra else "")
             + ". A question for the meeting: what do they do differently?"
         )

@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, period_bounds, shift_period
 from acm_helpers.core.config import Program, RoadmapTopic
-from acm_helpers.meetings.context import DeepDiveContext, Section, finish, fmt, signed_value
+from acm_helpers.meetings.context import DeepDiveContext, Section, finish
 from acm_helpers.metrics import windows as em
 
 TOPIC_NAMES = {
@@ -165,7 +166,7 @@ def review_display(review: pd.DataFrame, program: Program) -> pd.DataFrame:
     rows = []
     for r in review.itertuples():
         m = program.metric(r.metric)
-        change = signed_value(r.change, m)
+        change = text.signed(r.change, m.format, m.unit)
         rows.append(
             {
                 "Month": month_label(r.month),
@@ -173,10 +174,10 @@ def review_display(review: pd.DataFrame, program: Program) -> pd.DataFrame:
                 "Metric": m.label,
                 "Before": "suppressed"
                 if pd.isna(r.before)
-                else f"{fmt(r.before, m)} (n={r.before_n:,.0f})",
+                else f"{text.value(r.before, m.format, m.unit)} (n={text.count(r.before_n)})",
                 "After": "suppressed"
                 if pd.isna(r.after)
-                else f"{fmt(r.after, m)} (n={r.after_n:,.0f})",
+                else f"{text.value(r.after, m.format, m.unit)} (n={text.count(r.after_n)})",
                 "Change": change,
                 "Verdict": r.verdict,
             }

@@ -27,10 +27,10 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.config import Program
 from acm_helpers.core.schema import EQUITY_COLUMNS, NOT_RECORDED, conform
 from acm_helpers.metrics import intervals as iv
-from acm_helpers.metrics.flags import format_value
 from acm_helpers.metrics.privacy import COMPARISON_COLUMNS, null_suppressed
 
 CELL = ["metric_id", "provider_id", "period", "grain"]
@@ -259,22 +259,18 @@ def _disparity_reasons(
     for pos, row in zip(rows, g.iloc[rows][cols].itertuples(index=False), strict=True):
         fr, fo = flag_ref[pos], flag_oth[pos]
         m = program.metrics[row.metric_id]
-        f = partial(format_value, fmt=m.format, unit=m.unit)
-        pp = (
-            (lambda x: f"{x * 100:+.1f} points")
-            if m.format == "percent"
-            else (lambda x: f"{x:+,.1f}")
-        )
+        f = partial(text.value, fmt=m.format, unit=m.unit)
+        pp = partial(text.signed_range, fmt=m.format, unit=m.unit)
         parts = []
         if fr:
             parts.append(
                 f"{f(row.reference_value)} for {row.reference_group} (difference 95% CI "
-                f"{pp(row.diff_vs_reference_low)} to {pp(row.diff_vs_reference_high)})"
+                f"{pp(row.diff_vs_reference_low, row.diff_vs_reference_high)})"
             )
         if fo:
             parts.append(
-                f"{f(row.others_value)} for all other groups (95% CI {pp(row.diff_vs_others_low)} "
-                f"to {pp(row.diff_vs_others_high)})"
+                f"{f(row.others_value)} for all other groups (95% CI "
+                f"{pp(row.diff_vs_others_low, row.diff_vs_others_high)})"
             )
         adj = (
             f" Significant after adjusting for the {int(row.n_comparisons)} comparisons in this breakdown."
@@ -349,7 +345,8 @@ def _disproportionality(g: pd.DataFrame, program: Program, kind: pd.Series, t: i
         word = "over-represented" if r > 1 else "under-represented"
         src = f" ({dim.reference_source})" if dim.reference_source else ""
         reasons[pos] = (
-            f"{grp} are {word}: {sh:.0%} of {m.numerator_label or m.label.lower()} vs {rs:.0%} of the "
+            f"{grp} are {word}: {text.value(sh, 'percent')} of {m.numerator_label or m.label.lower()} "
+            f"vs {text.value(rs, 'percent')} of the "
             f"reference population{src}; ratio {r:.2f}."
         )
     g["disproportionality_reason"] = reasons

@@ -19,6 +19,7 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import previous_label, same_period_last_year
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.schema import ALL
@@ -32,42 +33,21 @@ ALPHA = 0.05
 
 
 # -- formatting ------------------------------------------------------------------------------------
-def _trim(text: str) -> str:
-    return text[:-2] if text.endswith(".0") else text
-
-
-def format_value(value: float | None, fmt: str, unit: str = "") -> str:
-    """A value as people read it: 0.6 -> "60%", 41 days -> "41 days", 13733.3 -> "$13,733"."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "n/a"
-    if fmt == "percent":
-        return _trim(f"{value * 100:.1f}") + "%"
-    if fmt == "currency":
-        return f"${value:,.0f}"
-    text = f"{value:,.0f}" if abs(value) >= 100 else _trim(f"{value:,.1f}")
-    unit = unit or ("days" if fmt == "days" else "")
-    return f"{text} {unit}".strip()
-
-
-def _count(x: float) -> str:
-    return f"{x:,.0f}" if float(x).is_integer() else f"{x:,.1f}"
-
-
 def math_sentence(m: Metric, numerator: float, denominator: float, value: float) -> str:
     """ "12 exits to permanent housing / 20 leavers = 60%" (or the kind's equivalent)."""
-    v = format_value(value, m.format, m.unit)
+    v = text.value(value, m.format, m.unit)
     num_l = m.numerator_label or "meeting the definition"
     den_l = m.denominator_label or "cases"
     if m.kind == "rate":
-        return f"{_count(numerator)} {num_l} / {_count(denominator)} {den_l} = {v}"
+        return f"{text.count(numerator)} {num_l} / {text.count(denominator)} {den_l} = {v}"
     if m.kind == "count":
-        return f"{_count(numerator)} {m.numerator_label or m.label.lower()}"
+        return f"{text.count(numerator)} {m.numerator_label or m.label.lower()}"
     if m.kind == "median":
-        return f"median of {_count(denominator)} {den_l} = {v}"
+        return f"median of {text.count(denominator)} {den_l} = {v}"
     if m.kind == "mean":
-        return f"mean of {_count(denominator)} {den_l} = {v}"
-    num = format_value(numerator, m.format) if m.format == "currency" else _count(numerator)
-    return f"{num} {num_l} / {_count(denominator)} {den_l} = {v}"
+        return f"mean of {text.count(denominator)} {den_l} = {v}"
+    num = text.value(numerator, m.format) if m.format == "currency" else text.count(numerator)
+    return f"{num} {num_l} / {text.count(denominator)} {den_l} = {v}"
 
 
 def math_strings(frame: pd.DataFrame, program: Program) -> list[str]:
@@ -329,7 +309,7 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
     rows = out.loc[raised, cols].itertuples(index=False)  # sentences only where a flag is raised
     for row, is_up, tgt in zip(rows, up.to_numpy()[raised], target.to_numpy()[raised], strict=True):
         m = program.metrics[row.metric_id]
-        f = partial(format_value, fmt=m.format, unit=m.unit)
+        f = partial(text.value, fmt=m.format, unit=m.unit)
         said = []
         if row.flag_below_target:
             rel = "below" if is_up else "above"

@@ -24,11 +24,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, month_range
 from acm_helpers.core.config import load_program
 from acm_helpers.core.errors import ConfigError
 from acm_helpers.meetings import actions, roadmap
-from acm_helpers.meetings.context import Section, finish, fmt
+from acm_helpers.meetings.context import Section, finish
 from acm_helpers.metrics import windows as em
 from acm_helpers.packets.contract_term import ContractReport, find_provider, term_months
 from acm_helpers.packets.contract_trends import window
@@ -38,7 +39,7 @@ from acm_helpers.packets.contract_trends import window
 def header(rep: ContractReport) -> Section:
     """Who, which contract, which months, for whom."""
     p = rep.provider
-    value = f"${p.contract_value:,.0f}" if p.contract_value else "not recorded"
+    value = text.value(p.contract_value, "currency") if p.contract_value else "not recorded"
     return Section(
         f"End-of-contract report: {p.name}",
         [
@@ -78,16 +79,22 @@ def performance(rep: ContractReport) -> Section:
             if m.target is None or pd.isna(v)
             else ("met" if (v >= m.target if m.direction == "up" else v <= m.target) else "not met")
         )
-        shown = "suppressed" if bool(o["suppressed"]) else "no cases" if pd.isna(v) else fmt(v, m)
+        shown = (
+            "suppressed"
+            if bool(o["suppressed"])
+            else "no cases"
+            if pd.isna(v)
+            else text.value(v, m.format, m.unit)
+        )
         rows.append(
             {
                 "metric_id": mid,
                 "Metric": m.label,
                 "Term value": shown,
-                "Cases": "–" if pd.isna(o["denominator"]) else f"{o['denominator']:,.0f}",
-                "Target": fmt(m.target, m) if m.target is not None else "–",
+                "Cases": text.count(o["denominator"]),
+                "Target": text.value(m.target, m.format, m.unit) if m.target is not None else "–",
                 "Target met": met,
-                "Peer median": fmt(peers.median(), m) if len(peers) else "–",
+                "Peer median": text.value(peers.median(), m.format, m.unit) if len(peers) else "–",
                 "Rank": "–"
                 if pd.isna(o["rank"])
                 else f"{o['rank']:.0f} of {int(s['rank'].notna().sum())}",

@@ -10,15 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, month_range, period_bounds, quarter_of
 from acm_helpers.meetings import deepdive
 from acm_helpers.meetings.context import (
     DeepDiveContext,
     Section,
     finish,
-    fmt,
-    signed_points,
-    signed_value,
 )
 from acm_helpers.metrics import windows as em
 from acm_helpers.packets.contract_term import ContractReport
@@ -62,16 +60,16 @@ def trends(rep: ContractReport) -> Section:
                 f_["value"] * f_["denominator"],
                 f_["denominator"],
             )
-            ci = f" (95% interval {signed_points(c['diff_low'], unit=False)} to {signed_points(c['diff_high'])})"
+            ci = f" (95% interval {text.signed_range(c['diff_low'], c['diff_high'], 'percent')})"
             if c["diff_low"] > 0 or c["diff_high"] < 0:
                 verdict = (
                     "improved" if (c["difference"] > 0) == (m.direction == "up") else "worsened"
                 )
         d = s_["value"] - f_["value"]
-        diff = signed_value(d, m)
+        diff = text.signed(d, m.format, m.unit)
         sentences.append(
-            f"{m.label}: {fmt(f_['value'], m)} in {month_label(a1)}–{month_label(a2)}, "
-            f"{fmt(s_['value'], m)} in {month_label(b1)}–{month_label(b2)}: {diff}{ci}; {verdict}."
+            f"{m.label}: {text.value(f_['value'], m.format, m.unit)} in {month_label(a1)}–{month_label(a2)}, "
+            f"{text.value(s_['value'], m.format, m.unit)} in {month_label(b1)}–{month_label(b2)}: {diff}{ci}; {verdict}."
         )
         out_rows.append(
             {
@@ -182,8 +180,8 @@ def disparities(rep: ContractReport) -> Section:
                         "Breakdown": dim.label,
                         "Group": group,
                         "Reference": ref,
-                        f"Gap {month_label(a1)}–{month_label(a2)}": signed_points(d1),
-                        f"Gap {month_label(b1)}–{month_label(b2)}": signed_points(d2),
+                        f"Gap {month_label(a1)}–{month_label(a2)}": text.signed(d1, "percent"),
+                        f"Gap {month_label(b1)}–{month_label(b2)}": text.signed(d2, "percent"),
                         "Flagged in": (
                             "both halves"
                             if all(flags.values())
@@ -255,13 +253,13 @@ def data_quality(rep: ContractReport) -> Section:
         drop = first["completeness"] - last["completeness"]
         trend = "fell" if drop > 0.05 else "rose" if drop < -0.05 else "held"
         sentences.append(
-            f"{f}: {first['completeness']:.0%} filled in {first['period']}, "
-            f"{last['completeness']:.0%} in {last['period']} ({trend})."
+            f"{f}: {text.value(first['completeness'], 'percent')} filled in {first['period']}, "
+            f"{text.value(last['completeness'], 'percent')} in {last['period']} ({trend})."
         )
     wide = comp.pivot(index="period", columns="field", values="completeness")
     wide.columns.name = None
     tables = [
-        wide.map(lambda v: "–" if pd.isna(v) else f"{v:.0%}")
+        wide.map(lambda v: text.value(v, "percent"))
         .reset_index()
         .rename(columns={"period": "Quarter"})
     ]
@@ -274,10 +272,10 @@ def data_quality(rep: ContractReport) -> Section:
         rejected = qt[(qt["check"] == "rows") & (qt["field"] == "rejected")]["value"].sum()
         late = qt[(qt["check"] == "timeliness")]["value"]
         sentences.append(
-            f"Intake: {rejected:,.0f} row(s) rejected over the term; {int((late > 0).sum())} of "
-            f"{late.notna().sum()} submissions late (at most {late.max():.0f} days)."
+            f"Intake: {text.count(rejected)} row(s) rejected over the term; {int((late > 0).sum())} of "
+            f"{late.notna().sum()} submissions late (at most {text.value(late.max(), 'days')})."
             if late.notna().any()
-            else f"Intake: {rejected:,.0f} row(s) rejected over the term."
+            else f"Intake: {text.count(rejected)} row(s) rejected over the term."
         )
     chart = charts.completeness_chart(
         comp, title="Share of episodes with each field filled in, by quarter"

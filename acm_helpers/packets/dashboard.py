@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_name, month_range, shift_period
 from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook calls through here
     QUALITY_FIELDS,
@@ -38,7 +39,6 @@ from acm_helpers.packets.packet import (
     chart_html,
     esc,
     flags_of,
-    fmt_cell,
     html_table,
 )
 from acm_helpers.views import charts
@@ -83,7 +83,7 @@ def tiles(p: Packet) -> Block:
     for mid in p.key_metrics():
         summary.append(
             f"{p.program.metric(mid).label} "
-            + (fmt_cell(own.loc[mid]) if mid in own.index else "–")
+            + (text.cell(own.loc[mid]) if mid in own.index else "–")
         )
         if mid not in own.index:
             out.append(
@@ -103,9 +103,9 @@ def tiles(p: Packet) -> Block:
         arrow, how = arrow_of(row)
         sub = []
         if pd.notna(row["target"]):
-            sub.append(f"target {charts.format_value(row['target'], row['format'])}")
+            sub.append(f"target {text.cell(row, 'target')}")
         if pd.notna(row["peer_median"]):
-            sub.append(f"peer median {charts.format_value(row['peer_median'], row['format'])}")
+            sub.append(f"peer median {text.cell(row, 'peer_median')}")
         if pd.notna(row["peer_rank"]):
             sub.append(f"rank {int(row['peer_rank'])} of {int(row['peer_n'])}")
         flags = flags_of(row)
@@ -123,7 +123,7 @@ def tiles(p: Packet) -> Block:
         chips = "".join(f'<span class="acm-badge">{esc(f)}</span>' for f in flags)
         out.append(
             f'<div class="acm-tile{" flagged" if flags else ""}"><span class="label">{label}</span> '
-            f'<span class="value">{esc(fmt_cell(row))}<span class="arrow {how}" title="vs previous month">{arrow}</span></span> '
+            f'<span class="value">{esc(text.cell(row))}<span class="arrow {how}" title="vs previous month">{arrow}</span></span> '
             f'<span class="sub">{esc(" · ".join(sub))}</span> <span class="sub">{esc(row["math"])}</span> '
             f"{chips}{note}{flag_html}</div>"
         )
@@ -152,14 +152,14 @@ def change_sentences(p: Packet) -> list[str]:
             continue
         if pd.isna(row["previous_value"]):
             out.append(
-                f"{name} was {fmt_cell(row)} in {month_name(p.period)}; the month before has no "
+                f"{name} was {text.cell(row)} in {month_name(p.period)}; the month before has no "
                 "comparable value (suppressed or not computed)."
             )
             continue
-        prev = charts.format_value(row["previous_value"], row["format"])
+        prev = text.cell(row, "previous_value")
         arrow, how = arrow_of(row)
-        if how == "same" or fmt_cell(row) == prev:
-            out.append(f"{name} stayed at {fmt_cell(row)} (as in {month_name(prev_period)}).")
+        if how == "same" or text.cell(row) == prev:
+            out.append(f"{name} stayed at {text.cell(row)} (as in {month_name(prev_period)}).")
             continue
         verb = "rose" if arrow == "▲" else "fell"
         sig = (
@@ -168,7 +168,7 @@ def change_sentences(p: Packet) -> list[str]:
             else "; the change is within normal month-to-month variation"
         )
         out.append(
-            f"{name} {verb} from {prev} in {month_name(prev_period)} to {fmt_cell(row)} in "
+            f"{name} {verb} from {prev} in {month_name(prev_period)} to {text.cell(row)} in "
             f"{month_name(p.period)} ({how}{sig})."
         )
         if mid in before.index:

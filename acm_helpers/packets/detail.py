@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_name, quarter_name, shift_period
 from acm_helpers.packets.packet import TREND_MONTHS, Block, Packet, chart_html, esc, html_table
 from acm_helpers.store import quality as store_quality
@@ -66,14 +67,14 @@ def equity(p: Packet) -> Block:
         rows = []
         for r in frame.itertuples(index=False):
             sup = bool(r.suppressed)
-            val = charts.format_value(r.value, m.format, suppressed=sup)
-            n = "suppressed" if sup else charts.format_value(r.denominator, "number")
+            val = text.value(r.value, m.format, m.unit, suppressed=sup)
+            n = text.count(r.denominator, suppressed=sup)
             ref = (
                 "reference"
                 if r.is_reference
                 else ""
                 if sup or pd.isna(r.diff_vs_reference)
-                else _signed(r.diff_vs_reference, m.format)
+                else text.signed(r.diff_vs_reference, m.format, m.unit)
             )
             flag = '<span class="acm-flag">disparity</span>' if r.flag_disparity else ""
             cls = ' class="acm-suppressed"' if sup else ""
@@ -100,12 +101,6 @@ def equity(p: Packet) -> Block:
         )
     parts += _disproportionality(p, mid)
     return Block("equity", "".join(parts))
-
-
-def _signed(d: float, fmt: str) -> str:
-    if fmt == "percent":
-        return f"{d * 100:+.1f} points"
-    return ("+" if d >= 0 else "−") + charts.format_value(abs(d), fmt)
 
 
 def _disproportionality(p: Packet, mid: str) -> list[str]:
@@ -162,8 +157,8 @@ def quality_sentences(p: Packet) -> list[str]:
         ]
     s = store_quality.summarize(now)
     out = [
-        f"{s['rows_total']:,} rows received for {month_name(p.period)}; {s['rows_accepted']:,} loaded and "
-        f"{s['rows_rejected']:,} set aside for correction."
+        f"{text.count(s['rows_total'])} rows received for {month_name(p.period)}; {text.count(s['rows_accepted'])} loaded and "
+        f"{text.count(s['rows_rejected'])} set aside for correction."
     ]
     if pd.notna(s["days_late"]):
         out.append(
@@ -177,8 +172,8 @@ def quality_sentences(p: Packet) -> list[str]:
         g = g.sort_values("period")
         if len(g) >= 2 and g["completeness"].iloc[0] - g["completeness"].iloc[-1] >= 0.05:
             out.append(
-                f"{field} is filled in less often: {g['completeness'].iloc[0]:.0%} in "
-                f"{month_name(g['period'].iloc[0])}, {g['completeness'].iloc[-1]:.0%} now."
+                f"{field} is filled in less often: {text.value(g['completeness'].iloc[0], 'percent')} in "
+                f"{month_name(g['period'].iloc[0])}, {text.value(g['completeness'].iloc[-1], 'percent')} now."
             )
     return out
 

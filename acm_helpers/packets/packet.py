@@ -177,12 +177,6 @@ def chart_html(chart) -> str:
     return f'<div class="acm-chart">{charts.to_svg(chart)}</div>'
 
 
-def fmt_cell(row: pd.Series, col: str = "value") -> str:
-    return charts.format_value(
-        row.get(col), row["format"], suppressed=bool(row.get("suppressed", False))
-    )
-
-
 def flags_of(row: pd.Series) -> list[str]:
     return [name for col, name in FLAG_NAMES.items() if bool(row.get(col, False))]
 
@@ -215,6 +209,7 @@ VALUE_SHEET_COLUMNS = {
     "math": "how it was computed",
     "flag_reasons": "flags",
     "suppressed": "suppressed",
+    "format": "format",  # not written: sets the number format of the value cells (packets.xlsx)
 }
 EQUITY_SHEET_COLUMNS = {
     "metric": "metric",
@@ -231,6 +226,7 @@ EQUITY_SHEET_COLUMNS = {
     "reference_share": "population share",
     "disproportionality_reason": "disproportionality flag",
     "suppressed": "suppressed",
+    "format": "format",
 }
 
 
@@ -261,12 +257,13 @@ def appendix(
     now = own[own["period"] == p.period]
     peers = v[(v["period"] == p.period) & (v["dimension"] == "") & (v["provider_id"] != ALL)]
     peers = peers.assign(provider=peers["provider_label"])[
-        ["provider", "label", "value", "ci_low", "ci_high", "suppressed"]
+        ["provider", "label", "value", "ci_low", "ci_high", "suppressed", "format"]
     ]
     eq = p.equity
     if not eq.empty:
         eq = eq.assign(
             metric=eq["metric_id"].map(lambda m: program.metric(m).label),
+            format=eq["metric_id"].map(lambda m: program.metric(m).format),
             dimension_label=eq["dimension"].map(lambda d: program.dimension(d).label),
         )
     quality = p.quality[p.quality["period"] == p.period] if not p.quality.empty else p.quality

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import (
     equity_quarter,
     month_name,
@@ -30,7 +31,6 @@ from acm_helpers.packets.packet import (
     Block,
     chart_html,
     esc,
-    fmt_cell,
     html_table,
 )
 from acm_helpers.store import quality as store_quality
@@ -136,7 +136,7 @@ def status_frame(s: SystemPacket) -> pd.DataFrame:
             else:
                 status = "below target" if r["flag_below_target"] else "meets target"
             rows.append(
-                {"provider": p.name, "metric": r["label"], "text": fmt_cell(r), "status": status}
+                {"provider": p.name, "metric": r["label"], "text": text.cell(r), "status": status}
             )
     return pd.DataFrame(rows, columns=["provider", "metric", "text", "status"])
 
@@ -170,7 +170,7 @@ def flags(s: SystemPacket) -> Block:
             [
                 esc(r.provider_label),
                 esc(r.label),
-                esc(charts.format_value(r.value, r.format)),
+                esc(text.value(r.value, r.format, r.unit)),
                 esc(names),
                 esc(r.flag_reasons),
             ]
@@ -281,7 +281,7 @@ def quality_frame(s: SystemPacket) -> pd.DataFrame:
                 "rejected": summ["rows_rejected"],
                 "days late": summ["days_late"],
                 "mean completeness": summ["completeness"],
-                "least complete field": f"{worst['field']} ({worst['value']:.0%})"
+                "least complete field": f"{worst['field']} ({text.value(worst['value'], 'percent')})"
                 if worst is not None
                 else "",
             }
@@ -296,12 +296,12 @@ def quality(s: SystemPacket) -> Block:
         [
             esc(r["provider"]),
             esc(r["submitted"]),
-            f"{r['rows']:,}",
-            f"{r['rejected']:,}",
-            "–"
+            text.count(r["rows"]),
+            text.count(r["rejected"]),
+            text.MISSING
             if pd.isna(r["days late"])
             else ("on time" if r["days late"] <= 0 else f"{int(r['days late'])}"),
-            "–" if pd.isna(r["mean completeness"]) else f"{r['mean completeness']:.0%}",
+            text.value(r["mean completeness"], "percent"),
             esc(r["least complete field"]),
         ]
         for r in frame.to_dict("records")

@@ -12,10 +12,29 @@ from pathlib import Path
 
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.schema import neutralize_formula
 from acm_helpers.store.store import atomic_write
 
-SUPPRESSED = "suppressed"
+SUPPRESSED = text.SUPPRESSED
+# A sheet's "format" column (the metric's format, per row) is not written: it sets the number
+# format of the row's value-like cells, so the spreadsheet shows the packet's digits
+# (core.text) while each cell keeps the full number.
+FORMAT_COLUMN = "format"
+VALUE_COLUMNS = frozenset(
+    {
+        "value",
+        "95% interval from",
+        "95% interval to",
+        "target",
+        "peer median",
+        "difference vs reference",
+    }
+)
+COUNT_COLUMNS = frozenset(
+    {"numerator", "denominator", "cases", "rank among providers", "providers ranked"}
+)
+SHARE_COLUMNS = frozenset({"share of people served", "population share"})
 
 
 def write_xlsx(
@@ -60,7 +79,27 @@ def _sheet_name(name: str) -> str:
 
 def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
     ws = wb.add_worksheet(name)
-    cols = [c for c in frame.columns if c != "suppressed"]
+    cols = [c for c in frame.columns if c not in ("suppressed", FORMAT_COLUMN)]
+    row_formats = frame[FORMAT_COLUMN].tolist() if FORMAT_COLUMN in frame else [None] * len(frame)
+    styles: dict[str, object] = {}
+
+    def style(col: str, fmt: str | None):
+        """The xlsxwriter format of a numeric cell (None: the spreadsheet's general format)."""
+        kind = (
+            "count"
+            if col in COUNT_COLUMNS
+            else "percent"
+            if col in SHARE_COLUMNS
+            else fmt
+            if col in VALUE_COLUMNS and fmt in text.FORMATS
+            else None
+        )
+        if kind is None:
+            return None
+        if kind not in styles:
+            styles[kind] = wb.add_format({"num_format": text.xlsx_format(kind)})
+        return styles[kind]
+
     suppressed = (
         frame["suppressed"].fillna(False).astype(bool).tolist()
         if "suppressed" in frame
@@ -76,8 +115,8 @@ def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
         and not pd.api.types.is_bool_dtype(frame[col])
         for col in cols
     }
-    for r, (row, is_suppressed) in enumerate(
-        zip(frame[cols].itertuples(index=False), suppressed, strict=True), start=1
+    for r, (row, is_suppressed, fmt) in enumerate(
+        zip(frame[cols].itertuples(index=False), suppressed, row_formats, strict=True), start=1
     ):
         for c, (col, value) in enumerate(zip(cols, row, strict=True)):
             if is_suppressed and numeric[col]:
@@ -85,7 +124,7 @@ def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
             elif value is None or (not isinstance(value, str) and pd.isna(value)):
                 ws.write_blank(r, c, None)
             elif numeric[col]:
-                ws.write_number(r, c, float(value))
+                ws.write_number(r, c, float(value), style(col, fmt))
             elif isinstance(value, bool):
                 ws.write_string(r, c, "yes" if value else "no")
             else:

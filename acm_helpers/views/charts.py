@@ -12,10 +12,10 @@ each function documents the columns it reads.
 
 from __future__ import annotations
 
-import math
-
 import altair as alt
 import pandas as pd
+
+from acm_helpers.core import text
 
 THEME = "acm"
 FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
@@ -28,9 +28,6 @@ FLAG = "#d9822b"  # flagged groups / cells
 GOOD = "#2e7d4f"
 WIDTH = 560
 HEIGHT = 220
-
-# d3-format strings for axes and tooltips, by Metric.format.
-AXIS_FORMATS = {"percent": ".0%", "number": ",.0f", "days": ",.0f", "currency": "$,.0f"}
 
 
 @alt.theme.register(THEME, enable=False)
@@ -82,31 +79,6 @@ def use_theme() -> None:
     alt.theme.enable(THEME)
 
 
-def axis_format(fmt: str) -> str:
-    """The d3 format string for a metric's ``format`` (percent, number, days, currency)."""
-    return AXIS_FORMATS.get(fmt, ",.2f")
-
-
-def format_value(value: float | None, fmt: str, *, suppressed: bool = False) -> str:
-    """A value as people read it in a packet: "45%", "1,234", "32 days", "$12,000".
-
-    Suppressed or missing values read "suppressed" or "–", so a blank never looks like a zero.
-    """
-    if suppressed:
-        return "suppressed"
-    if value is None or (isinstance(value, float) and math.isnan(value)) or pd.isna(value):
-        return "–"
-    if fmt == "percent":
-        return f"{value:.0%}"
-    if fmt == "currency":
-        return f"${value:,.0f}"
-    if fmt == "days":
-        return f"{value:,.0f} days"
-    if float(value).is_integer():
-        return f"{value:,.0f}"
-    return f"{value:,.1f}"
-
-
 def _check(frame: pd.DataFrame, needed: list[str], what: str) -> None:
     missing = [c for c in needed if c not in frame.columns]
     if missing:
@@ -138,7 +110,7 @@ def trend_chart(
     _check(frame, ["period", "value", "ci_low", "ci_high"], "trend_chart")
     data = frame.copy()
     data["period"] = data["period"].astype(str)
-    yfmt = axis_format(fmt)
+    yfmt = text.vega_format(fmt)
     x = alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45))
     own = series
     series_names = [own, "Peers, middle half", "Target"]
@@ -217,7 +189,7 @@ def peer_chart(
     data["provider"] = data["provider"].astype(str)
     data["is_self"] = data["is_self"].astype(bool)
     data["shown"] = data["value"].apply(lambda v: "suppressed" if pd.isna(v) else "")
-    yfmt = axis_format(fmt)
+    yfmt = text.vega_format(fmt)
     order = data.sort_values("value", ascending=False, na_position="last")["provider"].tolist()
     layers = _interval_bars(
         data,
@@ -254,7 +226,7 @@ def equity_chart(
     data["suppressed"] = data["suppressed"].astype(bool)
     data["flagged"] = data["flagged"].astype(bool)
     data["note"] = data["suppressed"].map({True: "suppressed (small numbers)", False: ""})
-    yfmt = axis_format(fmt)
+    yfmt = text.vega_format(fmt)
     layers = _interval_bars(
         data,
         ("group", "Group", data["group"].tolist()),
@@ -339,7 +311,9 @@ def disproportionality_chart(
     rule = (
         base.mark_rule(color=PEER, strokeWidth=2)
         .encode(
-            y=y, x=alt.X("min(share):Q", title=None, axis=alt.Axis(format=".0%")), x2="max(share):Q"
+            y=y,
+            x=alt.X("min(share):Q", title=None, axis=alt.Axis(format=text.vega_format("percent"))),
+            x2="max(share):Q",
         )
         .transform_filter("isValid(datum.share)")
     )
@@ -347,7 +321,7 @@ def disproportionality_chart(
         base.mark_point(filled=True, size=80)
         .encode(
             y=y,
-            x=alt.X("share:Q", axis=alt.Axis(format=".0%")),
+            x=alt.X("share:Q", axis=alt.Axis(format=text.vega_format("percent"))),
             color=alt.Color(
                 "measure:N",
                 title=None,
@@ -356,7 +330,7 @@ def disproportionality_chart(
             tooltip=[
                 alt.Tooltip("group:N", title="Group"),
                 alt.Tooltip("measure:N", title="Share of"),
-                alt.Tooltip("share:Q", title="Share", format=".1%"),
+                alt.Tooltip("share:Q", title="Share", format=text.vega_format("percent")),
             ],
         )
         .transform_filter("isValid(datum.share)")
@@ -388,12 +362,14 @@ def quality_chart(
                 "completeness:Q",
                 title=None,
                 scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format=".0%"),
+                axis=alt.Axis(format=text.vega_format("percent")),
             ),
             color=alt.condition("datum.ok", alt.value(ACCENT), alt.value(FLAG)),
             tooltip=[
                 alt.Tooltip("field:N", title="Field"),
-                alt.Tooltip("completeness:Q", title="Filled in", format=".1%"),
+                alt.Tooltip(
+                    "completeness:Q", title="Filled in", format=text.vega_format("percent")
+                ),
             ],
         )
     )
@@ -437,9 +413,9 @@ def status_grid(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.L
         ),
         tooltip=["provider:N", "metric:N", "text:N", "status:N"],
     )
-    text = base.mark_text(fontSize=11).encode(text="text:N")
+    labels = base.mark_text(fontSize=11).encode(text="text:N")
     n_rows = data["provider"].nunique()
-    return alt.layer(cells, text).properties(title=title, width=width, height=30 * max(n_rows, 2))
+    return alt.layer(cells, labels).properties(title=title, width=width, height=30 * max(n_rows, 2))
 
 
 def to_svg(chart: alt.TopLevelMixin) -> str:
@@ -467,8 +443,7 @@ def funnel_chart(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.
     data["stage"] = data["stage"].astype(str)
     data["suppressed"] = data["suppressed"].astype(bool)
     data["label"] = [
-        ("suppressed" if s else f"{c:,.0f}")
-        for s, c in zip(data["suppressed"], data["count"], strict=True)
+        text.count(c, suppressed=s) for s, c in zip(data["suppressed"], data["count"], strict=True)
     ]
     y = alt.Y("stage:N", sort=data["stage"].tolist(), title=None, axis=alt.Axis(labelLimit=260))
     base = alt.Chart(data)
@@ -476,20 +451,20 @@ def funnel_chart(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.
         base.mark_bar(color=ACCENT)
         .encode(
             y=y,
-            x=alt.X("count:Q", title=None, axis=alt.Axis(format=",.0f")),
+            x=alt.X("count:Q", title=None, axis=alt.Axis(format=text.vega_format("count"))),
             tooltip=[
                 alt.Tooltip("stage:N", title="Stage"),
-                alt.Tooltip("count:Q", title="Count", format=",.0f"),
+                alt.Tooltip("count:Q", title="Count", format=text.vega_format("count")),
             ],
         )
         .transform_filter("isValid(datum.count)")
     )
-    text = (
+    labels = (
         base.mark_text(align="left", dx=4, color=INK)
         .encode(y=y, x=alt.X("x:Q"), text="label:N")
         .transform_calculate(x="isValid(datum.count) ? datum.count : 0")
     )
-    return alt.layer(bars, text).properties(
+    return alt.layer(bars, labels).properties(
         title=title, width=width, height=max(26 * len(data), 60)
     )
 
@@ -525,10 +500,10 @@ def before_after_chart(
         .encode(
             x=x,
             x2="end:O",
-            y=alt.Y("value:Q", axis=alt.Axis(format=axis_format(fmt))),
+            y=alt.Y("value:Q", axis=alt.Axis(format=text.vega_format(fmt))),
             tooltip=[
                 alt.Tooltip("label:N", title=""),
-                alt.Tooltip("value:Q", title="Value", format=axis_format(fmt)),
+                alt.Tooltip("value:Q", title="Value", format=text.vega_format(fmt)),
             ],
         )
     )
@@ -569,13 +544,15 @@ def completeness_chart(
                 "completeness:Q",
                 title=None,
                 scale=alt.Scale(domain=[0, 1]),
-                axis=alt.Axis(format=".0%"),
+                axis=alt.Axis(format=text.vega_format("percent")),
             ),
             color=alt.Color("field:N", title=None),
             tooltip=[
                 alt.Tooltip("period:O", title="Period"),
                 alt.Tooltip("field:N", title="Field"),
-                alt.Tooltip("completeness:Q", title="Filled in", format=".1%"),
+                alt.Tooltip(
+                    "completeness:Q", title="Filled in", format=text.vega_format("percent")
+                ),
             ],
         )
     )

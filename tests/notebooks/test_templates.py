@@ -18,7 +18,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from acm_helpers.views import charts
+from acm_helpers.core import text
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -55,7 +55,7 @@ def _value(row: pd.Series) -> str:
     if row["suppressed"]:
         return "suppressed"
     value = row["numerator"] / row["denominator"] if row["kind"] == "rate" else row["value"]
-    return charts.format_value(value, row["format"])
+    return text.value(value, row["format"], row["unit"])
 
 
 def expected_tiles(mv: pd.DataFrame, program, provider: str) -> str:

@@ -3,12 +3,11 @@ through images. One SVG round-trip proves the offline path (vl-convert) works.""
 
 from __future__ import annotations
 
-import math
-
 import altair as alt
 import pandas as pd
 import pytest
 
+from acm_helpers.core import text
 from acm_helpers.views import charts
 
 
@@ -55,7 +54,7 @@ def test_trend_chart_layers_band_line_and_target():
         layers[0]["encoding"]["y"]["field"] == "peer_q1"
         and layers[0]["encoding"]["y2"]["field"] == "peer_q3"
     )
-    assert layers[3]["encoding"]["y"]["axis"]["format"] == ".0%"
+    assert layers[3]["encoding"]["y"]["axis"]["format"] == text.vega_format("percent")
     target_rows = _inline(chart, layers[4])
     assert target_rows == [{"target": 0.45, "series": "Target"}]
     own_rows = _inline(chart, layers[3])
@@ -139,26 +138,6 @@ def test_chart_with_missing_column_names_it():
         charts.trend_chart(
             pd.DataFrame({"period": ["2026-10"], "value": [1.0]}), title="t", fmt="number"
         )
-
-
-@pytest.mark.parametrize(
-    ("value", "fmt", "expected"),
-    [
-        pytest.param(0.456, "percent", "46%", id="percent"),
-        pytest.param(1234.0, "number", "1,234", id="number"),
-        pytest.param(31.5, "number", "31.5", id="number-fraction"),
-        pytest.param(32.0, "days", "32 days", id="days"),
-        pytest.param(12000.4, "currency", "$12,000", id="currency"),
-        pytest.param(None, "percent", "–", id="missing"),
-        pytest.param(math.nan, "days", "–", id="nan"),
-    ],
-)
-def test_format_value(value, fmt, expected):
-    assert charts.format_value(value, fmt) == expected
-
-
-def test_format_value_suppressed_never_shows_the_number():
-    assert charts.format_value(0.5, "percent", suppressed=True) == "suppressed"
 
 
 def test_theme_is_registered_and_applied_in_svg():

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from openpyxl import load_workbook
 
-from acm_helpers.core import errors
+from acm_helpers.core import errors, text
 from acm_helpers.packets import render as report
 
 
@@ -76,3 +76,26 @@ def test_xlsx_marks_suppressed_rows_and_neutralizes_formulas(tmp_path):
         c.data_type != "f" for row in wb["Equity"].iter_rows() for c in row
     )  # no formulas at all
     assert not list(tmp_path.glob(".*tmp*"))  # written atomically: no temp file left
+
+
+def test_xlsx_cells_keep_the_number_and_show_the_packets_digits(tmp_path):
+    """A row's metric format sets its value cells' number format (core.text), not their value."""
+    frame = pd.DataFrame(
+        {
+            "metric": ["Exits", "Length of stay", "Cost"],
+            "value": [0.60549, 41.25, 13733.3],
+            "95% interval from": [0.52, 35.0, 12000.0],
+            "cases": [120.0, 80.0, 30.0],
+            "format": ["percent", "days", "currency"],
+            "suppressed": [False, False, False],
+        }
+    )
+    path = report.write_xlsx(tmp_path / "f.xlsx", {"Key metrics": frame})
+    ws = load_workbook(path)["Key metrics"]
+    assert [c.value for c in ws[1]] == ["metric", "value", "95% interval from", "cases"]
+    assert ws["B2"].value == 0.60549 and ws["B2"].number_format == text.xlsx_format("percent")
+    assert ws["C2"].number_format == "0.0%"
+    assert ws["B3"].number_format == text.xlsx_format("days")
+    assert ws["B4"].number_format == text.xlsx_format("currency")
+    assert {ws[f"D{r}"].number_format for r in (2, 3, 4)} == {text.xlsx_format("count")}
+    assert ws["A2"].number_format == "General"

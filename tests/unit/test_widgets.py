@@ -277,6 +277,16 @@ def test_csv_export_has_aggregates_only_and_no_suppressed_cells(data, ok):
     ]
     assert "Black or African American" not in frame["group"].tolist()  # suppressed: dropped
     assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == [12.0, 9.0]
+    # values keep the digits a packet shows (one decimal of a percent), as core.text rounds them
+    trend = data.values[
+        (data.values["metric_id"] == EPH)
+        & (data.values["provider_id"] == "harbor")
+        & (data.values["dimension"] == "")
+        & data.values["period"].isin(["2026-09", "2026-10"])
+    ]
+    assert frame.loc[frame["section"] == "trend", "value"].tolist() == [
+        round(v, 3) for v in trend.sort_values("period")["value"]
+    ]
 
 
 def test_csv_export_neutralises_formula_text(data, ok):
@@ -314,9 +324,10 @@ def _own_points(app) -> dict[str, float]:
     """Month -> value of the trend's own line, from what the chart board sends the browser."""
     if app.charts.mode == "svg":
         labels = re.findall(
-            r'aria-label="[^"]*Month: (\d{4}-\d{2}); Value: (\d+)%', app.charts.panes["trend"].value
+            r'aria-label="[^"]*Month: (\d{4}-\d{2}); Value: (\d+(?:\.\d)?)%',
+            app.charts.panes["trend"].value,
         )
-        return {m: int(v) / 100 for m, v in labels}
+        return {m: float(v) / 100 for m, v in labels}
     spec = app.charts.chart.spec
     trend = spec["vconcat"][0]["hconcat"][0] if "vconcat" in spec else spec["hconcat"][0]
     rows = (
@@ -327,7 +338,7 @@ def _own_points(app) -> dict[str, float]:
     return {r["period"]: round(r["value"], 4) for r in rows if r.get("value") is not None}
 
 
-SVG_ROUNDING = 0.0051  # SVG labels show whole percents (62.5% reads "63%")
+SVG_ROUNDING = 0.00051  # SVG labels show one decimal of a percent (core.text: "62.5%")
 
 
 def _tile(app, metric=EPH) -> str:

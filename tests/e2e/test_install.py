@@ -1,15 +1,16 @@
 """The package works outside the checkout: ``pip install`` (a real, non-editable install) into a
 fresh virtualenv outside the repository, then ``acm demo --out DIR`` from another folder builds
 the packets under DIR, with the notebook templates, nbconvert/Voilà templates and the demo
-program read from the installed package (ARCHITECTURE.md; README, Paths).
+program read from the installed package (README, Paths).
 
-Dependencies are not downloaded again: the virtualenv sees the system site-packages and, through
-a ``.pth`` file, the site-packages of the environment running this test (where the project's
-dependencies are installed; ``--system-site-packages`` alone would only reach the base
-interpreter's). That path is appended after the new virtualenv's own site-packages, and its
-``.pth`` files are not run, so the editable install there cannot shadow the new install; the test
-checks ``acm_helpers.__file__``. The one build tool the non-isolated build needs, a setuptools
-that builds wheels by itself (70.1 or later), is installed into the new virtualenv with pip.
+Dependencies are not downloaded again. The virtualenv sees the system site-packages, and the
+environment running this test (where ``make setup`` installed the project's dependencies; a
+virtualenv's ``--system-site-packages`` reaches only the base interpreter's) is hard-linked into
+it, ``site-packages`` and ``share/jupyter`` (nbconvert's base templates), as if pip had installed
+the same wheels there: modules then live inside the new environment, as the warm kernel's reset
+expects of libraries. The editable install of this checkout is left out, so it cannot shadow the
+new install; the test checks ``acm_helpers.__file__``. The one build tool a non-isolated build
+needs, a setuptools that builds wheels by itself (70.1 or later), is installed with pip.
 """
 
 from __future__ import annotations
@@ -39,6 +40,25 @@ def not_source(folder: str, names: list[str]) -> set[str]:
     return top | ANYWHERE(folder, names)
 
 
+# The editable install of the checkout in the running environment: never linked into the new one.
+EDITABLE = shutil.ignore_patterns("acm_helpers", "__editable__*", "acm_workbench*")
+
+
+def link_tree(source: Path, target: Path) -> None:
+    """Hard-link ``source`` into ``target`` (copy where links cannot be made, e.g. across
+    file systems), leaving this checkout's editable install out."""
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    shutil.copytree(
+        source, target, symlinks=True, ignore=EDITABLE, copy_function=link, dirs_exist_ok=True
+    )
+
+
 def clean_env(venv: Path) -> dict[str, str]:
     """The environment of a user who only has the new virtualenv: no PYTHONPATH, no user site."""
     drop = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONUSERBASE", "VIRTUAL_ENV"}
@@ -64,18 +84,20 @@ def test_pip_install_then_acm_demo_from_another_folder_builds_the_packets(tmp_pa
     shutil.copytree(ROOT, source, ignore=not_source, symlinks=True)
     venv = tmp_path / "venv"
     subprocess.run(
-        [sys.executable, "-m", "venv", "--system-site-packages", str(venv)],
+        [sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
         check=True,
         capture_output=True,
         timeout=300,
     )
-    site_packages = Path(
-        sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
-    )
-    here = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
-    (site_packages / "_acm_test_dependencies.pth").write_text(
-        "".join(f"{p}\n" for p in sorted(here)), encoding="utf-8"
-    )
+    paths = {"base": str(venv), "platbase": str(venv)}
+    link_tree(Path(sysconfig.get_path("purelib")), Path(sysconfig.get_path("purelib", vars=paths)))
+    if sysconfig.get_path("platlib") != sysconfig.get_path("purelib"):
+        link_tree(
+            Path(sysconfig.get_path("platlib")), Path(sysconfig.get_path("platlib", vars=paths))
+        )
+    jupyter_data = Path(sys.prefix) / "share" / "jupyter"
+    if jupyter_data.is_dir():
+        link_tree(jupyter_data, venv / "share" / "jupyter")
     env = clean_env(venv)
     work = tmp_path / "elsewhere"  # cwd of every command: neither the checkout nor the output
     work.mkdir()

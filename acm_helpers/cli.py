@@ -19,8 +19,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-DEFAULT_PROGRAM = Path("parameters/program.yaml")
-ProgramOpt = typer.Option(DEFAULT_PROGRAM, "--program", help="Program file (YAML).")
+ProgramOpt = typer.Option(
+    None,
+    "--program",
+    help="Program file (YAML). Default: parameters/program.yaml, else the shipped demo program.",
+)
 DataDirOpt = typer.Option(
     None, "--data-dir", help="Data directory (default: the program's data_dir)."
 )
@@ -32,13 +35,12 @@ def fail(exc: AcmError) -> None:
     raise typer.Exit(2)
 
 
-def open_program(program: Path, data_dir: Path | None):
-    """Load the program file and open its store (relative data_dir is taken from the cwd)."""
-    from acm_helpers.core.config import load_program
-    from acm_helpers.store.store import Store
+def open_program(program: Path | None, data_dir: Path | None):
+    """Load the program file and open its store, by the one path rule
+    (:func:`acm_helpers.store.store.open_store`, README "Paths")."""
+    from acm_helpers.store.store import open_store
 
-    prog = load_program(program)
-    return prog, Store(data_dir or prog.data_path(Path.cwd()))
+    return open_store(program, data_dir)
 
 
 @app.callback()
@@ -62,7 +64,10 @@ def serve(
     ),
     token: str | None = typer.Option(None, "--token", help="Require ?token=... on the URL."),
     program: list[Path] = typer.Option(
-        [DEFAULT_PROGRAM], "--program", help="Program file (YAML); repeat to offer several."
+        [],
+        "--program",
+        help="Program file (YAML); repeat to offer several. Default: parameters/program.yaml, "
+        "else the shipped demo program.",
     ),
     data_dir: Path | None = DataDirOpt,
     preheat: bool = typer.Option(
@@ -72,13 +77,14 @@ def serve(
     ),
     pool_size: int = typer.Option(1, "--pool-size", help="Number of preheated kernels."),
 ) -> None:
-    """Start the staff dashboard (Voila) on notebooks/05_explorer.ipynb."""
+    """Start the staff dashboard (Voila) on the explorer notebook (notebooks/05_explorer.ipynb)."""
     from acm_helpers.explorer.serve import ServeSettings, check_inputs
     from acm_helpers.explorer.serve import serve as run_server
+    from acm_helpers.store.store import find_program
 
     try:
         settings = ServeSettings(
-            programs=tuple(program),
+            programs=tuple(find_program(p)[0] for p in program or [None]),
             data_dir=data_dir,
             port=port,
             host=host,
@@ -95,7 +101,7 @@ def serve(
 
 @app.command()
 def demo(
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     period: str | None = typer.Option(
         None,
         "--period",
@@ -106,19 +112,29 @@ def demo(
         1.0, "--scale", help="Volume multiplier (1.0: about 20,000 episodes)."
     ),
     seed: int = typer.Option(20261023, "--seed", help="Generator seed (same seed, same data)."),
-    out: Path = typer.Option(
-        Path("demo"),
+    out: Path | None = typer.Option(
+        None,
         "--out",
-        help="Where the submission files go (<out>/<program id>/submissions).",
+        help="Folder everything is written under: demo/<program id>/submissions, the store "
+        "(the program's data_dir) and outputs/<period> (default: the project folder).",
     ),
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Generate the demo program, write its submissions, and run every stage that exists."""
     from acm_helpers.demo.build import build
+    from acm_helpers.store.store import find_program
 
     try:
+        program_path, project = find_program(program)
         result = build(
-            program, out, period, workers, seed, scale, data_dir=data_dir, echo=typer.echo
+            program_path,
+            out or project,
+            period,
+            workers,
+            seed,
+            scale,
+            data_dir=data_dir,
+            echo=typer.echo,
         )
     except AcmError as exc:
         fail(exc)
@@ -134,7 +150,7 @@ def intake(
     period: str | None = typer.Option(
         None, "--period", help="YYYY-MM for every file (default: each file's folder name)."
     ),
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
     received: str | None = typer.Option(
         None, "--received", help="Date the files arrived, YYYY-MM-DD (default: today)."
@@ -185,7 +201,7 @@ def intake(
 def quality(
     period: str = typer.Option(..., "--period", help="YYYY-MM."),
     provider: str | None = typer.Option(None, "--provider", help="One provider id (default: all)."),
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Print the data-quality report and quarantine summary of one period (and provider)."""
@@ -218,7 +234,7 @@ def quality(
 
 @app.command("metrics")
 def metrics_cmd(
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
     force: bool = typer.Option(False, "--force", help="Recompute even when inputs are unchanged."),
 ) -> None:
@@ -292,7 +308,7 @@ def action_add(
     meeting_date: str | None = typer.Option(
         None, "--meeting-date", help="Meeting that agreed it (default: today)."
     ),
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Record an action item agreed at a meeting; it appears on every later agenda until closed."""
@@ -320,7 +336,7 @@ def action_close(
     item_id: str = typer.Argument(..., help="Item id, e.g. harbor-003."),
     on: str | None = typer.Option(None, "--on", help="Date closed, YYYY-MM-DD (default: today)."),
     resolution: str = typer.Option("", "--resolution", help="What was done."),
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Close an action item; it drops off the agendas of meetings after that date."""
@@ -341,7 +357,7 @@ def action_list(
     as_of: str | None = typer.Option(
         None, "--as-of", help="YYYY-MM-DD for 'open' (default: today)."
     ),
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """List action items; open ones show OVERDUE when past due."""
@@ -365,7 +381,7 @@ def action_list(
 @action_app.command("load")
 def action_load(
     path: Path = typer.Argument(..., help="Meetings file (.yaml/.yml or .csv)."),
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
 ) -> None:
     """Record the meetings and action items of a YAML or CSV file (loading it again changes nothing)."""
@@ -387,7 +403,7 @@ def report(
     contract: str | None = typer.Option(
         None, "--contract", help="Contract id (instead of --provider)."
     ),
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
     out: Path | None = typer.Option(
         None, "--out", help="Output folder (default: outputs/contracts/<contract id>)."
@@ -405,15 +421,17 @@ def report(
 ) -> None:
     """Write the end-of-contract report (HTML and PDF, offline) for one provider or contract."""
     from acm_helpers.packets import contract as contract_mod
+    from acm_helpers.store.store import resolve_paths
 
     if audience not in ("internal", "provider"):
         raise typer.BadParameter(f"--audience {audience!r}: use internal or provider")
     try:
+        program_path, _, store_dir = resolve_paths(program, data_dir)
         result = contract_mod.render_report(
-            program,
+            program_path,
             provider=provider,
             contract=contract,
-            data_dir=data_dir,
+            data_dir=store_dir,
             out_dir=out,
             audience=audience,
             narrative_path=narrative,
@@ -446,7 +464,7 @@ def run_cmd(
     kernel: str = typer.Option(
         "warm", "--kernel", help="warm (one kernel per worker, reused) or fresh (one per notebook)."
     ),
-    program: Path = ProgramOpt,
+    program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
     out: Path = typer.Option(Path("outputs"), "--out", help="Packets go to <out>/<period>/."),
     cluster: str | None = typer.Option(

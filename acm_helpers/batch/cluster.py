@@ -173,13 +173,13 @@ def run_period_on_cluster(address: str, program_path: str | Path, period: str, *
         **kw: as for ``batch.run_period`` (``data_dir``, ``out_root``, ``providers``, ``kernel`` ...).
     """
     from acm_helpers.batch import run as batch
-    from acm_helpers.core.config import load_program
+    from acm_helpers.core.resources import notebooks_dir
+    from acm_helpers.store.store import resolve_paths
 
-    program_path = Path(absolute(program_path))
-    data_dir = kw.pop("data_dir", None) or load_program(program_path).data_path(Path.cwd())
+    program_path, _, data_dir = resolve_paths(program_path, kw.pop("data_dir", None))
     out_root = Path(absolute(kw.pop("out_root", "outputs")))
     out_root.mkdir(parents=True, exist_ok=True)
-    shared = [program_path, absolute(data_dir), out_root, batch.NOTEBOOKS]
+    shared = [program_path, absolute(data_dir), out_root, notebooks_dir()]
     with cluster_pool(address, paths=shared) as pool:
         return batch.run_period(
             program_path, period, data_dir=absolute(data_dir), out_root=out_root, pool=pool, **kw

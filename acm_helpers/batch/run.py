@@ -43,12 +43,8 @@ from acm_helpers.batch.manifest import (  # noqa: F401 - re-exported
     write_manifest,
 )
 from acm_helpers.batch.worker import (  # noqa: F401 - re-exported: the batch API in one place
-    DASHBOARD,
     INDEX,
-    NOTEBOOKS,
     PACKET_FILES,
-    ROOT,
-    SYSTEM,
     SYSTEM_KEY,
     Audience,
     Job,
@@ -96,7 +92,7 @@ def plan_period(
     }
     jobs = [
         Job.make(
-            DASHBOARD,
+            "dashboard",
             pid,
             {**common, "audience": audience},
             title=f"{program.provider(pid).name} — {period}",
@@ -106,11 +102,11 @@ def plan_period(
     if system:
         jobs.append(
             Job.make(
-                SYSTEM,
+                "system",
                 None,
                 {**common, "audience": "internal"},
                 key=SYSTEM_KEY,
-                appendix="acm_helpers.packets.system:system_appendix",
+                appendix="system",
                 title=f"{program.name} — all providers — {period} (internal)",
             )
         )
@@ -201,6 +197,7 @@ def run(
     from acm_helpers import __version__
 
     jobs = [j if isinstance(j, Job) else Job.make(*j) for j in jobs]
+    check_appendices(jobs)
     keys = [j.key for j in jobs]
     if len(set(keys)) != len(keys):
         raise RunError(
@@ -291,6 +288,20 @@ def run(
     return manifest
 
 
+def check_appendices(jobs: Sequence[Job]) -> None:
+    """Fail before any worker starts when a job names an appendix builder nobody registered.
+
+    Raises:
+        UnknownIdError: (a ConfigError) listing the registered builders.
+    """
+    names = {j.appendix for j in jobs if j.appendix}
+    if names:
+        from acm_helpers.packets.appendices import APPENDICES
+
+        for name in sorted(names):
+            APPENDICES.check(name)
+
+
 # -- the monthly run ---------------------------------------------------------------------------------------
 @dataclass
 class RunResult:
@@ -368,7 +379,8 @@ def run_period(
     Args:
         program_path: the program file.
         period: YYYY-MM.
-        data_dir: the store (default: the program's data_dir, relative to the working folder).
+        data_dir: the store (default: the program's data_dir; paths as in
+            :func:`acm_helpers.store.store.open_store`).
         out_root: packets go to ``<out_root>/<period>/``.
         providers: a subset of provider ids (default: all).
         workers: worker processes (capped at the cores).
@@ -379,14 +391,12 @@ def run_period(
         extra_jobs: more jobs in the same run (e.g. the month's deep dives).
         pool: an existing ``concurrent.futures`` executor (e.g. a Dask client's).
     """
-    from acm_helpers.core.config import load_program
     from acm_helpers.metrics import engine as metrics
-    from acm_helpers.store.store import Store
+    from acm_helpers.store.store import Store, resolve_paths
 
-    program_path = Path(program_path).resolve()
-    program = load_program(program_path)
+    program_path, program, store_dir = resolve_paths(program_path, data_dir)
     period = program.check_period(period)
-    store = Store(Path(data_dir) if data_dir else program.data_path(Path.cwd()))
+    store = Store(store_dir)
     metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
     jobs = plan_period(
         program,

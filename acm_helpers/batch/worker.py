@@ -11,7 +11,6 @@ schedules jobs; this module only executes one.
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import shutil
 import time
@@ -24,10 +23,6 @@ from typing import Any, Literal
 from acm_helpers.core import errors
 from acm_helpers.core.errors import AcmError
 
-ROOT = Path(__file__).resolve().parents[2]
-NOTEBOOKS = ROOT / "notebooks"
-DASHBOARD = NOTEBOOKS / "02_dashboard.ipynb"
-SYSTEM = NOTEBOOKS / "06_system.ipynb"
 SYSTEM_KEY = "_system"
 MANIFEST = "manifest.json"
 INDEX = "index.html"
@@ -42,13 +37,14 @@ class Job:
 
     Attributes:
         key: output folder name (a provider id, or ``_system``).
-        template: notebook path.
+        template: notebook path (:meth:`make` also takes a registered template name,
+            ``"dashboard"``, and stores its path).
         parameters: injected into the notebook's ``parameters`` cell (JSON-able values).
         provider: provider id the packet is about (None for program-wide packets).
         audience: ``provider`` packets are audited for leaks before they are published.
         title: page title and PDF footer.
-        appendix: ``"module:function"`` returning ``({sheet name: frame}, [(note, text)])`` for
-            appendix.xlsx (called as ``fn(program, store, parameters)``); None for no appendix.
+        appendix: name of a registered appendix builder (``"provider"``, ``"system"``: see
+            :mod:`acm_helpers.packets.appendices`) that writes appendix.xlsx; None for none.
         stem: file name of the packet without extension.
     """
 
@@ -58,7 +54,7 @@ class Job:
     provider: str | None
     audience: Audience
     title: str
-    appendix: str | None = "acm_helpers.packets.packet:appendix"
+    appendix: str | None = "provider"
     stem: str = "packet"
 
     @property
@@ -70,8 +66,16 @@ class Job:
     def make(
         cls, template: str | Path, provider: str | None, parameters: dict[str, Any], **kw: Any
     ) -> Job:
-        """Build a job from a template, a provider and a parameters dict (the meeting-cycle
-        reports use this to add their notebooks to a run)."""
+        """Build a job from a template (a registered name such as ``"deep_dive"``, or a notebook
+        path), a provider and a parameters dict (the meeting-cycle reports use this to add their
+        notebooks to a run).
+
+        Raises:
+            UnknownIdError: an unknown template name (listing the known ones).
+        """
+        from acm_helpers.core.resources import notebook
+
+        template = notebook(template)
         params = {**parameters}
         if provider is not None:
             params.setdefault("provider", provider)
@@ -133,11 +137,6 @@ def _truth(store):
     return _truth_cached(str(store.root), store.table_stamp("suppressed_truth"))
 
 
-def _call(dotted: str):
-    module, _, name = dotted.partition(":")
-    return getattr(importlib.import_module(module), name)
-
-
 def run_job(
     job: Job,
     settings: Settings,
@@ -157,6 +156,7 @@ def run_job(
     from acm_helpers.core.calendar import equity_quarter
     from acm_helpers.packets import audit, audit_facts
     from acm_helpers.packets import render as report
+    from acm_helpers.packets.appendices import appendix_builder
     from acm_helpers.store.store import Store
 
     t_start = time.perf_counter()
@@ -203,7 +203,7 @@ def run_job(
             files["pdf"] = result.pdf
         if job.appendix:
             t0 = time.perf_counter()
-            sheets, notes = _call(job.appendix)(program, store, job.params)
+            sheets, notes = appendix_builder(job.appendix)(program, store, job.params)
             files["xlsx"] = report.write_xlsx(staging / "appendix.xlsx", sheets, notes=notes)
             entry["timings"]["xlsx"] = time.perf_counter() - t0
         if job.audience == "provider":

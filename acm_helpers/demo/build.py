@@ -43,7 +43,7 @@ class DemoBuild:
 
 def build(
     program_path: str | Path,
-    out_root: str | Path = "demo",
+    out_root: str | Path = ".",
     period: str | None = None,
     workers: int = 2,
     seed: int | None = None,
@@ -59,12 +59,15 @@ def build(
 
     Args:
         program_path: program file (its ``field`` picks the demo scenario).
-        out_root: submissions go to ``<out_root>/<program id>/submissions``.
+        out_root: the folder everything is written under (``acm demo --out``; default: the
+            working directory): submissions to ``<out_root>/demo/<program id>/submissions``,
+            the store to the program's ``data_dir`` under it (unless ``data_dir`` is given),
+            packets to ``<out_root>/outputs/<period>/``.
         period: month to load up to and build packets for (default: the program's last).
         workers: parallel packet builds (never more than the cores).
         seed: generator seed (default ``demo.DEFAULT_SEED``).
         scale: volume multiplier (1.0 is about 20,000 homelessness episodes).
-        data_dir: the store (default: the program's ``data_dir``, relative to the cwd).
+        data_dir: the store (default: the program's ``data_dir``, relative to ``out_root``).
         echo: where progress lines go.
         steps: which of :data:`STEPS` to run after generating (tests stop after intake).
     """
@@ -74,11 +77,12 @@ def build(
     program = load_program(program_path)
     period = program.check_period(period or program.last_period)
     seed = demo.DEFAULT_SEED if seed is None else seed
+    out = Path(out_root).resolve()
     result = DemoBuild(
         program.id,
         period,
-        Path(out_root) / program.id / "submissions",
-        Path(data_dir) if data_dir else program.data_path(Path.cwd()),
+        out / "demo" / program.id / "submissions",
+        Path(data_dir).resolve() if data_dir else program.data_path(out),
     )
     episodes = demo.generate(program, seed=seed, scale=scale)
     result.episodes = len(episodes)
@@ -98,7 +102,7 @@ def build(
     if "meetings" in steps:
         _load_meetings(Path(program_path), program, store, result, echo)
     if "packets" in steps:
-        _run_packets(Path(program_path), store, period, workers, result, echo)
+        _run_packets(Path(program_path), store, period, workers, out / "outputs", result, echo)
     return _report(result, echo)
 
 
@@ -133,12 +137,14 @@ def _run_packets(
     store,
     period: str,
     workers: int,
+    out_root: Path,
     result: DemoBuild,
     echo: Callable[[str], None],
 ) -> None:
-    """Build the period's packets; failures are named and kept in ``result.failed``."""
+    """Build the period's packets into ``<out_root>/<period>/``; failures are named and kept
+    in ``result.failed``."""
     run = batch.run_period(
-        program_path, period, data_dir=store.root, out_root=Path.cwd() / "outputs", workers=workers
+        program_path, period, data_dir=store.root, out_root=out_root, workers=workers
     )
     for failure in run.failures:
         message = (failure.get("error") or {}).get("message", "")

@@ -32,12 +32,10 @@ from acm_helpers.core.errors import ConfigError
 ENV_PROGRAM = "ACM_PROGRAM"  # program file paths, joined with os.pathsep
 ENV_DATA_DIR = "ACM_DATA_DIR"  # data directories, one per program, joined with os.pathsep
 WAIT_TAG = "acm-wait-for-request"  # notebook cell tag: no execution timeout for this cell
-NOTEBOOK_NAME = "05_explorer.ipynb"
 READY_LINE = "[acm] explorer kernel ready: data loaded, waiting for a page request"
-TEMPLATE_NAME = "acm"
-TEMPLATE_ROOT = (
-    Path(__file__).resolve().parents[1] / "templates" / "jupyter"
-)  # holds voila/templates/acm
+TEMPLATE_NAME = (
+    "acm"  # the Voilà template the package ships (templates/jupyter/voila/templates/acm)
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +43,9 @@ class ServeSettings:
     """Everything ``acm serve`` decides. Defaults are the safe ones.
 
     Attributes:
-        programs: program files; the explorer offers a picker when there are several.
+        programs: program files; the explorer offers a picker when there are several. Default:
+            ``parameters/program.yaml`` else the shipped demo program
+            (:func:`acm_helpers.store.store.find_program`).
         data_dir: data directory of a single program (default: the program's ``data_dir``).
         port, host: where Voilà listens; ``127.0.0.1`` keeps it off the network.
         token: when set, the page needs ``?token=...`` (Jupyter server token auth).
@@ -54,10 +54,10 @@ class ServeSettings:
         cell_timeout: seconds one notebook cell may run before Voilà stops it.
         cull_idle_timeout, cull_interval: shut down kernels idle this long (checked every
             ``cull_interval`` seconds), including ones whose browser tab was left open.
-        notebook: the explorer notebook (default: ``notebooks/05_explorer.ipynb``).
+        notebook: the explorer notebook (default: the registered ``"explorer"`` template).
     """
 
-    programs: tuple[Path, ...] = (Path("parameters/program.yaml"),)
+    programs: tuple[Path, ...] = field(default_factory=lambda: (_default_program(),))
     data_dir: Path | None = None
     port: int = 8866
     host: str = "127.0.0.1"
@@ -88,24 +88,18 @@ class ServeSettings:
             raise ConfigError("pool_size must be >= 0 and the timeouts > 0 seconds.")
 
 
-def find_notebook(start: Path | None = None) -> Path:
-    """Locate ``notebooks/05_explorer.ipynb``: under the current directory, else the checkout.
+def _default_program() -> Path:
+    from acm_helpers.store.store import find_program
 
-    Raises:
-        ConfigError: when neither place has it (name both, so the user knows where to look).
-    """
-    candidates = [
-        (start or Path.cwd()) / "notebooks" / NOTEBOOK_NAME,
-        Path(__file__).resolve().parents[2] / "notebooks" / NOTEBOOK_NAME,
-    ]
-    for path in candidates:
-        if path.is_file():
-            return path.resolve()
-    raise ConfigError(
-        "The explorer notebook was not found at "
-        + " or ".join(map(str, candidates))
-        + ". Run `acm serve` from the project folder."
-    )
+    return find_program(None)[0]
+
+
+def find_notebook() -> Path:
+    """The explorer notebook: the registered ``"explorer"`` template the package ships
+    (``notebooks/05_explorer.ipynb`` in the checkout)."""
+    from acm_helpers.core.resources import notebook
+
+    return notebook("explorer").resolve()
 
 
 def cell_timeout(cell, seconds: int) -> int | None:
@@ -122,14 +116,19 @@ def cell_timeout(cell, seconds: int) -> int | None:
 def kernel_env(settings: ServeSettings, base: dict[str, str] | None = None) -> dict[str, str]:
     """Environment for the Voilà process and so for every kernel it starts.
 
-    Program paths are made absolute because kernels run in the notebook's folder. The
-    template folder is put first on ``JUPYTER_PATH`` so Voilà finds the ``acm`` template.
+    Program paths are made absolute (resolved by the one path rule,
+    :func:`acm_helpers.store.store.find_program`) because kernels run in the notebook's folder.
+    The package's Jupyter data folder is put first on ``JUPYTER_PATH`` so Voilà finds the
+    ``acm`` template.
     """
+    from acm_helpers.core.resources import jupyter_data_dir
+    from acm_helpers.store.store import find_program
+
     env = dict(os.environ if base is None else base)
-    env[ENV_PROGRAM] = os.pathsep.join(str(Path(p).resolve()) for p in settings.programs)
+    env[ENV_PROGRAM] = os.pathsep.join(str(find_program(p)[0].resolve()) for p in settings.programs)
     env[ENV_DATA_DIR] = os.pathsep.join(str(d.resolve()) for d in data_dirs(settings))
     env["JUPYTER_PATH"] = os.pathsep.join(
-        [str(TEMPLATE_ROOT)] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
+        [str(jupyter_data_dir())] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
     )
     if settings.host not in ("0.0.0.0", "::", ""):
         env["VOILA_APP_IP"] = settings.host  # where a preheated kernel asks for its request
@@ -165,13 +164,11 @@ def voila_config(settings: ServeSettings):
 
 
 def data_dirs(settings: ServeSettings) -> list[Path]:
-    """The data directory of each program: ``--data-dir``, else the program's ``data_dir``
-    taken from the current directory (as every other ``acm`` command does)."""
-    from acm_helpers.core.config import load_program
+    """The data directory of each program: ``--data-dir``, else the program's ``data_dir``, by
+    the rule every ``acm`` command uses (:func:`acm_helpers.store.store.find_program`)."""
+    from acm_helpers.store.store import resolve_paths
 
-    if settings.data_dir is not None:
-        return [Path(settings.data_dir)]
-    return [load_program(p).data_path(Path.cwd()) for p in settings.programs]
+    return [resolve_paths(p, settings.data_dir)[2] for p in settings.programs]
 
 
 def check_inputs(settings: ServeSettings) -> None:
@@ -181,13 +178,13 @@ def check_inputs(settings: ServeSettings) -> None:
         ConfigError: unreadable program file (with the file's problems).
         StoreError: a program whose data directory has no ``metric_values`` yet.
     """
-    from acm_helpers.core.config import load_program
     from acm_helpers.core.errors import StoreError
-    from acm_helpers.store.store import Store
+    from acm_helpers.store.store import open_store
 
-    for path, root in zip(settings.programs, data_dirs(settings), strict=True):
-        program = load_program(path)
-        if not Store(root).has_table("metric_values"):
+    for path in settings.programs:
+        program, store = open_store(path, settings.data_dir)
+        root = store.root
+        if not store.has_table("metric_values"):
             raise StoreError(
                 f"Program {program.id}: no metric_values in {root}. Compute them first "
                 "(`acm demo` for the demo program, or `acm metrics`), or pass --data-dir."
@@ -239,42 +236,32 @@ def _paths(value: str, env: str) -> list[str]:
     return [p for p in text.split(os.pathsep) if p]
 
 
-def _project_root() -> Path:
-    """Relative paths are taken from the project folder (the notebook runs in notebooks/)."""
-    cwd = Path.cwd()
-    return cwd.parent if cwd.name == "notebooks" else cwd
-
-
 def explorer_from_settings(program_files: str = "", data_dir: str = "", *, provider: str = ""):
     """Build the explorer from the notebook's parameters or, when empty, ``acm serve``'s env.
 
     Args:
         program_files: program file paths joined with ``os.pathsep`` (env ``ACM_PROGRAM``).
         data_dir: data directories, one per program, joined the same way (env
-            ``ACM_DATA_DIR``); default: each program's ``data_dir`` under the project folder.
+            ``ACM_DATA_DIR``); default: each program's ``data_dir``.
         provider: provider shown first (a URL ``?provider=`` overrides it).
-    """
-    from acm_helpers.core.config import load_program
-    from acm_helpers.explorer.app import Explorer
-    from acm_helpers.store.store import Store
 
-    root = _project_root()
-    files = [
-        Path(p) if Path(p).is_absolute() else root / p
-        for p in _paths(program_files, ENV_PROGRAM) or ["parameters/program.yaml"]
-    ]
+    Paths follow :func:`acm_helpers.store.store.open_store`, as in every notebook; no program
+    file at all means ``parameters/program.yaml`` else the shipped demo program.
+    """
+    from acm_helpers.explorer.app import Explorer
+    from acm_helpers.store.store import open_store
+
+    files = _paths(program_files, ENV_PROGRAM) or [None]
     dirs = _paths(data_dir, ENV_DATA_DIR)
     if dirs and len(dirs) != len(files):
         raise ConfigError(
             f"{len(files)} program file(s) but {len(dirs)} data director(ies); "
             "give one data directory per program or none."
         )
-    programs = [load_program(f) for f in files]
-    stores = [
-        Store(Path(d) if d else p.data_path(root))
-        for d, p in zip(dirs or [""] * len(programs), programs, strict=True)
+    opened = [
+        open_store(f, d or None) for f, d in zip(files, dirs or [""] * len(files), strict=True)
     ]
-    app = Explorer(programs, stores)
+    app = Explorer([p for p, _ in opened], [s for _, s in opened])
     if provider:
         app.apply_query(f"provider={provider}")
     return app
@@ -299,7 +286,7 @@ class BackgroundServer:
 
     Args:
         args: ``acm serve`` options, e.g. ``["--port", "8866", "--data-dir", "/tmp/store"]``.
-        cwd: the project folder (``notebooks/`` and relative program paths are found from it).
+        cwd: the working directory (relative program paths are taken from it).
         preheat: whether ``args`` leave preheating on (then readiness waits for the pool).
         timeout: seconds to wait for readiness before giving up with the server's log.
     """

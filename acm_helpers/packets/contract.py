@@ -188,7 +188,7 @@ def narrative(text: str | None = None, path: str | Path | None = None):
 
 
 # -- rendering (the CLI's entry) ---------------------------------------------------------------------------
-TEMPLATE = Path(__file__).resolve().parents[2] / "notebooks" / "04_end_of_contract.ipynb"
+TEMPLATE = "contract"  # a registered notebook template (acm_helpers.core.resources.TEMPLATES)
 
 
 def render_report(

@@ -16,10 +16,10 @@ from pathlib import Path
 import pandas as pd
 
 from acm_helpers.core.calendar import equity_quarter, month_name, shift_period
-from acm_helpers.core.config import Program, load_program
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.core.schema import ALL
-from acm_helpers.store.store import Store
+from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts
 
 TREND_MONTHS = 13
@@ -102,10 +102,9 @@ def load(
     """
     from acm_helpers.metrics import privacy
 
-    program = load_program(program_path)
+    program, store = open_store(program_path, data_dir or None)  # the one path rule
     program.provider(provider)
     program.check_period(period)
-    store = Store(data_dir)
     if not store.has_table("metric_values"):
         raise AcmError(
             f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."

@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from acm_helpers.core.errors import NotebookFailed, OfflineError, RunError
+from acm_helpers.core.resources import nbconvert_templates, notebook
 from acm_helpers.packets.xlsx import SUPPRESSED, write_xlsx  # noqa: F401 - re-exported (report.write_xlsx)
 from acm_helpers.store.store import atomic_write
 
-TEMPLATES = Path(__file__).resolve().parents[1] / "templates" / "nbconvert"
+TEMPLATES = nbconvert_templates()  # package data: holds packet/ (index.html.j2, packet.css)
 TEMPLATE_NAME = "packet"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -89,12 +90,16 @@ def execute(
 ) -> Any:
     """Run a notebook template with parameters and return the executed notebook.
 
+    ``template`` is a registered template name (``"contract"``, see
+    :data:`acm_helpers.core.resources.TEMPLATES`) or a notebook path.
+
     Raises:
+        UnknownIdError: an unknown template name (listing the known ones).
         NotebookFailed: a cell raised; names the cell, its first line and the error.
     """
     from papermill.exceptions import PapermillExecutionError
 
-    template = Path(template)
+    template = notebook(template)
     run = executor or execute_fresh
     try:
         return run(template, dict(parameters), Path(cwd) if cwd else None)
@@ -303,7 +308,8 @@ def render_notebook(
     failure leaves the previous packet in place.
 
     Args:
-        template: notebook with a tagged ``parameters`` cell.
+        template: notebook with a tagged ``parameters`` cell: a registered template name
+            (``"dashboard"``, ``"contract"`` ...) or a path.
         parameters: injected as papermill does.
         out_dir: folder for the outputs (created).
         title: HTML title (default: the template name and parameters).
@@ -323,7 +329,7 @@ def render_notebook(
     nb = execute(template, parameters, executor=executor, cwd=cwd)
     timings["execute"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    title = title or f"{Path(template).stem} " + " ".join(
+    title = title or f"{notebook(template).stem} " + " ".join(
         str(v) for k, v in parameters.items() if k in ("provider", "period")
     )
     page = export_html(nb, title=title)

@@ -22,7 +22,7 @@ from acm_helpers.core.calendar import (
     quarter_name,
     shift_period,
 )
-from acm_helpers.core.config import Program, load_program
+from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.packets.packet import (
     ALL,
@@ -34,7 +34,7 @@ from acm_helpers.packets.packet import (
     html_table,
 )
 from acm_helpers.store import quality as store_quality
-from acm_helpers.store.store import Store
+from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts
 
 
@@ -66,9 +66,8 @@ def load_system(program_path: str | Path, data_dir: str | Path, period: str) -> 
     """Read the engine's tables once for the system packet (internal view)."""
     from acm_helpers.metrics import privacy
 
-    program = load_program(program_path)
+    program, store = open_store(program_path, data_dir or None)  # the one path rule
     program.check_period(period)
-    store = Store(data_dir)
     if not store.has_table("metric_values"):
         raise AcmError(
             f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."

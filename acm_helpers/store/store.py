@@ -340,17 +340,92 @@ class Store:
         return pd.read_parquet(self.table_path(EPISODES))
 
 
-def open_store(
-    program_path: str | Path, data_dir: str | Path | None = None
-) -> tuple[Program, Store]:
-    """Load a program file and open its store, for notebooks run from any folder.
+DEFAULT_PROGRAM = Path("parameters") / "program.yaml"
 
-    A relative ``program_path`` is looked up from the working directory, then from the project
-    root; the store is ``data_dir`` or the program's ``data_dir`` under the project root.
+
+def find_program(
+    program_path: str | Path | None = None, *, cwd: str | Path | None = None
+) -> tuple[Path, Path]:
+    """The program file to open and the project folder its relative paths are taken from.
+
+    The one path rule of the CLI, the notebooks and Voilà (``open_store`` applies it):
+
+    - A relative program path is taken from the working directory or, when it is not there,
+      from the nearest folder above it that has it (as git finds its repository). That folder is
+      the *project folder*; for an absolute path, the project folder is the working directory.
+      So ``parameters/program.yaml`` opens the same file from the project root, from
+      ``notebooks/`` (where JupyterLab starts a notebook's kernel) or from any other subfolder.
+    - No program path: ``parameters/program.yaml`` found that way, else the demo program the
+      package ships (``acm_helpers/parameters/program.yaml``), with the working directory as
+      the project folder.
+    - The store (see :func:`open_store`) is the data directory given, relative to the working
+      directory, else the program's ``data_dir`` relative to the project folder.
+
+    Raises:
+        ConfigError: a relative path found neither in the working directory nor above it.
     """
-    root = Path(__file__).resolve().parents[2]
-    path = Path(program_path)
-    if not path.is_absolute() and not path.exists() and (root / path).exists():
-        path = root / path
+    from acm_helpers.core import resources
+    from acm_helpers.core.errors import ConfigError
+
+    here = Path(cwd or Path.cwd()).resolve()
+    if program_path is None or str(program_path) == "":
+        found = _upwards(DEFAULT_PROGRAM, here)
+        return found or (resources.demo_program(), here)
+    path = Path(program_path).expanduser()
+    if path.is_absolute():
+        return path, here
+    found = _upwards(path, here)
+    if found is None:
+        raise ConfigError(
+            f"Program file {path} not found in {here} or any folder above it. Pass --program "
+            "with an existing file (a relative path is taken from the working directory), or "
+            "leave it out to use parameters/program.yaml (else the shipped demo program)."
+        )
+    return found
+
+
+def _upwards(relative: Path, here: Path) -> tuple[Path, Path] | None:
+    """``(file, folder)`` for the nearest folder, from ``here`` up, that has ``relative``."""
+    for folder in (here, *here.parents):
+        if (folder / relative).is_file():
+            return folder / relative, folder
+    return None
+
+
+def resolve_paths(
+    program_path: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    *,
+    cwd: str | Path | None = None,
+) -> tuple[Path, Program, Path]:
+    """The program file (absolute), its loaded program and its data directory (absolute), by
+    the rule of :func:`find_program`; for callers that pass paths on (``acm run`` jobs)."""
+    here = Path(cwd or Path.cwd()).resolve()
+    path, project = find_program(program_path, cwd=here)
     program = load_program(path)
-    return program, Store(Path(data_dir) if data_dir else program.data_path(root))
+    if data_dir is not None and str(data_dir) != "":
+        root = here / Path(data_dir).expanduser()
+    else:
+        root = program.data_path(project)
+    return path.resolve(), program, Path(os.path.normpath(root))
+
+
+def open_store(
+    program_path: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    *,
+    cwd: str | Path | None = None,
+) -> tuple[Program, Store]:
+    """Load a program file and open its store: the one way the CLI, the notebooks and the
+    explorer open a program, so a path means the same thing from each.
+
+    Paths follow :func:`find_program`: a relative ``program_path`` from the working directory
+    (or the nearest folder above it that has it); no path, ``parameters/program.yaml`` else the
+    shipped demo program; the store is ``data_dir`` (relative to the working directory) or the
+    program's ``data_dir`` relative to the project folder.
+
+    Raises:
+        ConfigError: the program file is missing or invalid.
+    """
+    _, program, root = resolve_paths(program_path, data_dir, cwd=cwd)
+    return program, Store(root)

@@ -21,7 +21,7 @@ def built(tmp_path_factory, program_path):
     lines: list[str] = []
     result = demo_build.build(
         program_path,
-        root / "demo",
+        root,
         scale=SCALE,
         data_dir=root / "data",
         echo=lines.append,

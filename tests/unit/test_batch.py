@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import nbformat
 import pandas as pd
@@ -33,11 +34,12 @@ def test_plan_period_one_job_per_provider_plus_system(program, program_path, tmp
         and harbor["period"] == "2026-10"
     )
     assert harbor["data_dir"] == str(tmp_path.resolve())
-    assert (
-        jobs[-1].params["audience"] == "internal"
-        and jobs[-1].appendix == "acm_helpers.packets.system:system_appendix"
-    )
-    assert jobs[0].appendix == "acm_helpers.packets.packet:appendix"
+    assert jobs[-1].params["audience"] == "internal" and jobs[-1].appendix == "system"
+    assert jobs[0].appendix == "provider"
+    assert [Path(j.template).name for j in (jobs[0], jobs[-1])] == [
+        "02_dashboard.ipynb",
+        "06_system.ipynb",
+    ]
 
 
 def test_plan_period_subset_and_month_without_topic(program, program_path, tmp_path):

@@ -309,7 +309,7 @@ def small_build(
     lines: list[str] = []
     result = demo_build.build(
         program_path,
-        tmp_path / "demo",
+        tmp_path,
         period,
         scale=0.02,
         data_dir=tmp_path / "data",

@@ -227,7 +227,7 @@ class CountingExecutor:
         return nbformat.read(str(template), as_version=4)
 
 
-def test_second_run_with_nothing_changed_does_no_notebook_work(tmp_path):
+def test_second_run_with_nothing_changed_does_no_notebook_work(tmp_path, program_path):
     import concurrent.futures as cf
 
     import nbformat
@@ -243,7 +243,7 @@ def test_second_run_with_nothing_changed_does_no_notebook_work(tmp_path):
     ]
     executor = CountingExecutor()
     settings = batch.Settings(
-        program_path=str(batch.ROOT / "parameters" / "program.yaml"),
+        program_path=str(program_path),
         data_dir=str(tmp_path / "data"),
         period_dir=str(tmp_path / "out" / PERIOD),
         pdf=False,

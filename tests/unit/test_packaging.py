@@ -42,3 +42,43 @@ def test_every_dependency_is_pinned_in_constraints():
 def test_console_script():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert project["scripts"]["acm"] == "acm_helpers.cli:main"
+
+
+def _setuptools() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]
+
+
+def test_the_package_list_names_every_subpackage_and_the_mapped_folders():
+    """`packages` is a list (a mapped folder cannot be found by `packages.find`): a new
+    subpackage left off it would be missing from every installed copy."""
+    on_disk = {
+        ".".join(p.parent.relative_to(ROOT).parts)
+        for p in (ROOT / "acm_helpers").glob("**/__init__.py")
+    }
+    listed = set(_setuptools()["packages"])
+    mapped = set(_setuptools()["package-dir"])
+    assert mapped == {"acm_helpers.notebooks", "acm_helpers.parameters"}
+    assert listed == on_disk | mapped
+
+
+def test_package_data_covers_the_notebooks_and_the_demo_program_files():
+    """Every notebook template and every demo program file in the checkout ships (one copy each,
+    mapped from notebooks/ and parameters/)."""
+    tool = _setuptools()
+    data = tool["package-data"]
+    for package, folder in tool["package-dir"].items():
+        files = {
+            p.relative_to(ROOT / folder).as_posix()
+            for p in (ROOT / folder).glob("**/*")
+            if p.is_file() and ".ipynb_checkpoints" not in p.parts
+        }
+        shipped = {
+            p.relative_to(ROOT / folder).as_posix()
+            for pattern in data[package]
+            for p in (ROOT / folder).glob(pattern)
+        }
+        assert files and files == shipped, folder
+    assert not (ROOT / "acm_helpers" / "notebooks").exists()  # one copy in git: notebooks/
+    assert not (ROOT / "acm_helpers" / "parameters").exists()

@@ -619,6 +619,7 @@ def test_serve_settings_refuse_bad_values(kwargs, message):
 def test_kernel_env_passes_absolute_program_and_data_paths(program_path, tmp_path):
     import os
 
+    from acm_helpers.core import resources
     from acm_helpers.explorer import serve
 
     env = serve.kernel_env(
@@ -626,5 +627,6 @@ def test_kernel_env_passes_absolute_program_and_data_paths(program_path, tmp_pat
     )
     assert env[serve.ENV_PROGRAM] == str(program_path.resolve())
     assert env[serve.ENV_DATA_DIR] == str(tmp_path.resolve())
-    assert env["JUPYTER_PATH"].split(os.pathsep)[0] == str(serve.TEMPLATE_ROOT)
-    assert (serve.TEMPLATE_ROOT / "voila" / "templates" / "acm" / "index.html.j2").exists()
+    shipped = resources.jupyter_data_dir()
+    assert env["JUPYTER_PATH"].split(os.pathsep)[0] == str(shipped)
+    assert (shipped / "voila" / "templates" / serve.TEMPLATE_NAME / "index.html.j2").exists()

@@ -56,7 +56,7 @@ from acm_helpers.batch.worker import (  # noqa: F401 - re-exported: the batch AP
 )
 from acm_helpers.core.errors import ConfigError, RunError
 
-DEEP_DIVE = NOTEBOOKS / "03_deep_dive.ipynb"  # the deep-dive template (deep_dive_jobs)
+DEEP_DIVE = "deep_dive"  # the registered deep-dive template (deep_dive_jobs)
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -349,8 +349,11 @@ def data_hashes(program, store, jobs: Sequence[Job], version: str) -> dict[str, 
 def warm_executor(templates: Iterable[str | Path], timeout: float | None = 600.0):
     """A picklable executor keeping one warm kernel per worker process (``workers.WarmExecutor``)."""
     from acm_helpers.batch import kernels as workers
+    from acm_helpers.core.resources import notebook
 
-    return workers.WarmExecutor.for_notebooks([str(t) for t in templates], timeout=timeout)
+    return workers.WarmExecutor.for_notebooks(
+        [str(notebook(t)) for t in templates], timeout=timeout
+    )
 
 
 def run_period(

@@ -191,7 +191,9 @@ def reference_group(
     sentence saying so."""
     recent = table[table["window"] == window].set_index("group")
     size = recent["cell_size"].where(~recent["suppressed"].astype(bool))
-    largest = str(size.idxmax() if size.notna().any() else recent["cell_size"].idxmax())
+    if size.isna().all():  # every group hidden: keep the configured one (its gap is hidden too)
+        return (configured if configured in recent.index else str(recent.index[0])), ""
+    largest = str(size.idxmax())
     if configured is not None and size.get(configured, 0) >= threshold:
         return configured, ""
     if configured is None:

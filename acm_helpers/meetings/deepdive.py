@@ -375,7 +375,7 @@ def duration_outcome(
         cells["dimension"] == BANDS, "band", np.where(own, "provider", "all providers")
     )
     cells = cells[own | (cells["dimension"] == SIDES)]
-    cells["order"] = cells["group"].map({lab: i for i, lab in enumerate([*labels, short, long_])})
+    cells["order"] = cells["group"].map({lab: i for i, lab in enumerate([*labels, long_, short])})
     cells["scope_order"] = cells["scope"].map({"band": 0, "provider": 1, "all providers": 2})
     keep = [c for c in ("numerator", "denominator", "value", "ci_low", "ci_high") if c in cells]
     table = (

@@ -14,8 +14,13 @@ Five topics, each a pure function ``(context, options) -> TopicResult`` and each
 - ``peer_comparison``: this provider against every provider, with context metrics for peer
   learning.
 
-Audience: every result is aggregated. For ``audience="provider"`` cells under the suppression
-threshold are nulled (with complementary suppression), numerators are not shown, and other
+Numbers: every value, interval and count a topic shows is a cell of the metrics engine for the
+topic's window (:func:`acm_helpers.metrics.windows.window_cells`), ad-hoc breakdowns such as
+time-in-service bands included, so it equals the packet's number for the same window.
+
+Audience: every result is aggregated. For ``audience="provider"`` the cells the engine
+suppresses (:func:`acm_helpers.metrics.privacy.suppress`: small cells, their complements across
+groups, providers and time, linked metrics) are nulled, numerators are not shown, and other
 providers are anonymized when the program says so. Client-level rows never leave this module;
 the case sampler (:mod:`acm_helpers.meetings.cases`) is the internal-only tool for those.
 

@@ -150,19 +150,20 @@ def values_from_metric_table(metric_values: pd.DataFrame) -> pd.DataFrame:
 def values_from_episodes(
     program: Program, episodes: pd.DataFrame, periods: list[str], threshold: int | None = None
 ) -> pd.DataFrame:
-    """Monthly overall values of the key metrics for every provider, computed from episodes with
-    the declared SQL (used when the store has no ``metric_values`` table yet)."""
-    wins = em.windows([(p, *period_bounds(p)) for p in sorted(set(periods))])
-    frames = []
-    for mid, m in program.metrics.items():
-        if not m.key:
-            continue
-        s = em.summarize(em.metric_rows(episodes, m, wins), m, ["window", "provider_id"])
-        frames.append(s.rename(columns={"window": "period"}).assign(metric_id=mid))
-    out = pd.concat(frames, ignore_index=True)
-    out["suppressed"] = out["denominator"].fillna(0) < (threshold or program.suppression.threshold)
-    out.loc[out["suppressed"], ["numerator", "denominator", "value"]] = float("nan")
-    return out[VALUE_COLUMNS]
+    """Monthly overall values of the key metrics for every provider, as the engine computes and
+    suppresses them (:func:`acm_helpers.metrics.windows.window_cells`, suppressed cells nulled);
+    used when the store has no ``metric_values`` table yet. ``threshold`` overrides the
+    program's suppression threshold."""
+    if threshold is not None and threshold != program.suppression.threshold:
+        rule = program.suppression.model_copy(update={"threshold": threshold})
+        program = program.model_copy(update={"suppression": rule})
+    wins = em.windows([(p, *period_bounds(p)) for p in sorted(set(periods))], "month")
+    key = [mid for mid, m in program.metrics.items() if m.key]
+    cells = em.window_cells(
+        program, episodes, wins, key, providers=program.provider_ids, audience="provider"
+    )
+    out = cells[cells["dimension"] == ""].rename(columns={"window": "period"})
+    return out[VALUE_COLUMNS].reset_index(drop=True)
 
 
 # -- sentences ----------------------------------------------------------------------------------------

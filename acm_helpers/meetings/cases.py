@@ -8,6 +8,11 @@ client-level rows, so it is for the **internal audience only**: asking for a pro
 sample raises :class:`PrivacyError`, and :func:`section` returns a note instead of rows when the
 deep-dive notebook runs for a provider.
 
+The strata's sizes are the engine's cells of the outcome metric for the window (numerator and
+denominator by group, :func:`acm_helpers.metrics.windows.window_cells`); the episodes drawn come
+from the same declared SQL row by row (:func:`acm_helpers.metrics.windows.metric_rows`), and a
+sample whose strata do not add up to the engine's counts is refused.
+
 The rule, stated in every sample: take the provider's population of the outcome metric over the
 window (e.g. leavers in the last 12 months), sort it by episode id, split it into strata by
 outcome (good / poor) and optionally by one dimension, and draw ``n`` episodes from each stratum
@@ -26,6 +31,7 @@ from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import MetricError, PrivacyError
+from acm_helpers.core.schema import NOT_RECORDED
 from acm_helpers.meetings.context import DeepDiveContext
 from acm_helpers.metrics import windows as em
 
@@ -131,7 +137,8 @@ def sample_cases(
             f"The sampler needs a rate metric to tell good from poor outcomes; {mid!r} is a {m.kind}."
         )
     eps = em.with_dimensions(episodes, program)
-    rows = em.metric_rows(eps, m, em.trailing_window(period, months, "window"), provider_id)
+    win = em.trailing_window(period, months, "window")
+    rows = em.metric_rows(eps, m, win, provider_id)
     name = program.provider(provider_id).name
     if rows.empty:
         raise MetricError(
@@ -146,17 +153,26 @@ def sample_cases(
     keys = ["outcome"]
     if by is not None:
         col = program.dimension(by).column
-        rows[col] = rows[col].fillna("Not recorded")
+        label = rows[col].astype("string").str.strip()
+        rows[col] = label.mask(label == "").fillna(NOT_RECORDED).astype("object")
         keys.append(col)
     rows = rows.sort_values(["episode_id"], kind="mergesort").reset_index(drop=True)
+    strata = engine_strata(program, eps, provider_id, mid, win, by)
+    drawn = rows.groupby(keys, sort=True).size()
+    if drawn.to_dict() != strata.set_index(keys)["episodes"].to_dict():
+        raise MetricError(
+            f"{name}: the case list's strata ({drawn.to_dict()}) do not match the engine's counts "
+            f"for {m.label} ({strata.set_index(keys)['episodes'].to_dict()}); the rows and the "
+            "metric disagree, so no sample is drawn. Report this as a bug."
+        )
     rng = np.random.default_rng(seed)
-    picked, strata = [], []
+    picked, taken = [], {}
     for key, g in rows.groupby(keys, sort=True):
         take = min(n_per_stratum, len(g))
         idx = np.sort(rng.choice(len(g), size=take, replace=False))
         picked.append(g.iloc[idx])
-        key = key if isinstance(key, tuple) else (key,)
-        strata.append(dict(zip(keys, key, strict=True)) | {"episodes": len(g), "sampled": take})
+        taken[key if len(keys) > 1 else key[0]] = take
+    strata["sampled"] = strata.set_index(keys).index.map(taken).astype(int)
     sample = pd.concat(picked, ignore_index=True)
     cols = [
         "outcome",
@@ -166,9 +182,9 @@ def sample_cases(
     ]
     sample = sample[list(dict.fromkeys(cols))]
     window = f"the {months} months to {month_label(period)}"
-    counts = rows["outcome"].value_counts()
+    counts = strata.groupby("outcome")["episodes"].sum()
     rule = (
-        f"From {text.possessive(name)} {text.count(len(rows))} {m.denominator_label or 'cases'} in {window}, sorted by episode id "
+        f"From {text.possessive(name)} {text.count(counts.sum())} {m.denominator_label or 'cases'} in {window}, sorted by episode id "
         f"and split by outcome (good, {good}: {text.count(counts.get('good', 0))} episodes; poor, {poor}: "
         f"{text.count(counts.get('poor', 0))})"
         + (f" and by {program.dimension(by).label.lower()}" if by else "")
@@ -176,7 +192,38 @@ def sample_cases(
         f"(numpy generator, seed {seed}); strata smaller than {n_per_stratum} are taken whole. "
         "The same seed and data give the same sample."
     )
-    return CaseSample(sample, pd.DataFrame(strata), rule, provider_id, seed)
+    return CaseSample(sample, strata, rule, provider_id, seed)
+
+
+def engine_strata(
+    program: Program,
+    episodes: pd.DataFrame,
+    provider_id: str,
+    metric_id: str,
+    win: pd.DataFrame,
+    by: str | None = None,
+) -> pd.DataFrame:
+    """Episodes per stratum (outcome, and the ``by`` group) from the engine's cells of the rate
+    metric: a good outcome is the numerator when higher is better, the rest of the denominator
+    otherwise. Strata with no episode are left out, as they have nothing to draw."""
+    m = program.metric(metric_id)
+    cells = em.window_cells(
+        program, episodes, win, [metric_id], providers=[provider_id], dimensions=[by] if by else []
+    )
+    cells = cells[cells["dimension"] == (by or "")]
+    x, n = cells["numerator"].to_numpy(float), cells["denominator"].to_numpy(float)
+    good, poor = (x, n - x) if m.direction == "up" else (n - x, x)
+    keys = {} if by is None else {program.dimension(by).column: cells["group"].to_numpy()}
+    out = pd.concat(
+        [
+            pd.DataFrame({"outcome": "good", **keys, "episodes": good}),
+            pd.DataFrame({"outcome": "poor", **keys, "episodes": poor}),
+        ],
+        ignore_index=True,
+    )
+    out["episodes"] = out["episodes"].round().astype(int)
+    order = ["outcome", *keys]
+    return out[out["episodes"] > 0].sort_values(order).reset_index(drop=True)
 
 
 def section(

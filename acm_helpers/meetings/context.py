@@ -8,7 +8,6 @@ context, the same suppression-by-audience and the same way of writing a number i
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -16,12 +15,13 @@ from typing import Literal
 import altair as alt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label
-from acm_helpers.core.config import Metric, Program
+from acm_helpers.core.config import Dimension, Metric, Program
 from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
+from acm_helpers.core.schema import ALL
+from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics import windows as em
 from acm_helpers.store.store import open_store
 from acm_helpers.views import charts
@@ -241,14 +241,62 @@ def peer_labels(program: Program, provider_id: str, audience: Audience) -> dict[
     return {provider_id: names[provider_id]} | privacy.peer_labels(program, provider_id)
 
 
-def finish(ctx: DeepDiveContext, table: pd.DataFrame, group_cols: list[str] | None) -> pd.DataFrame:
-    """Suppress for provider audiences; internal audiences keep every cell but see small n."""
+def engine_cells(
+    ctx: DeepDiveContext,
+    wins: pd.DataFrame,
+    metrics: list[str],
+    *,
+    providers: list[str] | None = None,
+    dimensions: list[str] | tuple[str, ...] = (),
+    breakdowns: dict[str, Dimension] | None = None,
+    extra_metrics: dict[str, Metric] | None = None,
+    episodes: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """The engine's cells for ``wins`` (:func:`acm_helpers.metrics.windows.window_cells`) as the
+    context's audience sees them.
+
+    Why through the engine: every number a deep dive shows is then the engine's number for the
+    same window, with its interval and its suppression (iterative, across groups, providers,
+    time parents and linked metrics). A provider audience gets suppressed cells nulled and no
+    numerators; an internal audience keeps every cell and sees small n (``suppressed`` False).
+    """
+    out = em.window_cells(
+        ctx.program,
+        ctx.episodes if episodes is None else episodes,
+        wins,
+        metrics,
+        providers=providers,
+        dimensions=dimensions,
+        breakdowns=breakdowns,
+        extra_metrics=extra_metrics,
+        audience=ctx.audience,
+    )
     if ctx.audience == "provider":
-        out = em.suppress(table, ctx.threshold, group_cols)
-        return out.drop(columns=["numerator"], errors="ignore")
-    out = table.copy()
-    out["suppressed"] = False
-    return out
+        return out.drop(columns=["numerator"])
+    return out.assign(suppressed=False, suppression_reason="")
+
+
+def metric_id(program: Program, metric: str | Metric) -> str:
+    """The id of a metric given by id or by its definition (callers may hold either)."""
+    if isinstance(metric, str):
+        program.metric(metric)
+        return metric
+    for k, m in program.metrics.items():
+        if m == metric:
+            return k
+    raise MetricError(f"Metric {metric.label!r} is not declared in program {program.id}.")
+
+
+def rate_difference(a: pd.Series, b: pd.Series) -> tuple[float, float, float]:
+    """Rate ``a`` minus rate ``b`` (cells with value and denominator) and its Newcombe hybrid
+    score 95% interval (:func:`acm_helpers.metrics.intervals.newcombe_difference`)."""
+    d, lo, hi = iv.newcombe_difference(
+        a["value"] * a["denominator"],
+        a["denominator"],
+        b["value"] * b["denominator"],
+        b["denominator"],
+    )
+    return float(d), float(lo), float(hi)
 
 
 def value_cell(row: pd.Series, metric: Metric) -> str:
@@ -256,6 +304,13 @@ def value_cell(row: pd.Series, metric: Metric) -> str:
     return text.value(
         row["value"], metric.format, metric.unit, suppressed=bool(row.get("suppressed", False))
     )
+
+
+def cases(row: pd.Series) -> float:
+    """The cases behind an engine cell: its denominator, or for a count (no denominator) the
+    cell size, which is the count itself."""
+    n = row.get("denominator", np.nan)
+    return row.get("cell_size", np.nan) if pd.isna(n) else n
 
 
 def ci_cell(row: pd.Series, metric: Metric) -> str:
@@ -267,16 +322,23 @@ def ci_cell(row: pd.Series, metric: Metric) -> str:
 
 def n_cell(row: pd.Series) -> str:
     """A table's case-count cell: "1,234", or "suppressed"."""
-    missing = bool(row.get("suppressed", False)) or text.is_missing(row["denominator"])
-    return text.count(row["denominator"], suppressed=missing)
+    n = cases(row)
+    missing = bool(row.get("suppressed", False)) or text.is_missing(n)
+    return text.count(n, suppressed=missing)
 
 
-def trend_with_peers(ctx: DeepDiveContext, m: Metric, first: str) -> pd.DataFrame:
-    """Monthly values of the provider with the peers' quartiles (for ``charts.trend_chart``)."""
-    rows = em.metric_rows(ctx.episodes, m, em.month_windows(first, ctx.period))
-    monthly = em.summarize(rows, m, ["window", "provider_id"])
-    own = finish(ctx, monthly[monthly["provider_id"] == ctx.provider_id], None)
-    peers = finish(ctx, monthly[monthly["provider_id"] != ctx.provider_id], ["window"])
+def trend_with_peers(ctx: DeepDiveContext, m: str | Metric, first: str) -> pd.DataFrame:
+    """Monthly values of the provider with the peers' quartiles (for ``charts.trend_chart``).
+
+    Months are the engine's month cells (same values, intervals and suppression as the packet's);
+    the quartiles are over the other providers' shown values.
+    """
+    mid = metric_id(ctx.program, m)
+    wins = em.month_windows(first, ctx.period)
+    monthly = engine_cells(ctx, wins, [mid], dimensions=())
+    monthly = monthly[(monthly["dimension"] == "") & (monthly["provider_id"] != ALL)]
+    own = monthly[monthly["provider_id"] == ctx.provider_id]
+    peers = monthly[monthly["provider_id"] != ctx.provider_id]
     grouped = peers.groupby("window")["value"]
     q = pd.DataFrame(
         {
@@ -285,7 +347,7 @@ def trend_with_peers(ctx: DeepDiveContext, m: Metric, first: str) -> pd.DataFram
             "peer_q3": grouped.quantile(0.75),
         }
     )
-    out = pd.DataFrame({"period": em.month_windows(first, ctx.period)["window"]})
+    out = pd.DataFrame({"period": wins["window"]})
     out = out.merge(
         own.rename(columns={"window": "period"})[
             ["period", "value", "ci_low", "ci_high", "denominator", "suppressed"]
@@ -296,22 +358,50 @@ def trend_with_peers(ctx: DeepDiveContext, m: Metric, first: str) -> pd.DataFram
     return out
 
 
+WHO = "provider_or_peers"  # ad-hoc breakdown of the all-providers row: this provider vs the rest
+PEERS = "Peers (all other providers)"
+
+
 def before_after(
-    ctx: DeepDiveContext, m: Metric, change: str, first: str, last: str
+    ctx: DeepDiveContext, m: str | Metric, change: str, first: str, last: str
 ) -> pd.DataFrame:
     """Pooled values before and after ``change`` for the provider and for its peers together.
 
-    Also the roadmap's before/after view. ``attrs['sentence']`` states the provider's change,
-    ``attrs['peer_sentence']`` the peers'; ``attrs['difference']`` and ``attrs['p_value']``
-    (two-proportion z test, rates only) carry the numbers.
+    Also the roadmap's before/after view. Both rows are engine cells of the all-providers row
+    broken down by an ad-hoc dimension (this provider / every other provider), so the peers'
+    pooled value is the engine's and the two are suppressed as siblings of their total.
+    ``attrs['sentence']`` states the provider's change, ``attrs['peer_sentence']`` the peers';
+    ``attrs['difference']`` and ``attrs['p_value']`` (two-proportion z test, rates only) carry
+    the numbers.
     """
+    mid = metric_id(ctx.program, m)
+    m = ctx.program.metric(mid)
     wins = em.split_window(change, first, last)
-    rows = em.metric_rows(ctx.episodes, m, wins)
-    rows["who"] = np.where(
-        rows["provider_id"] == ctx.provider_id, ctx.provider_name, "Peers (all other providers)"
+    eps = ctx.episodes.assign(
+        **{WHO: np.where(ctx.episodes["provider_id"] == ctx.provider_id, "self", "peers")}
     )
-    table = em.summarize(rows, m, ["who", "window"])
-    table = finish(ctx, table, None)
+    who = Dimension(label="This provider or its peers", column=WHO)
+    cells = engine_cells(
+        ctx, wins, [mid], providers=[ALL, ctx.provider_id], breakdowns={WHO: who}, episodes=eps
+    )
+    both = cells[(cells["provider_id"] == ALL) & (cells["dimension"] == WHO)].copy()
+    # the provider's own overall cell holds the same number: hidden if either is hidden
+    own_hidden = set(
+        cells.loc[
+            (cells["provider_id"] == ctx.provider_id)
+            & (cells["dimension"] == "")
+            & cells["suppressed"],
+            "window",
+        ]
+    )
+    mask = (both["group"] == "self") & both["window"].isin(own_hidden) & ~both["suppressed"]
+    if mask.any():
+        both.loc[mask, "suppressed"] = True
+        if ctx.audience == "provider":
+            both.loc[mask, ["denominator", "value", "ci_low", "ci_high", "cell_size"]] = np.nan
+    both["who"] = both["group"].map({"self": ctx.provider_name, "peers": PEERS})
+    keep = ["who", "window", *[c for c in ("numerator",) if c in both], "denominator", "value"]
+    table = both[[*keep, "ci_low", "ci_high", "cell_size", "suppressed"]].reset_index(drop=True)
     bounds = wins.set_index("window")
     table["start"] = table["window"].map(lambda w: f"{pd.Timestamp(bounds.loc[w, 'start']):%Y-%m}")
     table["end"] = table["window"].map(lambda w: f"{pd.Timestamp(bounds.loc[w, 'end']):%Y-%m}")
@@ -321,9 +411,7 @@ def before_after(
         key=lambda s: s.map({ctx.provider_name: 0, "before": 0, "after": 1}).fillna(1),
     ).reset_index(drop=True)
     table.attrs["sentence"] = change_sentence(table, ctx.provider_name, m, change)
-    table.attrs["peer_sentence"] = change_sentence(
-        table, "Peers (all other providers)", m, change, peers=True
-    )
+    table.attrs["peer_sentence"] = change_sentence(table, PEERS, m, change, peers=True)
     own = table[table["who"] == ctx.provider_name].set_index("window")
     if {"before", "after"} <= set(own.index) and not own["suppressed"].any():
         table.attrs["difference"] = float(own.loc["after", "value"] - own.loc["before", "value"])
@@ -333,15 +421,16 @@ def before_after(
 
 
 def two_prop_p(a: pd.Series, b: pd.Series) -> float:
-    x1, n1, x2, n2 = (
-        a["value"] * a["denominator"],
-        a["denominator"],
-        b["value"] * b["denominator"],
-        b["denominator"],
+    """Two-sided p-value of the pooled two-proportion z test between two rate cells
+    (:func:`acm_helpers.metrics.intervals.two_proportion_z`)."""
+    return float(
+        iv.two_proportion_z(
+            a["value"] * a["denominator"],
+            a["denominator"],
+            b["value"] * b["denominator"],
+            b["denominator"],
+        )
     )
-    p = (x1 + x2) / (n1 + n2)
-    se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
-    return float(2 * stats.norm.sf(abs((x1 / n1 - x2 / n2) / se))) if se else math.nan
 
 
 def change_sentence(
@@ -365,11 +454,6 @@ def change_sentence(
         f"before {month_label(change)} to {text.value(a['value'], m.format, m.unit)}{na} from {month_label(change)} on: {diff}"
     )
     if m.kind == "rate":
-        c = em.compare_rates(
-            a["value"] * a["denominator"],
-            a["denominator"],
-            b["value"] * b["denominator"],
-            b["denominator"],
-        )
-        sentence += f" (95% interval {text.signed_range(c['diff_low'], c['diff_high'], 'percent')})"
+        _, low, high = rate_difference(a, b)
+        sentence += f" (95% interval {text.signed_range(low, high, 'percent')})"
     return sentence + "."

@@ -14,8 +14,13 @@ Five topics, each a pure function ``(context, options) -> TopicResult`` and each
 - ``peer_comparison``: this provider against every provider, with context metrics for peer
   learning.
 
-Audience: every result is aggregated. For ``audience="provider"`` cells under the suppression
-threshold are nulled (with complementary suppression), numerators are not shown, and other
+Numbers: every value, interval and count a topic shows is a cell of the metrics engine for the
+topic's window (:func:`acm_helpers.metrics.windows.window_cells`), ad-hoc breakdowns such as
+time-in-service bands included, so it equals the packet's number for the same window.
+
+Audience: every result is aggregated. For ``audience="provider"`` the cells the engine
+suppresses (:func:`acm_helpers.metrics.privacy.suppress`: small cells, their complements across
+groups, providers and time, linked metrics) are nulled, numerators are not shown, and other
 providers are anonymized when the program says so. Client-level rows never leave this module;
 the case sampler (:mod:`acm_helpers.meetings.cases`) is the internal-only tool for those.
 
@@ -32,8 +37,9 @@ import pandas as pd
 
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, period_bounds, shift_period
-from acm_helpers.core.config import Metric
+from acm_helpers.core.config import Dimension, Metric
 from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
+from acm_helpers.core.schema import ALL
 from acm_helpers.meetings.context import (
     CUTOFF_CHOICES,
     TOPICS,
@@ -41,17 +47,20 @@ from acm_helpers.meetings.context import (
     DeepDiveContext,
     TopicResult,
     before_after,
+    cases,
     check_choice,
     ci_cell,
     ctx_metric,
-    finish,
+    engine_cells,
     make_context,
     n_cell,
     open_context,
+    rate_difference,
     roadmap_item,
     value_cell,
 )
 from acm_helpers.meetings.deepdive_trends import cohort_trend, peer_comparison, referral_funnel
+from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics import windows as em
 from acm_helpers.views import charts
 
@@ -104,16 +113,14 @@ def disparity(
             ("recent", period_bounds(recent_first)[0], period_bounds(ctx.period)[1]),
         ]
     )
-    rows = em.metric_rows(ctx.episodes, m, wins, ctx.provider_id)
-    rows[dim.column] = rows[dim.column].fillna("Not recorded")
-    table = em.summarize(rows, m, ["window", dim.column]).rename(columns={dim.column: "group"})
+    cells = engine_cells(ctx, wins, [mid], providers=[ctx.provider_id], dimensions=[did])
+    table = group_table(cells, did)
     if table.empty:
         raise MetricError(
             f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in "
             f"the {months} months to {ctx.period}; nothing to break down."
         )
     ref, ref_note = reference_group(table, dim.reference_group, ctx.threshold)
-    table = finish(ctx, table, ["window"])
     table = with_gaps(table, m, ref, ctx.threshold)
     recent = table[table["window"] == "recent"].reset_index(drop=True)
     earlier = table[table["window"] == "earlier"].set_index("group")
@@ -161,27 +168,55 @@ def disparity(
     )
 
 
+def group_table(cells: pd.DataFrame, dimension: str) -> pd.DataFrame:
+    """One provider's engine cells of one dimension as a window x group table."""
+    keep = [
+        c
+        for c in (
+            "window",
+            "group",
+            "numerator",
+            "denominator",
+            "value",
+            "ci_low",
+            "ci_high",
+            "cell_size",
+            "suppressed",
+        )
+        if c in cells
+    ]
+    out = cells[cells["dimension"] == dimension][keep]
+    return out.sort_values(["window", "group"]).reset_index(drop=True)
+
+
 def reference_group(
     table: pd.DataFrame, configured: str | None, threshold: int, window: str = "recent"
 ) -> tuple[str, str]:
-    """The reference group: the configured one when it has enough recent cases, else the largest
-    recent group (a youth provider has no 25-34 year olds), with a sentence saying so."""
-    recent = table[table["window"] == window].set_index("group")["denominator"]
-    largest = str(recent.idxmax())
-    if configured is not None and recent.get(configured, 0) >= threshold:
+    """The reference group: the configured one when it has enough recent cases (and is shown),
+    else the largest recent group shown (a youth provider has no 25-34 year olds), with a
+    sentence saying so."""
+    recent = table[table["window"] == window].set_index("group")
+    size = recent["cell_size"].where(~recent["suppressed"].astype(bool))
+    if size.isna().all():  # every group hidden: keep the configured one (its gap is hidden too)
+        return (configured if configured in recent.index else str(recent.index[0])), ""
+    largest = str(size.idxmax())
+    if configured is not None and size.get(configured, 0) >= threshold:
         return configured, ""
     if configured is None:
         return largest, f"No reference group is configured; the largest group ({largest}) is used."
+    hidden = configured in recent.index and bool(recent.loc[configured, "suppressed"])
     return largest, (
-        f"The program's reference group ({configured}) has fewer than {threshold} cases here, "
-        f"so the largest group ({largest}) is the reference."
+        f"The program's reference group ({configured}) "
+        + ("is suppressed here" if hidden else f"has fewer than {threshold} cases here")
+        + f", so the largest group ({largest}) is the reference."
     )
 
 
 def with_gaps(table: pd.DataFrame, m: Metric, ref: str, threshold: int) -> pd.DataFrame:
     """Add each group's gap to ``ref`` within each window (difference with a Newcombe interval
-    for rates, ratio) and ``flagged``: both groups have ``threshold``+ cases and the gap's
-    interval excludes zero (for medians: the two intervals do not overlap)."""
+    for rates, ratio with a Katz interval) and ``flagged``: both groups have ``threshold``+ cases
+    and the gap's interval excludes zero (for medians and means: the two intervals do not
+    overlap)."""
     out = table.copy()
     for col in ("difference", "diff_low", "diff_high", "ratio"):
         out[col] = np.nan
@@ -195,21 +230,22 @@ def with_gaps(table: pd.DataFrame, m: Metric, ref: str, threshold: int) -> pd.Da
             if row["group"] == ref or row["suppressed"] or pd.isna(row["value"]):
                 continue
             if m.kind == "rate":
-                x1, x2 = row["value"] * row["denominator"], b["value"] * b["denominator"]
-                c = em.compare_rates(x1, row["denominator"], x2, b["denominator"])
+                d, lo, hi = rate_difference(row, b)
+                ratio = float(
+                    iv.katz_ratio(
+                        row["value"] * row["denominator"],
+                        row["denominator"],
+                        b["value"] * b["denominator"],
+                        b["denominator"],
+                    )[0]
+                )
             else:
-                d = row["value"] - b["value"]
-                c = {
-                    "difference": d,
-                    "diff_low": np.nan,
-                    "diff_high": np.nan,
-                    "ratio": row["value"] / b["value"] if b["value"] else np.nan,
-                }
-            for col in ("difference", "diff_low", "diff_high", "ratio"):
-                out.loc[idx, col] = c[col]
-            enough = min(row["denominator"], b["denominator"]) >= threshold
+                d, lo, hi = row["value"] - b["value"], np.nan, np.nan
+                ratio = row["value"] / b["value"] if b["value"] else np.nan
+            out.loc[idx, ["difference", "diff_low", "diff_high", "ratio"]] = [d, lo, hi, ratio]
+            enough = min(row["cell_size"], b["cell_size"]) >= threshold
             if m.kind == "rate":
-                excl = c["diff_low"] > 0 or c["diff_high"] < 0
+                excl = lo > 0 or hi < 0
             else:  # medians, means: intervals that do not overlap
                 excl = row["ci_low"] > b["ci_high"] or row["ci_high"] < b["ci_low"]
             out.loc[idx, "flagged"] = bool(enough and excl and row["group"] not in UNRECORDED)
@@ -238,8 +274,8 @@ def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list
             ci = f" (95% interval {text.gap(row['diff_high'], m.format, m.unit, with_unit=False)} to {text.gap(row['diff_low'], m.format, m.unit)})"
         sent = (
             f"In the {months} months to {month_label(ctx.period)}, {m.label.lower()} for "
-            f"{row['group']} was {text.value(row['value'], m.format, m.unit)} (n={text.count(row['denominator'])}) against "
-            f"{text.value(b['value'], m.format, m.unit)} for {ref} (n={text.count(b['denominator'])}): "
+            f"{row['group']} was {text.value(row['value'], m.format, m.unit)} (n={text.count(cases(row))}) against "
+            f"{text.value(b['value'], m.format, m.unit)} for {ref} (n={text.count(cases(b))}): "
             f"{text.gap(row['difference'], m.format, m.unit)} {side}{ci}."
         )
         if row["group"] in earlier.index and not pd.isna(earlier.loc[row["group"], "difference"]):
@@ -267,6 +303,7 @@ def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list
 
 # -- (2) service duration vs outcome ----------------------------------------------------------------
 DURATION_EDGES = (0, 1, 3, 6, 12)
+BANDS, SIDES = "time_in_service", "time_in_service_split"  # ad-hoc breakdowns (ids and columns)
 SELECTION_CAUTION = (
     "Selection: people who stay in service longer are not like those who leave early. Early "
     "leavers include people who found housing on their own, were asked to leave, went to hospital "
@@ -301,50 +338,57 @@ def duration_outcome(
             f"Duration vs outcome needs a rate metric; {mid!r} is a {m.kind}. "
             f"Pick one of: {', '.join(k for k, v in ctx.program.metrics.items() if v.kind == 'rate')}."
         )
-    rows = em.metric_rows(ctx.episodes, m, em.trailing_window(ctx.period, months, "window"))
-    if "months_of_service" in rows and rows["months_of_service"].notna().any():
-        dur, dur_label = (
-            pd.to_numeric(rows["months_of_service"], errors="coerce"),
-            "months of service",
-        )
+    eps = ctx.episodes
+    if "months_of_service" in eps and eps["months_of_service"].notna().any():
+        source, per_month, dur_label = "months_of_service", 1.0, "months of service"
     else:
-        dur, dur_label = (
-            rows["length_of_stay_days"].astype("float64") / DAYS_PER_MONTH,
-            "length of stay",
-        )
-    dur = dur.astype("float64")
+        source, per_month, dur_label = "length_of_stay_days", DAYS_PER_MONTH, "length of stay"
     edges, labels = duration_bands(cutoff_months)
     long_, short = (
         f"{cutoff_months}+ months",
         f"under {cutoff_months} month{'s' if cutoff_months > 1 else ''}",
     )
-    rows = rows.assign(
-        band=pd.cut(dur, edges, right=False, labels=labels).astype("string"),
-        side=np.where(dur >= cutoff_months, long_, short),
-    )[dur.notna()]
-    own = rows[rows["provider_id"] == ctx.provider_id]
-    if own.empty:
+    # time in service as two ad-hoc breakdowns of the engine's cells: bands, and the split
+    band_bins = [e * per_month for e in edges[:-1]]
+    side_bins = [0.0, cutoff_months * per_month]
+    breakdowns = {
+        BANDS: Dimension(label="Time in service", column=BANDS, source=source, bins=band_bins),
+        SIDES: Dimension(label="Time in service", column=SIDES, source=source, bins=side_bins),
+    }
+    names = {
+        BANDS: dict(zip(em.band_labels(band_bins), labels, strict=True)),
+        SIDES: dict(zip(em.band_labels(side_bins), [short, long_], strict=True)),
+    }
+    cells = engine_cells(
+        ctx,
+        em.trailing_window(ctx.period, months, "window"),
+        [mid],
+        providers=[ctx.provider_id, ALL],
+        breakdowns=breakdowns,
+    )
+    cells = cells[cells["dimension"].isin(list(breakdowns))].copy()
+    cells["group"] = [
+        names[d].get(g, "") for d, g in zip(cells["dimension"], cells["group"], strict=True)
+    ]
+    cells = cells[cells["group"] != ""]  # "Not recorded" (no time in service): not shown
+    own = cells["provider_id"] == ctx.provider_id
+    if not own.any():
         raise MetricError(
             f"{ctx.provider_name}: no {m.denominator_label or 'cases'} for {m.label} in the "
             f"{months} months to {ctx.period}."
         )
-    bands = em.summarize(own, m, ["side", "band"]).rename(columns={"band": "group"})
-    bands["order"] = bands["group"].map({lab: i for i, lab in enumerate(labels)})
-    bands = bands.sort_values("order").drop(columns="order").assign(scope="band")
-    # Complementary suppression within each side: the side's total is shown too.
-    bands = finish(ctx, bands, ["side"]).drop(columns="side")
-    split = finish(
-        ctx,
-        pd.concat(
-            [
-                em.summarize(own, m, ["side"]).assign(scope="provider"),
-                em.summarize(rows, m, ["side"]).assign(scope="all providers"),
-            ],
-            ignore_index=True,
-        ).rename(columns={"side": "group"}),
-        ["scope"],
+    cells["scope"] = np.where(
+        cells["dimension"] == BANDS, "band", np.where(own, "provider", "all providers")
     )
-    table = pd.concat([bands, split], ignore_index=True)
+    cells = cells[own | (cells["dimension"] == SIDES)]
+    cells["order"] = cells["group"].map({lab: i for i, lab in enumerate([*labels, long_, short])})
+    cells["scope_order"] = cells["scope"].map({"band": 0, "provider": 1, "all providers": 2})
+    keep = [c for c in ("numerator", "denominator", "value", "ci_low", "ci_high") if c in cells]
+    table = (
+        cells.sort_values(["scope_order", "order"])[
+            ["group", "scope", *keep, "cell_size", "suppressed"]
+        ]
+    ).reset_index(drop=True)
     findings = [
         _split_sentence(table, scope, who, m, long_, short, dur_label, ctx.threshold)
         for scope, who in (("provider", ctx.provider_name), ("all providers", "All providers"))
@@ -408,18 +452,13 @@ def _split_sentence(
             "no comparison is shown."
         )
     a, b = s.loc[long_], s.loc[short]
-    c = em.compare_rates(
-        a["value"] * a["denominator"],
-        a["denominator"],
-        b["value"] * b["denominator"],
-        b["denominator"],
-    )
+    d, low, high = rate_difference(a, b)
     return (
         f"{who}: {m.label.lower()} was {text.value(a['value'], m.format, m.unit)} for those with {long_} "
         f"{'of service' if dur_label == 'months of service' else 'in the program'} "
         f"(n={text.count(a['denominator'])}) and {text.value(b['value'], m.format, m.unit)} for those with {short} "
-        f"(n={text.count(b['denominator'])}), a difference of {text.signed(c['difference'], 'percent')} "
-        f"(95% interval {text.signed_range(c['diff_low'], c['diff_high'], 'percent')})."
+        f"(n={text.count(b['denominator'])}), a difference of {text.signed(d, 'percent')} "
+        f"(95% interval {text.signed_range(low, high, 'percent')})."
     )
 
 

@@ -8,12 +8,14 @@ small; the contract and the audience rules are the same as there.
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, period_bounds, shift_period
+from acm_helpers.core.config import Dimension, Metric, Program
 from acm_helpers.core.errors import ConfigError, MetricError
 from acm_helpers.meetings.context import (
     WINDOW_CHOICES,
@@ -23,7 +25,7 @@ from acm_helpers.meetings.context import (
     check_choice,
     ci_cell,
     ctx_metric,
-    finish,
+    engine_cells,
     funnel_metric_id,
     n_cell,
     peer_labels,
@@ -37,6 +39,40 @@ from acm_helpers.views import charts
 # -- (3) referral funnel -------------------------------------------------------------------------------
 WAIT_EDGES = [0, 8, 15, 31, 61, math.inf]
 WAIT_LABELS = ["0-7 days", "8-14 days", "15-30 days", "31-60 days", "61+ days"]
+WAIT = "wait_band"  # ad-hoc breakdown of enrollments with a referral date by their wait
+
+
+def funnel_stages(program: Program, target: float, end: date) -> dict[str, Metric]:
+    """The funnel's stages as ad-hoc count metrics over the window's enrollments, so each
+    stage's count is an engine cell (and suppressed as one). ``end`` is the window's last day,
+    only for the stage's label."""
+    enrolled = "enrollment_date BETWEEN :start AND :end"
+    referred = f"{enrolled} AND days_referral_to_enrollment IS NOT NULL"
+    left = f"{enrolled} AND exit_date <= :end"
+    stages = {
+        "funnel_enrolled": ("Enrolled", enrolled),
+        "funnel_referred": ("With a referral date", referred),
+        "funnel_within_target": (
+            f"Enrolled within {target:.0f} days of referral",
+            f"{enrolled} AND days_referral_to_enrollment <= {float(target)!r}",
+        ),
+        "funnel_left": (f"Left by {end:%Y-%m-%d}", left),
+    }
+    if program.destinations:
+        stages["funnel_left_permanent"] = (
+            "Left to a permanent destination",
+            f"{left} AND destination_class = 'permanent'",
+        )
+    return {
+        k: Metric(
+            label=label,
+            definition=f"{label}: enrollments in the window at this stage of the funnel.",
+            kind="count",
+            population=population,
+            format="number",
+        )
+        for k, (label, population) in stages.items()
+    }
 
 
 def referral_funnel(
@@ -48,70 +84,78 @@ def referral_funnel(
     mid = metric or funnel_metric_id(ctx.program)
     m = ctx.program.metric(mid)
     target = m.target if m.target is not None else 14
-    start, end = (
-        period_bounds(shift_period(ctx.period, -(months - 1)))[0],
-        period_bounds(ctx.period)[1],
+    end = period_bounds(ctx.period)[1]
+    stages = funnel_stages(ctx.program, target, end)
+    wait = Dimension(
+        label="Wait from referral to enrollment",
+        column=WAIT,
+        source="days_referral_to_enrollment",
+        bins=WAIT_EDGES[:-1],
     )
-    eps = ctx.episodes[ctx.episodes["provider_id"] == ctx.provider_id]
-    eps = eps[
-        (eps["enrollment_date"] >= pd.Timestamp(start))
-        & (eps["enrollment_date"] <= pd.Timestamp(end))
-    ]
-    if eps.empty:
+    cells = engine_cells(
+        ctx,
+        em.trailing_window(ctx.period, months, "window"),
+        [*stages, mid],
+        providers=[ctx.provider_id],
+        breakdowns={WAIT: wait},
+        extra_metrics=stages,
+    )
+    overall = cells[cells["dimension"] == ""].set_index("metric_id")
+    if "funnel_enrolled" not in overall.index:
         raise MetricError(
             f"{ctx.provider_name}: no enrollments in the {months} months to {ctx.period}."
         )
-    wait = eps["days_referral_to_enrollment"].astype("float64")
-    stages = [
-        ("Enrolled", len(eps)),
-        ("With a referral date", int(wait.notna().sum())),
-        (f"Enrolled within {target:.0f} days of referral", int((wait <= target).sum())),
-        (f"Left by {end:%Y-%m-%d}", int((eps["exit_date"] <= pd.Timestamp(end)).sum())),
-    ]
-    if ctx.program.destinations:
-        stages.append(
-            (
-                "Left to a permanent destination",
-                int(
-                    (
-                        (eps["exit_date"] <= pd.Timestamp(end))
-                        & (eps["destination_class"] == "permanent")
-                    ).sum()
-                ),
-            )
-        )
-    funnel = pd.DataFrame(stages, columns=["group", "denominator"]).assign(scope="funnel")
-    bands = (
-        pd.cut(wait.dropna(), WAIT_EDGES, right=False, labels=WAIT_LABELS)
-        .value_counts()
-        .reindex(WAIT_LABELS)
+    funnel = pd.DataFrame(
+        {
+            "group": [st.label for st in stages.values()],
+            "denominator": [overall["value"].get(k, 0.0) for k in stages],
+            "suppressed": [bool(overall["suppressed"].get(k, False)) for k in stages],
+            "scope": "funnel",
+        }
     )
+    by_wait = cells[(cells["metric_id"] == "funnel_referred") & (cells["dimension"] == WAIT)]
+    names = dict(zip(em.band_labels(WAIT_EDGES[:-1]), WAIT_LABELS, strict=True))
+    by_wait = by_wait.set_index(by_wait["group"].map(names))
     waits = pd.DataFrame(
-        {"group": WAIT_LABELS, "denominator": bands.to_numpy(dtype="float64"), "scope": "wait"}
+        {
+            "group": WAIT_LABELS,
+            "denominator": [by_wait["value"].get(lab, 0.0) for lab in WAIT_LABELS],
+            "suppressed": [bool(by_wait["suppressed"].get(lab, False)) for lab in WAIT_LABELS],
+            "scope": "wait",
+        }
     )
     table = pd.concat([funnel, waits], ignore_index=True)
     table["denominator"] = table["denominator"].astype("float64")
-    table = finish(ctx, table, ["scope"])
-    first = float(stages[0][1])
+    enrolled, referred = funnel["denominator"].iloc[0], funnel["denominator"].iloc[1]
     table["share"] = table["denominator"] / np.where(
-        table["scope"] == "funnel", first, stages[1][1] or np.nan
+        table["scope"] == "funnel", enrolled, referred or np.nan
     )
     trend = trend_with_peers(
         ctx,
-        m,
+        mid,
         shift_period(ctx.period, -23)
         if shift_period(ctx.period, -23) >= ctx.program.first_period
         else ctx.program.first_period,
     )
     fun = table[table["scope"] == "funnel"]
+    shown = ~fun["suppressed"].to_numpy()
+    median = overall.loc[mid] if mid in overall.index else None
     findings = [
-        f"{text.count(stages[0][1])} enrollments at {ctx.provider_name} in the {months} months to {month_label(ctx.period)}; "
-        f"{text.value(stages[1][1] / first, 'percent')} have a referral date recorded.",
-        f"Of those with a referral date, {text.value(stages[2][1] / max(stages[1][1], 1), 'percent')} enrolled within the "
-        f"{target:.0f}-day target; the median wait was {text.value(np.nanmedian(wait), 'days')}."
-        if stages[1][1]
-        else "No enrollment has a referral date, so the wait cannot be measured.",
+        f"{text.count(enrolled)} enrollments at {ctx.provider_name} in the {months} months to "
+        f"{month_label(ctx.period)}; {text.value(referred / enrolled, 'percent')} have a referral date recorded."
+        if shown[:2].all()
+        else f"Enrollments at {ctx.provider_name} in the {months} months to "
+        f"{month_label(ctx.period)} are too few to show (suppressed).",
     ]
+    if not referred and shown[1]:
+        findings.append("No enrollment has a referral date, so the wait cannot be measured.")
+    elif shown[1:3].all() and median is not None and not bool(median["suppressed"]):
+        within = fun["denominator"].iloc[2]
+        findings.append(
+            f"Of those with a referral date, {text.value(within / referred, 'percent')} enrolled "
+            f"within the {target:.0f}-day target; the median wait was "
+            f"{text.value(median['value'], 'days')}."
+        )
     if fun["suppressed"].any():
         findings.append(f"Stages with fewer than {ctx.threshold} enrollments are suppressed.")
     last = trend.dropna(subset=["value"])
@@ -236,20 +280,22 @@ def peer_comparison(
     mid, m = ctx_metric(ctx, "peer_comparison", metric)
     win = em.trailing_window(ctx.period, months, "window")
     labels = peer_labels(ctx.program, ctx.provider_id, ctx.audience)
-    main = finish(ctx, em.summarize(em.metric_rows(ctx.episodes, m, win), m, ["provider_id"]), None)
+    context_ids = [k for k, v in ctx.program.metrics.items() if v.key and k != mid][:3]
+    cells = engine_cells(ctx, win, [mid, *context_ids], providers=ctx.program.provider_ids)
+    cells = cells[cells["dimension"] == ""]
+    main = cells[cells["metric_id"] == mid].reset_index(drop=True)
     main["provider"] = main["provider_id"].map(labels)
     main["is_self"] = main["provider_id"] == ctx.provider_id
     asc = m.direction == "down"
     # Rank only providers with enough cases: a 5-of-5 month is not "the best provider".
-    rankable = main["value"].where(main["denominator"] >= ctx.threshold)
+    rankable = main["value"].where(main["cell_size"] >= ctx.threshold)
     main["rank"] = rankable.rank(ascending=asc, method="min")
     main = main.sort_values(["rank", "provider"], na_position="last").reset_index(drop=True)
+    main = main.drop(columns=["metric_id", "window", "grain", "start", "end", "dimension", "group"])
     context = {}  # label -> (metric, {provider_id: formatted value})
-    for cid in [k for k, v in ctx.program.metrics.items() if v.key and k != mid][:3]:
+    for cid in context_ids:
         cm = ctx.program.metric(cid)
-        vals = finish(
-            ctx, em.summarize(em.metric_rows(ctx.episodes, cm, win), cm, ["provider_id"]), None
-        )
+        vals = cells[cells["metric_id"] == cid]
         context[cm.label] = {
             r.provider_id: (
                 "suppressed" if r.suppressed else text.value(r.value, cm.format, cm.unit)

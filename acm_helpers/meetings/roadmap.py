@@ -20,7 +20,13 @@ import pandas as pd
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, period_bounds, shift_period
 from acm_helpers.core.config import Program, RoadmapTopic
-from acm_helpers.meetings.context import DeepDiveContext, Section, finish
+from acm_helpers.meetings.context import (
+    DeepDiveContext,
+    Section,
+    cases,
+    engine_cells,
+    rate_difference,
+)
 from acm_helpers.metrics import windows as em
 
 TOPIC_NAMES = {
@@ -81,29 +87,40 @@ def roadmap_review(ctx: DeepDiveContext, window: int = 6) -> pd.DataFrame:
 
     Before: the ``window`` months ending with the topic's month (what the deep dive looked at).
     After: the months since, up to the context's period (at most ``window``). Rates are pooled
-    over each side. ``change`` is after minus before; ``verdict`` reads "better", "worse" or
-    "no clear change" (a rate's change counts only when its 95% interval excludes zero; other
-    kinds when the medians' intervals do not overlap). Provider audiences get suppressed cells.
+    over each side; every value is the engine's cell for its window
+    (:func:`acm_helpers.meetings.context.engine_cells`). ``change`` is after minus before;
+    ``verdict`` reads "better", "worse" or "no clear change" (a rate's change counts only when
+    its 95% interval excludes zero; other kinds when the medians' intervals do not overlap).
+    Provider audiences get suppressed cells.
     """
     plan = roadmap_table(ctx.program, ctx.period)
-    covered = plan[plan["status"] == "covered"]
-    out = []
-    for item in covered.itertuples():
-        m = ctx.program.metric(item.metric_id)
+    covered = list(plan[plan["status"] == "covered"].itertuples())
+    spans, rows = {}, []
+    for item in covered:
         after_first = shift_period(item.month, 1)
         after_last = min(ctx.period, shift_period(item.month, window))
         before_first = max(ctx.program.first_period, shift_period(item.month, -(window - 1)))
-        wins = em.windows(
-            [
-                ("before", period_bounds(before_first)[0], period_bounds(item.month)[1]),
-                ("after", period_bounds(after_first)[0], period_bounds(after_last)[1]),
-            ]
+        spans[item.month] = (before_first, after_first, after_last)
+        rows += [
+            (f"{item.month} before", period_bounds(before_first)[0], period_bounds(item.month)[1]),
+            (f"{item.month} after", period_bounds(after_first)[0], period_bounds(after_last)[1]),
+        ]
+    cells = pd.DataFrame(columns=["metric_id", "window", "dimension"])
+    if covered:  # one evaluation for every topic's two windows
+        cells = engine_cells(
+            ctx,
+            em.windows(rows),
+            list(dict.fromkeys(item.metric_id for item in covered)),
+            providers=[ctx.provider_id],
         )
-        s = em.summarize(em.metric_rows(ctx.episodes, m, wins, ctx.provider_id), m, ["window"])
-        # Each side is suppressed on its own: no total of the two is shown anywhere.
-        s = finish(
-            ctx, s.set_index("window").reindex(["before", "after"]).reset_index(), ["window"]
-        )
+    cells = cells[cells["dimension"] == ""].set_index(["metric_id", "window"])
+    out = []
+    for item in covered:
+        m = ctx.program.metric(item.metric_id)
+        before_first, after_first, after_last = spans[item.month]
+        sides = [f"{item.month} before", f"{item.month} after"]
+        s = cells.reindex([(item.metric_id, w) for w in sides])
+        s["suppressed"] = s["suppressed"].fillna(False).astype(bool)
         b, a = s.iloc[0], s.iloc[1]
         change, verdict = _verdict(m, b, a)
         out.append(
@@ -114,9 +131,9 @@ def roadmap_review(ctx: DeepDiveContext, window: int = 6) -> pd.DataFrame:
                 "before_months": f"{month_label(before_first)} – {month_label(item.month)}",
                 "after_months": f"{month_label(after_first)} – {month_label(after_last)}",
                 "before": b["value"],
-                "before_n": b["denominator"],
+                "before_n": cases(b),
                 "after": a["value"],
-                "after_n": a["denominator"],
+                "after_n": cases(a),
                 "change": change,
                 "verdict": verdict,
             }
@@ -144,13 +161,8 @@ def _verdict(m, b: pd.Series, a: pd.Series) -> tuple[float, str]:
         return float("nan"), "not enough data"
     change = float(a["value"] - b["value"])
     if m.kind == "rate":
-        c = em.compare_rates(
-            a["value"] * a["denominator"],
-            a["denominator"],
-            b["value"] * b["denominator"],
-            b["denominator"],
-        )
-        clear = c["diff_low"] > 0 or c["diff_high"] < 0
+        _, low, high = rate_difference(a, b)
+        clear = low > 0 or high < 0
     elif m.kind in ("median", "mean") and not pd.isna(a["ci_low"]) and not pd.isna(b["ci_low"]):
         clear = a["ci_low"] > b["ci_high"] or a["ci_high"] < b["ci_low"]
     else:

@@ -1,44 +1,93 @@
-"""Declared metrics evaluated over arbitrary windows and groups, row by row.
+"""The metrics engine over windows of the analyst's choosing, and the population rows behind them.
 
-The metrics engine computes each metric per provider, month, quarter, year and term. Deep
-dives, before/after views and the case sampler need two things it does not keep: a metric
-over a window of the analyst's choosing (the months before a practice change, the last 12
-months), and the population rows themselves (which leavers exited to housing, how long each
-stayed). Both come from the *same* declared SQL (``population``, ``numerator``, ``value`` ...)
-bound to each window's dates, so a number here equals the engine's for the same window.
+The engine's tables hold each metric per provider and calendar period. Deep dives, before/after
+views, the roadmap review, the contract report and the case sampler ask for other windows (the
+months before a practice change, the last 12 months, a contract's halves) and other breakdowns
+(stay-length bands, the provider against its peers pooled). :func:`window_cells` answers them
+with the engine itself: the windows become a periods table for :func:`acm_helpers.metrics.sql.evaluate`,
+:func:`acm_helpers.metrics.engine.finish_values` turns the aggregates into values and intervals,
+and :func:`acm_helpers.metrics.privacy.suppress` marks the small cells, so a number here is the
+engine's number for the same window, with the engine's interval and the engine's suppression.
+Ad-hoc breakdowns and populations are declared on the fly (a :class:`Dimension` or a
+:class:`Metric` added to a copy of the program) and go through the same SQL.
 
-Pure functions: frames in, frames out. Small-cell suppression for provider audiences is in
-:func:`suppress` and applied by the callers before anything is displayed.
+:func:`metric_rows` lists the population rows themselves (who left to housing, how long each
+stayed); it is for internal, client-level tools only (the case sampler), never for a displayed
+aggregate.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 
 import duckdb
-import numpy as np
 import pandas as pd
 
-from acm_helpers.core.calendar import month_range, period_bounds, shift_period
+from acm_helpers.core.calendar import (
+    GRAINS,
+    month_range,
+    period_bounds,
+    quarter_of,
+    shift_period,
+)
 from acm_helpers.core.config import Dimension, Metric, Program
-from acm_helpers.core.errors import MetricError
-from acm_helpers.metrics import intervals as iv
+from acm_helpers.core.errors import ConfigError, MetricError, PrivacyError, UnknownIdError
+from acm_helpers.core.schema import (
+    ALL,
+    CELL_NUMBERS,
+    DERIVED_COLUMNS,
+    EPISODE_COLUMNS,
+    LINEAGE_COLUMNS,
+)
+from acm_helpers.metrics import privacy
+from acm_helpers.metrics.engine import finish_values
 from acm_helpers.metrics.joins import bind_period
-from acm_helpers.metrics.sql import band_labels
+from acm_helpers.metrics.periods import periods_table
+from acm_helpers.metrics.sql import band_labels, evaluate
+from acm_helpers.store.store import Store
 
-Z95 = iv.Z95
+WINDOW = "window"  # grain of a window that is not one calendar period
+CALENDAR = ("month", "quarter", "year")  # grains a window may claim (see window_cells)
+CELL_COLUMNS = [
+    "metric_id",
+    "provider_id",
+    "window",
+    "grain",
+    "start",
+    "end",
+    "dimension",
+    "group",
+    *CELL_NUMBERS,
+    "cell_size",
+    "suppressed",
+    "suppression_reason",
+]
 
 
 # -- windows ----------------------------------------------------------------------------------------
-def windows(labels_and_bounds: list[tuple[str, date, date]]) -> pd.DataFrame:
-    """A windows frame (``window``, ``start``, ``end``) for :func:`metric_rows`."""
-    return pd.DataFrame(labels_and_bounds, columns=["window", "start", "end"])
+def windows(labels_and_bounds: list[tuple[str, date, date]], grain: str = WINDOW) -> pd.DataFrame:
+    """A windows frame (``window``, ``start``, ``end``, ``grain``) for :func:`window_cells`."""
+    out = pd.DataFrame(labels_and_bounds, columns=["window", "start", "end"])
+    out["grain"] = grain
+    return out
 
 
 def month_windows(first: str, last: str) -> pd.DataFrame:
-    """One window per month, labelled YYYY-MM."""
-    return windows([(p, *period_bounds(p)) for p in month_range(first, last)])
+    """One window per month, labelled YYYY-MM (grain ``month``)."""
+    return windows([(p, *period_bounds(p)) for p in month_range(first, last)], "month")
+
+
+def quarter_windows(first: str, last: str) -> pd.DataFrame:
+    """One window per quarter touched by ``first`` .. ``last``, labelled YYYY-Qn and clipped to
+    those months (grain ``quarter``; a clipped quarter that is not the engine's quarter is
+    evaluated as a plain window, see :func:`window_cells`)."""
+    spans: dict[str, list[str]] = {}
+    for p in month_range(first, last):
+        spans.setdefault(quarter_of(p), []).append(p)
+    rows = [(q, period_bounds(ms[0])[0], period_bounds(ms[-1])[1]) for q, ms in spans.items()]
+    return windows(rows, "quarter")
 
 
 def trailing_window(period: str, months: int, label: str | None = None) -> pd.DataFrame:
@@ -60,7 +109,195 @@ def split_window(change_month: str, first: str, last: str) -> pd.DataFrame:
     return windows(out)
 
 
-# -- dimensions -------------------------------------------------------------------------------------
+# -- the engine over windows ----------------------------------------------------------------------------
+def declare(
+    program: Program,
+    dimensions: dict[str, Dimension] | None = None,
+    metrics: dict[str, Metric] | None = None,
+) -> Program:
+    """A copy of the program with ad-hoc dimensions and metrics declared beside its own.
+
+    Why a copy: an ad-hoc breakdown (stay-length bands, the provider against its peers) or
+    population (funnel stages) then goes through the engine's SQL, intervals and suppression
+    exactly like a configured one, and the program file stays as it is.
+    """
+    for kind, given, known in (
+        ("dimension", dimensions or {}, program.dimensions),
+        ("metric", metrics or {}, program.metrics),
+    ):
+        clash = sorted(set(given) & set(known))
+        if clash:
+            raise ConfigError(
+                f"Ad-hoc {kind} id(s) {', '.join(clash)} are already declared in program "
+                f"{program.id}; give the ad-hoc {kind} another id."
+            )
+    return program.model_copy(
+        update={
+            "dimensions": {**program.dimensions, **(dimensions or {})},
+            "metrics": {**program.metrics, **(metrics or {})},
+        }
+    )
+
+
+def window_cells(
+    program: Program,
+    source: Store | pd.DataFrame,
+    wins: pd.DataFrame,
+    metrics: list[str],
+    *,
+    providers: list[str] | None = None,
+    dimensions: list[str] | tuple[str, ...] = (),
+    breakdowns: dict[str, Dimension] | None = None,
+    extra_metrics: dict[str, Metric] | None = None,
+    audience: str = "internal",
+) -> pd.DataFrame:
+    """The engine's cells for arbitrary windows: values, 95% intervals, cell sizes, suppression.
+
+    Args:
+        program: the program (metrics, dimensions, suppression rule).
+        source: a :class:`Store` or an episodes frame with the derived columns (and any column an
+            ad-hoc breakdown reads).
+        wins: ``window``, ``start``, ``end`` and optionally ``grain`` (:func:`windows` and the
+            builders above). A window of grain month, quarter or year that is exactly the engine's
+            period of that label is evaluated together with every calendar period of the program,
+            so its suppression is the engine's, time rules included (a month hidden in the packet
+            to protect its quarter is hidden here too); any other window is grain ``window``.
+        metrics: metric ids (configured or in ``extra_metrics``).
+        providers: provider ids and/or ``"__all__"`` to return (default: all of them). Every
+            provider is evaluated either way: suppression across providers needs them.
+        dimensions: configured dimension ids to break down by (the overall row always comes).
+        breakdowns: ad-hoc dimensions (id -> :class:`Dimension`) to break down by as well.
+        extra_metrics: ad-hoc metrics (id -> :class:`Metric`) that ``metrics`` may name.
+        audience: "internal" keeps every number and marks what the engine suppresses;
+            "provider" also nulls the numbers of suppressed cells.
+
+    Returns:
+        One row per metric x provider x window x group (``CELL_COLUMNS``); cells without any
+        population row are absent. Metrics that share a count with a requested one (linked in
+        :mod:`acm_helpers.metrics.privacy`) are evaluated too, so their suppression carries over,
+        but not returned.
+    """
+    if audience not in privacy.AUDIENCES:
+        raise PrivacyError(
+            f"Unknown audience {audience!r}; use one of: {', '.join(privacy.AUDIENCES)}."
+        )
+    prog = declare(program, breakdowns, extra_metrics)
+    wanted = list(dict.fromkeys(metrics))
+    if not wanted:
+        raise MetricError("window_cells needs at least one metric id.")
+    for mid in wanted:
+        prog.metric(mid)
+    dims = list(dict.fromkeys([*dimensions, *(breakdowns or {})]))
+    for did in dims:
+        prog.dimension(did)
+    known = {*program.provider_ids, ALL}
+    for pid in providers or []:
+        if pid not in known:
+            raise UnknownIdError("provider", pid, sorted(known))
+    table, asked = _periods(prog, wins)
+    evaluated = wanted + _linked(prog, wanted, source)
+    raw = evaluate(prog, source, table, dims, evaluated)
+    if raw.empty:
+        return pd.DataFrame(columns=CELL_COLUMNS)
+    cells = finish_values(raw, prog).merge(
+        table[["period", "grain", "start", "end"]].drop_duplicates(["period", "grain"]),
+        on=["period", "grain"],
+        how="left",
+    )
+    cells = privacy.suppress(cells, prog)
+    keep = pd.MultiIndex.from_frame(cells[["period", "grain"]]).isin(asked)
+    keep &= cells["metric_id"].isin(wanted).to_numpy()
+    if providers is not None:
+        keep &= cells["provider_id"].isin(providers).to_numpy()
+    out = cells[keep]
+    if audience == "provider":
+        out = privacy.null_suppressed(out)
+    out = out.rename(columns={"period": "window"})[CELL_COLUMNS]
+    return out.sort_values(
+        ["metric_id", "grain", "window", "provider_id", "dimension", "group"], ignore_index=True
+    )
+
+
+def _periods(program: Program, wins: pd.DataFrame) -> tuple[pd.DataFrame, pd.MultiIndex]:
+    """The periods table for ``wins`` and the (period, grain) pairs asked for.
+
+    Calendar windows that are the engine's periods bring every calendar period of the program
+    with them (months, quarters, years, contract terms), as in :func:`engine.compute`.
+    """
+    missing = {"window", "start", "end"} - set(wins.columns)
+    if missing:
+        raise ConfigError(
+            f"A windows frame needs columns window, start, end; missing {sorted(missing)}."
+        )
+    w = wins.copy()
+    if "grain" not in w:
+        w["grain"] = WINDOW
+    w["window"] = w["window"].astype("str")
+    w["start"] = pd.to_datetime(w["start"]).dt.date
+    w["end"] = pd.to_datetime(w["end"]).dt.date
+    bad = sorted(set(w["grain"]) - {WINDOW, *CALENDAR})
+    if bad:
+        raise ConfigError(f"Window grain(s) {bad}: use {WINDOW} or one of {', '.join(CALENDAR)}.")
+    if w.duplicated(["window", "grain"]).any():
+        dupes = sorted(w.loc[w.duplicated(["window", "grain"]), "window"])
+        raise ConfigError(f"Window labels must be unique; {', '.join(dupes)} appear twice.")
+    late = w[w["start"] > w["end"]]
+    if len(late):
+        raise ConfigError(f"Window {late['window'].iloc[0]!r} ends before it starts.")
+    family = periods_table(program, None, GRAINS, trailing=False)
+    bounds = family.set_index(["period", "grain"])[["start", "end"]]
+    calendar = w["grain"] != WINDOW
+    for i in w.index[calendar]:
+        key = (w.at[i, "window"], w.at[i, "grain"])
+        if key not in bounds.index or tuple(bounds.loc[key]) != (w.at[i, "start"], w.at[i, "end"]):
+            w.at[i, "grain"] = WINDOW  # not the engine's period of that label: a plain window
+    plain = w[w["grain"] == WINDOW]
+    if plain.duplicated("window").any():
+        raise ConfigError(
+            f"Window labels must be unique; {plain.loc[plain.duplicated('window'), 'window'].iloc[0]!r} "
+            "appears twice once calendar periods that are not the engine's are read as windows."
+        )
+    table = plain.rename(columns={"window": "period"})[["period", "grain", "start", "end"]].assign(
+        scope=None
+    )
+    if (w["grain"] != WINDOW).any():
+        table = pd.concat([family[table.columns], table], ignore_index=True)
+    table["scope"] = table["scope"].astype("str")
+    asked = pd.MultiIndex.from_frame(w[["window", "grain"]])
+    return table.reset_index(drop=True), asked
+
+
+def _linked(program: Program, wanted: list[str], source) -> list[str]:
+    """Metrics linked to the wanted ones (they print the same count), that the source can
+    evaluate: a linked metric whose input columns the episodes lack has no cells anywhere."""
+    group = {m for s in privacy.linked_sets(program) if s & set(wanted) for m in s} - set(wanted)
+    if not group:
+        return []
+    columns = {c.lower() for c in _columns(source)}
+    schema = {
+        c.lower() for c in [*EPISODE_COLUMNS, *DERIVED_COLUMNS, *LINEAGE_COLUMNS, *program.outcomes]
+    }
+    out = []
+    for mid in sorted(group):
+        m = program.metrics[mid]
+        text = " ".join(t for t in (m.population, m.numerator, m.denominator, m.value) if t)
+        words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+        if not (words & schema) - columns:
+            out.append(mid)
+    return out
+
+
+def _columns(source) -> list[str]:
+    if isinstance(source, pd.DataFrame):
+        return list(source.columns)
+    if isinstance(source, Store):
+        return list(source.query("SELECT * FROM episodes LIMIT 0").columns)
+    raise MetricError(
+        f"window_cells needs a Store or an episodes DataFrame, not {type(source).__name__}."
+    )
+
+
+# -- dimension columns for row-level tools ----------------------------------------------------------------
 def with_dimensions(episodes: pd.DataFrame, program: Program) -> pd.DataFrame:
     """Add binned dimension columns (e.g. ``age_band`` from ``age_at_entry``) when missing."""
     out = episodes
@@ -82,7 +319,7 @@ def _bin(values: pd.Series, dim: Dimension) -> pd.Series:
     return cut.astype("string")
 
 
-# -- rows -------------------------------------------------------------------------------------------
+# -- rows (internal, client-level tools only) -----------------------------------------------------------
 def _bind(sql: str) -> str:
     return bind_period(sql, "_w_start", "_w_end")
 
@@ -90,19 +327,25 @@ def _bind(sql: str) -> str:
 def metric_rows(
     episodes: pd.DataFrame, metric: Metric, wins: pd.DataFrame, provider_id: str | None = None
 ) -> pd.DataFrame:
-    """Population rows of a metric in each window, with their contribution.
+    """Population rows of a metric in each window, with their contribution to the engine's cell.
 
-    Returns the episode columns plus ``window`` and, by kind: ``_num`` (rate: 1.0/0.0;
-    sum_ratio: the numerator), ``_den`` (sum_ratio), ``_val`` (mean, median, distinct count).
-    An episode in several windows appears once per window.
+    For internal, client-level tools (the case sampler) only: a displayed aggregate comes from
+    :func:`window_cells`. Returns the episode columns plus ``window`` and, by kind: ``_num``
+    (rate: 1.0/0.0 as the engine counts it; sum_ratio: the numerator), ``_den`` (sum_ratio),
+    ``_val`` (mean, median, distinct count). An episode in several windows appears once per
+    window.
     """
     eps = episodes if provider_id is None else episodes[episodes["provider_id"] == provider_id]
-    w = wins.rename(columns={"window": "_w_label", "start": "_w_start", "end": "_w_end"}).copy()
-    w["_w_start"] = pd.to_datetime(w["_w_start"]).dt.date
-    w["_w_end"] = pd.to_datetime(w["_w_end"]).dt.date
+    w = wins[["window", "start", "end"]].rename(
+        columns={"window": "_w_label", "start": "_w_start", "end": "_w_end"}
+    )
+    w = w.assign(
+        _w_start=pd.to_datetime(w["_w_start"]).dt.date, _w_end=pd.to_datetime(w["_w_end"]).dt.date
+    )
     extra = {
-        "rate": f", CAST(({metric.numerator}) AS DOUBLE) AS _num",
-        "sum_ratio": f", CAST(({metric.numerator}) AS DOUBLE) AS _num, CAST(({metric.denominator}) AS DOUBLE) AS _den",
+        "rate": f", CASE WHEN CAST(({metric.numerator}) AS BOOLEAN) THEN 1.0 ELSE 0.0 END AS _num",
+        "sum_ratio": f", COALESCE(CAST(({metric.numerator}) AS DOUBLE), 0) AS _num, "
+        f"COALESCE(CAST(({metric.denominator}) AS DOUBLE), 0) AS _den",
         "mean": f", CAST(({metric.value}) AS DOUBLE) AS _val",
         "median": f", CAST(({metric.value}) AS DOUBLE) AS _val",
         "count": f", ({metric.value}) AS _val" if metric.value else "",
@@ -121,153 +364,4 @@ def metric_rows(
                 f"Metric {metric.label!r}: its SQL failed over the episodes "
                 f"({exc}). Check the metric's population/numerator in the program file."
             ) from exc
-    return out
-
-
-# -- aggregation --------------------------------------------------------------------------------------
-def wilson(x: float, n: float) -> tuple[float, float]:
-    """Wilson score 95% interval for x successes of n (NaN, NaN when n is 0): the engine's."""
-    lo, hi = iv.wilson([x], [n])
-    return (float(lo[0]), float(hi[0]))
-
-
-def median_ci(values: np.ndarray) -> tuple[float, float]:
-    """95% interval for a median from order statistics, with the engine's ranks (exact
-    binomial up to ``intervals.EXACT_MEDIAN_MAX_N``), so a deep dive shows the tile's interval."""
-    v = np.sort(values[~np.isnan(values)])
-    lo, hi = (int(r[0]) for r in iv.median_ranks([len(v)]))
-    if lo < 1:
-        return (math.nan, math.nan)
-    return (float(v[lo - 1]), float(v[hi - 1]))
-
-
-def summarize(rows: pd.DataFrame, metric: Metric, by: list[str]) -> pd.DataFrame:
-    """One row per group of ``by``: numerator, denominator (cases), value, ci_low, ci_high.
-
-    Rates are pooled (sum of successes over cases), never averaged across months.
-    """
-    records = []
-    groups = rows.groupby(by, dropna=False, sort=True) if by else [((), rows)]
-    for key, g in groups:
-        key = key if isinstance(key, tuple) else (key,)
-        rec = dict(zip(by, key, strict=True))
-        n = float(len(g))
-        if metric.kind == "rate":
-            x = float(g["_num"].sum())
-            lo, hi = wilson(x, n)
-            rec |= {
-                "numerator": x,
-                "denominator": n,
-                "value": x / n if n else math.nan,
-                "ci_low": lo,
-                "ci_high": hi,
-            }
-        elif metric.kind == "sum_ratio":
-            num, den = float(g["_num"].sum()), float(g["_den"].sum())
-            rec |= {
-                "numerator": num,
-                "denominator": den,
-                "value": num / den if den else math.nan,
-                "ci_low": math.nan,
-                "ci_high": math.nan,
-            }
-        elif metric.kind == "median":
-            vals = g["_val"].to_numpy(dtype="float64", na_value=np.nan)
-            lo, hi = median_ci(vals)
-            rec |= {
-                "numerator": math.nan,
-                "denominator": float(np.sum(~np.isnan(vals))),
-                "value": float(np.nanmedian(vals)) if np.any(~np.isnan(vals)) else math.nan,
-                "ci_low": lo,
-                "ci_high": hi,
-            }
-        elif metric.kind == "mean":
-            vals = g["_val"].to_numpy(dtype="float64", na_value=np.nan)
-            vals = vals[~np.isnan(vals)]
-            m = float(vals.mean()) if len(vals) else math.nan
-            se = float(vals.std(ddof=1) / math.sqrt(len(vals))) if len(vals) > 1 else math.nan
-            rec |= {
-                "numerator": math.nan,
-                "denominator": float(len(vals)),
-                "value": m,
-                "ci_low": m - Z95 * se,
-                "ci_high": m + Z95 * se,
-            }
-        else:  # count
-            count = float(g["_val"].nunique()) if "_val" in g else n
-            rec |= {
-                "numerator": count,
-                "denominator": count,
-                "value": count,
-                "ci_low": math.nan,
-                "ci_high": math.nan,
-            }
-        records.append(rec)
-    cols = [*by, "numerator", "denominator", "value", "ci_low", "ci_high"]
-    return pd.DataFrame.from_records(records, columns=cols)
-
-
-def compare_rates(x1: float, n1: float, x2: float, n2: float) -> dict[str, float]:
-    """Difference (Newcombe hybrid score interval) and ratio (log interval) of two rates.
-
-    Why these: both behave at small counts and near 0% or 100%, where the plain Wald interval
-    can leave [0, 1]; they are what the equity literature reports.
-    """
-    if not n1 or not n2:
-        return {
-            "difference": math.nan,
-            "diff_low": math.nan,
-            "diff_high": math.nan,
-            "ratio": math.nan,
-            "ratio_low": math.nan,
-            "ratio_high": math.nan,
-        }
-    p1, p2 = x1 / n1, x2 / n2
-    l1, u1 = wilson(x1, n1)
-    l2, u2 = wilson(x2, n2)
-    d = p1 - p2
-    out = {
-        "difference": d,
-        "diff_low": d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2),
-        "diff_high": d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2),
-    }
-    if x1 > 0 and x2 > 0:
-        se = math.sqrt(1 / x1 - 1 / n1 + 1 / x2 - 1 / n2)
-        r = p1 / p2
-        out |= {
-            "ratio": r,
-            "ratio_low": r * math.exp(-Z95 * se),
-            "ratio_high": r * math.exp(Z95 * se),
-        }
-    else:
-        out |= {"ratio": math.nan, "ratio_low": math.nan, "ratio_high": math.nan}
-    return out
-
-
-def suppress(
-    table: pd.DataFrame,
-    threshold: int,
-    group_cols: list[str] | None = None,
-    value_cols: tuple[str, ...] = ("numerator", "denominator", "value", "ci_low", "ci_high"),
-    count_col: str = "denominator",
-) -> pd.DataFrame:
-    """Null every cell whose case count is under ``threshold``, with complementary suppression.
-
-    Why complementary: a provider packet also shows the overall count, so a single suppressed
-    group could be recovered by subtraction. Within each set of rows sharing ``group_cols``
-    (e.g. one dimension in one window), if exactly one row is suppressed, the next smallest is
-    suppressed too. Adds a ``suppressed`` column.
-    """
-    out = table.copy()
-    small = out[count_col].fillna(0) < threshold
-    out["suppressed"] = small
-    sets = out.groupby(group_cols, sort=False).groups.values() if group_cols else [out.index]
-    for idx in sets:
-        block = out.loc[idx]
-        if block["suppressed"].sum() == 1 and len(block) > 1:
-            nxt = block[~block["suppressed"]][count_col].idxmin()
-            out.loc[nxt, "suppressed"] = True
-    cols = [c for c in value_cols if c in out.columns]
-    out[cols] = out[cols].astype("float64")
-    out.loc[out["suppressed"], cols] = np.nan
     return out

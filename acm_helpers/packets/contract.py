@@ -13,7 +13,9 @@ over the term; and the manager's narrative (a parameter or a Markdown file).
 
 Term: the contract's start month to its end month, clipped to the months the program has data
 for (and to ``through`` when the report is drafted before the end). Every value is pooled over
-its window from episodes with the declared metric SQL, never an average of monthly rates.
+its window by the metrics engine (:func:`acm_helpers.meetings.context.engine_cells`: the
+declared metric SQL, the engine's intervals and its suppression), never an average of monthly
+rates.
 """
 
 from __future__ import annotations
@@ -29,8 +31,7 @@ from acm_helpers.core.calendar import month_label, month_range
 from acm_helpers.core.config import load_program
 from acm_helpers.core.errors import ConfigError
 from acm_helpers.meetings import actions, roadmap
-from acm_helpers.meetings.context import Section, finish
-from acm_helpers.metrics import windows as em
+from acm_helpers.meetings.context import Section, cases, engine_cells
 from acm_helpers.packets.contract_term import ContractReport, find_provider, term_months
 from acm_helpers.packets.contract_trends import window
 
@@ -53,16 +54,15 @@ def header(rep: ContractReport) -> Section:
 def performance(rep: ContractReport) -> Section:
     """Each key metric over the whole term: value, target, peer median, rank."""
     ctx, rows = rep.ctx, []
-    for mid, m in rep.program.metrics.items():
-        if not m.key:
-            continue
-        s = em.summarize(
-            em.metric_rows(ctx.episodes, m, window(rep.first, rep.last, "term")),
-            m,
-            ["provider_id"],
-        )
-        s = finish(ctx, s, None)
-        rankable = s["value"].where(s["denominator"] >= ctx.threshold)
+    key = [mid for mid, m in rep.program.metrics.items() if m.key]
+    cells = engine_cells(
+        ctx, window(rep.first, rep.last, "term"), key, providers=rep.program.provider_ids
+    )
+    cells = cells[cells["dimension"] == ""]
+    for mid in key:
+        m = rep.program.metric(mid)
+        s = cells[cells["metric_id"] == mid].reset_index(drop=True)
+        rankable = s["value"].where(s["cell_size"] >= ctx.threshold)
         s["rank"] = rankable.rank(ascending=m.direction == "down", method="min")
         own = s[s["provider_id"] == rep.provider.id]
         peers = s[s["provider_id"] != rep.provider.id]["value"].dropna()
@@ -70,7 +70,15 @@ def performance(rep: ContractReport) -> Section:
             own.iloc[0]
             if len(own)
             else pd.Series(
-                {"value": np.nan, "denominator": np.nan, "rank": np.nan, "suppressed": False}
+                {
+                    "value": np.nan,
+                    "denominator": np.nan,
+                    "ci_low": np.nan,
+                    "ci_high": np.nan,
+                    "cell_size": np.nan,
+                    "rank": np.nan,
+                    "suppressed": False,
+                }
             )
         )
         v = o["value"]
@@ -86,18 +94,22 @@ def performance(rep: ContractReport) -> Section:
             if pd.isna(v)
             else text.value(v, m.format, m.unit)
         )
+        n = cases(o)
         rows.append(
             {
                 "metric_id": mid,
                 "Metric": m.label,
                 "Term value": shown,
-                "Cases": text.count(o["denominator"]),
+                "Cases": text.count(n),
                 "Target": text.value(m.target, m.format, m.unit) if m.target is not None else "–",
                 "Target met": met,
                 "Peer median": text.value(peers.median(), m.format, m.unit) if len(peers) else "–",
                 "Rank": "–"
                 if pd.isna(o["rank"])
                 else f"{o['rank']:.0f} of {int(s['rank'].notna().sum())}",
+                "value": v,
+                "ci_low": o["ci_low"],
+                "ci_high": o["ci_high"],
             }
         )
     table = pd.DataFrame(rows)
@@ -110,7 +122,7 @@ def performance(rep: ContractReport) -> Section:
     return Section(
         "Performance over the term",
         sentences,
-        [table.drop(columns="metric_id")],
+        [table.drop(columns=["metric_id", "value", "ci_low", "ci_high"])],
         intro="Each key metric pooled over the whole term, against its target and the other providers.",
         note="Values are pooled over the whole term; rank 1 is the best among providers with "
         f"at least {ctx.threshold} cases.",

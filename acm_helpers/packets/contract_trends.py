@@ -12,11 +12,13 @@ import pandas as pd
 
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, month_range, period_bounds, quarter_of
+from acm_helpers.core.config import Metric
 from acm_helpers.meetings import deepdive
 from acm_helpers.meetings.context import (
     DeepDiveContext,
     Section,
-    finish,
+    engine_cells,
+    rate_difference,
 )
 from acm_helpers.metrics import windows as em
 from acm_helpers.packets.contract_term import ContractReport
@@ -34,37 +36,29 @@ def trends(rep: ContractReport) -> Section:
     ctx = rep.ctx
     (a1, a2), (b1, b2) = rep.halves
     sentences, out_rows, chart_list = [], [], []
-    quarters = _quarters(rep.first, rep.last)
-    for mid, m in rep.program.metrics.items():
-        if not m.key:
-            continue
-        wins = pd.concat([window(a1, a2, "first"), window(b1, b2, "second")], ignore_index=True)
-        s = (
-            finish(
-                ctx,
-                em.summarize(em.metric_rows(ctx.episodes, m, wins, rep.provider.id), m, ["window"]),
-                ["window"],
-            )
-            .set_index("window")
-            .reindex(["first", "second"])
-        )
-        if s["suppressed"].fillna(True).any() or s["value"].isna().any():
+    key = [mid for mid, m in rep.program.metrics.items() if m.key]
+    wins = pd.concat([window(a1, a2, "first"), window(b1, b2, "second")], ignore_index=True)
+    halves = engine_cells(ctx, wins, key, providers=[rep.provider.id])
+    halves = halves[halves["dimension"] == ""].set_index(["metric_id", "window"])
+    quarters = quarterly(
+        ctx,
+        [mid for mid in key if rep.program.metrics[mid].kind in ("rate", "median")],
+        rep.first,
+        rep.last,
+    )
+    for mid in key:
+        m = rep.program.metric(mid)
+        s = halves.reindex([(mid, "first"), (mid, "second")]).droplevel("metric_id")
+        if s["suppressed"].fillna(True).astype(bool).any() or s["value"].isna().any():
             sentences.append(f"{m.label}: too few cases in one half of the term to compare.")
             continue
         f_, s_ = s.loc["first"], s.loc["second"]
         verdict, ci = "no clear change", ""
         if m.kind == "rate":
-            c = em.compare_rates(
-                s_["value"] * s_["denominator"],
-                s_["denominator"],
-                f_["value"] * f_["denominator"],
-                f_["denominator"],
-            )
-            ci = f" (95% interval {text.signed_range(c['diff_low'], c['diff_high'], 'percent')})"
-            if c["diff_low"] > 0 or c["diff_high"] < 0:
-                verdict = (
-                    "improved" if (c["difference"] > 0) == (m.direction == "up") else "worsened"
-                )
+            d, low, high = rate_difference(s_, f_)
+            ci = f" (95% interval {text.signed_range(low, high, 'percent')})"
+            if low > 0 or high < 0:
+                verdict = "improved" if (d > 0) == (m.direction == "up") else "worsened"
         d = s_["value"] - f_["value"]
         diff = text.signed(d, m.format, m.unit)
         sentences.append(
@@ -83,7 +77,7 @@ def trends(rep: ContractReport) -> Section:
         if m.kind in ("rate", "median"):
             chart_list.append(
                 charts.trend_chart(
-                    _quarterly(ctx, m, quarters),
+                    quarters[mid],
                     title=f"{m.label}, by quarter",
                     fmt=m.format,
                     target=m.target,
@@ -107,26 +101,36 @@ def _quarters(first: str, last: str) -> list[tuple[str, str, str]]:
     return [(q, ms[0], ms[-1]) for q, ms in out.items()]
 
 
-def _quarterly(ctx: DeepDiveContext, m, quarters) -> pd.DataFrame:
-    wins = em.windows([(q, period_bounds(a)[0], period_bounds(b)[1]) for q, a, b in quarters])
-    s = em.summarize(em.metric_rows(ctx.episodes, m, wins), m, ["window", "provider_id"])
-    own = finish(ctx, s[s["provider_id"] == ctx.provider_id], None)
-    peers = finish(ctx, s[s["provider_id"] != ctx.provider_id], ["window"]).groupby("window")[
-        "value"
-    ]
-    q = pd.DataFrame(
-        {
-            "peer_q1": peers.quantile(0.25),
-            "peer_median": peers.median(),
-            "peer_q3": peers.quantile(0.75),
-        }
-    )
-    out = pd.DataFrame({"period": [q_ for q_, _, _ in quarters]})
-    return out.merge(
-        own.rename(columns={"window": "period"})[["period", "value", "ci_low", "ci_high"]],
-        on="period",
-        how="left",
-    ).merge(q, left_on="period", right_index=True, how="left")
+def quarterly(
+    ctx: DeepDiveContext, metrics: list[str], first: str, last: str
+) -> dict[str, pd.DataFrame]:
+    """Each metric by quarter of the term for the provider, with the other providers' quartiles
+    (for ``charts.trend_chart``): the engine's quarter cells where a quarter is whole, else the
+    engine over the clipped quarter."""
+    wins = em.quarter_windows(first, last)
+    out = {}
+    if not metrics:
+        return out
+    cells = engine_cells(ctx, wins, metrics, providers=ctx.program.provider_ids)
+    cells = cells[cells["dimension"] == ""]
+    for mid in metrics:
+        s = cells[cells["metric_id"] == mid]
+        own = s[s["provider_id"] == ctx.provider_id]
+        peers = s[s["provider_id"] != ctx.provider_id].groupby("window")["value"]
+        q = pd.DataFrame(
+            {
+                "peer_q1": peers.quantile(0.25),
+                "peer_median": peers.median(),
+                "peer_q3": peers.quantile(0.75),
+            }
+        )
+        frame = pd.DataFrame({"period": wins["window"]})
+        out[mid] = frame.merge(
+            own.rename(columns={"window": "period"})[["period", "value", "ci_low", "ci_high"]],
+            on="period",
+            how="left",
+        ).merge(q, left_on="period", right_index=True, how="left")
+    return out
 
 
 def disparities(rep: ContractReport) -> Section:
@@ -136,19 +140,24 @@ def disparities(rep: ContractReport) -> Section:
     (a1, a2), (b1, b2) = rep.halves
     wins = pd.concat([window(a1, a2, "first"), window(b1, b2, "recent")], ignore_index=True)
     rows = []
-    for m in rep.program.metrics.values():
-        if not (m.key and m.kind == "rate"):
-            continue
-        for dim in rep.program.dimensions.values():
-            if dim.reference_group is None or dim.column not in ctx.episodes.columns:
+    rates = [k for k, m in rep.program.metrics.items() if m.key and m.kind == "rate"]
+    dims = [
+        did
+        for did, dim in rep.program.dimensions.items()
+        if dim.reference_group is not None and dim.column in ctx.episodes.columns
+    ]
+    cells = pd.DataFrame(columns=["metric_id", "dimension"])
+    if rates and dims:
+        cells = engine_cells(ctx, wins, rates, providers=[rep.provider.id], dimensions=dims)
+    for mid in rates:
+        m = rep.program.metric(mid)
+        for did in dims:
+            dim = rep.program.dimension(did)
+            t = deepdive.group_table(cells[cells["metric_id"] == mid], did)
+            if t.empty:
                 continue
-            r = em.metric_rows(ctx.episodes, m, wins, rep.provider.id)
-            if r.empty:
-                continue
-            r[dim.column] = r[dim.column].fillna("Not recorded")
-            t = em.summarize(r, m, ["window", dim.column]).rename(columns={dim.column: "group"})
             ref, _ = deepdive.reference_group(t, dim.reference_group, ctx.threshold)
-            t = deepdive.with_gaps(finish(ctx, t, ["window"]), m, ref, ctx.threshold)
+            t = deepdive.with_gaps(t, m, ref, ctx.threshold)
             wide = t.pivot_table(
                 index="group", columns="window", values=["difference", "flagged"], aggfunc="first"
             )
@@ -225,30 +234,51 @@ def disparities(rep: ContractReport) -> Section:
     )
 
 
+def completeness_metrics(fields: list[str]) -> dict[str, Metric]:
+    """Completeness of each field as an ad-hoc rate metric over the window's enrollments (exit
+    destination: over those who left), so every share is an engine cell, suppressed as one."""
+    out = {}
+    for f in fields:
+        population = "enrollment_date BETWEEN :start AND :end"
+        if f == "exit_destination":
+            population += " AND exit_date IS NOT NULL"
+        out[f"complete_{f}"] = Metric(
+            label=f"{f} filled in",
+            definition=f"Share of the quarter's enrollments with {f} recorded.",
+            kind="rate",
+            population=population,
+            numerator=f'"{f}" IS NOT NULL',
+            format="percent",
+        )
+    return out
+
+
 def data_quality(rep: ContractReport) -> Section:
-    """Completeness of key fields by quarter (from the episodes) and, when intake logged them,
-    rejected rows and late submissions."""
-    eps = rep.ctx.episodes[rep.ctx.episodes["provider_id"] == rep.provider.id]
+    """Completeness of key fields by quarter (the engine's cells of ad-hoc rate metrics over the
+    quarter's enrollments) and, when intake logged them, rejected rows and late submissions."""
+    fields = [f for f in QUALITY_FIELDS if f in rep.ctx.episodes.columns]
     rows = []
-    for q, a, b in _quarters(rep.first, rep.last):
-        start, end = pd.Timestamp(period_bounds(a)[0]), pd.Timestamp(period_bounds(b)[1])
-        e = eps[(eps["enrollment_date"] >= start) & (eps["enrollment_date"] <= end)]
-        for f in QUALITY_FIELDS:
-            if f not in e.columns or e.empty:
-                continue
-            base = e[e["exit_date"].notna()] if f == "exit_destination" else e
-            if len(base):
+    if fields:
+        checks = completeness_metrics(fields)
+        cells = engine_cells(
+            rep.ctx,
+            em.quarter_windows(rep.first, rep.last),
+            list(checks),
+            providers=[rep.provider.id],
+            extra_metrics=checks,
+        )
+        cells = cells[cells["dimension"] == ""].set_index(["metric_id", "window"])
+        for q, _, _ in _quarters(rep.first, rep.last):
+            for f in fields:
+                if (f"complete_{f}", q) not in cells.index:
+                    continue
+                c = cells.loc[(f"complete_{f}", q)]
                 rows.append(
-                    {
-                        "period": q,
-                        "field": f,
-                        "completeness": float(base[f].notna().mean()),
-                        "n": len(base),
-                    }
+                    {"period": q, "field": f, "completeness": c["value"], "n": c["denominator"]}
                 )
     comp = pd.DataFrame(rows, columns=["period", "field", "completeness", "n"])
     sentences = []
-    for f, g in comp.groupby("field", sort=False):
+    for f, g in comp.dropna(subset=["completeness"]).groupby("field", sort=False):
         first, last = g.iloc[0], g.iloc[-1]
         drop = first["completeness"] - last["completeness"]
         trend = "fell" if drop > 0.05 else "rose" if drop < -0.05 else "held"

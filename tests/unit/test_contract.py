@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -190,3 +191,86 @@ def test_narrative_sources(tmp_path):
     assert "No narrative provided" in contract.narrative().data
     with pytest.raises(ConfigError, match="not found"):
         contract.narrative(path=tmp_path / "missing.md")
+
+
+# -- the engine's numbers ------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_term(program, demo_episodes):
+    """The demo episodes, the program with every kind as a key metric (a mean added, cost per
+    exit made key) and the engine's own cells."""
+    from acm_helpers.core.config import Metric
+    from acm_helpers.metrics import engine
+    from acm_helpers.metrics import windows as em
+
+    mean = Metric(
+        label="Mean length of stay",
+        definition="Mean days enrolled, among leavers in the period.",
+        kind="mean",
+        population="exit_date BETWEEN :start AND :end",
+        value="length_of_stay_days",
+        format="days",
+        unit="days",
+    )
+    metrics = dict(program.metrics)
+    metrics["cost_per_exit_to_ph"] = metrics["cost_per_exit_to_ph"].model_copy(update={"key": True})
+    prog = em.declare(program.model_copy(update={"metrics": metrics}), metrics={"mean_stay": mean})
+    eps = derive_episodes(demo_episodes)
+    return prog, eps, engine.compute(prog, eps, dimensions=[])
+
+
+KINDS = [
+    pytest.param("exits_to_permanent_housing", id="rate"),
+    pytest.param("median_length_of_stay", id="median"),
+    pytest.param("mean_stay", id="mean"),
+    pytest.param("clients_served", id="count"),
+    pytest.param("cost_per_exit_to_ph", id="sum_ratio"),
+]
+
+
+@pytest.mark.parametrize("audience", ["internal", "provider"])
+def test_performance_values_are_the_engines_term_cells(demo_term, audience):
+    prog, eps, mv = demo_term
+    rep = contract_term.make_report(
+        prog, eps, "northgate", items=ITEMS.iloc[:0], meetings=MEETINGS.iloc[:0], audience=audience
+    )
+    got = contract.performance(rep).data.set_index("metric_id")
+    want = mv[
+        (mv["grain"] == "term") & (mv["provider_id"] == "northgate") & (mv["dimension"] == "")
+    ]
+    want = want.set_index("metric_id").loc[got.index]
+    assert set(got.index) == {k for k, m in prog.metrics.items() if m.key}
+    for col in ("value", "ci_low", "ci_high"):
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-12)
+    assert want[["ci_low", "ci_high"]].notna().all().all()  # count and sum_ratio intervals too
+
+
+@pytest.mark.parametrize("metric_id", KINDS)
+def test_quarterly_trend_is_the_engines_quarter_cells(demo_term, metric_id):
+    prog, eps, mv = demo_term
+    rep = contract_term.make_report(
+        prog,
+        eps,
+        "northgate",
+        items=ITEMS.iloc[:0],
+        meetings=MEETINGS.iloc[:0],
+        audience="provider",
+    )
+    got = contract_trends.quarterly(rep.ctx, [metric_id], rep.first, rep.last)[metric_id]
+    want = mv[
+        (mv["grain"] == "quarter")
+        & (mv["provider_id"] == "northgate")
+        & (mv["metric_id"] == metric_id)
+        & (mv["dimension"] == "")
+    ].set_index("period")
+    got = got.set_index("period").loc[want.index]
+    for col in ("value", "ci_low", "ci_high"):
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-12)
+    peers = mv[
+        (mv["grain"] == "quarter")
+        & ~mv["provider_id"].isin(["northgate", "__all__"])
+        & (mv["metric_id"] == metric_id)
+        & (mv["dimension"] == "")
+    ].groupby("period")["value"]
+    np.testing.assert_allclose(
+        got["peer_median"].to_numpy(float), peers.median().loc[want.index].to_numpy(float)
+    )

@@ -3,16 +3,16 @@ with hand-computed expectations (demo program config, tiny episode sets)."""
 
 from __future__ import annotations
 
-import math
-from datetime import date
-
 import numpy as np
 import pandas as pd
 import pytest
 
+from acm_helpers.core.config import Metric
 from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
+from acm_helpers.core.schema import ALL
 from acm_helpers.intake.derive import derive_episodes
 from acm_helpers.meetings import deepdive, roadmap
+from acm_helpers.meetings.context import peer_labels
 from acm_helpers.metrics import windows as em
 
 PERIOD = "2026-10"  # 12-month window: 2025-11-01 .. 2026-10-31
@@ -50,38 +50,6 @@ def ctx_for(program, spec, provider="harbor", audience="internal"):
 
 
 # -- the evaluator --------------------------------------------------------------------------------
-def test_wilson_matches_hand_computation():
-    # p=0.5, n=10: centre 0.5, half-width 1.96*sqrt(0.025+0.0096)/1.384 = 0.2640
-    lo, hi = em.wilson(5, 10)
-    assert lo == pytest.approx(0.2366, abs=1e-4)
-    assert hi == pytest.approx(0.7634, abs=1e-4)
-    assert all(math.isnan(v) for v in em.wilson(0, 0))
-
-
-def test_compare_rates_newcombe_example():
-    # Newcombe (1998), Statistics in Medicine 17:873, example (c): 56/70 vs 48/80.
-    c = em.compare_rates(56, 70, 48, 80)
-    assert c["difference"] == pytest.approx(0.2)
-    assert c["diff_low"] == pytest.approx(0.0524, abs=1e-4)
-    assert c["diff_high"] == pytest.approx(0.3339, abs=1e-4)
-    assert c["ratio"] == pytest.approx(0.8 / 0.6)
-
-
-@pytest.mark.parametrize(
-    "counts, expected",
-    [
-        pytest.param([3, 20, 30], [True, True, False], id="one-small-gets-a-complement"),
-        pytest.param([3, 5, 30], [True, True, False], id="two-small-no-complement-needed"),
-        pytest.param([12, 20, 30], [False, False, False], id="none-small"),
-    ],
-)
-def test_suppress_complementary(counts, expected):
-    table = pd.DataFrame({"group": list("abc"), "denominator": counts, "value": [0.5, 0.5, 0.5]})
-    out = em.suppress(table, 11)
-    assert out["suppressed"].tolist() == expected
-    assert out.loc[out["suppressed"], "value"].isna().all()
-
-
 @pytest.mark.parametrize(
     "bins, labels",
     [
@@ -93,7 +61,9 @@ def test_band_labels(bins, labels):
     assert em.band_labels(bins) == labels
 
 
-def test_metric_rows_pool_over_windows(program):
+def test_metric_rows_are_the_engines_population(program):
+    """The case sampler's rows: one per population episode and window, contributing as the
+    engine counts them (a rate's numerator 1.0 / 0.0)."""
     eps = make_episodes(
         [
             ("harbor", 3, "White", "2026-01-01", "2026-03-10", "permanent", None),
@@ -103,10 +73,10 @@ def test_metric_rows_pool_over_windows(program):
     )
     m = program.metric("exits_to_permanent_housing")
     rows = em.metric_rows(eps, m, em.month_windows("2026-03", "2026-04"))
-    s = em.summarize(rows, m, ["window"])
-    assert s["value"].tolist() == [0.75, 0.0]
-    pooled = em.summarize(em.metric_rows(eps, m, em.trailing_window("2026-04", 2)), m, [])
-    assert pooled["value"].iloc[0] == pytest.approx(3 / 6)  # pooled, not (0.75 + 0) / 2
+    assert rows.groupby("window")["_num"].agg(["sum", "size"]).to_dict("index") == {
+        "2026-03": {"sum": 3.0, "size": 4},
+        "2026-04": {"sum": 0.0, "size": 2},
+    }
 
 
 # -- (1) disparity ---------------------------------------------------------------------------------
@@ -364,28 +334,155 @@ def test_run_refuses_options_a_topic_does_not_take(program):
         deepdive.run(ctx_for(program, DISPARITY), "referral_funnel", dimension="race_ethnicity")
 
 
-def test_median_interval_uses_exact_ranks():
-    # n=10: P(Bin(10, .5) <= 1) = 0.011 < 0.025 <= P(<= 2) = 0.055, so [x(2), x(9)]; the normal
-    # approximation would give [x(1), x(10)]
-    assert em.median_ci(np.arange(1.0, 11.0)) == (2.0, 9.0)
-    assert all(math.isnan(v) for v in em.median_ci(np.arange(1.0, 6.0)))  # n=5: no interval
+# -- the engine's numbers and suppression -------------------------------------------------------------
+YEAR = "2025-12"  # 12 months to December 2025 = calendar year 2025, a grain of the engine
 
 
-@pytest.mark.parametrize("provider", ["harbor", "northgate"])
-@pytest.mark.parametrize("metric_id", ["median_length_of_stay", "exits_to_permanent_housing"])
-def test_deep_dive_numbers_equal_the_engines(program, demo_episodes, metric_id, provider):
-    """A deep dive's value and 95% interval for a window are the dashboard tile's (same ranks
-    for median intervals, same Wilson interval), here for the 2025 third quarter."""
-    from acm_helpers.metrics.engine import finish_values
-    from acm_helpers.metrics.periods import periods_table
-    from acm_helpers.metrics.sql import evaluate
+def with_mean(program):
+    """The demo program with a mean metric declared beside its own (the demo has none)."""
+    mean = Metric(
+        label="Mean length of stay",
+        definition="Mean days enrolled, among leavers in the period.",
+        kind="mean",
+        population="exit_date BETWEEN :start AND :end",
+        value="length_of_stay_days",
+        denominator_label="leavers",
+        direction="down",
+        format="days",
+        unit="days",
+    )
+    return em.declare(program, metrics={"mean_length_of_stay": mean})
 
+
+@pytest.fixture(scope="module")
+def year_2025(program, demo_episodes):
+    """The demo episodes, the program with a mean metric, and the engine's own cells."""
+    from acm_helpers.metrics import engine
+
+    prog = with_mean(program)
     eps = derive_episodes(demo_episodes)
-    m = program.metric(metric_id)
-    table = periods_table(program, ["2025-07", "2025-08", "2025-09"], ("quarter",))
-    cells = finish_values(evaluate(program, eps, table, [], [metric_id]), program)
-    tile = cells[(cells["provider_id"] == provider) & (cells["period"] == "2025-Q3")].iloc[0]
-    wins = em.windows([("q3", date(2025, 7, 1), date(2025, 9, 30))])
-    dive = em.summarize(em.metric_rows(eps, m, wins, provider), m, []).iloc[0]
+    mv = engine.compute(prog, eps, grains=("month", "quarter", "year", "term"))
+    return prog, eps, mv
+
+
+def engine_year(mv, metric_id, dimension=""):
+    sel = mv[
+        (mv["grain"] == "year")
+        & (mv["period"] == "2025")
+        & (mv["metric_id"] == metric_id)
+        & (mv["dimension"] == dimension)
+    ]
+    return sel.set_index(["provider_id", "group"] if dimension else "provider_id")
+
+
+@pytest.mark.parametrize("audience", ["internal", "provider"])
+@pytest.mark.parametrize(
+    "metric_id",
+    [
+        pytest.param("exits_to_permanent_housing", id="rate"),
+        pytest.param("median_length_of_stay", id="median"),
+        pytest.param("mean_length_of_stay", id="mean"),
+        pytest.param("clients_served", id="count"),
+        pytest.param("cost_per_exit_to_ph", id="sum_ratio"),
+    ],
+)
+def test_peer_comparison_shows_the_engines_cells(year_2025, metric_id, audience):
+    """Every provider's value and 95% interval in the peer comparison are the engine's cells
+    for 2025 (count: exact Poisson interval; sum_ratio: delta-method interval; mean: t), and
+    for a provider audience exactly the engine's cells are hidden."""
+    prog, eps, mv = year_2025
+    ctx = deepdive.make_context(prog, eps, "harbor", YEAR, audience)
+    got = deepdive.peer_comparison(ctx, metric_id).data
+    want = engine_year(mv, metric_id).drop(index=ALL)
+    if "provider_id" not in got:  # provider audience, anonymized peers: map labels back
+        labels = {v: k for k, v in peer_labels(prog, "harbor", audience).items()}
+        got = got.assign(provider_id=got["provider"].map(labels))
+    got = got.set_index("provider_id").loc[want.index]
+    for col in ("value", "ci_low", "ci_high"):
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-12)
+    if audience == "provider":
+        assert (got["suppressed"].to_numpy() == want["suppressed"].to_numpy()).all()
+    assert want["ci_low"].notna().any()  # every kind publishes an interval now
+
+
+def test_disparity_shows_the_engines_group_cells(year_2025):
+    prog, eps, mv = year_2025
+    ctx = deepdive.make_context(prog, eps, "cascade", YEAR, "provider")
+    got = deepdive.disparity(ctx, "exits_to_permanent_housing", "race_ethnicity").data
+    got = got[got["window"] == "recent"].set_index("group")
+    want = engine_year(mv, "exits_to_permanent_housing", "race_ethnicity").loc["cascade"]
+    want = want.loc[got.index]
+    assert (got["suppressed"].to_numpy() == want["suppressed"].to_numpy()).all()
     for col in ("denominator", "value", "ci_low", "ci_high"):
-        assert dive[col] == pytest.approx(tile[col], rel=1e-12), col
+        np.testing.assert_allclose(got[col].to_numpy(float), want[col].to_numpy(float), rtol=1e-12)
+
+
+def test_trend_months_are_the_engines_month_cells(year_2025):
+    """The monthly trend behind the cohort and funnel charts: the engine's month cells, with the
+    packet's suppression (time rules included) for a provider audience."""
+    from acm_helpers.meetings.context import trend_with_peers
+
+    prog, eps, mv = year_2025
+    ctx = deepdive.make_context(prog, eps, "northgate", YEAR, "provider")
+    got = trend_with_peers(ctx, "exits_to_permanent_housing", "2025-01").set_index("period")
+    want = mv[
+        (mv["grain"] == "month")
+        & (mv["provider_id"] == "northgate")
+        & (mv["metric_id"] == "exits_to_permanent_housing")
+        & (mv["dimension"] == "")
+        & mv["period"].between("2025-01", YEAR)
+    ].set_index("period")
+    got = got.loc[want.index]
+    assert want["suppressed"].any()  # the small provider has hidden months
+    assert (got["suppressed"].to_numpy() == want["suppressed"].to_numpy()).all()
+    np.testing.assert_allclose(got["value"].to_numpy(float), want["value"].to_numpy(float))
+
+
+def old_one_pass(table: pd.DataFrame, threshold: int) -> pd.Series:
+    """The deep dives' former suppression (``episode_metrics.suppress``), restated: within one
+    provider's groups of one window, hide groups under the threshold and, when exactly one is
+    hidden, the next smallest group too. Nothing across providers or time."""
+    small = table["denominator"] < threshold
+    if small.sum() == 1 and len(table) > 1:
+        small[table.loc[~small, "denominator"].idxmin()] = True
+    return small
+
+
+def test_a_cell_the_old_suppression_showed_is_now_hidden(program):
+    """Harbor has 12 Asian leavers in 2025, Puget 5, Elliott 20. The old one-pass rule looked
+    only at one provider's groups (none small at Harbor or Elliott) and printed Harbor's 12 and
+    Elliott's 20; the engine publishes the all-providers row (37 Asian leavers in 2025), so
+    37 - 20 - 12 gave away Puget's suppressed 5. The engine hides Harbor's Asian cell as
+    Puget's complement across providers (and, iterating, what that exposes), and so does the
+    deep dive now."""
+    from acm_helpers.metrics import engine
+
+    spec = [
+        ("harbor", 15, "White", "2025-01-01", "2025-05-01", "permanent", None),
+        ("harbor", 15, "White", "2025-01-01", "2025-05-01", "temporary", None),
+        ("harbor", 6, "Asian or Asian American", "2025-01-01", "2025-05-01", "permanent", None),
+        ("harbor", 6, "Asian or Asian American", "2025-01-01", "2025-05-01", "temporary", None),
+        ("puget", 20, "White", "2025-01-01", "2025-05-01", "permanent", None),
+        ("puget", 5, "Asian or Asian American", "2025-01-01", "2025-05-01", "temporary", None),
+        ("elliott", 20, "White", "2025-01-01", "2025-05-01", "permanent", None),
+        ("elliott", 20, "Asian or Asian American", "2025-01-01", "2025-05-01", "permanent", None),
+    ]
+    eps = make_episodes(spec).assign(cost=1000.0)  # every metric of the program can run
+    # what the packets publish for 2025: the all-providers row shown, Puget's Asian cell hidden
+    mv = engine.compute(program, eps, grains=("year",), dimensions=["race_ethnicity"])
+    race = engine_year(mv, "exits_to_permanent_housing", "race_ethnicity")
+    asian = "Asian or Asian American"
+    assert race.loc[(ALL, asian), "denominator"] == 37
+    assert bool(race.loc[("puget", asian), "suppressed"])
+    # the old rule, on each provider's own groups: nothing small, so both printed their cell
+    for own in ([12, 30], [20, 20]):  # harbor (Asian, White), elliott (Asian, White)
+        table = pd.DataFrame({"group": [asian, "White"], "denominator": own})
+        assert not old_one_pass(table, 11).any()
+    assert 37 - 20 - 12 == 5  # ... and with the published total, Puget's hidden 5 came back
+    # now: the deep dive hides harbor's Asian cell, exactly as the engine does
+    ctx = deepdive.make_context(program, eps, "harbor", YEAR, "provider")
+    r = deepdive.disparity(ctx, "exits_to_permanent_housing", "race_ethnicity")
+    recent = r.data[r.data["window"] == "recent"].set_index("group")
+    assert bool(recent.loc[asian, "suppressed"]) and pd.isna(recent.loc[asian, "denominator"])
+    assert bool(race.loc[("harbor", asian), "suppressed"])
+    assert "12" not in r.table.set_index("Group").loc[asian].to_string()

@@ -261,9 +261,14 @@ def test_per_organization_metrics(loaded, raw, program):
     from acm_helpers.metrics import windows as em
 
     store, _ = loaded
-    metric = program.metric("exits_to_permanent_housing")
-    rows = em.metric_rows(store.episodes(), metric, em.trailing_window("2022-09", 12, "FY2022"))
-    got = em.summarize(rows, metric, ["provider_id"]).set_index("provider_id")
+    got = em.window_cells(
+        program,
+        store.episodes(),
+        em.trailing_window("2022-09", 12, "FY2022"),
+        ["exits_to_permanent_housing"],
+        dimensions=[],
+    )
+    got = got[got["dimension"] == ""].set_index("provider_id")
     org_of = {p["ProjectID"]: p["OrganizationID"] for p in raw["Project"]}
     project_of = {e["EnrollmentID"]: e["ProjectID"] for e in raw["Enrollment"]}
     leavers, ph = Counter(), Counter()

@@ -117,7 +117,7 @@ def test_workers_must_see_the_shared_paths(cluster, tmp_path):
 
 def test_unreachable_scheduler_says_how_to_start_one():
     with pytest.raises(ClusterError, match="dask scheduler"):
-        connect("tcp://127.0.0.1:9", timeout=2)  # nothing listens: refused at once
+        connect("tcp://127.0.0.1:9", timeout=2)  # nothing listens: how long to keep trying
 
 
 def warm_kernel_counts() -> dict:

@@ -7,7 +7,7 @@ PERIOD ?= 2026-10
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test test-fast lint format strip-notebooks serve bench lock clean
+.PHONY: help setup system-deps demo test test-fast test-integration lint format strip-notebooks serve bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -32,15 +32,19 @@ system-deps: ## install Debian's chromium and poppler-utils when missing (browse
 demo: setup system-deps ## generate the demo program, load it, and build this month's packets
 	$(ACM) demo --period $(PERIOD) --workers $(WORKERS)
 
-test: setup system-deps ## run every test tier (unit, notebooks, e2e/browser)
+test: setup system-deps ## run every test tier (unit, integration, notebooks, e2e/browser)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-test-fast: setup ## unit tests only
-	$(BIN)/python -m pytest -q tests/unit
+test-fast: setup ## the unit tier only: no subprocess, kernel, browser or server (tests/unit)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit
 
-lint: setup ## ruff check and format check
+test-integration: setup ## subprocesses, kernels and the acm command, no browser (tests/integration)
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
+
+lint: setup ## ruff check, format check, and the import-direction contracts (lint-imports)
 	$(BIN)/ruff check acm_helpers tests benchmarks
 	$(BIN)/ruff format --check acm_helpers tests benchmarks
+	$(BIN)/lint-imports
 
 format: setup ## ruff format and fix
 	$(BIN)/ruff format acm_helpers tests benchmarks

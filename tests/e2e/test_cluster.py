@@ -9,6 +9,7 @@ import concurrent.futures as cf
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,19 +21,32 @@ from acm_helpers.core.errors import ClusterError
 
 distributed = pytest.importorskip("distributed")
 ROOT = Path(__file__).resolve().parents[2]
+# Waits are on events (a future's result, a process exiting); these bound a hang on a loaded
+# 2-core machine and are not thresholds.
+HANG_S = 600  # one job's future; the cluster's start
+RUN_S = 1800  # one `acm run` of three packets
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    with distributed.LocalCluster(
-        local_directory=str(tmp_path_factory.mktemp("dask")),
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        host="127.0.0.1",
-        worker_dashboard_address=None,
-    ) as lc:
+    import dask
+
+    slow = {  # a loaded machine spawns worker processes slowly; defaults are 30 s
+        "distributed.comm.timeouts.connect": f"{HANG_S}s",
+        "distributed.deploy.lost-worker-timeout": f"{HANG_S}s",
+    }
+    with (
+        dask.config.set(slow),
+        distributed.LocalCluster(
+            local_directory=str(tmp_path_factory.mktemp("dask")),
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            host="127.0.0.1",
+            worker_dashboard_address=None,
+        ) as lc,
+    ):
         yield lc
 
 
@@ -70,7 +84,7 @@ def test_jobs_run_on_the_cluster_in_warm_kernels(cluster, notebook):
     providers = [f"p{i}" for i in range(6)]
     with cluster_pool(cluster.scheduler_address, paths=[notebook]) as pool:
         futures = {pool.submit(run_and_report, executor, notebook, p): p for p in providers}
-        results = [f.result() for f in cf.as_completed(futures)]
+        results = [f.result() for f in cf.as_completed(futures, timeout=HANG_S)]
     assert sorted(r["provider"] for r in results) == providers
     assert all(r["worker_pid"] != os.getpid() for r in results)  # ran out of this process
     # one warm kernel per worker process: kernels are reused, never one per notebook
@@ -85,9 +99,9 @@ def test_a_job_error_comes_back_through_its_future(cluster, notebook):
     with cluster_pool(cluster.scheduler_address) as pool:
         ok = pool.submit(run_and_report, EXECUTOR, notebook, "good")
         bad = pool.submit(run_and_report, EXECUTOR, notebook.with_name("missing.ipynb"), "x")
-        assert ok.result()["provider"] == "good"
+        assert ok.result(timeout=HANG_S)["provider"] == "good"
         with pytest.raises(FileNotFoundError):
-            bad.result()
+            bad.result(timeout=HANG_S)
 
 
 def test_workers_must_see_the_shared_paths(cluster, tmp_path):
@@ -103,7 +117,7 @@ def test_workers_must_see_the_shared_paths(cluster, tmp_path):
 
 def test_unreachable_scheduler_says_how_to_start_one():
     with pytest.raises(ClusterError, match="dask scheduler"):
-        connect("tcp://127.0.0.1:9", timeout=2)
+        connect("tcp://127.0.0.1:9", timeout=2)  # nothing listens: how long to keep trying
 
 
 def warm_kernel_counts() -> dict:
@@ -115,11 +129,11 @@ def warm_kernel_counts() -> dict:
 
 def acm_run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "acm"), "run", *args],
+        [str(Path(sys.executable).parent / "acm"), "run", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=RUN_S,
     )
 
 

@@ -29,7 +29,7 @@ meetings:
 
 def acm(*args: str) -> str:
     exe = Path(sys.executable).with_name("acm")
-    done = subprocess.run([str(exe), *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run([str(exe), *args], cwd=ROOT, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

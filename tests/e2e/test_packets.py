@@ -23,6 +23,9 @@ from acm_helpers.packets import render as report
 from acm_helpers.store.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]
+# Playwright waits on events (a URL, charts drawn); this bounds a hang on a loaded 2-core
+# machine and is not a threshold.
+WAIT_MS = 300_000
 PERIOD = "2026-10"
 PROVIDERS = ["harbor", "cascade", "rainier", "northgate", "elliott", "puget"]
 
@@ -103,13 +106,20 @@ def test_browser_renders_every_chart_offline(packets, server, tmp_path):
     n_charts = html.count('<div class="acm-chart">')
     assert n_charts >= 12  # 5 trends, 5 peer charts, equity, disproportionality, quality
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=report.CHROMIUM, args=report.CHROMIUM_ARGS)
+        browser = pw.chromium.launch(
+            executable_path=report.CHROMIUM, args=report.CHROMIUM_ARGS, timeout=WAIT_MS
+        )
         page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        page.set_default_timeout(WAIT_MS)
         page.route("**/*", local_only)
         page.goto(f"{server}/index.html")
         page.click('a[href="harbor/packet.html"]')
+        page.wait_for_url(f"{server}/harbor/packet.html")
         page.wait_for_load_state("load")
-        assert page.url == f"{server}/harbor/packet.html"
+        # Vega draws each chart after the load event: wait until every chart has its svg
+        page.wait_for_function(
+            "n => document.querySelectorAll('div.acm-chart > svg').length >= n", arg=n_charts
+        )
         charts = page.locator("div.acm-chart > svg")
         assert charts.count() == n_charts
         for i in range(n_charts):
@@ -290,7 +300,7 @@ def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        timeout=900,
+        timeout=1800,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert (

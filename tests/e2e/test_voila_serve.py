@@ -15,6 +15,9 @@ from acm_helpers.explorer.serve import BackgroundServer, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 ACM = [sys.executable, "-c", "from acm_helpers.cli import main; main()"]
+# Bounds on a hang (a loaded 2-core machine starts Python, Voila and a kernel slowly), not
+# thresholds: each wait ends as soon as its event happens.
+HANG_S = 600
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
@@ -26,7 +29,7 @@ def _status(url: str) -> tuple[int, str]:
     """HTTP status and redirect target of a GET, without following redirects."""
     opener = urllib.request.build_opener(_NoRedirect)
     try:
-        with opener.open(url, timeout=120) as resp:
+        with opener.open(url, timeout=HANG_S) as resp:
             return resp.status, ""
     except urllib.error.HTTPError as exc:
         return exc.code, exc.headers.get("Location", "")
@@ -45,7 +48,7 @@ def _status(url: str) -> tuple[int, str]:
 def test_serve_refuses_unusable_inputs_plainly(tmp_path, args, message):
     args = [a.replace("{empty}", str(tmp_path)) for a in args]
     proc = subprocess.run(
-        [*ACM, "serve", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+        [*ACM, "serve", *args], cwd=ROOT, capture_output=True, text=True, timeout=HANG_S
     )
     assert proc.returncode == 2
     assert message in proc.stderr
@@ -67,7 +70,7 @@ def test_token_locks_the_page(demo_store, program_path):
         "s3cret",
         "--no-preheat",
     ]
-    with BackgroundServer(args, ROOT, preheat=False) as srv:
+    with BackgroundServer(args, ROOT, preheat=False, timeout=HANG_S) as srv:
         base = f"http://127.0.0.1:{port}/"
         status, where = _status(base)
         assert status == 302 and "/login" in where  # to the token form, no dashboard

@@ -16,7 +16,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from papermill.exceptions import PapermillExecutionError
 
-from acm_helpers.batch.kernels import DEFAULT_PRELOAD, WarmKernel, WarmSpec, notebook_imports
+from acm_helpers.batch.kernels import DEFAULT_PRELOAD, WarmKernel, WarmSpec
 
 SECRET = "SECRET-alpha-client-C0042"
 
@@ -254,35 +254,6 @@ def test_parameters_are_injected_like_papermill(kernel, workdir):
     assert 'provider = "delta"' in injected.source and 'period = "2026-09"' in injected.source
     assert nb.metadata.papermill.parameters == {"provider": "delta", "period": "2026-09"}
     assert [c.get("execution_count") for c in nb.cells if c.cell_type == "code"] == [1, 2, 3]
-
-
-@pytest.mark.parametrize(
-    ("source", "expected"),
-    [
-        pytest.param("import pandas as pd\nimport altair as alt", ["pandas", "altair"], id="plain"),
-        pytest.param(
-            "from acm_helpers.core import config",
-            ["acm_helpers.core", "acm_helpers.core.config"],
-            id="from-package",
-        ),
-        pytest.param("%matplotlib inline\nimport os", [], id="magic-cell-skipped"),
-        pytest.param("import not_a_module_anywhere", [], id="missing-skipped"),
-    ],
-)
-def test_notebook_imports(tmp_path, source, expected):
-    path = make_notebook(tmp_path / "n.ipynb", source)
-    assert notebook_imports(path) == expected
-
-
-def test_spec_for_notebooks_adds_template_imports(tmp_path):
-    path = make_notebook(tmp_path / "n.ipynb", "import json\nfrom acm_helpers.core import config")
-    spec = WarmSpec.for_notebooks([path])
-    assert spec.preload == (
-        *DEFAULT_PRELOAD,
-        "json",
-        "acm_helpers.core",
-        "acm_helpers.core.config",
-    )
 
 
 def test_unreadable_notebook_does_not_cost_a_kernel(kernel, workdir):

@@ -9,33 +9,14 @@ probe again: the two B runs must be identical and contain nothing of A.
 from __future__ import annotations
 
 import json
-import textwrap
 
-import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from papermill.exceptions import PapermillExecutionError
+from test_kernel_imports import make_notebook  # tests/unit, on the path (conftest.py)
 
 from acm_helpers.batch.kernels import DEFAULT_PRELOAD, WarmKernel, WarmSpec
 
 SECRET = "SECRET-alpha-client-C0042"
-
-
-def make_notebook(path, *cells: str):
-    """Write a notebook with a tagged parameters cell followed by the given code cells."""
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    params = new_code_cell("provider = 'nobody'\nperiod = '2026-10'")
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [new_markdown_cell("# probe"), params] + [
-        new_code_cell(textwrap.dedent(c)) for c in cells
-    ]
-    nbformat.write(nb, str(path))
-    return path
 
 
 PROBE_MODULE = """

@@ -223,7 +223,7 @@ def run_job(
             if findings:
                 entry["status"] = "privacy_failed"
                 entry["error"] = {"message": "; ".join(f.message for f in findings[:5])}
-                _discard(final)
+                _discard(final, job.stem)
                 return entry
         final.mkdir(parents=True, exist_ok=True)
         for kind, path in files.items():
@@ -238,26 +238,27 @@ def run_job(
             "ename": exc.ename,
             "evalue": exc.evalue,
         }
-        _discard(final)
+        _discard(final, job.stem)
     except AcmError as exc:
         entry["error"] = {"message": str(exc), "ename": type(exc).__name__}
-        _discard(final)
+        _discard(final, job.stem)
     except Exception as exc:  # noqa: BLE001 - a job boundary: record the bug, keep the run going
         entry["error"] = {
             "message": f"{type(exc).__name__}: {exc}",
             "ename": type(exc).__name__,
             "traceback": traceback.format_exc(limit=8),
         }
-        _discard(final)
+        _discard(final, job.stem)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         entry["timings"]["total"] = time.perf_counter() - t_start
     return entry
 
 
-def _discard(final: Path) -> None:
-    """Remove an earlier packet for a job that failed now, so nobody sends a stale one."""
-    for name in PACKET_FILES:
+def _discard(final: Path, stem: str = "packet") -> None:
+    """Remove an earlier output of a job that failed now (its own ``<stem>.html``/``.pdf`` and
+    the appendix), so nobody sends a stale one."""
+    for name in {*PACKET_FILES, f"{stem}.html", f"{stem}.pdf"}:
         (final / name).unlink(missing_ok=True)
 
 

@@ -158,3 +158,13 @@ def test_data_hash_changes_only_for_the_provider_whose_data_changed(
     assert (
         batch.data_hashes(program, store, jobs, "v2")["cascade"] != after["cascade"]
     )  # new metrics
+
+
+def test_a_failed_job_leaves_no_stale_output_of_its_own_kind(tmp_path):
+    """A deep dive that fails its audit now must not leave last run's deep_dive.html behind."""
+    from acm_helpers.batch.worker import _discard
+
+    for name in ["deep_dive.html", "deep_dive.pdf", "appendix.xlsx", "notes.txt"]:
+        (tmp_path / name).write_text("old")
+    _discard(tmp_path, "deep_dive")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]

@@ -97,16 +97,16 @@ def text_of(html: str) -> str:
 def test_harbor_report_shows_the_improvement(reports):
     text = text_of((reports["harbor"] / "report.html").read_text())
     m = re.search(
-        r"Exits to permanent housing: (\d+)% in Nov 2024–Oct 2025, (\d+)% in Nov 2025–Oct 2026: "
-        r"\+(\d+) points \(95% interval \+(\d+) to \+(\d+) points\); improved\.",
+        r"Exits to permanent housing: ([\d.]+)% in Nov 2024–Oct 2025, ([\d.]+)% in Nov 2025–Oct "
+        r"2026: \+([\d.]+) points \(95% interval \+([\d.]+) to \+([\d.]+) points\); improved\.",
         text,
     )
     assert m, "the trend sentence for exits to permanent housing"
-    first, second, _, low, _ = map(int, m.groups())
+    first, second, _, low, _ = map(float, m.groups())
     assert second - first >= 12 and low > 0  # demo story: 33% -> 55% from 2025-12
     assert re.search(
-        r"Dec 2025 Who exits to housing\? Exits to permanent housing \d+% \(n=\d+\) \d+% "
-        r"\(n=\d+\) \+\d+ points better",
+        r"Dec 2025 Who exits to housing\? Exits to permanent housing [\d.]+% \(n=[\d,]+\) "
+        r"[\d.]+% \(n=[\d,]+\) \+[\d.]+ points better",
         text,
     ), "the roadmap topic's before/after"
     assert "Start the housing navigation pilot" in text and "Two navigators hired" in text
@@ -119,12 +119,12 @@ def test_cascade_report_by_contract_id_shows_the_disparity(reports):
     text = text_of((reports["cascade"] / "report.html").read_text())
     assert "End-of-contract report: Cascade Family Services" in text and "HRA-2024-012" in text
     m = re.search(
-        r"Exits to permanent housing, Black or African American against White: -(\d+) points "
-        r"then -(\d+) points \(flagged in both halves; the gap (\w+)\)",
+        r"Exits to permanent housing, Black or African American against White: -([\d.]+) points "
+        r"then -([\d.]+) points \(flagged in both halves; the gap (\w+)\)",
         text,
     )
     assert m, "the disparity sentence"
-    assert int(m.group(1)) >= 10 and int(m.group(2)) >= 10  # demo story: 25% vs 50%
+    assert float(m.group(1)) >= 10 and float(m.group(2)) >= 10  # demo story: 25% vs 50%
     assert "Review housing referrals for Black clients" in text
 
 

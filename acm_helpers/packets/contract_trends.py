@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from acm_helpers.core import text
-from acm_helpers.core.calendar import month_label, month_range, period_bounds, quarter_of
+from acm_helpers.core.calendar import month_label, period_bounds
 from acm_helpers.core.config import Metric
 from acm_helpers.meetings import deepdive
 from acm_helpers.meetings.context import (
@@ -92,13 +92,6 @@ def trends(rep: ContractReport) -> Section:
         note="Quarterly values are pooled over each quarter; the band is the other providers' middle half.",
         data=pd.DataFrame(out_rows, columns=["metric_id", "first", "second", "change", "verdict"]),
     )
-
-
-def _quarters(first: str, last: str) -> list[tuple[str, str, str]]:
-    out: dict[str, list[str]] = {}
-    for p in month_range(first, last):
-        out.setdefault(quarter_of(p), []).append(p)
-    return [(q, ms[0], ms[-1]) for q, ms in out.items()]
 
 
 def quarterly(
@@ -260,15 +253,16 @@ def data_quality(rep: ContractReport) -> Section:
     rows = []
     if fields:
         checks = completeness_metrics(fields)
+        quarters = em.quarter_windows(rep.first, rep.last)
         cells = engine_cells(
             rep.ctx,
-            em.quarter_windows(rep.first, rep.last),
+            quarters,
             list(checks),
             providers=[rep.provider.id],
             extra_metrics=checks,
         )
         cells = cells[cells["dimension"] == ""].set_index(["metric_id", "window"])
-        for q, _, _ in _quarters(rep.first, rep.last):
+        for q in quarters["window"]:
             for f in fields:
                 if (f"complete_{f}", q) not in cells.index:
                     continue

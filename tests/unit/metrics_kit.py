@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 import pandas as pd
 
-from acm_helpers.core.config import Program
+from acm_helpers.core.config import Metric, Program
 from acm_helpers.intake.derive import derive_episodes
 
 NAMES = {"a": "Alpha House", "b": "Beacon Shelter", "c": "Cedar Place"}
@@ -207,3 +207,24 @@ def cell(
         f"expected one row for {metric}/{provider}/{period}/{dimension}/{group}, got {len(sel)}"
     )
     return sel.iloc[0]
+
+
+# A mean metric for the demo programs, which declare none (deep-dive and window tests).
+MEAN_STAY = Metric(
+    label="Mean length of stay",
+    definition="Mean days enrolled, among leavers in the period.",
+    kind="mean",
+    population="exit_date BETWEEN :start AND :end",
+    value="length_of_stay_days",
+    denominator_label="leavers",
+    direction="down",
+    format="days",
+    unit="days",
+)
+
+
+def with_mean(program: Program) -> Program:
+    """The program with ``MEAN_STAY`` declared beside its own metrics as mean_length_of_stay."""
+    from acm_helpers.metrics.windows import declare
+
+    return declare(program, metrics={"mean_length_of_stay": MEAN_STAY})

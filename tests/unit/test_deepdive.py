@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from metrics_kit import with_mean
 
-from acm_helpers.core.config import Metric
 from acm_helpers.core.errors import ConfigError, MetricError, UnknownIdError
 from acm_helpers.core.schema import ALL
 from acm_helpers.intake.derive import derive_episodes
@@ -336,22 +336,6 @@ def test_run_refuses_options_a_topic_does_not_take(program):
 
 # -- the engine's numbers and suppression -------------------------------------------------------------
 YEAR = "2025-12"  # 12 months to December 2025 = calendar year 2025, a grain of the engine
-
-
-def with_mean(program):
-    """The demo program with a mean metric declared beside its own (the demo has none)."""
-    mean = Metric(
-        label="Mean length of stay",
-        definition="Mean days enrolled, among leavers in the period.",
-        kind="mean",
-        population="exit_date BETWEEN :start AND :end",
-        value="length_of_stay_days",
-        denominator_label="leavers",
-        direction="down",
-        format="days",
-        unit="days",
-    )
-    return em.declare(program, metrics={"mean_length_of_stay": mean})
 
 
 @pytest.fixture(scope="module")

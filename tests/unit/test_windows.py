@@ -9,6 +9,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 import pytest
+from metrics_kit import MEAN_STAY, with_mean
 
 from acm_helpers.core.config import Dimension, Metric
 from acm_helpers.core.errors import ConfigError, PrivacyError, UnknownIdError
@@ -20,22 +21,6 @@ from acm_helpers.metrics import windows as em
 
 SEED, SCALE = 20261023, 0.25  # as tests/conftest.py
 NUMBERS = ["numerator", "denominator", "value", "ci_low", "ci_high", "cell_size"]
-MEAN_STAY = Metric(
-    label="Mean length of stay",
-    definition="Mean days enrolled, among leavers in the period.",
-    kind="mean",
-    population="exit_date BETWEEN :start AND :end",
-    value="length_of_stay_days",
-    denominator_label="leavers",
-    direction="down",
-    format="days",
-    unit="days",
-)
-
-
-def with_mean(program):
-    """The demo program with a mean metric declared beside its own (the demo has none)."""
-    return em.declare(program, metrics={"mean_length_of_stay": MEAN_STAY})
 
 
 @pytest.fixture(scope="module")

@@ -174,6 +174,7 @@ def spm_enrollments(tables, end: pd.Timestamp, projects: list[str] | None = None
     Move-in Date"), ``living`` (3.917.1 in FY2024 codes), ``los_under``, ``prev_street`` (bool),
     ``date_to_street`` (3.917.3).
     """
+    end = pd.Timestamp(end).normalize()
     project = tables["Project"]
     known = project["ProjectID"].dropna().astype("str")
     if projects is not None:
@@ -258,12 +259,11 @@ def _dates(values: pd.Series) -> pd.Series:
     """Dates of a column read_export leaves as text (3.917.3 DateToStreetESSH, DateProvided)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         return values.astype("datetime64[us]")
-    text = values.astype("str").str.strip().str.slice(0, 10)
-    out = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
-    us = pd.to_datetime(
-        values.astype("str").str.strip().str.split(" ").str[0], format="%m/%d/%Y", errors="coerce"
-    )
-    return out.fillna(us).astype("datetime64[us]").where(values.notna())
+    text = values.astype("object").where(values.notna(), "").astype("str")
+    text = text.str.strip().str.replace(r"[T ].*$", "", regex=True)
+    iso = pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    us = pd.to_datetime(text, format="%m/%d/%Y", errors="coerce")
+    return iso.fillna(us).astype("datetime64[us]")
 
 
 def bed_nights(tables, enr: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
@@ -274,6 +274,7 @@ def bed_nights(tables, enr: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
     the exit date (a bed night on the exit date is a data-entry error) and not after the report
     end.
     """
+    end = pd.Timestamp(end).normalize()
     nbn = enr[enr["ptype"].eq("ES-NbN")]
     empty = pd.DataFrame(
         {"row": pd.Series(dtype="int64"), "night": pd.Series(dtype="datetime64[us]")}
@@ -406,6 +407,7 @@ def length_of_time_homeless(
 
     A client counts when a night of the final set is in the report period.
     """
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
     s, e = int(_day([start])[0]), int(_day([end])[0])
     lookback = int(_day([start - pd.DateOffset(years=LOOKBACK_YEARS)])[0])
     ph_ok = pd.Series(False, index=enr.index)

@@ -86,6 +86,8 @@ M2_ROWS = {
     5: ("Exit was from SH", SH),
     6: ("Exit was from PH", PH),
 }
+# The export files the SPM reads: read_export(path, files=spm.FILES) (Services for the bed nights).
+FILES = ("Export", "Organization", "Project", "Client", "Enrollment", "Exit", "Services")
 TABLES = ("1a", "1b", "2a and 2b", "3.2", "5.1", "5.2", "7a.1", "7b.1", "7b.2")
 
 
@@ -285,7 +287,7 @@ def bed_nights(tables, enr: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
         raise HmisError(
             f"SPM: {len(nbn)} night-by-night shelter enrollment(s) need their bed nights from "
             "Services.csv (RecordType 200), which was not read. Read the export with "
-            "read_export(path, files='all')."
+            "read_export(path, files=spm.FILES) (or files='all')."
         )
     svc = tables["Services"]
     svc = svc[svc["RecordType"].astype("str").eq(BED_NIGHT)]
@@ -443,7 +445,6 @@ def length_of_time_homeless(
     client, night = _split(episode)
     counts = pd.Series(night).groupby(client).agg(["size", "max"])
     counts = counts[counts["max"] >= s]
-    assert (counts["max"] <= e).all()  # nights never pass the report end (step 3a)
     return counts["size"].rename_axis("client").rename("nights")
 
 
@@ -657,7 +658,8 @@ def measure_7a1(enr, start, end) -> pd.DataFrame:
     }
     rows = {
         2: "Universe: Persons who exit Street Outreach",
-        3: "Of persons above, those who exited to temporary & some institutional destinations",
+        3: "Of persons above, those who exited to specific homeless, temporary, and "
+        "institutional destinations",
         4: "Of the persons above, those who exited to permanent housing destinations",
         5: "% Successful exits",
     }

@@ -21,6 +21,7 @@ import pytest
 from acm_helpers.core.errors import HmisError
 from acm_helpers.hmis.export import read_export
 from acm_helpers.hmis.spm import (
+    FILES,
     TABLES,
     bed_nights,
     cell,
@@ -440,7 +441,7 @@ def test_projects_restrict_the_system(tmp_path):
 def test_night_by_night_needs_services(tmp_path):
     stays = [dict(client="X", project="nbn", entry="2024-01-01")]
     tables = read_export(write_export(tmp_path / "export", stays))  # default files: no Services
-    with pytest.raises(HmisError, match="Services.csv.*files='all'"):
+    with pytest.raises(HmisError, match=r"Services.csv.*files=spm.FILES"):
         spm_tables(tables, START, END)
 
 
@@ -472,8 +473,7 @@ DEMO_START, DEMO_END = date(2021, 10, 1), date(2022, 9, 30)  # the export covers
 
 @pytest.fixture(scope="module")
 def demo_tables():
-    return read_export(SAMPLE, files=["Export", "Organization", "Project", "Client", "Enrollment",
-                                      "Exit", "Services"])  # fmt: skip
+    return read_export(SAMPLE, files=FILES)
 
 
 @pytest.fixture(scope="module")

@@ -357,6 +357,21 @@ def _keys(client: np.ndarray, first: np.ndarray, last: np.ndarray) -> np.ndarray
     return np.repeat(client.astype("int64"), n) * _SHIFT + (starts + offs + _OFFSET)
 
 
+def _uniq(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct keys (by sorting: numpy's hash-based ``unique`` degrades badly on these
+    keys, whose low bits repeat for every client)."""
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if keys.size else keys
+
+
+def _without(keys: np.ndarray, drop: np.ndarray) -> np.ndarray:
+    """``keys`` not in ``drop`` (sorted distinct keys), by binary search."""
+    if drop.size == 0 or keys.size == 0:
+        return keys
+    pos = np.clip(np.searchsorted(drop, keys), 0, drop.size - 1)
+    return keys[drop[pos] != keys]
+
+
 def _split(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return keys // _SHIFT, keys % _SHIFT - _OFFSET
 
@@ -365,7 +380,7 @@ def _episode(keys: np.ndarray, lookback: int | None) -> np.ndarray:
     """SPM spec, Measure 1 steps 3-4: each client's nights in the 365 days up to their latest
     night ([client end date] - 365 = [client start date]), plus the unbroken run of nights that
     reaches back from there (no further back than the [lookback stop date])."""
-    keys = np.unique(keys)
+    keys = _uniq(keys)
     client, night = _split(keys)
     if lookback is not None:
         keep = night >= lookback
@@ -427,7 +442,9 @@ def length_of_time_homeless(
         ~stays["ptype"].isin(list(PH)), stays["move_in"].fillna(stays["exit"])
     )
     last = np.minimum(_day(stop.fillna(end + pd.Timedelta(days=1))) - 1, e)
-    cand = _keys(stays["client"].to_numpy(), _day(stays["entry"]), last)
+    # Nights before the lookback stop date never count (step 4), so they are never made.
+    first = np.maximum(_day(stays["entry"]), lookback)
+    cand = _keys(stays["client"].to_numpy(), first, last)
     nbn = nights if "ES-NbN" in include else nights.iloc[:0]
     nbn_keys = (
         enr.loc[nbn["row"], "client"].to_numpy().astype("int64") * _SHIFT
@@ -435,29 +452,34 @@ def length_of_time_homeless(
         + _OFFSET
     )
     cand = np.concatenate([cand, nbn_keys])
-    excluded = _excluded_nights(enr, exclude, end)
-    allowed = cand[~np.isin(cand, excluded)]
-    episode = _episode(allowed, lookback)
+    pre = np.empty(0, dtype="int64")
     if self_reported:
         pre = _self_reported_nights(enr[used], nights, start, end, lookback)
-        pre = pre[~np.isin(pre, excluded)]
-        episode = _episode(np.concatenate([episode, pre]), None)
+    floor = min(lookback, int(_split(pre)[1].min())) if pre.size else lookback
+    clients = pd.unique(_split(cand)[0])
+    excluded = _excluded_nights(enr[enr["client"].isin(clients)], exclude, end, floor)
+    episode = _episode(_without(cand, excluded), lookback)
+    if self_reported:
+        episode = _episode(np.concatenate([episode, _without(pre, excluded)]), None)
     client, night = _split(episode)
     counts = pd.Series(night).groupby(client).agg(["size", "max"])
     counts = counts[counts["max"] >= s]
     return counts["size"].rename_axis("client").rename("nights")
 
 
-def _excluded_nights(enr: pd.DataFrame, exclude: frozenset[str], end: pd.Timestamp) -> np.ndarray:
-    """Measure 1 step 2: nights in TH (whole stay) or in PH on and after the move-in date."""
+def _excluded_nights(
+    enr: pd.DataFrame, exclude: frozenset[str], end: pd.Timestamp, floor: int
+) -> np.ndarray:
+    """Measure 1 step 2: nights in TH (whole stay) or in PH on and after the move-in date (from
+    day number ``floor`` on: no earlier night is a candidate), sorted and distinct."""
     parts = []
     e = int(_day([end])[0])
     th = enr[enr["ptype"].isin(list(exclude & TH))]
     ph = enr[enr["ptype"].isin(list(exclude & PH)) & enr["move_in"].notna()]
     for frame, first in ((th, th["entry"]), (ph, ph["move_in"])):
         last = np.minimum(_day(frame["exit"].fillna(end + pd.Timedelta(days=1))) - 1, e)
-        parts.append(_keys(frame["client"].to_numpy(), _day(first), last))
-    return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype="int64")
+        parts.append(_keys(frame["client"].to_numpy(), np.maximum(_day(first), floor), last))
+    return _uniq(np.concatenate(parts))
 
 
 def _self_reported_nights(stays, nights, start, end, lookback: int) -> np.ndarray:

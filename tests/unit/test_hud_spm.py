@@ -37,8 +37,16 @@ SAMPLE = ROOT.parent / "shared" / "sample-data" / "hmis-demo" / "hmis_csv_fy2026
 PROJECTS = {"es": 0, "nbn": 1, "th": 2, "psh": 3, "so": 4, "hp": 12, "sh": 8, "phho": 9, "rrh": 13}
 
 
-def write_export(folder: Path, stays: list[dict], services: list[tuple] = ()) -> Path:
-    """Write a minimal FY2026 HMIS CSV export: one project per type, one enrollment per stay.
+def write_export(
+    folder: Path,
+    stays: list[dict],
+    services: list[tuple] = (),
+    version: str = "2026 v1",
+    projects: dict[str, tuple] | None = None,
+) -> Path:
+    """Write a minimal HMIS CSV export: one project per type, one enrollment per stay.
+
+    ``projects``: ProjectID -> (ProjectType, TrackingMethod) when not the FY2026 ``PROJECTS``.
 
     A stay is ``dict(client, project, entry, exit=None, dest=None, move_in=None, living=None,
     street=None, hh=None, rel=1, prev_street=None, los_under=None)``; ``services`` are
@@ -62,7 +70,7 @@ def write_export(folder: Path, stays: list[dict], services: list[tuple] = ()) ->
                 "ExportDate": "2024-10-15",
                 "ExportStartDate": "2015-01-01",
                 "ExportEndDate": "2024-09-30",
-                "CSVVersion": "2026 v1",
+                "CSVVersion": version,
             }
         ],
     )
@@ -74,10 +82,11 @@ def write_export(folder: Path, stays: list[dict], services: list[tuple] = ()) ->
                 "ProjectID": p,
                 "OrganizationID": "o1",
                 "ProjectName": p,
-                "ProjectType": t,
+                "ProjectType": t[0],
+                "TrackingMethod": "" if t[1] is None else t[1],
                 "ExportID": "1",
             }
-            for p, t in PROJECTS.items()
+            for p, t in (projects or {p: (t, None) for p, t in PROJECTS.items()}).items()
         ],
     )
     clients = sorted({s["client"] for s in stays})
@@ -421,6 +430,31 @@ def test_7b2_retention_in_ph_other_than_rrh(tmp_path):
     t = run(tmp_path, stays)["7b.2"]
     # Universe o, p, q, v, w1, w2 = 6; successful o, p, v, w1, w2 = 5 -> 83.33%.
     assert [cell(t, f"C{r}") for r in (2, 3, 4)] == [6, 5, 83.33]
+
+
+def test_fy2022_codes_are_read_in_their_own_version(tmp_path):
+    # HMIS CSV FY2022: ProjectType 1 is ES with TrackingMethod 3 = night-by-night (else
+    # entry/exit); two-digit living situations and destinations (16 street -> 116, 1 ES -> 101,
+    # 10 rental -> 410) are read in the FY2024 code space before the SPM rules apply.
+    projects = {"es": (1, 0), "nbn": (1, 3), "psh": (3, None), "so": (4, None)}
+    stays = [
+        dict(client="A", project="es", entry="2024-01-01", exit="2024-01-11", dest=10),
+        dict(client="B", project="psh", entry="2024-02-01", living=16, move_in="2024-02-11"),
+        dict(client="C", project="so", entry="2023-12-01", exit="2024-03-01", dest=1),
+        dict(client="D", project="nbn", entry="2024-03-01"),
+    ]
+    folder = write_export(
+        tmp_path / "fy22", stays, [(3, "2024-03-01"), (3, "2024-03-05")], "2022 v1.3", projects
+    )
+    out = spm_tables(read_export(folder, files="all"), START, END)
+    # 1a.1: A 10 nights, D 2 bed nights -> 2 persons, mean 6, median 6.
+    assert [cell(out["1a"], c) for c in ("B2", "D2", "G2")] == [2, 6.0, 6.0]
+    # 1b.1 adds B (PSH from the street, Feb 1-10: 10): 10, 2, 10 -> mean 7.33, median 10.
+    assert [cell(out["1b"], c) for c in ("B2", "D2", "G2")] == [3, 7.33, 10.0]
+    # 7b.1: A's exit to a rental is permanent (B and D are still enrolled).
+    assert [cell(out["7b.1"], f"C{r}") for r in (2, 3, 4)] == [1, 1, 100.0]
+    # 7a.1: C went to an emergency shelter: a temporary destination, successful.
+    assert [cell(out["7a.1"], f"C{r}") for r in (2, 3, 4, 5)] == [1, 1, 0, 100.0]
 
 
 # -- report scope and errors -----------------------------------------------------------------------

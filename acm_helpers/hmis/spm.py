@@ -656,8 +656,12 @@ def measure_5(enr, start, end, ptypes: frozenset[str], name: str) -> pd.DataFram
 # -- Measure 7: successful placement and retention ----------------------------------------------
 def _latest_exits(enr: pd.DataFrame, ptypes, start, end) -> pd.DataFrame:
     """SPM spec, Measure 7: stays in ``ptypes`` active in the period; persons still enrolled in
-    one of them on the report end are left out; of the others, each person's latest exit."""
-    stays = enr[enr["ptype"].isin(list(ptypes)) & _open_during(enr, start, end)]
+    one of them on the report end are left out; of the others, each person's latest exit.
+
+    A leaver's exit is in the period, its first day included (Glossary, "Leavers"; whether an
+    exit on the report start counts was not confirmed against the spec's own text)."""
+    in_period = (enr["entry"] <= end) & (enr["exit"].isna() | (enr["exit"] >= start))
+    stays = enr[enr["ptype"].isin(list(ptypes)) & in_period]
     stayers = set(stays.loc[stays["exit"].isna(), "client"])
     leavers = stays[stays["exit"].notna() & ~stays["client"].isin(stayers)]
     order = ["client", "exit", "entry", "enrollment_id"]

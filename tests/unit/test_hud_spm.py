@@ -377,10 +377,12 @@ def test_7a1_street_outreach_exits(tmp_path):
         dict(client="f", project="so", entry="2023-10-05", exit="2024-02-01", dest=410),
         dict(client="f", project="so", entry="2024-06-01"),
         dict(client="g", project="so", entry="2023-06-01", exit="2023-09-01", dest=410),
+        # x left on the report start: an exit in the period.
+        dict(client="x", project="so", entry="2023-06-01", exit="2023-10-01", dest=410),
     ]
     t = run(tmp_path, stays)["7a.1"]
-    # a, b, c, e (latest exit: street) -> 4; temporary a; permanent b; (1 + 1) / 4 = 50%.
-    assert [cell(t, f"C{r}") for r in (2, 3, 4, 5)] == [4, 1, 1, 50.0]
+    # a, b, c, e (latest exit: street), x -> 5; temporary a; permanent b, x; 3 / 5 = 60%.
+    assert [cell(t, f"C{r}") for r in (2, 3, 4, 5)] == [5, 1, 2, 60.0]
 
 
 def test_7b1_exits_to_permanent_housing(tmp_path):

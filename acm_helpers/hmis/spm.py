@@ -29,6 +29,7 @@ import pandas as pd
 
 from acm_helpers.core import hud
 from acm_helpers.core.errors import HmisError
+from acm_helpers.hmis.export import HmisTables
 
 # -- project-type groups (CSV spec list 2.02.6, HUD short names as in core.hud) -----------------
 ES = frozenset({"ES-EE", "ES-NbN"})
@@ -41,9 +42,9 @@ PH_NOT_RRH = PH - {"RRH"}
 # stays always qualify; TH and PH qualify by 3.917 (prior living situation and its conditions).
 ALWAYS_LITERAL = ES | SH | SO
 BED_NIGHT = "200"  # CSV spec, Services.csv RecordType 200 "Bed Night" (ES night-by-night)
-LOOKBACK_YEARS = (
-    7  # SPM spec FY2024/FY2026, Measure 1: [lookback stop date] = report start - 7 years
-)
+# SPM spec FY2024/FY2026, Measure 1: [lookback stop date] = report start - 7 years (FY2023 and
+# earlier used a fixed 10/1/2012); data before an export's start simply is not there.
+LOOKBACK_YEARS = 7
 M2_WINDOW_DAYS = 730  # SPM spec, Measure 2: exits 730 days before the report period
 M5_LOOKBACK_DAYS = 730  # SPM spec, Measure 5: no enrollment in the 24 months before the start
 M1_CLIENT_WINDOW_DAYS = 365  # SPM spec, Measure 1 step 4: [client start date] = end date - 365
@@ -93,7 +94,7 @@ TABLES = ("1a", "1b", "2a and 2b", "3.2", "5.1", "5.2", "7a.1", "7b.1", "7b.2")
 
 # -- the report ---------------------------------------------------------------------------------
 def spm_tables(
-    tables, start: date, end: date, projects: list[str] | None = None
+    tables: HmisTables, start: date, end: date, projects: list[str] | None = None
 ) -> dict[str, pd.DataFrame]:
     """Every SPM table this workbench produces, by HUD's rules, for one period and project set.
 
@@ -101,9 +102,8 @@ def spm_tables(
     projects given (e.g. a return to a shelter of another provider is a return).
 
     Args:
-        tables: ``HmisTables`` from :func:`acm_helpers.hmis.export.read_export`; read it with
-            ``files="all"`` (or at least Services) when night-by-night shelters are reported,
-            because their nights are the Services.csv bed nights (RecordType 200).
+        tables: from :func:`acm_helpers.hmis.export.read_export`, read with ``files=FILES``
+            (or ``"all"``): night-by-night shelters' nights are Services.csv bed nights.
         start, end: the report period (HUD's federal fiscal year, Oct 1 - Sep 30, or any span).
         projects: ProjectIDs to report on; ``None`` means every project in Project.csv.
 
@@ -113,7 +113,7 @@ def spm_tables(
         Measure 2 is one table in HUD's shell ("2a and 2b"), as its key says.
 
     Raises:
-        HmisError: a project id is not in Project.csv, the period is empty, or night-by-night
+        HmisError: a project id is not in Project.csv, the period ends before it starts, or night-by-night
             shelter stays are reported and Services.csv was not read.
     """
     start_ts, end_ts = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
@@ -163,7 +163,9 @@ def _pct(num: int, den: int) -> float:
 
 
 # -- the enrollments of the report --------------------------------------------------------------
-def spm_enrollments(tables, end: pd.Timestamp, projects: list[str] | None = None) -> pd.DataFrame:
+def spm_enrollments(
+    tables: HmisTables, end: pd.Timestamp, projects: list[str] | None = None
+) -> pd.DataFrame:
     """One row per enrollment of the report's projects, as the SPM sees it on the report end.
 
     Why: every measure reads the same facts (project type, dates, destination in the FY2024 code
@@ -268,7 +270,7 @@ def _dates(values: pd.Series) -> pd.Series:
     return iso.fillna(us).astype("datetime64[us]")
 
 
-def bed_nights(tables, enr: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
+def bed_nights(tables: HmisTables, enr: pd.DataFrame, end: pd.Timestamp) -> pd.DataFrame:
     """ES night-by-night bed nights (``row`` = enrollment row of ``enr``, ``night``).
 
     SPM spec, Measure 1 (and Glossary active-client method 5): a night-by-night stay's nights are

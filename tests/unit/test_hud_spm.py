@@ -524,6 +524,10 @@ def test_demo_every_table_in_its_shell(demo_spm):
     for table in demo_spm.values():
         assert list(table.columns) == [chr(ord("A") + i) for i in range(table.shape[1])]
     assert cell(demo_spm["3.2"], "C2") > 0 and cell(demo_spm["2a and 2b"], "B7") > 0
+    # Written without pandas' own header and index, spreadsheet cell B2 of 1a.csv is HUD's B2.
+    text = demo_spm["1a"].to_csv(header=False, index=False)
+    grid = list(csv.reader(io.StringIO(text)))
+    assert grid[0][0] == "Measure 1a" and grid[1][1] == str(cell(demo_spm["1a"], "B2"))
 
 
 @demo

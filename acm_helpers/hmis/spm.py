@@ -458,7 +458,7 @@ def length_of_time_homeless(
     if self_reported:
         pre = _self_reported_nights(enr[used], nights, start, end, lookback)
     floor = min(lookback, int(_split(pre)[1].min())) if pre.size else lookback
-    clients = pd.unique(_split(cand)[0])
+    clients = pd.unique(_split(np.concatenate([cand, pre]))[0])
     excluded = _excluded_nights(enr[enr["client"].isin(clients)], exclude, end, floor)
     episode = _episode(_without(cand, excluded), lookback)
     if self_reported:

@@ -263,6 +263,22 @@ def test_1b_ph_literally_homeless_and_self_reported_start(tmp_path):
     assert (cell(a, "B2"), cell(a, "D2"), cell(a, "G2")) == (1, 10.0, 10.0)
 
 
+def test_1b_self_reported_nights_spent_in_th_or_housed_are_not_homeless(tmp_path):
+    # SPM spec Measure 1b, steps 2 and 5: the nights 3.917.3 adds lose, like any other night,
+    # those spent in an excluded project type (TH in 1.1; PH on and after move-in).
+    stays = [
+        dict(client="M", project="th", entry="2023-11-01", exit="2023-12-01"),  # Nov 1-30
+        # PSH from the street, moved in on the day it started; homeless since Nov 15.
+        dict(client="M", project="psh", entry="2024-01-01", move_in="2024-01-01", living=116,
+             street="2023-11-15"),
+    ]  # fmt: skip
+    t = run(tmp_path, stays)["1b"]
+    # 1.1: Nov 15 - Jan 1 less TH (Nov 15-30) and the move-in night (Jan 1): Dec 1-31 = 31.
+    assert (cell(t, "B2"), cell(t, "D2")) == (1, 31.0)
+    # 1.2: TH nights count: Nov 1-30 and Dec 1-31 = 61.
+    assert (cell(t, "B3"), cell(t, "D3")) == (1, 61.0)
+
+
 # -- Measure 2 ------------------------------------------------------------------------------------
 def test_2_returns_by_exit_project_type_and_time(tmp_path):
     # SPM spec Measure 2: each person's earliest exit to a permanent destination in

@@ -544,9 +544,7 @@ def age_bands(version: str) -> tuple[tuple[str, int, int | None], ...]:
     return AGE_BANDS_FY2022 if str(version) == "2022" else AGE_BANDS_FY2024
 
 
-def age_at(
-    dob: pd.Series, entry: pd.Series, report_start: date | str | pd.Timestamp
-) -> pd.Series:
+def age_at(dob: pd.Series, entry: pd.Series, report_start: date | str | pd.Timestamp) -> pd.Series:
     """Age in whole years at the later of the report start and the project start.
 
     APR/CAPER spec, "Age": age is calculated as of [report start date] or [project start date],

@@ -124,7 +124,13 @@ def active_enrollments(
     ex = tables["Exit"]
     ex_cols = [
         c
-        for c in ("EnrollmentID", "ExitDate", "Destination", "DestinationSubsidyType", "DateCreated")
+        for c in (
+            "EnrollmentID",
+            "ExitDate",
+            "Destination",
+            "DestinationSubsidyType",
+            "DateCreated",
+        )
         if c in ex
     ]
     ex = ex[ex_cols].drop_duplicates("EnrollmentID", keep="last")
@@ -133,8 +139,8 @@ def active_enrollments(
     if "ExitDate" not in enr:
         enr["ExitDate"] = pd.NaT
     ptype = project_types(projects, version)
-    enr["project_type"] = enr["ProjectID"].map(dict(zip(projects["ProjectID"], ptype))).astype(
-        "Int64"
+    enr["project_type"] = (
+        enr["ProjectID"].map(dict(zip(projects["ProjectID"], ptype, strict=True))).astype("Int64")
     )
     enr = enr[enr["EntryDate"].notna()]
     active = (enr["EntryDate"] <= end) & (enr["ExitDate"].isna() | (enr["ExitDate"] >= start))
@@ -149,9 +155,7 @@ def active_enrollments(
             beds = services[pd.to_numeric(services["RecordType"], errors="coerce").eq(200)]
             beds = beds.assign(DateProvided=as_dates(beds["DateProvided"]))
             beds = beds[(beds["DateProvided"] >= start) & (beds["DateProvided"] <= end)]
-            probe = enr.loc[nbn, ["EnrollmentID", "EntryDate", "ExitDate"]].reset_index(
-                names="row"
-            )
+            probe = enr.loc[nbn, ["EnrollmentID", "EntryDate", "ExitDate"]].reset_index(names="row")
             both = probe.merge(beds[["EnrollmentID", "DateProvided"]], on="EnrollmentID")
             inside = (both["DateProvided"] >= both["EntryDate"]) & (
                 both["ExitDate"].isna() | (both["DateProvided"] < both["ExitDate"])
@@ -237,7 +241,9 @@ def build_universe(
     dob = pd.to_datetime(persons.get("DOB"), errors="coerce")
     persons["DOB"] = dob
     persons["age"] = hud.age_at(dob, persons["EntryDate"], s)
-    persons["age_unknown"] = hud.age_unknown_kind(persons["age"], dob, persons.get("DOBDataQuality"))
+    persons["age_unknown"] = hud.age_unknown_kind(
+        persons["age"], dob, persons.get("DOBDataQuality")
+    )
     persons["adult"] = persons["age"].ge(18).fillna(False).astype(bool)
     persons["child"] = persons["age"].lt(18).fillna(False).astype(bool)
     persons["is_head"] = _num(persons.get("RelationshipToHoH"), persons.index).eq(1)

@@ -396,7 +396,11 @@ def q6b(u: Universe) -> pd.DataFrame:
     start_err = p["EnrollmentID"].isin(pairs.loc[overlap, "EnrollmentID"])
     rel = _codes(p.get("RelationshipToHoH"), ix)
     heads = enr[_codes(enr.get("RelationshipToHoH"), enr.index).eq(1)].groupby("HouseholdID").size()
-    rel_err = rel.isna() | ~rel.isin([1, 2, 3, 4, 5]) | p["HouseholdID"].map(heads).fillna(0).ne(1)
+    rel_err = (
+        rel.isna()
+        | ~rel.isin([1, 2, 3, 4, 5])
+        | hud.lookup(p["HouseholdID"], heads).fillna(0).ne(1)
+    )
     coc = u.tables.get("ProjectCoC")
     codes = (
         coc.groupby("ProjectID")["CoCCode"].apply(lambda s: set(s.dropna().astype(str)))
@@ -511,7 +515,7 @@ def q6c(u: Universe) -> pd.DataFrame:
         hoh_entry = (
             p[p["is_head"]].drop_duplicates("HouseholdID").set_index("HouseholdID")["EntryDate"]
         )
-        entry = ann["HouseholdID"].map(hoh_entry).fillna(ann["EntryDate"])
+        entry = hud.lookup(ann["HouseholdID"], hoh_entry).fillna(ann["EntryDate"])
         years = ((u.end - entry).dt.days // 365).clip(lower=1)
         anniversary = entry + pd.to_timedelta(years * 365, unit="D")
         rec = ann_rec.drop_duplicates("EnrollmentID", keep="last").set_index("EnrollmentID")
@@ -1119,7 +1123,7 @@ def q22e(u: Universe) -> pd.DataFrame:
     heads = (
         p[p["is_head"]].drop_duplicates("HouseholdID").set_index("HouseholdID")["DateToStreetESSH"]
     )
-    since = p["DateToStreetESSH"].fillna(p["HouseholdID"].map(heads))
+    since = p["DateToStreetESSH"].fillna(hud.lookup(p["HouseholdID"], heads))
     housed_on = p["EntryDate"].where(~ph, p["move_in"].where(p["move_in"] <= u.end))
     days = (housed_on - since).dt.days
     valid = days.ge(0).fillna(False).astype(bool)

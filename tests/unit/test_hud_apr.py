@@ -74,6 +74,8 @@ def write_export(
     exits: list[dict],
     projects: dict[str, int] | None = None,
     services: list[dict] | None = None,
+    version: str = "2024 v1.2",
+    project_extra: dict[str, dict] | None = None,
 ) -> Path:
     """A minimal FY2024 HMIS CSV export (folder) with the given rows."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -87,7 +89,7 @@ def write_export(
                 "ExportStartDate": START,
                 "ExportEndDate": END,
                 "SoftwareName": "Test",
-                "CSVVersion": "2024 v1.2",
+                "CSVVersion": version,
             }
         ]  # fmt: skip
     ).to_csv(folder / "Export.csv", index=False)
@@ -109,7 +111,8 @@ def write_export(
                 "ProjectName": f"Project {pid}",
                 "ProjectType": ptype,
                 "ExportID": "1",
-            }  # fmt: skip
+                **(project_extra or {}).get(pid, {}),
+            }
             for pid, ptype in projects.items()
         ]
     ).to_csv(folder / "Project.csv", index=False)
@@ -119,7 +122,8 @@ def write_export(
             for p in projects
         ]  # fmt: skip
     ).to_csv(folder / "ProjectCoC.csv", index=False)
-    pd.DataFrame(clients, columns=CLIENT_COLS).to_csv(folder / "Client.csv", index=False)
+    cols = CLIENT_COLS + sorted({k for c in clients for k in c} - set(CLIENT_COLS))
+    pd.DataFrame(clients, columns=cols).to_csv(folder / "Client.csv", index=False)
     pd.DataFrame(enrollments, columns=ENROLLMENT_COLS).to_csv(
         folder / "Enrollment.csv", index=False
     )
@@ -455,6 +459,39 @@ def test_move_in_rows_and_time_to_move_in(tmp_path):
     q = apr_tables(tables_of(path), None, START, END)
     assert cell(q["Q7a"], "B7") == 2 and cell(q["Q8a"], "B3") == 1
     assert cell(q["Q22c"], "B3") == 2 and cell(q["Q22c"], "B12") == 10
+
+
+def test_fy2022_race_and_ethnicity_apart_and_fy2022_layouts(tmp_path):
+    # FY2022 spec Q12a/Q12b count race and ethnicity separately: a White Hispanic client is
+    # "White" in Q12a (B2 = 1, "Multiple Races" B7 = 0) and "Hispanic/Latin(a)(o)(x)" in Q12b
+    # (B3 = 1). FY2022 ProjectType 1 with TrackingMethod 0 is ES entry/exit (dates, no bed
+    # nights): the stayer counts from 2025-01-01 to 2025-10-01 = 273 days (Q22b C2). FY2022
+    # Q23c: destination 10 (rental, no subsidy) is row 6; the FY2022 age bands end at 62+.
+    path = write_export(
+        tmp_path / "x",
+        [
+            client("A", "1960-01-01", Ethnicity=1, Female=1, Male=0, GenderNone=""),
+            client("B", "1980-01-01", Ethnicity=0, Female=0, Male=1, GenderNone=""),
+        ],
+        [
+            enrollment("1", "A", "E1", "2025-01-01", "h1"),
+            enrollment("2", "B", "E1", "2025-01-01", "h2"),
+        ],
+        [exit_row("2", "B", "2025-03-01", 10)],
+        projects={"E1": 1},
+        version="2022 v1.3",
+        project_extra={"E1": {"TrackingMethod": 0}},
+    )
+    q = apr_tables(tables_of(path), None, START, END)
+    assert "Q12" not in q and "Q23d" not in q
+    assert cell(q["Q12a"], "A2") == "White" and cell(q["Q12a"], "B2") == 2
+    assert cell(q["Q12a"], "B7") == 0
+    assert cell(q["Q12b"], "B3") == 1 and cell(q["Q12b"], "B2") == 1
+    assert cell(q["Q22b"], "C2") == 273
+    assert cell(q["Q23c"], "A6") == "Rental by client, no ongoing housing subsidy"
+    assert cell(q["Q23c"], "B6") == 1 and cell(q["Q23c"], "B16") == 1  # row 16: subtotal
+    assert cell(q["Q11"], "A10") == "62+" and cell(q["Q11"], "B10") == 1  # A is 64
+    assert cell(q["Q10"], "A3") == "Female" and cell(q["Q10"], "B3") == 1
 
 
 def test_unknown_report_kind_lists_registered_ones(tmp_path):

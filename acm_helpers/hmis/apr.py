@@ -396,11 +396,7 @@ def q6b(u: Universe) -> pd.DataFrame:
     start_err = p["EnrollmentID"].isin(pairs.loc[overlap, "EnrollmentID"])
     rel = _codes(p.get("RelationshipToHoH"), ix)
     heads = enr[_codes(enr.get("RelationshipToHoH"), enr.index).eq(1)].groupby("HouseholdID").size()
-    rel_err = (
-        rel.isna()
-        | ~rel.isin([1, 2, 3, 4, 5])
-        | hud.lookup(p["HouseholdID"], heads).fillna(0).ne(1)
-    )
+    rel_err = rel.isna() | ~rel.isin([1, 2, 3, 4, 5]) | p["HouseholdID"].map(heads).fillna(0).ne(1)
     coc = u.tables.get("ProjectCoC")
     codes = (
         coc.groupby("ProjectID")["CoCCode"].apply(lambda s: set(s.dropna().astype(str)))
@@ -923,11 +919,11 @@ def q12(u: Universe) -> dict[str, pd.DataFrame]:
     ]
     rows += [
         (
-            "Multiracial - more than 2 races/ethnicity, with one being Hispanic/Latina/e/o",
+            "Multiracial – more than 2 races/ethnicity, with one being Hispanic/Latina/e/o",
             n.ge(3) & codes.map(lambda s: 6 in s),
         ),
         (
-            "Multiracial - more than 2 races, where no option is Hispanic/Latina/e/o",
+            "Multiracial – more than 2 races, where no option is Hispanic/Latina/e/o",
             n.ge(3) & codes.map(lambda s: 6 not in s),
         ),
         (dk, n.eq(0) & none.isin([8, 9])),

@@ -124,9 +124,8 @@ def write_export(
     ).to_csv(folder / "ProjectCoC.csv", index=False)
     cols = CLIENT_COLS + sorted({k for c in clients for k in c} - set(CLIENT_COLS))
     pd.DataFrame(clients, columns=cols).to_csv(folder / "Client.csv", index=False)
-    pd.DataFrame(enrollments, columns=ENROLLMENT_COLS).to_csv(
-        folder / "Enrollment.csv", index=False
-    )
+    ecols = ENROLLMENT_COLS + sorted({k for e in enrollments for k in e} - set(ENROLLMENT_COLS))
+    pd.DataFrame(enrollments, columns=ecols).to_csv(folder / "Enrollment.csv", index=False)
     pd.DataFrame(
         exits,
         columns=[
@@ -492,6 +491,76 @@ def test_fy2022_race_and_ethnicity_apart_and_fy2022_layouts(tmp_path):
     assert cell(q["Q23c"], "B6") == 1 and cell(q["Q23c"], "B16") == 1  # row 16: subtotal
     assert cell(q["Q11"], "A10") == "62+" and cell(q["Q11"], "B10") == 1  # A is 64
     assert cell(q["Q10"], "A3") == "Female" and cell(q["Q10"], "B3") == 1
+
+
+def test_chronically_homeless_at_start_and_children_take_the_heads_status(tmp_path):
+    # Spec "Chronically homeless" (3.08 and 3.917): head A has a disabling condition, came
+    # from the street (116) and has been homeless since 2023-06-01 (580 days before the
+    # 2025-01-01 start): chronic, and so is A's child K. B is disabled but homeless since
+    # 2024-10-01 (92 days) and only 1 time: not chronic. Q5a C12 = 2.
+    path = write_export(
+        tmp_path / "x",
+        [client("A", "1980-01-01"), client("K", "2015-01-01"), client("B", "1980-01-01")],
+        [
+            enrollment(
+                "1",
+                "A",
+                "P1",
+                "2025-01-01",
+                "h1",
+                DisablingCondition=1,
+                DateToStreetESSH="2023-06-01",
+            ),
+            enrollment("2", "K", "P1", "2025-01-01", "h1", rel=2),
+            enrollment(
+                "3",
+                "B",
+                "P1",
+                "2025-01-01",
+                "h2",
+                DisablingCondition=1,
+                DateToStreetESSH="2024-10-01",
+                TimesHomelessPastThreeYears=1,
+            ),
+        ],  # fmt: skip
+        [],
+    )
+    q = apr_tables(tables_of(path), None, START, END)
+    assert cell(q["Q5a"], "C12") == 2
+
+
+def test_timeliness_days_from_start_and_exit_to_record_creation(tmp_path):
+    # Spec Q6e: days from the project start (exit) date to the record's DateCreated. A's
+    # enrollment created the day of entry (0 days, row 3), B's 4 days later (4-6 days, row 5);
+    # B's exit created 14 days after the exit (11+ days, row 7, column C).
+    path = write_export(
+        tmp_path / "x",
+        [client("A", "1980-01-01"), client("B", "1980-01-01")],
+        [
+            enrollment("1", "A", "P1", "2025-01-01", "h1"),
+            enrollment("2", "B", "P1", "2025-01-01", "h2", DateCreated="2025-01-05"),
+        ],
+        [{**exit_row("2", "B", "2025-03-01", 410), "DateCreated": "2025-03-15"}],
+    )
+    q = apr_tables(tables_of(path), None, START, END)
+    t = q["Q6e"]
+    assert (cell(t, "B3"), cell(t, "B5"), cell(t, "C7")) == (1, 1, 1)
+    assert t.iloc[:, 1].sum() == 2 and t.iloc[:, 2].sum() == 1
+
+
+def test_pii_quality_counts_missing_and_dk_dates_of_birth(tmp_path):
+    # Spec Q6a: no DOB with DOBDataQuality 8 -> DK/PNTA (B4); no DOB with 99 -> information
+    # missing (C4); a DOB on/after the adult's project start would be a data issue (D4 = 0:
+    # A's DOB is fine). Total E4 = 2 of 3 persons -> F4 = 0.6667.
+    path = write_export(
+        tmp_path / "x",
+        [client("A", "1980-01-01"), client("B", None, 8), client("C", None, 99)],
+        [enrollment(str(i), p, "P1", "2025-01-01", f"h{i}") for i, p in enumerate("ABC")],
+        [],
+    )
+    q = apr_tables(tables_of(path), None, START, END)
+    row = list(q["Q6a"].iloc[2])
+    assert row == ["Date of Birth (3.03)", 1, 1, 0, 2, 0.6667]
 
 
 def test_unknown_report_kind_lists_registered_ones(tmp_path):

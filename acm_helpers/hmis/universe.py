@@ -228,6 +228,8 @@ def build_universe(
     version = getattr(getattr(tables, "report", None), "version", None) or "2024"
     proj = report_projects(tables, projects)
     enr = active_enrollments(tables, version, s, e, proj)
+    if projects is None:  # every project the report covers: those with an active enrollment
+        proj = proj[proj["ProjectID"].isin(enr["ProjectID"])]
     latest = hud.latest_enrollment(enr)
     client = tables["Client"].drop_duplicates("PersonalID", keep="last").set_index("PersonalID")
     persons = latest[latest["PersonalID"].isin(client.index)].copy().reset_index(drop=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from acm_helpers.core.errors import HmisError
-from acm_helpers.hmis import apr
+from acm_helpers.hmis import apr, apr_quality
 from acm_helpers.hmis.export import read_export
 from acm_helpers.hmis.universe import Universe, build_universe
 
@@ -30,12 +30,12 @@ ReportBuilder = Callable[..., dict[str, pd.DataFrame]]
 _COMMON_HEAD: tuple[tuple[str, Callable[[Universe], pd.DataFrame]], ...] = (
     ("Q4a", apr.q4a),
     ("Q5a", apr.q5a),
-    ("Q6a", apr.q6a),
-    ("Q6b", apr.q6b),
-    ("Q6c", apr.q6c),
-    ("Q6d", apr.q6d),
-    ("Q6e", apr.q6e),
-    ("Q6f", apr.q6f),
+    ("Q6a", apr_quality.q6a),
+    ("Q6b", apr_quality.q6b),
+    ("Q6c", apr_quality.q6c),
+    ("Q6d", apr_quality.q6d),
+    ("Q6e", apr_quality.q6e),
+    ("Q6f", apr_quality.q6f),
     ("Q7a", apr.q7a),
     ("Q8a", apr.q8a),
     ("Q10", apr.q10),

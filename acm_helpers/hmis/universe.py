@@ -234,6 +234,13 @@ def build_universe(
     client = tables["Client"].drop_duplicates("PersonalID", keep="last").set_index("PersonalID")
     persons = latest[latest["PersonalID"].isin(client.index)].copy().reset_index(drop=True)
     persons["orphan"] = False
+    created = client["DateCreated"] if "DateCreated" in client else None
+    persons["ClientCreated"] = as_dates(
+        None
+        if created is None
+        else pd.Series(created.reindex(persons["PersonalID"]).to_numpy(), index=persons.index),
+        persons.index,
+    )
     c = client.reindex(persons["PersonalID"])
     for col in client.columns:
         if col not in persons and not col.startswith("_"):

@@ -563,6 +563,34 @@ def test_pii_quality_counts_missing_and_dk_dates_of_birth(tmp_path):
     assert row == ["Date of Birth (3.03)", 1, 1, 0, 2, 0.6667]
 
 
+def test_fy2024_gender_pairs_and_race_combinations(tmp_path):
+    # FY2024 spec Q10: each person in exactly one row; Woman + Transgender is the pair row
+    # "Woman/Transgender" (row 11: 7 single identities in rows 2-8, then Woman/Man,
+    # Woman/Culturally Specific Identity, Woman/Transgender). Q12: White + Hispanic/Latina/e/o
+    # is the pair "White & Hispanic/Latina/e/o" (row 26), not a single race and not
+    # "Multiracial"; three selections with Hispanic/Latina/e/o are row 30.
+    path = write_export(
+        tmp_path / "x",
+        [
+            client("A", "1980-01-01", Transgender=1, HispanicLatinaeo=1),
+            client("B", "1980-01-01", HispanicLatinaeo=1, Asian=1),
+        ],
+        [
+            enrollment("1", "A", "P1", "2025-01-01", "h1"),
+            enrollment("2", "B", "P1", "2025-01-01", "h2"),
+        ],
+        [],
+    )
+    q = apr_tables(tables_of(path), None, START, END)
+    assert cell(q["Q10"], "A11") == "Woman/Transgender" and cell(q["Q10"], "B11") == 1
+    assert cell(q["Q10"], "B2") == 1  # B: Woman only
+    t = q["Q12"]
+    assert cell(t, "A26") == "White & Hispanic/Latina/e/o" and cell(t, "B26") == 1
+    assert cell(t, "A30").startswith("Multiracial") and cell(t, "B30") == 1
+    assert cell(t, "B6") == 0 and cell(t, "B8") == 0  # neither counted as a single race
+    assert cell(t, "B34") == 2
+
+
 def test_unknown_report_kind_lists_registered_ones(tmp_path):
     with pytest.raises(HmisError, match="known reports: apr, caper"):
         run_report("nope", tmp_path, START, END, tmp_path / "out")

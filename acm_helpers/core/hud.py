@@ -590,25 +590,31 @@ def age_band(
     return out
 
 
-def latest_enrollment(enrollments: pd.DataFrame, person: str = "PersonalID") -> pd.DataFrame:
+def latest_enrollment(
+    enrollments: pd.DataFrame,
+    person: str = "PersonalID",
+    entry: str = "EntryDate",
+    exit: str = "ExitDate",
+    key: str = "EnrollmentID",
+) -> pd.DataFrame:
     """One row per person: the enrollment that represents them in the report.
 
     APR/CAPER spec, "Report universe" (client universe): a client with several enrollments in the
     report's projects and period is reported once, by the enrollment with the latest project
     start date; that enrollment decides leaver or stayer, age and household. Ties on the start
-    date go to the enrollment without an exit (or the later exit), then the higher EnrollmentID.
+    date go to the enrollment without an exit (or the later exit), then the higher id.
+
+    Column names default to the HMIS CSV's; for canonical episodes pass
+    ``person="client_id", entry="enrollment_date", exit="exit_date", key="episode_id"``.
     """
     if enrollments.empty:
         return enrollments.copy()
     ordered = enrollments.assign(
-        _open=enrollments["ExitDate"].isna(),
-        _exit=enrollments["ExitDate"].fillna(pd.Timestamp.max.normalize()),
-        _eid=pd.to_numeric(enrollments["EnrollmentID"], errors="coerce"),
-    ).sort_values(
-        ["EntryDate", "_exit", "_eid", "EnrollmentID"], kind="stable", na_position="first"
-    )
+        _exit=enrollments[exit].fillna(pd.Timestamp.max.normalize()),
+        _eid=pd.to_numeric(enrollments[key], errors="coerce"),
+    ).sort_values([entry, "_exit", "_eid", key], kind="stable", na_position="first")
     last = ordered.drop_duplicates(person, keep="last")
-    return last.drop(columns=["_open", "_exit", "_eid"]).sort_index()
+    return last.drop(columns=["_exit", "_eid"]).sort_index()
 
 
 def is_apr_leaver(exit_date: pd.Series, end: date | str | pd.Timestamp) -> pd.Series:

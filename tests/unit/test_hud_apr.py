@@ -189,6 +189,25 @@ def test_latest_enrollment_decides_leaver_or_stayer(tmp_path):
     assert cell(q["Q23c"], "B40") == 1
 
 
+def test_latest_enrollment_ties_go_to_the_open_stay():
+    # Spec "Report universe": latest project start; on the same start date the stay without an
+    # exit wins (it is the one still running), then the higher id. Episode column names work.
+    f = pd.DataFrame(
+        {
+            "client_id": ["a", "a", "b", "b"],
+            "enrollment_date": pd.to_datetime(
+                ["2025-01-01", "2025-01-01", "2025-01-01", "2025-02-01"]
+            ),
+            "exit_date": pd.to_datetime([None, "2025-03-01", None, "2025-03-01"]),
+            "episode_id": ["1", "2", "3", "4"],
+        }
+    )
+    got = hud.latest_enrollment(
+        f, person="client_id", entry="enrollment_date", exit="exit_date", key="episode_id"
+    )
+    assert list(got["episode_id"]) == ["1", "4"]
+
+
 def test_age_at_later_of_report_start_and_project_start():
     # Spec "Age": age on max(report start, project start). DOB 2007-03-01: entry 2024-01-01
     # (before the report start 2024-10-01) -> age on 2024-10-01 = 17; entry 2025-06-01 -> 18.

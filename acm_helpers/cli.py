@@ -519,6 +519,29 @@ def run_cmd(
         raise typer.Exit(1)
 
 
+# -- HUD reports: APR, CAPER (and SPM once registered) (owner: apr helper) --------------------
+@app.command("hud")
+def hud_cmd(
+    kind: str = typer.Argument(..., help="Report: apr, caper (any name in hud_reports.REPORTS)."),
+    export: Path = typer.Argument(..., help="HMIS CSV export (zip or folder); read only."),
+    start: str = typer.Option(..., "--start", help="Report start date, YYYY-MM-DD."),
+    end: str = typer.Option(..., "--end", help="Report end date, YYYY-MM-DD."),
+    out: Path = typer.Option(..., "--out", help="Folder for <Qid>.csv, the HTML and the XLSX."),
+    projects: str | None = typer.Option(
+        None, "--projects", help="ProjectIDs, comma-separated (default: every project)."
+    ),
+) -> None:
+    """HUD's own report tables (APR, CAPER) in HUD's table shell layout, unsuppressed."""
+    from acm_helpers.hmis.hud_reports import run_report
+
+    ids = [p.strip() for p in projects.split(",") if p.strip()] if projects else None
+    try:
+        result = run_report(kind, export, start, end, out, projects=ids)
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"{kind}: {len(result)} tables written to {out}")
+
+
 def main() -> None:  # pragma: no cover - console entry
     try:
         app()

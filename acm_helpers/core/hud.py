@@ -506,3 +506,204 @@ def _after_other_ph(
     )
     hit = set(both.loc[inside, "pair_row"])
     return np.array([row in hit for row in ph_pairs.index])
+
+
+# -- APR / CAPER person rules (CoC APR and ESG CAPER HMIS Programming Specifications) ---------
+# Sections cited as in the FY2024 specification ("Report universe", "Age", "Household type",
+# "Length of participation"); the FY2026 specification keeps these rules.
+DKPNTA_LABEL = {
+    "2022": "Client Doesn't Know/Client Refused",
+    "2024": "Client Doesn't Know/Prefers Not to Answer",
+    "2026": "Client Doesn't Know/Prefers Not to Answer",
+}
+DNC_LABEL = "Data Not Collected"
+
+# APR Q11 age bands (label, lowest age, highest age; None = no upper bound). FY2022 (APR spec
+# v1.x for the 2022 data standards) ends in 55-61 and 62+; the FY2024 specification changed the
+# last two bands to 55-64 and 65+ (kept in FY2026).
+AGE_BANDS_FY2022: tuple[tuple[str, int, int | None], ...] = (
+    ("Under 5", 0, 4),
+    ("5-12", 5, 12),
+    ("13-17", 13, 17),
+    ("18-24", 18, 24),
+    ("25-34", 25, 34),
+    ("35-44", 35, 44),
+    ("45-54", 45, 54),
+    ("55-61", 55, 61),
+    ("62+", 62, None),
+)
+AGE_BANDS_FY2024: tuple[tuple[str, int, int | None], ...] = AGE_BANDS_FY2022[:7] + (
+    ("55-64", 55, 64),
+    ("65+", 65, None),
+)
+AGE_BANDS = AGE_BANDS_FY2024  # the current specification's bands
+
+
+def age_bands(version: str) -> tuple[tuple[str, int, int | None], ...]:
+    """APR Q11 age bands of a CSV version (FY2022 ends at 62+, FY2024 and later at 65+)."""
+    return AGE_BANDS_FY2022 if str(version) == "2022" else AGE_BANDS_FY2024
+
+
+def age_at(dob: pd.Series, entry: pd.Series, report_start: date | str | pd.Timestamp) -> pd.Series:
+    """Age in whole years at the later of the report start and the project start.
+
+    APR/CAPER spec, "Age": age is calculated as of [report start date] or [project start date],
+    whichever is later, from any recorded date of birth whatever its DOBDataQuality (a partial
+    DOB is still the best date HUD has). No DOB, or a DOB after that date, gives no age (null):
+    the person is reported as "Client doesn't know/prefers not to answer" or "Data not
+    collected" by :func:`age_unknown_kind`.
+    """
+    start = _ts(report_start)
+    when = entry.where(entry > start, start)
+    years = when.dt.year - dob.dt.year
+    before_birthday = (when.dt.month < dob.dt.month) | (
+        (when.dt.month == dob.dt.month) & (when.dt.day < dob.dt.day)
+    )
+    age = (years - before_birthday.astype("int64")).astype("Int64")
+    return age.where(dob.notna() & (age >= 0)).astype("Int64")
+
+
+def age_unknown_kind(age: pd.Series, dob: pd.Series, dob_quality: pd.Series) -> pd.Series:
+    """For people without an age: ``"dkpnta"`` or ``"dnc"`` (null for people with an age).
+
+    APR/CAPER spec, "Age" and Q7a/Q11: no DOB with DOBDataQuality 8 or 9 is "Client doesn't
+    know/prefers not to answer"; every other missing or invalid age (no DOB with quality 99 or
+    blank, a DOB after the project start) is "Data not collected".
+    """
+    quality = pd.to_numeric(dob_quality, errors="coerce")
+    dk = dob.isna() & quality.isin([8, 9])
+    out = pd.Series(np.where(dk, "dkpnta", "dnc"), index=age.index, dtype="object")
+    return out.where(age.isna())
+
+
+def age_band(
+    age: pd.Series, dob: pd.Series, dob_quality: pd.Series, version: str = "2024"
+) -> pd.Series:
+    """APR Q11 band label of each person (plus the version's DK/PNTA and "Data Not Collected")."""
+    out = pd.Series(pd.NA, index=age.index, dtype="object")
+    for label, lo, hi in age_bands(version):
+        hit = age.ge(lo) & (age.le(hi) if hi is not None else True)
+        out[hit.fillna(False).astype(bool)] = label
+    kind = age_unknown_kind(age, dob, dob_quality)
+    out[kind.eq("dkpnta").fillna(False)] = DKPNTA_LABEL.get(str(version), DKPNTA_LABEL["2024"])
+    out[kind.eq("dnc").fillna(False)] = DNC_LABEL
+    return out
+
+
+def latest_enrollment(
+    enrollments: pd.DataFrame,
+    person: str = "PersonalID",
+    entry: str = "EntryDate",
+    exit: str = "ExitDate",
+    key: str = "EnrollmentID",
+) -> pd.DataFrame:
+    """One row per person: the enrollment that represents them in the report.
+
+    APR/CAPER spec, "Report universe" (client universe): a client with several enrollments in the
+    report's projects and period is reported once, by the enrollment with the latest project
+    start date; that enrollment decides leaver or stayer, age and household. Ties on the start
+    date go to the enrollment without an exit (or the later exit), then the higher id.
+
+    Column names default to the HMIS CSV's; for canonical episodes pass
+    ``person="client_id", entry="enrollment_date", exit="exit_date", key="episode_id"``.
+    """
+    if enrollments.empty:
+        return enrollments.copy()
+    ordered = enrollments.assign(
+        _exit=enrollments[exit].fillna(pd.Timestamp.max.normalize()),
+        _eid=pd.to_numeric(enrollments[key], errors="coerce"),
+    ).sort_values([entry, "_exit", "_eid", key], kind="stable", na_position="first")
+    last = ordered.drop_duplicates(person, keep="last")
+    return last.drop(columns=["_exit", "_eid"]).sort_index()
+
+
+def is_apr_leaver(exit_date: pd.Series, end: date | str | pd.Timestamp) -> pd.Series:
+    """APR leaver: the latest enrollment's exit date is on or before the report end date.
+
+    APR/CAPER spec, "Leavers" (HMIS Reporting Glossary): the client's latest enrollment in the
+    report universe ended in the period; an exit after the report end makes a stayer.
+    """
+    return exit_date.notna() & (exit_date <= _ts(end))
+
+
+def stayer_length(
+    entry: pd.Series, exit_date: pd.Series, end: date | str | pd.Timestamp
+) -> pd.Series:
+    """Length of participation in days: min(exit date, report end + 1) - project start date.
+
+    APR/CAPER spec, Q22a-b "Length of participation": leavers count to their exit date; stayers
+    to the day after the report end (the report end date itself is a day in the project).
+    """
+    stop = _ts(end) + pd.Timedelta(days=1)
+    until = exit_date.where(exit_date.notna() & (exit_date < stop), stop)
+    return (until - entry).dt.days.astype("Int64")
+
+
+def bed_nights(
+    enrollments: pd.DataFrame, services: pd.DataFrame, end: date | str | pd.Timestamp
+) -> pd.Series:
+    """Length of participation of night-by-night shelter stays: distinct bed nights.
+
+    APR/CAPER spec, Q22a-b for ES night-by-night (FY2024+ ProjectType 1; FY2022 ProjectType 1
+    with TrackingMethod 3): the number of distinct Services.csv RecordType 200 DateProvided on
+    or after the project start and before min(exit date, report end + 1). Indexed like
+    ``enrollments`` (EnrollmentID, EntryDate, ExitDate); 0 for stays without a bed night.
+    """
+    out = pd.Series(0, index=enrollments.index, dtype="Int64")
+    if services is None or services.empty or enrollments.empty:
+        return out
+    nights = services.loc[
+        pd.to_numeric(services["RecordType"], errors="coerce").eq(200),
+        ["EnrollmentID", "DateProvided"],
+    ]
+    stop = _ts(end) + pd.Timedelta(days=1)
+    until = enrollments["ExitDate"].where(
+        enrollments["ExitDate"].notna() & (enrollments["ExitDate"] < stop), stop
+    )
+    keys = enrollments[["EnrollmentID", "EntryDate"]].assign(until=until).reset_index(names="row")
+    both = keys.merge(nights, on="EnrollmentID", how="inner")
+    ok = (both["DateProvided"] >= both["EntryDate"]) & (both["DateProvided"] < both["until"])
+    counts = both[ok].drop_duplicates(["row", "DateProvided"]).groupby("row").size()
+    out.loc[counts.index] = counts.astype("int64").to_numpy()
+    return out
+
+
+HOUSEHOLD_TYPES = ("adults_only", "adults_and_children", "children_only", "unknown")
+HOUSEHOLD_TYPE_LABELS = {
+    "adults_only": "Without Children",
+    "adults_and_children": "With Children and Adults",
+    "children_only": "With Only Children",
+    "unknown": "Unknown Household Type",
+}
+
+
+def household_type(household_id: pd.Series, age: pd.Series) -> pd.Series:
+    """HUD household type of each person from the ages of their household's reported members.
+
+    APR/CAPER spec, "Household type": households without children (every member an adult),
+    with children and adults (at least one adult and one child, whatever the other members),
+    with only children (every member a child), unknown (any other mix: a member of unknown age
+    and no adult-child pair). Members are the people of the report universe sharing the
+    HouseholdID of their reported enrollment; a blank HouseholdID is a household of one.
+    """
+    hh = household_id.astype("object").where(household_id.notna(), "_solo_" + age.index.astype(str))
+    frame = pd.DataFrame(
+        {
+            "hh": hh,
+            "adult": age.ge(18).fillna(False).astype(bool),
+            "child": age.lt(18).fillna(False).astype(bool),
+            "unknown": age.isna(),
+        }
+    )
+    g = frame.groupby("hh")[["adult", "child", "unknown"]].any()
+    kind = np.select(
+        [
+            g["adult"] & g["child"],
+            g["adult"] & ~g["child"] & ~g["unknown"],
+            g["child"] & ~g["adult"] & ~g["unknown"],
+        ],
+        ["adults_and_children", "adults_only", "children_only"],
+        default="unknown",
+    )
+    per_hh = pd.Series(kind, index=g.index)
+    return pd.Series(per_hh.reindex(frame["hh"]).to_numpy(), index=age.index, dtype="object")

@@ -1,0 +1,162 @@
+"""HUD's own reports from an HMIS export: CoC APR, ESG CAPER (and the SPM when registered).
+
+``run_report(kind, export, start, end, out_dir, projects)`` reads the export once, builds every
+question of the report as a DataFrame in HUD's table shell layout (:mod:`acm_helpers.hmis.apr`)
+and writes each as ``<Qid>.csv`` plus one offline HTML page and one XLSX workbook of all
+tables. HUD reports are internal (agencies submit them as they are): no suppression.
+
+Reports are registered by name in :data:`REPORTS`: ``name -> builder(tables, projects, start,
+end) -> dict[question id, DataFrame]``.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+
+from acm_helpers.core.errors import HmisError
+from acm_helpers.hmis import apr, apr_quality
+from acm_helpers.hmis.export import read_export
+from acm_helpers.hmis.universe import Universe, build_universe
+
+ReportBuilder = Callable[..., dict[str, pd.DataFrame]]
+
+# Question -> builder, in HUD's order. Q22a1 is the CoC APR's length table, Q22a2 the ESG
+# CAPER's (spec Q22a1/Q22a2); Q23d exists from FY2024 (DestinationSubsidyType).
+_COMMON_HEAD: tuple[tuple[str, Callable[[Universe], pd.DataFrame]], ...] = (
+    ("Q4a", apr.q4a),
+    ("Q5a", apr.q5a),
+    ("Q6a", apr_quality.q6a),
+    ("Q6b", apr_quality.q6b),
+    ("Q6c", apr_quality.q6c),
+    ("Q6d", apr_quality.q6d),
+    ("Q6e", apr_quality.q6e),
+    ("Q6f", apr_quality.q6f),
+    ("Q7a", apr.q7a),
+    ("Q8a", apr.q8a),
+    ("Q10", apr.q10),
+    ("Q11", apr.q11),
+)
+
+
+def _questions(u: Universe, length_table: str) -> dict[str, pd.DataFrame]:
+    out = {qid: fn(u) for qid, fn in _COMMON_HEAD}
+    out.update(apr.q12(u))
+    out["Q13a1"] = apr.q13a1(u)
+    out[length_table] = apr.q22a1(u) if length_table == "Q22a1" else apr.q22a2(u)
+    out["Q22b"] = apr.q22b(u)
+    out["Q22c"] = apr.q22c(u)
+    out["Q22e"] = apr.q22e(u)
+    out["Q23c"] = apr.q23c(u)
+    if u.version != "2022":
+        out["Q23d"] = apr.q23d(u)
+    return out
+
+
+def apr_tables(
+    tables: dict, projects: list[str] | None, start: date | str, end: date | str
+) -> dict[str, pd.DataFrame]:
+    """Every CoC APR question this package builds, for ``projects`` (default all) and the period."""
+    return _questions(build_universe(tables, start, end, projects), "Q22a1")
+
+
+def caper_tables(
+    tables: dict, projects: list[str] | None, start: date | str, end: date | str
+) -> dict[str, pd.DataFrame]:
+    """Every ESG CAPER question this package builds (the APR's, with Q22a2 for Q22a1)."""
+    return _questions(build_universe(tables, start, end, projects), "Q22a2")
+
+
+REPORTS: dict[str, ReportBuilder] = {"apr": apr_tables, "caper": caper_tables}
+TITLES = {
+    "apr": "CoC Annual Performance Report (APR)",
+    "caper": "ESG CAPER",
+    "spm": "System Performance Measures",
+}
+
+
+def _day(value: date | str, what: str) -> date:
+    try:
+        return pd.Timestamp(value).date()
+    except (ValueError, TypeError):
+        raise HmisError(f"{what} {value!r} is not a date; write YYYY-MM-DD.") from None
+
+
+def run_report(
+    kind: str,
+    export_path: str | Path,
+    start: date | str,
+    end: date | str,
+    out_dir: str | Path,
+    projects: list[str] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Build HUD report ``kind`` from an HMIS export and write its tables to ``out_dir``.
+
+    Writes ``<Qid>.csv`` per question (row 1 HUD's column headers, column A the row labels, so
+    cell B2 is HUD's B2), ``<kind>.html`` (one offline page, no scripts or CDN) and
+    ``<kind>.xlsx`` (one sheet per question).
+
+    Args:
+        kind: a name in :data:`REPORTS` (``apr``, ``caper``; ``spm`` once registered).
+        export_path: the HMIS CSV export (zip or folder); read, never changed.
+        start, end: the report period (inclusive).
+        out_dir: created if missing.
+        projects: ProjectIDs of the report (several for a CoC grant); default every project.
+
+    Returns:
+        ``{question id: DataFrame}`` as written.
+
+    Raises:
+        HmisError: unknown report kind, bad dates, unknown project ids, unreadable export.
+    """
+    if kind not in REPORTS:
+        raise HmisError(
+            f"HUD report {kind!r} is not available; known reports: {', '.join(sorted(REPORTS))}."
+        )
+    s, e = _day(start, "--start"), _day(end, "--end")
+    if e < s:
+        raise HmisError(f"--end {e} is before --start {s}; swap them.")
+    tables = read_export(export_path, files="all")
+    result = REPORTS[kind](tables, projects, s, e)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for qid, frame in result.items():
+        frame.to_csv(out / f"{qid}.csv", index=False)
+    title = f"{TITLES.get(kind, kind.upper())}: {Path(export_path).name}, {s} to {e}"
+    if projects:
+        title += f", projects {', '.join(projects)}"
+    (out / f"{kind}.html").write_text(_html(title, result), encoding="utf-8")
+    with pd.ExcelWriter(out / f"{kind}.xlsx", engine="openpyxl") as xl:
+        for qid, frame in result.items():
+            frame.to_excel(xl, sheet_name=qid[:31], index=False)
+    return result
+
+
+def _html(title: str, result: dict[str, pd.DataFrame]) -> str:
+    """One self-contained page: a table per question, inline CSS only."""
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;"
+        "margin-bottom:2em}td,th{border:1px solid #999;padding:2px 6px;font-size:13px}"
+        "td.n{text-align:right}th{background:#eee}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<p>Internal HUD report: counts are not suppressed.</p>",
+    ]
+    for qid, frame in result.items():
+        parts.append(f"<h2 id='{html.escape(qid)}'>{html.escape(qid)}</h2><table><tr>")
+        parts += [f"<th>{html.escape(str(c))}</th>" for c in frame.columns]
+        parts.append("</tr>")
+        for row in frame.itertuples(index=False):
+            cells = []
+            for i, v in enumerate(row):
+                cls = " class='n'" if i and isinstance(v, int | float) else ""
+                cells.append(f"<td{cls}>{html.escape(str(v))}</td>")
+            parts.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("</table>")
+    parts.append("</body></html>")
+    return "".join(parts)

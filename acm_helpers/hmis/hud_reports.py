@@ -1,4 +1,4 @@
-"""HUD's own reports from an HMIS export: CoC APR, ESG CAPER (and the SPM when registered).
+"""HUD's own reports from an HMIS export: CoC APR, ESG CAPER and the System Performance Measures.
 
 ``run_report(kind, export, start, end, out_dir, projects)`` reads the export once, builds every
 question of the report as a DataFrame in HUD's table shell layout (:mod:`acm_helpers.hmis.apr`)
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from acm_helpers.core.errors import HmisError
-from acm_helpers.hmis import apr, apr_quality
+from acm_helpers.hmis import apr, apr_quality, spm
 from acm_helpers.hmis.export import read_export
 from acm_helpers.hmis.universe import Universe, build_universe
 
@@ -71,7 +71,22 @@ def caper_tables(
     return _questions(build_universe(tables, start, end, projects), "Q22a2")
 
 
-REPORTS: dict[str, ReportBuilder] = {"apr": apr_tables, "caper": caper_tables}
+def spm_report(
+    tables: dict, projects: list[str] | None, start: date | str, end: date | str
+) -> dict[str, pd.DataFrame]:
+    """The System Performance Measures (:func:`acm_helpers.hmis.spm.spm_tables`) in this module's
+    frame layout: the shell's header row as the column labels, so every report is written alike."""
+    out = {}
+    for key, shell in spm.spm_tables(
+        tables, _day(start, "--start"), _day(end, "--end"), projects
+    ).items():
+        body = shell.iloc[1:].reset_index(drop=True)
+        body.columns = [("" if pd.isna(v) else str(v)) for v in shell.iloc[0]]
+        out[key] = body
+    return out
+
+
+REPORTS: dict[str, ReportBuilder] = {"apr": apr_tables, "caper": caper_tables, "spm": spm_report}
 TITLES = {
     "apr": "CoC Annual Performance Report (APR)",
     "caper": "ESG CAPER",
@@ -101,7 +116,7 @@ def run_report(
     ``<kind>.xlsx`` (one sheet per question).
 
     Args:
-        kind: a name in :data:`REPORTS` (``apr``, ``caper``; ``spm`` once registered).
+        kind: a name in :data:`REPORTS` (``apr``, ``caper``, ``spm``).
         export_path: the HMIS CSV export (zip or folder); read, never changed.
         start, end: the report period (inclusive).
         out_dir: created if missing.

@@ -621,3 +621,16 @@ def test_demo_one_project_is_part_of_the_system(demo_tables, demo_spm):
     part = spm_tables(demo_tables, DEMO_START, DEMO_END, projects=list(es[:1]))
     assert 0 < cell(part["3.2"], "C3") <= cell(demo_spm["3.2"], "C3")
     assert cell(part["3.2"], "C5") == 0  # no TH project in the group
+
+
+@demo
+def test_acm_hud_spm_writes_every_table_with_hud_cell_positions(tmp_path, demo_spm):
+    """`run_report("spm", ...)` writes each table as <id>.csv with HUD's C2 at spreadsheet C2."""
+    from acm_helpers.hmis.hud_reports import run_report
+
+    result = run_report("spm", SAMPLE, DEMO_START, DEMO_END, tmp_path)
+    assert tuple(result) == TABLES
+    rows = list(csv.reader((tmp_path / "7b.1.csv").open(encoding="utf-8")))
+    assert rows[1][2] == str(cell(demo_spm["7b.1"], "C2"))  # row 2, column C
+    assert rows[0][0] == str(cell(demo_spm["7b.1"], "A1"))
+    assert (tmp_path / "spm.html").exists() and (tmp_path / "spm.xlsx").exists()

@@ -675,6 +675,8 @@ def _move_in(eps: pd.DataFrame, report) -> None:
         "Enrollment",
         int((move.notna() & ~ph).sum()),
         "MoveInDate on a project that is not permanent housing: ignored",
+        ids=eps.loc[move.notna() & ~ph, "episode_id"],
+        id_field="EnrollmentID",
     )
     frame = eps.assign(move_in_date=move.where(ph))
     invalid = frame["move_in_date"].notna() & ~hud.valid_move_in(frame)
@@ -683,6 +685,8 @@ def _move_in(eps: pd.DataFrame, report) -> None:
         "Enrollment",
         int(invalid.sum()),
         "MoveInDate before the project start or after the exit: treated as not moved in",
+        ids=eps.loc[invalid, "episode_id"],
+        id_field="EnrollmentID",
     )
     eps["move_in_date"] = hud.household_move_in(frame).where(ph).astype("datetime64[us]")
 

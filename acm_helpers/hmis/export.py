@@ -928,7 +928,7 @@ def _write_findings(
                     "detail": [
                         (f"code {c}: " if c else "")
                         + d
-                        + (f" ({n}s listed by `acm quality`)" if n else "")
+                        + (f" ({n}s in the agency's `acm quality` report)" if n else "")
                         for c, d, n in zip(
                             mine["code"], mine["detail"], mine["id_field"], strict=True
                         )

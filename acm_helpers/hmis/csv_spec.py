@@ -125,8 +125,10 @@ def required_columns(name: str, version: str) -> tuple[Column, ...]:
 
 
 # -- the structural check -----------------------------------------------------------------------
-def parse_csv(text: str, name: str, source: str) -> tuple[list[str], list[list[str]], int]:
-    """Split one file's text into its header and records, refusing what the format does not allow.
+def parse_csv(text: str, name: str, source: str) -> tuple[list[str], int, int]:
+    """Walk one file's records with Python's strict CSV reader, refusing what the format does not
+    allow (the frame itself is then read by pandas' faster parser, which would pad a short row
+    with blanks or keep a cut last row without a word).
 
     Refused (``HmisError`` naming the file, the line and what to do): quoting that is not CSV
     (a quote inside an unquoted field, a quoted field never closed), a record whose field count
@@ -138,7 +140,8 @@ def parse_csv(text: str, name: str, source: str) -> tuple[list[str], list[list[s
     left-out counts are what show such a cut in another file.
 
     Returns:
-        ``(header, records, blank_lines)``; blank lines are skipped and counted.
+        ``(header, records, blank_lines)``: the column names, the number of records, and the
+        number of blank lines (skipped).
     """
     where = f"{source}: {name}.csv"
     if not text.strip():
@@ -146,7 +149,7 @@ def parse_csv(text: str, name: str, source: str) -> tuple[list[str], list[list[s
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = next(reader)
-        records: list[list[str]] = []
+        records = 0
         blank = 0
         width = len(header)
         for row in reader:
@@ -167,7 +170,7 @@ def parse_csv(text: str, name: str, source: str) -> tuple[list[str], list[list[s
                     "column; fields with commas, quotes or line breaks are quoted). Check the "
                     f"quoting near that line, or export the file again. {NEXT_STEP}"
                 )
-            records.append(row)
+            records += 1
     except csv.Error as exc:
         cut = "unexpected end of data" in str(exc)
         what = (

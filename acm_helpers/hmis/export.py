@@ -19,6 +19,7 @@ Names, SSNs and other identifying fields are never read into episodes (hashed or
 from __future__ import annotations
 
 import copy
+import io
 import zipfile
 from collections.abc import Iterable
 from datetime import date
@@ -270,10 +271,15 @@ def _read_csv(
     header, records, blank = csv_spec.parse_csv(text, name, path.name)
     if report is not None and blank:
         report.add_issue("blank_lines", name, blank, "empty lines skipped")
-    frame = pd.DataFrame(records, columns=header, dtype="str")
-    for col in frame.columns:
-        values = frame[col]
-        frame[col] = values.where(~values.isin(NA_TEXT))
+    frame = pd.read_csv(
+        io.StringIO(text), dtype=str, keep_default_na=False, na_values=NA_TEXT, quoting=0
+    )
+    frame.columns = header
+    if len(frame) != records:  # two parsers of the same text disagree: never load a guess
+        raise HmisError(
+            f"{path.name}: {name}.csv: {records:,} records checked but {len(frame):,} read; "
+            "check the file's quoting and line breaks, or export it again."
+        )
     return frame
 
 

@@ -180,19 +180,25 @@ def intake(
     try:
         prog, store = open_program(program, data_dir)
         if fmt == "hmis":
+            from acm_helpers.core.errors import HmisError
             from acm_helpers.hmis import export as hmis
 
             results = []
             for path in paths:
-                got = hmis.intake_export(
-                    path,
-                    prog,
-                    store,
-                    period=period,
-                    received=received,
-                    assume_version=assume_version,
-                    allow_fewer_rows=allow_fewer_rows,
-                )
+                try:
+                    got = hmis.intake_export(
+                        path,
+                        prog,
+                        store,
+                        period=period,
+                        received=received,
+                        assume_version=assume_version,
+                        allow_fewer_rows=allow_fewer_rows,
+                    )
+                except HmisError as exc:  # refused (logged, kept): the other exports still load
+                    got = [
+                        intake_mod.SubmissionResult(Path(path).name, "rejected", message=str(exc))
+                    ]
                 results += got if isinstance(got, list) else [got]
         elif fmt == "csv":
             results = intake_mod.intake_files(

@@ -176,9 +176,11 @@ def read_export(
     _drop_exports_without_data(tables, report, path)
     _detect_versions(tables, report, path, assumed)
     for name, frame in tables.items():
+        if name == "Export":
+            continue  # checked above, before the version was known
         used = (
             set(frame["ExportID"].dropna().map(report.versions).dropna())
-            if "ExportID" in frame and name != "Export"
+            if "ExportID" in frame
             else set()
         )
         for version in sorted(used or {report.version}):
@@ -317,7 +319,7 @@ def _drop_exports_without_data(tables: HmisTables, report: HmisReport, path: Pat
             ids=export.loc[stale, "ExportID"],
             id_field="ExportID",
         )
-        tables["Export"] = export[~stale].reset_index(drop=True)
+        tables["Export"] = export[~stale]  # index kept: the rows' line numbers in messages
 
 
 def _detect_versions(
@@ -333,7 +335,7 @@ def _detect_versions(
     if export.empty or "ExportID" not in export:
         raise HmisError(f"{path.name}: Export.csv has no ExportID row. Export again from the HMIS.")
     guessed = hud.version_from_columns(list(tables["Client"].columns))
-    for line, row in enumerate(export.to_dict("records"), start=2):
+    for line, row in zip(export.index + 2, export.to_dict("records"), strict=True):
         label = row.get("CSVVersion")
         blank = (
             label is None
@@ -738,6 +740,8 @@ def _reject(store, path: Path, received: date | str | None, reason: str) -> None
     from acm_helpers.store.store import sha256_file
 
     recv = pd.Timestamp(received).date() if received else date.today()
+    if not path.exists():
+        raise HmisError(reason)
     with store.writing("logging a rejected HMIS export"):
         if path.is_file():
             sha = sha256_file(path)
@@ -752,8 +756,6 @@ def _reject(store, path: Path, received: date | str | None, reason: str) -> None
             intake._log_rejected(
                 store, {"file": path.name, "sha256": _folder_sha(files)}, recv, reason, None
             )
-        else:
-            where = "nowhere (the path does not exist)"
     raise HmisError(
         f"{reason} The refused export is kept byte-for-byte as {where} and logged as rejected; "
         "the store's data were not changed, so the export loaded before stays current."
@@ -773,6 +775,13 @@ def _span(tables: HmisTables) -> tuple[str, str]:
     return out[0], out[1]
 
 
+def _source_ids(tables: HmisTables) -> str:
+    """The export's source system(s): Export.csv SourceID values, sorted and joined."""
+    export = tables["Export"]
+    ids = export["SourceID"].dropna().astype(str) if "SourceID" in export else pd.Series(dtype="str")
+    return "; ".join(sorted(set(ids)))
+
+
 def _fewer_rows(store, tables: HmisTables, report: HmisReport) -> str:
     """Why the export looks cut (a required file lost records since the export loaded before
     whose span it covers), or "" when nothing says so."""
@@ -780,6 +789,8 @@ def _fewer_rows(store, tables: HmisTables, report: HmisReport) -> str:
         return ""
     start, end = _span(tables)
     seen = store.read_table(HMIS_EXPORTS)
+    # The same HMIS (Export.csv SourceID) only: another CoC's export is not an earlier copy.
+    seen = seen[seen["source_id"] == _source_ids(tables)]
     inside = seen[(seen["export_start"] >= start) & (seen["export_end"] <= end)]
     inside = inside[inside["export_end"] != ""]
     if inside.empty or not start or not end:
@@ -902,6 +913,7 @@ def _write_findings(
             "period": period,
             "sha256": sha,
             "source": report.source,
+            "source_id": _source_ids(tables),
             "file": list(report.loaded),
             "rows": [int(n) for n in report.loaded.values()],
             "export_start": start,

@@ -14,7 +14,7 @@ import pytest
 from test_hmis_formats import FY22_CLIENT, base, enr, ext, write_export
 
 from acm_helpers.core.errors import HmisError
-from acm_helpers.hmis import csv_spec
+from acm_helpers.hmis import csv_spec, findings
 from acm_helpers.hmis import export as hmis
 
 FY24_CLIENT = {
@@ -199,7 +199,7 @@ def test_orphan_exit_listed_by_exit_id(mapped):
 def test_findings_attributed_to_providers(tmp_path):
     tables = hmis.read_export(write_export(tmp_path / "x", fy2024_files()))
     _, report = hmis.to_episodes(tables)
-    found = hmis.findings_table(tables, report).set_index(["kind", "table"])
+    found = findings.findings_table(tables, report).set_index(["kind", "table"])
     # E4 belongs to project P1 of organization O1; the orphan exit X8 to no provider.
     assert found.loc[("excluded", "Enrollment"), ["provider_id", "ids"]].tolist() == [
         "org-o1",

@@ -2,17 +2,22 @@
 
 Three steps, each usable alone:
 
-1. :func:`read_export` reads an export (zip or folder) into one frame per CSV file, detecting
-   the CSV version from Export.csv (``CSVVersion``), keeping the latest version of each record
+1. :func:`read_export` reads an export (zip or folder) into one frame per CSV file, refusing
+   files that break HUD's CSV format or lack a column their version requires
+   (:mod:`acm_helpers.hmis.csv_spec`), detecting the CSV version from Export.csv
+   (``CSVVersion``; an unknown one is refused unless ``assume_version`` says how to read it),
+   ignoring Export.csv rows that no data uses, keeping the latest version of each record
    across merged exports (several ExportIDs), dropping deleted records (``DateDeleted``) and
    parsing vendor date formats. What it finds is recorded in ``tables.report``.
 2. :func:`to_episodes` maps Client, Enrollment, Exit, Project and Organization onto canonical
    episodes (one row per enrollment) with the HUD rules in :mod:`acm_helpers.core.hud`.
 3. :func:`intake_export` keeps the raw export byte-for-byte and loads the episodes into the
-   store through ``intake.load_canonical``.
+   store through ``intake.load_canonical``; a refused export is logged and kept under
+   ``raw/rejected/`` and changes nothing else (:mod:`acm_helpers.hmis.findings`).
 
 Nothing is dropped silently: unknown codes, orphan records, unparseable dates and excluded
-enrollments are counted in the :class:`HmisReport`, with the file and field they came from.
+enrollments are counted in the :class:`HmisReport`, with the file and field they came from and
+the ids of their records (stored in ``hmis_findings``, printed by ``acm quality``).
 Names, SSNs and other identifying fields are never read into episodes (hashed or not).
 """
 

@@ -61,7 +61,7 @@ def reject(store, path: Path, received: date | str | None, reason: str) -> None:
     ) from None
 
 
-HMIS_EXPORTS = "hmis_exports"  # per loaded export and file: live rows, export span (the guard)
+HMIS_EXPORTS = store_quality.HMIS_EXPORTS
 
 
 def _span(tables: Tables) -> tuple[str, str]:
@@ -224,7 +224,7 @@ def write_findings(
     )
     with store.writing("recording HMIS findings"):
         store.write_table(store_quality.HMIS_FINDINGS, found, part=period)
-        store.append_table(HMIS_EXPORTS, counts)
+        store.append_table(HMIS_EXPORTS, counts[list(store_quality.HMIS_EXPORTS_COLUMNS)])
         for prov in providers:
             part = f"{prov}/{period}"
             path = store.table_path(store_quality.QUALITY, part)

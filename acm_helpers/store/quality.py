@@ -35,6 +35,21 @@ HMIS_FINDINGS_COLUMNS = (
     "id_field",
     "ids",
 )
+# One row per loaded HMIS export and file: its live records and the export's dates and source
+# (Export.csv SourceID). hmis.findings.fewer_rows compares a new export with these: a file cut
+# exactly at a line break passes every format check, but has fewer records than before.
+HMIS_EXPORTS = "hmis_exports"
+HMIS_EXPORTS_COLUMNS = (
+    "period",
+    "sha256",
+    "source",
+    "source_id",
+    "file",
+    "rows",
+    "export_start",
+    "export_end",
+    "loaded_at",
+)
 
 
 def summarize(quality: pd.DataFrame) -> dict:

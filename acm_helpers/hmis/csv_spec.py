@@ -158,15 +158,20 @@ def parse_csv(text: str, name: str, source: str) -> tuple[list[str], int, int]:
                 continue
             if len(row) != width:
                 line = reader.line_num
+                gone = (
+                    f"; column {header[len(row)].strip()} and those after it are missing"
+                    if len(row) < width
+                    else f"; {len(row) - width} field(s) after column {header[-1].strip()}"
+                )
                 if next(reader, None) is None and not text.endswith(("\n", "\r")):
                     raise HmisError(
                         f"{where} ends in the middle of line {line} (its last record "
-                        f"has {len(row)} of the header's {width} fields and no line break): the "
-                        f"file was cut off. {NEXT_STEP}"
+                        f"has {len(row)} of the header's {width} fields{gone}, and no line "
+                        f"break): the file was cut off. {NEXT_STEP}"
                     )
                 raise HmisError(
                     f"{where} line {line} has {len(row)} fields, the header has "
-                    f"{width} (HMIS CSV Format Specifications: every record has one field per "
+                    f"{width}{gone} (HMIS CSV Format Specifications: every record has one field per "
                     "column; fields with commas, quotes or line breaks are quoted). Check the "
                     f"quoting near that line, or export the file again. {NEXT_STEP}"
                 )

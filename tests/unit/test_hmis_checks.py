@@ -67,9 +67,13 @@ def fy2024_files() -> dict[str, list[dict]]:
     [
         pytest.param('a,b\n1,"x\n', "quoted field is never closed", id="unclosed-quote"),
         pytest.param('a,b\n1,"x"y\n', "quoting is not CSV", id="quote-inside-field"),
-        pytest.param("a,b\n1,2\n3\n4,5\n", r"line 3 has 1 fields, the header has 2", id="short"),
+        pytest.param(
+            "a,b\n1,2\n3\n4,5\n",
+            r"line 3 has 1 fields, the header has 2; column b and those after it are missing",
+            id="short",
+        ),
         pytest.param("a,b\n1,2,3\n4,5\n", r"line 2 has 3 fields", id="long"),
-        pytest.param("a,b\n1,2\n3", r"ends in the middle of line 3", id="cut-mid-row"),
+        pytest.param("a,b\n1,2\n3", r"ends in the middle of line 3 .*column b", id="cut-mid-row"),
         pytest.param("a,b\n1,2\n3,4", "does not end with a line break", id="no-final-newline"),
         pytest.param("a,a\n1,2\n", "repeats the column", id="duplicate-column"),
         pytest.param("", "is empty", id="empty"),

@@ -57,7 +57,7 @@ def reject(store, path: Path, received: date | str | None, reason: str) -> None:
             )
     raise HmisError(
         f"{reason} The refused export is kept byte-for-byte as {where} and logged as rejected; "
-        "the store's data were not changed, so the export loaded before stays current."
+        "the store's data were not changed, so what was loaded before stays current."
     ) from None
 
 

@@ -231,8 +231,7 @@ def _refuse_missing(
     raise HmisError(
         f"{source}: {name}.csv (header, line 1) has no column {', '.join(parts)}, which the "
         f"HMIS CSV Format Specifications {versions} ({name}.csv) require. Rename the column back "
-        f"to the HUD name, or export the file again in HUD's CSV format; the store was not "
-        "changed."
+        "to the HUD name, or export the file again in HUD's CSV format."
     )
 
 

@@ -366,7 +366,7 @@ def _detect_versions(
                 f"CSVVersion: {label!r} is not a supported HMIS CSV version "
                 f"({', '.join('FY' + v for v in hud.SUPPORTED_VERSIONS)}). Export in a "
                 "supported format, or, if the files follow one of those versions, load them "
-                "with `--assume-version YEAR`; the store was not changed."
+                "with `--assume-version YEAR`."
             )
         elif version is None:
             version, source = guessed, "Client.csv columns"

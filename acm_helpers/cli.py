@@ -161,6 +161,18 @@ def intake(
     max_bytes: int | None = typer.Option(
         None, "--max-bytes", help="Refuse larger files (default 2 GiB)."
     ),
+    assume_version: str | None = typer.Option(
+        None,
+        "--assume-version",
+        help="HMIS only: read the export as this CSV version (2022, 2024 or 2026) whatever "
+        "Export.csv's CSVVersion says.",
+    ),
+    allow_fewer_rows: bool = typer.Option(
+        False,
+        "--allow-fewer-rows",
+        help="HMIS only: load even if a file has fewer records than the export loaded before "
+        "(refused by default: a file cut at a line break looks complete).",
+    ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
     from acm_helpers.intake import intake as intake_mod
@@ -168,11 +180,25 @@ def intake(
     try:
         prog, store = open_program(program, data_dir)
         if fmt == "hmis":
+            from acm_helpers.core.errors import HmisError
             from acm_helpers.hmis import export as hmis
 
             results = []
             for path in paths:
-                got = hmis.intake_export(path, prog, store, period=period, received=received)
+                try:
+                    got = hmis.intake_export(
+                        path,
+                        prog,
+                        store,
+                        period=period,
+                        received=received,
+                        assume_version=assume_version,
+                        allow_fewer_rows=allow_fewer_rows,
+                    )
+                except HmisError as exc:  # refused (logged, kept): the other exports still load
+                    got = [
+                        intake_mod.SubmissionResult(Path(path).name, "rejected", message=str(exc))
+                    ]
                 results += got if isinstance(got, list) else [got]
         elif fmt == "csv":
             results = intake_mod.intake_files(
@@ -230,6 +256,18 @@ def quality(
     if not quarantine.empty:
         typer.echo("== quarantined rows")
         typer.echo(quarantine.to_string(index=False))
+    found = store_quality.hmis_findings(store, period, provider)
+    if not found.empty:
+        typer.echo("== HMIS export findings (record ids; provider '' = the whole export)")
+        for f in found.itertuples():
+            where = ".".join(x for x in (f.table, f.field) if x) + (
+                f" code {f.code}" if f.code else ""
+            )
+            typer.echo(
+                f"{f.provider_id or '(export)'}: {f.kind}: {where}: {f.rows:,} rows ({f.detail})"
+            )
+            if f.ids:
+                typer.echo(f"    {f.id_field}: {f.ids}")
 
 
 @app.command("metrics")

@@ -2,17 +2,22 @@
 
 Three steps, each usable alone:
 
-1. :func:`read_export` reads an export (zip or folder) into one frame per CSV file, detecting
-   the CSV version from Export.csv (``CSVVersion``), keeping the latest version of each record
+1. :func:`read_export` reads an export (zip or folder) into one frame per CSV file, refusing
+   files that break HUD's CSV format or lack a column their version requires
+   (:mod:`acm_helpers.hmis.csv_spec`), detecting the CSV version from Export.csv
+   (``CSVVersion``; an unknown one is refused unless ``assume_version`` says how to read it),
+   ignoring Export.csv rows that no data uses, keeping the latest version of each record
    across merged exports (several ExportIDs), dropping deleted records (``DateDeleted``) and
    parsing vendor date formats. What it finds is recorded in ``tables.report``.
 2. :func:`to_episodes` maps Client, Enrollment, Exit, Project and Organization onto canonical
    episodes (one row per enrollment) with the HUD rules in :mod:`acm_helpers.core.hud`.
 3. :func:`intake_export` keeps the raw export byte-for-byte and loads the episodes into the
-   store through ``intake.load_canonical``.
+   store through ``intake.load_canonical``; a refused export is logged and kept under
+   ``raw/rejected/`` and changes nothing else (:mod:`acm_helpers.hmis.findings`).
 
 Nothing is dropped silently: unknown codes, orphan records, unparseable dates and excluded
-enrollments are counted in the :class:`HmisReport`, with the file and field they came from.
+enrollments are counted in the :class:`HmisReport`, with the file and field they came from and
+the ids of their records (stored in ``hmis_findings``, printed by ``acm quality``).
 Names, SSNs and other identifying fields are never read into episodes (hashed or not).
 """
 
@@ -30,6 +35,7 @@ import pandas as pd
 
 from acm_helpers.core import hud
 from acm_helpers.core.errors import HmisError
+from acm_helpers.hmis import csv_spec, findings
 from acm_helpers.hmis.mapping import HmisReport, explode_races
 
 REQUIRED_FILES = ("Export", "Organization", "Project", "Client", "Enrollment", "Exit")
@@ -117,13 +123,26 @@ class HmisTables(dict):
 
 
 # -- reading ----------------------------------------------------------------------------------
-def read_export(path: str | Path, files: Iterable[str] | str | None = None) -> HmisTables:
+def read_export(
+    path: str | Path,
+    files: Iterable[str] | str | None = None,
+    assume_version: str | None = None,
+) -> HmisTables:
     """Read an HMIS CSV export (a .zip or a folder) into one frame per file.
+
+    Every file read is checked against HUD's HMIS CSV Format Specifications for its version
+    (:mod:`acm_helpers.hmis.csv_spec`): CSV quoting, one field per column in every record, a
+    line break after the last record (a file cut mid-row is refused) and the columns its section
+    requires (a missing or renamed column is refused). Export.csv rows whose ExportID no data
+    file uses are left out (listed in the report), so they cannot move the export's dates.
 
     Args:
         path: the export zip or the folder holding its CSV files (nested folders are searched).
         files: file names to read (``"Client"``...); default the required files plus the optional
             project descriptors; ``"all"`` for every HUD file present.
+        assume_version: read every ExportID as this CSV version (``"2026"``, ``"2024 v1.2"``)
+            whatever Export.csv's CSVVersion says: the explicit override for an export whose
+            version label is wrong or one we do not know (``acm intake --assume-version``).
 
     Returns:
         ``HmisTables``: frames of text columns (blank -> missing), date columns parsed to
@@ -131,10 +150,12 @@ def read_export(path: str | Path, files: Iterable[str] | str | None = None) -> H
         (the CSV version of the row's ExportID). ``tables.report`` says what was found.
 
     Raises:
-        HmisError: the path does not exist or is not a zip/folder, a required file is missing,
-            or Export.csv names no version and Client.csv's columns do not tell it either.
+        HmisError: the path does not exist or is not a zip/folder, a zip member's path leaves the
+            export, a required file is missing, a file breaks the CSV format or lacks a required
+            column, or the CSV version is not one we read (and ``assume_version`` is not given).
     """
     path = Path(path)
+    assumed = _assumed_version(assume_version)
     members = _members(path)
     report = HmisReport(source=path.name)
     wanted = ALL_FILES if files == "all" else tuple(files or REQUIRED_FILES + OPTIONAL_FILES)
@@ -152,10 +173,22 @@ def read_export(path: str | Path, files: Iterable[str] | str | None = None) -> H
     report.files_not_read = sorted(f"{m}.csv" for m in members if m not in wanted)
     tables = HmisTables()
     for name in [n for n in ALL_FILES if n in wanted and n in members]:
-        tables[name] = _read_csv(path, members[name], name)
+        tables[name] = _read_csv(path, members[name], name, report)
         report.files_read.append(f"{name}.csv")
         report.rows_in_files[name] = len(tables[name])
-    _detect_versions(tables, report, path)
+    csv_spec.check_export_columns(list(tables["Export"].columns), path.name, assumed)
+    _drop_exports_without_data(tables, report, path)
+    _detect_versions(tables, report, path, assumed)
+    for name, frame in tables.items():
+        if name == "Export":
+            continue  # checked above, before the version was known
+        used = (
+            set(frame["ExportID"].dropna().map(report.versions).dropna())
+            if "ExportID" in frame
+            else set()
+        )
+        for version in sorted(used or {report.version}):
+            csv_spec.check_columns(list(frame.columns), name, version, path.name)
     for name, frame in list(tables.items()):
         tables[name] = _clean(frame, name, tables["Export"], report)
         report.loaded[name] = len(tables[name])
@@ -163,8 +196,25 @@ def read_export(path: str | Path, files: Iterable[str] | str | None = None) -> H
     return tables
 
 
+def _assumed_version(value: str | None) -> str | None:
+    """The version ``--assume-version`` names, or ``None``; an unknown one is refused."""
+    if value is None or str(value).strip() == "":
+        return None
+    version = hud.csv_version(value)
+    if version is None:
+        raise HmisError(
+            f"--assume-version {value!r} is not an HMIS CSV version this workbench reads. Use "
+            f"one of: {', '.join(hud.SUPPORTED_VERSIONS)}."
+        )
+    return version
+
+
 def _members(path: Path) -> dict[str, tuple[str, str]]:
-    """HUD file name -> (kind, location) for every CSV in the zip or folder (case-insensitive)."""
+    """HUD file name -> (kind, location) for every CSV in the zip or folder (case-insensitive).
+
+    A zip whose members include an absolute path or a ``..`` step is refused whole: nothing is
+    ever extracted, but such an archive was not written by an HMIS and cannot be trusted.
+    """
     known = {n.lower(): n for n in ALL_FILES}
     found: dict[str, tuple[str, str]] = {}
     if path.is_dir():
@@ -172,11 +222,25 @@ def _members(path: Path) -> dict[str, tuple[str, str]]:
             if p.is_file() and p.suffix.lower() == ".csv" and p.stem.lower() in known:
                 found.setdefault(known[p.stem.lower()], ("dir", str(p)))
     elif path.is_file() and zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as zf:
-            for info in zf.infolist():
-                stem = Path(info.filename).stem.lower()
-                if not info.is_dir() and info.filename.lower().endswith(".csv") and stem in known:
-                    found.setdefault(known[stem], ("zip", info.filename))
+        try:
+            with zipfile.ZipFile(path) as zf:
+                infos = zf.infolist()
+        except zipfile.BadZipFile as exc:
+            raise HmisError(
+                f"{path.name} is a damaged zip file ({exc}). Export again from the HMIS."
+            ) from None
+        for info in infos:
+            name = info.filename.replace("\\", "/")
+            parts = [p for p in name.split("/") if p]
+            if name.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+                raise HmisError(
+                    f"{path.name}: zip member {info.filename!r} has a path outside the export "
+                    "(an absolute path or '..'), so the zip is refused and nothing was read. "
+                    "Zip the export again with its CSV files at the top level (or in one folder)."
+                )
+            stem = Path(name).stem.lower()
+            if not info.is_dir() and name.lower().endswith(".csv") and stem in known:
+                found.setdefault(known[stem], ("zip", info.filename))
     elif path.exists():
         raise HmisError(
             f"{path} is neither a zip file nor a folder. Pass the HMIS CSV export zip or "
@@ -187,13 +251,22 @@ def _members(path: Path) -> dict[str, tuple[str, str]]:
     return found
 
 
-def _read_csv(path: Path, member: tuple[str, str], name: str) -> pd.DataFrame:
+def _read_csv(
+    path: Path, member: tuple[str, str], name: str, report: HmisReport | None = None
+) -> pd.DataFrame:
+    """One file as text columns, after the format check of :func:`csv_spec.parse_csv`."""
     kind, where = member
-    if kind == "zip":
-        with zipfile.ZipFile(path) as zf:
-            data = zf.read(where)
-    else:
-        data = Path(where).read_bytes()
+    try:
+        if kind == "zip":
+            with zipfile.ZipFile(path) as zf:
+                data = zf.read(where)
+        else:
+            data = Path(where).read_bytes()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise HmisError(
+            f"{path.name}: {name}.csv cannot be read ({exc}): the zip or file is damaged. "
+            "Export again from the HMIS."
+        ) from None
     text = None
     for enc in ENCODINGS:
         try:
@@ -201,33 +274,118 @@ def _read_csv(path: Path, member: tuple[str, str], name: str) -> pd.DataFrame:
             break
         except UnicodeDecodeError:
             continue
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=NA_TEXT)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    header, records, blank = csv_spec.parse_csv(text, name, path.name)
+    if report is not None and blank:
+        report.add_issue("blank_lines", name, blank, "empty lines skipped")
+    frame = pd.read_csv(
+        io.StringIO(text), dtype=str, keep_default_na=False, na_values=NA_TEXT, quoting=0
+    )
+    frame.columns = header
+    if len(frame) != records:  # two parsers of the same text disagree: never load a guess
         raise HmisError(
-            f"{path.name}: {name}.csv cannot be read as CSV ({exc}). Check the file or "
-            "export it again."
-        ) from exc
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+            f"{path.name}: {name}.csv: {records:,} records checked but {len(frame):,} read; "
+            "check the file's quoting and line breaks, or export it again."
+        )
     return frame
 
 
-def _detect_versions(tables: HmisTables, report: HmisReport, path: Path) -> None:
-    """Version per ExportID from Export.csv CSVVersion; Client.csv's header when it is blank."""
+def _drop_exports_without_data(tables: HmisTables, report: HmisReport, path: Path) -> None:
+    """Leave out Export.csv rows whose ExportID no data file uses (listed in the report).
+
+    Why: the export's dates (ExportStartDate/ExportEndDate) set the as-of date, the filing
+    month, the program's span and the return windows; a stale row of an earlier or later
+    export with no records behind it must not move them past the data's own dates. Files
+    without an ExportID column cannot tell, so then every row is kept.
+    """
+    export = tables["Export"]
+    used: set[str] = set()
+    told = False
+    for name, frame in tables.items():
+        if name != "Export" and "ExportID" in frame:
+            told = True
+            used |= set(frame["ExportID"].dropna())
+    if not told:
+        return
+    stale = ~export["ExportID"].isin(list(used))
+    if stale.all():
+        raise HmisError(
+            f"{path.name}: no data file uses any ExportID of Export.csv "
+            f"({', '.join(export['ExportID'].astype(str))}); the files do not belong to this "
+            "export. Export again from the HMIS."
+        )
+    if stale.any():
+        report.add_issue(
+            "export_without_data",
+            "Export",
+            int(stale.sum()),
+            "Export.csv row whose ExportID no data file uses: ignored (its dates do not set the "
+            "as-of date, the filing month or the return windows)",
+            ids=export.loc[stale, "ExportID"],
+            id_field="ExportID",
+        )
+        tables["Export"] = export[~stale]  # index kept: the rows' line numbers in messages
+
+
+def _detect_versions(
+    tables: HmisTables, report: HmisReport, path: Path, assumed: str | None = None
+) -> None:
+    """Version per ExportID from Export.csv CSVVersion (``assumed`` overrides it).
+
+    A CSVVersion that is not blank and not a version we read is refused (HmisError): reading
+    FY2028 codes with the FY2026 lists would map them silently wrong. A blank one falls back to
+    Client.csv's columns, with a finding.
+    """
     export = tables["Export"]
     if export.empty or "ExportID" not in export:
         raise HmisError(f"{path.name}: Export.csv has no ExportID row. Export again from the HMIS.")
     guessed = hud.version_from_columns(list(tables["Client"].columns))
-    for row in export.to_dict("records"):
-        version = hud.csv_version(row.get("CSVVersion"))
+    for line, row in zip(export.index + 2, export.to_dict("records"), strict=True):
+        label = row.get("CSVVersion")
+        blank = (
+            label is None
+            or (isinstance(label, float) and np.isnan(label))
+            or not str(label).strip()
+        )
+        version = hud.csv_version(label)
         source = "Export.csv CSVVersion"
-        if version is None:
+        if assumed is not None:
+            if version != assumed:
+                report.add_issue(
+                    "version_assumed",
+                    "Export",
+                    1,
+                    f"ExportID {row['ExportID']}: CSVVersion {label!r} read as FY{assumed} "
+                    "(--assume-version)",
+                    ids=[row["ExportID"]],
+                    id_field="ExportID",
+                )
+            version, source = assumed, "--assume-version"
+        elif version is None and not blank:
+            raise HmisError(
+                f"{path.name}: Export.csv line {line} (ExportID {row['ExportID']}), column "
+                f"CSVVersion: {label!r} is not a supported HMIS CSV version "
+                f"({', '.join('FY' + v for v in hud.SUPPORTED_VERSIONS)}). Export in a "
+                "supported format, or, if the files follow one of those versions, load them "
+                "with `--assume-version YEAR`."
+            )
+        elif version is None:
             version, source = guessed, "Client.csv columns"
+            if version is not None:
+                report.add_issue(
+                    "version_guessed",
+                    "Export",
+                    1,
+                    f"ExportID {row['ExportID']} has a blank CSVVersion; read as FY{version} "
+                    "from Client.csv's columns",
+                    ids=[row["ExportID"]],
+                    id_field="ExportID",
+                )
         if version is None:
             raise HmisError(
-                f"{path.name}: Export.csv CSVVersion {row.get('CSVVersion')!r} is not a supported "
-                f"HMIS CSV version ({', '.join('FY' + v for v in hud.SUPPORTED_VERSIONS)}) and "
-                "Client.csv's columns do not match one. Export in a supported format."
+                f"{path.name}: Export.csv CSVVersion {label!r} is not a supported HMIS CSV "
+                f"version ({', '.join('FY' + v for v in hud.SUPPORTED_VERSIONS)}) and "
+                "Client.csv's columns do not match one. Export in a supported format, or load "
+                "it with `--assume-version YEAR`."
             )
         if guessed and guessed != version:
             report.add_issue(
@@ -455,6 +613,8 @@ def intake_export(
     as_of: date | None = None,
     period: str | None = None,
     received: date | str | None = None,
+    assume_version: str | None = None,
+    allow_fewer_rows: bool = False,
 ) -> ExportIntake:
     """Read, map and load an HMIS export into ``store`` for ``program`` (``acm intake --format hmis``).
 
@@ -474,6 +634,23 @@ def intake_export(
         period: YYYY-MM the export is filed under (raw copy, log); default the month of ``as_of``.
         received: when the export arrived (later dates are refused); default unchecked, because
             an HMIS export carries its own export date (dates after it are reported).
+        assume_version: read the export as this CSV version whatever its CSVVersion says
+            (see :func:`read_export`).
+        allow_fewer_rows: load even when a required file has fewer live records than in the
+            export loaded before whose date span this one covers. Without it such an export is
+            refused: a file cut exactly at a line break passes every format check (nothing in
+            the file or in Export.csv tells it apart from a shorter file), and this comparison
+            is what catches it once one good export is loaded.
+
+    Raises:
+        HmisError: the export is refused (damaged, a column missing, an unknown version, no
+            enrollment for the program). It is then logged as ``rejected`` in ``submissions``
+            and kept byte-for-byte under ``raw/rejected/<received date>/``; nothing else in the
+            store changes, so the export loaded before stays current.
+
+    Every finding (orphans, unknown codes, left-out enrollments ...) is written with its record
+    ids to the ``hmis_findings`` table, and as counts to each provider's ``quality`` rows
+    (``check`` = ``hmis_<kind>``), which ``acm quality`` and the packets read.
     """
     from acm_helpers.core.calendar import period_bounds
     from acm_helpers.core.schema import conform_episodes, episodes_schema
@@ -487,8 +664,15 @@ def intake_export(
         by_project = all(p.startswith("proj-") for p in program.provider_ids)
         provider_level = "project" if by_project else "organization"
     path = Path(path)
-    tables = read_export(path)
-    episodes, report = to_episodes(tables, program, provider_level=provider_level)
+    try:
+        tables = read_export(path, assume_version=assume_version)
+        episodes, report = to_episodes(tables, program, provider_level=provider_level)
+    except HmisError as exc:
+        findings.reject(store, path, received, str(exc))
+    if not allow_fewer_rows:
+        fewer = findings.fewer_rows(store, tables, report)
+        if fewer:
+            findings.reject(store, path, received, fewer)
     if period is not None:
         program.check_period(period)
         as_of = as_of or period_bounds(period)[1]
@@ -502,20 +686,30 @@ def intake_export(
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     recv = pd.Timestamp(received).date() if received else None
     problems = qc.schema_problems(frame, frame, episodes_schema(program, recv))
-    for reason, n in problems.drop_duplicates("row")["reason"].value_counts().items():
-        report.exclude(f"fails the episode schema: {reason}", int(n))
+    first = problems.drop_duplicates("row")
+    for reason, rows in first.groupby("reason")["row"]:
+        report.exclude(
+            f"fails the episode schema: {reason}", len(rows), ids=frame.loc[rows, "episode_id"]
+        )
     keep = ~frame.index.isin(problems["row"])
     frame, races = frame[keep], episodes.loc[keep, "races"].to_numpy()
     if frame.empty:
-        raise HmisError(
+        findings.reject(
+            store,
+            path,
+            received,
             f"{path.name}: no enrollment maps to a provider of program {program.id} "
             f"(left out: {report.excluded}). Generate the program file from this export: "
-            f"`acm hmis-program {path} --out parameters/programs/hmis_<name>.yaml`."
+            f"`acm hmis-program {path} --out parameters/programs/hmis_<name>.yaml`.",
         )
     files = [path] if path.is_file() else sorted(path.rglob("*.csv"))
     raw = [store.keep_raw(p, "hmis", period, sha256_file(p)) for p in files]
     intake.load_canonical(store, program, frame, as_of=as_of, source=path.name, received=recv)
     counts = frame["provider_id"].value_counts().sort_index()
+    export_sha = sha256_file(path) if path.is_file() else findings.folder_sha(files)
+    findings.write_findings(
+        store, tables, report, provider_level, period, export_sha, list(counts.index)
+    )
     left_out = sum(report.excluded.values())
     summary = "\n".join(report.lines()) + (
         f"\nleft out: {left_out:,} enrollments" if left_out else ""

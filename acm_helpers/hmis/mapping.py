@@ -39,16 +39,51 @@ class HmisReport:
     unknown_codes: list[dict] = field(default_factory=list)  # table, field, code, rows, version
     issues: list[dict] = field(default_factory=list)  # kind, table, rows, detail
     excluded: dict[str, int] = field(default_factory=dict)  # reason -> enrollments not mapped
+    excluded_ids: dict[str, list[str]] = field(default_factory=dict)  # reason -> EnrollmentIDs
     episodes: int = 0
 
-    def add_issue(self, kind: str, table: str, rows: int, detail: str) -> None:
-        """Record a finding (only when it concerns at least one row)."""
+    def add_issue(
+        self,
+        kind: str,
+        table: str,
+        rows: int,
+        detail: str,
+        ids: pd.Series | list | None = None,
+        id_field: str = "",
+    ) -> None:
+        """Record a finding (only when it concerns at least one row), with the record ids it
+        concerns (``id_field`` names them, e.g. ``ExitID``) so the agency can find each one."""
         if rows:
-            self.issues.append({"kind": kind, "table": table, "rows": int(rows), "detail": detail})
+            self.issues.append(
+                {
+                    "kind": kind,
+                    "table": table,
+                    "rows": int(rows),
+                    "detail": detail,
+                    "id_field": id_field,
+                    "ids": _id_list(ids),
+                }
+            )
 
-    def add_unknown(self, table: str, fld: str, values: pd.Series, version: str) -> None:
-        """Record each unknown code of a field with its row count."""
+    def add_unknown(
+        self,
+        table: str,
+        fld: str,
+        values: pd.Series,
+        version: str,
+        ids: pd.Series | None = None,
+        id_field: str = "",
+    ) -> None:
+        """Record each unknown code of a field with its row count and the ids of its rows.
+
+        ``ids`` (aligned with ``values``) defaults to ``values``' index when that index holds
+        record ids (Client fields are checked on a frame indexed by PersonalID).
+        """
+        if ids is None and not isinstance(values.index, pd.RangeIndex):
+            ids = pd.Series(values.index, index=values.index)
+            id_field = id_field or (values.index.name or "")
         for code, n in values.value_counts(dropna=True).items():
+            these = ids[values == code] if ids is not None else None
             self.unknown_codes.append(
                 {
                     "table": table,
@@ -56,16 +91,23 @@ class HmisReport:
                     "code": str(code),
                     "rows": int(n),
                     "version": version,
+                    "id_field": id_field,
+                    "ids": _id_list(these),
                 }
             )
 
-    def exclude(self, reason: str, rows: int) -> None:
-        """Count enrollments left out of the episodes, by reason."""
+    def exclude(self, reason: str, rows: int, ids: pd.Series | None = None) -> None:
+        """Count enrollments left out of the episodes, by reason, with their EnrollmentIDs."""
         if rows:
             self.excluded[reason] = self.excluded.get(reason, 0) + int(rows)
+            self.excluded_ids[reason] = self.excluded_ids.get(reason, []) + _id_list(ids)
 
     def findings(self) -> pd.DataFrame:
-        """Every finding as one tidy frame (kind, table, field, code, rows, detail)."""
+        """Every finding as one tidy frame (kind, table, field, code, rows, detail, id_field, ids).
+
+        ``ids`` is the list of record ids a finding concerns (``id_field`` says which: ExitID,
+        EnrollmentID, PersonalID ...); empty for counts that have no record behind them.
+        """
         rows = [
             {"kind": "deleted", "table": t, "rows": n, "detail": "records with DateDeleted dropped"}
             for t, n in self.deleted.items()
@@ -99,16 +141,28 @@ class HmisReport:
                 "code": u["code"],
                 "rows": u["rows"],
                 "detail": f"not in the FY{u['version']} list",
+                "id_field": u.get("id_field", ""),
+                "ids": u.get("ids", []),
             }
             for u in self.unknown_codes
         ]
         rows += [dict(i) for i in self.issues]
         rows += [
-            {"kind": "excluded", "table": "Enrollment", "rows": n, "detail": r}
+            {
+                "kind": "excluded",
+                "table": "Enrollment",
+                "rows": n,
+                "detail": r,
+                "id_field": "EnrollmentID",
+                "ids": self.excluded_ids.get(r, []),
+            }
             for r, n in self.excluded.items()
         ]
-        cols = ["kind", "table", "field", "code", "rows", "detail"]
-        return pd.DataFrame(rows, columns=cols)
+        cols = ["kind", "table", "field", "code", "rows", "detail", "id_field", "ids"]
+        out = pd.DataFrame(rows, columns=cols)
+        out["ids"] = [v if isinstance(v, list) else [] for v in out["ids"]]
+        out["id_field"] = out["id_field"].fillna("").astype("str")
+        return out
 
     def lines(self) -> list[str]:
         """A short plain-text summary for the command line."""
@@ -121,8 +175,23 @@ class HmisReport:
         for _, f in self.findings().iterrows():
             where = ".".join(x for x in (f["table"], f["field"]) if isinstance(x, str) and x)
             code = f" code {f['code']}" if isinstance(f["code"], str) and f["code"] else ""
-            out.append(f"  {f['kind']}: {where}{code}: {f['rows']:,} rows ({f['detail']})")
+            ids = f"; {f['id_field']}: {shown_ids(f['ids'])}" if f["ids"] else ""
+            out.append(f"  {f['kind']}: {where}{code}: {f['rows']:,} rows ({f['detail']}{ids})")
         return out
+
+
+def _id_list(ids) -> list[str]:
+    """Record ids as a sorted list of unique strings (blank ids dropped)."""
+    if ids is None:
+        return []
+    values = pd.Series(list(ids), dtype="object").dropna().astype(str)
+    return sorted(set(values[values != ""]))
+
+
+def shown_ids(ids: list[str], limit: int = 10) -> str:
+    """The first ``limit`` ids and how many more, for one line of text."""
+    more = len(ids) - limit
+    return ", ".join(ids[:limit]) + (f" and {more:,} more" if more > 0 else "")
 
 
 def explode_races(episodes: pd.DataFrame) -> pd.DataFrame:
@@ -342,6 +411,9 @@ def genders(client: pd.DataFrame, version: str, report=None) -> pd.Series:
     return label.where(count <= 1, MORE_THAN_ONE_GENDER).astype("str")
 
 
+RECORD_KEYS = {"Enrollment": "EnrollmentID", "Exit": "ExitID", "Project": "ProjectID"}
+
+
 def _check_codes(frame: pd.DataFrame, lists: dict[str, set[str]], table: str, report) -> None:
     """Report values of coded fields that are not on their HUD list (rows are kept)."""
     for col, allowed in lists.items():
@@ -349,8 +421,17 @@ def _check_codes(frame: pd.DataFrame, lists: dict[str, set[str]], table: str, re
             continue
         values = frame[col].astype("str").str.strip()
         bad = values.notna() & ~values.isin(list(allowed))
+        key = RECORD_KEYS.get(table)
+        ids = frame[key] if key in frame else None
         for version, rows in frame[bad].groupby("_version").groups.items():
-            report.add_unknown(table, col, values.loc[rows], str(version))
+            report.add_unknown(
+                table,
+                col,
+                values.loc[rows],
+                str(version),
+                ids=ids.loc[rows] if ids is not None else None,
+                id_field=key if ids is not None else "",
+            )
 
 
 def calendar_age(birth: pd.Series, at: pd.Series) -> pd.Series:
@@ -375,6 +456,8 @@ def _exits(ext: pd.DataFrame, enr: pd.DataFrame, report) -> pd.DataFrame:
         "Exit",
         int(orphan.sum()),
         "exit of an EnrollmentID not in Enrollment.csv; ignored",
+        ids=ext.loc[orphan, "ExitID"],
+        id_field="ExitID",
     )
     ext = ext[~orphan].sort_values("ExitDate", kind="stable", na_position="first")
     several = ext["EnrollmentID"].duplicated(keep="last")
@@ -383,11 +466,14 @@ def _exits(ext: pd.DataFrame, enr: pd.DataFrame, report) -> pd.DataFrame:
         "Exit",
         int(several.sum()),
         "an enrollment with several exit records; the latest exit date is used",
+        ids=ext.loc[several, "ExitID"],
+        id_field="ExitID",
     )
     ext = ext[~several]
     return pd.DataFrame(
         {
             "EnrollmentID": ext["EnrollmentID"],
+            "_exit_id": ext["ExitID"],
             "ExitDate": ext["ExitDate"],
             "Destination": _col(ext, "Destination"),
             "DestinationSubsidyType": _col(ext, "DestinationSubsidyType"),
@@ -433,13 +519,10 @@ def map_episodes(
     eps = eps.merge(
         proj.reindex(columns=list(pcols)).rename(columns=pcols), on="project_id", how="left"
     )
-    no_client = ~hud.member(eps["client_id"], cli["PersonalID"])
-    report.add_issue(
-        "orphan",
-        "Enrollment",
-        int(no_client.sum()),
-        "PersonalID not in Client.csv; race, gender and age left empty",
-    )
+    # An enrollment of a PersonalID that Client.csv does not have is not a client we know
+    # (HMIS CSV Format Specifications: Enrollment.PersonalID references Client.csv): left out
+    # in _exclude and listed, never loaded with blank race, gender and age.
+    eps["_client_known"] = hud.member(eps["client_id"], cli["PersonalID"])
     _program(eps, report)
     _destinations(eps, report)
     _client_fields(eps, cli, report)
@@ -470,30 +553,67 @@ def _program(eps: pd.DataFrame, report) -> None:
         slug = hud.project_type_slug(part["ProjectType"], str(version), part["TrackingMethod"])
         bad = slug.isna() & part["ProjectType"].notna()
         if bad.any():
-            report.add_unknown("Project", "ProjectType", part.loc[bad, "ProjectType"], str(version))
+            report.add_unknown(
+                "Project",
+                "ProjectType",
+                part.loc[bad, "ProjectType"],
+                str(version),
+                ids=part.loc[bad, "episode_id"],
+                id_field="EnrollmentID",
+            )
             slug = slug.where(~bad, "ProjectType " + part["ProjectType"].astype("str"))
         eps.loc[rows, "program"] = slug
 
 
 def _destinations(eps: pd.DataFrame, report) -> None:
+    """Exit destinations in the FY2024 code space, with every unknown code listed by ExitID.
+
+    FY2024 CSV spec, 3.12 Destination: a rental with an ongoing subsidy is Destination 435
+    ("Rental by client, with ongoing housing subsidy") and the subsidy goes in 3.12.A
+    DestinationSubsidyType (419 VASH, 434 public housing, 440 other PH for formerly homeless
+    ...). Some vendors send the subsidy type itself as the destination; such a code is not on
+    the destination list, but its meaning is unambiguous, so it is read as 435 with that
+    subsidy type (and listed), instead of becoming "unknown" and losing an exit to a rental.
+    """
     eps["exit_destination"] = pd.Series(pd.NA, index=eps.index, dtype="str")
     eps["destination_subsidy_type"] = pd.Series(pd.NA, index=eps.index, dtype="str")
     for version, rows in eps.groupby("_exit_version", dropna=True).groups.items():
         part = eps.loc[rows]
-        code, sub, unknown = hud.normalize_destinations(
-            part["Destination"], str(version), part["DestinationSubsidyType"]
-        )
+        dest, given_sub = part["Destination"], part["DestinationSubsidyType"]
+        if str(version) != "2022":
+            num = pd.to_numeric(dest, errors="coerce")
+            as_sub = num.isin(list(hud.SUBSIDY_TYPES_2024)) & ~num.isin(list(hud.DESTINATIONS_2024))
+            if as_sub.any():
+                report.add_issue(
+                    "subsidy_as_destination",
+                    "Exit",
+                    int(as_sub.sum()),
+                    "Destination holds a RentalSubsidyType code (3.12.A): read as 435 "
+                    "'Rental by client, with ongoing housing subsidy' with that subsidy type",
+                    ids=part.loc[as_sub, "_exit_id"],
+                    id_field="ExitID",
+                )
+                given_sub = given_sub.where(~as_sub | given_sub.notna(), dest)
+                dest = dest.where(~as_sub, "435")
+        code, sub, unknown = hud.normalize_destinations(dest, str(version), given_sub)
         if unknown.any():
             report.add_unknown(
-                "Exit", "Destination", part.loc[unknown, "Destination"], str(version)
+                "Exit",
+                "Destination",
+                dest[unknown],
+                str(version),
+                ids=part.loc[unknown, "_exit_id"],
+                id_field="ExitID",
             )
-        given = part["DestinationSubsidyType"].notna()
+        given = given_sub.notna()
         if str(version) != "2022" and (given & sub.isna()).any():
             report.add_unknown(
                 "Exit",
                 "DestinationSubsidyType",
-                part.loc[given & sub.isna(), "DestinationSubsidyType"],
+                given_sub[given & sub.isna()],
                 str(version),
+                ids=part.loc[given & sub.isna(), "_exit_id"],
+                id_field="ExitID",
             )
         eps.loc[rows, "exit_destination"] = code
         eps.loc[rows, "destination_subsidy_type"] = sub
@@ -507,6 +627,8 @@ def _destinations(eps: pd.DataFrame, report) -> None:
         "Exit",
         int(no_dest.sum()),
         "exit with a blank or unknown destination: class 'unknown'",
+        ids=eps.loc[no_dest, "_exit_id"],
+        id_field="ExitID",
     )
 
 
@@ -553,6 +675,8 @@ def _move_in(eps: pd.DataFrame, report) -> None:
         "Enrollment",
         int((move.notna() & ~ph).sum()),
         "MoveInDate on a project that is not permanent housing: ignored",
+        ids=eps.loc[move.notna() & ~ph, "episode_id"],
+        id_field="EnrollmentID",
     )
     frame = eps.assign(move_in_date=move.where(ph))
     invalid = frame["move_in_date"].notna() & ~hud.valid_move_in(frame)
@@ -561,6 +685,8 @@ def _move_in(eps: pd.DataFrame, report) -> None:
         "Enrollment",
         int(invalid.sum()),
         "MoveInDate before the project start or after the exit: treated as not moved in",
+        ids=eps.loc[invalid, "episode_id"],
+        id_field="EnrollmentID",
     )
     eps["move_in_date"] = hud.household_move_in(frame).where(ph).astype("datetime64[us]")
 
@@ -612,6 +738,10 @@ def _exclude(eps: pd.DataFrame, report, program) -> pd.DataFrame:
             eps["provider_id"].isna(),
         ),
         ("no PersonalID", eps["client_id"].isna()),
+        (
+            "PersonalID not in Client.csv (no such client)",
+            ~eps["_client_known"] if "_client_known" in eps else pd.Series(False, index=eps.index),
+        ),
         ("no project start date (EntryDate blank or unparseable)", eps["enrollment_date"].isna()),
         ("exit date before the project start date", eps["exit_date"] < eps["enrollment_date"]),
     ]
@@ -625,7 +755,7 @@ def _exclude(eps: pd.DataFrame, report, program) -> pd.DataFrame:
     drop = pd.Series(False, index=eps.index)
     for reason, mask in rules:
         mask = mask.fillna(False).astype(bool) & ~drop
-        report.exclude(reason, int(mask.sum()))
+        report.exclude(reason, int(mask.sum()), ids=eps.loc[mask, "episode_id"])
         drop |= mask
     return eps[~drop].copy()
 
@@ -636,10 +766,12 @@ def _after_export(eps: pd.DataFrame, tables, report) -> None:
         return
     made = export["ExportDate"].max()
     for col, name in (("enrollment_date", "EntryDate"), ("exit_date", "ExitDate")):
-        late = int((eps[col] > made).sum())
+        late = eps[col] > made
         report.add_issue(
             "after_export_date",
             "Enrollment" if col == "enrollment_date" else "Exit",
-            late,
+            int(late.sum()),
             f"{name} after the export was made ({made.date()}): kept, check with the provider",
+            ids=eps.loc[late, "episode_id" if col == "enrollment_date" else "_exit_id"],
+            id_field="EnrollmentID" if col == "enrollment_date" else "ExitID",
         )

@@ -14,6 +14,42 @@ from acm_helpers.core.config import Program
 from acm_helpers.store.store import Store
 
 SUBMISSIONS, QUARANTINE, QUALITY = "submissions", "quarantine", "quality"
+# HMIS exports: every finding of the reader and the mapping (orphans, unknown codes, left-out
+# enrollments ...) with the ids of its records, one partition per period. Why a table of its own
+# and not ids in ``quality.detail``: quality rows reach provider packets and their XLSX
+# appendix, and record ids there would be client-level data (the packet audit refuses client
+# ids); the quality rows carry the counts (``check`` = ``hmis_<kind>``), this table the ids,
+# for ``acm quality`` and the agency's staff. ``provider_id`` "" = the whole export.
+HMIS_FINDINGS = "hmis_findings"
+HMIS_FINDINGS_COLUMNS = (
+    "provider_id",
+    "period",
+    "sha256",
+    "source",
+    "kind",
+    "table",
+    "field",
+    "code",
+    "rows",
+    "detail",
+    "id_field",
+    "ids",
+)
+# One row per loaded HMIS export and file: its live records and the export's dates and source
+# (Export.csv SourceID). hmis.findings.fewer_rows compares a new export with these: a file cut
+# exactly at a line break passes every format check, but has fewer records than before.
+HMIS_EXPORTS = "hmis_exports"
+HMIS_EXPORTS_COLUMNS = (
+    "period",
+    "sha256",
+    "source",
+    "source_id",
+    "file",
+    "rows",
+    "export_start",
+    "export_end",
+    "loaded_at",
+)
 
 
 def summarize(quality: pd.DataFrame) -> dict:
@@ -41,6 +77,7 @@ def summarize(quality: pd.DataFrame) -> dict:
         quality["check"].isin(
             ["invalid_value", "missing_required", "dates_out_of_order", "duplicate"]
         )
+        | quality["check"].astype("str").str.startswith("hmis_")
     ]
     probs = probs.sort_values("value", ascending=False).head(3)
     late = quality.loc[quality["check"] == "timeliness", "value"]
@@ -131,3 +168,18 @@ def quarantine_summary(
         .sort_values(["period", "provider_id", "rows"], ascending=[True, True, False])
         .reset_index(drop=True)
     )
+
+
+def hmis_findings(
+    store: Store, period: str | None = None, provider_id: str | None = None
+) -> pd.DataFrame:
+    """HMIS findings with their record ids (``HMIS_FINDINGS_COLUMNS``), for one period and
+    provider; the whole-export findings (``provider_id`` "") are always included."""
+    if not store.has_table(HMIS_FINDINGS):
+        return pd.DataFrame(columns=list(HMIS_FINDINGS_COLUMNS))
+    found = store.read_table(HMIS_FINDINGS)
+    if period:
+        found = found[found["period"] == period]
+    if provider_id:
+        found = found[found["provider_id"].isin([provider_id, ""])]
+    return found.sort_values(["period", "provider_id", "kind", "table"]).reset_index(drop=True)

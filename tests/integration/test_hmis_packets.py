@@ -90,3 +90,14 @@ def test_every_organization_gets_a_packet(run):
         others = [o.name for o in program.providers if o.id != provider.id]
         assert not any(name in html for name in others)  # peers are anonymized
         assert (period_dir / provider.id / "appendix.xlsx").stat().st_size > 1000
+
+
+def test_hmis_findings_reach_the_packets_data_quality_section(run):
+    # The export's findings are in each provider's quality rows (counts, no record ids): org-4's
+    # exits dated after the export was made show in its packet; their ExitIDs do not.
+    _, ran, period_dir = run
+    assert ran.exit_code == 0, ran.output
+    html = (period_dir / "org-4" / "packet.html").read_text()
+    assert "MoveInDate on a project that is not permanent housing" in html  # 212 enrollments
+    assert "ExitDate after the export was made" in html
+    assert "999996" not in html

@@ -216,6 +216,8 @@ def test_fy2022_destinations_mapped_to_fy2024_codes_and_classes(fy2022):
         "code": "42",
         "rows": 1,
         "version": "2022",
+        "id_field": "ExitID",
+        "ids": ["X5"],  # listed by id, so the agency can find the record
     } in report.unknown_codes
 
 

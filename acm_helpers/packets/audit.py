@@ -91,6 +91,8 @@ class PrivacyFacts:
     undated_period: str = ""  # the period a table that names none is about ("term", a month)
     # what a count is printed in front of in sentences ("leavers", "exits to permanent housing")
     count_labels: tuple[str, ...] = ()
+    # (breakdown label, group label) of every group with a population share (reference_shares)
+    share_groups: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -311,6 +313,7 @@ def _vocabulary(facts: PrivacyFacts) -> tuple[audit_diff.Vocabulary, dict[str, s
         own=frozenset(_norm(o) for o in facts.own_labels),
         peers=frozenset(_norm(o) for o in facts.other_labels) - audit_diff.ALL_WORDS,
         undated_period=facts.undated_period,
+        share_groups=frozenset((_norm(d), _norm(g)) for d, g in facts.share_groups),
     )
     return vocab, labels
 

@@ -197,6 +197,9 @@ class Vocabulary:
     own: frozenset[str]  # the output's own provider as it names it
     peers: frozenset[str]  # other providers as it names them
     undated_period: str = ""  # what a table that names no period is about
+    # (breakdown, group) pairs that have a population share (the program's reference shares,
+    # public): the groups a share over "groups with a population share" would be taken over
+    share_groups: frozenset[tuple[str, str]] = frozenset()
 
 
 def _find(text: str, labels: Iterable[str]) -> str:
@@ -222,7 +225,8 @@ def table_cells(table: Table, vocab: Vocabulary, index: int) -> list[Published]:
         cells = [_norm(c) for c in row]
         metric = next((c for c in cells if c in vocab.metrics), table_metric)
         dim = next((c for c in cells if c in vocab.dimensions), table_dim)
-        group = next((c for c in cells if c in vocab.groups), "")
+        # a metric label with digits ("Returns within 12 months") is the row's metric, not a group
+        group = next((c for c in cells if c in vocab.groups and c not in vocab.metrics), "")
         who = OWN
         for c in cells:
             if c in ALL_WORDS:
@@ -272,6 +276,7 @@ def table_cells(table: Table, vocab: Vocabulary, index: int) -> list[Published]:
                         share = share_interval(cells[i]) or share
                     elif h in POPULATION_SHARE_HEADERS:
                         population = population or share_interval(cells[i]) is not None
+                population = population or (dim, group) in vocab.share_groups
             if numbers or hidden:
                 out.append(
                     Published(
@@ -414,7 +419,8 @@ def _sets(cells: dict[tuple, Published]) -> list[tuple[str, Published | None, li
 
 
 # sets judged only against the stored truth (their total rests on how the output computed a share)
-TRUTH_ONLY = {"groups with a population share", "groups without a population share"}
+WITHOUT_SHARE = "groups without a population share, after the shares' denominator (cases / share)"
+TRUTH_ONLY = {"groups with a population share", WITHOUT_SHARE}
 SHARE_TOTAL = "shares served (cases / share)"
 
 
@@ -497,7 +503,7 @@ def _share_sets(cells: dict[tuple, Published], by: dict) -> list:
                         {role: value},
                         set(),
                     )
-                    out.append(("groups without a population share", overall, [part, *rest]))
+                    out.append((WITHOUT_SHARE, overall, [part, *rest]))
     return out
 
 

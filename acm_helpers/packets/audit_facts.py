@@ -83,6 +83,9 @@ def facts_for(
         own_labels=(own,) if provider else (),
         metric_kinds=tuple((m.label, m.kind) for m in program.metrics.values()),
         count_labels=count_labels(program),
+        share_groups=tuple(
+            (d.label, g) for d in program.dimensions.values() for g in d.reference_shares
+        ),
         threshold=program.suppression.threshold,
         undated_period={"packet": period, "deep_dive": "", "contract": "term"}[output],
         hidden=hidden_cells(program, truth, provider) if provider else (),

@@ -164,7 +164,7 @@ EQUITY_COLUMNS: dict[str, str] = {
     #                            difference after a Bonferroni adjustment for the comparisons in
     #                            the breakdown, with both groups' cell_size >= threshold
     "disparity_reason": "str",  # a sentence when flagged, else ""
-    "share_served": "float",  # group cell_size / total over groups that have a reference share
+    "share_served": "float",  # group cell_size / the overall cell_size (null if that is suppressed)
     "reference_share": "float",  # dimension.reference_shares[group] (null when not given)
     "disproportionality": "float",  # share_served / reference_share
     "disproportionality_p": "float",  # exact two-sided binomial test of share vs reference

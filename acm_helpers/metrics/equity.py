@@ -17,7 +17,10 @@ flagged gap's 95% interval always excludes zero too). The engine's "Not recorded
 values) is never flagged: it is a data-quality finding, not a population group. Disproportionality compares the group's
 share of the metric's population (share of clients served for a count metric) with the
 dimension's ``reference_shares`` (exact binomial test); it is flagged for count metrics only,
-when p < 0.05 and the ratio is outside 0.8 .. 1.25.
+when p < 0.05 and the ratio is outside 0.8 .. 1.25. The share's denominator is the overall
+cell (every group, "Unknown" and "Not recorded" included), the one total the output publishes,
+so dividing a group's cases by its share gives back nothing suppression hides; it is null when
+the overall cell is suppressed (see :func:`_share_base`).
 """
 
 from __future__ import annotations
@@ -62,7 +65,18 @@ def equity_table(cells: pd.DataFrame, program: Program, version: str = "") -> pd
     if groups.empty:
         return pd.DataFrame({c: pd.Series(dtype="object") for c in EQUITY_COLUMNS})
     overall = cells[cells["dimension"] == ""][
-        [*CELL, "value", "_n", "_x", "_sd", "_rows", "numerator", "denominator"]
+        [
+            *CELL,
+            "value",
+            "_n",
+            "_x",
+            "_sd",
+            "_rows",
+            "numerator",
+            "denominator",
+            "cell_size",
+            "suppressed",
+        ]
     ]
     groups = groups.merge(
         overall.rename(columns={c: "tot" + c for c in overall.columns if c not in CELL}),
@@ -286,6 +300,25 @@ def _disparity_reasons(
     return out
 
 
+def _share_base(g: pd.DataFrame) -> pd.Series:
+    """The denominator of each group's share served: the overall cell's size, never a sum over
+    some of the groups; null when the overall cell is suppressed.
+
+    Why: a share is a published fraction, and a reader who also sees the group's cases can
+    divide them by it (35 / 0.2465 = 142). That quotient must be a number the output may
+    publish: the overall total, which complementary suppression already treats as published.
+    A base over the groups that have a population share only would be a second total that
+    differs from the overall one by the groups without a share ("Unknown", "Not recorded"),
+    and subtracting the two recovers those groups even when they are suppressed. The overall
+    size is all of the breakdown's groups together (the engine's "Not recorded" group holds the
+    blanks); where the overall cell is not in the frame, the sum over all groups is used.
+    """
+    keys = [g[c] for c in [*CELL, "dimension"]]
+    summed = g["cell_size"].fillna(0).groupby(keys).transform("sum")
+    total = g["totcell_size"].where(g["totcell_size"].notna(), summed)
+    return total.where(~g["totsuppressed"].fillna(False).astype(bool))
+
+
 def _disproportionality(g: pd.DataFrame, program: Program, kind: pd.Series, t: int) -> None:
     shares = {
         (d, grp): s
@@ -300,12 +333,7 @@ def _disproportionality(g: pd.DataFrame, program: Program, kind: pd.Series, t: i
         else np.nan
     )
     listed = g["reference_share"].notna()
-    total = (
-        g["cell_size"]
-        .where(listed, 0)
-        .groupby([g[c] for c in [*CELL, "dimension"]])
-        .transform("sum")
-    )
+    total = _share_base(g)
     has_ref = (
         g["dimension"]
         .map({d: bool(dim.reference_shares) for d, dim in program.dimensions.items()})
@@ -315,7 +343,7 @@ def _disproportionality(g: pd.DataFrame, program: Program, kind: pd.Series, t: i
         g["share_served"] = np.where(has_ref & listed & (total > 0), g["cell_size"] / total, np.nan)
         g["disproportionality"] = g["share_served"] / g["reference_share"]
     g["disproportionality_p"] = iv.binomial_two_sided(
-        g["cell_size"].fillna(0), total, g["reference_share"].fillna(0)
+        g["cell_size"].fillna(0), total.fillna(0), g["reference_share"].fillna(0)
     )
     g["disproportionality_p"] = g["disproportionality_p"].where(g["share_served"].notna())
     lo, hi = DISPROPORTION_BAND

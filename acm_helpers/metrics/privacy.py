@@ -19,15 +19,23 @@ Suppression rules (``program.suppression``, threshold ``t``, default 11):
    so a hidden count cannot come back through another metric. Applied inside the same loop, so
    complementary suppression then protects the newly hidden cells too.
 
-Audience views (:func:`for_audience`): "internal" keeps provider ids and names; "provider" keeps
-the provider's own rows, shows other providers only as stable anonymous labels ("Peer A" ...)
-unless ``program.peers.display == "named"``, and marks system-wide metrics. Both re-null every
-suppressed cell, so a frame that skipped the engine cannot leak through a view.
+4. *Small counts* (provider audience only, :func:`mask_small_counts`): a count of 1 to ``t - 1``
+   is never printed, whether it is a count or the numerator of a rate that is shown (its cases
+   are at least ``t``, so rule 1 keeps it): the numerator is blanked and the math sentence reads
+   "fewer than 11 ...". Zero is printed (it is not a small cell). The rate itself stays: a reader
+   can still multiply it by the cases, which only suppressing the rate would prevent.
+
+Audience views (:func:`for_audience`): "internal" keeps provider ids and names (and every
+count); "provider" keeps the provider's own rows, shows other providers only as stable
+anonymous labels ("Peer A" ...) unless ``program.peers.display == "named"``, marks system-wide
+metrics and masks small counts (rule 4). Both re-null every suppressed cell, so a frame that
+skipped the engine cannot leak through a view.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
 import pandas as pd
@@ -287,6 +295,55 @@ def null_suppressed(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+# Columns that hold counts of people or cases (a ratio of sums' numerator is money, not a count).
+COUNT_COLUMNS = ("numerator", "denominator", "cell_size")
+COUNT_NUMERATOR_KINDS = ("rate", "count")
+_LEADING_COUNT = re.compile(r"^\d[\d,]*(?:\.\d+)?(?= )")
+
+
+def is_small_count(n: object, threshold: int) -> np.ndarray:
+    """Whether each count is one that may not be printed to a provider: 1 to ``threshold - 1``.
+
+    The one test every provider-facing output and the packet audit use (zero and blanks are not
+    small counts)."""
+    v = pd.to_numeric(pd.Series(np.atleast_1d(n)), errors="coerce").to_numpy(float)
+    with np.errstate(invalid="ignore"):
+        return (v >= 1) & (v < threshold)
+
+
+def mask_small_counts(frame: pd.DataFrame, program: Program) -> pd.DataFrame:
+    """Blank every count of 1 to threshold - 1 in shown cells, and say so in the math sentence.
+
+    Why (rule 4 of the module docstring): suppression judges a rate by its cases, so "1 return
+    / 40 leavers" is shown, and the 1 is a cell of one person. Cost per exit is suppressed for
+    fewer than 11 exits while the exits rate printed the same 6 as its numerator. The numerator
+    (of rates and counts; a ratio of sums' numerator is money), the denominator and the cell
+    size are blanked when they hold such a count; the math sentence's count reads
+    "fewer than 11". Suppressed cells are already blank (:func:`null_suppressed`).
+    """
+    out = frame.copy()
+    if "metric_id" not in out or out.empty:
+        return out
+    t = program.suppression.threshold
+    kinds = out["metric_id"].map({k: m.kind for k, m in program.metrics.items()})
+    shown = ~out["suppressed"].fillna(False).astype(bool) if "suppressed" in out else True
+    for col in COUNT_COLUMNS:
+        if col not in out:
+            continue
+        small = is_small_count(out[col], t) & np.asarray(shown)
+        if col == "numerator":
+            small &= kinds.isin(COUNT_NUMERATOR_KINDS).to_numpy()
+            if "math" in out and small.any():
+                out.loc[small, "math"] = [
+                    _LEADING_COUNT.sub(f"fewer than {t}", str(m), count=1)
+                    for m in out.loc[small, "math"]
+                ]
+        if small.any():
+            out[col] = out[col].astype("Int64" if str(out[col].dtype) == "Int64" else "float64")
+            out.loc[small, col] = pd.NA if str(out[col].dtype) == "Int64" else np.nan
+    return out
+
+
 def peer_labels(program: Program, viewer: str) -> dict[str, str]:
     """Stable anonymous labels of the other providers, as seen by ``viewer``.
 
@@ -324,8 +381,9 @@ def for_audience(
     Returns:
         The frame with ``provider_label`` (display name, "Peer A" ..., or "All providers"),
         ``is_self`` and ``note`` (system-wide metrics) added; for a provider audience with
-        anonymized peers the peers' ``provider_id`` is replaced by their label. Suppressed
-        cells are nulled in every case.
+        anonymized peers the peers' ``provider_id`` is replaced by their label, and counts of
+        1 to threshold - 1 are blanked (:func:`mask_small_counts`). Suppressed cells are nulled
+        in every case.
     """
     if audience not in AUDIENCES:
         raise PrivacyError(f"Unknown audience {audience!r}; use one of: {', '.join(AUDIENCES)}.")
@@ -334,6 +392,8 @@ def for_audience(
     if provider_id is not None and provider_id != ALL and provider_id not in program.provider_ids:
         raise UnknownIdError("provider", provider_id, program.provider_ids)
     out = null_suppressed(frame) if "suppressed" in frame else frame.copy()
+    if audience == "provider":
+        out = mask_small_counts(out, program)
     names = {p.id: p.name for p in program.providers} | {ALL: "All providers"}
     pid = out["provider_id"].astype("str")
     out["is_self"] = (pid == provider_id).to_numpy() if provider_id else False

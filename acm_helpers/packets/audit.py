@@ -13,7 +13,11 @@ there:
    true numerator, denominator or value.
 
 4. a suppressed cell that subtraction recovers, across the output's tables and its XLSX sheets
-   (a total minus its shown parts; :mod:`acm_helpers.packets.audit_diff`).
+   (a total minus its shown parts, where a share and its cases also give a total;
+   :mod:`acm_helpers.packets.audit_diff`);
+5. a count of 1 to threshold - 1 printed as a count, a numerator or cases, in a table cell or
+   in a sentence ("4 exits to permanent housing / 12 leavers"): the one rule is
+   :func:`acm_helpers.metrics.privacy.is_small_count`.
 
 A finding fails the packet (``privacy_failed`` in the manifest) with the reason. Text units come
 from :mod:`acm_helpers.packets.audit_text`; the facts from :mod:`acm_helpers.packets.audit_facts`.
@@ -85,13 +89,17 @@ class PrivacyFacts:
     threshold: int = 11
     hidden: tuple[HiddenCell, ...] = ()
     undated_period: str = ""  # the period a table that names none is about ("term", a month)
+    # what a count is printed in front of in sentences ("leavers", "exits to permanent housing")
+    count_labels: tuple[str, ...] = ()
+    # (breakdown label, group label) of every group with a population share (reference_shares)
+    share_groups: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
 class Finding:
     """One leak, with where it was found and a short excerpt (the secret itself is masked)."""
 
-    kind: str  # client_id | provider_name | suppressed_value
+    kind: str  # client_id | provider_name | suppressed_value | small_count
     file: str
     detail: str
     excerpt: str = ""
@@ -287,10 +295,8 @@ def _excerpt(unit: str, secret: str) -> str:
     return unit[:200].replace(secret, _mask(secret))
 
 
-def check_differencing(tables: Iterable[Table], facts: PrivacyFacts) -> list[Finding]:
-    """Differencing check over all the tables of one output (HTML tables and XLSX sheets
-    together): no suppressed cell may be recovered, or narrowed under the threshold, by
-    subtracting shown numbers from a shown total. One finding per leak, naming the cell(s)."""
+def _vocabulary(facts: PrivacyFacts) -> tuple[audit_diff.Vocabulary, dict[str, str]]:
+    """The labels the output uses (lower case) and their printed forms, from the facts."""
     labels: dict[str, str] = {}
     for text in (
         *(m for m, _ in facts.metric_kinds),
@@ -307,9 +313,23 @@ def check_differencing(tables: Iterable[Table], facts: PrivacyFacts) -> list[Fin
         own=frozenset(_norm(o) for o in facts.own_labels),
         peers=frozenset(_norm(o) for o in facts.other_labels) - audit_diff.ALL_WORDS,
         undated_period=facts.undated_period,
+        share_groups=frozenset((_norm(d), _norm(g)) for d, g in facts.share_groups),
     )
+    return vocab, labels
+
+
+def _published(tables: Iterable[Table], vocab: audit_diff.Vocabulary) -> list:
+    return [c for i, t in enumerate(tables) for c in audit_diff.table_cells(t, vocab, i)]
+
+
+def check_differencing(tables: Iterable[Table], facts: PrivacyFacts) -> list[Finding]:
+    """Differencing check over all the tables of one output (HTML tables and XLSX sheets
+    together): no suppressed cell may be recovered, or narrowed under the threshold, by
+    subtracting shown numbers from a shown total (or from the total a share and its cases give).
+    One finding per leak, naming the cell(s)."""
+    vocab, labels = _vocabulary(facts)
     tables = list(tables)
-    cells = [c for i, t in enumerate(tables) for c in audit_diff.table_cells(t, vocab, i)]
+    cells = _published(tables, vocab)
     leaks = audit_diff.check_cells(cells, facts.hidden, facts.threshold, labels)
     files = sorted({t.file for t in tables})
     return [
@@ -323,14 +343,66 @@ def check_differencing(tables: Iterable[Table], facts: PrivacyFacts) -> list[Fin
     ]
 
 
+def check_small_counts(tables: Iterable[Table], facts: PrivacyFacts) -> list[Finding]:
+    """Counts of 1 to threshold - 1 printed in a table (a count, a rate's numerator, cases)."""
+    vocab, labels = _vocabulary(facts)
+    findings: dict[tuple, Finding] = {}
+    for cell, role in audit_diff.small_counts(
+        _published(tables, vocab), vocab.metrics, facts.threshold
+    ):
+        what = audit_diff.describe(cell, labels)
+        findings.setdefault(
+            (cell.where, what, role),
+            Finding(
+                "small_count",
+                cell.where.split(" (")[0],
+                f"{what}: its {role} is a count of fewer than {facts.threshold}, printed "
+                f"({cell.where})",
+            ),
+        )
+    return list(findings.values())
+
+
+def check_small_count_text(units: Iterable[str], facts: PrivacyFacts, file: str) -> list[Finding]:
+    """Counts of 1 to threshold - 1 printed in front of a count's label in a sentence
+    ("4 exits to permanent housing / 12 leavers = 33%")."""
+    from acm_helpers.metrics.privacy import is_small_count
+
+    labels = sorted({_norm(x) for x in facts.count_labels if x.strip()}, key=len, reverse=True)
+    if not labels:
+        return []
+    pattern = re.compile(
+        r"(?<![\w.,$/-])(\d[\d,]*)\s+(" + "|".join(re.escape(x) for x in labels) + r")(?![\w-])"
+    )
+    findings: dict[tuple, Finding] = {}
+    for unit in units:
+        for m in pattern.finditer(_norm(unit)):
+            if is_small_count(float(m.group(1).replace(",", "")), facts.threshold)[0]:
+                findings.setdefault(
+                    (file, m.group(2)),
+                    Finding(
+                        "small_count",
+                        file,
+                        f"a count of fewer than {facts.threshold} {m.group(2)} is printed",
+                        NUMBER.sub("#", unit[:200]),
+                    ),
+                )
+    return list(findings.values())
+
+
 def check_files(files: Mapping[str, Path] | Iterable[Path], facts: PrivacyFacts) -> list[Finding]:
     """Audit every file of a packet; an empty list means the packet may be published.
 
-    Each file's text units are checked on their own; the differencing check reads the tables
-    of all the files together (a total in the HTML and its parts in the XLSX count)."""
+    Each file's text units are checked on their own (leaks and small counts in sentences); the
+    differencing and small-count checks read the tables of all the files together (a total in
+    the HTML and its parts in the XLSX count)."""
     paths = [Path(p) for p in (files.values() if isinstance(files, Mapping) else files)]
     findings = []
     for path in paths:
-        findings += check_units(file_units(path), facts, path.name)
-    findings += check_differencing((t for p in paths for t in file_tables(p)), facts)
+        units = file_units(path)
+        findings += check_units(units, facts, path.name)
+        findings += check_small_count_text(units, facts, path.name)
+    tables = [t for p in paths for t in file_tables(p)]
+    findings += check_differencing(tables, facts)
+    findings += check_small_counts(tables, facts)
     return findings

@@ -23,6 +23,14 @@ numbers from the store's ``suppressed_truth``:
   threshold, are *narrowed* (each is known to be under the threshold);
 * a hidden total whose parts are all shown is recovered the same way.
 
+Shares are totals too: a group's published share of those served and its published cases give
+the share's denominator (cases / share, to within the rounding of the printed decimals; every
+group's share narrows it further). That denominator is read as the breakdown's total (the
+engine's rule: shares are over the overall cell), and, where some groups print no population
+share, also as the total of the groups that do, so the overall total minus it leaves the groups
+without one (how "Unknown" was recovered when shares were over listed groups only). A hidden
+overall total that a share pins down is recovered as well.
+
 Where the truth of a hidden cell is not in the store (a deep dive's own window, for example),
 the check is conservative for groups and providers (sets that always partition their total): one
 hidden part with a published total, or a residual under the threshold, fails.
@@ -30,11 +38,13 @@ hidden part with a published total, or a residual under the threshold, fails.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from acm_helpers.metrics.privacy import COUNT_NUMERATOR_KINDS, is_small_count
 from acm_helpers.packets.audit_text import Table
 
 ALL_PROVIDERS = "__all__"
@@ -45,6 +55,10 @@ NUMERATOR, DENOMINATOR = "numerator", "denominator"
 NUMERATOR_HEADERS = {"numerator", "count"}
 DENOMINATOR_HEADERS = {"denominator", "cases", "n", "enrollments", "leavers"}
 VALUE_HEADERS = {"value", "this month", "term value"}
+# a group's share of those served (its cases over the breakdown's total), and the population share
+SHARE_HEADERS = {"share of people served", "share served", "share"}
+POPULATION_SHARE_HEADERS = {"population share", "reference share", "share of the population"}
+SHARE_BASE = "groups with a population share"
 ALL_WORDS = {"all providers", "__all__"}
 OTHERS_WORDS = {"peers (all other providers)", "all other providers", "peers"}
 NUMBER = re.compile(r"^-?\d[\d,]*(?:\.\d+)?$")
@@ -86,6 +100,9 @@ class Published:
     where: str  # file and table, for the message
     numbers: dict[str, float]
     hidden: set[str]
+    share: tuple[float, float] | None = None  # the printed share served, as an interval
+    share_role: str = DENOMINATOR  # the count the share divides (numerator for counts)
+    population_share: bool = False  # the row prints a population share
 
 
 # -- periods --------------------------------------------------------------------------------------
@@ -154,6 +171,21 @@ def _number(text: str) -> float | None:
     return float(t.replace(",", "")) if NUMBER.match(t) else None
 
 
+def share_interval(text: str) -> tuple[float, float] | None:
+    """A printed share as the fractions it may have been rounded from: "24.6%" is 0.2455 ..
+    0.2465, "0.246479" is 0.2464785 .. 0.2464795; None when the text is not a share."""
+    t = text.strip()
+    percent = t.endswith("%")
+    t = t.rstrip("%").strip()
+    if not NUMBER.match(t):
+        return None
+    decimals = len(t.split(".", 1)[1]) if "." in t else 0
+    v, half = float(t.replace(",", "")), 0.5 * 10.0**-decimals
+    if percent:
+        v, half = v / 100, half / 100
+    return (max(v - half, 0.0), v + half) if v <= 1 + half else None
+
+
 @dataclass(frozen=True)
 class Vocabulary:
     """The labels an output uses, lower case: metrics (with their kind), breakdowns, groups,
@@ -165,6 +197,9 @@ class Vocabulary:
     own: frozenset[str]  # the output's own provider as it names it
     peers: frozenset[str]  # other providers as it names them
     undated_period: str = ""  # what a table that names no period is about
+    # (breakdown, group) pairs that have a population share (the program's reference shares,
+    # public): the groups a share over "groups with a population share" would be taken over
+    share_groups: frozenset[tuple[str, str]] = frozenset()
 
 
 def _find(text: str, labels: Iterable[str]) -> str:
@@ -190,7 +225,8 @@ def table_cells(table: Table, vocab: Vocabulary, index: int) -> list[Published]:
         cells = [_norm(c) for c in row]
         metric = next((c for c in cells if c in vocab.metrics), table_metric)
         dim = next((c for c in cells if c in vocab.dimensions), table_dim)
-        group = next((c for c in cells if c in vocab.groups), "")
+        # a metric label with digits ("Returns within 12 months") is the row's metric, not a group
+        group = next((c for c in cells if c in vocab.groups and c not in vocab.metrics), "")
         who = OWN
         for c in cells:
             if c in ALL_WORDS:
@@ -233,8 +269,30 @@ def table_cells(table: Table, vocab: Vocabulary, index: int) -> list[Published]:
             if kind == "count":
                 hidden.discard(DENOMINATOR)
                 numbers.pop(DENOMINATOR, None)
+            share, population = None, False
+            if group:
+                for i, h in enumerate(header[: len(cells)]):
+                    if h in SHARE_HEADERS:
+                        share = share_interval(cells[i]) or share
+                    elif h in POPULATION_SHARE_HEADERS:
+                        population = population or share_interval(cells[i]) is not None
+                population = population or (dim, group) in vocab.share_groups
             if numbers or hidden:
-                out.append(Published(m, who, period, dim, group, where, numbers, hidden))
+                out.append(
+                    Published(
+                        m,
+                        who,
+                        period,
+                        dim,
+                        group,
+                        where,
+                        numbers,
+                        hidden,
+                        share,
+                        NUMERATOR if kind == "count" else DENOMINATOR,
+                        population,
+                    )
+                )
     return out
 
 
@@ -247,7 +305,8 @@ class Leak:
     how: str  # a sentence: which total minus which parts
 
 
-def _describe(p: Published, labels: dict[str, str]) -> str:
+def describe(p: Published, labels: dict[str, str]) -> str:
+    """ "metric / breakdown / group / provider / period" of a cell, as the output labels it."""
     who = {OWN: "", ALL_PROVIDERS: "all providers", OTHERS: "all other providers"}.get(
         p.who, labels.get(p.who, p.who)
     )
@@ -270,13 +329,27 @@ def _merge(cells: list[Published]) -> dict[tuple, Published]:
     for c in cells:
         key = (c.metric, c.who, c.period, c.dimension if c.group else "", c.group)
         if key not in out:
-            out[key] = Published(*key[:3], key[3], key[4], c.where, dict(c.numbers), set(c.hidden))
+            out[key] = Published(
+                *key[:3],
+                key[3],
+                key[4],
+                c.where,
+                dict(c.numbers),
+                set(c.hidden),
+                c.share,
+                c.share_role,
+                c.population_share,
+            )
             continue
         have = out[key]
         for role, v in c.numbers.items():
             have.numbers.setdefault(role, v)
         have.hidden |= c.hidden
         have.hidden -= set(have.numbers)
+        if c.share is not None:
+            lo, hi = have.share or c.share
+            have.share = (max(lo, c.share[0]), min(hi, c.share[1]))
+        have.population_share = have.population_share or c.population_share
     return out
 
 
@@ -314,6 +387,7 @@ def _sets(cells: dict[tuple, Published]) -> list[tuple[str, Published | None, li
                 for parts in dims.values():
                     if parts is not ps:
                         out.append(("groups of a breakdown", implied, parts))
+    out += _share_sets(cells, by)
     provs = {}
     for c in cells.values():
         if c.who != ALL_PROVIDERS:
@@ -344,6 +418,95 @@ def _sets(cells: dict[tuple, Published]) -> list[tuple[str, Published | None, li
     return out
 
 
+# sets judged only against the stored truth (their total rests on how the output computed a share)
+WITHOUT_SHARE = "groups without a population share, after the shares' denominator (cases / share)"
+TRUTH_ONLY = {"groups with a population share", WITHOUT_SHARE}
+SHARE_TOTAL = "shares served (cases / share)"
+
+
+def share_total(parts: list[Published]) -> tuple[str, float, list[Published]] | None:
+    """The denominator that one breakdown's printed shares pin down: (role, total, groups used).
+
+    Each group with a share and its count bounds the denominator to ``count / share`` over the
+    share's rounding; the bounds of every group together must leave exactly one whole number."""
+    lo, hi, used, role = 0.0, math.inf, [], DENOMINATOR
+    for p in parts:
+        if p.share is None or p.share_role not in p.numbers:
+            continue
+        n, (s_lo, s_hi) = p.numbers[p.share_role], p.share
+        if n <= 0 or s_hi <= 0:
+            continue
+        lo, hi = max(lo, n / s_hi), min(hi, n / s_lo if s_lo > 0 else math.inf)
+        role = p.share_role
+        used.append(p)
+    if not used or not math.isfinite(hi) or hi - lo > 1:
+        return None
+    whole = list(range(math.ceil(lo - 1e-9), math.floor(hi + 1e-9) + 1))
+    return (role, float(whole[0]), used) if len(whole) == 1 else None
+
+
+def _overall(cells: dict[tuple, Published], metric: str, who: str, period: str, role: str):
+    """A published overall number of a period: its own cell, or the sum of all its months."""
+    own = cells.get((metric, who, period, "", ""))
+    if own is not None and role in own.numbers:
+        return own
+    span = _months(period)
+    if not span or span[0] == span[1]:
+        return None
+    months = [cells.get((metric, who, _label(m, m), "", "")) for m in range(span[0], span[1] + 1)]
+    if not all(m is not None and role in m.numbers for m in months):
+        return None
+    return Published(
+        metric,
+        who,
+        period,
+        "",
+        "",
+        f"the sum of its months ({', '.join(sorted({m.where for m in months}))})",
+        {role: sum(m.numbers[role] for m in months)},
+        set(),
+    )
+
+
+def _share_sets(cells: dict[tuple, Published], by: dict) -> list:
+    """Sets whose total is the denominator a breakdown's printed shares pin down (see the module
+    docstring): the breakdown's groups (when no overall number is published; a hidden overall
+    number is itself recovered), and, where some groups print no population share, the groups
+    that do and the overall total minus them."""
+    out = []
+    for (_, metric, who, period), dims in by.items():
+        total = cells.get((metric, who, period, "", ""))
+        for parts in dims.values():
+            found = share_total(parts)
+            if found is None:
+                continue
+            role, value, used = found
+            where = f"{used[0].where}: cases / share served"
+            implied = Published(metric, who, period, "", "", where, {role: value}, set())
+            if total is None or (role not in total.numbers and role not in total.hidden):
+                out += [("groups of a breakdown", implied, other) for other in dims.values()]
+            elif role in total.hidden:
+                out.append((SHARE_TOTAL, total, [implied]))
+            base = [p for p in parts if p.population_share]
+            rest = [p for p in parts if not p.population_share]
+            if base and rest:
+                out.append(("groups with a population share", implied, base))
+                overall = _overall(cells, metric, who, period, role)
+                if overall is not None:
+                    part = Published(
+                        metric,
+                        who,
+                        period,
+                        parts[0].dimension,
+                        SHARE_BASE,
+                        where,
+                        {role: value},
+                        set(),
+                    )
+                    out.append((WITHOUT_SHARE, overall, [part, *rest]))
+    return out
+
+
 def check_cells(
     cells: list[Published], truth: Iterable[HiddenCell], threshold: int, labels: dict[str, str]
 ) -> list[Leak]:
@@ -369,7 +532,7 @@ def check_cells(
         )
 
     for kind, total, parts in _sets(merged):
-        partition = not kind.startswith("periods")
+        partition = kind not in TRUTH_ONLY and not kind.startswith("periods")
         for role in (NUMERATOR, DENOMINATOR):
             hidden = [p for p in parts if role in p.hidden]
             shown = [p for p in parts if role in p.numbers]
@@ -378,7 +541,7 @@ def check_cells(
             if total is not None and role in total.hidden and not hidden and shown:
                 value, t = sum(p.numbers[role] for p in shown), true(total, role)
                 if (t is not None and abs(value - t) < 0.5) or (t is None and partition):
-                    key = (_describe(total, labels), role)
+                    key = (describe(total, labels), role)
                     leaks.setdefault(
                         key,
                         Leak(
@@ -397,7 +560,7 @@ def check_cells(
                 if (t is not None and abs(residual - t) < 0.5) or (
                     t is None and partition and residual >= 0
                 ):
-                    key = (_describe(hidden[0], labels), role)
+                    key = (describe(hidden[0], labels), role)
                     leaks.setdefault(key, Leak((key[0],), f"its {role} is {source}"))
             elif all(size_role(p) == role for p in hidden):
                 if all(t is not None for t in truths):
@@ -405,9 +568,24 @@ def check_cells(
                 else:
                     narrowed = partition and 0 <= residual < threshold
                 if narrowed:
-                    names = tuple(sorted(_describe(p, labels) for p in hidden))
+                    names = tuple(sorted(describe(p, labels) for p in hidden))
                     leaks.setdefault(
                         (names, role),
                         Leak(names, f"together they hold fewer than {threshold} cases: {source}"),
                     )
     return list(leaks.values())
+
+
+def small_counts(
+    cells: Iterable[Published], kinds: dict[str, str], threshold: int
+) -> list[tuple[Published, str]]:
+    """Published counts of 1 to threshold - 1 (``metrics.privacy.is_small_count``): numerators
+    of rates and counts, and cases of every kind; (cell, role) for each."""
+    out = []
+    for c in cells:
+        for role, v in c.numbers.items():
+            if role == NUMERATOR and kinds.get(c.metric) not in COUNT_NUMERATOR_KINDS:
+                continue  # a ratio of sums' numerator is money, not a count
+            if is_small_count(v, threshold)[0]:
+                out.append((c, role))
+    return out

@@ -82,6 +82,10 @@ def facts_for(
     return PrivacyFacts(
         own_labels=(own,) if provider else (),
         metric_kinds=tuple((m.label, m.kind) for m in program.metrics.values()),
+        count_labels=count_labels(program),
+        share_groups=tuple(
+            (d.label, g) for d in program.dimensions.values() for g in d.reference_shares
+        ),
         threshold=program.suppression.threshold,
         undated_period={"packet": period, "deep_dive": "", "contract": "term"}[output],
         hidden=hidden_cells(program, truth, provider) if provider else (),
@@ -97,6 +101,16 @@ def facts_for(
         forbidden_ids=frozenset(p.id.lower() for p in others) if anonymized else frozenset(),
         suppressed=tuple(cells),
     )
+
+
+def count_labels(program) -> tuple[str, ...]:
+    """What a count is printed in front of: rates' and counts' numerator labels, every
+    denominator label (a ratio of sums' numerator is money, not a count)."""
+    from acm_helpers.metrics.privacy import COUNT_NUMERATOR_KINDS
+
+    out = {m.denominator_label for m in program.metrics.values()}
+    out |= {m.numerator_label for m in program.metrics.values() if m.kind in COUNT_NUMERATOR_KINDS}
+    return tuple(sorted(x for x in out if x.strip()))
 
 
 def shown_labels(program, provider: str) -> tuple[str, ...]:

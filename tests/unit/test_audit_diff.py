@@ -8,7 +8,7 @@ import pytest
 from openpyxl import Workbook
 
 from acm_helpers.packets import audit
-from acm_helpers.packets.audit_diff import NUMERATOR, OWN, HiddenCell, period_key
+from acm_helpers.packets.audit_diff import NUMERATOR, OWN, HiddenCell, period_key, share_interval
 
 EXITS = "Exits to permanent housing"
 SERVED = "Clients served"
@@ -251,3 +251,203 @@ def test_unknown_truth_is_judged_conservatively_for_groups(tmp_path):
 )
 def test_period_keys(text, key):
     assert period_key(text) == key
+
+
+# -- shares are totals too -------------------------------------------------------------------------
+LISTED = (
+    "White",
+    "Black or African American",
+    "Hispanic or Latina/e/o",
+    "Asian or Asian American",
+    "Multiracial",
+)
+
+
+def share_facts(*cells: HiddenCell) -> audit.PrivacyFacts:
+    """Race groups with a population share (LISTED) and two without ("Unknown", "Not recorded")."""
+    return audit.PrivacyFacts(
+        provider="cascade",
+        own_labels=("Cascade Youth Services",),
+        other_labels=("Peer A", "All providers"),
+        group_labels=(*LISTED, "Unknown", "Not recorded"),
+        dimension_labels=(RACE,),
+        metric_kinds=((EXITS, "rate"), (SERVED, "count")),
+        threshold=11,
+        hidden=cells,
+        share_groups=tuple((RACE, g) for g in LISTED),
+    )
+
+
+def share_html(rows: list[tuple[str, str, str]]) -> str:
+    """Group, cases and share served, as printed (one decimal of a percent)."""
+    body = "".join(f"<tr><td>{g}</td><td>{n}</td><td>{s}</td></tr>" for g, n, s in rows)
+    return (
+        f"<table><caption>{EXITS} by race and ethnicity, July–September 2026</caption>"
+        "<thead><tr><th>Group</th><th>Cases</th><th>Share served</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+# cascade, exits to permanent housing by race, 2026-Q3: leavers by month in the XLSX trend
+TREND = {
+    "Trend": [
+        ("metric", "month", "value", "numerator", "denominator"),
+        (EXITS, "2026-07", 0.4, None, 49),
+        (EXITS, "2026-08", 0.4, None, 40),
+        (EXITS, "2026-09", 0.4, None, 58),
+    ]
+}
+
+
+def cascade_rows(total: int, unknown: str = "suppressed") -> list[tuple[str, str, str]]:
+    """61 White, 35 Black, 19 Hispanic leavers shown; Asian (14), Multiracial (13) and Unknown
+    (5) suppressed."""
+    shown = [("White", 61), ("Black or African American", 35), ("Hispanic or Latina/e/o", 19)]
+    rows = [(g, str(n), f"{100 * n / total:.1f}%") for g, n in shown]
+    hidden_rows = [(g, "suppressed", "suppressed") for g in LISTED[3:]]
+    return [*rows, *hidden_rows, ("Unknown", unknown, "")]
+
+
+def cascade_truth() -> tuple[HiddenCell, ...]:
+    return (
+        hidden("Asian or Asian American", num=5, den=14),
+        hidden("Multiracial", num=4, den=13),
+        hidden("Unknown", num=2, den=5),
+    )
+
+
+def test_cases_over_a_share_recover_the_group_without_one(tmp_path):
+    """Issue 13's cascade packet: 35 / 24.6% = 142 leavers over the groups with a population
+    share, the trend's 49 + 40 + 58 = 147 leavers minus 142 = the 5 suppressed Unknown."""
+    html = share_html(cascade_rows(total=142))
+    assert "24.6%" in html
+    found = audit_files(tmp_path, html, TREND, share_facts(*cascade_truth()))
+    assert len(found) == 1, [f.message for f in found]
+    msg = found[0].message
+    assert f"{EXITS} / {RACE} / Unknown / 2026-Q3" in msg and "cases / share" in msg
+    assert "sum of its months" in msg and "packet.html" in msg and "appendix.xlsx" in msg
+    assert " 5 " not in msg and "142" not in msg
+
+
+def test_shares_over_the_published_total_pass(tmp_path):
+    """The same groups with shares over the 147 the output publishes: cases / share is 147."""
+    html = share_html(cascade_rows(total=147))
+    assert audit_files(tmp_path, html, TREND, share_facts(*cascade_truth())) == []
+
+
+def test_two_groups_without_a_share_narrowed_under_the_threshold_fail(tmp_path):
+    """Harbor: the published 145 minus the 143 that the shares give = 2 = "Not recorded" (1) +
+    "Unknown" (1), both known to hold fewer than 11."""
+    shown = [("White", 80), ("Black or African American", 40), ("Hispanic or Latina/e/o", 12)]
+    rows = [(g, str(n), f"{100 * n / 143:.1f}%") for g, n in shown]
+    rows += [
+        ("Asian or Asian American", "suppressed", "suppressed"),
+        ("Multiracial", "suppressed", "suppressed"),
+        ("Unknown", "suppressed", ""),
+        ("Not recorded", "suppressed", ""),
+    ]
+    quarter = {
+        "Quarters": [("metric", "quarter", "denominator"), (EXITS, "2026-Q3", 145)],
+    }
+    truth = (
+        hidden("Asian or Asian American", den=5),
+        hidden("Multiracial", den=6),
+        hidden("Unknown", den=1),
+        hidden("Not recorded", den=1),
+    )
+    found = audit_files(tmp_path, share_html(rows), quarter, share_facts(*truth))
+    assert len(found) == 1, [f.message for f in found]
+    msg = found[0].message
+    assert "Not recorded" in msg and "Unknown" in msg and "fewer than 11 cases" in msg
+
+
+def test_a_share_pins_down_a_hidden_total(tmp_path):
+    """The quarter's leavers are suppressed, but 61 White leavers are 41.5% of them: 147."""
+    rows = [("White", "61", "41.5%"), ("Black or African American", "35", "23.8%")]
+    rows += [("Hispanic or Latina/e/o", "19", "12.9%"), ("Unknown", "suppressed", "")]
+    rows += [(g, "suppressed", "suppressed") for g in LISTED[3:]]
+    quarter = {
+        "Quarters": [("metric", "quarter", "denominator"), (EXITS, "2026-Q3", "suppressed")],
+    }
+    found = audit_files(
+        tmp_path, share_html(rows), quarter, share_facts(hidden(period="2026-Q3", den=147))
+    )
+    assert len(found) == 1 and f"{EXITS} / 2026-Q3" in found[0].message, [f.message for f in found]
+    assert "cases / share" in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("printed", "interval"),
+    [
+        pytest.param("24.6%", (0.2455, 0.2465), id="percent-one-decimal"),
+        pytest.param("25%", (0.245, 0.255), id="whole-percent"),
+        pytest.param("0.246479", (0.2464785, 0.2464795), id="xlsx-fraction"),
+        pytest.param("White", None, id="not-a-number"),
+        pytest.param("140", None, id="a-count-is-no-share"),
+    ],
+)
+def test_share_intervals(printed, interval):
+    got = share_interval(printed)
+    assert got == (pytest.approx(interval) if interval else None)
+
+
+# -- printed counts of 1 .. threshold - 1 -----------------------------------------------------------
+@pytest.mark.parametrize(
+    ("numerator", "caught"),
+    [
+        pytest.param("4", True, id="four"),
+        pytest.param("1", True, id="one"),
+        pytest.param("0", False, id="zero"),
+        pytest.param("11", False, id="threshold"),
+        pytest.param("", False, id="blanked"),
+    ],
+)
+def test_a_small_numerator_in_a_table_fails(tmp_path, numerator, caught):
+    sheet = {
+        "Trend": [
+            ("metric", "month", "value", "numerator", "denominator"),
+            (EXITS, "2026-09", 0.3, numerator, 40),
+        ]
+    }
+    found = [f for f in audit_files(tmp_path, "", sheet, facts()) if f.kind == "small_count"]
+    assert bool(found) is caught
+    if caught:
+        assert EXITS in found[0].message and "numerator" in found[0].message
+        assert "fewer than 11" in found[0].message
+
+
+def test_a_small_count_value_fails_but_a_ratio_of_sums_numerator_is_money(tmp_path):
+    sheet = {
+        "Key metrics": [
+            ("metric", "month", "value", "numerator", "denominator"),
+            (SERVED, "2026-09", 7, 7, None),
+            ("Cost per exit", "2026-09", 900, 9, 12),
+        ]
+    }
+    f = facts()
+    f = audit.PrivacyFacts(
+        **{**f.__dict__, "metric_kinds": (*f.metric_kinds, ("Cost per exit", "sum_ratio"))}
+    )
+    found = [x for x in audit_files(tmp_path, "", sheet, f) if x.kind == "small_count"]
+    assert len(found) == 1 and SERVED in found[0].message
+
+
+@pytest.mark.parametrize(
+    ("sentence", "caught"),
+    [
+        pytest.param("4 exits to permanent housing / 12 leavers = 33.3%", True, id="math"),
+        pytest.param(
+            "fewer than 11 exits to permanent housing / 12 leavers = 33.3%", False, id="masked"
+        ),
+        pytest.param("0 exits to permanent housing / 12 leavers = 0%", False, id="zero"),
+        pytest.param("Exits to permanent housing rose 4 points in 12 months", False, id="no-label"),
+    ],
+)
+def test_a_small_count_in_a_sentence_fails(sentence, caught):
+    f = audit.PrivacyFacts(
+        provider="harbor", threshold=11, count_labels=("exits to permanent housing", "leavers")
+    )
+    found = audit.check_small_count_text([sentence], f, "packet.html")
+    assert bool(found) is caught
+    if caught:
+        assert "#" in found[0].excerpt and "4 " not in found[0].excerpt

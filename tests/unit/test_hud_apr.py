@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from hmis_kit import add_required_columns
 
 from acm_helpers.core import hud
 from acm_helpers.core.errors import HmisError
@@ -153,6 +154,7 @@ def write_export(
                 "ExportID",
             ],  # fmt: skip
         ).to_csv(folder / "Services.csv", index=False)
+    add_required_columns(folder, version)
     return folder
 
 

@@ -17,6 +17,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from hmis_kit import add_required_columns
 
 from acm_helpers.core.errors import HmisError
 from acm_helpers.hmis.export import read_export
@@ -138,6 +139,7 @@ def write_export(
         ],
         ("ServicesID", "EnrollmentID", "PersonalID", "DateProvided", "RecordType"),
     )
+    add_required_columns(folder, version)
     return folder
 
 

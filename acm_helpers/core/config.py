@@ -57,6 +57,13 @@ class Metric(Frozen):
     - ``count``: number of population rows, or ``count(DISTINCT value)`` when ``value`` is set.
     - ``mean`` / ``median``: of the SQL expression ``value`` over the population.
     - ``sum_ratio``: ``sum(numerator) / sum(denominator)``, both SQL expressions.
+
+    ``per: person`` counts people, not episodes: in each period, of every client's episodes
+    with one provider that fall in ``universe`` (default: open at any time in the period), only
+    the latest (latest enrollment date, then the open or latest exit, then episode id) is kept,
+    and ``population`` is judged on that episode. Why: HUD's reports count each client once, by
+    their latest enrollment in the report's projects, and that enrollment decides leaver or
+    stayer (a client who left and came back in a quarter is a stayer, not a leaver).
     """
 
     label: str
@@ -75,6 +82,8 @@ class Metric(Frozen):
     denominator_label: str = ""
     key: bool = True  # shown as a headline tile
     system_wide: bool = False  # uses fields derived across providers (agency-only view)
+    per: Literal["episode", "person"] = "episode"  # person: each client's latest episode only
+    universe: str | None = None  # per person: the episodes the latest is chosen from
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Metric:
@@ -88,6 +97,8 @@ class Metric(Frozen):
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
             raise ValueError(f"a {self.kind} metric needs {', '.join(missing)}")
+        if self.universe is not None and self.per != "person":
+            raise ValueError("universe applies to per: person metrics only; add per: person")
         return self
 
 

@@ -16,6 +16,7 @@ import pandas as pd
 from acm_helpers.core.config import Dimension, Program
 from acm_helpers.core.errors import MetricError
 from acm_helpers.core.schema import NOT_RECORDED
+from acm_helpers.metrics.joins import PERSON_COLUMNS
 from acm_helpers.store.store import EPISODES, Store
 
 
@@ -109,10 +110,13 @@ def _used_columns(program: Program, dims: dict[str, Dimension], columns: list[st
     text = " ".join(
         str(v)
         for m in program.metrics.values()
-        for v in (m.population, m.numerator, m.denominator, m.value)
+        for v in (m.population, m.numerator, m.denominator, m.value, m.universe)
         if v
     )
     words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    if any(m.per == "person" for m in program.metrics.values()):
+        # per-person metrics pick each client's latest episode by these (metrics.joins)
+        words |= set(PERSON_COLUMNS)
     words |= {(d.source or d.column).lower() for d in dims.values()} | {"provider_id"}
     return [c for c in columns if c.lower() in words]
 

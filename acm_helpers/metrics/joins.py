@@ -26,6 +26,40 @@ def _bind(sql: str) -> str:
     return bind_period(sql, "p.__start", "p.__end")
 
 
+# ``per: person`` metrics choose each client's latest episode among those open at any time in
+# the period, unless the metric declares its own ``universe``.
+PERSON_UNIVERSE = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start)"
+# latest enrollment first; on the same day an open episode, then the later exit; then the id
+LATEST_FIRST = "enrollment_date DESC, exit_date DESC NULLS FIRST, episode_id DESC"
+PERSON_COLUMNS = ("client_id", "episode_id", "enrollment_date", "exit_date")
+
+
+def person_join(metric: Metric, source: str, periods: str, select: str) -> str:
+    """CTEs ``__pr`` and ``j``: each client's latest episode per provider and period, then the
+    metric's population over those episodes (``per: person``).
+
+    Why in SQL before any aggregate: the choice of episode decides the population (a client
+    who left and came back in the period is a stayer by the later episode, not a leaver by the
+    earlier one), so it must happen per period, before counting, for every kind alike.
+    ``select`` is the ``j`` column list after ``provider_id, __pid``, written over alias ``e``
+    with the period's bounds as ``:start``/``:end``.
+    """
+    universe = metric.universe or PERSON_UNIVERSE
+    ranked = f"""__pr AS (
+            SELECT e.*, p.__pid, p.__start AS __ps, p.__end AS __pe,
+                   row_number() OVER (PARTITION BY p.__pid, e.provider_id, e.client_id
+                                      ORDER BY {", ".join("e." + k for k in LATEST_FIRST.split(", "))}) AS __rk
+            FROM {source} e
+            JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
+                AND ({_bind(universe)}))"""
+    chosen = bind_period(metric.population, "e.__ps", "e.__pe")
+    return f"""{ranked},
+        j AS MATERIALIZED (
+            SELECT e.provider_id, e.__pid{bind_period(select, "e.__ps", "e.__pe")}
+            FROM __pr e
+            WHERE e.__rk = 1 AND ({chosen}))"""
+
+
 def _value_columns(metric: Metric) -> list[tuple[str, str]]:
     """(SQL expression, alias) of the per-row values a rate, mean, median or ratio aggregates."""
     return {
@@ -75,7 +109,7 @@ def _shared_joins(
     by_population: dict[str, dict[str, Metric]] = {}
     for mid in mids:
         metric = program.metrics[mid]
-        if metric.kind != "count":
+        if metric.kind != "count" and metric.per == "episode":
             by_population.setdefault(metric.population, {})[mid] = metric
     plan = {}
     for i, group in enumerate(g for g in by_population.values() if len(g) > 1):

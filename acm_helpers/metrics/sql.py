@@ -29,7 +29,7 @@ from acm_helpers.metrics.inputs import (  # noqa: F401 - band_labels, dimension_
     dimension_sql,
     load_episodes,
 )
-from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared
+from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared, person_join
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -75,6 +75,10 @@ def metric_sql(
       through ``count(DISTINCT)``, which gives the exact distinct count at a fraction of the cost;
     - medians: grouping sets over the joined rows; with ``ci`` the sorted values give the exact
       order statistics of the interval (ranks from the registered ``ranks`` table).
+
+    A ``per: person`` metric joins each client's latest episode per provider and period instead
+    of every episode (:func:`acm_helpers.metrics.joins.person_join`); the kinds then aggregate
+    as above.
     """
     dcols = [f"__d{i}" for i in range(len(dims))]
     dsel = "".join(f", e.{c}" for c in dcols)
@@ -85,6 +89,8 @@ def metric_sql(
             FROM {source} e
             JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
                 AND ({_bind(metric.population)}))"""
+    if metric.per == "person":
+        join = person_join(metric, source, periods, dsel + row_values(metric))
     if joined is not None and kind != "count":
         table, cols = joined  # a shared join (metrics_join.shared_join_sql) holds the rows
         vals = "".join(f", {col} AS {alias}" for alias, col in cols.items())
@@ -231,10 +237,13 @@ def evaluate(
             if str(r[1]).upper().startswith(("DATE", "TIMESTAMP"))
         }
         parts, spans = {}, {}
+        # per-person metrics never roll up from months: a client who left in two months of a
+        # quarter is one person in the quarter, so each window is evaluated over its own join
+        by_episode = [m for m in mids if program.metrics[m].per == "episode"]
         if units.aligned:
-            parts = {m: mm.partition(program.metrics[m], dates) for m in mids}
+            parts = {m: mm.partition(program.metrics[m], dates) for m in by_episode}
             parts = {m: p for m, p in parts.items() if p is not None}
-            spans = {m: ma.active(program.metrics[m], dates) for m in mids}
+            spans = {m: ma.active(program.metrics[m], dates) for m in by_episode}
             spans = {m: a for m, a in spans.items() if a is not None}
         # metrics over one population run one after the other and read one shared join
         joins = [m for m in mids if m not in parts]

@@ -161,6 +161,12 @@ def intake(
     max_bytes: int | None = typer.Option(
         None, "--max-bytes", help="Refuse larger files (default 2 GiB)."
     ),
+    race_method: str = typer.Option(
+        "single",
+        "--race-method",
+        help="HMIS only: single (one category per person, several -> Multiracial) or multi (also "
+        "writes table episode_races: each person in every category selected, as HUD's Q12).",
+    ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
     from acm_helpers.intake import intake as intake_mod
@@ -172,7 +178,9 @@ def intake(
 
             results = []
             for path in paths:
-                got = hmis.intake_export(path, prog, store, period=period, received=received)
+                got = hmis.intake_export(
+                    path, prog, store, period=period, received=received, race_method=race_method
+                )
                 results += got if isinstance(got, list) else [got]
         elif fmt == "csv":
             results = intake_mod.intake_files(
@@ -185,6 +193,8 @@ def intake(
             )
         else:
             raise typer.BadParameter(f"--format {fmt!r}: use csv or hmis")
+        if race_method != "single" and fmt != "hmis":
+            raise typer.BadParameter("--race-method applies to --format hmis only")
     except AcmError as exc:
         fail(exc)
     table = intake_mod.results_frame(results)

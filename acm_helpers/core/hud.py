@@ -356,16 +356,18 @@ def is_stayer(frame: pd.DataFrame, start: date | str, end: date | str) -> pd.Ser
 def length_of_participation(frame: pd.DataFrame, start: date | str, end: date | str) -> pd.Series:
     """APR Q22a/Q22b length of participation in days for the report period.
 
-    Leavers: project exit date minus project start date. Stayers: report end date minus project
-    start date. Episodes that are neither (exited before the period) are null. (For night-by-night
-    shelters HUD counts bed nights from Services.csv; this date-based length is an upper bound.)
+    Every episode's length is min(exit date, report end + 1) - project start date
+    (:func:`participation_days`): leavers' exit minus start, stayers' day after the report end
+    minus start. Episodes that are neither (exited before the period, or started after it) are
+    null. (For night-by-night shelters HUD counts bed nights from Services.csv; this date-based
+    length is an upper bound.) Per episode: HUD's persons are each client's latest enrollment
+    (:func:`latest_enrollment`).
     """
-    e = _ts(end)
     leaver = is_leaver(frame, start, end)
     stayer = is_stayer(frame, start, end) & ~leaver
     days = pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    days[leaver] = (frame.loc[leaver, "exit_date"] - frame.loc[leaver, "enrollment_date"]).dt.days
-    days[stayer] = (e - frame.loc[stayer, "enrollment_date"]).dt.days
+    both = leaver | stayer
+    days[both] = participation_days(frame.loc[both], end)
     return days
 
 
@@ -506,3 +508,104 @@ def _after_other_ph(
     )
     hit = set(both.loc[inside, "pair_row"])
     return np.array([row in hit for row in ph_pairs.index])
+
+
+# -- persons, stayers' length, age (the monthly packets' HUD rules) ----------------------------------
+# CoC APR / ESG CAPER HMIS Programming Specifications FY2024, "Selecting the latest project
+# stay" (report universe): a client is reported once, by the latest of their enrollments in the
+# report's projects that is active in the report period, and that enrollment alone decides
+# whether the client is a leaver (exit in the period) or a stayer.
+def latest_enrollment(
+    frame: pd.DataFrame,
+    start: date | str,
+    end: date | str,
+    by: str = "provider_id",
+    engaged: pd.Series | None = None,
+) -> pd.Series:
+    """Mask of each client's latest enrollment active in [start, end] (one per client per ``by``).
+
+    Active: project start on or before the report end and no exit before the report start
+    (APR "active clients"). Latest: the latest project start; on the same day an open stay,
+    then the later exit, then the larger ``episode_id`` (a workbench tie-break; the engine's
+    ``per: person`` metrics use the same order, :data:`acm_helpers.metrics.joins.LATEST_FIRST`).
+
+    Args:
+        frame: episodes with ``client_id``, ``episode_id``, ``enrollment_date``, ``exit_date``
+            and ``by`` (the report's project group: ``provider_id`` or ``project_id``).
+        engaged: optional mask of enrollments that may be chosen at all (street outreach:
+            :func:`outreach_engaged`); the latest is chosen among those.
+    """
+    s, e = _ts(start), _ts(end)
+    active = (frame["enrollment_date"] <= e) & (
+        frame["exit_date"].isna() | (frame["exit_date"] >= s)
+    )
+    active = active.fillna(False).astype(bool)
+    if engaged is not None:
+        active &= engaged.fillna(False).astype(bool)
+    rows = frame.loc[active, ["client_id", "episode_id", "enrollment_date", "exit_date", by]]
+    far = pd.Timestamp("2262-01-01")  # an open stay sorts after any exit
+    rows = rows.assign(__exit=rows["exit_date"].fillna(far))
+    rows = rows.sort_values(
+        ["enrollment_date", "__exit", "episode_id"], ascending=False, kind="stable"
+    )
+    first = rows.drop_duplicates([by, "client_id"], keep="first").index
+    return pd.Series(frame.index.isin(first), index=frame.index)
+
+
+def outreach_engaged(frame: pd.DataFrame, end: date | str) -> pd.Series:
+    """Enrollments a street outreach report may count: every non-outreach enrollment, and
+    outreach enrollments with a date of engagement (HMIS Data Standards 4.13 Date of
+    Engagement) on or before the report end (APR: street outreach reports engaged clients).
+
+    Needs ``program`` and ``engagement_date`` (absent: no outreach enrollment is engaged).
+    """
+    so = frame["program"].eq("SO").fillna(False)
+    if "engagement_date" not in frame:
+        return ~so
+    engaged = frame["engagement_date"].notna() & (frame["engagement_date"] <= _ts(end))
+    return (~so | engaged).fillna(False).astype(bool)
+
+
+def participation_days(frame: pd.DataFrame, end: date | str) -> pd.Series:
+    """APR Q22a/Q22b length of participation: min(exit date, report end + 1) - project start.
+
+    FY2024 APR/CAPER Programming Specifications, Q22a1/Q22b: a stayer's length runs to the day
+    after the report end (a stayer who started on the last day has 1 day, not 0); a leaver's is
+    exit minus start. ``frame`` needs ``enrollment_date`` and ``exit_date``.
+    """
+    stop = _ts(end) + pd.Timedelta(days=1)
+    until = frame["exit_date"].where(frame["exit_date"].notna() & (frame["exit_date"] < stop), stop)
+    return (until - frame["enrollment_date"]).dt.days.astype("Int64")
+
+
+# APR/CAPER Programming Specifications FY2024, Q11 "Age": HUD's age bands (left-closed edges).
+AGE_EDGES = (0, 5, 13, 18, 25, 35, 45, 55, 62)
+AGE_BANDS = ("Under 5", "5-12", "13-17", "18-24", "25-34", "35-44", "45-54", "55-61", "62+")
+
+
+def age_at(
+    birth: pd.Series, project_start: pd.Series, report_start: date | str | None = None
+) -> pd.Series:
+    """HUD age: whole years at the later of the report start and the project start.
+
+    APR/CAPER Programming Specifications FY2024, "Age" (Q5a, Q11): a client's age is computed
+    as of the later of [report start date] and [project start date], from the recorded date of
+    birth whatever its DOBDataQuality (approximate and partial dates of birth count). An age
+    below 0 or over 120 is an error (null), counted by HUD as missing (Q6a).
+    """
+    at = project_start
+    if report_start is not None:
+        at = project_start.where(project_start >= _ts(report_start), _ts(report_start))
+    years = at.dt.year - birth.dt.year
+    before = (at.dt.month < birth.dt.month) | (
+        (at.dt.month == birth.dt.month) & (at.dt.day < birth.dt.day)
+    )
+    age = (years - before.astype(int)).astype("Int64")
+    return age.where((age >= 0) & (age <= 120)).astype("Int64")
+
+
+def age_band(ages: pd.Series) -> pd.Series:
+    """HUD's Q11 age band of each age (:data:`AGE_BANDS`; null ages stay null)."""
+    num = pd.to_numeric(ages, errors="coerce").astype("float64")
+    cut = pd.cut(num, [*AGE_EDGES, np.inf], right=False, labels=list(AGE_BANDS))
+    return cut.astype("string")

@@ -103,11 +103,18 @@ class Metric(Frozen):
 
 
 class Dimension(Frozen):
-    """An equity breakdown: a column of ``episodes``, optionally binned from a numeric source."""
+    """An equity breakdown: a column of ``episodes``, optionally binned from a numeric source.
+
+    ``expression`` bins an SQL value computed per period instead of a stored column: it may use
+    ``:start``/``:end`` (the period's bounds), e.g. HUD's age at the later of the report start
+    and the project start. Such a breakdown is evaluated over each period's own join (never
+    rolled up from months), since the same episode can fall in another group in another period.
+    """
 
     label: str
     column: str
     source: str | None = None  # numeric column to bin into ``column`` (e.g. age_at_entry)
+    expression: str | None = None  # or: an SQL value to bin, per period (may use :start/:end)
     bins: list[float] | None = None  # left-closed edges; last bin is open-ended
     reference_group: str | None = None
     reference_shares: dict[str, float] = Field(default_factory=dict)
@@ -115,8 +122,10 @@ class Dimension(Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> Dimension:
-        if (self.bins is None) != (self.source is None):
-            raise ValueError("give both source and bins, or neither")
+        if self.source is not None and self.expression is not None:
+            raise ValueError("give source or expression, not both")
+        if (self.bins is None) != (self.source is None and self.expression is None):
+            raise ValueError("give both source (or expression) and bins, or neither")
         if self.bins is not None and list(self.bins) != sorted(self.bins):
             raise ValueError("bins must be increasing")
         if self.reference_shares:

@@ -51,6 +51,13 @@ UNIVERSE = (
     "AND (program <> 'SO' OR engagement_date <= :end)"
 )
 PERSON = {"per": "person", "universe": UNIVERSE}
+# APR/CAPER "Age" (hud.age_at): whole years from the recorded date of birth (any DOBDataQuality)
+# to the later of the period start and the project start; over 120 is not an age
+_YEARS = (
+    "date_sub('year', CAST(hud_birth_date AS DATE), "
+    "GREATEST(CAST(enrollment_date AS DATE), CAST(:start AS DATE)))"
+)
+AGE = f"CASE WHEN {_YEARS} <= 120 THEN {_YEARS} END"
 ES_TH = ", ".join(f"'{p}'" for p in sorted(hud.ES_TH_PROGRAMS))
 
 
@@ -317,11 +324,11 @@ def program_dict(
                 "column": "ethnicity",
                 "reference_group": NOT_HISPANIC,
             },
-            # HUD's age bands (APR Q11, hud.AGE_EDGES): 0-4 is HUD's "Under 5"
+            # HUD's age (hud.age_at) in HUD's bands (APR Q11, hud.AGE_EDGES; 0-4 is "Under 5")
             "age_band": {
-                "label": "Age at entry",
+                "label": "Age (at the later of the period start and the project start)",
                 "column": "age_band",
-                "source": "age_at_entry",
+                "expression": AGE,
                 "bins": list(hud.AGE_EDGES),
                 "reference_group": "25-34",
             },

@@ -27,7 +27,7 @@ from test_hmis_formats import base, client22, enr, ext, write_export
 from acm_helpers.core import hud
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.hmis import export as hmis
-from acm_helpers.hmis import mapping
+from acm_helpers.hmis import mapping, program_file
 from acm_helpers.hmis.program_file import metrics as hmis_metrics
 from acm_helpers.hmis.program_file import write_program
 from acm_helpers.metrics import windows as em
@@ -217,6 +217,45 @@ def test_age_at_the_later_start_with_an_approximate_dob():
     assert hud.age_band(pd.Series([4, 5, 12, 13, 17, 18, 24, 61, 62, None])).tolist() == [
         "Under 5", "5-12", "5-12", "13-17", "13-17", "18-24", "18-24", "55-61", "62+", pd.NA
     ]  # fmt: skip
+
+
+def test_engine_age_band_at_the_later_of_period_and_project_start():
+    # The HMIS program's age breakdown is labelled per period in the engine's join.
+    eps = episodes(
+        [
+            ("a", "A", "TH", "2023-06-01", None, None),  # born 2006-02-15: 17 on Jan 1, 18 Mar 1
+            ("b", "B", "TH", "2024-03-01", None, None),  # born 2006-02-15: 18 on entry (Mar 1)
+            ("c", "C", "TH", "2024-01-10", "2024-02-01", "410"),  # born 1960-07-01: 63
+        ]
+    )
+    eps["hud_birth_date"] = pd.to_datetime(["2006-02-15", "2006-02-15", "1960-07-01"]).astype(
+        "datetime64[us]"
+    )
+    spec = program(stayers=hmis_metrics()["stayers"]).model_dump()
+    # the age breakdown as the HMIS program file declares it
+    spec["dimensions"] = {
+        "age_band": {
+            "label": "Age",
+            "column": "age_band",
+            "expression": program_file.AGE,
+            "bins": list(hud.AGE_EDGES),
+        }
+    }
+    prog = Program.model_validate(spec)
+    raw = evaluate(
+        prog, eps, periods_table(prog, ["2024-01", "2024-03"], ("month", "quarter")), None
+    )
+    rows = raw[(raw["provider_id"] == "p") & (raw["dimension"] == "age_band")]
+    got = dict(zip(zip(rows["period"], rows["group"], strict=True), rows["_k"], strict=True))
+    # January: A 17 (as of Jan 1), C 63 (entered Jan 10); March: A and B 18 (as of Mar 1);
+    # the quarter starts Jan 1: A 13-17, B 18-24 (entered Mar 1); C left, not a stayer
+    assert got == {
+        ("2024-01", "13-17"): 1.0,
+        ("2024-01", "62+"): 1.0,
+        ("2024-03", "18-24"): 2.0,
+        ("2024-Q1", "13-17"): 1.0,
+        ("2024-Q1", "18-24"): 1.0,
+    }
 
 
 def test_mapping_keeps_dob_of_any_quality(tmp_path):

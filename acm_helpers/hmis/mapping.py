@@ -155,8 +155,12 @@ WHITE = "White"
 MULTIRACIAL = "Multiracial"
 UNKNOWN = "Unknown"
 RACE_LABELS = [AMIND, ASIAN, BLACK, HISPANIC, MENA, NHPI, WHITE]
-NOT_HISPANIC = "Not Hispanic/Latina/e/o"
-ETHNICITY_LABELS = [HISPANIC, NOT_HISPANIC, UNKNOWN]
+# Ethnicity as its own field, in HUD's FY2022 wording (APR Q12b): labels that are not the race
+# category's ("Hispanic/Latina/e/o") and do not contain each other, so a packet row naming one
+# group never reads as naming another
+HISPANIC_ETHNICITY = "Hispanic/Latin(a)(o)(x)"
+NOT_HISPANIC = "Non-Hispanic/Non-Latin(a)(o)(x)"
+ETHNICITY_LABELS = [HISPANIC_ETHNICITY, NOT_HISPANIC, UNKNOWN]
 # CSV spec Client.csv race fields (0 = not selected, 1 = selected). FY2022 asked ethnicity
 # separately (3.05 Ethnicity: 0 Non-Hispanic, 1 Hispanic/Latin(a)(o)(x), 8/9/99 missing) and
 # HUD's FY2022 APR counts it on its own (Q12a race, Q12b ethnicity), so it is not a race box
@@ -305,7 +309,7 @@ def races(client: pd.DataFrame, version: str, report=None) -> pd.Series:
     return text
 
 
-ETHNICITY_CODES = {"0": NOT_HISPANIC, "1": HISPANIC}  # 3.05 Ethnicity; 8, 9, 99 -> Unknown
+ETHNICITY_CODES = {"0": NOT_HISPANIC, "1": HISPANIC_ETHNICITY}  # 3.05 Ethnicity; 8, 9, 99 -> Unknown
 HISPANIC_FIELDS = ("HispanicLatinaeo", "HispanicLatinao")
 
 
@@ -326,7 +330,7 @@ def ethnicities(client: pd.DataFrame, version: str, joined: pd.Series, report=No
     hispanic = joined.str.contains(HISPANIC, regex=False)
     out = pd.Series(UNKNOWN, index=client.index, dtype="str")
     out = out.where(joined == "", NOT_HISPANIC)
-    return out.where(~hispanic, HISPANIC).astype("str")
+    return out.where(~hispanic, HISPANIC_ETHNICITY).astype("str")
 
 
 def single_race(joined: pd.Series) -> pd.Series:

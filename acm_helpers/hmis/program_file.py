@@ -320,7 +320,7 @@ def program_dict(
             },
             "gender": {"label": "Gender (FY2026 exports: sex)", "column": "gender"},
             "ethnicity": {
-                "label": "Ethnicity (Hispanic/Latina/e/o)",
+                "label": "Ethnicity",
                 "column": "ethnicity",
                 "reference_group": NOT_HISPANIC,
             },

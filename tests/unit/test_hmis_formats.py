@@ -227,7 +227,7 @@ def test_fy2022_race_ethnicity_and_gender(fy2022):
     assert (
         e.loc["E1", "races"] == "White"
         and e.loc["E1", "race_ethnicity"] == "White"
-        and e.loc["E1", "ethnicity"] == "Hispanic/Latina/e/o"
+        and e.loc["E1", "ethnicity"] == "Hispanic/Latin(a)(o)(x)"
     )
     assert e.loc["E3", "race_ethnicity"] == "Black, African American, or African"
     assert e.loc["E4", "race_ethnicity"] == "Unknown"

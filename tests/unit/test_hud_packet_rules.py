@@ -304,7 +304,7 @@ def test_fy2022_white_and_hispanic_stays_white_with_ethnicity_hispanic():
         mapping.WHITE, mapping.MULTIRACIAL, mapping.UNKNOWN, mapping.ASIAN
     ]  # fmt: skip
     assert mapping.ethnicities(client, "2022", joined).tolist() == [
-        mapping.HISPANIC, mapping.NOT_HISPANIC, mapping.UNKNOWN, mapping.UNKNOWN
+        mapping.HISPANIC_ETHNICITY, mapping.NOT_HISPANIC, mapping.UNKNOWN, mapping.UNKNOWN
     ]  # fmt: skip
 
 
@@ -319,7 +319,7 @@ def test_fy2024_ethnicity_from_the_hispanic_checkbox():
     )
     joined = mapping.races(client, "2024")
     assert mapping.ethnicities(client, "2024", joined).tolist() == [
-        mapping.HISPANIC, mapping.NOT_HISPANIC, mapping.UNKNOWN
+        mapping.HISPANIC_ETHNICITY, mapping.NOT_HISPANIC, mapping.UNKNOWN
     ]  # fmt: skip
 
 

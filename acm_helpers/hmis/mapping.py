@@ -309,8 +309,8 @@ def races(client: pd.DataFrame, version: str, report=None) -> pd.Series:
     return text
 
 
-ETHNICITY_CODES = {"0": NOT_HISPANIC, "1": HISPANIC_ETHNICITY}  # 3.05 Ethnicity; 8, 9, 99 -> Unknown
-HISPANIC_FIELDS = ("HispanicLatinaeo", "HispanicLatinao")
+# 3.05 Ethnicity; 8, 9, 99 (and blank) -> Unknown
+ETHNICITY_CODES = {"0": NOT_HISPANIC, "1": HISPANIC_ETHNICITY}
 
 
 def ethnicities(client: pd.DataFrame, version: str, joined: pd.Series, report=None) -> pd.Series:

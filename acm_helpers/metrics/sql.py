@@ -30,7 +30,7 @@ from acm_helpers.metrics.inputs import (  # noqa: F401 - band_labels, dimension_
     load_episodes,
     period_dimensions,
 )
-from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared, person_join
+from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared, person_join, use_latest
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -64,6 +64,7 @@ def metric_sql(
     joined: tuple[str, dict[str, str]] | None = None,
     source: str = "ep",
     period_dims: dict[int, str] | None = None,
+    latest: str | None = None,
 ) -> str:
     """The statement that evaluates ``metric`` for every provider x period x group.
 
@@ -98,7 +99,7 @@ def metric_sql(
             JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
                 AND ({_bind(metric.population)}))"""
     if metric.per == "person":
-        join = person_join(metric, source, periods, dsel + row_values(metric))
+        join = person_join(metric, source, periods, dsel + row_values(metric), latest)
     if joined is not None and kind != "count":
         table, cols = joined  # a shared join (metrics_join.shared_join_sql) holds the rows
         vals = "".join(f", {col} AS {alias}" for alias, col in cols.items())
@@ -307,7 +308,15 @@ def _by_join(
     period_dims: dict[int, str] | None = None,
 ) -> pd.DataFrame:
     """A metric over the episodes x periods join (tables ``periods{suffix}`` and
-    ``periods_t12{suffix}``; ``_rest`` holds the windows that are not whole months)."""
+    ``periods_t12{suffix}``; ``_rest`` holds the windows that are not whole months).
+
+    ``per: person`` metrics read each client's latest episode from a table shared by the
+    metrics of one universe (:func:`acm_helpers.metrics.joins.use_latest`).
+    """
+
+    def latest(periods: str) -> str | None:
+        return use_latest(con, metric, periods) if metric.per == "person" else None
+
     try:
         frames = [
             con.execute(
@@ -317,6 +326,7 @@ def _by_join(
                     f"periods{suffix}",
                     joined=joined.get("periods"),
                     period_dims=period_dims,
+                    latest=latest(f"periods{suffix}"),
                 )
             ).df()
         ]
@@ -332,6 +342,7 @@ def _by_join(
                         f"periods_t12{suffix}",
                         ci=False,
                         joined=joined.get("periods_t12"),
+                        latest=latest(f"periods_t12{suffix}"),
                     )
                 ).df()
             )

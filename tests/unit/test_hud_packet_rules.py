@@ -430,3 +430,62 @@ def test_cli_intake_race_method_multi(tmp_path):
     races = Store(tmp_path).read_table("episode_races")
     # counted in every category: at least one row per episode, more where several were chosen
     assert len(races) > races["episode_id"].nunique() > 0
+
+
+# -- the engine's per: person, for any metric -------------------------------------------------------
+def _kit_episodes() -> pd.DataFrame:
+    """Providers a and b; clients with one to three episodes each, some re-entering."""
+    from metrics_kit import ep
+    from metrics_kit import episodes as kit_episodes
+
+    rows = []
+    for i in range(12):
+        client = f"K{i}"
+        prov = "a" if i % 3 else "b"
+        rows += ep(prov, "2025-02-10", dest="temporary", los=20 + i, client=client)
+        if i % 2:  # came back and left again, to housing
+            rows += ep(prov, "2025-03-20", dest="permanent", los=15, client=client)
+        if i % 4 == 1:  # and came back once more, still enrolled
+            rows += ep(prov, None, client=client, enrolled="2025-03-25")
+    return kit_episodes(rows)
+
+
+@pytest.mark.parametrize(
+    "window",
+    [
+        pytest.param(("2025-Q1", date(2025, 1, 1), date(2025, 3, 31)), id="quarter"),
+        pytest.param(("2025-03", date(2025, 3, 1), date(2025, 3, 31)), id="month"),
+        pytest.param(("12m", date(2024, 4, 1), date(2025, 3, 31)), id="twelve-months"),
+    ],
+)
+def test_per_person_equals_the_episode_rule_on_each_clients_latest_episode(window):
+    # Any metric may declare per: person: its cell equals the same metric per episode over the
+    # episodes hud.latest_enrollment keeps for that window (one per client and provider)
+    from metrics_kit import METRICS, make_program
+
+    kinds = ["exits", "served", "leavers", "stay_median", "stay_mean", "cost_per_exit"]
+    by_episode = make_program(metrics=kinds)
+    per = {k: Metric(**{**METRICS[k], "per": "person"}) for k in kinds}
+    by_person = by_episode.model_copy(update={"metrics": per})
+    eps = _kit_episodes()
+    wins = em.windows([window])
+    label, start, end = window
+    latest = eps[hud.latest_enrollment(eps, start, end)]
+    assert len(latest) < len(eps[(eps["enrollment_date"] <= pd.Timestamp(end))])
+    cols = ["metric_id", "provider_id", "dimension", "group", "numerator", "denominator", "value"]
+    got = em.window_cells(by_person, eps, wins, kinds, dimensions=["race"])[cols]
+    want = em.window_cells(by_episode, latest, wins, kinds, dimensions=["race"])[cols]
+    pd.testing.assert_frame_equal(got.reset_index(drop=True), want.reset_index(drop=True))
+    # and it is not the per-episode count: the quarter's leavers are persons, not exits
+    if label == "2025-Q1":
+        all_eps = em.window_cells(by_episode, eps, wins, ["leavers"])
+        people = got[(got["metric_id"] == "leavers") & (got["provider_id"] == "__all__")]
+        every = all_eps[(all_eps["provider_id"] == "__all__") & (all_eps["dimension"] == "")]
+        assert people[people["dimension"] == ""]["numerator"].iloc[0] < every["numerator"].iloc[0]
+
+
+def test_universe_needs_per_person():
+    from metrics_kit import METRICS
+
+    with pytest.raises(ValueError, match="per: person"):
+        Metric(**{**METRICS["exits"], "universe": "enrollment_date <= :end"})

@@ -63,7 +63,9 @@ class Metric(Frozen):
     the latest (latest enrollment date, then the open or latest exit, then episode id) is kept,
     and ``population`` is judged on that episode. Why: HUD's reports count each client once, by
     their latest enrollment in the report's projects, and that enrollment decides leaver or
-    stayer (a client who left and came back in a quarter is a stayer, not a leaver).
+    stayer (a client who left and came back in a quarter is a stayer, not a leaver). The
+    choice is per provider: the program-wide row adds the providers' persons, so a client served
+    by two providers counts once in each.
     """
 
     label: str

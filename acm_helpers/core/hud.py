@@ -13,9 +13,11 @@ Sources (HUD Exchange; section numbers as printed in each document):
   ``HispanicLatinao``.
 - HMIS Data Standards Manual, 3.12 Destination and 3.20 Housing Move-in Date; HMIS Standard
   Reporting Terminology Glossary ("Leavers", "Stayers", "Housing Move-in Date").
-- CoC APR / ESG CAPER HMIS Programming Specifications FY2024: Q22a-c (length of
-  participation; project start to move-in), Q23c (exit destination, "positive housing
-  destinations" and destinations excluded from the calculation, Appendix A).
+- CoC APR / ESG CAPER HMIS Programming Specifications FY2024: the report universe (each
+  client once, by the latest enrollment active in the period), "Age" (at the later of the
+  report start and the project start) and Q11's age bands, Q22a-c (length of participation,
+  min(exit, report end + 1) - start; project start to move-in), Q23c (exit destination,
+  "positive housing destinations" and destinations excluded from the calculation, Appendix A).
 - System Performance Measures Programming Specifications FY2024, Measure 2 (2a and 2b: returns
   to homelessness within 6, 12 and 24 months of an exit to a permanent housing destination).
 """

@@ -173,6 +173,12 @@ def intake(
         help="HMIS only: load even if a file has fewer records than the export loaded before "
         "(refused by default: a file cut at a line break looks complete).",
     ),
+    race_method: str = typer.Option(
+        "single",
+        "--race-method",
+        help="HMIS only: single (one category per person, several -> Multiracial) or multi (also "
+        "writes table episode_races: each person in every category selected, as HUD's Q12).",
+    ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
     from acm_helpers.intake import intake as intake_mod
@@ -194,6 +200,7 @@ def intake(
                         received=received,
                         assume_version=assume_version,
                         allow_fewer_rows=allow_fewer_rows,
+                        race_method=race_method,
                     )
                 except HmisError as exc:  # refused (logged, kept): the other exports still load
                     got = [
@@ -211,6 +218,8 @@ def intake(
             )
         else:
             raise typer.BadParameter(f"--format {fmt!r}: use csv or hmis")
+        if race_method != "single" and fmt != "hmis":
+            raise typer.BadParameter("--race-method applies to --format hmis only")
     except AcmError as exc:
         fail(exc)
     table = intake_mod.results_frame(results)

@@ -57,6 +57,15 @@ class Metric(Frozen):
     - ``count``: number of population rows, or ``count(DISTINCT value)`` when ``value`` is set.
     - ``mean`` / ``median``: of the SQL expression ``value`` over the population.
     - ``sum_ratio``: ``sum(numerator) / sum(denominator)``, both SQL expressions.
+
+    ``per: person`` counts people, not episodes: in each period, of every client's episodes
+    with one provider that fall in ``universe`` (default: open at any time in the period), only
+    the latest (latest enrollment date, then the open or latest exit, then episode id) is kept,
+    and ``population`` is judged on that episode. Why: HUD's reports count each client once, by
+    their latest enrollment in the report's projects, and that enrollment decides leaver or
+    stayer (a client who left and came back in a quarter is a stayer, not a leaver). The
+    choice is per provider: the program-wide row adds the providers' persons, so a client served
+    by two providers counts once in each.
     """
 
     label: str
@@ -75,6 +84,8 @@ class Metric(Frozen):
     denominator_label: str = ""
     key: bool = True  # shown as a headline tile
     system_wide: bool = False  # uses fields derived across providers (agency-only view)
+    per: Literal["episode", "person"] = "episode"  # person: each client's latest episode only
+    universe: str | None = None  # per person: the episodes the latest is chosen from
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Metric:
@@ -88,15 +99,24 @@ class Metric(Frozen):
         missing = [f for f in need if getattr(self, f) is None]
         if missing:
             raise ValueError(f"a {self.kind} metric needs {', '.join(missing)}")
+        if self.universe is not None and self.per != "person":
+            raise ValueError("universe applies to per: person metrics only; add per: person")
         return self
 
 
 class Dimension(Frozen):
-    """An equity breakdown: a column of ``episodes``, optionally binned from a numeric source."""
+    """An equity breakdown: a column of ``episodes``, optionally binned from a numeric source.
+
+    ``expression`` bins an SQL value computed per period instead of a stored column: it may use
+    ``:start``/``:end`` (the period's bounds), e.g. HUD's age at the later of the report start
+    and the project start. Such a breakdown is evaluated over each period's own join (never
+    rolled up from months), since the same episode can fall in another group in another period.
+    """
 
     label: str
     column: str
     source: str | None = None  # numeric column to bin into ``column`` (e.g. age_at_entry)
+    expression: str | None = None  # or: an SQL value to bin, per period (may use :start/:end)
     bins: list[float] | None = None  # left-closed edges; last bin is open-ended
     reference_group: str | None = None
     reference_shares: dict[str, float] = Field(default_factory=dict)
@@ -104,8 +124,10 @@ class Dimension(Frozen):
 
     @model_validator(mode="after")
     def _check(self) -> Dimension:
-        if (self.bins is None) != (self.source is None):
-            raise ValueError("give both source and bins, or neither")
+        if self.source is not None and self.expression is not None:
+            raise ValueError("give source or expression, not both")
+        if (self.bins is None) != (self.source is None and self.expression is None):
+            raise ValueError("give both source (or expression) and bins, or neither")
         if self.bins is not None and list(self.bins) != sorted(self.bins):
             raise ValueError("bins must be increasing")
         if self.reference_shares:

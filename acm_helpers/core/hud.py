@@ -13,9 +13,11 @@ Sources (HUD Exchange; section numbers as printed in each document):
   ``HispanicLatinao``.
 - HMIS Data Standards Manual, 3.12 Destination and 3.20 Housing Move-in Date; HMIS Standard
   Reporting Terminology Glossary ("Leavers", "Stayers", "Housing Move-in Date").
-- CoC APR / ESG CAPER HMIS Programming Specifications FY2024: Q22a-c (length of
-  participation; project start to move-in), Q23c (exit destination, "positive housing
-  destinations" and destinations excluded from the calculation, Appendix A).
+- CoC APR / ESG CAPER HMIS Programming Specifications FY2024: the report universe (each
+  client once, by the latest enrollment active in the period), "Age" (at the later of the
+  report start and the project start) and Q11's age bands, Q22a-c (length of participation,
+  min(exit, report end + 1) - start; project start to move-in), Q23c (exit destination,
+  "positive housing destinations" and destinations excluded from the calculation, Appendix A).
 - System Performance Measures Programming Specifications FY2024, Measure 2 (2a and 2b: returns
   to homelessness within 6, 12 and 24 months of an exit to a permanent housing destination).
 """
@@ -356,16 +358,18 @@ def is_stayer(frame: pd.DataFrame, start: date | str, end: date | str) -> pd.Ser
 def length_of_participation(frame: pd.DataFrame, start: date | str, end: date | str) -> pd.Series:
     """APR Q22a/Q22b length of participation in days for the report period.
 
-    Leavers: project exit date minus project start date. Stayers: report end date minus project
-    start date. Episodes that are neither (exited before the period) are null. (For night-by-night
-    shelters HUD counts bed nights from Services.csv; this date-based length is an upper bound.)
+    Every episode's length is min(exit date, report end + 1) - project start date
+    (:func:`participation_days`): leavers' exit minus start, stayers' day after the report end
+    minus start. Episodes that are neither (exited before the period, or started after it) are
+    null. (For night-by-night shelters HUD counts bed nights from Services.csv; this date-based
+    length is an upper bound.) Per episode: HUD's persons are each client's latest enrollment
+    (:func:`latest_enrollment`).
     """
-    e = _ts(end)
     leaver = is_leaver(frame, start, end)
     stayer = is_stayer(frame, start, end) & ~leaver
     days = pd.Series(pd.NA, index=frame.index, dtype="Int64")
-    days[leaver] = (frame.loc[leaver, "exit_date"] - frame.loc[leaver, "enrollment_date"]).dt.days
-    days[stayer] = (e - frame.loc[stayer, "enrollment_date"]).dt.days
+    both = leaver | stayer
+    days[both] = participation_days(frame.loc[both], end)
     return days
 
 
@@ -539,6 +543,11 @@ AGE_BANDS_FY2024: tuple[tuple[str, int, int | None], ...] = AGE_BANDS_FY2022[:7]
 AGE_BANDS = AGE_BANDS_FY2024  # the current specification's bands
 
 
+def age_edges(version: str = "2024") -> tuple[int, ...]:
+    """Left-closed lower edges of the version's bands, for a binned breakdown (0, 5, 13, ...)."""
+    return tuple(lo for _, lo, _ in age_bands(version))
+
+
 def age_bands(version: str) -> tuple[tuple[str, int, int | None], ...]:
     """APR Q11 age bands of a CSV version (FY2022 ends at 62+, FY2024 and later at 65+)."""
     return AGE_BANDS_FY2022 if str(version) == "2022" else AGE_BANDS_FY2024
@@ -592,7 +601,7 @@ def age_band(
 
 def latest_enrollment(
     enrollments: pd.DataFrame,
-    person: str = "PersonalID",
+    person: str | list[str] = "PersonalID",
     entry: str = "EntryDate",
     exit: str = "ExitDate",
     key: str = "EnrollmentID",
@@ -602,7 +611,10 @@ def latest_enrollment(
     APR/CAPER spec, "Report universe" (client universe): a client with several enrollments in the
     report's projects and period is reported once, by the enrollment with the latest project
     start date; that enrollment decides leaver or stayer, age and household. Ties on the start
-    date go to the enrollment without an exit (or the later exit), then the higher id.
+    date go to the enrollment without an exit (or the later exit), then the higher id (in text
+    order, as the engine's ``per: person`` metrics order them:
+    :data:`acm_helpers.metrics.joins.LATEST_FIRST`). ``person`` may be a list of columns (e.g.
+    ``["provider_id", "client_id"]``: one per client and provider).
 
     Column names default to the HMIS CSV's; for canonical episodes pass
     ``person="client_id", entry="enrollment_date", exit="exit_date", key="episode_id"``.
@@ -610,11 +622,11 @@ def latest_enrollment(
     if enrollments.empty:
         return enrollments.copy()
     ordered = enrollments.assign(
-        _exit=enrollments[exit].fillna(pd.Timestamp.max.normalize()),
-        _eid=pd.to_numeric(enrollments[key], errors="coerce"),
-    ).sort_values([entry, "_exit", "_eid", key], kind="stable", na_position="first")
+        _exit=enrollments[exit].fillna(pd.Timestamp("2262-01-01")),  # an open stay is latest
+        _key=enrollments[key].astype("string"),
+    ).sort_values([entry, "_exit", "_key"], kind="stable", na_position="first")
     last = ordered.drop_duplicates(person, keep="last")
-    return last.drop(columns=["_exit", "_eid"]).sort_index()
+    return last.drop(columns=["_exit", "_key"]).sort_index()
 
 
 def is_apr_leaver(exit_date: pd.Series, end: date | str | pd.Timestamp) -> pd.Series:
@@ -707,3 +719,66 @@ def household_type(household_id: pd.Series, age: pd.Series) -> pd.Series:
     )
     per_hh = pd.Series(kind, index=g.index)
     return pd.Series(per_hh.reindex(frame["hh"]).to_numpy(), index=age.index, dtype="object")
+
+
+# -- the monthly packets' HUD rules (the same rules, on canonical episodes) --------------------
+def latest_active(
+    frame: pd.DataFrame,
+    start: date | str,
+    end: date | str,
+    by: str = "provider_id",
+    engaged: pd.Series | None = None,
+) -> pd.Series:
+    """Mask of each client's latest enrollment active in [start, end] (one per client per ``by``).
+
+    APR/CAPER spec, "Report universe": active = project start on or before the report end and
+    no exit before the report start; of those, :func:`latest_enrollment` picks the one that
+    represents the client. The engine's ``per: person`` metrics apply the same rule in SQL.
+
+    Args:
+        frame: episodes with ``client_id``, ``episode_id``, ``enrollment_date``, ``exit_date``
+            and ``by`` (the report's project group: ``provider_id`` or ``project_id``).
+        engaged: optional mask of enrollments that may be chosen at all (street outreach:
+            :func:`outreach_engaged`); the latest is chosen among those.
+    """
+    s, e = _ts(start), _ts(end)
+    active = (frame["enrollment_date"] <= e) & (
+        frame["exit_date"].isna() | (frame["exit_date"] >= s)
+    )
+    active = active.fillna(False).astype(bool)
+    if engaged is not None:
+        active &= engaged.fillna(False).astype(bool)
+    rows = frame.loc[active, ["client_id", "episode_id", "enrollment_date", "exit_date", by]]
+    chosen = latest_enrollment(
+        rows, person=[by, "client_id"], entry="enrollment_date", exit="exit_date", key="episode_id"
+    )
+    return pd.Series(frame.index.isin(chosen.index), index=frame.index)
+
+
+def outreach_engaged(frame: pd.DataFrame, end: date | str) -> pd.Series:
+    """Enrollments a street outreach report may count: every non-outreach enrollment, and
+    outreach enrollments with a date of engagement (HMIS Data Standards 4.13 Date of
+    Engagement) on or before the report end (APR: street outreach reports engaged clients).
+
+    Needs ``program`` and ``engagement_date`` (absent: no outreach enrollment is engaged).
+    """
+    so = frame["program"].eq("SO").fillna(False)
+    if "engagement_date" not in frame:
+        return ~so
+    engaged = frame["engagement_date"].notna() & (frame["engagement_date"] <= _ts(end))
+    return (~so | engaged).fillna(False).astype(bool)
+
+
+def participation_days(frame: pd.DataFrame, end: date | str) -> pd.Series:
+    """APR Q22a/Q22b length of participation of canonical episodes (:func:`stayer_length`)."""
+    return stayer_length(frame["enrollment_date"], frame["exit_date"], end)
+
+
+def age_band_of(ages: pd.Series, version: str = "2024") -> pd.Series:
+    """HUD's Q11 band label of each age (the version's :func:`age_bands`; null ages stay null)."""
+    bands = age_bands(version)
+    num = pd.to_numeric(ages, errors="coerce").astype("float64")
+    cut = pd.cut(
+        num, [lo for _, lo, _ in bands] + [np.inf], right=False, labels=[b[0] for b in bands]
+    )
+    return cut.astype("string")

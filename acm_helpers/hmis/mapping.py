@@ -224,16 +224,23 @@ WHITE = "White"
 MULTIRACIAL = "Multiracial"
 UNKNOWN = "Unknown"
 RACE_LABELS = [AMIND, ASIAN, BLACK, HISPANIC, MENA, NHPI, WHITE]
+# Ethnicity as its own field, in HUD's FY2022 wording (APR Q12b): labels that are not the race
+# category's ("Hispanic/Latina/e/o") and do not contain each other, so a packet row naming one
+# group never reads as naming another
+HISPANIC_ETHNICITY = "Hispanic/Latin(a)(o)(x)"
+NOT_HISPANIC = "Non-Hispanic/Non-Latin(a)(o)(x)"
+ETHNICITY_LABELS = [HISPANIC_ETHNICITY, NOT_HISPANIC, UNKNOWN]
 # CSV spec Client.csv race fields (0 = not selected, 1 = selected). FY2022 asked ethnicity
-# separately (Ethnicity 1 = Hispanic/Latin(a)(o)(x)); the FY2024 crosswalk makes it the
-# HispanicLatinaeo checkbox. MidEastNAfrican is new in FY2024. FY2026 renamed HispanicLatinaeo
-# to HispanicLatinao.
+# separately (3.05 Ethnicity: 0 Non-Hispanic, 1 Hispanic/Latin(a)(o)(x), 8/9/99 missing) and
+# HUD's FY2022 APR counts it on its own (Q12a race, Q12b ethnicity), so it is not a race box
+# here: White + Hispanic is White, with ethnicity Hispanic (see :func:`ethnicities`). FY2024
+# made Hispanic/Latina/e/o a race/ethnicity checkbox (HispanicLatinaeo); MidEastNAfrican is
+# new in FY2024. FY2026 renamed HispanicLatinaeo to HispanicLatinao.
 RACE_FIELDS = {
     "2022": {
         "AmIndAKNative": AMIND,
         "Asian": ASIAN,
         "BlackAfAmerican": BLACK,
-        "Ethnicity": HISPANIC,
         "NativeHIPacific": NHPI,
         "White": WHITE,
     },
@@ -332,6 +339,9 @@ EPISODE_OUT = [
     "move_in_date",
     "project_id",
     "destination_subsidy_type",
+    "engagement_date",
+    "ethnicity",
+    "hud_birth_date",
     "races",
 ]
 
@@ -357,8 +367,7 @@ def races(client: pd.DataFrame, version: str, report=None) -> pd.Series:
             if col in client
             else pd.Series(pd.NA, index=client.index, dtype="str")
         )
-        allowed = ETHNICITY_VALUES if col == "Ethnicity" else CHECKBOX_VALUES
-        bad = values.notna() & ~values.isin(allowed)
+        bad = values.notna() & ~values.isin(CHECKBOX_VALUES)
         if report is not None and bad.any():
             report.add_unknown("Client", col, values[bad], version)
         picked[label] = values.eq("1").fillna(False).astype(bool)
@@ -367,6 +376,30 @@ def races(client: pd.DataFrame, version: str, report=None) -> pd.Series:
     for label in ordered:
         text = text.where(~picked[label], text.where(text == "", text + "; ") + label)
     return text
+
+
+# 3.05 Ethnicity; 8, 9, 99 (and blank) -> Unknown
+ETHNICITY_CODES = {"0": NOT_HISPANIC, "1": HISPANIC_ETHNICITY}
+
+
+def ethnicities(client: pd.DataFrame, version: str, joined: pd.Series, report=None) -> pd.Series:
+    """Each client's ethnicity, Hispanic/Latina/e/o or not, as its own field.
+
+    FY2022 (HMIS Data Standards 3.05 Ethnicity; APR Q12b counts it apart from race): 1 Hispanic,
+    0 not Hispanic, 8/9/99 or blank Unknown. FY2024 and later have no Ethnicity field: the
+    Hispanic/Latina/e/o checkbox says Hispanic, any other race selected says not Hispanic, none
+    selected is Unknown. ``joined`` is :func:`races` of the same clients.
+    """
+    if version == "2022" and "Ethnicity" in client:
+        values = client["Ethnicity"].astype("str").str.strip()
+        bad = values.notna() & ~values.isin(ETHNICITY_VALUES)
+        if report is not None and bad.any():
+            report.add_unknown("Client", "Ethnicity", values[bad], version)
+        return values.map(ETHNICITY_CODES).fillna(UNKNOWN).astype("str")
+    hispanic = joined.str.contains(HISPANIC, regex=False)
+    out = pd.Series(UNKNOWN, index=client.index, dtype="str")
+    out = out.where(joined == "", NOT_HISPANIC)
+    return out.where(~hispanic, HISPANIC_ETHNICITY).astype("str")
 
 
 def single_race(joined: pd.Series) -> pd.Series:
@@ -500,6 +533,8 @@ def map_episodes(
             "household_id": _col(enr, "HouseholdID"),
             "is_head": _col(enr, "RelationshipToHoH").eq("1").fillna(False).astype(bool),
             "move_in_date": enr["MoveInDate"] if "MoveInDate" in enr else pd.NaT,
+            # 4.13 Date of Engagement (street outreach): who a street outreach report counts
+            "engagement_date": (enr["DateOfEngagement"] if "DateOfEngagement" in enr else pd.NaT),
         }
     )
     _check_codes(enr, {"RelationshipToHoH": RELATIONSHIP}, "Enrollment", report)
@@ -633,12 +668,24 @@ def _destinations(eps: pd.DataFrame, report) -> None:
 
 
 def _client_fields(eps: pd.DataFrame, cli: pd.DataFrame, report) -> None:
+    """Race, ethnicity, gender, date of birth and age of each episode's client.
+
+    Dates of birth follow HUD's age rule (APR/CAPER Programming Specifications, "Age"): a
+    recorded date of birth counts whatever its DOBDataQuality (approximate or partial ones
+    too; 8/9/99 with a date recorded is reported, not dropped). ``age_at_entry`` is the age at
+    the project start (null when the date of birth is after it or the age is over 120; the
+    episode schema refuses a birth date after the enrollment, so ``birth_date`` is blank then);
+    ``hud_birth_date`` keeps every recorded date of birth for HUD's age at the later of the
+    report start and the project start (:func:`acm_helpers.core.hud.age_at`).
+    """
     cli = cli.drop_duplicates("PersonalID", keep="last").set_index("PersonalID")
     joined = pd.Series("", index=cli.index, dtype="str")
     gender = pd.Series(UNKNOWN, index=cli.index, dtype="str")
+    ethnicity = pd.Series(UNKNOWN, index=cli.index, dtype="str")
     for version, rows in cli.groupby("_version").groups.items():
         joined.loc[rows] = races(cli.loc[rows], str(version), report)
         gender.loc[rows] = genders(cli.loc[rows], str(version), report)
+        ethnicity.loc[rows] = ethnicities(cli.loc[rows], str(version), joined.loc[rows], report)
     dob = cli["DOB"] if "DOB" in cli else pd.Series(pd.NaT, index=cli.index, dtype="datetime64[us]")
     dq = _col(cli, "DOBDataQuality").astype("str")
     _check_codes(
@@ -647,10 +694,16 @@ def _client_fields(eps: pd.DataFrame, cli: pd.DataFrame, report) -> None:
         "Client",
         report,
     )
-    dob = dob.where(~dq.isin(list(DOB_UNUSABLE)))
+    report.add_issue(
+        "dob_quality_missing",
+        "Client",
+        int((dob.notna() & dq.isin(list(DOB_UNUSABLE))).sum()),
+        "date of birth recorded with DOBDataQuality 8/9/99: used, as HUD's reports use it",
+    )
     known = hud.member(eps["client_id"], cli.index)
     eps["races"] = eps["client_id"].map(joined).where(known, "").astype("str")
     eps["race_ethnicity"] = single_race(eps["races"]).where(known).astype("str")
+    eps["ethnicity"] = eps["client_id"].map(ethnicity).where(known).astype("str")
     eps["gender"] = eps["client_id"].map(gender).where(known).astype("str")
     birth = hud.lookup(eps["client_id"], dob.astype("datetime64[us]"))
     age = calendar_age(birth, eps["enrollment_date"])
@@ -659,8 +712,10 @@ def _client_fields(eps: pd.DataFrame, cli: pd.DataFrame, report) -> None:
         "implausible_dob",
         "Client",
         int(implausible.sum()),
-        "date of birth after the project start or age over 120: birth date and age left empty",
+        "date of birth after the project start or age over 120: age at entry left empty "
+        "(HUD's age at a later report start still uses it)",
     )
+    eps["hud_birth_date"] = birth.where(age.isna() | (age <= 120))
     eps["birth_date"] = birth.where(~implausible)
     eps["age_at_entry"] = age.where(~implausible).astype("Int64")
 

@@ -19,8 +19,10 @@ from acm_helpers.core.calendar import period_bounds, shift_period
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ConfigError, HmisError
 from acm_helpers.hmis.mapping import (
+    ETHNICITY_LABELS,
     GENDER_LABELS,
     MULTIRACIAL,
+    NOT_HISPANIC,
     RACE_LABELS,
     UNKNOWN,
     provider_table,
@@ -34,6 +36,28 @@ PERMANENT = ", ".join(f"'{c}'" for c in sorted(hud.APR_PERMANENT))
 POSITIVE_SO = ", ".join(f"'{c}'" for c in sorted(hud.APR_POSITIVE_SO))
 POSITIVE_ES_TH = ", ".join(f"'{c}'" for c in sorted(hud.APR_POSITIVE_ES_TH))
 STAYERS = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date > :end)"
+# APR Q22a/Q22b length of participation: min(exit date, report end + 1) - project start
+# (hud.participation_days); :end is the period's last day, bound by the engine.
+LENGTH = (
+    "date_diff('day', CAST(enrollment_date AS DATE), "
+    "LEAST(COALESCE(CAST(exit_date AS DATE), CAST(:end + INTERVAL 1 DAY AS DATE)), "
+    "CAST(:end + INTERVAL 1 DAY AS DATE)))"
+)
+# APR report universe (hud.latest_active, hud.outreach_engaged): each client's latest
+# enrollment with the provider active in the period; street outreach enrollments count only
+# once the client was engaged (DateOfEngagement on or before the period end).
+UNIVERSE = (
+    "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start) "
+    "AND (program <> 'SO' OR engagement_date <= :end)"
+)
+PERSON = {"per": "person", "universe": UNIVERSE}
+# APR/CAPER "Age" (hud.age_at): whole years from the recorded date of birth (any DOBDataQuality)
+# to the later of the period start and the project start; over 120 is not an age
+_YEARS = (
+    "date_sub('year', CAST(hud_birth_date AS DATE), "
+    "GREATEST(CAST(enrollment_date AS DATE), CAST(:start AS DATE)))"
+)
+AGE = f"CASE WHEN {_YEARS} <= 120 THEN {_YEARS} END"
 ES_TH = ", ".join(f"'{p}'" for p in sorted(hud.ES_TH_PROGRAMS))
 
 
@@ -84,17 +108,23 @@ def metrics() -> dict:
         f"(program <> 'SO' AND exit_destination IN ({EXCLUDED}))"
     )
     return {
+        # APR Q23c: persons (latest enrollment) who left in the period, over leavers minus those
+        # whose destination excludes them; numerator the permanent destinations' subtotal
         "exits_to_permanent_housing": {
             "label": "Exits to permanent housing",
-            "definition": "Share of leavers in the period (exit date in the period, as in HUD's APR) whose exit "
-            "destination was a permanent housing situation (APR Q23c). Broken down by project type.",
+            "definition": "Share of people who left in the period (each person once, by their latest enrollment "
+            "with the provider, as in HUD's APR) whose exit destination was a permanent housing situation, "
+            "over leavers whose destination does not exclude them (hospital, foster care, long-term care, "
+            "deceased; for street outreach hospital, halfway house, deceased), as in APR Q23c. Broken "
+            "down by project type.",
             "kind": "rate",
-            "population": "exit_date BETWEEN :start AND :end",
+            "population": f"exit_date BETWEEN :start AND :end AND NOT ({excluded})",
             "numerator": "destination_class = 'permanent'",
             "numerator_label": "exits to permanent housing",
-            "denominator_label": "leavers",
+            "denominator_label": "leavers not excluded",
             "direction": "up",
             "format": "percent",
+            **PERSON,
         },
         "positive_housing_exits": {
             "label": "Exits to positive housing destinations (APR Q23c)",
@@ -111,53 +141,60 @@ def metrics() -> dict:
             "direction": "up",
             "format": "percent",
             "key": False,
+            **PERSON,
         },
         "median_participation_leavers": {
             "label": "Length of participation, leavers (median days)",
-            "definition": "APR Q22b: median days from project start to exit among leavers in the period.",
+            "definition": "APR Q22b: median days from project start to exit among people who left in the period "
+            "(each person once, by their latest enrollment with the provider).",
             "kind": "median",
             "population": "exit_date BETWEEN :start AND :end",
-            "value": "date_diff('day', CAST(enrollment_date AS DATE), CAST(exit_date AS DATE))",
+            "value": LENGTH,
             "denominator_label": "leavers",
             "direction": "down",
             "format": "days",
             "unit": "days",
+            **PERSON,
         },
-        # APR Q22a/Q22b for stayers: length = period end - project start (:end is bound in values)
+        # APR Q22a/Q22b for stayers: length = period end + 1 - project start (:end bound in values)
         "median_participation_stayers": {
             "label": "Length of participation, stayers (median days)",
-            "definition": "APR Q22a: median days from project start to the last day of the period among "
-            "clients still enrolled on that day.",
+            "definition": "APR Q22a: median days from project start to the day after the period among people "
+            "still enrolled on its last day (each person once, by their latest enrollment with the "
+            "provider).",
             "kind": "median",
             "population": STAYERS,
-            "value": "date_diff('day', CAST(enrollment_date AS DATE), :end)",
+            "value": LENGTH,
             "denominator_label": "stayers",
             "direction": "down",
             "format": "days",
             "unit": "days",
             "key": False,
+            **PERSON,
         },
         "stayers": {
             "label": "Stayers at the end of the period",
-            "definition": "APR stayers: clients enrolled on the last day of the period (started by then, no exit "
-            "by then).",
+            "definition": "APR stayers: people whose latest enrollment with the provider is open on the last day "
+            "of the period (started by then, no exit by then).",
             "kind": "count",
             "population": STAYERS,
             "numerator_label": "stayers",
             "direction": "up",
             "format": "number",
             "key": False,
+            **PERSON,
         },
         "stayers_over_one_year": {
             "label": "Stayers enrolled more than a year",
-            "definition": "APR Q22a length of participation of stayers, more than a year: clients enrolled on the "
-            "last day of the period whose project start was more than a year before it.",
+            "definition": "APR Q22a length of participation of stayers, more than a year: people enrolled on the "
+            "last day of the period whose stay to the day after it is longer than a year.",
             "kind": "count",
-            "population": f"{STAYERS} AND enrollment_date < :end - INTERVAL 365 DAY",
+            "population": f"{STAYERS} AND {LENGTH} > 365",
             "numerator_label": "stayers over a year",
             "direction": "down",
             "format": "number",
             "key": False,
+            **PERSON,
         },
         "returns_within_6m": _returns_metric(6, 180, key=False),
         "returns_within_12m": _returns_metric(12, 365, key=True),
@@ -282,11 +319,17 @@ def program_dict(
                 "reference_group": "White",
             },
             "gender": {"label": "Gender (FY2026 exports: sex)", "column": "gender"},
+            "ethnicity": {
+                "label": "Ethnicity",
+                "column": "ethnicity",
+                "reference_group": NOT_HISPANIC,
+            },
+            # HUD's age (hud.age_at) in the export version's bands (APR Q11, hud.age_edges; 0-4 is "Under 5")
             "age_band": {
-                "label": "Age at entry",
+                "label": "Age (at the later of the period start and the project start)",
                 "column": "age_band",
-                "source": "age_at_entry",
-                "bins": [0, 18, 25, 35, 45, 55, 65],
+                "expression": AGE,
+                "bins": list(hud.age_edges(max(tables.report.versions.values(), default="2024"))),
                 "reference_group": "25-34",
             },
             "project_type": {"label": "Project type", "column": "program"},
@@ -300,8 +343,21 @@ def program_dict(
                 "type": "str",
                 "description": "HUD rental subsidy type (list 3.12.A) of a 435 exit",
             },
+            "engagement_date": {
+                "type": "date",
+                "description": "HMIS 4.13 Date of Engagement (street outreach counts engaged clients)",
+            },
+            "ethnicity": {
+                "type": "str",
+                "description": "Hispanic/Latina/e/o or not (FY2022: 3.05 Ethnicity, apart from race)",
+            },
+            "hud_birth_date": {
+                "type": "date",
+                "description": "recorded date of birth, any DOBDataQuality (HUD's age rule)",
+            },
         },
         "codes": {
+            "ethnicity": ETHNICITY_LABELS,
             "race_ethnicity": [*RACE_LABELS, MULTIRACIAL, UNKNOWN],
             "gender": list(GENDER_LABELS),
         },

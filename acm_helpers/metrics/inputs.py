@@ -16,6 +16,7 @@ import pandas as pd
 from acm_helpers.core.config import Dimension, Program
 from acm_helpers.core.errors import MetricError
 from acm_helpers.core.schema import NOT_RECORDED
+from acm_helpers.metrics.joins import PERSON_COLUMNS
 from acm_helpers.store.store import EPISODES, Store
 
 
@@ -39,9 +40,18 @@ def _literal(text: str) -> str:
 
 
 def dimension_sql(dim: Dimension) -> str:
-    """SQL for a dimension's group label; blanks become "Not recorded" so groups add up."""
-    if dim.source is not None and dim.bins is not None:
+    """SQL for a dimension's group label; blanks become "Not recorded" so groups add up.
+
+    A dimension with an ``expression`` keeps its ``:start``/``:end``: the engine binds them to
+    each period's bounds in the join (:func:`period_dimensions`).
+    """
+    if dim.expression is not None and dim.bins is not None:
+        src = f"({dim.expression})"
+    elif dim.source is not None and dim.bins is not None:
         src = _ident(dim.source)
+    else:
+        src = None
+    if src is not None and dim.bins is not None:
         labels = band_labels(dim.bins)
         whens = [
             f"WHEN {src} IS NULL OR {src} < {float(dim.bins[0])!r} THEN {_literal(NOT_RECORDED)}"
@@ -87,6 +97,10 @@ def load_episodes(
     )
     dsel = []
     for i, d in enumerate(dims.values()):
+        if d.expression is not None:  # labelled per period in the join: every band is a label
+            labels = ", ".join(_literal(x) for x in sorted([NOT_RECORDED, *band_labels(d.bins)]))
+            con.execute(f"CREATE TYPE __dt{i} AS ENUM ({labels})")
+            continue
         con.execute(
             f"CREATE TYPE __dt{i} AS ENUM (SELECT DISTINCT {dimension_sql(d)} FROM episodes ORDER BY 1)"
         )
@@ -104,16 +118,32 @@ def load_episodes(
     return int(n)
 
 
+def period_dimensions(dims: dict[str, Dimension]) -> dict[int, str]:
+    """Position -> label SQL (``:start``/``:end`` unbound, cast to its ENUM) of the dimensions
+    labelled per period (an ``expression``); the others are columns ``__d<i>`` of ``ep``."""
+    return {
+        i: f"({dimension_sql(d)})::__dt{i}"
+        for i, d in enumerate(dims.values())
+        if d.expression is not None
+    }
+
+
 def _used_columns(program: Program, dims: dict[str, Dimension], columns: list[str]) -> list[str]:
     """Episode columns the metric expressions and dimensions refer to (the rest is not loaded)."""
     text = " ".join(
         str(v)
         for m in program.metrics.values()
-        for v in (m.population, m.numerator, m.denominator, m.value)
+        for v in (m.population, m.numerator, m.denominator, m.value, m.universe)
         if v
     )
     words = {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", text)}
+    if any(m.per == "person" for m in program.metrics.values()):
+        # per-person metrics pick each client's latest episode by these (metrics.joins)
+        words |= set(PERSON_COLUMNS)
     words |= {(d.source or d.column).lower() for d in dims.values()} | {"provider_id"}
+    for d in dims.values():
+        if d.expression is not None:
+            words |= {w.lower() for w in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", d.expression)}
     return [c for c in columns if c.lower() in words]
 
 
@@ -122,6 +152,8 @@ def _check_columns(
 ) -> None:
     cols = {r[0] for r in con.execute("DESCRIBE episodes").fetchall()}
     for did, d in dims.items():
+        if d.expression is not None:
+            continue  # an SQL expression: an error in it is reported by the metric's statement
         need = d.source if d.source is not None else d.column
         if need not in cols:
             raise MetricError(

@@ -8,6 +8,7 @@ and dropped after the last; counts keep their own statement (their join carries 
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import duckdb
@@ -24,6 +25,70 @@ def bind_period(sql: str, start: str, end: str) -> str:
 def _bind(sql: str) -> str:
     """Replace ``:start``/``:end`` by the joined period's bounds."""
     return bind_period(sql, "p.__start", "p.__end")
+
+
+# ``per: person`` metrics choose each client's latest episode among those open at any time in
+# the period, unless the metric declares its own ``universe``.
+PERSON_UNIVERSE = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start)"
+# latest enrollment first; on the same day an open episode, then the later exit; then the id
+LATEST_FIRST = "enrollment_date DESC, exit_date DESC NULLS FIRST, episode_id DESC"
+PERSON_COLUMNS = ("client_id", "episode_id", "enrollment_date", "exit_date")
+
+
+def latest_sql(metric: Metric, source: str, periods: str) -> str:
+    """Each client's latest episode per provider and period among the metric's ``universe``
+    (default :data:`PERSON_UNIVERSE`): the episode's columns plus ``__pid`` and the period's
+    bounds ``__ps``/``__pe``. Metrics with one universe share it (:func:`person_join`)."""
+    universe = metric.universe or PERSON_UNIVERSE
+    order = ", ".join("e." + k for k in LATEST_FIRST.split(", "))
+    return f"""SELECT e.*, p.__pid, p.__start AS __ps, p.__end AS __pe
+            FROM {source} e
+            JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
+                AND ({_bind(universe)})
+            QUALIFY row_number() OVER (PARTITION BY p.__pid, e.provider_id, e.client_id
+                                       ORDER BY {order}) = 1"""
+
+
+def person_join(
+    metric: Metric, source: str, periods: str, select: str, latest: str | None = None
+) -> str:
+    """CTEs ``__pr`` and ``j``: each client's latest episode per provider and period, then the
+    metric's population over those episodes (``per: person``).
+
+    Why in SQL before any aggregate: the choice of episode decides the population (a client
+    who left and came back in the period is a stayer by the later episode, not a leaver by the
+    earlier one), so it must happen per period, before counting, for every kind alike.
+    ``select`` is the ``j`` column list after ``provider_id, __pid``, written over alias ``e``
+    with the period's bounds as ``:start``/``:end``. ``latest`` names a table already holding
+    :func:`latest_sql` for this metric's universe and ``periods`` (shared by the metrics of one
+    universe); without it the choice is made here.
+    """
+    ranked = (
+        f"__pr AS (SELECT * FROM {latest})"
+        if latest
+        else (f"__pr AS ({latest_sql(metric, source, periods)})")
+    )
+    chosen = bind_period(metric.population, "e.__ps", "e.__pe")
+    return f"""{ranked},
+        j AS MATERIALIZED (
+            SELECT e.provider_id, e.__pid{bind_period(select, "e.__ps", "e.__pe")}
+            FROM __pr e
+            WHERE ({chosen}))"""
+
+
+def use_latest(con: duckdb.DuckDBPyConnection, metric: Metric, periods: str) -> str | None:
+    """The shared table of :func:`latest_sql` over ``ep`` and ``periods`` for ``metric``'s
+    universe (created on first use), or None when it cannot be made (the metric's own statement
+    then runs and reports the error in the metric's name)."""
+    universe = metric.universe or PERSON_UNIVERSE
+    table = f"__latest_{periods}_{hashlib.sha1(universe.encode()).hexdigest()[:12]}"
+    try:
+        con.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {table} AS {latest_sql(metric, 'ep', periods)}"
+        )
+    except duckdb.Error:
+        return None
+    return table
 
 
 def _value_columns(metric: Metric) -> list[tuple[str, str]]:
@@ -75,7 +140,7 @@ def _shared_joins(
     by_population: dict[str, dict[str, Metric]] = {}
     for mid in mids:
         metric = program.metrics[mid]
-        if metric.kind != "count":
+        if metric.kind != "count" and metric.per == "episode":
             by_population.setdefault(metric.population, {})[mid] = metric
     plan = {}
     for i, group in enumerate(g for g in by_population.values() if len(g) > 1):

@@ -28,8 +28,9 @@ from acm_helpers.metrics.inputs import (  # noqa: F401 - band_labels, dimension_
     band_labels,
     dimension_sql,
     load_episodes,
+    period_dimensions,
 )
-from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared
+from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared, person_join, use_latest
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -62,6 +63,8 @@ def metric_sql(
     ci: bool = True,
     joined: tuple[str, dict[str, str]] | None = None,
     source: str = "ep",
+    period_dims: dict[int, str] | None = None,
+    latest: str | None = None,
 ) -> str:
     """The statement that evaluates ``metric`` for every provider x period x group.
 
@@ -75,16 +78,28 @@ def metric_sql(
       through ``count(DISTINCT)``, which gives the exact distinct count at a fraction of the cost;
     - medians: grouping sets over the joined rows; with ``ci`` the sorted values give the exact
       order statistics of the interval (ranks from the registered ``ranks`` table).
+
+    ``period_dims`` (:func:`acm_helpers.metrics.inputs.period_dimensions`) labels those
+    dimensions in the join, with the period's bounds, instead of reading ``ep``'s columns.
+
+    A ``per: person`` metric joins each client's latest episode per provider and period instead
+    of every episode (:func:`acm_helpers.metrics.joins.person_join`); the kinds then aggregate
+    as above.
     """
     dcols = [f"__d{i}" for i in range(len(dims))]
-    dsel = "".join(f", e.{c}" for c in dcols)
+    labels = period_dims or {}  # labelled per period (unbound :start/:end), else ep's columns
+    dsel = "".join(
+        f", {labels[i]} AS {c}" if i in labels else f", e.{c}" for i, c in enumerate(dcols)
+    )
     kind = metric.kind
     expr = _bind(row_values(metric))
     join = f"""j AS MATERIALIZED (
-            SELECT e.provider_id, p.__pid{dsel}{expr}
+            SELECT e.provider_id, p.__pid{_bind(dsel)}{expr}
             FROM {source} e
             JOIN {periods} p ON (p.__scope IS NULL OR p.__scope = e.provider_id)
                 AND ({_bind(metric.population)}))"""
+    if metric.per == "person":
+        join = person_join(metric, source, periods, dsel + row_values(metric), latest)
     if joined is not None and kind != "count":
         table, cols = joined  # a shared join (metrics_join.shared_join_sql) holds the rows
         vals = "".join(f", {col} AS {alias}" for alias, col in cols.items())
@@ -231,14 +246,22 @@ def evaluate(
             if str(r[1]).upper().startswith(("DATE", "TIMESTAMP"))
         }
         parts, spans = {}, {}
+        # per-person metrics never roll up from months: a client who left in two months of a
+        # quarter is one person in the quarter, so each window is evaluated over its own join
+        by_episode = [m for m in mids if program.metrics[m].per == "episode"]
+        # breakdowns labelled per period (e.g. HUD's age at the later of the period start and
+        # the project start) exist only in each period's own join: no month roll-up either
+        pdims = period_dimensions(dims)
+        if pdims:
+            by_episode = []
         if units.aligned:
-            parts = {m: mm.partition(program.metrics[m], dates) for m in mids}
+            parts = {m: mm.partition(program.metrics[m], dates) for m in by_episode}
             parts = {m: p for m, p in parts.items() if p is not None}
-            spans = {m: ma.active(program.metrics[m], dates) for m in mids}
+            spans = {m: ma.active(program.metrics[m], dates) for m in by_episode}
             spans = {m: a for m, a in spans.items() if a is not None}
         # metrics over one population run one after the other and read one shared join
         joins = [m for m in mids if m not in parts]
-        plan = _shared_joins(program, joins, list(dims), bool(trailing.any()))
+        plan = {} if pdims else _shared_joins(program, joins, list(dims), bool(trailing.any()))
         first = {}
         for mid in mids:
             first.setdefault(program.metrics[mid].population, len(first))
@@ -254,7 +277,7 @@ def evaluate(
                 joined = {
                     name: _use_shared(con, plan, name, mid) for name in ("periods", "periods_t12")
                 }
-                frame = _by_join(con, mid, metric, list(dims), "", joined, trailing.any())
+                frame = _by_join(con, mid, metric, list(dims), "", joined, trailing.any(), pdims)
                 later = {plan.get((name, m), ("",))[0] for name in joined for m in order[pos + 1 :]}
                 for use in joined.values():  # free a shared join after its last metric
                     if use is not None and use[0] not in later:
@@ -282,13 +305,29 @@ def _by_join(
     suffix: str,
     joined: dict,
     trailing: bool,
+    period_dims: dict[int, str] | None = None,
 ) -> pd.DataFrame:
     """A metric over the episodes x periods join (tables ``periods{suffix}`` and
-    ``periods_t12{suffix}``; ``_rest`` holds the windows that are not whole months)."""
+    ``periods_t12{suffix}``; ``_rest`` holds the windows that are not whole months).
+
+    ``per: person`` metrics read each client's latest episode from a table shared by the
+    metrics of one universe (:func:`acm_helpers.metrics.joins.use_latest`).
+    """
+
+    def latest(periods: str) -> str | None:
+        return use_latest(con, metric, periods) if metric.per == "person" else None
+
     try:
         frames = [
             con.execute(
-                metric_sql(metric, dims, f"periods{suffix}", joined=joined.get("periods"))
+                metric_sql(
+                    metric,
+                    dims,
+                    f"periods{suffix}",
+                    joined=joined.get("periods"),
+                    period_dims=period_dims,
+                    latest=latest(f"periods{suffix}"),
+                )
             ).df()
         ]
         # trailing windows: overall rows only, no median interval; counts use the mean of
@@ -303,6 +342,7 @@ def _by_join(
                         f"periods_t12{suffix}",
                         ci=False,
                         joined=joined.get("periods_t12"),
+                        latest=latest(f"periods_t12{suffix}"),
                     )
                 ).df()
             )

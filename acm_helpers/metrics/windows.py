@@ -43,7 +43,7 @@ from acm_helpers.core.schema import (
 )
 from acm_helpers.metrics import privacy
 from acm_helpers.metrics.engine import finish_values
-from acm_helpers.metrics.joins import bind_period
+from acm_helpers.metrics.joins import LATEST_FIRST, PERSON_UNIVERSE, bind_period
 from acm_helpers.metrics.periods import periods_table
 from acm_helpers.metrics.sql import band_labels, evaluate
 from acm_helpers.store.store import Store
@@ -333,7 +333,8 @@ def metric_rows(
     :func:`window_cells`. Returns the episode columns plus ``window`` and, by kind: ``_num``
     (rate: 1.0/0.0 as the engine counts it; sum_ratio: the numerator), ``_den`` (sum_ratio),
     ``_val`` (mean, median, distinct count). An episode in several windows appears once per
-    window.
+    window. A ``per: person`` metric lists each client's latest episode only, as the engine
+    counts it.
     """
     eps = episodes if provider_id is None else episodes[episodes["provider_id"] == provider_id]
     w = wins[["window", "start", "end"]].rename(
@@ -354,6 +355,17 @@ def metric_rows(
         f"SELECT e.*, w._w_label AS window{_bind(extra)} FROM eps e JOIN w "
         f"ON ({_bind(metric.population)})"
     )
+    if metric.per == "person":  # each client's latest episode per provider, as the engine
+        order = ", ".join("e." + k for k in LATEST_FIRST.split(", "))
+        ranked = (
+            f"SELECT e.*, w._w_label AS window, w._w_start, w._w_end, row_number() OVER "
+            f"(PARTITION BY w._w_label, e.provider_id, e.client_id ORDER BY {order}) AS __rk "
+            f"FROM eps e JOIN w ON ({_bind(metric.universe or PERSON_UNIVERSE)})"
+        )
+        sql = (
+            f"SELECT e.* EXCLUDE (__rk, _w_start, _w_end){_bind(extra)} FROM ({ranked}) e "
+            f"WHERE e.__rk = 1 AND ({_bind(metric.population)})"
+        )
     with duckdb.connect() as con:
         con.register("eps", eps)
         con.register("w", w)

@@ -14,6 +14,7 @@ import zipfile
 from collections import Counter
 from pathlib import Path
 
+import hud_count
 import pandas as pd
 import pytest
 
@@ -269,14 +270,9 @@ def test_per_organization_metrics(loaded, raw, program):
         dimensions=[],
     )
     got = got[got["dimension"] == ""].set_index("provider_id")
-    org_of = {p["ProjectID"]: p["OrganizationID"] for p in raw["Project"]}
-    project_of = {e["EnrollmentID"]: e["ProjectID"] for e in raw["Enrollment"]}
-    leavers, ph = Counter(), Counter()
-    for x in raw["Exit"]:
-        if "2021-10-01" <= x["ExitDate"] <= "2022-09-30":
-            org = "org-" + org_of[project_of[x["EnrollmentID"]]]
-            leavers[org] += 1
-            ph[org] += x["Destination"].startswith("4") and len(x["Destination"]) == 3
+    # HUD's persons (latest enrollment per client per organization), counted from the CSV rows
+    org_of = {p["ProjectID"]: "org-" + p["OrganizationID"] for p in raw["Project"]}
+    leavers, ph = hud_count.exits_to_ph(raw, "2021-10-01", "2022-09-30", org_of.get)
     for org in leavers:
         assert got.loc[org, "denominator"] == leavers[org]
         assert got.loc[org, "numerator"] == ph[org]
@@ -307,14 +303,8 @@ def test_per_organization_metrics_through_the_engine(loaded, raw, program):
         & (values["period"] == "2022-01")
         & (values["dimension"] == "")
     ].set_index("provider_id")
-    org_of = {p["ProjectID"]: p["OrganizationID"] for p in raw["Project"]}
-    project_of = {e["EnrollmentID"]: e["ProjectID"] for e in raw["Enrollment"]}
-    leavers, ph = Counter(), Counter()
-    for x in raw["Exit"]:
-        if x["ExitDate"].startswith("2022-01"):
-            org = "org-" + org_of[project_of[x["EnrollmentID"]]]
-            leavers[org] += 1
-            ph[org] += x["Destination"] in {"410", "411", "421", "422", "423", "426", "435"}
+    org_of = {p["ProjectID"]: "org-" + p["OrganizationID"] for p in raw["Project"]}
+    leavers, ph = hud_count.exits_to_ph(raw, "2022-01-01", "2022-01-31", org_of.get)
     assert set(leavers) == set(program.provider_ids)
     for org in leavers:
         assert not got.loc[org, "suppressed"]

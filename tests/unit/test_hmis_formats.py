@@ -224,10 +224,12 @@ def test_fy2022_destinations_mapped_to_fy2024_codes_and_classes(fy2022):
 def test_fy2022_race_ethnicity_and_gender(fy2022):
     eps, _ = hmis.to_episodes(hmis.read_export(fy2022))
     e = eps.set_index("episode_id")
-    # FY2022 3.05 Ethnicity = 1 is the FY2024 Hispanic/Latina/e/o category (crosswalk).
+    # FY2022 APR Q12a/Q12b count race and 3.05 Ethnicity apart: White + Ethnicity 1 is White,
+    # with ethnicity Hispanic (not Multiracial, as folding Ethnicity into a race box made it).
     assert (
-        e.loc["E1", "races"] == "Hispanic/Latina/e/o; White"
-        and e.loc["E1", "race_ethnicity"] == "Multiracial"
+        e.loc["E1", "races"] == "White"
+        and e.loc["E1", "race_ethnicity"] == "White"
+        and e.loc["E1", "ethnicity"] == "Hispanic/Latin(a)(o)(x)"
     )
     assert e.loc["E3", "race_ethnicity"] == "Black, African American, or African"
     assert e.loc["E4", "race_ethnicity"] == "Unknown"

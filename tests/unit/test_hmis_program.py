@@ -106,22 +106,32 @@ def rows(program, metric_id: str, episodes: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def persons(episodes: pd.DataFrame, start, end) -> pd.DataFrame:
+    """HUD's persons: each client's latest enrollment per organization active in the period,
+    street outreach counting engaged clients only (hud.latest_enrollment, outreach_engaged)."""
+    latest = hud.latest_active(episodes, start, end, engaged=hud.outreach_engaged(episodes, end))
+    return episodes[latest]
+
+
 def test_apr_q23c_metric_sql_matches_the_hud_rule(generated, episodes):
     prog = load_program(generated)
     got = rows(prog, "positive_housing_exits", episodes)
     start, end = period_bounds(PERIOD)
-    leavers = episodes[hud.is_leaver(episodes, start, end)]
+    people = persons(episodes, start, end)
+    leavers = people[hud.is_leaver(people, start, end)]
     kept = leavers[~hud.apr_excluded(leavers)]
     assert len(got) == len(kept) > 0
     assert got["_num"].sum() == hud.apr_positive(kept).sum()
+    assert not got.duplicated(["provider_id", "client_id"]).any()  # persons, not enrollments
 
 
 def test_length_of_participation_metrics_match_apr_q22(generated, episodes):
     prog = load_program(generated)
     start, end = period_bounds(PERIOD)
-    lop = hud.length_of_participation(episodes, start, end)
-    leavers = hud.is_leaver(episodes, start, end)
-    stayers = hud.is_stayer(episodes, start, end)
+    people = persons(episodes, start, end)
+    lop = hud.length_of_participation(people, start, end)
+    leavers = hud.is_leaver(people, start, end)
+    stayers = hud.is_stayer(people, start, end)
     got_l = rows(prog, "median_participation_leavers", episodes)["_val"]
     assert sorted(got_l) == sorted(lop[leavers].astype(float))
     assert len(rows(prog, "stayers", episodes)) == stayers.sum() > 0
@@ -131,11 +141,13 @@ def test_length_of_participation_metrics_match_apr_q22(generated, episodes):
 
 
 def test_stayers_median_from_the_engine_matches_apr_q22a(generated, episodes):
-    """The engine binds the period's end inside the value expression (stayers' length)."""
+    """The engine binds the period's end inside the value expression (stayers' length to the
+    day after the end) and counts each person once."""
     prog = load_program(generated)
     start, end = period_bounds(PERIOD)
-    lop = hud.length_of_participation(episodes, start, end)
-    stayers = hud.is_stayer(episodes, start, end)
+    people = persons(episodes, start, end)
+    lop = hud.length_of_participation(people, start, end)
+    stayers = hud.is_stayer(people, start, end)
     raw = evaluate(
         prog,
         episodes,

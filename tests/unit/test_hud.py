@@ -159,10 +159,11 @@ def test_leavers_and_stayers_apr():
 
 
 def test_length_of_participation_apr_q22():
-    # Leavers: exit - start (A: Dec 1 -> Feb 10 = 71 days; F: 0). Stayers: report end - start
-    # (B: Jan 15 -> Mar 31 = 76; C: Feb 1 -> Mar 31 in a leap year = 59).
+    # Leavers: exit - start (A: Dec 1 -> Feb 10 = 71 days; F: 0). Stayers: min(exit, report
+    # end + 1) - start, FY2024 APR Q22a1 (B: Jan 15 -> Apr 1 = 77; C: Feb 1 -> Apr 1 in a leap
+    # year = 60; C's exit on Apr 15 is after the day after the end).
     got = hud.length_of_participation(LOP, *PERIOD)
-    assert got.tolist()[:3] == [71, 76, 59] and got.iloc[5] == 0
+    assert got.tolist()[:3] == [71, 77, 60] and got.iloc[5] == 0
     assert got.iloc[3:5].isna().all()
 
 

@@ -251,7 +251,7 @@ def test_engine_age_band_at_the_later_of_period_and_project_start():
     # the quarter starts Jan 1: A 13-17, B 18-24 (entered Mar 1); C left, not a stayer
     assert got == {
         ("2024-01", "13-17"): 1.0,
-        ("2024-01", "62+"): 1.0,
+        ("2024-01", "55-64"): 1.0,  # FY2024+ bands: 63 is 55-64
         ("2024-03", "18-24"): 2.0,
         ("2024-Q1", "13-17"): 1.0,
         ("2024-Q1", "18-24"): 1.0,

@@ -43,13 +43,12 @@ LENGTH = (
     "LEAST(COALESCE(CAST(exit_date AS DATE), CAST(:end + INTERVAL 1 DAY AS DATE)), "
     "CAST(:end + INTERVAL 1 DAY AS DATE)))"
 )
-# APR report universe (hud.latest_active, hud.outreach_engaged): each client's latest
-# enrollment with the provider active in the period; street outreach enrollments count only
-# once the client was engaged (DateOfEngagement on or before the period end).
-UNIVERSE = (
-    "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start) "
-    "AND (program <> 'SO' OR engagement_date <= :end)"
-)
+# APR report universe (hud.latest_active): each client's latest enrollment with the provider
+# active in the period. Street outreach clients who were never engaged stay in it: the
+# engagement filter (DateOfEngagement on or before the report end) applies to the data-quality
+# questions only (HMIS Data Quality Report Programming Specifications, "Project Stays to
+# Include"; APR Q5a column B against column C), not to Q23c's leavers.
+UNIVERSE = "enrollment_date <= :end AND (exit_date IS NULL OR exit_date >= :start)"
 PERSON = {"per": "person", "universe": UNIVERSE}
 # APR/CAPER "Age" (hud.age_at): whole years from the recorded date of birth (any DOBDataQuality)
 # to the later of the period start and the project start; over 120 is not an age

@@ -3,8 +3,8 @@ metrics engine against them (no acm_helpers code: plain Python over ``csv`` rows
 
 CoC APR / ESG CAPER HMIS Programming Specifications FY2024: the report universe is each
 client's latest enrollment in the report's projects active in the period (project start on or
-before the end, no exit before the start; street outreach: engaged on or before the end, Data
-Standards 4.13); that enrollment decides leaver (exit in the period) or stayer. Q23c: leavers'
+before the end, no exit before the start; street outreach clients whether engaged or not: the
+engagement filter is the data-quality questions' only); that enrollment decides leaver (exit in the period) or stayer. Q23c: leavers'
 destinations, the excluded destinations (Appendix A) left out of the percentage's base, and
 the permanent destinations (4xx) its subtotal.
 """
@@ -46,8 +46,6 @@ def exits_to_ph(
         if left and left < e["EntryDate"]:
             continue  # exit before the start: not a valid stay
         so = ptype.get(e["ProjectID"]) == SO
-        if so and not (e.get("DateOfEngagement") and e["DateOfEngagement"][:10] <= end):
-            continue
         # latest start; same day: an open stay, then the later exit; then the enrollment id
         rank = (e["EntryDate"][:10], left[:10] or "9999", e["EnrollmentID"])
         key = (group, e["PersonalID"])

@@ -107,9 +107,9 @@ def rows(program, metric_id: str, episodes: pd.DataFrame) -> pd.DataFrame:
 
 
 def persons(episodes: pd.DataFrame, start, end) -> pd.DataFrame:
-    """HUD's persons: each client's latest enrollment per organization active in the period,
-    street outreach counting engaged clients only (hud.latest_enrollment, outreach_engaged)."""
-    latest = hud.latest_active(episodes, start, end, engaged=hud.outreach_engaged(episodes, end))
+    """HUD's persons: each client's latest enrollment per organization active in the period
+    (hud.latest_active; street outreach clients whether engaged or not, as APR Q23c)."""
+    latest = hud.latest_active(episodes, start, end)
     return episodes[latest]
 
 

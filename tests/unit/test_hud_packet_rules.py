@@ -185,14 +185,15 @@ def test_stayers_length_runs_to_the_day_after_the_end():
 
 
 # -- street outreach: Date of Engagement -----------------------------------------------------------
-def test_outreach_counts_engaged_clients_only():
-    # Data Standards 4.13: a street outreach client is counted once engaged. O's latest outreach
+def test_outreach_data_quality_universe_counts_engaged_clients_only():
+    # Data Standards 4.13 and the DQ spec's "Project Stays to Include": for the data-quality
+    # questions a street outreach client is counted once engaged. O's latest outreach
     # enrollment (o2) was never engaged, so the engaged o1 is O's stay: a leaver to a rental.
     eps = episodes(
         [
             ("o1", "O", "SO", "2024-01-02", "2024-01-31", "410"),
             ("o2", "O", "SO", "2024-02-05", "2024-03-01", "116"),
-            ("n1", "N", "SO", "2024-01-02", "2024-02-01", "410"),  # never engaged: not counted
+            ("n1", "N", "SO", "2024-01-02", "2024-02-01", "410"),  # never engaged: not in DQ
         ]
     )
     eps.loc[eps["episode_id"] == "o1", "engagement_date"] = pd.Timestamp("2024-01-05")
@@ -200,7 +201,9 @@ def test_outreach_counts_engaged_clients_only():
     assert eps.loc[latest, "episode_id"].tolist() == ["o1"]
     prog = program(exits_to_permanent_housing=hmis_metrics()["exits_to_permanent_housing"])
     got = quarter_cell(prog, eps, "exits_to_permanent_housing")
-    assert (got["_x"], got["_rows"]) == (1.0, 1.0)
+    # the packet's exits follow Q23c, which counts every outreach leaver, engaged or not: O by
+    # the latest stay o2 (116, not permanent), N by n1 (410, permanent)
+    assert (got["_x"], got["_rows"]) == (1.0, 2.0)
 
 
 # -- rule 3: age at the later of the report start and the project start ----------------------------
@@ -358,7 +361,7 @@ def raw() -> dict[str, list[dict]]:
     ("project", "enrollment_leavers"),
     [
         pytest.param("1396", 28, id="emergency-shelter"),  # clients who left twice
-        pytest.param("1647", 16, id="street-outreach"),  # most outreach exits never engaged
+        pytest.param("1647", 16, id="street-outreach"),  # one exit per person this quarter
     ],
 )
 def test_demo_exits_to_ph_equal_hud_persons_for_a_project_quarter(
@@ -372,13 +375,13 @@ def test_demo_exits_to_ph_equal_hud_persons_for_a_project_quarter(
     )  # fmt: skip
     cell = got[got["dimension"] == ""].iloc[0]
     assert cell["grain"] == "quarter" and cell["window"] == "2022-Q1"
-    # HUD: latest enrollment per person in the project active in the quarter (outreach: engaged),
+    # HUD: latest enrollment per person in the project active in the quarter,
     # leavers in the quarter, minus excluded destinations; numerator the permanent ones
     leavers, ph = hud_count.exits_to_ph(
         raw, "2022-01-01", "2022-03-31", lambda p: p if p == project else None
     )
     assert (cell["numerator"], cell["denominator"]) == (ph[project], leavers[project])
-    assert 0 < leavers[project] < enrollment_leavers  # persons, fewer than the exit records
+    assert 0 < leavers[project] <= enrollment_leavers  # persons, never more than exit records
     exits = sum(
         "2022-01-01" <= x["ExitDate"] <= "2022-03-31"
         for x in raw["Exit"]
@@ -489,3 +492,36 @@ def test_universe_needs_per_person():
 
     with pytest.raises(ValueError, match="per: person"):
         Metric(**{**METRICS["exits"], "universe": "enrollment_date <= :end"})
+
+
+@needs_sample
+@pytest.mark.parametrize("project", ["1396", "1647"], ids=["emergency-shelter", "street-outreach"])
+def test_demo_packet_exits_to_ph_equal_the_apr_q23c_cells(project_store, project):
+    # issue 14: a project's "exits to permanent housing" for a window is that window's APR Q23c
+    # (persons by their latest enrollment): numerator = the Permanent Situations subtotal,
+    # denominator = Total - "persons whose destinations excluded them from the calculation".
+    from acm_helpers.hmis.export import read_export
+    from acm_helpers.hmis.hud_reports import apr_tables
+
+    prog, store = project_store
+    got = em.window_cells(
+        prog, store, em.quarter_windows("2022-01", "2022-03"), ["exits_to_permanent_housing"],
+        providers=[f"proj-{project}"],
+    )  # fmt: skip
+    cell = got[got["dimension"] == ""].iloc[0]
+    q23c = apr_tables(read_export(SAMPLE, files="all"), [project], "2022-01-01", "2022-03-31")[
+        "Q23c"
+    ]
+    labels = q23c.iloc[:, 0].tolist()
+    permanent = labels.index("Subtotal", labels.index("Permanent Situations"))
+    total = int(q23c.iloc[labels.index("Total"), 1])
+    excluded = int(
+        q23c.iloc[
+            labels.index("Total persons whose destinations excluded them from the calculation"), 1
+        ]
+    )
+    assert total > 0
+    assert (cell["numerator"], cell["denominator"]) == (
+        int(q23c.iloc[permanent, 1]),
+        total - excluded,
+    )

@@ -238,14 +238,20 @@ def metrics_cmd(
     data_dir: Path | None = DataDirOpt,
     force: bool = typer.Option(False, "--force", help="Recompute even when inputs are unchanged."),
 ) -> None:
-    """Compute metric_values and equity (skipped when episodes and definitions are unchanged)."""
+    """Compute metric_values and equity (skipped when episodes and definitions are unchanged).
+
+    Episodes behind the committed submissions (an interrupted intake) are rebuilt first."""
+    from acm_helpers.intake import intake as intake_mod
     from acm_helpers.metrics import engine as metrics_mod
 
     try:
         prog, store = open_program(program, data_dir)
+        repaired = intake_mod.repair_episodes(store, prog)
         result = metrics_mod.refresh(prog, store, force=force)
     except AcmError as exc:
         fail(exc)
+    if repaired:
+        typer.echo(f"repaired: {intake_mod.REPAIRED}.")
     typer.echo(metrics_mod.summary(result))
 
 
@@ -488,6 +494,7 @@ def run_cmd(
     if kernel not in ("warm", "fresh"):
         fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))
     try:
+        _repair_before_run(program, data_dir)
         result = run_period(
             program,
             period,
@@ -517,6 +524,16 @@ def run_cmd(
         )
     if m.failures:
         raise typer.Exit(1)
+
+
+def _repair_before_run(program: Path | None, data_dir: Path | None) -> None:
+    """Rebuild episodes an interrupted intake left behind, before the batch refreshes the
+    metrics (the batch may not import intake; the engine refuses outdated episodes)."""
+    from acm_helpers.intake import intake as intake_mod
+
+    prog, store = open_program(program, data_dir)
+    if intake_mod.repair_episodes(store, prog):
+        typer.echo(f"repaired: {intake_mod.REPAIRED}.")
 
 
 def main() -> None:  # pragma: no cover - console entry

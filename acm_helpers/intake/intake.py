@@ -253,8 +253,33 @@ def repair_episodes(store: Store, program: Program, as_of: date | None = None) -
         if as_of is None and (last := store.build_record(EPISODES).get("as_of")):
             as_of = date.fromisoformat(last)
         rebuild_episodes(store, program, as_of)
+        unlogged = unlogged_partitions(store)
     log.warning("%s: %s.", store.root, REPAIRED)
+    for provider, period, sha in unlogged.itertuples(index=False):
+        log.warning(
+            "%s: %s holds submission %s, which the submissions log does not record as "
+            "current (an intake stopped between committing it and logging it). Its rows are in "
+            "episodes; run intake on that file again (its copy is under raw/%s/%s/) so the log "
+            "and the quality report describe it.",
+            store.root,
+            store.table_path(SUBMITTED, f"{provider}/{period}").relative_to(store.root),
+            sha[:12],
+            period,
+            provider,
+        )
     return True
+
+
+def unlogged_partitions(store: Store) -> pd.DataFrame:
+    """Partitions whose submission the log does not record as current (provider_id, period,
+    sha256): what a run killed after a partition's rename, before its log row, leaves."""
+    sql = f"SELECT DISTINCT provider_id, _period AS period, _submission AS sha256 FROM {SUBMITTED}"
+    parts = store.query(sql)
+    log_ = _read_log(store)
+    current = log_.loc[log_["status"] == "current", ["provider_id", "period", "sha256"]]
+    both = parts.merge(current.drop_duplicates(), how="left", indicator=True)
+    gone = both[both["_merge"] == "left_only"].drop(columns="_merge")
+    return gone.sort_values(["provider_id", "period"], ignore_index=True)
 
 
 def _repaired(result: SubmissionResult) -> SubmissionResult:

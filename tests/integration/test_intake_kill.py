@@ -135,29 +135,43 @@ def assert_state(store: Store, expected: dict[str, pd.DataFrame], what=("episode
 
 # -- intake killed at each commit point ------------------------------------------------------
 # (ACM_FAULT_AT pattern, what was committed when it died, temporary files it leaves,
-#  every batch file already in the submissions log). The batch's files are taken in order:
+#  every batch file already in the submissions log, a partition renamed but not yet logged). The batch's files are taken in order:
 #  cascade_fixed (cascade/2026-10) first, then harbor_september (harbor/2026-09).
 INTAKE_POINTS = [
-    pytest.param("writing:*/episodes_submitted/*", "base", True, False, id="mid-staging"),
-    pytest.param("before:*/raw/*", "base", True, False, id="raw-copy-written"),
-    pytest.param("after:*/raw/*", "base", True, False, id="raw-kept"),
-    pytest.param("before:*/episodes_submitted/*", "base", True, False, id="partition-staged"),
-    pytest.param("after:*/episodes_submitted/*", "first", False, False, id="partition-renamed"),
-    pytest.param("after:*/tables/quality/*", "first", False, False, id="quality-written"),
-    pytest.param("after:*/tables/submissions.parquet", "first", False, False, id="log-row"),
+    pytest.param("writing:*/episodes_submitted/*", "base", True, False, False, id="mid-staging"),
+    pytest.param("before:*/raw/*", "base", True, False, False, id="raw-copy-written"),
+    pytest.param("after:*/raw/*", "base", True, False, False, id="raw-kept"),
     pytest.param(
-        "after:*/episodes_submitted/harbor/*", "full", False, False, id="second-partition"
+        "before:*/episodes_submitted/*", "base", True, False, False, id="partition-staged"
     ),
-    pytest.param("after:*/tables/quarantine/*", "full", False, False, id="quarantine-written"),
-    pytest.param("before:*/tables/episodes.parquet", "full", True, True, id="episodes-staged"),
-    pytest.param("after:*/tables/episodes.parquet", "full", False, True, id="episodes-renamed"),
-    pytest.param("after:*/tables/.episodes.built.json", "full", False, True, id="build-recorded"),
+    pytest.param(
+        "after:*/episodes_submitted/*", "first", False, False, True, id="partition-renamed"
+    ),
+    pytest.param("after:*/tables/quality/*", "first", False, False, True, id="quality-written"),
+    pytest.param("after:*/tables/submissions.parquet", "first", False, False, False, id="log-row"),
+    pytest.param(
+        "after:*/episodes_submitted/harbor/*", "full", False, False, True, id="second-partition"
+    ),
+    pytest.param(
+        "after:*/tables/quarantine/*", "full", False, False, True, id="quarantine-written"
+    ),
+    pytest.param(
+        "before:*/tables/episodes.parquet", "full", True, True, False, id="episodes-staged"
+    ),
+    pytest.param(
+        "after:*/tables/episodes.parquet", "full", False, True, False, id="episodes-renamed"
+    ),
+    pytest.param(
+        "after:*/tables/.episodes.built.json", "full", False, True, False, id="build-recorded"
+    ),
 ]
 
 
-@pytest.mark.parametrize(("fault", "committed", "leaves_tmp", "all_logged"), INTAKE_POINTS)
+@pytest.mark.parametrize(
+    ("fault", "committed", "leaves_tmp", "all_logged", "unlogged"), INTAKE_POINTS
+)
 def test_intake_killed_then_the_next_command_heals(
-    tmp_path, program_path, refs, fault, committed, leaves_tmp, all_logged
+    tmp_path, program_path, refs, fault, committed, leaves_tmp, all_logged, unlogged
 ):
     states, batch = refs["states"], refs["files"]["batch"]
     data = tmp_path / "data"
@@ -185,6 +199,7 @@ def test_intake_killed_then_the_next_command_heals(
     moved = committed != "base" and fault != "after:*/tables/.episodes.built.json"
     assert ("repaired:" in healed.stdout) == moved, healed.stdout
     assert ("temporary file left by" in healed.stderr) == leaves_tmp, healed.stderr
+    assert ("does not record as current" in healed.stderr) == unlogged, healed.stderr
     assert tmp_files(other) == []
     assert_state(Store(other), states[committed], what=("episodes", "metric_values"))
 
@@ -217,3 +232,43 @@ def test_metrics_killed_then_the_next_refresh_heals(
         pd.testing.assert_frame_equal(
             store.read_table(name), refs["stores"]["full"].read_table(name), obj=name
         )
+
+
+# -- a live writer's temporary file ----------------------------------------------------------
+STAGING = """
+import os, sys, time
+from pathlib import Path
+from acm_helpers.store.store import Store
+store = Store(sys.argv[1])
+with store.writing("test"):
+    tmp = store.tables_dir / f".episodes.parquet.tmp-{'cd' * 16}"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(b"being written")
+    os.utime(tmp, (0, 0))  # looks old: only the lock says it is alive
+    print("staging", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_a_live_writers_temporary_file_is_kept_until_it_dies(tmp_path, monkeypatch):
+    from acm_helpers.core.errors import StoreError
+    from acm_helpers.store import store as store_module
+
+    store = Store(tmp_path / "data")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STAGING, str(store.root)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "staging"
+        monkeypatch.setattr(store_module, "LOCK_WAIT_S", 0.3)
+        with pytest.raises(StoreError, match="another acm command"):
+            with store.writing("a second writer"):
+                pass
+        assert [p.name for p in tmp_files(store.root)] == [f".episodes.parquet.tmp-{'cd' * 16}"]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    with store.writing("the next writer", wait=5):
+        pass
+    assert tmp_files(store.root) == []

@@ -208,3 +208,31 @@ def test_metric_tables_of_two_versions_are_recomputed(program, store, files):
     again = metrics.refresh(program, store)
     assert not again.skipped and again.version == first.version
     pd.testing.assert_frame_equal(store.read_table("equity"), first.equity)
+
+
+def test_repair_names_a_partition_the_log_does_not_record(
+    program, store, files, caplog, monkeypatch
+):
+    """A crash after a partition's rename but before its log row (here: the log write fails):
+    the rows reach episodes at the repair, which names the partition and the file to load
+    again; loading it again logs it."""
+    intake.intake_file(files[0], program, store, received=RECEIVED)
+    fixed = write_csv(files[0].with_name("harbor_fixed.csv"), [row(i) for i in range(6)])
+
+    def crash(*args):
+        raise OSError("disk gone")
+
+    with monkeypatch.context() as m:
+        m.setattr(intake, "_update_log", crash)
+        with pytest.raises(OSError, match="disk gone"):
+            intake.intake_file(fixed, program, store, received=RECEIVED)
+    sha = store.read_table(SUBMITTED)["_submission"].iloc[0]
+    assert intake.unlogged_partitions(store).values.tolist() == [["harbor", "2026-10", sha]]
+    with caplog.at_level(logging.WARNING, logger=intake.__name__):
+        assert intake.repair_episodes(store, program)
+    said = " ".join(r.getMessage() for r in caplog.records)
+    assert f"tables/episodes_submitted/harbor/2026-10.parquet holds submission {sha[:12]}" in said
+    assert intake.REPAIRED in said
+    assert len(store.episodes()) == 6
+    assert intake.intake_file(fixed, program, store, received=RECEIVED).status == "loaded"
+    assert intake.unlogged_partitions(store).empty

@@ -236,3 +236,39 @@ def test_repair_names_a_partition_the_log_does_not_record(
     assert len(store.episodes()) == 6
     assert intake.intake_file(fixed, program, store, received=RECEIVED).status == "loaded"
     assert intake.unlogged_partitions(store).empty
+
+
+# -- the commands --------------------------------------------------------------------------------
+def test_acm_metrics_and_acm_run_repair_first(program_path, program, store, files, monkeypatch):
+    """`acm metrics` rebuilds outdated episodes before refreshing (and says so); `acm run`
+    before its batch starts, since the batch may not import intake (in-process CLI calls)."""
+    from typer.testing import CliRunner
+
+    from acm_helpers.batch import run as batch_run
+    from acm_helpers.cli import app
+
+    def acm(*args):
+        opts = ["--program", str(program_path), "--data-dir", str(store.root)]
+        return CliRunner().invoke(app, [*args, *opts])
+
+    intake.intake_file(files[0], program, store, received=RECEIVED, rebuild=False)
+    done = acm("metrics")
+    assert done.exit_code == 0, done.output
+    assert f"repaired: {intake.REPAIRED}." in done.output
+    assert "metric_values computed" in done.output and len(store.episodes()) == 4
+    assert "repaired" not in acm("metrics").output  # current now: nothing said
+
+    intake.intake_file(files[1], program, store, received=RECEIVED, rebuild=False)
+    seen = []
+
+    def run_period(*args, **kwargs):
+        seen.append(store.outdated(EPISODES, SUBMITTED))
+        raise StoreError("stop here")  # the batch itself is not this test's business
+
+    monkeypatch.setattr(batch_run, "run_period", run_period)
+    ran = acm("run", "--period", "2026-10")
+    assert f"repaired: {intake.REPAIRED}." in ran.output and "stop here" in ran.output
+    assert seen == [False] and sorted(store.episodes()["provider_id"].unique()) == [
+        "cascade",
+        "harbor",
+    ]

@@ -356,15 +356,17 @@ class Store:
 
     def build_record(self, name: str) -> dict:
         """The table's build record (empty when there is none or it cannot be read); key
-        ``matches`` says whether it describes the table file as it is now."""
+        ``matches`` says whether it describes the table file as it is now (False when the
+        table is gone: its facts, such as ``as_of``, still tell a rebuild how it was built)."""
         try:
             record = json.loads(self.build_record_path(name).read_text())
-            st = self.table_path(name).stat()
         except (OSError, ValueError):
             return {}
         if not isinstance(record, dict):
             return {}
-        record["matches"] = record.get("table") == [st.st_size, st.st_mtime_ns]
+        path = self.table_path(name)
+        st = path.stat() if path.exists() else None
+        record["matches"] = st is not None and record.get("table") == [st.st_size, st.st_mtime_ns]
         return record
 
     def outdated(self, name: str, source: str) -> bool:

@@ -174,15 +174,23 @@ def test_intake_file_repairs_too(program, store, files):
     assert len(store.episodes()) == 4
 
 
-def test_repair_reuses_the_last_builds_as_of(program, store, files):
+def test_repair_reuses_the_last_builds_as_of(program, store, tmp_path):
+    """A stayer's length of stay runs to ``as_of``: a repair must not fall back to the data's
+    last date (2026-10-05 here) when the build it replaces used another."""
+    stayer = write_csv(tmp_path / "in" / "2026-10" / "h.csv", [row(1), row(2, exit_date="")])
     as_of = date(2026, 12, 31)
-    intake.intake_file(files[0], program, store, received=RECEIVED, as_of=as_of)
+    intake.intake_file(stayer, program, store, received=RECEIVED, as_of=as_of)
     expected = store.episodes()
+    assert expected["length_of_stay_days"].tolist() == [32, (as_of - date(2026, 9, 3)).days]
     assert store.build_record(EPISODES)["as_of"] == "2026-12-31"
     store.write_table(EPISODES, expected.head(1))  # replaced: outdated
     assert intake.repair_episodes(store, program)
     pd.testing.assert_frame_equal(store.episodes(), expected)
     assert not intake.repair_episodes(store, program)  # current: nothing to do
+    store.table_path(EPISODES).unlink()  # gone: the record still says how it was built
+    assert store.build_record(EPISODES)["matches"] is False
+    assert intake.repair_episodes(store, program)
+    pd.testing.assert_frame_equal(store.episodes(), expected)
 
 
 def test_repair_of_a_store_with_nothing_to_repair_writes_nothing(program, tmp_path):

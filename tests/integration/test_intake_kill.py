@@ -100,18 +100,29 @@ def refs(tmp_path_factory, program):
 
 
 # -- running acm -----------------------------------------------------------------------------
-def acm(program_path, data: Path, *args: str, fault: str | None = None):
-    """Run one `acm` command to its exit (``fault``: the ACM_FAULT_AT pattern)."""
+def start(program_path, data: Path, *args: str, fault: str | None = None) -> subprocess.Popen:
+    """Start one `acm` command (``fault``: the ACM_FAULT_AT pattern)."""
     env = {k: v for k, v in os.environ.items() if k != FAULT_ENV}
     if fault:
         env[FAULT_ENV] = fault
-    return subprocess.run(
+    return subprocess.Popen(
         [ACM, *args, "--program", str(program_path), "--data-dir", str(data)],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=600,
     )
+
+
+def finish(proc: subprocess.Popen) -> subprocess.CompletedProcess:
+    """Wait for the command to exit; its exit code and output."""
+    out, err = proc.communicate(timeout=600)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def acm(program_path, data: Path, *args: str, fault: str | None = None):
+    """Run one `acm` command to its exit."""
+    return finish(start(program_path, data, *args, fault=fault))
 
 
 def intake_cmd(program_path, data: Path, files: list[Path], fault: str | None = None):
@@ -181,20 +192,29 @@ def test_intake_killed_then_the_next_command_heals(
     other = tmp_path / "other"
     shutil.copytree(data, other)  # the same killed store, healed the other way
 
-    # 1. the same intake again: the uninterrupted result
-    again = intake_cmd(program_path, data, batch)
+    # two healings of the same killed store, run side by side (each waited for to its exit):
+    # 1. the same intake again, then `acm metrics`; 2. `acm metrics` alone
+    healing = start(program_path, other, "metrics")
+    try:
+        again = intake_cmd(program_path, data, batch)
+        after_intake = state(Store(data)) if again.returncode == 0 else None
+        left_after_intake = tmp_files(data)
+        done = acm(program_path, data, "metrics")
+    finally:
+        healed = finish(healing)
+
+    # 1. the uninterrupted result
     assert again.returncode == 0, again.stdout + again.stderr
     repaired = all_logged and fault != "after:*/tables/.episodes.built.json"
     assert (intake.REPAIRED in again.stdout) == repaired, again.stdout
     assert ("temporary file left by" in again.stderr) == leaves_tmp, again.stderr
-    assert tmp_files(data) == []
-    assert_state(Store(data), states["full"], what=("episodes", "submissions"))
-    done = acm(program_path, data, "metrics")
+    assert left_after_intake == []
+    for name in ("episodes", "submissions"):
+        pd.testing.assert_frame_equal(after_intake[name], states["full"][name], obj=name)
     assert done.returncode == 0, done.stdout + done.stderr
     assert_state(Store(data), states["full"], what=("episodes", "metric_values"))
 
-    # 2. `acm metrics` alone: what had been committed, never the stale episodes
-    healed = acm(program_path, other, "metrics")
+    # 2. what had been committed when the process died, never the stale episodes
     assert healed.returncode == 0, healed.stdout + healed.stderr
     moved = committed != "base" and fault != "after:*/tables/.episodes.built.json"
     assert ("repaired:" in healed.stdout) == moved, healed.stdout

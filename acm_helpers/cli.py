@@ -285,14 +285,20 @@ def metrics_cmd(
     data_dir: Path | None = DataDirOpt,
     force: bool = typer.Option(False, "--force", help="Recompute even when inputs are unchanged."),
 ) -> None:
-    """Compute metric_values and equity (skipped when episodes and definitions are unchanged)."""
+    """Compute metric_values and equity (skipped when episodes and definitions are unchanged).
+
+    Episodes behind the committed submissions (an interrupted intake) are rebuilt first."""
+    from acm_helpers.intake import intake as intake_mod
     from acm_helpers.metrics import engine as metrics_mod
 
     try:
         prog, store = open_program(program, data_dir)
+        repaired = intake_mod.repair_episodes(store, prog)
         result = metrics_mod.refresh(prog, store, force=force)
     except AcmError as exc:
         fail(exc)
+    if repaired:
+        typer.echo(f"repaired: {intake_mod.REPAIRED}.")
     typer.echo(metrics_mod.summary(result))
 
 
@@ -535,6 +541,7 @@ def run_cmd(
     if kernel not in ("warm", "fresh"):
         fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))
     try:
+        _repair_before_run(program, data_dir)
         result = run_period(
             program,
             period,
@@ -566,10 +573,22 @@ def run_cmd(
         raise typer.Exit(1)
 
 
-# -- HUD reports: APR, CAPER (and SPM once registered) (owner: apr helper) --------------------
+def _repair_before_run(program: Path | None, data_dir: Path | None) -> None:
+    """Rebuild episodes an interrupted intake left behind, before the batch refreshes the
+    metrics (the batch may not import intake; the engine refuses outdated episodes)."""
+    from acm_helpers.intake import intake as intake_mod
+
+    prog, store = open_program(program, data_dir)
+    if intake_mod.repair_episodes(store, prog):
+        typer.echo(f"repaired: {intake_mod.REPAIRED}.")
+
+
+# -- HUD reports: APR, CAPER, SPM --------------------------------------------------------------
 @app.command("hud")
 def hud_cmd(
-    kind: str = typer.Argument(..., help="Report: apr, caper (any name in hud_reports.REPORTS)."),
+    kind: str = typer.Argument(
+        ..., help="Report: apr, caper or spm (any name in hud_reports.REPORTS)."
+    ),
     export: Path = typer.Argument(..., help="HMIS CSV export (zip or folder); read only."),
     start: str = typer.Option(..., "--start", help="Report start date, YYYY-MM-DD."),
     end: str = typer.Option(..., "--end", help="Report end date, YYYY-MM-DD."),
@@ -578,7 +597,7 @@ def hud_cmd(
         None, "--projects", help="ProjectIDs, comma-separated (default: every project)."
     ),
 ) -> None:
-    """HUD's own report tables (APR, CAPER) in HUD's table shell layout, unsuppressed."""
+    """HUD's own report tables (APR, CAPER, SPM) in HUD's table shell layout, unsuppressed."""
     from acm_helpers.hmis.hud_reports import run_report
 
     ids = [p.strip() for p in projects.split(",") if p.strip()] if projects else None

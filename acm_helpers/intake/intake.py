@@ -18,12 +18,19 @@ For each file :func:`intake_file`:
 :func:`rebuild_episodes` then consolidates every partition into ``episodes`` (latest row per
 provider and episode, plus ``derive`` columns). :func:`load_canonical` is the fast path for
 frames that are already canonical (adapters, demo, tests).
+
+Crash safety: each step above is an atomic write, and ``episodes`` carries a build record of the
+partitions it was built from (``Store.outdated``). A run killed after a partition was committed
+but before ``episodes`` was rebuilt leaves ``episodes`` outdated; the next intake (even of files
+already loaded) or ``acm metrics`` rebuilds it (:func:`repair_episodes`) and says so.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -50,6 +57,8 @@ from acm_helpers.intake.derive import derive_episodes
 from acm_helpers.intake.readers import CSV_SUFFIXES, FALLBACK_ENCODINGS, XLSX_SUFFIXES
 from acm_helpers.store.quality import QUALITY, QUARANTINE, SUBMISSIONS
 from acm_helpers.store.store import EPISODES, SUBMITTED, Store, one_writer, sha256_file
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB; larger files are refused before anything is read
 DEFAULT_CHUNK_ROWS = 250_000
@@ -153,6 +162,8 @@ def intake_files(
             )
     if any(r.status == "loaded" for r in results):
         rebuild_episodes(store, program, as_of)
+    elif repair_episodes(store, program, as_of):
+        results = [_repaired(r) for r in results]
     return results
 
 
@@ -183,6 +194,8 @@ def intake_file(
         raise
     if rebuild and result.status == "loaded":
         rebuild_episodes(store, program, as_of)
+    elif rebuild and repair_episodes(store, program, as_of):
+        result = _repaired(result)
     return result
 
 
@@ -199,6 +212,7 @@ def rebuild_episodes(store: Store, program: Program, as_of: date | None = None) 
         raise StoreError(
             f"{store}: no submissions loaded yet. Run `acm intake FILES --period YYYY-MM` first."
         )
+    inputs = store.inputs_stamp(SUBMITTED)  # the lock is held: the partitions stay as stamped
     with store.connect() as con:
         latest = (
             con.sql(
@@ -211,7 +225,69 @@ def rebuild_episodes(store: Store, program: Program, as_of: date | None = None) 
         )
     episodes = derive_episodes(conform_episodes(latest, program), as_of)
     store.write_table(EPISODES, episodes)
+    store.record_build(EPISODES, {SUBMITTED: inputs}, as_of=as_of.isoformat() if as_of else None)
     return episodes
+
+
+REPAIRED = (
+    "episodes were older than the committed submissions (an earlier run stopped before "
+    "rebuilding them), so they were rebuilt from the committed partitions"
+)
+
+
+def repair_episodes(store: Store, program: Program, as_of: date | None = None) -> bool:
+    """Rebuild ``episodes`` if it is behind the committed partitions; True when it was.
+
+    Why: a run killed (or crashed) after committing a submission but before rebuilding
+    ``episodes`` leaves rows that are logged "current" and sit in their partition yet never
+    reach ``episodes``; re-running intake finds every file already loaded. So every intake and
+    ``acm metrics`` ask :meth:`Store.outdated` first, and rebuild from the partitions (the
+    committed state) when it says so. ``as_of`` defaults to the one the last build used. The
+    write lock is taken only when there is something to repair.
+    """
+    if not store.outdated(EPISODES, SUBMITTED):
+        return False
+    with store.writing("repairing episodes"):
+        if not store.outdated(EPISODES, SUBMITTED):  # another writer repaired it meanwhile
+            return False
+        if as_of is None and (last := store.build_record(EPISODES).get("as_of")):
+            as_of = date.fromisoformat(last)
+        rebuild_episodes(store, program, as_of)
+        unlogged = unlogged_partitions(store)
+    log.warning("%s: %s.", store.root, REPAIRED)
+    for provider, period, sha in unlogged.itertuples(index=False):
+        log.warning(
+            "%s: %s holds submission %s, which the submissions log does not record as "
+            "current (an intake stopped between committing it and logging it). Its rows are in "
+            "episodes; run intake on that file again (its copy is under raw/%s/%s/) so the log "
+            "and the quality report describe it.",
+            store.root,
+            store.table_path(SUBMITTED, f"{provider}/{period}").relative_to(store.root),
+            sha[:12],
+            period,
+            provider,
+        )
+    return True
+
+
+def unlogged_partitions(store: Store) -> pd.DataFrame:
+    """Partitions whose submission the log does not record as current (provider_id, period,
+    sha256): what a run killed after a partition's rename, before its log row, leaves."""
+    sql = f"SELECT DISTINCT provider_id, _period AS period, _submission AS sha256 FROM {SUBMITTED}"
+    parts = store.query(sql)
+    log_ = _read_log(store)
+    current = log_.loc[log_["status"] == "current", ["provider_id", "period", "sha256"]]
+    both = parts.merge(current.drop_duplicates(), how="left", indicator=True)
+    gone = both[both["_merge"] == "left_only"].drop(columns="_merge")
+    return gone.sort_values(["provider_id", "period"], ignore_index=True)
+
+
+def _repaired(result: SubmissionResult) -> SubmissionResult:
+    """The result of a file that needed no loading, saying the store was repaired."""
+    if result.status == "rejected":
+        return result
+    done = result.message.removesuffix("; nothing to do").removesuffix("nothing to do")
+    return dataclasses.replace(result, message="; ".join(filter(None, [done, REPAIRED])))
 
 
 @one_writer("loading episodes")

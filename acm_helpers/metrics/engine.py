@@ -34,6 +34,7 @@ import pandas as pd
 
 from acm_helpers.core.calendar import GRAINS, TRAILING
 from acm_helpers.core.config import Program
+from acm_helpers.core.errors import StoreError
 from acm_helpers.core.schema import (
     ALL,
     CELL_KEYS,
@@ -47,7 +48,7 @@ from acm_helpers.metrics import equity as eq
 from acm_helpers.metrics import flags, privacy, sql
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics.periods import periods_table
-from acm_helpers.store.store import EPISODES, SUPPRESSED_TRUTH, Store, one_writer
+from acm_helpers.store.store import EPISODES, SUBMITTED, SUPPRESSED_TRUTH, Store, one_writer
 
 ENGINE_VERSION = "2"  # bump when the engine's numbers change for the same inputs
 ENGINE_MODULES = (  # acm_helpers.metrics.<name>
@@ -310,11 +311,32 @@ STORED_TABLES = ("equity", SUPPRESSED_TRUTH, "metric_values")  # write order: me
 
 
 def stored_version(store: Store) -> str | None:
-    """The version of the stored ``metric_values`` (None when it, ``equity`` or
-    ``suppressed_truth`` is absent: then the three are recomputed together)."""
+    """The version the stored ``metric_values``, ``equity`` and ``suppressed_truth`` share;
+    None when one is absent or they differ (a refresh killed between two of its writes), so
+    the three are recomputed together.
+
+    An empty table has no version row and does not count against the others."""
     if not all(store.has_table(name) for name in STORED_TABLES):
         return None
-    return store.first_value("metric_values", "version")
+    versions = {store.first_value(name, "version") for name in STORED_TABLES} - {None}
+    return versions.pop() if len(versions) == 1 else None
+
+
+def check_episodes_current(store: Store) -> None:
+    """Raise StoreError when ``episodes`` is behind the committed submissions.
+
+    Why: the metrics version hashes the episodes file, so it cannot see submissions that were
+    committed but never consolidated into ``episodes`` (an intake killed in between). Computing
+    from such episodes would report an old state as "up to date". The engine cannot rebuild
+    them (that is intake's job, above it in the import order); ``acm metrics`` and ``acm run``
+    repair them before they refresh.
+    """
+    if store.outdated(EPISODES, SUBMITTED):
+        raise StoreError(
+            f"{store}: episodes are older than the committed submissions (an `acm intake` "
+            "stopped before rebuilding them?). Run `acm metrics` (it rebuilds them first) or "
+            "re-run the intake, then try again."
+        )
 
 
 @one_writer("the metrics refresh")
@@ -328,9 +350,11 @@ def refresh(program: Program, store: Store, force: bool = False) -> Refreshed:
     numbers of the cells the privacy step hid) is the packet audit's reference, kept in the
     store so the audit never evaluates the metrics a second time and never writes those numbers
     next to the outputs. Each table is written atomically, ``metric_values`` last, so a crash in
-    between leaves an old ``metric_values`` whose version no longer matches and the next run
-    recomputes all three.
+    between leaves tables of two versions (:func:`stored_version` is then None) and the next run
+    recomputes all three. Episodes behind the committed submissions raise a StoreError
+    (:func:`check_episodes_current`).
     """
+    check_episodes_current(store)
     version = input_version(program, store)
     if not force and stored_version(store) == version:
         return Refreshed(

@@ -11,17 +11,28 @@ Layout (see ARCHITECTURE.md, "The store")::
 Every write goes to a temporary file in the same directory and is renamed into place, so readers
 never see half a file and a failed run leaves the previous state intact. Only this module and
 ``report`` touch files.
+
+Crash safety: a process killed mid-write leaves its temporary file (``.<name>.tmp-<hex>``); the
+next writer removes it when it takes the write lock (:meth:`Store.writing`) and logs it. A table
+built from others (``episodes`` from ``episodes_submitted``) has a build record
+(``tables/.<name>.built.json``) naming the state of its inputs, so a build that was killed
+before it finished is seen as outdated (:meth:`Store.outdated`) and redone.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
+import json
+import logging
 import os
 import re
 import shutil
+import signal
+import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -37,6 +48,25 @@ SUPPRESSED_TRUTH = "suppressed_truth"  # internal: the audit's true numbers of s
 SUBMITTED = "episodes_submitted"
 LOCK_FILE = ".write.lock"
 LOCK_WAIT_S = 600.0  # how long a writer waits for another one before giving up
+TMP_NAME = re.compile(r"^\..+\.tmp-[0-9a-f]{32}$")  # what atomic_write and StagedParquet leave
+STARTED = time.time()  # no temporary file this process writes is older than this
+FAULT_ENV = "ACM_FAULT_AT"
+
+log = logging.getLogger(__name__)
+
+
+def fault_point(stage: str, path: Path) -> None:
+    """Test seam: kill this process (SIGKILL, no clean-up) when ``ACM_FAULT_AT`` matches
+    ``"<stage>:<path>"`` (an ``fnmatch`` pattern, e.g. ``after:*/tables/submissions.parquet``).
+
+    Why: crash safety is a claim about every commit point, so tests must be able to stop a real
+    ``acm`` process exactly there, as a power cut or ``kill -9`` would. Stages: ``writing`` (a
+    staged chunk is on disk), ``before`` (a temporary file is complete, not yet renamed) and
+    ``after`` (renamed into place). Unset (always, outside tests), this is one dictionary look-up.
+    """
+    at = os.environ.get(FAULT_ENV)
+    if at and fnmatch.fnmatchcase(f"{stage}:{path}", at):
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def one_writer(what: str) -> Callable:
@@ -70,7 +100,9 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex}")
     try:
         write(tmp)
+        fault_point("before", path)
         os.replace(tmp, path)
+        fault_point("after", path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -109,6 +141,7 @@ class StagedParquet:
             self._writer = pq.ParquetWriter(self.tmp, table.schema)
         self._writer.write_table(table)
         self.rows += len(frame)
+        fault_point("writing", self.path)
 
     def commit(self) -> Path:
         """Close the file and rename it onto the partition's path."""
@@ -118,7 +151,9 @@ class StagedParquet:
             )
         self._writer.close()
         self._writer = None
+        fault_point("before", self.path)
         os.replace(self.tmp, self.path)
+        fault_point("after", self.path)
         return self.path
 
     def discard(self) -> None:
@@ -160,6 +195,9 @@ class Store:
         nest (``intake_files`` -> ``intake_file`` -> ``rebuild_episodes``). It guards processes,
         not threads of one process; on network storage it is only as good as the file system's
         ``flock``.
+
+        The outermost acquisition also removes stale temporary files (:meth:`clean_stale_tmp`):
+        holding the lock, no other writer is alive to own them.
         """
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / LOCK_FILE
@@ -175,9 +213,49 @@ class Store:
                 "then run this again."
             ) from None
         try:
+            if lock.lock_counter == 1:  # outermost: no writer of this process is mid-write
+                self.clean_stale_tmp()
             yield
         finally:
             lock.release()
+
+    def clean_stale_tmp(self, older_than: float | None = None) -> list[Path]:
+        """Remove the temporary files a killed writer left under ``raw/`` and ``tables/``.
+
+        Why: a process killed mid-write (``kill -9``, power cut, out of memory) cannot remove
+        its ``.<name>.tmp-<hex>`` file, and nothing else would: the store would keep the dead
+        bytes forever. Call it holding the write lock (:meth:`writing` does, once per
+        command), so no live writer of another process owns them; files modified after
+        ``older_than`` (default: when this process started) are kept, in case a writer that
+        does not take the lock is at work. Each removal is logged (warning), naming the file.
+
+        Returns:
+            The files removed.
+        """
+        cutoff = STARTED if older_than is None else older_than
+        removed = []
+        for top in (self.raw_dir, self.tables_dir):
+            for folder, _, names in os.walk(top):
+                for name in names:
+                    path = Path(folder) / name
+                    if not TMP_NAME.match(name):
+                        continue
+                    try:
+                        mtime = path.stat().st_mtime
+                        if mtime >= cutoff:
+                            continue
+                        path.unlink()
+                    except FileNotFoundError:
+                        continue
+                    removed.append(path)
+                    log.warning(
+                        "%s: removed %s, a temporary file left by an acm command stopped "
+                        "mid-write (last written %s); the file it was replacing is unchanged.",
+                        self.root,
+                        path.relative_to(self.root),
+                        time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(mtime)),
+                    )
+        return removed
 
     # -- raw submissions --------------------------------------------------------------------
     def keep_raw(self, source: Path, provider: str, period: str, sha: str | None = None) -> Path:
@@ -238,6 +316,74 @@ class Store:
         readers that keep a table in memory across jobs."""
         path = self.table_path(name)
         return path.stat().st_mtime if path.exists() else None
+
+    # -- built tables: what they were built from -------------------------------------------
+    def inputs_stamp(self, name: str) -> str:
+        """Digest of a partitioned table's files as they are now (path, size, modification time).
+
+        Why stat, not content: ``acm metrics`` asks on every run whether ``episodes`` is behind
+        its partitions, and hashing thousands of partition files would cost more than the
+        answer. Every partition write is a rename of a new file, so a changed partition has a
+        new size or modification time. Copying a store without keeping modification times
+        (``cp -r``) only makes the next command rebuild once.
+        """
+        h = hashlib.sha256()
+        base = self.tables_dir / name
+        for path in sorted(base.glob("**/*.parquet")):
+            st = path.stat()
+            h.update(f"{path.relative_to(base)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()
+
+    def build_record_path(self, name: str) -> Path:
+        """Where the build record of table ``name`` is kept (a hidden file next to it)."""
+        return self.tables_dir / f".{name}.built.json"
+
+    def record_build(self, name: str, inputs: Mapping[str, str], **facts: str | None) -> None:
+        """Say from which inputs the table ``name`` (just written) was built.
+
+        Written after the table, atomically: a process killed between the two leaves a record
+        that does not match the table file, so the table counts as outdated and is rebuilt.
+
+        Args:
+            name: the built table (single file).
+            inputs: input table -> its :meth:`inputs_stamp` taken before reading it.
+            facts: settings of the build a rebuild must reuse (e.g. ``as_of``).
+        """
+        st = self.table_path(name).stat()
+        record = {"table": [st.st_size, st.st_mtime_ns], "inputs": dict(inputs), **facts}
+        text = json.dumps(record, sort_keys=True)
+        atomic_write(self.build_record_path(name), lambda tmp: tmp.write_text(text))
+
+    def build_record(self, name: str) -> dict:
+        """The table's build record (empty when there is none or it cannot be read); key
+        ``matches`` says whether it describes the table file as it is now (False when the
+        table is gone: its facts, such as ``as_of``, still tell a rebuild how it was built)."""
+        try:
+            record = json.loads(self.build_record_path(name).read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(record, dict):
+            return {}
+        path = self.table_path(name)
+        st = path.stat() if path.exists() else None
+        record["matches"] = st is not None and record.get("table") == [st.st_size, st.st_mtime_ns]
+        return record
+
+    def outdated(self, name: str, source: str) -> bool:
+        """True when table ``name`` must be rebuilt from the partitioned table ``source``.
+
+        The rule: when ``source`` has partitions, ``name`` is current only if its build record
+        matches the file and names the partitions exactly as they are now. So a partition
+        committed after the last build, a build killed before its record was written, or a
+        table written by other means all count as outdated. Without partitions there is
+        nothing to build from, and a table written directly (tests, benchmarks) stands.
+        """
+        if not any((self.tables_dir / source).glob("**/*.parquet")):
+            return False
+        record = self.build_record(name)
+        if not record.get("matches"):
+            return True
+        return record.get("inputs", {}).get(source) != self.inputs_stamp(source)
 
     def first_value(self, name: str, column: str) -> str | None:
         """The first row's value of one column (e.g. a table's ``version``); None when the

@@ -161,6 +161,11 @@ def intake(
     max_bytes: int | None = typer.Option(
         None, "--max-bytes", help="Refuse larger files (default 2 GiB)."
     ),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="Text encoding of the CSV files when not UTF-8, e.g. cp1252 (never guessed).",
+    ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
     from acm_helpers.intake import intake as intake_mod
@@ -182,6 +187,7 @@ def intake(
                 period=period,
                 received=received,
                 max_bytes=max_bytes or intake_mod.DEFAULT_MAX_BYTES,
+                encoding=encoding,
             )
         else:
             raise typer.BadParameter(f"--format {fmt!r}: use csv or hmis")

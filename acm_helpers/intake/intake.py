@@ -147,13 +147,21 @@ def intake_files(
         encoding: the text encoding of every CSV, when it is not UTF-8 (with or without a
             byte-order mark) and the provider's ``encoding`` in the program file does not say.
 
-    Raises:
-        IntakeError: when a folder holds no file to take at all (the run would do nothing).
+    A folder that holds no file to take at all is refused too (a ``rejected`` result), so a
+    run that would do nothing says so and ``acm intake`` exits 1.
     """
     if isinstance(paths, str | Path):
         paths = [paths]  # one path, not its characters
     results = []
-    for path in _expand(paths, period):
+    todo: list[Path] = []
+    for given in paths:
+        try:
+            todo += _expand([given], period)
+        except IntakeError as exc:  # a folder with nothing to take: refused like a file
+            results.append(
+                SubmissionResult(file=Path(given).name, status="rejected", message=str(exc))
+            )
+    for path in todo:
         recv = (
             received.get(str(path), received.get(path.name))
             if isinstance(received, Mapping)

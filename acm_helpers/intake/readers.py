@@ -171,6 +171,12 @@ def sniff(
                 f"(acm intake --encoding {wide}, or encoding: {wide} under the provider in the "
                 "program file)."
             )
+        if sample.count(0) > BINARY_SHARE * len(sample):
+            raise IntakeError(
+                f"{path.name}: not a text file: {sample.count(0):,} NUL bytes in its first "
+                f"{_size(len(sample))} (binary content, not a CSV, an Excel workbook or UTF-16 "
+                "text). Send the data as CSV or XLSX."
+            )
         declared_by = _provider_encoding(sample, provider_encodings or {})
         encoding, declared = (declared_by, True) if declared_by else ("utf-8", False)
     text = sample.decode(encoding, errors="replace")
@@ -292,6 +298,10 @@ def _provider_encoding(sample: bytes, provider_encodings: Mapping[str, str]) -> 
     except csv.Error:
         return None
     return None
+
+
+def _size(n: int) -> str:
+    return f"{n:,} bytes" if n < 1024 else f"{n / 1024:,.0f} KiB"
 
 
 def _head(path: Path, n: int) -> bytes:

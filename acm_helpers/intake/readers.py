@@ -245,6 +245,11 @@ def _decode_hint(path: Path, encoding: str, declared: bool, sample: bytes) -> st
     guess = best.encoding if best is not None else "cp1252"
     if guess in LATIN_GUESSES and decodes(sample, "cp1252"):
         guess = "cp1252"  # accented letters fit any Latin code page; Excel (US/EU) writes cp1252
+    if codecs.lookup(guess).name.startswith("utf"):
+        return (
+            "It is not UTF-8 and no other encoding fits it well: ask the provider to save it "
+            "again as CSV UTF-8."
+        )
     return (
         f"It is not UTF-8; it may be {guess}. Intake does not guess a code page: if the provider "
         f"confirms it, declare it (acm intake --encoding {guess}, or encoding: {guess} under the "

@@ -570,24 +570,64 @@ SPECIAL = st.sampled_from(
         b"E1",
     ]
 )
+TEXTISH = st.text(alphabet=',;"\n\r\t0123456789-.:+TZeë $', min_size=1, max_size=6).map(
+    lambda t: t.encode()
+)
 EDITS = st.lists(
     st.tuples(
         st.integers(0, 2),
-        st.integers(0, 10_000),
-        st.one_of(SPECIAL, st.binary(min_size=1, max_size=6)),
+        st.integers(0, len(GOOD)),
+        st.one_of(SPECIAL, TEXTISH, st.binary(min_size=1, max_size=4)),
     ),
     min_size=1,
+    max_size=3,
+)
+VALUES = st.one_of(
+    st.text(max_size=12),  # any unicode, NUL and quotes included
+    st.sampled_from(["inf", "1e400", "nan", "1,234", "28220,76", "2026-09", "1850-01-01"]),
+    st.sampled_from(["2025-04-03T10:00:00+05:00", "2026-10-05Z", "$1,200.00", " ", "NULL"]),
+)
+CELLS = st.lists(st.tuples(st.integers(1, 6), st.sampled_from(HEADER), VALUES), max_size=8)
+XCELLS = st.lists(
+    st.tuples(
+        st.sampled_from(HEADER),
+        st.one_of(
+            VALUES,
+            st.floats(),  # inf and nan included
+            st.integers(-(10**20), 10**20),
+            st.none(),
+            st.dates(),
+        ),
+    ),
     max_size=6,
 )
+
+
+def _cells(edits: list[tuple[int, str, str]]) -> bytes:
+    rows = [row(i) for i in range(1, 7)]
+    for r, col, value in edits:
+        rows[r - 1][HEADER.index(col)] = value
+    return text(rows).encode()
+
+
+def _xcells(edits: list[tuple[str, object]]) -> bytes:
+    second = list(row(2))
+    for col, value in edits:
+        second[HEADER.index(col)] = value
+    return xlsx_bytes({"episodes": [HEADER, row(1), second]})
+
+
 FILES = st.one_of(
-    st.binary(max_size=600).map(lambda b: (b, ".csv")),
+    st.binary(max_size=400).map(lambda b: (b, ".csv")),
     EDITS.map(lambda e: (_mutate(GOOD, e), ".csv")),
-    EDITS.map(lambda e: (_mutate(xlsx_bytes({"episodes": [HEADER, row(1), row(2)]}), e), ".xlsx")),
+    CELLS.map(lambda e: (_cells(e), ".csv")),
+    XCELLS.map(lambda e: (_xcells(e), ".xlsx")),
+    EDITS.map(lambda e: (_mutate(xlsx_bytes({"episodes": [HEADER, row(1)]}), e), ".xlsx")),
 )
 
 
 @settings(
-    max_examples=80,
+    max_examples=60,
     deadline=None,
     derandomize=True,  # the same examples on every run, so CI is stable
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],

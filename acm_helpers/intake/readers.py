@@ -532,18 +532,32 @@ def xlsx_chunks(path: Path, chunk_rows: int) -> Iterator:
         ) from None
     try:
         sheet, rows, first = _data_sheet(path, book)
-        header = normalize_header(first)
-        keep = [i for i, h in enumerate(header) if h]
-        header = [header[i] for i in keep]
-        buffer, start = [], 1
+        full_header = normalize_header(first)
+        keep = [i for i, h in enumerate(full_header) if h]
+        header = [full_header[i] for i in keep]
+        uncached = _uncached_formulas(book[sheet])
+        buffer, index, problems, ordinal = [], [], [], 0
         for values in rows:
+            ordinal += 1
+            if ordinal in uncached:
+                col = uncached[ordinal]
+                problems.append(
+                    (
+                        ordinal,
+                        full_header[col] if col < len(full_header) else "",
+                        "",
+                        "a formula with no saved value (the workbook was never recalculated): "
+                        "open it in Excel, save it and resend",
+                    )
+                )
+                continue
             buffer.append([values[i] if i < len(values) else None for i in keep])
+            index.append(ordinal)
             if len(buffer) >= chunk_rows:
-                yield header, xlsx_frame(buffer, header, start), qc.empty_problems()
-                start += len(buffer)
-                buffer = []
-        if buffer or start == 1:
-            yield header, xlsx_frame(buffer, header, start), qc.empty_problems()
+                yield header, xlsx_frame(buffer, header, index), _problems(problems)
+                buffer, index, problems = [], [], []
+        if buffer or problems or ordinal == 0:
+            yield header, xlsx_frame(buffer, header, index), _problems(problems)
     except broken as exc:
         raise IntakeError(
             f"{path.name}: the workbook is damaged ({type(exc).__name__}); it may be truncated. "
@@ -577,11 +591,43 @@ def _data_sheet(path: Path, book) -> tuple:
     )
 
 
-def xlsx_frame(rows: list[list], header: list[str], start: int) -> pd.DataFrame:
+UNCACHED_RE = re.compile(
+    rb'<c r="([A-Z]+)(\d+)"[^>]*>(?:<f>[^<]*</f>|<f[^>]*/>|<f [^>]*>[^<]*</f>)(?:<v\s*/>|<v></v>)?</c>'
+)
+
+
+def _uncached_formulas(sheet) -> dict[int, int]:
+    """Data rows (-> 0-based column) holding a formula without a cached value.
+
+    Why: read as cached values, such a cell is empty, which would load silently as a missing
+    value; a workbook written by a program that never recalculated it has them.
+    """
+    from openpyxl.utils import column_index_from_string
+
+    try:
+        stream = sheet.parent._archive.open(sheet._worksheet_path)
+    except (AttributeError, KeyError, OSError):
+        return {}
+    found: dict[int, int] = {}
+    tail = b""
+    with stream:
+        while True:
+            block = stream.read(4 << 20)
+            data = tail + block
+            for m in UNCACHED_RE.finditer(data):
+                found.setdefault(
+                    int(m.group(2)) - 1, column_index_from_string(m.group(1).decode()) - 1
+                )
+            if not block:
+                return {r: c for r, c in found.items() if r >= 1}
+            tail = data[-1024:]
+
+
+def xlsx_frame(rows: list[list], header: list[str], index: list[int]) -> pd.DataFrame:
     frame = pd.DataFrame(rows, columns=range(len(header)), dtype=object)
     frame = frame.apply(lambda col: col.map(cell_text)).astype("str")
     frame.columns = header
-    frame.index = pd.RangeIndex(start, start + len(rows))
+    frame.index = pd.Index(np.asarray(index, dtype="int64"))
     return frame
 
 

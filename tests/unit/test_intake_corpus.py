@@ -146,6 +146,23 @@ def _short_row() -> bytes:
     return "".join([lines[0], lines[1], cut, lines[3]]).encode()
 
 
+def _openpyxl_formula_book() -> bytes:
+    """openpyxl writes formulas without cached values (nothing recalculated the workbook)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "episodes"
+    sheet.append(HEADER)
+    for i in (1, 2, 3):
+        values = row(i)
+        values[HEADER.index("cost")] = "=1000+200.5" if i == 2 else 1200.5
+        sheet.append(values)
+    buf = io.BytesIO()
+    book.save(buf)
+    return buf.getvalue()
+
+
 SEMI_COMMA = good(3, ";", r1={"cost": "28220,76"}, r2={"cost": "1.200,50"}, r3={"cost": "0,5"})
 ZOE = good(3, r2={"program": "Zoë"})
 HEADER_TWICE = text([row(1) + ["98102"], row(2) + ["98103"]], header=HEADER + ["zip"])
@@ -285,6 +302,14 @@ CASES = [
         xlsx_bytes({"episodes": [HEADER, row(1), row(2, cost="310.25")]}, formulas=True),
         suffix=".xlsx",
         values={("E1", "cost"): 1200.5, ("E2", "cost"): 310.25},
+        loaded=2,
+    ),
+    Case(
+        "xlsx-formula-without-a-saved-value",
+        _openpyxl_formula_book(),
+        suffix=".xlsx",
+        quarantined=[(2, "cost", "a formula with no saved value")],
+        values={("E1", "cost"): 1200.5},
         loaded=2,
     ),
     # -- crashes -------------------------------------------------------------------------------

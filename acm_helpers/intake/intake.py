@@ -45,8 +45,8 @@ from acm_helpers.core.schema import (
     episode_columns,
     episodes_schema,
 )
+from acm_helpers.intake import parse, readers, sniff
 from acm_helpers.intake import quality as qc
-from acm_helpers.intake import readers
 from acm_helpers.intake.derive import derive_episodes
 from acm_helpers.intake.readers import CSV_SUFFIXES, XLSX_SUFFIXES
 from acm_helpers.store.quality import QUALITY, QUARANTINE, SUBMISSIONS
@@ -421,7 +421,7 @@ def _load(
     if suffix in XLSX_SUFFIXES:
         return ingest(lambda: readers.xlsx_chunks(path, chunk_rows))
     declared = {p.id: p.encoding for p in program.providers if p.encoding}
-    dialect = readers.sniff(path, seen.get("encoding"), declared)
+    dialect = sniff.sniff(path, seen.get("encoding"), declared)
     try:  # fast reader first; any irregular line -> the exact (slower) one, from the start
         return ingest(lambda: readers.arrow_chunks(path, dialect, chunk_rows))
     except errors.Irregular:
@@ -447,7 +447,7 @@ def _ingest(
     problems: list[pd.DataFrame] = []
     ids = pd.Series(dtype="int64")
     provider, staged = None, None
-    rules = qc.ParseRules.of(program)  # limits, and the decimal separator kept across chunks
+    rules = parse.ParseRules.of(program)  # limits, and the decimal separator kept across chunks
     try:
         for header, raw, skipped in open_chunks():
             if not stats.columns_in_file:

@@ -351,6 +351,9 @@ def xlsx_frame(rows: list[list], header: list[str], index: list[int]) -> pd.Data
     return frame
 
 
+AMBIGUOUS_FLOAT = re.compile(r"-?[1-9]\d{0,2}\.\d{3}")
+
+
 def cell_text(value: object) -> object:
     """An XLSX cell as the text a CSV would hold (dates ISO, whole floats without .0)."""
     if value is None:
@@ -365,5 +368,7 @@ def cell_text(value: object) -> object:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float) and AMBIGUOUS_FLOAT.fullmatch(repr(value)):
+        return repr(value) + "0"  # a number cell is not ambiguous: 1.234 is not "1,234"
     text = str(value)
     return None if text.strip() == "" else text

@@ -312,6 +312,14 @@ CASES = [
         values={("E1", "cost"): 1200.5},
         loaded=2,
     ),
+    Case(
+        "xlsx-number-cells-are-not-ambiguous",
+        xlsx_bytes({"episodes": [HEADER, row(1, cost=1.234), row(2, cost="1,234")]}),
+        suffix=".xlsx",
+        # the number cell shows '.' as the decimal separator, so the text "1,234" is grouped
+        values={("E1", "cost"): 1.234, ("E2", "cost"): 1234.0},
+        loaded=2,
+    ),
     # -- crashes -------------------------------------------------------------------------------
     Case(
         "iso-timestamps-with-offset-or-z",
@@ -661,6 +669,7 @@ FILES = st.one_of(
     max_examples=60,
     deadline=None,
     derandomize=True,  # the same examples on every run, so CI is stable
+    database=None,  # nothing written to .hypothesis/
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(FILES)

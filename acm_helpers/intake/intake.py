@@ -710,14 +710,12 @@ def _expand(paths: Iterable[str | Path], period: str | None) -> list[Path]:
         folders: dict[Path, list[Path]] = {}
         for f in monthly:
             folders.setdefault(f.parent, []).append(f)
-        taken = [
-            f
-            for group in folders.values()
-            for f in (
-                [f for f in group if f.suffix.lower() in readable]
-                or group  # no readable file here: refuse each one, with what it is
-            )
-        ]
+        taken = []
+        for folder, group in folders.items():
+            submissions = [f for f in group if f.suffix.lower() in readable]
+            if not submissions and LOOKS_LIKE_PERIOD.match(folder.name):
+                submissions = group  # a month with no readable file: refuse each, saying what it is
+            taken += submissions
         if not taken:
             found = ", ".join(f.relative_to(p).as_posix() for f in files[:5]) or "nothing"
             raise IntakeError(

@@ -546,6 +546,20 @@ def test_folder_with_no_readable_file_exits_1(tmp_path):
     assert all((tmp_path / "data" / p).is_file() for p in log["raw_path"])  # both kept
 
 
+def test_notes_beside_the_month_folders_are_not_taken(program, tmp_path):
+    """Only a month folder with no readable file has its other files refused; a README next
+    to the month folders is not a submission, with or without a period."""
+    subs = tmp_path / "subs"
+    (subs / "2026-10").mkdir(parents=True)
+    (subs / "2026-10" / "harbor.csv").write_text(good(2), encoding="utf-8")
+    (subs / "2026-10" / "notes.pdf").write_bytes(b"%PDF-1.4")
+    (subs / "README.md").write_text("notes", encoding="utf-8")
+    for period in (None, "2026-10"):
+        store = Store(tmp_path / f"store-{period}")
+        got = intake.intake_files([subs], program, store, period=period, received=RECEIVED)
+        assert [(r.file, r.status) for r in got] == [("harbor.csv", "loaded")]
+
+
 def test_empty_folder_exits_1(tmp_path):
     (tmp_path / "subs" / "notes").mkdir(parents=True)
     (tmp_path / "subs" / "notes" / "readme.csv").write_text("x\n", encoding="utf-8")

@@ -117,7 +117,8 @@ def sniff(
 
     Encoding, in this order: a byte-order mark; ``encoding`` (declared by the user); the
     provider's ``encoding`` in the program file (``provider_encodings``, the provider read from
-    the file's ASCII ``provider_id``); else UTF-8. The whole file is then decoded strictly:
+    the file's ASCII ``provider_id``) unless the file is valid UTF-8 (the provider has moved
+    to UTF-8: reading it as latin-1 would garble every accent); else UTF-8. The whole file is then decoded strictly:
     a byte that is not valid in that encoding is refused with its offset and line, never
     replaced or re-read in a guessed code page (which turned "Zoë" into "ZoÃ«").
 
@@ -155,6 +156,8 @@ def sniff(
                 "text). Send the data as CSV or XLSX."
             )
         declared_by = _provider_encoding(sample, provider_encodings or {})
+        if declared_by and _valid_utf8(path, sample):
+            declared_by = None  # UTF-8 now (valid UTF-8 is never accented latin-1 by chance)
         encoding, declared = (declared_by, True) if declared_by else ("utf-8", False)
     text = sample.decode(encoding, errors="replace")
     lines = [ln for ln in text.splitlines()]
@@ -202,6 +205,14 @@ def check_decodes(path: Path, encoding: str, declared: bool, sample: bytes = b""
             offset += len(block)
             if final:
                 return nul
+
+
+def _valid_utf8(path: Path, sample: bytes) -> bool:
+    try:
+        check_decodes(path, "utf-8", False, sample)
+        return True
+    except IntakeError:
+        return False
 
 
 def _decode_hint(path: Path, encoding: str, declared: bool, sample: bytes) -> str:

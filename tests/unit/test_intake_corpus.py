@@ -515,6 +515,11 @@ def test_declared_encoding_in_the_program_file(program, tmp_path):
     result = intake.intake_file(path, program, store, received=RECEIVED)
     assert result.rows_accepted == 2
     assert set(store.episodes()["program"]) == {"Résidence Zoë"}
+    # the same provider sending UTF-8 later: valid UTF-8 is read as UTF-8, not garbled
+    later = tmp_path / "in" / "2026-10" / "cascade_v2.csv"
+    later.write_bytes(text(rows, ";").replace("Zoë", "Zoë bis").encode("utf-8"))
+    intake.intake_file(later, program, store, received=RECEIVED)
+    assert set(store.episodes()["program"]) == {"Résidence Zoë bis"}
 
 
 # -- folders: refused with exit 1 ---------------------------------------------------------------

@@ -72,7 +72,6 @@ NAN_TEXT = {
 }  # missing in a text or date column; not a number in a number column
 _SIGN = r"[+-]?"
 # Classes of number text (after removing currency signs and spaces). "D" = decimal, "G" = group.
-_PLAIN_INT = re.compile(rf"^{_SIGN}\d+$")
 _AMBIGUOUS = {  # one separator followed by exactly three digits: decimal or grouping?
     ".": re.compile(rf"^{_SIGN}[1-9]\d{{0,2}}\.\d{{3}}$"),
     ",": re.compile(rf"^{_SIGN}[1-9]\d{{0,2}},\d{{3}}$"),
@@ -96,6 +95,10 @@ _ISO_DATE = (
     r"(?:[Zz]|[+-]\d{2}(?::?\d{2})?)?)?"
 )
 _OTHER = {".": ",", ",": "."}
+_VALID = {
+    d: rf"[+-]?(?:\d+|[1-9]\d{{0,2}}(?:{re.escape(g)}\d{{3}})+)?(?:{re.escape(d)}\d*)?(?:[eE][+-]?\d+)?"
+    for d, g in _OTHER.items()
+}
 
 
 def parse_dates(text: pd.Series, rules: ParseRules | None = None) -> tuple[pd.Series, pd.Series]:
@@ -193,9 +196,11 @@ def _parse_numbers(text: pd.Series, rules: ParseRules | None = None) -> tuple[pd
             f"written with {other!r} as the decimal separator, but this file uses {sep!r}; "
             "correct the value (or the provider's declared decimal separator)"
         )
-        grouped = t.where(~wrong)
-        if sep == ",":
-            grouped = grouped.where(~t.str.contains(r"\.\d{1,2}$|\.\d{4,}$", regex=True))
+        # separators only where they can be: groups of three before the one decimal mark
+        malformed = t.str.contains(r"[.,]", regex=True).fillna(False) & ~t.str.fullmatch(
+            _VALID[sep]
+        ).fillna(False)
+        grouped = t.where(~wrong & ~malformed)
         clean = grouped.str.replace(other, "", regex=False)
         if sep == ",":
             clean = clean.str.replace(",", ".", regex=False)

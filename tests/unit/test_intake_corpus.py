@@ -217,6 +217,12 @@ CASES = [
         rejected="none of the 3 rows could be loaded",
     ),
     Case(
+        "malformed-grouping",
+        good(3, r2={"cost": "1,2,3"}, r3={"cost": "1.2.3"}).encode(),
+        quarantined=[(2, "cost", "not a number"), (3, "cost", "not a number")],
+        loaded=1,
+    ),
+    Case(
         "non-finite-numbers",
         text(
             [row(1)]

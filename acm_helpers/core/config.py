@@ -183,7 +183,9 @@ class IntakeSettings(Frozen):
     """
 
     max_field_chars: int = Field(10_000, ge=1)  # longer values are quarantined
-    earliest_date: date = date(1900, 1, 1)  # earlier dates (birth year 1850, 0001-01-01) quarantined
+    earliest_date: date = date(
+        1900, 1, 1
+    )  # earlier dates (birth year 1850, 0001-01-01) quarantined
     latest_year: int = Field(2200, ge=1900)  # later years are quarantined as implausible
 
 

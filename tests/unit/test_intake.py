@@ -199,7 +199,9 @@ def test_latin1_file(program, store, sub):
     (issue 13: intake never guesses a code page)."""
     rows = [row(1, program="Café Peña"), row(2, program="Résidence")]
     path = write_csv(sub / "harbor.csv", rows, delimiter=";", encoding="latin-1")
-    with pytest.raises(IntakeError, match=r"byte \d+ \(0xe9, on line 2\) is not valid utf-8.*cp1252"):
+    with pytest.raises(
+        IntakeError, match=r"byte \d+ \(0xe9, on line 2\) is not valid utf-8.*cp1252"
+    ):
         load(path, program, store)
     assert load(path, program, store, encoding="latin-1").rows_accepted == 2
     assert sorted(store.episodes()["program"]) == ["Café Peña", "Résidence"]

@@ -179,6 +179,11 @@ def intake(
         help="HMIS only: single (one category per person, several -> Multiracial) or multi (also "
         "writes table episode_races: each person in every category selected, as HUD's Q12).",
     ),
+    encoding: str | None = typer.Option(
+        None,
+        "--encoding",
+        help="Text encoding of the CSV files when not UTF-8, e.g. cp1252 (never guessed).",
+    ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
     from acm_helpers.intake import intake as intake_mod
@@ -215,6 +220,7 @@ def intake(
                 period=period,
                 received=received,
                 max_bytes=max_bytes or intake_mod.DEFAULT_MAX_BYTES,
+                encoding=encoding,
             )
         else:
             raise typer.BadParameter(f"--format {fmt!r}: use csv or hmis")

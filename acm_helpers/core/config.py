@@ -36,6 +36,25 @@ class Provider(Frozen):
     start: date
     end: date
     program: str | None = None  # sub-program / project type, when a program has several
+    # How this provider's submissions are written, when it is not UTF-8 / detectable: intake
+    # never guesses a code page or a decimal separator (issue 13), it reads what is declared.
+    encoding: str | None = None  # e.g. latin-1, cp1252, utf-16-le
+    decimal: Literal[".", ","] | None = None  # "28220,76" is 28220.76 only when this says ","
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        if v is not None:
+            import codecs
+
+            try:
+                codecs.lookup(v)
+            except LookupError:
+                raise ValueError(
+                    f"unknown text encoding {v!r}; use a Python codec name such as utf-8, "
+                    "latin-1, cp1252 or utf-16-le"
+                ) from None
+        return v
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> Provider:
@@ -177,6 +196,21 @@ class Meetings(Frozen):
     day_of_month: int = Field(15, ge=1, le=28)
 
 
+class IntakeSettings(Frozen):
+    """Limits intake applies to every submitted value (``intake:`` in the program file).
+
+    Why settings and not constants: what is plausible is the program's call (a youth program may
+    set a later ``earliest_date``), and a field limit keeps one pasted document from growing
+    every table and packet a hundredfold.
+    """
+
+    max_field_chars: int = Field(10_000, ge=1)  # longer values are quarantined
+    earliest_date: date = date(
+        1900, 1, 1
+    )  # earlier dates (birth year 1850, 0001-01-01) quarantined
+    latest_year: int = Field(2200, ge=1900)  # later years are quarantined as implausible
+
+
 class OutcomeColumn(Frozen):
     """A program-specific column accepted by intake (e.g. ``subsequent_involvement_12m``)."""
 
@@ -204,6 +238,7 @@ class Program(Frozen):
     peers: Peers = Peers()
     roadmap: dict[str, RoadmapTopic] = Field(default_factory=dict)
     meetings: Meetings = Meetings()
+    intake: IntakeSettings = IntakeSettings()
     outcomes: dict[Identifier, OutcomeColumn] = Field(default_factory=dict)
     codes: dict[str, list[str]] = Field(default_factory=dict)
     destinations: dict[

@@ -31,6 +31,7 @@ import dataclasses
 import functools
 import hashlib
 import logging
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,10 +52,10 @@ from acm_helpers.core.schema import (
     episode_columns,
     episodes_schema,
 )
+from acm_helpers.intake import parse, readers, sniff
 from acm_helpers.intake import quality as qc
-from acm_helpers.intake import readers
 from acm_helpers.intake.derive import derive_episodes
-from acm_helpers.intake.readers import CSV_SUFFIXES, FALLBACK_ENCODINGS, XLSX_SUFFIXES
+from acm_helpers.intake.readers import CSV_SUFFIXES, XLSX_SUFFIXES
 from acm_helpers.store.quality import QUALITY, QUARANTINE, SUBMISSIONS
 from acm_helpers.store.store import EPISODES, SUBMITTED, Store, one_writer, sha256_file
 
@@ -62,6 +63,17 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BYTES = 2 * 1024**3  # 2 GiB; larger files are refused before anything is read
 DEFAULT_CHUNK_ROWS = 250_000
+INTERNAL = "intake failed on this file because of a bug in intake"
+UNSUPPORTED = {  # suffix -> what the file is and what to send instead
+    ".xls": "an Excel 97-2003 workbook (.xls); save it as .xlsx or CSV UTF-8",
+    ".gz": "compressed (gzip); decompress it and send the CSV",
+    ".zip": "a zip archive; extract the CSV or XLSX (for an HMIS CSV export use --format hmis)",
+    ".ods": "an OpenDocument spreadsheet; save it as .xlsx or CSV UTF-8",
+    ".numbers": "an Apple Numbers file; export it as .xlsx or CSV UTF-8",
+    ".pdf": "a PDF document; ask for the rows as CSV or XLSX",
+}
+JUNK_FILES = {"thumbs.db", "desktop.ini"}  # written by file managers, never submissions
+LOOKS_LIKE_PERIOD = re.compile(r"^\d{4}-\d{1,2}$")  # 2026-13, 2026-1: meant as a month
 
 
 @dataclass(frozen=True)
@@ -122,6 +134,7 @@ def intake_files(
     max_bytes: int = DEFAULT_MAX_BYTES,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     as_of: date | None = None,
+    encoding: str | None = None,
 ) -> list[SubmissionResult]:
     """Load submissions (files or folders of them) and rebuild ``episodes`` once at the end.
 
@@ -140,11 +153,24 @@ def intake_files(
         max_bytes: larger files are refused without being read.
         chunk_rows: rows validated at a time (bounds memory).
         as_of: passed to :func:`rebuild_episodes`.
+        encoding: the text encoding of every CSV, when it is not UTF-8 (with or without a
+            byte-order mark) and the provider's ``encoding`` in the program file does not say.
+
+    A folder that holds no file to take at all is refused too (a ``rejected`` result), so a
+    run that would do nothing says so and ``acm intake`` exits 1.
     """
     if isinstance(paths, str | Path):
         paths = [paths]  # one path, not its characters
     results = []
-    for path in _expand(paths, period):
+    todo: list[Path] = []
+    for given in paths:
+        try:
+            todo += _expand([given], period)
+        except IntakeError as exc:  # a folder with nothing to take: refused like a file
+            results.append(
+                SubmissionResult(file=Path(given).name, status="rejected", message=str(exc))
+            )
+    for path in todo:
         recv = (
             received.get(str(path), received.get(path.name))
             if isinstance(received, Mapping)
@@ -153,7 +179,15 @@ def intake_files(
         try:
             results.append(
                 intake_file(
-                    path, program, store, period, recv, max_bytes, chunk_rows, rebuild=False
+                    path,
+                    program,
+                    store,
+                    period,
+                    recv,
+                    max_bytes,
+                    chunk_rows,
+                    rebuild=False,
+                    encoding=encoding,
                 )
             )
         except IntakeError as exc:
@@ -178,20 +212,35 @@ def intake_file(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     rebuild: bool = True,
     as_of: date | None = None,
+    encoding: str | None = None,
 ) -> SubmissionResult:
     """Load one submission; raise :class:`IntakeError` (after logging it) if it is rejected whole.
 
     See the module docstring for the steps. ``rebuild=False`` leaves ``episodes`` to the caller
-    (``intake_files`` rebuilds once for many files).
+    (``intake_files`` rebuilds once for many files). ``encoding`` declares a CSV's text
+    encoding (see :func:`intake_files`).
+
+    No traceback reaches the user: an unexpected exception while reading or checking the file
+    is a bug in intake, and is raised as an :class:`IntakeError` saying so (:data:`INTERNAL`),
+    chained to the original, after the file is logged and kept like any refused file.
     """
     path = Path(path)
     recv = _as_date(received) or date.today()
-    seen: dict = {"file": path.name}
+    seen: dict = {"file": path.name, "encoding": encoding}
     try:
         result = _load(path, program, store, period, recv, max_bytes, chunk_rows, seen)
     except IntakeError as exc:
         _log_rejected(store, seen, recv, str(exc), path)
         raise
+    except AcmError:
+        raise  # the store or the configuration, not this file: the caller's message stands
+    except Exception as exc:  # a bug: logged and kept, shown as a message, traceback chained
+        err = IntakeError(
+            f"{path.name}: {INTERNAL} ({type(exc).__name__}: {exc}). The file is kept and "
+            "logged as rejected; send it with this message to the workbench's maintainers."
+        )
+        _log_rejected(store, seen, recv, str(err), path)
+        raise err from exc
     if rebuild and result.status == "loaded":
         rebuild_episodes(store, program, as_of)
     elif rebuild and repair_episodes(store, program, as_of):
@@ -379,6 +428,11 @@ def load_canonical(
 def resolve_period(path: Path, period: str | None, program: Program) -> str:
     """The submission's month: ``period`` if given, else the parent folder's YYYY-MM name."""
     if period is None:
+        if LOOKS_LIKE_PERIOD.match(path.parent.name) and not PERIOD_RE.match(path.parent.name):
+            raise IntakeError(
+                f"{path.name}: its folder {path.parent.name!r} is not a month (YYYY-MM, month "
+                f"01 to 12, e.g. {program.last_period}). Rename the folder or pass --period YYYY-MM."
+            )
         if not PERIOD_RE.match(path.parent.name):
             raise IntakeError(
                 f"{path.name}: which month is this? Pass --period YYYY-MM, or put the file in "
@@ -416,9 +470,11 @@ def _load(
         )
     suffix = path.suffix.lower()
     if suffix not in CSV_SUFFIXES | XLSX_SUFFIXES:
+        what = UNSUPPORTED.get(suffix)
         raise IntakeError(
-            f"{path.name}: unsupported file type {suffix or '(none)'}; send CSV or XLSX "
-            "(for an HMIS CSV export use --format hmis)."
+            f"{path.name}: unsupported file type {suffix or '(none)'}"
+            + (f": it is {what}." if what else "; send CSV or XLSX ")
+            + ("" if what else "(for an HMIS CSV export use --format hmis).")
         )
     seen["period"] = period = resolve_period(path, period, program)
     seen["sha256"] = sha = sha256_file(path)
@@ -440,20 +496,12 @@ def _load(
     ingest = functools.partial(_ingest, path, program, store, period, sha, received, seen)
     if suffix in XLSX_SUFFIXES:
         return ingest(lambda: readers.xlsx_chunks(path, chunk_rows))
-    encoding, delimiter = readers.sniff(path)
-    for enc in (encoding, *[e for e in FALLBACK_ENCODINGS if e != encoding]):
-        try:
-            try:  # fast reader first; any irregular line -> the exact (slower) one, from the start
-                return ingest(
-                    lambda enc=enc: readers.arrow_chunks(path, enc, delimiter, chunk_rows)
-                )
-            except errors.Irregular:
-                return ingest(lambda enc=enc: readers.csv_chunks(path, enc, delimiter, chunk_rows))
-        except UnicodeDecodeError:
-            continue
-    raise IntakeError(
-        f"{path.name}: cannot decode the text in any common encoding. Ask for a UTF-8 CSV."
-    )
+    declared = {p.id: p.encoding for p in program.providers if p.encoding}
+    dialect = sniff.sniff(path, seen.get("encoding"), declared)
+    try:  # fast reader first; any irregular line -> the exact (slower) one, from the start
+        return ingest(lambda: readers.arrow_chunks(path, dialect, chunk_rows))
+    except errors.Irregular:
+        return ingest(lambda: readers.csv_chunks(path, dialect, chunk_rows))
 
 
 def _ingest(
@@ -475,6 +523,7 @@ def _ingest(
     problems: list[pd.DataFrame] = []
     ids = pd.Series(dtype="int64")
     provider, staged = None, None
+    rules = parse.ParseRules.of(program)  # limits, and the decimal separator kept across chunks
     try:
         for header, raw, skipped in open_chunks():
             if not stats.columns_in_file:
@@ -484,10 +533,12 @@ def _ingest(
             blank = raw.isna().all(axis=1)
             raw = raw[~blank]
             provider = seen["provider_id"] = _provider_of(path, raw, program, provider)
+            if provider is not None:
+                rules.decimal = program.provider(provider).decimal
             stats.update(raw, blank_rows=int(blank.sum()))
             stats.rows += len(skipped)
             good, bad, ids = qc.check_chunk(
-                raw[[c for c in header if c in cols]], program, schema, ids
+                raw[[c for c in header if c in cols]], program, schema, ids, rules
             )
             problems += [p for p in (bad, skipped) if len(p)]
             if len(good):
@@ -702,20 +753,53 @@ def _log_rejected(
 
 # -- small helpers ---------------------------------------------------------------------------
 def _expand(paths: Iterable[str | Path], period: str | None) -> list[Path]:
-    """Files, and the CSV/XLSX files under folders (only those in YYYY-MM folders unless a
-    period is given, so a folder's notes or received-dates file is not taken for a submission)."""
+    """Files, and the submissions under folders.
+
+    Under a folder, files are taken from YYYY-MM folders only (any folder when a period is
+    given), so a folder's notes or received-dates file is not taken for a submission. Folders
+    named like a month that is not one (``2026-13``) are taken, so their files are refused with
+    that reason; so are the files of a month folder that holds no CSV or XLSX at all (only
+    ``.xls`` or ``.csv.gz``): each is refused, logged and kept, and the run exits 1 instead of
+    doing nothing.
+
+    Raises:
+        IntakeError: a folder with no file to take at all.
+    """
     out: list[Path] = []
+    readable = CSV_SUFFIXES | XLSX_SUFFIXES
     for p in map(Path, paths):
-        if p.is_dir():
-            out += sorted(
-                f
-                for f in p.rglob("*")
-                if f.is_file()
-                and f.suffix.lower() in CSV_SUFFIXES | XLSX_SUFFIXES
-                and (period is not None or PERIOD_RE.match(f.parent.name))
-            )
-        else:
+        if not p.is_dir():
             out.append(p)
+            continue
+        files = sorted(
+            f
+            for f in p.rglob("*")
+            if f.is_file() and not f.name.startswith(".") and f.name.lower() not in JUNK_FILES
+        )
+        monthly = [
+            f
+            for f in files
+            if period is not None
+            or PERIOD_RE.match(f.parent.name)
+            or LOOKS_LIKE_PERIOD.match(f.parent.name)
+        ]
+        folders: dict[Path, list[Path]] = {}
+        for f in monthly:
+            folders.setdefault(f.parent, []).append(f)
+        taken = []
+        for folder, group in folders.items():
+            submissions = [f for f in group if f.suffix.lower() in readable]
+            if not submissions and LOOKS_LIKE_PERIOD.match(folder.name):
+                submissions = group  # a month with no readable file: refuse each, saying what it is
+            taken += submissions
+        if not taken:
+            found = ", ".join(f.relative_to(p).as_posix() for f in files[:5]) or "nothing"
+            raise IntakeError(
+                f"{p}: no submission to take (found: {found}{', ...' if len(files) > 5 else ''}). "
+                "Put each month's CSV or XLSX files in a folder named after the month "
+                f"(e.g. {p}/2026-10/), or pass --period YYYY-MM."
+            )
+        out += sorted(taken)
     return out
 
 

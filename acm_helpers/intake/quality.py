@@ -1,7 +1,7 @@
 """Row-level validation of submissions and the data-quality report.
 
 Pure transforms, no I/O: ``intake`` reads a file in chunks of raw text and hands each chunk
-here. :func:`check_chunk` turns text into canonical types, runs the program's pandera schema
+here. :func:`check_chunk` turns text into canonical types (:mod:`acm_helpers.intake.parse`), runs the program's pandera schema
 (``schema.episodes_schema``) and splits the chunk into good rows and problems (one row per bad
 field, with the reason). :class:`FileStats` accumulates what the quality report needs across
 chunks, and :func:`quality_report` writes it as a tidy frame
@@ -29,140 +29,13 @@ from acm_helpers.core.schema import (
     PANDAS_DTYPES,
     QUALITY_COLUMNS,
     QUARANTINE_COLUMNS,
-    derive_destination_class,
-    episode_columns,
 )
-
-DATE_FORMATS = ("%Y-%m-%d", "%m/%d/%Y", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d", "ISO8601")
-TRUE_TEXT = {"true", "t", "yes", "y", "1", "1.0"}
-FALSE_TEXT = {"false", "f", "no", "n", "0", "0.0"}
-PROBLEM_COLUMNS = ["row", "field", "value", "reason"]
+from acm_helpers.intake.parse import PROBLEM_COLUMNS, ParseRules, empty_problems, parse_chunk
 
 # Reasons grouped into the quality report's checks (anything else is "invalid_value").
 REASON_CHECK = {"required value is missing": "missing_required"}
 REASON_CHECK.update({reason: "dates_out_of_order" for _, reason in DATE_ORDER_RULES.values()})
 DUPLICATE_REASON = "duplicate episode_id"
-
-
-def empty_problems() -> pd.DataFrame:
-    """A problems frame with no rows (row, field, value, reason)."""
-    return pd.DataFrame(
-        {
-            "row": pd.Series(dtype="int64"),
-            "field": pd.Series(dtype="str"),
-            "value": pd.Series(dtype="str"),
-            "reason": pd.Series(dtype="str"),
-        }
-    )
-
-
-# -- text -> canonical types ---------------------------------------------------------------
-def parse_dates(text: pd.Series) -> pd.Series:
-    """Parse date text (ISO ``YYYY-MM-DD`` first, then ``MM/DD/YYYY`` and a few Excel forms).
-
-    Returns datetime64[us] at day precision; text that matches no format (or names an
-    impossible day such as 2025-02-30) becomes NaT, which the caller reports as unparseable.
-    """
-    out = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
-    todo = text.notna()
-    for fmt in DATE_FORMATS:
-        if not todo.any():
-            break
-        got = pd.to_datetime(text[todo], format=fmt, errors="coerce")
-        ok = got.notna()
-        out.loc[ok[ok].index] = got[ok].dt.normalize().astype("datetime64[us]")
-        todo.loc[ok[ok].index] = False
-    return out
-
-
-def _parse_numbers(text: pd.Series) -> pd.Series:
-    """Numbers, also when written ``$1,200.00`` (the cleanup only runs on what fails first)."""
-    num = pd.to_numeric(text, errors="coerce")
-    retry = num.isna() & text.notna()
-    if retry.any():
-        cleaned = text[retry].str.replace(r"[$,\s]", "", regex=True)
-        num = num.astype("float64")
-        num[retry] = pd.to_numeric(cleaned, errors="coerce")
-    return num
-
-
-def _parse_bools(text: pd.Series) -> pd.Series:
-    low = text.str.lower()
-    out = pd.Series(pd.NA, index=text.index, dtype="boolean")
-    out[low.isin(TRUE_TEXT)] = True
-    out[low.isin(FALSE_TEXT)] = False
-    return out
-
-
-def _canonical_codes(text: pd.Series, allowed: list[str]) -> pd.Series:
-    """Map case and spacing variants onto the program's spelling ("white " -> "White").
-
-    Works on the distinct values only (a code column has a handful), so it costs one factorize.
-    """
-    lookup = {" ".join(a.lower().split()): a for a in allowed}
-    codes, uniques = pd.factorize(text)
-    fixed = np.array(
-        [lookup.get(" ".join(str(u).lower().split()), u) for u in uniques] + [np.nan], dtype=object
-    )
-    return pd.Series(fixed[codes], index=text.index).astype("str")
-
-
-def parse_chunk(raw: pd.DataFrame, program: Program) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Turn a chunk of submitted text into canonical dtypes.
-
-    Args:
-        raw: text columns already renamed to canonical names (missing values as NaN); the
-            index holds data row numbers.
-        program: gives the outcome columns, code lists and exit destinations.
-
-    Returns:
-        ``(typed, problems)``: every canonical column in its canonical dtype (absent columns
-        empty), and one problem row per value that could not be read as its type.
-    """
-    typed = pd.DataFrame(index=raw.index)
-    problems = []
-    for name, (typ, _) in episode_columns(program).items():
-        if name not in raw.columns:
-            typed[name] = pd.Series(index=raw.index, dtype=PANDAS_DTYPES[typ])
-            continue
-        text = raw[name].astype("str").str.strip()
-        text = text.where(text != "")
-        if typ == "str":
-            if name == "provider_id":
-                text = text.str.lower()
-            elif name == "exit_destination":
-                text = text.str.replace(r"\.0$", "", regex=True)
-            elif name == "destination_class":
-                text = text.str.lower()
-            if name in program.codes:
-                text = _canonical_codes(text, program.codes[name])
-            typed[name] = text.astype("str")
-            continue
-        if typ == "date":
-            value, reason = parse_dates(text), "not a date; write YYYY-MM-DD"
-        elif typ == "int":
-            num = _parse_numbers(text)
-            whole = num.notna() & (num == np.floor(num))
-            value, reason = num.where(whole).astype("Int64"), "not a whole number"
-        elif typ == "float":
-            value, reason = _parse_numbers(text).astype("float64"), "not a number"
-        else:
-            value, reason = _parse_bools(text), "not true/false (use true, false, yes, no, 1 or 0)"
-        bad = text.notna() & value.isna()
-        if bad.any():
-            problems.append(
-                pd.DataFrame(
-                    {
-                        "row": bad[bad].index,
-                        "field": name,
-                        "value": text[bad].to_numpy(),
-                        "reason": reason,
-                    }
-                )
-            )
-        typed[name] = value
-    typed = derive_destination_class(typed, program)
-    return typed, (pd.concat(problems, ignore_index=True) if problems else empty_problems())
 
 
 # -- schema checks -> problems -------------------------------------------------------------
@@ -205,7 +78,11 @@ def _lookup(raw: pd.DataFrame, rows: pd.Series, fields: pd.Series) -> np.ndarray
 
 
 def check_chunk(
-    raw: pd.DataFrame, program: Program, schema: pa.DataFrameSchema, seen: pd.Series
+    raw: pd.DataFrame,
+    program: Program,
+    schema: pa.DataFrameSchema,
+    seen: pd.Series,
+    rules: ParseRules | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
     """Validate one chunk: parse, schema checks, duplicate episode ids across the file so far.
 
@@ -218,11 +95,12 @@ def check_chunk(
         program: the program.
         schema: ``schema.episodes_schema(program, received)``, built once per file.
         seen: episode id -> first data row, for ids met in earlier chunks.
+        rules: the file's :class:`ParseRules`, kept across its chunks.
 
     Returns:
         ``(good, problems, seen)``: accepted rows in canonical dtypes, problem rows, updated ``seen``.
     """
-    typed, parse_bad = parse_chunk(raw, program)
+    typed, parse_bad = parse_chunk(raw, program, rules)
     checked = schema_problems(typed, raw, schema)
     if len(parse_bad) and len(checked):
         # a value that could not be parsed is also null: report it once, as unparseable
@@ -433,12 +311,25 @@ def timeliness(program: Program, period: str, received: date | None) -> tuple[st
     return ("timeliness", "received", 0.0, f"received {received}, due {due_day}: on time")
 
 
+QUARANTINE_VALUE_CHARS = 200  # a quarantined value is shown up to this length
+
+
+def shown_value(value: str) -> str:
+    """A quarantined value as it is stored: NUL visible as ``\\x00``, and cut to
+    :data:`QUARANTINE_VALUE_CHARS` with its full length, so one 10 MiB field does not grow the
+    quarantine table."""
+    value = value.replace("\x00", "\\x00")
+    if len(value) > QUARANTINE_VALUE_CHARS:
+        return f"{value[:QUARANTINE_VALUE_CHARS]}… ({len(value):,} characters)"
+    return value
+
+
 def quarantine_frame(
     problems: pd.DataFrame, sha256: str, file: str, provider_id: str | None, period: str
 ) -> pd.DataFrame:
     """Problems of one file with the submission's identity, in QUARANTINE_COLUMNS order."""
     out = problems.copy()
-    out["value"] = out["value"].astype("str")
+    out["value"] = out["value"].astype("str").map(shown_value, na_action="ignore").astype("str")
     out.insert(0, "sha256", sha256)
     out.insert(1, "file", file)
     out.insert(2, "provider_id", provider_id or "")

@@ -2,22 +2,29 @@
 
 Each reader yields ``(header, chunk, problems)``: the normalised header, a frame of text (missing
 values as NaN) whose index holds 1-based data-row numbers (the first record after the header is
-row 1; blank lines count), and problem rows for lines it could not parse (too many fields).
-Readers are I/O only; validation is :mod:`acm_helpers.intake.quality`, orchestration :mod:`acm_helpers.intake.intake`.
+row 1; blank lines count), and problem rows for records it could not take (too many or too few
+fields, broken quoting). Readers are I/O only; validation is :mod:`acm_helpers.intake.quality`,
+orchestration :mod:`acm_helpers.intake.intake`.
+
+Every CSV reader takes the :class:`~acm_helpers.intake.sniff.Dialect` that
+:func:`acm_helpers.intake.sniff.sniff` found (the file is already known to decode strictly):
 
 - :func:`arrow_chunks`: pyarrow's streaming CSV reader, fast; raises :class:`Irregular` at a line
   it cannot number exactly, and the caller re-reads with
-- :func:`csv_chunks`: pandas' C parser, exact row numbers, malformed lines reported;
-- :func:`xlsx_chunks`: openpyxl in read-only mode (first sheet, or one named ``episodes``).
+- :func:`csv_chunks`: Python's csv module, exact row numbers, short, long and badly quoted
+  records reported;
+- :func:`xlsx_chunks`: openpyxl in read-only mode, cached cell values (not formula text), the
+  sheet named ``episodes`` in any case, else the one holding the template header.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import re
+import sys
 import warnings
-from collections.abc import Iterable, Iterator
+import zipfile
+from collections.abc import Iterator
 from datetime import date, datetime
 from pathlib import Path
 
@@ -25,177 +32,141 @@ import numpy as np
 import pandas as pd
 
 from acm_helpers.core.errors import IntakeError, Irregular
-from acm_helpers.intake import quality as qc
+from acm_helpers.intake.parse import PROBLEM_COLUMNS, empty_problems
+from acm_helpers.intake.sniff import SNIFF_BYTES, Dialect, head, normalize_header, what_it_is
 
 CSV_SUFFIXES = {".csv", ".txt", ".tsv"}
 XLSX_SUFFIXES = {".xlsx", ".xlsm"}
-SNIFF_BYTES = 1 << 20
 DELIMITERS = (",", ";", "\t", "|")
-NA_TEXT = ["", "NA", "N/A", "n/a", "NULL", "null", "None", "NaN", "nan", "#N/A"]
-FALLBACK_ENCODINGS = ("cp1252", "latin-1")
-LATIN_GUESSES = {
-    "cp1250",
-    "cp1252",
-    "cp1254",
-    "cp1257",
-    "cp1258",
-    "latin_1",
-    "iso8859_2",
-    "iso8859_3",
-    "iso8859_4",
-    "iso8859_9",
-    "iso8859_10",
-    "iso8859_13",
-    "iso8859_14",
-    "iso8859_15",
-    "iso8859_16",
-    "mac_roman",
-    "mac_latin2",
-}
-SKIPPED_RE = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
+# Text read as "no value" in every column. "nan"/"NaN" are not here: in a number column they
+# are quarantined as not finite (parse.NAN_TEXT), elsewhere read as missing.
+NA_TEXT = ["", "NA", "N/A", "n/a", "NULL", "null", "None", "#N/A"]
 
 
-def sniff(path: Path) -> tuple[str, str]:
-    """Encoding (BOM, UTF-8, else charset-normalizer's guess) and delimiter (most frequent in header)."""
-    with open(path, "rb") as fh:
-        sample = fh.read(SNIFF_BYTES)
-    if not sample.strip():
-        raise IntakeError(
-            f"{path.name}: the file holds no text (only blanks). Ask the provider to send it again."
-        )
-    if sample.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    elif sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    elif b"\x00" in sample:
-        raise IntakeError(
-            f"{path.name}: not a text file (binary content). Send the data as CSV or XLSX."
-        )
-    else:
-        try:
-            codecs.getincrementaldecoder("utf-8")().decode(sample, final=len(sample) < SNIFF_BYTES)
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            from charset_normalizer import from_bytes
+def csv_chunks(path: Path, dialect: Dialect, chunk_rows: int) -> Iterator:
+    """Exact reader: every record numbered, short, long and badly quoted ones reported.
 
-            best = from_bytes(sample).best()
-            if best is None:
-                raise IntakeError(
-                    f"{path.name}: cannot tell the text encoding; ask for a UTF-8 CSV."
-                ) from None
-            encoding = best.encoding
-            if encoding in LATIN_GUESSES and decodes(sample, "cp1252"):
-                encoding = "cp1252"  # a few accented letters fit any Latin code page; Excel (US) writes cp1252
-    text = sample.decode(encoding, errors="replace")
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    delimiter = max(DELIMITERS, key=first.count)
-    return encoding, delimiter
-
-
-def decodes(sample: bytes, encoding: str) -> bool:
-    try:
-        sample.decode(encoding)
-        return True
-    except UnicodeDecodeError:
-        return False
-
-
-def normalize_header(names: Iterable[object]) -> list[str]:
-    """Header cells to canonical spelling: trimmed, lower case, runs of non-alphanumerics -> ``_``."""
-    out = []
-    for name in names:
-        text = "" if name is None else str(name).replace("\ufeff", "")
-        out.append(re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_"))
-    return out
-
-
-def csv_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> Iterator:
-    truncated = truncated_tail(path, encoding, delimiter)
+    Why the csv module and not pandas: pandas pads a short record with blanks, so a row cut
+    after ``enrollment_date`` loaded as a stayer, and renames a repeated header name
+    (``zip.1``), so a duplicated column loaded as another one.
+    """
+    truncated = truncated_tail(path, dialect)
     if truncated:
         raise IntakeError(
             f"{path.name}: the file looks truncated ({truncated}). Ask the provider to resend it complete."
         )
-    try:
-        reader = pd.read_csv(
-            path,
-            sep=delimiter,
-            encoding=encoding,
-            dtype="str",
-            chunksize=chunk_rows,
-            skip_blank_lines=False,
-            on_bad_lines="warn",
-            keep_default_na=False,
-            na_values=NA_TEXT,
-            engine="c",
-        )
-    except pd.errors.EmptyDataError:
-        raise IntakeError(
-            f"{path.name}: no header row. Use the program's template header."
-        ) from None
-    bad_rows: list[int] = []
-    it = iter(reader)
-    with reader:
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # long fields are quarantined, not fatal
+    na = set(NA_TEXT)
+    with open(path, encoding=dialect.encoding, newline="") as fh:
+        for _ in range(dialect.skip_lines):
+            fh.readline()
+        reader = csv.reader(fh, delimiter=dialect.delimiter, strict=True)
+        try:
+            names = next(reader)
+        except StopIteration:
+            raise IntakeError(
+                f"{path.name}: no header row. Use the program's template header."
+            ) from None
+        except csv.Error as exc:
+            raise IntakeError(
+                f"{path.name}: cannot read the header row ({exc}). Use the program's template header."
+            ) from None
+        header = normalize_header(names)
+        width = len(header)
+        rows: list[list] = []
+        index: list[int] = []
+        problems: list[tuple] = []
+        ordinal = 0
         while True:
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always", pd.errors.ParserWarning)
-                try:
-                    chunk = next(it)
-                except StopIteration:
-                    break
-                except pd.errors.ParserError as exc:
+            try:
+                rec = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                ordinal += 1
+                if "unexpected end of data" in str(exc):
                     raise IntakeError(
-                        f"{path.name}: cannot parse the file ({exc}); it may be truncated or "
-                        "have an unclosed quote. Ask the provider to resend it."
+                        f"{path.name}: a quote opened on data row {ordinal:,} is never closed, so "
+                        "the file may be truncated or have an unclosed quote. Ask the provider "
+                        "to resend it."
                     ) from None
-            skipped = []
-            for w in caught:
-                found = SKIPPED_RE.findall(str(w.message))
-                if not found:
-                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-                for line, expected, saw in found:
-                    bad_rows.append(int(line) - 1)
-                    skipped.append(
-                        (
-                            int(line) - 1,
-                            "",
-                            "",
-                            f"row has {saw} fields but the header has {expected} "
-                            "(an unquoted delimiter inside a value?)",
-                        )
+                problems.append((ordinal, "", "", f"broken quoting ({exc})"))
+                continue
+            ordinal += 1
+            if not rec:
+                rows.append([None] * width)  # a blank line: counted, skipped by intake
+                index.append(ordinal)
+            elif len(rec) == width:
+                rows.append([None if v in na else v for v in rec])
+                index.append(ordinal)
+            else:
+                why = (
+                    "an unquoted delimiter inside a value?"
+                    if len(rec) > width
+                    else "cut short, or a line break inside an unquoted value?"
+                )
+                problems.append(
+                    (
+                        ordinal,
+                        "",
+                        "",
+                        f"row has {len(rec)} fields but the header has {width} ({why})",
                     )
-            header = normalize_header(chunk.columns)
-            chunk.columns = header
-            chunk.index = data_rows(chunk.index.to_numpy(), sorted(bad_rows))
-            yield header, chunk, pd.DataFrame(skipped, columns=qc.PROBLEM_COLUMNS)
+                )
+            if len(rows) >= chunk_rows:
+                yield header, _text_frame(rows, header, index), _problems(problems)
+                rows, index, problems = [], [], []
+        if rows or problems or ordinal == 0:
+            yield header, _text_frame(rows, header, index), _problems(problems)
 
 
-def arrow_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> Iterator:
+def _text_frame(rows: list[list], header: list[str], index: list[int]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=range(len(header)), dtype=object)
+    frame.columns = header
+    frame.index = pd.Index(np.asarray(index, dtype="int64"))
+    return frame.astype("str") if len(frame.columns) else frame
+
+
+def _problems(rows: list[tuple]) -> pd.DataFrame:
+    if not rows:
+        return empty_problems()
+    return pd.DataFrame(rows, columns=PROBLEM_COLUMNS).astype({"row": "int64"})
+
+
+def arrow_chunks(path: Path, dialect: Dialect, chunk_rows: int) -> Iterator:
     """Fast path: pyarrow's streaming CSV reader, every column as text.
 
     It stops with :class:`Irregular` at the first line whose data-row number it could not
-    keep exact (blank or malformed lines, undecodable bytes); the caller then re-reads the file
-    with :func:`csv_chunks`, which quarantines such lines with their row numbers.
+    keep exact (blank, short or long lines); the caller then re-reads the file with
+    :func:`csv_chunks`, which quarantines such lines with their row numbers.
     """
     import pyarrow as pa
     import pyarrow.csv as pcsv
 
-    with open(path, encoding=encoding, errors="replace", newline="") as fh:
-        names = next(csv.reader(fh, delimiter=delimiter), [])
+    with open(path, encoding=dialect.encoding, newline="") as fh:
+        for _ in range(dialect.skip_lines):
+            fh.readline()
+        try:
+            names = next(csv.reader(fh, delimiter=dialect.delimiter), [])
+        except csv.Error as exc:
+            raise Irregular(str(exc)) from None
     if not names:
         raise Irregular("no header")
     header = normalize_header(names)
-    arrow_enc = "utf8" if encoding in ("utf-8", "utf-8-sig") else encoding
+    if len(set(header)) < len(header):
+        raise Irregular("repeated header names")  # the exact reader reports them unmangled
+    arrow_enc = "utf8" if dialect.encoding in ("utf-8", "utf-8-sig") else dialect.encoding
     try:
         reader = pcsv.open_csv(
             path,
             read_options=pcsv.ReadOptions(
                 column_names=[f"c{i}" for i in range(len(names))],
-                skip_rows=1,
+                skip_rows=1 + dialect.skip_lines,
                 block_size=16 << 20,
                 encoding=arrow_enc,
             ),
             parse_options=pcsv.ParseOptions(
-                delimiter=delimiter, newlines_in_values=True, ignore_empty_lines=False
+                delimiter=dialect.delimiter, newlines_in_values=True, ignore_empty_lines=False
             ),
             convert_options=pcsv.ConvertOptions(
                 column_types={f"c{i}": pa.string() for i in range(len(names))},
@@ -203,7 +174,7 @@ def arrow_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> 
                 strings_can_be_null=True,
             ),
         )
-    except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
+    except (pa.ArrowInvalid, UnicodeDecodeError, LookupError) as exc:
         if "Empty CSV file" in str(exc):
             return  # header only
         raise Irregular(str(exc)) from None
@@ -216,80 +187,97 @@ def arrow_chunks(path: Path, encoding: str, delimiter: str, chunk_rows: int) -> 
                 part = frame.iloc[lo : lo + chunk_rows]
                 part.index = pd.RangeIndex(start, start + len(part))
                 start += len(part)
-                yield header, part, qc.empty_problems()
+                yield header, part, empty_problems()
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise Irregular(str(exc)) from None
 
 
-def data_rows(ordinal: np.ndarray, skipped_rows: list[int]) -> pd.Index:
-    """Data row numbers of parsed rows, given the data rows pandas skipped as malformed."""
-    if not skipped_rows:
-        return pd.Index(ordinal + 1)
-    gaps = (
-        np.asarray(skipped_rows) - 1 - np.arange(len(skipped_rows))
-    )  # parsed rows before each skip
-    return pd.Index(ordinal + 1 + np.searchsorted(gaps, ordinal, side="right"))
-
-
-def truncated_tail(path: Path, encoding: str, delimiter: str) -> str | None:
+def truncated_tail(path: Path, dialect: Dialect) -> str | None:
     """A last line without a newline and with fewer fields than the header means a cut-off file."""
-    if encoding == "utf-16":
+    encoding, delimiter = dialect.encoding, dialect.delimiter
+    if encoding.startswith("utf-16") or encoding.startswith("utf-32"):
         return None
     size = path.stat().st_size
     with open(path, "rb") as fh:
+        for _ in range(dialect.skip_lines):
+            fh.readline()
         head = fh.readline()
         fh.seek(max(0, size - 65536))
         tail = fh.read()
     if tail.endswith((b"\n", b"\r")) or b"\n" not in tail.strip(b"\r\n"):
         return None
     last = tail.rsplit(b"\n", 1)[-1].decode(encoding, errors="replace")
-    want = len(
-        next(
-            csv.reader([head.decode(encoding, errors="replace").strip("\r\n")], delimiter=delimiter)
+    try:
+        want = len(
+            next(
+                csv.reader(
+                    [head.decode(encoding, errors="replace").strip("\r\n")], delimiter=delimiter
+                )
+            )
         )
-    )
-    got = len(next(csv.reader([last], delimiter=delimiter), []))
+        got = len(next(csv.reader([last], delimiter=delimiter), []))
+    except csv.Error:
+        return None  # a quote that runs over the end: the exact reader names its row
     if got < want:
         return f"the last line has {got} of {want} fields and no line end"
     return None
 
 
 def xlsx_chunks(path: Path, chunk_rows: int) -> Iterator:
-    import zipfile
+    """A workbook's data sheet, as the cached values Excel shows (never formula text).
+
+    The sheet: the one named ``episodes`` (any case, spaces trimmed), else the only sheet, else
+    the first whose header has ``episode_id``; otherwise refused with the list of sheets.
+    """
     import zlib
 
     from openpyxl import load_workbook
 
-    broken = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError, ValueError)
+    sample = head(path, SNIFF_BYTES)
+    if not sample.startswith(b"PK\x03\x04"):
+        what = what_it_is(path, sample)
+        raise IntakeError(
+            f"{path.name}: not an XLSX workbook: it is "
+            f"{what or 'not a zip container (text or another format renamed .xlsx)'}."
+        )
+    broken = (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError, ValueError, TypeError)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "no default style" from some writers
-            book = load_workbook(path, read_only=True, data_only=False)
+            book = load_workbook(path, read_only=True, data_only=True)
     except broken as exc:
         raise IntakeError(
             f"{path.name}: not a readable XLSX workbook ({type(exc).__name__}: {exc}); it may be "
             "truncated or another format renamed .xlsx. Ask the provider to resend it."
         ) from None
     try:
-        sheet = book["episodes"] if "episodes" in book.sheetnames else book.worksheets[0]
-        rows = sheet.iter_rows(values_only=True)
-        first = next(rows, None)
-        if first is None:
-            raise IntakeError(
-                f"{path.name}: the first sheet is empty. Put the rows under the template header."
-            )
-        header = normalize_header(first)
-        keep = [i for i, h in enumerate(header) if h]
-        header = [header[i] for i in keep]
-        buffer, start = [], 1
+        sheet, rows, first = _data_sheet(path, book)
+        full_header = normalize_header(first)
+        keep = [i for i, h in enumerate(full_header) if h]
+        header = [full_header[i] for i in keep]
+        uncached = _uncached_formulas(book[sheet])
+        buffer, index, problems, ordinal = [], [], [], 0
         for values in rows:
+            ordinal += 1
+            if ordinal in uncached:
+                col = uncached[ordinal]
+                problems.append(
+                    (
+                        ordinal,
+                        full_header[col] if col < len(full_header) else "",
+                        "",
+                        "a formula with no saved value (the workbook was never recalculated): "
+                        "open it in Excel, save it and resend",
+                    )
+                )
+                continue
             buffer.append([values[i] if i < len(values) else None for i in keep])
+            index.append(ordinal)
             if len(buffer) >= chunk_rows:
-                yield header, xlsx_frame(buffer, header, start), qc.empty_problems()
-                start += len(buffer)
-                buffer = []
-        if buffer or start == 1:
-            yield header, xlsx_frame(buffer, header, start), qc.empty_problems()
+                yield header, xlsx_frame(buffer, header, index), _problems(problems)
+                buffer, index, problems = [], [], []
+        if buffer or problems or ordinal == 0:
+            yield header, xlsx_frame(buffer, header, index), _problems(problems)
     except broken as exc:
         raise IntakeError(
             f"{path.name}: the workbook is damaged ({type(exc).__name__}); it may be truncated. "
@@ -299,11 +287,71 @@ def xlsx_chunks(path: Path, chunk_rows: int) -> Iterator:
         book.close()
 
 
-def xlsx_frame(rows: list[list], header: list[str], start: int) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=header, dtype=object)
+def _data_sheet(path: Path, book) -> tuple:
+    names = list(book.sheetnames)
+    listed = ", ".join(repr(n) for n in names) or "(none)"
+    named = [n for n in names if n.strip().casefold() == "episodes"]
+    candidates = named or names
+    for name in candidates:
+        rows = book[name].iter_rows(values_only=True)
+        first = next(rows, None)
+        if first is None:
+            if named or len(names) == 1:
+                raise IntakeError(
+                    f"{path.name}: sheet {name!r} is empty (sheets: {listed}). Put the rows "
+                    "under the template header."
+                )
+            continue
+        if named or len(names) == 1 or "episode_id" in normalize_header(first):
+            return name, rows, first
+    raise IntakeError(
+        f"{path.name}: no sheet is named 'episodes' or starts with the template header "
+        f"(episode_id, client_id, ...). Sheets in the workbook: {listed}. Rename the data sheet "
+        "to 'episodes' and resend."
+    )
+
+
+UNCACHED_RE = re.compile(
+    rb'<c r="([A-Z]+)(\d+)"[^>]*>(?:<f>[^<]*</f>|<f[^>]*/>|<f [^>]*>[^<]*</f>)(?:<v\s*/>|<v></v>)?</c>'
+)
+
+
+def _uncached_formulas(sheet) -> dict[int, int]:
+    """Data rows (-> 0-based column) holding a formula without a cached value.
+
+    Why: read as cached values, such a cell is empty, which would load silently as a missing
+    value; a workbook written by a program that never recalculated it has them.
+    """
+    from openpyxl.utils import column_index_from_string
+
+    try:
+        stream = sheet.parent._archive.open(sheet._worksheet_path)
+    except (AttributeError, KeyError, OSError):
+        return {}
+    found: dict[int, int] = {}
+    tail = b""
+    with stream:
+        while True:
+            block = stream.read(4 << 20)
+            data = tail + block
+            for m in UNCACHED_RE.finditer(data):
+                found.setdefault(
+                    int(m.group(2)) - 1, column_index_from_string(m.group(1).decode()) - 1
+                )
+            if not block:
+                return {r: c for r, c in found.items() if r >= 1}
+            tail = data[-1024:]
+
+
+def xlsx_frame(rows: list[list], header: list[str], index: list[int]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=range(len(header)), dtype=object)
     frame = frame.apply(lambda col: col.map(cell_text)).astype("str")
-    frame.index = pd.RangeIndex(start, start + len(rows))
+    frame.columns = header
+    frame.index = pd.Index(np.asarray(index, dtype="int64"))
     return frame
+
+
+AMBIGUOUS_FLOAT = re.compile(r"-?[1-9]\d{0,2}\.\d{3}")
 
 
 def cell_text(value: object) -> object:
@@ -320,5 +368,7 @@ def cell_text(value: object) -> object:
         return value.isoformat()
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
+    if isinstance(value, float) and AMBIGUOUS_FLOAT.fullmatch(repr(value)):
+        return repr(value) + "0"  # a number cell is not ambiguous: 1.234 is not "1,234"
     text = str(value)
     return None if text.strip() == "" else text

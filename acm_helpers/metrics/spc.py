@@ -43,6 +43,7 @@ arrive (what the engine's flags use).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -139,7 +140,8 @@ def _centre_and_mr(base: np.ndarray, screen: bool) -> tuple[np.ndarray, np.ndarr
     A moving range needs both of its points in the baseline. When every moving range is zero,
     screening would remove them all; mR-bar then stays zero (limits on the mean).
     """
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # rows without a baseline: NaN
         mean = np.nanmean(base, axis=1)
         mr = np.abs(np.diff(base, axis=1))
         amr = np.nanmean(mr, axis=1)
@@ -271,7 +273,7 @@ def xmr(
     )
     points["signal"] = points["point_type"].map(SIGNALS).fillna("")
     assurance = ""
-    if n and target is not None and not short.count(len(starts) - 1):
+    if n and target is not None and (len(starts) - 1) not in short:
         assurance = str(
             _assurance(
                 np.array([float(target)]),

@@ -55,6 +55,7 @@ NEAR = 2 * LIMIT / 3  # 2 sigma
 SCREEN = 3.267  # D4 for n = 2: moving ranges at or above 3.267 x mR-bar are screened out
 RUN_LENGTH = 7
 TREND_LENGTH = 7
+EPS = 1e-9  # relative tolerance of "equal" (see _tolerance)
 MIN_POINTS = 12  # NHSRplotthedots warns ("short_group_warning") under 12 points per segment
 
 COMMON = "common_cause"
@@ -152,9 +153,15 @@ def _centre_and_mr(base: np.ndarray, screen: bool) -> tuple[np.ndarray, np.ndarr
     return mean, amr
 
 
-def _side_matrix(w: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """sign(x - mean) of each window point, NaN where the window has no point."""
-    return np.sign(w - mean[:, None])
+def _tolerance(mean: np.ndarray | float) -> np.ndarray:
+    """How close two values must be to count as equal: rates computed as 9 / 10 in different
+    months differ in the 17th digit, and a flat series must not signal because of it."""
+    return EPS * np.maximum(1.0, np.abs(mean))
+
+
+def _sign(x: np.ndarray, tol: np.ndarray | float) -> np.ndarray:
+    """sign(x), 0 within ``tol`` of zero (NaN stays NaN)."""
+    return np.where(np.abs(x) <= tol, 0.0, np.sign(x))
 
 
 def _run_end(side: np.ndarray, k: int) -> np.ndarray:
@@ -163,9 +170,9 @@ def _run_end(side: np.ndarray, k: int) -> np.ndarray:
     return (last == 1).all(axis=1) | (last == -1).all(axis=1)
 
 
-def _trend_end(w: np.ndarray, k: int) -> np.ndarray:
+def _trend_end(w: np.ndarray, k: int, tol: np.ndarray) -> np.ndarray:
     """+1 (each of the last ``k`` points higher than the one before), -1 (each lower), else 0."""
-    d = np.diff(w[:, -k:], axis=1)
+    d = _sign(np.diff(w[:, -k:], axis=1), tol)
     return np.where((d > 0).all(axis=1), 1, np.where((d < 0).all(axis=1), -1, 0))
 
 
@@ -252,10 +259,13 @@ def xmr(
         mean, amr = _centre_and_mr(base, rules.screen_outliers)
         m, r = float(mean[0]), float(amr[0])
         lo, hi = m - LIMIT * r, m + LIMIT * r
-        out = (seg > hi) | (seg < lo)
-        nr = ~out & ((seg < m - NEAR * r) | (seg > m + NEAR * r))
-        sd = np.sign(seg - m)
-        types, rules_hit = _classify_series(seg, sd, out, nr, dirn, rules)
+        tol = float(_tolerance(m))
+        out = (_sign(seg - hi, tol) > 0) | (_sign(seg - lo, tol) < 0)
+        nr = ~out & (
+            (_sign(seg - (m - NEAR * r), tol) < 0) | (_sign(seg - (m + NEAR * r), tol) > 0)
+        )
+        sd = _sign(seg - m, tol)
+        types, rules_hit = _classify_series(seg, sd, out, nr, dirn, rules, tol)
         cols["mean"][a:b], cols["lpl"][a:b], cols["upl"][a:b] = m, lo, hi
         outside[a:b], near[a:b], side[a:b] = out, nr, sd
         rule[a:b], ptype[a:b] = rules_hit, types
@@ -303,6 +313,7 @@ def _classify_series(
     near: np.ndarray,
     direction: int,
     rules: Rules,
+    tol: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Point types and rules of one segment with its limits: a point is special cause when it is
     part of any rule's window (``ptd_part_of_seven_trend``, ``ptd_part_of_two_in_three``)."""
@@ -317,7 +328,7 @@ def _classify_series(
         np.concatenate([np.zeros(width - 1, bool), near]), width
     )
     run_end = _run_end(sides, kr)
-    trend_end = _trend_end(wins, kt)
+    trend_end = _trend_end(wins, kt, np.full((len(wins), 1), tol))
     three_end = _two_of_three_end(sides, nears)
 
     def part_of(ends: np.ndarray, k: int) -> np.ndarray:
@@ -330,7 +341,7 @@ def _classify_series(
     in_three = part_of(three_end, 3) & near
     # a trend point's side: the step to its right when the next point is also in a trend,
     # else the step from its left (NHSRplotthedots' ``sdy``)
-    step = np.sign(np.diff(y))
+    step = _sign(np.diff(y), tol)
     right = np.concatenate([step, step[-1:]]) if n > 1 else np.zeros(n)
     left = np.concatenate([[0.0], step])
     nxt = np.concatenate([in_trend[1:], [False]])
@@ -381,7 +392,8 @@ def as_of(
 
     Returns:
         A frame on ``frame``'s index with ``spc_mean``, ``spc_lpl``, ``spc_upl`` (null when the
-        point has no limits), ``spc_rule`` ("" or one of :data:`RULES`), ``spc_point_type``
+        point has no limits), ``spc_rule`` ("" or one of :data:`RULES`), ``spc_side`` (+1 high,
+        -1 low: the side of the mean, or a trend's direction; 0 without a rule), ``spc_point_type``
         ("" without limits), ``spc_signal`` ("" without limits, else "common", "improvement",
         "concern" or "neither") and ``spc_assurance`` ("" without a target or limits).
     """
@@ -391,6 +403,7 @@ def as_of(
             "spc_lpl": np.nan,
             "spc_upl": np.nan,
             "spc_rule": "",
+            "spc_side": 0,
             "spc_point_type": "",
             "spc_signal": "",
             "spc_assurance": "",
@@ -415,12 +428,14 @@ def as_of(
     n_base = (~np.isnan(base)).sum(axis=1)
     mean, amr = _centre_and_mr(base, rules.screen_outliers)
     lpl, upl = mean - LIMIT * amr, mean + LIMIT * amr
-    outside_w = (w > upl[:, None]) | (w < lpl[:, None])
-    near_w = ~outside_w & ((w < (mean - NEAR * amr)[:, None]) | (w > (mean + NEAR * amr)[:, None]))
-    side_w = _side_matrix(w, mean)
+    tol = _tolerance(mean)[:, None]
+    outside_w = (_sign(w - upl[:, None], tol) > 0) | (_sign(w - lpl[:, None], tol) < 0)
+    near_lo, near_hi = (mean - NEAR * amr)[:, None], (mean + NEAR * amr)[:, None]
+    near_w = ~outside_w & ((_sign(w - near_lo, tol) < 0) | (_sign(w - near_hi, tol) > 0))
+    side_w = _sign(w - mean[:, None], tol)
     enough = n_base >= rules.min_points
     run = _run_end(side_w, rules.run_length)
-    trend = _trend_end(w, rules.trend_length)
+    trend = _trend_end(w, rules.trend_length, tol)
     three = _two_of_three_end(side_w, near_w) & near_w[:, -1]
     last_out = outside_w[:, -1]
     rule = np.select([last_out, trend != 0, three, run], list(RULES), default="")
@@ -436,6 +451,7 @@ def as_of(
             "spc_lpl": lim_lo,
             "spc_upl": lim_hi,
             "spc_rule": rule,
+            "spc_side": np.where(rule != "", side, 0),
             "spc_point_type": types,
             "spc_signal": pd.Series(types).map(SIGNALS).fillna("").to_numpy(),
             "spc_assurance": _assurance(tgt, lim_lo, lim_hi, dirn),

@@ -30,10 +30,12 @@ points, ``ptd_rebase``):
   failing side is ``consistent_fail``, on the passing side ``consistent_pass``, within them
   ``inconsistent`` ("hit and miss").
 
-Two deliberate differences, both documented where they apply: a segment with fewer than
-``min_points`` points gets no limits (NHSRplotthedots draws them and warns under 12), and a
-segment whose moving ranges are all zero keeps limits equal to the mean (NHSRplotthedots'
-screening would remove every moving range and leave no limits).
+Two deliberate differences: a segment with fewer than ``min_points`` points gets no limits
+(NHSRplotthedots draws them and warns under 12); and screening never leaves mR-bar at zero when
+some moving range is not (NHSRplotthedots' screening would remove the only non-zero ranges of a
+near-flat series, e.g. integer medians, and give zero-width limits that flag every month).
+Values within a relative 1e-9 count as equal, so rates such as 9 / 10 computed in different
+months do not signal on rounding.
 
 Two entry points, one set of rules: :func:`xmr` charts a whole series (what NHSRplotthedots
 returns, tested against its published examples); :func:`as_of` classifies every month of many
@@ -138,8 +140,10 @@ class Chart:
 def _centre_and_mr(base: np.ndarray, screen: bool) -> tuple[np.ndarray, np.ndarray]:
     """Mean and screened mR-bar of each row of ``base`` (NaN = not in the baseline).
 
-    A moving range needs both of its points in the baseline. When every moving range is zero,
-    screening would remove them all; mR-bar then stays zero (limits on the mean).
+    A moving range needs both of its points in the baseline. When screening would leave no
+    moving range above zero (a flat series, or integer medians of 5 days with one month of 6),
+    mR-bar keeps its unscreened value: zero-width limits would flag every month that differs
+    from the mean by a day.
     """
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # rows without a baseline: NaN
@@ -149,7 +153,7 @@ def _centre_and_mr(base: np.ndarray, screen: bool) -> tuple[np.ndarray, np.ndarr
         if screen:
             kept = np.where(mr < SCREEN * amr[:, None], mr, np.nan)
             screened = np.nanmean(kept, axis=1)
-            amr = np.where(amr > 0, screened, amr)
+            amr = np.where(screened > 0, screened, amr)
     return mean, amr
 
 

@@ -309,3 +309,15 @@ def test_as_of_skips_missing_values():
     out = spc.as_of(f, ["series"])
     assert out.loc[12, "spc_signal"] == "" and np.isnan(out.loc[12, "spc_mean"])
     assert out.loc[13, "spc_rule"] == "astronomical"
+
+
+def test_screening_never_leaves_zero_width_limits():
+    # integer medians: 6 days once, then 5 days; the one moving range of 1 is at least 3.267 x
+    # 1 / 11 and would be screened, leaving mR-bar 0: it is kept, mR-bar 1 / 11
+    y = [6.0] + [5.0] * 11
+    p = spc.xmr(y).points
+    assert p["upl"].iloc[0] - p["mean"].iloc[0] == pytest.approx(2.66 / 11)
+    # the 6 stands out (6 > 61 / 12 + 0.24); the 5s, 1 / 12 under the mean, do not
+    assert p.index[p["outside_limits"]].tolist() == [0]
+    flat = spc.xmr([0.9] * 3 + [9 / 10] * 9).points  # equal within rounding: no signal
+    assert (flat["point_type"] == "common_cause").all()

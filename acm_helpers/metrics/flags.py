@@ -360,8 +360,9 @@ def _spc_sentence(row, m: Metric, f) -> str:
         )
     if row.spc_rule_ == "two_of_three":
         limit = row.control_high if high else row.control_low
+        shown = text.distinct(limit, row.value, m.format, m.unit)
         return (
-            f"{lead}: 2 of the last 3 months close to the {'upper' if high else 'lower'} "
-            f"control limit of {f(limit)} (beyond two sigma), {f(row.value)} this month."
+            f"{lead}: 2 of the last 3 months beyond two sigma {side} the centre line of {centre} "
+            f"(control limit {shown}), {f(row.value)} this month."
         )
     return f"{lead}: {RUN_LENGTH} months in a row {side} the centre line of {centre}."

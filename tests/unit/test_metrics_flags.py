@@ -115,12 +115,14 @@ def spc_rows(ph: dict[str, int], months: list[str], provider: str) -> list[dict]
 @pytest.fixture(scope="module")
 def varied():
     """XmR data (20 leavers a month). a: 9 and 11 exits in turn through 2025, then 19 in
-    2026-01. b: 9 and 11 in turn in 2025-01..06, then 5 and 7 in turn (a shift down)."""
+    2026-01. b: 9 and 11 in turn in 2025-01..06, then 5 and 7 in turn (a shift down). c: 8 and
+    12 in turn in 2025-01..08, then 6, 7, ..., 12 (a rising trend)."""
     months = month_range("2025-01", "2026-03")
     a = {m: (9 if i % 2 == 0 else 11) for i, m in enumerate(months)} | {"2026-01": 19}
     b = {m: (9 if i % 2 == 0 else 11) if i < 6 else (5 if i % 2 == 0 else 7)
          for i, m in enumerate(months)}  # fmt: skip
-    return episodes(spc_rows(a, months, "a") + spc_rows(b, months, "b"))
+    c = dict(zip(months, [8, 12] * 4 + [6, 7, 8, 9, 10, 11, 12], strict=True))
+    return episodes(spc_rows(a, months, "a") + spc_rows(b, months, "b") + spc_rows(c, months, "c"))
 
 
 def test_flag_special_cause_outside_limits_is_an_improvement(varied):
@@ -156,6 +158,22 @@ def test_flag_special_cause_shift_of_seven_is_a_concern(varied):
         "Concern (special cause): 7 months in a row below the centre line of 38.8%."
         in jan["flag_reasons"]
     )
+
+
+def test_flag_special_cause_trend_of_seven(varied):
+    values = metrics.compute(make_program(metrics=["exits"]), varied)
+    mar = cell(values, "exits", "c", "2026-03")
+    # mean (8 x 50% + 315%) / 15 = 47.7%; moving ranges seven of 20 points, one of 30, six of 5:
+    # mR-bar 2 / 14, upper limit 47.7% + 2.66 x 2 / 14 = 85.7%: 60% is inside, but it ends
+    # seven months each higher than the month before
+    assert mar["centre_line"] == pytest.approx(7.15 / 15)
+    assert mar["control_high"] == pytest.approx(7.15 / 15 + 2.66 * 2 / 14)
+    assert mar["spc_signal"] == "improvement"
+    assert (
+        "Improvement (special cause): 7 months in a row each higher than the month before, "
+        "to 60%." in mar["flag_reasons"]
+    )
+    assert not cell(values, "exits", "c", "2026-02")["flag_special_cause"]  # six rises only
 
 
 def test_flag_special_cause_rebased_at_the_roadmap_change_month(varied):

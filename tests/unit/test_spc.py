@@ -9,6 +9,10 @@ Published examples come from the NHS-R community's NHSRplotthedots R package
   (moving ranges screened) or -4.596625 / 5.935457 (``screen_outliers = FALSE``);
 - ``tests/testthat/_snaps/ptd_spc.md`` (summary of ``ptd_spc`` on the same series): 20 points,
   20 common cause, no improvement, no concern;
+- ``tests/testthat/test-integration_tests.R``, "ae_all performance spc returns expected values":
+  England's A&E 4-hour performance (NHSRdatasets ``ae_attendances``), 36 months, point types
+  from the snapshot ``tests/testthat/_snaps/integration_tests.md`` (decoded from its R
+  serialization);
 - ``test-ptd_spc_standard.R``, "it only reports special cause for 2 of 3 points close to limits
   when they are on the same side of the mean": ``rep(c(1, -1), 8)`` with ``data[15] <- 5.5`` and
   ``data[16] <- -5.5`` leaves both last points ``common_cause``.
@@ -47,6 +51,51 @@ RNORM_123 = [
     0.70135590,
     -0.47279141,
 ]
+# England's A&E 4-hour performance, all trusts, April 2016 - March 2019 (NHSRdatasets
+# ``ae_attendances``: 1 - breaches / attendances). NHSRplotthedots' integration test "ae_all
+# performance spc returns expected values" charts it with ``ptd_spc(ae_all(), performance,
+# period, fix_after_n_points = 12)``; its snapshot (``tests/testthat/_snaps/integration_tests.md``,
+# an R-serialized data frame, decoded) holds these values and the point types below.
+AE_PERFORMANCE = [
+    0.9003512724457525,
+    0.9027555860390081,
+    0.9055994429248081,
+    0.9028524786030435,
+    0.909763097023593,
+    0.9064786853944554,
+    0.8905308979446662,
+    0.8837903610883545,
+    0.8617594559611471,
+    0.851413411900772,
+    0.8753090395991286,
+    0.9000949482943537,
+    0.9051525263083392,
+    0.8970035160821932,
+    0.9072518525056468,
+    0.9034785895858326,
+    0.9029928875860346,
+    0.8966609396555797,
+    0.8994186788850258,
+    0.8876655246839736,
+    0.8498503458662225,
+    0.8529918213516818,
+    0.8504476893558943,
+    0.8462121637147311,
+    0.8857248828216929,
+    0.9039011151983545,
+    0.9076297242234981,
+    0.8931949047110505,
+    0.8972702710007838,
+    0.8894368286304747,
+    0.8900933497219513,
+    0.8760446687116353,
+    0.8644632183941728,
+    0.843525141560121,
+    0.8422525009629417,
+    0.8660427671795345,
+]
+C, I, X = "common_cause", "special_cause_improvement", "special_cause_concern"  # noqa: E741
+AE_POINT_TYPES = [C] * 9 + [X] * 1 + [C] * 1 + [I] * 8 + [C] * 1 + [X] * 4 + [C] * 5 + [X] * 7
 ALT = [10.0, 12.0] * 6  # mean 11, every moving range 2: limits 11 +/- 5.32, near 11 +/- 3.5467
 
 
@@ -94,6 +143,27 @@ def test_two_near_points_on_opposite_sides_are_common_cause():
     p = spc.xmr(y).points
     assert p["close_to_limits"].tail(2).tolist() == [True, True]
     assert p["point_type"].tail(2).tolist() == ["common_cause", "common_cause"]
+
+
+def test_ae_performance_point_types_match_nhsrplotthedots():
+    chart = spc.xmr(AE_PERFORMANCE, direction="up", fix_after_n_points=12)
+    p = chart.points
+    # snapshot: mean 0.8908916, lpl 0.8614050, upl 0.9203781 (from the first 12 months)
+    assert p["mean"].iloc[0] == pytest.approx(0.8908915564349236, abs=1e-12)
+    assert p["lpl"].iloc[0] == pytest.approx(0.8614049789074258, abs=1e-12)
+    assert p["upl"].iloc[0] == pytest.approx(0.9203781339624213, abs=1e-12)
+    assert p["point_type"].tolist() == AE_POINT_TYPES
+    assert p.index[p["outside_limits"]].tolist() == [9, 20, 21, 22, 23, 33, 34]
+    assert p.index[p["close_to_limits"]].tolist() == [8, 32, 35]
+    # the rules behind them: a shift of 8 months above the mean (2017-03..10), points below
+    # the lower limit, and a shift of 7 months below (2018-09..2019-03)
+    assert set(p["rule"].iloc[11:19]) == {"shift"}
+    assert p["rule"].iloc[29:].tolist() == ["shift"] * 4 + ["astronomical"] * 2 + ["shift"]
+    # assurance by ptd_calculate_assurance_type: the 95% standard lies above the upper limit
+    # of a higher-is-better measure, so the process consistently fails it
+    assert spc.xmr(AE_PERFORMANCE, target=0.95, fix_after_n_points=12).assurance == (
+        "consistent_fail"
+    )
 
 
 # -- each rule by hand --------------------------------------------------------------------

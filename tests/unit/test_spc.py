@@ -12,7 +12,8 @@ Published examples come from the NHS-R community's NHSRplotthedots R package
 - ``tests/testthat/test-integration_tests.R``, "ae_all performance spc returns expected values":
   England's A&E 4-hour performance (NHSRdatasets ``ae_attendances``), 36 months, point types
   from the snapshot ``tests/testthat/_snaps/integration_tests.md`` (decoded from its R
-  serialization);
+  serialization); and England's A&E attendances, with and without a rebase at April 2017
+  ("ae_all attendances spc [with rebase] returns expected values");
 - ``test-ptd_spc_standard.R``, "it only reports special cause for 2 of 3 points close to limits
   when they are on the same side of the mean": ``rep(c(1, -1), 8)`` with ``data[15] <- 5.5`` and
   ``data[16] <- -5.5`` leaves both last points ``common_cause``.
@@ -94,6 +95,47 @@ AE_PERFORMANCE = [
     0.8422525009629417,
     0.8660427671795345,
 ]
+# A&E attendances, England, all trusts, April 2016 - March 2019 (same source); NHSRplotthedots'
+# "ae_all attendances spc returns expected values" (no rebase) and "... with rebase returns
+# expected values" (``rebase = as.Date("2017-04-01")``, the 13th month) snapshots.
+AE_ATTENDANCES = [
+    1867781,
+    2070340,
+    1958802,
+    2079034,
+    1932901,
+    1952464,
+    2001816,
+    1907871,
+    1944567,
+    1895272,
+    1735619,
+    2015834,
+    1949762,
+    2066789,
+    1994056,
+    2073944,
+    1924663,
+    1925961,
+    2044137,
+    1976971,
+    2003954,
+    2000086,
+    1820012,
+    2049785,
+    1984369,
+    2164458,
+    2093942,
+    2179896,
+    1997854,
+    2005695,
+    2079492,
+    2037847,
+    2047518,
+    2113413,
+    1954947,
+    2167550,
+]
 C, I, X = "common_cause", "special_cause_improvement", "special_cause_concern"  # noqa: E741
 AE_POINT_TYPES = [C] * 9 + [X] * 1 + [C] * 1 + [I] * 8 + [C] * 1 + [X] * 4 + [C] * 5 + [X] * 7
 ALT = [10.0, 12.0] * 6  # mean 11, every moving range 2: limits 11 +/- 5.32, near 11 +/- 3.5467
@@ -164,6 +206,22 @@ def test_ae_performance_point_types_match_nhsrplotthedots():
     assert spc.xmr(AE_PERFORMANCE, target=0.95, fix_after_n_points=12).assurance == (
         "consistent_fail"
     )
+
+
+def test_ae_attendances_rebased_limits_match_nhsrplotthedots():
+    plain = spc.xmr(AE_ATTENDANCES, direction="up").points
+    assert (plain["point_type"] == "common_cause").all()  # the unrebased snapshot: 36 of 36
+    p = spc.xmr(AE_ATTENDANCES, direction="up", rebase=[12]).points
+    assert p["segment"].tolist() == [0] * 12 + [1] * 24  # rebase_group in the snapshot
+    first, second = p.iloc[0], p.iloc[-1]
+    assert (first["mean"], first["lpl"], first["upl"]) == pytest.approx(
+        (1946858.4166666667, 1639947.374848485, 2253769.4584848485), rel=1e-12
+    )
+    assert (second["mean"], second["lpl"], second["upl"]) == pytest.approx(
+        (2027379.2083333333, 1772921.0639855072, 2281837.3526811595), rel=1e-12
+    )
+    assert (p["point_type"] == "common_cause").all()
+    assert p["relative_to_mean"].iloc[:3].tolist() == [-1, 1, 1]
 
 
 # -- each rule by hand --------------------------------------------------------------------

@@ -209,9 +209,12 @@ def _assurance(target: np.ndarray, lpl: np.ndarray, upl: np.ndarray, direction: 
     return np.where(known, out, "")
 
 
+DIRECTIONS = {"up": 1, "increase": 1, "down": -1, "decrease": -1}
+
+
 def direction_sign(direction: str | None) -> int:
     """+1 for "up" / "increase" (higher is better), -1 for "down" / "decrease", 0 otherwise."""
-    return {"up": 1, "increase": 1, "down": -1, "decrease": -1}.get(direction or "", 0)
+    return DIRECTIONS.get(direction or "", 0)
 
 
 # -- a whole series ----------------------------------------------------------------------------
@@ -414,9 +417,11 @@ def as_of(
         },
         index=frame.index,
     )
-    d = frame[frame[value].notna()]
-    if d.empty:
+    present = np.flatnonzero(frame[value].notna().to_numpy())
+    if not present.size:
         return out
+    # positions, not labels: the caller's index need not be unique
+    d = frame.iloc[present].reset_index(drop=True).assign(_at=present)
     d = d.sort_values([*keys, order], kind="stable")
     y = d[value].to_numpy(float)
     code = d.groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
@@ -445,7 +450,7 @@ def as_of(
     rule = np.select([last_out, trend != 0, three, run], list(RULES), default="")
     rule = np.where(enough, rule, "")
     side = np.where(rule == "trend", trend, np.where(side_w[:, -1] > 0, 1, -1))
-    dirn = np.array([direction_sign(v) for v in d[direction].astype(str)])
+    dirn = d[direction].map(DIRECTIONS).fillna(0).to_numpy(int)
     types = np.where(enough, _point_type(rule != "", side, dirn), "")
     tgt = d[target].to_numpy(float) if target else np.full(len(d), np.nan)
     lim_lo, lim_hi = np.where(enough, lpl, np.nan), np.where(enough, upl, np.nan)
@@ -460,9 +465,12 @@ def as_of(
             "spc_signal": pd.Series(types).map(SIGNALS).fillna("").to_numpy(),
             "spc_assurance": _assurance(tgt, lim_lo, lim_hi, dirn),
         },
-        index=d.index,
     )
-    out.loc[res.index, list(res.columns)] = res
+    at = d["_at"].to_numpy()
+    for col in res.columns:
+        values = out[col].to_numpy(copy=True)
+        values[at] = res[col].to_numpy()
+        out[col] = values
     return out
 
 

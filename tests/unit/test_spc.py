@@ -449,3 +449,10 @@ def test_screening_never_leaves_zero_width_limits():
     assert p.index[p["outside_limits"]].tolist() == [0]
     flat = spc.xmr([0.9] * 3 + [9 / 10] * 9).points  # equal within rounding: no signal
     assert (flat["point_type"] == "common_cause").all()
+
+
+def test_as_of_works_on_positions_not_labels():
+    twice = pd.concat([frame([*ALT, 30.0]), frame([*ALT, 11.0], series="t")])  # index repeats
+    out = spc.as_of(twice, ["series"])
+    assert out.index.equals(twice.index)
+    assert out["spc_rule"].tolist()[12] == "astronomical" and out["spc_rule"].tolist()[-1] == ""

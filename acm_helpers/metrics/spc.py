@@ -75,12 +75,7 @@ SIGNALS = {
     NEUTRAL_LOW: "neither",
 }
 RULES = ("astronomical", "trend", "two_of_three", "shift")  # in the order that sets the side
-ASSURANCE = ("consistent_pass", "consistent_fail", "inconsistent")
-ASSURANCE_LABELS = {
-    "consistent_pass": "consistently passing the target",
-    "consistent_fail": "consistently failing the target",
-    "inconsistent": "hit and miss against the target",
-}
+ASSURANCE = ("consistent_pass", "consistent_fail", "inconsistent")  # labels: views.spc_icons
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from acm_helpers.packets.packet import (
     flags_of,
     html_table,
 )
-from acm_helpers.views import charts
+from acm_helpers.views import charts, spc_icons
 
 
 # -- sections ------------------------------------------------------------------------------------------
@@ -121,9 +121,10 @@ def tiles(p: Packet) -> Block:
         )
         note = f'<span class="sub">{esc(row["note"])}</span>' if row.get("note") else ""
         chips = "".join(f'<span class="acm-badge">{esc(f)}</span>' for f in flags)
+        icons = spc_icons.icons(row)  # Making Data Count variation and assurance
         out.append(
             f'<div class="acm-tile{" flagged" if flags else ""}"><span class="label">{label}</span> '
-            f'<span class="value">{esc(text.cell(row))}<span class="arrow {how}" title="vs previous month">{arrow}</span></span> '
+            f'<span class="value">{esc(text.cell(row))}<span class="arrow {how}" title="vs previous month">{arrow}</span>{icons}</span> '
             f'<span class="sub">{esc(" · ".join(sub))}</span> <span class="sub">{esc(row["math"])}</span> '
             f"{chips}{note}{flag_html}</div>"
         )

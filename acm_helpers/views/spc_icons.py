@@ -42,8 +42,8 @@ def _svg(letter: str, colour: str, title: str, kind: str) -> str:
     )
 
 
-def variation_icon(signal: str, direction: str) -> str:
-    """The variation icon of a month's ``spc_signal`` ("" when the month has no limits).
+def variation(signal: str, direction: str) -> tuple[str, str, str]:
+    """(letter, colour, title) of a month's ``spc_signal``; ("", "", "") without limits.
 
     Args:
         signal: "common", "improvement", "concern" or "neither" (``metric_values.spc_signal``).
@@ -51,16 +51,22 @@ def variation_icon(signal: str, direction: str) -> str:
     """
     up = direction == "up"
     if signal == "common":
-        return _svg("C", GREY, "Common cause variation: no signal this month", "common")
+        return "C", GREY, "Common cause variation: no signal this month"
     if signal == "improvement":
         word = "higher" if up else "lower"
-        return _svg(word[0].upper(), BLUE, f"Special cause: an improvement ({word})", signal)
+        return word[0].upper(), BLUE, f"Special cause: an improvement ({word})"
     if signal == "concern":
         word = "lower" if up else "higher"
-        return _svg(word[0].upper(), ORANGE, f"Special cause: a concern ({word})", signal)
+        return word[0].upper(), ORANGE, f"Special cause: a concern ({word})"
     if signal == "neither":
-        return _svg("N", PURPLE, "Special cause: neither better nor worse", signal)
-    return ""
+        return "N", PURPLE, "Special cause: neither better nor worse"
+    return "", "", ""
+
+
+def variation_icon(signal: str, direction: str) -> str:
+    """The variation icon of a month's ``spc_signal`` ("" when the month has no limits)."""
+    letter, colour, title = variation(signal, direction)
+    return _svg(letter, colour, title, signal) if letter else ""
 
 
 def assurance_icon(assurance: str) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from test_dashboard import _P, _values
 
 from acm_helpers.packets import dashboard
-from acm_helpers.views import spc_icons
+from acm_helpers.views import charts, spc_icons
 
 
 @pytest.mark.parametrize(
@@ -50,3 +51,28 @@ def test_tiles_show_the_improvement_icon(program):
     assert "Special cause: an improvement (higher)" in html
     assert "Assurance: consistently passing the target" in html
     assert "acm-spc-concern" not in html
+
+
+def test_status_grid_marks_special_causes_with_their_letter():
+    frame = pd.DataFrame(
+        {
+            "provider": ["Alpha", "Alpha", "Beacon"],
+            "metric": ["Exits", "Days", "Exits"],
+            "text": ["65.3%", "7 days", "31%"],
+            "status": ["meets target", "below target", "below target"],
+            "signal": ["improvement", "common", "concern"],
+            "letter": ["H", "", "L"],
+            "variation": ["improvement", "common cause", "concern"],
+        }
+    )
+    spec = charts.status_grid(frame, title="t", width=400).to_dict()
+    letters = spec["layer"][2]
+    marked = spec["datasets"][letters["data"]["name"]]
+    assert [(r["provider"], r["letter"], r["signal"]) for r in marked] == [
+        ("Alpha", "H", "improvement"),
+        ("Beacon", "L", "concern"),
+    ]
+    assert letters["encoding"]["color"]["scale"]["domain"] == ["improvement", "concern", "neither"]
+    assert spec["resolve"]["scale"]["color"] == "independent"
+    plain = charts.status_grid(frame[["provider", "metric", "text", "status"]], title="t")
+    assert len(plain.to_dict()["layer"]) == 2  # no signal column: the grid as before

@@ -35,7 +35,8 @@ def _svg(letter: str, colour: str, title: str, kind: str) -> str:
     t = escape(title)
     return (
         f'<svg class="acm-spc-icon acm-spc-{kind}" role="img" aria-label="{t}" width="22" '
-        f'height="22" viewBox="0 0 22 22"><title>{t}</title>'
+        f'height="22" viewBox="0 0 22 22" style="vertical-align:middle;margin:0 3px">'
+        f"<title>{t}</title>"
         f'<circle cx="11" cy="11" r="9.5" fill="#fff" stroke="{colour}" stroke-width="2"/>'
         f'<text x="11" y="15" text-anchor="middle" font-size="11" font-weight="700" '
         f'font-family="sans-serif" fill="{colour}">{escape(letter)}</text></svg>'

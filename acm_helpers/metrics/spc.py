@@ -24,8 +24,8 @@ points, ``ptd_rebase``):
   rule that applies in the order astronomical, trend, two of three, shift (a trend's side is its
   direction, the others' the side of the mean). By the metric's direction the side reads
   ``special_cause_improvement`` or ``special_cause_concern``; without a direction
-  ``special_cause_neutral_high`` / ``_low`` (NHSRplotthedots' names). Other points are
-  ``common_cause``;
+  ``special_cause_neutral_high`` / ``_low`` (NHSRplotthedots' names; the one-word
+  ``signal`` of those is "neither"). Other points are ``common_cause``;
 - assurance, from the last point's limits and the target: the target outside the limits on the
   failing side is ``consistent_fail``, on the passing side ``consistent_pass``, within them
   ``inconsistent`` ("hit and miss").
@@ -118,6 +118,7 @@ class Chart:
         assurance: ``consistent_pass`` / ``consistent_fail`` / ``inconsistent`` from the last
             segment's limits, "" without a target, a direction or limits.
         note: why some or all points have no limits ("" when every segment has them).
+        short_segments: the segments (0, 1, ...) too short for limits.
     """
 
     points: pd.DataFrame

@@ -76,3 +76,19 @@ def test_status_grid_marks_special_causes_with_their_letter():
     assert spec["resolve"]["scale"]["color"] == "independent"
     plain = charts.status_grid(frame[["provider", "metric", "text", "status"]], title="t")
     assert len(plain.to_dict()["layer"]) == 2  # no signal column: the grid as before
+
+
+def test_an_improvement_tile_is_styled_as_good_news(program):
+    values = _values(program)  # exits: 50% -> 60% with a significant change (better)
+    now = (values["metric_id"] == "exits_to_permanent_housing") & (values["period"] == "2026-10")
+    values["spc_signal"] = ""
+    values.loc[now, ["flag_special_cause", "spc_signal"]] = [True, "improvement"]
+    html = dashboard.tiles(_P(program, values))._repr_html_()
+    assert '<div class="acm-tile improved">' in html and "acm-tile flagged" not in html
+    assert '<span class="acm-badge good">Improvement</span>' in html
+    assert '<span class="acm-badge good">Significant change</span>' in html
+    # a concern (or any flag against the metric) keeps the warning style
+    values.loc[now, "spc_signal"] = "concern"
+    html = dashboard.tiles(_P(program, values))._repr_html_()
+    assert '<div class="acm-tile flagged">' in html
+    assert '<span class="acm-badge">Concern</span>' in html

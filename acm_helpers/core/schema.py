@@ -114,14 +114,20 @@ METRIC_VALUE_COLUMNS: dict[str, str] = {
     "national": "float",  # benchmark["national"] from the program file (null when none)
     "benchmarks": "str",  # JSON of the metric's whole benchmark dict (third-party values)
     "change_p_value": "float",  # test of value vs previous_value (two-proportion z for rates)
-    "centre_line": "float",  # control chart over the provider's monthly history up to the
-    "control_low": "float",  #   period: p-chart (rates, 3-sigma with this month's n) or
-    "control_high": "float",  #  XmR individuals chart (other kinds); month grain only
+    "centre_line": "float",  # XmR chart (Making Data Count, metrics.spc) over the provider's
+    "control_low": "float",  #   own monthly history up to the period: mean +/- 2.66 x mean
+    "control_high": "float",  #  moving range (large ones screened out), rebased at roadmap
+    #                             change months; month grain only, null under 8 months
+    "spc_signal": "str",  # "" (no limits) | common | improvement | concern | neither: the month's
+    #                       special cause read by the metric's direction (flag_special_cause)
+    "spc_assurance": "str",  # "" (no target or limits) | consistent_pass | consistent_fail |
+    #                          inconsistent (hit and miss): the target against the limits
     # -- flags: only when the cell (and, for change, the previous cell) has cell_size >= threshold
     "flag_below_target": "bool",  # worse than target in the metric's direction
     "flag_worse_than_peers": "bool",  # worse than peer_median (needs peer_n >= 3)
     "flag_significant_change": "bool",  # change vs previous period with p < 0.05
-    "flag_special_cause": "bool",  # outside control limits, or 8 points on one side of centre
+    "flag_special_cause": "bool",  # outside the limits, 7 months on one side of the centre, a
+    #                                7-month trend, or 2 of 3 months beyond 2 sigma on one side
     "flag_reasons": "str",  # one plain sentence per raised flag, joined by " "
 }
 

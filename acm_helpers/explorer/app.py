@@ -33,7 +33,8 @@ from acm_helpers.core.errors import AcmError, StoreError, UnknownIdError
 from acm_helpers.explorer import data as explorer
 from acm_helpers.explorer.chartboard import ChartBoard
 from acm_helpers.explorer.data import ALL, ExplorerData, Selection
-from acm_helpers.views import charts
+from acm_helpers.metrics.flags import SIGNAL_LEADS
+from acm_helpers.views import charts, spc_icons
 
 CHART_WIDTH = 470
 IDLE_DELAY = 0.3  # seconds after an update before likely next views are rendered
@@ -417,12 +418,19 @@ class Explorer:
             target = (
                 "" if text.is_missing(t.target) else f"target {text.value(t.target, t.fmt, t.unit)}"
             )
+            good = SIGNAL_LEADS["improvement"]  # good news is not styled as a warning
             flags = "".join(
-                f'<div class="acm-flag">&#9888; {html.escape(r)}</div>' for r in t.flags
+                f'<div class="acm-flag acm-good">{html.escape(r)}</div>'
+                if r.startswith(good)
+                else f'<div class="acm-flag">&#9888; {html.escape(r)}</div>'
+                for r in t.flags
+            )
+            icons = spc_icons.variation_icon(t.signal, t.direction) + spc_icons.assurance_icon(
+                t.assurance
             )
             body.value = (
                 f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
-                f'<div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">{html.escape(value)}</div>'
+                f'<div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">{html.escape(value)}{icons}</div>'
                 f'<div class="acm-tile-note">{html.escape(sel.end)} {html.escape(target)}</div>{flags}'
             )
             drill = t.flagged and bool(data.program.dimensions)

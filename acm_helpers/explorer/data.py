@@ -287,12 +287,21 @@ FLAG_COLUMNS = [
 ]
 
 
+def _text_of(row: pd.Series | None, col: str) -> str:
+    """A text column of a tile's row ("" when absent: an older table, or no row)."""
+    if row is None:
+        return ""
+    v = row.get(col, "")
+    return v if isinstance(v, str) else ""
+
+
 def tiles(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     """Headline tiles: each key metric (and the selected one) for the selected provider in the
     last month of the range, with the engine's flags.
 
     Columns: metric_id, label, value, fmt, target, suppressed, math, flags (the engine's
-    reason sentences), flagged (any flag raised), note (e.g. system-wide metrics).
+    reason sentences), flagged (any flag raised), note (e.g. system-wide metrics), signal and
+    assurance (``spc_signal`` / ``spc_assurance``) and direction.
     """
     m = data.monthly
     month = m[(m["period"] == sel.end) & (m["provider_id"] == sel.provider)].set_index("metric_id")
@@ -316,6 +325,10 @@ def tiles(data: ExplorerData, sel: Selection) -> pd.DataFrame:
                 "flags": [r for r in re.split(r"(?<=\.)\s+", reasons) if r],
                 "flagged": flagged,
                 "note": "" if row is None else str(row.get("note", "") or ""),
+                # Making Data Count: "" (no limits) | common | improvement | concern | neither
+                "signal": _text_of(row, "spc_signal"),
+                "assurance": _text_of(row, "spc_assurance"),
+                "direction": metric.direction,
             }
         )
     return pd.DataFrame(out)

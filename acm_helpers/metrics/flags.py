@@ -24,11 +24,14 @@ from acm_helpers.core.calendar import previous_label, same_period_last_year
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.schema import ALL
 from acm_helpers.metrics import intervals as iv
+from acm_helpers.metrics import spc
 
 SERIES = ["metric_id", "provider_id", "dimension", "group"]
 MIN_PEERS = 3  # peer comparisons need at least this many providers with a value
 SPC_MIN_POINTS = 8  # control limits need this many months of history (including the current)
-RUN_LENGTH = 8  # run rule: this many consecutive points on one side of the centre line
+RUN_LENGTH = spc.RUN_LENGTH  # shift: this many consecutive months on one side of the centre line
+TREND_LENGTH = spc.TREND_LENGTH  # trend: this many consecutive months each rising (or falling)
+SPC_RULES = spc.Rules(run_length=RUN_LENGTH, trend_length=TREND_LENGTH, min_points=SPC_MIN_POINTS)
 ALPHA = 0.05
 
 
@@ -177,9 +180,11 @@ def add_flags(cells: pd.DataFrame, program: Program) -> pd.DataFrame:
         & ((out["ci_low"] > out["_phi"]) | (out["ci_high"] < out["_plo"]))
     )
     out["flag_significant_change"] = (ok_prev & (out["change_p_value"] < ALPHA)) | median_change
-    out = _control_chart(out, ok, kind)
+    out = _control_chart(out, ok, program)
     out["flag_reasons"] = _reasons(out, program, up, target)
-    return out.drop(columns=[c for c in out.columns if c.startswith("_p") or c == "spc_rule_"])
+    return out.drop(
+        columns=[c for c in out.columns if c.startswith("_p") or c in ("spc_rule_", "spc_side_")]
+    )
 
 
 def _change_p(out: pd.DataFrame, kind: pd.Series) -> pd.Series:
@@ -202,81 +207,67 @@ def _change_p(out: pd.DataFrame, kind: pd.Series) -> pd.Series:
     return pd.Series(p, index=out.index)
 
 
-def _control_chart(out: pd.DataFrame, ok: pd.Series, kind: pd.Series) -> pd.DataFrame:
-    """p-chart (rates) or XmR chart (other kinds) over each monthly series, up to each month.
+def change_months(program: Program) -> dict[str, list[str]]:
+    """Declared practice changes per metric: the roadmap's ``change_month`` of each topic.
 
-    Centre line and limits use only the provider's own unsuppressed months up to and including
-    the period (so a month's packet never changes when later months arrive), and need
-    ``SPC_MIN_POINTS`` of them. Signals: the point outside its 3-sigma limits, or the last
-    ``RUN_LENGTH`` points all on the same side of the current centre line.
+    Why the roadmap: a practice change is the one reason to rebase control limits that the
+    program file records; the roadmap is program-wide, so the change rebases the metric's
+    series of every provider.
+    """
+    out: dict[str, list[str]] = {}
+    for item in program.roadmap.values():
+        if item.change_month and item.metric in program.metrics:
+            out.setdefault(item.metric, [])
+            if item.change_month not in out[item.metric]:
+                out[item.metric].append(item.change_month)
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def _control_chart(out: pd.DataFrame, ok: pd.Series, program: Program) -> pd.DataFrame:
+    """XmR control chart of each monthly series, up to each month (:func:`spc.as_of`).
+
+    The Making Data Count rules (NHSRplotthedots) for every kind, rates included: XmR limits
+    come from the series' own month-to-month variation, so they stay honest when months vary by
+    more than binomial chance (a p-chart's limits from a large denominator flag every wobble),
+    and NHSRplotthedots charts percentages the same way. Limits use only the provider's own
+    unsuppressed months up to and including the period (a month's packet never changes when
+    later months arrive) and need ``SPC_MIN_POINTS`` of them; a roadmap ``change_month``
+    rebases them once the new segment has that many months. Signals: a point outside the
+    limits, ``RUN_LENGTH`` months on one side of the centre line, ``TREND_LENGTH`` months each
+    rising or each falling, or two of three months beyond two sigma on one side; each read as an
+    improvement or a concern by the metric's direction (``spc_signal``), with the assurance
+    against the target (``spc_assurance``).
     """
     for col in ("centre_line", "control_low", "control_high"):
         out[col] = np.nan
     out["flag_special_cause"] = False
+    out["spc_signal"] = ""
+    out["spc_assurance"] = ""
     out["spc_rule_"] = ""
+    out["spc_side_"] = 0
     sel = (out["grain"] == "month") & ok
     if not sel.any():
         return out
-    d = out.loc[sel, [*SERIES, "period", "value", "_x", "_n"]].assign(
-        _rate=(kind[sel] == "rate").to_numpy()
-    )
-    d = d.sort_values([*SERIES, "period"])
-    key = pd.Series(d.groupby(SERIES, sort=False, dropna=False).ngroup().to_numpy(), index=d.index)
-    d["_i"] = d.groupby(key.to_numpy()).cumcount()
-    g = d.groupby(key.to_numpy())
-    d["_cx"], d["_cn"], d["_cv"] = g["_x"].cumsum(), g["_n"].cumsum(), g["value"].cumsum()
-    mr = g["value"].diff().abs()
-    d["_cmr"] = mr.fillna(0).groupby(key.to_numpy()).cumsum()
-    npts = d["_i"] + 1
-    rate = d["_rate"].to_numpy()
-    with np.errstate(all="ignore"):
-        centre = np.where(rate, d["_cx"] / d["_cn"], d["_cv"] / npts)
-        sigma_p = np.sqrt(centre * (1 - centre) / d["_n"])
-        mrbar = d["_cmr"] / (npts - 1)
-        half = np.where(rate, 3 * sigma_p, 2.66 * mrbar)
-    enough = (npts >= SPC_MIN_POINTS).to_numpy()
-    lo = np.where(rate, np.maximum(centre - half, 0), centre - half)
-    hi = np.where(rate, np.minimum(centre + half, 1), centre + half)
-    v = d["value"].to_numpy(float)
-    outside = enough & ((v > hi) | (v < lo))
-    run, above = _runs(pd.factorize(key)[0], v, np.asarray(centre, float), enough)
-    idx = d.index
-    out.loc[idx, "centre_line"] = np.where(enough, centre, np.nan)
-    out.loc[idx, "control_low"] = np.where(enough, lo, np.nan)
-    out.loc[idx, "control_high"] = np.where(enough, hi, np.nan)
-    out.loc[idx, "flag_special_cause"] = outside | run
-    out.loc[idx, "spc_rule_"] = np.where(
-        outside,
-        np.where(v > hi, "above", "below"),
-        np.where(run, np.where(above, "run_above", "run_below"), ""),
-    )
+    metrics = program.metrics
+    d = out.loc[sel, [*SERIES, "period", "value"]].copy()
+    d["_dir"] = d["metric_id"].map({k: m.direction for k, m in metrics.items()})
+    d["_target"] = d["metric_id"].map({k: m.target for k, m in metrics.items()}).astype(float)
+    changes = change_months(program)
+    d["_seg"] = [
+        sum(c <= period for c in changes.get(mid, ()))
+        for mid, period in zip(d["metric_id"], d["period"], strict=True)
+    ]
+    res = spc.as_of(d, SERIES, direction="_dir", target="_target", segment="_seg", rules=SPC_RULES)
+    idx = res.index
+    out.loc[idx, "centre_line"] = res["spc_mean"]
+    out.loc[idx, "control_low"] = res["spc_lpl"]
+    out.loc[idx, "control_high"] = res["spc_upl"]
+    out.loc[idx, "flag_special_cause"] = (res["spc_rule"] != "").to_numpy()
+    out.loc[idx, "spc_signal"] = res["spc_signal"]
+    out.loc[idx, "spc_assurance"] = res["spc_assurance"]
+    out.loc[idx, "spc_rule_"] = res["spc_rule"]
+    out.loc[idx, "spc_side_"] = res["spc_side"]
     return out
-
-
-def _runs(
-    codes: np.ndarray, vals: np.ndarray, centre: np.ndarray, enough: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Run rule at each point j: the ``RUN_LENGTH`` points ending at j (same series, rows sorted
-    by series then period) all above, or all below, the centre line of j; and which side.
-
-    Vectorized as a (points x window) matrix: one row per point that may signal.
-    """
-    run = np.zeros(len(vals), dtype=bool)
-    above = np.zeros(len(vals), dtype=bool)
-    j = np.flatnonzero(enough)
-    j = j[j >= RUN_LENGTH - 1]
-    if not j.size:
-        return run, above
-    start = j - RUN_LENGTH + 1
-    j = j[codes[start] == codes[j]]  # the window must stay within the series
-    if not j.size:
-        return run, above
-    window = vals[j[:, None] + np.arange(-RUN_LENGTH + 1, 1)]
-    c = centre[j][:, None]
-    hit = (window > c).all(axis=1) | (window < c).all(axis=1)
-    run[j] = hit
-    above[j] = hit & (window[:, 0] > centre[j])
-    return run, above
 
 
 def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Series) -> list[str]:
@@ -294,6 +285,8 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
         "control_low",
         "control_high",
         "spc_rule_",
+        "spc_side_",
+        "spc_signal",
         "flag_below_target",
         "flag_worse_than_peers",
         "flag_significant_change",
@@ -333,19 +326,43 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
                 f"period ({'better' if better else 'worse'}; {test}{p})."
             )
         if row.flag_special_cause:
-            rule = row.spc_rule_
-            if rule in ("above", "below"):
-                limit = row.control_high if rule == "above" else row.control_low
-                said.append(
-                    f"Special cause: {f(row.value)} is {rule} the control limit of {f(limit)} "
-                    f"(centre line {f(row.centre_line)})."
-                )
-            else:
-                side = "above" if rule == "run_above" else "below"
-                said.append(
-                    f"Special cause: {RUN_LENGTH} months in a row {side} the centre line of "
-                    f"{f(row.centre_line)}."
-                )
+            said.append(_spc_sentence(row, m, f))
         reasons.append(" ".join(said))
     result[raised] = reasons
     return result.tolist()
+
+
+SIGNAL_LEADS = {
+    "improvement": "Improvement (special cause)",
+    "concern": "Concern (special cause)",
+    "neither": "Special cause",
+}
+
+
+def _spc_sentence(row, m: Metric, f) -> str:
+    """The special-cause sentence: what the signal means first (improvement or concern), then
+    the rule that raised it, with the limit written so that it never reads as the value."""
+    lead = SIGNAL_LEADS.get(row.spc_signal, "Special cause")
+    high = row.spc_side_ > 0
+    side = "above" if high else "below"
+    centre = f(row.centre_line)
+    if row.spc_rule_ == "astronomical":
+        limit = row.control_high if high else row.control_low
+        shown = text.distinct(limit, row.value, m.format, m.unit)
+        return (
+            f"{lead}: {f(row.value)} is {side} the {'upper' if high else 'lower'} control limit "
+            f"of {shown} (centre line {centre})."
+        )
+    if row.spc_rule_ == "trend":
+        return (
+            f"{lead}: {TREND_LENGTH} months in a row each {'higher' if high else 'lower'} than "
+            f"the month before, to {f(row.value)}."
+        )
+    if row.spc_rule_ == "two_of_three":
+        limit = row.control_high if high else row.control_low
+        shown = text.distinct(limit, row.value, m.format, m.unit)
+        return (
+            f"{lead}: 2 of the last 3 months beyond two sigma {side} the centre line of {centre} "
+            f"(control limit {shown}), {f(row.value)} this month."
+        )
+    return f"{lead}: {RUN_LENGTH} months in a row {side} the centre line of {centre}."

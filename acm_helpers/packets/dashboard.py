@@ -32,6 +32,7 @@ from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook c
 )
 from acm_helpers.packets.packet import (
     ALL,
+    FLAG_NAMES,
     TREND_MONTHS,
     Block,
     Packet,
@@ -41,7 +42,7 @@ from acm_helpers.packets.packet import (
     flags_of,
     html_table,
 )
-from acm_helpers.views import charts
+from acm_helpers.views import charts, spc_icons
 
 
 # -- sections ------------------------------------------------------------------------------------------
@@ -74,6 +75,26 @@ def agenda(p: Packet) -> Block:
 
     page = agenda_mod.agenda_for(p.program, p.store, p.provider, p.period)
     return Block("agenda", page.to_html())
+
+
+SIGNAL_CHIPS = {"improvement": "Improvement", "concern": "Concern"}
+
+
+def good_news(row: pd.Series) -> bool:
+    """Every flag the row raises is good news: a special cause that is an improvement, and a
+    significant change in the better direction. Why: a tile styled as a problem for an
+    improvement tells the meeting the opposite of the numbers."""
+    flags = {c for c in FLAG_NAMES if bool(row.get(c, False))}
+    if not flags or flags & {"flag_below_target", "flag_worse_than_peers"}:
+        return False
+    if "flag_special_cause" in flags and row.get("spc_signal") != "improvement":
+        return False
+    if "flag_significant_change" in flags:
+        v, prev = row.get("value"), row.get("previous_value")
+        if text.is_missing(v) or text.is_missing(prev):
+            return False
+        return (v > prev) == (row.get("direction") == "up")
+    return True
 
 
 def tiles(p: Packet) -> Block:
@@ -109,6 +130,12 @@ def tiles(p: Packet) -> Block:
         if pd.notna(row["peer_rank"]):
             sub.append(f"rank {int(row['peer_rank'])} of {int(row['peer_n'])}")
         flags = flags_of(row)
+        good = good_news(row)
+        if row.get("spc_signal") in ("improvement", "concern"):  # say which, not just the rule
+            flags = [
+                SIGNAL_CHIPS[row["spc_signal"]] if f == FLAG_NAMES["flag_special_cause"] else f
+                for f in flags
+            ]
         reasons = [
             s.strip() + ("" if s.strip().endswith(".") else ".")
             for s in str(row["flag_reasons"] or "").split(". ")
@@ -120,10 +147,14 @@ def tiles(p: Packet) -> Block:
             else ""
         )
         note = f'<span class="sub">{esc(row["note"])}</span>' if row.get("note") else ""
-        chips = "".join(f'<span class="acm-badge">{esc(f)}</span>' for f in flags)
+        chips = "".join(
+            f'<span class="acm-badge{" good" if good else ""}">{esc(f)}</span>' for f in flags
+        )
+        state = (" improved" if good else " flagged") if flags else ""
+        icons = spc_icons.icons(row)  # Making Data Count variation and assurance
         out.append(
-            f'<div class="acm-tile{" flagged" if flags else ""}"><span class="label">{label}</span> '
-            f'<span class="value">{esc(text.cell(row))}<span class="arrow {how}" title="vs previous month">{arrow}</span></span> '
+            f'<div class="acm-tile{state}"><span class="label">{label}</span> '
+            f'<span class="value">{esc(text.cell(row))}<span class="arrow {how}" title="vs previous month">{arrow}</span>{icons}</span> '
             f'<span class="sub">{esc(" · ".join(sub))}</span> <span class="sub">{esc(row["math"])}</span> '
             f"{chips}{note}{flag_html}</div>"
         )

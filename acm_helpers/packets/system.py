@@ -35,7 +35,7 @@ from acm_helpers.packets.packet import (
 )
 from acm_helpers.store import quality as store_quality
 from acm_helpers.store.store import Store, open_store
-from acm_helpers.views import charts
+from acm_helpers.views import charts, spc_icons
 
 
 @dataclass
@@ -134,10 +134,21 @@ def status_frame(s: SystemPacket) -> pd.DataFrame:
                 status = "no target"
             else:
                 status = "below target" if r["flag_below_target"] else "meets target"
+            signal = "" if r["suppressed"] else str(r.get("spc_signal", "") or "")
+            letter, _, variation = spc_icons.variation(signal, str(r["direction"]))
             rows.append(
-                {"provider": p.name, "metric": r["label"], "text": text.cell(r), "status": status}
+                {
+                    "provider": p.name,
+                    "metric": r["label"],
+                    "text": text.cell(r),
+                    "status": status,
+                    "signal": signal,
+                    "letter": "" if signal == "common" else letter,
+                    "variation": variation,
+                }
             )
-    return pd.DataFrame(rows, columns=["provider", "metric", "text", "status"])
+    cols = ["provider", "metric", "text", "status", "signal", "letter", "variation"]
+    return pd.DataFrame(rows, columns=cols)
 
 
 def status(s: SystemPacket) -> Block:
@@ -146,7 +157,12 @@ def status(s: SystemPacket) -> Block:
     body = f"<h2>Every provider at a glance, {esc(month_name(s.period))}</h2>"
     body += chart_html(
         charts.status_grid(
-            frame, title="Value this month (green: meets target, red: below target)", width=760
+            frame,
+            title=(
+                "Value this month: green meets target, red below; H / L a special cause "
+                "(blue an improvement, orange a concern)"
+            ),
+            width=760,
         )
     )
     summary = "; ".join(
@@ -165,12 +181,13 @@ def flags(s: SystemPacket) -> Block:
     rows = []
     for r in raised.sort_values(["provider_label", "metric_id"]).itertuples(index=False):
         names = ", ".join(n for c, n in FLAG_NAMES.items() if getattr(r, c))
+        icon = spc_icons.variation_icon(str(getattr(r, "spc_signal", "") or ""), str(r.direction))
         rows.append(
             [
                 esc(r.provider_label),
                 esc(r.label),
                 esc(text.value(r.value, r.format, r.unit)),
-                esc(names),
+                (icon if r.flag_special_cause else "") + esc(names),
                 esc(r.flag_reasons),
             ]
         )

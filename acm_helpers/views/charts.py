@@ -389,7 +389,9 @@ def status_grid(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.L
     Args:
         frame: one row per provider and metric with ``provider``, ``metric`` (label), ``text``
             (the formatted value) and ``status`` ("meets target", "below target", "no target",
-            "suppressed").
+            "suppressed"); optionally ``signal`` (``metric_values.spc_signal``), ``letter`` and
+            ``variation`` (:func:`acm_helpers.views.spc_icons.variation`): a special cause's
+            Making Data Count letter, coloured by improvement or concern, at the cell's corner.
     """
     _check(frame, ["provider", "metric", "text", "status"], "status_grid")
     data = frame.copy()
@@ -414,8 +416,32 @@ def status_grid(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.L
         tooltip=["provider:N", "metric:N", "text:N", "status:N"],
     )
     labels = base.mark_text(fontSize=11).encode(text="text:N")
+    layers = [cells, labels]
+    if "letter" in data and data["letter"].astype(str).ne("").any():
+        marks = data[data["letter"].astype(str) != ""]
+        n_metrics = max(data["metric"].nunique(), 1)
+        layers.append(
+            alt.Chart(marks)
+            .mark_text(fontSize=10, fontWeight="bold", dx=width / n_metrics / 2 - 9, dy=-8)
+            .encode(
+                x=alt.X("metric:N", sort=list(dict.fromkeys(data["metric"]))),
+                y=alt.Y("provider:N", sort=list(dict.fromkeys(data["provider"]))),
+                text="letter:N",
+                color=alt.Color(
+                    "signal:N",
+                    legend=None,
+                    scale=alt.Scale(
+                        domain=["improvement", "concern", "neither"],
+                        range=["#289DE0", "#E08E0B", "#361475"],  # orange darkened to read
+                    ),
+                ),
+                tooltip=["provider:N", "metric:N", "variation:N"],
+            )
+        )
     n_rows = data["provider"].nunique()
-    return alt.layer(cells, labels).properties(title=title, width=width, height=30 * max(n_rows, 2))
+    chart = alt.layer(*layers).properties(title=title, width=width, height=30 * max(n_rows, 2))
+    # the letters' colours (improvement / concern) are not the cells' (target status)
+    return chart.resolve_scale(color="independent") if len(layers) > 2 else chart
 
 
 def to_svg(chart: alt.TopLevelMixin) -> str:

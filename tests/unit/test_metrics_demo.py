@@ -65,8 +65,17 @@ def test_harbor_improvement_is_a_significant_change(tables):
     assert "rose from" in dec["flag_reasons"] and "better" in dec["flag_reasons"]
     q1 = harbor[harbor["period"] == "2026-Q1"].iloc[0]
     assert q1["flag_significant_change"] and q1["value"] > 0.5 > q1["previous_value"]
-    later = harbor[(harbor["grain"] == "month") & (harbor["period"] >= "2026-01")]
-    assert later["flag_special_cause"].sum() >= 6  # sustained shift above the old centre line
+    # Making Data Count: the rise is an improvement (never a concern), judged against the limits
+    # of the months before the roadmap's change month (2025-12) until the new practice has 8
+    # months of its own (2026-07), when the limits are rebased
+    assert dec["spc_signal"] == "improvement"
+    assert "Improvement (special cause)" in dec["flag_reasons"]
+    months = harbor[harbor["grain"] == "month"]
+    assert set(months["spc_signal"]) <= {"", "common", "improvement"}
+    later = months[months["period"].between("2026-01", "2026-06")]
+    assert later["flag_special_cause"].sum() >= 5  # sustained shift above the old centre line
+    assert (later["centre_line"] < 0.35).all()
+    assert (months.loc[months["period"] >= "2026-07", "centre_line"] > 0.5).all()  # rebased
 
 
 def test_northgate_small_groups_are_suppressed(tables):

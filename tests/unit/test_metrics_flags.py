@@ -108,23 +108,98 @@ def test_flag_significant_change_two_proportion(values):
     assert mar["change_p_value"] > 0.5 and not mar["flag_significant_change"]
 
 
-def test_flag_special_cause_outside_limits(values):
+def spc_rows(ph: dict[str, int], months: list[str], provider: str) -> list[dict]:
+    return [r for m in months for r in month_rows(provider, m, ph[m], 20, los=20)]
+
+
+@pytest.fixture(scope="module")
+def varied():
+    """XmR data (20 leavers a month). a: 9 and 11 exits in turn through 2025, then 19 in
+    2026-01. b: 9 and 11 in turn in 2025-01..06, then 5 and 7 in turn (a shift down). c: 8 and
+    12 in turn in 2025-01..08, then 6, 7, ..., 12 (a rising trend)."""
+    months = month_range("2025-01", "2026-03")
+    a = {m: (9 if i % 2 == 0 else 11) for i, m in enumerate(months)} | {"2026-01": 19}
+    b = {m: (9 if i % 2 == 0 else 11) if i < 6 else (5 if i % 2 == 0 else 7)
+         for i, m in enumerate(months)}  # fmt: skip
+    c = dict(zip(months, [8, 12] * 4 + [6, 7, 8, 9, 10, 11, 12], strict=True))
+    return episodes(spc_rows(a, months, "a") + spc_rows(b, months, "b") + spc_rows(c, months, "c"))
+
+
+def test_flag_special_cause_outside_limits_is_an_improvement(varied):
+    values = metrics.compute(make_program(metrics=["exits"]), varied)
     jan = cell(values, "exits", "a", "2026-01")
-    centre = (12 * 4 + 18) / (12 * 10 + 20)
+    # 13 months: six of 45% and six of 55%, then 95%. Mean 6.95 / 13; moving ranges eleven of
+    # 10 points and one of 40 (kept: under 3.267 x 1.5 / 12): mR-bar 1.5 / 12
+    centre, amr = 6.95 / 13, 1.5 / 12
     assert jan["centre_line"] == pytest.approx(centre)
-    assert jan["control_high"] == pytest.approx(centre + 3 * math.sqrt(centre * (1 - centre) / 20))
-    assert jan["flag_special_cause"]
-    assert "Special cause: 90% is above the control limit of" in jan["flag_reasons"]
+    assert jan["control_high"] == pytest.approx(centre + 2.66 * amr)
+    assert jan["flag_special_cause"] and jan["spc_signal"] == "improvement"
+    assert (
+        "Improvement (special cause): 95% is above the upper control limit of 86.7% "
+        "(centre line 53.5%)." in jan["flag_reasons"]
+    )
+    # target 50% inside the limits: hit and miss
+    assert jan["spc_assurance"] == "inconsistent"
+    dec = cell(values, "exits", "a", "2025-12")
+    assert not dec["flag_special_cause"] and dec["spc_signal"] == "common"
+    assert math.isnan(cell(values, "exits", "a", "2025-07")["centre_line"])  # under 8 months
+    assert cell(values, "exits", "a", "2025-07")["spc_signal"] == ""
 
 
-def test_flag_special_cause_run_of_eight(values):
-    # b: 9/10 for four months, then 2/10; the 8th low month (2025-12) completes the run
-    assert not cell(values, "exits", "b", "2025-11")["flag_special_cause"]
-    dec = cell(values, "exits", "b", "2025-12")
-    assert dec["centre_line"] == pytest.approx(52 / 120)
-    assert dec["flag_special_cause"]
-    assert "8 months in a row below the centre line of 43.3%" in dec["flag_reasons"]
-    assert not cell(values, "exits", "c", "2026-02")["flag_special_cause"]  # flat series: no signal
+def test_flag_special_cause_shift_of_seven_is_a_concern(varied):
+    values = metrics.compute(make_program(metrics=["exits"]), varied)
+    # as of 2025-12 the last 7 months include one 55% month: no run
+    assert not cell(values, "exits", "b", "2025-12")["flag_special_cause"]
+    jan = cell(values, "exits", "b", "2026-01")
+    # mean (3 + 0.25 x 4 + 0.35 x 3) / 13 = 5.05 / 13 = 38.8%; 2025-07..2026-01 all below it
+    assert jan["centre_line"] == pytest.approx(5.05 / 13)
+    assert jan["flag_special_cause"] and jan["spc_signal"] == "concern"
+    assert (
+        "Concern (special cause): 7 months in a row below the centre line of 38.8%."
+        in jan["flag_reasons"]
+    )
+
+
+def test_flag_special_cause_trend_of_seven(varied):
+    values = metrics.compute(make_program(metrics=["exits"]), varied)
+    mar = cell(values, "exits", "c", "2026-03")
+    # mean (8 x 50% + 315%) / 15 = 47.7%; moving ranges seven of 20 points, one of 30, six of 5:
+    # mR-bar 2 / 14, upper limit 47.7% + 2.66 x 2 / 14 = 85.7%: 60% is inside, but it ends
+    # seven months each higher than the month before
+    assert mar["centre_line"] == pytest.approx(7.15 / 15)
+    assert mar["control_high"] == pytest.approx(7.15 / 15 + 2.66 * 2 / 14)
+    assert mar["spc_signal"] == "improvement"
+    assert (
+        "Improvement (special cause): 7 months in a row each higher than the month before, "
+        "to 60%." in mar["flag_reasons"]
+    )
+    assert not cell(values, "exits", "c", "2026-02")["flag_special_cause"]  # six rises only
+
+
+def test_flag_special_cause_rebased_at_the_roadmap_change_month(varied):
+    roadmap = {
+        "2026-02": {
+            "topic": "cohort_trend",
+            "title": "New practice",
+            "metric": "exits",
+            "question": "Did exits change?",
+            "change_month": "2025-07",
+        }
+    }
+    values = metrics.compute(make_program(metrics=["exits"], roadmap=roadmap), varied)
+    # 2026-01: the new practice has 7 months, too few for its own limits, and the 6 months
+    # before it are too few for the old ones: no limits, no signal
+    jan = cell(values, "exits", "b", "2026-01")
+    assert math.isnan(jan["centre_line"]) and not jan["flag_special_cause"]
+    # 2026-02: 8 months of the new practice, their own centre line (4 x 25% + 4 x 35%) / 8
+    feb = cell(values, "exits", "b", "2026-02")
+    assert feb["centre_line"] == pytest.approx(0.30)
+    assert not feb["flag_special_cause"] and feb["spc_signal"] == "common"
+
+
+def test_flat_series_has_no_signal(values):
+    assert not cell(values, "exits", "c", "2026-02")["flag_special_cause"]
+    assert cell(values, "exits", "c", "2026-02")["spc_signal"] == "common"
     assert math.isnan(cell(values, "exits", "c", "2025-07")["centre_line"])  # fewer than 8 months
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from acm_helpers.intake.derive import derive_episodes
 from acm_helpers.metrics import engine as metrics
-from acm_helpers.metrics import flags
 from acm_helpers.metrics.joins import _shared_joins
 from acm_helpers.metrics.periods import periods_table
 from acm_helpers.metrics.sql import evaluate
@@ -51,30 +50,6 @@ def test_shared_join_gives_the_same_cells_as_one_metric_alone(program, eps):
             assert np.allclose(
                 both[col].to_numpy(float), both[col + "_t"].to_numpy(float), equal_nan=True
             ), (mid, col)
-
-
-@pytest.mark.parametrize(
-    ("vals", "centre", "run", "above"),
-    [
-        pytest.param([5.0] * 8, 4.0, [False] * 7 + [True], [False] * 7 + [True], id="8-above"),
-        pytest.param([3.0] * 9, 4.0, [False] * 7 + [True, True], [False] * 9, id="9-below"),
-        pytest.param([5.0] * 7 + [4.0], 4.0, [False] * 8, [False] * 8, id="on-the-line"),
-        pytest.param([5.0] * 7, 4.0, [False] * 7, [False] * 7, id="too-short"),
-    ],
-)
-def test_run_rule(vals, centre, run, above):
-    n = len(vals)
-    got_run, got_above = flags._runs(
-        np.zeros(n, dtype=int), np.array(vals), np.full(n, centre), np.ones(n, dtype=bool)
-    )
-    assert got_run.tolist() == run and got_above.tolist() == above
-
-
-def test_run_rule_stays_within_a_series():
-    # 4 points of series 0 then 8 of series 1, all above: only series 1's 8th point signals
-    codes = np.array([0] * 4 + [1] * 8)
-    run, above = flags._runs(codes, np.full(12, 5.0), np.full(12, 4.0), np.ones(12, dtype=bool))
-    assert np.flatnonzero(run).tolist() == [11] and np.flatnonzero(above).tolist() == [11]
 
 
 def test_reasons_only_for_raised_flags(program, eps):

@@ -43,6 +43,7 @@ CSS = """<style>
 .acm-tile {border:1px solid #d5dbe1;border-radius:6px;padding:8px 10px;margin:4px;}
 .acm-tile.acm-flagged {border-color:#d9822b;box-shadow:inset 4px 0 0 #d9822b;}
 .acm-tile-label {font-size:12px;color:#52606d;} .acm-tile-value {font-size:26px;font-weight:600;}
+.acm-tile-row {display:flex;align-items:center;gap:6px;}
 .acm-tile-note {font-size:11px;color:#6b7785;} .acm-flag {font-size:11px;color:#a35200;line-height:1.35;margin-top:4px;}
 .acm-tile .widget-html-content {white-space:normal;}
 .acm-charts .vega-embed {padding-right:0 !important;}
@@ -430,7 +431,8 @@ class Explorer:
             )
             body.value = (
                 f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
-                f'<div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">{html.escape(value)}{icons}</div>'
+                f'<div class="acm-tile-row"><div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">'
+                f"{html.escape(value)}</div>{icons}</div>"
                 f'<div class="acm-tile-note">{html.escape(sel.end)} {html.escape(target)}</div>{flags}'
             )
             drill = t.flagged and bool(data.program.dimensions)

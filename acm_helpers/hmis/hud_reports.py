@@ -151,27 +151,82 @@ def run_report(
     return result
 
 
+# The questions' names as HUD's specifications title them (APR/CAPER; SPM measures).
+QUESTION_NAMES = {
+    "Q4a": "Project Identifiers in HMIS",
+    "Q5a": "Report Validations Table",
+    "Q6a": "Data Quality: Personally Identifiable Information",
+    "Q6b": "Data Quality: Universal Data Elements",
+    "Q6c": "Data Quality: Income and Housing Data Quality",
+    "Q6d": "Data Quality: Chronic Homelessness",
+    "Q6e": "Data Quality: Timeliness",
+    "Q6f": "Data Quality: Inactive Records: Street Outreach and Emergency Shelter",
+    "Q7a": "Number of Persons Served",
+    "Q8a": "Households Served",
+    "Q10": "Gender (FY2026: Sex)",
+    "Q11": "Age",
+    "Q12": "Race and Ethnicity",
+    "Q12a": "Race",
+    "Q12b": "Ethnicity",
+    "Q13a1": "Physical and Mental Health Conditions at Start",
+    "Q22a1": "Length of Participation - CoC Projects",
+    "Q22a2": "Length of Participation - ESG Projects",
+    "Q22b": "Average and Median Length of Participation in Days",
+    "Q22c": "Length of Time between Project Start Date and Housing Move-in Date",
+    "Q22e": "Length of Time Prior to Housing",
+    "Q23c": "Exit Destination",
+    "Q23d": "Exit Destination - Subsidy Type of Persons Exiting to Rental by Client With An "
+    "Ongoing Subsidy",
+    "1a": "Measure 1a, length of time persons remain homeless",
+    "1b": "Measure 1b, length of time homeless including time before project start",
+    "2a and 2b": "Measure 2, returns to homelessness after exits to permanent housing",
+    "3.2": "Sheltered homeless persons",
+    "5.1": "Persons homeless for the first time (ES, SH, TH)",
+    "5.2": "Persons homeless for the first time (ES, SH, TH, PH)",
+    "7a.1": "Exits from street outreach",
+    "7b.1": "Exits to permanent housing",
+    "7b.2": "Retention of or exits to permanent housing",
+}
+
+
+def _cell(value: object) -> str:
+    """A table cell as text: blank for a cell HUD leaves blank (None, NaN)."""
+    if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+        return ""
+    return html.escape(str(value))
+
+
 def _html(title: str, result: dict[str, pd.DataFrame]) -> str:
-    """One self-contained page: a table per question, inline CSS only."""
+    """One self-contained page: a contents list, then a table per question (wide tables scroll
+    sideways inside their box, so the page never cuts a column off), inline CSS only."""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;"
-        "margin-bottom:2em}td,th{border:1px solid #999;padding:2px 6px;font-size:13px}"
-        "td.n{text-align:right}th{background:#eee}</style></head><body>",
+        "<style>body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse}"
+        ".wrap{overflow-x:auto;max-width:100%;margin-bottom:2em}"
+        "td,th{border:1px solid #999;padding:2px 6px;font-size:13px}"
+        "td.n{text-align:right}th{background:#eee}nav a{margin-right:.8em}"
+        "@media print{.wrap{overflow:visible}}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         "<p>Internal HUD report: counts are not suppressed.</p>",
+        "<nav>"
+        + "".join(f"<a href='#{html.escape(q)}'>{html.escape(q)}</a>" for q in result)
+        + "</nav>",
     ]
     for qid, frame in result.items():
-        parts.append(f"<h2 id='{html.escape(qid)}'>{html.escape(qid)}</h2><table><tr>")
-        parts += [f"<th>{html.escape(str(c))}</th>" for c in frame.columns]
+        name = QUESTION_NAMES.get(qid, "")
+        heading = f"{qid}: {name}" if name else qid
+        parts.append(
+            f"<h2 id='{html.escape(qid)}'>{html.escape(heading)}</h2><div class='wrap'><table><tr>"
+        )
+        parts += [f"<th>{_cell(c)}</th>" for c in frame.columns]
         parts.append("</tr>")
         for row in frame.itertuples(index=False):
             cells = []
             for i, v in enumerate(row):
                 cls = " class='n'" if i and isinstance(v, int | float) else ""
-                cells.append(f"<td{cls}>{html.escape(str(v))}</td>")
+                cells.append(f"<td{cls}>{_cell(v)}</td>")
             parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</table>")
+        parts.append("</table></div>")
     parts.append("</body></html>")
     return "".join(parts)

@@ -635,4 +635,8 @@ def test_acm_hud_spm_writes_every_table_with_hud_cell_positions(tmp_path, demo_s
     rows = list(csv.reader((tmp_path / "7b.1.csv").open(encoding="utf-8")))
     assert rows[1][2] == str(cell(demo_spm["7b.1"], "C2"))  # row 2, column C
     assert rows[0][0] == str(cell(demo_spm["7b.1"], "A1"))
-    assert (tmp_path / "spm.html").exists() and (tmp_path / "spm.xlsx").exists()
+    assert (tmp_path / "spm.xlsx").exists()
+    page = (tmp_path / "spm.html").read_text(encoding="utf-8")
+    # blank cells are blank (never "None"/"nan"), tables scroll inside their box, titled
+    assert ">None<" not in page and ">nan<" not in page
+    assert page.count("<div class='wrap'>") == len(TABLES) and "Sheltered homeless persons" in page

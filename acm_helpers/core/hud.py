@@ -755,18 +755,38 @@ def latest_active(
     return pd.Series(frame.index.isin(chosen.index), index=frame.index)
 
 
-def outreach_engaged(frame: pd.DataFrame, end: date | str) -> pd.Series:
-    """Enrollments a street outreach report may count: every non-outreach enrollment, and
-    outreach enrollments with a date of engagement (HMIS Data Standards 4.13 Date of
-    Engagement) on or before the report end (APR: street outreach reports engaged clients).
+def engaged(
+    outreach: pd.Series,
+    engagement: pd.Series,
+    entry: pd.Series,
+    exit_date: pd.Series,
+    end: date | str | pd.Timestamp,
+) -> pd.Series:
+    """Enrollments the data-quality universe counts: every non-outreach enrollment, and
+    outreach enrollments with a Date of Engagement (HMIS Data Standards 4.13) within the stay
+    and on or before the report end.
 
-    Needs ``program`` and ``engagement_date`` (absent: no outreach enrollment is engaged).
+    HMIS Data Quality Report Programming Specifications, "Project Stays to Include" (used by
+    APR Q5a column B and Q6): street outreach stays of clients never engaged are left out of the
+    data-quality questions only; every other question counts them.
     """
-    so = frame["program"].eq("SO").fillna(False)
-    if "engagement_date" not in frame:
-        return ~so
-    engaged = frame["engagement_date"].notna() & (frame["engagement_date"] <= _ts(end))
-    return (~so | engaged).fillna(False).astype(bool)
+    when = pd.to_datetime(engagement, errors="coerce")
+    ok = (
+        when.notna()
+        & (when <= _ts(end))
+        & (when >= entry)
+        & (exit_date.isna() | (when <= exit_date))
+    )
+    return (~outreach.fillna(False).astype(bool) | ok).fillna(False).astype(bool)
+
+
+def outreach_engaged(frame: pd.DataFrame, end: date | str) -> pd.Series:
+    """:func:`engaged` on canonical episodes (``program`` ``SO``, ``engagement_date``; without
+    that column no outreach enrollment is engaged)."""
+    engagement = frame.get("engagement_date", pd.Series(pd.NaT, index=frame.index))
+    return engaged(
+        frame["program"].eq("SO"), engagement, frame["enrollment_date"], frame["exit_date"], end
+    )
 
 
 def participation_days(frame: pd.DataFrame, end: date | str) -> pd.Series:

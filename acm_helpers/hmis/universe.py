@@ -268,15 +268,13 @@ def build_universe(
         nights = hud.bed_nights(persons[nbn], services, e)
         length = length.where(~nbn, nights.reindex(persons.index))
     persons["length"] = length.astype("Int64")
-    engage = pd.to_datetime(persons.get("DateOfEngagement"), errors="coerce")
-    so = persons["project_type"].eq(SO_TYPE).fillna(False)
-    engaged = (
-        engage.notna()
-        & (engage <= e)
-        & (engage >= persons["EntryDate"])
-        & (persons["ExitDate"].isna() | (engage <= persons["ExitDate"]))
+    persons["engaged"] = hud.engaged(
+        persons["project_type"].eq(SO_TYPE),
+        persons.get("DateOfEngagement", pd.Series(pd.NaT, index=persons.index)),
+        persons["EntryDate"],
+        persons["ExitDate"],
+        e,
     )
-    persons["engaged"] = (~so | engaged).astype(bool)
     move = pd.to_datetime(persons.get("MoveInDate"), errors="coerce")
     frame = pd.DataFrame(
         {

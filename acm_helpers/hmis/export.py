@@ -113,7 +113,24 @@ DATE_FORMATS = (
     "%d.%m.%Y",
 )
 NA_TEXT = ["", "NULL", "null"]
-ENCODINGS = ("utf-8-sig", "cp1252", "latin-1")
+
+
+def _decode(data: bytes, name: str, path: Path) -> str:
+    """The file's text, decoded strictly as UTF-8 (a byte-order mark allowed).
+
+    Never a fallback to a guessed code page: one bad byte would turn every accented name into
+    mojibake and rewrite ids (the intake rule, :mod:`acm_helpers.intake.sniff`). The HMIS CSV
+    Format Specifications call for UTF-8 files.
+    """
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise HmisError(
+            f"{path.name}: {name}.csv is not valid UTF-8: byte {exc.start:,} (line {line:,}) is "
+            f"0x{data[exc.start]:02x}. HUD's CSV format is UTF-8; export the file again from the "
+            "HMIS (or re-save it as UTF-8) and load the new export."
+        ) from None
 
 
 class HmisTables(dict):
@@ -267,13 +284,7 @@ def _read_csv(
             f"{path.name}: {name}.csv cannot be read ({exc}): the zip or file is damaged. "
             "Export again from the HMIS."
         ) from None
-    text = None
-    for enc in ENCODINGS:
-        try:
-            text = data.decode(enc)
-            break
-        except UnicodeDecodeError:
-            continue
+    text = _decode(data, name, path)
     header, records, blank = csv_spec.parse_csv(text, name, path.name)
     if report is not None and blank:
         report.add_issue("blank_lines", name, blank, "empty lines skipped")

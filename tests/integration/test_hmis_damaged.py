@@ -139,7 +139,23 @@ def version(label: bytes):
     return lambda data: data.replace(b'"2026 v1"', b'"' + label + b'"')
 
 
+def invalid_utf8(data: bytes) -> bytes:
+    """One byte that is not UTF-8 (a cp1252 e-acute) inside the second record."""
+    first = data.index(b"\n", data.index(b"\n") + 1)
+    return data[:first] + b"\xe9" + data[first:]
+
+
 CASES = [
+    pytest.param(
+        "Client.csv",
+        invalid_utf8,
+        None,
+        [
+            r"Client\.csv is not valid UTF-8: byte [\d,]+ \(line 2\) is 0xe9",
+            "export the file again",
+        ],
+        id="invalid-utf8",
+    ),
     pytest.param(
         "Exit.csv", cut_mid_row, None, [r"Exit\.csv", r"line \d+", "cut off"], id="cut-mid-row"
     ),

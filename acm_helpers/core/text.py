@@ -15,7 +15,8 @@ days       as number, unit "days" unless the metric names   41.5 -> "41.5 days",
            another
 currency   whole dollars, thousands separators              13733.3 -> "$13,733"
 counts     whole numbers with thousands separators (a       1234 -> "1,234"
-           non-whole sum keeps one decimal)
+           non-whole sum keeps one decimal); a count         481.5 -> "482"
+           metric's values (medians too) always whole
 ========== =============================================== ==============================
 
 Ties round to even, as Python's formatting does (124.5 -> "124"), so the engine's ``math``
@@ -105,10 +106,13 @@ def value(x: float | None, fmt: str = "number", unit: str = "", *, suppressed: b
 
     Args:
         x: the stored value (a percent is a fraction: 0.6 is 60%).
-        fmt: the metric's ``format`` (percent, number, days, currency).
+        fmt: the metric's ``format`` (percent, number, days, currency), or "count" for a
+            count metric's values (whole numbers: :func:`whole`).
         unit: the metric's ``unit`` ("days", "months"); days default to "days".
         suppressed: the cell is hidden by the privacy rules: reads "suppressed", never a number.
     """
+    if fmt == "count":
+        return whole(x, unit, suppressed=suppressed)
     _check_format(fmt)
     if suppressed:
         return SUPPRESSED
@@ -137,15 +141,159 @@ def distinct(x: float, other: float, fmt: str = "number", unit: str = "") -> str
 
 
 def cell(row: Mapping, col: str = "value") -> str:
-    """One column of a ``metric_values`` row, by the row's own ``format``, ``unit`` and
-    ``suppressed``: a tile's value, its target, its peer median or its previous value."""
+    """One column of a ``metric_values`` row, by the row's own ``format``, ``unit``, ``kind``
+    and ``suppressed``: a tile's value, its target, its peer median or its previous value.
+
+    A count metric's columns read as whole numbers (a peer median of 481.5 clients is "482"):
+    people are counted in ones, even where a median of counts falls between two."""
     unit = row.get("unit", "")
-    return value(
-        row.get(col),
-        row["format"],
-        "" if is_missing(unit) else str(unit),
-        suppressed=bool(row.get("suppressed", False)),
+    unit = "" if is_missing(unit) else str(unit)
+    suppressed = bool(row.get("suppressed", False))
+    if row.get("kind") == "count":
+        return whole(row.get(col), unit, suppressed=suppressed)
+    return value(row.get(col), row["format"], unit, suppressed=suppressed)
+
+
+def whole(n: float | None, unit: str = "", *, suppressed: bool = False) -> str:
+    """A count shown in whole ones, as a count metric's value, median or quartile reads:
+    481.5 -> "482", with its unit if it has one ("482 clients")."""
+    if suppressed:
+        return SUPPRESSED
+    if is_missing(n):
+        return MISSING
+    shown = _trimmed(float(n), 0)
+    return shown + (_unit("number", unit, shown) if unit else "")
+
+
+def kind_of(fmt: str, kind: str = "") -> str:
+    """The display kind of a metric: its ``format``, or "count" for a count metric (whole
+    numbers in tiles, axes, XLSX and CSV)."""
+    return "count" if kind == "count" else _check_format(fmt)
+
+
+def metric_value(x: float | None, metric, *, suppressed: bool = False) -> str:
+    """A value of ``metric`` (a :class:`~acm_helpers.core.config.Metric`) as every output shows
+    it: by its format and unit, whole numbers for a count metric."""
+    if metric.kind == "count":
+        return whole(x, metric.unit, suppressed=suppressed)
+    return value(x, metric.format, metric.unit, suppressed=suppressed)
+
+
+def decimals(kind: str) -> int:
+    """The most decimals a value of this display kind shows, of the number as printed (a
+    percent's are of the percent: 60.5% has 1). The output scan tests hold every file to it."""
+    return {"percent": 1, "number": 1, "days": 1, "currency": 0, "count": 0}[kind]
+
+
+def plural(n: float | None, noun: str, many: str = "") -> str:
+    """A count with its noun, singular after exactly one: "1 row", "2 rows", "1,234 clients",
+    "1 entry" / "3 entries" (``many`` for irregular plurals)."""
+    shown = count(n)
+    if shown == "1":
+        return f"1 {noun}"
+    if not many:
+        many = (
+            noun[:-1] + "ies" if noun.endswith("y") and noun[-2:-1] not in "aeiou" else noun + "s"
+        )
+    return f"{shown} {many}"
+
+
+def axis_title(metric) -> str:
+    """The unit of a metric's value axis: "days", "dollars", "clients served", "% of leavers".
+
+    Why: a chart's axis without a unit leaves "120" to be read as a count, days or dollars."""
+    if metric.format == "percent":
+        den = getattr(metric, "denominator_label", "") or ""
+        return f"% of {den}" if den else "percent"
+    if metric.format == "currency":
+        return "dollars"
+    if metric.unit:
+        return metric.unit
+    if metric.format == "days":
+        return "days"
+    if metric.kind == "count":
+        return getattr(metric, "numerator_label", "") or metric.label.lower()
+    return ""
+
+
+# Fields of the canonical record as a reader names them (others: underscores to spaces).
+FIELD_LABELS = {
+    "episode_id": "Episode ID",
+    "client_id": "Client ID",
+    "provider_id": "Provider",
+    "household_id": "Household ID",
+    "zip": "ZIP code",
+    "race_ethnicity": "Race and ethnicity",
+    "age_at_entry": "Age at entry",
+    "age_band": "Age at entry",
+    "birth_date": "Date of birth",
+    "destination_class": "Destination type",
+    "exit_destination": "Exit destination",
+    "metric_id": "Metric",
+    "ci_low": "95% interval from",
+    "ci_high": "95% interval to",
+    "peer_median": "Peer median",
+    "peer_q1": "Peers' 25th percentile",
+    "peer_q3": "Peers' 75th percentile",
+    "peer_rank": "Rank among providers",
+    "peer_n": "Providers ranked",
+    "period": "Month",
+    "dimension": "Breakdown",
+}
+
+
+def field_label(field: str) -> str:
+    """A field's name as a reader says it: "birth_date" -> "Date of birth", "move_in_date" ->
+    "Move-in date" (underscores become spaces; "id" is "ID")."""
+    if field in FIELD_LABELS:
+        return FIELD_LABELS[field]
+    words = [w.upper() if w in ("id", "zip", "hud", "coc") else w for w in field.split("_")]
+    if words[:2] == ["move", "in"]:
+        words = ["move-in", *words[2:]]
+    label = " ".join(words).strip()
+    return label[:1].upper() + label[1:] if label else field
+
+
+def label(program, ident: str) -> str:
+    """The label of any id a program declares: a metric ("Exits to permanent housing"), a
+    dimension ("Age at entry"), a provider (its name) or a field ("Date of birth"). Why one
+    function: no output should print a raw id, and each used to look them up its own way."""
+    if ident in program.metrics:
+        return program.metrics[ident].label
+    if ident in program.dimensions:
+        return program.dimensions[ident].label
+    for prov in program.providers:
+        if prov.id == ident:
+            return prov.name
+    return field_label(ident)
+
+
+_NUMBER_RUN = re.compile(r"(\d+(?:\.\d+)?)")
+_LAST_GROUPS = ("not recorded", "unknown", "other", "data not collected")
+
+
+def group_key(group: str) -> tuple:
+    """Sort key of a group in its natural order: binned groups by their numbers ("0-17",
+    "18-24", "25-34" ... "65+"), text alphabetically, "Not recorded" and "Unknown" last."""
+    g = str(group)
+    last = g.strip().lower() in _LAST_GROUPS
+    parts = tuple(
+        (0, float(t), "") if _NUMBER_RUN.fullmatch(t) else (1, 0.0, t.lower())
+        for t in _NUMBER_RUN.split(g)
+        if t
     )
+    return (last, parts)
+
+
+def ordered_groups(groups, codes=None) -> list[str]:
+    """Groups in their natural order: the program's code list order when it has one (race and
+    ethnicity as HUD lists them), else :func:`group_key` (bins by number, never "25-34" first
+    because it is the reference group)."""
+    seen = list(dict.fromkeys(str(g) for g in groups))
+    if codes:
+        rank = {str(c): i for i, c in enumerate(codes)}
+        return sorted(seen, key=lambda g: (g not in rank, rank.get(g, 0), group_key(g)))
+    return sorted(seen, key=group_key)
 
 
 def count(n: float | None, *, suppressed: bool = False) -> str:
@@ -183,7 +331,10 @@ def bounds(
     """An interval's two ends, the unit once: "52% to 68%", "35 to 48 days", "$1,000 to $1,400"."""
     if is_missing(low) or is_missing(high):
         return MISSING
-    first = value(low, fmt) if fmt in ("percent", "currency") else _number(float(low))
+    if fmt == "count":
+        first = whole(low)
+    else:
+        first = value(low, fmt) if fmt in ("percent", "currency") else _number(float(low))
     return f"{first}{sep}{value(high, fmt, unit)}"
 
 
@@ -246,6 +397,20 @@ def period_short(label: str) -> str:
     return month_label(label) if _MONTH.match(label) else label
 
 
+def vega_period_labels(periods) -> str:
+    """A Vega ``labelExpr`` that shows YYYY-MM axis values as :func:`period_short` does ("Oct
+    2026"), so a chart keeps YYYY-MM as its data (marks added on the same axis still line up)
+    while its reader sees month names."""
+    keys = [str(p) for p in dict.fromkeys(periods)]
+    if not keys:
+        return "datum.label"
+    names = [period_short(k) for k in keys]
+    return (
+        f"indexof({keys!r}, datum.value) >= 0 ? "
+        f"{names!r}[indexof({keys!r}, datum.value)] : datum.label"
+    )
+
+
 def possessive(name: str) -> str:
     """ "Harbor Light Housing's", "Eastside Family Partners'"."""
     return f"{name}'" if name.endswith("s") else f"{name}'s"
@@ -261,8 +426,11 @@ def xlsx_format(fmt: str) -> str:
     return XLSX_FORMATS[fmt if fmt == "count" else _check_format(fmt)]
 
 
-def csv_number(x: float | None, fmt: str) -> float | None:
-    """A stored value rounded to the precision a packet shows, for CSV exports (None if missing)."""
+def csv_number(x: float | None, fmt: str) -> float | int | None:
+    """A stored value rounded to the precision a packet shows, for CSV exports (None if missing);
+    "count" gives a whole number."""
     if is_missing(x):
         return None
+    if fmt == "count":
+        return int(round(float(x)))
     return round(float(x), CSV_DECIMALS[_check_format(fmt)])

@@ -254,7 +254,11 @@ def trends(p: Packet) -> Block:
         parts.append(
             chart_html(
                 charts.trend_chart(
-                    trend_frame(p, mid), title=m.label, fmt=m.format, target=m.target
+                    trend_frame(p, mid),
+                    title=m.label,
+                    fmt=text.kind_of(m.format, m.kind),
+                    target=m.target,
+                    unit=text.axis_title(m),
                 )
             )
         )
@@ -300,7 +304,15 @@ def peers(p: Packet) -> Block:
         if frame.empty:
             continue
         parts.append(
-            chart_html(charts.peer_chart(frame, title=m.label, fmt=m.format, target=m.target))
+            chart_html(
+                charts.peer_chart(
+                    frame,
+                    title=m.label,
+                    fmt=text.kind_of(m.format, m.kind),
+                    target=m.target,
+                    unit=text.axis_title(m),
+                )
+            )
         )
         if mid in own.index and pd.notna(own.loc[mid, "peer_rank"]):
             better = "higher" if m.direction == "up" else "lower"

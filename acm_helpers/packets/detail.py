@@ -35,8 +35,14 @@ def equity_frame(p: Packet, metric_id: str, dimension: str) -> pd.DataFrame:
         )
     rows = e[(e["metric_id"] == metric_id) & (e["dimension"] == dimension)].copy()
     rows["flagged"] = rows["flag_disparity"].astype(bool)
-    rows = rows.sort_values(["is_reference", "group"], ascending=[False, True])
-    return rows.reset_index(drop=True)
+    # the natural order (age bands by age, race as the code list has it), never the reference
+    # group first: a reader scans "0-17, 18-24, 25-34 ..." (the table marks the reference)
+    dim = p.program.dimensions.get(dimension)
+    order = text.ordered_groups(
+        rows["group"], p.program.codes.get(dim.column if dim else dimension)
+    )
+    rows["_order"] = rows["group"].astype(str).map({g: i for i, g in enumerate(order)})
+    return rows.sort_values("_order").drop(columns="_order").reset_index(drop=True)
 
 
 def equity(p: Packet) -> Block:
@@ -61,13 +67,18 @@ def equity(p: Packet) -> Block:
             continue  # many-valued dimensions (e.g. ZIP) are in the appendix, not charted
         parts.append(
             chart_html(
-                charts.equity_chart(frame, title=f"{m.label} by {dim.label.lower()}", fmt=m.format)
+                charts.equity_chart(
+                    frame,
+                    title=f"{m.label} by {dim.label.lower()}",
+                    fmt=text.kind_of(m.format, m.kind),
+                    unit=text.axis_title(m),
+                )
             )
         )
         rows = []
         for r in frame.itertuples(index=False):
             sup = bool(r.suppressed)
-            val = text.value(r.value, m.format, m.unit, suppressed=sup)
+            val = text.metric_value(r.value, m, suppressed=sup)
             n = text.count(r.denominator, suppressed=sup)
             ref = (
                 "reference"
@@ -157,14 +168,15 @@ def quality_sentences(p: Packet) -> list[str]:
         ]
     s = store_quality.summarize(now)
     out = [
-        f"{text.count(s['rows_total'])} rows received for {month_name(p.period)}; {text.count(s['rows_accepted'])} loaded and "
-        f"{text.count(s['rows_rejected'])} set aside for correction."
+        f"{text.plural(s['rows_total'], 'row')} received for {month_name(p.period)}; "
+        f"{text.count(s['rows_accepted'])} loaded and {text.count(s['rows_rejected'])} set aside "
+        "for correction."
     ]
     if pd.notna(s["days_late"]):
         out.append(
             "The submission arrived on time."
             if s["days_late"] <= 0
-            else f"The submission arrived {int(s['days_late'])} days after it was due."
+            else f"The submission arrived {text.plural(s['days_late'], 'day')} after it was due."
         )
     out += [f"Most frequent problem: {t}." for t in s["top_problems"][:3]]
     comp = completeness_frame(p)
@@ -172,7 +184,7 @@ def quality_sentences(p: Packet) -> list[str]:
         g = g.sort_values("period")
         if len(g) >= 2 and g["completeness"].iloc[0] - g["completeness"].iloc[-1] >= 0.05:
             out.append(
-                f"{field} is filled in less often: {text.value(g['completeness'].iloc[0], 'percent')} in "
+                f"{text.field_label(field)} is filled in less often: {text.value(g['completeness'].iloc[0], 'percent')} in "
                 f"{month_name(g['period'].iloc[0])}, {text.value(g['completeness'].iloc[-1], 'percent')} now."
             )
     return out
@@ -187,9 +199,8 @@ def completeness_frame(p: Packet) -> pd.DataFrame:
     rows = q[
         (q["check"] == "completeness") & q["field"].isin(QUALITY_FIELDS) & (q["period"] >= first)
     ]
-    return rows.rename(columns={"value": "completeness"})[
-        ["period", "field", "completeness"]
-    ].dropna()
+    out = rows.rename(columns={"value": "completeness"})[["period", "field", "completeness"]]
+    return out.dropna().reset_index(drop=True)
 
 
 def quality(p: Packet) -> Block:
@@ -200,7 +211,10 @@ def quality(p: Packet) -> Block:
     if not comp.empty:
         parts.append(
             chart_html(
-                charts.completeness_chart(comp, title="Share of records with each field filled in")
+                charts.completeness_chart(
+                    comp.assign(field=comp["field"].map(text.field_label)),
+                    title="Share of records with each field filled in",
+                )
             )
         )
     return Block("quality", "".join(parts))

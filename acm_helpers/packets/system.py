@@ -186,7 +186,7 @@ def flags(s: SystemPacket) -> Block:
             [
                 esc(r.provider_label),
                 esc(r.label),
-                esc(text.value(r.value, r.format, r.unit)),
+                esc(text.value(r.value, text.kind_of(r.format, r.kind), r.unit)),
                 (icon if r.flag_special_cause else "") + esc(names),
                 esc(r.flag_reasons),
             ]
@@ -214,7 +214,15 @@ def comparisons(s: SystemPacket) -> Block:
             }
         )
         parts.append(
-            chart_html(charts.peer_chart(frame, title=m.label, fmt=m.format, target=m.target))
+            chart_html(
+                charts.peer_chart(
+                    frame,
+                    title=m.label,
+                    fmt=text.kind_of(m.format, m.kind),
+                    target=m.target,
+                    unit=text.axis_title(m),
+                )
+            )
         )
         trend = v[(v["provider_id"] == ALL) & (v["metric_id"] == mid)]
         months = (
@@ -235,7 +243,8 @@ def comparisons(s: SystemPacket) -> Block:
                     charts.trend_chart(
                         frame,
                         title=f"{m.label}: all providers combined",
-                        fmt=m.format,
+                        fmt=text.kind_of(m.format, m.kind),
+                        unit=text.axis_title(m),
                         target=m.target,
                         height=160,
                         series="All providers",
@@ -297,7 +306,7 @@ def quality_frame(s: SystemPacket) -> pd.DataFrame:
                 "rejected": summ["rows_rejected"],
                 "days late": summ["days_late"],
                 "mean completeness": summ["completeness"],
-                "least complete field": f"{worst['field']} ({text.value(worst['value'], 'percent')})"
+                "least complete field": f"{text.field_label(worst['field'])} ({text.value(worst['value'], 'percent')})"
                 if worst is not None
                 else "",
             }

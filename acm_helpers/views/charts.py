@@ -95,6 +95,7 @@ def trend_chart(
     width: int = WIDTH,
     height: int = HEIGHT,
     series: str = "This provider",
+    unit: str | None = None,
 ) -> alt.LayerChart:
     """Own monthly history against the peers' middle half and the target.
 
@@ -106,29 +107,60 @@ def trend_chart(
         fmt: the metric's format, for the axis.
         target: the metric's target, drawn as a dashed line.
         series: legend name of the line ("This provider", "All providers").
+        unit: the value axis's title (:func:`acm_helpers.core.text.axis_title`); default: the
+            format's unit ("days", "dollars", "percent").
+
+    Months on the axis read "Oct 2026" (the data keeps YYYY-MM, so marks added on the same
+    axis line up); the legend names only the series drawn ("Target" only with a target line);
+    each mark's screen-reader description is written by :mod:`acm_helpers.core.text`.
     """
     _check(frame, ["period", "value", "ci_low", "ci_high"], "trend_chart")
     data = frame.copy()
     data["period"] = data["period"].astype(str)
+    data["month"] = data["period"].map(text.period_short)
     yfmt = text.vega_format(fmt)
-    x = alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45))
-    own = series
-    series_names = [own, "Peers, middle half", "Target"]
-    color = alt.Color(
-        "series:N", title=None, scale=alt.Scale(domain=series_names, range=[ACCENT, PEER, TARGET])
+    ytitle = _unit_title(fmt, unit)
+    x = alt.X(
+        "period:O",
+        title=None,
+        axis=_month_axis(data["period"]),
     )
+    own = series
+    peers_drawn = {"peer_q1", "peer_q3"} <= set(data.columns) and data["peer_q1"].notna().any()
+    drawn = [(own, ACCENT)]
+    if peers_drawn:
+        drawn.append(("Peers, middle half", PEER))
+    if target is not None:
+        drawn.append(("Target", TARGET))
+    color = alt.Color(
+        "series:N",
+        title=None,
+        scale=alt.Scale(domain=[n for n, _ in drawn], range=[c for _, c in drawn]),
+    )
+    data["d_value"] = [
+        _describe(m, "Value", v, fmt, lo, hi)
+        for m, v, lo, hi in zip(
+            data["month"], data["value"], data["ci_low"], data["ci_high"], strict=True
+        )
+    ]
     base = alt.Chart(data)
     layers = []
-    if {"peer_q1", "peer_q3"} <= set(data.columns) and data["peer_q1"].notna().any():
+    if peers_drawn:
+        data["d_peers"] = [
+            f"{m}: peers' middle half {text.bounds(q1, q3, fmt)}"
+            for m, q1, q3 in zip(data["month"], data["peer_q1"], data["peer_q3"], strict=True)
+        ]
         layers.append(
-            base.mark_area(opacity=0.45)
+            alt.Chart(data)
+            .mark_area(opacity=0.45)
             .encode(
                 x=x,
-                y=alt.Y("peer_q1:Q", title=None, axis=alt.Axis(format=yfmt)),
+                y=alt.Y("peer_q1:Q", title=ytitle, axis=alt.Axis(format=yfmt)),
                 y2="peer_q3:Q",
                 color=color,
+                description="d_peers:N",
                 tooltip=[
-                    alt.Tooltip("period:O", title="Month"),
+                    alt.Tooltip("month:N", title="Month"),
                     alt.Tooltip("peer_q1:Q", title="Peers 25th percentile", format=yfmt),
                     alt.Tooltip("peer_q3:Q", title="Peers 75th percentile", format=yfmt),
                 ],
@@ -136,25 +168,38 @@ def trend_chart(
             .transform_calculate(series="'Peers, middle half'")
         )
     if "peer_median" in data.columns and data["peer_median"].notna().any():
+        data["d_median"] = [
+            f"{m}: peer median {text.value(v, fmt)}"
+            for m, v in zip(data["month"], data["peer_median"], strict=True)
+        ]
         layers.append(
-            base.mark_line(strokeDash=[2, 2], strokeWidth=1.5, color=MUTED).encode(
-                x=x, y=alt.Y("peer_median:Q", axis=alt.Axis(format=yfmt))
+            alt.Chart(data)
+            .mark_line(strokeDash=[2, 2], strokeWidth=1.5, color=MUTED)
+            .encode(
+                x=x,
+                y=alt.Y("peer_median:Q", title=ytitle, axis=alt.Axis(format=yfmt)),
+                description="d_median:N",
             )
         )
+    base = alt.Chart(data)
     # a suppressed month is a gap in the line, never a segment drawn across it
     layers.append(
         base.mark_area(opacity=0.15, color=ACCENT, invalid="break-paths-show-domains").encode(
-            x=x, y=alt.Y("ci_low:Q", axis=alt.Axis(format=yfmt)), y2="ci_high:Q"
+            x=x,
+            y=alt.Y("ci_low:Q", title=ytitle, axis=alt.Axis(format=yfmt)),
+            y2="ci_high:Q",
+            description="d_value:N",
         )
     )
     layers.append(
         base.mark_line(point=True, invalid="break-paths-show-domains")
         .encode(
             x=x,
-            y=alt.Y("value:Q", axis=alt.Axis(format=yfmt), title=None),
+            y=alt.Y("value:Q", axis=alt.Axis(format=yfmt), title=ytitle),
             color=color,
+            description="d_value:N",
             tooltip=[
-                alt.Tooltip("period:O", title="Month"),
+                alt.Tooltip("month:N", title="Month"),
                 alt.Tooltip("value:Q", title="Value", format=yfmt),
                 alt.Tooltip("ci_low:Q", title="95% interval from", format=yfmt),
                 alt.Tooltip("ci_high:Q", title="to", format=yfmt),
@@ -164,15 +209,55 @@ def trend_chart(
     )
     if target is not None:
         layers.append(
-            alt.Chart(pd.DataFrame({"target": [target], "series": ["Target"]}))
+            alt.Chart(
+                pd.DataFrame(
+                    {
+                        "target": [target],
+                        "series": ["Target"],
+                        "d": [f"Target {text.value(target, fmt)}"],
+                    }
+                )
+            )
             .mark_rule(strokeDash=[6, 4], strokeWidth=1.5)
-            .encode(y=alt.Y("target:Q", axis=alt.Axis(format=yfmt)), color=color)
+            .encode(
+                y=alt.Y("target:Q", title=ytitle, axis=alt.Axis(format=yfmt)),
+                color=color,
+                description="d:N",
+            )
         )
     return alt.layer(*layers).properties(title=title, width=width, height=height)
 
 
+def _month_axis(periods: pd.Series) -> alt.Axis:
+    """A month axis that reads "Oct 2026" while its data stays YYYY-MM. Its screen-reader
+    summary is off (Vega would write it from the raw YYYY-MM values); the labels read aloud."""
+    months = sorted(set(periods.astype(str)))
+    return alt.Axis(labelAngle=-45, labelExpr=text.vega_period_labels(months), aria=False)
+
+
+def _unit_title(fmt: str, unit: str | None) -> str | None:
+    """A value axis's title: the caller's, else the format's unit (a percent axis says "percent",
+    a days axis "days", a currency axis "dollars"), never none for days or dollars."""
+    if unit is not None:
+        return unit or None
+    return {"percent": "percent", "days": "days", "currency": "dollars"}.get(fmt)
+
+
+def _describe(who: str, what: str, v, fmt: str, lo=None, hi=None) -> str:
+    """A mark's screen-reader description, as the packet's text writes it."""
+    if text.is_missing(v):
+        return f"{who}: {what.lower()} suppressed or not computed"
+    return f"{who}: {what.lower()} {text.interval(v, lo, hi, fmt)}"
+
+
 def peer_chart(
-    frame: pd.DataFrame, *, title: str, fmt: str, target: float | None = None, width: int = WIDTH
+    frame: pd.DataFrame,
+    *,
+    title: str,
+    fmt: str,
+    target: float | None = None,
+    width: int = WIDTH,
+    unit: str | None = None,
 ) -> alt.LayerChart:
     """Every provider's value this period, sorted, the one in focus highlighted.
 
@@ -198,18 +283,22 @@ def peer_chart(
         color=alt.condition("datum.is_self", alt.value(ACCENT), alt.value(PEER)),
         drawn="",
         note=("shown", "!isValid(datum.value)"),
+        xtitle=_unit_title(fmt, unit),
+        fmt=fmt,
     )
     if target is not None:
         layers.append(
-            alt.Chart(pd.DataFrame({"target": [target]}))
+            alt.Chart(
+                pd.DataFrame({"target": [target], "d": [f"Target {text.value(target, fmt)}"]})
+            )
             .mark_rule(color=TARGET, strokeDash=[6, 4], strokeWidth=1.5)
-            .encode(x="target:Q")
+            .encode(x=alt.X("target:Q", title=_unit_title(fmt, unit)), description="d:N")
         )
     return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
 
 
 def equity_chart(
-    frame: pd.DataFrame, *, title: str, fmt: str, width: int = WIDTH
+    frame: pd.DataFrame, *, title: str, fmt: str, width: int = WIDTH, unit: str | None = None
 ) -> alt.LayerChart:
     """One metric by group, with intervals; suppressed groups are written "suppressed".
 
@@ -234,6 +323,8 @@ def equity_chart(
         color=alt.condition("datum.flagged", alt.value(FLAG), alt.value(ACCENT)),
         drawn="!datum.suppressed && ",
         note=("note", "datum.suppressed"),
+        xtitle=_unit_title(fmt, unit),
+        fmt=fmt,
     )
     return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
 
@@ -246,6 +337,8 @@ def _interval_bars(
     color,
     drawn: str,
     note: tuple[str, str],
+    xtitle: str | None = None,
+    fmt: str = "number",
 ) -> list[alt.Chart]:
     """Horizontal bars of ``value`` with 95% interval rules, and a note where a row is not drawn.
 
@@ -255,13 +348,22 @@ def _interval_bars(
     """
     column, heading, order = label
     y = alt.Y(f"{column}:N", sort=order, title=None)
+    data = data.assign(
+        d=[
+            _describe(str(g), "Value", v, fmt, lo, hi)
+            for g, v, lo, hi in zip(
+                data[column], data["value"], data["ci_low"], data["ci_high"], strict=True
+            )
+        ]
+    )
     base = alt.Chart(data)
     bars = (
         base.mark_bar()
         .encode(
             y=y,
-            x=alt.X("value:Q", title=None, axis=alt.Axis(format=yfmt)),
+            x=alt.X("value:Q", title=xtitle, axis=alt.Axis(format=yfmt)),
             color=color,
+            description="d:N",
             tooltip=[
                 alt.Tooltip(f"{column}:N", title=heading),
                 alt.Tooltip("value:Q", title="Value", format=yfmt),
@@ -271,12 +373,12 @@ def _interval_bars(
     )
     err = (
         base.mark_rule(color=INK, opacity=0.6)
-        .encode(y=y, x="ci_low:Q", x2="ci_high:Q")
+        .encode(y=y, x=alt.X("ci_low:Q", title=xtitle), x2="ci_high:Q", description="d:N")
         .transform_filter(f"{drawn}isValid(datum.ci_low) && isValid(datum.ci_high)")
     )
     notes = (
         base.mark_text(align="left", dx=4, color=MUTED, fontStyle="italic")
-        .encode(y=y, x=alt.datum(0), text=f"{note[0]}:N")
+        .encode(y=y, x=alt.datum(0), text=f"{note[0]}:N", description="d:N")
         .transform_filter(note[1])
     )
     return [bars, err, notes]
@@ -306,13 +408,21 @@ def disproportionality_chart(
     long["measure"] = long["measure"].map(
         {"share_served": "Served", "reference_share": "Reference population"}
     )
+    long["d"] = [
+        f"{g}: {m.lower()} {text.value(v, 'percent')}"
+        for g, m, v in zip(long["group"], long["measure"], long["share"], strict=True)
+    ]
     y = alt.Y("group:N", sort=data["group"].tolist(), title=None)
     base = alt.Chart(long)
     rule = (
-        base.mark_rule(color=PEER, strokeWidth=2)
+        base.mark_rule(color=PEER, strokeWidth=2, aria=False)  # the dots carry the numbers
         .encode(
             y=y,
-            x=alt.X("min(share):Q", title=None, axis=alt.Axis(format=text.vega_format("percent"))),
+            x=alt.X(
+                "min(share):Q",
+                title="share of people",
+                axis=alt.Axis(format=text.vega_format("percent")),
+            ),
             x2="max(share):Q",
         )
         .transform_filter("isValid(datum.share)")
@@ -321,7 +431,12 @@ def disproportionality_chart(
         base.mark_point(filled=True, size=80)
         .encode(
             y=y,
-            x=alt.X("share:Q", axis=alt.Axis(format=text.vega_format("percent"))),
+            x=alt.X(
+                "share:Q",
+                title="share of people",
+                axis=alt.Axis(format=text.vega_format("percent")),
+            ),
+            description="d:N",
             color=alt.Color(
                 "measure:N",
                 title=None,
@@ -534,12 +649,20 @@ def before_after_chart(
         )
     )
     rule = (
-        alt.Chart(pd.DataFrame({"period": [change_month], "label": [f"Change: {change_month}"]}))
+        alt.Chart(
+            pd.DataFrame(
+                {"period": [change_month], "label": [f"Change: {text.period_short(change_month)}"]}
+            )
+        )
         .mark_rule(color=FLAG, strokeDash=[4, 3], strokeWidth=2)
         .encode(x="period:O")
     )
     note = (
-        alt.Chart(pd.DataFrame({"period": [change_month], "label": [f"change {change_month}"]}))
+        alt.Chart(
+            pd.DataFrame(
+                {"period": [change_month], "label": [f"change {text.period_short(change_month)}"]}
+            )
+        )
         .mark_text(align="left", dx=4, dy=-4, color=FLAG, baseline="top")
         .encode(x="period:O", y=alt.value(0), text="label:N")
     )
@@ -561,18 +684,27 @@ def completeness_chart(
     data = frame.copy()
     for col in ("period", "field"):
         data[col] = data[col].astype(str)
+    data["d"] = [
+        f"{f}, {text.period_short(m)}: {text.value(c, 'percent')} filled in"
+        for f, m, c in zip(data["field"], data["period"], data["completeness"], strict=True)
+    ]
     lines = (
         alt.Chart(data)
         .mark_line(point=True)
         .encode(
-            x=alt.X("period:O", title=None, axis=alt.Axis(labelAngle=-45)),
+            x=alt.X(
+                "period:O",
+                title=None,
+                axis=_month_axis(data["period"]),
+            ),
             y=alt.Y(
                 "completeness:Q",
-                title=None,
+                title="share filled in",
                 scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format=text.vega_format("percent")),
             ),
             color=alt.Color("field:N", title=None),
+            description="d:N",
             tooltip=[
                 alt.Tooltip("period:O", title="Period"),
                 alt.Tooltip("field:N", title="Field"),

@@ -56,7 +56,7 @@ def test_trend_chart_layers_band_line_and_target():
     )
     assert layers[3]["encoding"]["y"]["axis"]["format"] == text.vega_format("percent")
     target_rows = _inline(chart, layers[4])
-    assert target_rows == [{"target": 0.45, "series": "Target"}]
+    assert target_rows == [{"target": 0.45, "series": "Target", "d": "Target 45%"}]
     own_rows = _inline(chart, layers[3])
     assert [r["value"] for r in own_rows][0] == 0.40 and own_rows[1]["value"] is None
     assert layers[3]["mark"]["invalid"] == "break-paths-show-domains"  # a suppressed month is a gap
@@ -91,7 +91,7 @@ def test_peer_chart_highlights_self_and_labels_suppressed():
         "Provider B",
     ]
     assert layers[0]["encoding"]["color"]["condition"]["value"] == charts.ACCENT
-    assert _inline(chart, layers[3]) == [{"target": 0.45}]
+    assert _inline(chart, layers[3]) == [{"target": 0.45, "d": "Target 45%"}]
 
 
 def test_equity_chart_never_draws_a_suppressed_group():

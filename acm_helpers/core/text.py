@@ -30,6 +30,7 @@ cell show the same digits. Period names come from :mod:`acm_helpers.core.calenda
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
@@ -156,12 +157,13 @@ def cell(row: Mapping, col: str = "value") -> str:
 
 def whole(n: float | None, unit: str = "", *, suppressed: bool = False) -> str:
     """A count shown in whole ones, as a count metric's value, median or quartile reads:
-    481.5 -> "482", with its unit if it has one ("482 clients")."""
+    481.5 -> "482", with its unit if it has one ("482 clients"). Halves round up, as the
+    XLSX cell's "#,##0" shows the same number (124.5 -> "125" in both)."""
     if suppressed:
         return SUPPRESSED
     if is_missing(n):
         return MISSING
-    shown = _trimmed(float(n), 0)
+    shown = f"{math.floor(float(n) + 0.5):,}"  # half up, as a spreadsheet's "#,##0" shows it
     return shown + (_unit("number", unit, shown) if unit else "")
 
 
@@ -426,11 +428,28 @@ def xlsx_format(fmt: str) -> str:
     return XLSX_FORMATS[fmt if fmt == "count" else _check_format(fmt)]
 
 
+def xlsx_cell_format(x: float, kind: str) -> str:
+    """The XLSX number format that shows ``x`` with the digits :func:`value` writes: "18" days
+    (not "18.0"), "40%" (not "40.0%"), "114" from 100 on; other values as :func:`xlsx_format`.
+
+    Why per cell: a spreadsheet format has a fixed number of decimals, so one format per column
+    would print "18.0" beside a packet's "18 days"."""
+    base = xlsx_format(kind)
+    if kind in ("count", "currency") or is_missing(x):
+        return base
+    x = float(x)
+    if kind == "percent":
+        return "0%" if float(_trimmed(x * 100, 1).replace(",", "")).is_integer() else base
+    shown = _number(x).replace(",", "")
+    return "#,##0" if float(shown).is_integer() else base
+
+
 def csv_number(x: float | None, fmt: str) -> float | int | None:
     """A stored value rounded to the precision a packet shows, for CSV exports (None if missing);
     "count" gives a whole number."""
     if is_missing(x):
         return None
-    if fmt == "count":
-        return int(round(float(x)))
-    return round(float(x), CSV_DECIMALS[_check_format(fmt)])
+    if fmt in ("count", "currency"):  # whole ones, halves up as whole() and XLSX show them
+        return math.floor(float(x) + 0.5)
+    shown = round(float(x), CSV_DECIMALS[_check_format(fmt)])
+    return int(shown) if shown.is_integer() else shown

@@ -31,10 +31,15 @@ from acm_helpers.store import quality as store_quality
 MONTH = "month"
 GRAINS = ("month", "quarter", "year", "term")
 GRAIN_LABELS = {"month": "Month", "quarter": "Quarter", "year": "Year", "term": "Contract term"}
-# Columns of the CSV export: aggregates only (no client-level field exists in these tables).
-CSV_COLUMNS = [
+# Columns of the CSV export: aggregates only (no client-level field exists in these tables),
+# headed by labels, never raw ids (``CSV_SOURCE_COLUMNS`` are the table's columns behind them).
+CSV_SOURCE_COLUMNS = [
     *["section", "provider_id", "period", "grain", "metric_id", "dimension", "group"],
     *CELL_NUMBERS,
+]
+CSV_COLUMNS = [
+    *["section", "provider", "period", "grain", "metric", "breakdown", "group"],
+    *["numerator", "denominator", "value", "95% interval from", "95% interval to"],
 ]
 NUMBER_COLUMNS = list(CELL_NUMBERS)
 
@@ -379,12 +384,14 @@ def view_csv(data: ExplorerData, sel: Selection) -> str:
     """The numbers behind the current view as CSV text: aggregates only.
 
     Why: staff take numbers into their own spreadsheets; only what the engine computed and
-    did not suppress leaves the dashboard. Suppressed cells are dropped (not written as
-    blanks), values keep the precision the packet shows (``core.text.csv_number``: 0.605 for
-    60.5%) and text cells are neutralised against spreadsheet formulas.
+    did not suppress leaves the dashboard. A suppressed cell stays as a row whose numbers read
+    "suppressed" (a group dropped silently reads as a group that does not exist); headers,
+    providers, metrics and breakdowns are labels, not ids; values keep the precision the packet
+    shows (``core.text.csv_number``: 0.605 for 60.5%, whole counts) and text cells are
+    neutralised against spreadsheet formulas.
     """
     vals = data.values
-    vals = vals[(vals["metric_id"] == sel.metric) & ~vals["suppressed"] & vals["value"].notna()]
+    vals = vals[(vals["metric_id"] == sel.metric) & (vals["suppressed"] | vals["value"].notna())]
     base = vals[vals["grain"] == MONTH]
     in_range = (base["period"] >= sel.start) & (base["period"] <= sel.end)
     parts = [
@@ -405,12 +412,24 @@ def view_csv(data: ExplorerData, sel: Selection) -> str:
             ].assign(section="breakdown")
         )
     out = pd.concat(parts, ignore_index=True)
-    out = out[CSV_COLUMNS]
-    fmt = data.program.metric(sel.metric).format
-    for col in ("value", "ci_low", "ci_high"):  # the digits the packet shows (core.text)
-        out[col] = [text.csv_number(x, fmt) for x in out[col]]
+    hidden = out["suppressed"].astype(bool).tolist()
+    out = out[CSV_SOURCE_COLUMNS]
+    metric = data.program.metric(sel.metric)
+    kind = text.kind_of(metric.format, metric.kind)
+    for col in CELL_NUMBERS:  # the digits the packet shows (core.text); counts whole
+        digits = kind if col in ("value", "ci_low", "ci_high") else "count"
+        if col == "numerator" and metric.format == "currency":
+            digits = "currency"
+        out[col] = [
+            text.SUPPRESSED if h else text.csv_number(x, digits)
+            for x, h in zip(out[col], hidden, strict=True)
+        ]
+    out["provider_id"] = out["provider_id"].map(lambda p: provider_label(data.program, p))
+    out["metric_id"] = metric.label
+    out["dimension"] = out["dimension"].map(lambda d: data.program.dimension(d).label if d else "")
     for col in ("provider_id", "group", "dimension"):
         out[col] = out[col].astype(str).map(neutralize_formula)
+    out.columns = CSV_COLUMNS
     buf = io.StringIO()
     out.to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()

@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import equity_quarter, month_name, shift_period
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.core.schema import ALL
+from acm_helpers.packets import xlsx
 from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts
 
@@ -209,6 +211,7 @@ VALUE_SHEET_COLUMNS = {
     "flag_reasons": "flags",
     "suppressed": "suppressed",
     "format": "format",  # not written: sets the number format of the value cells (packets.xlsx)
+    "kind": "kind",  # not written: a count metric's cells are whole numbers
 }
 EQUITY_SHEET_COLUMNS = {
     "metric": "metric",
@@ -226,7 +229,39 @@ EQUITY_SHEET_COLUMNS = {
     "disproportionality_reason": "disproportionality flag",
     "suppressed": "suppressed",
     "format": "format",
+    "kind": "kind",
 }
+PEER_SHEET_COLUMNS = {
+    "provider": "provider",
+    "label": "metric",
+    "value": "value",
+    "ci_low": "95% interval from",
+    "ci_high": "95% interval to",
+    "suppressed": "suppressed",
+    "format": "format",
+    "kind": "kind",
+}
+QUALITY_CHECKS = {"rows": "rows", "completeness": "share filled in"}
+
+
+def quality_sheet(quality: pd.DataFrame) -> pd.DataFrame:
+    """The data-quality rows as a reader reads them: field labels, shares as percents, row
+    counts as whole numbers (for the XLSX appendices)."""
+    if quality.empty:
+        return pd.DataFrame()
+    fields = quality["field"].astype(str)
+    return pd.DataFrame(
+        {
+            "check": quality["check"].map(lambda c: QUALITY_CHECKS.get(c, c)),
+            "field": [
+                f if c == "rows" else text.field_label(f)
+                for c, f in zip(quality["check"], fields, strict=True)
+            ],
+            "value": quality["value"],
+            "detail": quality["detail"],
+            "format": ["percent" if c == "completeness" else "count" for c in quality["check"]],
+        }
+    ).reset_index(drop=True)
 
 
 def _sheet(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -255,29 +290,28 @@ def appendix(
     own = v[v["is_self"] & (v["dimension"] == "")].sort_values(["metric_id", "period"])
     now = own[own["period"] == p.period]
     peers = v[(v["period"] == p.period) & (v["dimension"] == "") & (v["provider_id"] != ALL)]
-    peers = peers.assign(provider=peers["provider_label"])[
-        ["provider", "label", "value", "ci_low", "ci_high", "suppressed", "format"]
-    ]
+    peers = peers.assign(provider=peers["provider_label"])
     eq = p.equity
     if not eq.empty:
         eq = eq.assign(
             metric=eq["metric_id"].map(lambda m: program.metric(m).label),
             format=eq["metric_id"].map(lambda m: program.metric(m).format),
+            kind=eq["metric_id"].map(lambda m: program.metric(m).kind),
             dimension_label=eq["dimension"].map(lambda d: program.dimension(d).label),
         )
     quality = p.quality[p.quality["period"] == p.period] if not p.quality.empty else p.quality
+    equity_name = f"Equity {xlsx.quarter_label(p.equity_period)}"
+    # one sheet per table and metric kind: no column mixes rates, days and dollars
     sheets = {
-        "Key metrics": _sheet(now, VALUE_SHEET_COLUMNS),
-        "Trend": _sheet(own, VALUE_SHEET_COLUMNS),
-        "Peers": peers.rename(columns={"label": "metric"}).reset_index(drop=True),
-        f"Equity {p.equity_period}": _sheet(eq, EQUITY_SHEET_COLUMNS)
-        if not eq.empty
-        else pd.DataFrame(),
-        "Data quality": quality[
-            [c for c in ["check", "field", "value", "detail"] if c in quality.columns]
-        ]
-        if not quality.empty
-        else pd.DataFrame(),
+        **xlsx.by_kind("Key metrics", _sheet(now, VALUE_SHEET_COLUMNS)),
+        **xlsx.by_kind("Trend", _sheet(own, VALUE_SHEET_COLUMNS)),
+        **xlsx.by_kind("Peers", _sheet(peers, PEER_SHEET_COLUMNS)),
+        **(
+            xlsx.by_kind(equity_name, _sheet(eq, EQUITY_SHEET_COLUMNS))
+            if not eq.empty
+            else {equity_name: pd.DataFrame()}
+        ),
+        "Data quality": quality_sheet(quality),
     }
     anon = p.audience == "provider" and program.peers.display == "anonymized"
     notes = [

@@ -24,6 +24,7 @@ from acm_helpers.core.calendar import (
 )
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
+from acm_helpers.packets import xlsx
 from acm_helpers.packets.packet import (
     ALL,
     FLAG_NAMES,
@@ -361,6 +362,17 @@ def footer(s: SystemPacket) -> Block:
     )
 
 
+SYSTEM_VALUE_HEADERS = {
+    "label": "metric",
+    "ci_low": "95% interval from",
+    "ci_high": "95% interval to",
+    "peer_median": "peer median",
+    "peer_rank": "rank among providers",
+    "math": "how it was computed",
+    "flag_reasons": "flags",
+}
+
+
 def system_appendix(
     program: Program, store: Store, params: dict
 ) -> tuple[dict[str, pd.DataFrame], list[tuple[str, str]]]:
@@ -382,28 +394,44 @@ def system_appendix(
             "math",
             "flag_reasons",
             "suppressed",
+            "format",
+            "kind",
         ]
-    ].rename(columns={"label": "metric"})
+    ].rename(columns=SYSTEM_VALUE_HEADERS)
     eq = s.equity
     equity_sheet = (
-        eq.assign(provider=eq["provider_label"])[
+        eq.assign(
+            provider=eq["provider_label"],
+            metric=eq["metric_id"].map(lambda m: program.metric(m).label),
+            breakdown=eq["dimension"].map(lambda d: program.dimension(d).label),
+            format=eq["metric_id"].map(lambda m: program.metric(m).format),
+            kind=eq["metric_id"].map(lambda m: program.metric(m).kind),
+        )[
             [
                 "provider",
-                "metric_id",
-                "dimension",
+                "metric",
+                "breakdown",
                 "group",
                 "value",
                 "disparity_reason",
                 "disproportionality_reason",
                 "suppressed",
+                "format",
+                "kind",
             ]
-        ]
+        ].rename(
+            columns={
+                "disparity_reason": "disparity flag",
+                "disproportionality_reason": "disproportionality flag",
+            }
+        )
         if not eq.empty
         else pd.DataFrame()
     )
+    # one sheet per metric kind: no column mixes rates, days and dollars
     sheets = {
-        "Values": values.reset_index(drop=True),
-        f"Equity flags {s.equity_period}": equity_sheet,
+        **xlsx.by_kind("Values", values.reset_index(drop=True)),
+        **xlsx.by_kind(f"Equity flags {xlsx.quarter_label(s.equity_period)}", equity_sheet),
         "Data quality": quality_frame(s),
     }
     notes = [

@@ -2,6 +2,12 @@
 
 Every text cell goes through ``schema.neutralize_formula`` and is written as a string, so no
 provider-supplied text is evaluated by a spreadsheet; the workbook is written atomically.
+
+What an analyst opens (issue 15): label headers (never ``ci_low`` or ``metric_id``), each value
+cell in its metric's number format from :mod:`acm_helpers.core.text` (percent, days, dollars,
+whole counts: the cell keeps the full number), months as dates shown "October 2026", a filter
+on every header and the header row frozen. :func:`by_kind` splits a table of mixed metrics into
+one sheet per kind, so no column mixes rates, days and dollars.
 """
 
 from __future__ import annotations
@@ -21,6 +27,20 @@ SUPPRESSED = text.SUPPRESSED
 # format of the row's value-like cells, so the spreadsheet shows the packet's digits
 # (core.text) while each cell keeps the full number.
 FORMAT_COLUMN = "format"
+# A sheet's "kind" column (the metric's kind) is not written either: a count metric's cells are
+# whole numbers (text.kind_of).
+KIND_COLUMN = "kind"
+HIDDEN_COLUMNS = frozenset({"suppressed", FORMAT_COLUMN, KIND_COLUMN})
+MONTH_COLUMN = "month"
+KINDS = (*text.FORMATS, "count")
+# The sheet-name suffix of each kind's sheet (:func:`by_kind`).
+KIND_SHEETS = {
+    "percent": "rates",
+    "days": "days",
+    "currency": "dollars",
+    "count": "counts",
+    "number": "numbers",
+}
 VALUE_COLUMNS = frozenset(
     {
         "value",
@@ -32,9 +52,53 @@ VALUE_COLUMNS = frozenset(
     }
 )
 COUNT_COLUMNS = frozenset(
-    {"numerator", "denominator", "cases", "rank among providers", "providers ranked"}
+    {
+        "numerator",
+        "denominator",
+        "cases",
+        "rank among providers",
+        "providers ranked",
+        "rows",
+        "rejected",
+        "days late",
+    }
 )
-SHARE_COLUMNS = frozenset({"share of people served", "population share"})
+SHARE_COLUMNS = frozenset({"share of people served", "population share", "mean completeness"})
+
+
+def header(col: str) -> str:
+    """A column's heading: the column as the builder named it, or a raw id's label
+    (``ci_low`` -> "95% interval from", ``metric_id`` -> "Metric")."""
+    return text.field_label(col) if "_" in col else col
+
+
+def quarter_label(quarter: str) -> str:
+    """A quarter in a sheet name, short enough to leave room for a kind: "2026-Q3" -> "Q3 2026"."""
+    return f"{quarter[5:]} {quarter[:4]}" if re.fullmatch(r"\d{4}-Q[1-4]", quarter) else quarter
+
+
+def by_kind(name: str, frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """One sheet per display kind of a table of mixed metrics: "Trend (rates)", "Trend
+    (days)" ... (a single kind keeps the plain name).
+
+    Why: a "value" column holding 0.65 for a rate, 41 for days and 13,733 for dollars cannot be
+    filtered, summed or charted as one column; a sheet per kind can.
+    """
+    if frame.empty or FORMAT_COLUMN not in frame:
+        return {name: frame}
+    kinds = [
+        text.kind_of(f, k)
+        for f, k in zip(
+            frame[FORMAT_COLUMN],
+            frame[KIND_COLUMN] if KIND_COLUMN in frame else [""] * len(frame),
+            strict=True,
+        )
+    ]
+    order = [k for k in KINDS if k in set(kinds)]
+    if len(order) == 1:
+        return {name: frame}
+    col = pd.Series(kinds, index=frame.index)
+    return {f"{name} ({KIND_SHEETS[k]})": frame[col == k].reset_index(drop=True) for k in order}
 
 
 def write_xlsx(
@@ -79,26 +143,36 @@ def _sheet_name(name: str) -> str:
 
 def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
     ws = wb.add_worksheet(name)
-    cols = [c for c in frame.columns if c not in ("suppressed", FORMAT_COLUMN)]
+    cols = [c for c in frame.columns if c not in HIDDEN_COLUMNS]
     row_formats = frame[FORMAT_COLUMN].tolist() if FORMAT_COLUMN in frame else [None] * len(frame)
+    if KIND_COLUMN in frame:
+        row_formats = [
+            "count" if k == "count" else f
+            for f, k in zip(row_formats, frame[KIND_COLUMN], strict=True)
+        ]
     styles: dict[str, object] = {}
 
-    def style(col: str, fmt: str | None):
+    def style(col: str, fmt: str | None, x: float):
         """The xlsxwriter format of a numeric cell (None: the spreadsheet's general format)."""
         kind = (
-            "count"
+            "currency"  # a dollar metric's numerator is the dollars summed
+            if col == "numerator" and fmt == "currency"
+            else "count"
             if col in COUNT_COLUMNS
             else "percent"
             if col in SHARE_COLUMNS
             else fmt
-            if col in VALUE_COLUMNS and fmt in text.FORMATS
+            if col in VALUE_COLUMNS and fmt in KINDS
             else None
         )
         if kind is None:
             return None
-        if kind not in styles:
-            styles[kind] = wb.add_format({"num_format": text.xlsx_format(kind)})
-        return styles[kind]
+        num_format = text.xlsx_cell_format(x, kind)  # the digits the packet shows
+        if num_format not in styles:
+            styles[num_format] = wb.add_format({"num_format": num_format})
+        return styles[num_format]
+
+    month_style = wb.add_format({"num_format": "mmmm yyyy", "align": "left"})
 
     suppressed = (
         frame["suppressed"].fillna(False).astype(bool).tolist()
@@ -106,10 +180,12 @@ def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
         else [False] * len(frame)
     )
     for c, col in enumerate(cols):
-        ws.write_string(0, c, str(neutralize_formula(str(col))), bold)
+        ws.write_string(0, c, str(neutralize_formula(header(str(col)))), bold)
         width = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200).tolist()]) + 2
         ws.set_column(c, c, min(max(width, 8), 60))
     ws.freeze_panes(1, 0)
+    if cols:
+        ws.autofilter(0, 0, max(len(frame), 1), len(cols) - 1)
     numeric = {
         col: pd.api.types.is_numeric_dtype(frame[col])
         and not pd.api.types.is_bool_dtype(frame[col])
@@ -124,8 +200,21 @@ def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
             elif value is None or (not isinstance(value, str) and pd.isna(value)):
                 ws.write_blank(r, c, None)
             elif numeric[col]:
-                ws.write_number(r, c, float(value), style(col, fmt))
+                ws.write_number(r, c, float(value), style(col, fmt, float(value)))
+            elif col == MONTH_COLUMN and _is_month(value):
+                ws.write_datetime(r, c, _first_day(value), month_style)
             elif isinstance(value, bool):
                 ws.write_string(r, c, "yes" if value else "no")
             else:
                 ws.write_string(r, c, str(neutralize_formula(str(value))))
+
+
+def _is_month(value: object) -> bool:
+    return isinstance(value, str) and bool(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", value))
+
+
+def _first_day(month: str):
+    """A YYYY-MM month as the date of its first day (the cell shows "October 2026")."""
+    from datetime import datetime
+
+    return datetime(int(month[:4]), int(month[5:7]), 1)

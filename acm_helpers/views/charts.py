@@ -138,7 +138,7 @@ def trend_chart(
         scale=alt.Scale(domain=[n for n, _ in drawn], range=[c for _, c in drawn]),
     )
     data["d_value"] = [
-        _describe(m, "Value", v, fmt, lo, hi)
+        _describe(f"{series}, {m}", "Value", v, fmt, lo, hi)
         for m, v, lo, hi in zip(
             data["month"], data["value"], data["ci_low"], data["ci_high"], strict=True
         )

@@ -200,8 +200,9 @@ def test_appendix_holds_the_engines_numbers_and_suppression(packets, demo_store)
     from openpyxl import load_workbook
 
     wb = load_workbook(packets.period_dir / "harbor" / "appendix.xlsx", read_only=True)
-    assert wb.sheetnames[:3] == ["Read me", "Key metrics", "Trend"]
-    rows = list(wb["Key metrics"].iter_rows(values_only=True))
+    # one sheet per table and metric kind (no column mixes rates, days and dollars)
+    assert wb.sheetnames[:3] == ["Read me", "Key metrics (rates)", "Key metrics (days)"]
+    rows = list(wb["Key metrics (rates)"].iter_rows(values_only=True))
     head, body = rows[0], rows[1:]
     exits = dict(
         zip(head, next(r for r in body if r[0] == "Exits to permanent housing"), strict=True)
@@ -216,11 +217,11 @@ def test_appendix_holds_the_engines_numbers_and_suppression(packets, demo_store)
     ].iloc[0]
     assert exits["numerator"] == truth["numerator"] and exits["denominator"] == truth["denominator"]
     assert exits["value"] == pytest.approx(truth["numerator"] / truth["denominator"])
-    trend = list(wb["Trend"].iter_rows(values_only=True))
+    trend = list(wb["Trend (rates)"].iter_rows(values_only=True))
     suppressed_rows = [r for r in trend[1:] if r[-1] == "yes"]
     for r in suppressed_rows:  # numbers of a suppressed row read "suppressed", never a value
         assert all(v in ("suppressed", None) or isinstance(v, str) for v in r[2:-1]), r
-    peers = {r[0] for r in wb["Peers"].iter_rows(values_only=True)} - {"provider"}
+    peers = {r[0] for r in wb["Peers (rates)"].iter_rows(values_only=True)} - {"provider"}
     assert "Harbor Light Housing" in peers and all(
         p == "Harbor Light Housing" or p.startswith("Peer ") for p in peers
     )

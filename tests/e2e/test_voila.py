@@ -253,12 +253,16 @@ def test_url_provider_and_csv_download_of_aggregates(server, page, values, progr
     frame = pd.read_csv(io.StringIO(Path(info.value.path()).read_text()), keep_default_na=False)
     assert list(frame.columns) == CSV_COLUMNS
     trend = frame[frame["section"] == "trend"]
-    assert set(trend["provider_id"]) == {"harbor"} and len(trend) > 0
+    assert set(trend["provider"]) == {"Harbor Light Housing"} and len(trend) > 0  # labels
     months = sorted(_monthly(values, ALL)["period"].unique())[-12:]  # the default range
     want = _monthly(values, "harbor")
+    hidden = want.loc[want["suppressed"] & want["period"].isin(months), "period"]
+    assert (trend.set_index("period")["value"].reindex(hidden) == "suppressed").all()
     want = want[want["period"].isin(months) & ~want["suppressed"]].set_index("period")["value"]
-    got = trend.set_index("period")["value"]
-    fmt = program.metric(trend["metric_id"].iloc[0]).format  # CSV keeps the packet's digits
+    trend = trend[trend["value"] != "suppressed"]
+    got = trend.set_index("period")["value"].astype(float)
+    metric = next(m for m in program.metrics.values() if m.label == trend["metric"].iloc[0])
+    fmt = metric.format  # CSV keeps the packet's digits
     assert got.to_dict() == {p: text.csv_number(v, fmt) for p, v in want.items()}
     suppressed = values[values["suppressed"]]
     assert not frame.merge(

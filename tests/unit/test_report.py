@@ -94,7 +94,8 @@ def test_xlsx_cells_keep_the_number_and_show_the_packets_digits(tmp_path):
     ws = load_workbook(path)["Key metrics"]
     assert [c.value for c in ws[1]] == ["metric", "value", "95% interval from", "cases"]
     assert ws["B2"].value == 0.60549 and ws["B2"].number_format == text.xlsx_format("percent")
-    assert ws["C2"].number_format == "0.0%"
+    assert ws["C2"].number_format == "0%"  # 52%, as the packet writes it (not "52.0%")
+    assert ws.auto_filter.ref == "A1:D4" and ws.freeze_panes == "A2"
     assert ws["B3"].number_format == text.xlsx_format("days")
     assert ws["B4"].number_format == text.xlsx_format("currency")
     assert {ws[f"D{r}"].number_format for r in (2, 3, 4)} == {text.xlsx_format("count")}

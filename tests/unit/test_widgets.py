@@ -10,6 +10,7 @@ import re
 import pandas as pd
 import pytest
 
+from acm_helpers.core import calendar
 from acm_helpers.core.errors import AcmError, ConfigError, UnknownIdError
 from acm_helpers.explorer import app as widgets
 from acm_helpers.explorer import data as explorer
@@ -265,18 +266,19 @@ def test_tiles_carry_the_engines_flags(data, ok):
     assert explorer.tiles(data, sel_c).set_index("metric_id").loc[EPH, "flags"] == []
 
 
-def test_csv_export_has_aggregates_only_and_no_suppressed_cells(data, ok):
+def test_csv_export_has_aggregates_only_and_marks_suppressed_cells(data, ok):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-09", "2026-10", "race_ethnicity")
     frame = pd.read_csv(io.StringIO(explorer.view_csv(data, sel)), keep_default_na=False)
     assert list(frame.columns) == explorer.CSV_COLUMNS
     assert "client_id" not in frame.columns and "episode_id" not in frame.columns
-    assert frame["section"].value_counts().to_dict() == {"trend": 2, "peers": 2, "breakdown": 2}
-    assert frame.loc[frame["section"] == "breakdown", "group"].tolist() == [
-        "White",
-        "Hispanic or Latina/e/o",
-    ]
-    assert "Black or African American" not in frame["group"].tolist()  # suppressed: dropped
-    assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == [12.0, 9.0]
+    assert frame["section"].value_counts().to_dict() == {"trend": 2, "peers": 2, "breakdown": 3}
+    breakdown = frame[frame["section"] == "breakdown"].set_index("group")
+    assert set(breakdown.index) >= {"White", "Hispanic or Latina/e/o", "Black or African American"}
+    # a suppressed group is present, its numbers "suppressed" (never dropped, never a number)
+    assert (breakdown.loc["Black or African American", NUMBERS] == "suppressed").all()
+    assert "harbor" not in set(frame["provider"])  # names, not ids
+    assert set(frame["metric"]) == {"Exits to permanent housing"}
+    assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == ["12", "9"]
     # values keep the digits a packet shows (one decimal of a percent), as core.text rounds them
     trend = data.values[
         (data.values["metric_id"] == EPH)
@@ -284,9 +286,12 @@ def test_csv_export_has_aggregates_only_and_no_suppressed_cells(data, ok):
         & (data.values["dimension"] == "")
         & data.values["period"].isin(["2026-09", "2026-10"])
     ]
-    assert frame.loc[frame["section"] == "trend", "value"].tolist() == [
+    assert frame.loc[frame["section"] == "trend", "value"].astype(float).tolist() == [
         round(v, 3) for v in trend.sort_values("period")["value"]
     ]
+
+
+NUMBERS = ["numerator", "denominator", "value", "95% interval from", "95% interval to"]
 
 
 def test_csv_export_neutralises_formula_text(data, ok):
@@ -323,11 +328,13 @@ def app(request, program, store):
 def _own_points(app) -> dict[str, float]:
     """Month -> value of the trend's own line, from what the chart board sends the browser."""
     if app.charts.mode == "svg":
+        # each point's description is written by core.text: "This provider, Oct 2026: value 62.5% (...)"
         labels = re.findall(
-            r'aria-label="[^"]*Month: (\d{4}-\d{2}); Value: (\d+(?:\.\d)?)%',
+            r'aria-label="[^"]*?(\w{3} \d{4}): value (\d+(?:\.\d)?)%',
             app.charts.panes["trend"].value,
         )
-        return {m: float(v) / 100 for m, v in labels}
+        month = {calendar.month_label(m): m for m in calendar.month_range("2020-01", "2030-12")}
+        return {month[m]: float(v) / 100 for m, v in labels}
     spec = app.charts.chart.spec
     trend = spec["vconcat"][0]["hconcat"][0] if "vconcat" in spec else spec["hconcat"][0]
     rows = (
@@ -353,7 +360,7 @@ def test_app_starts_on_all_providers_latest_year(app):
         {"2026-08": 0.625, "2026-09": 0.65, "2026-10": 0.625}, abs=SVG_ROUNDING
     )
     if app.charts.mode == "svg":
-        assert "series: All providers" in app.charts.panes["trend"].value
+        assert "All providers, Oct 2026: value" in app.charts.panes["trend"].value
 
 
 def test_app_widget_change_rerenders_with_new_provider_numbers(app):

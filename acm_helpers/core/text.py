@@ -206,7 +206,8 @@ def axis_title(metric) -> str:
     Why: a chart's axis without a unit leaves "120" to be read as a count, days or dollars."""
     if metric.format == "percent":
         den = getattr(metric, "denominator_label", "") or ""
-        return f"% of {den}" if den else "percent"
+        # a long population ("exits to permanent housing a year earlier") would not fit an axis
+        return f"% of {den}" if den and len(den) <= 24 else "percent"
     if metric.format == "currency":
         return "dollars"
     if metric.unit:

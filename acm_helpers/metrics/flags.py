@@ -302,7 +302,7 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
     rows = out.loc[raised, cols].itertuples(index=False)  # sentences only where a flag is raised
     for row, is_up, tgt in zip(rows, up.to_numpy()[raised], target.to_numpy()[raised], strict=True):
         m = program.metrics[row.metric_id]
-        f = partial(text.value, fmt=m.format, unit=m.unit)
+        f = partial(text.metric_value, metric=m)  # a count metric in whole numbers
         said = []
         if row.flag_below_target:
             rel = "below" if is_up else "above"

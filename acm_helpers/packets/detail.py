@@ -126,6 +126,8 @@ def _disproportionality(p: Packet, mid: str) -> list[str]:
         ]
         if rows.empty:
             continue
+        order = text.ordered_groups(rows["group"], p.program.codes.get(dim.column))
+        rows = rows.assign(_o=rows["group"].astype(str).map(order.index)).sort_values("_o")
         frame = pd.DataFrame(
             {
                 "group": rows["group"],

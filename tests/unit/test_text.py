@@ -186,3 +186,86 @@ def test_cell_reads_a_metric_values_row_by_its_own_format():
     assert text.cell(row, "target") == "6 months"
     assert text.cell({**row, "suppressed": True}) == "suppressed"
     assert text.cell({"value": 0.605, "format": "percent"}) == "60.5%"
+
+
+@pytest.mark.parametrize(
+    ("n", "unit", "expected"),
+    [
+        pytest.param(481.5, "", "482", id="median-of-counts-is-whole"),
+        pytest.param(124.5, "", "125", id="half-up-as-xlsx"),
+        pytest.param(1234.4, "clients", "1,234 clients", id="unit"),
+        pytest.param(1.0, "clients", "1 client", id="singular"),
+    ],
+)
+def test_whole_counts(n, unit, expected):
+    assert text.whole(n, unit) == expected
+
+
+def test_a_count_metric_reads_whole_everywhere():
+    row = {"value": 249.0, "peer_median": 481.5, "format": "number", "unit": "", "kind": "count"}
+    assert text.cell(row, "peer_median") == "482"
+    assert text.value(481.5, "count") == "482" and text.value(12.5, "number") == "12.5"
+    assert text.kind_of("number", "count") == "count" and text.kind_of("days", "median") == "days"
+    assert text.csv_number(481.5, "count") == 482 and text.csv_number(114.0, "days") == 114
+
+
+@pytest.mark.parametrize(
+    ("n", "noun", "expected"),
+    [
+        pytest.param(1, "row", "1 row", id="one"),
+        pytest.param(0, "row", "0 rows", id="zero"),
+        pytest.param(1234, "row", "1,234 rows", id="many"),
+        pytest.param(3, "entry", "3 entries", id="y-ies"),
+        pytest.param(2, "day", "2 days", id="vowel-y"),
+    ],
+)
+def test_plural(n, noun, expected):
+    assert text.plural(n, noun) == expected
+
+
+def test_labels_never_raw_ids(program):
+    assert text.field_label("birth_date") == "Date of birth"
+    assert text.field_label("move_in_date") == "Move-in date"
+    assert text.field_label("ci_low") == "95% interval from"
+    assert text.label(program, "exits_to_permanent_housing") == "Exits to permanent housing"
+    assert text.label(program, "age_band") == "Age at entry"
+    assert text.label(program, "harbor") == "Harbor Light Housing"
+
+
+def test_groups_in_natural_order():
+    bands = ["25-34", "0-17", "65+", "Not recorded", "18-24", "55-64"]
+    assert text.ordered_groups(bands) == ["0-17", "18-24", "25-34", "55-64", "65+", "Not recorded"]
+    codes = ["White", "Black or African American", "Multiracial"]
+    assert text.ordered_groups(["Multiracial", "Unknown", "White"], codes) == [
+        "White",
+        "Multiracial",
+        "Unknown",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("x", "kind", "expected"),
+    [
+        pytest.param(18.0, "days", "#,##0", id="whole-days"),
+        pytest.param(18.5, "days", "#,##0.0", id="half-day"),
+        pytest.param(114.4, "days", "#,##0", id="whole-from-100"),
+        pytest.param(0.4, "percent", "0%", id="whole-percent"),
+        pytest.param(0.405, "percent", "0.0%", id="tenth-percent"),
+        pytest.param(13733.3, "currency", '"$"#,##0', id="dollars"),
+    ],
+)
+def test_xlsx_cell_shows_the_packets_digits(x, kind, expected):
+    assert text.xlsx_cell_format(x, kind) == expected
+
+
+def test_axis_titles_name_the_unit(program):
+    titles = {mid: text.axis_title(m) for mid, m in program.metrics.items()}
+    assert titles["median_length_of_stay"] == "days"
+    assert titles["exits_to_permanent_housing"] == "% of leavers"
+    assert titles["cost_per_exit_to_ph"] == "dollars"
+    assert titles["clients_served"] == "clients served"
+
+
+def test_month_axis_labels_read_month_names():
+    expr = text.vega_period_labels(["2026-09", "2026-10"])
+    assert "'Sep 2026', 'Oct 2026'" in expr and "'2026-09', '2026-10'" in expr

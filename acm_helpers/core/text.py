@@ -141,6 +141,38 @@ def distinct(x: float, other: float, fmt: str = "number", unit: str = "") -> str
     return text + _unit(fmt, unit, text)
 
 
+def pair(
+    x: float | None, other: float | None, fmt: str = "number", unit: str = ""
+) -> tuple[str, str]:
+    """``x`` and the number it is compared with (a target, a control limit, a peer median),
+    both with enough decimals that the sentence reads true: "7.04 days is above the upper
+    control limit of 7.01 days", never "7 days is above ... of 7.01 days" or "... of 7 days".
+
+    Each side gets the fewest extra decimals (up to three) at which the two shown numbers
+    differ in the same direction as the numbers themselves; equal numbers read the same.
+    """
+    shown = value(x, fmt, unit), value(other, fmt, unit)
+    if is_missing(x) or is_missing(other) or fmt in ("currency", "count") or x == other:
+        return shown
+    scale = 100.0 if fmt == "percent" else 1.0
+    a, b = float(x) * scale, float(other) * scale
+    base = 1 if fmt == "percent" else (0 if max(abs(a), abs(b)) >= 99.95 else 1)
+
+    def ordered(d: int) -> bool:
+        ra, rb = round(a, d), round(b, d)
+        return ra != rb and (ra > rb) == (a > b)
+
+    if ordered(base):
+        return shown
+    for d in range(base + 1, base + 4):
+        if ordered(d):
+            if fmt == "percent":
+                return _trimmed(a, d) + "%", _trimmed(b, d) + "%"
+            ta, tb = _trimmed(a, d), _trimmed(b, d)
+            return ta + _unit(fmt, unit, ta), tb + _unit(fmt, unit, tb)
+    return shown
+
+
 def cell(row: Mapping, col: str = "value") -> str:
     """One column of a ``metric_values`` row, by the row's own ``format``, ``unit``, ``kind``
     and ``suppressed``: a tile's value, its target, its peer median or its previous value.

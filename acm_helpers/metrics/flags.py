@@ -306,8 +306,9 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
         said = []
         if row.flag_below_target:
             rel = "below" if is_up else "above"
+            val, goal = text.pair(row.value, tgt, text.kind_of(m.format, m.kind), m.unit)
             said.append(
-                f"{m.label} of {f(row.value)} is {rel} the target of {f(tgt)}"
+                f"{m.label} of {val} is {rel} the target of {goal}"
                 f"{'' if is_up else ' (lower is better)'}."
             )
         if row.flag_worse_than_peers:
@@ -348,9 +349,10 @@ def _spc_sentence(row, m: Metric, f) -> str:
     centre = f(row.centre_line)
     if row.spc_rule_ == "astronomical":
         limit = row.control_high if high else row.control_low
-        shown = text.distinct(limit, row.value, m.format, m.unit)
+        # both to the digits that make the sentence true ("7.04 days ... limit of 7.01 days")
+        val, shown = text.pair(row.value, limit, text.kind_of(m.format, m.kind), m.unit)
         return (
-            f"{lead}: {f(row.value)} is {side} the {'upper' if high else 'lower'} control limit "
+            f"{lead}: {val} is {side} the {'upper' if high else 'lower'} control limit "
             f"of {shown} (centre line {centre})."
         )
     if row.spc_rule_ == "trend":

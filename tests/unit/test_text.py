@@ -269,3 +269,17 @@ def test_axis_titles_name_the_unit(program):
 def test_month_axis_labels_read_month_names():
     expr = text.vega_period_labels(["2026-09", "2026-10"])
     assert "'Sep 2026', 'Oct 2026'" in expr and "'2026-09', '2026-10'" in expr
+
+
+@pytest.mark.parametrize(
+    ("x", "other", "fmt", "expected"),
+    [
+        pytest.param(7.0, 7.04, "days", ("7 days", "7.04 days"), id="limit-reads-apart"),
+        pytest.param(7.04, 7.01, "days", ("7.04 days", "7.01 days"), id="both-sides-move"),
+        pytest.param(0.1496, 0.15, "percent", ("14.96%", "15%"), id="percent"),
+        pytest.param(0.40, 0.45, "percent", ("40%", "45%"), id="already-apart"),
+        pytest.param(481.5, 482.0, "count", ("482", "482"), id="counts-stay-whole"),
+    ],
+)
+def test_pair_reads_true(x, other, fmt, expected):
+    assert text.pair(x, other, fmt) == expected

@@ -143,16 +143,23 @@ def trend_chart(
             data["month"], data["value"], data["ci_low"], data["ci_high"], strict=True
         )
     ]
-    base = alt.Chart(data)
-    layers = []
+    median_drawn = "peer_median" in data.columns and data["peer_median"].notna().any()
+    # every description column first, so all layers share one inline dataset
     if peers_drawn:
         data["d_peers"] = [
             f"{m}: peers' middle half {text.bounds(q1, q3, fmt)}"
             for m, q1, q3 in zip(data["month"], data["peer_q1"], data["peer_q3"], strict=True)
         ]
+    if median_drawn:
+        data["d_median"] = [
+            f"{m}: peer median {text.value(v, fmt)}"
+            for m, v in zip(data["month"], data["peer_median"], strict=True)
+        ]
+    base = alt.Chart(data)
+    layers = []
+    if peers_drawn:
         layers.append(
-            alt.Chart(data)
-            .mark_area(opacity=0.45)
+            base.mark_area(opacity=0.45)
             .encode(
                 x=x,
                 y=alt.Y("peer_q1:Q", title=ytitle, axis=alt.Axis(format=yfmt)),
@@ -167,21 +174,14 @@ def trend_chart(
             )
             .transform_calculate(series="'Peers, middle half'")
         )
-    if "peer_median" in data.columns and data["peer_median"].notna().any():
-        data["d_median"] = [
-            f"{m}: peer median {text.value(v, fmt)}"
-            for m, v in zip(data["month"], data["peer_median"], strict=True)
-        ]
+    if median_drawn:
         layers.append(
-            alt.Chart(data)
-            .mark_line(strokeDash=[2, 2], strokeWidth=1.5, color=MUTED)
-            .encode(
+            base.mark_line(strokeDash=[2, 2], strokeWidth=1.5, color=MUTED).encode(
                 x=x,
                 y=alt.Y("peer_median:Q", title=ytitle, axis=alt.Axis(format=yfmt)),
                 description="d_median:N",
             )
         )
-    base = alt.Chart(data)
     # a suppressed month is a gap in the line, never a segment drawn across it
     layers.append(
         base.mark_area(opacity=0.15, color=ACCENT, invalid="break-paths-show-domains").encode(

@@ -20,12 +20,21 @@ counts     whole numbers with thousands separators (a       1234 -> "1,234"
 ========== =============================================== ==============================
 
 Ties round to even, as Python's formatting does (124.5 -> "124"), so the engine's ``math``
-sentences did not change when they moved here. A missing value reads "–" and a suppressed one
+sentences did not change when they moved here; a count metric's whole numbers (:func:`whole`)
+round halves up, as the XLSX cell beside them does. A missing value reads "–" and a suppressed one
 "suppressed", so a blank never looks like a zero and a hidden number never leaks. Differences
 of rates are in percentage points with the same precision as the rate ("+5.3 points"); other
 differences carry the metric's unit. Chart format strings (d3, for Vega), XLSX number formats
 and CSV decimals come from the same rules, so a tooltip, a tile, a sentence and a spreadsheet
-cell show the same digits. Period names come from :mod:`acm_helpers.core.calendar`.
+cell show the same digits (:func:`xlsx_cell_format` picks each cell's format so "18 days"
+is not "18.0" there). Period names come from :mod:`acm_helpers.core.calendar`.
+
+Beyond numbers, everything a reader sees that used to leak from the data model is written here
+too (issue 15): :func:`pair` (a value and its target or control limit, to the digits that make
+the sentence true), :func:`plural` ("1 row", "2 rows"), :func:`label` / :func:`field_label`
+(any metric, dimension, provider or field id as its label, never ``birth_date``),
+:func:`ordered_groups` (age bands by age, race as the code list orders it) and
+:func:`axis_title` / :func:`vega_period_labels` (a chart's unit and "Oct 2026" on its axis).
 """
 
 from __future__ import annotations

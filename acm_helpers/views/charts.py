@@ -95,6 +95,7 @@ def trend_chart(
     width: int = WIDTH,
     height: int = HEIGHT,
     series: str = "This provider",
+    period_title: str = "Month",
 ) -> alt.LayerChart:
     """Own monthly history against the peers' middle half and the target.
 
@@ -106,6 +107,7 @@ def trend_chart(
         fmt: the metric's format, for the axis.
         target: the metric's target, drawn as a dashed line.
         series: legend name of the line ("This provider", "All providers").
+        period_title: what a period is called in tooltips ("Quarter" for a quarterly trend).
     """
     _check(frame, ["period", "value", "ci_low", "ci_high"], "trend_chart")
     data = frame.copy()
@@ -128,7 +130,7 @@ def trend_chart(
                 y2="peer_q3:Q",
                 color=color,
                 tooltip=[
-                    alt.Tooltip("period:O", title="Month"),
+                    alt.Tooltip("period:O", title=period_title),
                     alt.Tooltip("peer_q1:Q", title="Peers 25th percentile", format=yfmt),
                     alt.Tooltip("peer_q3:Q", title="Peers 75th percentile", format=yfmt),
                 ],
@@ -154,7 +156,7 @@ def trend_chart(
             y=alt.Y("value:Q", axis=alt.Axis(format=yfmt), title=None),
             color=color,
             tooltip=[
-                alt.Tooltip("period:O", title="Month"),
+                alt.Tooltip("period:O", title=period_title),
                 alt.Tooltip("value:Q", title="Value", format=yfmt),
                 alt.Tooltip("ci_low:Q", title="95% interval from", format=yfmt),
                 alt.Tooltip("ci_high:Q", title="to", format=yfmt),

@@ -233,11 +233,12 @@ def test_breakdown_keeps_suppressed_groups_marked_without_values(data, ok):
     "end, grain, period, white",
     [
         pytest.param("2026-10", "month", "2026-10", 0.50, id="month"),
-        pytest.param("2026-10", "quarter", "2026-Q4", 0.50, id="quarter-of-october"),
+        # October alone is not a quarter: the last complete one, as in the packets
+        pytest.param("2026-10", "quarter", "2026-Q3", 0.75, id="october-shows-the-complete-q3"),
         pytest.param("2026-09", "quarter", "2026-Q3", 0.75, id="quarter-of-september"),
     ],
 )
-def test_breakdown_covers_the_window_holding_the_last_month(data, ok, end, grain, period, white):
+def test_breakdown_covers_the_last_complete_window(data, ok, end, grain, period, white):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", end, "race_ethnicity", grain)
     assert explorer.breakdown_period(sel) == period
     b = explorer.breakdown(data, sel).set_index("group")
@@ -251,23 +252,35 @@ def test_breakdown_grain_outside_the_data_is_refused(ok):
 
 def test_tiles_carry_the_engines_flags(data, ok):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", "2026-10")
-    tiles = explorer.tiles(data, sel).set_index("metric_id")
-    eph = tiles.loc[EPH]
-    assert eph["value"] == pytest.approx(0.45)  # 9/20
-    assert eph["flags"] == [HARBOR_OCT_FLAG]
-    assert bool(eph["flagged"]) is True
+    tiles = {t.metric_id: t for t in explorer.tile_records(data, sel)}
+    eph = tiles[EPH]
+    assert eph.value == pytest.approx(0.45) and eph.shown == "45%"  # 9/20
+    assert eph.reasons == (HARBOR_OCT_FLAG,)
+    assert eph.chips == ("Worse than peers",) and eph.flagged
     # key metrics without values still get a tile (shown as "–"), unflagged
-    assert (
-        pd.isna(tiles.loc["clients_served", "value"]) and not tiles.loc["clients_served", "flagged"]
-    )
-    assert "cost_per_exit_to_ph" not in tiles.index  # key: false and not selected
+    assert tiles["clients_served"].shown == "–" and not tiles["clients_served"].flagged
+    assert "cost_per_exit_to_ph" not in tiles  # key: false and not selected
     sel_c = explorer.make_selection(ok, "cascade", EPH, "2026-08", "2026-10")
-    assert explorer.tiles(data, sel_c).set_index("metric_id").loc[EPH, "flags"] == []
+    assert {t.metric_id: t for t in explorer.tile_records(data, sel_c)}[EPH].reasons == ()
+
+
+def test_quarter_grain_shows_the_last_complete_quarter_and_says_so(data, ok):
+    sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", "2026-10", "", "quarter")
+    tiles = {t.metric_id: t for t in explorer.tile_records(data, sel)}
+    assert tiles[EPH].period == "2026-Q3" and tiles[EPH].shown == "51.7%"  # 31/60, not October
+    assert explorer.trend(data, sel)["period"].tolist() == ["2026-Q3"]  # no partial 2026-Q4
+    assert explorer.grain_note(sel) == (
+        "Quarters shown are complete: the last is 2026-Q3 (July–September 2026). "
+        "October 2026 is in 2026-Q4, which is not complete yet."
+    )
+    month = explorer.make_selection(ok, "harbor", EPH, "2026-08", "2026-10")
+    assert explorer.grain_note(month) == "" and len(explorer.trend(data, month)) == 3
 
 
 def test_csv_export_has_aggregates_only_and_no_suppressed_cells(data, ok):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-09", "2026-10", "race_ethnicity")
-    frame = pd.read_csv(io.StringIO(explorer.view_csv(data, sel)), keep_default_na=False)
+    csv = io.StringIO(explorer.view_csv(data, sel))
+    frame = pd.read_csv(csv, keep_default_na=False, dtype=str)
     assert list(frame.columns) == explorer.CSV_COLUMNS
     assert "client_id" not in frame.columns and "episode_id" not in frame.columns
     assert frame["section"].value_counts().to_dict() == {"trend": 2, "peers": 2, "breakdown": 2}
@@ -276,17 +289,19 @@ def test_csv_export_has_aggregates_only_and_no_suppressed_cells(data, ok):
         "Hispanic or Latina/e/o",
     ]
     assert "Black or African American" not in frame["group"].tolist()  # suppressed: dropped
-    assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == [12.0, 9.0]
-    # values keep the digits a packet shows (one decimal of a percent), as core.text rounds them
-    trend = data.values[
-        (data.values["metric_id"] == EPH)
-        & (data.values["provider_id"] == "harbor")
-        & (data.values["dimension"] == "")
-        & data.values["period"].isin(["2026-09", "2026-10"])
-    ]
-    assert frame.loc[frame["section"] == "trend", "value"].tolist() == [
-        round(v, 3) for v in trend.sort_values("period")["value"]
-    ]
+    # labels, not ids; numbers as the tiles write them (core.text)
+    trend = frame[frame["section"] == "trend"]
+    assert set(trend["provider"]) == {"Harbor Light Housing"}
+    assert set(frame["metric"]) == {"Exits to permanent housing"}
+    assert trend["period"].tolist() == ["September 2026", "October 2026"]
+    assert trend["value"].tolist() == ["60%", "45%"]
+    assert trend["95% interval from"].tolist() == ["55%", "40%"]
+    assert trend["numerator"].tolist() == ["12", "9"]
+    assert set(frame.loc[frame["section"] == "peers", "provider"]) == {
+        "Harbor Light Housing",
+        "Cascade Family Services",
+    }
+    assert set(frame.loc[frame["section"] == "breakdown", "breakdown"]) == {"Race and ethnicity"}
 
 
 def test_csv_export_neutralises_formula_text(data, ok):
@@ -466,7 +481,7 @@ def test_app_callback_shows_acm_error_message(app, monkeypatch):
     def boom(*a, **k):
         raise AcmError("Provider harbor, 2026-10: something plain went wrong.")
 
-    monkeypatch.setattr(explorer, "tiles", boom)
+    monkeypatch.setattr(explorer, "tile_records", boom)
     app.provider.value = "harbor"
     assert "something plain went wrong" in app.message.value
     assert app.message.layout.display is None

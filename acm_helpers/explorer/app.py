@@ -577,18 +577,14 @@ class Explorer:
                 else ""
             )
             when = text.period(t.period) if t.period != "term" else "Contract term to date"
-            if not t.has_value:
-                sub = "no value"
-            elif t.suppressed:
-                sub = t.suppression_reason
-            else:
-                sub = " · ".join(t.sub)
+            why = "no value" if not t.has_value else t.suppression_reason  # instead of a number
             body.value = (
                 f'<div class="acm-tile-label">{esc(t.label)}</div>'
                 f'<div class="acm-tile-row"><div class="acm-tile-value" data-metric="{esc(t.metric_id)}">'
                 f"{esc(t.shown)}</div>{arrow}{icons}</div>"
                 f'<div class="acm-tile-note">{esc(when)}</div>'
-                f'<div class="acm-tile-sub">{esc(sub)}</div>'
+                + (f'<div class="acm-tile-note">{esc(why)}</div>' if why else "")
+                + f'<div class="acm-tile-sub">{esc(" · ".join(t.sub))}</div>'
                 f'<div class="acm-chips">{chips}</div>{flags}'
                 + (f'<div class="acm-tile-note">{esc(t.note)}</div>' if t.note else "")
             )

@@ -45,7 +45,7 @@ CSS = """<style>
 .acm-controls .widget-label {text-align:right;}
 .acm-actions {align-items:center;gap:12px;margin:6px 0 4px 0;}
 .acm-status {font-size:13px;color:#1f5fa8;min-width:110px;}
-.acm-explorer:not(.acm-idle) .acm-status::before {content:"Updating\2026";
+.acm-explorer:not(.acm-idle) .acm-status::before {content:"Updating…";
   padding:3px 10px;border-radius:10px;background:#e6eef8;}
 .acm-explorer:not(.acm-idle) .acm-tiles, .acm-explorer:not(.acm-idle) .acm-charts
   {opacity:.55;transition:opacity .15s;}
@@ -55,7 +55,8 @@ CSS = """<style>
 .acm-tile {border:1px solid #d5dbe1;border-radius:6px;padding:8px 10px;margin:4px;}
 .acm-tile.acm-flagged {border-color:#d9822b;box-shadow:inset 4px 0 0 #d9822b;}
 .acm-tile.acm-improved {border-color:#289de0;box-shadow:inset 4px 0 0 #289de0;}
-.acm-tile-label {font-size:12px;color:#52606d;} .acm-tile-value {font-size:26px;font-weight:600;}
+.acm-tile-label {font-size:12px;color:#52606d;}
+.acm-tile-value {font-size:24px;font-weight:600;white-space:nowrap;}
 .acm-tile-row {display:flex;align-items:center;gap:6px;}
 .acm-arrow {font-size:16px;} .acm-arrow.better {color:#1f7a4d;} .acm-arrow.worse {color:#b3261e;}
 .acm-arrow.same {color:#6b7785;}
@@ -82,7 +83,12 @@ CSS = """<style>
   .acm-explorer .acm-tiles, .acm-explorer .acm-charts {opacity:1 !important;}
   .jp-Cell, .jp-OutputArea, .jp-OutputArea-child {break-inside:auto;}
   .acm-tile, .acm-charts svg {break-inside:avoid;}
-  body, .jp-Notebook, #rendered_cells, .voila-main {height:auto !important;overflow:visible !important;}
+  /* voila's lab page is a fixed-height JupyterLab shell whose panels scroll inside it: in
+     print, let the page grow so every part prints, over as many pages as it needs. */
+  html, body, #main, .jp-LabShell, #jp-main-content-panel, #rendered_cells {
+    position:static !important;height:auto !important;min-height:0 !important;
+    overflow:visible !important;contain:none !important;background:#fff !important;}
+  .jp-OutputArea-child, .jp-OutputArea-output {display:block !important;break-inside:auto !important;}
   .jp-MarkdownCell {display:none;}
 }
 </style>"""

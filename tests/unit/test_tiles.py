@@ -16,7 +16,6 @@ import pytest
 
 from acm_helpers.explorer import app as widgets
 from acm_helpers.meetings import tiles
-from acm_helpers.packets import dashboard, packet
 
 PERIOD = "2026-10"
 
@@ -112,32 +111,6 @@ def test_complete_period(month, grain, period):
 
 
 # -- the must-show check: packet records == what the explorer renders, every demo provider ------
-def _packet_tiles(program, program_path, store, provider: str, grain: str) -> list[tiles.Tile]:
-    """The packet's tile records: ``packet.load`` for the month; for the quarter, the last
-    complete quarter's rows read and put in the provider's view as ``load`` does."""
-    from acm_helpers.metrics import privacy
-
-    p = packet.load(program_path, store.root, provider, PERIOD)
-    if grain == "month":
-        records = tiles.tiles_of(p.own(), program, PERIOD, "month", p.key_metrics())
-        # the packet's HTML shows these very records
-        body = dashboard.tiles(p).body
-        for t in records:
-            assert html.escape(t.shown) in body, (provider, t.metric_id)
-            if t.arrow:
-                assert f'class="arrow {t.how}"' in body and t.arrow in body
-        return records
-    quarter = tiles.complete_period(PERIOD, "quarter")
-    rows = store.query(
-        "SELECT * FROM metric_values WHERE grain = 'quarter' AND period = $q "
-        "AND (dimension = '' OR provider_id = $provider)",
-        {"q": quarter, "provider": provider},
-    )
-    rows = privacy.for_audience(rows, program, "provider", provider)
-    own = rows[rows["is_self"] & (rows["dimension"].fillna("") == "")].set_index("metric_id")
-    return tiles.tiles_of(own, program, quarter, "quarter", p.key_metrics())
-
-
 def _rendered(app: widgets.Explorer, metric_id: str) -> dict[str, object]:
     """What one explorer tile shows, read back from the HTML the widget sends the browser."""
     body = app._tile[metric_id][1].value
@@ -171,12 +144,12 @@ def explorer_app(program, demo_store):
 
 @pytest.mark.parametrize("grain", ["month", "quarter"])
 def test_dashboard_tiles_equal_the_packets_for_every_demo_provider(
-    program, program_path, demo_store, explorer_app, grain
+    program, packet_tiles, explorer_app, grain
 ):
     app = explorer_app
     checked = 0
     for provider in program.provider_ids:
-        want = _packet_tiles(program, program_path, demo_store, provider, grain)
+        want = packet_tiles(provider, grain)
         app.set_view(provider=provider, grain=grain, end=PERIOD)
         assert app.message.layout.display == "none", app.message.value
         for t in want:

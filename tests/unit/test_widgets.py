@@ -513,7 +513,10 @@ def test_compose_puts_trend_and_peers_side_by_side_and_the_breakdown_below():
     assert set(out["datasets"]) == {"d-trend", "d-peers", "d-breakdown"}
     assert [p["data"]["name"] for p in out["vconcat"][0]["hconcat"]] == ["d-trend", "d-peers"]
     assert out["vconcat"][1]["hconcat"][0]["data"]["name"] == "d-breakdown"
-    assert out["config"]["legend"]["orient"] == "top"
+    # each view places its own legend, so the trend's sits right under the trend
+    assert out["config"]["legend"]["orient"] == "bottom"
+    assert out["resolve"]["legend"] == {"color": "independent"}
+    assert all(row["resolve"]["legend"] == {"color": "independent"} for row in out["vconcat"])
     assert all(
         "datasets" not in p and "$schema" not in p for row in out["vconcat"] for p in row["hconcat"]
     )

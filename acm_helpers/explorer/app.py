@@ -43,7 +43,7 @@ CSS = """<style>
 .acm-message {background:#fdf1e7;border-left:4px solid #d9822b;padding:8px 12px;color:#1f2933;}
 .acm-controls {gap:4px 16px;align-items:center;margin:2px 0;}
 .acm-controls .widget-label {text-align:right;}
-.acm-actions {align-items:center;gap:12px;margin:6px 0 4px 0;}
+.acm-toolbar {align-items:center;gap:12px;margin:6px 0 4px 0;}
 .acm-status {font-size:13px;color:#1f5fa8;min-width:110px;}
 .acm-explorer:not(.acm-idle) .acm-status::before {content:"Updating…";
   padding:3px 10px;border-radius:10px;background:#e6eef8;}
@@ -78,8 +78,8 @@ CSS = """<style>
 .acm-print-only {display:none;}
 @media print {
   @page {size:landscape;margin:12mm;}
-  .acm-controls, .acm-actions, .acm-drill, .acm-topic-button, .acm-message-box {display:none !important;}
-  .acm-print-only {display:block;}
+  .acm-controls, .acm-toolbar, .acm-drill, .acm-topic-button, .acm-message-box {display:none !important;}
+  .acm-print-only {display:inline;}
   .acm-explorer .acm-tiles, .acm-explorer .acm-charts {opacity:1 !important;}
   .jp-Cell, .jp-OutputArea, .jp-OutputArea-child {break-inside:auto;}
   .acm-tile, .acm-charts svg {break-inside:avoid;}
@@ -181,15 +181,15 @@ class Explorer:
         ]
         for c in controls:
             c.add_class("acm-controls")
-        actions = w.HBox([self.download, self.pagebar, self.status], layout=row)
-        actions.add_class("acm-actions")
+        toolbar = w.HBox([self.download, self.pagebar, self.status], layout=row)
+        toolbar.add_class("acm-toolbar")
         self.widget = w.VBox(
             [
                 w.HTML(CSS),
                 self.message,
                 self.view_title,
                 *controls,
-                actions,
+                toolbar,
                 self.grain_note,
                 w.HBox([self.topic, self.topic_button], layout=row),
                 self.tiles,

@@ -465,6 +465,36 @@ def test_app_good_query_selects_provider(app):
     assert app.message.layout.display == "none"
 
 
+def test_app_writes_the_view_into_the_page_address_and_a_link_reopens_it(app, program, store):
+    app.set_view(provider="harbor", dimension="race_ethnicity", grain="quarter", start="2026-09")
+    query = app.pagebar.query
+    assert query == (
+        "provider=harbor&metric=exits_to_permanent_housing&breakdown=race_ethnicity"
+        "&grain=quarter&from=2026-09&to=2026-10"
+    )
+    again = widgets.Explorer([program], [store], chart_mode=app.charts.mode)
+    again.apply_query(query + "&token=abc")
+    assert again.selection() == app.selection()
+    assert again.pagebar.query == query  # (the page drops the token from the address)
+    assert "2026-Q3" in again.grain_note.value and again.grain_note.layout.display is None
+    assert "Harbor Light Housing" in again.view_title.value
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        pytest.param("grain=fortnight", "Known grains: month, quarter", id="unknown-grain"),
+        pytest.param("from=1999-01", "month '1999-01'", id="month-without-data"),
+        pytest.param("from=2026-10&to=2026-08", "must not be after the last", id="reversed"),
+    ],
+)
+def test_app_bad_view_in_the_address_leaves_the_view_and_says_why(app, query, message):
+    before = app.selection()
+    app.apply_query(query)
+    assert message in app.message.value
+    assert app.selection() == before
+
+
 def test_app_download_link_is_a_data_uri_of_the_view(app):
     app.provider.value = "harbor"
     href = app.download.value.split('href="', 1)[1].split('"', 1)[0]

@@ -66,7 +66,8 @@ CSS = """<style>
 .acm-chip.acm-good {background:#e8f4fc;color:#1f5fa8;border-color:#b9dcf3;}
 .acm-flag {font-size:11px;color:#a35200;line-height:1.35;margin-top:4px;}
 .acm-flag.acm-good {color:#1f5fa8;}
-.acm-tile .widget-html-content {white-space:normal;}
+.acm-tile .widget-html-content {white-space:normal;overflow-wrap:anywhere;}
+.acm-tile .widget-html {max-width:100%;margin-right:0;}
 .acm-charts .vega-embed {padding-right:0 !important;}
 .acm-topic {background:#eef4fb;padding:6px 12px;border-radius:4px;}
 .acm-table td, .acm-table th {padding:2px 8px;font-size:12px;text-align:left;}

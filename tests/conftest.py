@@ -56,3 +56,44 @@ def demo_store(tmp_path_factory, program, demo_episodes):
     intake.load_canonical(store, program, demo_episodes)
     metrics.refresh(program, store)
     return store
+
+
+@pytest.fixture(scope="session")
+def packet_tiles(program, program_path, demo_store):
+    """``packet_tiles(provider, grain)``: the headline tile records of a provider's packet for
+    2026-10 (``acm_helpers.meetings.tiles``), to compare the staff dashboard's tiles with.
+
+    Month: from ``packets.packet.load``, and checked against the packet's own HTML. Quarter: the
+    last complete quarter (2026-Q3), read and put in the provider's view as ``load`` reads months.
+    """
+    import html
+
+    from acm_helpers.meetings import tiles
+    from acm_helpers.metrics import privacy
+    from acm_helpers.packets import dashboard, packet
+
+    period = "2026-10"
+
+    def records(provider: str, grain: str) -> list:
+        p = packet.load(program_path, demo_store.root, provider, period)
+        if grain == "month":
+            out = tiles.tiles_of(p.own(), program, period, "month", p.key_metrics())
+            body = dashboard.tiles(p).body  # the packet shows these very records
+            for t in out:
+                assert html.escape(t.shown) in body, (provider, t.metric_id)
+                if t.arrow:
+                    assert f'class="arrow {t.how}"' in body and t.arrow in body
+            return out
+        quarter = tiles.complete_period(period, "quarter")
+        rows = demo_store.query(
+            "SELECT * FROM metric_values WHERE grain = 'quarter' AND period = $q "
+            "AND (dimension = '' OR provider_id = $provider)",
+            {"q": quarter, "provider": provider},
+        )
+        rows = privacy.for_audience(rows, program, "provider", provider)
+        own = rows[rows["is_self"] & (rows["dimension"].fillna("") == "")]
+        return tiles.tiles_of(
+            own.set_index("metric_id"), program, quarter, "quarter", p.key_metrics()
+        )
+
+    return records

@@ -29,10 +29,11 @@ import pandas as pd
 
 from acm_helpers.core import text
 from acm_helpers.core.config import Program
-from acm_helpers.core.errors import AcmError, StoreError, UnknownIdError
+from acm_helpers.core.errors import AcmError, ConfigError, StoreError, UnknownIdError
 from acm_helpers.explorer import data as explorer
 from acm_helpers.explorer.chartboard import ChartBoard
 from acm_helpers.explorer.data import ALL, ExplorerData, Selection
+from acm_helpers.explorer.page import PageBar, view_query
 from acm_helpers.metrics.flags import SIGNAL_LEADS
 from acm_helpers.views import charts, spc_icons
 
@@ -40,19 +41,61 @@ CHART_WIDTH = 470
 IDLE_DELAY = 0.3  # seconds after an update before likely next views are rendered
 CSS = """<style>
 .acm-message {background:#fdf1e7;border-left:4px solid #d9822b;padding:8px 12px;color:#1f2933;}
+.acm-controls {gap:4px 16px;align-items:center;margin:2px 0;}
+.acm-controls .widget-label {text-align:right;}
+.acm-toolbar {align-items:center;gap:12px;margin:6px 0 4px 0;}
+.acm-status {font-size:13px;color:#1f5fa8;min-width:110px;}
+.acm-explorer:not(.acm-idle) .acm-status::before {content:"Updating…";
+  padding:3px 10px;border-radius:10px;background:#e6eef8;}
+.acm-explorer:not(.acm-idle) .acm-tiles, .acm-explorer:not(.acm-idle) .acm-charts
+  {opacity:.55;transition:opacity .15s;}
+.acm-grain-note {font-size:13px;color:#3e4c59;background:#f5f7fa;border-left:3px solid #9aa5b1;
+  padding:4px 10px;margin:2px 0 6px 0;}
+.acm-view-title {font-size:15px;font-weight:600;color:#1f2933;margin:4px 0;}
 .acm-tile {border:1px solid #d5dbe1;border-radius:6px;padding:8px 10px;margin:4px;}
 .acm-tile.acm-flagged {border-color:#d9822b;box-shadow:inset 4px 0 0 #d9822b;}
-.acm-tile-label {font-size:12px;color:#52606d;} .acm-tile-value {font-size:26px;font-weight:600;}
+.acm-tile.acm-improved {border-color:#289de0;box-shadow:inset 4px 0 0 #289de0;}
+.acm-tile-label {font-size:12px;color:#52606d;}
+.acm-tile-value {font-size:24px;font-weight:600;white-space:nowrap;}
 .acm-tile-row {display:flex;align-items:center;gap:6px;}
-.acm-tile-note {font-size:11px;color:#6b7785;} .acm-flag {font-size:11px;color:#a35200;line-height:1.35;margin-top:4px;}
-.acm-tile .widget-html-content {white-space:normal;}
+.acm-arrow {font-size:16px;} .acm-arrow.better {color:#1f7a4d;} .acm-arrow.worse {color:#b3261e;}
+.acm-arrow.same {color:#6b7785;}
+.acm-tile-note, .acm-tile-sub {font-size:11px;color:#6b7785;line-height:1.35;}
+.acm-chip {display:inline-block;font-size:10px;padding:1px 6px;margin:3px 3px 0 0;border-radius:8px;
+  background:#fdf1e7;color:#a35200;border:1px solid #f0c9a3;}
+.acm-chip.acm-good {background:#e8f4fc;color:#1f5fa8;border-color:#b9dcf3;}
+.acm-flag {font-size:11px;color:#a35200;line-height:1.35;margin-top:4px;}
+.acm-flag.acm-good {color:#1f5fa8;}
+.acm-tile .widget-html-content {white-space:normal;overflow-wrap:anywhere;}
+.acm-tile .widget-html {max-width:100%;margin-right:0;}
 .acm-charts .vega-embed {padding-right:0 !important;}
 .acm-topic {background:#eef4fb;padding:6px 12px;border-radius:4px;}
 .acm-table td, .acm-table th {padding:2px 8px;font-size:12px;text-align:left;}
 .acm-empty {color:#6b7785;font-style:italic;padding:20px;}
-.acm-download-link {display:inline-block;margin-left:12px;padding:4px 10px;border:1px solid #1f5fa8;
-  border-radius:4px;color:#1f5fa8;text-decoration:none;}
+.acm-download-link {display:inline-block;padding:4px 10px;border:1px solid #1f5fa8;
+  border-radius:4px;color:#1f5fa8;text-decoration:none;font-size:13px;}
+.acm-print-button {padding:4px 10px;border:1px solid #1f5fa8;border-radius:4px;color:#1f5fa8;
+  background:#fff;font-size:13px;cursor:pointer;height:auto;}
+.acm-print-only {display:none;}
+@media print {
+  @page {size:landscape;margin:12mm;}
+  .acm-controls, .acm-toolbar, .acm-drill, .acm-topic-button, .acm-message-box {display:none !important;}
+  .acm-print-only {display:inline;}
+  .acm-explorer .acm-tiles, .acm-explorer .acm-charts {opacity:1 !important;}
+  .jp-Cell, .jp-OutputArea, .jp-OutputArea-child {break-inside:auto;}
+  .acm-tile, .acm-charts svg {break-inside:avoid;}
+  /* voila's lab page is a fixed-height JupyterLab shell whose panels scroll inside it: in
+     print, let the page grow so every part prints, over as many pages as it needs. */
+  html, body, #main, .jp-LabShell, #jp-main-content-panel, #rendered_cells {
+    position:static !important;height:auto !important;min-height:0 !important;
+    overflow:visible !important;contain:none !important;background:#fff !important;}
+  .jp-OutputArea-child, .jp-OutputArea-output {display:block !important;break-inside:auto !important;}
+  .jp-MarkdownCell {display:none;}
+}
 </style>"""
+TILE_WIDTH = "225px"
+CONTROL_WIDTH = "380px"  # every control the same width, so the two rows line up in columns
+LABEL_WIDTH = "80px"
 
 
 class Explorer:
@@ -72,21 +115,39 @@ class Explorer:
         self._allowed: explorer.Allowed | None = None  # set when a program's tables are loaded
         self._muted = False
         self._idle_round = 0
+        self.idle_done: asyncio.Event | None = None  # see _prerender_when_idle
         mode = chart_mode or os.environ.get("ACM_CHARTS") or "jupyter"
         self.message = w.HTML(layout=w.Layout(display="none"))
         self.message.add_class("acm-message-box")
-        self.program = w.Dropdown(description="Program", options=[(p.name, p.id) for p in programs])
-        self.provider = w.Dropdown(description="Provider")
-        self.metric = w.Dropdown(description="Metric", layout=w.Layout(width="360px"))
+        style = {"description_width": LABEL_WIDTH}
+        box = w.Layout(width=CONTROL_WIDTH)
+        self.program = w.Dropdown(
+            description="Program",
+            options=[(p.name, p.id) for p in programs],
+            style=style,
+            layout=w.Layout(width=CONTROL_WIDTH),
+        )
+        self.provider = w.Dropdown(description="Provider", style=style, layout=box)
+        self.metric = w.Dropdown(description="Metric", style=style, layout=box)
         self.months = w.SelectionRangeSlider(
             description="Months",
             options=["-"],
             continuous_update=False,
-            layout=w.Layout(width="520px"),
+            style=style,
+            layout=box,
         )
-        self.dimension = w.Dropdown(description="Breakdown")
-        self.grain = w.Dropdown(description="Over", layout=w.Layout(width="220px"))
+        self.dimension = w.Dropdown(description="Breakdown", style=style, layout=box)
+        self.grain = w.Dropdown(
+            description="Over",
+            style=style,
+            layout=box,
+            tooltip="The period of tiles, trend, peers and breakdown (complete periods only)",
+        )
         self.download = w.HTML()
+        self.pagebar = PageBar()  # the print button; keeps the page address on this view
+        self.status = w.HTML()  # reads "Updating…" while a change is computed (CSS)
+        self.grain_note = w.HTML(layout=w.Layout(display="none"))
+        self.view_title = w.HTML()
         self.topic = w.HTML()
         self.topic_button = w.Button(description="Open this topic", layout=w.Layout(width="auto"))
         self.tiles = w.HBox(layout=w.Layout(flex_flow="row wrap"))
@@ -104,6 +165,9 @@ class Explorer:
             (self.download, "download"),
             (self.topic, "topic"),
             (self.findings, "findings"),
+            (self.status, "status"),
+            (self.grain_note, "grain-note-box"),
+            (self.topic_button, "topic-button"),
         ):
             el.add_class(f"acm-{name}")
         if len(programs) < 2:
@@ -112,19 +176,24 @@ class Explorer:
         for ctl in (self.provider, self.metric, self.months, self.dimension, self.grain):
             ctl.observe(self._on_change, "value")
         self.topic_button.on_click(self._on_topic)
+        row = w.Layout(flex_flow="row wrap", align_items="center")
+        controls = [
+            w.HBox([self.program, self.provider, self.metric], layout=row),
+            w.HBox([self.dimension, self.grain, self.months], layout=row),
+        ]
+        for c in controls:
+            c.add_class("acm-controls")
+        toolbar = w.HBox([self.download, self.pagebar, self.status], layout=row)
+        toolbar.add_class("acm-toolbar")
         self.widget = w.VBox(
             [
                 w.HTML(CSS),
                 self.message,
-                w.HBox(
-                    [self.program, self.provider, self.metric],
-                    layout=w.Layout(flex_flow="row wrap"),
-                ),
-                w.HBox(
-                    [self.months, self.dimension, self.grain, self.download],
-                    layout=w.Layout(flex_flow="row wrap"),
-                ),
-                w.HBox([self.topic, self.topic_button]),
+                self.view_title,
+                *controls,
+                toolbar,
+                self.grain_note,
+                w.HBox([self.topic, self.topic_button], layout=row),
                 self.tiles,
                 self.charts.widget,
                 self.findings,
@@ -212,8 +281,9 @@ class Explorer:
     def set_view(self, **values: str) -> None:
         """Set several controls at once (validated), then refresh once.
 
-        Keys: provider, metric, dimension, grain. Used by the tile drill, the roadmap topic and
-        the URL; a value outside the allowlist raises UnknownIdError and changes nothing.
+        Keys: provider, metric, dimension, grain, start, end (months). Used by the tile drill,
+        the roadmap topic and the page address; a value outside the allowlist raises
+        UnknownIdError and changes nothing.
         """
         ok = self._allowed
         known = {
@@ -221,28 +291,53 @@ class Explorer:
             "metric": ok.metrics,
             "dimension": ok.dimensions,
             "grain": ok.grains,
+            "start": ok.periods,
+            "end": ok.periods,
         }
+        kinds = {"dimension": "breakdown", "start": "month", "end": "month"}
         for key, value in values.items():
             if value not in known[key]:
-                raise UnknownIdError(key, value, [k for k in known[key] if k])
+                raise UnknownIdError(kinds.get(key, key), value, [k for k in known[key] if k])
+        start, end = values.pop("start", None), values.pop("end", None)
+        if start or end:
+            start, end = start or self.months.value[0], end or self.months.value[1]
+            if start > end:
+                raise ConfigError(
+                    f"The page address asks for months from {start} to {end}; the first month "
+                    "must not be after the last."
+                )
         self._muted = True
         try:
             for key, value in values.items():
                 getattr(self, key).value = value
+            if start:
+                self.months.value = (start, end)
         finally:
             self._muted = False
         self.refresh()
 
     def apply_query(self, query: str) -> None:
-        """Apply ``?provider=...`` (and ``metric=``) from the page address, if allowed.
+        """Apply the view the page address asks for: ``provider``, ``metric``, ``breakdown``,
+        ``grain``, ``from`` and ``to`` (the keys :class:`~acm_helpers.explorer.page.PageBar`
+        writes), each checked against the allowlist.
 
         An unknown value leaves the view as it is and shows a plain message listing the known
-        providers; the text from the address is escaped and shortened before it is shown.
+        values; the text from the address is escaped and shortened before it is shown.
         """
         if self._allowed is None:  # nothing loaded: the page already says why
             return
         params = parse_qs(query or "", keep_blank_values=True)
-        wanted = {k: params[k][-1] for k in ("provider", "metric") if k in params}
+        names = {
+            "provider": "provider",
+            "metric": "metric",
+            "breakdown": "dimension",
+            "grain": "grain",
+            "from": "start",
+            "to": "end",
+        }
+        wanted = {names[k]: params[k][-1] for k in names if k in params}
+        if wanted.get("provider") in ("all", ""):
+            wanted["provider"] = ALL
         try:
             self.set_view(**wanted)
         except UnknownIdError as exc:
@@ -251,15 +346,32 @@ class Explorer:
             if exc.kind == "provider":
                 known = ", ".join(f"{k} ({prog.provider(k).name})" for k in exc.known if k != ALL)
                 now = self._describe().lower() if self.provider.value == ALL else self._describe()
-            else:
+            elif exc.kind == "metric":
                 known = ", ".join(exc.known)
                 now = prog.metric(self.metric.value).label
+            else:
+                known = ", ".join(exc.known[:24]) + (" …" if len(exc.known) > 24 else "")
+                now = "the default view"
             self.say(
                 f"The page address asks for {exc.kind} {shown!r}, which this program does not "
                 f"have. Known {exc.kind}s: {known}. Showing {now} instead."
             )
         except AcmError as exc:
             self.say(str(exc))
+
+    def view_query(self) -> str:
+        """The page address of the view on screen (what :class:`PageBar` writes)."""
+        sel = self.selection()
+        return view_query(
+            {
+                "provider": "all" if sel.provider == ALL else sel.provider,
+                "metric": sel.metric,
+                "breakdown": sel.dimension,
+                "grain": sel.grain,
+                "from": sel.start,
+                "to": sel.end,
+            }
+        )
 
     def _describe(self) -> str:
         return explorer.provider_label(self.data.program, self.provider.value)
@@ -276,8 +388,13 @@ class Explorer:
         self.widget.remove_class("acm-idle")
         try:
             data, sel = self.data, self.selection()
+            self._part("view", sel, lambda: self._view_state(data, sel))
             self.charts.show(self._views(data, sel))
-            self._part("tiles", (sel.provider, sel.end, sel.metric), lambda: self._tiles(data, sel))
+            self._part(
+                "tiles",
+                (sel.provider, sel.end, sel.metric, sel.grain),
+                lambda: self._tiles(data, sel),
+            )
             self._part(
                 "findings",
                 (sel.provider, sel.metric, sel.end, sel.dimension, sel.grain),
@@ -290,6 +407,31 @@ class Explorer:
         finally:
             self.widget.add_class("acm-idle")
         self._prerender_when_idle(data, sel)
+
+    def _view_state(self, data: ExplorerData, sel: Selection) -> None:
+        """The page address, the view's title (shown on screen and at the top of a printout)
+        and the note saying which complete periods the grain shows."""
+        self.pagebar.query = self.view_query()
+        prog = data.program
+        window = explorer.breakdown_period(sel)
+        over = {
+            "month": f"{text.period(sel.start)} to {text.period(sel.end)}",
+            "quarter": f"quarters to {window} ({text.period(window)})",
+            "year": f"years to {window}",
+            "term": f"contract term to date (through {text.period(sel.end)})",
+        }[sel.grain]
+        parts = [explorer.provider_label(prog, sel.provider), prog.metric(sel.metric).label, over]
+        if sel.dimension:
+            parts.append(f"by {prog.dimension(sel.dimension).label.lower()}")
+        self.view_title.value = (
+            '<div class="acm-view-title"><span class="acm-print-only">'
+            f"{html.escape(prog.name)}: </span>{html.escape(' · '.join(parts))}</div>"
+        )
+        note = explorer.grain_note(sel)
+        self.grain_note.value = (
+            f'<div class="acm-grain-note">{html.escape(note)}</div>' if note else ""
+        )
+        self.grain_note.layout.display = None if note else "none"
 
     def _likely_views(self, data: ExplorerData, sel: Selection):
         """Views someone is likely to ask for next: every other provider's charts for ``sel``."""
@@ -324,16 +466,19 @@ class Explorer:
         except RuntimeError:
             return
         round_, todo = self._idle_round, self._likely_views(data, sel)
+        self.idle_done = done = asyncio.Event()  # set once this view's likely views are drawn
 
         def step() -> None:
             if round_ != self._idle_round:
                 return
             item = next(todo, None)
             if item is None:
+                done.set()
                 return
             try:
                 self.charts.render(*item)
             except AcmError:  # a view that cannot be drawn says so when someone asks for it
+                done.set()
                 return
             loop.call_later(0.005, step)
 
@@ -350,23 +495,28 @@ class Explorer:
         metric = prog.metric(sel.metric)
         who = explorer.provider_label(prog, sel.provider)
 
+        over = {"quarter": "by quarter", "year": "by year"}.get(sel.grain, "")
+        window = explorer.breakdown_period(sel)
+        shown_window = "contract term" if window == "term" else window
+
         def trend():
             return charts.trend_chart(
                 explorer.trend(data, sel),
-                title=f"{metric.label}: {who}",
+                title=f"{metric.label}: {who}" + (f", {over}" if over else ""),
                 fmt=metric.format,
                 target=metric.target,
                 width=CHART_WIDTH,
                 series="All providers" if sel.provider == ALL else "This provider",
+                period_title={"quarter": "Quarter", "year": "Year"}.get(sel.grain, "Month"),
             )
 
         def peers():
             frame = explorer.peers(data, sel)
             if frame["value"].notna().sum() == 0:
-                return f"No provider has a value for {metric.label} in {sel.end}."
+                return f"No provider has a value for {metric.label} in {shown_window}."
             return charts.peer_chart(
                 frame,
-                title=f"Providers, {sel.end}",
+                title=f"Providers, {shown_window}",
                 fmt=metric.format,
                 target=metric.target,
                 width=CHART_WIDTH - 150,
@@ -377,20 +527,19 @@ class Explorer:
                 return "Choose a breakdown to see this metric by group."
             frame = explorer.breakdown(data, sel)
             label = prog.dimension(sel.dimension).label.lower()
-            window = explorer.breakdown_period(sel).replace("term", "contract term")
             if frame.empty:
-                return f"No {label} breakdown of {metric.label} for {who} in {window}."
+                return f"No {label} breakdown of {metric.label} for {who} in {shown_window}."
             return charts.equity_chart(
                 frame,
-                title=f"{metric.label} by {label}: {who}, {window}",
+                title=f"{metric.label} by {label}: {who}, {shown_window}",
                 fmt=metric.format,
                 width=CHART_WIDTH,
             )
 
         base = (prog.id, sel.provider, sel.metric)
         return {
-            "trend": ((*base, sel.start, sel.end), trend),
-            "peers": ((*base, sel.end), peers),
+            "trend": ((*base, sel.start, sel.end, sel.grain), trend),
+            "peers": ((*base, sel.end, sel.grain), peers),
             "breakdown": ((*base, sel.end, sel.dimension, sel.grain), breakdown),
         }
 
@@ -406,38 +555,55 @@ class Explorer:
             )
             btn.add_class("acm-drill")
             btn.on_click(lambda _b, m=metric_id: self._guard(self._drill, m))
-            box = w.VBox([body, btn], layout=w.Layout(display="none", width="225px"))
+            box = w.VBox([body, btn], layout=w.Layout(display="none", width=TILE_WIDTH))
             box.add_class("acm-tile")
             self._tile[metric_id] = (box, body, btn)
         self.tiles.children = [box for box, _, _ in self._tile.values()]
 
     def _tiles(self, data: ExplorerData, sel: Selection) -> None:
+        """Fill the tiles from the shared tile records (:mod:`acm_helpers.meetings.tiles`), so
+        the value, arrow, target, peer median, rank and flags read as in the packet."""
         shown = set()
-        for t in explorer.tiles(data, sel).itertuples():
+        good_lead = SIGNAL_LEADS["improvement"]  # good news is not styled as a warning
+        for t in explorer.tile_records(data, sel):
             box, body, btn = self._tile[t.metric_id]
-            value = text.value(t.value, t.fmt, t.unit, suppressed=t.suppressed)
-            target = (
-                "" if text.is_missing(t.target) else f"target {text.value(t.target, t.fmt, t.unit)}"
-            )
-            good = SIGNAL_LEADS["improvement"]  # good news is not styled as a warning
+            esc = html.escape
             flags = "".join(
-                f'<div class="acm-flag acm-good">{html.escape(r)}</div>'
-                if r.startswith(good)
-                else f'<div class="acm-flag">&#9888; {html.escape(r)}</div>'
-                for r in t.flags
+                f'<div class="acm-flag acm-good">{esc(r)}</div>'
+                if t.good or r.startswith(good_lead)
+                else f'<div class="acm-flag">&#9888; {esc(r)}</div>'
+                for r in t.reasons
+            )
+            chips = "".join(
+                f'<span class="acm-chip{" acm-good" if t.good else ""}">{esc(c)}</span>'
+                for c in t.chips
             )
             icons = spc_icons.variation_icon(t.signal, t.direction) + spc_icons.assurance_icon(
                 t.assurance
             )
-            body.value = (
-                f'<div class="acm-tile-label">{html.escape(t.label)}</div>'
-                f'<div class="acm-tile-row"><div class="acm-tile-value" data-metric="{html.escape(t.metric_id)}">'
-                f"{html.escape(value)}</div>{icons}</div>"
-                f'<div class="acm-tile-note">{html.escape(sel.end)} {html.escape(target)}</div>{flags}'
+            arrow = (
+                f'<span class="acm-arrow {t.how}" title="{esc(t.versus)}: {esc(t.previous)}">'
+                f"{t.arrow}</span>"
+                if t.arrow
+                else ""
             )
+            when = text.period(t.period) if t.period != "term" else "Contract term to date"
+            why = "no value" if not t.has_value else t.suppression_reason  # instead of a number
+            body.value = (
+                f'<div class="acm-tile-label">{esc(t.label)}</div>'
+                f'<div class="acm-tile-row"><div class="acm-tile-value" data-metric="{esc(t.metric_id)}">'
+                f"{esc(t.shown)}</div>{arrow}{icons}</div>"
+                f'<div class="acm-tile-note">{esc(when)}</div>'
+                + (f'<div class="acm-tile-note">{esc(why)}</div>' if why else "")
+                + f'<div class="acm-tile-sub">{esc(" · ".join(t.sub))}</div>'
+                f'<div class="acm-chips">{chips}</div>{flags}'
+                + (f'<div class="acm-tile-note">{esc(t.note)}</div>' if t.note else "")
+            )
+            flagged = t.flagged and not t.good
             drill = t.flagged and bool(data.program.dimensions)
             btn.layout.display = None if drill else "none"
-            (box.add_class if t.flagged else box.remove_class)("acm-flagged")
+            (box.add_class if flagged else box.remove_class)("acm-flagged")
+            (box.add_class if t.flagged and t.good else box.remove_class)("acm-improved")
             box.layout.display = None
             shown.add(t.metric_id)
         for metric_id, (box, _, _) in self._tile.items():

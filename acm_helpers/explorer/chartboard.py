@@ -21,6 +21,8 @@ from acm_helpers.core.errors import ConfigError
 from acm_helpers.views import charts
 
 PANES = ("trend", "peers", "breakdown")
+# Each view of the board keeps its own colour scale and legend, placed by that view.
+OWN_LEGENDS = {"legend": {"color": "independent"}, "scale": {"color": "independent"}}
 
 
 class ChartBoard:
@@ -123,9 +125,13 @@ def compose(rows: list[list[dict]]) -> dict | None:
         return None
     first = rows[0][0]
     config = first.get("config", {})
-    # One legend (the trend's) for the composite: on top, next to the trend, not under the
-    # breakdown; rows are not column-aligned (their label widths differ).
-    config = {**config, "legend": {**config.get("legend", {}), "orient": "top"}}
+    # The trend's legend sits right under the trend (each view resolves its own colour legend),
+    # not at the top of the whole board nor under the breakdown; rows are not column-aligned
+    # (their label widths differ).
+    config = {
+        **config,
+        "legend": {**config.get("legend", {}), "orient": "bottom", "direction": "horizontal"},
+    }
     top = {
         "$schema": first.get("$schema"),
         "config": config,
@@ -141,13 +147,13 @@ def compose(rows: list[list[dict]]) -> dict | None:
             parts.append(
                 {k: v for k, v in spec.items() if k not in ("$schema", "config", "datasets")}
             )
-        bodies.append({"hconcat": parts, "spacing": 40})
+        bodies.append({"hconcat": parts, "spacing": 40, "resolve": OWN_LEGENDS})
     if len(bodies) == 1:
         row = bodies[0]["hconcat"]
         return {**top, **row[0]} if len(row) == 1 else {**top, **bodies[0]}
     # Each row is its own hconcat, so Vega-Lite does not line the trend's plot area up with
     # the breakdown's (whose long group labels would push the trend to the right).
-    return {**top, "vconcat": bodies}
+    return {**top, "vconcat": bodies, "resolve": OWN_LEGENDS}
 
 
 def _svg(spec: dict) -> str:

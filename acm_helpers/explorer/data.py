@@ -13,30 +13,25 @@ widget module stays about layout and callbacks.
 from __future__ import annotations
 
 import io
-import re
 from dataclasses import dataclass
 from datetime import date
 from functools import cached_property
 
-import numpy as np
 import pandas as pd
 
 from acm_helpers.core import text
-from acm_helpers.core.calendar import period_bounds
+from acm_helpers.core.calendar import month_range, period_bounds, quarter_of, year_of
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ConfigError, StoreError, UnknownIdError
 from acm_helpers.core.schema import ALL, CELL_NUMBERS, neutralize_formula
+from acm_helpers.meetings import tiles as tiles_mod
 from acm_helpers.store import quality as store_quality
 
 MONTH = "month"
 GRAINS = ("month", "quarter", "year", "term")
 GRAIN_LABELS = {"month": "Month", "quarter": "Quarter", "year": "Year", "term": "Contract term"}
-# Columns of the CSV export: aggregates only (no client-level field exists in these tables),
-# headed by labels, never raw ids (``CSV_SOURCE_COLUMNS`` are the table's columns behind them).
-CSV_SOURCE_COLUMNS = [
-    *["section", "provider_id", "period", "grain", "metric_id", "dimension", "group"],
-    *CELL_NUMBERS,
-]
+# Columns of the CSV export (view_csv): aggregates only (no client-level field exists in these
+# tables), headed by labels, never raw ids.
 CSV_COLUMNS = [
     *["section", "provider", "period", "grain", "metric", "breakdown", "group"],
     *["numerator", "denominator", "value", "95% interval from", "95% interval to"],
@@ -67,6 +62,12 @@ class ExplorerData:
         """Overall (no breakdown) monthly rows: what tiles, trend and peers filter."""
         v = self.values
         return v[(v["grain"] == MONTH) & (v["dimension"] == "")]
+
+    @cached_property
+    def overall(self) -> pd.DataFrame:
+        """Overall (no breakdown) rows at every grain: tiles, trend and peers at a grain."""
+        v = self.values
+        return v[v["dimension"] == ""]
 
     @cached_property
     def groups(self) -> pd.DataFrame:
@@ -199,31 +200,45 @@ def provider_label(program: Program, provider_id: str) -> str:
     return "All providers" if provider_id == ALL else program.provider(provider_id).name
 
 
+def _at_grain(data: ExplorerData, grain: str) -> pd.DataFrame:
+    """Overall rows of one grain (months: the cached monthly frame)."""
+    if grain == MONTH:
+        return data.monthly
+    o = data.overall
+    return o[o["grain"] == grain]
+
+
 def trend(data: ExplorerData, sel: Selection) -> pd.DataFrame:
-    """Monthly values of the selected provider and metric over the range, with peer quartiles.
+    """Values of the selected provider and metric over the range, at the selected grain (the
+    complete quarters or years of :func:`grain_periods`; months for month and term), with
+    peer quartiles.
 
     Columns: period, numerator, denominator, value, ci_low, ci_high, suppressed, peer_q1,
     peer_median, peer_q3 (the shape :func:`acm_helpers.views.charts.trend_chart` reads; the
-    quartiles are the engine's, over all providers with a value that month).
+    quartiles are the engine's, over all providers with a value that period).
     """
-    m = data.monthly
+    m = _at_grain(data, MONTH if sel.grain == "term" else sel.grain)
     rows = m[
         (m["metric_id"] == sel.metric)
         & (m["provider_id"] == sel.provider)
-        & (m["period"] >= sel.start)
-        & (m["period"] <= sel.end)
+        & m["period"].isin(grain_periods(sel))
     ]
     cols = ["period", *NUMBER_COLUMNS, "suppressed", "peer_q1", "peer_median", "peer_q3"]
     return rows[cols].sort_values("period", ignore_index=True)
 
 
 def peers(data: ExplorerData, sel: Selection) -> pd.DataFrame:
-    """Every provider's value in the last month of the range, the selected one marked.
+    """Every provider's value in the period shown (:func:`breakdown_period`), the selected one
+    marked.
 
     Columns: provider_id, provider (name), value, ci_low, ci_high, suppressed, is_self.
     """
-    m = data.monthly
-    rows = m[(m["metric_id"] == sel.metric) & (m["period"] == sel.end) & (m["provider_id"] != ALL)]
+    m = _at_grain(data, sel.grain)
+    rows = m[
+        (m["metric_id"] == sel.metric)
+        & (m["period"] == breakdown_period(sel))
+        & (m["provider_id"] != ALL)
+    ]
     out = rows[["provider_id", "provider_label", "value", "ci_low", "ci_high", "suppressed"]]
     out = out.rename(columns={"provider_label": "provider"})
     out = out.assign(is_self=out["provider_id"] == sel.provider)
@@ -231,15 +246,39 @@ def peers(data: ExplorerData, sel: Selection) -> pd.DataFrame:
 
 
 def breakdown_period(sel: Selection) -> str:
-    """Label of the breakdown's window: the month, quarter, year or contract term of ``end``."""
-    from acm_helpers.core.calendar import quarter_of, year_of
+    """Label of the window every view shows: the month ``end``, else the last complete
+    quarter or year at or before it (:func:`acm_helpers.meetings.tiles.complete_period`, the
+    packets' rule), or the contract term."""
+    return tiles_mod.complete_period(sel.end, sel.grain)
 
-    return {
-        "month": sel.end,
-        "quarter": quarter_of(sel.end),
-        "year": year_of(sel.end),
-        "term": "term",
-    }[sel.grain]
+
+def grain_periods(sel: Selection) -> list[str]:
+    """The periods of the trend at the selected grain: the complete months, quarters or years
+    whose last month falls in the range (the contract term: its months, see :func:`grain_note`).
+    """
+    months = month_range(sel.start, sel.end)
+    if sel.grain in (MONTH, "term"):
+        return months
+    last = breakdown_period(sel)
+    label = quarter_of if sel.grain == "quarter" else year_of
+    return sorted({label(m) for m in months if label(m) <= last})
+
+
+def grain_note(sel: Selection) -> str:
+    """The visible sentence saying which periods the view shows ("" at month grain).
+
+    Why: a quarter still running holds one month of three; the dashboard, like the packets,
+    shows complete quarters and years only, and says so, so nobody reads 2026-Q3 as a mistake.
+    """
+    if sel.grain == MONTH:
+        return ""
+    last = breakdown_period(sel)
+    if sel.grain == "term":
+        return f"Contract term to date, through {text.period(sel.end)}; the trend shows its months."
+    word = "Quarters" if sel.grain == "quarter" else "Years"
+    now = quarter_of(sel.end) if sel.grain == "quarter" else year_of(sel.end)
+    tail = f" {text.period(sel.end)} is in {now}, which is not complete yet." if now != last else ""
+    return f"{word} shown are complete: the last is {last} ({text.period(last)}).{tail}"
 
 
 def breakdown(data: ExplorerData, sel: Selection) -> pd.DataFrame:
@@ -284,59 +323,19 @@ def breakdown(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     return out[cols].sort_values("group", ignore_index=True)
 
 
-FLAG_COLUMNS = [
-    "flag_below_target",
-    "flag_worse_than_peers",
-    "flag_significant_change",
-    "flag_special_cause",
-]
-
-
-def _text_of(row: pd.Series | None, col: str) -> str:
-    """A text column of a tile's row ("" when absent: an older table, or no row)."""
-    if row is None:
-        return ""
-    v = row.get(col, "")
-    return v if isinstance(v, str) else ""
-
-
-def tiles(data: ExplorerData, sel: Selection) -> pd.DataFrame:
+def tile_records(data: ExplorerData, sel: Selection) -> list[tiles_mod.Tile]:
     """Headline tiles: each key metric (and the selected one) for the selected provider in the
-    last month of the range, with the engine's flags.
-
-    Columns: metric_id, label, value, fmt, target, suppressed, math, flags (the engine's
-    reason sentences), flagged (any flag raised), note (e.g. system-wide metrics), signal and
-    assurance (``spc_signal`` / ``spc_assurance``) and direction.
+    period shown (the month, or the last complete quarter or year), built by the packets' rule
+    (:mod:`acm_helpers.meetings.tiles`): value, arrow, target, peer median, rank, flags and
+    the Making Data Count signal and assurance.
     """
-    m = data.monthly
-    month = m[(m["period"] == sel.end) & (m["provider_id"] == sel.provider)].set_index("metric_id")
-    out = []
-    for metric_id, metric in data.program.metrics.items():
-        if not metric.key and metric_id != sel.metric:
-            continue
-        row = month.loc[metric_id] if metric_id in month.index else None
-        flagged = row is not None and bool(row[FLAG_COLUMNS].fillna(False).any())
-        reasons = "" if row is None or pd.isna(row["flag_reasons"]) else str(row["flag_reasons"])
-        out.append(
-            {
-                "metric_id": metric_id,
-                "label": metric.label,
-                "value": np.nan if row is None else row["value"],
-                "fmt": metric.format,
-                "unit": metric.unit,
-                "target": metric.target,
-                "suppressed": bool(row is not None and row["suppressed"]),
-                "math": "" if row is None or pd.isna(row["math"]) else str(row["math"]),
-                "flags": [r for r in re.split(r"(?<=\.)\s+", reasons) if r],
-                "flagged": flagged,
-                "note": "" if row is None else str(row.get("note", "") or ""),
-                # Making Data Count: "" (no limits) | common | improvement | concern | neither
-                "signal": _text_of(row, "spc_signal"),
-                "assurance": _text_of(row, "spc_assurance"),
-                "direction": metric.direction,
-            }
-        )
-    return pd.DataFrame(out)
+    m = _at_grain(data, sel.grain)
+    period = breakdown_period(sel)
+    rows = m[(m["period"] == period) & (m["provider_id"] == sel.provider)].set_index("metric_id")
+    wanted = [
+        mid for mid, metric in data.program.metrics.items() if metric.key or mid == sel.metric
+    ]
+    return tiles_mod.tiles_of(rows, data.program, period, sel.grain, wanted)
 
 
 def quality_status(data: ExplorerData, sel: Selection) -> pd.DataFrame:
@@ -381,55 +380,80 @@ def roadmap_topic(program: Program, period: str) -> dict | None:
 
 
 def view_csv(data: ExplorerData, sel: Selection) -> str:
-    """The numbers behind the current view as CSV text: aggregates only.
+    """The numbers behind the current view as CSV text: aggregates only, as the page reads them.
 
     Why: staff take numbers into their own spreadsheets; only what the engine computed and
-    did not suppress leaves the dashboard. A suppressed cell stays as a row whose numbers read
-    "suppressed" (a group dropped silently reads as a group that does not exist); headers,
-    providers, metrics and breakdowns are labels, not ids; values keep the precision the packet
-    shows (``core.text.csv_number``: 0.605 for 60.5%, whole counts) and text cells are
-    neutralised against spreadsheet formulas.
+    did not suppress leaves the dashboard. The rows follow the view (the trend at the grain
+    shown, complete periods only; every provider in the period; the breakdown). A suppressed
+    cell stays as a row whose numbers read "suppressed" (a group dropped silently reads as a
+    group that does not exist); headers, providers, periods, metrics and breakdowns are labels,
+    not ids; numbers keep the precision the packet shows and stay numbers a spreadsheet can sort
+    (``core.text.csv_number``: 0.605 for 60.5%, whole counts); text cells are neutralised
+    against spreadsheet formulas.
     """
+    prog = data.program
+    metric = prog.metric(sel.metric)
     vals = data.values
     vals = vals[(vals["metric_id"] == sel.metric) & (vals["suppressed"] | vals["value"].notna())]
-    base = vals[vals["grain"] == MONTH]
-    in_range = (base["period"] >= sel.start) & (base["period"] <= sel.end)
+    trend_rows = trend(data, sel)
+    trend_rows = trend_rows[trend_rows["suppressed"] | trend_rows["value"].notna()]
+    period = breakdown_period(sel)
+    who = provider_label(prog, sel.provider)
+    peers_rows = vals[
+        (vals["grain"] == sel.grain)
+        & (vals["dimension"] == "")
+        & (vals["provider_id"] != ALL)
+        & (vals["period"] == period)
+    ]
     parts = [
-        base[in_range & (base["provider_id"] == sel.provider) & (base["dimension"] == "")].assign(
-            section="trend"
+        trend_rows.assign(section="trend", provider=who, dimension="", group=""),
+        peers_rows.assign(
+            section="peers",
+            dimension="",
+            group="",
+            provider=[provider_label(prog, p) for p in peers_rows["provider_id"].astype(str)],
         ),
-        base[
-            (base["period"] == sel.end) & (base["provider_id"] != ALL) & (base["dimension"] == "")
-        ].assign(section="peers"),
     ]
     if sel.dimension:
         parts.append(
             vals[
                 (vals["grain"] == sel.grain)
-                & (vals["period"] == breakdown_period(sel))
+                & (vals["period"] == period)
                 & (vals["provider_id"] == sel.provider)
                 & (vals["dimension"] == sel.dimension)
-            ].assign(section="breakdown")
+            ].assign(section="breakdown", provider=who)
         )
-    out = pd.concat(parts, ignore_index=True)
-    hidden = out["suppressed"].astype(bool).tolist()
-    out = out[CSV_SOURCE_COLUMNS]
-    metric = data.program.metric(sel.metric)
+    rows = pd.concat(parts, ignore_index=True)
+    hidden = rows["suppressed"].astype(bool).tolist()
     kind = text.kind_of(metric.format, metric.kind)
-    for col in CELL_NUMBERS:  # the digits the packet shows (core.text); counts whole
-        digits = kind if col in ("value", "ci_low", "ci_high") else "count"
-        if col == "numerator" and metric.format == "currency":
-            digits = "currency"
-        out[col] = [
+
+    def num(col: str, digits: str) -> list:
+        return [
             text.SUPPRESSED if h else text.csv_number(x, digits)
-            for x, h in zip(out[col], hidden, strict=True)
+            for x, h in zip(rows[col], hidden, strict=True)
         ]
-    out["provider_id"] = out["provider_id"].map(lambda p: provider_label(data.program, p))
-    out["metric_id"] = metric.label
-    out["dimension"] = out["dimension"].map(lambda d: data.program.dimension(d).label if d else "")
-    for col in ("provider_id", "group", "dimension"):
+
+    out = pd.DataFrame(
+        {
+            "section": rows["section"],
+            "provider": rows["provider"],
+            "period": rows["period"].astype(str),  # 2026-10 / 2026-Q3: sorts in a spreadsheet
+            "grain": GRAIN_LABELS.get(sel.grain, sel.grain),
+            "metric": metric.label,
+            "breakdown": [
+                prog.dimension(d).label if d else "" for d in rows["dimension"].astype(str)
+            ],
+            "group": rows["group"].astype(str),
+            "numerator": num("numerator", "currency" if metric.format == "currency" else "count"),
+            "denominator": num("denominator", "count"),
+            "value": num("value", kind),
+            "95% interval from": num("ci_low", kind),
+            "95% interval to": num("ci_high", kind),
+        },
+        columns=CSV_COLUMNS,
+    )
+    for col in ("provider", "group", "breakdown"):
         out[col] = out[col].astype(str).map(neutralize_formula)
-    out.columns = CSV_COLUMNS
     buf = io.StringIO()
     out.to_csv(buf, index=False, lineterminator="\n")
     return buf.getvalue()

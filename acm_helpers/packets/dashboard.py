@@ -21,6 +21,8 @@ import pandas as pd
 
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_name, month_range, shift_period
+from acm_helpers.meetings import tiles as tiles_mod
+from acm_helpers.meetings.tiles import arrow_of, flags_of
 from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook calls through here
     QUALITY_FIELDS,
     completeness_frame,
@@ -32,14 +34,11 @@ from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook c
 )
 from acm_helpers.packets.packet import (
     ALL,
-    FLAG_NAMES,
     TREND_MONTHS,
     Block,
     Packet,
-    arrow_of,
     chart_html,
     esc,
-    flags_of,
     html_table,
 )
 from acm_helpers.views import charts, spc_icons
@@ -77,29 +76,13 @@ def agenda(p: Packet) -> Block:
     return Block("agenda", page.to_html())
 
 
-SIGNAL_CHIPS = {"improvement": "Improvement", "concern": "Concern"}
-
-
-def good_news(row: pd.Series) -> bool:
-    """Every flag the row raises is good news: a special cause that is an improvement, and a
-    significant change in the better direction. Why: a tile styled as a problem for an
-    improvement tells the meeting the opposite of the numbers."""
-    flags = {c for c in FLAG_NAMES if bool(row.get(c, False))}
-    if not flags or flags & {"flag_below_target", "flag_worse_than_peers"}:
-        return False
-    if "flag_special_cause" in flags and row.get("spc_signal") != "improvement":
-        return False
-    if "flag_significant_change" in flags:
-        v, prev = row.get("value"), row.get("previous_value")
-        if text.is_missing(v) or text.is_missing(prev):
-            return False
-        return (v > prev) == (row.get("direction") == "up")
-    return True
-
-
 def tiles(p: Packet) -> Block:
     """Headline tiles: value, trend arrow, target, peers, and each raised flag with its reason."""
     own = p.own()
+    tile_records = {
+        t.metric_id: t
+        for t in tiles_mod.tiles_of(own, p.program, p.period, "month", p.key_metrics())
+    }
     out, summary = [], []
     for mid in p.key_metrics():
         summary.append(
@@ -112,50 +95,31 @@ def tiles(p: Packet) -> Block:
                 '<span class="value">–</span><span class="sub">no value this month</span></div>'
             )
             continue
-        row = own.loc[mid]
-        label = esc(row["label"])
-        if row["suppressed"]:
+        t = tile_records[mid]  # value, arrow, target, peers, flags: acm_helpers.meetings.tiles
+        label = esc(t.label)
+        if t.suppressed:
             out.append(
                 f'<div class="acm-tile"><span class="label">{label}</span>'
                 f'<span class="value acm-suppressed">suppressed</span>'
-                f'<span class="sub">{esc(row["suppression_reason"])}</span></div>'
+                f'<span class="sub">{esc(t.suppression_reason)}</span></div>'
             )
             continue
-        arrow, how = arrow_of(row)
-        sub = []
-        if pd.notna(row["target"]):
-            sub.append(f"target {text.cell(row, 'target')}")
-        if pd.notna(row["peer_median"]):
-            sub.append(f"peer median {text.cell(row, 'peer_median')}")
-        if pd.notna(row["peer_rank"]):
-            sub.append(f"rank {int(row['peer_rank'])} of {int(row['peer_n'])}")
-        flags = flags_of(row)
-        good = good_news(row)
-        if row.get("spc_signal") in ("improvement", "concern"):  # say which, not just the rule
-            flags = [
-                SIGNAL_CHIPS[row["spc_signal"]] if f == FLAG_NAMES["flag_special_cause"] else f
-                for f in flags
-            ]
-        reasons = [
-            s.strip() + ("" if s.strip().endswith(".") else ".")
-            for s in str(row["flag_reasons"] or "").split(". ")
-            if s.strip()
-        ]
+        arrow, how, sub, flags, good = t.arrow, t.how, t.sub, list(t.chips), t.good
         flag_html = (
-            ('<ul class="flags">' + "".join(f"<li>{esc(r)}</li>" for r in reasons) + "</ul>")
+            ('<ul class="flags">' + "".join(f"<li>{esc(r)}</li>" for r in t.reasons) + "</ul>")
             if flags
             else ""
         )
-        note = f'<span class="sub">{esc(row["note"])}</span>' if row.get("note") else ""
+        note = f'<span class="sub">{esc(t.note)}</span>' if t.note else ""
         chips = "".join(
             f'<span class="acm-badge{" good" if good else ""}">{esc(f)}</span>' for f in flags
         )
         state = (" improved" if good else " flagged") if flags else ""
-        icons = spc_icons.icons(row)  # Making Data Count variation and assurance
+        icons = spc_icons.icons(own.loc[mid])  # Making Data Count variation and assurance
         out.append(
             f'<div class="acm-tile{state}"><span class="label">{label}</span> '
-            f'<span class="value">{esc(text.cell(row))}<span class="arrow {how}" title="vs previous month">{arrow}</span>{icons}</span> '
-            f'<span class="sub">{esc(" · ".join(sub))}</span> <span class="sub">{esc(row["math"])}</span> '
+            f'<span class="value">{esc(t.shown)}<span class="arrow {how}" title="vs previous month">{arrow}</span>{icons}</span> '
+            f'<span class="sub">{esc(" · ".join(sub))}</span> <span class="sub">{esc(t.math)}</span> '
             f"{chips}{note}{flag_html}</div>"
         )
     body = (

@@ -25,12 +25,6 @@ from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts
 
 TREND_MONTHS = 13
-FLAG_NAMES = {
-    "flag_below_target": "Below target",
-    "flag_worse_than_peers": "Worse than peers",
-    "flag_significant_change": "Significant change",
-    "flag_special_cause": "Special cause",
-}
 esc = html.escape
 
 
@@ -176,22 +170,6 @@ def html_table(
 
 def chart_html(chart) -> str:
     return f'<div class="acm-chart">{charts.to_svg(chart)}</div>'
-
-
-def flags_of(row: pd.Series) -> list[str]:
-    return [name for col, name in FLAG_NAMES.items() if bool(row.get(col, False))]
-
-
-def arrow_of(row: pd.Series) -> tuple[str, str]:
-    """Trend arrow against the previous month, and whether that is better or worse."""
-    v, prev = row.get("value"), row.get("previous_value")
-    if row.get("suppressed") or pd.isna(v) or pd.isna(prev):
-        return "", ""
-    if abs(v - prev) <= 1e-9 * max(abs(prev), 1):
-        return "→", "same"
-    up = v > prev
-    better = up == (row["direction"] == "up")
-    return ("▲" if up else "▼"), ("better" if better else "worse")
 
 
 # -- the XLSX appendix -----------------------------------------------------------------------------------

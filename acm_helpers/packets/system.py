@@ -24,10 +24,10 @@ from acm_helpers.core.calendar import (
 )
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
+from acm_helpers.meetings.tiles import FLAG_NAMES
 from acm_helpers.packets import xlsx
 from acm_helpers.packets.packet import (
     ALL,
-    FLAG_NAMES,
     TREND_MONTHS,
     Block,
     chart_html,

@@ -96,6 +96,7 @@ def trend_chart(
     height: int = HEIGHT,
     series: str = "This provider",
     unit: str | None = None,
+    period_title: str = "Month",
 ) -> alt.LayerChart:
     """Own monthly history against the peers' middle half and the target.
 
@@ -109,6 +110,7 @@ def trend_chart(
         series: legend name of the line ("This provider", "All providers").
         unit: the value axis's title (:func:`acm_helpers.core.text.axis_title`); default: the
             format's unit ("days", "dollars", "percent").
+        period_title: what a period is called in tooltips ("Quarter" for a quarterly trend).
 
     Months on the axis read "Oct 2026" (the data keeps YYYY-MM, so marks added on the same
     axis line up); the legend names only the series drawn ("Target" only with a target line);
@@ -167,7 +169,7 @@ def trend_chart(
                 color=color,
                 description="d_peers:N",
                 tooltip=[
-                    alt.Tooltip("month:N", title="Month"),
+                    alt.Tooltip("month:N", title=period_title),
                     alt.Tooltip("peer_q1:Q", title="Peers 25th percentile", format=yfmt),
                     alt.Tooltip("peer_q3:Q", title="Peers 75th percentile", format=yfmt),
                 ],
@@ -199,7 +201,7 @@ def trend_chart(
             color=color,
             description="d_value:N",
             tooltip=[
-                alt.Tooltip("month:N", title="Month"),
+                alt.Tooltip("month:N", title=period_title),
                 alt.Tooltip("value:Q", title="Value", format=yfmt),
                 alt.Tooltip("ci_low:Q", title="95% interval from", format=yfmt),
                 alt.Tooltip("ci_high:Q", title="to", format=yfmt),

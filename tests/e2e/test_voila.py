@@ -250,10 +250,11 @@ def test_url_provider_and_csv_download_of_aggregates(server, page, values, progr
     page.wait_for_selector(".acm-explorer.acm-idle", timeout=WAIT_MS)
     with page.expect_download() as info:
         page.click(".acm-download-link")
-    frame = pd.read_csv(io.StringIO(Path(info.value.path()).read_text()), keep_default_na=False)
+    csv = io.StringIO(Path(info.value.path()).read_text())
+    frame = pd.read_csv(csv, keep_default_na=False, dtype=str)
     assert list(frame.columns) == CSV_COLUMNS
     trend = frame[frame["section"] == "trend"]
-    assert set(trend["provider"]) == {"Harbor Light Housing"} and len(trend) > 0  # labels
+    assert set(trend["provider"]) == {program.provider("harbor").name} and len(trend) > 0
     months = sorted(_monthly(values, ALL)["period"].unique())[-12:]  # the default range
     want = _monthly(values, "harbor")
     hidden = want.loc[want["suppressed"] & want["period"].isin(months), "period"]
@@ -261,14 +262,82 @@ def test_url_provider_and_csv_download_of_aggregates(server, page, values, progr
     want = want[want["period"].isin(months) & ~want["suppressed"]].set_index("period")["value"]
     trend = trend[trend["value"] != "suppressed"]
     got = trend.set_index("period")["value"].astype(float)
-    metric = next(m for m in program.metrics.values() if m.label == trend["metric"].iloc[0])
-    fmt = metric.format  # CSV keeps the packet's digits
-    assert got.to_dict() == {p: text.csv_number(v, fmt) for p, v in want.items()}
-    suppressed = values[values["suppressed"]]
-    assert not frame.merge(
-        suppressed[["provider_id", "period", "metric_id", "dimension", "group"]],
-        on=["provider_id", "period", "metric_id", "dimension", "group"],
-    ).shape[0]
+    metric = program.metric(EPH)  # labels, and the packet's digits (core.text), not ids and floats
+    assert set(trend["metric"]) == {metric.label}
+    assert got.to_dict() == {p: text.csv_number(v, metric.format) for p, v in want.items()}
+    assert "harbor" not in set(frame["provider"]) and ALL not in set(frame["provider"])
+    assert page.blocked == []
+
+
+def _tile_facts(page, metric_id: str) -> dict:
+    """What one tile shows in the browser: value, arrow, comparison line, flag chips."""
+    tile = page.locator(".acm-tile").filter(has=page.locator(f"[data-metric='{metric_id}']"))
+    arrow = tile.locator(".acm-arrow")
+    how = ""
+    if arrow.count():
+        how = next(c for c in arrow.get_attribute("class").split() if c != "acm-arrow")
+    sub = tile.locator(".acm-tile-sub").inner_text().strip()
+    return {
+        "shown": tile.locator(".acm-tile-value").inner_text(),
+        "arrow": arrow.inner_text() if arrow.count() else "",
+        "how": how,
+        "sub": tuple(x for x in sub.split(" · ") if x),
+        "chips": tuple(tile.locator(".acm-chip").all_inner_texts()),
+    }
+
+
+def _check_packet_tiles(page, packet_tiles, provider: str, grain: str) -> None:
+    for t in packet_tiles(provider, grain):
+        want = {
+            k: v for k, v in t.facts().items() if k in ("shown", "arrow", "how", "sub", "chips")
+        }
+        assert _tile_facts(page, t.metric_id) == want, (provider, grain, t.metric_id)
+
+
+def test_tiles_equal_the_packet_at_month_and_quarter_and_the_link_reopens_the_view(
+    server, browser, page, packet_tiles, program, shots
+):
+    page.add_init_script("window.__printed = 0; window.print = () => { window.__printed++; };")
+    page.goto(server.url + "?provider=harbor")
+    page.wait_for_function(
+        "() => (document.querySelector('.acm-charts') || {innerHTML: ''}).innerHTML.includes('Harbor')",
+        timeout=WAIT_MS,
+    )
+    page.wait_for_selector(".acm-explorer.acm-idle", timeout=WAIT_MS)
+    _check_packet_tiles(page, packet_tiles, "harbor", "month")
+    page.wait_for_function("() => location.search.includes('grain=month')", timeout=WAIT_MS)
+    assert "provider=harbor" in page.url and "metric=" in page.url and "token" not in page.url
+
+    # Over: Quarter -> the last complete quarter in tiles and a quarterly trend, said in a note
+    before = page.inner_html(".acm-charts")
+    page.select_option(".acm-grain select", label="Quarter")
+    _wait_changed(page, ".acm-charts", before)
+    _check_packet_tiles(page, packet_tiles, "harbor", "quarter")
+    note = page.inner_text(".acm-grain-note")
+    assert "complete" in note and "2026-Q3" in note and "2026-Q4" in note
+    quarters = {re.search(r"Quarter: (\d{4}-Q\d)", s).group(1) for s in _labels(page, "Quarter: ")}
+    assert quarters and max(quarters) == "2026-Q3"  # no partial 2026-Q4
+    page.wait_for_function("() => location.search.includes('grain=quarter')", timeout=WAIT_MS)
+    page.screenshot(path=str(shots / "07_harbor_by_quarter.png"), full_page=True)
+
+    # the address is a link to this view: a new page opens on it
+    link = page.url
+    other = page.context.new_page()
+    other.goto(link)
+    other.wait_for_selector(DRAWN, timeout=WAIT_MS)
+    other.wait_for_selector(".acm-explorer.acm-idle", timeout=WAIT_MS)
+    shown = "s => s.options[s.selectedIndex].text.replace(/\u00a0/g, ' ')"
+    assert other.eval_on_selector(".acm-grain select", shown) == "Quarter"
+    assert other.eval_on_selector(".acm-provider select", shown) == program.provider("harbor").name
+    _check_packet_tiles(other, packet_tiles, "harbor", "quarter")
+    other.close()
+
+    # one button prints the view (the browser's dialog saves it as PDF); print hides controls
+    page.click(".acm-print-button")
+    page.wait_for_function("() => window.__printed === 1", timeout=WAIT_MS)
+    page.emulate_media(media="print")
+    assert not page.is_visible(".acm-controls") and page.is_visible(".acm-tiles")
+    page.screenshot(path=str(shots / "08_print_view.png"), full_page=True)
     assert page.blocked == []
 
 

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from acm_helpers.core import calendar
+from acm_helpers.meetings import tiles
 from acm_helpers.packets import dashboard, packet
 
 
@@ -55,7 +56,7 @@ def test_arrow(value, previous, direction, expected):
     row = pd.Series(
         {"value": value, "previous_value": previous, "direction": direction, "suppressed": False}
     )
-    assert packet.arrow_of(row) == expected
+    assert tiles.arrow_of(row) == expected
 
 
 class _P:

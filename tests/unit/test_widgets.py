@@ -234,11 +234,12 @@ def test_breakdown_keeps_suppressed_groups_marked_without_values(data, ok):
     "end, grain, period, white",
     [
         pytest.param("2026-10", "month", "2026-10", 0.50, id="month"),
-        pytest.param("2026-10", "quarter", "2026-Q4", 0.50, id="quarter-of-october"),
+        # October alone is not a quarter: the last complete one, as in the packets
+        pytest.param("2026-10", "quarter", "2026-Q3", 0.75, id="october-shows-the-complete-q3"),
         pytest.param("2026-09", "quarter", "2026-Q3", 0.75, id="quarter-of-september"),
     ],
 )
-def test_breakdown_covers_the_window_holding_the_last_month(data, ok, end, grain, period, white):
+def test_breakdown_covers_the_last_complete_window(data, ok, end, grain, period, white):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", end, "race_ethnicity", grain)
     assert explorer.breakdown_period(sel) == period
     b = explorer.breakdown(data, sel).set_index("group")
@@ -252,23 +253,35 @@ def test_breakdown_grain_outside_the_data_is_refused(ok):
 
 def test_tiles_carry_the_engines_flags(data, ok):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", "2026-10")
-    tiles = explorer.tiles(data, sel).set_index("metric_id")
-    eph = tiles.loc[EPH]
-    assert eph["value"] == pytest.approx(0.45)  # 9/20
-    assert eph["flags"] == [HARBOR_OCT_FLAG]
-    assert bool(eph["flagged"]) is True
+    tiles = {t.metric_id: t for t in explorer.tile_records(data, sel)}
+    eph = tiles[EPH]
+    assert eph.value == pytest.approx(0.45) and eph.shown == "45%"  # 9/20
+    assert eph.reasons == (HARBOR_OCT_FLAG,)
+    assert eph.chips == ("Worse than peers",) and eph.flagged
     # key metrics without values still get a tile (shown as "–"), unflagged
-    assert (
-        pd.isna(tiles.loc["clients_served", "value"]) and not tiles.loc["clients_served", "flagged"]
-    )
-    assert "cost_per_exit_to_ph" not in tiles.index  # key: false and not selected
+    assert tiles["clients_served"].shown == "–" and not tiles["clients_served"].flagged
+    assert "cost_per_exit_to_ph" not in tiles  # key: false and not selected
     sel_c = explorer.make_selection(ok, "cascade", EPH, "2026-08", "2026-10")
-    assert explorer.tiles(data, sel_c).set_index("metric_id").loc[EPH, "flags"] == []
+    assert {t.metric_id: t for t in explorer.tile_records(data, sel_c)}[EPH].reasons == ()
+
+
+def test_quarter_grain_shows_the_last_complete_quarter_and_says_so(data, ok):
+    sel = explorer.make_selection(ok, "harbor", EPH, "2026-08", "2026-10", "", "quarter")
+    tiles = {t.metric_id: t for t in explorer.tile_records(data, sel)}
+    assert tiles[EPH].period == "2026-Q3" and tiles[EPH].shown == "51.7%"  # 31/60, not October
+    assert explorer.trend(data, sel)["period"].tolist() == ["2026-Q3"]  # no partial 2026-Q4
+    assert explorer.grain_note(sel) == (
+        "Quarters shown are complete: the last is 2026-Q3 (July–September 2026). "
+        "October 2026 is in 2026-Q4, which is not complete yet."
+    )
+    month = explorer.make_selection(ok, "harbor", EPH, "2026-08", "2026-10")
+    assert explorer.grain_note(month) == "" and len(explorer.trend(data, month)) == 3
 
 
 def test_csv_export_has_aggregates_only_and_marks_suppressed_cells(data, ok):
     sel = explorer.make_selection(ok, "harbor", EPH, "2026-09", "2026-10", "race_ethnicity")
-    frame = pd.read_csv(io.StringIO(explorer.view_csv(data, sel)), keep_default_na=False)
+    csv = io.StringIO(explorer.view_csv(data, sel))
+    frame = pd.read_csv(csv, keep_default_na=False, dtype=str)
     assert list(frame.columns) == explorer.CSV_COLUMNS
     assert "client_id" not in frame.columns and "episode_id" not in frame.columns
     assert frame["section"].value_counts().to_dict() == {"trend": 2, "peers": 2, "breakdown": 3}
@@ -289,6 +302,12 @@ def test_csv_export_has_aggregates_only_and_marks_suppressed_cells(data, ok):
     assert frame.loc[frame["section"] == "trend", "value"].astype(float).tolist() == [
         round(v, 3) for v in trend.sort_values("period")["value"]
     ]
+    assert frame.loc[frame["section"] == "trend", "period"].tolist() == ["2026-09", "2026-10"]
+    assert set(frame.loc[frame["section"] == "peers", "provider"]) == {
+        "Harbor Light Housing",
+        "Cascade Family Services",
+    }
+    assert set(frame.loc[frame["section"] == "breakdown", "breakdown"]) == {"Race and ethnicity"}
 
 
 NUMBERS = ["numerator", "denominator", "value", "95% interval from", "95% interval to"]
@@ -403,7 +422,8 @@ def test_app_renders_other_providers_in_idle_time(app, monkeypatch):
     async def pick_then_idle():
         app.metric.value = EPH  # unchanged: no refresh
         app.months.value = ("2026-09", "2026-10")  # a view nothing has drawn yet
-        await asyncio.sleep(widgets.IDLE_DELAY + 1.0)  # the kernel loop is idle meanwhile
+        # the kernel loop is idle meanwhile; wait for the event, not for a guessed time
+        await asyncio.wait_for(app.idle_done.wait(), timeout=600)
 
     asyncio.run(pick_then_idle())
     calls = []
@@ -457,6 +477,36 @@ def test_app_good_query_selects_provider(app):
     assert app.message.layout.display == "none"
 
 
+def test_app_writes_the_view_into_the_page_address_and_a_link_reopens_it(app, program, store):
+    app.set_view(provider="harbor", dimension="race_ethnicity", grain="quarter", start="2026-09")
+    query = app.pagebar.query
+    assert query == (
+        "provider=harbor&metric=exits_to_permanent_housing&breakdown=race_ethnicity"
+        "&grain=quarter&from=2026-09&to=2026-10"
+    )
+    again = widgets.Explorer([program], [store], chart_mode=app.charts.mode)
+    again.apply_query(query + "&token=abc")
+    assert again.selection() == app.selection()
+    assert again.pagebar.query == query  # (the page drops the token from the address)
+    assert "2026-Q3" in again.grain_note.value and again.grain_note.layout.display is None
+    assert "Harbor Light Housing" in again.view_title.value
+
+
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        pytest.param("grain=fortnight", "Known grains: month, quarter", id="unknown-grain"),
+        pytest.param("from=1999-01", "month '1999-01'", id="month-without-data"),
+        pytest.param("from=2026-10&to=2026-08", "must not be after the last", id="reversed"),
+    ],
+)
+def test_app_bad_view_in_the_address_leaves_the_view_and_says_why(app, query, message):
+    before = app.selection()
+    app.apply_query(query)
+    assert message in app.message.value
+    assert app.selection() == before
+
+
 def test_app_download_link_is_a_data_uri_of_the_view(app):
     app.provider.value = "harbor"
     href = app.download.value.split('href="', 1)[1].split('"', 1)[0]
@@ -473,7 +523,7 @@ def test_app_callback_shows_acm_error_message(app, monkeypatch):
     def boom(*a, **k):
         raise AcmError("Provider harbor, 2026-10: something plain went wrong.")
 
-    monkeypatch.setattr(explorer, "tiles", boom)
+    monkeypatch.setattr(explorer, "tile_records", boom)
     app.provider.value = "harbor"
     assert "something plain went wrong" in app.message.value
     assert app.message.layout.display is None
@@ -505,7 +555,10 @@ def test_compose_puts_trend_and_peers_side_by_side_and_the_breakdown_below():
     assert set(out["datasets"]) == {"d-trend", "d-peers", "d-breakdown"}
     assert [p["data"]["name"] for p in out["vconcat"][0]["hconcat"]] == ["d-trend", "d-peers"]
     assert out["vconcat"][1]["hconcat"][0]["data"]["name"] == "d-breakdown"
-    assert out["config"]["legend"]["orient"] == "top"
+    # each view places its own legend, so the trend's sits right under the trend
+    assert out["config"]["legend"]["orient"] == "bottom"
+    assert out["resolve"]["legend"] == {"color": "independent"}
+    assert all(row["resolve"]["legend"] == {"color": "independent"} for row in out["vconcat"])
     assert all(
         "datasets" not in p and "$schema" not in p for row in out["vconcat"] for p in row["hconcat"]
     )

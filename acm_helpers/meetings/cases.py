@@ -32,7 +32,7 @@ from acm_helpers.core.calendar import month_label
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import MetricError, PrivacyError
 from acm_helpers.core.schema import NOT_RECORDED
-from acm_helpers.meetings.context import DeepDiveContext
+from acm_helpers.meetings.context import DeepDiveContext, table_box
 from acm_helpers.metrics import windows as em
 
 DEFAULT_SEED = 20261023
@@ -70,7 +70,7 @@ class CaseSample:
         return (
             f'<section class="acm-cases"><h2>Case files for review</h2>{banner}<p>{html.escape(self.rule)}</p>'
             + self.strata.to_html(index=False, border=0, classes="acm-table")
-            + self.sample.to_html(index=False, border=0, na_rep="–", classes="acm-table")
+            + table_box(self.sample.to_html(index=False, border=0, na_rep="–", classes="acm-table"))
             + "</section>"
         )
 

@@ -112,7 +112,12 @@ def test_disparity_internal_flags_the_gap(program):
         "Black or African American was 25% (n=20) against 75% for White (n=20): 50 points lower"
         in text
     )
-    assert "A year earlier it was 10 points lower; the gap has widened." in text
+    # -10 then -50 points on 20 + 20 clients a window: the change's interval reaches below zero
+    assert (
+        "A year earlier it was 10 points lower; the data cannot tell whether the gap changed "
+        "(change in the gap's size: -1.1 to +75.2 points, 95% interval)." in text
+    )
+    assert "has widened" not in text and "has narrowed" not in text
 
 
 def test_disparity_provider_audience_suppresses(program):

@@ -142,7 +142,7 @@ class Section:
 def table_box(table_html: str) -> str:
     """A table in a box that scrolls sideways, so a wide table (the case files, a peer table with
     context metrics) is never cut off at the page's right edge; cells wrap before it scrolls."""
-    return f'<div class="acm-table-box" style="max-width:100%;overflow-x:auto">{table_html}</div>'
+    return f'<div class="acm-table-box" style="overflow-x:auto">{table_html}</div>'
 
 
 @dataclass

@@ -302,7 +302,7 @@ def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list
                 f" A year earlier it was {text.gap(before, m.format, m.unit)} {was}; "
                 f"{GAP_CHANGE_WORDS[change]}"
             )
-            if m.kind == "rate":
+            if m.kind == "rate" and np.sign(before) == np.sign(row["difference"]):
                 _, lo, hi = gap_size_change(
                     before, e["diff_low"], e["diff_high"],
                     row["difference"], row["diff_low"], row["diff_high"],

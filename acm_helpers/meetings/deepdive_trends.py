@@ -418,25 +418,26 @@ def gap_change(
     often noise (two overlapping intervals). The rule, shared by the deep dive, the packet brief
     and the end-of-contract report:
 
-    - ``"reversed"``: both gaps' intervals exclude zero, on opposite sides;
-    - ``"narrowed"`` / ``"widened"``: the interval of the change in the gap, taken in the
-      direction of the earlier gap (:func:`gap_change_interval`), lies wholly below / above
-      zero;
-    - ``"cannot tell"`` otherwise, including when a gap or an interval is missing.
+    - ``"cannot tell"`` when the 95% interval of the change (after minus before,
+      :func:`gap_change_interval`) includes zero, or a gap or an interval is missing;
+    - otherwise, when both estimates lie on the same side of zero: ``"narrowed"`` if the gap
+      moved toward zero, ``"widened"`` if away from it;
+    - when they lie on opposite sides: ``"reversed"`` if the later gap's own interval excludes
+      zero (a gap now runs the other way), else ``"narrowed"`` (the earlier gap closed).
 
     Returns one of the keys of :data:`GAP_CHANGE_WORDS` (which holds the sentence for each).
     """
     values = (before, before_low, before_high, after, after_low, after_high)
     if any(v is None or not np.isfinite(v) for v in values):
         return CANNOT_TELL
-    if (before_low > 0 and after_high < 0) or (before_high < 0 and after_low > 0):
-        return "reversed"
-    _, low, high = gap_size_change(*values)
-    if high < 0:
-        return "narrowed"
-    if low > 0:
-        return "widened"
-    return CANNOT_TELL
+    _, low, high = gap_change_interval(*values)
+    if low <= 0 <= high:
+        return CANNOT_TELL
+    if np.sign(before) * np.sign(after) < 0:
+        return "reversed" if after_low > 0 or after_high < 0 else "narrowed"
+    if before == 0 or after == 0:
+        return "widened" if abs(after) > abs(before) else "narrowed"
+    return "narrowed" if abs(after) < abs(before) else "widened"
 
 
 def gap_size_change(

@@ -174,15 +174,22 @@ def _performance_line(perf: pd.DataFrame) -> str:
     line = f"Targets met on {len(met)} of {len(with_target)} key metrics with a target"
     line += f" ({_join(met)})" if met else ""
     line += f"; not met: {_join(missed)}." if missed else "."
+    return line
+
+
+def _peers_line(perf: pd.DataFrame) -> str:
     ranked = perf[perf["Rank"] != text.MISSING]
-    if len(ranked):
-        line += " Among the providers: " + "; ".join(
-            f"{r['Metric'].lower()} {r['Term value']} (rank {r['Rank']}, peer median "
+    if ranked.empty:
+        return "Against peers: too few cases to rank."
+    return (
+        "Against peers (rank 1 is the best): "
+        + "; ".join(
+            f"{r['Metric'].lower()} {r['Term value']}, rank {r['Rank']} (peer median "
             f"{r['Peer median']})"
             for _, r in ranked.iterrows()
         )
-        line += "."
-    return line
+        + "."
+    )
 
 
 def _trend_line(trend: pd.DataFrame, rep: ContractReport) -> str:
@@ -261,10 +268,14 @@ def _actions_line(ft: dict) -> str:
         if not pd.isna(ft["median_days_to_close"])
         else ""
     )
+    still = (
+        f"{ft['open']} still open ({ft['open_overdue']} overdue on {ft['as_of']:%d %B %Y})"
+        if ft["open"]
+        else "none still open"
+    )
     return (
         f"Action items: {ft['recorded']} opened, {ft['closed']} closed ({ft['closed_on_time']} on "
-        f"time, {ft['closed_late']} late), {ft['open']} still open ({ft['open_overdue']} overdue "
-        f"on {ft['as_of']:%d %B %Y}){days}."
+        f"time, {ft['closed_late']} late), {still}{days}."
     )
 
 
@@ -291,13 +302,14 @@ class Summary:
         )
         if self.recommendation:
             decided = (
-                f'<p class="acm-decision"><strong>Recommendation: '
+                f'<p class="acm-decision"><strong>Decision: '
                 f"{esc(RECOMMENDATIONS[self.recommendation])}</strong> (the contract manager's)</p>"
             )
         else:
             decided = (
-                f'<p class="acm-decision acm-undecided"><strong>Recommendation:</strong> '
-                f'<span style="border-bottom:1px solid #555;padding:0 3em">{UNDECIDED}</span></p>'
+                '<p class="acm-decision acm-undecided"><strong>Decision:</strong> '
+                '<span style="border-bottom:1px solid #555;color:#666;font-style:italic;'
+                f'display:inline-block;min-width:14em">{UNDECIDED}</span></p>'
             )
         conditions = (
             f"<p><strong>Conditions:</strong> {esc(self.conditions)}</p>"
@@ -357,6 +369,7 @@ def summary(rep: ContractReport, recommendation: str = "", conditions: str = "")
     ft = follow_through(rep)
     record = [
         _performance_line(perf),
+        _peers_line(perf),
         _trend_line(trend, rep),
         _value_line(cpo, rep),
         _equity_line(disp),
@@ -375,7 +388,7 @@ def summary(rep: ContractReport, recommendation: str = "", conditions: str = "")
         else "Cost per outcome: not available.",
         f"Disparities flagged in both halves: {int((disp['Flagged in'] == 'both halves').sum()) if len(disp) else 0}.",
         f"Fields whose completeness fell: {dq.data.loc[dq.data['trend'] == 'fell', 'field'].nunique()}.",
-        f"Action items overdue: {ft['open_overdue']} of {ft['open']} open.",
+        f"Action items still open: {ft['open']} ({ft['open_overdue']} overdue).",
     ]
     rows = [
         (

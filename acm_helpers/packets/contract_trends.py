@@ -68,7 +68,7 @@ def partial_note(first: str, last: str) -> str:
         for q, ms in parts.items()
     )
     return (
-        f"Partial quarters, marked{PARTIAL.strip()} and lighter on the charts: {named}. "
+        f'Partial quarters, marked "part" and lighter on the charts: {named}. '
         "They are left out of quarter-to-quarter comparisons."
     )
 

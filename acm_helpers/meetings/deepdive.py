@@ -520,7 +520,7 @@ def title(ctx: DeepDiveContext, topic: str | None = None) -> Section:
     item = roadmap_item(ctx.program, ctx.period, topic)
     kind = TOPIC_NAMES[topic]
     name = item.title if item is not None and item.title else kind
-    audience = "agency (internal)" if ctx.audience == "internal" else "the provider"
+    audience = "the agency (internal)" if ctx.audience == "internal" else "the provider"
     intro = f"{kind}, with data to {month_label(ctx.period)}; prepared for {audience}."
     if item is not None:
         month = next(m for m, it in ctx.program.roadmap.items() if it is item)

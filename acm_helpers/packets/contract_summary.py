@@ -16,6 +16,7 @@ the summary shows an empty form line, "To be decided by the contract manager".
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -453,10 +454,16 @@ def summary(rep: ContractReport, recommendation: str = "", conditions: str = "")
 def _recorded_cost_rows(rep: ContractReport) -> list[tuple[str, str]]:
     """The program's own cost metrics (sum ratios in currency, e.g. cost per exit from the
     episodes' recorded costs) over the term: the engine's term cell with its interval."""
+    cols = set(rep.ctx.episodes.columns)
     ids = [
         k
         for k, m in rep.program.metrics.items()
-        if m.kind == "sum_ratio" and m.format == "currency"
+        if m.kind == "sum_ratio"
+        and m.format == "currency"
+        # a cost column the submissions never had: not recorded, so no row (not an error)
+        and all(
+            not re.fullmatch(r"\w+", e or "") or e in cols for e in (m.numerator, m.denominator)
+        )
     ]
     if not ids:
         return []

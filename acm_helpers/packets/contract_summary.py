@@ -202,7 +202,7 @@ def _trend_line(trend: pd.DataFrame, rep: ContractReport) -> str:
     (a1, _), (b1, b2) = rep.halves
     return (
         f"Second half of the term ({month_label(b1)} to {month_label(b2)}) against the first: "
-        f"improved on {_join(better)}; worsened on {_join(worse)}; no clear change on the rest "
+        f"improved: {_join(better)}; worsened: {_join(worse)}; no clear change on the rest "
         "(95% intervals)."
     )
 

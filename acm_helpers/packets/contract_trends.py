@@ -209,7 +209,8 @@ def quarterly(
 
 def disparities(rep: ContractReport) -> Section:
     """Gaps flagged in either half of the term, for each key rate metric and each dimension with a
-    reference group, and whether they narrowed, widened or held."""
+    reference group, and whether they narrowed, widened or reversed by the interval rule
+    (:func:`acm_helpers.meetings.deepdive_trends.gap_change`), else "no clear change"."""
     ctx = rep.ctx
     (a1, a2), (b1, b2) = rep.halves
     wins = pd.concat([window(a1, a2, "first"), window(b1, b2, "recent")], ignore_index=True)

@@ -65,7 +65,9 @@ def test_summary_holds_every_part_with_the_engines_numbers(program, eps, harbor)
     record = " ".join(harbor.record)
     assert f"Targets met on {n_met} of {len(with_target)} key metrics" in record
     assert "Against peers" in record and "rank" in record
-    assert "improved on Exits to permanent housing" in record  # 30% -> 70% between halves
+    assert (
+        "improved: Exits to permanent housing; worsened: none" in record
+    )  # 30% -> 70% between halves
     assert "Value for money: $4,200,000 for 20 exits to permanent housing is $210,000" in record
     assert "Equity:" in record and "Data quality:" in record
     # harbor-001 closed in 26 days, harbor-002 in 64 (late); harbor-003 open past its due date

@@ -476,6 +476,12 @@ def report(
     through: str | None = typer.Option(
         None, "--through", help="YYYY-MM: draft before the term ends."
     ),
+    recommendation: str = typer.Option(
+        "",
+        "--recommendation",
+        help="renew, renew_with_conditions or re-procure (empty: a form line to fill in).",
+    ),
+    conditions: str = typer.Option("", "--conditions", help="The conditions of a renewal."),
     pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print a PDF with Chromium."),
 ) -> None:
     """Write the end-of-contract report (HTML and PDF, offline) for one provider or contract."""
@@ -495,6 +501,8 @@ def report(
             audience=audience,
             narrative_path=narrative,
             through=through,
+            recommendation=recommendation,
+            conditions=conditions,
             pdf=pdf,
         )
     except AcmError as exc:

@@ -26,6 +26,7 @@ from acm_helpers.meetings.context import (
     funnel_metric_id,
     roadmap_item,
 )
+from acm_helpers.meetings.roadmap import TOPIC_NAMES
 
 # which options each topic takes (beyond the provider)
 TOPIC_OPTIONS = {
@@ -38,9 +39,11 @@ TOPIC_OPTIONS = {
 
 
 class Explorer(widgets.VBox):
-    """Controls for one topic above its live result.
+    """A topic picker and that topic's controls above its live result.
 
     Attributes:
+        topic_control: the topic Dropdown; picking another topic rebuilds the controls with
+            that topic's defaults (the roadmap entry's metric, breakdown, change month).
         controls: option name -> Dropdown (``provider`` too, for internal audiences).
         output: the HTML widget showing the current result.
         message: an HTML widget showing an error message, empty when all is well.
@@ -51,20 +54,37 @@ class Explorer(widgets.VBox):
         if topic not in TOPICS:
             raise UnknownIdError("topic", topic, list(TOPICS))
         self.ctx, self.topic, self.result = ctx, topic, None
-        self.controls = _controls(ctx, topic, options)
+        self.topic_control = _dropdown("Topic", [(TOPIC_NAMES[t], t) for t in TOPICS], topic)
+        self.topic_control.observe(self._change_topic, names="value")
         self.output = widgets.HTML()
         self.message = widgets.HTML()
-        for control in self.controls.values():
-            control.observe(self._update, names="value")
-        bar = widgets.HBox(
-            list(self.controls.values()), layout=widgets.Layout(flex_flow="row wrap")
-        )
-        super().__init__([bar, self.message, self.output])
-        self._update()
+        self.bar = widgets.HBox(layout=widgets.Layout(flex_flow="row wrap"))
+        super().__init__([self.bar, self.message, self.output])
+        self._build(options)
+
+    @property
+    def data(self):
+        """The current result's data frame (``view.data`` in the notebook, interactive or not);
+        None after an error."""
+        return None if self.result is None else self.result.data
 
     def options(self) -> dict:
         """The topic options currently selected (provider excluded)."""
         return {k: c.value for k, c in self.controls.items() if k != "provider"}
+
+    def _build(self, options: dict) -> None:
+        provider = self.controls["provider"].value if getattr(self, "controls", None) else None
+        self.controls = _controls(self.ctx, self.topic, dict(options))
+        if provider is not None and "provider" in self.controls:
+            self.controls["provider"].value = provider  # keep the provider across topics
+        for control in self.controls.values():
+            control.observe(self._update, names="value")
+        self.bar.children = [self.topic_control, *self.controls.values()]
+        self._update()
+
+    def _change_topic(self, change) -> None:
+        self.topic = change["new"]
+        self._build({})
 
     def _update(self, change=None) -> None:
         ctx = self.ctx
@@ -142,11 +162,7 @@ def show(ctx: DeepDiveContext, topic: str | None = None, interactive: bool = Fal
     Why one call for both: the same notebook runs in the batch (static HTML via papermill) and in
     JupyterLab (widgets), switched by the ``interactive`` parameter.
     """
-    topic = topic or (
-        ctx.program.roadmap[ctx.period].topic if ctx.period in ctx.program.roadmap else None
-    )
-    if topic not in TOPICS:
-        raise UnknownIdError("topic", topic, list(TOPICS))
+    topic = deepdive.topic_for(ctx, topic)
     # The notebook passes every option; each topic takes only its own (empty means default).
     opts = {k: v for k, v in options.items() if k in TOPIC_OPTIONS[topic] and v not in (None, "")}
     if not interactive:

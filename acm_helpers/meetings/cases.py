@@ -32,7 +32,7 @@ from acm_helpers.core.calendar import month_label
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import MetricError, PrivacyError
 from acm_helpers.core.schema import NOT_RECORDED
-from acm_helpers.meetings.context import DeepDiveContext
+from acm_helpers.meetings.context import DeepDiveContext, table_box
 from acm_helpers.metrics import windows as em
 
 DEFAULT_SEED = 20261023
@@ -48,6 +48,20 @@ SHOWN_COLUMNS = [
     "gender",
     "age_at_entry",
 ]
+
+CASE_HEADERS = {  # the case table's headers as a file reviewer reads them
+    "outcome": "Outcome",
+    "episode_id": "Episode",
+    "client_id": "Client",
+    "household_id": "Household",
+    "enrollment_date": "Enrolled",
+    "exit_date": "Exited",
+    "destination_class": "Destination",
+    "length_of_stay_days": "Days enrolled",
+    "race_ethnicity": "Race and ethnicity",
+    "gender": "Gender",
+    "age_at_entry": "Age at entry",
+}
 
 
 @dataclass
@@ -70,7 +84,11 @@ class CaseSample:
         return (
             f'<section class="acm-cases"><h2>Case files for review</h2>{banner}<p>{html.escape(self.rule)}</p>'
             + self.strata.to_html(index=False, border=0, classes="acm-table")
-            + self.sample.to_html(index=False, border=0, na_rep="–", classes="acm-table")
+            + table_box(
+                self.sample.drop(columns=["outcome_label"], errors="ignore")
+                .rename(columns=CASE_HEADERS)
+                .to_html(index=False, border=0, na_rep="–", classes="acm-table")
+            )
             + "</section>"
         )
 

@@ -111,11 +111,13 @@ class Section:
     note: str = ""
     data: pd.DataFrame | None = None
     intro: str = ""
+    level: int = 2  # the heading level: 1 for a report's own title, 2 for its sections
 
     def to_html(self) -> str:
         esc = html.escape
+        h = f"h{self.level}"
         parts = [
-            f'<section class="acm-section" data-title="{esc(self.title)}"><h2>{esc(self.title)}</h2>'
+            f'<section class="acm-section" data-title="{esc(self.title)}"><{h}>{esc(self.title)}</{h}>'
         ]
         if self.intro:
             parts.append(f"<p>{esc(self.intro)}</p>")
@@ -123,7 +125,8 @@ class Section:
             parts.append("<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.sentences) + "</ul>")
         parts += [f'<div class="acm-chart">{charts.to_svg(c)}</div>' for c in self.charts]
         parts += [
-            t.to_html(index=False, border=0, na_rep="–", classes="acm-table") for t in self.tables
+            table_box(t.to_html(index=False, border=0, na_rep="–", classes="acm-table"))
+            for t in self.tables
         ]
         if self.note:
             parts.append(f"<p><small>{esc(self.note)}</small></p>")
@@ -134,6 +137,12 @@ class Section:
 
     def _repr_html_(self) -> str:
         return self.to_html()
+
+
+def table_box(table_html: str) -> str:
+    """A table in a box that scrolls sideways, so a wide table (the case files, a peer table with
+    context metrics) is never cut off at the page's right edge; cells wrap before it scrolls."""
+    return f'<div class="acm-table-box" style="overflow-x:auto">{table_html}</div>'
 
 
 @dataclass
@@ -151,6 +160,23 @@ class TopicResult:
     method: str
     caution: str = ""
     audience: Audience = "internal"
+    metric_id: str = ""  # the program's ids, listed for analysts who query the same numbers
+    dimension_id: str = ""
+
+    def analyst_line(self) -> str:
+        """The ids behind the result, for an analyst who reruns or extends it: "For analysts:
+        metric ``exits_to_permanent_housing``, dimension ``race_ethnicity``; the numbers are
+        ``view.data``." """
+        ids = [f"topic <code>{html.escape(self.topic)}</code>"]
+        if self.metric_id:
+            ids.append(f"metric <code>{html.escape(self.metric_id)}</code>")
+        if self.dimension_id:
+            ids.append(f"dimension <code>{html.escape(self.dimension_id)}</code>")
+        return (
+            f'<p class="acm-analysts"><small>For analysts: {", ".join(ids)}; the numbers behind '
+            "this section are the result's <code>.data</code> frame (<code>view.data</code> in "
+            "the deep-dive notebook).</small></p>"
+        )
 
     def to_html(self) -> str:
         """Self-contained HTML (inline SVG charts, no scripts) for packets and widgets."""
@@ -171,9 +197,14 @@ class TopicResult:
             )
         parts += [f'<div class="acm-chart">{charts.to_svg(c)}</div>' for c in self.charts]
         parts.append(
-            self.table.to_html(index=False, escape=True, na_rep="–", border=0, classes="acm-table")
+            table_box(
+                self.table.to_html(
+                    index=False, escape=True, na_rep="–", border=0, classes="acm-table"
+                )
+            )
         )
-        parts.append(f'<p class="method"><small>{esc(self.method)}</small></p></section>')
+        parts.append(f'<p class="method"><small>{esc(self.method)}</small></p>')
+        parts.append(self.analyst_line() + "</section>")
         return "\n".join(parts)
 
     def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy

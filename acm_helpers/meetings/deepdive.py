@@ -45,6 +45,7 @@ from acm_helpers.meetings.context import (
     TOPICS,
     WINDOW_CHOICES,
     DeepDiveContext,
+    Section,
     TopicResult,
     before_after,
     cases,
@@ -59,7 +60,14 @@ from acm_helpers.meetings.context import (
     roadmap_item,
     value_cell,
 )
-from acm_helpers.meetings.deepdive_trends import cohort_trend, peer_comparison, referral_funnel
+from acm_helpers.meetings.deepdive_trends import (
+    GAP_CHANGE_WORDS,
+    cohort_trend,
+    gap_change,
+    gap_size_change,
+    peer_comparison,
+    referral_funnel,
+)
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics import windows as em
 from acm_helpers.views import charts
@@ -73,6 +81,8 @@ __all__ = [
     "make_context",
     "open_context",
     "run",
+    "title",
+    "topic_for",
     "disparity",
     "duration_outcome",
     "referral_funnel",
@@ -165,6 +175,8 @@ def disparity(
         [chart],
         method,
         audience=ctx.audience,
+        metric_id=mid,
+        dimension_id=did,
     )
 
 
@@ -279,13 +291,24 @@ def _disparity_findings(ctx, m, dim_label, ref, recent, earlier, months) -> list
             f"{text.gap(row['difference'], m.format, m.unit)} {side}{ci}."
         )
         if row["group"] in earlier.index and not pd.isna(earlier.loc[row["group"], "difference"]):
-            before = earlier.loc[row["group"], "difference"]
+            e = earlier.loc[row["group"]]
+            before = e["difference"]
             was = "lower" if before < 0 else "higher"
-            if np.sign(before) != np.sign(row["difference"]):
-                change = "reversed"
-            else:
-                change = "narrowed" if abs(row["difference"]) < abs(before) else "widened"
-            sent += f" A year earlier it was {text.gap(before, m.format, m.unit)} {was}; the gap has {change}."
+            change = gap_change(
+                before, e["diff_low"], e["diff_high"],
+                row["difference"], row["diff_low"], row["diff_high"],
+            )  # fmt: skip
+            sent += (
+                f" A year earlier it was {text.gap(before, m.format, m.unit)} {was}; "
+                f"{GAP_CHANGE_WORDS[change]}"
+            )
+            if m.kind == "rate" and np.sign(before) == np.sign(row["difference"]):
+                _, lo, hi = gap_size_change(
+                    before, e["diff_low"], e["diff_high"],
+                    row["difference"], row["diff_low"], row["diff_high"],
+                )  # fmt: skip
+                sent += f" (change in the gap's size: {text.signed_range(lo, hi, 'percent')}, 95% interval)"
+            sent += "."
         out.append(sent)
     if flagged.empty and not base.empty and not bool(base["suppressed"].iloc[0]):
         out.append(
@@ -432,6 +455,7 @@ def duration_outcome(
         method,
         SELECTION_CAUTION,
         ctx.audience,
+        metric_id=mid,
     )
 
 
@@ -472,9 +496,8 @@ TOPIC_FUNCTIONS = {
 }
 
 
-def run(ctx: DeepDiveContext, topic: str | None = None, **options) -> TopicResult:
-    """Run one topic by name (default: this period's roadmap topic). Options that are None are
-    left to the topic's defaults (the roadmap entry's metric, dimension, change month)."""
+def topic_for(ctx: DeepDiveContext, topic: str | None = None) -> str:
+    """The topic to run: the one given, else the period's roadmap topic."""
     topic = topic or (
         ctx.program.roadmap[ctx.period].topic if ctx.period in ctx.program.roadmap else None
     )
@@ -484,6 +507,31 @@ def run(ctx: DeepDiveContext, topic: str | None = None, **options) -> TopicResul
         )
     if topic not in TOPIC_FUNCTIONS:
         raise UnknownIdError("topic", topic, list(TOPICS))
+    return topic
+
+
+def title(ctx: DeepDiveContext, topic: str | None = None) -> Section:
+    """The deep dive's own title, naming the provider and the topic (the notebook's first
+    output; the context itself is never displayed: it holds the whole program, contract values
+    included)."""
+    from acm_helpers.meetings.roadmap import TOPIC_NAMES
+
+    topic = topic_for(ctx, topic)
+    item = roadmap_item(ctx.program, ctx.period, topic)
+    kind = TOPIC_NAMES[topic]
+    name = item.title if item is not None and item.title else kind
+    audience = "the agency (internal)" if ctx.audience == "internal" else "the provider"
+    intro = f"{kind}, with data to {month_label(ctx.period)}; prepared for {audience}."
+    if item is not None:
+        month = next(m for m, it in ctx.program.roadmap.items() if it is item)
+        intro += f" The roadmap's question for {month_label(month)}: {item.question}"
+    return Section(f"Deep dive: {ctx.provider_name}, {name}", intro=intro, level=1)
+
+
+def run(ctx: DeepDiveContext, topic: str | None = None, **options) -> TopicResult:
+    """Run one topic by name (default: this period's roadmap topic). Options that are None are
+    left to the topic's defaults (the roadmap entry's metric, dimension, change month)."""
+    topic = topic_for(ctx, topic)
     opts = {k: v for k, v in options.items() if v is not None and v != ""}
     accepted = list(inspect.signature(TOPIC_FUNCTIONS[topic]).parameters)[1:]
     unknown = sorted(set(opts) - set(accepted))

@@ -200,6 +200,7 @@ def referral_funnel(
         [funnel_chart, trend_chart],
         method,
         audience=ctx.audience,
+        metric_id=mid,
     )
 
 
@@ -267,6 +268,7 @@ def cohort_trend(
         method,
         caution,
         ctx.audience,
+        metric_id=mid,
     )
 
 
@@ -367,4 +369,92 @@ def peer_comparison(
         [chart],
         method,
         audience=ctx.audience,
+        metric_id=mid,
     )
+
+
+# -- has a gap changed? (the roadmap's "has the disparity narrowed?" question) ------------------------
+CANNOT_TELL = "cannot tell"
+GAP_CHANGE_WORDS = {
+    "narrowed": "the gap has narrowed",
+    "widened": "the gap has widened",
+    "reversed": "the gap has reversed",
+    CANNOT_TELL: "the data cannot tell whether the gap changed",
+}
+
+
+def gap_change_interval(
+    before: float,
+    before_low: float,
+    before_high: float,
+    after: float,
+    after_low: float,
+    after_high: float,
+) -> tuple[float, float, float]:
+    """``after - before`` for two gaps measured on separate windows, with a 95% interval.
+
+    Method: MOVER (Zou and Donner 2008; Newcombe's "method of variance estimates recovery"):
+    each gap's own 95% interval (Newcombe for a rate difference, asymmetric) gives its
+    uncertainty on each side, and the two sides combine as independent errors. NaN bounds
+    (a gap with no interval, e.g. a median's) give a NaN interval.
+    """
+    d = after - before
+    low = d - math.sqrt((after - after_low) ** 2 + (before_high - before) ** 2)
+    high = d + math.sqrt((after_high - after) ** 2 + (before - before_low) ** 2)
+    return float(d), float(low), float(high)
+
+
+def gap_change(
+    before: float,
+    before_low: float,
+    before_high: float,
+    after: float,
+    after_low: float,
+    after_high: float,
+) -> str:
+    """Did a gap narrow, widen or reverse between two windows, judged by 95% intervals?
+
+    Why a test: two point estimates always differ, and "the gap has narrowed" read from them is
+    often noise (two overlapping intervals). The rule, shared by the deep dive, the packet brief
+    and the end-of-contract report:
+
+    - ``"cannot tell"`` when the 95% interval of the change (after minus before,
+      :func:`gap_change_interval`) includes zero, or a gap or an interval is missing;
+    - otherwise, when both estimates lie on the same side of zero: ``"narrowed"`` if the gap
+      moved toward zero, ``"widened"`` if away from it;
+    - when they lie on opposite sides: ``"reversed"`` if the later gap's own interval excludes
+      zero (a gap now runs the other way), else ``"narrowed"`` (the earlier gap closed).
+
+    Returns one of the keys of :data:`GAP_CHANGE_WORDS` (which holds the sentence for each).
+    """
+    values = (before, before_low, before_high, after, after_low, after_high)
+    if any(v is None or not np.isfinite(v) for v in values):
+        return CANNOT_TELL
+    _, low, high = gap_change_interval(*values)
+    if low <= 0 <= high:
+        return CANNOT_TELL
+    if np.sign(before) * np.sign(after) < 0:
+        return "reversed" if after_low > 0 or after_high < 0 else "narrowed"
+    if before == 0 or after == 0:
+        return "widened" if abs(after) > abs(before) else "narrowed"
+    return "narrowed" if abs(after) < abs(before) else "widened"
+
+
+def gap_size_change(
+    before: float,
+    before_low: float,
+    before_high: float,
+    after: float,
+    after_low: float,
+    after_high: float,
+) -> tuple[float, float, float]:
+    """The change in a gap's size (in the direction of the earlier gap: negative = smaller),
+    with its 95% interval (:func:`gap_change_interval`); NaN when the gaps have no direction."""
+    side = np.sign(before) or np.sign(after)
+    d, low, high = gap_change_interval(
+        before, before_low, before_high, after, after_low, after_high
+    )
+    if not side or not np.isfinite(side):
+        return float("nan"), float("nan"), float("nan")
+    low, high = sorted((side * low, side * high))
+    return float(side * d), float(low), float(high)

@@ -1,15 +1,15 @@
 """End-of-contract report content: the whole term, in the sections a contract manager needs.
 
 ``notebooks/04_end_of_contract.ipynb`` opens the term with :func:`contract_term.open_report` and
-calls one function per section (this module and :mod:`acm_helpers.packets.contract_trends`);
-``acm report --provider X``
-(or ``--contract ID``) runs that notebook through :func:`acm_helpers.packets.render.render_notebook` and
-writes offline HTML and PDF (:func:`render_report`).
+calls one function per section (this module, :mod:`acm_helpers.packets.contract_summary` and
+:mod:`acm_helpers.packets.contract_trends`); ``acm report --provider X`` (or ``--contract ID``)
+runs that notebook through :func:`acm_helpers.packets.render.render_notebook` and writes offline
+HTML and PDF (:func:`render_report`).
 
-Sections: performance over the term against targets and peers; trends (first half of the term
+Sections: the summary and recommendation (first), the manager's narrative, performance over the term against targets and peers; trends (first half of the term
 against the second, and quarter by quarter against peers); disparities found and how they
 changed; action items and their resolution; roadmap topics covered (before/after); data quality
-over the term; and the manager's narrative (a parameter or a Markdown file).
+over the term.
 
 Term: the contract's start month to its end month, clipped to the months the program has data
 for (and to ``through`` when the report is drafted before the end). Every value is pooled over
@@ -48,6 +48,7 @@ def header(rep: ContractReport) -> Section:
             f"Data: {month_label(rep.first)} to {month_label(rep.last)} ({len(month_range(rep.first, rep.last))} months).",
             f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}.",
         ],
+        level=1,
     )
 
 
@@ -194,8 +195,8 @@ def narrative(text: str | None = None, path: str | Path | None = None):
     if text:
         return Markdown(heading + text)
     return Markdown(
-        heading + "*No narrative provided. The contract manager adds it with "
-        "`acm report --provider ID --narrative FILE.md`.*"
+        heading + "*No narrative yet: the contract manager's account of the term (what went "
+        "well, what did not, and why the recommendation above) goes here.*"
     )
 
 
@@ -213,6 +214,8 @@ def render_report(
     audience: str = "internal",
     narrative_path: str | Path | None = None,
     through: str | None = None,
+    recommendation: str = "",
+    conditions: str = "",
     pdf: bool = True,
     template: str | Path | None = None,
 ):
@@ -236,6 +239,9 @@ def render_report(
     program = load_program(program_path)
     prov = find_provider(program, provider, contract)
     term_months(program, prov, through)  # fail early, before starting a kernel
+    from acm_helpers.packets.contract_summary import recommendation_choice
+
+    recommendation = recommendation_choice(recommendation)
     if narrative_path is not None and not Path(narrative_path).exists():
         raise ConfigError(f"Narrative file {narrative_path} not found.")
     here = Path.cwd()
@@ -248,6 +254,8 @@ def render_report(
         "audience": audience,
         "through": through or "",
         "narrative_path": str(Path(narrative_path).resolve()) if narrative_path else "",
+        "recommendation": recommendation,
+        "conditions": conditions or "",
     }
     provider_audience = audience == "provider"  # goes outside the agency: audited first
     staging = (

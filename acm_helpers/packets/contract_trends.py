@@ -7,11 +7,12 @@ The notebook calls ``contract_trends.trends(rep)`` beside the sections of
 
 from __future__ import annotations
 
+import altair as alt
 import numpy as np
 import pandas as pd
 
 from acm_helpers.core import text
-from acm_helpers.core.calendar import month_label, period_bounds
+from acm_helpers.core.calendar import month_label, month_range, period_bounds, quarter_of
 from acm_helpers.core.config import Metric
 from acm_helpers.meetings import deepdive
 from acm_helpers.meetings.context import (
@@ -20,15 +21,85 @@ from acm_helpers.meetings.context import (
     engine_cells,
     rate_difference,
 )
+from acm_helpers.meetings.deepdive_trends import gap_change
 from acm_helpers.metrics import windows as em
 from acm_helpers.packets.contract_term import ContractReport
 from acm_helpers.views import charts
 
 QUALITY_FIELDS = ("race_ethnicity", "zip", "referral_date", "exit_destination")
+FIELD_LABELS = {
+    "race_ethnicity": "Race and ethnicity",
+    "zip": "ZIP code",
+    "referral_date": "Referral date",
+    "exit_destination": "Exit destination",
+}
+CHANGE_WORDS = {  # gap_change's verdicts as the disparity table says them
+    "narrowed": "narrowed",
+    "widened": "widened",
+    "reversed": "reversed",
+    "cannot tell": "no clear change",
+}
+
+
+PARTIAL = " (part)"  # the suffix of a partial quarter's label on charts and tables
 
 
 def window(first: str, last: str, label: str) -> pd.DataFrame:
     return em.windows([(label, period_bounds(first)[0], period_bounds(last)[1])])
+
+
+def partial_quarters(first: str, last: str) -> dict[str, list[str]]:
+    """The quarters of ``first`` .. ``last`` that the span covers only in part, with the months
+    it covers: a term from November 2024 has two months of 2024-Q4. Why: a partial quarter
+    pooled as if whole sits beside whole quarters on a chart and invites a false comparison."""
+    spans: dict[str, list[str]] = {}
+    for p in month_range(first, last):
+        spans.setdefault(quarter_of(p), []).append(p)
+    return {q: ms for q, ms in spans.items() if len(ms) < 3}
+
+
+def partial_note(first: str, last: str) -> str:
+    """A sentence naming the partial quarters and their months ("" when every quarter is whole)."""
+    parts = partial_quarters(first, last)
+    if not parts:
+        return ""
+    named = "; ".join(
+        f"{q} ({month_label(ms[0])}" + (f" to {month_label(ms[-1])})" if len(ms) > 1 else " only)")
+        for q, ms in parts.items()
+    )
+    return (
+        f'Partial quarters, marked "part" and lighter on the charts: {named}. '
+        "They are left out of quarter-to-quarter comparisons."
+    )
+
+
+def mark_partial(chart: alt.TopLevelMixin, periods: list[str], partial: set[str]) -> alt.LayerChart:
+    """A quarterly chart with its partial quarters veiled (a white band at 55% over them, so
+    their points and band read lighter) and labelled "part" at the top."""
+    shown = [p for p in periods if p in partial]
+    if not shown:
+        return chart
+    band = pd.DataFrame({"period": shown, "label": "part"})
+    x = alt.X("period:O", title=None)
+    veil = (
+        alt.Chart(band)
+        .mark_bar(color="white", opacity=0.55, clip=True)
+        .encode(x=x, y=alt.value(0), y2=alt.value(1000))
+    )
+    label = (
+        alt.Chart(band)
+        .mark_text(dy=-4, fontSize=10, color="#666", baseline="bottom")
+        .encode(x=x, y=alt.value(0), text="label:N")
+    )
+    props = {
+        k: getattr(chart, k)
+        for k in ("title", "width", "height")
+        if getattr(chart, k, alt.Undefined) is not alt.Undefined
+    }
+    inner = chart.copy()
+    for k in props:
+        setattr(inner, k, alt.Undefined)
+    return alt.layer(inner, veil, label).properties(**props)
 
 
 def trends(rep: ContractReport) -> Section:
@@ -46,6 +117,8 @@ def trends(rep: ContractReport) -> Section:
         rep.first,
         rep.last,
     )
+    partial = {q + PARTIAL for q in partial_quarters(rep.first, rep.last)}
+    labels = quarter_labels(rep.first, rep.last)
     for mid in key:
         m = rep.program.metric(mid)
         s = halves.reindex([(mid, "first"), (mid, "second")]).droplevel("metric_id")
@@ -75,23 +148,30 @@ def trends(rep: ContractReport) -> Section:
             }
         )
         if m.kind in ("rate", "median"):
-            chart_list.append(
-                charts.trend_chart(
-                    quarters[mid],
-                    title=f"{m.label}, by quarter",
-                    fmt=m.format,
-                    target=m.target,
-                    height=160,
-                )
+            q = quarters[mid].assign(period=lambda f: f["period"].map(labels))
+            chart = charts.trend_chart(
+                q, title=f"{m.label}, by quarter", fmt=m.format, target=m.target, height=160
             )
+            chart_list.append(mark_partial(chart, q["period"].tolist(), partial))
     return Section(
         "Trends over the term",
         sentences,
         charts=chart_list,
         intro="The first half of the term against the second, and each metric by quarter.",
-        note="Quarterly values are pooled over each quarter; the band is the other providers' middle half.",
+        note="Quarterly values are pooled over each quarter; the band is the other providers' "
+        "middle half. " + partial_note(rep.first, rep.last),
         data=pd.DataFrame(out_rows, columns=["metric_id", "first", "second", "change", "verdict"]),
     )
+
+
+def quarter_labels(first: str, last: str) -> dict[str, str]:
+    """Each quarter's label for charts and tables: "2025-Q1", or "2024-Q4 (part)" when the span
+    covers only part of it."""
+    parts = partial_quarters(first, last)
+    return {
+        q: q + (PARTIAL if q in parts else "")
+        for q in dict.fromkeys(map(quarter_of, month_range(first, last)))
+    }
 
 
 def quarterly(
@@ -118,6 +198,7 @@ def quarterly(
             }
         )
         frame = pd.DataFrame({"period": wins["window"]})
+        frame["partial"] = frame["period"].isin(list(partial_quarters(first, last)))
         out[mid] = frame.merge(
             own.rename(columns={"window": "period"})[["period", "value", "ci_low", "ci_high"]],
             on="period",
@@ -128,7 +209,8 @@ def quarterly(
 
 def disparities(rep: ContractReport) -> Section:
     """Gaps flagged in either half of the term, for each key rate metric and each dimension with a
-    reference group, and whether they narrowed, widened or held."""
+    reference group, and whether they narrowed, widened or reversed by the interval rule
+    (:func:`acm_helpers.meetings.deepdive_trends.gap_change`), else "no clear change"."""
     ctx = rep.ctx
     (a1, a2), (b1, b2) = rep.halves
     wins = pd.concat([window(a1, a2, "first"), window(b1, b2, "recent")], ignore_index=True)
@@ -152,7 +234,10 @@ def disparities(rep: ContractReport) -> Section:
             ref, _ = deepdive.reference_group(t, dim.reference_group, ctx.threshold)
             t = deepdive.with_gaps(t, m, ref, ctx.threshold)
             wide = t.pivot_table(
-                index="group", columns="window", values=["difference", "flagged"], aggfunc="first"
+                index="group",
+                columns="window",
+                values=["difference", "diff_low", "diff_high", "flagged"],
+                aggfunc="first",
             )
             for group in wide.index:
                 flags = {
@@ -163,18 +248,16 @@ def disparities(rep: ContractReport) -> Section:
                 }
                 if not any(flags.values()):
                     continue
-                d1 = wide.loc[group].get(("difference", "first"), np.nan)
-                d2 = wide.loc[group].get(("difference", "recent"), np.nan)
+                row = wide.loc[group]
+                g1, g2 = (
+                    [row.get((c, w), np.nan) for c in ("difference", "diff_low", "diff_high")]
+                    for w in ("first", "recent")
+                )
+                d1, d2 = g1[0], g2[0]
                 change = (
                     "only one half has a gap"
                     if pd.isna(d1) or pd.isna(d2)
-                    else "held"
-                    if abs(d2 - d1) < 0.02
-                    else "reversed"
-                    if np.sign(d1) != np.sign(d2)
-                    else "narrowed"
-                    if abs(d2) < abs(d1)
-                    else "widened"
+                    else CHANGE_WORDS[gap_change(*g1, *g2)]
                 )
                 rows.append(
                     {
@@ -212,7 +295,14 @@ def disparities(rep: ContractReport) -> Section:
         sentences = [
             f"{r['Metric']}, {r['Group']} against {r['Reference']}: {r[g1]} then {r[g2]} "
             f"(flagged in {'the ' if r['Flagged in'] != 'both halves' else ''}{r['Flagged in']}; "
-            f"{'the gap ' if r['Change'] != 'only one half has a gap' else ''}{r['Change']})."
+            + (
+                "the data cannot tell whether the gap changed"
+                if r["Change"] == CHANGE_WORDS["cannot tell"]
+                else r["Change"]
+                if r["Change"] == "only one half has a gap"
+                else f"the gap {r['Change']}"
+            )
+            + ")."
             for _, r in table.iterrows()
         ]
     return Section(
@@ -220,7 +310,8 @@ def disparities(rep: ContractReport) -> Section:
         sentences,
         [table] if not table.empty else [],
         intro="Gaps between groups flagged in either half of the term, and what happened to them.",
-        note="Gap = group's rate minus the reference group's, in percentage points. Many groups "
+        note="Gap = group's rate minus the reference group's, in percentage points. A gap "
+        "narrowed or widened only when the 95% interval of its change excludes no change. Many groups "
         "are compared, so a few gaps are flagged by chance alone; a gap flagged in both "
         "halves of the term is the one to trust. Not recorded and Unknown are never flagged.",
         data=table,
@@ -271,20 +362,35 @@ def data_quality(rep: ContractReport) -> Section:
                     {"period": q, "field": f, "completeness": c["value"], "n": c["denominator"]}
                 )
     comp = pd.DataFrame(rows, columns=["period", "field", "completeness", "n"])
+    partial = partial_quarters(rep.first, rep.last)
+    comp["partial"] = comp["period"].isin(list(partial))
+    comp["trend"] = ""
     sentences = []
-    for f, g in comp.dropna(subset=["completeness"]).groupby("field", sort=False):
+    whole = comp[~comp["partial"]].dropna(subset=["completeness"])  # whole quarters compared
+    for f, g in whole.groupby("field", sort=False):
         first, last = g.iloc[0], g.iloc[-1]
+        if len(g) == 1:
+            sentences.append(
+                f"{field_label(f)}: {text.value(first['completeness'], 'percent')} filled in "
+                f"{first['period']}, the only whole quarter with records."
+            )
+            continue
         drop = first["completeness"] - last["completeness"]
         trend = "fell" if drop > 0.05 else "rose" if drop < -0.05 else "held"
+        comp.loc[comp["field"] == f, "trend"] = trend
         sentences.append(
-            f"{f}: {text.value(first['completeness'], 'percent')} filled in {first['period']}, "
-            f"{text.value(last['completeness'], 'percent')} in {last['period']} ({trend})."
+            f"{field_label(f)}: {text.value(first['completeness'], 'percent')} filled in "
+            f"{first['period']}, {text.value(last['completeness'], 'percent')} in "
+            f"{last['period']} ({trend})."
         )
+    labels = quarter_labels(rep.first, rep.last)
     wide = comp.pivot(index="period", columns="field", values="completeness")
-    wide.columns.name = None
+    wide = wide[[f for f in fields if f in wide.columns]]
+    wide.columns = [field_label(f) for f in wide.columns]
     tables = [
         wide.map(lambda v: text.value(v, "percent"))
         .reset_index()
+        .assign(period=lambda t: t["period"].map(labels))
         .rename(columns={"period": "Quarter"})
     ]
     if rep.quality is not None and not rep.quality.empty:
@@ -301,9 +407,11 @@ def data_quality(rep: ContractReport) -> Section:
             if late.notna().any()
             else f"Intake: {text.count(rejected)} row(s) rejected over the term."
         )
+    shown = comp.assign(period=comp["period"].map(labels), field=comp["field"].map(field_label))
     chart = charts.completeness_chart(
-        comp, title="Share of episodes with each field filled in, by quarter"
+        shown, title="Share of episodes with each field filled in, by quarter"
     )
+    chart = mark_partial(chart, list(labels.values()), {q + PARTIAL for q in partial})
     return Section(
         "Data quality over the term",
         sentences,
@@ -311,4 +419,11 @@ def data_quality(rep: ContractReport) -> Section:
         [chart],
         data=comp,
         intro="How complete the provider's records were, quarter by quarter.",
+        note="First and last whole quarters are compared; a change of more than 5 points is a "
+        "rise or a fall. " + partial_note(rep.first, rep.last),
     )
+
+
+def field_label(field: str) -> str:
+    """A record field as people name it ("ZIP code", never ``zip``)."""
+    return FIELD_LABELS.get(field, field.replace("_", " ").capitalize())

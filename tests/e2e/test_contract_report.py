@@ -72,7 +72,15 @@ def reports(store_dir, tmp_path_factory) -> dict[str, Path]:
     narrative.write_text(NARRATIVE)
     runs = {
         "harbor": ["--provider", "harbor", "--narrative", str(narrative)],
-        "cascade": ["--contract", "HRA-2024-012", "--no-pdf"],
+        "cascade": [
+            "--contract",
+            "HRA-2024-012",
+            "--no-pdf",
+            "--recommendation",
+            "Renew with conditions",
+            "--conditions",
+            "An equity plan for housing referrals by March 2027",
+        ],
         "cascade_provider": ["--provider", "cascade", "--audience", "provider", "--no-pdf"],
     }
     paths = {}
@@ -120,12 +128,68 @@ def test_cascade_report_by_contract_id_shows_the_disparity(reports):
     assert "End-of-contract report: Cascade Family Services" in text and "HRA-2024-012" in text
     m = re.search(
         r"Exits to permanent housing, Black or African American against White: -([\d.]+) points "
-        r"then -([\d.]+) points \(flagged in both halves; the gap (\w+)\)",
+        r"then -([\d.]+) points \(flagged in both halves; ([^)]+)\)",
         text,
     )
     assert m, "the disparity sentence"
     assert float(m.group(1)) >= 10 and float(m.group(2)) >= 10  # demo story: 25% vs 50%
     assert "Review housing referrals for Black clients" in text
+    assert m.group(3) in (
+        "the gap narrowed",
+        "the gap widened",
+        "the gap reversed",
+        "the data cannot tell whether the gap changed",
+    )
+    page = (reports["cascade"] / "report.html").read_text()
+    assert '<li data-choice="renew_with_conditions">☒ Renew with conditions</li>' in page
+    assert "<strong>Decision: Renew with conditions</strong>" in page
+    assert "An equity plan for housing referrals by March 2027" in text
+    assert "To be decided by the contract manager" not in text
+
+
+def test_summary_comes_first_with_cost_per_outcome_and_an_empty_decision(reports, program):
+    page = (reports["harbor"] / "report.html").read_text()
+    text = text_of(page)
+    h1 = re.findall(r"<h1[^>]*>(.*?)</h1>", page, flags=re.S)
+    h2 = [
+        text_of(h).replace("¶", "").strip()
+        for h in re.findall(r"<h2[^>]*>(.*?)</h2>", page, flags=re.S)
+    ]
+    assert [text_of(h).strip() for h in h1] == ["End-of-contract report: Harbor Light Housing"]
+    assert h2[:3] == [
+        "Summary and recommendation",
+        "The contract manager's narrative",
+        "Performance over the term",
+    ]
+    assert len(h2) == len(set(h2)), "a duplicated section title"
+    # cost per outcome: the contract value over the term's exits, checked by hand
+    m = re.search(
+        r"Value for money: \$4,200,000 for ([\d,]+) exits to permanent housing is \$([\d,]+) "
+        r"per outcome \(95% interval \$([\d,]+) to \$([\d,]+)\)",
+        text,
+    )
+    assert m, "the value-for-money sentence"
+    n, cost, low, high = (int(g.replace(",", "")) for g in m.groups())
+    assert program.provider("harbor").contract_value == 4_200_000
+    assert cost == round(4_200_000 / n) and low < cost < high
+    for part in ("Targets met on", "Against peers", "Equity:", "Data quality:", "Action items:"):
+        assert part in text
+    assert "To be decided by the contract manager" in text and "☒" not in page
+    # partial quarters (the term starts in November 2024, the data ends in October 2026)
+    assert "2024-Q4 (part)" in text and "2026-Q4 (Oct 2026 only)" in text
+
+
+def test_no_developer_text_in_the_reports(reports):
+    for name in ("harbor", "cascade", "cascade_provider"):
+        text = text_of((reports[name] / "report.html").read_text())
+        for dev in ("acm report", "--provider", "--contract", "runs this notebook"):
+            assert dev not in text, f"{name}: {dev!r}"
+        page = (reports[name] / "report.html").read_text()
+        paragraphs = [
+            text_of(p).strip() for p in re.findall(r"<p[^>]*>(.*?)</p>", page, flags=re.S)
+        ]
+        paragraphs = [p for p in paragraphs if len(p) > 30]
+        assert len(paragraphs) == len(set(paragraphs)), f"{name}: an intro repeated"
 
 
 def test_provider_audience_report_names_no_peer_and_no_client(reports, demo_store, program):
@@ -163,6 +227,7 @@ def test_report_renders_offline_in_chromium(reports, shots):
             page.wait_for_load_state("load")
             headings = page.locator("h2").all_inner_texts()
             for h in (
+                "Summary and recommendation",
                 "Performance over the term",
                 "Trends over the term",
                 "Disparities found and how they changed",
@@ -175,7 +240,9 @@ def test_report_renders_offline_in_chromium(reports, shots):
             charts = page.locator(".acm-chart svg")
             assert charts.count() >= 4
             assert all(charts.nth(i).bounding_box()["height"] > 50 for i in range(charts.count()))
-            page.screenshot(path=str(shots / f"contract_{name}_top.png"))
+            page.screenshot(path=str(shots / f"contract_{name}_top.png"))  # the summary
+            box = page.locator(".acm-recommendation").bounding_box()
+            assert box and box["x"] > 300  # beside the record, not below it
             page.locator("h2", has_text="Disparities found").scroll_into_view_if_needed()
             page.screenshot(path=str(shots / f"contract_{name}_disparities.png"))
         browser.close()

@@ -55,6 +55,19 @@ def test_topic_runs_via_papermill(topic, demo_store, program_path):
     assert "<svg" in page  # the chart is inline SVG
     assert "Case files for review" in page and "Internal only" in page
     assert "Performance improvement roadmap" in page and "Before and after" in page
+    name = program_name(program_path, provider)
+    assert re.search(rf"<h1>Deep dive: {re.escape(name)}, [^<]+</h1>", page), "the title"
+    assert page.count("<h1>") == 1
+    assert "For analysts: topic <code>" in page
+    everything = json.dumps([c.get("outputs", []) for c in nb.cells])
+    for dump in ("contract_value", "HRA-2024", "Program(", "Provider(", "DeepDiveContext("):
+        assert dump not in everything, f"a configuration dump ({dump}) in the outputs"
+
+
+def program_name(program_path, provider: str) -> str:
+    from acm_helpers.core.config import load_program
+
+    return load_program(program_path).provider(provider).name
 
 
 def test_story_numbers_in_the_notebook_match_the_functions(demo_store, program):
@@ -77,6 +90,14 @@ for topic, control, value in CHANGES:
     out[topic] = {"before": before, "after": ex.output.value, "message": ex.message.value,
                   "options": ex.options()}
 print(json.dumps(out))
+"""
+
+SWITCH = """
+import json
+view.topic_control.value = "cohort_trend"
+print(json.dumps({"data": type(view.data).__name__, "topic": view.topic,
+                  "shown": 'data-topic="cohort_trend"' in view.output.value,
+                  "message": view.message.value}))
 """
 
 CHANGES = [
@@ -117,6 +138,9 @@ def test_every_topic_updates_when_a_widget_changes_in_a_live_kernel(demo_store, 
         probe = nbformat.v4.new_code_cell(f"CHANGES = {CHANGES!r}\nFIRST = 'disparity'\n" + EXPLORE)
         nb.cells.append(probe)
         client.execute_cell(probe, len(nb.cells) - 1)
+        switch = nbformat.v4.new_code_cell(SWITCH)
+        nb.cells.append(switch)
+        client.execute_cell(switch, len(nb.cells) - 1)
     widget_outputs = [
         o
         for c in nb.cells
@@ -136,6 +160,10 @@ def test_every_topic_updates_when_a_widget_changes_in_a_live_kernel(demo_store, 
     assert "6 months to Oct 2026" in got["referral_funnel"]["after"]
     assert "before and after Mar 2026" in got["cohort_trend"]["after"]
     assert "Exits to permanent housing: Cascade" in got["peer_comparison"]["after"]
+    topic = json.loads(
+        "".join(o.get("text", "") for o in switch.outputs if o.get("name") == "stdout")
+    )
+    assert topic == {"data": "DataFrame", "topic": "cohort_trend", "shown": True, "message": ""}
 
 
 def test_case_files_never_reach_a_provider_audience(demo_store, program, program_path):

@@ -112,7 +112,12 @@ def test_disparity_internal_flags_the_gap(program):
         "Black or African American was 25% (n=20) against 75% for White (n=20): 50 points lower"
         in text
     )
-    assert "A year earlier it was 10 points lower; the gap has widened." in text
+    # -10 then -50 points on 20 + 20 clients a window: the change's interval reaches below zero
+    assert (
+        "A year earlier it was 10 points lower; the data cannot tell whether the gap changed "
+        "(change in the gap's size: -1.1 to +75.2 points, 95% interval)." in text
+    )
+    assert "has widened" not in text and "has narrowed" not in text
 
 
 def test_disparity_provider_audience_suppresses(program):
@@ -470,3 +475,79 @@ def test_a_cell_the_old_suppression_showed_is_now_hidden(program):
     assert bool(recent.loc[asian, "suppressed"]) and pd.isna(recent.loc[asian, "denominator"])
     assert bool(race.loc[("harbor", asian), "suppressed"])
     assert "12" not in r.table.set_index("Group").loc[asian].to_string()
+
+
+# -- has the gap changed? (the interval rule shared with the brief and the contract report) ---------
+@pytest.mark.parametrize(
+    "before, after, verdict",
+    [
+        pytest.param((-0.30, -0.40, -0.20), (-0.10, -0.15, -0.05), "narrowed", id="narrowed"),
+        pytest.param((-0.10, -0.15, -0.05), (-0.30, -0.40, -0.20), "widened", id="widened"),
+        pytest.param((0.10, 0.05, 0.15), (0.30, 0.20, 0.40), "widened", id="widened-up"),
+        # two overlapping intervals: the point estimates moved, the data cannot tell
+        pytest.param((-0.20, -0.35, -0.05), (-0.12, -0.27, 0.03), "cannot tell", id="overlap"),
+        pytest.param((0.20, 0.10, 0.30), (-0.20, -0.30, -0.10), "reversed", id="reversed"),
+        # crossed zero, but the later gap's interval spans zero: the earlier gap closed
+        pytest.param((0.25, 0.15, 0.35), (-0.05, -0.15, 0.05), "narrowed", id="closed"),
+        pytest.param((-0.2, np.nan, np.nan), (-0.1, -0.2, 0.0), "cannot tell", id="no-interval"),
+    ],
+)
+def test_gap_change_rule(before, after, verdict):
+    from acm_helpers.meetings.deepdive_trends import GAP_CHANGE_WORDS, gap_change
+
+    assert gap_change(*before, *after) == verdict
+    assert verdict in GAP_CHANGE_WORDS
+
+
+def test_gap_change_interval_is_mover_by_hand():
+    from acm_helpers.meetings.deepdive_trends import gap_change_interval, gap_size_change
+
+    d, low, high = gap_change_interval(-0.30, -0.40, -0.20, -0.10, -0.15, -0.05)
+    # D = 0.2; low = 0.2 - sqrt(0.05^2 + 0.1^2); high = 0.2 + sqrt(0.05^2 + 0.1^2)
+    assert d == pytest.approx(0.2)
+    assert low == pytest.approx(0.2 - 0.05**0.5 / 2) and high == pytest.approx(0.2 + 0.05**0.5 / 2)
+    size, s_low, s_high = gap_size_change(-0.30, -0.40, -0.20, -0.10, -0.15, -0.05)
+    assert (size, s_low, s_high) == pytest.approx((-0.2, -high, -low))  # 20 points smaller
+
+
+def test_deep_dive_title_names_provider_and_topic(program):
+    ctx = ctx_for(program, DISPARITY)
+    t = deepdive.title(ctx)  # the roadmap's topic for 2026-10
+    assert t.title == "Deep dive: Harbor Light Housing, Disparities one year on"
+    assert t.level == 1 and t.to_html().count("<h1>") == 1
+    assert "Has the disparity found in December narrowed?" in t.intro
+    other = deepdive.title(ctx, "peer_comparison")
+    assert other.title.startswith("Deep dive: Harbor Light Housing, ")
+    assert "contract" not in repr(ctx).lower() and len(repr(ctx)) < 100
+
+
+def test_result_lists_its_ids_for_analysts(program):
+    r = deepdive.disparity(
+        ctx_for(program, DISPARITY), "exits_to_permanent_housing", "race_ethnicity"
+    )
+    assert (r.metric_id, r.dimension_id) == ("exits_to_permanent_housing", "race_ethnicity")
+    page = r.to_html()
+    assert "For analysts:" in page
+    assert "metric <code>exits_to_permanent_housing</code>" in page
+    assert "dimension <code>race_ethnicity</code>" in page
+    assert '<div class="acm-table-box" style="overflow-x:auto"><table' in page
+
+
+def test_explorer_has_a_topic_dropdown_and_its_data_at_hand(program):
+    from acm_helpers.explorer import topic_widgets
+
+    ctx = ctx_for(program, DISPARITY)
+    static = topic_widgets.show(ctx, "disparity")
+    assert isinstance(static.data, pd.DataFrame)  # view.data in the batch notebook
+    view = topic_widgets.show(ctx, "disparity", True)
+    assert isinstance(view.data, pd.DataFrame) and view.topic_control.value == "disparity"
+    assert set(dict(view.topic_control.options).values()) == set(deepdive.TOPICS)
+    assert view.bar.children[0] is view.topic_control
+    view.topic_control.value = "peer_comparison"
+    assert view.topic == "peer_comparison" and set(view.controls) == {
+        "provider",
+        "metric",
+        "months",
+    }
+    assert 'data-topic="peer_comparison"' in view.output.value and view.message.value == ""
+    assert isinstance(view.data, pd.DataFrame) and "rank" in view.data.columns

@@ -172,8 +172,8 @@ document.querySelectorAll('table.acm-grid').forEach(function (table) {
     th.tabIndex = 0;
     function sort() {
       var body = table.tBodies[0], rows = Array.from(body.rows);
-      var down = th.getAttribute('aria-sort') !== 'descending';
-      var num = th.dataset.kind === 'num';
+      var num = th.dataset.kind === 'num', was = th.getAttribute('aria-sort');
+      var down = was ? was !== 'descending' : num;  /* first click: most first, or A to Z */
       rows.sort(function (a, b) {
         var x = a.cells[col].dataset.sort, y = b.cells[col].dataset.sort;
         var d = num ? parseFloat(x) - parseFloat(y) : x.localeCompare(y);

@@ -346,20 +346,21 @@ def peers(p: Packet) -> Block:
         "lines: 95% intervals; dashed red: target.</p>"
     ]
     own = p.own()
+    cells = []  # a chart and its rank line stay together (and print two to a row)
     for mid in p.key_metrics():
         m = p.program.metric(mid)
         frame = peer_frame(p, mid)
         if frame.empty:
             continue
-        parts.append(
-            chart_html(charts.peer_chart(frame, title=m.label, fmt=m.format, target=m.target))
-        )
+        cell = chart_html(charts.peer_chart(frame, title=m.label, fmt=m.format, target=m.target))
         if mid in own.index and pd.notna(own.loc[mid, "peer_rank"]):
             better = "higher" if m.direction == "up" else "lower"
-            parts.append(
+            cell += (
                 f"<p>Rank {int(own.loc[mid, 'peer_rank'])} of {int(own.loc[mid, 'peer_n'])} "
                 f"({better} is better).</p>"
             )
+        cells.append(f'<div class="acm-chart-cell">{cell}</div>')
+    parts.append(f'<div class="acm-charts">{"".join(cells)}</div>')
     return Block("peers", "".join(parts))
 
 

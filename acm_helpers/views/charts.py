@@ -647,7 +647,7 @@ def event_marks(chart: alt.LayerChart, events: pd.DataFrame, *, rows: int = 3) -
     )
     notes = [
         alt.Chart(data[data["row"] == r])
-        .mark_text(align="left", baseline="top", dx=3, dy=2 + 11 * r, fontSize=9, color=EVENT)
+        .mark_text(align="left", baseline="top", dx=3, dy=2 + 12 * r, fontSize=10, color=EVENT)
         .encode(x=x, y=alt.value(0), text="label:N")
         for r in sorted(data["row"].unique())
     ]

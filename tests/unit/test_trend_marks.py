@@ -51,7 +51,7 @@ def test_events_become_rules_with_labels_one_per_month_outside_months_dropped():
     assert all(
         n["mark"]["type"] == "text" and n["encoding"]["text"]["field"] == "label" for n in notes
     )
-    assert {n["mark"]["dy"] for n in notes} == {2, 13}  # neighbours staggered, not overprinted
+    assert {n["mark"]["dy"] for n in notes} == {2, 14}  # neighbours staggered, not overprinted
     # the practice change is a solid rule, action dates dashed
     dash = rule["encoding"]["strokeDash"]
     assert dash["condition"]["test"] == "datum.kind == 'change'"

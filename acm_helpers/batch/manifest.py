@@ -204,12 +204,13 @@ def write_index(manifest: Manifest, period_dir: Path, status: Any = None) -> Pat
             )
             + f'<details class="acm-log"><summary>Build log: {summary}</summary>{log}</details>'
         )
+    program_name = getattr(status, "attrs", {}).get("program_name") or manifest.program
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Packets, {escape(month)}</title>
 <style>{css}</style></head>
 <body class="acm-packet acm-index"><main>
 <div class="acm-header"><h1>Packets for {escape(month)}</h1>
-<div class="meta">{escape(manifest.program)} · run finished {escape(finished_text(manifest.finished))}
+<div class="meta">{escape(program_name)} · run finished {escape(finished_text(manifest.finished))}
 · took {duration(manifest.seconds)} with {manifest.workers} worker{"s" if manifest.workers != 1 else ""}
 · <a href="{MANIFEST}">manifest.json</a></div></div>
 {main}

@@ -85,8 +85,9 @@ def portfolio_status(program: Program, store: Store, period: str) -> pd.DataFram
                 "hit_and_miss": int((assurance == "inconsistent").sum()),
             }
         )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return attention_order(frame)
+    frame = attention_order(pd.DataFrame(rows, columns=COLUMNS))
+    frame.attrs["program_name"] = program.name  # the index's heading names the program
+    return frame
 
 
 def attention_order(frame: pd.DataFrame) -> pd.DataFrame:

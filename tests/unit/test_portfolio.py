@@ -17,6 +17,7 @@ from acm_helpers.meetings import actions
 def test_signals_match_the_engines_month_cells(program, demo_store):
     status = portfolio.portfolio_status(program, demo_store, "2026-10")
     assert sorted(status["provider_id"]) == sorted(program.provider_ids)
+    assert status.attrs["program_name"] == program.name
     values = demo_store.query(
         "SELECT provider_id, spc_signal, spc_assurance FROM metric_values "
         "WHERE grain = 'month' AND period = '2026-10' AND dimension = ''"

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from acm_helpers.batch.worker import INDEX, MANIFEST, Job
+from acm_helpers.batch.worker import INDEX, MANIFEST, SYSTEM_KEY, Job
 
 
 @dataclass
@@ -120,10 +120,33 @@ def write_manifest(manifest: Manifest, period_dir: Path) -> Path:
     return write_text(period_dir / MANIFEST, manifest.to_json())
 
 
-def write_index(manifest: Manifest, period_dir: Path) -> Path:
-    """index.html: one row per packet with links to its files, its status and any failure."""
+def finished_text(iso: str) -> str:
+    """ "2026-12-02T01:46:04+00:00" -> "2 December 2026 at 01:46 UTC" (the index's run time)."""
+    from datetime import UTC, datetime
+
+    try:
+        when = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return iso or "–"
+    when = when.astimezone(UTC) if when.tzinfo else when
+    return f"{when.day} {when:%B %Y} at {when:%H:%M} UTC"
+
+
+def write_index(manifest: Manifest, period_dir: Path, status: Any = None) -> Path:
+    """index.html: the providers' status grid (when ``status`` is given), then the build log
+    (one row per packet with links to its files, its status and any failure) in a collapsed
+    section.
+
+    Args:
+        manifest: the run's record.
+        period_dir: the period's output folder.
+        status: :func:`acm_helpers.batch.portfolio.portfolio_status` for the period, computed
+            once by the run; ``None`` writes the build log alone (a run of bare jobs).
+    """
     from html import escape
 
+    from acm_helpers.batch.portfolio import duration, grid_html
+    from acm_helpers.core.calendar import month_name
     from acm_helpers.packets.render import TEMPLATES, check_offline, write_text
 
     css = (TEMPLATES / "packet" / "packet.css").read_text(encoding="utf-8")
@@ -134,13 +157,13 @@ def write_index(manifest: Manifest, period_dir: Path) -> Path:
             for kind, path in sorted(p.get("files", {}).items())
             if p["status"] == "ok"
         )
-        status = escape(p["status"]) + (" (unchanged, skipped)" if p.get("skipped") else "")
+        status_text = escape(p["status"]) + (" (unchanged, skipped)" if p.get("skipped") else "")
         err = escape((p.get("error") or {}).get("message", ""))
         cls = "" if p["status"] == "ok" else ' class="acm-flag"'
         secs = p.get("timings", {}).get("total", 0.0)
         rows.append(
             f"<tr><td>{escape(p.get('title') or p['key'])}</td><td>{escape(p.get('audience') or '')}</td>"
-            f'<td>{links}</td><td{cls}>{status}</td><td class="num">{secs:.1f}</td><td>{err}</td></tr>'
+            f'<td>{links}</td><td{cls}>{status_text}</td><td class="num">{duration(secs)}</td><td>{err}</td></tr>'
         )
     failures = manifest.failures
     summary = (
@@ -153,16 +176,44 @@ def write_index(manifest: Manifest, period_dir: Path) -> Path:
             else ""
         )
     )
+    try:
+        month = month_name(manifest.period)
+    except ValueError:
+        month = manifest.period
+    log = (
+        "<table><thead><tr><th>Packet</th><th>Audience</th><th>Files</th><th>Status</th>"
+        '<th class="num">Build time</th><th>Problem</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    if status is None:
+        main = f"<p>{summary}</p>{log}"
+    else:
+        ok = {p["key"]: p for p in manifest.packets if p["status"] == "ok"}
+        files = {k: p.get("files", {}) for k, p in ok.items()}
+        system = files.get(SYSTEM_KEY, {})
+        system_links = " · ".join(
+            f'<a href="{escape(path)}">{escape(kind.upper())}</a>'
+            for kind, path in sorted(system.items())
+        )
+        main = (
+            grid_html(status, files, manifest.period)
+            + (
+                f"<p>All providers on one page (internal): {system_links}</p>"
+                if system_links
+                else ""
+            )
+            + f'<details class="acm-log"><summary>Build log: {summary}</summary>{log}</details>'
+        )
+    program_name = getattr(status, "attrs", {}).get("program_name") or manifest.program
     page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Packets {escape(manifest.period)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Packets, {escape(month)}</title>
 <style>{css}</style></head>
-<body class="acm-packet"><main>
-<div class="acm-header"><h1>Packets for {escape(manifest.period)}</h1>
-<div class="meta">{escape(manifest.program)} · run finished {escape(manifest.finished)} · {manifest.seconds:.1f} s ·
-{manifest.workers} worker(s) · <a href="{MANIFEST}">manifest.json</a></div></div>
-<p>{summary}</p>
-<table><thead><tr><th>Packet</th><th>Audience</th><th>Files</th><th>Status</th><th class="num">Seconds</th><th>Problem</th></tr></thead>
-<tbody>{"".join(rows)}</tbody></table>
+<body class="acm-packet acm-index"><main>
+<div class="acm-header"><h1>Packets for {escape(month)}</h1>
+<div class="meta">{escape(program_name)} · run finished {escape(finished_text(manifest.finished))}
+· took {duration(manifest.seconds)} with {manifest.workers} worker{"s" if manifest.workers != 1 else ""}
+· <a href="{MANIFEST}">manifest.json</a></div></div>
+{main}
 </main></body></html>"""
     check_offline(page, where="index.html")
     return write_text(period_dir / INDEX, page)

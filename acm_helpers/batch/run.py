@@ -175,6 +175,7 @@ def run(
     pool: cf.Executor | None = None,
     write_outputs: bool = True,
     prepare: Callable[[list[Job], Settings], Settings] | None = None,
+    status: Any = None,
 ) -> Manifest:
     """Run jobs in parallel and record a manifest; unchanged jobs are skipped unless ``force``.
 
@@ -191,6 +192,8 @@ def run(
         prepare: called once with the jobs that will run (not the skipped ones) before any
             starts; returns the settings to use (e.g. with the leak check's data added). Not
             called when every job is skipped.
+        status: the providers' status for the index grid
+            (:func:`acm_helpers.batch.portfolio.portfolio_status`); ``None``: build log only.
     """
     from tqdm import tqdm
 
@@ -284,7 +287,7 @@ def run(
     shutil.rmtree(period_dir / ".staging", ignore_errors=True)
     if write_outputs:
         write_manifest(manifest, period_dir)
-        write_index(manifest, period_dir)
+        write_index(manifest, period_dir, status)
     return manifest
 
 
@@ -424,6 +427,11 @@ def run_period(
     from acm_helpers.batch.incremental import data_digests
 
     digests = data_digests(program_path, store, period, jobs)  # per packet: its own data slice
+    from acm_helpers.batch.portfolio import portfolio_status
+
+    status = portfolio_status(program, store, period)  # the index grid, once per period
+    if providers:
+        status = status[status["provider_id"].isin(providers)]
     manifest = run(
         jobs,
         settings,
@@ -435,6 +443,7 @@ def run_period(
         audience=audience,
         progress=progress,
         pool=pool,
+        status=status,
     )
     return RunResult(manifest, period_dir, period_dir / INDEX)
 

@@ -204,29 +204,84 @@ def trend_frame(p: Packet, metric_id: str) -> pd.DataFrame:
     return months.merge(rows[cols], on="period", how="left")
 
 
+def trend_events(p: Packet, metric_id: str) -> pd.DataFrame:
+    """What the record says happened to one metric: the roadmap's practice-change months and
+    this provider's action items on it (the month each was agreed and the month it fell due).
+
+    Why in the packet: a line that moves after a pilot started or an action fell due is the
+    meeting's question; the chart marks it (:func:`charts.annotate_trend`) so nobody has to
+    remember the dates. Items agreed after this period are left out (not known yet).
+
+    Returns:
+        One row per mark: ``period`` (YYYY-MM), ``label`` (a few words), ``kind``
+        (``change`` | ``agreed`` | ``due``).
+    """
+    from acm_helpers.meetings import actions
+    from acm_helpers.metrics.flags import change_months
+
+    rows = [
+        {"period": m, "label": "Practice change", "kind": "change"}
+        for m in change_months(p.program).get(metric_id, [])
+        if m <= p.period
+    ]
+    items = actions.read_actions(p.store)
+    mine = items[
+        (items["provider_id"] == p.provider)
+        & (items["metric_id"] == metric_id)
+        & (items["meeting_date"].dt.strftime("%Y-%m") <= p.period)
+    ]
+    for item_id, agreed, due in zip(
+        mine["item_id"], mine["meeting_date"], mine["due_date"], strict=True
+    ):
+        short = str(item_id).rsplit("-", 1)[-1]
+        rows.append({"period": f"{agreed:%Y-%m}", "label": f"#{short} agreed", "kind": "agreed"})
+        if pd.notna(due):
+            rows.append({"period": f"{due:%Y-%m}", "label": f"#{short} due", "kind": "due"})
+    return pd.DataFrame(rows, columns=["period", "label", "kind"])
+
+
+def last_year_frame(p: Packet, metric_id: str) -> pd.DataFrame:
+    """This month's value one year earlier (the engine's ``same_month_last_year``), for the
+    trend chart's reference mark; empty when the engine has none (suppressed, too early)."""
+    own = p.own()
+    if metric_id not in own.index or "same_month_last_year" not in own.columns:
+        return pd.DataFrame(columns=["period", "last_year"])
+    value = own.loc[metric_id, "same_month_last_year"]
+    if text.is_missing(value):
+        return pd.DataFrame(columns=["period", "last_year"])
+    return pd.DataFrame({"period": [p.period], "last_year": [float(value)]})
+
+
 def trends(p: Packet) -> Block:
-    """One trend chart per key metric: own history, the peers' middle half and the target."""
-    parts = [
-        f"<h2>Trends over the last {TREND_MONTHS} months</h2>",
+    """One trend chart per key metric: own history, the peers' middle half, the target, and
+    what happened on the record (practice changes, action items, the same month last year)."""
+    intro = (
+        f"<h2>Trends over the last {TREND_MONTHS} months</h2>"
         "<p>The line is this provider's monthly value (shaded: its 95% interval); the grey band is "
         "the middle half of all providers that month (dotted: their median); the dashed red line is "
-        "the target. Missing points are suppressed months (fewer than "
-        f"{p.program.suppression.threshold} cases).</p>",
-    ]
+        "the target; the hollow diamond is the same month last year. Purple rules mark a practice "
+        "change and the months an action item was agreed (#n agreed) and fell due (#n due). "
+        "Missing points are suppressed months (fewer than "
+        f"{p.program.suppression.threshold} cases).</p>"
+    )
+    shown = []
     for mid in p.key_metrics():
         m = p.program.metric(mid)
-        parts.append(
-            chart_html(
-                charts.trend_chart(
-                    trend_frame(p, mid),
-                    title=m.label,
-                    fmt=text.kind_of(m.format, m.kind),
-                    target=m.target,
-                    unit=text.axis_title(m),
-                )
-            )
+        chart = charts.trend_chart(
+            trend_frame(p, mid),
+            title=m.label,
+            fmt=text.kind_of(m.format, m.kind),
+            target=m.target,
+            unit=text.axis_title(m),
         )
-    return Block("trends", "".join(parts))
+        chart = charts.annotate_trend(
+            chart,
+            events=trend_events(p, mid),
+            last_year=last_year_frame(p, mid),
+            fmt=text.kind_of(m.format, m.kind),
+        )
+        shown.append(chart_html(chart))
+    return Block("trends", f'{intro}<div class="acm-charts">{"".join(shown)}</div>')
 
 
 def peer_frame(p: Packet, metric_id: str) -> pd.DataFrame:
@@ -262,28 +317,29 @@ def peers(p: Packet) -> Block:
         "lines: 95% intervals; dashed red: target.</p>"
     ]
     own = p.own()
+    cells = []  # a chart and its rank line stay together (and print two to a row)
     for mid in p.key_metrics():
         m = p.program.metric(mid)
         frame = peer_frame(p, mid)
         if frame.empty:
             continue
-        parts.append(
-            chart_html(
-                charts.peer_chart(
-                    frame,
-                    title=m.label,
-                    fmt=text.kind_of(m.format, m.kind),
-                    target=m.target,
-                    unit=text.axis_title(m),
-                )
+        cell = chart_html(
+            charts.peer_chart(
+                frame,
+                title=m.label,
+                fmt=text.kind_of(m.format, m.kind),
+                target=m.target,
+                unit=text.axis_title(m),
             )
         )
         if mid in own.index and pd.notna(own.loc[mid, "peer_rank"]):
             better = "higher" if m.direction == "up" else "lower"
-            parts.append(
+            cell += (
                 f"<p>Rank {int(own.loc[mid, 'peer_rank'])} of {int(own.loc[mid, 'peer_n'])} "
                 f"({better} is better).</p>"
             )
+        cells.append(f'<div class="acm-chart-cell">{cell}</div>')
+    parts.append(f'<div class="acm-charts">{"".join(cells)}</div>')
     return Block("peers", "".join(parts))
 
 

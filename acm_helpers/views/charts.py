@@ -722,3 +722,137 @@ def completeness_chart(
         .encode(y="y:Q")
     )
     return alt.layer(lines, rule).properties(title=title, width=width, height=height)
+
+
+# -- trend annotations (owner: print helper): separate layers added to a finished trend chart --------
+EVENT = "#5b4b8a"  # practice changes and action-item dates: neither good nor bad news
+LAST_YEAR = "Same month last year"
+
+
+def _x_of(chart: alt.LayerChart) -> alt.X:
+    """The x encoding of a trend chart's own line (so added marks share its axis and order)."""
+    for layer in chart.layer:
+        x = getattr(getattr(layer, "encoding", None), "x", alt.Undefined)
+        if x is not alt.Undefined:
+            return x
+    return alt.X("period:O", title=None)
+
+
+def event_marks(chart: alt.LayerChart, events: pd.DataFrame, *, rows: int = 3) -> list[alt.Chart]:
+    """Vertical rules with short labels at months where something happened.
+
+    Why: a trend read without its history invites the wrong question ("why did it rise in
+    January?") when the answer is on the record (the navigation pilot started, an action item
+    was agreed or fell due). Labels are staggered over ``rows`` lines so neighbouring months
+    stay readable.
+
+    Args:
+        chart: the trend chart the marks go on (its x encoding is reused).
+        events: one row per mark with ``period`` (YYYY-MM, inside the chart's months) and
+            ``label`` (a few words); optionally ``kind`` (``change`` draws a solid rule,
+            anything else dashed).
+    """
+    _check(events, ["period", "label"], "event_marks")
+    if events.empty:
+        return []
+    data = events.copy()
+    data["period"] = data["period"].astype(str)
+    data["label"] = data["label"].astype(str)
+    if "kind" not in data:
+        data["kind"] = "event"
+    # one label per month, in date order; the row staggers neighbours vertically
+    data = (
+        data.groupby("period", as_index=False, sort=True)
+        .agg(label=("label", "; ".join), kind=("kind", "first"))
+        .reset_index(drop=True)
+    )
+    data["row"] = [i % rows for i in range(len(data))]
+    x = _x_of(chart)
+    rule = (
+        alt.Chart(data)
+        .mark_rule(color=EVENT, strokeWidth=1.2, opacity=0.8)
+        .encode(
+            x=x,
+            strokeDash=alt.condition(
+                "datum.kind == 'change'", alt.value([1, 0]), alt.value([3, 3])
+            ),
+            tooltip=[alt.Tooltip("label:N", title="On record")],
+        )
+    )
+    notes = [
+        alt.Chart(data[data["row"] == r])
+        .mark_text(align="left", baseline="top", dx=3, dy=2 + 12 * r, fontSize=10, color=EVENT)
+        .encode(x=x, y=alt.value(0), text="label:N")
+        for r in sorted(data["row"].unique())
+    ]
+    return [rule, *notes]
+
+
+def last_year_marks(chart: alt.LayerChart, frame: pd.DataFrame, *, fmt: str) -> list[alt.Chart]:
+    """The same month one year earlier, drawn at this month as a hollow diamond with a legend
+    entry, so a seasonal rise is not read as a change.
+
+    Args:
+        chart: the trend chart the mark goes on (its x encoding is reused).
+        frame: rows with ``period`` (where to draw) and ``last_year`` (the engine's
+            ``same_month_last_year``; null where suppressed or before the data begins: no mark).
+        fmt: the metric's format, for the tooltip.
+    """
+    _check(frame, ["period", "last_year"], "last_year_marks")
+    data = frame.dropna(subset=["last_year"]).copy()
+    if data.empty:
+        return []
+    data["period"] = data["period"].astype(str)
+    data["series"] = LAST_YEAR
+    yfmt = text.vega_format(fmt)
+    return [
+        alt.Chart(data)
+        .mark_point(filled=False, size=110, strokeWidth=2, color=MUTED)
+        .encode(
+            x=_x_of(chart),
+            y=alt.Y("last_year:Q", axis=alt.Axis(format=yfmt)),
+            shape=alt.Shape(
+                "series:N",
+                title=None,
+                scale=alt.Scale(domain=[LAST_YEAR], range=["diamond"]),
+            ),
+            tooltip=[
+                alt.Tooltip("period:O", title="Month"),
+                alt.Tooltip("last_year:Q", title=LAST_YEAR, format=yfmt),
+            ],
+        )
+    ]
+
+
+def annotate_trend(
+    chart: alt.LayerChart,
+    *,
+    events: pd.DataFrame | None = None,
+    last_year: pd.DataFrame | None = None,
+    fmt: str = "number",
+) -> alt.LayerChart:
+    """A trend chart (:func:`trend_chart`) with its annotations added as extra layers.
+
+    Marks outside the chart's months are dropped: on an ordinal axis they would add months.
+    """
+    months = _chart_months(chart)
+    extra: list[alt.Chart] = []
+    if events is not None and not events.empty:
+        extra += event_marks(chart, events[events["period"].astype(str).isin(months)])
+    if last_year is not None and not last_year.empty:
+        extra += last_year_marks(
+            chart, last_year[last_year["period"].astype(str).isin(months)], fmt=fmt
+        )
+    if not extra:
+        return chart
+    out = chart.copy(deep=False)
+    out.layer = [*chart.layer, *extra]
+    return out
+
+
+def _chart_months(chart: alt.LayerChart) -> set[str]:
+    """The months a trend chart's data holds (its top-level or first layer's data)."""
+    for data in (chart.data, *(getattr(lyr, "data", alt.Undefined) for lyr in chart.layer)):
+        if isinstance(data, pd.DataFrame) and "period" in data:
+            return set(data["period"].astype(str))
+    return set()

@@ -138,6 +138,41 @@ def test_browser_renders_every_chart_offline(packets, server, tmp_path):
     assert (tmp_path / "harbor_packet.png").stat().st_size > 20_000
 
 
+@pytest.mark.browser
+def test_index_grid_lists_every_provider_and_sorts_in_the_browser(packets, server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=report.CHROMIUM, args=report.CHROMIUM_ARGS, timeout=WAIT_MS
+        )
+        page = browser.new_page()
+        page.set_default_timeout(WAIT_MS)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.route(
+            "**/*", lambda r: r.continue_() if r.request.url.startswith(server) else r.abort()
+        )
+        page.goto(f"{server}/index.html")
+
+        def column(n: int) -> list[str]:
+            return page.locator(f"table.acm-grid tbody tr td:nth-child({n})").all_inner_texts()
+
+        names = column(1)
+        assert len(names) == len(PROVIDERS)
+        page.click("table.acm-grid th:has-text('Provider')")
+        assert column(1) == sorted(names)  # text: A to Z first
+        page.click("table.acm-grid th:has-text('Improvements')")
+        counts = [int(t.split()[0]) for t in column(3)]
+        assert counts == sorted(counts, reverse=True)  # numbers: most first
+        page.click("table.acm-grid th:has-text('Improvements')")
+        assert [int(t.split()[0]) for t in column(3)] == sorted(counts)
+        assert not page.locator("details.acm-log").get_attribute("open")  # the log is folded
+        assert "Seconds" not in page.inner_text("body")
+        browser.close()
+    assert errors == []
+
+
 def _pgm_pixels(path: Path) -> bytes:
     data = path.read_bytes()
     parts = data.split(maxsplit=4)  # P5, width, height, maxval, pixels
@@ -194,6 +229,71 @@ def test_pdf_first_page_renders_and_is_not_blank(packets, tmp_path):
         ["pdftotext", "-l", "1", str(pdf), "-"], capture_output=True, text=True
     ).stdout
     assert "Cascade Family Services" in text
+
+
+def _pdf_pages(pdf: Path) -> list[str]:
+    """Each page's text, laid out (pdftotext -layout; pages split at form feeds)."""
+    out = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    return out.split("\f")[:-1] if out.endswith("\f") else out.split("\f")
+
+
+def test_monthly_packets_print_on_six_letter_pages_with_tiles_on_page_one(packets):
+    """The print layout: every provider's monthly packet is at most 6 Letter pages, the
+    headline tiles are on page 1, a heading is never a page's last line, and a table that
+    continues on the next page repeats its header row there."""
+    for key in PROVIDERS:
+        pdf = packets.period_dir / key / "packet.pdf"
+        info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True).stdout
+        assert "612 x 792 pts" in info, info  # Letter
+        pages = _pdf_pages(pdf)
+        assert len(pages) == int(re.search(r"Pages:\s+(\d+)", info).group(1))
+        assert len(pages) <= 6, (key, len(pages))
+        assert "Headline metrics" in pages[0], (key, pages[0][:400])
+        for n, page in enumerate(pages[:-1], start=1):
+            lines = [ln.strip() for ln in page.splitlines() if ln.strip()]
+            body = lines[:-1]  # the last line is the page footer (provider, n / total)
+            assert re.search(r"\d+\s*/\s*\d+$", lines[-1]), lines[-1]
+            # section headings (h2) start with these words; none may end a page
+            assert not re.match(
+                r"(Trends over|Compared with peers|Equity:|Who is served|Data quality|Definitions)",
+                body[-1],
+            ), (key, n, body[-3:])
+
+
+def test_print_css_keeps_rows_whole_and_repeats_table_headers(packets, tmp_path):
+    """The packet stylesheet, printed by the packets' Chromium: a long table of two-line rows
+    runs over several pages, every page repeats the header row, and no row is split (both
+    lines of every row are on the same page)."""
+    html = (packets.period_dir / "harbor" / "packet.html").read_text()
+    assert '<div class="acm-charts">' in html  # trends and peers print two to a row
+    css = (report.TEMPLATES / "packet" / "packet.css").read_text()
+    assert css in html  # the packet carries the stylesheet tested here
+    rows = "".join(
+        f"<tr><td>row {i} first line<br>row {i} second line<br>row {i} third line</td>"
+        f'<td class="num">{i}</td></tr>'
+        for i in range(1, 121)
+    )
+    page = (
+        f'<!DOCTYPE html><html><head><style>{css}</style></head><body class="acm-packet">'
+        f"<main><h2>A long table</h2><table><thead><tr><th>Item header</th><th>Count header"
+        f"</th></tr></thead><tbody>{rows}</tbody></table></main></body></html>"
+    )
+    src = tmp_path / "long.html"
+    src.write_text(page)
+    pdf = report.print_pdf(src, tmp_path / "long.pdf", footer="long table")
+    pages = _pdf_pages(pdf)
+    assert len(pages) >= 3
+    seen = set()
+    for n, text in enumerate(pages, start=1):
+        assert "Item header" in text and "Count header" in text, n  # header on every page
+        for i in range(1, 121):
+            parts = [f"row {i} {w} line" in text for w in ("first", "second", "third")]
+            assert all(parts) or not any(parts), (n, i, parts)  # a row is whole or absent
+            if all(parts):
+                seen.add(i)
+    assert seen == set(range(1, 121))
 
 
 def test_appendix_holds_the_engines_numbers_and_suppression(packets, demo_store):

@@ -266,3 +266,11 @@ def csv_number(x: float | None, fmt: str) -> float | None:
     if is_missing(x):
         return None
     return round(float(x), CSV_DECIMALS[_check_format(fmt)])
+
+
+def lower_first(label: str) -> str:
+    """A label inside a sentence: "Race and ethnicity" -> "race and ethnicity", but an
+    initialism keeps its capitals ("ZIP code" stays "ZIP code")."""
+    if len(label) > 1 and label[0].isupper() and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label

@@ -74,7 +74,35 @@ class Agenda:
             f'<section class="acm-agenda"><h2>Agenda: meeting of {self.meeting_date:%d %B %Y}</h2>',
             f"<p>{esc(self.provider_name)} · data through {month_label(self.period)} · {esc(last)}</p>",
             "<h3>1. Follow-up on action items</h3>",
+            self.actions_html(),
         ]
+        out.append(f"<h3>2. What changed since {month_label(self.since_period)}</h3>")
+        out.append(
+            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.changes) + "</ul>"
+            if self.changes
+            else "<p>No comparable values.</p>"
+        )
+        out.append("<h3>3. Flags to discuss</h3>")
+        out.append(
+            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.flags) + "</ul>"
+            if self.flags
+            else "<p>No flags this month.</p>"
+        )
+        out.append("<h3>4. This month's deep-dive topic</h3>")
+        if self.topic is None:
+            out.append("<p>The roadmap has no topic for this month.</p>")
+        else:
+            out.append(
+                f"<p><strong>{esc(self.topic.title)}</strong> ({esc(TOPIC_NAMES[self.topic.topic])}, "
+                f"{esc(self.topic_metric)}): <em>{esc(self.topic.question)}</em></p>"
+            )
+        return "\n".join(out) + "</section>"
+
+    def actions_html(self) -> str:
+        """The follow-up part: open items (overdue first and highlighted), then items closed
+        since the last meeting. Shared by the agenda and the meeting brief."""
+        esc = html.escape
+        out = []
         if self.open_items.empty:
             out.append("<p>No open action items.</p>")
         else:
@@ -104,27 +132,7 @@ class Agenda:
                 for r in self.closed_items.itertuples()
             )
             out.append(f"<p>Closed since the last meeting:</p><ul>{done}</ul>")
-        out.append(f"<h3>2. What changed since {month_label(self.since_period)}</h3>")
-        out.append(
-            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.changes) + "</ul>"
-            if self.changes
-            else "<p>No comparable values.</p>"
-        )
-        out.append("<h3>3. Flags to discuss</h3>")
-        out.append(
-            "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.flags) + "</ul>"
-            if self.flags
-            else "<p>No flags this month.</p>"
-        )
-        out.append("<h3>4. This month's deep-dive topic</h3>")
-        if self.topic is None:
-            out.append("<p>The roadmap has no topic for this month.</p>")
-        else:
-            out.append(
-                f"<p><strong>{esc(self.topic.title)}</strong> ({esc(TOPIC_NAMES[self.topic.topic])}, "
-                f"{esc(self.topic_metric)}): <em>{esc(self.topic.question)}</em></p>"
-            )
-        return "\n".join(out) + "</section>"
+        return "\n".join(out)
 
     def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
         return f"<Agenda {self.provider_id} {self.meeting_date}>"

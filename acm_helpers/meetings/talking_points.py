@@ -1,0 +1,371 @@
+"""The meeting brief's judgement: which findings to talk about, in which order, and what the
+roadmap question's answer is.
+
+Why a module of its own: every number in a packet already has its arithmetic; what a contract
+manager lacks minutes before a meeting is the order. The rule is written once here, as pure
+functions of the engine's rows, so it is tested on hand-made inputs and the packet only lays
+it out (:mod:`acm_helpers.packets.brief`).
+
+The ranking rule (:func:`rank`): candidates fall in kinds, ranked in this order, and within a
+kind the larger finding comes first:
+
+1. ``concern``: a special-cause concern (Making Data Count, ``spc_signal``) or a statistically
+   significant change for the worse, sized by how far the value moved, relative to where it was;
+2. ``disparity``: a group whose gap against the reference (or all others) is flagged by the
+   equity engine (adjusted for multiple comparisons), sized by the gap relative to the
+   reference value; the roadmap topic's metric and breakdown come first among them;
+3. ``quality``: a required field filled in less often than it was (``store.quality_rank``);
+4. ``overdue``: an action item past its due date, sized by days overdue;
+5. ``target``: a headline metric worse than its target, sized by its relative distance.
+
+Improvements (a special cause in the better direction, or a significant change for the better)
+are never candidates: they are listed apart (:func:`improvements`), so good news is never styled
+as a problem. At most :data:`MAX_POINTS` points are kept.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import partial
+
+import pandas as pd
+
+from acm_helpers.core import text
+from acm_helpers.core.config import Dimension, Program
+from acm_helpers.core.schema import NOT_RECORDED
+
+KINDS = ("concern", "disparity", "quality", "overdue", "target")
+KIND_LABELS = {
+    "concern": "Concern",
+    "disparity": "Disparity",
+    "quality": "Data quality",
+    "overdue": "Overdue action",
+    "target": "Below target",
+}
+MAX_POINTS = 5
+Z95 = 1.959964
+NOT_A_GROUP = {NOT_RECORDED, "Unknown"}  # blanks and unknowns: data quality, not a population
+
+
+@dataclass(frozen=True)
+class Point:
+    """One talking point: its kind (see the module docstring), its size within the kind, the
+    sentence, and what it is about (metric, and the improvement/concern signal for icons)."""
+
+    kind: str
+    size: float
+    text: str
+    metric_id: str = ""
+    first: bool = False  # sorts first within its kind (the roadmap topic's own finding)
+
+    @property
+    def label(self) -> str:
+        """The kind as the brief names it ("Concern", "Disparity" ...)."""
+        return KIND_LABELS[self.kind]
+
+
+def rank(points: list[Point], limit: int = MAX_POINTS) -> list[Point]:
+    """The talking points in the meeting's order: by kind (``KINDS``), the roadmap topic's
+    first within its kind, then by size, largest first; at most ``limit``."""
+    order = {k: i for i, k in enumerate(KINDS)}
+    ranked = sorted(points, key=lambda p: (order[p.kind], not p.first, -p.size, p.text))
+    return ranked[:limit]
+
+
+def spc_rule(reasons: object, signal: str) -> str:
+    """The engine's special-cause sentence of a row's ``flag_reasons`` without its lead ("7
+    months in a row below the centre line of 102."), "" when there is none."""
+    if not isinstance(reasons, str):
+        return ""
+    lead = {"concern": "Concern", "improvement": "Improvement"}.get(signal, "")
+    found = re.search(rf"{lead} \(special cause\): (.*?\.)(?=\s+[A-Z$]|\s*$)", reasons)
+    return found.group(1) if lead and found else ""
+
+
+def _num(x: object) -> float | None:
+    return None if text.is_missing(x) else float(x)
+
+
+def _relative(now: float, base: float | None) -> float:
+    if base is None or base == 0 or math.isnan(base):
+        return abs(now)
+    return abs(now - base) / abs(base)
+
+
+# -- metric findings ---------------------------------------------------------------------------------
+def _better(row: pd.Series) -> bool | None:
+    """Whether this month's significant change is for the better (None without a change)."""
+    v, prev = _num(row.get("value")), _num(row.get("previous_value"))
+    if not bool(row.get("flag_significant_change", False)) or v is None or prev is None:
+        return None
+    return (v > prev) == (row.get("direction") == "up")
+
+
+def concern_points(own: pd.DataFrame, program: Program) -> list[Point]:
+    """Concerns and below-target findings of the headline metrics (``own``: this provider's
+    ``metric_values`` rows for the month, indexed by metric id, in the audience's view)."""
+    out = []
+    for mid, row in own.iterrows():
+        if mid not in program.metrics or not program.metrics[mid].key or bool(row["suppressed"]):
+            continue
+        m = program.metrics[mid]
+        v = _num(row["value"])
+        if v is None:
+            continue
+        f = partial(text.value, fmt=m.format, unit=m.unit)
+        if row.get("spc_signal") == "concern":
+            centre = _num(row.get("centre_line"))
+            rule = spc_rule(row.get("flag_reasons"), "concern") or (
+                f"{'above' if m.direction == 'down' else 'below'} its usual level of {f(centre)}."
+            )
+            out.append(
+                Point(
+                    "concern",
+                    _relative(v, centre),
+                    f"{m.label}, {f(v)} this month: a special cause for concern. {rule}",
+                    mid,
+                )
+            )
+        elif _better(row) is False:
+            prev = _num(row["previous_value"])
+            out.append(
+                Point(
+                    "concern",
+                    _relative(v, prev),
+                    f"{m.label} {'rose' if v > prev else 'fell'} from {f(prev)} to {f(v)} since "
+                    "last month, a statistically significant change for the worse.",
+                    mid,
+                )
+            )
+        if bool(row.get("flag_below_target", False)):
+            tgt = m.target
+            out.append(
+                Point(
+                    "target",
+                    _relative(v, tgt),
+                    f"{m.label}: {text.distinct(v, tgt, m.format, m.unit)} is "
+                    f"{'below' if m.direction == 'up' else 'above'} the target of {f(tgt)}"
+                    + (
+                        "; it has consistently failed the target."
+                        if row.get("spc_assurance") == "consistent_fail"
+                        else "."
+                    ),
+                    mid,
+                )
+            )
+    return out
+
+
+def improvements(own: pd.DataFrame, program: Program) -> list[tuple[str, str, str]]:
+    """Good news, kept apart from the talking points: ``(metric_id, signal, sentence)`` for a
+    special-cause improvement (signal "improvement") or a significant change for the better
+    (signal ""), headline metrics in program order."""
+    out = []
+    for mid in [k for k, m in program.metrics.items() if m.key]:
+        if mid not in own.index:
+            continue
+        row = own.loc[mid]
+        m = program.metrics[mid]
+        v, prev = _num(row["value"]), _num(row.get("previous_value"))
+        if bool(row["suppressed"]) or v is None:
+            continue
+        f = partial(text.value, fmt=m.format, unit=m.unit)
+        moved = f", from {f(prev)} last month" if prev is not None and f(prev) != f(v) else ""
+        if row.get("spc_signal") == "improvement":
+            rule = spc_rule(row.get("flag_reasons"), "improvement") or (
+                f"Its usual level was {f(_num(row.get('centre_line')))}."
+            )
+            out.append(
+                (
+                    mid,
+                    "improvement",
+                    f"{m.label}: {f(v)}{moved}, an improvement beyond normal variation "
+                    f"(special cause). {rule[0].upper()}{rule[1:]}",
+                )
+            )
+        elif _better(row):
+            out.append(
+                (
+                    mid,
+                    "",
+                    f"{m.label} {'rose' if v > prev else 'fell'} from {f(prev)} to {f(v)}, a "
+                    "statistically significant change for the better.",
+                )
+            )
+    return out
+
+
+# -- disparities -----------------------------------------------------------------------------------------
+def group_phrase(dim: Dimension, group: str) -> str:
+    """Who a group is, in a sentence: "Black or African American clients", "clients aged
+    18-24", "clients in ZIP code 98108"."""
+    if dim.bins is not None:
+        return f"clients aged {group}"
+    if group.replace("-", "").isdigit():
+        return f"clients in {dim.label} {group}"
+    return f"{group} clients"
+
+
+def _gap(row) -> tuple[float | None, float | None, float | None, str]:
+    """The flagged comparison of an equity row: (difference, low, high, against whom)."""
+    ref = _num(getattr(row, "diff_vs_reference", None))
+    if ref is not None and not bool(row.is_reference):
+        return ref, _num(row.diff_vs_reference_low), _num(row.diff_vs_reference_high), "reference"
+    return (
+        _num(row.diff_vs_others),
+        _num(row.diff_vs_others_low),
+        _num(row.diff_vs_others_high),
+        "others",
+    )
+
+
+def disparity_sentence(row, program: Program, when: str) -> str:
+    """A flagged disparity with its group and breakdown named: "Black or African American
+    clients' exits to permanent housing: 27.8% against 51.4% for White clients (race and
+    ethnicity, July–September 2026; gap 23.6 points, 95% CI -32.9 to -13.4 points)"."""
+    m, dim = program.metrics[row.metric_id], program.dimensions[row.dimension]
+    f = lambda x: text.value(x, m.format, m.unit)  # noqa: E731
+    d, lo, hi, against = _gap(row)
+    if against == "reference":
+        other = f"{f(row.reference_value)} for {group_phrase(dim, str(row.reference_group))}"
+    else:
+        other = f"{f(row.others_value)} for all other {text.lower_first(dim.label)} groups"
+    who = group_phrase(dim, str(row.group))
+    return (
+        f"{who[0].upper()}{who[1:]}: {m.label.lower()} {f(row.value)} against {other} "
+        f"({text.lower_first(dim.label)}, {when}; gap {text.gap(d, m.format, m.unit)}, 95% CI "
+        f"{text.signed_range(lo, hi, m.format, m.unit)})."
+    )
+
+
+def disparity_points(
+    equity: pd.DataFrame, program: Program, when: str, topic_metric: str = "", topic_dim: str = ""
+) -> list[Point]:
+    """One point per flagged disparity (``equity``: this provider's rows for the quarter, in the
+    audience's view); the roadmap topic's metric and breakdown sort first among them."""
+    if equity.empty:
+        return []
+    out = []
+    for row in equity[equity["flag_disparity"].astype(bool)].itertuples(index=False):
+        if row.metric_id not in program.metrics or row.dimension not in program.dimensions:
+            continue
+        d, _, _, against = _gap(row)
+        base = _num(row.reference_value if against == "reference" else row.others_value)
+        size = abs(d or 0) / abs(base) if base else abs(d or 0)
+        out.append(
+            Point(
+                "disparity",
+                size,
+                disparity_sentence(row, program, when),
+                row.metric_id,
+                first=(
+                    row.metric_id == topic_metric and (not topic_dim or row.dimension == topic_dim)
+                ),
+            )
+        )
+    return out
+
+
+def quality_points(problems: pd.DataFrame) -> list[Point]:
+    """The data-quality declines of :func:`acm_helpers.store.quality_rank.rank_problems` as one
+    talking point (the fields that fell, worst first, and a late file if there was one)."""
+    if problems.empty:
+        return []
+    fell = problems[problems["kind"] == "decline"]
+    if fell.empty:
+        return []
+    fields = "; ".join(
+        f"{r.label} {text.value(r.before, 'percent')} → {text.value(r.now, 'percent')}"
+        for r in fell.itertuples()
+    )
+    late = problems[problems["kind"] == "late"]
+    tail = f" {late['text'].iloc[0]}" if len(late) else ""
+    return [
+        Point(
+            "quality",
+            float(fell["size"].max()),
+            f"Data quality is falling: required fields are filled in less often ({fields} of "
+            f"records).{tail}",
+        )
+    ]
+
+
+def overdue_points(open_items: pd.DataFrame) -> list[Point]:
+    """One point per overdue action item (``actions.open_items`` rows with ``overdue``)."""
+    if open_items.empty:
+        return []
+    out = []
+    for r in open_items[open_items["overdue"].astype(bool)].itertuples():
+        out.append(
+            Point(
+                "overdue",
+                float(r.days_overdue),
+                f"Action {r.item_id} ({r.owner}) is {int(r.days_overdue)} days overdue: {r.text}.",
+                str(r.metric_id or ""),
+            )
+        )
+    return out
+
+
+# -- the roadmap question --------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GapChange:
+    """A disparity then and now, and the test of its change (difference of two independent
+    differences; its 95% interval from the two intervals' standard errors)."""
+
+    group: str
+    then: float
+    now: float
+    change: float  # the gap's size now minus then: > 0 wider, < 0 narrower
+    low: float  # 95% interval of that change
+    high: float
+    verdict: str  # "narrowed" | "widened" | "cannot tell"
+
+
+def _se(low: float | None, high: float | None) -> float | None:
+    if low is None or high is None:
+        return None
+    return (high - low) / (2 * Z95)
+
+
+def gap_change(then_row, now_row) -> GapChange | None:
+    """Has a group's gap against the reference narrowed? "narrowed" or "widened" only when the
+    95% interval of the change in its size excludes no change; otherwise "cannot tell".
+
+    The two quarters' gaps come from (mostly) different clients, so their standard errors add in
+    quadrature; each is read off the gap's 95% interval (Newcombe for rates, Welch for means).
+    """
+    d0, lo0, hi0, _ = _gap(then_row)
+    d1, lo1, hi1, _ = _gap(now_row)
+    s0, s1 = _se(lo0, hi0), _se(lo1, hi1)
+    if None in (d0, d1, s0, s1):
+        return None
+    sign = 1.0 if d0 >= 0 else -1.0  # the gap's size, in the direction it had then
+    change = sign * (d1 - d0)
+    se = math.hypot(s0, s1)
+    low, high = change - Z95 * se, change + Z95 * se
+    verdict = "narrowed" if high < 0 else "widened" if low > 0 else "cannot tell"
+    return GapChange(str(now_row.group), d0, d1, change, low, high, verdict)
+
+
+def comparable_groups(rows: pd.DataFrame, dim: Dimension, threshold: int) -> list[str]:
+    """Groups of one breakdown that can be shown and compared: not suppressed, at least the
+    threshold of cases where the size is known, and not "Not recorded"/"Unknown"."""
+    if rows.empty:
+        return []
+    ok = ~rows["suppressed"].astype(bool) & ~rows["group"].isin(NOT_A_GROUP)
+    if "cell_size" in rows:
+        size = pd.to_numeric(rows["cell_size"], errors="coerce")
+        ok &= size.isna() | (size >= threshold)
+    return rows.loc[ok, "group"].astype(str).tolist()
+
+
+def groups_shown(rows: pd.DataFrame, dim: Dimension, threshold: int) -> bool:
+    """A breakdown can answer a question when two groups can be compared, the reference group
+    (when the dimension has one) among them."""
+    shown = comparable_groups(rows, dim, threshold)
+    if dim.reference_group and dim.reference_group not in shown:
+        return False
+    return len(shown) >= 2

@@ -110,7 +110,8 @@ def small_groups_note(p: Packet, metric: str, dimension: str) -> str:
         and bool(ref["suppressed"].iloc[0])
         and str(ref["suppression_reason"].iloc[0]).startswith("complementary")
     )
-    if hidden_ref and tp.comparable_groups(rows, dim, t):
+    hidden_ref = bool(hidden_ref and tp.comparable_groups(rows, dim, t))
+    if hidden_ref:
         lead = (
             f"{text.possessive(p.provider_name)} groups by {text.lower_first(dim.label)} cannot "
             f"be compared for {when}: the reference group ({dim.reference_group}) is hidden to "
@@ -126,11 +127,9 @@ def small_groups_note(p: Packet, metric: str, dimension: str) -> str:
     if found is None:
         return lead + f" Even over {WINDOWS[-1]} months they stay too small to compare."
     length, span = found
-    return (
-        lead
-        + f" Over {length} ({span}) the groups reach {t} cases: use a {length.replace(' months', '-month')} window "
-        "for this breakdown."
-    )
+    reach = "can be compared" if hidden_ref else f"reach {t} cases"
+    window = length.replace(" months", "-month")
+    return f"{lead} Over {length} ({span}) the groups {reach}: use a {window} window for this breakdown."
 
 
 def roadmap_answer(p: Packet) -> str:

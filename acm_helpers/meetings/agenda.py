@@ -116,8 +116,8 @@ class Agenda:
                 )
                 rows.append(
                     f'<tr{style} class="{"overdue" if r.overdue else "open"}"><td>{esc(r.item_id)}</td>'
-                    f"<td>{esc(r.text)}</td><td>{esc(r.owner)}</td><td>{r.due_date:%Y-%m-%d}</td>"
-                    f"<td>{esc(r.metric_label)}</td><td>{r.meeting_date:%Y-%m-%d}</td><td>{status}</td></tr>"
+                    f"<td>{esc(r.text)}</td><td>{esc(r.owner)}</td><td>{r.due_date:%-d %b %Y}</td>"
+                    f"<td>{esc(r.metric_label)}</td><td>{r.meeting_date:%-d %b %Y}</td><td>{status}</td></tr>"
                 )
             out.append(
                 '<table class="acm-table acm-actions"><thead><tr><th>Item</th><th>Action</th>'
@@ -126,7 +126,7 @@ class Agenda:
             )
         if not self.closed_items.empty:
             done = "".join(
-                f"<li>{esc(r.item_id)}: {esc(r.text)} (closed {r.closed_date:%Y-%m-%d}"
+                f"<li>{esc(r.item_id)}: {esc(r.text)} (closed {r.closed_date:%-d %B %Y}"
                 + (f"; {esc(r.resolution)}" if r.resolution else "")
                 + ")</li>"
                 for r in self.closed_items.itertuples()

@@ -16,7 +16,9 @@ kind the larger finding comes first:
    reference value; the roadmap topic's metric and breakdown come first among them;
 3. ``quality``: a required field filled in less often than it was (``store.quality_rank``);
 4. ``overdue``: an action item past its due date, sized by days overdue;
-5. ``target``: a headline metric worse than its target, sized by its relative distance.
+5. ``target``: a headline metric worse than its target, sized by its relative distance (and
+   the peer median named when it is worse than that too);
+6. ``peers``: a headline metric on target (or without one) but worse than the peer median.
 
 Improvements (a special cause in the better direction, or a significant change for the better)
 are never candidates: they are listed apart (:func:`improvements`), so good news is never styled
@@ -36,13 +38,14 @@ from acm_helpers.core import text
 from acm_helpers.core.config import Dimension, Program
 from acm_helpers.core.schema import NOT_RECORDED
 
-KINDS = ("concern", "disparity", "quality", "overdue", "target")
+KINDS = ("concern", "disparity", "quality", "overdue", "target", "peers")
 KIND_LABELS = {
     "concern": "Concern",
     "disparity": "Disparity",
     "quality": "Data quality",
     "overdue": "Overdue action",
-    "target": "Below target",
+    "target": "Target missed",
+    "peers": "Behind peers",
 }
 MAX_POINTS = 5
 Z95 = 1.959964
@@ -139,19 +142,38 @@ def concern_points(own: pd.DataFrame, program: Program) -> list[Point]:
                     mid,
                 )
             )
+        side = "below" if m.direction == "up" else "above"
+        peer = _num(row.get("peer_median"))
+        behind = bool(row.get("flag_worse_than_peers", False)) and peer is not None
+        rank_of = (
+            f", rank {int(row['peer_rank'])} of {int(row['peer_n'])}"
+            if behind and not text.is_missing(row.get("peer_rank"))
+            else ""
+        )
         if bool(row.get("flag_below_target", False)):
             tgt = m.target
             out.append(
                 Point(
                     "target",
                     _relative(v, tgt),
-                    f"{m.label}: {text.distinct(v, tgt, m.format, m.unit)} is "
-                    f"{'below' if m.direction == 'up' else 'above'} the target of {f(tgt)}"
+                    f"{m.label}: {text.distinct(v, tgt, m.format, m.unit)} is {side} the target "
+                    f"of {f(tgt)}"
+                    + (f" and the peer median of {f(peer)}{rank_of}" if behind else "")
                     + (
                         "; it has consistently failed the target."
                         if row.get("spc_assurance") == "consistent_fail"
                         else "."
                     ),
+                    mid,
+                )
+            )
+        elif behind and not any(p.metric_id == mid for p in out):
+            out.append(
+                Point(
+                    "peers",
+                    _relative(v, peer),
+                    f"{m.label}: {text.distinct(v, peer, m.format, m.unit)} is {side} the peer "
+                    f"median of {f(peer)}{rank_of}.",
                     mid,
                 )
             )
@@ -198,12 +220,17 @@ def improvements(own: pd.DataFrame, program: Program) -> list[tuple[str, str, st
 
 
 # -- disparities -----------------------------------------------------------------------------------------
+def _numbered(group: str) -> bool:
+    """A group named by a number (a ZIP code, a census tract), not a word."""
+    return group.replace("-", "").isdigit()
+
+
 def group_phrase(dim: Dimension, group: str) -> str:
     """Who a group is, in a sentence: "Black or African American clients", "clients aged
     18-24", "clients in ZIP code 98108"."""
     if dim.bins is not None:
         return f"clients aged {group}"
-    if group.replace("-", "").isdigit():
+    if _numbered(group):
         return f"clients in {dim.label} {group}"
     return f"{group} clients"
 
@@ -230,13 +257,23 @@ def disparity_sentence(row, program: Program, when: str) -> str:
     d, lo, hi, against = _gap(row)
     if against == "reference":
         other = f"{f(row.reference_value)} for {group_phrase(dim, str(row.reference_group))}"
+    elif _numbered(str(row.group)):
+        other = f"{f(row.others_value)} for clients in all other {dim.label}s"
     else:
         other = f"{f(row.others_value)} for all other {text.lower_first(dim.label)} groups"
     who = group_phrase(dim, str(row.group))
+    named = "" if _numbered(str(row.group)) else f"{text.lower_first(dim.label)}, "
+    if d is not None and lo is not None and hi is not None and (lo > 0 or hi < 0):
+        a, b = sorted((abs(lo), abs(hi)))  # the gap's size: its interval excludes zero
+        ci = (
+            f"95% CI {text.gap(a, m.format, m.unit, with_unit=False)} to "
+            f"{text.gap(b, m.format, m.unit)}"
+        )
+    else:
+        ci = f"95% CI {text.signed_range(lo, hi, m.format, m.unit)}"
     return (
-        f"{who[0].upper()}{who[1:]}: {m.label.lower()} {f(row.value)} against {other} "
-        f"({text.lower_first(dim.label)}, {when}; gap {text.gap(d, m.format, m.unit)}, 95% CI "
-        f"{text.signed_range(lo, hi, m.format, m.unit)})."
+        f"{who[0].upper()}{who[1:]}: {text.lower_first(m.label)} {f(row.value)} against {other} "
+        f"({named}{when}; a gap of {text.gap(d, m.format, m.unit)}, {ci})."
     )
 
 
@@ -277,7 +314,8 @@ def quality_points(problems: pd.DataFrame) -> list[Point]:
     if fell.empty:
         return []
     fields = "; ".join(
-        f"{r.label} {text.value(r.before, 'percent')} → {text.value(r.now, 'percent')}"
+        f"{text.lower_first(r.label)} {text.value(r.before, 'percent')} → "
+        f"{text.value(r.now, 'percent')}"
         for r in fell.itertuples()
     )
     late = problems[problems["kind"] == "late"]

@@ -164,7 +164,7 @@ def roadmap_answer(p: Packet) -> str:
     if not earlier:
         if not flagged_now:
             return (
-                f"No: in {when} no group's {m.label.lower()} differs from the reference by a gap "
+                f"No: in {when} no group's {text.lower_first(m.label)} differs from the reference by a gap "
                 "that is unlikely to be chance (95% interval, adjusted for the comparisons)."
             )
         return "Yes: " + " ".join(
@@ -199,7 +199,7 @@ def roadmap_answer(p: Packet) -> str:
             "or widened"
         )
         out.append(
-            f"For {who}, the gap in {m.label.lower()} against "
+            f"For {who}, the gap in {text.lower_first(m.label)} against "
             f"{tp.group_phrase(dim, dim.reference_group or 'other')} was {f(res.then)} in "
             f"{then_when} and {f(res.now)} in {when}: {f(res.change)} "
             f"{'wider' if res.change > 0 else 'narrower'} (95% CI of the change in its size "

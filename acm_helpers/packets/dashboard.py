@@ -236,18 +236,16 @@ def change_sentences(p: Packet, since: str = "") -> list[str]:
 
 
 def _since_clause(row: pd.Series, then: pd.Series | None, since: str) -> str:
-    """ "; since the last meeting's month (August 2026) it is up from 41%" ("" without one)."""
+    """ "; 42.3% in December 2025, the last meeting's month (better now)" ("" without one)."""
     if then is None or bool(then["suppressed"]) or text.is_missing(then["value"]):
         return ""
     shown = text.cell(then)
+    lead = f"; {shown} in {month_name(since)}, the last meeting's month"
     if shown == text.cell(row):
-        return f"; the same as in {month_name(since)}, the month the last meeting discussed"
+        return lead + " (the same now)"
     up = row["value"] > then["value"]
     better = up == (row["direction"] == "up")
-    return (
-        f"; {'up' if up else 'down'} from {shown} in {month_name(since)}, the month the last "
-        f"meeting discussed ({'better' if better else 'worse'})"
-    )
+    return lead + f" ({'better' if better else 'worse'} now)"
 
 
 def what_changed(p: Packet) -> Block:
@@ -259,12 +257,8 @@ def what_changed(p: Packet) -> Block:
         "".join(f"<li>{esc(s)}</li>" for s in sentences)
         or "<li>No comparable values this month.</li>"
     )
-    return Block(
-        "what changed",
-        f"<h2>What changed since {esc(month_name(shift_period(p.period, -1)))}"
-        + (f" and since the last meeting ({esc(month_name(since))})" if since else "")
-        + f'</h2><ul class="acm-changes">{items}</ul>',
-    )
+    head = "What changed since last month" + (" and since the last meeting" if since else "")
+    return Block("what changed", f'<h2>{head}</h2><ul class="acm-changes">{items}</ul>')
 
 
 def trend_frame(p: Packet, metric_id: str) -> pd.DataFrame:

@@ -64,7 +64,6 @@ def equity(p: Packet) -> Block:
             continue
         many = frame["group"].nunique() > MAX_CHARTED_GROUPS
         if many:  # e.g. ZIP codes: a table, largest groups first, suppressed ones last
-            parts.append(f"<h3>{esc(m.label)} by {esc(dim.label)}</h3>")
             frame = frame.sort_values(
                 ["suppressed", "denominator", "group"], ascending=[True, False, True]
             )
@@ -72,7 +71,7 @@ def equity(p: Packet) -> Block:
             parts.append(
                 chart_html(
                     charts.equity_chart(
-                        frame, title=f"{m.label} by {dim.label.lower()}", fmt=m.format
+                        frame, title=f"{m.label} by {text.lower_first(dim.label)}", fmt=m.format
                     )
                 )
             )
@@ -104,7 +103,7 @@ def equity(p: Packet) -> Block:
                     "Flag",
                 ],
                 num={1, 2, 3},
-                caption=f"{m.label} by {dim.label.lower()}, {when}",
+                caption=f"{m.label} by {text.lower_first(dim.label)}, {when}",
             )
         )
     flagged = p.equity[p.equity["flag_disparity"].astype(bool)]
@@ -136,7 +135,7 @@ def share_metric(p: Packet, fallback: str) -> str:
 def _disproportionality(p: Packet, mid: str) -> list[str]:
     parts = []
     m = p.program.metric(mid)
-    served = m.numerator_label or m.label.lower()
+    served = m.numerator_label or text.lower_first(m.label)
     for did, dim in p.program.dimensions.items():
         if not dim.reference_shares:
             continue
@@ -155,7 +154,9 @@ def _disproportionality(p: Packet, mid: str) -> list[str]:
                 "flagged": rows["flag_disproportionality"].astype(bool),
             }
         )
-        parts.append(f"<h3>Who is served, against the population ({esc(dim.label.lower())})</h3>")
+        parts.append(
+            f"<h3>Who is served, against the population ({esc(text.lower_first(dim.label))})</h3>"
+        )
         parts.append(
             chart_html(
                 charts.disproportionality_chart(

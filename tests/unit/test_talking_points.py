@@ -146,7 +146,8 @@ def test_disparity_sentence_names_group_and_breakdown(program):
     text = tp.disparity_sentence(row, program, "July–September 2026")
     assert text.startswith(
         "Black or African American clients: exits to permanent housing 27.8% against 51.4% "
-        "for White clients (race and ethnicity, July–September 2026; gap 23.6 points"
+        "for White clients (race and ethnicity, July–September 2026; a gap of 23.6 points, "
+        "95% CI 13.4 to 32.9 points)."
     )
     zip_row = _gap_row("98108", -0.316, -0.442, -0.144, dimension="zip", value=0.265)
     zip_row["diff_vs_reference"] = np.nan
@@ -154,7 +155,7 @@ def test_disparity_sentence_names_group_and_breakdown(program):
     zip_row["diff_vs_others_low"], zip_row["diff_vs_others_high"] = -0.442, -0.144
     zip_text = tp.disparity_sentence(zip_row, program, "July–September 2026")
     assert zip_text.startswith("Clients in ZIP code 98108: exits to permanent housing 26.5%")
-    assert "all other ZIP code groups" in zip_text
+    assert "58.1% for clients in all other ZIP codes (July–September 2026;" in zip_text
 
 
 def test_groups_shown_needs_the_reference_and_one_more(program):
@@ -198,7 +199,7 @@ def test_completeness_counts_required_fields_only_and_a_decline_ranks_first(prog
     )
     assert ranked["text"].iloc[2].startswith("The October 2026 file arrived 23 days after")
     (point,) = tp.quality_points(ranked)
-    assert point.kind == "quality" and "Race and ethnicity 82% → 68%" in point.text
+    assert point.kind == "quality" and "race and ethnicity 82% → 68%" in point.text
 
 
 def test_quality_thresholds_come_from_the_program_file(program):

@@ -306,20 +306,23 @@ def disparity_points(
 
 
 def quality_points(problems: pd.DataFrame) -> list[Point]:
-    """The data-quality declines of :func:`acm_helpers.store.quality_rank.rank_problems` as one
-    talking point (the fields that fell, worst first, and a late file if there was one)."""
+    """The data-quality findings of :func:`acm_helpers.store.quality_rank.rank_problems` as one
+    talking point: the required fields that fell, worst first, and a late file; a late file
+    alone is a point too (sized below any decline)."""
     if problems.empty:
         return []
     fell = problems[problems["kind"] == "decline"]
-    if fell.empty:
+    late = problems[problems["kind"] == "late"]
+    if fell.empty and late.empty:
         return []
+    tail = f" {late['text'].iloc[0]}" if len(late) else ""
+    if fell.empty:
+        return [Point("quality", 0.0, tail.strip())]
     fields = "; ".join(
         f"{text.lower_first(r.label)} {text.value(r.before, 'percent')} → "
         f"{text.value(r.now, 'percent')}"
         for r in fell.itertuples()
     )
-    late = problems[problems["kind"] == "late"]
-    tail = f" {late['text'].iloc[0]}" if len(late) else ""
     return [
         Point(
             "quality",

@@ -229,3 +229,42 @@ def test_required_fields_default_to_the_dimensions_columns(program):
     fields = quality_rank.required_fields(plain)
     assert {"race_ethnicity", "gender", "zip", "age_at_entry"} <= set(fields)
     assert "exit_date" not in fields
+
+
+def test_a_missed_target_names_the_peers_and_peers_alone_rank_last(program):
+    own = _own(
+        median_length_of_stay={
+            "value": 176.0,
+            "direction": "down",
+            "flag_below_target": True,
+            "flag_worse_than_peers": True,
+            "peer_median": 77.8,
+            "peer_rank": 6,
+            "peer_n": 6,
+            "spc_assurance": "consistent_fail",
+        },
+        median_days_referral_to_enrollment={
+            "value": 7.5,
+            "direction": "down",
+            "flag_worse_than_peers": True,
+            "peer_median": 6.2,
+            "peer_rank": 4,
+            "peer_n": 6,
+        },
+    )
+    points = tp.rank(tp.concern_points(own, program))
+    assert [p.kind for p in points] == ["target", "peers"]
+    assert points[0].text == (
+        "Median length of stay: 176 days is above the target of 90 days and the peer median of "
+        "77.8 days, rank 6 of 6; it has consistently failed the target."
+    )
+    assert points[1].text == (
+        "Days from referral to enrollment: 7.5 days is above the peer median of 6.2 days, "
+        "rank 4 of 6."
+    )
+
+
+def test_a_late_file_alone_is_a_quality_point(program):
+    q = _quality({"2025-10": {"zip": 0.99}, "2026-10": {"zip": 0.99}}, late={"2026-10": 9})
+    (point,) = tp.quality_points(quality_rank.rank_problems(q, program, "2026-10"))
+    assert point.text == "The October 2026 file arrived 9 days after it was due."

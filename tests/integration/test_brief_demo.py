@@ -68,7 +68,7 @@ def test_rainier_raises_its_data_quality_decline(program_path, demo_store):
     points = brief.talking_points(p)
     quality = [pt for pt in points if pt.kind == "quality"]
     assert quality, [pt.text for pt in points]
-    assert "Race and ethnicity" in quality[0].text and "race_ethnicity" not in quality[0].text
+    assert "race and ethnicity" in quality[0].text and "race_ethnicity" not in quality[0].text
     # the quality section ranks it first and never shows a raw field id
     body = _text(dashboard.quality(p).body)
     problems = body[body.index("Problems, worst first") :]

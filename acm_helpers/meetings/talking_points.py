@@ -13,7 +13,8 @@ kind the larger finding comes first:
    significant change for the worse, sized by how far the value moved, relative to where it was;
 2. ``disparity``: a group whose gap against the reference (or all others) is flagged by the
    equity engine (adjusted for multiple comparisons), sized by the gap relative to the
-   reference value; the roadmap topic's metric and breakdown come first among them;
+   reference value; the roadmap topic's metric and breakdown come first among them (built by
+   :func:`acm_helpers.meetings.disparities.disparity_points`);
 3. ``quality``: a required field filled in less often than it was (``store.quality_rank``);
 4. ``overdue``: an action item past its due date, sized by days overdue;
 5. ``target``: a headline metric worse than its target, sized by its relative distance (and
@@ -35,8 +36,7 @@ from functools import partial
 import pandas as pd
 
 from acm_helpers.core import text
-from acm_helpers.core.config import Dimension, Program
-from acm_helpers.core.schema import NOT_RECORDED
+from acm_helpers.core.config import Program
 
 KINDS = ("concern", "disparity", "quality", "overdue", "target", "peers")
 KIND_LABELS = {
@@ -48,8 +48,6 @@ KIND_LABELS = {
     "peers": "Behind peers",
 }
 MAX_POINTS = 5
-Z95 = 1.959964
-NOT_A_GROUP = {NOT_RECORDED, "Unknown"}  # blanks and unknowns: data quality, not a population
 
 
 @dataclass(frozen=True)
@@ -87,7 +85,8 @@ def spc_rule(reasons: object, signal: str) -> str:
     return found.group(1) if lead and found else ""
 
 
-def _num(x: object) -> float | None:
+def num(x: object) -> float | None:
+    """A cell as a float, None when missing (NaN, None, pd.NA)."""
     return None if text.is_missing(x) else float(x)
 
 
@@ -100,7 +99,7 @@ def _relative(now: float, base: float | None) -> float:
 # -- metric findings ---------------------------------------------------------------------------------
 def _better(row: pd.Series) -> bool | None:
     """Whether this month's significant change is for the better (None without a change)."""
-    v, prev = _num(row.get("value")), _num(row.get("previous_value"))
+    v, prev = num(row.get("value")), num(row.get("previous_value"))
     if not bool(row.get("flag_significant_change", False)) or v is None or prev is None:
         return None
     return (v > prev) == (row.get("direction") == "up")
@@ -114,12 +113,12 @@ def concern_points(own: pd.DataFrame, program: Program) -> list[Point]:
         if mid not in program.metrics or not program.metrics[mid].key or bool(row["suppressed"]):
             continue
         m = program.metrics[mid]
-        v = _num(row["value"])
+        v = num(row["value"])
         if v is None:
             continue
         f = partial(text.value, fmt=m.format, unit=m.unit)
         if row.get("spc_signal") == "concern":
-            centre = _num(row.get("centre_line"))
+            centre = num(row.get("centre_line"))
             rule = spc_rule(row.get("flag_reasons"), "concern") or (
                 f"{'above' if m.direction == 'down' else 'below'} its usual level of {f(centre)}."
             )
@@ -132,7 +131,7 @@ def concern_points(own: pd.DataFrame, program: Program) -> list[Point]:
                 )
             )
         elif _better(row) is False:
-            prev = _num(row["previous_value"])
+            prev = num(row["previous_value"])
             out.append(
                 Point(
                     "concern",
@@ -143,7 +142,7 @@ def concern_points(own: pd.DataFrame, program: Program) -> list[Point]:
                 )
             )
         side = "below" if m.direction == "up" else "above"
-        peer = _num(row.get("peer_median"))
+        peer = num(row.get("peer_median"))
         behind = bool(row.get("flag_worse_than_peers", False)) and peer is not None
         rank_of = (
             f", rank {int(row['peer_rank'])} of {int(row['peer_n'])}"
@@ -190,14 +189,14 @@ def improvements(own: pd.DataFrame, program: Program) -> list[tuple[str, str, st
             continue
         row = own.loc[mid]
         m = program.metrics[mid]
-        v, prev = _num(row["value"]), _num(row.get("previous_value"))
+        v, prev = num(row["value"]), num(row.get("previous_value"))
         if bool(row["suppressed"]) or v is None:
             continue
         f = partial(text.value, fmt=m.format, unit=m.unit)
         moved = f", from {f(prev)} last month" if prev is not None and f(prev) != f(v) else ""
         if row.get("spc_signal") == "improvement":
             rule = spc_rule(row.get("flag_reasons"), "improvement") or (
-                f"Its usual level was {f(_num(row.get('centre_line')))}."
+                f"Its usual level was {f(num(row.get('centre_line')))}."
             )
             out.append(
                 (
@@ -216,92 +215,6 @@ def improvements(own: pd.DataFrame, program: Program) -> list[tuple[str, str, st
                     "statistically significant change for the better.",
                 )
             )
-    return out
-
-
-# -- disparities -----------------------------------------------------------------------------------------
-def _numbered(group: str) -> bool:
-    """A group named by a number (a ZIP code, a census tract), not a word."""
-    return group.replace("-", "").isdigit()
-
-
-def group_phrase(dim: Dimension, group: str) -> str:
-    """Who a group is, in a sentence: "Black or African American clients", "clients aged
-    18-24", "clients in ZIP code 98108"."""
-    if dim.bins is not None:
-        return f"clients aged {group}"
-    if _numbered(group):
-        return f"clients in {dim.label} {group}"
-    return f"{group} clients"
-
-
-def _gap(row) -> tuple[float | None, float | None, float | None, str]:
-    """The flagged comparison of an equity row: (difference, low, high, against whom)."""
-    ref = _num(getattr(row, "diff_vs_reference", None))
-    if ref is not None and not bool(row.is_reference):
-        return ref, _num(row.diff_vs_reference_low), _num(row.diff_vs_reference_high), "reference"
-    return (
-        _num(row.diff_vs_others),
-        _num(row.diff_vs_others_low),
-        _num(row.diff_vs_others_high),
-        "others",
-    )
-
-
-def disparity_sentence(row, program: Program, when: str) -> str:
-    """A flagged disparity with its group and breakdown named: "Black or African American
-    clients' exits to permanent housing: 27.8% against 51.4% for White clients (race and
-    ethnicity, July–September 2026; gap 23.6 points, 95% CI -32.9 to -13.4 points)"."""
-    m, dim = program.metrics[row.metric_id], program.dimensions[row.dimension]
-    f = lambda x: text.value(x, m.format, m.unit)  # noqa: E731
-    d, lo, hi, against = _gap(row)
-    if against == "reference":
-        other = f"{f(row.reference_value)} for {group_phrase(dim, str(row.reference_group))}"
-    elif _numbered(str(row.group)):
-        other = f"{f(row.others_value)} for clients in all other {dim.label}s"
-    else:
-        other = f"{f(row.others_value)} for all other {text.lower_first(dim.label)} groups"
-    who = group_phrase(dim, str(row.group))
-    named = "" if _numbered(str(row.group)) else f"{text.lower_first(dim.label)}, "
-    if d is not None and lo is not None and hi is not None and (lo > 0 or hi < 0):
-        a, b = sorted((abs(lo), abs(hi)))  # the gap's size: its interval excludes zero
-        ci = (
-            f"95% CI {text.gap(a, m.format, m.unit, with_unit=False)} to "
-            f"{text.gap(b, m.format, m.unit)}"
-        )
-    else:
-        ci = f"95% CI {text.signed_range(lo, hi, m.format, m.unit)}"
-    return (
-        f"{who[0].upper()}{who[1:]}: {text.lower_first(m.label)} {f(row.value)} against {other} "
-        f"({named}{when}; a gap of {text.gap(d, m.format, m.unit)}, {ci})."
-    )
-
-
-def disparity_points(
-    equity: pd.DataFrame, program: Program, when: str, topic_metric: str = "", topic_dim: str = ""
-) -> list[Point]:
-    """One point per flagged disparity (``equity``: this provider's rows for the quarter, in the
-    audience's view); the roadmap topic's metric and breakdown sort first among them."""
-    if equity.empty:
-        return []
-    out = []
-    for row in equity[equity["flag_disparity"].astype(bool)].itertuples(index=False):
-        if row.metric_id not in program.metrics or row.dimension not in program.dimensions:
-            continue
-        d, _, _, against = _gap(row)
-        base = _num(row.reference_value if against == "reference" else row.others_value)
-        size = abs(d or 0) / abs(base) if base else abs(d or 0)
-        out.append(
-            Point(
-                "disparity",
-                size,
-                disparity_sentence(row, program, when),
-                row.metric_id,
-                first=(
-                    row.metric_id == topic_metric and (not topic_dim or row.dimension == topic_dim)
-                ),
-            )
-        )
     return out
 
 
@@ -348,65 +261,3 @@ def overdue_points(open_items: pd.DataFrame) -> list[Point]:
             )
         )
     return out
-
-
-# -- the roadmap question --------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class GapChange:
-    """A disparity then and now, and the test of its change (difference of two independent
-    differences; its 95% interval from the two intervals' standard errors)."""
-
-    group: str
-    then: float
-    now: float
-    change: float  # the gap's size now minus then: > 0 wider, < 0 narrower
-    low: float  # 95% interval of that change
-    high: float
-    verdict: str  # "narrowed" | "widened" | "cannot tell"
-
-
-def _se(low: float | None, high: float | None) -> float | None:
-    if low is None or high is None:
-        return None
-    return (high - low) / (2 * Z95)
-
-
-def gap_change(then_row, now_row) -> GapChange | None:
-    """Has a group's gap against the reference narrowed? "narrowed" or "widened" only when the
-    95% interval of the change in its size excludes no change; otherwise "cannot tell".
-
-    The two quarters' gaps come from (mostly) different clients, so their standard errors add in
-    quadrature; each is read off the gap's 95% interval (Newcombe for rates, Welch for means).
-    """
-    d0, lo0, hi0, _ = _gap(then_row)
-    d1, lo1, hi1, _ = _gap(now_row)
-    s0, s1 = _se(lo0, hi0), _se(lo1, hi1)
-    if None in (d0, d1, s0, s1):
-        return None
-    sign = 1.0 if d0 >= 0 else -1.0  # the gap's size, in the direction it had then
-    change = sign * (d1 - d0)
-    se = math.hypot(s0, s1)
-    low, high = change - Z95 * se, change + Z95 * se
-    verdict = "narrowed" if high < 0 else "widened" if low > 0 else "cannot tell"
-    return GapChange(str(now_row.group), d0, d1, change, low, high, verdict)
-
-
-def comparable_groups(rows: pd.DataFrame, dim: Dimension, threshold: int) -> list[str]:
-    """Groups of one breakdown that can be shown and compared: not suppressed, at least the
-    threshold of cases where the size is known, and not "Not recorded"/"Unknown"."""
-    if rows.empty:
-        return []
-    ok = ~rows["suppressed"].astype(bool) & ~rows["group"].isin(NOT_A_GROUP)
-    if "cell_size" in rows:
-        size = pd.to_numeric(rows["cell_size"], errors="coerce")
-        ok &= size.isna() | (size >= threshold)
-    return rows.loc[ok, "group"].astype(str).tolist()
-
-
-def groups_shown(rows: pd.DataFrame, dim: Dimension, threshold: int) -> bool:
-    """A breakdown can answer a question when two groups can be compared, the reference group
-    (when the dimension has one) among them."""
-    shown = comparable_groups(rows, dim, threshold)
-    if dim.reference_group and dim.reference_group not in shown:
-        return False
-    return len(shown) >= 2

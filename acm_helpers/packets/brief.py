@@ -23,6 +23,7 @@ from acm_helpers.core.calendar import (
     shift_period,
 )
 from acm_helpers.meetings import agenda as agenda_mod
+from acm_helpers.meetings import disparities as disp
 from acm_helpers.meetings import talking_points as tp
 from acm_helpers.packets.detail import equity_metric
 from acm_helpers.packets.packet import Block, Packet, esc
@@ -82,7 +83,7 @@ def longer_window(p: Packet, metric: str, dimension: str) -> tuple[str, str] | N
     t = p.program.suppression.threshold
     for label, *_ in wins:
         rows = cells[(cells["window"] == label) & (cells["dimension"] == dimension)]
-        if tp.groups_shown(rows, dim, t):
+        if disp.groups_shown(rows, dim, t):
             n = int(label)
             first = shift_period(end, -(n - 1))
             return f"{n} months", f"{month_name(first)}–{month_name(end)}"
@@ -101,7 +102,7 @@ def small_groups_note(p: Packet, metric: str, dimension: str) -> str:
     dim = p.program.dimension(dimension)
     rows = _equity_rows(p, p.equity_period, metric, dimension)
     t = p.program.suppression.threshold
-    if tp.groups_shown(rows, dim, t):
+    if disp.groups_shown(rows, dim, t):
         return ""
     when = quarter_name(p.equity_period)
     ref = rows[rows["group"] == dim.reference_group] if dim.reference_group else rows.iloc[0:0]
@@ -110,7 +111,7 @@ def small_groups_note(p: Packet, metric: str, dimension: str) -> str:
         and bool(ref["suppressed"].iloc[0])
         and str(ref["suppression_reason"].iloc[0]).startswith("complementary")
     )
-    hidden_ref = bool(hidden_ref and tp.comparable_groups(rows, dim, t))
+    hidden_ref = bool(hidden_ref and disp.comparable_groups(rows, dim, t))
     if hidden_ref:
         lead = (
             f"{text.possessive(p.provider_name)} groups by {text.lower_first(dim.label)} cannot "
@@ -168,7 +169,7 @@ def roadmap_answer(p: Packet) -> str:
                 "that is unlikely to be chance (95% interval, adjusted for the comparisons)."
             )
         return "Yes: " + " ".join(
-            tp.disparity_sentence(r, p.program, when)
+            disp.disparity_sentence(r, p.program, when)
             for r in now[now["group"].isin(flagged_now)].itertuples(index=False)
         )
     then_q = equity_quarter(max(earlier))
@@ -186,8 +187,8 @@ def roadmap_answer(p: Packet) -> str:
         a, b = then[then["group"] == g], now[now["group"] == g]
         if a.empty or b.empty:
             continue
-        res = tp.gap_change(next(a.itertuples(index=False)), next(b.itertuples(index=False)))
-        who = tp.group_phrase(dim, g)
+        res = disp.gap_change(next(a.itertuples(index=False)), next(b.itertuples(index=False)))
+        who = disp.group_phrase(dim, g)
         if res is None:
             out.append(f"For {who} the gap cannot be compared (a quarter is suppressed).")
             continue
@@ -200,7 +201,7 @@ def roadmap_answer(p: Packet) -> str:
         )
         out.append(
             f"For {who}, the gap in {text.lower_first(m.label)} against "
-            f"{tp.group_phrase(dim, dim.reference_group or 'other')} was {f(res.then)} in "
+            f"{disp.group_phrase(dim, dim.reference_group or 'other')} was {f(res.then)} in "
             f"{then_when} and {f(res.now)} in {when}: {f(res.change)} "
             f"{'wider' if res.change > 0 else 'narrower'} (95% CI of the change in its size "
             f"{ci}); {verdict}."
@@ -225,7 +226,7 @@ def talking_points(p: Packet, agenda: agenda_mod.Agenda | None = None) -> list[t
     problems = quality_rank.rank_problems(p.quality, p.program, p.period)
     points = [
         *tp.concern_points(p.own(), p.program),
-        *tp.disparity_points(
+        *disp.disparity_points(
             p.equity,
             p.program,
             quarter_name(p.equity_period),

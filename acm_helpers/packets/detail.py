@@ -11,7 +11,7 @@ import pandas as pd
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_name, quarter_name
 from acm_helpers.core.schema import REQUIRED_COLUMNS
-from acm_helpers.meetings import talking_points as tp
+from acm_helpers.meetings import disparities as disp
 from acm_helpers.packets.packet import Block, Packet, chart_html, esc, html_table
 from acm_helpers.store import quality as store_quality
 from acm_helpers.store import quality_rank
@@ -115,7 +115,7 @@ def equity(p: Packet) -> Block:
     else:
         when_q = quarter_name(p.equity_period)
         said = [
-            tp.disparity_sentence(r, p.program, when_q)
+            disp.disparity_sentence(r, p.program, when_q)
             for r in flagged.itertuples(index=False)
             if r.metric_id in p.program.metrics and r.dimension in p.program.dimensions
         ]

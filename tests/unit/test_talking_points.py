@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from acm_helpers.core.config import Program
+from acm_helpers.meetings import disparities as disp
 from acm_helpers.meetings import talking_points as tp
 from acm_helpers.store import quality_rank
 
@@ -131,19 +132,19 @@ def _gap_row(group, d, lo, hi, **extra):
 def test_gap_change_says_narrowed_only_when_the_interval_excludes_no_change(then, now, verdict):
     a = _gap_row("Black or African American", *then)
     b = _gap_row("Black or African American", *now)
-    res = tp.gap_change(a, b)
+    res = disp.gap_change(a, b)
     assert res.verdict == verdict
     # hand-computed: size change and its 95% interval from the two intervals' standard errors
-    se = np.hypot((then[2] - then[1]) / (2 * tp.Z95), (now[2] - now[1]) / (2 * tp.Z95))
+    se = np.hypot((then[2] - then[1]) / (2 * disp.Z95), (now[2] - now[1]) / (2 * disp.Z95))
     sign = 1 if then[0] >= 0 else -1
     assert res.change == pytest.approx(sign * (now[0] - then[0]))
-    assert res.low == pytest.approx(res.change - tp.Z95 * se)
+    assert res.low == pytest.approx(res.change - disp.Z95 * se)
 
 
 def test_disparity_sentence_names_group_and_breakdown(program):
     row = _gap_row("Black or African American", -0.236, -0.329, -0.134)
     row["value"], row["reference_value"] = 0.278, 0.514
-    text = tp.disparity_sentence(row, program, "July–September 2026")
+    text = disp.disparity_sentence(row, program, "July–September 2026")
     assert text.startswith(
         "Black or African American clients: exits to permanent housing 27.8% against 51.4% "
         "for White clients (race and ethnicity, July–September 2026; a gap of 23.6 points, "
@@ -153,7 +154,7 @@ def test_disparity_sentence_names_group_and_breakdown(program):
     zip_row["diff_vs_reference"] = np.nan
     zip_row["others_value"], zip_row["diff_vs_others"] = 0.581, -0.316
     zip_row["diff_vs_others_low"], zip_row["diff_vs_others_high"] = -0.442, -0.144
-    zip_text = tp.disparity_sentence(zip_row, program, "July–September 2026")
+    zip_text = disp.disparity_sentence(zip_row, program, "July–September 2026")
     assert zip_text.startswith("Clients in ZIP code 98108: exits to permanent housing 26.5%")
     assert "58.1% for clients in all other ZIP codes (July–September 2026;" in zip_text
 
@@ -167,11 +168,11 @@ def test_groups_shown_needs_the_reference_and_one_more(program):
             "cell_size": [30, np.nan, 40],
         }
     )
-    assert not tp.groups_shown(rows, dim, 11)  # "Not recorded" is not a group to compare
+    assert not disp.groups_shown(rows, dim, 11)  # "Not recorded" is not a group to compare
     rows.loc[1, ["suppressed", "cell_size"]] = [False, 12]
-    assert tp.groups_shown(rows, dim, 11)
+    assert disp.groups_shown(rows, dim, 11)
     rows.loc[0, "suppressed"] = True
-    assert not tp.groups_shown(rows, dim, 11)  # the reference is hidden
+    assert not disp.groups_shown(rows, dim, 11)  # the reference is hidden
 
 
 # -- data quality ------------------------------------------------------------------------------------

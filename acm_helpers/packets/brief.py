@@ -164,9 +164,12 @@ def roadmap_answer(p: Packet) -> str:
     flagged_now = now.loc[now["flag_disparity"].astype(bool), "group"].tolist()
     if not earlier:
         if not flagged_now:
+            ref = disp.group_phrase(dim, dim.reference_group) if dim.reference_group else ""
+            against = f"that of {ref}" if ref else "all other groups'"
             return (
-                f"No: in {when} no group's {text.lower_first(m.label)} differs from the reference by a gap "
-                "that is unlikely to be chance (95% interval, adjusted for the comparisons)."
+                f"No gap found: in {when} no group's {text.lower_first(m.label)} differs from "
+                f"{against} by a gap that is unlikely to be chance (95% interval, adjusted for "
+                "the comparisons in the breakdown)."
             )
         return "Yes: " + " ".join(
             disp.disparity_sentence(r, p.program, when)

@@ -10,7 +10,9 @@ ranks what it finds:
    ``trend_months`` earlier (the finding the brief raises as a talking point);
 2. **incomplete**: a required field filled in less often than ``completeness_min``;
 3. **late**: this month's file arrived more than ``late_days`` after it was due;
-4. **set aside**: rows quarantined for correction.
+4. **set aside**: rows quarantined for correction;
+5. **finding**: what an HMIS export's reader and mapping found (``hmis_*`` checks: records
+   left out, codes not known, dates after the export), each with its count of records.
 
 Within a rank the larger problem comes first (points fallen, points short, days late, rows).
 Fields are named by label (``Race and ethnicity``, never ``race_ethnicity``). Pure functions
@@ -47,7 +49,7 @@ FIELD_LABELS = {
     "move_in_date": "Move-in date",
     "received": "Date received",
 }
-RANKS = {"decline": 1, "incomplete": 2, "late": 3, "set_aside": 4}
+RANKS = {"decline": 1, "incomplete": 2, "late": 3, "set_aside": 4, "finding": 5}
 SET_ASIDE_CHECKS = ("invalid_value", "missing_required", "dates_out_of_order", "duplicate")
 PROBLEM_COLUMNS = ["rank", "kind", "field", "label", "now", "before", "size", "text"]
 
@@ -206,6 +208,23 @@ def rank_problems(quality: pd.DataFrame, program: Program, period: str) -> pd.Da
                 "text": f"{text.count(n)} row{'s' if n != 1 else ''} set aside for correction"
                 + (f" ({why})" if why else "")
                 + "; each is listed in the quarantine report.",
+            }
+        )
+    found = now[now["check"].astype("str").str.startswith("hmis_")].dropna(subset=["value"])
+    if found.empty:
+        found = found.assign(detail=pd.Series(dtype="str"))
+    for fld, v, d in zip(found["field"], found["value"], found["detail"], strict=True):
+        v = float(v)
+        out.append(
+            {
+                "rank": RANKS["finding"],
+                "kind": "finding",
+                "field": str(fld),
+                "label": field_label(str(fld), program) if fld else "Export",
+                "now": v,
+                "before": None,
+                "size": v,
+                "text": f"{d} ({text.count(v)} record{'s' if v != 1 else ''}).",
             }
         )
     frame = pd.DataFrame(out, columns=PROBLEM_COLUMNS)

@@ -183,7 +183,7 @@ def _quality(months: dict[str, dict[str, float]], late: dict[str, float] | None 
             rows.append(("completeness", field, value, period))
         rows.append(("rows", "rejected", 0.0, period))
         rows.append(("timeliness", "received", (late or {}).get(period, 0.0), period))
-    return pd.DataFrame(rows, columns=["check", "field", "value", "period"])
+    return pd.DataFrame(rows, columns=["check", "field", "value", "period"]).assign(detail="")
 
 
 def test_completeness_counts_required_fields_only_and_a_decline_ranks_first(program):
@@ -269,3 +269,22 @@ def test_a_late_file_alone_is_a_quality_point(program):
     q = _quality({"2025-10": {"zip": 0.99}, "2026-10": {"zip": 0.99}}, late={"2026-10": 9})
     (point,) = tp.quality_points(quality_rank.rank_problems(q, program, "2026-10"))
     assert point.text == "The October 2026 file arrived 9 days after it was due."
+
+
+def test_hmis_export_findings_are_ranked_after_the_rows_set_aside(program):
+    q = _quality({"2026-10": {"zip": 0.99}})
+    q = pd.concat(
+        [
+            q,
+            pd.DataFrame(
+                [("hmis_move_in", "Enrollment.MoveInDate", 212.0, "2026-10")],
+                columns=["check", "field", "value", "period"],
+            ).assign(detail="MoveInDate on a project that is not permanent housing"),
+        ],
+        ignore_index=True,
+    )
+    ranked = quality_rank.rank_problems(q, program, "2026-10")
+    assert ranked["kind"].tolist() == ["finding"]
+    assert ranked["text"].iloc[0] == (
+        "MoveInDate on a project that is not permanent housing (212 records)."
+    )

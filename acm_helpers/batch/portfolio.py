@@ -14,13 +14,15 @@ from html import escape
 
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import month_name
 from acm_helpers.core.config import Program
 from acm_helpers.meetings import actions
+from acm_helpers.store import quality_rank
 from acm_helpers.store.quality import quality_overview, quality_summary
 from acm_helpers.store.store import Store
 
-COMPLETE_ENOUGH = 0.95  # the completeness the packets' quality section expects of each field
+COMPLETE_ENOUGH = 0.95  # default of the program file's quality.completeness_min
 ASSURANCE = {
     "consistent_pass": "passing",
     "consistent_fail": "failing",
@@ -66,7 +68,10 @@ def portfolio_status(program: Program, store: Store, period: str) -> pd.DataFram
         assurance = own["spc_assurance"].fillna("").astype(str)
         open_now = actions.open_items(items, meeting, pid)
         problems, note = _file_problems(
-            quality.loc[pid] if pid in quality.index else None, key_fields.get(pid)
+            quality.loc[pid] if pid in quality.index else None,
+            key_fields.get(pid),
+            minimum=program.quality.completeness_min,
+            label=lambda f: text.lower_first(quality_rank.field_label(f, program)),
         )
         rows.append(
             {
@@ -112,19 +117,24 @@ def _month_values(store: Store, period: str) -> pd.DataFrame:
 
 
 def _key_field_completeness(store: Store, program: Program, period: str) -> dict[str, pd.Series]:
-    """Per provider, the share of rows with each of the packets' key fields filled in
-    (``packets.detail.QUALITY_FIELDS``), from the store's quality report."""
-    from acm_helpers.packets.detail import QUALITY_FIELDS
-
+    """Per provider, the share of rows with each of the program's required fields filled in
+    (``store.quality_rank.required_fields``: the same fields the packet's data-quality section
+    and brief judge), from the store's quality report."""
+    fields = quality_rank.required_fields(program)
     out = {}
     for pid in program.provider_ids:
         q = quality_summary(store, pid, period)
-        rows = q[(q["check"] == "completeness") & q["field"].isin(QUALITY_FIELDS)]
+        rows = q[(q["check"] == "completeness") & q["field"].isin(fields)]
         out[pid] = pd.Series(rows["value"].to_numpy(dtype=float), index=rows["field"].astype(str))
     return out
 
 
-def _file_problems(row: pd.Series | None, fields: pd.Series | None) -> tuple[int, str]:
+def _file_problems(
+    row: pd.Series | None,
+    fields: pd.Series | None,
+    minimum: float = COMPLETE_ENOUGH,
+    label=None,
+) -> tuple[int, str]:
     """Count and describe what is wrong with a provider's file for the month: not received,
     late, key fields under :data:`COMPLETE_ENOUGH` filled in (the emptiest named), rows
     rejected."""
@@ -134,11 +144,10 @@ def _file_problems(row: pd.Series | None, fields: pd.Series | None) -> tuple[int
     late = row["days_late"]
     if pd.notna(late) and late > 0:
         notes.append(f"{int(late)} day{'s' if int(late) != 1 else ''} late")
-    if fields is not None and len(fields) and fields.min() < COMPLETE_ENOUGH:
-        short = fields[fields < COMPLETE_ENOUGH].sort_values()
-        names = ", ".join(
-            f"{FIELD_NAMES.get(f, f.replace('_', ' '))} {round(100 * v)}%" for f, v in short.items()
-        )
+    name = label or (lambda f: FIELD_NAMES.get(f, f.replace("_", " ")))
+    if fields is not None and len(fields) and fields.min() < minimum:
+        short = fields[fields < minimum].sort_values()
+        names = ", ".join(f"{name(f)} {round(100 * v)}%" for f, v in short.items())
         notes.append(f"filled in: {names}")
     if int(row["rejected"]) > 0:
         n = int(row["rejected"])

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from acm_helpers.core.calendar import PERIOD_RE, month_range
 from acm_helpers.core.errors import ConfigError, UnknownIdError
+from acm_helpers.core.schema import EPISODE_COLUMNS
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
 
@@ -211,6 +212,23 @@ class IntakeSettings(Frozen):
     latest_year: int = Field(2200, ge=1900)  # later years are quarantined as implausible
 
 
+class QualitySettings(Frozen):
+    """How the data-quality section judges a submission (``quality:`` in the program file).
+
+    Why settings: which fields a program cannot do without, and how far their completeness may
+    fall before the meeting talks about it, are the program's call. Completeness is judged over
+    ``required_fields`` only (plus the canonical required columns, always): averaging in fields
+    that are blank by design (``exit_date`` for clients still enrolled) hides a real decline.
+    An empty ``required_fields`` means the columns the program's equity dimensions read.
+    """
+
+    required_fields: list[str] = Field(default_factory=list)
+    completeness_min: float = Field(0.95, ge=0, le=1)  # a required field filled in less: a problem
+    decline_points: float = Field(0.05, gt=0, le=1)  # a fall of this much (0.05 = 5 points) ...
+    trend_months: int = Field(12, ge=2, le=60)  # ... against this many months earlier: a decline
+    late_days: int = Field(0, ge=0)  # a file more days than this past its due date is late
+
+
 class OutcomeColumn(Frozen):
     """A program-specific column accepted by intake (e.g. ``subsequent_involvement_12m``)."""
 
@@ -239,6 +257,7 @@ class Program(Frozen):
     roadmap: dict[str, RoadmapTopic] = Field(default_factory=dict)
     meetings: Meetings = Meetings()
     intake: IntakeSettings = IntakeSettings()
+    quality: QualitySettings = QualitySettings()
     outcomes: dict[Identifier, OutcomeColumn] = Field(default_factory=dict)
     codes: dict[str, list[str]] = Field(default_factory=dict)
     destinations: dict[
@@ -272,6 +291,12 @@ class Program(Frozen):
             if item.dimension is not None and item.dimension not in self.dimensions:
                 raise ValueError(
                     f"roadmap {month}: unknown dimension {item.dimension!r}; known: {', '.join(self.dimensions)}"
+                )
+        fields = [*EPISODE_COLUMNS, *self.outcomes]
+        for name in self.quality.required_fields:
+            if name not in fields:
+                raise ValueError(
+                    f"quality.required_fields: unknown field {name!r}; known: {', '.join(fields)}"
                 )
         return self
 

@@ -495,3 +495,11 @@ def csv_number(x: float | None, fmt: str) -> float | int | None:
         return math.floor(float(x) + 0.5)
     shown = round(float(x), CSV_DECIMALS[_check_format(fmt)])
     return int(shown) if shown.is_integer() else shown
+
+
+def lower_first(label: str) -> str:
+    """A label inside a sentence: "Race and ethnicity" -> "race and ethnicity", but an
+    initialism keeps its capitals ("ZIP code" stays "ZIP code")."""
+    if len(label) > 1 and label[0].isupper() and label[1].islower():
+        return label[0].lower() + label[1:]
+    return label

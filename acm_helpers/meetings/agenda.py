@@ -74,36 +74,8 @@ class Agenda:
             f'<section class="acm-agenda"><h2>Agenda: meeting of {self.meeting_date:%d %B %Y}</h2>',
             f"<p>{esc(self.provider_name)} · data through {month_label(self.period)} · {esc(last)}</p>",
             "<h3>1. Follow-up on action items</h3>",
+            self.actions_html(),
         ]
-        if self.open_items.empty:
-            out.append("<p>No open action items.</p>")
-        else:
-            rows = []
-            for r in self.open_items.itertuples():
-                style = ' style="background:#fdecea"' if r.overdue else ""
-                status = (
-                    f'<strong style="color:#c0392b">OVERDUE {r.days_overdue} days</strong>'
-                    if r.overdue
-                    else "open"
-                )
-                rows.append(
-                    f'<tr{style} class="{"overdue" if r.overdue else "open"}"><td>{esc(r.item_id)}</td>'
-                    f"<td>{esc(r.text)}</td><td>{esc(r.owner)}</td><td>{r.due_date:%Y-%m-%d}</td>"
-                    f"<td>{esc(r.metric_label)}</td><td>{r.meeting_date:%Y-%m-%d}</td><td>{status}</td></tr>"
-                )
-            out.append(
-                '<table class="acm-table acm-actions"><thead><tr><th>Item</th><th>Action</th>'
-                "<th>Owner</th><th>Due</th><th>Metric</th><th>Agreed</th><th>Status</th></tr></thead>"
-                f"<tbody>{''.join(rows)}</tbody></table>"
-            )
-        if not self.closed_items.empty:
-            done = "".join(
-                f"<li>{esc(r.item_id)}: {esc(r.text)} (closed {r.closed_date:%Y-%m-%d}"
-                + (f"; {esc(r.resolution)}" if r.resolution else "")
-                + ")</li>"
-                for r in self.closed_items.itertuples()
-            )
-            out.append(f"<p>Closed since the last meeting:</p><ul>{done}</ul>")
         out.append(f"<h3>2. What changed since {month_label(self.since_period)}</h3>")
         out.append(
             "<ul>" + "".join(f"<li>{esc(s)}</li>" for s in self.changes) + "</ul>"
@@ -125,6 +97,42 @@ class Agenda:
                 f"{esc(self.topic_metric)}): <em>{esc(self.topic.question)}</em></p>"
             )
         return "\n".join(out) + "</section>"
+
+    def actions_html(self) -> str:
+        """The follow-up part: open items (overdue first and highlighted), then items closed
+        since the last meeting. Shared by the agenda and the meeting brief."""
+        esc = html.escape
+        out = []
+        if self.open_items.empty:
+            out.append("<p>No open action items.</p>")
+        else:
+            rows = []
+            for r in self.open_items.itertuples():
+                style = ' style="background:#fdecea"' if r.overdue else ""
+                status = (
+                    f'<strong style="color:#c0392b">OVERDUE {r.days_overdue} days</strong>'
+                    if r.overdue
+                    else "open"
+                )
+                rows.append(
+                    f'<tr{style} class="{"overdue" if r.overdue else "open"}"><td>{esc(r.item_id)}</td>'
+                    f"<td>{esc(r.text)}</td><td>{esc(r.owner)}</td><td>{r.due_date:%-d %b %Y}</td>"
+                    f"<td>{esc(r.metric_label)}</td><td>{r.meeting_date:%-d %b %Y}</td><td>{status}</td></tr>"
+                )
+            out.append(
+                '<table class="acm-table acm-actions"><thead><tr><th>Item</th><th>Action</th>'
+                "<th>Owner</th><th>Due</th><th>Metric</th><th>Agreed</th><th>Status</th></tr></thead>"
+                f"<tbody>{''.join(rows)}</tbody></table>"
+            )
+        if not self.closed_items.empty:
+            done = "".join(
+                f"<li>{esc(r.item_id)}: {esc(r.text)} (closed {r.closed_date:%-d %B %Y}"
+                + (f"; {esc(r.resolution)}" if r.resolution else "")
+                + ")</li>"
+                for r in self.closed_items.itertuples()
+            )
+            out.append(f"<p>Closed since the last meeting:</p><ul>{done}</ul>")
+        return "\n".join(out)
 
     def __repr__(self) -> str:  # short: the HTML is the display; keep notebooks and logs tidy
         return f"<Agenda {self.provider_id} {self.meeting_date}>"

@@ -61,13 +61,11 @@ from acm_helpers.meetings.context import (
     value_cell,
 )
 from acm_helpers.meetings.deepdive_trends import (
-    GAP_CHANGE_WORDS,
     cohort_trend,
-    gap_change,
-    gap_size_change,
     peer_comparison,
     referral_funnel,
 )
+from acm_helpers.meetings.disparities import GAP_CHANGE_WORDS, gap_change, gap_size_change
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics import windows as em
 from acm_helpers.views import charts

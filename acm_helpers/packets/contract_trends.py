@@ -21,7 +21,7 @@ from acm_helpers.meetings.context import (
     engine_cells,
     rate_difference,
 )
-from acm_helpers.meetings.deepdive_trends import gap_change
+from acm_helpers.meetings.disparities import gap_change
 from acm_helpers.metrics import windows as em
 from acm_helpers.packets.contract_term import ContractReport
 from acm_helpers.views import charts
@@ -210,7 +210,7 @@ def quarterly(
 def disparities(rep: ContractReport) -> Section:
     """Gaps flagged in either half of the term, for each key rate metric and each dimension with a
     reference group, and whether they narrowed, widened or reversed by the interval rule
-    (:func:`acm_helpers.meetings.deepdive_trends.gap_change`), else "no clear change"."""
+    (:func:`acm_helpers.meetings.disparities.gap_change`), else "no clear change"."""
     ctx = rep.ctx
     (a1, a2), (b1, b2) = rep.halves
     wins = pd.concat([window(a1, a2, "first"), window(b1, b2, "recent")], ignore_index=True)

@@ -7,7 +7,8 @@ charts), which the packet's HTML shows as is; nothing here displays, writes file
 episodes. Peers and suppressed cells go through ``privacy.for_audience`` once, in :func:`load`,
 before any section sees a row.
 
-Sections: :func:`header`, :func:`agenda`, :func:`tiles`, :func:`what_changed`, :func:`trends`,
+Sections: :func:`header`, :func:`brief` (the meeting brief, :mod:`acm_helpers.packets.brief`),
+:func:`agenda`, :func:`tiles`, :func:`what_changed`, :func:`trends`,
 :func:`peers`, :func:`equity`, :func:`quality`, :func:`definitions`, :func:`footer`. The data
 (:class:`Packet`, :func:`load`) and the XLSX appendix live in :mod:`acm_helpers.packets.packet`; the
 equity and quality sections in :mod:`acm_helpers.packets.detail`.
@@ -23,13 +24,14 @@ from acm_helpers.core import text
 from acm_helpers.core.calendar import month_name, month_range, shift_period
 from acm_helpers.meetings import tiles as tiles_mod
 from acm_helpers.meetings.tiles import arrow_of, flags_of
+from acm_helpers.packets.brief import brief  # noqa: F401 - the notebook's first section
 from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook calls through here
-    QUALITY_FIELDS,
     completeness_frame,
     equity,
     equity_frame,
     equity_metric,
     quality,
+    quality_problems,
     quality_sentences,
 )
 from acm_helpers.packets.packet import (
@@ -129,10 +131,29 @@ def tiles(p: Packet) -> Block:
     return Block("tiles", body, f"{p.provider} {p.period}: " + "; ".join(summary))
 
 
-def change_sentences(p: Packet) -> list[str]:
-    """Plain sentences: how each key metric moved since last month, and flags new this month."""
+def since_meeting(p: Packet) -> str:
+    """The month the last meeting discussed (what the meeting compares with), or "" when there
+    was no earlier meeting or it discussed last month."""
+    from acm_helpers.meetings import actions
+
+    store = getattr(p, "store", None)
+    meetings = actions.read_meetings(store) if store is not None else pd.DataFrame()
+    if meetings.empty:
+        return ""
+    last = actions.last_meeting_before(
+        meetings, p.provider, actions.meeting_date_for(p.program, p.period)
+    )
+    if last is None or not last["period"] < shift_period(p.period, -1):
+        return ""
+    return str(last["period"])
+
+
+def change_sentences(p: Packet, since: str = "") -> list[str]:
+    """Plain sentences: how each key metric moved since last month (and, when the last meeting
+    discussed an earlier month ``since``, since then too), and flags new this month."""
     prev_period = shift_period(p.period, -1)
     now, before = p.own(), p.own(prev_period)
+    then = p.own(since) if since else before.iloc[0:0]
     out = []
     for mid in p.key_metrics():
         if mid not in now.index:
@@ -153,8 +174,11 @@ def change_sentences(p: Packet) -> list[str]:
             continue
         prev = text.cell(row, "previous_value")
         arrow, how = arrow_of(row)
+        meeting = _since_clause(row, then.loc[mid] if mid in then.index else None, since)
         if how == "same" or text.cell(row) == prev:
-            out.append(f"{name} stayed at {text.cell(row)} (as in {month_name(prev_period)}).")
+            out.append(
+                f"{name} stayed at {text.cell(row)} (as in {month_name(prev_period)}){meeting}."
+            )
             continue
         verb = "rose" if arrow == "▲" else "fell"
         sig = (
@@ -164,7 +188,7 @@ def change_sentences(p: Packet) -> list[str]:
         )
         out.append(
             f"{name} {verb} from {prev} in {month_name(prev_period)} to {text.cell(row)} in "
-            f"{month_name(p.period)} ({how}{sig})."
+            f"{month_name(p.period)} ({how}{sig}){meeting}."
         )
         if mid in before.index:
             new = [f for f in flags_of(row) if f not in flags_of(before.loc[mid])]
@@ -175,18 +199,30 @@ def change_sentences(p: Packet) -> list[str]:
     return out
 
 
+def _since_clause(row: pd.Series, then: pd.Series | None, since: str) -> str:
+    """ "; 42.3% in December 2025, the last meeting's month (better now)" ("" without one)."""
+    if then is None or bool(then["suppressed"]) or text.is_missing(then["value"]):
+        return ""
+    shown = text.cell(then)
+    lead = f"; {shown} in {month_name(since)}, the last meeting's month"
+    if shown == text.cell(row):
+        return lead + " (the same now)"
+    up = row["value"] > then["value"]
+    better = up == (row["direction"] == "up")
+    return lead + f" ({'better' if better else 'worse'} now)"
+
+
 def what_changed(p: Packet) -> Block:
-    """ "What changed since last month", in plain sentences."""
-    sentences = change_sentences(p)
+    """The packet's one "What changed" section: since last month and, when the last meeting
+    discussed an earlier month, since then, in plain sentences."""
+    since = since_meeting(p)
+    sentences = change_sentences(p, since)
     items = (
         "".join(f"<li>{esc(s)}</li>" for s in sentences)
         or "<li>No comparable values this month.</li>"
     )
-    return Block(
-        "what changed",
-        f"<h2>What changed since {esc(month_name(shift_period(p.period, -1)))}</h2>"
-        f'<ul class="acm-changes">{items}</ul>',
-    )
+    head = "What changed since last month" + (" and since the last meeting" if since else "")
+    return Block("what changed", f'<h2>{head}</h2><ul class="acm-changes">{items}</ul>')
 
 
 def trend_frame(p: Packet, metric_id: str) -> pd.DataFrame:

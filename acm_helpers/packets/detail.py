@@ -9,12 +9,15 @@ from __future__ import annotations
 import pandas as pd
 
 from acm_helpers.core import text
-from acm_helpers.core.calendar import month_name, quarter_name, shift_period
-from acm_helpers.packets.packet import TREND_MONTHS, Block, Packet, chart_html, esc, html_table
+from acm_helpers.core.calendar import month_name, quarter_name
+from acm_helpers.core.schema import REQUIRED_COLUMNS
+from acm_helpers.meetings import disparities as disp
+from acm_helpers.packets.packet import Block, Packet, chart_html, esc, html_table
 from acm_helpers.store import quality as store_quality
+from acm_helpers.store import quality_rank
 from acm_helpers.views import charts
 
-QUALITY_FIELDS = ["race_ethnicity", "gender", "zip", "referral_date", "birth_date"]
+MAX_CHARTED_GROUPS = 12  # a breakdown with more groups (e.g. ZIP codes) is a table, not a chart
 
 
 def equity_metric(p: Packet) -> str:
@@ -63,18 +66,24 @@ def equity(p: Packet) -> Block:
         return Block("equity", "".join(parts))
     for did, dim in p.program.dimensions.items():
         frame = equity_frame(p, mid, did)
-        if frame.empty or frame["group"].nunique() > 12:
-            continue  # many-valued dimensions (e.g. ZIP) are in the appendix, not charted
-        parts.append(
-            chart_html(
-                charts.equity_chart(
-                    frame,
-                    title=f"{m.label} by {dim.label.lower()}",
-                    fmt=text.kind_of(m.format, m.kind),
-                    unit=text.axis_title(m),
+        if frame.empty:
+            continue
+        many = frame["group"].nunique() > MAX_CHARTED_GROUPS
+        if many:  # e.g. ZIP codes: a table, largest groups first, suppressed ones last
+            frame = frame.sort_values(
+                ["suppressed", "denominator", "group"], ascending=[True, False, True]
+            )
+        else:
+            parts.append(
+                chart_html(
+                    charts.equity_chart(
+                        frame,
+                        title=f"{m.label} by {text.lower_first(dim.label)}",
+                        fmt=text.kind_of(m.format, m.kind),
+                        unit=text.axis_title(m),
+                    )
                 )
             )
-        )
         rows = []
         for r in frame.itertuples(index=False):
             sup = bool(r.suppressed)
@@ -89,13 +98,21 @@ def equity(p: Packet) -> Block:
             )
             flag = '<span class="acm-flag">disparity</span>' if r.flag_disparity else ""
             cls = ' class="acm-suppressed"' if sup else ""
+            if many and not r.is_reference and not sup:  # no reference group: vs all others
+                ref = text.signed(r.diff_vs_others, m.format, m.unit)
             rows.append([esc(r.group), f"<span{cls}>{esc(val)}</span>", esc(n), esc(ref), flag])
         parts.append(
             html_table(
                 rows,
-                ["Group", "Value", "Cases", "vs reference", "Flag"],
+                [
+                    dim.label,
+                    "Value",
+                    "Cases",
+                    "vs all others" if many and not dim.reference_group else "vs reference",
+                    "Flag",
+                ],
                 num={1, 2, 3},
-                caption=f"{m.label} by {dim.label.lower()}, {when}",
+                caption=f"{m.label} by {text.lower_first(dim.label)}, {when}",
             )
         )
     flagged = p.equity[p.equity["flag_disparity"].astype(bool)]
@@ -105,17 +122,29 @@ def equity(p: Packet) -> Block:
             "<p>No disparity was flagged: no group's gap is both large enough and based on enough cases.</p>"
         )
     else:
-        parts.append(
-            "<ul>"
-            + "".join(f"<li>{esc(t)}</li>" for t in flagged["disparity_reason"].drop_duplicates())
-            + "</ul>"
-        )
-    parts += _disproportionality(p, mid)
+        when_q = quarter_name(p.equity_period)
+        said = [
+            disp.disparity_sentence(r, p.program, when_q)
+            for r in flagged.itertuples(index=False)
+            if r.metric_id in p.program.metrics and r.dimension in p.program.dimensions
+        ]
+        parts.append("<ul>" + "".join(f"<li>{esc(t)}</li>" for t in dict.fromkeys(said)) + "</ul>")
+    parts += _disproportionality(p, share_metric(p, mid))
     return Block("equity", "".join(parts))
+
+
+def share_metric(p: Packet, fallback: str) -> str:
+    """The metric whose groups' shares are set against the population: the first count metric
+    (clients served). Why: the engine tests disproportionality for count metrics only, so the
+    section's sentence about the test is true only for the metric it was run on."""
+    counts = [mid for mid in p.key_metrics() if p.program.metric(mid).kind == "count"]
+    return counts[0] if counts else fallback
 
 
 def _disproportionality(p: Packet, mid: str) -> list[str]:
     parts = []
+    m = p.program.metric(mid)
+    served = m.numerator_label or text.lower_first(m.label)
     for did, dim in p.program.dimensions.items():
         if not dim.reference_shares:
             continue
@@ -136,12 +165,14 @@ def _disproportionality(p: Packet, mid: str) -> list[str]:
                 "flagged": rows["flag_disproportionality"].astype(bool),
             }
         )
-        parts.append(f"<h3>Who is served, against the population ({esc(dim.label.lower())})</h3>")
+        parts.append(
+            f"<h3>Who is served, against the population ({esc(text.lower_first(dim.label))})</h3>"
+        )
         parts.append(
             chart_html(
                 charts.disproportionality_chart(
                     frame,
-                    title=f"Share of people served vs {dim.reference_source or 'reference population'}",
+                    title=f"Share of {served} vs {dim.reference_source or 'reference population'}",
                 )
             )
         )
@@ -152,16 +183,22 @@ def _disproportionality(p: Packet, mid: str) -> list[str]:
             parts.append(
                 "<ul>" + "".join(f"<li>{esc(t)}</li>" for t in reasons.drop_duplicates()) + "</ul>"
             )
+        elif m.kind == "count":
+            parts.append(
+                f"<p>No group's share of {esc(served)} differs from its population share by more "
+                "than the flag rule (ratio outside 0.8–1.25 and unlikely to be chance).</p>"
+            )
         else:
             parts.append(
-                "<p>No group's share differs from its population share by more than the "
-                "flag rule (ratio outside 0.8–1.25 and unlikely to be chance).</p>"
+                f"<p>The shares of {esc(served)} are shown against the population without a test "
+                "(the test is run on counts of people served).</p>"
             )
     return parts
 
 
 def quality_sentences(p: Packet) -> list[str]:
-    """This month's submission in sentences, and fields whose completeness fell over the year."""
+    """This month's submission in sentences: rows received, loaded and set aside, and whether
+    it was on time (the problems themselves are ranked by :func:`quality_problems`)."""
     q = p.quality
     now = q[q["period"] == p.period] if not q.empty else q
     if now.empty:
@@ -169,53 +206,78 @@ def quality_sentences(p: Packet) -> list[str]:
             f"No data-quality report for {month_name(p.period)}: no submission was loaded for this month."
         ]
     s = store_quality.summarize(now)
+    total, loaded, aside = s["rows_total"], s["rows_accepted"], s["rows_rejected"]
     out = [
-        f"{text.plural(s['rows_total'], 'row')} received for {month_name(p.period)}; "
-        f"{text.count(s['rows_accepted'])} loaded and {text.count(s['rows_rejected'])} set aside "
+        f"{text.plural(total, 'row')} received for "
+        f"{month_name(p.period)}; {text.count(loaded)} loaded and {text.count(aside)} set aside "
         "for correction."
     ]
-    if pd.notna(s["days_late"]):
-        out.append(
-            "The submission arrived on time."
-            if s["days_late"] <= 0
-            else f"The submission arrived {text.plural(s['days_late'], 'day')} after it was due."
-        )
-    out += [f"Most frequent problem: {t}." for t in s["top_problems"][:3]]
-    comp = completeness_frame(p)
-    for field, g in comp.groupby("field"):
-        g = g.sort_values("period")
-        if len(g) >= 2 and g["completeness"].iloc[0] - g["completeness"].iloc[-1] >= 0.05:
-            out.append(
-                f"{text.field_label(field)} is filled in less often: {text.value(g['completeness'].iloc[0], 'percent')} in "
-                f"{month_name(g['period'].iloc[0])}, {text.value(g['completeness'].iloc[-1], 'percent')} now."
-            )
+    if pd.notna(s["days_late"]) and s["days_late"] <= p.program.quality.late_days:
+        out.append("The submission arrived on time.")
     return out
 
 
-def completeness_frame(p: Packet) -> pd.DataFrame:
-    """Completeness of the equity and outcome fields per month over the trend window."""
+def quality_problems(p: Packet) -> pd.DataFrame:
+    """This month's data-quality problems, worst first (:func:`quality_rank.rank_problems`)."""
     q = p.quality
     if q.empty:
-        return pd.DataFrame(columns=["period", "field", "completeness"])
-    first = shift_period(p.period, -(TREND_MONTHS - 1))
-    rows = q[
-        (q["check"] == "completeness") & q["field"].isin(QUALITY_FIELDS) & (q["period"] >= first)
-    ]
-    out = rows.rename(columns={"value": "completeness"})[["period", "field", "completeness"]]
-    return out.dropna().reset_index(drop=True)
+        return pd.DataFrame(columns=quality_rank.PROBLEM_COLUMNS)
+    return quality_rank.rank_problems(q, p.program, p.period)
+
+
+def completeness_frame(p: Packet) -> pd.DataFrame:
+    """Completeness of the program's chosen required fields per month (the canonical ids and
+    dates, always filled in, are left out of the chart), labelled."""
+    trend = quality_rank.completeness_trend(p.quality, p.program, p.period)
+    trend = trend[~trend["field"].isin(REQUIRED_COLUMNS)]
+    return pd.DataFrame(
+        {
+            "period": trend["period"],
+            "field": trend["label"],
+            "completeness": trend["completeness"],
+        }
+    )
 
 
 def quality(p: Packet) -> Block:
-    """Data quality: this month's submission and the completeness trend of key fields."""
+    """Data quality: the submission, its problems ranked worst first (required fields only,
+    with thresholds from the program file), and the completeness trend of those fields."""
+    rules = p.program.quality
     items = "".join(f"<li>{esc(s)}</li>" for s in quality_sentences(p))
     parts = [f"<h2>Data quality, {esc(month_name(p.period))}</h2><ul>{items}</ul>"]
+    problems = quality_problems(p)
+    if problems.empty:
+        if not p.quality.empty:
+            parts.append(
+                "<p>No problem: every required field is filled in for at least "
+                f"{esc(text.value(rules.completeness_min, 'percent'))} of records and none fell "
+                f"by {esc(text.gap(rules.decline_points, 'percent'))} or more.</p>"
+            )
+    else:
+        parts.append(
+            "<h3>Problems, worst first</h3>"
+            + '<ol class="acm-quality-problems">'
+            + "".join(f"<li>{esc(t)}</li>" for t in problems["text"])
+            + "</ol>"
+        )
+    fields = ", ".join(
+        quality_rank.field_label(f, p.program)
+        for f in quality_rank.required_fields(p.program)
+        if f not in REQUIRED_COLUMNS
+    )
+    parts.append(
+        f'<p class="acm-note">Completeness is judged over the required fields ({esc(fields)}, '
+        "and the ids and enrollment date); a field is a problem below "
+        f"{esc(text.value(rules.completeness_min, 'percent'))}, or when it fell by "
+        f"{esc(text.gap(rules.decline_points, 'percent'))} or more against {rules.trend_months} "
+        "months earlier.</p>"
+    )
     comp = completeness_frame(p)
     if not comp.empty:
         parts.append(
             chart_html(
                 charts.completeness_chart(
-                    comp.assign(field=comp["field"].map(text.field_label)),
-                    title="Share of records with each field filled in",
+                    comp, title="Share of records with each required field filled in"
                 )
             )
         )

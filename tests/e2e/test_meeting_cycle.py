@@ -67,7 +67,7 @@ def test_packet_agenda_carries_items_forward_until_closed(demo_store, program_pa
         return agenda_text(out.html.read_text())
 
     january = packet("2026-01")  # discussed on 2026-02-15, the meeting after 2026-01-15
-    assert "Agenda: meeting of 15 February 2026" in january
+    assert "Meeting brief: meeting of 15 February 2026" in january
     assert "last meeting 15 January 2026" in january
     assert "harbor-001 Call back every referral within 3 days" in january
     assert "harbor-002 Write up the housing navigation pilot" in january

@@ -141,3 +141,18 @@ def test_tiles_show_value_target_rank_and_suppressed(program):
         len(re.findall(r'class="acm-tile[" ]', html)) == 5
     )  # the key metrics (cost per exit is not a key metric)
     assert '<span class="value acm-suppressed">suppressed</span>' in html
+
+
+def test_what_changed_adds_the_last_meetings_month_to_each_sentence(program):
+    """One "What changed" section: since last month, and since the month the last meeting
+    discussed (August here), when that is earlier."""
+    values = _values(program)
+    august = values[values["period"] == "2026-09"].assign(period="2026-08", value=0.70)
+    p = _P(program, pd.concat([values, august], ignore_index=True))
+    first = dashboard.change_sentences(p, since="2026-08")[0]
+    assert first == (
+        "Exits to permanent housing rose from 50% in September 2026 to 60% in October 2026 "
+        "(better; the change is statistically significant); 70% in August 2026, the last "
+        "meeting's month (worse now)."
+    )
+    assert dashboard.change_sentences(p)[0].endswith("statistically significant).")

@@ -493,14 +493,14 @@ def test_a_cell_the_old_suppression_showed_is_now_hidden(program):
     ],
 )
 def test_gap_change_rule(before, after, verdict):
-    from acm_helpers.meetings.deepdive_trends import GAP_CHANGE_WORDS, gap_change
+    from acm_helpers.meetings.disparities import GAP_CHANGE_WORDS, gap_change
 
     assert gap_change(*before, *after) == verdict
     assert verdict in GAP_CHANGE_WORDS
 
 
 def test_gap_change_interval_is_mover_by_hand():
-    from acm_helpers.meetings.deepdive_trends import gap_change_interval, gap_size_change
+    from acm_helpers.meetings.disparities import gap_change_interval, gap_size_change
 
     d, low, high = gap_change_interval(-0.30, -0.40, -0.20, -0.10, -0.15, -0.05)
     # D = 0.2; low = 0.2 - sqrt(0.05^2 + 0.1^2); high = 0.2 + sqrt(0.05^2 + 0.1^2)

@@ -225,7 +225,7 @@ def test_a_provider_view_never_prints_a_small_numerator():
 # -- the demo: no count of 1..10 in a provider packet ----------------------------------------------
 SECTIONS = (
     "header",
-    "agenda",
+    "brief",
     "tiles",
     "what_changed",
     "trends",

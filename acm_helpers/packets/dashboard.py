@@ -21,6 +21,7 @@ import pandas as pd
 
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_name, month_range, shift_period
+from acm_helpers.packets.definition_notice import definition_notice
 from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook calls through here
     QUALITY_FIELDS,
     completeness_frame,
@@ -320,7 +321,9 @@ def definitions(p: Packet) -> Block:
         rows.append([esc(m.label), esc(m.definition), esc(str(math))])
     return Block(
         "definitions",
-        "<h2>Definitions</h2>" + html_table(rows, ["Metric", "Definition", "This month"]),
+        "<h2>Definitions</h2>"
+        + definition_notice(p)
+        + html_table(rows, ["Metric", "Definition", "This month"]),
     )
 
 

@@ -41,9 +41,10 @@ test-fast: setup ## the unit tier only: no subprocess, kernel, browser or server
 test-integration: setup ## subprocesses, kernels and the acm command, no browser (tests/integration)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
 
-lint: setup ## ruff check, format check, and the import-direction contracts (lint-imports)
+lint: setup ## ruff check, format check, notebooks without outputs, import contracts (the pre-commit hooks, run offline)
 	$(BIN)/ruff check acm_helpers tests benchmarks
 	$(BIN)/ruff format --check acm_helpers tests benchmarks
+	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb
 	$(BIN)/lint-imports
 
 format: setup ## ruff format and fix
@@ -51,7 +52,7 @@ format: setup ## ruff format and fix
 	$(BIN)/ruff check --fix acm_helpers tests benchmarks
 
 strip-notebooks: setup ## remove outputs from the notebook templates before committing
-	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb
+	$(BIN)/nbstripout --keep-id notebooks/*.ipynb
 
 serve: setup ## start the Voila dashboard for staff on http://127.0.0.1:8866
 	$(ACM) serve
@@ -60,7 +61,7 @@ bench: setup ## run every benchmark in benchmarks/ and print ratios
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 lock: setup ## refresh constraints.txt from the current environment
-	$(BIN)/python -m pip freeze --exclude-editable | grep -v acm-workbench > constraints.txt.new && mv constraints.txt.new constraints.txt
+	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -E "^(acm-workbench|pip)==" > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean: ## remove generated data and outputs (keeps .venv)
 	rm -rf data outputs/20* demo

@@ -43,17 +43,38 @@ def open_program(program: Path | None, data_dir: Path | None):
     return open_store(program, data_dir)
 
 
+def version_text() -> str:
+    """The package version and the metrics engine's method hash (what a number was computed
+    with: the same program file and data give the same numbers under the same method)."""
+    from acm_helpers import __version__
+    from acm_helpers.metrics.definitions import method_hash
+
+    return f"acm-workbench {__version__} (method {method_hash()})"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the package version and the method hash, and exit.",
+    ),
+) -> None:
     """ACM Workbench command line."""
 
 
 @app.command()
 def version() -> None:
-    """Print the package version."""
-    from acm_helpers import __version__
-
-    typer.echo(__version__)
+    """Print the package version and the method hash (as `acm --version`)."""
+    typer.echo(version_text())
 
 
 @app.command()
@@ -584,6 +605,58 @@ def run_cmd(
             err=True,
         )
     if m.failures:
+        raise typer.Exit(1)
+
+
+@app.command("send")
+def send_cmd(
+    period: str = typer.Option(..., "--period", help="Month whose packets to send, YYYY-MM."),
+    providers: str | None = typer.Option(
+        None, "--providers", help="Comma-separated provider ids (default: all)."
+    ),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Show the messages; send nothing (no login needed)."
+    ),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+    out: Path = typer.Option(Path("outputs"), "--out", help="The run's folder: <out>/<period>/."),
+) -> None:
+    """Email each provider its packet (PDF, and XLSX where configured), once, if it passed.
+
+    Recipients and the mail server come from the program file (`recipients`, `delivery:`), the
+    login from the environment (ACM_SMTP_USER, ACM_SMTP_PASSWORD by default). Exit 1 when a
+    packet was refused."""
+    from acm_helpers.delivery import send
+    from acm_helpers.store.store import find_program
+
+    try:
+        _, project = find_program(program)
+        prog, store = open_program(program, data_dir)
+        result = send.send_period(
+            prog,
+            store,
+            period,
+            Path(out).resolve() / period,
+            providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
+            dry_run=dry_run,
+            base=project,
+            echo=typer.echo,
+        )
+    except AcmError as exc:
+        fail(exc)
+    if dry_run:
+        for o in result.outgoing:
+            typer.echo(f"== would send {o.provider_id}\n{send.describe(o)}\n")
+    for n in result.already:
+        typer.echo(f"unchanged {n.provider_id}: {n.reason}")
+    for n in result.refused:
+        typer.secho(f"NOT SENT {n.provider_id}: {n.reason}", fg=typer.colors.RED, err=True)
+    verb = "to send (dry run)" if dry_run else "sent"
+    typer.echo(
+        f"{period}: {len(result.outgoing)} {verb}, {len(result.already)} already sent, "
+        f"{len(result.refused)} not sent."
+    )
+    if result.refused:
         raise typer.Exit(1)
 
 

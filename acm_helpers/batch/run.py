@@ -398,12 +398,14 @@ def run_period(
         pool: an existing ``concurrent.futures`` executor (e.g. a Dask client's).
     """
     from acm_helpers.metrics import engine as metrics
+    from acm_helpers.metrics.definitions import record_definitions
     from acm_helpers.store.store import Store, resolve_paths
 
     program_path, program, store_dir = resolve_paths(program_path, data_dir)
     period = program.check_period(period)
     store = Store(store_dir)
     metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
+    record_definitions(program, store, period)  # a changed definition is dated by this month
     jobs = plan_period(
         program,
         period,

@@ -226,7 +226,11 @@ def run_job(
                 _discard(final, job.stem)
                 return entry
         final.mkdir(parents=True, exist_ok=True)
+        from acm_helpers.store.store import sha256_file
+
         for kind, path in files.items():
+            # the hash of what the audit passed: `acm send` sends only these very files
+            entry.setdefault("sha256", {})[kind] = sha256_file(path)
             os.replace(path, final / path.name)
             entry["files"][kind] = f"{job.key}/{path.name}"
         entry["status"] = "ok"

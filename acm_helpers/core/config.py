@@ -19,6 +19,12 @@ from acm_helpers.core.errors import ConfigError, UnknownIdError
 from acm_helpers.core.schema import EPISODE_COLUMNS
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
+# An email address as written in the program file (``recipients``, ``from_address``): one
+# address, no display name; checked for shape only (whether it exists is the mail server's call).
+EmailAddress = Annotated[
+    str, Field(pattern=r"^[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+$", max_length=254)
+]
+EnvName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")]
 
 
 class Frozen(BaseModel):
@@ -41,6 +47,9 @@ class Provider(Frozen):
     # never guesses a code page or a decimal separator (issue 13), it reads what is declared.
     encoding: str | None = None  # e.g. latin-1, cp1252, utf-16-le
     decimal: Literal[".", ","] | None = None  # "28220,76" is 28220.76 only when this says ","
+    # Who receives the monthly packet by email (`acm send`); none: the packet is not sent.
+    recipients: list[EmailAddress] = Field(default_factory=list)
+    attach_xlsx: bool | None = None  # None: the program's delivery.attach_xlsx
 
     @field_validator("encoding")
     @classmethod
@@ -229,6 +238,30 @@ class QualitySettings(Frozen):
     late_days: int = Field(0, ge=0)  # a file more days than this past its due date is late
 
 
+class Delivery(Frozen):
+    """How `acm send` emails packets (``delivery:`` in the program file).
+
+    The mail server, the sender and what is attached; never the login. Why not the credentials:
+    a program file is committed and shared; the user name and password are read from the
+    environment variables named here when a message is actually sent (`acm send --dry-run`
+    needs none). The connection is always encrypted before the login: ``starttls`` (port 587,
+    the submission port) or ``ssl`` (implicit TLS, port 465), with the server's certificate
+    verified against the system's authorities or ``ca_file`` (an agency relay's own CA).
+    """
+
+    host: str
+    port: int = Field(587, ge=1, le=65535)
+    security: Literal["starttls", "ssl"] = "starttls"
+    ca_file: str | None = None  # PEM bundle trusted instead of the system's (relative: project)
+    from_address: EmailAddress
+    from_name: str = ""
+    reply_to: EmailAddress | None = None
+    attach_xlsx: bool = True  # providers may override with their own attach_xlsx
+    username_env: EnvName = "ACM_SMTP_USER"
+    password_env: EnvName = "ACM_SMTP_PASSWORD"
+    timeout_s: float = Field(60.0, gt=0)
+
+
 class OutcomeColumn(Frozen):
     """A program-specific column accepted by intake (e.g. ``subsequent_involvement_12m``)."""
 
@@ -258,6 +291,7 @@ class Program(Frozen):
     meetings: Meetings = Meetings()
     intake: IntakeSettings = IntakeSettings()
     quality: QualitySettings = QualitySettings()
+    delivery: Delivery | None = None  # `acm send`: the mail server (absent: packets are not sent)
     outcomes: dict[Identifier, OutcomeColumn] = Field(default_factory=dict)
     codes: dict[str, list[str]] = Field(default_factory=dict)
     destinations: dict[

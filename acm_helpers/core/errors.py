@@ -56,6 +56,10 @@ class ActionError(AcmError):
     """A meeting or action item cannot be recorded (unknown provider, metric or item, bad file)."""
 
 
+class DeliveryError(AcmError):
+    """Packets cannot be emailed: no manifest, no mail settings or login, the server refuses."""
+
+
 class NotebookFailed(RunError):
     """A cell of a packet notebook raised. Carries the cell so the manifest can name it."""
 

@@ -25,6 +25,7 @@ from acm_helpers.core.calendar import month_name, month_range, shift_period
 from acm_helpers.meetings import tiles as tiles_mod
 from acm_helpers.meetings.tiles import arrow_of, flags_of
 from acm_helpers.packets.brief import brief  # noqa: F401 - the notebook's first section
+from acm_helpers.packets.definition_notice import definition_notice
 from acm_helpers.packets.detail import (  # noqa: F401 - sections the notebook calls through here
     completeness_frame,
     equity,
@@ -388,7 +389,9 @@ def definitions(p: Packet) -> Block:
         rows.append([esc(m.label), esc(m.definition), esc(str(math))])
     return Block(
         "definitions",
-        "<h2>Definitions</h2>" + html_table(rows, ["Metric", "Definition", "This month"]),
+        "<h2>Definitions</h2>"
+        + definition_notice(p)
+        + html_table(rows, ["Metric", "Definition", "This month"]),
     )
 
 

@@ -82,3 +82,60 @@ def test_package_data_covers_the_notebooks_and_the_demo_program_files():
         assert files and files == shipped, folder
     assert not (ROOT / "acm_helpers" / "notebooks").exists()  # one copy in git: notebooks/
     assert not (ROOT / "acm_helpers" / "parameters").exists()
+
+
+def _pins() -> dict[str, str]:
+    return {
+        line.split("==")[0].lower().replace("_", "-"): line.split("==")[1]
+        for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines()
+        if "==" in line
+    }
+
+
+def test_pre_commit_runs_ruff_nbstripout_and_import_linter_at_the_pinned_versions():
+    config = yaml.safe_load((ROOT / ".pre-commit-config.yaml").read_text(encoding="utf-8"))
+    hooks = {h["id"]: (repo, h) for repo in config["repos"] for h in repo["hooks"]}
+    assert {"ruff", "ruff-format", "nbstripout", "lint-imports"} <= set(hooks)
+    pins = _pins()
+    assert hooks["ruff"][0]["rev"] == f"v{pins['ruff']}"
+    assert hooks["nbstripout"][0]["rev"] == pins["nbstripout"]
+    repo, imports = hooks["lint-imports"]
+    assert repo["repo"] == "local" and imports["entry"] == "lint-imports"
+    assert imports["language"] == "system" and imports["pass_filenames"] is False
+
+
+def test_make_lint_runs_the_same_checks_from_the_virtualenv():
+    """pre-commit downloads its hook repositories; `make lint` must work offline, so it runs
+    the tools installed by the dev extra."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    recipe = makefile.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    for command in (
+        "$(BIN)/ruff check",
+        "$(BIN)/ruff format --check",
+        "$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb",
+        "$(BIN)/lint-imports",
+    ):
+        assert command in recipe, command
+
+
+def test_notebook_templates_are_committed_without_outputs():
+    import json
+
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        code = [c for c in cells if c["cell_type"] == "code"]
+        assert code and all(not c["outputs"] and c["execution_count"] is None for c in code), path
+
+
+def test_acm_version_prints_the_package_version_and_the_method_hash():
+    from typer.testing import CliRunner
+
+    from acm_helpers import __version__
+    from acm_helpers.cli import app
+    from acm_helpers.metrics.definitions import method_hash
+
+    for args in (["--version"], ["version"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == f"acm-workbench {__version__} (method {method_hash()})"
+    assert __version__ == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]

@@ -1,0 +1,1 @@
+"""Packets delivered: `acm send` emails each provider its month's packet (:mod:`.send`)."""

@@ -91,6 +91,7 @@ if authenticator in ("shared-password", "dummy"):
         c.DummyAuthenticator.password = password
     else:
         c.SharedPasswordAuthenticator.user_password = password
+c.JupyterHub.template_paths = [str(HERE / "templates")]  # the "dashboard is opening" page
 c.JupyterHub.template_vars = {
     "announcement_login": env(
         "ACM_HUB_LOGIN_NOTE", "ACM Workbench staff dashboard: sign in to open it."

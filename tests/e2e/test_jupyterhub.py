@@ -15,6 +15,7 @@ Screenshots go to ``$ACM_SCREENSHOT_DIR`` (default: pytest's tmp dir).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -220,16 +221,17 @@ def _sent_to_login(chain) -> str:
     return urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["next"][0]
 
 
-def test_login_then_dashboard_with_charts(hub, browser, shots):
+def test_login_then_dashboard_with_charts(hub, browser, shots, program):
     dashboard = "/user/alice/"
+    link = dashboard + "?provider=harbor"  # a link a colleague sent: it must survive the login
     # 1. No login, no server yet: the hub sends the visitor to its login page.
-    chain = _walk(hub.url + dashboard)
+    chain = _walk(hub.url + link)
     assert chain[0][0] == 302
-    assert _sent_to_login(chain) == "/hub" + dashboard  # back to alice's dashboard after login
+    assert _sent_to_login(chain) == "/hub" + link  # back to that view after logging in
 
     context = _context(browser)
     page = context.new_page()
-    page.goto(hub.url + dashboard)
+    page.goto(hub.url + link)
     assert _path(page.url) == "/hub/login"
     page.screenshot(path=shots / "hub-login.png")
 
@@ -240,11 +242,18 @@ def test_login_then_dashboard_with_charts(hub, browser, shots):
 
     # 3. The right one: the hub starts alice's dashboard and she lands on it, charts drawn.
     _log_in(page, "alice", PASSWORD)
+    page.wait_for_url(re.compile(r"/hub/spawn-pending/alice|:\d+/user/alice/"))
+    if "/hub/spawn-pending/" in page.url:  # what staff see while their dashboard starts
+        assert page.get_by_text("Opening your ACM dashboard").count() == 1
+        page.screenshot(path=shots / "hub-starting.png")
     page.wait_for_selector(DRAWN, timeout=WAIT_MS)
     assert _path(page.url) == dashboard
     assert page.locator(".acm-explorer").count() == 1
     assert page.locator(DRAWN).count() > 0
     page.wait_for_selector(".acm-explorer.acm-idle", timeout=WAIT_MS)
+    shown = page.eval_on_selector(".acm-provider select", "s => s.options[s.selectedIndex].text")
+    # the linked view, not the default one (widget labels use no-break spaces)
+    assert shown.replace("\xa0", " ") == program.provider("harbor").name
     page.screenshot(path=shots / "hub-dashboard.png", full_page=True)
     assert context.blocked == []  # the hub's pages and the dashboard load nothing from outside
     context.close()

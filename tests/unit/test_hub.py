@@ -125,6 +125,7 @@ def test_deploy_config_binds_this_machine_and_starts_the_dashboard(
     assert c.SharedPasswordAuthenticator.user_password == "long-enough-password"
     assert c.Authenticator.allowed_users == {"alice", "bob"}
     assert c.JupyterHub.spawner_class == "simple"
+    assert (Path(c.JupyterHub.template_paths[0]) / "spawn_pending.html").exists()
     assert c.JupyterHub.db_url == f"sqlite:///{tmp_path / 'state' / 'jupyterhub.sqlite'}"
     args = c.Spawner.args
     assert args[:2] == ["serve", "--jupyterhub"]

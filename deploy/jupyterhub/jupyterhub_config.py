@@ -159,4 +159,16 @@ c.Spawner.default_url = "/"  # the dashboard is the server's only page
 # A link to a user's dashboard (/user/<name>/?provider=...) starts it when it is not running
 # instead of stopping at JupyterHub's "server not running, start it?" page.
 c.JupyterHub.implicit_spawn_seconds = 1
+
+# Memory: each logged-in user's server holds ACM_HUB_POOL_SIZE preheated kernels plus one kernel
+# per open page. With many staff, stop idle dashboards with jupyterhub-idle-culler
+# (pip install jupyterhub-idle-culler; it reads the activity the hub records from the proxy):
+# c.JupyterHub.services = [
+#     {"name": "idle-culler", "command": [sys.executable, "-m", "jupyterhub_idle_culler",
+#                                         "--timeout=1800"]}
+# ]
+# c.JupyterHub.load_roles = [
+#     {"name": "idle-culler", "services": ["idle-culler"],
+#      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}
+# ]
 c.Spawner.start_timeout = c.Spawner.http_timeout = int(env("ACM_HUB_START_TIMEOUT", "300"))

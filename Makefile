@@ -7,7 +7,7 @@ PERIOD ?= 2026-10
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test test-fast test-integration lint format strip-notebooks serve bench lock clean
+.PHONY: help setup system-deps demo test test-fast test-integration lint format strip-notebooks serve hub bench lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -22,11 +22,14 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 
 setup: $(VENV)/.installed ## create .venv and install the package with its dependencies
 
-system-deps: ## install Debian's chromium and poppler-utils when missing (browser tests, PDF checks)
-	@if [ ! -x /usr/bin/chromium ] || ! command -v pdftoppm >/dev/null; then \
+system-deps: ## install Debian's chromium and poppler-utils when missing (browser tests, PDF checks), and JupyterHub's proxy (npm)
+	@if [ ! -x /usr/bin/chromium ] || ! command -v pdftoppm >/dev/null || ! command -v npm >/dev/null; then \
 	  if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils >/dev/null; \
-	  else echo "Install Debian packages chromium and poppler-utils (sudo apt-get install chromium poppler-utils)"; fi; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium poppler-utils $$(command -v npm >/dev/null || echo nodejs npm) >/dev/null; \
+	  else echo "Install Debian packages chromium, poppler-utils, nodejs and npm (sudo apt-get install chromium poppler-utils nodejs npm)"; fi; \
+	fi
+	@if [ ! -x deploy/jupyterhub/node_modules/.bin/configurable-http-proxy ]; then \
+	  cd deploy/jupyterhub && npm ci --no-audit --no-fund --loglevel=error; \
 	fi
 
 demo: setup system-deps ## generate the demo program, load it, and build this month's packets
@@ -56,6 +59,9 @@ strip-notebooks: setup ## remove outputs from the notebook templates before comm
 
 serve: setup ## start the Voila dashboard for staff on http://127.0.0.1:8866
 	$(ACM) serve
+
+hub: setup system-deps ## the dashboard for staff behind JupyterHub's login on http://127.0.0.1:8000 (deploy/jupyterhub/)
+	$(BIN)/jupyterhub -f deploy/jupyterhub/jupyterhub_config.py
 
 bench: setup ## run every benchmark in benchmarks/ and print ratios
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -97,6 +97,12 @@ def serve(
         help="Keep kernels that have already loaded the data (faster first chart).",
     ),
     pool_size: int = typer.Option(1, "--pool-size", help="Number of preheated kernels."),
+    jupyterhub: bool = typer.Option(
+        False,
+        "--jupyterhub",
+        help="Run as a user's JupyterHub server: the hub's login instead of a token, address "
+        "and URL prefix from the hub (deploy/jupyterhub/jupyterhub_config.py starts this).",
+    ),
 ) -> None:
     """Start the staff dashboard (Voila) on the explorer notebook (notebooks/05_explorer.ipynb)."""
     from acm_helpers.explorer.serve import ServeSettings, check_inputs
@@ -113,6 +119,10 @@ def serve(
             preheat=preheat,
             pool_size=pool_size,
         )
+        if jupyterhub:  # the hub's address and login; the inputs are checked in serve()
+            from acm_helpers.explorer.hub import serve_behind_hub
+
+            return serve_behind_hub(settings)
         check_inputs(settings)
         typer.echo(f"ACM explorer: http://{host}:{port}/" + (f"?token={token}" if token else ""))
         run_server(settings)

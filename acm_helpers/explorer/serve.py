@@ -191,17 +191,22 @@ def check_inputs(settings: ServeSettings) -> None:
             )
 
 
-def serve(settings: ServeSettings) -> None:
+def serve(settings: ServeSettings, extra_config=None) -> None:
     """Run Voilà on the explorer notebook until interrupted (Ctrl-C or SIGTERM).
 
     Runs in this process, so the config above (including the timeout function) applies as is.
+    ``extra_config`` (a traitlets ``Config``) is merged on top: behind JupyterHub,
+    :func:`acm_helpers.explorer.hub.hub_config`.
     """
     check_inputs(settings)
     notebook = settings.notebook or find_notebook()
     os.environ.update(kernel_env(settings))
     from voila.app import Voila
 
-    app = Voila(config=voila_config(settings))
+    config = voila_config(settings)
+    if extra_config is not None:
+        config.merge(extra_config)
+    app = Voila(config=config)
     app.initialize(argv=[str(notebook)])
     app.start()
 

@@ -33,7 +33,7 @@ from acm_helpers.core.errors import AcmError, StoreError, UnknownIdError
 from acm_helpers.explorer import data as explorer
 from acm_helpers.explorer.chartboard import ChartBoard
 from acm_helpers.explorer.data import ALL, ExplorerData, Selection
-from acm_helpers.metrics.flags import SIGNAL_LEADS
+from acm_helpers.metrics.spc import SIGNAL_LEADS
 from acm_helpers.views import charts, spc_icons
 
 CHART_WIDTH = 470

@@ -87,6 +87,9 @@ def serve(
     page_timeout: int = typer.Option(
         60, "--page-timeout", help="Seconds after its page closes that a kernel is shut down."
     ),
+    connect_timeout: int = typer.Option(
+        120, "--connect-timeout", help="Seconds a page may take to connect to its kernel."
+    ),
     idle_timeout: int = typer.Option(
         30, "--idle-timeout", help="Minutes an open but unused page keeps its kernel."
     ),
@@ -113,6 +116,7 @@ def serve(
             pool_size=pool_size,
             max_kernels=max_kernels,
             page_timeout=page_timeout,
+            connect_timeout=connect_timeout,
             cull_idle_timeout=idle_timeout * 60,
             cull_interval=cull_interval,
         )

@@ -63,6 +63,8 @@ class ServeSettings:
         cell_timeout: seconds one notebook cell may run before Voilà stops it.
         page_timeout: seconds a kernel whose page is closed (or never connected) may stay
             quiet before it is shut down.
+        connect_timeout: seconds a kernel whose page has not connected yet (still loading,
+            or abandoned while loading) may stay quiet.
         cull_idle_timeout: seconds a kernel whose page is open but unused may stay quiet.
         cull_interval: how often (seconds) both rules are checked.
         max_kernels: pages served at once (one kernel each; the pool comes on top); past it
@@ -79,6 +81,7 @@ class ServeSettings:
     pool_size: int = 1
     cell_timeout: int = 120
     page_timeout: int = 60
+    connect_timeout: int = 120
     cull_idle_timeout: int = 1800
     cull_interval: int = 10
     max_kernels: int = 16
@@ -104,6 +107,7 @@ class ServeSettings:
         timeouts = (
             self.cell_timeout,
             self.page_timeout,
+            self.connect_timeout,
             self.cull_idle_timeout,
             self.cull_interval,
         )
@@ -199,6 +203,7 @@ def voila_config(settings: ServeSettings):
         loading_page_config, loading=loading_texts(settings)
     )
     c.BoundedKernelManager.page_timeout = settings.page_timeout
+    c.BoundedKernelManager.connect_timeout = settings.connect_timeout
     c.MappingKernelManager.cull_idle_timeout = settings.cull_idle_timeout
     c.MappingKernelManager.cull_interval = settings.cull_interval
     c.MappingKernelManager.cull_connected = True  # a tab left open for hours still frees its kernel

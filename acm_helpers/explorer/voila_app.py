@@ -7,7 +7,7 @@ settings (voila 0.5, pinned in constraints.txt):
   running when the tab closes (its ``beforeunload`` call is not sent when a browser is killed
   or a laptop lid is shut). :class:`BoundedKernelManager` culls a kernel that has no page
   connected once it has been quiet for ``page_timeout`` seconds (a page that is open but idle
-  gets the longer ``cull_idle_timeout``). Pooled kernels are never culled (Voilà's rule).
+  gets the longer ``cull_idle_timeout``; a page still loading gets ``connect_timeout``). Pooled kernels are never culled (Voilà's rule).
 - **Preheating never starves a visitor.** Voilà hands the next visitor the first pooled kernel
   even while it is still loading data (on a busy machine a minute). :class:`GuardedVoilaHandler`
   uses a pooled kernel only when it is ready (it has reached the cell that waits for the
@@ -64,9 +64,22 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         "(closed tab, or a page that never connected).",
     )
 
+    connect_timeout = Integer(
+        120,
+        config=True,
+        help="Seconds a page kernel that never had a page connected may stay quiet: the "
+        "browser may still be loading the page's JavaScript on a busy machine.",
+    )
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._disconnected_at: dict[str, object] = {}
+        self._connected_once: set[str] = set()
+
+    def notify_connect(self, kernel_id: str) -> None:
+        """Remember that a page reached this kernel (from then on ``page_timeout`` applies)."""
+        super().notify_connect(kernel_id)
+        self._connected_once.add(kernel_id)
 
     def notify_disconnect(self, kernel_id: str) -> None:
         """Remember when the last page connection closed (the quiet time starts then)."""
@@ -76,6 +89,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
 
     def remove_kernel(self, kernel_id: str):
         self._disconnected_at.pop(kernel_id, None)
+        self._connected_once.discard(kernel_id)
         return super().remove_kernel(kernel_id)
 
     def page_kernel_count(self) -> int:
@@ -86,7 +100,9 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         """Shut a kernel down when it is dead, or quiet past its timeout and not busy.
 
         Quiet means no message since ``max(last activity, last page disconnect)``; the timeout
-        is ``page_timeout`` when no page is connected, else ``cull_idle_timeout``.
+        is ``cull_idle_timeout`` while a page is connected, ``page_timeout`` once its page has
+        gone, and ``connect_timeout`` while no page has connected yet (the page may still be
+        loading).
         """
         kernel = self._kernels.get(kernel_id)
         if kernel is None:
@@ -103,7 +119,12 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         closed = self._disconnected_at.get(kernel_id)
         if not connections and closed is not None and closed > since:
             since = closed
-        limit = self.cull_idle_timeout if connections else self.page_timeout
+        if connections:
+            limit = self.cull_idle_timeout
+        elif kernel_id in self._connected_once:
+            limit = self.page_timeout
+        else:
+            limit = max(self.page_timeout, self.connect_timeout)
         if connections and not self.cull_connected:
             return
         quiet = _utcnow() - since

@@ -175,10 +175,10 @@ def busy_page(pages: int) -> str:
         "<style>body{font-family:sans-serif;color:#1f2933;max-width:34em;margin:12vh auto;"
         "padding:0 1em;line-height:1.5}h1{font-size:1.6em;color:#1f5fa8}</style></head><body>"
         f"<h1>{BUSY_TITLE}</h1>"
-        f"<p>{html.escape(str(pages))} people are using the dashboard right now, which is as many "
-        "as this server takes at once.</p>"
-        "<p><strong>Please retry in a minute.</strong> This page reloads itself; "
-        "nothing you opened is lost.</p></body></html>"
+        "<p>It is serving as many staff as it can at once "
+        f"({html.escape(str(pages))} open pages).</p>"
+        "<p><strong>Please retry in a minute.</strong> This page tries again by itself "
+        "after a minute.</p></body></html>"
     )
 
 

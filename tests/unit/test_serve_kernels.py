@@ -107,7 +107,7 @@ def test_a_visitor_gets_a_ready_pooled_kernel_never_one_still_loading(monkeypatc
 def test_busy_page_is_plain_and_asks_to_retry():
     page = voila_app.busy_page(16)
     assert voila_app.BUSY_TITLE in page and "Please retry in a minute" in page
-    assert "16 people" in page and 'http-equiv="refresh" content="60"' in page
+    assert "(16 open pages)" in page and 'http-equiv="refresh" content="60"' in page
     assert "<script" not in page
 
 

@@ -202,6 +202,9 @@ def voila_config(settings: ServeSettings):
     c.VoilaConfiguration.page_config_hook = functools.partial(
         loading_page_config, loading=loading_texts(settings)
     )
+    # Refill the pool a few seconds after a visitor takes a kernel, not at once: on a 2-core
+    # machine a refilling kernel (start, imports, data) would compete with that visitor's page.
+    c.VoilaKernelManager.fill_delay = 3
     c.BoundedKernelManager.page_timeout = settings.page_timeout
     c.BoundedKernelManager.connect_timeout = settings.connect_timeout
     c.MappingKernelManager.cull_idle_timeout = settings.cull_idle_timeout

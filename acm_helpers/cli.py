@@ -122,6 +122,7 @@ def serve(
         )
         check_inputs(settings)
         typer.echo(f"ACM explorer: http://{host}:{port}/" + (f"?token={token}" if token else ""))
+        sys.stdout.flush()  # the address (with its token) before Voilà's own log lines
         run_server(settings)
     except AcmError as exc:
         fail(exc)

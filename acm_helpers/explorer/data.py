@@ -63,11 +63,15 @@ class ExplorerData:
         v = self.values
         return v[(v["grain"] == MONTH) & (v["dimension"] == "")]
 
-    @cached_property
+    @property
     def groups(self) -> pd.DataFrame:
-        """Rows by group of a dimension, every grain: what the breakdown filters."""
-        v = self.values
-        return v[v["dimension"] != ""]
+        """What the breakdown filters: rows by group of a dimension, every grain.
+
+        This is ``values`` itself, not a copy of its rows with a dimension (nearly all of them:
+        a copy would double a kernel's largest frame). A reader selects
+        ``dimension == <a dimension>``, which leaves out the overall rows (dimension "").
+        """
+        return self.values
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import typer
 
-from acm_helpers.core.errors import AcmError
+from acm_helpers.core.errors import AcmError, ConfigError
 
 app = typer.Typer(
     help="ACM Workbench: intake, metrics, packets and dashboards for Active Contract Management.",
@@ -83,7 +83,12 @@ def serve(
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Address to bind (default: this machine only)."
     ),
-    token: str | None = typer.Option(None, "--token", help="Require ?token=... on the URL."),
+    token: str | None = typer.Option(
+        None, "--token", help="Require ?token=... on the URL (default: a new random token)."
+    ),
+    no_token: bool = typer.Option(
+        False, "--no-token", help="Serve without a token (anyone who can reach the port)."
+    ),
     program: list[Path] = typer.Option(
         [],
         "--program",
@@ -103,12 +108,30 @@ def serve(
         help="Run as a user's JupyterHub server: the hub's login instead of a token, address "
         "and URL prefix from the hub (deploy/jupyterhub/jupyterhub_config.py starts this).",
     ),
+    max_kernels: int = typer.Option(
+        16, "--max-kernels", help="Pages served at once; past it a 'busy, retry' page (0: no cap)."
+    ),
+    page_timeout: int = typer.Option(
+        60, "--page-timeout", help="Seconds after its page closes that a kernel is shut down."
+    ),
+    connect_timeout: int = typer.Option(
+        120, "--connect-timeout", help="Seconds a page may take to connect to its kernel."
+    ),
+    idle_timeout: int = typer.Option(
+        30, "--idle-timeout", help="Minutes an open but unused page keeps its kernel."
+    ),
+    cull_interval: int = typer.Option(
+        10, "--cull-interval", help="Seconds between checks for kernels to shut down."
+    ),
 ) -> None:
     """Start the staff dashboard (Voila) on the explorer notebook (notebooks/05_explorer.ipynb)."""
-    from acm_helpers.explorer.serve import ServeSettings, check_inputs
+    from acm_helpers.explorer.serve import ServeSettings, check_inputs, new_token
     from acm_helpers.explorer.serve import serve as run_server
     from acm_helpers.store.store import find_program
 
+    if token and no_token:
+        fail(ConfigError("Give --token or --no-token, not both."))
+    token = None if no_token else (token or new_token())
     try:
         settings = ServeSettings(
             programs=tuple(find_program(p)[0] for p in program or [None]),
@@ -118,6 +141,11 @@ def serve(
             token=token,
             preheat=preheat,
             pool_size=pool_size,
+            max_kernels=max_kernels,
+            page_timeout=page_timeout,
+            connect_timeout=connect_timeout,
+            cull_idle_timeout=idle_timeout * 60,
+            cull_interval=cull_interval,
         )
         if jupyterhub:  # the hub's address and login; the inputs are checked in serve()
             from acm_helpers.explorer.hub import serve_behind_hub
@@ -125,6 +153,7 @@ def serve(
             return serve_behind_hub(settings)
         check_inputs(settings)
         typer.echo(f"ACM explorer: http://{host}:{port}/" + (f"?token={token}" if token else ""))
+        sys.stdout.flush()  # the address (with its token) before Voilà's own log lines
         run_server(settings)
     except AcmError as exc:
         fail(exc)

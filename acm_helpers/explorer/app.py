@@ -34,7 +34,7 @@ from acm_helpers.explorer import data as explorer
 from acm_helpers.explorer.chartboard import ChartBoard
 from acm_helpers.explorer.data import ALL, ExplorerData, Selection
 from acm_helpers.explorer.page import PageBar, view_query
-from acm_helpers.metrics.flags import SIGNAL_LEADS
+from acm_helpers.metrics.spc import SIGNAL_LEADS
 from acm_helpers.views import charts, spc_icons
 
 CHART_WIDTH = 470

@@ -48,7 +48,9 @@ class ChartBoard:
         if mode == "jupyter":
             import altair as alt
 
-            alt.JupyterChart.enable_offline(True)
+            from acm_helpers.explorer import vega_bundle
+
+            vega_bundle.enable_offline()  # Vega from a file bundled once, not per kernel
             self.chart = alt.JupyterChart(None, embed_options={"renderer": "svg", "actions": False})
             self.notes = {p: w.HTML() for p in PANES}
             for name, note in self.notes.items():

@@ -69,11 +69,15 @@ class ExplorerData:
         v = self.values
         return v[v["dimension"] == ""]
 
-    @cached_property
+    @property
     def groups(self) -> pd.DataFrame:
-        """Rows by group of a dimension, every grain: what the breakdown filters."""
-        v = self.values
-        return v[v["dimension"] != ""]
+        """What the breakdown filters: rows by group of a dimension, every grain.
+
+        This is ``values`` itself, not a copy of its rows with a dimension (nearly all of them:
+        a copy would double a kernel's largest frame). A reader selects
+        ``dimension == <a dimension>``, which leaves out the overall rows (dimension "").
+        """
+        return self.values
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,31 @@ class Selection:
     grain: str = MONTH  # the breakdown's window: the month, quarter, year or term holding ``end``
 
 
+# Memory per kernel: columns the explorer never shows stay on disk. metric_values loses only
+# the engine's bookkeeping; equity keeps what a breakdown's flags need (it has 39 columns).
+VALUES_SKIP = ("version", "benchmarks")
+EQUITY_COLUMNS = (
+    *("provider_id", "period", "grain", "metric_id", "dimension", "group", "suppressed"),
+    *("value", "reference_group", "is_reference", "flag_disparity", "disparity_reason"),
+    "suppression_reason",
+)
+
+
+def _read(
+    store, name: str, *, keep: tuple[str, ...] | None = None, skip: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Read a table's columns in ``keep`` (all when None) except ``skip``; a column the file
+    lacks (an older store) is simply not read. Partitioned tables are read whole."""
+    path = store.table_path(name)
+    if not path.exists():
+        return store.read_table(name)
+    import pyarrow.parquet as pq
+
+    names = pq.read_schema(path).names
+    cols = [c for c in names if (keep is None or c in keep) and c not in skip]
+    return store.read_table(name, columns=cols)
+
+
 def load_data(program: Program, store) -> ExplorerData:
     """Read the tables the explorer shows, once (the only place here that touches the store).
 
@@ -106,7 +135,7 @@ def load_data(program: Program, store) -> ExplorerData:
         StoreError: when ``metric_values`` is missing or empty, naming the data directory and
             the command that computes it.
     """
-    values = store.read_table("metric_values")
+    values = _read(store, "metric_values", skip=VALUES_SKIP)
     if values.empty:
         raise StoreError(
             f"Program {program.id}: no metric_values in {store.root}. Run `acm demo` "
@@ -115,8 +144,8 @@ def load_data(program: Program, store) -> ExplorerData:
     from acm_helpers.meetings import actions
     from acm_helpers.metrics import privacy
 
-    def optional(name: str) -> pd.DataFrame:
-        return store.read_table(name) if store.has_table(name) else pd.DataFrame()
+    def optional(name: str, keep: tuple[str, ...] | None = None) -> pd.DataFrame:
+        return _read(store, name, keep=keep) if store.has_table(name) else pd.DataFrame()
 
     def tidy(frame: pd.DataFrame) -> pd.DataFrame:
         if frame.empty:
@@ -130,7 +159,7 @@ def load_data(program: Program, store) -> ExplorerData:
     return ExplorerData(
         program,
         tidy(values),
-        tidy(optional("equity")),
+        tidy(optional("equity", EQUITY_COLUMNS)),
         optional("quality"),
         actions.read_actions(store),
     )
@@ -139,13 +168,20 @@ def load_data(program: Program, store) -> ExplorerData:
 def allowed(data: ExplorerData) -> Allowed:
     """The allowlist of widget values for this program and its data."""
     vals, prog = data.values, data.program
-    have = set(vals["provider_id"].astype(str))
-    months = sorted(set(vals.loc[vals["grain"] == MONTH, "period"].astype(str)))
+
+    def distinct(col: pd.Series) -> set[str]:
+        # unique() first: iterating every row of an Arrow-backed column costs seconds
+        return {str(v) for v in col.unique()}
+
+    have = distinct(vals["provider_id"])
+    months = sorted(distinct(vals.loc[vals["grain"] == MONTH, "period"]))
     if not months:
         raise StoreError(f"Program {prog.id}: metric_values has no monthly values to explore.")
-    metrics = [m for m in prog.metrics if m in set(vals["metric_id"])]
-    dims = [d for d in prog.dimensions if d in set(vals["dimension"])]
-    grains = [g for g in GRAINS if g in set(vals.loc[vals["dimension"] != "", "grain"])] or [MONTH]
+    metric_ids, dim_ids = distinct(vals["metric_id"]), distinct(vals["dimension"])
+    metrics = [m for m in prog.metrics if m in metric_ids]
+    dims = [d for d in prog.dimensions if d in dim_ids]
+    grains = [g for g in GRAINS if g in distinct(vals.loc[vals["dimension"] != "", "grain"])]
+    grains = grains or [MONTH]
     return Allowed(
         providers=(ALL, *[p for p in prog.provider_ids if p in have]),
         metrics=tuple(metrics),

@@ -3,14 +3,22 @@
 Why a module and not a shell line: the settings that make the dashboard safe and fast belong
 together and are tested together:
 
-- bound to ``127.0.0.1`` unless told otherwise; optional token;
+- bound to ``127.0.0.1`` unless told otherwise; a token (``acm serve`` generates one and prints
+  the address with it, unless ``--no-token``);
 - tracebacks hidden and sources stripped (a user sees plain messages, never code);
 - the page template is ``acm`` (voila's ``lab`` template without its CDN stylesheets), and
   ``?template=``/``?theme=`` overrides are refused, so nothing on the page loads from the network;
 - a per-cell execution timeout, except for the one cell that waits for the browser's request
   (tagged :data:`WAIT_TAG`) in a preheated kernel;
-- idle kernels culled; a pool of preheated kernels that have already loaded the data, so the
-  first chart appears fast.
+- bounded kernels (:mod:`acm_helpers.explorer.voila_app`): a kernel ends ``page_timeout``
+  seconds after its page closes, an open idle page's kernel after ``cull_idle_timeout``; past
+  ``max_kernels`` pages a visitor gets a plain "busy, retry in a minute" page (HTTP 503);
+- a pool of preheated kernels that have already loaded the data, used only once ready, so the
+  first chart appears fast and a visitor never waits behind a pool refill;
+- a loading screen that names the provider asked for ("Loading Harbor Light Housing…").
+
+Hub reuse: :func:`voila_config` and :func:`build_app` are what a JupyterHub single-user
+server runs; they take the same :class:`ServeSettings`.
 
 The program file(s) and data directory reach the notebook through environment variables
 (:data:`ENV_PROGRAM`, :data:`ENV_DATA_DIR`), which every kernel, preheated or not, inherits;
@@ -48,12 +56,19 @@ class ServeSettings:
             (:func:`acm_helpers.store.store.find_program`).
         data_dir: data directory of a single program (default: the program's ``data_dir``).
         port, host: where Voilà listens; ``127.0.0.1`` keeps it off the network.
-        token: when set, the page needs ``?token=...`` (Jupyter server token auth).
+        token: when set, the page needs ``?token=...`` (Jupyter server token auth; ``acm
+            serve`` generates one unless ``--no-token``, :func:`new_token`).
         preheat: keep ``pool_size`` kernels that have already run the notebook up to the
             request, so the first chart appears without waiting for imports and data loading.
         cell_timeout: seconds one notebook cell may run before Voilà stops it.
-        cull_idle_timeout, cull_interval: shut down kernels idle this long (checked every
-            ``cull_interval`` seconds), including ones whose browser tab was left open.
+        page_timeout: seconds a kernel whose page is closed (or never connected) may stay
+            quiet before it is shut down.
+        connect_timeout: seconds a kernel whose page has not connected yet (still loading,
+            or abandoned while loading) may stay quiet.
+        cull_idle_timeout: seconds a kernel whose page is open but unused may stay quiet.
+        cull_interval: how often (seconds) both rules are checked.
+        max_kernels: pages served at once (one kernel each; the pool comes on top); past it
+            a visitor gets the busy page. 0 means no cap.
         notebook: the explorer notebook (default: the registered ``"explorer"`` template).
     """
 
@@ -65,8 +80,11 @@ class ServeSettings:
     preheat: bool = True
     pool_size: int = 1
     cell_timeout: int = 120
-    cull_idle_timeout: int = 3600
-    cull_interval: int = 60
+    page_timeout: int = 60
+    connect_timeout: int = 120
+    cull_idle_timeout: int = 1800
+    cull_interval: int = 10
+    max_kernels: int = 16
     notebook: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
@@ -84,8 +102,26 @@ class ServeSettings:
             raise ConfigError(
                 f"Host {self.host!r} is not a host name or address (default 127.0.0.1)."
             )
-        if self.pool_size < 0 or self.cell_timeout <= 0 or self.cull_idle_timeout <= 0:
-            raise ConfigError("pool_size must be >= 0 and the timeouts > 0 seconds.")
+        if self.pool_size < 0 or self.max_kernels < 0:
+            raise ConfigError("--pool-size and --max-kernels must be >= 0 (0: no cap).")
+        timeouts = (
+            self.cell_timeout,
+            self.page_timeout,
+            self.connect_timeout,
+            self.cull_idle_timeout,
+            self.cull_interval,
+        )
+        if min(timeouts) <= 0:
+            raise ConfigError(
+                "--page-timeout, --idle-timeout and the cell timeout must be > 0 seconds."
+            )
+
+
+def new_token() -> str:
+    """A fresh random token for one ``acm serve`` run (printed with the address at start)."""
+    import secrets
+
+    return secrets.token_urlsafe(24)
 
 
 def _default_program() -> Path:
@@ -130,6 +166,9 @@ def kernel_env(settings: ServeSettings, base: dict[str, str] | None = None) -> d
     env["JUPYTER_PATH"] = os.pathsep.join(
         [str(jupyter_data_dir())] + [p for p in env.get("JUPYTER_PATH", "").split(os.pathsep) if p]
     )
+    # Kernel memory: Arrow's default allocator (mimalloc) keeps what a parquet read freed,
+    # about 45 MB per kernel on the demo program; the system allocator gives it back.
+    env.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
     if settings.host not in ("0.0.0.0", "::", ""):
         env["VOILA_APP_IP"] = settings.host  # where a preheated kernel asks for its request
     env.update(settings.extra_env)
@@ -157,10 +196,64 @@ def voila_config(settings: ServeSettings):
     c.VoilaExecutor.timeout = settings.cell_timeout
     c.VoilaExecutor.timeout_func = functools.partial(cell_timeout, seconds=settings.cell_timeout)
     c.VoilaExecutor.show_tracebacks = False
+    c.VoilaConfiguration.multi_kernel_manager_class = (
+        "acm_helpers.explorer.voila_app.BoundedKernelManager"
+    )
+    c.VoilaConfiguration.page_config_hook = functools.partial(
+        loading_page_config, loading=loading_texts(settings)
+    )
+    # Refill the pool a few seconds after a visitor takes a kernel, not at once: on a 2-core
+    # machine a refilling kernel (start, imports, data) would compete with that visitor's page.
+    c.VoilaKernelManager.fill_delay = 3
+    c.BoundedKernelManager.page_timeout = settings.page_timeout
+    c.BoundedKernelManager.connect_timeout = settings.connect_timeout
     c.MappingKernelManager.cull_idle_timeout = settings.cull_idle_timeout
     c.MappingKernelManager.cull_interval = settings.cull_interval
     c.MappingKernelManager.cull_connected = True  # a tab left open for hours still frees its kernel
+    c.AcmVoila.max_kernels = settings.max_kernels
     return c
+
+
+LOADING_DEFAULT = "Loading the dashboard\u2026"
+
+
+def loading_texts(settings: ServeSettings) -> dict:
+    """What the loading screen says: ``Loading <provider name>…`` per provider id, else the
+    default. Names come from the program file(s), read once when the server starts."""
+    from acm_helpers.core.config import load_program
+    from acm_helpers.store.store import find_program
+
+    names: dict[str, str] = {}
+    for path in settings.programs:
+        program = load_program(find_program(path)[0])
+        names.update({p: program.provider(p).name for p in program.provider_ids})
+    return {
+        "default": LOADING_DEFAULT,
+        "providers": {p: f"Loading {name}\u2026" for p, name in names.items()},
+    }
+
+
+def loading_page_config(page_config: dict, *, loading: dict, **_kwargs) -> dict:
+    """Voilà's ``page_config_hook``: hand the loading texts to the template (``acmLoading``)."""
+    return {**page_config, "acmLoading": loading}
+
+
+def build_app(settings: ServeSettings, notebook: Path | None = None, extra_config=None):
+    """The Voilà application for ``settings``, initialised and ready to ``start()``.
+
+    Sets the kernels' environment in this process first (kernels inherit it). Used by
+    :func:`serve`, alone or behind JupyterHub (``extra_config``, a traitlets ``Config`` merged
+    on top: :func:`acm_helpers.explorer.hub.hub_config`).
+    """
+    from acm_helpers.explorer.voila_app import AcmVoila
+
+    os.environ.update(kernel_env(settings))
+    config = voila_config(settings)
+    if extra_config is not None:
+        config.merge(extra_config)
+    app = AcmVoila(config=config)
+    app.initialize(argv=[str(notebook or settings.notebook or find_notebook())])
+    return app
 
 
 def data_dirs(settings: ServeSettings) -> list[Path]:
@@ -199,16 +292,10 @@ def serve(settings: ServeSettings, extra_config=None) -> None:
     :func:`acm_helpers.explorer.hub.hub_config`.
     """
     check_inputs(settings)
-    notebook = settings.notebook or find_notebook()
-    os.environ.update(kernel_env(settings))
-    from voila.app import Voila
+    from acm_helpers.explorer import vega_bundle
 
-    config = voila_config(settings)
-    if extra_config is not None:
-        config.merge(extra_config)
-    app = Voila(config=config)
-    app.initialize(argv=[str(notebook)])
-    app.start()
+    vega_bundle.ensure_bundle()  # once per install, in a child process (about 10 s)
+    build_app(settings, extra_config=extra_config).start()
 
 
 # -- in the kernel: what the notebook calls --------------------------------------------------
@@ -241,6 +328,18 @@ def _paths(value: str, env: str) -> list[str]:
     return [p for p in text.split(os.pathsep) if p]
 
 
+def _lighten_imports() -> None:
+    """Keep a kernel's start short and small: skip what the explorer never uses.
+
+    jsonschema (imported by altair) builds a grammar for its "iri" format check when
+    ``rfc3987_syntax`` is installed: about 4 s and 20 MB per kernel. The explorer never
+    validates a schema at run time (``to_dict(validate=False)``; the chart tests validate), so
+    the module is marked absent here, in the kernel only, and jsonschema skips that check.
+    """
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)
+
+
 def explorer_from_settings(program_files: str = "", data_dir: str = "", *, provider: str = ""):
     """Build the explorer from the notebook's parameters or, when empty, ``acm serve``'s env.
 
@@ -253,6 +352,7 @@ def explorer_from_settings(program_files: str = "", data_dir: str = "", *, provi
     Paths follow :func:`acm_helpers.store.store.open_store`, as in every notebook; no program
     file at all means ``parameters/program.yaml`` else the shipped demo program.
     """
+    _lighten_imports()
     from acm_helpers.explorer.app import Explorer
     from acm_helpers.store.store import open_store
 
@@ -269,7 +369,24 @@ def explorer_from_settings(program_files: str = "", data_dir: str = "", *, provi
     app = Explorer([p for p, _ in opened], [s for _, s in opened])
     if provider:
         app.apply_query(f"provider={provider}")
+    _release_freed_memory()
     return app
+
+
+def _release_freed_memory() -> None:
+    """Give the heap freed while loading (copies made by reading and tidying) back to the
+    system, so a kernel's resident memory is what it keeps (glibc only; elsewhere a no-op)."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+    except OSError:
+        return
+    trim = getattr(libc, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -349,9 +466,53 @@ class BackgroundServer:
         """Everything the server printed so far."""
         return "\n".join(self.lines)
 
+    @property
+    def address(self) -> str:
+        """The address ``acm serve`` printed (with ``?token=...`` unless ``--no-token``)."""
+        for line in self.lines:
+            if line.startswith("ACM explorer: "):
+                return line.removeprefix("ACM explorer: ").strip()
+        raise RuntimeError(f"acm serve printed no address yet:\n{self.log}")
+
+    def page_url(self, query: str = "") -> str:
+        """The dashboard's address with ``query`` (e.g. ``provider=harbor``) and the token."""
+        url = self.address
+        if not query:
+            return url
+        return url + ("&" if "?" in url else "?") + query
+
+    def kernel_processes(self) -> list:
+        """The server's kernel processes alive now (psutil), pool included."""
+        import psutil
+
+        if self.proc is None or self.proc.poll() is not None:
+            return []
+        out = []
+        for child in psutil.Process(self.proc.pid).children(recursive=True):
+            try:
+                if "ipykernel" in " ".join(child.cmdline()):
+                    out.append(child)
+            except psutil.Error:
+                continue
+        return out
+
+    def memory(self) -> float:
+        """RSS in MB summed over the server process and all its children (kernels)."""
+        import psutil
+
+        procs = [psutil.Process(self.proc.pid)]
+        procs += procs[0].children(recursive=True)
+        total = 0
+        for proc in procs:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        return total / 1e6
+
     def ready(self) -> bool:
         """Listening, and (with preheating) a pooled kernel waiting for a request."""
-        if "is running at" not in self.log:
+        if "is running at" not in self.log or "ACM explorer: " not in self.log:
             return False
         return not self.preheat or self.kernels_ready() > 0
 

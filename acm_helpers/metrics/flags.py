@@ -333,17 +333,10 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
     return result.tolist()
 
 
-SIGNAL_LEADS = {
-    "improvement": "Improvement (special cause)",
-    "concern": "Concern (special cause)",
-    "neither": "Special cause",
-}
-
-
 def _spc_sentence(row, m: Metric, f) -> str:
     """The special-cause sentence: what the signal means first (improvement or concern), then
     the rule that raised it, with the limit written so that it never reads as the value."""
-    lead = SIGNAL_LEADS.get(row.spc_signal, "Special cause")
+    lead = spc.SIGNAL_LEADS.get(row.spc_signal, "Special cause")
     high = row.spc_side_ > 0
     side = "above" if high else "below"
     centre = f(row.centre_line)

@@ -52,6 +52,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+# What a special-cause signal means, in words (tiles, flag sentences). Here, not in flags, so
+# the explorer can read it without importing the intervals' scipy/statsmodels.
+SIGNAL_LEADS = {
+    "improvement": "Improvement (special cause)",
+    "concern": "Concern (special cause)",
+    "neither": "Special cause",
+}
+
 LIMIT = 2.66  # 3 sigma = 2.66 x mR-bar (3 / d2, d2 = 1.128 for ranges of two points)
 NEAR = 2 * LIMIT / 3  # 2 sigma
 SCREEN = 3.267  # D4 for n = 2: moving ranges at or above 3.267 x mR-bar are screened out

@@ -42,6 +42,9 @@ def server(demo_store, program_path):
         pytest.skip("the demo store has no metric_values yet (acm_helpers.metrics.engine)")
     port = free_port()
     args = ["--port", str(port), "--program", str(program_path), "--data-dir", str(demo_store.root)]
+    args.append(
+        "--no-token"
+    )  # these tests are about the page; tests/e2e/test_voila_kernels.py: token
     with BackgroundServer(args, ROOT, timeout=SERVER_READY_S) as srv:
         srv.url = f"http://127.0.0.1:{port}/"
         yield srv

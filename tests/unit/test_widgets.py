@@ -620,7 +620,9 @@ def test_serve_config_is_locked_down(tmp_path):
         cfg.VoilaConfiguration.preheat_kernel is True
         and cfg.VoilaConfiguration.default_pool_size == 2
     )
-    assert cfg.MappingKernelManager.cull_idle_timeout == 3600
+    assert cfg.MappingKernelManager.cull_idle_timeout == 1800  # an open, unused page: 30 min
+    assert cfg.BoundedKernelManager.page_timeout == 60  # a closed page: a minute
+    assert cfg.AcmVoila.max_kernels == 16
     assert cfg.VoilaExecutor.timeout == 120
     no_preheat = serve.voila_config(serve.ServeSettings(preheat=False))
     assert no_preheat.VoilaConfiguration.preheat_kernel is False

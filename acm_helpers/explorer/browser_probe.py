@@ -1,0 +1,53 @@
+"""In-page timers for the explorer, shared by the browser tests and ``benchmarks/bench_voila.py``.
+
+Why in the package: the load test and the benchmark must time the same events the same way.
+Times are taken by the page itself (``performance.now()``): first chart = navigation start to
+the first drawn Vega mark in the charts; update = a select's ``change`` event to the charts'
+next DOM change that holds drawn marks (or the "nothing to draw" sentence).
+"""
+
+from __future__ import annotations
+
+# A chart counts as drawn when its svg holds marks (Vega writes role="graphics-symbol" on each
+# mark), not when an empty svg element appears.
+DRAWN = "svg [role='graphics-symbol']"
+
+# Add with ``page.add_init_script``: records when the first chart is drawn.
+FIRST_CHART_JS = """
+window.__acmFirst = null;
+new MutationObserver((_, obs) => {
+  if (document.querySelector(".acm-charts DRAWN")) { window.__acmFirst = performance.now(); obs.disconnect(); }
+}).observe(document, {subtree: true, childList: true});
+""".replace("DRAWN", DRAWN)
+
+# ``page.evaluate(CHANGE_JS, [control, option_index, pane])``: ms until the pane redraws, or -1
+# after 60 s (the caller counts that as a failure). An index of -1 picks the next option.
+CHANGE_JS = """
+([ctl, index, pane]) => new Promise((resolve) => {
+  const sel = document.querySelector(`.acm-${ctl} select`);
+  const target = document.querySelector(`.acm-${pane}`);
+  const before = target.innerHTML;
+  const obs = new MutationObserver(() => {
+    if (target.innerHTML !== before && target.querySelector(`DRAWN, .acm-empty`)) {
+      obs.disconnect(); resolve(performance.now() - t0);
+    }
+  });
+  obs.observe(target, {subtree: true, childList: true, characterData: true, attributes: true});
+  sel.selectedIndex = index < 0 ? (sel.selectedIndex + 1) % sel.options.length : index;
+  const t0 = performance.now();
+  sel.dispatchEvent(new Event('change', {bubbles: true}));
+  setTimeout(() => { obs.disconnect(); resolve(-1); }, 60000);
+})
+""".replace("DRAWN", DRAWN)
+
+FIRST_CHART_DONE = "() => window.__acmFirst !== null"
+IDLE = ".acm-explorer.acm-idle"  # the explorer root, once every part of an update has arrived
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0-1) of ``values`` by the nearest-rank rule (no interpolation)."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, min(len(ordered), round(q * len(ordered) + 0.5)))
+    return ordered[rank - 1]

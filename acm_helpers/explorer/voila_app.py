@@ -1,0 +1,294 @@
+"""The Voilà application ``acm serve`` runs: bounded kernels, a busy page, safe static files.
+
+Why a subclass of Voilà and not only config: three rules the dashboard needs are not Voilà
+settings (voila 0.5, pinned in constraints.txt):
+
+- **A kernel ends soon after its page does.** Voilà starts a kernel per visit and leaves it
+  running when the tab closes (its ``beforeunload`` call is not sent when a browser is killed
+  or a laptop lid is shut). :class:`BoundedKernelManager` culls a kernel that has no page
+  connected once it has been quiet for ``page_timeout`` seconds (a page that is open but idle
+  gets the longer ``cull_idle_timeout``; a page still loading gets ``connect_timeout``). Pooled kernels are never culled (Voilà's rule).
+- **Preheating never starves a visitor.** Voilà hands the next visitor the first pooled kernel
+  even while it is still loading data (on a busy machine a minute). :class:`GuardedVoilaHandler`
+  uses a pooled kernel only when it is ready (it has reached the cell that waits for the
+  request); otherwise the visitor gets a fresh kernel at once.
+- **A cap, not exhaustion.** Past ``max_kernels`` pages at once, a visitor gets a plain
+  "busy, please retry in a minute" page (HTTP 503, ``Retry-After``), not another kernel.
+
+Static file handlers answer 404 to any path that leaves their folder or does not have the
+``<template>/static/<file>`` shape (Voilà's own handler fails with a 500 on ``..%2f``).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from datetime import timedelta
+
+import tornado.web
+from jupyter_server.base.handlers import FileFindHandler
+from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
+from jupyter_server.utils import ensure_async
+from traitlets import Integer
+from voila.app import Voila
+from voila.request_info_handler import RequestInfoSocketHandler
+from voila.static_file_handler import (
+    AllowListFileHandler,
+    MultiStaticFileHandler,
+    TemplateStaticFileHandler,
+)
+from voila.tornado.handler import TornadoVoilaHandler
+
+BUSY_TITLE = "The dashboard is busy"
+_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def _utcnow():
+    from jupyter_server._tz import utcnow
+
+    return utcnow()
+
+
+class BoundedKernelManager(AsyncMappingKernelManager):
+    """Kernel manager whose kernels end soon after their page closes.
+
+    Voilà builds its pooling manager on top of this class
+    (``VoilaConfiguration.multi_kernel_manager_class``), so pooled kernels keep Voilà's rule
+    (never culled) and every other kernel gets the one below.
+    """
+
+    page_timeout = Integer(
+        60,
+        config=True,
+        help="Seconds a kernel with no page connected may stay quiet before it is shut down "
+        "(closed tab, or a page that never connected).",
+    )
+
+    connect_timeout = Integer(
+        120,
+        config=True,
+        help="Seconds a page kernel that never had a page connected may stay quiet: the "
+        "browser may still be loading the page's JavaScript on a busy machine.",
+    )
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._disconnected_at: dict[str, object] = {}
+        self._connected_once: set[str] = set()
+
+    def notify_connect(self, kernel_id: str) -> None:
+        """Remember that a page reached this kernel (from then on ``page_timeout`` applies)."""
+        super().notify_connect(kernel_id)
+        self._connected_once.add(kernel_id)
+
+    def notify_disconnect(self, kernel_id: str) -> None:
+        """Remember when the last page connection closed (the quiet time starts then)."""
+        super().notify_disconnect(kernel_id)
+        if self._kernel_connections.get(kernel_id, 0) <= 0:
+            self._disconnected_at[kernel_id] = _utcnow()
+
+    def remove_kernel(self, kernel_id: str):
+        self._disconnected_at.pop(kernel_id, None)
+        self._connected_once.discard(kernel_id)
+        return super().remove_kernel(kernel_id)
+
+    def page_kernel_count(self) -> int:
+        """Kernels serving pages (or being started for one): all kernels except pooled ones."""
+        return len(set(self.list_kernel_ids()) - pooled_kernel_ids(self))
+
+    async def cull_kernel_if_idle(self, kernel_id: str) -> None:
+        """Shut a kernel down when it is dead, or quiet past its timeout and not busy.
+
+        Quiet means no message since ``max(last activity, last page disconnect)``; the timeout
+        is ``cull_idle_timeout`` while a page is connected, ``page_timeout`` once its page has
+        gone, and ``connect_timeout`` while no page has connected yet (the page may still be
+        loading).
+        """
+        kernel = self._kernels.get(kernel_id)
+        if kernel is None:
+            return
+        state = getattr(kernel, "execution_state", None)
+        if state == "dead":
+            self.log.warning("Shutting down dead kernel %s.", kernel_id)
+            await ensure_async(self.shutdown_kernel(kernel_id))
+            return
+        if not hasattr(kernel, "last_activity") or (state == "busy" and not self.cull_busy):
+            return
+        connections = self._kernel_connections.get(kernel_id, 0)
+        since = kernel.last_activity
+        closed = self._disconnected_at.get(kernel_id)
+        if not connections and closed is not None and closed > since:
+            since = closed
+        if connections:
+            limit = self.cull_idle_timeout
+        elif kernel_id in self._connected_once:
+            limit = self.page_timeout
+        else:
+            limit = max(self.page_timeout, self.connect_timeout)
+        if connections and not self.cull_connected:
+            return
+        quiet = _utcnow() - since
+        if quiet > timedelta(seconds=limit):
+            self.log.info(
+                "Shutting down kernel %s: %d page connection(s), quiet for %d s (limit %d s).",
+                kernel_id,
+                connections,
+                int(quiet.total_seconds()),
+                limit,
+            )
+            await ensure_async(self.shutdown_kernel(kernel_id))
+
+
+def pooled_kernel_ids(km) -> set[str]:
+    """Ids of the kernels waiting in Voilà's preheat pool (started, not yet given to a page)."""
+    out = set()
+    for pool in getattr(km, "_pools", {}).values():
+        for task in pool:
+            if task.done() and not task.cancelled() and task.exception() is None:
+                out.add(task.result()["kernel_id"])
+    return out
+
+
+def promote_ready_kernel(km, notebook: str) -> bool:
+    """Put a ready pooled kernel first in ``notebook``'s pool; False when none is ready.
+
+    Ready means the kernel ran the notebook up to the cell that waits for the browser's request
+    (it has opened Voilà's request-info socket). Voilà takes the first pool entry and waits for
+    it, so an entry still loading data must not be first.
+    """
+    pool = getattr(km, "_pools", {}).get(notebook, [])
+    for i, task in enumerate(pool):
+        if not task.done() or task.cancelled() or task.exception() is not None:
+            continue
+        if task.result()["kernel_id"] in RequestInfoSocketHandler._waiters:
+            pool.insert(0, pool.pop(i))
+            return True
+    return False
+
+
+def busy_page(pages: int) -> str:
+    """The plain page a visitor past the cap gets (reloads itself after a minute)."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta http-equiv="refresh" content="60">'
+        f"<title>{BUSY_TITLE}</title>"
+        "<style>body{font-family:sans-serif;color:#1f2933;max-width:34em;margin:12vh auto;"
+        "padding:0 1em;line-height:1.5}h1{font-size:1.6em;color:#1f5fa8}</style></head><body>"
+        f"<h1>{BUSY_TITLE}</h1>"
+        "<p>It is serving as many staff as it can at once "
+        f"({html.escape(str(pages))} open pages).</p>"
+        "<p><strong>Please retry in a minute.</strong> This page tries again by itself "
+        "after a minute.</p></body></html>"
+    )
+
+
+class GuardedVoilaHandler(TornadoVoilaHandler):
+    """The dashboard page: a ready pooled kernel, else a fresh one, else the busy page."""
+
+    @tornado.web.authenticated
+    async def get(self, path=None):
+        km = self.kernel_manager
+        notebook = self.notebook_path or path
+        self._use_pool = promote_ready_kernel(km, notebook)
+        limit = self.settings.get("acm_max_kernels", 0)
+        pages = km.page_kernel_count() if limit else 0
+        if not self._use_pool and limit and pages >= limit:
+            self.log.warning("Busy: %d page kernels (limit %d); answered 503.", pages, limit)
+            self.set_status(503)
+            self.set_header("Retry-After", "60")
+            self.set_header("Content-Type", "text/html; charset=utf-8")
+            self.set_header("Cache-Control", "no-store")
+            self.finish(busy_page(limit))
+            return
+        await super().get(path)
+
+    def should_use_rendered_notebook(self, *args, **kwargs) -> bool:
+        return getattr(self, "_use_pool", False) and super().should_use_rendered_notebook(
+            *args, **kwargs
+        )
+
+
+class _NotFoundOutside:
+    """Static-file mixin: a path outside the folder, or malformed, is 404 (never 403 or 500)."""
+
+    def validate_absolute_path(self, root, absolute_path):
+        try:
+            return super().validate_absolute_path(root, absolute_path)
+        except tornado.web.HTTPError as exc:
+            if exc.status_code == 403:
+                raise tornado.web.HTTPError(404) from None
+            raise
+        except (ValueError, AssertionError, OSError):
+            raise tornado.web.HTTPError(404) from None
+
+    def write_error(self, status_code: int, **kwargs) -> None:
+        # A plain page: Jupyter's error template is not on Voilà's template path.
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.finish(f"{status_code}: {'Not found' if status_code == 404 else self._reason}\n")
+
+    def parse_url_path(self, url_path):
+        parts = url_path.replace("\\", "/").split("/")
+        if any(p in ("..", "") for p in parts[:-1]) or parts[-1] == ".." or "\x00" in url_path:
+            raise tornado.web.HTTPError(404)
+        return super().parse_url_path(url_path)
+
+
+class SafeTemplateStaticFileHandler(_NotFoundOutside, TemplateStaticFileHandler):
+    """``/voila/templates/<template>/static/<file>``; anything else is 404."""
+
+    def parse_url_path(self, url_path):
+        parts = url_path.split("/", 2)
+        if len(parts) != 3 or parts[1] != "static" or not _NAME.fullmatch(parts[0]):
+            raise tornado.web.HTTPError(404)
+        return super().parse_url_path(url_path)
+
+    @classmethod
+    def get_absolute_path(cls, root, path):
+        try:
+            return super().get_absolute_path(root, path)
+        except (ValueError, AssertionError):
+            raise tornado.web.HTTPError(404) from None
+
+
+class SafeMultiStaticFileHandler(_NotFoundOutside, MultiStaticFileHandler):
+    """``/voila/static/``: Voilà's own assets."""
+
+
+class SafeFileFindHandler(_NotFoundOutside, FileFindHandler):
+    """``/voila/labextensions/``: the widget managers' JavaScript."""
+
+
+class SafeAllowListFileHandler(_NotFoundOutside, AllowListFileHandler):
+    """``/voila/files/``: allowlisted files next to the notebook."""
+
+
+SAFE_HANDLERS = {
+    TemplateStaticFileHandler: SafeTemplateStaticFileHandler,
+    MultiStaticFileHandler: SafeMultiStaticFileHandler,
+    FileFindHandler: SafeFileFindHandler,
+    AllowListFileHandler: SafeAllowListFileHandler,
+    TornadoVoilaHandler: GuardedVoilaHandler,
+}
+
+
+class AcmVoila(Voila):
+    """Voilà with the handlers above and a cap on page kernels (``max_kernels``)."""
+
+    max_kernels = Integer(
+        16,
+        config=True,
+        help="Pages served at once (one kernel each, preheated pool not counted); past it a "
+        "visitor gets the busy page. 0: no cap.",
+    )
+
+    def init_settings(self) -> dict:
+        settings = super().init_settings()
+        settings["acm_max_kernels"] = self.max_kernels
+        return settings
+
+    def init_handlers(self) -> list:
+        out = []
+        for spec in super().init_handlers():
+            pattern, cls, *rest = spec
+            out.append((pattern, SAFE_HANDLERS.get(cls, cls), *rest))
+        return out

@@ -16,6 +16,7 @@ import altair as alt
 import pandas as pd
 
 from acm_helpers.core import text
+from acm_helpers.core.calendar import shift_period
 
 THEME = "acm"
 FONT = "Liberation Sans, Arial, Helvetica, sans-serif"
@@ -767,6 +768,11 @@ def event_marks(chart: alt.LayerChart, events: pd.DataFrame, *, rows: int = 3) -
         .reset_index(drop=True)
     )
     data["row"] = [i % rows for i in range(len(data))]
+    # what a screen reader says of each mark (the month written out, as on the axis)
+    data["d_event"] = [
+        f"{text.period_short(p)}: {lab}"
+        for p, lab in zip(data["period"], data["label"], strict=True)
+    ]
     x = _x_of(chart)
     rule = (
         alt.Chart(data)
@@ -776,13 +782,14 @@ def event_marks(chart: alt.LayerChart, events: pd.DataFrame, *, rows: int = 3) -
             strokeDash=alt.condition(
                 "datum.kind == 'change'", alt.value([1, 0]), alt.value([3, 3])
             ),
+            description="d_event:N",
             tooltip=[alt.Tooltip("label:N", title="On record")],
         )
     )
     notes = [
         alt.Chart(data[data["row"] == r])
         .mark_text(align="left", baseline="top", dx=3, dy=2 + 12 * r, fontSize=10, color=EVENT)
-        .encode(x=x, y=alt.value(0), text="label:N")
+        .encode(x=x, y=alt.value(0), text="label:N", description="d_event:N")
         for r in sorted(data["row"].unique())
     ]
     return [rule, *notes]
@@ -804,6 +811,11 @@ def last_year_marks(chart: alt.LayerChart, frame: pd.DataFrame, *, fmt: str) -> 
         return []
     data["period"] = data["period"].astype(str)
     data["series"] = LAST_YEAR
+    data["month"] = data["period"].map(text.period_short)
+    data["d_last_year"] = [
+        f"{LAST_YEAR} ({text.period_short(shift_period(p, -12))}): {text.value(v, fmt)}"
+        for p, v in zip(data["period"], data["last_year"], strict=True)
+    ]
     yfmt = text.vega_format(fmt)
     return [
         alt.Chart(data)
@@ -816,8 +828,9 @@ def last_year_marks(chart: alt.LayerChart, frame: pd.DataFrame, *, fmt: str) -> 
                 title=None,
                 scale=alt.Scale(domain=[LAST_YEAR], range=["diamond"]),
             ),
+            description="d_last_year:N",
             tooltip=[
-                alt.Tooltip("period:O", title="Month"),
+                alt.Tooltip("month:N", title="Month"),
                 alt.Tooltip("last_year:Q", title=LAST_YEAR, format=yfmt),
             ],
         )

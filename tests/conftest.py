@@ -97,3 +97,15 @@ def packet_tiles(program, program_path, demo_store):
         )
 
     return records
+
+
+@pytest.fixture(autouse=True)
+def _no_pdf_browser_left_open():
+    """A test that printed a PDF in this process leaves no Chromium behind: Playwright's sync
+    API allows one instance per thread, so a later test's own ``sync_playwright()`` would fail."""
+    yield
+    import sys
+
+    render = sys.modules.get("acm_helpers.packets.render")
+    if render is not None:
+        render.close_browser()

@@ -90,30 +90,41 @@ def definition_hash(metric: Metric) -> str:
 
 
 def history(store: Store, program_id: str) -> pd.DataFrame:
-    """The recorded definitions of one program, oldest first (empty frame when none)."""
+    """The recorded definitions of one program, oldest first (empty frame when none).
+
+    A definition recorded again for an earlier month (an earlier period run after a later one)
+    counts from that month: of consecutive records with the same hash, the first is kept.
+    """
     if not store.has_table(DEFINITIONS):
         return pd.DataFrame(columns=list(DEFINITION_COLUMNS))
     frame = store.read_table(DEFINITIONS)
     frame = frame[frame["program"] == program_id]
-    return frame.sort_values(["metric_id", "first_period", "recorded_at"], ignore_index=True)
+    frame = frame.sort_values(["metric_id", "first_period", "recorded_at"], ignore_index=True)
+    same = (frame["metric_id"] == frame["metric_id"].shift()) & (
+        frame["definition_hash"] == frame["definition_hash"].shift()
+    )
+    return frame[~same].reset_index(drop=True)
 
 
 @one_writer("recording the metric definitions")
 def record_definitions(program: Program, store: Store, period: str) -> pd.DataFrame:
     """Record each metric's definition in force for ``period`` when it is not recorded yet.
 
-    A definition already recorded (same metric, same hash) keeps its first month; going back to
-    an earlier definition is recorded again, as a change, from this month. Returns the rows
-    added (empty when nothing changed).
+    A definition already recorded (same metric, same hash) keeps its first month, unless this
+    run is for an earlier month (a backfill): then it is recorded from this month too, and
+    :func:`history` keeps the earlier. Going back to an earlier definition is recorded again, as
+    a change, from this month. Returns the rows added (empty when nothing changed).
     """
     program.check_period(period)
     old = history(store, program.id)
-    latest = old.groupby("metric_id")["definition_hash"].last().to_dict() if len(old) else {}
+    last = old.groupby("metric_id").last() if len(old) else pd.DataFrame()
+    latest = last["definition_hash"].to_dict() if len(last) else {}
+    since = last["first_period"].to_dict() if len(last) else {}
     now = datetime.now(UTC).isoformat(timespec="seconds")
     rows = []
     for mid, metric in program.metrics.items():
         h = definition_hash(metric)
-        if latest.get(mid) == h:
+        if latest.get(mid) == h and str(since[mid]) <= period:
             continue
         rows.append(
             {

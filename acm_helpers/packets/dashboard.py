@@ -71,14 +71,6 @@ def header(p: Packet) -> Block:
     return Block("header", body)
 
 
-def agenda(p: Packet) -> Block:
-    """The agenda page (follow-up items, changes, flags, topic) from :mod:`acm_helpers.meetings.agenda`."""
-    from acm_helpers.meetings import agenda as agenda_mod
-
-    page = agenda_mod.agenda_for(p.program, p.store, p.provider, p.period)
-    return Block("agenda", page.to_html())
-
-
 def tiles(p: Packet) -> Block:
     """Headline tiles: value, trend arrow, target, peers, and each raised flag with its reason."""
     own = p.own()

@@ -192,20 +192,22 @@ class _Browser:
         if self._browser is None or not self._browser.is_connected():
             from playwright.sync_api import sync_playwright
 
+            self.close()  # a disconnected browser's Playwright must stop before a new one starts
+
             self._pw = sync_playwright().start()
             self._browser = self._pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             atexit.register(self.close)
         return self._browser
 
     def close(self) -> None:
-        if self._browser is not None:
-            try:
+        try:
+            if self._browser is not None and self._browser.is_connected():
                 self._browser.close()
-            finally:
-                self._browser = None
-                if self._pw is not None:
-                    self._pw.stop()
-                    self._pw = None
+        finally:
+            self._browser = None
+            if self._pw is not None:
+                self._pw.stop()
+                self._pw = None
 
 
 _BROWSER = _Browser()

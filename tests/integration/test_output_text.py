@@ -27,7 +27,7 @@ PERIOD = "2026-10"
 PROVIDERS = ["harbor", "cascade", "rainier", "northgate", "elliott", "puget"]
 PACKET_SECTIONS = [
     dashboard.header,
-    dashboard.agenda,
+    dashboard.brief,
     dashboard.tiles,
     dashboard.what_changed,
     dashboard.trends,

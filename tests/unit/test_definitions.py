@@ -94,3 +94,19 @@ def test_an_edit_no_run_recorded_yet_takes_effect_in_the_packets_month(program, 
 def test_the_method_hash_is_the_engines_not_the_programs(program, family_program):
     assert len(defs.method_hash()) == 12
     assert defs.definition_hash(program.metrics[METRIC]) != defs.method_hash()
+
+
+def test_an_earlier_month_run_later_moves_the_first_month_back(program, tmp_path):
+    """A backfill (October run first, then September) dates the definition from September, and
+    a change made in October is still announced from October."""
+    store = Store(tmp_path)
+    defs.record_definitions(program, store, "2026-10")
+    assert not defs.record_definitions(program, store, "2026-09").empty
+    first = defs.history(store, program.id).set_index("metric_id").loc[METRIC, "first_period"]
+    assert first == "2026-09"
+    edited = _changed(program, numerator="destination_class IN ('permanent', 'temporary')")
+    defs.record_definitions(edited, store, "2026-10")
+    mine = defs.history(store, program.id)
+    assert mine.loc[mine["metric_id"] == METRIC, "first_period"].tolist() == ["2026-09", "2026-10"]
+    (change,) = defs.definition_changes(edited, store, "2026-10")
+    assert change.from_period == "2026-10" and change.changed_fields == ["numerator"]

@@ -71,7 +71,13 @@ def test_same_month_last_year_is_a_diamond_with_its_own_legend_entry():
     }
     assert mark["encoding"]["y"]["axis"]["format"] == text.vega_format("percent")
     assert _rows(chart, mark) == [
-        {"period": "2026-10", "last_year": 0.398, "series": charts.LAST_YEAR}
+        {
+            "period": "2026-10",
+            "last_year": 0.398,
+            "series": charts.LAST_YEAR,
+            "month": "Oct 2026",
+            "d_last_year": f"{charts.LAST_YEAR} (Oct 2025): 39.8%",
+        }
     ]
     svg = charts.to_svg(chart)
     assert charts.LAST_YEAR in svg  # the legend entry is drawn

@@ -125,7 +125,9 @@ def shown_labels(program, provider: str) -> tuple[str, ...]:
 
 
 def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
-    """Labels that contain digits (age bands, ZIP codes, "within 12 months"): never values."""
+    """Labels that contain digits (age bands, ZIP codes, "within 12 months") and metric
+    definitions that do ("... exited 12 months before the period"): never values. Longest
+    first, so a definition is removed whole before a label inside it."""
     from acm_helpers.metrics.inputs import band_labels
 
     labels = {
@@ -134,12 +136,12 @@ def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
     for m in program.metrics.values():
         labels |= {
             t
-            for t in (m.label, m.numerator_label, m.denominator_label)
+            for t in (m.label, m.numerator_label, m.denominator_label, m.definition or "")
             if any(ch.isdigit() for ch in t)
         }
     if truth is not None and not truth.empty:
         labels |= {g for g in truth["group"].astype(str).unique() if any(ch.isdigit() for ch in g)}
-    return tuple(sorted(labels))
+    return tuple(sorted(labels, key=lambda t: (-len(t), t)))
 
 
 def suppressed_truth(

@@ -114,14 +114,26 @@ def _labels(page, marker: str) -> list[str]:
 
 
 def _trend_points(page) -> dict[str, str]:
-    """Month -> value as drawn, from the own-series marks of the trend chart."""
+    """Month -> value as drawn, from the own-series marks of the trend chart (their
+    descriptions, written by core.text: "This provider, Oct 2026: value 62.5% (50%–70%)")."""
     out = {}
-    for label in _labels(
-        page, "; Value: "
-    ):  # own line only: "series: This provider" or "All providers"
-        m = re.search(r"Month: (\d{4}-\d{2}); Value: ([^;]+)", label)
+    for label in _labels(page, ": value "):
+        m = re.match(
+            r"(?:This provider|All providers), (\w{3} \d{4}): value (\S+?)(?: \(|$)", label
+        )
         if m:
-            out[m.group(1)] = m.group(2)
+            out[f"{pd.Timestamp(m.group(1)):%Y-%m}"] = m.group(2)
+    return out
+
+
+def _named_values(page, names) -> set[tuple[str, str]]:
+    """(name, value) of the bars whose description starts with one of ``names`` (peers by
+    provider name, the breakdown by group label): "Harbor Light Housing: value 45% (...)"."""
+    out = set()
+    for label in _labels(page, ": value "):
+        m = re.match(r"(.+?): value (\S+?)(?: \(|$)", label)
+        if m and m.group(1) in names:
+            out.add((m.group(1), m.group(2)))
     return out
 
 
@@ -190,22 +202,24 @@ def test_first_chart_then_provider_and_breakdown_change_to_that_providers_number
     _check_tiles(page, values, program, "harbor", end)
     assert program.provider("harbor").name in page.inner_text(".acm-quality")
     tile = page.inner_text(f".acm-tile-value[data-metric='{EPH}']")
-    peers = _labels(page, "Provider: ")
-    assert any(f"Provider: {program.provider('harbor').name}; Value: {tile}" in s for s in peers), (
-        peers
-    )
+    harbor = program.provider("harbor").name
+    assert (harbor, tile) in _named_values(page, {harbor})
     page.screenshot(path=str(shots / "02_harbor.png"), full_page=True)
 
     # breakdown -> race and ethnicity: one bar per unsuppressed group, suppressed ones written
     before = page.inner_html(".acm-charts")
     page.select_option(".acm-dimension select", label=program.dimension("race_ethnicity").label)
     _wait_changed(page, ".acm-charts", before)
-    page.wait_for_selector(".acm-charts svg [aria-label*='Group: ']", timeout=WAIT_MS)
     groups = _monthly(values, "harbor", dimension="race_ethnicity")
     groups = groups[groups["period"] == end]
-    shown = {
-        re.search(r"Group: ([^;]+); Value: ([^;]+)", s).groups() for s in _labels(page, "Group: ")
-    }
+    names = set(groups["group"])
+    page.wait_for_function(
+        "names => [...document.querySelectorAll('.acm-charts svg [aria-label]')].some("
+        "e => names.some(n => e.getAttribute('aria-label').startsWith(n + ': value ')))",
+        arg=sorted(names),
+        timeout=WAIT_MS,
+    )
+    shown = _named_values(page, names)
     expected = {
         (g, text.value(v, "percent"))
         for g, v, sup in zip(groups["group"], groups["value"], groups["suppressed"], strict=True)
@@ -318,7 +332,11 @@ def test_tiles_equal_the_packet_at_month_and_quarter_and_the_link_reopens_the_vi
     _check_packet_tiles(page, packet_tiles, "harbor", "quarter")
     note = page.inner_text(".acm-grain-note")
     assert "complete" in note and "2026-Q3" in note and "2026-Q4" in note
-    quarters = {re.search(r"Quarter: (\d{4}-Q\d)", s).group(1) for s in _labels(page, "Quarter: ")}
+    quarters = {
+        m.group(1)
+        for s in _labels(page, ": value ")
+        if (m := re.match(r"This provider, (\d{4}-Q\d): value ", s))
+    }
     assert quarters and max(quarters) == "2026-Q3"  # no partial 2026-Q4
     page.wait_for_function("() => location.search.includes('grain=quarter')", timeout=WAIT_MS)
     page.screenshot(path=str(shots / "07_harbor_by_quarter.png"), full_page=True)
@@ -360,8 +378,9 @@ def test_drill_from_a_flagged_tile_opens_its_breakdown(server, page, program, sh
     assert page.eval_on_selector(".acm-metric select", shown) == program.metric(metric).label
     dimension = page.eval_on_selector(".acm-dimension select", shown)
     assert dimension in [d.label for d in program.dimensions.values()]
-    page.wait_for_function(  # the breakdown is drawn: bars, or groups marked suppressed
-        "() => document.querySelector('.acm-charts').innerHTML.match(/Group: |suppressed \\(small numbers\\)/)",
+    page.wait_for_function(  # the breakdown is drawn (its chart names the dimension)
+        "dim => document.querySelector('.acm-charts').innerHTML.includes('by ' + dim)",
+        arg=dimension.lower(),
         timeout=WAIT_MS,
     )
     assert f"by {dimension.lower()}" in page.inner_html(".acm-charts")

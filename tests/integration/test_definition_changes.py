@@ -40,10 +40,7 @@ def test_the_next_packet_announces_a_changed_definition(demo_store, program_path
         kernel="fresh",
         progress=False,
     )
-    # September internal: on the demo fixture store, harbor's September provider packet fails
-    # its audit for a reason of its own (a suppressed returns cell), which is not this test's
-    # subject; the definitions are recorded the same way for either audience.
-    before = batch.run_period(prog_file, "2026-09", audience="internal", **kw)
+    before = batch.run_period(prog_file, "2026-09", **kw)
     assert before.manifest.failures == [], [f.get("error") for f in before.manifest.failures]
     september = (out / "2026-09" / "harbor" / "packet.html").read_text(encoding="utf-8")
     assert "Changed definitions" not in _definitions_section(september)

@@ -278,3 +278,23 @@ def test_a_window_ending_in_the_month_is_not_the_month():
     assert audit.check_units([window], facts, "deep_dive.html") == []
     month = "Exits to permanent housing for Asian or Asian American in Oct 2026: 1 of 1 (100%)."
     assert _kinds(audit.check_units([month], facts, "deep_dive.html")) == ["suppressed_value"]
+
+
+def test_a_metric_definitions_own_numbers_are_not_values(program):
+    """The definitions section prints each metric's definition: its "12 months before the
+    period" is the definition, not the suppressed cell's denominator of 12 (a false alarm seen
+    on harbor's 2026-09 packet); the cell's numbers in a sentence are still caught."""
+    metric = program.metrics["returns_within_12m"]
+    assert any(ch.isdigit() for ch in metric.definition)
+    cell = audit.SuppressedCell(
+        metric=metric.label, group="", numbers=frozenset({"0", "12", "0%"}), period="2026-09"
+    )
+    facts = audit.PrivacyFacts(
+        provider="harbor",
+        suppressed=(cell,),
+        labels_with_digits=audit_facts.digit_labels(program, None),
+    )
+    definition = f"{metric.label} {metric.definition} suppressed: complementary"
+    assert audit.check_units([definition], facts, "packet.html") == []
+    leak = f"{metric.label}: 0 of 12 {metric.denominator_label}"
+    assert audit.check_units([leak], facts, "packet.html")[0].kind == "suppressed_value"

@@ -54,6 +54,7 @@ from acm_helpers.batch.worker import (  # noqa: F401 - re-exported: the batch AP
     run_job,
     warm_up,
 )
+from acm_helpers.core import text
 from acm_helpers.core.errors import ConfigError, RunError
 
 DEEP_DIVE = "deep_dive"  # the registered deep-dive template (deep_dive_jobs)
@@ -95,7 +96,7 @@ def plan_period(
             "dashboard",
             pid,
             {**common, "audience": audience},
-            title=f"{program.provider(pid).name} — {period}",
+            title=f"{program.provider(pid).name} — {text.period(period)}",
         )
         for pid in chosen
     ]
@@ -107,7 +108,7 @@ def plan_period(
                 {**common, "audience": "internal"},
                 key=SYSTEM_KEY,
                 appendix="system",
-                title=f"{program.name} — all providers — {period} (internal)",
+                title=f"{program.name} — all providers — {text.period(period)} (internal)",
             )
         )
     return jobs
@@ -147,7 +148,7 @@ def deep_dive_jobs(
             appendix=None,
             stem="deep_dive",
             audience=audience,
-            title=f"{program.provider(pid).name} — deep dive: {topic} — {period}",
+            title=f"{program.provider(pid).name} — deep dive: {topic} — {text.period(period)}",
         )
         for pid in chosen
         for topic in topics

@@ -44,7 +44,8 @@ def header(rep: ContractReport) -> Section:
     return Section(
         f"End-of-contract report: {p.name}",
         [
-            f"Contract {p.contract_id}, {p.start:%d %B %Y} to {p.end:%d %B %Y}, value {value}.",
+            f"Contract {p.contract_id}, {p.start.day} {p.start:%B %Y} to {p.end.day} {p.end:%B %Y}, "
+            f"value {value}.",
             f"Data: {month_label(rep.first)} to {month_label(rep.last)} ({len(month_range(rep.first, rep.last))} months).",
             f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}.",
         ],
@@ -137,7 +138,7 @@ def action_items(rep: ContractReport) -> Section:
     summary = actions.resolution_summary(items, actions.meeting_date_for(rep.program, rep.last))
     n_meet = int((rep.meetings["provider_id"] == rep.provider.id).sum())
     sentences = [
-        f"{n_meet} meeting(s) recorded; {summary['recorded']} action item(s): "
+        f"{text.plural(n_meet, 'meeting')} recorded; {text.plural(summary['recorded'], 'action item')}: "
         f"{summary['closed_on_time']} closed on time, {summary['closed_late']} closed late, "
         f"{summary['open']} still open ({summary['open_overdue']} overdue)."
     ]
@@ -166,7 +167,7 @@ def roadmap_topics(rep: ContractReport) -> Section:
     review = review[(review["month"] >= rep.first)]
     counts = review["verdict"].value_counts()
     sentences = [
-        f"{len(review)} roadmap topic(s) covered; afterwards the metric was better in "
+        f"{text.plural(len(review), 'roadmap topic')} covered; afterwards the metric was better in "
         f"{counts.get('better', 0)}, worse in {counts.get('worse', 0)}, with no clear change in "
         f"{counts.get('no clear change', 0)}."
     ]

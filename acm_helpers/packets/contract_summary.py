@@ -227,7 +227,7 @@ def _equity_line(disp: pd.DataFrame) -> str:
     if disp.empty:
         return "Equity: no disparity was flagged in either half of the term."
     both = disp[disp["Flagged in"] == "both halves"]
-    line = f"Equity: {len(disp)} gap(s) flagged in one half of the term or both"
+    line = f"Equity: {text.plural(len(disp), 'gap')} flagged in one half of the term or both"
     if both.empty:
         return line + "; none in both halves, so none is a settled finding."
     r = both.iloc[0]
@@ -270,7 +270,7 @@ def _actions_line(ft: dict) -> str:
         else ""
     )
     still = (
-        f"{ft['open']} still open ({ft['open_overdue']} overdue on {ft['as_of']:%d %B %Y})"
+        f"{ft['open']} still open ({ft['open_overdue']} overdue on {ft['as_of'].day} {ft['as_of']:%B %Y})"
         if ft["open"]
         else "none still open"
     )

@@ -402,10 +402,15 @@ def data_quality(rep: ContractReport) -> Section:
         rejected = qt[(qt["check"] == "rows") & (qt["field"] == "rejected")]["value"].sum()
         late = qt[(qt["check"] == "timeliness")]["value"]
         sentences.append(
-            f"Intake: {text.count(rejected)} row(s) rejected over the term; {int((late > 0).sum())} of "
-            f"{late.notna().sum()} submissions late (at most {text.value(late.max(), 'days')})."
+            f"Intake: {text.plural(rejected, 'row')} rejected over the term; "
+            + (
+                f"{int((late > 0).sum())} of {text.plural(late.notna().sum(), 'submission')} "
+                f"late (the latest {text.value(late.max(), 'days')} after it was due)."
+                if (late > 0).any()
+                else f"all {text.plural(late.notna().sum(), 'submission')} on time."
+            )
             if late.notna().any()
-            else f"Intake: {text.count(rejected)} row(s) rejected over the term."
+            else f"Intake: {text.plural(rejected, 'row')} rejected over the term."
         )
     shown = comp.assign(period=comp["period"].map(labels), field=comp["field"].map(field_label))
     chart = charts.completeness_chart(

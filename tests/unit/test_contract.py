@@ -162,7 +162,7 @@ def test_disparities_flagged_in_both_halves(program, eps):
 def test_action_items_and_resolution(program, eps):
     s = contract.action_items(rep_for(program, eps, "harbor"))
     assert s.sentences[0] == (
-        "2 meeting(s) recorded; 3 action item(s): 1 closed on time, 1 closed late, "
+        "2 meetings recorded; 3 action items: 1 closed on time, 1 closed late, "
         "1 still open (1 overdue)."
     )
     assert s.tables[0]["Resolution"].tolist() == ["Navigators hired", "Done late", ""]

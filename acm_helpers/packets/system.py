@@ -24,7 +24,7 @@ from acm_helpers.core.calendar import (
 )
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
-from acm_helpers.meetings.tiles import FLAG_NAMES
+from acm_helpers.meetings.tiles import FLAG_NAMES, good_news
 from acm_helpers.packets import xlsx
 from acm_helpers.packets.packet import (
     ALL,
@@ -172,15 +172,35 @@ def status(s: SystemPacket) -> Block:
     return Block("status", body, f"{s.period}: {summary}")
 
 
-def flags(s: SystemPacket) -> Block:
-    """Every flag raised this month, by provider, with the engine's reason."""
-    month = s.month()
-    raised = month[month[list(FLAG_NAMES)].any(axis=1)]
-    body = f"<h2>Flags to discuss, {esc(month_name(s.period))}</h2>"
-    if raised.empty:
-        return Block("flags", body + "<p>No flags this month.</p>")
+def _on(r: dict, col: str) -> bool:
+    v = r.get(col)
+    return not text.is_missing(v) and bool(v)
+
+
+def _severity(r: dict) -> int:
+    """How serious a raised row is, for the order of the concerns table (0 first): a special
+    cause for concern, a significant change for the worse, below target, behind peers."""
+    if _on(r, "flag_special_cause") and r.get("spc_signal") == "concern":
+        return 0
+    if _on(r, "flag_significant_change") and not good_news(
+        {
+            **r,
+            "flag_below_target": False,
+            "flag_worse_than_peers": False,
+            "flag_special_cause": False,
+        }
+    ):
+        return 1
+    if _on(r, "flag_below_target"):
+        return 2
+    if _on(r, "flag_worse_than_peers"):
+        return 3
+    return 4
+
+
+def _flag_rows(frame: pd.DataFrame) -> list[list[str]]:
     rows = []
-    for r in raised.sort_values(["provider_label", "metric_id"]).itertuples(index=False):
+    for r in frame.itertuples(index=False):
         names = ", ".join(n for c, n in FLAG_NAMES.items() if getattr(r, c))
         icon = spc_icons.variation_icon(str(getattr(r, "spc_signal", "") or ""), str(r.direction))
         rows.append(
@@ -192,9 +212,46 @@ def flags(s: SystemPacket) -> Block:
                 esc(r.flag_reasons),
             ]
         )
-    return Block(
-        "flags", body + html_table(rows, ["Provider", "Metric", "Value", "Flags", "Why"], num={2})
+    return rows
+
+
+def flags(s: SystemPacket) -> Block:
+    """Every flag raised this month with the engine's reason: concerns first, the most serious
+    first (:func:`_severity`, then the rows raising most flags), and improvements apart.
+
+    Why not by provider: the agency reads this table to decide where its support goes first; an
+    improvement listed among the problems reads as one (``meetings.tiles.good_news``, the rule
+    the packets' tiles and brief use).
+    """
+    month = s.month()
+    raised = month[month[list(FLAG_NAMES)].any(axis=1)]
+    body = f"<h2>Flags to discuss, {esc(month_name(s.period))}</h2>"
+    if raised.empty:
+        return Block("flags", body + "<p>No flags this month.</p>")
+    records = raised.to_dict("records")
+    good = pd.Series([good_news(r) for r in records], index=raised.index, dtype=bool)
+    concerns = raised[~good].assign(
+        _severity=[_severity(r) for r, g in zip(records, good, strict=True) if not g],
+        _flags=raised.loc[~good, list(FLAG_NAMES)].sum(axis=1),
     )
+    concerns = concerns.sort_values(
+        ["_severity", "_flags", "provider_label", "metric_id"], ascending=[True, False, True, True]
+    )
+    head = ["Provider", "Metric", "Value", "Flags", "Why"]
+    if concerns.empty:
+        body += "<p>No concerns this month.</p>"
+    else:
+        body += (
+            "<p>Concerns, the most serious first: a special cause for concern, a significant "
+            "change for the worse, below target, behind peers.</p>"
+            + html_table(_flag_rows(concerns), head, num={2})
+        )
+    improved = raised[good].sort_values(["provider_label", "metric_id"])
+    if not improved.empty:
+        body += f"<h3>Improvements, {esc(month_name(s.period))}</h3>" + html_table(
+            _flag_rows(improved), head, num={2}
+        )
+    return Block("flags", body)
 
 
 def comparisons(s: SystemPacket) -> Block:

@@ -623,7 +623,7 @@ class Explorer:
             self.topic.value, self.topic_button.layout.display = "", "none"
             return
         self.topic.value = (
-            f'<div class="acm-topic"><b>Topic of the month ({html.escape(sel.end)}):</b> '
+            f'<div class="acm-topic"><b>Topic of the month ({html.escape(text.period(sel.end))}):</b> '
             f"{html.escape(topic['title'])} &mdash; {html.escape(topic['question'])}</div>"
         )
         self.topic_button.layout.display = None
@@ -667,7 +667,7 @@ class Explorer:
                 )
             )
         self.quality.value = _table(
-            f"Data quality, {sel.end} submissions",
+            f"Data quality, {text.period(sel.end)} submissions",
             ["Provider", "Rows", "Completeness", "Timeliness", "Top problem"],
             rows,
         )
@@ -687,7 +687,7 @@ class Explorer:
             if len(items)
             else []
         )
-        title = f"Open action items at the end of {sel.end}"
+        title = f"Open action items at the end of {text.period(sel.end)}"
         self.actions.value = _table(
             title, ["Item", "Owner", "Due", "Action"], rows, empty="No open action items."
         )

@@ -26,6 +26,7 @@ from acm_helpers.core.errors import ConfigError, StoreError, UnknownIdError
 from acm_helpers.core.schema import ALL, CELL_NUMBERS, neutralize_formula
 from acm_helpers.meetings import tiles as tiles_mod
 from acm_helpers.store import quality as store_quality
+from acm_helpers.store.quality_rank import required_fields
 
 MONTH = "month"
 GRAINS = ("month", "quarter", "year", "term")
@@ -381,10 +382,10 @@ def quality_status(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     """
     q = data.quality
     wanted = [p for p in data.program.provider_ids if sel.provider in (ALL, p)]
-    out = []
+    out, fields = [], required_fields(data.program)
     for pid in wanted:
         rows = q[(q["provider_id"] == pid) & (q["period"] == sel.end)] if len(q) else q
-        s = store_quality.summarize(rows)
+        s = store_quality.summarize(rows, fields)
         out.append(
             {
                 "provider": provider_label(data.program, pid),

@@ -35,6 +35,7 @@ from acm_helpers.packets.packet import (
     html_table,
 )
 from acm_helpers.store import quality as store_quality
+from acm_helpers.store import quality_rank
 from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts, spc_icons
 
@@ -349,12 +350,13 @@ def equity(s: SystemPacket) -> Block:
 
 
 def quality_frame(s: SystemPacket) -> pd.DataFrame:
-    """One row per provider: this month's submission in numbers."""
-    rows = []
+    """One row per provider: this month's submission in numbers (completeness of the program's
+    required fields, as the provider packets judge it)."""
+    rows, fields = [], quality_rank.required_fields(s.program)
     for p in s.program.providers:
         q = s.quality[s.quality["provider_id"] == p.id] if not s.quality.empty else s.quality
-        summ = store_quality.summarize(q)
-        comp = q[(q["check"] == "completeness")] if not q.empty else q
+        summ = store_quality.summarize(q, fields)
+        comp = q[(q["check"] == "completeness") & q["field"].isin(fields)] if not q.empty else q
         worst = comp.sort_values("value").iloc[0] if len(comp) else None
         rows.append(
             {

@@ -52,11 +52,13 @@ HMIS_EXPORTS_COLUMNS = (
 )
 
 
-def summarize(quality: pd.DataFrame) -> dict:
+def summarize(quality: pd.DataFrame, fields: list[str] | None = None) -> dict:
     """A few headline numbers from one provider+period's quality rows, for packets.
 
-    Returns rows total/accepted/rejected, mean completeness of the fields present, days late,
-    and the three most frequent problems as sentences.
+    Returns rows total/accepted/rejected, mean completeness of the fields present (of
+    ``fields`` only when given: the program's required fields, ``quality_rank.required_fields``,
+    so a field blank by design does not pull the figure down), days late, and the three most
+    frequent problems as sentences.
     """
     if quality.empty:
         return {
@@ -73,6 +75,8 @@ def summarize(quality: pd.DataFrame) -> dict:
     comp = quality[
         (quality["check"] == "completeness") & (quality["detail"] != "column not in the file")
     ]
+    if fields is not None:
+        comp = comp[comp["field"].isin(fields)]
     probs = quality[
         quality["check"].isin(
             ["invalid_value", "missing_required", "dates_out_of_order", "duplicate"]
@@ -129,14 +133,17 @@ def quarantine_rows(
 
 
 def quality_overview(store: Store, program: Program, period: str) -> pd.DataFrame:
-    """One row per provider for a period: rows, rejects, completeness, days late, flags.
+    """One row per provider for a period: rows, rejects, completeness (of the program's
+    required fields), days late, flags.
 
     Why: the intake notebook and the monthly run need a glance at every provider before
     opening any one report; ``quality_summary`` has the detail.
     """
-    rows = []
+    from acm_helpers.store.quality_rank import required_fields
+
+    fields, rows = required_fields(program), []
     for provider in program.provider_ids:
-        s = summarize(quality_summary(store, provider, period))
+        s = summarize(quality_summary(store, provider, period), fields)
         rows.append(
             {
                 "provider_id": provider,

@@ -198,12 +198,21 @@ def improvements(own: pd.DataFrame, program: Program) -> list[tuple[str, str, st
             rule = spc_rule(row.get("flag_reasons"), "improvement") or (
                 f"Its usual level was {f(num(row.get('centre_line')))}."
             )
+            # A signal reads the run of months; when this month itself moved the worse way,
+            # say so after the rule, not as "from X" before "an improvement" (a contradiction).
+            worse_month = bool(moved) and ((v < prev) == (m.direction == "up"))
+            after = (
+                f" Last month it was {f(prev)}: the signal is in the run of months, not in "
+                "this month's change."
+                if worse_month
+                else ""
+            )
             out.append(
                 (
                     mid,
                     "improvement",
-                    f"{m.label}: {f(v)}{moved}, an improvement beyond normal variation "
-                    f"(special cause). {rule[0].upper()}{rule[1:]}",
+                    f"{m.label}: {f(v)}{'' if worse_month else moved}, an improvement beyond "
+                    f"normal variation (special cause). {rule[0].upper()}{rule[1:]}{after}",
                 )
             )
         elif _better(row):

@@ -291,3 +291,30 @@ def test_hmis_export_findings_are_ranked_after_the_rows_set_aside(program):
     assert ranked["text"].iloc[0] == (
         "MoveInDate on a project that is not permanent housing (212 records)."
     )
+
+
+def test_an_improvement_signal_after_a_worse_month_says_so_after_the_rule(program):
+    """Puget, 2026-10: two of three months below the centre line (an improvement for a metric
+    where lower is better) while this month rose from 3 to 4 days. "4 days, from 3 days last
+    month, an improvement" read as a contradiction; the month's move now follows the rule."""
+    reason = (
+        "Improvement (special cause): 2 of the last 3 months beyond two sigma below the centre "
+        "line of 4.5 days (control limit 3.99 days), 4 days this month."
+    )
+    row = {"value": 4.0, "previous_value": 3.0, "spc_signal": "improvement"}
+    own = _own(median_days_referral_to_enrollment=row | {"flag_reasons": reason})
+    ((_, kind, said),) = tp.improvements(own, program)
+    assert kind == "improvement"
+    assert said.startswith("Days from referral to enrollment: 4 days, an improvement beyond")
+    assert "from 3 days last month" not in said
+    assert said.endswith(
+        "Last month it was 3 days: the signal is in the run of months, not in this month's change."
+    )
+    # a month that moved the better way keeps "from ... last month" in front
+    better = _own(
+        median_days_referral_to_enrollment=row | {"previous_value": 6.0, "flag_reasons": reason}
+    )
+    ((_, _, said),) = tp.improvements(better, program)
+    assert said.startswith(
+        "Days from referral to enrollment: 4 days, from 6 days last month, an improvement"
+    )

@@ -144,7 +144,7 @@ def _file_problems(
     late = row["days_late"]
     if pd.notna(late) and late > 0:
         notes.append(f"{int(late)} day{'s' if int(late) != 1 else ''} late")
-    name = label or (lambda f: FIELD_NAMES.get(f, f.replace("_", " ")))
+    name = label or (lambda f: text.lower_first(text.field_label(f)))
     if fields is not None and len(fields) and fields.min() < minimum:
         short = fields[fields < minimum].sort_values()
         names = ", ".join(f"{name(f)} {round(100 * v)}%" for f, v in short.items())
@@ -153,15 +153,6 @@ def _file_problems(
         n = int(row["rejected"])
         notes.append(f"{n:,} row{'s' if n != 1 else ''} rejected")
     return len(notes), "; ".join(notes) or "on time, complete"
-
-
-FIELD_NAMES = {
-    "race_ethnicity": "race and ethnicity",
-    "zip": "ZIP code",
-    "referral_date": "referral date",
-    "birth_date": "birth date",
-    "gender": "gender",
-}
 
 
 # -- the grid, as HTML ----------------------------------------------------------------------------

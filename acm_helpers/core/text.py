@@ -273,6 +273,7 @@ FIELD_LABELS = {
     "birth_date": "Date of birth",
     "destination_class": "Destination type",
     "exit_destination": "Exit destination",
+    "received": "Date received",
     "metric_id": "Metric",
     "ci_low": "95% interval from",
     "ci_high": "95% interval to",

@@ -29,26 +29,6 @@ from acm_helpers.core.config import Program
 from acm_helpers.core.schema import REQUIRED_COLUMNS
 
 # Labels of the canonical fields (a dimension's own label wins for its column).
-FIELD_LABELS = {
-    "episode_id": "Episode id",
-    "client_id": "Client id",
-    "provider_id": "Provider id",
-    "program": "Program",
-    "enrollment_date": "Enrollment date",
-    "referral_date": "Referral date",
-    "exit_date": "Exit date",
-    "exit_destination": "Exit destination",
-    "destination_class": "Destination class",
-    "race_ethnicity": "Race and ethnicity",
-    "gender": "Gender",
-    "birth_date": "Date of birth",
-    "age_at_entry": "Age at entry",
-    "zip": "ZIP code",
-    "household_id": "Household id",
-    "cost": "Cost",
-    "move_in_date": "Move-in date",
-    "received": "Date received",
-}
 RANKS = {"decline": 1, "incomplete": 2, "late": 3, "set_aside": 4, "finding": 5}
 SET_ASIDE_CHECKS = ("invalid_value", "missing_required", "dates_out_of_order", "duplicate")
 PROBLEM_COLUMNS = ["rank", "kind", "field", "label", "now", "before", "size", "text"]
@@ -56,15 +36,15 @@ PROBLEM_COLUMNS = ["rank", "kind", "field", "label", "now", "before", "size", "t
 
 def field_label(field: str, program: Program) -> str:
     """A field's name as people read it: the dimension's label, the outcome's description, or
-    the canonical label; an unknown field reads with its underscores as spaces."""
+    the canonical label (:func:`acm_helpers.core.text.field_label`)."""
     for dim in program.dimensions.values():
         if field in (dim.column, dim.source):
-            return dim.label if field == dim.column else FIELD_LABELS.get(field, dim.label)
-    if field in FIELD_LABELS:
-        return FIELD_LABELS[field]
+            if field == dim.column or field not in text.FIELD_LABELS:
+                return dim.label
+            return text.FIELD_LABELS[field]
     if field in program.outcomes and program.outcomes[field].description:
         return program.outcomes[field].description
-    return field.replace("_", " ").capitalize()
+    return text.field_label(field)  # the one canonical label list (core.text)
 
 
 def required_fields(program: Program) -> list[str]:

@@ -496,6 +496,18 @@ class BackgroundServer:
                 continue
         return out
 
+    def status(self) -> dict:
+        """The server's ``/acm/status``: ``page_kernels`` (what the cap counts),
+        ``pooled_kernels`` and ``max_kernels``."""
+        import json
+        import urllib.parse
+        import urllib.request
+
+        url = urllib.parse.urlsplit(self.address)
+        status = url._replace(path=url.path.rstrip("/") + "/acm/status")
+        with urllib.request.urlopen(urllib.parse.urlunsplit(status), timeout=60) as resp:
+            return json.loads(resp.read())
+
     def memory(self) -> float:
         """RSS in MB summed over the server process and all its children (kernels)."""
         import psutil

@@ -22,13 +22,14 @@ Static file handlers answer 404 to any path that leaves their folder or does not
 from __future__ import annotations
 
 import html
+import json
 import re
 from datetime import timedelta
 
 import tornado.web
-from jupyter_server.base.handlers import FileFindHandler
+from jupyter_server.base.handlers import FileFindHandler, JupyterHandler
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
-from jupyter_server.utils import ensure_async
+from jupyter_server.utils import ensure_async, url_path_join
 from traitlets import Integer
 from voila.app import Voila
 from voila.request_info_handler import RequestInfoSocketHandler
@@ -208,6 +209,27 @@ class GuardedVoilaHandler(TornadoVoilaHandler):
         )
 
 
+class StatusHandler(JupyterHandler):
+    """``/acm/status``: the server's kernels as JSON, for monitoring and for tests.
+
+    ``page_kernels`` counts what the cap counts (kernels serving pages, including one still
+    shutting down), so a check that waits for room waits on the same number the busy page uses.
+    Signed in like the dashboard (the token, or the Hub).
+    """
+
+    @tornado.web.authenticated
+    def get(self):
+        km = self.kernel_manager
+        body = {
+            "page_kernels": km.page_kernel_count(),
+            "pooled_kernels": len(pooled_kernel_ids(km)),
+            "max_kernels": self.settings.get("acm_max_kernels", 0),
+        }
+        self.set_header("Content-Type", "application/json")
+        self.set_header("Cache-Control", "no-store")
+        self.finish(json.dumps(body))
+
+
 class _NotFoundOutside:
     """Static-file mixin: a path outside the folder, or malformed, is 404 (never 403 or 500)."""
 
@@ -291,4 +313,5 @@ class AcmVoila(Voila):
         for spec in super().init_handlers():
             pattern, cls, *rest = spec
             out.append((pattern, SAFE_HANDLERS.get(cls, cls), *rest))
+        out.append((url_path_join(self.server_url, r"/acm/status"), StatusHandler))
         return out

@@ -79,6 +79,12 @@ def _wait_until(condition, what: str, srv: BackgroundServer, deadline_s: float =
     pytest.fail(f"{what} did not happen within {deadline_s} s; server log:\n{srv.log[-3000:]}")
 
 
+def _no_page_kernels(srv: BackgroundServer) -> bool:
+    """No kernel process left, and the server counts no page kernel either (a kernel whose
+    process has ended is still counted by the cap until its shutdown has finished)."""
+    return not srv.kernel_processes() and srv.status()["page_kernels"] == 0
+
+
 def _get(url: str) -> tuple[int, dict, str]:
     """Status, headers and body of a GET (redirects not followed)."""
 
@@ -142,13 +148,15 @@ def test_static_traversal_is_404_and_a_token_is_printed(small_server):
     assert re.search(r"\?token=[\w-]{20,}$", srv.address), srv.address
     status, headers, _ = _get(base + "/")
     assert status == 302 and "/login" in headers.get("Location", "")
+    status, headers, _ = _get(base + "/acm/status")  # the status needs the token too
+    assert status == 302 and "/login" in headers.get("Location", "")
     assert srv.address.startswith("http://127.0.0.1:")  # this machine only
     assert srv.kernel_processes() == []  # nothing above started a kernel
 
 
 def test_loading_screen_names_the_provider(small_server, browser, program, shots):
     srv = small_server
-    _wait_until(lambda: not srv.kernel_processes(), "no kernel left", srv)
+    _wait_until(lambda: _no_page_kernels(srv), "no kernel left", srv)
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.set_default_timeout(WAIT_MS)
     page.goto(srv.page_url("provider=harbor"), wait_until="commit")
@@ -163,21 +171,22 @@ def test_loading_screen_names_the_provider(small_server, browser, program, shots
     page.screenshot(path=str(shots / "k02_dashboard_harbor.png"), full_page=True)
     page.close()
     # the page is gone: its kernel is shut down a few seconds later
-    _wait_until(lambda: not srv.kernel_processes(), "the closed page's kernel ended", srv)
+    _wait_until(lambda: _no_page_kernels(srv), "the closed page's kernel ended", srv)
 
     page = browser.new_page()
     page.goto(srv.address, wait_until="commit")
     page.wait_for_selector("#loading_text")
     assert page.inner_text("#loading_text") == "Loading the dashboard\u2026"
     page.close()
-    _wait_until(lambda: not srv.kernel_processes(), "the closed page's kernel ended", srv)
+    _wait_until(lambda: _no_page_kernels(srv), "the closed page's kernel ended", srv)
 
 
 def test_past_the_cap_a_visitor_gets_the_busy_page(small_server, browser, shots):
     srv = small_server
-    _wait_until(lambda: not srv.kernel_processes(), "no kernel left", srv)
+    _wait_until(lambda: _no_page_kernels(srv), "no kernel left", srv)
     status, _, body = _get(srv.address)  # a visit that never opens its page: one kernel
     assert status == 200 and "jupyter-config-data" in body
+    assert srv.status() == {"page_kernels": 1, "pooled_kernels": 0, "max_kernels": 1}
     assert len(srv.kernel_processes()) == 1
     status, headers, body = _get(srv.address)
     assert status == 503
@@ -185,13 +194,14 @@ def test_past_the_cap_a_visitor_gets_the_busy_page(small_server, browser, shots)
     assert BUSY_TITLE in body and "Please retry in a minute" in body
     assert "Traceback" not in body
     assert len(srv.kernel_processes()) == 1  # the busy answer started nothing
+    assert srv.status()["page_kernels"] == 1
     page = browser.new_page(viewport={"width": 1000, "height": 600})
     response = page.goto(srv.address)
     assert response.status == 503
     page.screenshot(path=str(shots / "k03_busy.png"))
     page.close()
     # the unopened visit's kernel is shut down too, and the next visitor is served again
-    _wait_until(lambda: not srv.kernel_processes(), "the unopened visit's kernel ended", srv)
+    _wait_until(lambda: _no_page_kernels(srv), "the unopened visit's kernel ended", srv)
     _wait_until(lambda: _get(srv.address)[0] == 200, "a visit served again", srv)
 
 

@@ -309,9 +309,9 @@ class AcmVoila(Voila):
         return settings
 
     def init_handlers(self) -> list:
-        out = []
+        # first: Voilà's last pattern sends any other path to its file handler
+        out = [(url_path_join(self.server_url, r"/acm/status"), StatusHandler)]
         for spec in super().init_handlers():
             pattern, cls, *rest = spec
             out.append((pattern, SAFE_HANDLERS.get(cls, cls), *rest))
-        out.append((url_path_join(self.server_url, r"/acm/status"), StatusHandler))
         return out

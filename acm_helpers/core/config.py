@@ -36,20 +36,41 @@ class Frozen(BaseModel):
 class Provider(Frozen):
     """A contracted provider and its contract."""
 
-    id: Identifier
-    name: str
-    contract_id: str
-    contract_value: float | None = None
-    start: date
-    end: date
-    program: str | None = None  # sub-program / project type, when a program has several
+    id: Identifier = Field(
+        description="Short id used in file names, URLs and the `provider_id` column of submissions (lowercase letters, digits, `_`, `-`)."
+    )
+    name: str = Field(description="The provider's name as packets and the dashboard show it.")
+    contract_id: str = Field(
+        description="The contract's id; `acm report --contract ID` finds the provider by it."
+    )
+    contract_value: float | None = Field(
+        None,
+        description="The contract's value in dollars; the end-of-contract report divides it by outcomes (value for money).",
+    )
+    start: date = Field(description="First day of the contract term (YYYY-MM-DD).")
+    end: date = Field(description="Last day of the contract term; must be after `start`.")
+    program: str | None = Field(
+        None, description="Sub-program or project type, when a program has several."
+    )
     # How this provider's submissions are written, when it is not UTF-8 / detectable: intake
     # never guesses a code page or a decimal separator (issue 13), it reads what is declared.
-    encoding: str | None = None  # e.g. latin-1, cp1252, utf-16-le
-    decimal: Literal[".", ","] | None = None  # "28220,76" is 28220.76 only when this says ","
+    encoding: str | None = Field(
+        None,
+        description="Code page of this provider's CSV files when they are not UTF-8 (e.g. latin-1, cp1252, utf-16-le); intake never guesses one.",
+    )
+    decimal: Literal[".", ","] | None = Field(
+        None,
+        description='Decimal separator of this provider\'s numbers when the file does not show it: "28220,76" is 28220.76 only when this says ",".',
+    )
     # Who receives the monthly packet by email (`acm send`); none: the packet is not sent.
-    recipients: list[EmailAddress] = Field(default_factory=list)
-    attach_xlsx: bool | None = None  # None: the program's delivery.attach_xlsx
+    recipients: list[EmailAddress] = Field(
+        default_factory=list,
+        description="Who receives the monthly packet by email (`acm send`); none: the packet is not sent.",
+    )
+    attach_xlsx: bool | None = Field(
+        None,
+        description="Attach the XLSX appendix to this provider's email; blank: the program's `delivery.attach_xlsx`.",
+    )
 
     @field_validator("encoding")
     @classmethod
@@ -97,24 +118,61 @@ class Metric(Frozen):
     by two providers counts once in each.
     """
 
-    label: str
-    definition: str
-    kind: Literal["rate", "count", "mean", "median", "sum_ratio"]
-    population: str
-    numerator: str | None = None
-    denominator: str | None = None
-    value: str | None = None
-    direction: Literal["up", "down"] = "up"
-    target: float | None = None
-    benchmark: dict[str, float] = Field(default_factory=dict)
-    format: Literal["percent", "number", "days", "currency"] = "number"
-    unit: str = ""
-    numerator_label: str = ""
-    denominator_label: str = ""
-    key: bool = True  # shown as a headline tile
-    system_wide: bool = False  # uses fields derived across providers (agency-only view)
-    per: Literal["episode", "person"] = "episode"  # person: each client's latest episode only
-    universe: str | None = None  # per person: the episodes the latest is chosen from
+    label: str = Field(description="The metric's name on tiles, charts and tables.")
+    definition: str = Field(
+        description="One plain sentence saying what is counted; printed in every packet's definitions section."
+    )
+    kind: Literal["rate", "count", "mean", "median", "sum_ratio"] = Field(
+        description="How the population is summarised: rate, count, mean, median or sum_ratio (see above)."
+    )
+    population: str = Field(
+        description="SQL condition selecting the episodes counted for one provider and period (`:start`, `:end`)."
+    )
+    numerator: str | None = Field(
+        None,
+        description="rate: boolean SQL that marks the successes; sum_ratio: the SQL summed above the line.",
+    )
+    denominator: str | None = Field(None, description="sum_ratio: the SQL summed below the line.")
+    value: str | None = Field(
+        None,
+        description="mean / median: the SQL value summarised; count: count distinct values of it.",
+    )
+    direction: Literal["up", "down"] = Field(
+        "up",
+        description="`up`: higher is better; `down`: lower is better (decides concern or improvement).",
+    )
+    target: float | None = Field(
+        None,
+        description="The contract's target, in the metric's own units (a rate as a fraction, 0.45).",
+    )
+    benchmark: dict[str, float] = Field(
+        default_factory=dict,
+        description="Outside reference values by name, e.g. `{national: 0.41}`.",
+    )
+    format: Literal["percent", "number", "days", "currency"] = Field(
+        "number", description="How values are written: percent, number, days or currency."
+    )
+    unit: str = Field("", description="Unit word after a number (e.g. `clients`).")
+    numerator_label: str = Field(
+        "",
+        description='What the numerator counts, for the math sentence ("exits to permanent housing").',
+    )
+    denominator_label: str = Field(
+        "", description='What the denominator counts, for the math sentence ("leavers").'
+    )
+    key: bool = Field(True, description="Shown as a headline tile.")
+    system_wide: bool = Field(
+        False,
+        description="Uses fields derived across providers (the agency-only view, e.g. returns to services); packets add a note.",
+    )
+    per: Literal["episode", "person"] = Field(
+        "episode",
+        description="`episode`: every episode; `person`: each client's latest episode only (as HUD counts).",
+    )
+    universe: str | None = Field(
+        None,
+        description="per person: SQL selecting the episodes the latest is chosen from (default: open in the period).",
+    )
 
     @model_validator(mode="after")
     def _fields_for_kind(self) -> Metric:
@@ -142,14 +200,30 @@ class Dimension(Frozen):
     rolled up from months), since the same episode can fall in another group in another period.
     """
 
-    label: str
-    column: str
-    source: str | None = None  # numeric column to bin into ``column`` (e.g. age_at_entry)
-    expression: str | None = None  # or: an SQL value to bin, per period (may use :start/:end)
-    bins: list[float] | None = None  # left-closed edges; last bin is open-ended
-    reference_group: str | None = None
-    reference_shares: dict[str, float] = Field(default_factory=dict)
-    reference_source: str = ""  # where the shares come from (e.g. "ACS 2023 5-year, King County")
+    label: str = Field(description="The breakdown's name in packets and the dashboard.")
+    column: str = Field(
+        description="Column of `episodes` holding the groups (or receiving the bins)."
+    )
+    source: str | None = Field(
+        None, description="Numeric column to bin into `column` (e.g. age_at_entry)."
+    )
+    expression: str | None = Field(
+        None, description="Or: an SQL value to bin, per period (may use :start/:end)."
+    )
+    bins: list[float] | None = Field(
+        None,
+        description="Left-closed bin edges, increasing; the last bin is open-ended (0, 18, 25 ... gives 0-17, 18-24 ... 65+).",
+    )
+    reference_group: str | None = Field(
+        None, description="The group every other group is compared with (disparity)."
+    )
+    reference_shares: dict[str, float] = Field(
+        default_factory=dict,
+        description="Each group's share of a reference population (adds up to 1), for disproportionality.",
+    )
+    reference_source: str = Field(
+        "", description='Where the shares come from (e.g. "ACS 2023 5-year, King County").'
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Dimension:
@@ -169,14 +243,20 @@ class Dimension(Frozen):
 class Suppression(Frozen):
     """Small-cell rule applied once, in the engine, before anything is displayed."""
 
-    threshold: int = Field(11, ge=1)
-    complementary: bool = True
+    threshold: int = Field(11, ge=1, description="Cells with fewer cases than this are suppressed.")
+    complementary: bool = Field(
+        True,
+        description="Also hide the next smallest sibling wherever a hidden cell could be recovered from a total.",
+    )
 
 
 class Peers(Frozen):
     """How other providers appear in provider-facing outputs."""
 
-    display: Literal["named", "anonymized"] = "anonymized"
+    display: Literal["named", "anonymized"] = Field(
+        "anonymized",
+        description="`anonymized`: other providers appear as Peer A, Peer B ... in provider packets; `named`: by name.",
+    )
 
 
 class RoadmapTopic(Frozen):
@@ -184,12 +264,20 @@ class RoadmapTopic(Frozen):
 
     topic: Literal[
         "disparity", "duration_outcome", "referral_funnel", "cohort_trend", "peer_comparison"
-    ]
-    title: str
-    metric: str
-    question: str
-    dimension: str | None = None
-    change_month: str | None = None  # for cohort_trend: the month a practice changed
+    ] = Field(description="The deep dive of the month.")
+    title: str = Field(description="The topic's title in the packet and deep dive.")
+    metric: str = Field(
+        description="Metric id the topic is about (must be declared under `metrics`)."
+    )
+    question: str = Field(description="The question the meeting asks of the data.")
+    dimension: str | None = Field(
+        None,
+        description="Dimension id, for a disparity topic (must be declared under `dimensions`).",
+    )
+    change_month: str | None = Field(
+        None,
+        description="For cohort_trend: the month a practice changed (YYYY-MM); charts and signals rebase there.",
+    )
 
     @field_validator("change_month")
     @classmethod
@@ -202,8 +290,15 @@ class RoadmapTopic(Frozen):
 class Meetings(Frozen):
     """Meeting cadence; packets are built for each meeting period."""
 
-    cadence: Literal["monthly", "quarterly"] = "monthly"
-    day_of_month: int = Field(15, ge=1, le=28)
+    cadence: Literal["monthly", "quarterly"] = Field(
+        "monthly", description="How often meetings are held: monthly or quarterly."
+    )
+    day_of_month: int = Field(
+        15,
+        ge=1,
+        le=28,
+        description="Day of the month after the packet's month on which its meeting is held (1-28).",
+    )
 
 
 class IntakeSettings(Frozen):
@@ -214,11 +309,13 @@ class IntakeSettings(Frozen):
     every table and packet a hundredfold.
     """
 
-    max_field_chars: int = Field(10_000, ge=1)  # longer values are quarantined
-    earliest_date: date = date(
-        1900, 1, 1
-    )  # earlier dates (birth year 1850, 0001-01-01) quarantined
-    latest_year: int = Field(2200, ge=1900)  # later years are quarantined as implausible
+    max_field_chars: int = Field(10_000, ge=1, description="Longer values are quarantined.")
+    earliest_date: date = Field(
+        date(1900, 1, 1), description="Earlier dates (birth year 1850, 0001-01-01) are quarantined."
+    )
+    latest_year: int = Field(
+        2200, ge=1900, description="Later years are quarantined as implausible."
+    )
 
 
 class QualitySettings(Frozen):
@@ -231,11 +328,28 @@ class QualitySettings(Frozen):
     An empty ``required_fields`` means the columns the program's equity dimensions read.
     """
 
-    required_fields: list[str] = Field(default_factory=list)
-    completeness_min: float = Field(0.95, ge=0, le=1)  # a required field filled in less: a problem
-    decline_points: float = Field(0.05, gt=0, le=1)  # a fall of this much (0.05 = 5 points) ...
-    trend_months: int = Field(12, ge=2, le=60)  # ... against this many months earlier: a decline
-    late_days: int = Field(0, ge=0)  # a file more days than this past its due date is late
+    required_fields: list[str] = Field(
+        default_factory=list,
+        description="Fields a submission must fill in (empty: the columns the equity dimensions read).",
+    )
+    completeness_min: float = Field(
+        0.95,
+        ge=0,
+        le=1,
+        description="A required field filled in less than this share is a problem.",
+    )
+    decline_points: float = Field(
+        0.05,
+        gt=0,
+        le=1,
+        description="A fall of this much (0.05 = 5 points) against `trend_months` earlier is a decline, raised in the brief.",
+    )
+    trend_months: int = Field(
+        12, ge=2, le=60, description="How many months back a decline is measured against."
+    )
+    late_days: int = Field(
+        0, ge=0, description="A file more days than this past its due date is late."
+    )
 
 
 class Delivery(Frozen):
@@ -249,54 +363,100 @@ class Delivery(Frozen):
     verified against the system's authorities or ``ca_file`` (an agency relay's own CA).
     """
 
-    host: str
-    port: int = Field(587, ge=1, le=65535)
-    security: Literal["starttls", "ssl"] = "starttls"
-    ca_file: str | None = None  # PEM bundle trusted instead of the system's (relative: project)
-    from_address: EmailAddress
-    from_name: str = ""
-    reply_to: EmailAddress | None = None
-    attach_xlsx: bool = True  # providers may override with their own attach_xlsx
-    username_env: EnvName = "ACM_SMTP_USER"
-    password_env: EnvName = "ACM_SMTP_PASSWORD"
-    timeout_s: float = Field(60.0, gt=0)
+    host: str = Field(description="The mail server's host name.")
+    port: int = Field(
+        587, ge=1, le=65535, description="SMTP port: 587 (submission, with starttls) or 465 (ssl)."
+    )
+    security: Literal["starttls", "ssl"] = Field(
+        "starttls",
+        description="`starttls` or `ssl` (implicit TLS); the login is never sent unencrypted.",
+    )
+    ca_file: str | None = Field(
+        None,
+        description="PEM bundle trusted instead of the system's authorities (relative: to the project folder).",
+    )
+    from_address: EmailAddress = Field(description="The sender's address.")
+    from_name: str = Field("", description="The sender's display name.")
+    reply_to: EmailAddress | None = Field(
+        None, description="Address replies go to, when not the sender."
+    )
+    attach_xlsx: bool = Field(
+        True, description="Attach the XLSX appendix; a provider's own `attach_xlsx` overrides."
+    )
+    username_env: EnvName = Field(
+        "ACM_SMTP_USER", description="Environment variable the SMTP user name is read from."
+    )
+    password_env: EnvName = Field(
+        "ACM_SMTP_PASSWORD",
+        description="Environment variable the SMTP password is read from (never the program file).",
+    )
+    timeout_s: float = Field(60.0, gt=0, description="Seconds to wait for the mail server.")
 
 
 class OutcomeColumn(Frozen):
     """A program-specific column accepted by intake (e.g. ``subsequent_involvement_12m``)."""
 
-    type: Literal["bool", "int", "float", "date", "str"]
-    description: str = ""
-    required: bool = False
+    type: Literal["bool", "int", "float", "date", "str"] = Field(
+        description="The column's type: bool, int, float, date or str."
+    )
+    description: str = Field(
+        "",
+        description="What the column means; the data-quality section uses it as the field's label.",
+    )
+    required: bool = Field(False, description="A row without a value is quarantined.")
 
 
 class Program(Frozen):
     """A whole program: the single source of truth for one agency program's ACM cycle."""
 
-    id: Identifier
-    name: str
-    agency: str = ""
-    field: str = ""
-    description: str = ""
-    data_dir: str = "data"
-    first_period: str
-    last_period: str
-    submission_due_days: int = Field(15, ge=0)
-    providers: list[Provider]
-    metrics: dict[Identifier, Metric]
-    dimensions: dict[Identifier, Dimension] = Field(default_factory=dict)
-    suppression: Suppression = Suppression()
-    peers: Peers = Peers()
-    roadmap: dict[str, RoadmapTopic] = Field(default_factory=dict)
-    meetings: Meetings = Meetings()
-    intake: IntakeSettings = IntakeSettings()
-    quality: QualitySettings = QualitySettings()
-    delivery: Delivery | None = None  # `acm send`: the mail server (absent: packets are not sent)
-    outcomes: dict[Identifier, OutcomeColumn] = Field(default_factory=dict)
-    codes: dict[str, list[str]] = Field(default_factory=dict)
+    id: Identifier = Field(description="Short id of the program (used in store and output paths).")
+    name: str = Field(description="The program's name in packets.")
+    agency: str = Field("", description="The agency running the program.")
+    field: str = Field("", description="The field of services (homelessness, child welfare ...).")
+    description: str = Field("", description="A sentence about the program.")
+    data_dir: str = Field(
+        "data", description="The store's folder, relative to the project folder (see Paths)."
+    )
+    first_period: str = Field(description="First month of data (YYYY-MM).")
+    last_period: str = Field(description="Last month of data (YYYY-MM).")
+    submission_due_days: int = Field(
+        15, ge=0, description="Days after a month's end by which its submissions are due."
+    )
+    providers: list[Provider] = Field(description="The contracted providers.")
+    metrics: dict[Identifier, Metric] = Field(description="The metrics, by id.")
+    dimensions: dict[Identifier, Dimension] = Field(
+        default_factory=dict, description="The equity breakdowns, by id."
+    )
+    suppression: Suppression = Field(Suppression(), description="The small-cell rule.")
+    peers: Peers = Field(Peers(), description="How other providers appear to a provider.")
+    roadmap: dict[str, RoadmapTopic] = Field(
+        default_factory=dict,
+        description="Performance improvement roadmap: month (YYYY-MM) -> topic.",
+    )
+    meetings: Meetings = Field(Meetings(), description="Meeting cadence.")
+    intake: IntakeSettings = Field(
+        IntakeSettings(), description="Limits intake applies to every value."
+    )
+    quality: QualitySettings = Field(
+        QualitySettings(), description="How the data-quality section judges submissions."
+    )
+    delivery: Delivery | None = Field(
+        None, description="`acm send`: the mail server (absent: packets are not sent)."
+    )
+    outcomes: dict[Identifier, OutcomeColumn] = Field(
+        default_factory=dict,
+        description="Program-specific outcome columns intake accepts, by name.",
+    )
+    codes: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="Allowed codes per column (e.g. race_ethnicity, gender); other values are quarantined.",
+    )
     destinations: dict[
         str, Literal["permanent", "temporary", "institutional", "other", "unknown"]
-    ] = Field(default_factory=dict)
+    ] = Field(
+        default_factory=dict,
+        description="Exit destination code -> its class (permanent, temporary, institutional, other, unknown).",
+    )
 
     @field_validator("first_period", "last_period")
     @classmethod

@@ -7,7 +7,7 @@ PERIOD ?= 2026-10
 WORKERS ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help setup system-deps demo test test-fast test-integration lint format strip-notebooks serve hub bench lock clean
+.PHONY: help setup system-deps demo test test-fast test-integration lint format strip-notebooks serve hub bench lock clean docs docs-screenshots
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -63,6 +63,21 @@ serve: setup ## start the Voila dashboard for staff on http://127.0.0.1:8866
 hub: setup system-deps ## the dashboard for staff behind JupyterHub's login on http://127.0.0.1:8000 (deploy/jupyterhub/)
 	$(BIN)/jupyterhub -f deploy/jupyterhub/jupyterhub_config.py
 
+docs: setup ## build the documentation site into site/ (offline: no CDN fonts or scripts; open site/index.html)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+DOCS_SHOTS ?= /tmp/acm-docs-shots
+docs-screenshots: setup system-deps ## run the browser tests that take the guides' screenshots, then copy them (scaled) into docs/img
+	rm -rf $(DOCS_SHOTS)
+	ACM_SCREENSHOT_DIR=$(DOCS_SHOTS) $(BIN)/python -m pytest -q -p no:cacheprovider -n 0 \
+	  "tests/e2e/test_voila.py::test_first_chart_then_provider_and_breakdown_change_to_that_providers_numbers" \
+	  "tests/e2e/test_voila.py::test_tiles_equal_the_packet_at_month_and_quarter_and_the_link_reopens_the_view" \
+	  "tests/e2e/test_voila.py::test_drill_from_a_flagged_tile_opens_its_breakdown" \
+	  "tests/e2e/test_packets.py::test_browser_renders_every_chart_offline" \
+	  "tests/e2e/test_contract_report.py::test_report_renders_offline_in_chromium" \
+	  "tests/e2e/test_jupyterhub.py::test_login_then_dashboard_with_charts"
+	$(BIN)/python docs/_hooks/screenshots.py $(DOCS_SHOTS) docs/img
+
 bench: setup ## run every benchmark in benchmarks/ and print ratios
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
@@ -70,4 +85,4 @@ lock: setup ## refresh constraints.txt from the current environment
 	$(BIN)/python -m pip freeze --all --exclude-editable | grep -v -E "^(acm-workbench|pip)==" > constraints.txt.new && mv constraints.txt.new constraints.txt
 
 clean: ## remove generated data and outputs (keeps .venv)
-	rm -rf data outputs/20* demo
+	rm -rf data outputs/20* demo site

@@ -37,7 +37,7 @@ def fail(exc: AcmError) -> None:
 
 def open_program(program: Path | None, data_dir: Path | None):
     """Load the program file and open its store, by the one path rule
-    (:func:`acm_helpers.store.store.open_store`, README "Paths")."""
+    (:func:`acm_helpers.store.store.open_store`, docs/admin/install.md "Paths")."""
     from acm_helpers.store.store import open_store
 
     return open_store(program, data_dir)
@@ -599,7 +599,7 @@ def run_cmd(
         "--cluster",
         envvar="ACM_CLUSTER",
         help="Run the notebooks on a Dask cluster, tcp://HOST:PORT "
-        "(paths on shared storage; README, Scale).",
+        "(paths on shared storage; docs/admin/scaling.md).",
     ),
 ) -> None:
     """Build every provider's packet (HTML, PDF, XLSX) and the internal system packet for a month."""

@@ -103,7 +103,7 @@ def check_workers(client: Any, paths: Iterable[str | Path]) -> dict[str, dict[st
             "The cluster cannot run these packets: "
             + "; ".join(problems)
             + ". Mount the data, outputs and notebooks directories at the same absolute paths "
-            "on every worker and install the same package version there (README, Scale)."
+            "on every worker and install the same package version there (docs/admin/scaling.md)."
         )
     return reports
 

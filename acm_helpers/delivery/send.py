@@ -235,7 +235,7 @@ def plan(
     if program.delivery is None:
         raise DeliveryError(
             "The program file has no `delivery:` block: add one with the mail server (host, "
-            "port, from_address) and each provider's `recipients` (README, Packets delivered)."
+            "port, from_address) and each provider's `recipients` (docs/admin/sending.md)."
         )
     program.check_period(period)
     ids = [program.provider(p).id for p in providers] if providers else program.provider_ids

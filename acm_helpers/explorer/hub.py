@@ -17,7 +17,7 @@ browser, no notebook editor, no terminal, and Voilà's kernel websocket refuses
 - no token: the hub's login replaces it.
 
 The deployment (``deploy/jupyterhub/jupyterhub_config.py``) sets ``c.Spawner.cmd`` to this
-command; README "Serving staff behind JupyterHub" has the steps.
+command; docs/admin/jupyterhub.md has the steps.
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def _jupyterhub_singleuser():
     except ImportError as exc:
         raise ConfigError(
             "acm serve --jupyterhub needs JupyterHub in this environment: "
-            "pip install -c constraints.txt -e '.[hub]' (README 'Serving staff behind "
+            "pip install -c constraints.txt -e '.[hub]' (docs/admin/jupyterhub.md, 'Login with "
             f"JupyterHub'). ({exc})"
         ) from exc
     return extension

@@ -393,7 +393,7 @@ HEADER = """\
 # contract_id, contract_value and dates, and add targets and benchmarks to the metrics
 # (HUD publishes none for these measures; they are local decisions). Metric definitions follow
 # HUD's APR (Q22 length of participation, Q23c exit destinations) and System Performance
-# Measure 2 (returns within 6/12/24 months); see README "HMIS exports".
+# Measure 2 (returns within 6/12/24 months); see docs/admin/hmis.md.
 """
 
 

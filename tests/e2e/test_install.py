@@ -1,7 +1,7 @@
 """The package works outside the checkout: ``pip install`` (a real, non-editable install) into a
 fresh virtualenv outside the repository, then ``acm demo --out DIR`` from another folder builds
 the packets under DIR, with the notebook templates, nbconvert/Voilà templates and the demo
-program read from the installed package (README, Paths).
+program read from the installed package (docs/admin/install.md, Paths).
 
 Dependencies are not downloaded again. The virtualenv sees the system site-packages, and the
 environment running this test (where ``make setup`` installed the project's dependencies; a

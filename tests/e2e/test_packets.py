@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -93,6 +94,10 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def test_browser_renders_every_chart_offline(packets, server, tmp_path):
     from playwright.sync_api import sync_playwright
 
+    # $ACM_SCREENSHOT_DIR keeps them (`make docs-screenshots` puts them in the guides)
+    shots = Path(os.environ.get("ACM_SCREENSHOT_DIR") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+
     blocked: list[str] = []
 
     def local_only(route):
@@ -130,12 +135,12 @@ def test_browser_renders_every_chart_offline(packets, server, tmp_path):
         assert "Error loading script" not in text
         assert "Harbor Light Housing" in text and "Headline metrics, October 2026" in text
         assert "Cascade Family Services" not in text and "Peer A" in text
-        page.screenshot(path=str(tmp_path / "harbor_packet.png"))
+        page.screenshot(path=str(shots / "harbor_packet.png"))
         page.locator("h2", has_text="Equity").scroll_into_view_if_needed()
-        page.screenshot(path=str(tmp_path / "harbor_equity.png"))
+        page.screenshot(path=str(shots / "harbor_equity.png"))
         browser.close()
     assert blocked == []
-    assert (tmp_path / "harbor_packet.png").stat().st_size > 20_000
+    assert (shots / "harbor_packet.png").stat().st_size > 20_000
 
 
 @pytest.mark.browser

@@ -1,5 +1,5 @@
 """Registries by name and the one path rule: notebook templates, appendix builders, and how a
-program file and its store are found (README, Paths)."""
+program file and its store are found (docs/admin/install.md, Paths)."""
 
 from __future__ import annotations
 

@@ -37,7 +37,7 @@ class Provider(Frozen):
     """A contracted provider and its contract."""
 
     id: Identifier = Field(
-        description="Short id used in file names, URLs and the `provider_id` column of submissions (lowercase letters, digits, `_`, `-`)."
+        description="Short id used in file names, URLs and the `provider_id` column of submissions."
     )
     name: str = Field(description="The provider's name as packets and the dashboard show it.")
     contract_id: str = Field(

@@ -41,6 +41,13 @@ what it is for. The sections follow the file's nesting: `providers:` is a list o
 """
 
 
+# the patterns of config.py's annotated types, in words a reader of YAML can follow
+PATTERN_WORDS = {
+    r"^[a-z0-9][a-z0-9_\-]*$": "lowercase letters, digits, `_` and `-`",
+    r"^[A-Z_][A-Z0-9_]*$": "an environment variable's name: capitals, digits and `_`",
+}
+
+
 def models() -> list[type[BaseModel]]:
     """Every model reachable from ``Program``, in the order a reader meets them."""
     seen: list[type[BaseModel]] = []
@@ -84,7 +91,13 @@ def type_text(annotation: Any) -> str:
         return type_text(args[0])
     if inspect.isclass(annotation) and issubclass(annotation, BaseModel):
         return f"[{annotation.__name__}](#{annotation.__name__.lower()})"
-    names = {str: "text", int: "integer", float: "number", bool: "true/false", date: "date (YYYY-MM-DD)"}
+    names = {
+        str: "text",
+        int: "integer",
+        float: "number",
+        bool: "true/false",
+        date: "date (YYYY-MM-DD)",
+    }
     if annotation in names:
         return names[annotation]
     return getattr(annotation, "__name__", str(annotation))
@@ -101,7 +114,7 @@ def default_text(info: FieldInfo) -> str:
     if isinstance(value, BaseModel):
         return "its section's defaults"
     if value == "":
-        return '`""`'
+        return "empty"
     if value is None:
         return "none"
     if isinstance(value, bool):
@@ -122,7 +135,7 @@ def constraint_text(info: FieldInfo) -> str:
                 parts.append(f"{word} {value}")
         pattern = getattr(meta, "pattern", None)
         if pattern:
-            parts.append(f"pattern `{pattern}`")
+            parts.append(PATTERN_WORDS.get(pattern, f"pattern `{pattern}`"))
         max_length = getattr(meta, "max_length", None)
         if max_length:
             parts.append(f"at most {max_length} characters")

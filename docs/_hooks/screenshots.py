@@ -49,7 +49,8 @@ def shrink(shots: Path, dest: Path) -> list[Path]:
             )
             page.wait_for_function("document.images[0].complete")
             height = min(
-                max_height, page.evaluate("Math.ceil(document.images[0].getBoundingClientRect().height)")
+                max_height,
+                page.evaluate("Math.ceil(document.images[0].getBoundingClientRect().height)"),
             )
             out = dest / target
             page.screenshot(path=str(out), clip={"x": 0, "y": 0, "width": width, "height": height})

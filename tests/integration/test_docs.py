@@ -77,7 +77,9 @@ def test_built_site_references_nothing_outside(site):
                 found.append(f"{path.relative_to(site)}: {text[m.start() : m.start() + 80]}")
     assert found == []
     # the check can see one: Material's own stylesheet is linked locally
-    assert re.search(r"<link[^>]*href=\"[^\"]*assets/stylesheets/", (site / "index.html").read_text())
+    assert re.search(
+        r"<link[^>]*href=\"[^\"]*assets/stylesheets/", (site / "index.html").read_text()
+    )
 
 
 def _config_models() -> list[type[BaseModel]]:

@@ -14,14 +14,12 @@ from pathlib import Path
 
 # screenshot the tests write -> (name in docs/img, width in pixels, tallest part kept)
 SHOTS = {
-    "harbor_packet.png": ("packet-harbor.png", 760, 1000),
-    "harbor_equity.png": ("packet-equity.png", 760, 1000),
-    "02_harbor.png": ("dashboard-harbor.png", 760, 1100),
-    "03_harbor_by_race.png": ("dashboard-breakdown.png", 760, 1300),
-    "07_harbor_by_quarter.png": ("dashboard-quarter.png", 760, 700),
-    "06_drill.png": ("dashboard-drill.png", 760, 1300),
-    "contract_harbor_top.png": ("contract-summary.png", 760, 1000),
-    "hub-login.png": ("hub-login.png", 640, 500),
+    "harbor_packet.png": ("packet-harbor.png", 760, 900),
+    "harbor_equity.png": ("packet-equity.png", 760, 760),
+    "02_harbor.png": ("dashboard-harbor.png", 760, 760),
+    "06_drill.png": ("dashboard-drill.png", 760, 1000),
+    "contract_harbor_top.png": ("contract-summary.png", 760, 800),
+    "hub-login.png": ("hub-login.png", 640, 420),
 }
 
 
@@ -53,7 +51,11 @@ def shrink(shots: Path, dest: Path) -> list[Path]:
                 page.evaluate("Math.ceil(document.images[0].getBoundingClientRect().height)"),
             )
             out = dest / target
-            page.screenshot(path=str(out), clip={"x": 0, "y": 0, "width": width, "height": height})
+            page.screenshot(
+                path=str(out),
+                full_page=True,
+                clip={"x": 0, "y": 0, "width": width, "height": height},
+            )
             page.close()
             written.append(out)
         browser.close()

@@ -136,7 +136,7 @@ def test_browser_renders_every_chart_offline(packets, server, tmp_path):
         assert "Harbor Light Housing" in text and "Headline metrics, October 2026" in text
         assert "Cascade Family Services" not in text and "Peer A" in text
         page.screenshot(path=str(shots / "harbor_packet.png"))
-        page.locator("h2", has_text="Equity").scroll_into_view_if_needed()
+        page.locator("h2", has_text="Equity").evaluate("h => h.scrollIntoView()")  # at the top
         page.screenshot(path=str(shots / "harbor_equity.png"))
         browser.close()
     assert blocked == []

@@ -19,7 +19,7 @@ SHOTS = {
     "02_harbor.png": ("dashboard-harbor.png", 760, 760),
     "06_drill.png": ("dashboard-drill.png", 760, 1000),
     "contract_harbor_top.png": ("contract-summary.png", 760, 800),
-    "hub-login.png": ("hub-login.png", 640, 420),
+    "hub-login.png": ("hub-login.png", 640, 240),
 }
 
 

@@ -50,17 +50,32 @@ PATTERN_WORDS = {
 
 def models() -> list[type[BaseModel]]:
     """Every model reachable from ``Program``, in the order a reader meets them."""
-    seen: list[type[BaseModel]] = []
+    return list(_places())
 
-    def visit(model: type[BaseModel]) -> None:
+
+def _places() -> dict[type[BaseModel], str]:
+    """Each model and where it sits in the YAML file ("each entry of `providers:`")."""
+    seen: dict[type[BaseModel], str] = {}
+
+    def visit(model: type[BaseModel], where: str) -> None:
         if model in seen:
             return
-        seen.append(model)
-        for info in model.model_fields.values():
+        seen[model] = where
+        for name, info in model.model_fields.items():
+            origin = get_origin(info.annotation)
             for inner in _nested(info.annotation):
-                visit(inner)
+                key = f"{where.split('`')[1]}.{name}" if model is not config.Program else name
+                if origin is list:
+                    visit(inner, f"each entry of `{key}:`")
+                elif origin is dict:
+                    visit(
+                        inner,
+                        f"each value of `{key}:` (under its key: an id, or for `roadmap:` a month)",
+                    )
+                else:
+                    visit(inner, f"`{key}:`")
 
-    visit(config.Program)
+    visit(config.Program, "the top level of the file")
     return seen
 
 
@@ -154,8 +169,9 @@ def _cell(text: str) -> str:
 def render() -> str:
     """The whole reference page as Markdown."""
     out = [INTRO]
-    for model in models():
+    for model, where in _places().items():
         out.append(f"\n## {model.__name__}\n")
+        out.append(f"*Where:* {where}.\n")
         doc = _doc(model)
         if doc:
             out.append(doc + "\n")

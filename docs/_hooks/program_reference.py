@@ -68,10 +68,8 @@ def _places() -> dict[type[BaseModel], str]:
                 if origin is list:
                     visit(inner, f"each entry of `{key}:`")
                 elif origin is dict:
-                    visit(
-                        inner,
-                        f"each value of `{key}:` (under its key: an id, or for `roadmap:` a month)",
-                    )
+                    under = "its month, YYYY-MM" if key == "roadmap" else "its id"
+                    visit(inner, f"each value of `{key}:` (under {under})")
                 else:
                     visit(inner, f"`{key}:`")
 

@@ -45,14 +45,14 @@ test-integration: setup ## subprocesses, kernels and the acm command, no browser
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/integration
 
 lint: setup ## ruff check, format check, notebooks without outputs, import contracts (the pre-commit hooks, run offline)
-	$(BIN)/ruff check acm_helpers tests benchmarks
-	$(BIN)/ruff format --check acm_helpers tests benchmarks
+	$(BIN)/ruff check acm_helpers tests benchmarks docs/_hooks
+	$(BIN)/ruff format --check acm_helpers tests benchmarks docs/_hooks
 	$(BIN)/nbstripout --keep-id --verify notebooks/*.ipynb
 	$(BIN)/lint-imports
 
 format: setup ## ruff format and fix
-	$(BIN)/ruff format acm_helpers tests benchmarks
-	$(BIN)/ruff check --fix acm_helpers tests benchmarks
+	$(BIN)/ruff format acm_helpers tests benchmarks docs/_hooks
+	$(BIN)/ruff check --fix acm_helpers tests benchmarks docs/_hooks
 
 strip-notebooks: setup ## remove outputs from the notebook templates before committing
 	$(BIN)/nbstripout --keep-id notebooks/*.ipynb

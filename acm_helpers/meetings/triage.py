@@ -168,7 +168,7 @@ def _capped(n: int, c: TriageCount) -> tuple[float, str]:
     return pts_, rule
 
 
-def _row(pid, criterion, items, found, points, rule) -> dict:
+def _row(pid, criterion, items, found, points, rule, *, equals: bool = True) -> dict:
     return {
         "provider_id": pid,
         "criterion": criterion,
@@ -177,7 +177,7 @@ def _row(pid, criterion, items, found, points, rule) -> dict:
         "items": items,
         "found": found,
         "points": float(points),
-        "rule": f"{rule} = {pts(points)}",
+        "rule": f"{rule} = {pts(points)}" if equals else rule,
     }
 
 
@@ -237,7 +237,8 @@ def score_contracts(program: Program, inputs: TriageInputs, period: str) -> pd.D
                     int(kind is not None),
                     f"new {kind}" if kind else "neither",
                     c.new_contract if kind else 0.0,
-                    f"{'yes' if kind else 'no'} → {pts(c.new_contract) if kind else 0}",
+                    f"declared new: {pts(c.new_contract)}" if kind else "not declared new: 0",
+                    equals=False,
                 )
             )
         if c.volume.points and vol_metric is not None:
@@ -334,11 +335,16 @@ def score_contracts(program: Program, inputs: TriageInputs, period: str) -> pd.D
                 "; ".join(f"{t.contract_id} {t.record.replace('_', ' ')}" for t in terms)
                 or "none listed"
             )
-            parts = [f"{pts(e.not_met if t.record == 'not_met' else e.partly_met)}" for t in got]
-            r = " + ".join(parts) or "0"
+            parts = [
+                f"{t.record.replace('_', ' ')} {pts(e.not_met if t.record == 'not_met' else e.partly_met)}"
+                for t in got
+            ]
+            r = " + ".join(parts) or "none partly or not met: 0"
+            if len(parts) > 1 or (e.max is not None and raw > e.max):
+                r += f" = {pts(raw)}"
             if e.max is not None and raw > e.max:
-                r += f" = {pts(raw)}, capped at {pts(e.max)}"
-            rows.append(_row(pid, "earlier_terms", len(got), found, points, r))
+                r += f", capped at {pts(e.max)}"
+            rows.append(_row(pid, "earlier_terms", len(got), found, points, r, equals=False))
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
 
 
@@ -504,3 +510,110 @@ def quarter_review(program: Program, store: Store, period: str) -> pd.DataFrame:
     out.attrs.update(now.attrs)
     out.attrs["previous_period"] = before_period
     return out
+
+
+# -- the rule, written out -------------------------------------------------------------------------
+def rule_lines(program: Program) -> list[tuple[str, str, str]]:
+    """The program's rule as (area, criterion heading, how its points are earned), in the
+    order the score adds them; criteria worth nothing are left out."""
+    rule = settings(program)
+    c = rule.criteria
+    out: list[tuple[str, str, str]] = []
+
+    def scale(name: str, what: str) -> None:
+        s = getattr(c, name)
+        if s.points:
+            full = f"{text.count(s.full_at)}" if s.full_at is not None else f"the largest {what}"
+            out.append(
+                (
+                    AREAS[name],
+                    HEADINGS[name],
+                    f"{pts(s.points)} × {what} ÷ {full} (at most {pts(s.points)})",
+                )
+            )
+
+    def count(name: str, each: str) -> None:
+        s: TriageCount = getattr(c, name)
+        if s.points:
+            cap = f", at most {pts(s.max)}" if s.max is not None else ""
+            out.append((AREAS[name], HEADINGS[name], f"{pts(s.points)} per {each}{cap}"))
+
+    scale("contract_value", "contract value")
+    if c.new_contract:
+        out.append(
+            (
+                AREAS["new_contract"],
+                HEADINGS["new_contract"],
+                f"{pts(c.new_contract)} if declared new",
+            )
+        )
+    if rule.volume_metric is not None:
+        scale("volume", text.lower_first(program.metric(rule.volume_metric).label) + " this month")
+    count("concerns", "metric with a special-cause concern this month")
+    count("failing_targets", "metric whose control limits say the target is consistently missed")
+    count("hit_and_miss", "metric whose target is hit and miss")
+    count(
+        "worsening", "metric significantly worse in the last complete quarter than the one before"
+    )
+    count(
+        "disparities",
+        f"group whose adverse gap is flagged in {rule.disparity_min_quarters} or more of the "
+        f"last {rule.disparity_quarters} complete quarters",
+    )
+    count(
+        "data_quality",
+        "data-quality problem of the month (a required field falling or "
+        "incomplete, a late file, rows set aside)",
+    )
+    count("overdue_actions", "action item past its due date at the meeting")
+    e = c.earlier_terms
+    if e.not_met or e.partly_met:
+        cap = f", at most {pts(e.max)}" if e.max is not None else ""
+        out.append(
+            (
+                AREAS["earlier_terms"],
+                HEADINGS["earlier_terms"],
+                f"{pts(e.not_met)} per earlier term whose targets were not met, "
+                f"{pts(e.partly_met)} per term partly met{cap}",
+            )
+        )
+    return out
+
+
+def tier_lines(program: Program) -> list[tuple[str, str, str, str]]:
+    """Each tier as (label, score range, cadence in words, description), most attention first."""
+    tiers = settings(program).tiers
+    out = []
+    for i, t in enumerate(tiers):
+        upper = tiers[i - 1].min_score if i else None
+        span = (
+            f"{pts(t.min_score)} or more"
+            if upper is None
+            else f"{pts(t.min_score)} to under {pts(upper)}"
+        )
+        out.append((t.label, span, CADENCE_WORDS[t.cadence], t.description))
+    return out
+
+
+def review_text(program: Program, review: pd.DataFrame) -> str:
+    """The quarter's ranked list as plain text (``acm portfolio``)."""
+    period = review.attrs.get("period", "")
+    before = review.attrs.get("previous_period")
+    lines = [
+        f"Portfolio triage, {program.name}, {month_name(period)}"
+        + (f" (moves since {month_name(before)})" if before else ""),
+        "",
+    ]
+    for r in review.itertuples():
+        lines.append(
+            f"{r.rank}. {r.provider} ({r.contract_id}): {pts(r.score)} points, {r.tier_label}, "
+            f"{CADENCE_WORDS[r.cadence]}; {r.move}"
+        )
+        lines.append(f"   why it moved: {r.why}")
+        for line in r.rule.splitlines():
+            lines.append(f"   - {line}")
+    lines += ["", "The rule:"]
+    lines += [f"  {h}: {how}" for _, h, how in rule_lines(program)]
+    lines += ["", "Tiers:"]
+    lines += [f"  {label}: {span} points, {cad}" for label, span, cad, _ in tier_lines(program)]
+    return "\n".join(lines)

@@ -78,8 +78,11 @@ def windows_of(sprint: Sprint, period: str) -> tuple[str, str, str, str] | None:
     return shift_period(sprint.start, -before), shift_period(sprint.start, -1), sprint.start, last
 
 
-def sprint_results(program: Program, store: Store, period: str) -> pd.DataFrame:
+def sprint_results(program: Program, store: Store | pd.DataFrame, period: str) -> pd.DataFrame:
     """Every sprint x provider as of ``period`` (``RESULT_COLUMNS``), before against during.
+
+    ``store`` may also be an episodes frame with the derived columns (tests, notebooks); then
+    no control-chart months are counted (they live in the store's ``metric_values``).
 
     Internal figures (the agency's view): a provider-facing output shows only its own rows,
     and a window the engine suppresses has no values (``suppressed`` True). A sprint that has
@@ -184,8 +187,10 @@ def _compare(own: pd.DataFrame, m) -> dict:
     return out
 
 
-def _improvement_months(store: Store, sp: Sprint, first: str, last: str) -> dict[str, int]:
-    if not store.has_table("metric_values"):
+def _improvement_months(
+    store: Store | pd.DataFrame, sp: Sprint, first: str, last: str
+) -> dict[str, int]:
+    if not isinstance(store, Store) or not store.has_table("metric_values"):
         return {}
     rows = store.query(
         "SELECT provider_id, count(*) AS n FROM metric_values WHERE grain = 'month' "

@@ -301,8 +301,9 @@ def score_contracts(program: Program, inputs: TriageInputs, period: str) -> pd.D
         if c.data_quality.points:
             q = inputs.quality
             q = q[q["provider_id"] == pid] if not q.empty else q
-            problems = quality_rank.rank_problems(q, program, period) if not q.empty else None
-            if problems is None:
+            has_file = not q.empty and bool((q["period"] == period).any())
+            problems = quality_rank.rank_problems(q, program, period) if has_file else None
+            if problems is None:  # no file for the month: a problem in itself
                 found, n = f"no file for {month_name(period)}", 1
             else:
                 n = len(problems)

@@ -177,7 +177,7 @@ def _row(pid, criterion, items, found, points, rule, *, equals: bool = True) -> 
         "items": items,
         "found": found,
         "points": float(points),
-        "rule": f"{rule} = {pts(points)}" if equals else rule,
+        "rule": f"{rule} = {pts(points)}" if equals and "capped at" not in rule else rule,
     }
 
 
@@ -307,13 +307,7 @@ def score_contracts(program: Program, inputs: TriageInputs, period: str) -> pd.D
                 found, n = f"no file for {month_name(period)}", 1
             else:
                 n = len(problems)
-                found = (
-                    "; ".join(
-                        f"{r.label} {r.kind.replace('_', ' ')}" if r.label else r.kind
-                        for r in problems.itertuples()
-                    )
-                    or "none"
-                )
+                found = "; ".join(_problem_words(r) for r in problems.itertuples()) or "none"
             points, r = _capped(n, c.data_quality)
             rows.append(_row(pid, "data_quality", n, found, points, r))
         if c.overdue_actions.points:
@@ -347,6 +341,19 @@ def score_contracts(program: Program, inputs: TriageInputs, period: str) -> pd.D
                 r += f", capped at {pts(e.max)}"
             rows.append(_row(pid, "earlier_terms", len(got), found, points, r, equals=False))
     return pd.DataFrame(rows, columns=POINT_COLUMNS)
+
+
+def _problem_words(r) -> str:
+    """A ranked data-quality problem in two or three words: "ZIP code falling"."""
+    if r.kind == "decline":
+        return f"{r.label} falling"
+    if r.kind == "incomplete":
+        return f"{r.label} incomplete"
+    if r.kind == "late":
+        return f"file {text.count(r.now)} day{'s' if r.now != 1 else ''} late"
+    if r.kind == "set_aside":
+        return f"{text.count(r.now)} row{'s' if r.now != 1 else ''} set aside"
+    return f"{r.label}: {text.count(r.now)} records"
 
 
 def tier_of(program: Program, score: float):
@@ -471,13 +478,12 @@ def movement(
             pa = float(a_rows["points"].get(crit, 0.0))
             pb = float(b_rows["points"].get(crit, 0.0))
             if abs(pa - pb) >= 0.05:
-                fa = a_rows["found"].get(crit, "")
-                fb = b_rows["found"].get(crit, "")
                 changes.append(
                     (
                         abs(pa - pb),
                         f"{text.lower_first(HEADINGS[crit])} {'+' if pa > pb else '−'}"
-                        f"{pts(abs(pa - pb))} (now: {fa}; in {when}: {fb})",
+                        f"{pts(abs(pa - pb))} ({_amount(crit, a_rows, 'now')}, "
+                        f"{_amount(crit, b_rows, 'in ' + when)})",
                     )
                 )
         changes.sort(key=lambda t: -t[0])
@@ -499,6 +505,18 @@ def movement(
     out["move"] = moves
     out["why"] = whys
     return out
+
+
+def _amount(criterion: str, rows: pd.DataFrame, when: str) -> str:
+    """What a criterion counted, short: "3 now", "$4,200,000 in July 2026", "none in July 2026"."""
+    if criterion not in rows.index:
+        return f"not scored {when}"
+    n = rows.at[criterion, "items"]
+    if criterion == "contract_value":
+        return f"{text.value(n, 'currency')} {when}"
+    if n is None or pd.isna(n) or float(n) == 0:
+        return f"none {when}"
+    return f"{text.count(n)} {when}"
 
 
 def quarter_review(program: Program, store: Store, period: str) -> pd.DataFrame:
@@ -618,3 +636,24 @@ def review_text(program: Program, review: pd.DataFrame) -> str:
     lines += ["", "Tiers:"]
     lines += [f"  {label}: {span} points, {cad}" for label, span, cad, _ in tier_lines(program)]
     return "\n".join(lines)
+
+
+def portfolio_view(program: Program, store: Store, period: str) -> str:
+    """The portfolio triage as one HTML fragment: the ranked list with each contract's points,
+    its move since three months earlier, the sprints, next quarter's rotation and the rule
+    (:mod:`acm_helpers.views.triage_table`). The system packet and the explorer show this."""
+    from acm_helpers.meetings import sprints
+    from acm_helpers.views import triage_table
+
+    review = quarter_review(program, store, period)
+    before = review.attrs.get("previous_period")
+    return triage_table.portfolio_html(
+        review,
+        rule_lines(program),
+        tier_lines(program),
+        [t.id for t in settings(program).tiers],
+        sprints.sprint_results(program, store, period),
+        sprints.rotation_plan(program, review, period),
+        heading=f"Portfolio triage, {month_name(period)}",
+        previous_name=month_name(before) if before else None,
+    )

@@ -410,6 +410,18 @@ def quality(s: SystemPacket) -> Block:
     )
 
 
+def triage(s: SystemPacket) -> Block:
+    """Portfolio triage: which contracts get full ACM this quarter, by the program file's rule
+    (:func:`acm_helpers.meetings.triage.portfolio_view`); nothing when the program declares no
+    ``triage:`` block."""
+    from acm_helpers.meetings import triage as triage_mod
+
+    if s.program.triage is None:
+        return Block("triage", "", "")
+    body = triage_mod.portfolio_view(s.program, s.store, s.period)
+    return Block("triage", body, f"{s.period}: portfolio triage")
+
+
 def footer(s: SystemPacket) -> Block:
     """Provenance line."""
     return Block(

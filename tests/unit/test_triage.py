@@ -451,3 +451,18 @@ def test_acm_portfolio_prints_the_ranked_list(program_path, demo_store):
     assert "Portfolio triage, " in res.output and "(moves since July 2026)" in res.output
     assert "The rule:" in res.output and "Housing navigation sprint (ended)" in res.output
     assert "Proposed sprints for January–March 2027:" in res.output
+
+
+def test_explorer_shows_the_triage_under_all_providers_when_opened(program, demo_store):
+    from acm_helpers.explorer.app import Explorer
+
+    app = Explorer([program], [demo_store], chart_mode="svg")
+    assert (
+        app.portfolio_box.layout.display is None and app.portfolio.value == ""
+    )  # not yet computed
+    app.portfolio_box.selected_index = 0
+    shown = app.portfolio.value
+    assert "Portfolio triage, October 2026" in shown and "Rainier Valley Shelter Alliance" in shown
+    assert "How the score is built" in shown and "Housing navigation sprint" in shown
+    app.provider.value = "harbor"  # one provider: the portfolio is not that provider's view
+    assert app.portfolio_box.layout.display == "none"

@@ -125,8 +125,13 @@ def rule_table(rule: list[tuple[str, str, str]], tiers: list[tuple[str, str, str
     )
 
 
-def sprint_table(results: pd.DataFrame, title: str = "Performance-improvement sprints") -> str:
-    """Each sprint and provider: question, months, before and during with intervals, verdict."""
+def sprint_table(
+    results: pd.DataFrame, title: str = "Performance-improvement sprints", standalone: bool = True
+) -> str:
+    """Each sprint and provider: question, months, before and during with intervals, verdict.
+
+    ``standalone``: with this module's style around it (a packet section of its own); False
+    inside :func:`portfolio_html`, which carries the style once."""
     if results is None or results.empty:
         return ""
     rows = []
@@ -143,11 +148,12 @@ def sprint_table(results: pd.DataFrame, title: str = "Performance-improvement sp
             f"{escape(r.label)} · {escape(r.status)}</div><div class='sub'>{escape(r.question)}</div></td>"
             f"<td>{escape(r.sentence)}</td><td>{verdict}</td></tr>"
         )
-    return (
+    table = (
         f"<h3>{escape(title)}</h3><table><thead><tr><th>Sprint</th><th>Before and during "
         "(the engine's values, 95% intervals)</th><th>Result</th></tr></thead>"
         f"<tbody>{''.join(rows)}</tbody></table>"
     )
+    return f'{CSS}<div class="acm-triage">{table}</div>' if standalone else table
 
 
 def rotation_list(plan: pd.DataFrame) -> str:
@@ -186,5 +192,5 @@ def portfolio_html(
         '<p class="sub">Highest score first. Each contract\'s points are listed beside its score; '
         "the tier sets how often the agency meets the provider.</p>"
         f"{ranked_table(review, tier_order, previous_name)}"
-        f"{sprint_table(results)}{rotation_list(plan)}{rule_table(rule, tiers)}</div>"
+        f"{sprint_table(results, standalone=False)}{rotation_list(plan)}{rule_table(rule, tiers)}</div>"
     )

@@ -31,6 +31,7 @@ PACKET_SECTIONS = [
     dashboard.tiles,
     dashboard.what_changed,
     dashboard.trends,
+    dashboard.sprints,
     dashboard.peers,
     dashboard.equity,
     dashboard.quality,
@@ -44,6 +45,7 @@ SYSTEM_SECTIONS = [
     system.comparisons,
     system.equity,
     system.quality,
+    system.triage,
     system.footer,
 ]
 

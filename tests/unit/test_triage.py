@@ -466,3 +466,19 @@ def test_explorer_shows_the_triage_under_all_providers_when_opened(program, demo
     assert "How the score is built" in shown and "Housing navigation sprint" in shown
     app.provider.value = "harbor"  # one provider: the portfolio is not that provider's view
     assert app.portfolio_box.layout.display == "none"
+
+
+def test_sprint_shown_in_its_providers_packet_and_contract_report(program_path, demo_store):
+    from acm_helpers.packets import contract, contract_term, dashboard, packet
+
+    harbor = packet.load(program_path, demo_store.root, "harbor", PERIOD, "provider")
+    body = dashboard.sprints(harbor).body
+    assert "Housing navigation sprint" in body and "95% interval +" in body
+    assert "Cascade" not in body and "Rainier" not in body  # only this provider's rows
+    cascade = packet.load(program_path, demo_store.root, "cascade", PERIOD, "provider")
+    assert dashboard.sprints(cascade).body == ""  # in no sprint: no section
+    rep = contract_term.open_report(program_path, demo_store.root, "harbor")
+    section = contract.sprints(rep)
+    row = section.tables[0].iloc[0]
+    assert row["sprint"] == "Housing navigation sprint" and row["months"] == "Dec 2025 – Feb 2026"
+    assert row["change (95% interval)"].startswith("+") and " (+" in row["change (95% interval)"]

@@ -482,3 +482,25 @@ def test_sprint_shown_in_its_providers_packet_and_contract_report(program_path, 
     row = section.tables[0].iloc[0]
     assert row["sprint"] == "Housing navigation sprint" and row["months"] == "Dec 2025 – Feb 2026"
     assert row["change (95% interval)"].startswith("+") and " (+" in row["change (95% interval)"]
+
+
+def test_harbor_packet_with_its_sprint_passes_the_privacy_audit(
+    program, program_path, demo_store, tmp_path
+):
+    from acm_helpers.core.calendar import equity_quarter
+    from acm_helpers.packets import audit, audit_facts, dashboard, packet
+
+    p = packet.load(program_path, demo_store.root, "harbor", PERIOD, "provider")
+    html_file = tmp_path / "packet.html"
+    html_file.write_text(
+        "<html><body>"
+        + "".join(getattr(dashboard, s)(p)._repr_html_() for s in ("header", "tiles", "sprints"))
+        + "</body></html>",
+        encoding="utf-8",
+    )
+    facts = audit_facts.facts_for(
+        program, demo_store, "harbor", PERIOD, equity_period=equity_quarter(PERIOD)
+    )
+    findings = audit.check_files({"html": html_file}, facts)
+    assert findings == [], [f.message for f in findings]
+    assert "Housing navigation sprint" in html_file.read_text(encoding="utf-8")

@@ -53,7 +53,7 @@ def ranked_table(review: pd.DataFrame, tier_order: list[str], previous_name: str
     points = review.attrs.get("points")
     labels = dict(zip(review["tier"], review["tier_label"], strict=False))
     head = (
-        "<tr><th>#</th><th>Contract</th><th>Score</th><th>Tier</th>"
+        "<tr><th>#</th><th>Contract</th><th>Points</th><th>Tier</th>"
         f"<th>Since {escape(previous_name) if previous_name else 'last quarter'}</th>"
         "<th>Why: each criterion's points</th></tr>"
     )

@@ -433,6 +433,31 @@ def footer(s: SystemPacket) -> Block:
     )
 
 
+TRIAGE_SHEET_COLUMNS = {
+    "rank": "rank",
+    "provider": "provider",
+    "contract_id": "contract",
+    "score": "points",
+    "tier_label": "tier",
+    "cadence": "cadence",
+    "move": "since three months earlier",
+    "why": "why it moved",
+    "rule": "each criterion's points",
+}
+
+
+def _triage_sheet(s: SystemPacket) -> dict[str, pd.DataFrame]:
+    """The portfolio triage's ranked list as a sheet (none without a ``triage:`` block)."""
+    from acm_helpers.meetings import triage as triage_mod
+
+    if s.program.triage is None:
+        return {}
+    review = triage_mod.quarter_review(s.program, s.store, s.period)
+    sheet = review[list(TRIAGE_SHEET_COLUMNS)].rename(columns=TRIAGE_SHEET_COLUMNS)
+    sheet["each criterion's points"] = sheet["each criterion's points"].str.replace("\n", "; ")
+    return {"Portfolio triage": sheet}
+
+
 SYSTEM_VALUE_HEADERS = {
     "label": "metric",
     "ci_low": "95% interval from",
@@ -504,6 +529,7 @@ def system_appendix(
         **xlsx.by_kind("Values", values.reset_index(drop=True)),
         **xlsx.by_kind(f"Equity flags {xlsx.quarter_label(s.equity_period)}", equity_sheet),
         "Data quality": quality_frame(s),
+        **_triage_sheet(s),
     }
     notes = [
         ("Program", program.name),

@@ -504,3 +504,14 @@ def test_harbor_packet_with_its_sprint_passes_the_privacy_audit(
     findings = audit.check_files({"html": html_file}, facts)
     assert findings == [], [f.message for f in findings]
     assert "Housing navigation sprint" in html_file.read_text(encoding="utf-8")
+
+
+def test_system_appendix_has_the_triage_sheet(program, program_path, demo_store):
+    from acm_helpers.packets import system
+
+    params = {"program_path": program_path, "data_dir": demo_store.root, "period": PERIOD}
+    sheets, _ = system.system_appendix(program, demo_store, params)
+    sheet = sheets["Portfolio triage"]
+    assert list(sheet["rank"]) == list(range(1, len(program.providers) + 1))
+    assert set(sheet["tier"]) <= {"Full ACM", "Light touch", "Monitor"}
+    assert not sheet["each criterion's points"].str.contains("\n").any()

@@ -579,16 +579,16 @@ def portfolio_cmd(
 ) -> None:
     """Portfolio triage: every contract scored by the program file's rule, its tier and
     cadence, why it moved since three months earlier, the sprints and next quarter's rotation."""
-    from acm_helpers.meetings import sprints, triage
+    from acm_helpers.meetings import sprints, triage_review
 
     try:
         prog, store = open_program(program, data_dir)
-        review = triage.quarter_review(prog, store, period)
+        review = triage_review.quarter_review(prog, store, period)
         results = sprints.sprint_results(prog, store, period)
         plan = sprints.rotation_plan(prog, review, period)
     except AcmError as exc:
         fail(exc)
-    typer.echo(triage.review_text(prog, review))
+    typer.echo(triage_review.review_text(prog, review))
     if len(results):
         typer.echo("\nSprints:")
         for r in results.itertuples():

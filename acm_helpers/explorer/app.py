@@ -34,7 +34,7 @@ from acm_helpers.explorer import data as explorer
 from acm_helpers.explorer.chartboard import ChartBoard
 from acm_helpers.explorer.data import ALL, ExplorerData, Selection
 from acm_helpers.explorer.page import PageBar, view_query
-from acm_helpers.meetings import triage
+from acm_helpers.meetings import triage_review
 from acm_helpers.metrics.spc import SIGNAL_LEADS
 from acm_helpers.views import charts, spc_icons
 
@@ -711,7 +711,7 @@ class Explorer:
             self._guard(lambda: self._portfolio_part(self.data, self.selection()))
 
     def _portfolio_part(self, data: ExplorerData, sel: Selection) -> None:
-        """The portfolio triage (:func:`acm_helpers.meetings.triage.portfolio_view`) for the
+        """The portfolio triage (:func:`acm_helpers.meetings.triage_review.portfolio_view`) for the
         last month shown, under "All providers" only; computed the first time it is opened."""
         prog = data.program
         shown = sel.provider == ALL and prog.triage is not None
@@ -723,7 +723,7 @@ class Explorer:
                 lambda: setattr(
                     self.portfolio,
                     "value",
-                    triage.portfolio_view(prog, self._stores[prog.id], sel.end),
+                    triage_review.portfolio_view(prog, self._stores[prog.id], sel.end),
                 ),
             )
 

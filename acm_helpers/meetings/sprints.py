@@ -246,7 +246,7 @@ def rotation_plan(
     ``triage.sprint_rest_months`` before it starts; ``triage.sprint_slots`` of them.
 
     Args:
-        review: :func:`acm_helpers.meetings.triage.triage` (or ``quarter_review``) for ``period``.
+        review: :func:`acm_helpers.meetings.triage.triage` (or ``triage_review.quarter_review``) for ``period``.
         points: its ``attrs['points']``; the suggested focus is the metric behind the
             performance criterion that scored most (concern, missed target, worsening, gap).
 

@@ -412,13 +412,13 @@ def quality(s: SystemPacket) -> Block:
 
 def triage(s: SystemPacket) -> Block:
     """Portfolio triage: which contracts get full ACM this quarter, by the program file's rule
-    (:func:`acm_helpers.meetings.triage.portfolio_view`); nothing when the program declares no
-    ``triage:`` block."""
-    from acm_helpers.meetings import triage as triage_mod
+    (:func:`acm_helpers.meetings.triage_review.portfolio_view`); nothing when the program declares
+    no ``triage:`` block."""
+    from acm_helpers.meetings import triage_review
 
     if s.program.triage is None:
         return Block("triage", "", "")
-    body = triage_mod.portfolio_view(s.program, s.store, s.period)
+    body = triage_review.portfolio_view(s.program, s.store, s.period)
     return Block("triage", body, f"{s.period}: portfolio triage")
 
 
@@ -448,11 +448,11 @@ TRIAGE_SHEET_COLUMNS = {
 
 def _triage_sheet(s: SystemPacket) -> dict[str, pd.DataFrame]:
     """The portfolio triage's ranked list as a sheet (none without a ``triage:`` block)."""
-    from acm_helpers.meetings import triage as triage_mod
+    from acm_helpers.meetings import triage_review
 
     if s.program.triage is None:
         return {}
-    review = triage_mod.quarter_review(s.program, s.store, s.period)
+    review = triage_review.quarter_review(s.program, s.store, s.period)
     sheet = review[list(TRIAGE_SHEET_COLUMNS)].rename(columns=TRIAGE_SHEET_COLUMNS)
     sheet["each criterion's points"] = sheet["each criterion's points"].str.replace("\n", "; ")
     return {"Portfolio triage": sheet}

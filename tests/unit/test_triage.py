@@ -13,7 +13,7 @@ import pytest
 
 from acm_helpers.core.config import Program, Sprint
 from acm_helpers.core.errors import ConfigError
-from acm_helpers.meetings import actions, sprints, triage
+from acm_helpers.meetings import actions, sprints, triage, triage_review
 from acm_helpers.meetings.meetings_file import parse_meetings_file
 from tests.unit import metrics_kit as kit
 
@@ -260,7 +260,7 @@ def test_moving_tier_says_which_criteria_changed():
     now.attrs["points"] = now_points
     before = triage.rank_contracts(program, before_points)
     before.attrs["points"] = before_points
-    moved = triage.movement(program, now, before, PERIOD, "2026-07").set_index("provider_id")
+    moved = triage_review.movement(program, now, before, PERIOD, "2026-07").set_index("provider_id")
     b = moved.loc["b"]
     # Beacon: 13 -> 23 points, Monitor -> Light touch, because of the persistent gap
     assert (b["previous_tier"], b["tier"], b["move"]) == ("monitor", "light", "up")
@@ -272,7 +272,7 @@ def test_moving_tier_says_which_criteria_changed():
     assert a["move"] == "same" and a["why"].startswith(
         "stays Full ACM (45 → 51 points); concern signals +6"
     )
-    first = triage.movement(program, now, None, PERIOD, None)
+    first = triage_review.movement(program, now, None, PERIOD, None)
     assert set(first["move"]) == {"new"}
 
 
@@ -398,8 +398,8 @@ def demo_review(program, demo_store):
         out.attrs["points"] = points
         return out
 
-    before = triage.previous_review(program, PERIOD)
-    return triage.movement(program, ranked(PERIOD), ranked(before), PERIOD, before)
+    before = triage_review.previous_review(program, PERIOD)
+    return triage_review.movement(program, ranked(PERIOD), ranked(before), PERIOD, before)
 
 
 def test_demo_triage_puts_rainier_and_cascade_in_full_acm(demo_review):

@@ -226,6 +226,7 @@ def test_contract_report_text(demo_store, program, program_path):
         contract_trends.disparities(rep),
         contract.action_items(rep),
         contract.roadmap_topics(rep),
+        contract.sprints(rep),
         contract_trends.data_quality(rep),
     ]
     units = html_text("".join(b.body if hasattr(b, "body") else b.to_html() for b in parts))

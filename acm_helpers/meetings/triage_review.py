@@ -220,6 +220,9 @@ def tier_lines(program: Program) -> list[tuple[str, str, str, str]]:
     return out
 
 
+MOVES = {"up": "up a tier", "down": "down a tier", "same": "same tier", "new": "first review"}
+
+
 def review_text(program: Program, review: pd.DataFrame) -> str:
     """The quarter's ranked list as plain text (``acm portfolio``)."""
     period = review.attrs.get("period", "")
@@ -232,7 +235,7 @@ def review_text(program: Program, review: pd.DataFrame) -> str:
     for r in review.itertuples():
         lines.append(
             f"{r.rank}. {r.provider} ({r.contract_id}): {pts(r.score)} points, {r.tier_label}, "
-            f"{CADENCE_WORDS[r.cadence]}; {r.move}"
+            f"{CADENCE_WORDS[r.cadence]}; {MOVES[r.move]}"
         )
         lines.append(f"   why it moved: {r.why}")
         for line in r.rule.splitlines():

@@ -570,6 +570,53 @@ def report(
     typer.echo(f"wrote {result.html}" + (f" and {result.pdf}" if result.pdf else ""))
 
 
+@app.command("portfolio")
+def portfolio_cmd(
+    period: str = typer.Option(..., "--period", help="YYYY-MM: the month the triage judges."),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+    csv: Path | None = typer.Option(None, "--csv", help="Also write the ranked list as CSV."),
+) -> None:
+    """Portfolio triage: every contract scored by the program file's rule, its tier and
+    cadence, why it moved since three months earlier, the sprints and next quarter's rotation."""
+    from acm_helpers.meetings import sprints, triage_review
+
+    try:
+        prog, store = open_program(program, data_dir)
+        review = triage_review.quarter_review(prog, store, period)
+        results = sprints.sprint_results(prog, store, period)
+        plan = sprints.rotation_plan(prog, review, period)
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(triage_review.review_text(prog, review))
+    if len(results):
+        typer.echo("\nSprints:")
+        for r in results.itertuples():
+            typer.echo(f"  {r.title} ({r.status}): {r.sentence}")
+    typer.echo(f"\nProposed sprints for {plan.attrs['quarter_name']}:")
+    for r in plan.itertuples():
+        typer.echo(f"  {r.provider}: {r.why}")
+    if plan.empty:
+        typer.echo("  none (no sprint slots, or every provider is resting after a sprint)")
+    if csv is not None:
+        cols = [
+            "rank",
+            "provider_id",
+            "provider",
+            "contract_id",
+            "score",
+            "tier_label",
+            "cadence",
+            "previous_tier",
+            "previous_score",
+            "move",
+            "why",
+            "rule",
+        ]
+        review[cols].to_csv(csv, index=False)
+        typer.echo(f"\nwrote {csv}")
+
+
 @app.command("run")
 def run_cmd(
     period: str = typer.Option(..., "--period", help="Month to build packets for, YYYY-MM."),

@@ -406,6 +406,161 @@ class OutcomeColumn(Frozen):
     required: bool = Field(False, description="A row without a value is quarantined.")
 
 
+# -- portfolio triage and performance-improvement sprints (issue 18) -----------------------------
+class TriageScale(Frozen):
+    """A criterion scored on a scale: ``points`` x min(1, amount / ``full_at``).
+
+    ``full_at`` empty: the largest amount in the portfolio that month earns the full points, so
+    the criterion ranks contracts against each other without a constant to keep up to date.
+    """
+
+    points: float = Field(0.0, ge=0)
+    full_at: float | None = Field(None, gt=0)
+
+
+class TriageCount(Frozen):
+    """A criterion scored per item found: ``points`` each, at most ``max`` in all."""
+
+    points: float = Field(0.0, ge=0)
+    max: float | None = Field(None, ge=0)
+
+
+class TriageEarlierTerms(Frozen):
+    """Points per earlier term by its record (``record`` of :class:`EarlierTerm`)."""
+
+    not_met: float = Field(0.0, ge=0)
+    partly_met: float = Field(0.0, ge=0)
+    max: float | None = Field(None, ge=0)
+
+
+class TriageCriteria(Frozen):
+    """What each criterion is worth (README, Portfolio triage). A criterion left out scores 0.
+
+    Impact and risk: ``contract_value``, ``new_contract`` (a new provider or a new service,
+    declared per contract), ``volume`` (the month's value of ``Triage.volume_metric``).
+    Current performance: ``concerns`` (special-cause concern signals this month),
+    ``failing_targets`` / ``hit_and_miss`` (control limits against target),
+    ``worsening`` (the last complete quarter significantly worse than the one before),
+    ``disparities`` (a group's adverse gap flagged in several recent quarters).
+    Then ``data_quality`` (each ranked data-quality problem of the month), ``overdue_actions``
+    and ``earlier_terms``.
+    """
+
+    contract_value: TriageScale = TriageScale()
+    new_contract: float = Field(0.0, ge=0)
+    volume: TriageScale = TriageScale()
+    concerns: TriageCount = TriageCount()
+    failing_targets: TriageCount = TriageCount()
+    hit_and_miss: TriageCount = TriageCount()
+    worsening: TriageCount = TriageCount()
+    disparities: TriageCount = TriageCount()
+    data_quality: TriageCount = TriageCount()
+    overdue_actions: TriageCount = TriageCount()
+    earlier_terms: TriageEarlierTerms = TriageEarlierTerms()
+
+
+class TriageTier(Frozen):
+    """A tier of attention: contracts scoring at least ``min_score`` (and less than the tier
+    above) meet at ``cadence``."""
+
+    id: Identifier
+    label: str
+    min_score: float = Field(ge=0)
+    cadence: Literal["monthly", "quarterly", "semiannual", "annual"]
+    description: str = ""
+
+
+class EarlierTerm(Frozen):
+    """One earlier contract term of a provider and how it went."""
+
+    contract_id: str
+    start: date
+    end: date
+    record: Literal["met", "partly_met", "not_met"]
+    note: str = ""
+
+
+class TriageContract(Frozen):
+    """What the store cannot know about a contract: is it new, and how did earlier terms go."""
+
+    new: Literal["provider", "service"] | None = None
+    earlier_terms: list[EarlierTerm] = Field(default_factory=list)
+
+
+def _default_tiers() -> list[TriageTier]:
+    return [
+        TriageTier(id="full", label="Full ACM", min_score=30, cadence="monthly"),
+        TriageTier(id="light", label="Light touch", min_score=15, cadence="quarterly"),
+        TriageTier(id="monitor", label="Monitor", min_score=0, cadence="semiannual"),
+    ]
+
+
+class Triage(Frozen):
+    """Portfolio triage (``triage:`` in the program file): which contracts get full ACM.
+
+    Why declared: which risks matter and how much is the agency's policy; the workbench scores
+    every contract by the written rule and shows each criterion's points beside the score.
+    """
+
+    criteria: TriageCriteria = TriageCriteria()
+    tiers: list[TriageTier] = Field(default_factory=_default_tiers)
+    contracts: dict[Identifier, TriageContract] = Field(default_factory=dict)
+    volume_metric: Identifier | None = None  # a count metric, e.g. clients_served
+    disparity_quarters: int = Field(4, ge=1, le=12)  # look back this many complete quarters ...
+    disparity_min_quarters: int = Field(2, ge=1)  # ... a gap flagged in this many is persistent
+    sprint_slots: int = Field(2, ge=0)  # providers the rotation plan proposes per quarter
+    sprint_rest_months: int = Field(
+        6, ge=0
+    )  # after a sprint ends, not proposed again for this long
+
+    @model_validator(mode="after")
+    def _tiers_in_order(self) -> Triage:
+        if not self.tiers:
+            raise ValueError("triage.tiers needs at least one tier")
+        scores = [t.min_score for t in self.tiers]
+        if scores != sorted(scores, reverse=True) or len(set(scores)) != len(scores):
+            raise ValueError("triage.tiers: list tiers from the highest min_score down, each lower")
+        if scores[-1] != 0:
+            raise ValueError(
+                "triage.tiers: the last tier needs min_score 0 so every contract has one"
+            )
+        if self.disparity_min_quarters > self.disparity_quarters:
+            raise ValueError("triage.disparity_min_quarters is more than disparity_quarters")
+        return self
+
+
+class Sprint(Frozen):
+    """A performance-improvement sprint (``sprints:`` in the program file).
+
+    The engine measures ``metric`` over the sprint's months (``start`` .. ``end``) against the
+    same number of months before ``start`` (``before_months`` to choose another length).
+    """
+
+    title: str
+    providers: list[Identifier]
+    metric: Identifier
+    start: str
+    end: str
+    goal: float | None = None  # the value of ``metric`` the sprint aims for
+    question: str
+    before_months: int | None = Field(None, ge=1, le=24)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _month(cls, v: str) -> str:
+        if not PERIOD_RE.match(v):
+            raise ValueError(f"{v!r} is not YYYY-MM")
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> Sprint:
+        if self.end < self.start:
+            raise ValueError(f"sprint end {self.end} is before its start {self.start}")
+        if not self.providers:
+            raise ValueError("a sprint needs at least one provider")
+        return self
+
+
 class Program(Frozen):
     """A whole program: the single source of truth for one agency program's ACM cycle."""
 
@@ -457,6 +612,12 @@ class Program(Frozen):
         default_factory=dict,
         description="Exit destination code -> its class (permanent, temporary, institutional, other, unknown).",
     )
+    triage: Triage | None = Field(
+        None, description="Portfolio triage (`acm portfolio`); absent: contracts are not scored."
+    )
+    sprints: dict[Identifier, Sprint] = Field(
+        default_factory=dict, description="Performance-improvement sprints, by id."
+    )
 
     @field_validator("first_period", "last_period")
     @classmethod
@@ -491,6 +652,32 @@ class Program(Frozen):
             if name not in fields:
                 raise ValueError(
                     f"quality.required_fields: unknown field {name!r}; known: {', '.join(fields)}"
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _triage_and_sprints(self) -> Program:
+        ids = self.provider_ids
+        if self.triage is not None:
+            for pid in self.triage.contracts:
+                if pid not in ids:
+                    raise ValueError(
+                        f"triage.contracts: unknown provider {pid!r}; known: {', '.join(ids)}"
+                    )
+            vm = self.triage.volume_metric
+            if vm is not None and vm not in self.metrics:
+                raise ValueError(
+                    f"triage.volume_metric: unknown metric {vm!r}; known: {', '.join(self.metrics)}"
+                )
+        for sid, sp in self.sprints.items():
+            for pid in sp.providers:
+                if pid not in ids:
+                    raise ValueError(
+                        f"sprints.{sid}: unknown provider {pid!r}; known: {', '.join(ids)}"
+                    )
+            if sp.metric not in self.metrics:
+                raise ValueError(
+                    f"sprints.{sid}: unknown metric {sp.metric!r}; known: {', '.join(self.metrics)}"
                 )
         return self
 

@@ -34,6 +34,7 @@ from acm_helpers.explorer import data as explorer
 from acm_helpers.explorer.chartboard import ChartBoard
 from acm_helpers.explorer.data import ALL, ExplorerData, Selection
 from acm_helpers.explorer.page import PageBar, view_query
+from acm_helpers.meetings import triage_review
 from acm_helpers.metrics.spc import SIGNAL_LEADS
 from acm_helpers.views import charts, spc_icons
 
@@ -153,6 +154,13 @@ class Explorer:
         self.tiles = w.HBox(layout=w.Layout(flex_flow="row wrap"))
         self.charts = ChartBoard(mode)
         self.quality, self.actions, self.findings = w.HTML(), w.HTML(), w.HTML()
+        # Portfolio triage (all providers, programs with a triage: block): computed when opened
+        self.portfolio = w.HTML()
+        self.portfolio_box = w.Accordion(children=[self.portfolio], layout=w.Layout(display="none"))
+        self.portfolio_box.set_title(0, "Portfolio triage: which contracts get full ACM")
+        self.portfolio_box.selected_index = None
+        self.portfolio_box.add_class("acm-portfolio")
+        self.portfolio_box.observe(self._on_portfolio, "selected_index")
         for el, name in (
             (self.provider, "provider"),
             (self.metric, "metric"),
@@ -198,6 +206,7 @@ class Explorer:
                 self.charts.widget,
                 self.findings,
                 w.HBox([self.quality, self.actions], layout=w.Layout(flex_flow="row wrap")),
+                self.portfolio_box,
             ]
         )
         self.widget.add_class("acm-explorer")
@@ -336,6 +345,10 @@ class Explorer:
             "to": "end",
         }
         wanted = {names[k]: params[k][-1] for k in names if k in params}
+        if params.get("portfolio", [""])[-1] == "open":  # ?portfolio=open: the triage, opened
+            self._muted = True
+            self.portfolio_box.selected_index = 0
+            self._muted = False
         if wanted.get("provider") in ("all", ""):
             wanted["provider"] = ALL
         try:
@@ -404,6 +417,7 @@ class Explorer:
             self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
             self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
             self._part("download", sel, lambda: self._download(data, sel))
+            self._portfolio_part(data, sel)
         finally:
             self.widget.add_class("acm-idle")
         self._prerender_when_idle(data, sel)
@@ -691,6 +705,27 @@ class Explorer:
         self.actions.value = _table(
             title, ["Item", "Owner", "Due", "Action"], rows, empty="No open action items."
         )
+
+    def _on_portfolio(self, change) -> None:
+        if not self._muted and change["new"] == 0:
+            self._guard(lambda: self._portfolio_part(self.data, self.selection()))
+
+    def _portfolio_part(self, data: ExplorerData, sel: Selection) -> None:
+        """The portfolio triage (:func:`acm_helpers.meetings.triage_review.portfolio_view`) for the
+        last month shown, under "All providers" only; computed the first time it is opened."""
+        prog = data.program
+        shown = sel.provider == ALL and prog.triage is not None
+        self.portfolio_box.layout.display = None if shown else "none"
+        if shown and self.portfolio_box.selected_index == 0:
+            self._part(
+                "portfolio",
+                (prog.id, sel.end),
+                lambda: setattr(
+                    self.portfolio,
+                    "value",
+                    triage_review.portfolio_view(prog, self._stores[prog.id], sel.end),
+                ),
+            )
 
     def _download(self, data: ExplorerData, sel: Selection) -> None:
         csv = explorer.view_csv(data, sel)

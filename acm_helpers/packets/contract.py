@@ -8,8 +8,8 @@ HTML and PDF (:func:`render_report`).
 
 Sections: the summary and recommendation (first), the manager's narrative, performance over the term against targets and peers; trends (first half of the term
 against the second, and quarter by quarter against peers); disparities found and how they
-changed; action items and their resolution; roadmap topics covered (before/after); data quality
-over the term.
+changed; action items and their resolution; roadmap topics covered (before/after); the
+performance-improvement sprints (before/during); data quality over the term.
 
 Term: the contract's start month to its end month, clipped to the months the program has data
 for (and to ``through`` when the report is drafted before the end). Every value is pooled over
@@ -178,6 +178,58 @@ def roadmap_topics(rep: ContractReport) -> Section:
         intro="Each deep-dive topic of the term, with its metric before and after the meeting.",
         note="Before: the 6 months up to the topic's month; after: up to 6 months since.",
         data=review,
+    )
+
+
+def sprints(rep: ContractReport) -> Section:
+    """The performance-improvement sprints of the term this provider took part in: the focus
+    metric before and during each, with the engine's intervals
+    (:func:`acm_helpers.meetings.sprints.sprint_results`, over the term's episodes)."""
+    from acm_helpers.meetings import sprints as sprints_mod
+
+    results = sprints_mod.sprint_results(rep.program, rep.ctx.episodes, rep.last)
+    own = results[
+        (results["provider_id"] == rep.provider.id)
+        & (results["start"] <= rep.last)
+        & (results["end"] >= rep.first)
+    ]
+    if own.empty:
+        return Section(
+            "Performance-improvement sprints",
+            [f"{rep.provider.name} took part in no sprint during the term."],
+        )
+    table = pd.DataFrame(
+        {
+            "sprint": own["title"],
+            "months": own["during_months"],
+            "metric": own["label"],
+            "question": own["question"],
+            "before": [
+                text.interval(r.before_value, r.before_low, r.before_high, r.format, r.unit)
+                for r in own.itertuples()
+            ],
+            "during": [
+                text.interval(r.during_value, r.during_low, r.during_high, r.format, r.unit)
+                for r in own.itertuples()
+            ],
+            "change (95% interval)": [
+                text.signed(r.difference, r.format, r.unit)
+                + (
+                    f" ({text.signed_range(r.difference_low, r.difference_high, r.format, r.unit)})"
+                    if pd.notna(r.difference_low)
+                    else ""
+                )
+                for r in own.itertuples()
+            ],
+        }
+    )
+    return Section(
+        "Performance-improvement sprints",
+        list(own["sentence"]),
+        [table],
+        intro="Each sprint of the term: its focus metric over the sprint's months against as "
+        "many months before it.",
+        data=own.reset_index(drop=True),
     )
 
 

@@ -218,6 +218,22 @@ def what_changed(p: Packet) -> Block:
     return Block("what changed", f'<h2>{head}</h2><ul class="acm-changes">{items}</ul>')
 
 
+def sprints(p: Packet) -> Block:
+    """This provider's performance-improvement sprints (``sprints:`` in the program file):
+    the question, and the focus metric before and during the sprint with the engine's 95%
+    intervals (:func:`acm_helpers.meetings.sprints.sprint_results`). Nothing when the provider
+    is in no sprint. Only this provider's rows: a sprint's other providers are not shown."""
+    from acm_helpers.meetings import sprints as sprints_mod
+    from acm_helpers.views import triage_table
+
+    if not any(p.provider in sp.providers for sp in p.program.sprints.values()):
+        return Block("sprints", "")
+    results = sprints_mod.sprint_results(p.program, p.store, p.period)
+    own = results[results["provider_id"] == p.provider].reset_index(drop=True)
+    body = triage_table.sprint_table(own, title="Performance-improvement sprint")
+    return Block("sprints", body, "; ".join(own["sentence"]))
+
+
 def trend_frame(p: Packet, metric_id: str) -> pd.DataFrame:
     """Own monthly history of one metric with the peers' quartiles (for :func:`charts.trend_chart`)."""
     v = p.values

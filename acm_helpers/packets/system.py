@@ -410,6 +410,18 @@ def quality(s: SystemPacket) -> Block:
     )
 
 
+def triage(s: SystemPacket) -> Block:
+    """Portfolio triage: which contracts get full ACM this quarter, by the program file's rule
+    (:func:`acm_helpers.meetings.triage_review.portfolio_view`); nothing when the program declares
+    no ``triage:`` block."""
+    from acm_helpers.meetings import triage_review
+
+    if s.program.triage is None:
+        return Block("triage", "", "")
+    body = triage_review.portfolio_view(s.program, s.store, s.period)
+    return Block("triage", body, f"{s.period}: portfolio triage")
+
+
 def footer(s: SystemPacket) -> Block:
     """Provenance line."""
     return Block(
@@ -419,6 +431,31 @@ def footer(s: SystemPacket) -> Block:
             f"version {esc(s.version)}. Cells with fewer than {s.program.suppression.threshold} cases are suppressed.</div>"
         ),
     )
+
+
+TRIAGE_SHEET_COLUMNS = {
+    "rank": "rank",
+    "provider": "provider",
+    "contract_id": "contract",
+    "score": "points",
+    "tier_label": "tier",
+    "cadence": "cadence",
+    "move": "since three months earlier",
+    "why": "why it moved",
+    "rule": "each criterion's points",
+}
+
+
+def _triage_sheet(s: SystemPacket) -> dict[str, pd.DataFrame]:
+    """The portfolio triage's ranked list as a sheet (none without a ``triage:`` block)."""
+    from acm_helpers.meetings import triage_review
+
+    if s.program.triage is None:
+        return {}
+    review = triage_review.quarter_review(s.program, s.store, s.period)
+    sheet = review[list(TRIAGE_SHEET_COLUMNS)].rename(columns=TRIAGE_SHEET_COLUMNS)
+    sheet["each criterion's points"] = sheet["each criterion's points"].str.replace("\n", "; ")
+    return {"Portfolio triage": sheet}
 
 
 SYSTEM_VALUE_HEADERS = {
@@ -492,6 +529,7 @@ def system_appendix(
         **xlsx.by_kind("Values", values.reset_index(drop=True)),
         **xlsx.by_kind(f"Equity flags {xlsx.quarter_label(s.equity_period)}", equity_sheet),
         "Data quality": quality_frame(s),
+        **_triage_sheet(s),
     }
     notes = [
         ("Program", program.name),

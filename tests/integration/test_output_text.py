@@ -31,6 +31,7 @@ PACKET_SECTIONS = [
     dashboard.tiles,
     dashboard.what_changed,
     dashboard.trends,
+    dashboard.sprints,
     dashboard.peers,
     dashboard.equity,
     dashboard.quality,
@@ -44,6 +45,7 @@ SYSTEM_SECTIONS = [
     system.comparisons,
     system.equity,
     system.quality,
+    system.triage,
     system.footer,
 ]
 
@@ -224,6 +226,7 @@ def test_contract_report_text(demo_store, program, program_path):
         contract_trends.disparities(rep),
         contract.action_items(rep),
         contract.roadmap_topics(rep),
+        contract.sprints(rep),
         contract_trends.data_quality(rep),
     ]
     units = html_text("".join(b.body if hasattr(b, "body") else b.to_html() for b in parts))

@@ -228,6 +228,7 @@ SECTIONS = (
     "brief",
     "tiles",
     "what_changed",
+    "sprints",
     "trends",
     "peers",
     "equity",

@@ -122,7 +122,9 @@ def statement_block(program: Program, st: Statement) -> Block:
                 [esc(x.label), esc(month_name(x.earned)), esc(month_name(x.payable_from)),
                  text.count(x.count), m(x.amount)]  # fmt: skip
                 for x in st.pending
-            ],
+            ]
+            + [["All pending", "", "", text.count(sum(x.count for x in st.pending)),
+                f"<b>{m(st.pending_amount)}</b>"]],  # fmt: skip
             ["Outcome", "Earned in", "Verified from", "Awaiting verification", "Up to"],
             num={3, 4},
             caption="Pending verification: the outcome's window has not closed",
@@ -248,7 +250,7 @@ def provider_page(program: Program, store, st: Statement) -> str:
     for ln in st.lines:
         o = card.outcomes[ln.outcome_id]
         ok = ln.counted == 0 or _visible(cells.get((o.metric, st.period)), o.count, thr)
-        ok = ok and ln.withheld == 0 and ln.adjustment == 0 and (ln.verified == 0 or ln.verified >= thr)
+        ok = ok and (ln.verified == 0 or ln.verified >= thr)
         hidden |= not ok
         rows.append(
             [esc(ln.label), esc(month_name(ln.earned)),
@@ -278,13 +280,19 @@ def provider_page(program: Program, store, st: Statement) -> str:
         _visible(cells.get((card.outcomes[x.outcome_id].pending_metric, x.earned)), "numerator", thr)
         for x in st.pending
     ) and (pend_n == 0 or pend_n >= thr)
-    pending = (
-        f"<p>Outcomes awaiting verification (their window has not closed): "
-        f"{text.count(pend_n) if pend_ok else text.SUPPRESSED}, worth up to "
-        f"{m(st.pending_amount) if pend_ok else text.SUPPRESSED} once verified.</p>"
-        if st.pending
-        else "<p>Nothing is awaiting verification.</p>"
-    )
+    if not st.pending:
+        pending = "<p>Nothing is awaiting verification.</p>"
+    elif pend_ok:
+        pending = (
+            f"<p>Outcomes awaiting verification (their window has not closed): "
+            f"{text.count(pend_n)}, worth up to {m(st.pending_amount)} once verified.</p>"
+        )
+    else:
+        pending = (
+            f"<p>Outcomes are awaiting verification (earned {esc(month_name(cohorts[0]))} to "
+            f"{esc(month_name(cohorts[-1]))}). Their number is not shown here because a month's "
+            f"count is fewer than {thr}; the agency's invoice carries it.</p>"
+        )
     disputes = (
         "<ul>"
         + "".join(

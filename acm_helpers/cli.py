@@ -538,7 +538,9 @@ def payment_statement(
     try:
         prog, store = open_program(program, data_dir)
         prog.check_period(period)
-        files = pay_out.write_statements(prog, store, period, out or Path("outputs") / period / "payments")
+        files = pay_out.write_statements(
+            prog, store, period, out or Path("outputs") / period / "payments"
+        )
     except AcmError as exc:
         fail(exc)
     for what, path in files.items():
@@ -597,7 +599,9 @@ def payment_resolve(
         )  # fmt: skip
     except AcmError as exc:
         fail(exc)
-    typer.echo(f"{row['dispute_id']} {row['status']} ({row['resolved_items']} of {row['items']} accepted)")
+    typer.echo(
+        f"{row['dispute_id']} {row['status']} ({row['resolved_items']} of {row['items']} accepted)"
+    )
 
 
 @payment_app.command("load")
@@ -633,7 +637,9 @@ def payment_disputes(
     if rows.empty:
         typer.echo("no disputes recorded")
     for r in rows.itertuples():
-        typer.echo(f"{r.dispute_id:<14} {r.status:<9} {r.period} {r.outcome_id} {r.kind} {r.items}: {r.reason}")
+        typer.echo(
+            f"{r.dispute_id:<14} {r.status:<9} {r.period} {r.outcome_id} {r.kind} {r.items}: {r.reason}"
+        )
 
 
 @app.command("procurement")

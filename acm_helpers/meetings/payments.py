@@ -103,7 +103,9 @@ class BonusLine:
     def crossed(self) -> bool:
         if self.value is None or np.isnan(self.value):
             return False
-        return self.value >= self.threshold if self.direction == "up" else self.value <= self.threshold
+        return (
+            self.value >= self.threshold if self.direction == "up" else self.value <= self.threshold
+        )
 
     @property
     def amount(self) -> Decimal:
@@ -217,7 +219,11 @@ def outcome_counts(program: Program, store, provider_id: str) -> pd.DataFrame:
     parts = [shown]
     if store.has_table("suppressed_truth"):
         parts.append(store.query(sql.format(t="suppressed_truth"), params))
-    out = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(map(len, parts)) else shown
+    out = (
+        pd.concat([p for p in parts if len(p)], ignore_index=True)
+        if any(map(len, parts))
+        else shown
+    )
     return out.drop_duplicates(["metric_id", "period"]).reset_index(drop=True)
 
 
@@ -299,8 +305,15 @@ def _statement(program, card, provider_id, month, months, cells, disputes, paid,
         for d in mine.itertuples(index=False):
             dlines.append(
                 DisputeLine(
-                    d.dispute_id, oid, d.kind, int(d.items), d.status, int(d.resolved_items),
-                    d.reason, d.resolution, o.price,
+                    d.dispute_id,
+                    oid,
+                    d.kind,
+                    int(d.items),
+                    d.status,
+                    int(d.resolved_items),
+                    d.reason,
+                    d.resolution,
+                    o.price,
                 )  # fmt: skip
             )
         if o.verification_lag_months:

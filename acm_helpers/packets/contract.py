@@ -48,6 +48,14 @@ def header(rep: ContractReport) -> Section:
             f"value {value}.",
             f"Data: {month_label(rep.first)} to {month_label(rep.last)} ({len(month_range(rep.first, rep.last))} months).",
             f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}.",
+            *(
+                [
+                    "Procurement input (internal, every provider side by side): "
+                    f"outputs/procurement/{rep.last}/procurement.html (`acm procurement --period {rep.last}`)."
+                ]
+                if rep.ctx.audience == "internal"
+                else []
+            ),
         ],
         level=1,
     )

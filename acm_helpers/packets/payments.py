@@ -112,19 +112,40 @@ def statement_block(program: Program, st: Statement) -> Block:
     rows.append(["Amount due", "", "", "", "", "", "", f"<b>{m(st.total)}</b>"])
     table = html_table(
         rows,
-        ["Item", "Earned in", "Counted", "Withheld", "Disputes resolved", "Paid", "Price", "Amount"],
+        [
+            "Item",
+            "Earned in",
+            "Counted",
+            "Withheld",
+            "Disputes resolved",
+            "Paid",
+            "Price",
+            "Amount",
+        ],
         num={2, 3, 4, 5, 6, 7},
         caption=f"{p.name}: payment statement, {month_name(st.period)}",
     )
     pend = (
         html_table(
             [
-                [esc(x.label), esc(month_name(x.earned)), esc(month_name(x.payable_from)),
-                 text.count(x.count), m(x.amount)]  # fmt: skip
+                [
+                    esc(x.label),
+                    esc(month_name(x.earned)),
+                    esc(month_name(x.payable_from)),
+                    text.count(x.count),
+                    m(x.amount),
+                ]  # fmt: skip
                 for x in st.pending
             ]
-            + [["All pending", "", "", text.count(sum(x.count for x in st.pending)),
-                f"<b>{m(st.pending_amount)}</b>"]],  # fmt: skip
+            + [
+                [
+                    "All pending",
+                    "",
+                    "",
+                    text.count(sum(x.count for x in st.pending)),
+                    f"<b>{m(st.pending_amount)}</b>",
+                ]
+            ],  # fmt: skip
             ["Outcome", "Earned in", "Verified from", "Awaiting verification", "Up to"],
             num={3, 4},
             caption="Pending verification: the outcome's window has not closed",
@@ -135,9 +156,16 @@ def statement_block(program: Program, st: Statement) -> Block:
     disp = (
         html_table(
             [
-                [esc(d.dispute_id), esc(d.outcome_id), esc(d.kind), text.count(d.items),
-                 esc(d.status) + (f" ({d.resolved_items} accepted)" if d.status == "upheld" else ""),
-                 esc(d.resolution or d.reason), m(d.disputed_amount)]  # fmt: skip
+                [
+                    esc(d.dispute_id),
+                    esc(d.outcome_id),
+                    esc(d.kind),
+                    text.count(d.items),
+                    esc(d.status)
+                    + (f" ({d.resolved_items} accepted)" if d.status == "upheld" else ""),
+                    esc(d.resolution or d.reason),
+                    m(d.disputed_amount),
+                ]  # fmt: skip
                 for d in st.disputes
             ],
             ["Dispute", "Outcome", "Kind", "Items", "Status", "Reason or decision", "In question"],
@@ -176,16 +204,30 @@ def payments_section(program: Program, sts: list[Statement]) -> Block:
     """The system packet's section: one line per provider, then each statement."""
     m = text.money
     rows = [
-        [esc(_name(program, s.provider_id)), m(s.fee_for_service), m(s.outcome_payment),
-         m(s.total), m(s.pending_amount), m(s.disputed_amount), esc("; ".join(s.limits))]  # fmt: skip
+        [
+            esc(_name(program, s.provider_id)),
+            m(s.fee_for_service),
+            m(s.outcome_payment),
+            m(s.total),
+            m(s.pending_amount),
+            m(s.disputed_amount),
+            esc("; ".join(s.limits)),
+        ]  # fmt: skip
         for s in sts
     ]
     total = sum((s.total for s in sts), Decimal("0.00"))
     rows.append(["All providers", "", "", f"<b>{m(total)}</b>", "", "", ""])
     head = html_table(
         rows,
-        ["Provider", "Fee for service", "Outcome payment", "Amount due", "Pending", "Disputed",
-         "Floor or cap"],  # fmt: skip
+        [
+            "Provider",
+            "Fee for service",
+            "Outcome payment",
+            "Amount due",
+            "Pending",
+            "Disputed",
+            "Floor or cap",
+        ],  # fmt: skip
         num={1, 2, 3, 4, 5},
         caption="Outcome payments by provider",
     )
@@ -231,10 +273,16 @@ def _visible(cell, how: str, threshold: int) -> bool:
     if cell is None or bool(cell.get("suppressed", False)):
         return False
     num, den = cell.get("numerator"), cell.get("denominator")
-    need = {"numerator": [num], "denominator": [den], "denominator_minus_numerator": [num, den]}[how]
+    need = {"numerator": [num], "denominator": [den], "denominator_minus_numerator": [num, den]}[
+        how
+    ]
     if any(text.is_missing(v) for v in need):
         return False
-    n = {"numerator": num, "denominator": den, "denominator_minus_numerator": (den or 0) - (num or 0)}[how]
+    n = {
+        "numerator": num,
+        "denominator": den,
+        "denominator_minus_numerator": (den or 0) - (num or 0),
+    }[how]
     return not bool(privacy.is_small_count(n, threshold)[0])
 
 
@@ -253,9 +301,13 @@ def provider_page(program: Program, store, st: Statement) -> str:
         ok = ok and (ln.verified == 0 or ln.verified >= thr)
         hidden |= not ok
         rows.append(
-            [esc(ln.label), esc(month_name(ln.earned)),
-             text.count(ln.verified) if ok else text.SUPPRESSED, m(ln.price),
-             m(ln.amount) if ok else text.SUPPRESSED]  # fmt: skip
+            [
+                esc(ln.label),
+                esc(month_name(ln.earned)),
+                text.count(ln.verified) if ok else text.SUPPRESSED,
+                m(ln.price),
+                m(ln.amount) if ok else text.SUPPRESSED,
+            ]  # fmt: skip
         )
     for b in st.bonuses:
         rows.append([esc(f"Bonus: {b.label}"), esc(month_name(st.period)),
@@ -265,7 +317,9 @@ def provider_page(program: Program, store, st: Statement) -> str:
         rows.append(["Outcome payment", "", "", "", text.SUPPRESSED])
     else:
         if st.limit_adjustment:
-            rows.append([esc("Floor or cap: " + "; ".join(st.limits)), "", "", "", m(st.limit_adjustment)])
+            rows.append(
+                [esc("Floor or cap: " + "; ".join(st.limits)), "", "", "", m(st.limit_adjustment)]
+            )
         rows.append(["Outcome payment", "", "", "", m(st.outcome_payment)])
     rows.append(["Fee for service (monthly instalment)", "", "", "", m(st.fee_for_service)])
     rows.append(["Amount due", "", "", "", text.SUPPRESSED if hidden else f"<b>{m(st.total)}</b>"])
@@ -277,7 +331,9 @@ def provider_page(program: Program, store, st: Statement) -> str:
     )
     pend_n = sum(x.count for x in st.pending)
     pend_ok = all(
-        _visible(cells.get((card.outcomes[x.outcome_id].pending_metric, x.earned)), "numerator", thr)
+        _visible(
+            cells.get((card.outcomes[x.outcome_id].pending_metric, x.earned)), "numerator", thr
+        )
         for x in st.pending
     ) and (pend_n == 0 or pend_n >= thr)
     if not st.pending:
@@ -425,8 +481,11 @@ def indigo_projects(program: Program, term: dict[str, list[Statement]]) -> list[
                 "outcome_validation_method": _v("Simple ex-post verification"),
                 "data_source_for_outcome_validation": _v(
                     "Administrative data: provider submissions to the agency's HMIS/ACM store"
-                    + (f", verified {o.verification_lag_months} months after the outcome"
-                       if o.verification_lag_months else "")  # fmt: skip
+                    + (
+                        f", verified {o.verification_lag_months} months after the outcome"
+                        if o.verification_lag_months
+                        else ""
+                    )  # fmt: skip
                 ),
                 "policy_sector": _v(program.field.capitalize() or ""),
             }
@@ -474,7 +533,9 @@ def indigo_projects(program: Program, term: dict[str, list[Statement]]) -> list[
                     {
                         "organisation_id": _v(card.payer or program.agency),
                         "organisation_role_category": _v("Government/Public Sector/Public Bank"),
-                        "result_type": _v("Interim" if sts[-1].period < sts[-1].term_last else "Overall"),
+                        "result_type": _v(
+                            "Interim" if sts[-1].period < sts[-1].term_last else "Overall"
+                        ),
                         "period": {
                             "start_date": _v(str(start)),
                             "end_date": _v(str(period_bounds(sts[-1].period)[1])),
@@ -512,7 +573,9 @@ def write_statements(program: Program, store, period: str, out_dir: str | Path) 
 
     out = Path(out_dir)
     sts = pay.program_statements(program, store, period)
-    files = {"internal": write_text_file(out / "statements.html", internal_page(program, sts, period))}
+    files = {
+        "internal": write_text_file(out / "statements.html", internal_page(program, sts, period))
+    }
     for s in sts:
         files[s.provider_id] = write_text_file(
             out / s.provider_id / "payment_statement.html", provider_page(program, store, s)

@@ -93,8 +93,10 @@ def comparison(program: Program, store, period: str) -> dict[str, pd.DataFrame]:
         record.append(
             {
                 "Provider": p.name,
-                "Equity record": pick.get("Equity", text.MISSING),
-                "Data quality": pick.get("Data quality", text.MISSING),
+                "Equity record": pick.get("Equity", text.MISSING).removeprefix("Equity: "),
+                "Data quality": pick.get("Data quality", text.MISSING).removeprefix(
+                    "Data quality: "
+                ),
                 "Action items": (
                     f"{ft['recorded']} agreed; {ft['closed_on_time']} closed on time, "
                     f"{ft['closed_late']} late, {ft['open']} open ({ft['open_overdue']} overdue)"
@@ -132,7 +134,11 @@ def comparison(program: Program, store, period: str) -> dict[str, pd.DataFrame]:
 def _table(frame: pd.DataFrame, caption: str) -> str:
     cols = [c for c in frame.columns if not c.startswith("_")]
     rows = [[esc(str(v)) for v in r] for r in frame[cols].itertuples(index=False)]
-    return html_table(rows, cols, caption=caption)
+    num = {  # amounts and counts right-aligned, so a column of money reads down
+        i for i, c in enumerate(cols)
+        if c != "Provider" and frame[c].astype(str).str.match(r"^[-$\d(]").all()
+    }  # fmt: skip
+    return html_table(rows, cols, num=num, caption=caption)
 
 
 def comparison_html(program: Program, tables: dict[str, pd.DataFrame], period: str) -> str:
@@ -167,7 +173,9 @@ def write_comparison(
 
     out = Path(out_dir)
     tables = comparison(program, store, period)
-    files = {"html": write_text_file(out / "procurement.html", comparison_html(program, tables, period))}
+    files = {
+        "html": write_text_file(out / "procurement.html", comparison_html(program, tables, period))
+    }
     sheets = {k: v[[c for c in v.columns if not c.startswith("_")]] for k, v in tables.items()}
     files["xlsx"] = xlsx.write_xlsx(
         out / "procurement.xlsx",
@@ -179,7 +187,9 @@ def write_comparison(
         ],
     )
     if pdf:
-        files["pdf"] = print_pdf(files["html"], out / "procurement.pdf", footer="Internal: procurement")
+        files["pdf"] = print_pdf(
+            files["html"], out / "procurement.pdf", footer="Internal: procurement"
+        )
     return files
 
 

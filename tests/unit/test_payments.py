@@ -57,8 +57,10 @@ def _program(card: dict, value: float = 240_000) -> Program:
 
 def _counts(rows: list[tuple[str, str, float, float]]) -> pd.DataFrame:
     return pd.DataFrame(
-        [{"metric_id": m, "period": p, "numerator": x, "denominator": n, "value": x / n}
-         for m, p, x, n in rows]  # fmt: skip
+        [
+            {"metric_id": m, "period": p, "numerator": x, "denominator": n, "value": x / n}
+            for m, p, x, n in rows
+        ]  # fmt: skip
     )
 
 
@@ -123,8 +125,12 @@ def test_bonus_threshold_on_a_rate_in_the_metric_direction():
         }
     )
     counts = _counts(
-        [("ph", "2026-01", 11, 20), ("ph", "2026-02", 10, 20),
-         ("ret", "2026-01", 1, 10), ("ret", "2026-02", 2, 10)]  # fmt: skip
+        [
+            ("ph", "2026-01", 11, 20),
+            ("ph", "2026-02", 10, 20),
+            ("ret", "2026-01", 1, 10),
+            ("ret", "2026-02", 2, 10),
+        ]  # fmt: skip
     )
     jan, feb = pay.statements(prog, "acme", counts, NO_DISPUTES, "2026-02")
     assert jan.bonus_amount == D("850")  # 500 + 250 + 100 (10% returns: at or below 10%)
@@ -151,8 +157,13 @@ def test_verification_lag_pays_a_retention_outcome_once_its_window_closed():
         }
     )
     counts = _counts(
-        [("ph", "2026-01", 6, 10), ("ph", "2026-02", 5, 10), ("ph", "2026-03", 4, 10),
-         ("ret", "2026-02", 2, 9), ("ret", "2026-03", 1, 8)]  # fmt: skip
+        [
+            ("ph", "2026-01", 6, 10),
+            ("ph", "2026-02", 5, 10),
+            ("ph", "2026-03", 4, 10),
+            ("ret", "2026-02", 2, 9),
+            ("ret", "2026-03", 1, 8),
+        ]  # fmt: skip
     )
     jan, feb, mar = pay.statements(prog, "acme", counts, NO_DISPUTES, "2026-03")
     # February's retention cell is the December cohort, earned before the term: not paid.

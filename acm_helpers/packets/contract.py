@@ -50,8 +50,9 @@ def header(rep: ContractReport) -> Section:
             f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}.",
             *(
                 [
-                    "Procurement input (internal, every provider side by side): "
-                    f"outputs/procurement/{rep.last}/procurement.html (`acm procurement --period {rep.last}`)."
+                    "Procurement input (internal): every provider side by side over the term "
+                    f"to {month_label(rep.last)}, written by the acm procurement command to "
+                    "outputs/procurement/."
                 ]
                 if rep.ctx.audience == "internal"
                 else []

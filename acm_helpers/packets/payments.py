@@ -233,7 +233,7 @@ def payments_section(program: Program, sts: list[Statement]) -> Block:
     )
     return Block(
         "payments",
-        "<h2>Outcome payments</h2>" + head + "".join(statement_block(program, s).body for s in sts),
+        head + "".join(statement_block(program, s).body for s in sts),
         f"{len(sts)} statements, {m(total)} due",
     )
 
@@ -244,7 +244,7 @@ def internal_page(program: Program, sts: list[Statement], period: str) -> str:
         f'<h1>{esc(program.name)}: payment statements</h1><div class="meta">'
         f'<span class="badge">internal</span>{esc(month_name(period))}. For agency staff: true '
         "counts, providers named. Do not send to a provider; send each its provider statement."
-        "</div>" + payments_section(program, sts).body + _footer()
+        "</div><h2>Outcome payments</h2>" + payments_section(program, sts).body + _footer()
     )
     return page(f"Payment statements {period}", body)
 

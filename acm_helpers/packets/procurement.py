@@ -81,11 +81,12 @@ def comparison(program: Program, store, period: str) -> dict[str, pd.DataFrame]:
                 continue
             r = mine.loc[mid]
             shown = text.value(r["value"], m.format, m.unit, suppressed=bool(r["suppressed"]))
-            met = ""
-            if not bool(r["suppressed"]) and not pd.isna(r["value"]):
-                good = r["value"] >= m.target if m.direction == "up" else r["value"] <= m.target
-                met = " (meets target)" if good else " (misses target)"
-            row[m.label] = f"{shown}{met}; target {text.value(m.target, m.format, m.unit)}"
+            target = text.value(m.target, m.format, m.unit)
+            if bool(r["suppressed"]) or pd.isna(r["value"]):
+                row[m.label] = f"{shown} (target {target})"
+                continue
+            good = r["value"] >= m.target if m.direction == "up" else r["value"] <= m.target
+            row[m.label] = f"{shown}: {'meets' if good else 'misses'} the {target} target"
         targets.append(row)
         summ = cs.summary(rep)
         ft = cs.follow_through(rep)
@@ -110,6 +111,7 @@ def comparison(program: Program, store, period: str) -> dict[str, pd.DataFrame]:
             payments.append(
                 {
                     "Provider": p.name,
+                    "Rate card": "outcomes",
                     "Fee for service paid": text.money(fees),
                     "Outcome payments made": text.money(paid),
                     "Months a cap applied": str(sum(s.cap_applied for s in sts)),
@@ -118,12 +120,12 @@ def comparison(program: Program, store, period: str) -> dict[str, pd.DataFrame]:
                 }
             )
         else:
-            payments.append({"Provider": p.name, "Fee for service paid": "no rate card"})
+            payments.append({"Provider": p.name, "Rate card": "none"})
     out = {
         "Cost per outcome": pd.DataFrame(cost).sort_values("_sort", na_position="last"),
         "Outcomes against targets": pd.DataFrame(targets),
         "Record": pd.DataFrame(record),
-        "Payments made": pd.DataFrame(payments).fillna(""),
+        "Payments made": pd.DataFrame(payments).fillna(text.MISSING),
     }
     sprints = _sprint_results(program, store, period)
     if sprints is not None and len(sprints):
@@ -136,7 +138,8 @@ def _table(frame: pd.DataFrame, caption: str) -> str:
     rows = [[esc(str(v)) for v in r] for r in frame[cols].itertuples(index=False)]
     num = {  # amounts and counts right-aligned, so a column of money reads down
         i for i, c in enumerate(cols)
-        if c != "Provider" and frame[c].astype(str).str.match(r"^[-$\d(]").all()
+        if c != "Provider"
+        and frame[c].astype(str).str.fullmatch(r"(-?\$?[\d,.]+%?( to -?\$?[\d,.]+%?)?|–|)").all()
     }  # fmt: skip
     return html_table(rows, cols, num=num, caption=caption)
 

@@ -105,3 +105,16 @@ def test_indigo_export_uses_the_standard_field_names(program, harbor_term):
         "value"
     ] == pytest.approx(paid)
     assert all(t["transaction_type"] == {"value": "Outcome Payment"} for t in proj["transactions"])
+
+
+def test_system_packet_section_shows_each_statement(program, program_path, demo_store):
+    from acm_helpers.core import text
+    from acm_helpers.packets import system
+
+    s = system.load_system(program_path, demo_store.root, "2026-10")
+    block = system.payments(s)
+    assert "Outcome payments, October 2026" in block.body
+    for st in pay.program_statements(program, demo_store, "2026-10"):
+        assert program.provider(st.provider_id).name in block.body
+        assert text.money(st.total) in block.body
+        assert "Pending verification" in block.body

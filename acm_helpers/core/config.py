@@ -467,7 +467,10 @@ class Program(Frozen):
         """The provider's rate card, or raise naming the providers that have one."""
         self.provider(provider_id)
         if provider_id not in self.rate_cards:
-            raise UnknownIdError("rate card for provider", provider_id, list(self.rate_cards))
+            raise ConfigError(
+                f"Provider {provider_id!r} has no rate card (rate_cards: in the program file); "
+                f"providers with one: {', '.join(self.rate_cards) or '(none)'}."
+            )
         return self.rate_cards[provider_id]
 
     def metric(self, metric_id: str) -> Metric:

@@ -222,3 +222,35 @@ def test_rate_card_validation_names_the_key():
         _program({"outcomes": {"ph": {**PH, "verification_lag_months": 3}}})
     with pytest.raises(ValueError, match="floor 9 is above cap 5"):
         _program({"outcomes": {"ph": PH}, "per_period": {"floor": 9, "cap": 5}})
+
+
+def test_cli_records_lists_and_resolves_a_dispute(program_path, tmp_path):
+    """`acm payment dispute / resolve / disputes / load` on an empty data directory, in-process."""
+    from typer.testing import CliRunner
+
+    from acm_helpers.cli import app
+
+    def acm(*args):
+        opts = ["--program", str(program_path), "--data-dir", str(tmp_path)]
+        return CliRunner().invoke(app, [*args, *opts])
+
+    done = acm(
+        "payment", "dispute", "--provider", "harbor", "--period", "2026-10", "--outcome",
+        "ph_exit", "--kind", "challenge", "--items", "2", "--reason", "no lease", "--on",
+        "2026-11-02",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "recorded harbor-D001" in done.output
+    done = acm("payment", "resolve", "harbor-D001", "--decision", "upheld", "--items", "1",
+               "--on", "2026-11-09")  # fmt: skip
+    assert done.exit_code == 0 and "upheld (1 of 2 accepted)" in done.output
+    listed = acm("payment", "disputes")
+    assert "harbor-D001" in listed.output and "upheld" in listed.output
+    bad = acm("payment", "dispute", "--provider", "rainier", "--period", "2026-10", "--outcome",
+              "ph_exit", "--kind", "claim", "--items", "1", "--reason", "x")  # fmt: skip
+    assert bad.exit_code == 2 and "has no rate card" in bad.output
+    loaded = acm("payment", "load", str(program_path.parent / "payments" / "homeless_demo.yaml"))
+    again = acm("payment", "load", str(program_path.parent / "payments" / "homeless_demo.yaml"))
+    # the file's harbor-D001 is already recorded (by id), so only cascade-D001 is added
+    assert loaded.exit_code == 0 and "2 dispute(s)" in loaded.output
+    assert "2 dispute(s)" in again.output  # loading the same file again changes nothing

@@ -88,16 +88,12 @@ def comparison(program: Program, store, period: str) -> dict[str, pd.DataFrame]:
             good = r["value"] >= m.target if m.direction == "up" else r["value"] <= m.target
             row[m.label] = f"{shown}: {'meets' if good else 'misses'} the {target} target"
         targets.append(row)
-        summ = cs.summary(rep)
         ft = cs.follow_through(rep)
-        pick = {s.split(":")[0]: s for s in summ.record}
         record.append(
             {
                 "Provider": p.name,
-                "Equity record": pick.get("Equity", text.MISSING).removeprefix("Equity: "),
-                "Data quality": pick.get("Data quality", text.MISSING).removeprefix(
-                    "Data quality: "
-                ),
+                "Equity record": cs.equity_record(rep).removeprefix("Equity: "),
+                "Data quality": cs.quality_record(rep).removeprefix("Data quality: "),
                 "Action items": (
                     f"{ft['recorded']} agreed; {ft['closed_on_time']} closed on time, "
                     f"{ft['closed_late']} late, {ft['open']} open ({ft['open_overdue']} overdue)"

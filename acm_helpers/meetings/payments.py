@@ -31,7 +31,7 @@ depend on whether a cell is small. What a provider may see of it is decided by
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
@@ -151,6 +151,9 @@ class Statement:
     fee_for_service: Decimal
     limits: list[str] = field(default_factory=list)  # what a floor or cap did, in words
     outcome_payment: Decimal = Decimal("0.00")  # after floors and caps
+    # disputes on the term's earlier statements still open now (their months are restated
+    # when they are resolved): shown so a clean month does not read as "nothing in question"
+    open_earlier: list[tuple[str, DisputeLine]] = field(default_factory=list)
 
     @property
     def outcomes_amount(self) -> Decimal:
@@ -281,6 +284,8 @@ def statements(
     paid = Decimal("0.00")
     for i, month in enumerate(months[: months.index(through) + 1]):
         st = _statement(program, card, provider_id, month, months, cells, mine, paid, fees[i])
+        earlier = [(s.period, d) for s in out for d in s.disputes if d.status == "open"]
+        st = replace(st, open_earlier=earlier)
         out.append(st)
         paid = st.term_paid
     return out

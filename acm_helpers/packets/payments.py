@@ -193,6 +193,15 @@ def statement_block(program: Program, st: Statement) -> Block:
             else ""
         )
     )
+    if st.open_earlier:
+        disp += (
+            '<p class="note">Still open from earlier statements: '
+            + "; ".join(
+                f"{esc(d.dispute_id)} ({esc(month_name(month))}, {m(d.disputed_amount)} in question)"
+                for month, d in st.open_earlier
+            )
+            + ". Their months are restated when they are resolved.</p>"
+        )
     body = (
         f'<section class="acm-payment"><h2>{esc(p.name)} ({esc(p.contract_id)})</h2>'
         f"{tiles}{cap}{table}<h3>Pending verification</h3>{pend}<h3>Disputes</h3>{disp}</section>"
@@ -349,21 +358,23 @@ def provider_page(program: Program, store, st: Statement) -> str:
             f"{esc(month_name(cohorts[-1]))}). Their number is not shown here because a month's "
             f"count is fewer than {thr}; the agency's invoice carries it.</p>"
         )
+    listed = [(st.period, d) for d in st.disputes] + st.open_earlier
     disputes = (
         "<ul>"
         + "".join(
-            f"<li>{esc(d.dispute_id)}: {esc(d.kind)} on {esc(card.outcomes[d.outcome_id].label)}, "
-            f"{esc(d.status)}{(': ' + esc(d.resolution)) if d.resolution else ''}</li>"
-            for d in st.disputes
+            f"<li>{esc(d.dispute_id)} ({esc(month_name(month))}): {esc(d.kind)} on "
+            f"{esc(card.outcomes[d.outcome_id].label)}, {esc(d.status)}"
+            f"{(': ' + esc(d.resolution)) if d.resolution else ''}</li>"
+            for month, d in listed
         )
         + "</ul>"
-        if st.disputes
-        else "<p>No disputed items this month.</p>"
+        if listed
+        else "<p>No disputed items this month, and none open from earlier months.</p>"
     )
     note = (
         f'<p class="note">Counts of fewer than {thr}, and amounts that would give them away, read '
         '"suppressed"; your invoice from the agency carries the exact amounts.</p>'
-        if hidden or not pend_ok
+        if hidden
         else ""
     )
     body = (

@@ -254,3 +254,15 @@ def test_cli_records_lists_and_resolves_a_dispute(program_path, tmp_path):
     # the file's harbor-D001 is already recorded (by id), so only cascade-D001 is added
     assert loaded.exit_code == 0 and "2 dispute(s)" in loaded.output
     assert "2 dispute(s)" in again.output  # loading the same file again changes nothing
+
+
+def test_a_later_statement_lists_disputes_still_open_from_earlier_months():
+    prog = _program({"outcomes": {"ph": PH}})
+    counts = _counts([("ph", "2026-01", 9, 20), ("ph", "2026-02", 4, 20)])
+    d = dsp.add_dispute(NO_DISPUTES, prog, "acme", "2026-01", "ph", "challenge", 2, "no lease")
+    jan, feb = pay.statements(prog, "acme", counts, d, "2026-02")
+    assert jan.disputed_amount == D("2000.00") and jan.open_earlier == []
+    assert feb.disputed_amount == D("0.00")  # February's own items are not in question ...
+    assert [(m, x.dispute_id) for m, x in feb.open_earlier] == [("2026-01", "acme-D001")]
+    d = dsp.resolve_dispute(d, "acme-D001", "rejected")
+    assert pay.statements(prog, "acme", counts, d, "2026-02")[-1].open_earlier == []

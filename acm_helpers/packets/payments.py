@@ -319,9 +319,15 @@ def provider_page(program: Program, store, st: Statement) -> str:
             ]  # fmt: skip
         )
     for b in st.bonuses:
+        # whether a rate crossed its threshold says something about the rate: only where the
+        # provider's packet shows that rate
+        cell = cells.get((b.metric_id, st.period))
+        ok = cell is not None and not bool(cell.get("suppressed", False))
+        ok = ok and not text.is_missing(cell.get("value"))
+        hidden |= not ok
         rows.append([esc(f"Bonus: {b.label}"), esc(month_name(st.period)),
-                     "threshold crossed" if b.crossed else "not reached", m(b.amount_if_crossed),
-                     m(b.amount)])  # fmt: skip
+                     ("threshold crossed" if b.crossed else "not reached") if ok else text.SUPPRESSED,
+                     m(b.amount_if_crossed), m(b.amount) if ok else text.SUPPRESSED])  # fmt: skip
     if hidden:
         rows.append(["Outcome payment", "", "", "", text.SUPPRESSED])
     else:

@@ -516,6 +516,159 @@ def action_load(
     )
 
 
+payment_app = typer.Typer(
+    help="Outcome payments: statements, disputes and the INDIGO export.", no_args_is_help=True
+)
+app.add_typer(payment_app, name="payment")
+
+
+@payment_app.command("statement")
+def payment_statement(
+    period: str = typer.Option(..., "--period", help="Month, YYYY-MM."),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder (default: outputs/<period>/payments)."
+    ),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Write the month's payment statements: internal HTML, each provider's statement, the
+    invoice XLSX and the INDIGO-shaped JSON."""
+    from acm_helpers.packets import payments as pay_out
+
+    try:
+        prog, store = open_program(program, data_dir)
+        prog.check_period(period)
+        files = pay_out.write_statements(
+            prog, store, period, out or Path("outputs") / period / "payments"
+        )
+    except AcmError as exc:
+        fail(exc)
+    for what, path in files.items():
+        typer.echo(f"{what:<10} {path}")
+
+
+@payment_app.command("dispute")
+def payment_dispute(
+    provider: str = typer.Option(..., "--provider", help="Provider id."),
+    period: str = typer.Option(..., "--period", help="Statement month disputed, YYYY-MM."),
+    outcome: str = typer.Option(..., "--outcome", help="Rate card outcome id, e.g. ph_exit."),
+    kind: str = typer.Option(
+        ..., "--kind", help="challenge (counted outcomes questioned) or claim (more claimed)."
+    ),
+    items: int = typer.Option(..., "--items", help="How many outcomes are disputed."),
+    reason: str = typer.Option(..., "--reason", help="What is disputed and why."),
+    raised_by: str = typer.Option("", "--raised-by", help="Who raised it."),
+    on: str | None = typer.Option(None, "--on", help="Date raised, YYYY-MM-DD (default: today)."),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Record a dispute on a payment statement; its items are held until it is resolved."""
+    from acm_helpers.meetings import disputes
+
+    try:
+        prog, store = open_program(program, data_dir)
+        row = disputes.record_dispute(
+            store, prog, provider_id=provider, period=period, outcome_id=outcome, kind=kind,
+            items=items, reason=reason, raised_by=raised_by, raised_on=_day(on, "--on"),
+        )  # fmt: skip
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"recorded {row['dispute_id']} ({provider} {period}, {kind} of {items} {outcome})")
+
+
+@payment_app.command("resolve")
+def payment_resolve(
+    dispute_id: str = typer.Argument(..., help="Dispute id, e.g. harbor-D001."),
+    decision: str = typer.Option(..., "--decision", help="upheld or rejected."),
+    items: int | None = typer.Option(
+        None, "--items", help="Upheld: how many of the items are accepted (default: all)."
+    ),
+    resolution: str = typer.Option("", "--resolution", help="The decision's reason."),
+    on: str | None = typer.Option(None, "--on", help="Date resolved, YYYY-MM-DD (default: today)."),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Resolve a dispute; the disputed month's statement is restated with the decision."""
+    from acm_helpers.meetings import disputes
+
+    try:
+        _, store = open_program(program, data_dir)
+        row = disputes.record_resolution(
+            store, dispute_id, decision=decision, resolution=resolution, items=items,
+            resolved_on=_day(on, "--on"),
+        )  # fmt: skip
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(
+        f"{row['dispute_id']} {row['status']} ({row['resolved_items']} of {row['items']} accepted)"
+    )
+
+
+@payment_app.command("load")
+def payment_load(
+    path: Path = typer.Argument(..., help="Disputes file (YAML), e.g. parameters/payments/x.yaml."),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Record the disputes of a YAML file (loading it again changes nothing)."""
+    from acm_helpers.meetings import disputes
+
+    try:
+        prog, store = open_program(program, data_dir)
+        n = disputes.load_disputes_file(store, prog, path)
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"{path}: {n} dispute(s) recorded")
+
+
+@payment_app.command("disputes")
+def payment_disputes(
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """List every recorded dispute with its status."""
+    from acm_helpers.meetings import disputes
+
+    try:
+        _, store = open_program(program, data_dir)
+        rows = disputes.read_disputes(store)
+    except AcmError as exc:
+        fail(exc)
+    if rows.empty:
+        typer.echo("no disputes recorded")
+    for r in rows.itertuples():
+        typer.echo(
+            f"{r.dispute_id:<14} {r.status:<9} {r.period} {r.outcome_id} {r.kind} {r.items}: {r.reason}"
+        )
+
+
+@app.command("procurement")
+def procurement_cmd(
+    period: str | None = typer.Option(
+        None, "--period", help="Last month of the term (default: the program's last)."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", help="Output folder (default: outputs/procurement/<period>)."
+    ),
+    pdf: bool = typer.Option(True, "--pdf/--no-pdf", help="Also print a PDF with Chromium."),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Write the procurement comparison (internal): every provider side by side over the term."""
+    from acm_helpers.packets import procurement
+
+    try:
+        prog, store = open_program(program, data_dir)
+        per = prog.check_period(period or prog.last_period)
+        files = procurement.write_comparison(
+            prog, store, per, out or Path("outputs") / "procurement" / per, pdf=pdf
+        )
+    except AcmError as exc:
+        fail(exc)
+    for what, path in files.items():
+        typer.echo(f"{what:<5} {path}")
+
+
 @app.command()
 def report(
     provider: str | None = typer.Option(None, "--provider", help="Provider id."),

@@ -8,6 +8,7 @@ Nothing here is read at import time; call :func:`load_program`.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -561,6 +562,77 @@ class Sprint(Frozen):
         return self
 
 
+# -- outcome payments (issue 18, item 3): rate cards -------------------------------------------
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=2)]
+
+
+class OutcomePrice(Frozen):
+    """One priced outcome of a rate card: a declared metric's count, paid per verified outcome.
+
+    ``count`` says which of the metric's engine counts is the outcome: ``numerator`` (each exit
+    to permanent housing), ``denominator``, or ``denominator_minus_numerator`` (each exit to
+    permanent housing not followed by a return within 12 months: the retention metric's cohort
+    less its returns). ``verification_lag_months``: an outcome earned in month M is verified,
+    and payable, only on the statement for month M + lag, once its window has closed; until then
+    the outcomes of ``pending_metric``'s numerator in M (the cohort awaiting its window) are shown
+    as pending, at the same price.
+    """
+
+    label: str
+    metric: Identifier
+    count: Literal["numerator", "denominator", "denominator_minus_numerator"] = "numerator"
+    price: Money
+    verification_lag_months: int = Field(0, ge=0, le=60)
+    pending_metric: Identifier | None = None  # the cohort still inside its window (lag > 0)
+    definition: str = ""  # the outcome as the contract words it (INDIGO outcome definition)
+    target: Decimal | None = None  # outcomes expected over the term (INDIGO outcome target)
+
+
+class RateBonus(Frozen):
+    """A bonus paid for a period whose rate crosses a threshold.
+
+    Judged on the metric's value for the provider and the period (the engine's rate), in the
+    metric's direction: ``up`` metrics pay at ``threshold`` or above, ``down`` ones at or below.
+    Several thresholds on one metric are steps: each one crossed pays its ``amount``.
+    """
+
+    label: str
+    metric: Identifier
+    threshold: float = Field(ge=0)
+    amount: Money
+
+
+class PaymentLimits(Frozen):
+    """A floor and a cap on the outcome payments (outcomes and bonuses) of a period or a term."""
+
+    floor: Money | None = None
+    cap: Money | None = None
+
+    @model_validator(mode="after")
+    def _floor_below_cap(self) -> PaymentLimits:
+        if self.floor is not None and self.cap is not None and self.floor > self.cap:
+            raise ValueError(f"floor {self.floor} is above cap {self.cap}")
+        return self
+
+
+class RateCard(Frozen):
+    """How one contract pays: a fee-for-service share and priced outcomes (``rate_cards:``).
+
+    ``fee_for_service_share`` of the contract value is paid in equal monthly instalments over the
+    contract term whatever the outcomes; the outcome payments (verified outcomes times their
+    price, plus bonuses) are held between ``per_period`` floor and cap, and their running total
+    within ``per_term`` (the term floor is topped up on the term's last statement).
+    """
+
+    currency: str = "USD"
+    fee_for_service_share: float = Field(0.0, ge=0, le=1)
+    outcomes: dict[Identifier, OutcomePrice]
+    bonuses: list[RateBonus] = Field(default_factory=list)
+    per_period: PaymentLimits = PaymentLimits()
+    per_term: PaymentLimits = PaymentLimits()
+    payer: str = ""  # who pays the outcomes (INDIGO outcome payer); default: the agency
+
+
 class Program(Frozen):
     """A whole program: the single source of truth for one agency program's ACM cycle."""
 
@@ -618,6 +690,10 @@ class Program(Frozen):
     sprints: dict[Identifier, Sprint] = Field(
         default_factory=dict, description="Performance-improvement sprints, by id."
     )
+    rate_cards: dict[Identifier, RateCard] = Field(
+        default_factory=dict,
+        description="Outcome payments: a rate card per contract, by provider id.",
+    )
 
     @field_validator("first_period", "last_period")
     @classmethod
@@ -647,6 +723,7 @@ class Program(Frozen):
                 raise ValueError(
                     f"roadmap {month}: unknown dimension {item.dimension!r}; known: {', '.join(self.dimensions)}"
                 )
+        self._check_rate_cards(ids)
         fields = [*EPISODE_COLUMNS, *self.outcomes]
         for name in self.quality.required_fields:
             if name not in fields:
@@ -681,6 +758,49 @@ class Program(Frozen):
                 )
         return self
 
+    def _check_rate_cards(self, ids: list[str]) -> None:
+        for pid, card in self.rate_cards.items():
+            if pid not in ids:
+                raise ValueError(f"rate_cards: unknown provider {pid!r}; known: {', '.join(ids)}")
+            if card.fee_for_service_share > 0 and self.provider(pid).contract_value is None:
+                raise ValueError(
+                    f"rate_cards.{pid}: a fee_for_service_share needs the provider's contract_value"
+                )
+            named = [(f"outcomes.{o}.metric", p.metric) for o, p in card.outcomes.items()]
+            named += [
+                (f"outcomes.{o}.pending_metric", p.pending_metric)
+                for o, p in card.outcomes.items()
+                if p.pending_metric
+            ]
+            named += [(f"bonuses[{i}].metric", b.metric) for i, b in enumerate(card.bonuses)]
+            for where, mid in named:
+                if mid not in self.metrics:
+                    raise ValueError(
+                        f"rate_cards.{pid}.{where}: unknown metric {mid!r}; known: {', '.join(self.metrics)}"
+                    )
+            for b in card.bonuses:
+                if self.metrics[b.metric].kind != "rate":
+                    raise ValueError(
+                        f"rate_cards.{pid}: bonus {b.label!r} needs a rate metric, {b.metric} is a "
+                        f"{self.metrics[b.metric].kind}"
+                    )
+            for oid, p in card.outcomes.items():
+                m = self.metrics[p.metric]
+                if p.count != "numerator" and m.kind != "rate":
+                    raise ValueError(
+                        f"rate_cards.{pid}.outcomes.{oid}: count {p.count} needs a rate metric"
+                    )
+                if m.kind not in ("rate", "count"):
+                    raise ValueError(
+                        f"rate_cards.{pid}.outcomes.{oid}: {p.metric} is a {m.kind}; price a "
+                        "rate's or a count's outcomes"
+                    )
+                if p.verification_lag_months and p.pending_metric is None:
+                    raise ValueError(
+                        f"rate_cards.{pid}.outcomes.{oid}: a verification lag needs the "
+                        "pending_metric whose numerator is the cohort awaiting verification"
+                    )
+
     # -- lookups that fail with the list of known ids ---------------------------------------
     @property
     def provider_ids(self) -> list[str]:
@@ -692,6 +812,16 @@ class Program(Frozen):
             if p.id == provider_id:
                 return p
         raise UnknownIdError("provider", provider_id, self.provider_ids)
+
+    def rate_card(self, provider_id: str) -> RateCard:
+        """The provider's rate card, or raise naming the providers that have one."""
+        self.provider(provider_id)
+        if provider_id not in self.rate_cards:
+            raise ConfigError(
+                f"Provider {provider_id!r} has no rate card (rate_cards: in the program file); "
+                f"providers with one: {', '.join(self.rate_cards) or '(none)'}."
+            )
+        return self.rate_cards[provider_id]
 
     def metric(self, metric_id: str) -> Metric:
         """Return a metric by id, or raise with the list of known ids."""

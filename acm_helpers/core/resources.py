@@ -7,7 +7,7 @@ which breaks after ``pip install .``. Where they live:
 
 - ``acm_helpers/templates/`` (nbconvert ``packet``, Voilà ``acm``): inside the package.
 - ``notebooks/*.ipynb`` and ``parameters/`` (``program.yaml``, ``programs/*.yaml``,
-  ``meetings/*.yaml``): one copy in git, at the top of the checkout where analysts open them.
+  ``meetings/*.yaml``, ``payments/*.yaml``): one copy in git, at the top of the checkout where analysts open them.
   ``pyproject.toml`` maps both folders into the installed package as ``acm_helpers/notebooks``
   and ``acm_helpers/parameters``. Run from a checkout (an editable install, or ``PYTHONPATH``),
   the package has no such folders and the checkout's own folders are used: the same files.

@@ -223,6 +223,24 @@ ACTION_ITEM_COLUMNS: dict[str, str] = {
     "resolution": "str",
 }
 
+# payment_disputes (owner: acm_helpers.meetings.disputes): one row per disputed item count on a
+# provider's payment statement, kept with its resolution. Dates are stored as timestamps.
+PAYMENT_DISPUTE_COLUMNS: dict[str, str] = {
+    "dispute_id": "str",  # "<provider>-D<NNN>"
+    "provider_id": "str",
+    "period": "str",  # the statement month disputed (YYYY-MM)
+    "outcome_id": "str",  # a rate card outcome id
+    "kind": "str",  # challenge (counted outcomes questioned: withheld) | claim (more claimed)
+    "items": "int",  # outcomes disputed
+    "reason": "str",
+    "raised_by": "str",
+    "raised_date": "date",
+    "status": "str",  # open | upheld | rejected
+    "resolved_date": "date",  # null while open
+    "resolved_items": "int",  # upheld: how many of the items the decision accepts (0 if rejected)
+    "resolution": "str",
+}
+
 # -- canonical episodes, enforced (intake helper) -------------------------------------------
 # The program adds to EPISODE_COLUMNS: its declared outcome columns, its code lists
 # (``program.codes``: column -> allowed values) and its exit destinations

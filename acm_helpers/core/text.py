@@ -66,6 +66,7 @@ XLSX_FORMATS = {
     "days": "#,##0.0",
     "currency": '"$"#,##0',
     "count": "#,##0",
+    "money": '"$"#,##0.00',  # payment statements and invoices: dollars and cents
 }
 # Decimals kept in CSV exports (of the stored number: a percent is a fraction, so 3 = 60.5%).
 CSV_DECIMALS = {"percent": 3, "number": 1, "days": 1, "currency": 0}
@@ -468,7 +469,7 @@ def vega_format(fmt: str) -> str:
 
 def xlsx_format(fmt: str) -> str:
     """The XLSX number format for a metric's ``format`` (or "count" for numbers of cases)."""
-    return XLSX_FORMATS[fmt if fmt == "count" else _check_format(fmt)]
+    return XLSX_FORMATS[fmt if fmt in ("count", "money") else _check_format(fmt)]
 
 
 def xlsx_cell_format(x: float, kind: str) -> str:
@@ -478,13 +479,27 @@ def xlsx_cell_format(x: float, kind: str) -> str:
     Why per cell: a spreadsheet format has a fixed number of decimals, so one format per column
     would print "18.0" beside a packet's "18 days"."""
     base = xlsx_format(kind)
-    if kind in ("count", "currency") or is_missing(x):
+    if kind in ("count", "currency", "money") or is_missing(x):
         return base
     x = float(x)
     if kind == "percent":
         return "0%" if float(_trimmed(x * 100, 1).replace(",", "")).is_integer() else base
     shown = _number(x).replace(",", "")
     return "#,##0" if float(shown).is_integer() else base
+
+
+def money(x) -> str:
+    """An amount of money in dollars and cents, as a payment statement or an invoice prints it:
+    Decimal("12500") -> "$12,500.00", -40 -> "-$40.00", None -> "–".
+
+    Why not :func:`value`'s currency (whole dollars): a metric's cost is an estimate, a payment
+    is owed to the cent, and the statement's lines must add up to its total as printed."""
+    if is_missing(x):
+        return MISSING
+    from decimal import ROUND_HALF_UP, Decimal
+
+    d = Decimal(str(x)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return ("-" if d < 0 else "") + f"${abs(d):,.2f}"
 
 
 def csv_number(x: float | None, fmt: str) -> float | int | None:

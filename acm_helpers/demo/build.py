@@ -19,7 +19,7 @@ from acm_helpers.core.errors import ConfigError
 from acm_helpers.demo import generate as demo
 from acm_helpers.demo.submissions import read_received, write_submissions
 from acm_helpers.intake import intake
-from acm_helpers.meetings import actions
+from acm_helpers.meetings import actions, disputes
 from acm_helpers.metrics import engine as metrics
 from acm_helpers.store.store import Store
 
@@ -167,6 +167,10 @@ def _load_meetings(
     counts = actions.load_file(store, program, path)
     result.done.append("meetings")
     echo(f"{path}: {counts['meetings']} meeting(s), {counts['items']} action item(s) recorded")
+    disputes_path = program_path.parent / "payments" / f"{program.id}.yaml"
+    if disputes_path.exists() and program.rate_cards:  # the demo's payment disputes
+        n = disputes.load_disputes_file(store, program, disputes_path)
+        echo(f"{disputes_path}: {n} payment dispute(s) recorded")
 
 
 def _report(result: DemoBuild, echo: Callable[[str], None]) -> DemoBuild:

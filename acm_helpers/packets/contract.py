@@ -48,6 +48,15 @@ def header(rep: ContractReport) -> Section:
             f"value {value}.",
             f"Data: {month_label(rep.first)} to {month_label(rep.last)} ({len(month_range(rep.first, rep.last))} months).",
             f"Program: {rep.program.name}. Audience: {'agency (internal)' if rep.ctx.audience == 'internal' else 'provider'}.",
+            *(
+                [
+                    "Procurement input (internal): every provider side by side over the term "
+                    f"to {month_label(rep.last)}, written by the acm procurement command to "
+                    "outputs/procurement/."
+                ]
+                if rep.ctx.audience == "internal"
+                else []
+            ),
         ],
         level=1,
     )

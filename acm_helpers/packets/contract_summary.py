@@ -351,6 +351,16 @@ class Summary:
         return self.to_html()
 
 
+def equity_record(rep: ContractReport) -> str:
+    """The summary's equity sentence alone (procurement input reads it without the trends)."""
+    return _equity_line(contract_trends.disparities(rep).data)
+
+
+def quality_record(rep: ContractReport) -> str:
+    """The summary's data-quality sentence alone."""
+    return _quality_line(contract_trends.data_quality(rep))
+
+
 def summary(rep: ContractReport, recommendation: str = "", conditions: str = "") -> Summary:
     """The executive summary at the top of the end-of-contract report.
 

@@ -421,6 +421,20 @@ def triage(s: SystemPacket) -> Block:
     body = triage_review.portfolio_view(s.program, s.store, s.period)
     return Block("triage", body, f"{s.period}: portfolio triage")
 
+def payments(s: SystemPacket) -> Block:
+    """The month's outcome payment statements (internal: true counts), for the providers with a
+    rate card (:mod:`acm_helpers.packets.payments`); a note when the program has none."""
+    from acm_helpers.meetings import payments as pay
+    from acm_helpers.packets import payments as pay_out
+
+    if not s.program.rate_cards:
+        return Block("payments", "")
+    block = pay_out.payments_section(
+        s.program, pay.program_statements(s.program, s.store, s.period)
+    )
+    title = f"<h2>Outcome payments, {esc(month_name(s.period))}</h2>"
+    return Block("payments", title + block.body, block.summary)
+
 
 def footer(s: SystemPacket) -> Block:
     """Provenance line."""

@@ -435,7 +435,7 @@ class TriageEarlierTerms(Frozen):
 
 
 class TriageCriteria(Frozen):
-    """What each criterion is worth (README, Portfolio triage). A criterion left out scores 0.
+    """What each criterion is worth (docs: manager/triage.md). A criterion left out scores 0.
 
     Impact and risk: ``contract_value``, ``new_contract`` (a new provider or a new service,
     declared per contract), ``volume`` (the month's value of ``Triage.volume_metric``).

@@ -540,3 +540,29 @@ def frontline_schema(program, received=None):
             )
         columns[name] = pa.Column(PANDAS_DTYPES[typ], checks, nullable=not required)
     return pa.DataFrameSchema(columns, strict=False, name="frontline")
+
+# lessons learned, cleared comments, exit interviews (owner: acm_helpers.meetings.voice)
+LESSONS = "lessons"
+CLEARED_COMMENTS = "cleared_comments"
+EXIT_INTERVIEWS = "exit_interviews"
+LESSON_COLUMNS: dict[str, str] = {
+    "lesson_id": "str",  # "<provider or program>-L<NNN>"
+    "provider_id": "str",  # "" for a program-wide lesson
+    "date": "date",
+    "text": "str",
+    "metric_id": "str",  # "" when not about one metric
+    "source": "str",  # who recorded it (or the meetings file)
+}
+CLEARED_COLUMNS: dict[str, str] = {
+    "kind": "str",  # survey | frontline
+    "provider_id": "str",
+    "item_id": "str",  # response_id or report_id
+    "cleared_by": "str",
+    "cleared_on": "date",
+}
+EXIT_INTERVIEW_COLUMNS: dict[str, str] = {
+    "provider_id": "str",
+    "date": "date",
+    "question": "str",
+    "answer": "str",
+}

@@ -29,6 +29,7 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from acm_helpers.core import text
 from acm_helpers.core.calendar import period_bounds
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.errors import MetricError
@@ -230,7 +231,10 @@ def response_rate(
     )
     out["flag_below_target"] = (~hidden) & (rr.target is not None) & (val < (rr.target or 0))
     out["math"] = [
-        f"{int(a):,} respondents / {int(b):,} clients served = {v:.0%}" if not h else "suppressed"
+        f"{text.count(a)} respondents / {text.count(b)} clients served = "
+        f"{text.value(v, 'percent', '')}"
+        if not h
+        else "suppressed"
         for a, b, v, h in zip(num, den, val, hidden, strict=True)
     ]
     for col in ("numerator", "denominator", "value", "ci_low", "ci_high", "cell_size"):
@@ -240,7 +244,6 @@ def response_rate(
 
 def frontline_values(program: Program, reports: pd.DataFrame) -> pd.DataFrame:
     """``metric_values`` of the frontline categories (reports per month, with signals)."""
-    from acm_helpers.core import text
     from acm_helpers.metrics import engine
 
     out = engine.compute(frontline_program(program), frontline_frame(program, reports))

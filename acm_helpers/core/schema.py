@@ -541,6 +541,7 @@ def frontline_schema(program, received=None):
         columns[name] = pa.Column(PANDAS_DTYPES[typ], checks, nullable=not required)
     return pa.DataFrameSchema(columns, strict=False, name="frontline")
 
+
 # lessons learned, cleared comments, exit interviews (owner: acm_helpers.meetings.voice)
 LESSONS = "lessons"
 CLEARED_COMMENTS = "cleared_comments"

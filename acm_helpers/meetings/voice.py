@@ -190,7 +190,9 @@ def record_file_extras(store: Store, program: Program, parsed) -> dict[str, int]
             for q, a in e.answers.items()
         ]
         redone = {(e.provider, pd.Timestamp(e.date)) for e in parsed.exit_interviews}
-        keep = old[[(p, d) not in redone for p, d in zip(old["provider_id"], old["date"])]]
+        keep = old[
+            [(p, d) not in redone for p, d in zip(old["provider_id"], old["date"], strict=True)]
+        ]
         store.write_table(
             EXIT_INTERVIEWS, conform(pd.concat([keep, pd.DataFrame(rows)]), EXIT_INTERVIEW_COLUMNS)
         )
@@ -216,9 +218,7 @@ def cleared_texts(
         return empty
     cleared = read_cleared(store)
     ids = set(
-        cleared.loc[
-            (cleared["kind"] == kind) & (cleared["provider_id"] == provider_id), "item_id"
-        ]
+        cleared.loc[(cleared["kind"] == kind) & (cleared["provider_id"] == provider_id), "item_id"]
     )
     if not ids:
         return empty
@@ -316,7 +316,7 @@ def voice_section(
         return "\n".join(out)
     rows = []
     for frame in (survey, frontline):
-        for mid, r in frame.iterrows():
+        for _, r in frame.iterrows():
             sign = {"concern": "concern", "improvement": "improvement"}.get(r.get("spc_signal"), "")
             shown = (
                 "suppressed (too few responses)"
@@ -337,11 +337,17 @@ def voice_section(
     comments = cleared_texts(store, "survey", provider_id, start, end)
     reports = cleared_texts(store, "frontline", provider_id, start, end)
     if len(comments) or len(reports):
-        items = "".join(f"<li>“{esc(t)}” <span class='meta'>(client survey)</span></li>" for t in comments["text"])
-        items += "".join(
-            f"<li>“{esc(t)}” <span class='meta'>(frontline report)</span></li>" for t in reports["text"]
+        items = "".join(
+            f"<li>“{esc(t)}” <span class='meta'>(client survey)</span></li>"
+            for t in comments["text"]
         )
-        out.append(f"<p>Comments cleared for this meeting:</p><ul class='acm-comments'>{items}</ul>")
+        items += "".join(
+            f"<li>“{esc(t)}” <span class='meta'>(frontline report)</span></li>"
+            for t in reports["text"]
+        )
+        out.append(
+            f"<p>Comments cleared for this meeting:</p><ul class='acm-comments'>{items}</ul>"
+        )
     else:
         out.append(
             "<p class='meta'>Free-text comments are shown only once an analyst clears them "
@@ -356,7 +362,9 @@ def _detail(row: pd.Series, frontline: bool) -> str:
         return ""
     if frontline:
         centre = tp.num(row.get("centre_line"))
-        return "" if centre is None else f"usually {text.value(centre, 'number', 'reports')} a month"
+        return (
+            "" if centre is None else f"usually {text.value(centre, 'number', 'reports')} a month"
+        )
     return str(row["math"]) if row["kind"] == "rate" else ""
 
 

@@ -51,6 +51,7 @@ from acm_helpers.store.quality import QUARANTINE
 from acm_helpers.store.store import Store, one_writer, sha256_file
 
 CHUNK_ROWS = 100_000
+WHO_REASON = "neither episode_id nor respondent_id is given"  # schema.surveys_schema's rule
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def _load(
         total += len(raw) + len(skipped)
         provider = seen["provider_id"] = _provider_of(path, raw, program, provider)
         typed, bad = parse.parse_chunk(raw[[c for c in header if c in cols]], program, rules, cols)
-        checked = qc.schema_problems(typed, raw, schema)
+        checked = _row_rules(qc.schema_problems(typed, raw, schema), raw)
         problems += [p for p in (bad, checked, skipped) if len(p)]
         goods.append(typed)
     if total == 0:
@@ -231,6 +232,16 @@ def _load(
         unknown_columns=unknown,
         message="; ".join(notes),
     )
+
+
+def _row_rules(problems: pd.DataFrame, raw: pd.DataFrame) -> pd.DataFrame:
+    """A rule over several fields (pandera reports it on every column) named on one field."""
+    wide = problems["reason"] == WHO_REASON
+    if not wide.any():
+        return problems
+    one = problems[wide].drop_duplicates("row").assign(field="episode_id")
+    one["value"] = raw["episode_id"].reindex(one["row"].to_numpy()).to_numpy()
+    return pd.concat([problems[~wide], one], ignore_index=True)
 
 
 def _duplicates(typed: pd.DataFrame, id_column: str) -> pd.DataFrame:

@@ -23,7 +23,6 @@ number. Each kind is a *view program*: the program with its metrics replaced by 
 
 from __future__ import annotations
 
-import functools
 import hashlib
 
 import numpy as np
@@ -277,10 +276,21 @@ def _stamp(store: Store, names: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
-@functools.lru_cache(maxsize=8)
-def _cached(program_json: str, root: str, stamp: str, kind: str):
-    program = Program.model_validate_json(program_json)
-    store = Store(root)
+_CACHE: dict[tuple[str, str, str, str], tuple] = {}  # a few input states, newest last
+CACHE_SIZE = 8
+
+
+def _cached(program: Program, store: Store, stamp: str, kind: str) -> tuple:
+    """Evaluate a kind once per input state (program, store, its files' stamps) per process:
+    a packet's brief and sections ask for the same tables several times."""
+    key = (
+        hashlib.sha256(program.model_dump_json().encode()).hexdigest(),
+        str(store.root),
+        stamp,
+        kind,
+    )
+    if key in _CACHE:
+        return _CACHE[key]
     if kind == SURVEYS:
         served = None
         if store.has_table("metric_values") and program.client_voice.response_rate:
@@ -288,8 +298,13 @@ def _cached(program_json: str, root: str, stamp: str, kind: str):
             served = store.query(
                 "SELECT * FROM metric_values WHERE list_contains($ids, metric_id)", {"ids": ids}
             )
-        return survey_tables(program, store.read_table(SURVEYS), store.episodes(), served)
-    return frontline_values(program, store.read_table(FRONTLINE)), None
+        out = survey_tables(program, store.read_table(SURVEYS), store.episodes(), served)
+    else:
+        out = (frontline_values(program, store.read_table(FRONTLINE)), None)
+    while len(_CACHE) >= CACHE_SIZE:
+        _CACHE.pop(next(iter(_CACHE)))
+    _CACHE[key] = out
+    return out
 
 
 def stored_survey_tables(program: Program, store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -300,7 +315,7 @@ def stored_survey_tables(program: Program, store: Store) -> tuple[pd.DataFrame, 
     if not store.has_table(SURVEYS):
         return pd.DataFrame(), pd.DataFrame()
     stamp = _stamp(store, (SURVEYS, EPISODES, "metric_values"))
-    values, equity = _cached(program.model_dump_json(), str(store.root), stamp, SURVEYS)
+    values, equity = _cached(program, store, stamp, SURVEYS)
     return values.copy(), equity.copy()
 
 
@@ -309,4 +324,4 @@ def stored_frontline_values(program: Program, store: Store) -> pd.DataFrame:
     if program.frontline is None or not store.has_table(FRONTLINE):
         return pd.DataFrame()
     stamp = _stamp(store, (FRONTLINE,))
-    return _cached(program.model_dump_json(), str(store.root), stamp, FRONTLINE)[0].copy()
+    return _cached(program, store, stamp, FRONTLINE)[0].copy()

@@ -264,7 +264,7 @@ def load_file(store, program: Program, path: str | Path) -> dict[str, int]:
         "meetings": len(parsed.meetings),
         "items": sum(len(m.actions) for m in parsed.meetings),
         "new_items": len(new_items) - len(items),
-        **voice.record_file_extras(store, program, parsed),
+        **{k: n for k, n in voice.record_file_extras(store, program, parsed).items() if n},
     }
 
 

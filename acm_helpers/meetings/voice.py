@@ -379,18 +379,22 @@ def _signal_words(sign: str, row: pd.Series) -> str:
 
 
 # -- qualitative notes ----------------------------------------------------------------------------
-def topic_notes(program: Program, project: Path, topic: str) -> list[tuple[str, str]]:
+def topic_notes(
+    program: Program, project: Path, topic: str, provider_id: str | None = None
+) -> list[tuple[str, str]]:
     """The Markdown notes of one roadmap topic: ``(file name, text)`` pairs, by file name.
 
-    Where: ``<client_voice.notes_dir>/<program id>/<topic>/*.md`` relative to the project
-    folder. ``topic`` is a roadmap topic kind (disparity, referral_funnel ...) or a month's key.
+    Where: ``<client_voice.notes_dir>/<program id>/<topic>/*.md`` (program-wide) and
+    ``.../<topic>/<provider id>/*.md`` (that provider's), relative to the project folder.
+    ``topic`` is a roadmap topic kind (disparity, referral_funnel ...).
     """
     base = program.client_voice.notes_dir if program.client_voice else "parameters/notes"
     folder = Path(base)
     folder = (folder if folder.is_absolute() else project / folder) / program.id / topic
-    if not folder.is_dir():
-        return []
-    return [(p.name, p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.md"))]
+    files = sorted(folder.glob("*.md"))
+    if provider_id is not None:
+        files += sorted((folder / provider_id).glob("*.md"))
+    return [(p.name, p.read_text(encoding="utf-8")) for p in files]
 
 
 def notes_html(notes: list[tuple[str, str]]) -> str:

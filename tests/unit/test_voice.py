@@ -274,3 +274,65 @@ def test_meetings_file_lessons_are_parsed(program, program_path):
 
     parsed = parse_meetings_file(program_path.parent / "meetings" / "homeless_demo.yaml", program)
     assert len(parsed.lessons) == 4 and parsed.lessons[1].provider is None
+
+
+# -- spot check, notes, the command line -----------------------------------------------------------
+def test_spot_check_is_uniform_seeded_and_states_its_rule(program, demo_episodes):
+    from acm_helpers.core.errors import PrivacyError
+    from acm_helpers.meetings import cases
+
+    a = cases.spot_check(program, demo_episodes, "harbor", "2026-10", n=8, seed=11)
+    b = cases.spot_check(program, demo_episodes, "harbor", "2026-10", n=8, seed=11)
+    c = cases.spot_check(program, demo_episodes, "harbor", "2026-10", n=8, seed=12)
+    assert a.sample["episode_id"].tolist() == b.sample["episode_id"].tolist()
+    assert a.sample["episode_id"].tolist() != c.sample["episode_id"].tolist()
+    # the pool: harbor's episodes open at any time in August-October 2026, by the rule stated
+    ep = demo_episodes
+    pool = ep[
+        (ep["provider_id"] == "harbor")
+        & (ep["enrollment_date"] <= pd.Timestamp("2026-10-31"))
+        & (ep["exit_date"].isna() | (ep["exit_date"] >= pd.Timestamp("2026-08-01")))
+    ]
+    assert set(a.sample["episode_id"]) <= set(pool["episode_id"]) and len(a.sample) == 8
+    assert f"{len(pool):,} episodes open at any time in the 3 months to Oct 2026" in a.rule
+    assert "seed 11" in a.rule and "same chance whatever its outcome" in a.rule
+    assert "Spot check for compliance review" in a.to_html()
+    with pytest.raises(PrivacyError):
+        cases.spot_check(program, demo_episodes, "harbor", "2026-10", audience="provider")
+
+
+def test_topic_notes_program_wide_and_the_providers_own(tmp_path, program):
+    base = tmp_path / "parameters" / "notes" / program.id / "disparity"
+    (base / "harbor").mkdir(parents=True)
+    (base / "all.md").write_text("# Everyone\n\nShared <b>finding</b>.")
+    (base / "harbor" / "fg.md").write_text("Harbor's focus group.")
+    (tmp_path / "parameters" / "notes" / program.id / "disparity" / "cascade").mkdir()
+    (base / "cascade" / "fg.md").write_text("Cascade only.")
+    notes = voice.topic_notes(program, tmp_path, "disparity", "harbor")
+    assert [n for n, _ in notes] == ["all.md", "fg.md"]
+    html = voice.notes_html(notes)
+    assert "Harbor&#x27;s focus group." in html and "Cascade only." not in html
+    assert "&lt;b&gt;finding&lt;/b&gt;" in html  # a note is text, never markup
+
+
+def test_cli_intake_kind_survey_lesson_and_comment(tmp_path, program_path):
+    from typer.testing import CliRunner
+
+    from acm_helpers.cli import app
+
+    folder = tmp_path / "2026-10"
+    folder.mkdir()
+    (folder / "harbor.csv").write_text(HEADER + "q1,harbor,2026-10-02,,c1,5,4,9,Good\n")
+    store = tmp_path / "store"
+    common = ["--program", str(program_path), "--data-dir", str(store)]
+    run = CliRunner().invoke
+    res = run(app, ["intake", "--kind", "survey", str(folder), *common, "--received", "2026-11-05"])
+    assert res.exit_code == 0 and "loaded" in res.output
+    res = run(
+        app, ["lesson", "add", "Lists help.", "--provider", "harbor", "--on", "2026-10-01", *common]
+    )
+    assert res.exit_code == 0 and "harbor-L001" in res.output
+    res = run(app, ["comment", "clear", "q1", "--provider", "harbor", "--by", "M. Chen", *common])
+    assert res.exit_code == 0 and "1 survey comment(s) cleared" in res.output
+    res = run(app, ["comment", "clear", "q2", "--provider", "harbor", "--by", "M. Chen", *common])
+    assert res.exit_code == 2 and "No survey response_id q2" in res.output

@@ -48,7 +48,14 @@ def issues_frame(s: SystemPacket) -> pd.DataFrame:
 def common_issues(s: SystemPacket) -> Block:
     """Frontline reports across providers this month, the most widespread first, with the
     providers where a category is rising; and each provider's survey satisfaction."""
-    out = [f"<h2>Client voice and frontline reports, {esc(month_name(s.period))}</h2>"]
+    out = [
+        f"<h2>Client voice and frontline reports, {esc(month_name(s.period))}</h2>",
+        "<p>Frontline caseworkers' reports this month across all providers, the most widespread "
+        "issue first; <em>rising at</em> names the providers where the category's monthly count "
+        "is a special cause for concern. Then each provider's survey results. Free-text "
+        "comments are not shown: read them in the store and clear one for a provider's packet "
+        "with <code>acm comment clear</code>.</p>",
+    ]
     issues = issues_frame(s)
     if issues.empty:
         out.append("<p>No frontline report loaded.</p>")
@@ -71,25 +78,7 @@ def common_issues(s: SystemPacket) -> Block:
         )
     sv, _ = mv.stored_survey_tables(s.program, s.store)
     if not sv.empty:
-        month = sv[(sv["grain"] == "month") & (sv["period"] == s.period) & (sv["dimension"] == "")]
-        names = {p.id: p.name for p in s.program.providers} | {ALL: "All providers"}
-        rows = []
-        for mid in [*s.program.client_voice.metrics, *s.program.client_voice.response_rate]:
-            for r in month[month["metric_id"] == mid].itertuples():
-                shown = "suppressed" if r.suppressed else text.value(r.value, r.format, r.unit)
-                sign = {"concern": "special cause for concern", "improvement": "improvement"}
-                rows.append(
-                    [
-                        r.label,
-                        names.get(r.provider_id, r.provider_id),
-                        shown,
-                        sign.get(r.spc_signal, ""),
-                    ]
-                )
-        if rows:
-            out.append(
-                html_table(rows, ["Survey measure", "Provider", "This month", "Signal"], num={2})
-            )
+        out.append(survey_table(s, sv))
     summary = (
         "; ".join(
             f"{r.category}: rising at {r.rising_at}" for r in issues.itertuples() if r.rising_at
@@ -98,3 +87,27 @@ def common_issues(s: SystemPacket) -> Block:
         else ""
     )
     return Block("client voice", "\n".join(out), summary)
+
+
+def survey_table(s: SystemPacket, sv: pd.DataFrame) -> str:
+    """Providers (rows, the program last) x survey measures (columns) this month; a special
+    cause is marked beside its value."""
+    cv = s.program.client_voice
+    mids = [*cv.metrics, *cv.response_rate]
+    month = sv[(sv["grain"] == "month") & (sv["period"] == s.period) & (sv["dimension"] == "")]
+    cells = {(r.provider_id, r.metric_id): r for r in month.itertuples()}
+    labels = [next((r.label for r in month.itertuples() if r.metric_id == m), m) for m in mids]
+    marks = {"concern": " (special cause for concern)", "improvement": " (improvement)"}
+    rows = []
+    for pid, name in [(p.id, p.name) for p in s.program.providers] + [(ALL, "All providers")]:
+        row = [name]
+        for mid in mids:
+            r = cells.get((pid, mid))
+            if r is None:
+                row.append("–")
+            elif r.suppressed:
+                row.append("suppressed")
+            else:
+                row.append(text.value(r.value, r.format, r.unit) + marks.get(r.spc_signal, ""))
+        rows.append(row)
+    return html_table(rows, ["Provider", *labels], num=set(range(1, len(mids) + 1)))

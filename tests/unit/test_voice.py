@@ -336,3 +336,38 @@ def test_cli_intake_kind_survey_lesson_and_comment(tmp_path, program_path):
     assert res.exit_code == 0 and "1 survey comment(s) cleared" in res.output
     res = run(app, ["comment", "clear", "q2", "--provider", "harbor", "--by", "M. Chen", *common])
     assert res.exit_code == 2 and "No survey response_id q2" in res.output
+
+
+def test_contract_report_carries_lessons_and_the_exit_interview(tmp_path, program):
+    from types import SimpleNamespace
+
+    from acm_helpers.meetings.meetings_file import parse_meetings_file
+    from acm_helpers.packets import contract
+
+    store = Store(tmp_path / "store")
+    path = tmp_path / "m.yaml"
+    question = program.exit_interview.questions[0]
+    path.write_text(
+        "lessons:\n"
+        "  - {date: 2026-05-01, provider: harbor, text: Navigators work}\n"
+        "  - {date: 2026-06-01, text: Weekly lists help}\n"
+        "exit_interviews:\n"
+        f'  - {{provider: harbor, date: 2026-10-28, answers: {{"{question}": The navigators}}}}\n'
+    )
+    voice.record_file_extras(store, program, parse_meetings_file(path, program))
+    answers = voice.read_exit_interviews(store)
+    rep = SimpleNamespace(
+        program=program,
+        provider=program.provider("harbor"),
+        lessons=voice.lessons_to_date(store, "harbor", date(2026, 10, 31)),
+        exit_answers=answers[answers["provider_id"] == "harbor"],
+    )
+    sec = contract.lessons_and_exit_interview(rep)
+    assert sec.sentences == ["2 lessons recorded over the term."]
+    lessons, interview = sec.tables
+    assert lessons["Lesson"].tolist() == ["Navigators work", "Weekly lists help"]
+    assert lessons["For"].tolist() == ["Harbor Light Housing", "program"]
+    got = dict(zip(interview.iloc[:, 0], interview.iloc[:, 1], strict=True))
+    assert got[question] == "The navigators"
+    assert list(got)[1:] == program.exit_interview.questions[1:]
+    assert set(list(got.values())[1:]) == {"not yet recorded"}

@@ -244,13 +244,34 @@ def intake(
         "--encoding",
         help="Text encoding of the CSV files when not UTF-8, e.g. cp1252 (never guessed).",
     ),
+    kind: str = typer.Option(
+        "episodes",
+        "--kind",
+        help="episodes (service episodes), survey (client survey responses) or frontline "
+        "(frontline caseworkers' reports); README: Client voice.",
+    ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""
     from acm_helpers.intake import intake as intake_mod
 
     try:
         prog, store = open_program(program, data_dir)
-        if fmt == "hmis":
+        if kind != "episodes":
+            from acm_helpers.core.errors import IntakeError
+            from acm_helpers.intake import voice as voice_intake
+
+            voice_intake.kind_of(kind)
+            results = []
+            for path in intake_mod._expand(paths, period):
+                try:
+                    results.append(
+                        voice_intake.intake_voice_file(path, prog, store, kind, period, received)
+                    )
+                except IntakeError as exc:  # refused (logged, kept): the other files still load
+                    results.append(
+                        intake_mod.SubmissionResult(path.name, "rejected", message=str(exc))
+                    )
+        elif fmt == "hmis":
             from acm_helpers.core.errors import HmisError
             from acm_helpers.hmis import export as hmis
 
@@ -667,6 +688,80 @@ def procurement_cmd(
         fail(exc)
     for what, path in files.items():
         typer.echo(f"{what:<5} {path}")
+
+
+lesson_app = typer.Typer(help="Lessons learned: add, list.", no_args_is_help=True)
+app.add_typer(lesson_app, name="lesson")
+comment_app = typer.Typer(
+    help="Free-text comments: clear one for the provider's packet.", no_args_is_help=True
+)
+app.add_typer(comment_app, name="comment")
+
+
+@lesson_app.command("add")
+def lesson_add(
+    text: str = typer.Argument(..., help="What was learned."),
+    provider: str | None = typer.Option(
+        None, "--provider", help="Provider id (default: program-wide)."
+    ),
+    on: str | None = typer.Option(None, "--on", help="Date, YYYY-MM-DD (default: today)."),
+    metric: str | None = typer.Option(None, "--metric", help="Linked metric id."),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Record a lesson learned; it appears on every later agenda and in the contract report."""
+    from acm_helpers.meetings import voice
+
+    try:
+        prog, store = open_program(program, data_dir)
+        row = voice.add_lesson(store, prog, text, provider, _day(on, "--on"), metric, "acm lesson")
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"added {row['lesson_id']} ({provider or 'program-wide'})")
+
+
+@lesson_app.command("list")
+def lesson_list(
+    provider: str | None = typer.Option(None, "--provider", help="One provider id (default: all)."),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """List the lessons learned (a provider's list includes the program-wide ones)."""
+    from acm_helpers.meetings import voice
+
+    try:
+        prog, store = open_program(program, data_dir)
+        lessons = voice.read_lessons(store)
+        if provider:
+            prog.provider(provider)
+            lessons = lessons[lessons["provider_id"].isin([provider, ""])]
+    except AcmError as exc:
+        fail(exc)
+    if lessons.empty:
+        typer.echo("no lessons recorded")
+    for r in lessons.itertuples():
+        typer.echo(f"{r.lesson_id:<20} {r.date:%Y-%m-%d} {r.provider_id or 'program':<10} {r.text}")
+
+
+@comment_app.command("clear")
+def comment_clear(
+    ids: list[str] = typer.Argument(..., help="response_id (survey) or report_id (frontline)."),
+    provider: str = typer.Option(..., "--provider", help="Provider id."),
+    kind: str = typer.Option("survey", "--kind", help="survey or frontline."),
+    by: str = typer.Option(..., "--by", help="Who cleared it (the analyst)."),
+    on: str | None = typer.Option(None, "--on", help="Date, YYYY-MM-DD (default: today)."),
+    program: Path | None = ProgramOpt,
+    data_dir: Path | None = DataDirOpt,
+) -> None:
+    """Clear comments for the provider's packet; uncleared free text is shown to no provider."""
+    from acm_helpers.meetings import voice
+
+    try:
+        prog, store = open_program(program, data_dir)
+        n = voice.clear_comments(store, prog, kind, provider, ids, by, _day(on, "--on"))
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(f"{n} {kind} comment(s) cleared for {provider}")
 
 
 @app.command()

@@ -633,6 +633,76 @@ class RateCard(Frozen):
     payer: str = ""  # who pays the outcomes (INDIGO outcome payer); default: the agency
 
 
+# -- client voice, frontline reports, lessons (issue 19) ----------------------------------------
+# Why one block: surveys and frontline reports are submissions of their own (not episodes), with
+# their own schema and intake; their metrics are declared here like episode metrics and evaluated
+# by the same engine over their own tables (``acm_helpers.metrics.voice``).
+class SurveyItem(Frozen):
+    """One question of the client survey, a column of the survey file."""
+
+    label: str
+    scale: Literal["likert5", "0-10"] = "likert5"  # 1-5 agreement, or 0-10 (e.g. recommend)
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """The lowest and highest answer the scale allows."""
+        return (1, 5) if self.scale == "likert5" else (0, 10)
+
+
+class ResponseRate(Frozen):
+    """Respondents in the period against the clients served (an episode metric), per provider,
+    period and group: both counts come from the engine, already suppressed."""
+
+    label: str = "Survey response rate"
+    definition: str = "Distinct clients who answered the survey in the period / clients served."
+    respondents: str  # a count metric of client_voice.metrics (distinct respondents)
+    served: str = "clients_served"  # an episode metric counting clients served
+    target: float | None = Field(None, ge=0, le=1)
+
+
+class ClientVoice(Frozen):
+    """Survey responses (``client_voice:`` in the program file).
+
+    ``metrics`` are evaluated over the ``surveys`` table: one row per response with its date
+    (``response_date``), provider, the items' answers (columns named after ``items``) and the
+    equity columns of the episode it refers to. ``notes_dir`` holds qualitative notes from focus
+    groups and interviews: ``<notes_dir>/<program id>/<roadmap topic>/*.md`` (relative: project).
+    """
+
+    items: dict[Identifier, SurveyItem]
+    metrics: dict[Identifier, Metric] = Field(default_factory=dict)
+    response_rate: dict[Identifier, ResponseRate] = Field(default_factory=dict)
+    notes_dir: str = "parameters/notes"
+    comment_max_chars: int = Field(2000, ge=1)
+
+
+class Frontline(Frozen):
+    """Frontline caseworkers' reports of problems with a provider (``frontline:``).
+
+    Each category becomes a count metric ``frontline_<category>`` over the ``frontline`` table
+    (direction down: more reports is worse), with the engine's signals. Reports are about the
+    provider's service, not clients' records, so their counts are not small-cell suppressed
+    (``suppress: false``); descriptions are free text and follow the comment-clearing rule.
+    """
+
+    categories: dict[Identifier, str]  # id -> label
+    suppress: bool = False
+    description_max_chars: int = Field(2000, ge=1)
+
+
+class ExitInterview(Frozen):
+    """The end-of-contract exit interview: the questions asked of every provider."""
+
+    questions: list[str] = Field(
+        default_factory=lambda: [
+            "What helped you most to meet the contract's goals?",
+            "What got in the way, and what should the agency change?",
+            "Which practice would you keep, and which would you drop?",
+            "What should the next contract measure differently?",
+        ]
+    )
+
+
 class Program(Frozen):
     """A whole program: the single source of truth for one agency program's ACM cycle."""
 
@@ -694,6 +764,15 @@ class Program(Frozen):
         default_factory=dict,
         description="Outcome payments: a rate card per contract, by provider id.",
     )
+    client_voice: ClientVoice | None = Field(
+        None, description="Survey responses (client voice) and their metrics; absent: none."
+    )
+    frontline: Frontline | None = Field(
+        None, description="Frontline caseworkers' reports and their categories; absent: none."
+    )
+    exit_interview: ExitInterview = Field(
+        ExitInterview(), description="The exit-interview questions of the end-of-contract report."
+    )
 
     @field_validator("first_period", "last_period")
     @classmethod
@@ -724,6 +803,7 @@ class Program(Frozen):
                     f"roadmap {month}: unknown dimension {item.dimension!r}; known: {', '.join(self.dimensions)}"
                 )
         self._check_rate_cards(ids)
+        self._check_voice()
         fields = [*EPISODE_COLUMNS, *self.outcomes]
         for name in self.quality.required_fields:
             if name not in fields:
@@ -800,6 +880,26 @@ class Program(Frozen):
                         f"rate_cards.{pid}.outcomes.{oid}: a verification lag needs the "
                         "pending_metric whose numerator is the cohort awaiting verification"
                     )
+
+    def _check_voice(self) -> None:
+        """Survey metric ids apart from episode metrics; response rates name known metrics."""
+        if self.client_voice is None:
+            return
+        cv = self.client_voice
+        clash = sorted(set(cv.metrics) & set(self.metrics))
+        if clash:
+            raise ValueError(f"client_voice.metrics: ids also used by metrics: {', '.join(clash)}")
+        for rid, rr in cv.response_rate.items():
+            if rr.respondents not in cv.metrics or cv.metrics[rr.respondents].kind != "count":
+                raise ValueError(
+                    f"client_voice.response_rate.{rid}: respondents {rr.respondents!r} is not a "
+                    f"count metric of client_voice.metrics; known: {', '.join(cv.metrics)}"
+                )
+            if rr.served not in self.metrics:
+                raise ValueError(
+                    f"client_voice.response_rate.{rid}: unknown served metric {rr.served!r}; "
+                    f"known: {', '.join(self.metrics)}"
+                )
 
     # -- lookups that fail with the list of known ids ---------------------------------------
     @property

@@ -456,3 +456,132 @@ def conform(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
         else:
             out[name] = col.astype(dtype)
     return out.reset_index(drop=True)
+
+
+# -- client voice and frontline reports (issue 19) -------------------------------------------
+# Two more kinds of submission, each kept, validated and quarantined like episodes
+# (``acm_helpers.intake.voice``): survey responses and frontline caseworkers' reports. Their
+# metrics are declared in the program file (``client_voice:``, ``frontline:``).
+SURVEYS = "surveys"  # one row per survey response
+FRONTLINE = "frontline"  # one row per frontline report
+VOICE_SUBMISSIONS = "voice_submissions"  # their submissions log (SUBMISSION_COLUMNS + kind)
+
+# name -> (canonical type, required). Item columns (``client_voice.items``) are added per program.
+SURVEY_COLUMNS: dict[str, tuple[str, bool]] = {
+    "response_id": ("str", True),
+    "provider_id": ("str", True),
+    "response_date": ("date", True),
+    "episode_id": ("str", False),  # the episode answered about (gives the equity columns) ...
+    "respondent_id": ("str", False),  # ... or the respondent's client id; one of them is needed
+    "comment": ("str", False),  # free text: never in a provider output unless cleared
+}
+FRONTLINE_COLUMNS: dict[str, tuple[str, bool]] = {
+    "report_id": ("str", True),
+    "provider_id": ("str", True),
+    "report_date": ("date", True),
+    "category": ("str", True),  # one of ``frontline.categories``
+    "description": ("str", False),  # free text: never in a provider output unless cleared
+    "reporter": ("str", False),  # the caseworker's team or role (never shown to providers)
+}
+VOICE_LOG_COLUMNS: dict[str, str] = {"kind": "str", **SUBMISSION_COLUMNS}
+
+
+def survey_columns(program) -> dict[str, tuple[str, bool]]:
+    """The survey file's columns for ``program``: the fixed ones plus one per declared item."""
+    cols = dict(SURVEY_COLUMNS)
+    for item in program.client_voice.items if program.client_voice else {}:
+        cols[item] = ("float", False)
+    return cols
+
+
+def surveys_schema(program, received=None):
+    """The pandera schema of survey responses: answers within their item's scale (whole
+    numbers), a known provider, a date no later than the file's receipt, and an episode or a
+    respondent named on every row (a response nobody can be counted against is quarantined)."""
+    import pandas as pd
+    import pandera.pandas as pa
+
+    recv = pd.Timestamp(received) if received is not None else None
+    cv = program.client_voice
+    limit = cv.comment_max_chars if cv else 2000
+    columns = {}
+    for name, (typ, required) in survey_columns(program).items():
+        checks = []
+        if name == "provider_id":
+            checks.append(pa.Check.isin(program.provider_ids, error="unknown provider id"))
+        if cv is not None and name in cv.items:
+            lo, hi = cv.items[name].bounds
+            checks.append(pa.Check.in_range(lo, hi, error=f"answer outside the scale {lo}-{hi}"))
+            checks.append(
+                pa.Check(
+                    lambda s: s.isna() | (s == s.round()), error="answer is not a whole number"
+                )
+            )
+        if name == "comment":
+            checks.append(pa.Check.str_length(max_value=limit, error=f"over {limit} characters"))
+        if typ == "date" and recv is not None:
+            checks.append(
+                pa.Check.le(recv, error=f"date is after the file was received ({recv.date()})")
+            )
+        columns[name] = pa.Column(PANDAS_DTYPES[typ], checks, nullable=not required)
+    who = pa.Check(
+        lambda df: df["episode_id"].notna() | df["respondent_id"].notna(),
+        error="neither episode_id nor respondent_id is given",
+    )
+    return pa.DataFrameSchema(columns, checks=[who], strict=False, name="surveys")
+
+
+def frontline_schema(program, received=None):
+    """The pandera schema of frontline reports: a known provider and category, a date no later
+    than the file's receipt, a description within the program's length limit."""
+    import pandas as pd
+    import pandera.pandas as pa
+
+    recv = pd.Timestamp(received) if received is not None else None
+    fl = program.frontline
+    cats = list(fl.categories) if fl else []
+    limit = fl.description_max_chars if fl else 2000
+    columns = {}
+    for name, (typ, required) in FRONTLINE_COLUMNS.items():
+        checks = []
+        if name == "provider_id":
+            checks.append(pa.Check.isin(program.provider_ids, error="unknown provider id"))
+        if name == "category":
+            checks.append(
+                pa.Check.isin(cats, error="not one of the program's frontline categories")
+            )
+        if name == "description":
+            checks.append(pa.Check.str_length(max_value=limit, error=f"over {limit} characters"))
+        if typ == "date" and recv is not None:
+            checks.append(
+                pa.Check.le(recv, error=f"date is after the file was received ({recv.date()})")
+            )
+        columns[name] = pa.Column(PANDAS_DTYPES[typ], checks, nullable=not required)
+    return pa.DataFrameSchema(columns, strict=False, name="frontline")
+
+
+# lessons learned, cleared comments, exit interviews (owner: acm_helpers.meetings.voice)
+LESSONS = "lessons"
+CLEARED_COMMENTS = "cleared_comments"
+EXIT_INTERVIEWS = "exit_interviews"
+LESSON_COLUMNS: dict[str, str] = {
+    "lesson_id": "str",  # "<provider or program>-L<NNN>"
+    "provider_id": "str",  # "" for a program-wide lesson
+    "date": "date",
+    "text": "str",
+    "metric_id": "str",  # "" when not about one metric
+    "source": "str",  # who recorded it (or the meetings file)
+}
+CLEARED_COLUMNS: dict[str, str] = {
+    "kind": "str",  # survey | frontline
+    "provider_id": "str",
+    "item_id": "str",  # response_id or report_id
+    "cleared_by": "str",
+    "cleared_on": "date",
+}
+EXIT_INTERVIEW_COLUMNS: dict[str, str] = {
+    "provider_id": "str",
+    "date": "date",
+    "question": "str",
+    "answer": "str",
+}

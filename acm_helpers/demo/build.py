@@ -18,6 +18,7 @@ from acm_helpers.core.config import Program, load_program
 from acm_helpers.core.errors import ConfigError
 from acm_helpers.demo import generate as demo
 from acm_helpers.demo.submissions import read_received, write_submissions
+from acm_helpers.demo.voice import build_voice
 from acm_helpers.intake import intake
 from acm_helpers.meetings import actions, disputes
 from acm_helpers.metrics import engine as metrics
@@ -95,6 +96,12 @@ def build(
     store = Store(result.data_dir)
     if "intake" in steps:
         _run_intake(program, store, result, echo)
+        loaded = build_voice(program, episodes, result.submissions_dir.parent, store, period, seed)
+        if any(loaded.values()):
+            echo(
+                f"client voice: {loaded['survey']:,} survey responses, "
+                f"{loaded['frontline']:,} frontline reports loaded"
+            )
     if "metrics" in steps:
         metrics.refresh(program, store)
         result.done.append("metrics")

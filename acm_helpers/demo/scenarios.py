@@ -148,3 +148,23 @@ NON_PH_CLASSES = {"temporary": 0.50, "unknown": 0.30, "institutional": 0.12, "ot
 REFERRAL_IMPROVEMENT = 0.25
 # family preservation stories
 INVOLVEMENT_RATES = (0.27, 0.12)  # < 3 months of service, 3+ months
+
+
+# -- client voice and frontline stories (issue 19; acm_helpers.demo.voice) -------------------------
+# One provider's clients grow less satisfied, for one group only, from one month on; frontline
+# caseworkers report more transportation problems at one provider from one month on.
+VOICE_RESPONSE_RATE = 0.4  # share of clients served each month who answer the survey
+VOICE_SATISFIED = 0.84  # chance a respondent answers 4 or 5 on "overall"
+VOICE_DROP = ("puget", "Black or African American", "2026-04", 0.35)  # provider, group, from, rate
+FRONTLINE_MONTHLY = {
+    "transportation": 1.5,
+    "clothing": 1.0,
+    "service_access": 0.8,
+    "communication": 0.7,
+}
+FRONTLINE_RISE = (
+    "puget",
+    "transportation",
+    "2026-04",
+    7.0,
+)  # provider, category, from, monthly mean

@@ -280,7 +280,10 @@ def text_problems(raw: pd.DataFrame, rules: ParseRules) -> pd.DataFrame:
 
 
 def parse_chunk(
-    raw: pd.DataFrame, program: Program, rules: ParseRules | None = None
+    raw: pd.DataFrame,
+    program: Program,
+    rules: ParseRules | None = None,
+    columns: dict[str, tuple[str, bool]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Turn a chunk of submitted text into canonical dtypes.
 
@@ -290,6 +293,8 @@ def parse_chunk(
         program: gives the outcome columns, code lists and exit destinations.
         rules: the file's :class:`ParseRules` (limits, decimal separator); default: the
             program's limits, separator detected from this chunk.
+        columns: the canonical columns (name -> (type, required)); default: the program's
+            episode columns (survey and frontline submissions pass their own).
 
     Returns:
         ``(typed, problems)``: every canonical column in its canonical dtype (absent columns
@@ -298,7 +303,7 @@ def parse_chunk(
     rules = rules or ParseRules.of(program)
     typed = pd.DataFrame(index=raw.index)
     problems = [text_problems(raw, rules)]
-    for name, (typ, _) in episode_columns(program).items():
+    for name, (typ, _) in (columns or episode_columns(program)).items():
         if name not in raw.columns:
             typed[name] = pd.Series(index=raw.index, dtype=PANDAS_DTYPES[typ])
             continue

@@ -258,10 +258,13 @@ def load_file(store, program: Program, path: str | Path) -> dict[str, int]:
     new_meetings, new_items = merge_entries(meetings, items, parsed)
     store.write_table(MEETINGS, new_meetings)
     store.write_table(ACTION_ITEMS, new_items)
+    from acm_helpers.meetings import voice  # lessons, cleared comments, exit interviews
+
     return {
         "meetings": len(parsed.meetings),
         "items": sum(len(m.actions) for m in parsed.meetings),
         "new_items": len(new_items) - len(items),
+        **{k: n for k, n in voice.record_file_extras(store, program, parsed).items() if n},
     }
 
 

@@ -28,7 +28,7 @@ import pandas as pd
 from acm_helpers.core import text
 from acm_helpers.core.calendar import month_label, month_range, period_bounds, shift_period
 from acm_helpers.core.config import Program, RoadmapTopic
-from acm_helpers.meetings import actions
+from acm_helpers.meetings import actions, voice
 from acm_helpers.meetings.context import two_prop_p
 from acm_helpers.meetings.roadmap import TOPIC_NAMES
 from acm_helpers.metrics import windows as em
@@ -61,6 +61,7 @@ class Agenda:
     flags: list[str] = field(default_factory=list)
     topic: RoadmapTopic | None = None
     topic_metric: str = ""
+    lessons: pd.DataFrame = field(default_factory=pd.DataFrame)  # meetings.voice.lessons_to_date
 
     def to_html(self) -> str:
         """The agenda as a self-contained HTML section (overdue items highlighted)."""
@@ -75,6 +76,8 @@ class Agenda:
             f"<p>{esc(self.provider_name)} · data through {month_label(self.period)} · {esc(last)}</p>",
             "<h3>1. Follow-up on action items</h3>",
             self.actions_html(),
+            "<h4>Lessons learned to date</h4>",
+            voice.lessons_html(self.lessons),
         ]
         out.append(f"<h3>2. What changed since {month_label(self.since_period)}</h3>")
         out.append(
@@ -262,6 +265,7 @@ def build_agenda(
     items: pd.DataFrame,
     meetings: pd.DataFrame,
     values: pd.DataFrame,
+    lessons: pd.DataFrame | None = None,
 ) -> Agenda:
     """Assemble the agenda for the meeting that discusses ``period`` (pure).
 
@@ -298,6 +302,7 @@ def build_agenda(
         flag_sentences(program, values, provider_id, period, since),
         topic,
         program.metrics[topic.metric].label if topic else "",
+        lessons if lessons is not None else pd.DataFrame(),
     )
 
 
@@ -332,4 +337,5 @@ def agenda_for(
         actions.read_actions(store),
         actions.read_meetings(store),
         values,
+        voice.lessons_to_date(store, provider_id, actions.meeting_date_for(program, period)),
     )

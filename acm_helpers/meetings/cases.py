@@ -73,6 +73,7 @@ class CaseSample:
     rule: str
     provider_id: str
     seed: int
+    title: str = "Case files for review"
 
     def to_html(self) -> str:
         """HTML with an "internal only" banner, for the internal deep-dive notebook."""
@@ -82,7 +83,7 @@ class CaseSample:
             "include them in a provider packet.</p>"
         )
         return (
-            f'<section class="acm-cases"><h2>Case files for review</h2>{banner}<p>{html.escape(self.rule)}</p>'
+            f'<section class="acm-cases"><h2>{html.escape(self.title)}</h2>{banner}<p>{html.escape(self.rule)}</p>'
             + self.strata.to_html(index=False, border=0, classes="acm-table")
             + table_box(
                 self.sample.drop(columns=["outcome_label"], errors="ignore")
@@ -211,6 +212,82 @@ def sample_cases(
         "The same seed and data give the same sample."
     )
     return CaseSample(sample, strata, rule, provider_id, seed)
+
+
+def spot_check(
+    program: Program,
+    episodes: pd.DataFrame,
+    provider_id: str,
+    period: str,
+    *,
+    audience: str = "internal",
+    n: int = 10,
+    months: int = 3,
+    seed: int = DEFAULT_SEED,
+) -> CaseSample:
+    """A simple random sample of the provider's episodes for compliance review.
+
+    Why beside the outcome-stratified pull: that one looks for *why* outcomes differ; a
+    compliance spot check must give every episode the same chance, whatever its outcome, so
+    that what the review finds can be read as the share of all files. The rule, stated in the
+    result: the provider's episodes open at any time in the ``months`` months to ``period``,
+    sorted by episode id, ``n`` drawn uniformly at random without replacement (numpy
+    generator seeded with ``seed``; the same seed and data give the same episodes).
+
+    Raises:
+        PrivacyError: for a provider audience (client-level rows).
+        MetricError: ``n`` under 1, or the provider has no episode in the window.
+    """
+    if audience != "internal":
+        raise PrivacyError(
+            f"The spot-check sample lists client-level episodes of {provider_id}; it is for "
+            f"internal compliance review only and cannot run for audience {audience!r}."
+        )
+    program.provider(provider_id)
+    program.check_period(period)
+    if n < 1:
+        raise MetricError(f"A spot check needs n of at least 1, got {n}.")
+    from acm_helpers.core.calendar import period_bounds, shift_period
+
+    first = shift_period(period, -(months - 1))
+    start, end = pd.Timestamp(period_bounds(first)[0]), pd.Timestamp(period_bounds(period)[1])
+    enrol = pd.to_datetime(episodes["enrollment_date"])
+    exits = pd.to_datetime(episodes["exit_date"])
+    pool = episodes[
+        (episodes["provider_id"] == provider_id)
+        & (enrol <= end)
+        & (exits.isna() | (exits >= start))
+    ].sort_values("episode_id", kind="mergesort", ignore_index=True)
+    name = program.provider(provider_id).name
+    if pool.empty:
+        raise MetricError(f"{name}: no episode open in the {months} months to {period}.")
+    rng = np.random.default_rng(seed)
+    take = min(n, len(pool))
+    sample = pool.iloc[np.sort(rng.choice(len(pool), size=take, replace=False))]
+    sample = sample[[c for c in SHOWN_COLUMNS if c in sample.columns]].reset_index(drop=True)
+    strata = pd.DataFrame({"outcome": ["any"], "episodes": [len(pool)], "sampled": [take]})
+    window = f"the {months} months to {month_label(period)}"
+    rule = (
+        f"Spot check for compliance review: from {text.possessive(name)} "
+        f"{text.count(len(pool))} episodes open at any time in {window}, sorted by episode id, "
+        f"{take} were drawn at random without replacement, every episode with the same chance "
+        f"whatever its outcome (numpy generator, seed {seed}). The same seed and data give the "
+        "same sample."
+    )
+    return CaseSample(sample, strata, rule, provider_id, seed, "Spot check for compliance review")
+
+
+def spot_check_section(ctx: DeepDiveContext, *, n: int = 10, seed: int = DEFAULT_SEED):
+    """The deep dive's spot-check section: the sample for internal audiences, a note otherwise."""
+    from IPython.display import Markdown
+
+    if ctx.audience != "internal":
+        return Markdown(
+            "## Spot check\n\n*The compliance spot check is an internal step; no client-level "
+            "records appear in this packet.*"
+        )
+    out = spot_check(ctx.program, ctx.episodes, ctx.provider_id, ctx.period, n=n, seed=seed)
+    return out
 
 
 def engine_strata(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -536,3 +537,30 @@ def run(ctx: DeepDiveContext, topic: str | None = None, **options) -> TopicResul
     if unknown:
         raise ConfigError(f"Topic {topic} takes {', '.join(accepted)}; not {', '.join(unknown)}.")
     return TOPIC_FUNCTIONS[topic](ctx, **opts)
+
+
+def qualitative_notes(
+    ctx: DeepDiveContext, program_path: str | Path | None = None, topic: str | None = None
+):
+    """Focus-group and interview notes for this deep dive's topic (issue 19), as HTML.
+
+    Where: ``<client_voice.notes_dir>/<program id>/<topic>/*.md`` (program-wide) and
+    ``<topic>/<provider id>/*.md`` (this provider's) under the project folder (the
+    one path rule, :func:`acm_helpers.store.store.find_program`). Notes are staff's summaries of
+    what clients said; a provider-audience deep dive shows only files named ``*.shared.md``
+    (the analyst's decision to share), so nothing written for the agency alone reaches a packet.
+    """
+    from IPython.display import HTML
+
+    from acm_helpers.meetings import voice
+    from acm_helpers.store.store import find_program
+
+    topic = topic_for(ctx, topic)
+    _, project = find_program(program_path)
+    notes = voice.topic_notes(ctx.program, project, topic, ctx.provider_id)
+    if ctx.audience != "internal":
+        notes = [(name, body) for name, body in notes if name.endswith(".shared.md")]
+    return HTML(
+        voice.notes_html(notes)
+        or "<p><em>No focus-group or interview notes for this topic.</em></p>"
+    )

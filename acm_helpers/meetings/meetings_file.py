@@ -52,10 +52,42 @@ class MeetingEntry(_Strict):
     actions: list[ActionEntry] = Field(default_factory=list)
 
 
+class LessonEntry(_Strict):
+    """A lesson learned (``lessons:``): for one provider, or program-wide without a provider."""
+
+    text: str = Field(min_length=1)
+    date: date
+    provider: str | None = None
+    metric: str | None = None
+
+
+class ClearedCommentEntry(_Strict):
+    """A survey comment or frontline description an analyst has cleared for the provider's
+    packet (``cleared_comments:``); free text is shown nowhere else to a provider."""
+
+    kind: Literal["survey", "frontline"]
+    provider: str
+    id: str = Field(min_length=1)  # response_id or report_id
+    by: str = Field(min_length=1)
+    date: date
+
+
+class ExitInterviewEntry(_Strict):
+    """The provider's answers at the end of the contract (``exit_interviews:``): question ->
+    answer, the questions being the program's ``exit_interview.questions``."""
+
+    provider: str
+    date: date
+    answers: dict[str, str]
+
+
 class MeetingsFile(_Strict):
     """Top level of a meetings YAML file."""
 
-    meetings: list[MeetingEntry]
+    meetings: list[MeetingEntry] = Field(default_factory=list)
+    lessons: list[LessonEntry] = Field(default_factory=list)
+    cleared_comments: list[ClearedCommentEntry] = Field(default_factory=list)
+    exit_interviews: list[ExitInterviewEntry] = Field(default_factory=list)
 
 
 def check_ids(program: Program, provider: str, metric: str | None, where: str) -> None:
@@ -125,11 +157,13 @@ def parse_meetings_file(path: str | Path, program: Program) -> MeetingsFile:
             raise ActionError(f"{path}: not valid YAML: {exc}") from exc
         except ValueError as exc:  # PyYAML builds dates itself: 2026-13-01 fails here
             raise ActionError(f"{path}: a date is impossible ({exc}); write YYYY-MM-DD.") from exc
-        if not isinstance(raw, dict) or "meetings" not in raw:
+        extras = ("lessons", "cleared_comments", "exit_interviews")
+        if not isinstance(raw, dict) or not any(k in raw for k in ("meetings", *extras)):
             raise ActionError(
-                f"{path}: expected a top-level key `meetings:` holding a list of meetings."
+                f"{path}: expected a top-level key `meetings:` holding a list of meetings "
+                "(or lessons:, cleared_comments:, exit_interviews:)."
             )
-        raw_meetings = raw["meetings"] or []
+        raw_meetings = raw.get("meetings") or []
     else:
         raise ActionError(
             f"{path}: unsupported file type {path.suffix!r}; use .yaml, .yml or .csv."
@@ -156,4 +190,32 @@ def parse_meetings_file(path: str | Path, program: Program) -> MeetingsFile:
         if entry.period is not None:
             program.check_period(entry.period)
         parsed.append(entry)
-    return MeetingsFile(meetings=parsed)
+    extras = _extras(path, raw, program) if path.suffix.lower() != ".csv" else {}
+    return MeetingsFile(meetings=parsed, **extras)
+
+
+def _extras(path: Path, raw: dict, program: Program) -> dict[str, list]:
+    """The lessons, cleared comments and exit interviews of a YAML meetings file, validated."""
+    models = {
+        "lessons": LessonEntry,
+        "cleared_comments": ClearedCommentEntry,
+        "exit_interviews": ExitInterviewEntry,
+    }
+    out: dict[str, list] = {}
+    for key, model in models.items():
+        entries = []
+        for i, item in enumerate(raw.get(key) or []):
+            where = f"{path}: {key} entry {i + 1}"
+            try:
+                entry = model.model_validate(item)
+            except ValidationError as exc:
+                probs = "; ".join(
+                    f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+                )
+                raise ActionError(f"{where}: {probs}. Fix the entry and load again.") from None
+            provider = getattr(entry, "provider", None)
+            if provider is not None:
+                check_ids(program, provider, getattr(entry, "metric", None), where)
+            entries.append(entry)
+        out[key] = entries
+    return out

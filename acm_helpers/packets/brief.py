@@ -25,6 +25,7 @@ from acm_helpers.core.calendar import (
 from acm_helpers.meetings import agenda as agenda_mod
 from acm_helpers.meetings import disparities as disp
 from acm_helpers.meetings import talking_points as tp
+from acm_helpers.meetings import voice
 from acm_helpers.packets.detail import equity_metric
 from acm_helpers.packets.packet import Block, Packet, esc
 from acm_helpers.store import quality_rank
@@ -236,6 +237,7 @@ def talking_points(p: Packet, agenda: agenda_mod.Agenda | None = None) -> list[t
             topic.metric if topic else "",
             (topic.dimension or "") if topic else "",
         ),
+        *voice.voice_points(p.program, p.store, p.provider, p.period, p.audience),
         *tp.quality_points(problems),
         *tp.overdue_points(agenda.open_items),
     ]
@@ -297,8 +299,11 @@ def brief(p: Packet) -> Block:
         and (note := small_groups_note(p, equity_metric(p), dim))
     ):
         out.append(f'<h3>Equity</h3><p class="acm-answer">{esc(note)}</p>')
+    out.append(voice.voice_section(p.program, p.store, p.provider, p.period, p.audience))
     out.append("<h3>Action items</h3>")
     out.append(agenda.actions_html())
+    out.append("<h3>Lessons learned to date</h3>")
+    out.append(voice.lessons_html(agenda.lessons))
     out.append("</section>")
     summary = f"{p.provider} {p.period}: " + " | ".join(f"{pt.kind}: {pt.text}" for pt in points)
     return Block("brief", "\n".join(out), summary)

@@ -170,6 +170,47 @@ def action_items(rep: ContractReport) -> Section:
     return Section("Action items and their resolution", sentences, [show], data=items)
 
 
+def lessons_and_exit_interview(rep: ContractReport) -> Section:
+    """The lessons learned over the term (the provider's and the program's) and the exit
+    interview: each of the program's questions with the provider's recorded answer, or
+    "not yet recorded" (answers go in the meetings file's ``exit_interviews:``)."""
+    sentences = [
+        f"{text.plural(len(rep.lessons), 'lesson')} recorded over the term."
+        if len(rep.lessons)
+        else "No lesson recorded over the term."
+    ]
+    tables = []
+    if len(rep.lessons):
+        tables.append(
+            pd.DataFrame(
+                {
+                    "Date": rep.lessons["date"].dt.strftime("%Y-%m-%d"),
+                    "Lesson": rep.lessons["text"],
+                    "For": np.where(rep.lessons["provider_id"] == "", "program", rep.provider.name),
+                }
+            )
+        )
+    answers = dict(
+        zip(rep.exit_answers.get("question", []), rep.exit_answers.get("answer", []), strict=True)
+    )
+    questions = list(rep.program.exit_interview.questions)
+    questions += [q for q in answers if q not in questions]
+    tables.append(
+        pd.DataFrame(
+            {
+                "Exit interview question": questions,
+                "Provider's answer": [answers.get(q, "not yet recorded") for q in questions],
+            }
+        )
+    )
+    if not len(rep.exit_answers):
+        sentences.append(
+            "The exit interview is not recorded yet: ask the questions below and record the "
+            "answers under exit_interviews: in the meetings file."
+        )
+    return Section("Lessons learned and exit interview", sentences, tables, data=rep.lessons)
+
+
 def roadmap_topics(rep: ContractReport) -> Section:
     """Each roadmap topic covered during the term, with its metric before and after."""
     review = roadmap.roadmap_review(rep.ctx)

@@ -6,6 +6,7 @@ for (and to ``through`` when the report is drafted before the end).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,8 @@ class ContractReport:
     items: pd.DataFrame = field(repr=False)
     meetings: pd.DataFrame = field(repr=False)
     quality: pd.DataFrame | None = field(default=None, repr=False)
+    lessons: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)  # meetings.voice
+    exit_answers: pd.DataFrame = field(default_factory=pd.DataFrame, repr=False)
 
     @property
     def program(self) -> Program:
@@ -105,7 +108,7 @@ def open_report(
     program, store = open_store(program_path, data_dir or None)
     prov = find_provider(program, provider or None, contract or None)
     quality = store.read_table("quality") if store.has_table("quality") else None
-    return make_report(
+    rep = make_report(
         program,
         store.episodes(),
         prov.id,
@@ -114,4 +117,12 @@ def open_report(
         quality=quality,
         audience=audience,
         through=through or None,
+    )
+    from acm_helpers.meetings import voice  # lessons and the exit interview (issue 19)
+
+    answers = voice.read_exit_interviews(store)
+    return dataclasses.replace(
+        rep,
+        lessons=voice.lessons_to_date(store, prov.id, prov.end),
+        exit_answers=answers[answers["provider_id"] == prov.id],
     )

@@ -206,7 +206,12 @@ def test_demo_meetings_file_loads(store, program):
     from pathlib import Path
 
     path = Path(__file__).resolve().parents[2] / "parameters" / "meetings" / "homeless_demo.yaml"
-    assert actions.load_file(store, program, path) == {"meetings": 5, "items": 8, "new_items": 8}
+    assert actions.load_file(store, program, path) == {
+        "meetings": 5,
+        "items": 8,
+        "new_items": 8,
+        "lessons": 4,
+    }
     items = actions.read_actions(store)
     # On the meeting of 2026-06-15: cascade's review (due 2026-03-31) and rainier's two are open.
     open_ = actions.open_items(items, date(2026, 6, 15))

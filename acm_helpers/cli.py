@@ -248,7 +248,7 @@ def intake(
         "episodes",
         "--kind",
         help="episodes (service episodes), survey (client survey responses) or frontline "
-        "(frontline caseworkers' reports); README: Client voice.",
+        "(frontline caseworkers' reports); docs: manager/voice.md.",
     ),
 ) -> None:
     """Validate and load provider submissions; bad rows are quarantined. Exit 1 if a file is rejected."""

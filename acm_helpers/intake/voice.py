@@ -106,7 +106,7 @@ def intake_voice_file(
     if getattr(program, k.needs) is None:
         raise IntakeError(
             f"Program {program.id} declares no {k.needs}: block, so {kind} submissions have no "
-            f"columns to check. Add {k.needs}: to the program file (README: Client voice)."
+            f"columns to check. Add {k.needs}: to the program file (docs: manager/voice.md)."
         )
     path = Path(path)
     recv = pd.Timestamp(received).date() if received else date.today()
@@ -170,7 +170,7 @@ def _load(
             raise IntakeError(
                 f"{path.name}: missing required column(s) {', '.join(missing)} for a {k.name} "
                 f"file. Found: {', '.join(header) or '(none)'}. Use the {k.name} template header "
-                "(README: Client voice)."
+                "(docs: manager/voice.md)."
             )
         raw = raw[~raw.isna().all(axis=1)]
         total += len(raw) + len(skipped)

@@ -99,7 +99,7 @@ def settings(program: Program) -> Triage:
     if program.triage is None:
         raise ConfigError(
             f"Program {program.id} has no triage: block; add triage: with criteria and tiers to "
-            "the program file (README, Portfolio triage)."
+            "the program file (docs: manager/triage.md)."
         )
     return program.triage
 

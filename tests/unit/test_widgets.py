@@ -293,11 +293,12 @@ def test_csv_export_has_aggregates_only_and_marks_suppressed_cells(data, ok):
     assert set(frame["metric"]) == {"Exits to permanent housing"}
     assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == ["12", "9"]
     # values keep the digits a packet shows (one decimal of a percent), as core.text rounds them
-    trend = data.values[
-        (data.values["metric_id"] == EPH)
-        & (data.values["provider_id"] == "harbor")
-        & (data.values["dimension"] == "")
-        & data.values["period"].isin(["2026-09", "2026-10"])
+    values = _values()
+    trend = values[
+        (values["metric_id"] == EPH)
+        & (values["provider_id"] == "harbor")
+        & (values["dimension"] == "")
+        & values["period"].isin(["2026-09", "2026-10"])
     ]
     assert frame.loc[frame["section"] == "trend", "value"].astype(float).tolist() == [
         round(v, 3) for v in trend.sort_values("period")["value"]
@@ -314,9 +315,9 @@ NUMBERS = ["numerator", "denominator", "value", "95% interval from", "95% interv
 
 
 def test_csv_export_neutralises_formula_text(data, ok):
-    values = data.values.copy()
+    values = _values()
     values.loc[values["group"] == "White", "group"] = '=HYPERLINK("http://x")'
-    evil = ExplorerData(data.program, values, data.equity, data.quality, data.actions)
+    evil = ExplorerData.from_frames(data.program, values, _equity(), data.quality, data.actions)
     sel = explorer.make_selection(
         explorer.allowed(evil), "harbor", EPH, "2026-10", "2026-10", "race_ethnicity"
     )

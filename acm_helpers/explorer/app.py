@@ -6,8 +6,8 @@ Served by Voilà (``acm serve``) from ``notebooks/05_explorer.ipynb``, which bui
 
 Rules this module keeps (see ARCHITECTURE.md, "Security"):
 
-- Each program's tables are read once per session (:func:`explorer.load_data`); a widget change
-  only filters frames in memory and re-renders the parts whose inputs changed.
+- Each program's tables are opened once per session (:func:`explorer.load_data`); a widget
+  change re-renders only the parts whose inputs changed, each reading just its own rows.
 - Every widget or URL value is checked against the allowlist (:func:`explorer.make_selection`)
   before use; nothing a user sends is formatted into SQL or code.
 - Callbacks catch :class:`AcmError` only and show its message as plain text; anything else is a
@@ -19,7 +19,6 @@ Rules this module keeps (see ARCHITECTURE.md, "Security"):
 from __future__ import annotations
 
 import asyncio
-import base64
 import html
 import os
 from urllib.parse import parse_qs
@@ -72,10 +71,8 @@ CSS = """<style>
 .acm-topic {background:#eef4fb;padding:6px 12px;border-radius:4px;}
 .acm-table td, .acm-table th {padding:2px 8px;font-size:12px;text-align:left;}
 .acm-empty {color:#6b7785;font-style:italic;padding:20px;}
-.acm-download-link {display:inline-block;padding:4px 10px;border:1px solid #1f5fa8;
-  border-radius:4px;color:#1f5fa8;text-decoration:none;font-size:13px;}
-.acm-print-button {padding:4px 10px;border:1px solid #1f5fa8;border-radius:4px;color:#1f5fa8;
-  background:#fff;font-size:13px;cursor:pointer;height:auto;}
+.acm-download-link, .acm-print-button {padding:4px 10px;margin-right:8px;border:1px solid #1f5fa8;
+  border-radius:4px;color:#1f5fa8;background:#fff;font-size:13px;cursor:pointer;height:auto;}
 .acm-print-only {display:none;}
 @media print {
   @page {size:landscape;margin:12mm;}
@@ -143,8 +140,8 @@ class Explorer:
             layout=box,
             tooltip="The period of tiles, trend, peers and breakdown (complete periods only)",
         )
-        self.download = w.HTML()
-        self.pagebar = PageBar()  # the print button; keeps the page address on this view
+        # the CSV and print buttons; keeps the page address on this view
+        self.pagebar = PageBar(csv=self.csv_file)
         self.status = w.HTML()  # reads "Updating…" while a change is computed (CSS)
         self.grain_note = w.HTML(layout=w.Layout(display="none"))
         self.view_title = w.HTML()
@@ -162,7 +159,6 @@ class Explorer:
             (self.tiles, "tiles"),
             (self.quality, "quality"),
             (self.actions, "actions"),
-            (self.download, "download"),
             (self.topic, "topic"),
             (self.findings, "findings"),
             (self.status, "status"),
@@ -183,7 +179,7 @@ class Explorer:
         ]
         for c in controls:
             c.add_class("acm-controls")
-        toolbar = w.HBox([self.download, self.pagebar, self.status], layout=row)
+        toolbar = w.HBox([self.pagebar, self.status], layout=row)
         toolbar.add_class("acm-toolbar")
         self.widget = w.VBox(
             [
@@ -242,7 +238,8 @@ class Explorer:
             self.provider.value = ALL
             self.metric.options = [(prog.metric(m).label, m) for m in ok.metrics]
             self.metric.value = ok.metrics[0]
-            self.months.options = list(ok.periods)
+            # "Oct 2026" on the slider; its value stays the month's id ("2026-10")
+            self.months.options = [(text.period_short(m), m) for m in ok.periods]
             self.months.value = (ok.periods[max(0, len(ok.periods) - 12)], ok.periods[-1])
             self.dimension.options = [("None", "")] + [
                 (prog.dimension(d).label, d) for d in ok.dimensions[1:]
@@ -378,7 +375,7 @@ class Explorer:
 
     # -- rendering --------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-render every part whose inputs changed (filters only; no reading from disk).
+        """Re-render every part whose inputs changed (each asks the store for its few rows).
 
         The page root carries the class ``acm-idle`` except while this runs, so a browser test
         can tell a finished update from one whose later parts are still on their way. Once
@@ -403,7 +400,6 @@ class Explorer:
             self._part("topic", sel.end, lambda: self._topic(data, sel))
             self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
             self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
-            self._part("download", sel, lambda: self._download(data, sel))
         finally:
             self.widget.add_class("acm-idle")
         self._prerender_when_idle(data, sel)
@@ -692,18 +688,20 @@ class Explorer:
             title, ["Item", "Owner", "Due", "Action"], rows, empty="No open action items."
         )
 
-    def _download(self, data: ExplorerData, sel: Selection) -> None:
-        csv = explorer.view_csv(data, sel)
-        b64 = base64.b64encode(csv.encode("utf-8")).decode("ascii")
-        name = (
-            f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv".replace(
-                ALL, "all"
-            )
-        )
-        self.download.value = (
-            f'<a class="acm-download-link" download="{html.escape(name)}" '
-            f'href="data:text/csv;charset=utf-8;base64,{b64}">Download CSV</a>'
-        )
+    def csv_file(self) -> tuple[str, str] | None:
+        """File name and text of the CSV behind the view on screen (:func:`explorer.view_csv`).
+
+        Built when someone clicks "Download CSV", never on an update of the view; an AcmError
+        becomes the page's plain message and nothing is saved.
+        """
+        try:
+            data, sel = self.data, self.selection()
+            csv = explorer.view_csv(data, sel)
+        except AcmError as exc:
+            self.say(str(exc))
+            return None
+        name = f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv"
+        return name.replace(ALL, "all"), csv
 
 
 def _table(title: str, header: list[str], rows: list[tuple], empty: str = "") -> str:

@@ -48,24 +48,32 @@ class ExplorerData:
     the demo program, and would need ~1 GB at 200 providers, in every kernel. Instead each view
     asks DuckDB for the few rows it shows (a trend: one provider's months of one metric; the
     tiles: one provider's metrics of one period), read from the store's parquet files with the
-    filters pushed into the scan, so a kernel holds only what is on screen. The small log
-    tables (``quality``, ``action_items``) are read once.
+    filters pushed into the scan, so a kernel holds only what is on screen. Data quality is
+    read per provider and month from its partition file (:meth:`quality_rows`); action items,
+    a short list, are read once.
 
     Every filter value is bound as a query parameter; column names come from this module
     only, so nothing a browser sends is formatted into SQL.
 
     Attributes:
         program: the validated program.
-        quality: ``quality`` table from intake, possibly empty.
+        quality: the ``quality`` table given in memory (:meth:`from_frames`), else None.
         actions: ``action_items``, possibly empty.
     """
 
     def __init__(
-        self, program: Program, con, columns: dict[str, tuple[str, ...]], quality, actions
+        self,
+        program: Program,
+        con,
+        columns: dict[str, tuple[str, ...]],
+        quality: pd.DataFrame | None,
+        actions: pd.DataFrame,
+        store=None,
     ):
         self.program = program
-        self.quality: pd.DataFrame = quality
+        self.quality = quality  # None: read per provider and month from ``store``
         self.actions: pd.DataFrame = actions
+        self._store = store
         self._con = con
         self._columns = columns  # table -> the columns a view may read (what the file has)
 
@@ -85,7 +93,27 @@ class ExplorerData:
             if not frame.empty:
                 con.register(name, frame)
                 columns[name] = tuple(c for c in frame.columns if c not in VALUES_SKIP)
-        return cls(program, con, columns, quality, actions)
+        return cls(program, con, columns, pd.DataFrame() if quality is None else quality, actions)
+
+    def quality_rows(self, provider_id: str, period: str) -> pd.DataFrame:
+        """The intake quality rows of one provider's submission for one month (empty: none).
+
+        Read from that submission's partition file (``quality/<provider>/<month>``), so a
+        kernel never holds the whole table (one file per provider and month).
+        """
+        q = self.quality
+        if q is None:
+            path = self._store.table_path(store_quality.QUALITY, f"{provider_id}/{period}")
+            single = self._store.table_path(store_quality.QUALITY)
+            if path.exists():
+                q = pd.read_parquet(path)
+            elif single.exists():
+                q = pd.read_parquet(single, filters=[("provider_id", "==", provider_id)])
+            else:
+                return pd.DataFrame()
+        if q.empty:
+            return q
+        return q[(q["provider_id"] == provider_id) & (q["period"] == period)]
 
     def has(self, table: str) -> bool:
         """Whether the store holds ``table`` (``equity`` is optional)."""
@@ -217,8 +245,7 @@ def load_data(program: Program, store) -> ExplorerData:
             f"Program {program.id}: no metric_values in {store.root}. Run `acm demo` "
             "(demo program) or compute metrics for this data directory first."
         )
-    quality = store.read_table("quality") if store.has_table("quality") else pd.DataFrame()
-    return ExplorerData(program, con, columns, quality, actions.read_actions(store))
+    return ExplorerData(program, con, columns, None, actions.read_actions(store), store=store)
 
 
 def allowed(data: ExplorerData) -> Allowed:
@@ -422,11 +449,10 @@ def quality_status(data: ExplorerData, sel: Selection) -> pd.DataFrame:
 
     Columns: provider, rows_accepted, rows_rejected, completeness, days_late, top_problem.
     """
-    q = data.quality
     wanted = [p for p in data.program.provider_ids if sel.provider in (ALL, p)]
     out, fields = [], required_fields(data.program)
     for pid in wanted:
-        rows = q[(q["provider_id"] == pid) & (q["period"] == sel.end)] if len(q) else q
+        rows = data.quality_rows(pid, sel.end)
         s = store_quality.summarize(rows, fields)
         out.append(
             {

@@ -169,6 +169,9 @@ def kernel_env(settings: ServeSettings, base: dict[str, str] | None = None) -> d
     # Kernel memory: Arrow's default allocator (mimalloc) keeps what a parquet read freed,
     # about 45 MB per kernel on the demo program; the system allocator gives it back.
     env.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    # and glibc's per-thread heaps (a kernel runs several threads: shell, iopub, heartbeat,
+    # control) each keep their freed pages; two arenas hold a kernel's resident memory down.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     if settings.host not in ("0.0.0.0", "::", ""):
         env["VOILA_APP_IP"] = settings.host  # where a preheated kernel asks for its request
     env.update(settings.extra_env)

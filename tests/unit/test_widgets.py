@@ -3,7 +3,6 @@ metric_values frame (two providers, three months) built with hand-picked numbers
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 
@@ -508,16 +507,30 @@ def test_app_bad_view_in_the_address_leaves_the_view_and_says_why(app, query, me
     assert app.selection() == before
 
 
-def test_app_download_link_is_a_data_uri_of_the_view(app):
+def test_app_csv_is_built_on_the_download_click_for_the_view_on_screen(app, monkeypatch):
+    built = []
+    monkeypatch.setattr(explorer, "view_csv", lambda d, s: built.append(s) or "a,b\n")
     app.provider.value = "harbor"
-    href = app.download.value.split('href="', 1)[1].split('"', 1)[0]
-    assert href.startswith("data:text/csv;charset=utf-8;base64,")
-    text = base64.b64decode(href.split(",", 1)[1]).decode()
+    app.metric.value = app.metric.options[-1][1]
+    assert built == []  # updates of the view never build the CSV
+    app.metric.value = app.metric.options[0][1]
+    sent = []
+    monkeypatch.setattr(app.pagebar, "send", sent.append)
+    app.pagebar._on_msg(app.pagebar, {"event": "csv"}, [])
+    assert [s.provider for s in built] == ["harbor"]
+    assert sent == [
+        {
+            "event": "csv",
+            "name": "acm_homeless_demo_harbor_exits_to_permanent_housing_2026-08_2026-10.csv",
+            "text": "a,b\n",
+        }
+    ]
+
+
+def test_app_csv_download_of_the_view_has_the_csv_columns(app):
+    name, text = app.csv_file()
+    assert name == "acm_homeless_demo_all_exits_to_permanent_housing_2026-08_2026-10.csv"
     assert text.splitlines()[0] == ",".join(explorer.CSV_COLUMNS)
-    assert (
-        'download="acm_homeless_demo_harbor_exits_to_permanent_housing_2026-08_2026-10.csv"'
-        in app.download.value
-    )
 
 
 def test_app_callback_shows_acm_error_message(app, monkeypatch):

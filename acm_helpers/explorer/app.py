@@ -44,6 +44,7 @@ CSS = """<style>
 .acm-controls .widget-label {text-align:right;}
 .acm-toolbar {align-items:center;gap:12px;margin:6px 0 4px 0;}
 .acm-status {font-size:13px;color:#1f5fa8;min-width:110px;}
+.acm-account {font-size:13px;color:#3e4c59;} .acm-account a {color:#1f5fa8;}
 .acm-explorer:not(.acm-idle) .acm-status::before {content:"Updating…";
   padding:3px 10px;border-radius:10px;background:#e6eef8;}
 .acm-explorer:not(.acm-idle) .acm-tiles, .acm-explorer:not(.acm-idle) .acm-charts
@@ -102,9 +103,17 @@ class Explorer:
         programs: the programs offered (a picker appears when there are several).
         stores: one store per program, same order.
         chart_mode: ``jupyter`` or ``svg`` (default from env ``ACM_CHARTS``, else ``jupyter``).
+        account: behind JupyterHub, ``(user name, log-out address)``
+            (:func:`acm_helpers.explorer.hub.signed_in`), shown at the top right; None alone.
     """
 
-    def __init__(self, programs: list[Program], stores: list, chart_mode: str | None = None):
+    def __init__(
+        self,
+        programs: list[Program],
+        stores: list,
+        chart_mode: str | None = None,
+        account: tuple[str, str] | None = None,
+    ):
         self._stores = {p.id: s for p, s in zip(programs, stores, strict=True)}
         self._programs = {p.id: p for p in programs}
         self._data: dict[str, ExplorerData] = {}
@@ -143,6 +152,12 @@ class Explorer:
         # the CSV and print buttons; keeps the page address on this view
         self.pagebar = PageBar(csv=self.csv_file)
         self.status = w.HTML()  # reads "Updating…" while a change is computed (CSS)
+        self.account = w.HTML(
+            ""
+            if account is None
+            else f'<span class="acm-account">Signed in as <b>{html.escape(account[0])}</b> · '
+            f'<a href="{html.escape(account[1])}">Log out</a></span>'
+        )
         self.grain_note = w.HTML(layout=w.Layout(display="none"))
         self.view_title = w.HTML()
         self.topic = w.HTML()
@@ -179,7 +194,7 @@ class Explorer:
         ]
         for c in controls:
             c.add_class("acm-controls")
-        toolbar = w.HBox([self.pagebar, self.status], layout=row)
+        toolbar = w.HBox([self.pagebar, self.status, self.account], layout=row)
         toolbar.add_class("acm-toolbar")
         self.widget = w.VBox(
             [

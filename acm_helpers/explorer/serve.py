@@ -369,7 +369,9 @@ def explorer_from_settings(program_files: str = "", data_dir: str = "", *, provi
     opened = [
         open_store(f, d or None) for f, d in zip(files, dirs or [""] * len(files), strict=True)
     ]
-    app = Explorer([p for p, _ in opened], [s for _, s in opened])
+    from acm_helpers.explorer.hub import signed_in
+
+    app = Explorer([p for p, _ in opened], [s for _, s in opened], account=signed_in())
     if provider:
         app.apply_query(f"provider={provider}")
     _release_freed_memory()

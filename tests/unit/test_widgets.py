@@ -706,3 +706,17 @@ def test_kernel_env_passes_absolute_program_and_data_paths(program_path, tmp_pat
     shipped = resources.jupyter_data_dir()
     assert env["JUPYTER_PATH"].split(os.pathsep)[0] == str(shipped)
     assert (shipped / "voila" / "templates" / serve.TEMPLATE_NAME / "index.html.j2").exists()
+
+
+def test_months_slider_reads_month_names_and_keeps_month_ids(program, store):
+    app = widgets.Explorer([program], [store])
+    assert app.months.label == ("Aug 2026", "Oct 2026")
+    assert app.months.value == ("2026-08", "2026-10")
+
+
+def test_account_line_only_behind_the_hub(program, store):
+    alone = widgets.Explorer([program], [store])
+    assert alone.account.value == ""
+    behind = widgets.Explorer([program], [store], account=("a<b", "/hub/logout"))
+    assert "Signed in as <b>a&lt;b</b>" in behind.account.value
+    assert '<a href="/hub/logout">Log out</a>' in behind.account.value

@@ -444,15 +444,21 @@ class Explorer:
         )
         self.grain_note.layout.display = None if note else "none"
 
-    def _likely_views(self, data: ExplorerData, sel: Selection):
-        """Views someone is likely to ask for next: every other provider's charts for ``sel``."""
-        for provider in self._allowed.providers:
-            if provider != sel.provider:
-                other = Selection(
-                    provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain
-                )
-                for pane, (key, build) in self._views(data, other).items():
-                    yield pane, key, build
+    def _likely_views(self, data: ExplorerData, sel: Selection, metrics: bool = True):
+        """Views someone is likely to ask for next: every other provider's charts for ``sel``,
+        then (``metrics``) this provider's other metrics."""
+        others = [
+            Selection(p, sel.metric, sel.start, sel.end, sel.dimension, sel.grain)
+            for p in self._allowed.providers
+            if p != sel.provider
+        ] + [
+            Selection(sel.provider, m, sel.start, sel.end, sel.dimension, sel.grain)
+            for m in (self._allowed.metrics if metrics else ())
+            if m != sel.metric
+        ]
+        for other in others:
+            for pane, (key, build) in self._views(data, other).items():
+                yield pane, key, build
 
     def prerender(self) -> None:
         """Render the charts of every provider for the current view, without showing them.
@@ -462,7 +468,9 @@ class Explorer:
         """
         if self._allowed is None:
             return
-        for pane, key, build in self._likely_views(self.data, self.selection()):
+        # providers only: a pooled kernel counts as ready when this is done; other metrics
+        # follow in idle time once the page is open (_prerender_when_idle)
+        for pane, key, build in self._likely_views(self.data, self.selection(), metrics=False):
             self.charts.render(pane, key, build)
 
     def _prerender_when_idle(self, data: ExplorerData, sel: Selection) -> None:

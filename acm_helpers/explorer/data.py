@@ -14,6 +14,7 @@ widget module stays about layout and callbacks.
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
 
@@ -75,6 +76,7 @@ class ExplorerData:
         self.actions: pd.DataFrame = actions
         self._store = store
         self._con = con
+        self._cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
         self._columns = columns  # table -> the columns a view may read (what the file has)
 
     @classmethod
@@ -101,6 +103,9 @@ class ExplorerData:
         Read from that submission's partition file (``quality/<provider>/<month>``), so a
         kernel never holds the whole table (one file per provider and month).
         """
+        key = ("quality", provider_id, period)
+        if key in self._cache:
+            return self._cache[key]
         q = self.quality
         if q is None:
             path = self._store.table_path(store_quality.QUALITY, f"{provider_id}/{period}")
@@ -111,9 +116,10 @@ class ExplorerData:
                 q = pd.read_parquet(single, filters=[("provider_id", "==", provider_id)])
             else:
                 return pd.DataFrame()
-        if q.empty:
-            return q
-        return q[(q["provider_id"] == provider_id) & (q["period"] == period)]
+        if not q.empty:
+            q = q[(q["provider_id"] == provider_id) & (q["period"] == period)]
+        self._cache[key] = q
+        return q
 
     def has(self, table: str) -> bool:
         """Whether the store holds ``table`` (``equity`` is optional)."""
@@ -123,6 +129,10 @@ class ExplorerData:
         """Rows of ``table`` where each column equals its value (a list: is one of them),
         tidied as the staff view shows them (suppressed cells nulled, providers named).
 
+        The last :data:`ROWS_CACHE` answers are kept (a few hundred rows each), so going back
+        to a view, or to another provider of the same period, does not scan the file again;
+        callers never change a frame they are given.
+
         ``dimension`` and ``group`` read a missing value as "" (the overall row).
         """
         known = self._columns[table]
@@ -130,10 +140,23 @@ class ExplorerData:
         for c in ("provider_id", "suppressed"):  # what tidying needs
             if c in known and c not in cols:
                 cols.append(c)
+        key = (
+            table,
+            tuple(cols),
+            tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in where.items()),
+        )
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
         cond, args = self._where(table, where)
         select = ", ".join(f'"{c}"' for c in cols)
         frame = self._con.execute(f'SELECT {select} FROM "{table}"{cond}', args).df()
-        return _tidy(frame, self.program)
+        frame = _tidy(frame, self.program)
+        self._cache[key] = frame
+        while len(self._cache) > ROWS_CACHE:
+            self._cache.popitem(last=False)
+        return frame
 
     def distinct(self, table: str, column: str, **where: object) -> set[str]:
         """Distinct values of one column as text, a missing value as "" (the allowlist)."""
@@ -209,6 +232,7 @@ class Selection:
 # Columns the explorer never shows are never read: metric_values loses only the engine's
 # bookkeeping; equity keeps what a breakdown's flags need (it has 39 columns).
 VALUES, EQUITY = "metric_values", "equity"
+ROWS_CACHE = 64  # answers of ExplorerData.rows kept per session
 VALUES_SKIP = ("version", "benchmarks")
 EQUITY_COLUMNS = (
     *("provider_id", "period", "grain", "metric_id", "dimension", "group", "suppressed"),
@@ -435,9 +459,9 @@ def tile_records(data: ExplorerData, sel: Selection) -> list[tiles_mod.Tile]:
     the Making Data Count signal and assurance.
     """
     period = breakdown_period(sel)
-    rows = data.rows(
-        VALUES, grain=sel.grain, dimension="", period=period, provider_id=sel.provider
-    ).set_index("metric_id")
+    # every provider's rows of the period in one query: switching provider is then a cache hit
+    rows = data.rows(VALUES, grain=sel.grain, dimension="", period=period)
+    rows = rows[rows["provider_id"] == sel.provider].set_index("metric_id")
     wanted = [
         mid for mid, metric in data.program.metrics.items() if metric.key or mid == sel.metric
     ]

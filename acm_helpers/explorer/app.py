@@ -516,7 +516,8 @@ class Explorer:
 
         over = {"quarter": "by quarter", "year": "by year"}.get(sel.grain, "")
         window = explorer.breakdown_period(sel)
-        shown_window = "contract term" if window == "term" else window
+        # "Oct 2026" for a month (quarters and years read as they are: "2026-Q3", "2026")
+        shown_window = "contract term" if window == "term" else text.period_short(window)
 
         def trend():
             return charts.trend_chart(

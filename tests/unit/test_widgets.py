@@ -720,3 +720,20 @@ def test_account_line_only_behind_the_hub(program, store):
     behind = widgets.Explorer([program], [store], account=("a<b", "/hub/logout"))
     assert "Signed in as <b>a&lt;b</b>" in behind.account.value
     assert '<a href="/hub/logout">Log out</a>' in behind.account.value
+
+
+def test_rows_bind_values_as_parameters_never_as_sql(data):
+    """A value is data, whatever it holds: a quote or SQL finds no row and runs nothing."""
+    for evil in ["harbor' OR '1'='1", 'harbor"; DROP VIEW metric_values; --']:
+        assert data.rows("metric_values", provider_id=evil).empty
+    assert len(data.rows("metric_values", provider_id="harbor", dimension="")) > 0
+    with pytest.raises(KeyError):  # column names come from the module, never from a request
+        data.rows("metric_values", **{"provider_id = provider_id OR 1": "x"})
+
+
+def test_rows_are_read_once_per_view_and_come_back_tidied(data):
+    first = data.rows("metric_values", provider_id="harbor", period="2026-10", dimension="")
+    assert data.rows("metric_values", provider_id="harbor", period="2026-10", dimension="") is first
+    assert set(first["provider_label"]) == {"Harbor Light Housing"}  # staff view: names
+    hidden = data.rows("metric_values", suppressed=True)
+    assert len(hidden) > 0 and hidden["value"].isna().all()  # suppressed cells stay nulled

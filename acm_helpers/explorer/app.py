@@ -672,7 +672,7 @@ class Explorer:
                 rows.append((r.provider, "no submission loaded", "", "", ""))
                 continue
             late = (
-                ""
+                "date received unknown"  # a blank cell would read as a missing column
                 if pd.isna(r.days_late)
                 else ("on time" if r.days_late <= 0 else f"{text.value(r.days_late, 'days')} late")
             )

@@ -6,8 +6,8 @@ Served by Voilà (``acm serve``) from ``notebooks/05_explorer.ipynb``, which bui
 
 Rules this module keeps (see ARCHITECTURE.md, "Security"):
 
-- Each program's tables are read once per session (:func:`explorer.load_data`); a widget change
-  only filters frames in memory and re-renders the parts whose inputs changed.
+- Each program's tables are opened once per session (:func:`explorer.load_data`); a widget
+  change re-renders only the parts whose inputs changed, each reading just its own rows.
 - Every widget or URL value is checked against the allowlist (:func:`explorer.make_selection`)
   before use; nothing a user sends is formatted into SQL or code.
 - Callbacks catch :class:`AcmError` only and show its message as plain text; anything else is a
@@ -19,7 +19,6 @@ Rules this module keeps (see ARCHITECTURE.md, "Security"):
 from __future__ import annotations
 
 import asyncio
-import base64
 import html
 import os
 from urllib.parse import parse_qs
@@ -46,6 +45,7 @@ CSS = """<style>
 .acm-controls .widget-label {text-align:right;}
 .acm-toolbar {align-items:center;gap:12px;margin:6px 0 4px 0;}
 .acm-status {font-size:13px;color:#1f5fa8;min-width:110px;}
+.acm-account {font-size:13px;color:#3e4c59;} .acm-account a {color:#1f5fa8;}
 .acm-explorer:not(.acm-idle) .acm-status::before {content:"Updating…";
   padding:3px 10px;border-radius:10px;background:#e6eef8;}
 .acm-explorer:not(.acm-idle) .acm-tiles, .acm-explorer:not(.acm-idle) .acm-charts
@@ -73,10 +73,8 @@ CSS = """<style>
 .acm-topic {background:#eef4fb;padding:6px 12px;border-radius:4px;}
 .acm-table td, .acm-table th {padding:2px 8px;font-size:12px;text-align:left;}
 .acm-empty {color:#6b7785;font-style:italic;padding:20px;}
-.acm-download-link {display:inline-block;padding:4px 10px;border:1px solid #1f5fa8;
-  border-radius:4px;color:#1f5fa8;text-decoration:none;font-size:13px;}
-.acm-print-button {padding:4px 10px;border:1px solid #1f5fa8;border-radius:4px;color:#1f5fa8;
-  background:#fff;font-size:13px;cursor:pointer;height:auto;}
+.acm-download-link, .acm-print-button {padding:4px 10px;margin-right:8px;border:1px solid #1f5fa8;
+  border-radius:4px;color:#1f5fa8;background:#fff;font-size:13px;cursor:pointer;height:auto;}
 .acm-print-only {display:none;}
 @media print {
   @page {size:landscape;margin:12mm;}
@@ -106,9 +104,17 @@ class Explorer:
         programs: the programs offered (a picker appears when there are several).
         stores: one store per program, same order.
         chart_mode: ``jupyter`` or ``svg`` (default from env ``ACM_CHARTS``, else ``jupyter``).
+        account: behind JupyterHub, ``(user name, log-out address)``
+            (:func:`acm_helpers.explorer.hub.signed_in`), shown at the top right; None alone.
     """
 
-    def __init__(self, programs: list[Program], stores: list, chart_mode: str | None = None):
+    def __init__(
+        self,
+        programs: list[Program],
+        stores: list,
+        chart_mode: str | None = None,
+        account: tuple[str, str] | None = None,
+    ):
         self._stores = {p.id: s for p, s in zip(programs, stores, strict=True)}
         self._programs = {p.id: p for p in programs}
         self._data: dict[str, ExplorerData] = {}
@@ -144,9 +150,15 @@ class Explorer:
             layout=box,
             tooltip="The period of tiles, trend, peers and breakdown (complete periods only)",
         )
-        self.download = w.HTML()
-        self.pagebar = PageBar()  # the print button; keeps the page address on this view
+        # the CSV and print buttons; keeps the page address on this view
+        self.pagebar = PageBar(csv=self.csv_file)
         self.status = w.HTML()  # reads "Updating…" while a change is computed (CSS)
+        self.account = w.HTML(
+            ""
+            if account is None
+            else f'<span class="acm-account">Signed in as <b>{html.escape(account[0])}</b> · '
+            f'<a href="{html.escape(account[1])}">Log out</a></span>'
+        )
         self.grain_note = w.HTML(layout=w.Layout(display="none"))
         self.view_title = w.HTML()
         self.topic = w.HTML()
@@ -170,7 +182,6 @@ class Explorer:
             (self.tiles, "tiles"),
             (self.quality, "quality"),
             (self.actions, "actions"),
-            (self.download, "download"),
             (self.topic, "topic"),
             (self.findings, "findings"),
             (self.status, "status"),
@@ -191,7 +202,7 @@ class Explorer:
         ]
         for c in controls:
             c.add_class("acm-controls")
-        toolbar = w.HBox([self.download, self.pagebar, self.status], layout=row)
+        toolbar = w.HBox([self.pagebar, self.status, self.account], layout=row)
         toolbar.add_class("acm-toolbar")
         self.widget = w.VBox(
             [
@@ -251,7 +262,8 @@ class Explorer:
             self.provider.value = ALL
             self.metric.options = [(prog.metric(m).label, m) for m in ok.metrics]
             self.metric.value = ok.metrics[0]
-            self.months.options = list(ok.periods)
+            # "Oct 2026" on the slider; its value stays the month's id ("2026-10")
+            self.months.options = [(text.period_short(m), m) for m in ok.periods]
             self.months.value = (ok.periods[max(0, len(ok.periods) - 12)], ok.periods[-1])
             self.dimension.options = [("None", "")] + [
                 (prog.dimension(d).label, d) for d in ok.dimensions[1:]
@@ -391,7 +403,7 @@ class Explorer:
 
     # -- rendering --------------------------------------------------------------------------
     def refresh(self) -> None:
-        """Re-render every part whose inputs changed (filters only; no reading from disk).
+        """Re-render every part whose inputs changed (each asks the store for its few rows).
 
         The page root carries the class ``acm-idle`` except while this runs, so a browser test
         can tell a finished update from one whose later parts are still on their way. Once
@@ -416,7 +428,6 @@ class Explorer:
             self._part("topic", sel.end, lambda: self._topic(data, sel))
             self._part("quality", (sel.provider, sel.end), lambda: self._quality(data, sel))
             self._part("actions", (sel.provider, sel.end), lambda: self._actions(data, sel))
-            self._part("download", sel, lambda: self._download(data, sel))
             self._portfolio_part(data, sel)
         finally:
             self.widget.add_class("acm-idle")
@@ -447,15 +458,21 @@ class Explorer:
         )
         self.grain_note.layout.display = None if note else "none"
 
-    def _likely_views(self, data: ExplorerData, sel: Selection):
-        """Views someone is likely to ask for next: every other provider's charts for ``sel``."""
-        for provider in self._allowed.providers:
-            if provider != sel.provider:
-                other = Selection(
-                    provider, sel.metric, sel.start, sel.end, sel.dimension, sel.grain
-                )
-                for pane, (key, build) in self._views(data, other).items():
-                    yield pane, key, build
+    def _likely_views(self, data: ExplorerData, sel: Selection, metrics: bool = True):
+        """Views someone is likely to ask for next: every other provider's charts for ``sel``,
+        then (``metrics``) this provider's other metrics."""
+        others = [
+            Selection(p, sel.metric, sel.start, sel.end, sel.dimension, sel.grain)
+            for p in self._allowed.providers
+            if p != sel.provider
+        ] + [
+            Selection(sel.provider, m, sel.start, sel.end, sel.dimension, sel.grain)
+            for m in (self._allowed.metrics if metrics else ())
+            if m != sel.metric
+        ]
+        for other in others:
+            for pane, (key, build) in self._views(data, other).items():
+                yield pane, key, build
 
     def prerender(self) -> None:
         """Render the charts of every provider for the current view, without showing them.
@@ -465,7 +482,9 @@ class Explorer:
         """
         if self._allowed is None:
             return
-        for pane, key, build in self._likely_views(self.data, self.selection()):
+        # providers only: a pooled kernel counts as ready when this is done; other metrics
+        # follow in idle time once the page is open (_prerender_when_idle)
+        for pane, key, build in self._likely_views(self.data, self.selection(), metrics=False):
             self.charts.render(pane, key, build)
 
     def _prerender_when_idle(self, data: ExplorerData, sel: Selection) -> None:
@@ -511,7 +530,8 @@ class Explorer:
 
         over = {"quarter": "by quarter", "year": "by year"}.get(sel.grain, "")
         window = explorer.breakdown_period(sel)
-        shown_window = "contract term" if window == "term" else window
+        # "Oct 2026" for a month (quarters and years read as they are: "2026-Q3", "2026")
+        shown_window = "contract term" if window == "term" else text.period_short(window)
 
         def trend():
             return charts.trend_chart(
@@ -666,7 +686,7 @@ class Explorer:
                 rows.append((r.provider, "no submission loaded", "", "", ""))
                 continue
             late = (
-                ""
+                "date received unknown"  # a blank cell would read as a missing column
                 if pd.isna(r.days_late)
                 else ("on time" if r.days_late <= 0 else f"{text.value(r.days_late, 'days')} late")
             )
@@ -727,18 +747,20 @@ class Explorer:
                 ),
             )
 
-    def _download(self, data: ExplorerData, sel: Selection) -> None:
-        csv = explorer.view_csv(data, sel)
-        b64 = base64.b64encode(csv.encode("utf-8")).decode("ascii")
-        name = (
-            f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv".replace(
-                ALL, "all"
-            )
-        )
-        self.download.value = (
-            f'<a class="acm-download-link" download="{html.escape(name)}" '
-            f'href="data:text/csv;charset=utf-8;base64,{b64}">Download CSV</a>'
-        )
+    def csv_file(self) -> tuple[str, str] | None:
+        """File name and text of the CSV behind the view on screen (:func:`explorer.view_csv`).
+
+        Built when someone clicks "Download CSV", never on an update of the view; an AcmError
+        becomes the page's plain message and nothing is saved.
+        """
+        try:
+            data, sel = self.data, self.selection()
+            csv = explorer.view_csv(data, sel)
+        except AcmError as exc:
+            self.say(str(exc))
+            return None
+        name = f"acm_{data.program.id}_{sel.provider}_{sel.metric}_{sel.start}_{sel.end}.csv"
+        return name.replace(ALL, "all"), csv
 
 
 def _table(title: str, header: list[str], rows: list[tuple], empty: str = "") -> str:

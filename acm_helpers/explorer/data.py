@@ -1,10 +1,11 @@
 """What the staff explorer shows, as pure transforms of the engine's tables.
 
-The Voilà app (:mod:`acm_helpers.explorer.app`) loads a program's tables once per session
+The Voilà app (:mod:`acm_helpers.explorer.app`) opens a program's tables once per session
 (:func:`load_data`) and then, on every widget change, validates the selection
-(:func:`make_selection`) and calls the functions below, which only filter and reshape frames
-already in memory: no SQL, no file access, nothing formatted into code. Each returns a small
-tidy frame (or text) that a chart function in :mod:`acm_helpers.views.charts` or a widget shows.
+(:func:`make_selection`) and calls the functions below. Each asks :class:`ExplorerData` for the
+few rows its view shows (parameterised DuckDB queries over the store's parquet files; nothing
+a user sends is formatted into SQL or code) and returns a small tidy frame (or text) that a
+chart function in :mod:`acm_helpers.views.charts` or a widget shows.
 
 Why a separate module: the same numbers are tested without a browser (tests/unit), and the
 widget module stays about layout and callbacks.
@@ -13,9 +14,9 @@ widget module stays about layout and callbacks.
 from __future__ import annotations
 
 import io
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import date
-from functools import cached_property
 
 import pandas as pd
 
@@ -40,45 +41,169 @@ CSV_COLUMNS = [
 NUMBER_COLUMNS = list(CELL_NUMBERS)
 
 
-@dataclass(frozen=True)
 class ExplorerData:
-    """One program's tables, read once per session.
+    """One program's tables as the explorer reads them: by query, per view.
+
+    Why queries, not frames: a kernel that held ``metric_values`` and ``equity`` in pandas
+    (the largest tables; they grow with providers x months x groups) spent ~100 MB on them on
+    the demo program, and would need ~1 GB at 200 providers, in every kernel. Instead each view
+    asks DuckDB for the few rows it shows (a trend: one provider's months of one metric; the
+    tiles: one provider's metrics of one period), read from the store's parquet files with the
+    filters pushed into the scan, so a kernel holds only what is on screen. Data quality is
+    read per provider and month from its partition file (:meth:`quality_rows`); action items,
+    a short list, are read once.
+
+    Every filter value is bound as a query parameter; column names come from this module
+    only, so nothing a browser sends is formatted into SQL.
 
     Attributes:
         program: the validated program.
-        values: ``metric_values`` (one version), suppressed cells already nulled by the engine.
-        equity: ``equity`` table (disparity flags per group), possibly empty.
-        quality: ``quality`` table from intake, possibly empty.
+        quality: the ``quality`` table given in memory (:meth:`from_frames`), else None.
         actions: ``action_items``, possibly empty.
     """
 
-    program: Program
-    values: pd.DataFrame
-    equity: pd.DataFrame
-    quality: pd.DataFrame
-    actions: pd.DataFrame
+    def __init__(
+        self,
+        program: Program,
+        con,
+        columns: dict[str, tuple[str, ...]],
+        quality: pd.DataFrame | None,
+        actions: pd.DataFrame,
+        store=None,
+    ):
+        self.program = program
+        self.quality = quality  # None: read per provider and month from ``store``
+        self.actions: pd.DataFrame = actions
+        self._store = store
+        self._con = con
+        self._cache: OrderedDict[tuple, pd.DataFrame] = OrderedDict()
+        self._columns = columns  # table -> the columns a view may read (what the file has)
 
-    @cached_property
-    def monthly(self) -> pd.DataFrame:
-        """Overall (no breakdown) monthly rows: what tiles, trend and peers filter."""
-        v = self.values
-        return v[(v["grain"] == MONTH) & (v["dimension"] == "")]
+    @classmethod
+    def from_frames(
+        cls,
+        program: Program,
+        values: pd.DataFrame,
+        equity: pd.DataFrame,
+        quality: pd.DataFrame,
+        actions: pd.DataFrame,
+    ) -> ExplorerData:
+        """The same reader over frames already in memory (tests, small scripts)."""
+        con = _connect()
+        columns = {}
+        for name, frame in ((VALUES, values), (EQUITY, equity)):
+            if not frame.empty:
+                con.register(name, frame)
+                columns[name] = tuple(c for c in frame.columns if c not in VALUES_SKIP)
+        return cls(program, con, columns, pd.DataFrame() if quality is None else quality, actions)
 
-    @cached_property
-    def overall(self) -> pd.DataFrame:
-        """Overall (no breakdown) rows at every grain: tiles, trend and peers at a grain."""
-        v = self.values
-        return v[v["dimension"] == ""]
+    def quality_rows(self, provider_id: str, period: str) -> pd.DataFrame:
+        """The intake quality rows of one provider's submission for one month (empty: none).
 
-    @property
-    def groups(self) -> pd.DataFrame:
-        """What the breakdown filters: rows by group of a dimension, every grain.
-
-        This is ``values`` itself, not a copy of its rows with a dimension (nearly all of them:
-        a copy would double a kernel's largest frame). A reader selects
-        ``dimension == <a dimension>``, which leaves out the overall rows (dimension "").
+        Read from that submission's partition file (``quality/<provider>/<month>``), so a
+        kernel never holds the whole table (one file per provider and month).
         """
-        return self.values
+        key = ("quality", provider_id, period)
+        if key in self._cache:
+            return self._cache[key]
+        q = self.quality
+        if q is None:
+            path = self._store.table_path(store_quality.QUALITY, f"{provider_id}/{period}")
+            single = self._store.table_path(store_quality.QUALITY)
+            if path.exists():
+                q = pd.read_parquet(path)
+            elif single.exists():
+                q = pd.read_parquet(single, filters=[("provider_id", "==", provider_id)])
+            else:
+                return pd.DataFrame()
+        if not q.empty:
+            q = q[(q["provider_id"] == provider_id) & (q["period"] == period)]
+        self._cache[key] = q
+        return q
+
+    def has(self, table: str) -> bool:
+        """Whether the store holds ``table`` (``equity`` is optional)."""
+        return table in self._columns
+
+    def rows(self, table: str, columns: list[str] | None = None, **where: object) -> pd.DataFrame:
+        """Rows of ``table`` where each column equals its value (a list: is one of them),
+        tidied as the staff view shows them (suppressed cells nulled, providers named).
+
+        The last :data:`ROWS_CACHE` answers are kept (a few hundred rows each), so going back
+        to a view, or to another provider of the same period, does not scan the file again;
+        callers never change a frame they are given.
+
+        ``dimension`` and ``group`` read a missing value as "" (the overall row).
+        """
+        known = self._columns[table]
+        cols = [c for c in (columns or known) if c in known]
+        for c in ("provider_id", "suppressed"):  # what tidying needs
+            if c in known and c not in cols:
+                cols.append(c)
+        key = (
+            table,
+            tuple(cols),
+            tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in where.items()),
+        )
+        hit = self._cache.get(key)
+        if hit is not None:
+            self._cache.move_to_end(key)
+            return hit
+        cond, args = self._where(table, where)
+        select = ", ".join(f'"{c}"' for c in cols)
+        frame = self._con.execute(f'SELECT {select} FROM "{table}"{cond}', args).df()
+        frame = _tidy(frame, self.program)
+        self._cache[key] = frame
+        while len(self._cache) > ROWS_CACHE:
+            self._cache.popitem(last=False)
+        return frame
+
+    def distinct(self, table: str, column: str, **where: object) -> set[str]:
+        """Distinct values of one column as text, a missing value as "" (the allowlist)."""
+        if column not in self._columns[table]:
+            raise KeyError(f"{table} has no column {column!r}")
+        cond, args = self._where(table, where)
+        query = f'SELECT DISTINCT coalesce(CAST("{column}" AS VARCHAR), \'\') FROM "{table}"'
+        return {str(r[0]) for r in self._con.execute(query + cond, args).fetchall()}
+
+    def _where(self, table: str, where: dict[str, object]) -> tuple[str, list]:
+        """A WHERE clause of parameters: column = ? (a list: column IN (?, ...))."""
+        sql, args = [], []
+        for col, value in where.items():
+            if col not in self._columns[table]:
+                raise KeyError(f"{table} has no column {col!r}")  # a bug here, not user input
+            ref = f"coalesce(\"{col}\", '')" if col in ("dimension", "group") else f'"{col}"'
+            if isinstance(value, list | tuple):
+                sql.append(f"{ref} IN ({', '.join('?' * len(value))})" if value else "false")
+                args.extend(value)
+            else:
+                sql.append(f"{ref} = ?")
+                args.append(value)
+        return (f" WHERE {' AND '.join(sql)}" if sql else ""), args
+
+
+def _connect():
+    """A DuckDB connection for one kernel: one thread (a server runs many kernels on few
+    cores) and a small memory cap (the views' results are a few hundred rows)."""
+    import duckdb
+
+    return duckdb.connect(config={"threads": 1, "memory_limit": "128MB"})
+
+
+def _tidy(frame: pd.DataFrame, program: Program) -> pd.DataFrame:
+    """The staff view of engine rows: dimension/group as text, suppressed as a flag, peers
+    named, suppressed cells nulled again (the engine already nulled them)."""
+    from acm_helpers.metrics import privacy
+
+    for col in ("dimension", "group"):
+        if col in frame:
+            frame[col] = frame[col].fillna("").astype(str)
+    if "suppressed" in frame:
+        frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
+    for col in NUMBER_COLUMNS:
+        if col in frame and str(frame[col].dtype) != "Int64":
+            frame[col] = frame[col].astype("float64")
+    return privacy.for_audience(frame, program, "internal")
 
 
 @dataclass(frozen=True)
@@ -104,8 +229,10 @@ class Selection:
     grain: str = MONTH  # the breakdown's window: the month, quarter, year or term holding ``end``
 
 
-# Memory per kernel: columns the explorer never shows stay on disk. metric_values loses only
-# the engine's bookkeeping; equity keeps what a breakdown's flags need (it has 39 columns).
+# Columns the explorer never shows are never read: metric_values loses only the engine's
+# bookkeeping; equity keeps what a breakdown's flags need (it has 39 columns).
+VALUES, EQUITY = "metric_values", "equity"
+ROWS_CACHE = 64  # answers of ExplorerData.rows kept per session
 VALUES_SKIP = ("version", "benchmarks")
 EQUITY_COLUMNS = (
     *("provider_id", "period", "grain", "metric_id", "dimension", "group", "suppressed"),
@@ -114,75 +241,49 @@ EQUITY_COLUMNS = (
 )
 
 
-def _read(
-    store, name: str, *, keep: tuple[str, ...] | None = None, skip: tuple[str, ...] = ()
-) -> pd.DataFrame:
-    """Read a table's columns in ``keep`` (all when None) except ``skip``; a column the file
-    lacks (an older store) is simply not read. Partitioned tables are read whole."""
-    path = store.table_path(name)
-    if not path.exists():
-        return store.read_table(name)
-    import pyarrow.parquet as pq
-
-    names = pq.read_schema(path).names
-    cols = [c for c in names if (keep is None or c in keep) and c not in skip]
-    return store.read_table(name, columns=cols)
-
-
 def load_data(program: Program, store) -> ExplorerData:
-    """Read the tables the explorer shows, once (the only place here that touches the store).
+    """Open the tables the explorer shows (the only place here that touches the store).
+
+    ``metric_values`` and ``equity`` become DuckDB views over their parquet files (read per
+    view, see :class:`ExplorerData`); the small log tables are read once.
 
     Raises:
         StoreError: when ``metric_values`` is missing or empty, naming the data directory and
             the command that computes it.
     """
-    values = _read(store, "metric_values", skip=VALUES_SKIP)
-    if values.empty:
+    import pyarrow.parquet as pq
+
+    from acm_helpers.meetings import actions
+
+    con, columns = _connect(), {}
+    for name, keep, skip in ((VALUES, None, VALUES_SKIP), (EQUITY, EQUITY_COLUMNS, ())):
+        path = store.table_path(name)
+        if not path.exists() or pq.read_metadata(path).num_rows == 0:
+            continue
+        names = pq.read_schema(path).names
+        columns[name] = tuple(c for c in names if (keep is None or c in keep) and c not in skip)
+        literal = "'" + str(path).replace("'", "''") + "'"
+        con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM read_parquet({literal})')
+    if VALUES not in columns:
         raise StoreError(
             f"Program {program.id}: no metric_values in {store.root}. Run `acm demo` "
             "(demo program) or compute metrics for this data directory first."
         )
-    from acm_helpers.meetings import actions
-    from acm_helpers.metrics import privacy
-
-    def optional(name: str, keep: tuple[str, ...] | None = None) -> pd.DataFrame:
-        return _read(store, name, keep=keep) if store.has_table(name) else pd.DataFrame()
-
-    def tidy(frame: pd.DataFrame) -> pd.DataFrame:
-        if frame.empty:
-            return frame
-        for col in ("dimension", "group"):
-            frame[col] = frame[col].fillna("").astype(str)
-        frame["suppressed"] = frame["suppressed"].fillna(False).astype(bool)
-        # Staff view: peers named; suppressed cells nulled again (they already are).
-        return privacy.for_audience(frame, program, "internal")
-
-    return ExplorerData(
-        program,
-        tidy(values),
-        tidy(optional("equity", EQUITY_COLUMNS)),
-        optional("quality"),
-        actions.read_actions(store),
-    )
+    return ExplorerData(program, con, columns, None, actions.read_actions(store), store=store)
 
 
 def allowed(data: ExplorerData) -> Allowed:
     """The allowlist of widget values for this program and its data."""
-    vals, prog = data.values, data.program
-
-    def distinct(col: pd.Series) -> set[str]:
-        # unique() first: iterating every row of an Arrow-backed column costs seconds
-        return {str(v) for v in col.unique()}
-
-    have = distinct(vals["provider_id"])
-    months = sorted(distinct(vals.loc[vals["grain"] == MONTH, "period"]))
+    prog = data.program
+    have = data.distinct(VALUES, "provider_id")
+    months = sorted(data.distinct(VALUES, "period", grain=MONTH))
     if not months:
         raise StoreError(f"Program {prog.id}: metric_values has no monthly values to explore.")
-    metric_ids, dim_ids = distinct(vals["metric_id"]), distinct(vals["dimension"])
+    metric_ids, dim_ids = data.distinct(VALUES, "metric_id"), data.distinct(VALUES, "dimension")
     metrics = [m for m in prog.metrics if m in metric_ids]
     dims = [d for d in prog.dimensions if d in dim_ids]
-    grains = [g for g in GRAINS if g in distinct(vals.loc[vals["dimension"] != "", "grain"])]
-    grains = grains or [MONTH]
+    broken_down = data.distinct(VALUES, "grain", dimension=[d for d in dim_ids if d])
+    grains = [g for g in GRAINS if g in broken_down] or [MONTH]
     return Allowed(
         providers=(ALL, *[p for p in prog.provider_ids if p in have]),
         metrics=tuple(metrics),
@@ -237,14 +338,6 @@ def provider_label(program: Program, provider_id: str) -> str:
     return "All providers" if provider_id == ALL else program.provider(provider_id).name
 
 
-def _at_grain(data: ExplorerData, grain: str) -> pd.DataFrame:
-    """Overall rows of one grain (months: the cached monthly frame)."""
-    if grain == MONTH:
-        return data.monthly
-    o = data.overall
-    return o[o["grain"] == grain]
-
-
 def trend(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     """Values of the selected provider and metric over the range, at the selected grain (the
     complete quarters or years of :func:`grain_periods`; months for month and term), with
@@ -254,13 +347,16 @@ def trend(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     peer_median, peer_q3 (the shape :func:`acm_helpers.views.charts.trend_chart` reads; the
     quartiles are the engine's, over all providers with a value that period).
     """
-    m = _at_grain(data, MONTH if sel.grain == "term" else sel.grain)
-    rows = m[
-        (m["metric_id"] == sel.metric)
-        & (m["provider_id"] == sel.provider)
-        & m["period"].isin(grain_periods(sel))
-    ]
     cols = ["period", *NUMBER_COLUMNS, "suppressed", "peer_q1", "peer_median", "peer_q3"]
+    rows = data.rows(
+        VALUES,
+        cols,
+        grain=MONTH if sel.grain == "term" else sel.grain,
+        dimension="",
+        metric_id=sel.metric,
+        provider_id=sel.provider,
+        period=grain_periods(sel),
+    )
     return rows[cols].sort_values("period", ignore_index=True)
 
 
@@ -270,12 +366,15 @@ def peers(data: ExplorerData, sel: Selection) -> pd.DataFrame:
 
     Columns: provider_id, provider (name), value, ci_low, ci_high, suppressed, is_self.
     """
-    m = _at_grain(data, sel.grain)
-    rows = m[
-        (m["metric_id"] == sel.metric)
-        & (m["period"] == breakdown_period(sel))
-        & (m["provider_id"] != ALL)
-    ]
+    rows = data.rows(
+        VALUES,
+        ["provider_id", "value", "ci_low", "ci_high", "suppressed"],
+        grain=sel.grain,
+        dimension="",
+        metric_id=sel.metric,
+        period=breakdown_period(sel),
+    )
+    rows = rows[rows["provider_id"] != ALL]
     out = rows[["provider_id", "provider_label", "value", "ci_low", "ci_high", "suppressed"]]
     out = out.rename(columns={"provider_label": "provider"})
     out = out.assign(is_self=out["provider_id"] == sel.provider)
@@ -329,24 +428,17 @@ def breakdown(data: ExplorerData, sel: Selection) -> pd.DataFrame:
     cols = ["group", *NUMBER_COLUMNS, "suppressed", "flagged", "reason"]
     if not sel.dimension:
         return pd.DataFrame(columns=cols)
-    g, period = data.groups, breakdown_period(sel)
-    rows = g[
-        (g["grain"] == sel.grain)
-        & (g["metric_id"] == sel.metric)
-        & (g["provider_id"] == sel.provider)
-        & (g["period"] == period)
-        & (g["dimension"] == sel.dimension)
-    ]
+    where = {
+        "grain": sel.grain,
+        "metric_id": sel.metric,
+        "provider_id": sel.provider,
+        "period": breakdown_period(sel),
+        "dimension": sel.dimension,
+    }
+    rows = data.rows(VALUES, ["group", *NUMBER_COLUMNS, "suppressed"], **where)
     out = rows[["group", *NUMBER_COLUMNS, "suppressed"]]
-    eq = data.equity
-    if not eq.empty and "flag_disparity" in eq.columns:
-        flags = eq[
-            (eq["grain"] == sel.grain)
-            & (eq["metric_id"] == sel.metric)
-            & (eq["provider_id"] == sel.provider)
-            & (eq["period"] == period)
-            & (eq["dimension"] == sel.dimension)
-        ]
+    if data.has(EQUITY) and "flag_disparity" in data._columns[EQUITY]:
+        flags = data.rows(EQUITY, ["group", "flag_disparity", "disparity_reason"], **where)
         flags = flags[["group", "flag_disparity", "disparity_reason"]].rename(
             columns={"flag_disparity": "flagged", "disparity_reason": "reason"}
         )
@@ -366,9 +458,10 @@ def tile_records(data: ExplorerData, sel: Selection) -> list[tiles_mod.Tile]:
     (:mod:`acm_helpers.meetings.tiles`): value, arrow, target, peer median, rank, flags and
     the Making Data Count signal and assurance.
     """
-    m = _at_grain(data, sel.grain)
     period = breakdown_period(sel)
-    rows = m[(m["period"] == period) & (m["provider_id"] == sel.provider)].set_index("metric_id")
+    # every provider's rows of the period in one query: switching provider is then a cache hit
+    rows = data.rows(VALUES, grain=sel.grain, dimension="", period=period)
+    rows = rows[rows["provider_id"] == sel.provider].set_index("metric_id")
     wanted = [
         mid for mid, metric in data.program.metrics.items() if metric.key or mid == sel.metric
     ]
@@ -380,11 +473,10 @@ def quality_status(data: ExplorerData, sel: Selection) -> pd.DataFrame:
 
     Columns: provider, rows_accepted, rows_rejected, completeness, days_late, top_problem.
     """
-    q = data.quality
     wanted = [p for p in data.program.provider_ids if sel.provider in (ALL, p)]
     out, fields = [], required_fields(data.program)
     for pid in wanted:
-        rows = q[(q["provider_id"] == pid) & (q["period"] == sel.end)] if len(q) else q
+        rows = data.quality_rows(pid, sel.end)
         s = store_quality.summarize(rows, fields)
         out.append(
             {
@@ -430,18 +522,17 @@ def view_csv(data: ExplorerData, sel: Selection) -> str:
     """
     prog = data.program
     metric = prog.metric(sel.metric)
-    vals = data.values
-    vals = vals[(vals["metric_id"] == sel.metric) & (vals["suppressed"] | vals["value"].notna())]
     trend_rows = trend(data, sel)
     trend_rows = trend_rows[trend_rows["suppressed"] | trend_rows["value"].notna()]
     period = breakdown_period(sel)
     who = provider_label(prog, sel.provider)
-    peers_rows = vals[
-        (vals["grain"] == sel.grain)
-        & (vals["dimension"] == "")
-        & (vals["provider_id"] != ALL)
-        & (vals["period"] == period)
-    ]
+
+    def shown(**where: object) -> pd.DataFrame:
+        rows = data.rows(VALUES, metric_id=sel.metric, grain=sel.grain, period=period, **where)
+        return rows[rows["suppressed"] | rows["value"].notna()]
+
+    peers_rows = shown(dimension="")
+    peers_rows = peers_rows[peers_rows["provider_id"] != ALL]
     parts = [
         trend_rows.assign(section="trend", provider=who, dimension="", group=""),
         peers_rows.assign(
@@ -453,12 +544,9 @@ def view_csv(data: ExplorerData, sel: Selection) -> str:
     ]
     if sel.dimension:
         parts.append(
-            vals[
-                (vals["grain"] == sel.grain)
-                & (vals["period"] == period)
-                & (vals["provider_id"] == sel.provider)
-                & (vals["dimension"] == sel.dimension)
-            ].assign(section="breakdown", provider=who)
+            shown(provider_id=sel.provider, dimension=sel.dimension).assign(
+                section="breakdown", provider=who
+            )
         )
     rows = pd.concat(parts, ignore_index=True)
     hidden = rows["suppressed"].astype(bool).tolist()

@@ -33,6 +33,24 @@ from acm_helpers.explorer.serve import ServeSettings
 
 ENV_SERVICE_URL = "JUPYTERHUB_SERVICE_URL"  # where the hub expects this server to listen
 ENV_SERVICE_PREFIX = "JUPYTERHUB_SERVICE_PREFIX"  # the URL prefix, e.g. /user/alice/
+ENV_USER = "JUPYTERHUB_USER"  # the hub user this server belongs to
+ENV_BASE_URL = "JUPYTERHUB_BASE_URL"  # the hub's own prefix ("/" unless the hub is moved)
+
+
+def signed_in(env: Mapping[str, str] | None = None) -> tuple[str, str] | None:
+    """Who is signed in to this dashboard behind the hub, and the hub's log-out address.
+
+    Behind JupyterHub every server belongs to one user, whose name the spawner puts in
+    ``$JUPYTERHUB_USER`` (inherited by the server's kernels); the hub logs out at
+    ``<hub base url>hub/logout``. Served alone (``acm serve``) there is no user: None, and the
+    dashboard shows no account line.
+    """
+    env = os.environ if env is None else env
+    user = env.get(ENV_USER, "")
+    if not user or not env.get(ENV_SERVICE_PREFIX):
+        return None
+    base = env.get(ENV_BASE_URL, "") or "/"
+    return user, base.rstrip("/") + "/hub/logout"
 
 
 def _require(env: Mapping[str, str], name: str) -> str:

@@ -9,7 +9,9 @@ network) that
   kernel changes :attr:`PageBar.query`, so the address is always a link to what is on screen;
 - draws the "Print or save as PDF" button, which opens the browser's own print dialog
   (``window.print()``); the print stylesheet in :mod:`acm_helpers.explorer.app` hides the
-  controls, so the PDF holds the view's title, tiles, charts and tables.
+  controls, so the PDF holds the view's title, tiles, charts and tables;
+- draws the "Download CSV" button: a click asks the kernel for the view's CSV, which is built
+  then (not on every update of the view) and saved by the browser from a blob.
 
 The view's keys and their order are :data:`QUERY_KEYS`; the kernel reads the same keys at start
 (:meth:`acm_helpers.explorer.app.Explorer.apply_query`).
@@ -17,6 +19,7 @@ The view's keys and their order are :data:`QUERY_KEYS`; the kernel reads the sam
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import anywidget
@@ -28,6 +31,22 @@ QUERY_KEYS = ("provider", "metric", "breakdown", "grain", "from", "to")
 _ESM = """
 const KEYS = %s;
 function render({ model, el }) {
+  const csv = document.createElement("button");
+  csv.type = "button";
+  csv.className = "acm-download-link jupyter-button";
+  csv.textContent = "Download CSV";
+  csv.title = "The numbers behind this view (aggregates only), for a spreadsheet.";
+  csv.addEventListener("click", () => model.send({ event: "csv" }));
+  model.on("msg:custom", (msg) => {
+    if (msg.event !== "csv") return;
+    const a = document.createElement("a");
+    a.href = URL.createObjectURL(new Blob([msg.text], { type: "text/csv;charset=utf-8" }));
+    a.download = msg.name;
+    document.body.appendChild(a);
+    a.click();
+    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 10000);
+  });
+  el.appendChild(csv);
   const button = document.createElement("button");
   button.type = "button";
   button.className = "acm-print-button jupyter-button";
@@ -60,10 +79,29 @@ export default { render };
 
 
 class PageBar(anywidget.AnyWidget):
-    """The print button, and the page address kept in step with the view (see module doc)."""
+    """The CSV and print buttons, and the page address kept in step with the view (see module
+    doc).
+
+    Args:
+        csv: called when the CSV button is clicked; gives ``(file name, CSV text)`` of the view
+            on screen, or None when there is nothing to save (it has said why on the page).
+    """
 
     _esm = traitlets.Unicode(_ESM).tag(sync=True)
     query = traitlets.Unicode("").tag(sync=True)
+
+    def __init__(self, csv: Callable[[], tuple[str, str] | None] | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self._csv = csv
+        self.on_msg(self._on_msg)
+
+    def _on_msg(self, _widget, content: dict, _buffers) -> None:
+        if not isinstance(content, dict) or content.get("event") != "csv" or self._csv is None:
+            return
+        made = self._csv()
+        if made is not None:
+            name, body = made
+            self.send({"event": "csv", "name": name, "text": body})
 
 
 def view_query(values: dict[str, str]) -> str:

@@ -169,6 +169,9 @@ def kernel_env(settings: ServeSettings, base: dict[str, str] | None = None) -> d
     # Kernel memory: Arrow's default allocator (mimalloc) keeps what a parquet read freed,
     # about 45 MB per kernel on the demo program; the system allocator gives it back.
     env.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    # and glibc's per-thread heaps (a kernel runs several threads: shell, iopub, heartbeat,
+    # control) each keep their freed pages; two arenas hold a kernel's resident memory down.
+    env.setdefault("MALLOC_ARENA_MAX", "2")
     if settings.host not in ("0.0.0.0", "::", ""):
         env["VOILA_APP_IP"] = settings.host  # where a preheated kernel asks for its request
     env.update(settings.extra_env)
@@ -312,15 +315,56 @@ def request_query(while_waiting: Callable[[], None] | None = None) -> str:
             a fresh kernel skips it, since someone is already waiting for the page.
     """
     if os.environ.get("VOILA_PREHEAT") == "True":
-        from voila.utils import get_query_string
-
         if while_waiting is not None:
             while_waiting()
         # To the server's log (the kernel's real stderr): operators and tests see when a
         # preheated kernel has loaded everything and only waits for a browser.
         print(READY_LINE, file=sys.__stderr__, flush=True)
-        return get_query_string() or ""
+        _wait_for_request()
     return os.environ.get("QUERY_STRING", "")
+
+
+def _wait_for_request() -> None:
+    """Block until Voilà hands this preheated kernel to a visitor; put the request's variables
+    (``QUERY_STRING`` ...) into the environment.
+
+    Why not ``voila.utils.get_query_string``: importing ``voila.utils`` brings jupyter_server,
+    jupyterlab_server and nbconvert into every kernel, about 30 MB each, for one websocket
+    read. This is the same exchange (Voilà 0.5, ``voila/utils.py`` ``wait_for_request``): the
+    server's ``voila/query/<kernel id>`` websocket sends one JSON object when the kernel is
+    given out.
+    """
+    import asyncio
+    import json
+    import threading
+    import warnings
+
+    import websockets
+
+    env = os.environ
+    server_url = env.get("VOILA_SERVER_URL", "/")
+    url = (
+        f"{env.get('VOILA_WS_PROTOCOL', 'ws')}://{env.get('VOILA_APP_IP', '127.0.0.1')}:"
+        f"{env.get('VOILA_APP_PORT', '8866')}{env.get('VOILA_WS_BASE_URL', server_url)}"
+        f"voila/query/{env.get('VOILA_KERNEL_ID', '')}"
+    )
+    got: list[str] = []
+
+    async def receive() -> None:
+        try:
+            async with websockets.connect(url, open_timeout=5) as ws:
+                got.append(await ws.recv())
+        except (TimeoutError, ConnectionRefusedError):
+            warnings.warn(f"Failed to connect to {url}", stacklevel=2)
+
+    # the kernel's own event loop is running (the notebook cell is executing): a thread
+    # with its own loop waits instead
+    thread = threading.Thread(target=lambda: asyncio.run(receive()))
+    thread.start()
+    thread.join()
+    if got:
+        for key, value in json.loads(got[0]).items():
+            env[key] = value
 
 
 def _paths(value: str, env: str) -> list[str]:
@@ -366,7 +410,9 @@ def explorer_from_settings(program_files: str = "", data_dir: str = "", *, provi
     opened = [
         open_store(f, d or None) for f, d in zip(files, dirs or [""] * len(files), strict=True)
     ]
-    app = Explorer([p for p, _ in opened], [s for _, s in opened])
+    from acm_helpers.explorer.hub import signed_in
+
+    app = Explorer([p for p, _ in opened], [s for _, s in opened], account=signed_in())
     if provider:
         app.apply_query(f"provider={provider}")
     _release_freed_memory()

@@ -29,13 +29,12 @@ from pathlib import Path
 import pytest
 
 from acm_helpers.explorer.serve import free_port
-from acm_helpers.packets.render import CHROMIUM, CHROMIUM_ARGS
+from acm_helpers.packets.render import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy" / "jupyterhub"
-LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
 PASSWORD = "staff-password-for-tests"  # the shared-password authenticator wants 8+ characters
 DRAWN = ".acm-charts svg [role='graphics-symbol']"  # Vega marks: a chart was drawn
 # Bounds on a hang, sized for a loaded 2-core machine (the user's server starts Python, Voilà
@@ -172,39 +171,6 @@ def hub(tmp_path_factory, demo_store, program_path):
         log.close()
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=WAIT_MS)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    out = Path(os.environ.get("ACM_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _context(browser):
-    """A fresh browser profile (no cookies) that may reach this machine only."""
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    context.set_default_timeout(WAIT_MS)
-    context.blocked = []
-
-    def route(r):
-        if r.request.url.startswith(LOCAL):
-            r.continue_()
-        else:
-            context.blocked.append(r.request.url)
-            r.abort()
-
-    context.route("**/*", route)
-    return context
-
-
 def _log_in(page, user: str, password: str) -> None:
     page.fill("input[name=username]", user)
     page.fill("input[name=password]", password)
@@ -221,7 +187,7 @@ def _sent_to_login(chain) -> str:
     return urllib.parse.parse_qs(urllib.parse.urlparse(url).query)["next"][0]
 
 
-def test_login_then_dashboard_with_charts(hub, browser, shots, program):
+def test_login_then_dashboard_with_charts(hub, local_context, shots, program):
     dashboard = "/user/alice/"
     link = dashboard + "?provider=harbor"  # a link a colleague sent: it must survive the login
     # 1. No login, no server yet: the hub sends the visitor to its login page.
@@ -229,7 +195,7 @@ def test_login_then_dashboard_with_charts(hub, browser, shots, program):
     assert chain[0][0] == 302
     assert _sent_to_login(chain) == "/hub" + link  # back to that view after logging in
 
-    context = _context(browser)
+    context = local_context(WAIT_MS, viewport={"width": 1280, "height": 1000})
     page = context.new_page()
     page.goto(hub.url + link)
     assert _path(page.url) == "/hub/login"
@@ -254,6 +220,9 @@ def test_login_then_dashboard_with_charts(hub, browser, shots, program):
     shown = page.eval_on_selector(".acm-provider select", "s => s.options[s.selectedIndex].text")
     # the linked view, not the default one (widget labels use no-break spaces)
     assert shown.replace("\xa0", " ") == program.provider("harbor").name
+    # who is signed in, and the hub's log-out link (served alone, the line is absent)
+    assert page.inner_text(".acm-account").startswith("Signed in as alice")
+    assert page.get_attribute(".acm-account a", "href") == "/hub/logout"
     page.screenshot(path=shots / "hub-dashboard.png", full_page=True)
     assert context.blocked == []  # the hub's pages and the dashboard load nothing from outside
     context.close()
@@ -265,7 +234,7 @@ def test_login_then_dashboard_with_charts(hub, browser, shots, program):
     assert _path(_sent_to_login(chain)) == "/hub/api/oauth2/authorize"
 
     # 5. Another staff member, logged in, cannot open alice's dashboard.
-    context = _context(browser)
+    context = local_context(WAIT_MS, viewport={"width": 1280, "height": 1000})
     page = context.new_page()
     page.goto(hub.url + "/hub/login?next=%2Fhub%2Fhome")
     _log_in(page, "bob", PASSWORD)

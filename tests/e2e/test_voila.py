@@ -11,7 +11,6 @@ no traceback; the CSV download holds aggregates only. Screenshots go to ``$ACM_S
 from __future__ import annotations
 
 import io
-import os
 import re
 from pathlib import Path
 
@@ -21,12 +20,11 @@ import pytest
 from acm_helpers.core import text
 from acm_helpers.explorer.data import ALL, CSV_COLUMNS
 from acm_helpers.explorer.serve import BackgroundServer, free_port
-from acm_helpers.packets.render import CHROMIUM, CHROMIUM_ARGS
+from acm_helpers.packets.render import CHROMIUM
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
-LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "http://localhost", "data:", "blob:")
 EPH = "exits_to_permanent_housing"
 # Every wait below is on an event (a selector, the explorer's ``acm-idle`` class, a download);
 # the timeouts only bound a hang, sized for a 2-core machine at load average 8: not thresholds.
@@ -50,39 +48,14 @@ def server(demo_store, program_path):
         yield srv
 
 
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=WAIT_MS)
-        yield b
-        b.close()
-
-
 @pytest.fixture()
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 1900}, accept_downloads=True)
-    context.set_default_timeout(WAIT_MS)
+def page(local_context):
+    context = local_context(
+        WAIT_MS, viewport={"width": 1280, "height": 1900}, accept_downloads=True
+    )
     pg = context.new_page()
-    pg.blocked = []
-
-    def route(r):
-        if r.request.url.startswith(LOCAL):
-            r.continue_()
-        else:
-            pg.blocked.append(r.request.url)
-            r.abort()
-
-    pg.route("**/*", route)
-    yield pg
-    context.close()
-
-
-@pytest.fixture(scope="module")
-def shots(tmp_path_factory) -> Path:
-    out = Path(os.environ.get("ACM_SCREENSHOT_DIR") or tmp_path_factory.mktemp("screenshots"))
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+    pg.blocked = context.blocked  # what the page tried to reach beyond this machine
+    return pg
 
 
 @pytest.fixture(scope="module")

@@ -153,3 +153,24 @@ def test_deploy_config_refuses_an_open_or_empty_hub(monkeypatch, tmp_path, env, 
     env = {k: v.replace("{empty}", str(tmp_path / "empty")) for k, v in env.items()}
     with pytest.raises(SystemExit, match=message):
         _load_deploy_config(monkeypatch, tmp_path, ACM_HUB_STATE=str(tmp_path / "s"), **env)
+
+
+@pytest.mark.parametrize(
+    "env, want",
+    [
+        pytest.param(
+            HUB_ENV | {"JUPYTERHUB_USER": "alice", "JUPYTERHUB_BASE_URL": "/"},
+            ("alice", "/hub/logout"),
+            id="behind-the-hub",
+        ),
+        pytest.param(
+            HUB_ENV | {"JUPYTERHUB_USER": "alice", "JUPYTERHUB_BASE_URL": "/staff/"},
+            ("alice", "/staff/hub/logout"),
+            id="hub-under-a-prefix",
+        ),
+        pytest.param({"JUPYTERHUB_USER": "alice"}, None, id="a-stray-variable-is-not-a-hub"),
+        pytest.param({}, None, id="served-alone"),
+    ],
+)
+def test_signed_in_names_the_hub_user_and_the_hubs_logout(env, want):
+    assert hub.signed_in(env) == want

@@ -3,7 +3,6 @@ metric_values frame (two providers, three months) built with hand-picked numbers
 
 from __future__ import annotations
 
-import base64
 import io
 import re
 
@@ -293,11 +292,12 @@ def test_csv_export_has_aggregates_only_and_marks_suppressed_cells(data, ok):
     assert set(frame["metric"]) == {"Exits to permanent housing"}
     assert frame.loc[frame["section"] == "trend", "numerator"].tolist() == ["12", "9"]
     # values keep the digits a packet shows (one decimal of a percent), as core.text rounds them
-    trend = data.values[
-        (data.values["metric_id"] == EPH)
-        & (data.values["provider_id"] == "harbor")
-        & (data.values["dimension"] == "")
-        & data.values["period"].isin(["2026-09", "2026-10"])
+    values = _values()
+    trend = values[
+        (values["metric_id"] == EPH)
+        & (values["provider_id"] == "harbor")
+        & (values["dimension"] == "")
+        & values["period"].isin(["2026-09", "2026-10"])
     ]
     assert frame.loc[frame["section"] == "trend", "value"].astype(float).tolist() == [
         round(v, 3) for v in trend.sort_values("period")["value"]
@@ -314,9 +314,9 @@ NUMBERS = ["numerator", "denominator", "value", "95% interval from", "95% interv
 
 
 def test_csv_export_neutralises_formula_text(data, ok):
-    values = data.values.copy()
+    values = _values()
     values.loc[values["group"] == "White", "group"] = '=HYPERLINK("http://x")'
-    evil = ExplorerData(data.program, values, data.equity, data.quality, data.actions)
+    evil = ExplorerData.from_frames(data.program, values, _equity(), data.quality, data.actions)
     sel = explorer.make_selection(
         explorer.allowed(evil), "harbor", EPH, "2026-10", "2026-10", "race_ethnicity"
     )
@@ -507,16 +507,30 @@ def test_app_bad_view_in_the_address_leaves_the_view_and_says_why(app, query, me
     assert app.selection() == before
 
 
-def test_app_download_link_is_a_data_uri_of_the_view(app):
+def test_app_csv_is_built_on_the_download_click_for_the_view_on_screen(app, monkeypatch):
+    built = []
+    monkeypatch.setattr(explorer, "view_csv", lambda d, s: built.append(s) or "a,b\n")
     app.provider.value = "harbor"
-    href = app.download.value.split('href="', 1)[1].split('"', 1)[0]
-    assert href.startswith("data:text/csv;charset=utf-8;base64,")
-    text = base64.b64decode(href.split(",", 1)[1]).decode()
+    app.metric.value = app.metric.options[-1][1]
+    assert built == []  # updates of the view never build the CSV
+    app.metric.value = app.metric.options[0][1]
+    sent = []
+    monkeypatch.setattr(app.pagebar, "send", sent.append)
+    app.pagebar._on_msg(app.pagebar, {"event": "csv"}, [])
+    assert [s.provider for s in built] == ["harbor"]
+    assert sent == [
+        {
+            "event": "csv",
+            "name": "acm_homeless_demo_harbor_exits_to_permanent_housing_2026-08_2026-10.csv",
+            "text": "a,b\n",
+        }
+    ]
+
+
+def test_app_csv_download_of_the_view_has_the_csv_columns(app):
+    name, text = app.csv_file()
+    assert name == "acm_homeless_demo_all_exits_to_permanent_housing_2026-08_2026-10.csv"
     assert text.splitlines()[0] == ",".join(explorer.CSV_COLUMNS)
-    assert (
-        'download="acm_homeless_demo_harbor_exits_to_permanent_housing_2026-08_2026-10.csv"'
-        in app.download.value
-    )
 
 
 def test_app_callback_shows_acm_error_message(app, monkeypatch):
@@ -692,3 +706,34 @@ def test_kernel_env_passes_absolute_program_and_data_paths(program_path, tmp_pat
     shipped = resources.jupyter_data_dir()
     assert env["JUPYTER_PATH"].split(os.pathsep)[0] == str(shipped)
     assert (shipped / "voila" / "templates" / serve.TEMPLATE_NAME / "index.html.j2").exists()
+
+
+def test_months_slider_reads_month_names_and_keeps_month_ids(program, store):
+    app = widgets.Explorer([program], [store])
+    assert app.months.label == ("Aug 2026", "Oct 2026")
+    assert app.months.value == ("2026-08", "2026-10")
+
+
+def test_account_line_only_behind_the_hub(program, store):
+    alone = widgets.Explorer([program], [store])
+    assert alone.account.value == ""
+    behind = widgets.Explorer([program], [store], account=("a<b", "/hub/logout"))
+    assert "Signed in as <b>a&lt;b</b>" in behind.account.value
+    assert '<a href="/hub/logout">Log out</a>' in behind.account.value
+
+
+def test_rows_bind_values_as_parameters_never_as_sql(data):
+    """A value is data, whatever it holds: a quote or SQL finds no row and runs nothing."""
+    for evil in ["harbor' OR '1'='1", 'harbor"; DROP VIEW metric_values; --']:
+        assert data.rows("metric_values", provider_id=evil).empty
+    assert len(data.rows("metric_values", provider_id="harbor", dimension="")) > 0
+    with pytest.raises(KeyError):  # column names come from the module, never from a request
+        data.rows("metric_values", **{"provider_id = provider_id OR 1": "x"})
+
+
+def test_rows_are_read_once_per_view_and_come_back_tidied(data):
+    first = data.rows("metric_values", provider_id="harbor", period="2026-10", dimension="")
+    assert data.rows("metric_values", provider_id="harbor", period="2026-10", dimension="") is first
+    assert set(first["provider_label"]) == {"Harbor Light Housing"}  # staff view: names
+    hidden = data.rows("metric_values", suppressed=True)
+    assert len(hidden) > 0 and hidden["value"].isna().all()  # suppressed cells stay nulled

@@ -77,12 +77,15 @@ from acm_helpers.demo.scenarios import (  # noqa: F401  (re-exported for tests a
     HARBOR_RATES,
     HOMELESS,
     INVOLVEMENT_RATES,
+    LIBERTY_CHANGE,
+    LIBERTY_RATE,
     NON_PH_CLASSES,
     OTHER_MISSING,
     RAINIER_MISSING,
     REFERRAL_IMPROVEMENT,
     RETURNS,
     SCENARIOS,
+    TRAINING_DAYS,
     Profile,
     Scenario,
 )
@@ -252,6 +255,8 @@ def _stays_and_outcomes(
     eps["_u"] = eps["household_id"].map(u)  # one draw per household: members share the outcome
     if program.field == "child_welfare":
         return _family_outcomes(eps, rng, horizon)
+    if program.field == "reentry":
+        return _reentry_outcomes(eps, scen, rng, horizon)
     return _homeless_destinations(eps, program, scen, rng)
 
 
@@ -302,6 +307,25 @@ def _family_outcomes(
     return eps
 
 
+def _reentry_outcomes(
+    eps: pd.DataFrame, scen: Scenario, rng: np.random.Generator, horizon: pd.Timestamp
+) -> pd.DataFrame:
+    """Job training: a first day scheduled 1 + Exp(TRAINING_DAYS - 1) days after intake (blank
+    when it falls after the horizon or after the participant left), attended with the provider's
+    probability (liberty's rises to LIBERTY_RATE from LIBERTY_CHANGE)."""
+    gap = 1 + np.round(rng.exponential(TRAINING_DAYS - 1, len(eps)))
+    first_day = eps["enrollment_date"] + pd.to_timedelta(gap, unit="D")
+    scheduled = (first_day <= horizon) & (eps["exit_date"].isna() | (first_day <= eps["exit_date"]))
+    p = eps["provider_id"].map(lambda x: _profile(scen, x).outcome_rate).astype(float)
+    later = (eps["provider_id"] == "liberty") & (first_day >= pd.Timestamp(LIBERTY_CHANGE))
+    p = p.mask(later, LIBERTY_RATE)
+    eps["training_start_date"] = first_day.where(scheduled)
+    eps["attended_first_day"] = pd.Series(eps["_u"] < p, dtype="boolean").where(scheduled)
+    eps["destination_class"] = pd.NA
+    eps["exit_destination"] = pd.NA
+    return eps
+
+
 def _returns(
     eps: pd.DataFrame,
     program: Program,
@@ -310,7 +334,7 @@ def _returns(
     horizon: pd.Timestamp,
 ) -> pd.DataFrame:
     """New episodes for heads who come back to services (any provider) after an exit."""
-    if program.field == "child_welfare":
+    if program.field in ("child_welfare", "reentry"):
         return eps.iloc[0:0]
     left = eps[eps["is_head"] & eps["exit_date"].notna()]
     ph = left["destination_class"] == "permanent"

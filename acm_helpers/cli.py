@@ -626,7 +626,9 @@ def run_cmd(
     if kernel not in ("warm", "fresh"):
         fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))
     if meeting is not None:
-        _run_meeting(meeting, period, program, data_dir, out, providers, workers, pdf, force, kernel)
+        _run_meeting(
+            meeting, period, program, data_dir, out, providers, workers, pdf, force, kernel
+        )
         return
     try:
         _repair_before_run(program, data_dir)

@@ -97,10 +97,12 @@ def load_checkin(
 def header(c: CheckIn, title: str) -> Block:
     """Title block."""
     name = c.program.provider(c.provider).name
+    day = actions.meeting_date_for(c.program, c.period)
     return Block(
         "header",
         f'<div class="acm-header"><h1>{esc(name)}: {esc(title.lower())}</h1>'
-        f'<div class="meta">{esc(c.program.name)} · {esc(text.period(c.period))}</div></div>',
+        f'<div class="meta">{esc(c.program.name)} · {esc(text.period(c.period))} · '
+        f"meeting {day:%d %b %Y}</div></div>",
     )
 
 
@@ -154,10 +156,21 @@ def trend(c: CheckIn) -> Block:
 
 
 def follow_up(c: CheckIn) -> Block:
-    """Action items open at the end of the period (overdue first)."""
-    end = bounds_of(c.period)[1]
-    items = actions.open_items(c.items, date.fromordinal(end.toordinal() + 1), c.provider)
-    body = "<h2>Action items to follow up</h2>"
+    """Action items open on the meeting day (overdue first), and those closed since the
+    period began."""
+    day = actions.meeting_date_for(c.program, c.period)
+    start = bounds_of(c.period)[0]
+    items = actions.open_items(c.items, day, c.provider)
+    done = actions.closed_between(c.items, date.fromordinal(start.toordinal() - 1), day, c.provider)
+    body = f"<h2>Action items to follow up at the meeting of {day:%d %b %Y}</h2>"
+    if not done.empty:
+        body += (
+            "<p>Closed since the period began: "
+            + "; ".join(
+                esc(f"{x.text} (closed {x.closed_date:%d %b %Y})") for x in done.itertuples()
+            )
+            + ".</p>"
+        )
     if items.empty:
         return Block("follow_up", body + "<p>No open action items.</p>")
     rows = [

@@ -196,7 +196,8 @@ def header(c: Circle) -> Block:
         "header",
         f'<div class="acm-header"><h1>{esc(c.program.name)}: learning circle</h1>'
         f'<div class="meta"><span class="acm-badge">all providers</span>'
-        f"{esc(_period_text(c))} · {n} providers</div>"
+        f"{esc(_period_text(c))} · {n} providers · meeting "
+        f"{actions.meeting_date_for(c.program, c.period):%d %b %Y}</div>"
         "<p>Where each provider stands this period, and what the strongest performers did. "
         "A rank is a starting point for a conversation about practice, not a verdict: "
         "intervals overlap and small differences are chance.</p>"

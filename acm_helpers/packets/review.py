@@ -107,7 +107,8 @@ def header(r: Review) -> Block:
         "header",
         f'<div class="acm-header"><h1>{esc(r.program.name)}: internal system review</h1>'
         f'<div class="meta"><span class="acm-badge internal">internal</span>'
-        f"{esc(text.period(r.period))} · {n} providers</div>"
+        f"{esc(text.period(r.period))} · {n} providers · meeting "
+        f"{actions.meeting_date_for(r.program, r.period):%d %b %Y}</div>"
         "<p>For agency staff only: every provider is named. Values are computed over the whole "
         "period's records (never averaged from months). Do not send this review to a provider.</p>"
         "</div>",

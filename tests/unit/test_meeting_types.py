@@ -194,3 +194,16 @@ def test_a_leaking_page_is_not_published(tmp_path, program_path, demo_store, mon
     )
     assert "learning_circle" in res.failures and not res.files
     assert not (tmp_path / "2026-Q3" / "learning_circle" / "learning_circle.html").exists()
+
+
+def test_meeting_dates_of_every_cadence(program):
+    from datetime import date
+
+    from acm_helpers.meetings.actions import meeting_date_for
+
+    reentry = load_program(REENTRY)
+    # fortnight 5-18 Oct 2026, data due 7 days later (25 Oct): the meeting on 26 Oct
+    assert meeting_date_for(reentry, "2026-W41-42") == date(2026, 10, 26)
+    # a quarter: the month after its last month, on meetings.day_of_month (15)
+    assert meeting_date_for(program, "2026-Q3") == date(2026, 10, 15)
+    assert meeting_date_for(program, "2026-09") == date(2026, 10, 15)

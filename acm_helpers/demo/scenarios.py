@@ -188,7 +188,7 @@ REFERRAL_IMPROVEMENT = 0.25
 # from its base to LIBERTY_RATE: a change the biweekly control chart should catch); training
 # starts TRAINING_DAYS (median) after intake
 LIBERTY_CHANGE = "2026-06-01"
-LIBERTY_RATE = 0.74
+LIBERTY_RATE = 0.80
 TRAINING_DAYS = 10.0
 # family preservation stories
 INVOLVEMENT_RATES = (0.27, 0.12)  # < 3 months of service, 3+ months

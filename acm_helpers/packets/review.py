@@ -128,7 +128,13 @@ def standing(r: Review) -> Block:
                 continue
             v = rows_.loc[(p.id, mid)]
             shown = esc(text.cell(v))
-            if not v["suppressed"] and pd.notna(v["peer_rank"]) and pd.notna(v["peer_n"]):
+            ranked = r.program.metric(mid).kind != "count"  # a volume, not a standing
+            if (
+                ranked
+                and not v["suppressed"]
+                and pd.notna(v["peer_rank"])
+                and pd.notna(v["peer_n"])
+            ):
                 shown += (
                     f'<br><span class="sub">rank {int(v["peer_rank"])} of {int(v["peer_n"])}</span>'
                 )
@@ -146,7 +152,7 @@ def standing(r: Review) -> Block:
         "standing",
         f"<h2>Every provider, {esc(text.period(r.period))}</h2>"
         "<p>Value for the period, and rank among providers with a value (1 = best by the "
-        "metric's direction); orange: below target.</p>"
+        "metric's direction; counts are volumes and are not ranked); orange: below target.</p>"
         + html_table(
             body_rows,
             head,

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from acm_helpers.core import text
-from acm_helpers.core.calendar import CADENCE_GRAIN, bounds_of, previous_label
+from acm_helpers.core.calendar import CADENCE_GRAIN, bounds_of, day_range, previous_label
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.meetings import actions
@@ -114,7 +114,7 @@ def headline(c: CheckIn) -> Block:
     for t in tiles_mod.tiles_of(own, c.program, c.period, c.grain, mids):
         flags = "".join(f"<li>{esc(r)}</li>" for r in t.reasons)
         out.append(
-            f'<div class="acm-tile{" flagged" if t.flagged and not t.good else ""}">'
+            f'<div class="acm-tile{(" improved" if t.good else " flagged") if t.flagged else ""}">'
             f'<span class="label">{esc(t.label)}</span>'
             f'<span class="value{" acm-suppressed" if t.suppressed else ""}">{esc(t.shown)}'
             f'<span class="arrow {t.how}">{t.arrow}</span></span>'
@@ -141,9 +141,12 @@ def trend(c: CheckIn) -> Block:
     rows = []
     for p in c.periods:
         own = c.own(p)
+        if c.grain in ("week", "biweek"):  # its dates first: "29 Jun–12 Jul 2026"
+            shown = f'{esc(day_range(p))}<br><span class="sub">{esc(p)}</span>'
+        else:
+            shown = esc(text.period(p))
         rows.append(
-            [esc(p)]
-            + [esc(text.cell(own.loc[m])) if m in own.index else text.MISSING for m in mids]
+            [shown] + [esc(text.cell(own.loc[m])) if m in own.index else text.MISSING for m in mids]
         )
     head = ["Period", *(c.program.metric(m).label for m in mids)]
     return Block(

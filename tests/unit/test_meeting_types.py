@@ -207,3 +207,31 @@ def test_meeting_dates_of_every_cadence(program):
     # a quarter: the month after its last month, on meetings.day_of_month (15)
     assert meeting_date_for(program, "2026-Q3") == date(2026, 10, 15)
     assert meeting_date_for(program, "2026-09") == date(2026, 10, 15)
+
+
+def test_explorer_over_offers_fortnights(reentry_store):
+    """The dashboard's "Over" control lists fortnights for the biweekly program; the trend shows
+    the complete fortnights ending in the chosen months, the peers the last of them."""
+    from acm_helpers.explorer import data as explorer
+
+    reentry = load_program(REENTRY)
+    d = explorer.load_data(reentry, reentry_store)
+    ok = explorer.allowed(d)
+    assert "biweek" in ok.grains and explorer.GRAIN_LABELS["biweek"] == "Two weeks"
+    sel = explorer.make_selection(
+        ok, "liberty", "first_day_attendance", "2026-09", "2026-10", "", "biweek"
+    )
+    # fortnights ending 1 Sep .. 31 Oct: W33-34 ends 23 Aug (out), W35-36 ends 6 Sep (in),
+    # W41-42 ends 18 Oct (in), W43-44 would end 1 Nov (after the program: never evaluated)
+    assert explorer.grain_periods(sel) == [
+        "2026-W35-36",
+        "2026-W37-38",
+        "2026-W39-40",
+        "2026-W41-42",
+    ]
+    assert explorer.breakdown_period(sel) == "2026-W41-42"
+    assert "weeks 41–42, 5–18 Oct 2026" in explorer.grain_note(sel)
+    trend = explorer.trend(d, sel)
+    assert list(trend["period"]) == explorer.grain_periods(sel)
+    peers = explorer.peers(d, sel)
+    assert set(peers["provider"]) == {p.name for p in reentry.providers}

@@ -55,6 +55,15 @@ after 3+ months of service, p=0.27 after less; null until the 12 months have pas
 report happened). Story: ``eastside``'s families complete 3+ months far less often (median
 stay 70 days vs 130 days elsewhere), so more of them come back.
 
+Re-entry demo (``parameters/programs/reentry.yaml``, field ``reentry``, biweekly meetings):
+one episode per participant (about 2,100 at ``scale=1.0``; 28-40 a month per provider). Each
+has a first day of job training scheduled 1 + Exp(9) days after enrolment
+(``training_start_date``; blank past the horizon or after the participant left) and
+``attended_first_day`` drawn with the provider's probability (hudson 0.68, gateway 0.64,
+crossroads 0.58, liberty 0.50). Story: liberty hands out transit cards from
+``LIBERTY_CHANGE`` (2026-06-01) and its attendance rises to ``LIBERTY_RATE`` (0.80). The
+monthly files report a first day (and whether it was attended) once it has come.
+
 ``_period`` is the month of the last submission that reports the row: the exit month (the last
 period for episodes still open); for programs with a 12-month follow-up outcome, the month the
 follow-up outcome became known (capped at the last period).

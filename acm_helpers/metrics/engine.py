@@ -304,6 +304,8 @@ def input_version(program: Program, store: Store) -> str:
         exclude={"providers": {"__all__": {"recipients", "attach_xlsx"}}},
     )
     h.update(json.dumps(spec, sort_keys=True).encode())
+    if program.extra_grains():  # weekly / biweekly meetings add windows (and their anchor)
+        h.update(json.dumps([program.extra_grains(), str(program.meetings.anchor)]).encode())
     h.update(ENGINE_VERSION.encode())
     for name in ENGINE_MODULES:  # a changed engine recomputes even if nobody bumped the version
         h.update(Path(importlib.import_module(f"acm_helpers.metrics.{name}").__file__).read_bytes())

@@ -140,3 +140,27 @@ def test_fortnight_trailing_benchmark_is_months_before(fortnight):
     # permanent exits would show
     assert row["trailing_12m"] == pytest.approx(0.0)
     assert cell(fortnight, "exits", "a", "2026-03")["trailing_12m"] > 0
+
+
+def test_a_new_cadence_recomputes_the_metric_table(tmp_path):
+    """Adding a biweekly meeting type (or moving its anchor) changes the windows the engine
+    evaluates, so the stored table's version changes; a monthly program's version does not
+    depend on its meeting types."""
+    from acm_helpers.store.store import Store
+
+    store = Store(tmp_path)
+    from acm_helpers.intake import intake
+
+    prog = make_program(metrics=["exits"])
+    intake.load_canonical(store, prog, episodes(ep("a", "2026-03-02")))
+    monthly = metrics.input_version(prog, store)
+    quarterly = make_program(metrics=["exits"], meetings={"cadence": "quarterly"})
+    assert metrics.input_version(quarterly, store) == monthly
+    biweekly = make_program(metrics=["exits"], **BIWEEKLY)
+    moved = make_program(
+        metrics=["exits"], meetings={"cadence": "biweekly", "anchor": "2025-01-13"}
+    )
+    assert (
+        len({monthly, metrics.input_version(biweekly, store), metrics.input_version(moved, store)})
+        == 3
+    )

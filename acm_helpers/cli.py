@@ -625,6 +625,16 @@ def run_cmd(
 
     if kernel not in ("warm", "fresh"):
         fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))
+    from acm_helpers.core.calendar import PERIOD_RE
+
+    if meeting is None and not PERIOD_RE.match(period):
+        fail(
+            AcmError(
+                f"--period {period!r} is not a month; the monthly run takes YYYY-MM. For a "
+                "quarterly, weekly or biweekly meeting add --meeting TYPE (the program file's "
+                "meetings.types, e.g. --meeting learning_circle --period 2026-Q3)."
+            )
+        )
     if meeting is not None:
         _run_meeting(
             meeting, period, program, data_dir, out, providers, workers, pdf, force, kernel

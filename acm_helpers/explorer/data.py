@@ -194,8 +194,11 @@ def allowed(data: ExplorerData) -> Allowed:
     dims = [d for d in prog.dimensions if d in dim_ids]
     grains = [g for g in GRAINS if g in distinct(vals.loc[vals["dimension"] != "", "grain"])]
     grains = grains or [MONTH]
-    sub = vals.loc[vals["grain"].isin(SUB_MONTH), ["grain", "period", "period_end"]]
-    sub = sub.drop_duplicates(["grain", "period"]).sort_values(["grain", "period_end"])
+    sub = vals.loc[vals["grain"].isin(SUB_MONTH)]
+    if "period_end" not in sub or sub.empty:  # a monthly program: no weeks to list
+        sub = pd.DataFrame(columns=["grain", "period", "period_end"])
+    sub = sub[["grain", "period", "period_end"]].drop_duplicates(["grain", "period"])
+    sub = sub.sort_values(["grain", "period_end"])
     return Allowed(
         providers=(ALL, *[p for p in prog.provider_ids if p in have]),
         metrics=tuple(metrics),

@@ -867,7 +867,18 @@ def portfolio_cmd(
 
 @app.command("run")
 def run_cmd(
-    period: str = typer.Option(..., "--period", help="Month to build packets for, YYYY-MM."),
+    period: str = typer.Option(
+        ...,
+        "--period",
+        help="Period to build: YYYY-MM (monthly), YYYY-Qn (quarterly), YYYY-Www (weekly) or "
+        "YYYY-Www-ww (biweekly), as the meeting type's cadence says.",
+    ),
+    meeting: str | None = typer.Option(
+        None,
+        "--meeting",
+        help="Meeting type from the program file's meetings.types (e.g. learning_circle, "
+        "internal_review); default: the monthly provider packets.",
+    ),
     providers: str | None = typer.Option(
         None, "--providers", help="Comma-separated provider ids (default: all)."
     ),
@@ -909,6 +920,21 @@ def run_cmd(
 
     if kernel not in ("warm", "fresh"):
         fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))
+    from acm_helpers.core.calendar import PERIOD_RE
+
+    if meeting is None and not PERIOD_RE.match(period):
+        fail(
+            AcmError(
+                f"--period {period!r} is not a month; the monthly run takes YYYY-MM. For a "
+                "quarterly, weekly or biweekly meeting add --meeting TYPE (the program file's "
+                "meetings.types, e.g. --meeting learning_circle --period 2026-Q3)."
+            )
+        )
+    if meeting is not None:
+        _run_meeting(
+            meeting, period, program, data_dir, out, providers, workers, pdf, force, kernel
+        )
+        return
     try:
         _repair_before_run(program, data_dir)
         result = run_period(
@@ -939,6 +965,37 @@ def run_cmd(
             err=True,
         )
     if m.failures:
+        raise typer.Exit(1)
+
+
+def _run_meeting(meeting, period, program, data_dir, out, providers, workers, pdf, force, kernel):
+    """`acm run --meeting TYPE --period P` (:func:`acm_helpers.batch.meetings.run_meeting`)."""
+    from acm_helpers.batch.meetings import run_meeting
+
+    try:
+        _repair_before_run(program, data_dir)
+        result = run_meeting(
+            program,
+            meeting,
+            period,
+            data_dir=data_dir,
+            out_root=out,
+            providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
+            workers=workers,
+            pdf=pdf,
+            force=force,
+            kernel=kernel,
+        )
+    except AcmError as exc:
+        fail(exc)
+    typer.echo(
+        f"{meeting} {period}: {len(result.files)} output(s) written, "
+        f"{len(result.audited)} privacy-audited, {len(result.failures)} refused. "
+        f"Index: {result.index}"
+    )
+    for key, found in result.failures.items():
+        typer.secho(f"NOT PUBLISHED {key}: {'; '.join(found)}", fg=typer.colors.RED, err=True)
+    if result.failures:
         raise typer.Exit(1)
 
 

@@ -15,7 +15,18 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from acm_helpers.core.calendar import PERIOD_RE, month_range
+from acm_helpers.core.calendar import (
+    CADENCE_GRAIN,
+    PERIOD_RE,
+    SUB_MONTH,
+    biweek_periods,
+    bounds_of,
+    grain_of,
+    month_range,
+    period_bounds,
+    quarter_of,
+    week_periods,
+)
 from acm_helpers.core.errors import ConfigError, UnknownIdError
 from acm_helpers.core.schema import EPISODE_COLUMNS
 
@@ -288,11 +299,82 @@ class RoadmapTopic(Frozen):
         return v
 
 
-class Meetings(Frozen):
-    """Meeting cadence; packets are built for each meeting period."""
+# -- meeting types and cadences (issue 19) ---------------------------------------------------------
+Cadence = Literal["weekly", "biweekly", "monthly", "quarterly"]
 
-    cadence: Literal["monthly", "quarterly"] = Field(
-        "monthly", description="How often meetings are held: monthly or quarterly."
+
+class MeetingType(Frozen):
+    """One kind of meeting of the ACM cycle (``meetings.types.<id>`` in the program file).
+
+    ``cadence`` decides the period a meeting's packet covers (a week, two weeks from
+    ``meetings.anchor``, a month or a quarter); ``audience`` who reads it (``provider``: one
+    packet per provider, peers as ``peers.display`` says, privacy-audited; ``internal``: agency
+    staff, every provider named; ``executive``: all providers together in one learning-circle
+    packet, peers as ``peers.display`` says, privacy-audited); ``template`` what is built
+    (``checkin``: the provider check-in packet, ``internal_review``: the internal system
+    review, ``learning_circle``: the executive learning-circle packet).
+    """
+
+    title: str = Field(description="The meeting's name on its packet and in the index.")
+    cadence: Cadence = Field(
+        description="How often it meets: weekly, biweekly (from meetings.anchor), monthly or quarterly."
+    )
+    audience: Literal["provider", "internal", "executive"] = Field(
+        description="Who reads its packet: one provider, agency staff, or all providers together."
+    )
+    template: Literal["checkin", "internal_review", "learning_circle"] = Field(
+        description="What is built: the provider check-in, the internal system review, or the "
+        "learning-circle packet (each fits one audience)."
+    )
+
+    @model_validator(mode="after")
+    def _template_fits_audience(self) -> MeetingType:
+        fits = {
+            "checkin": "provider",
+            "internal_review": "internal",
+            "learning_circle": "executive",
+        }
+        if fits[self.template] != self.audience:
+            raise ValueError(
+                f"template {self.template} is built for the {fits[self.template]} audience, "
+                f"not {self.audience}; set audience: {fits[self.template]}"
+            )
+        return self
+
+
+def default_meeting_types(cadence: str) -> dict[str, MeetingType]:
+    """Seattle's three meetings: the check-in at the program's cadence, and quarterly internal
+    and executive (learning-circle) reviews; used when ``meetings.types`` is not given."""
+    return {
+        "provider_checkin": MeetingType(
+            title="Provider check-in", cadence=cadence, audience="provider", template="checkin"
+        ),
+        "internal_review": MeetingType(
+            title="Quarterly internal system review",
+            cadence="quarterly",
+            audience="internal",
+            template="internal_review",
+        ),
+        "learning_circle": MeetingType(
+            title="Quarterly learning circle",
+            cadence="quarterly",
+            audience="executive",
+            template="learning_circle",
+        ),
+    }
+
+
+class Meetings(Frozen):
+    """Meeting cadence and meeting types; packets are built for each meeting period.
+
+    ``cadence`` is the provider check-in's (the default types' first); ``anchor`` is the first
+    day of one biweekly period (a Monday: periods are pairs of ISO weeks), needed by any
+    biweekly cadence; ``types`` lists the meetings (default: :func:`default_meeting_types`).
+    """
+
+    cadence: Cadence = Field(
+        "monthly",
+        description="How often provider check-ins are held: weekly, biweekly, monthly or quarterly.",
     )
     day_of_month: int = Field(
         15,
@@ -300,6 +382,34 @@ class Meetings(Frozen):
         le=28,
         description="Day of the month after the packet's month on which its meeting is held (1-28).",
     )
+    anchor: date | None = Field(
+        None,
+        description="First day (a Monday) of one biweekly period; needed by any biweekly cadence.",
+    )
+    types: dict[Identifier, MeetingType] = Field(
+        default_factory=dict,
+        description="The meeting types, by id (empty: the provider check-in plus quarterly "
+        "internal review and learning circle).",
+    )
+
+    @model_validator(mode="after")
+    def _anchor(self) -> Meetings:
+        cadences = {self.cadence, *(t.cadence for t in self.types.values())}
+        if "biweekly" in cadences and self.anchor is None:
+            raise ValueError(
+                "a biweekly cadence needs meetings.anchor, the first day (a Monday) of one "
+                "biweekly period, e.g. anchor: 2026-01-05"
+            )
+        if self.anchor is not None and self.anchor.weekday() != 0:
+            raise ValueError(
+                f"meetings.anchor {self.anchor} is a {self.anchor:%A}; biweekly periods are "
+                "pairs of ISO weeks, so the anchor must be a Monday"
+            )
+        return self
+
+    def all_types(self) -> dict[str, MeetingType]:
+        """The declared meeting types, or the default three."""
+        return dict(self.types) or default_meeting_types(self.cadence)
 
 
 class IntakeSettings(Frozen):
@@ -945,6 +1055,71 @@ class Program(Frozen):
             raise ConfigError(f"Period {period!r} is not YYYY-MM (e.g. {self.last_period}).")
         if period not in self.periods():
             raise UnknownIdError("period", period, [self.first_period + " … " + self.last_period])
+        return period
+
+    # -- meeting types and their periods (issue 19) -----------------------------------------
+    def meeting_type(self, meeting_id: str) -> MeetingType:
+        """A meeting type by id, or raise with the list of known ids."""
+        types = self.meetings.all_types()
+        if meeting_id not in types:
+            raise UnknownIdError("meeting type", meeting_id, list(types))
+        return types[meeting_id]
+
+    def extra_grains(self) -> tuple[str, ...]:
+        """The sub-month grains the engine evaluates for this program's meeting cadences."""
+        cadences = {t.cadence for t in self.meetings.all_types().values()}
+        return tuple(g for c, g in SUB_MONTH.items() if c in cadences)
+
+    def sub_month_periods(self, grain: str) -> list[tuple[str, date, date]]:
+        """Every whole week (``week``) or biweekly period (``biweek``) inside the program's
+        months, as (label, first day, last day)."""
+        lo, hi = period_bounds(self.first_period)[0], period_bounds(self.last_period)[1]
+        if grain == "week":
+            return week_periods(lo, hi)
+        if grain == "biweek":
+            if self.meetings.anchor is None:
+                raise ConfigError(
+                    f"Program {self.id}: biweekly periods need meetings.anchor (a Monday) in "
+                    "the program file."
+                )
+            return biweek_periods(self.meetings.anchor, lo, hi)
+        raise ConfigError(f"Grain {grain!r} is not week or biweek.")
+
+    def meeting_periods(self, cadence: str) -> list[str]:
+        """Every period label of a cadence that the program covers."""
+        grain = CADENCE_GRAIN[cadence]
+        if grain == "month":
+            return self.periods()
+        if grain == "quarter":
+            return list(dict.fromkeys(quarter_of(m) for m in self.periods()))
+        return [label for label, _, _ in self.sub_month_periods(grain)]
+
+    def check_meeting_period(self, period: str, cadence: str) -> str:
+        """Validate a period label against a cadence and the program's span.
+
+        Raises:
+            ConfigError: the label is of another grain (naming the form expected).
+            UnknownIdError: the period is outside the program (with its first and last).
+        """
+        grain = CADENCE_GRAIN[cadence]
+        examples = {
+            "month": self.last_period,
+            "quarter": quarter_of(self.last_period),
+            "week": "2026-W41",
+            "biweek": "2026-W41-42",
+        }
+        try:
+            got = grain_of(str(period))
+            bounds_of(str(period)) if got in ("week", "biweek") else None
+        except ConfigError:
+            got = ""
+        if got != grain:
+            raise ConfigError(
+                f"Period {period!r} is not a {cadence} period; write it like {examples[grain]}."
+            )
+        known = self.meeting_periods(cadence)
+        if period not in known:
+            raise UnknownIdError("period", period, [known[0] + " … " + known[-1]] if known else [])
         return period
 
     def data_path(self, base: Path | None = None) -> Path:

@@ -76,7 +76,7 @@ METRIC_VALUE_COLUMNS: dict[str, str] = {
     "version": "str",  # hash of inputs + metric definitions (metrics.refresh)
     "provider_id": "str",  # a provider id, or "__all__" for the whole program
     "period": "str",  # YYYY-MM, YYYY-Qn, YYYY, or "term" (the provider's contract term)
-    "grain": "str",  # month | quarter | year | term
+    "grain": "str",  # month | quarter | year | term | week | biweek (weekly/biweekly meetings)
     "period_start": "date",  # first day of the period's window
     "period_end": "date",  # last day of the period's window
     "metric_id": "str",

@@ -43,7 +43,14 @@ import math
 import re
 from collections.abc import Mapping
 
-from acm_helpers.core.calendar import month_label, month_name, quarter_name
+from acm_helpers.core.calendar import (
+    BIWEEK_RE,
+    WEEK_RE,
+    month_label,
+    month_name,
+    quarter_name,
+    week_name,
+)
 
 MISSING = "–"
 SUPPRESSED = "suppressed"
@@ -430,16 +437,20 @@ def gap(d: float | None, fmt: str = "number", unit: str = "", *, with_unit: bool
 
 def period(label: str) -> str:
     """A period's name in a sentence: "2026-10" -> "October 2026", "2026-Q3" ->
-    "July–September 2026"; a year (or anything else) is shown as it is."""
+    "July–September 2026", "2026-W41-42" -> "weeks 41–42, 5–18 Oct 2026"; a year (or anything
+    else) is shown as it is."""
     if _MONTH.match(label):
         return month_name(label)
     if _QUARTER.match(label):
         return quarter_name(label)
+    if WEEK_RE.match(label) or BIWEEK_RE.match(label):
+        return week_name(label)
     return label
 
 
 def period_short(label: str) -> str:
-    """A period's short name for axes and table headers: "2026-10" -> "Oct 2026"."""
+    """A period's short name for axes and table headers: "2026-10" -> "Oct 2026"; weeks keep
+    their ISO name ("2026-W41-42")."""
     return month_label(label) if _MONTH.match(label) else label
 
 

@@ -160,6 +160,38 @@ def _run_packets(
     result.done.append("packets")
     if run.index is not None:
         result.outputs["packets index"] = Path(run.index)
+    _run_meeting_types(program_path, store, period, out_root, result, echo)
+
+
+def _run_meeting_types(
+    program_path: Path,
+    store,
+    period: str,
+    out_root: Path,
+    result: DemoBuild,
+    echo: Callable[[str], None],
+) -> None:
+    """Build the program's other meeting types (``meetings.types``: quarterly reviews and
+    learning circles, weekly or biweekly check-ins) for their last period complete by the end
+    of ``period``, so the demo shows every meeting of the cycle (issue 19)."""
+    from acm_helpers.batch.meetings import run_meeting
+    from acm_helpers.core.calendar import bounds_of, period_bounds
+
+    program = load_program(program_path)
+    last_day = period_bounds(period)[1]
+    for meeting, kind in program.meetings.all_types().items():
+        if kind.template == "checkin" and kind.cadence == "monthly":
+            continue  # the monthly run above
+        done = [p for p in program.meeting_periods(kind.cadence) if bounds_of(p)[1] <= last_day]
+        if not done:
+            continue
+        res = run_meeting(program_path, meeting, done[-1], data_dir=store.root, out_root=out_root)
+        for key, found in res.failures.items():
+            result.failed.append(f"{meeting} {key}: not published")
+            echo(f"{meeting} {done[-1]} {key}: not published: {'; '.join(found)}")
+        echo(f"{meeting} {done[-1]}: {len(res.files)} output(s) in {res.period_dir}")
+        if res.index is not None:
+            result.outputs[f"{meeting} index"] = Path(res.index)
 
 
 def _load_meetings(

@@ -55,6 +55,15 @@ after 3+ months of service, p=0.27 after less; null until the 12 months have pas
 report happened). Story: ``eastside``'s families complete 3+ months far less often (median
 stay 70 days vs 130 days elsewhere), so more of them come back.
 
+Re-entry demo (``parameters/programs/reentry.yaml``, field ``reentry``, biweekly meetings):
+one episode per participant (about 2,100 at ``scale=1.0``; 28-40 a month per provider). Each
+has a first day of job training scheduled 1 + Exp(9) days after enrolment
+(``training_start_date``; blank past the horizon or after the participant left) and
+``attended_first_day`` drawn with the provider's probability (hudson 0.68, gateway 0.64,
+crossroads 0.58, liberty 0.50). Story: liberty hands out transit cards from
+``LIBERTY_CHANGE`` (2026-06-01) and its attendance rises to ``LIBERTY_RATE`` (0.80). The
+monthly files report a first day (and whether it was attended) once it has come.
+
 ``_period`` is the month of the last submission that reports the row: the exit month (the last
 period for episodes still open); for programs with a 12-month follow-up outcome, the month the
 follow-up outcome became known (capped at the last period).
@@ -77,12 +86,15 @@ from acm_helpers.demo.scenarios import (  # noqa: F401  (re-exported for tests a
     HARBOR_RATES,
     HOMELESS,
     INVOLVEMENT_RATES,
+    LIBERTY_CHANGE,
+    LIBERTY_RATE,
     NON_PH_CLASSES,
     OTHER_MISSING,
     RAINIER_MISSING,
     REFERRAL_IMPROVEMENT,
     RETURNS,
     SCENARIOS,
+    TRAINING_DAYS,
     Profile,
     Scenario,
 )
@@ -252,6 +264,8 @@ def _stays_and_outcomes(
     eps["_u"] = eps["household_id"].map(u)  # one draw per household: members share the outcome
     if program.field == "child_welfare":
         return _family_outcomes(eps, rng, horizon)
+    if program.field == "reentry":
+        return _reentry_outcomes(eps, scen, rng, horizon)
     return _homeless_destinations(eps, program, scen, rng)
 
 
@@ -302,6 +316,25 @@ def _family_outcomes(
     return eps
 
 
+def _reentry_outcomes(
+    eps: pd.DataFrame, scen: Scenario, rng: np.random.Generator, horizon: pd.Timestamp
+) -> pd.DataFrame:
+    """Job training: a first day scheduled 1 + Exp(TRAINING_DAYS - 1) days after intake (blank
+    when it falls after the horizon or after the participant left), attended with the provider's
+    probability (liberty's rises to LIBERTY_RATE from LIBERTY_CHANGE)."""
+    gap = 1 + np.round(rng.exponential(TRAINING_DAYS - 1, len(eps)))
+    first_day = eps["enrollment_date"] + pd.to_timedelta(gap, unit="D")
+    scheduled = (first_day <= horizon) & (eps["exit_date"].isna() | (first_day <= eps["exit_date"]))
+    p = eps["provider_id"].map(lambda x: _profile(scen, x).outcome_rate).astype(float)
+    later = (eps["provider_id"] == "liberty") & (first_day >= pd.Timestamp(LIBERTY_CHANGE))
+    p = p.mask(later, LIBERTY_RATE)
+    eps["training_start_date"] = first_day.where(scheduled)
+    eps["attended_first_day"] = pd.Series(eps["_u"] < p, dtype="boolean").where(scheduled)
+    eps["destination_class"] = pd.NA
+    eps["exit_destination"] = pd.NA
+    return eps
+
+
 def _returns(
     eps: pd.DataFrame,
     program: Program,
@@ -310,7 +343,7 @@ def _returns(
     horizon: pd.Timestamp,
 ) -> pd.DataFrame:
     """New episodes for heads who come back to services (any provider) after an exit."""
-    if program.field == "child_welfare":
+    if program.field in ("child_welfare", "reentry"):
         return eps.iloc[0:0]
     left = eps[eps["is_head"] & eps["exit_date"].notna()]
     ph = left["destination_class"] == "permanent"

@@ -134,7 +134,45 @@ FAMILY = Scenario(
     follow_up_months=12,
 )
 
-SCENARIOS = {"homelessness": HOMELESS, "child_welfare": FAMILY}
+# re-entry (New York style: biweekly monitoring of first-day attendance at job training)
+REENTRY = Scenario(
+    profiles={
+        # volume: new participants a month; los_days: median days in the program;
+        # outcome_rate: probability of attending the first day of job training
+        "hudson": Profile(40, 120, 0.5, (18, 60), 0.0, 6, 45, ("10027", "10031", "10035"), 0.68),
+        "liberty": Profile(36, 110, 0.5, (18, 60), 0.0, 9, 42, ("10451", "10455", "10457"), 0.50),
+        "gateway": Profile(32, 130, 0.5, (18, 60), 0.0, 7, 48, ("11206", "11212", "11233"), 0.64),
+        "crossroads": Profile(
+            28, 100, 0.5, (18, 60), 0.0, 8, 40, ("11691", "11434", "11433"), 0.58
+        ),
+    },
+    zips=(
+        "10027",
+        "10031",
+        "10035",
+        "10451",
+        "10455",
+        "10457",
+        "11206",
+        "11212",
+        "11233",
+        "11691",
+        "11434",
+        "11433",
+    ),
+    race_weights={
+        "Black or African American": 0.48,
+        "Hispanic or Latina/e/o": 0.30,
+        "White": 0.15,
+        "Asian or Asian American": 0.03,
+        "Multiracial": 0.03,
+        "Unknown": 0.01,
+    },
+    gender_weights={"Man (Boy, if child)": 0.88, "Woman (Girl, if child)": 0.11, "Unknown": 0.01},
+    formats={"gateway": ("xlsx", "", "")},
+)
+
+SCENARIOS = {"homelessness": HOMELESS, "child_welfare": FAMILY, "reentry": REENTRY}
 DEFAULT_PROFILE = Profile(80, 60)
 
 # homelessness stories (see the module docstring)
@@ -146,6 +184,12 @@ OTHER_MISSING = {"race_ethnicity": 0.01, "zip": 0.01, "referral_date": 0.03}
 RETURNS = {"permanent": (0.18, 220.0), "other": (0.30, 90.0)}  # probability, mean extra days
 NON_PH_CLASSES = {"temporary": 0.50, "unknown": 0.30, "institutional": 0.12, "other": 0.08}
 REFERRAL_IMPROVEMENT = 0.25
+# re-entry stories: liberty hands out transit cards from this day on (first-day attendance rises
+# from its base to LIBERTY_RATE: a change the biweekly control chart should catch); training
+# starts TRAINING_DAYS (median) after intake
+LIBERTY_CHANGE = "2026-06-01"
+LIBERTY_RATE = 0.80
+TRAINING_DAYS = 10.0
 # family preservation stories
 INVOLVEMENT_RATES = (0.27, 0.12)  # < 3 months of service, 3+ months
 

@@ -114,6 +114,10 @@ def _as_of(rows: pd.DataFrame, rate: pd.Series, end: pd.Timestamp, period: str) 
     out["cost"] = (rate * days).round(2)
     if "months_of_service" in out:
         out["months_of_service"] = (days / 30.44).round(1)
+    if "attended_first_day" in out:  # reported once the first day of training has come
+        ahead = out["training_start_date"] > end
+        out["attended_first_day"] = out["attended_first_day"].mask(ahead)
+        out["training_start_date"] = out["training_start_date"].mask(ahead)
     if "subsequent_involvement_12m" in out:
         out["subsequent_involvement_12m"] = out["subsequent_involvement_12m"].mask(
             out["_period"] > period

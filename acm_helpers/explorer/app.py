@@ -443,6 +443,8 @@ class Explorer:
             "month": f"{text.period(sel.start)} to {text.period(sel.end)}",
             "quarter": f"quarters to {window} ({text.period(window)})",
             "year": f"years to {window}",
+            "week": f"weeks to {window} ({text.period(window)})",
+            "biweek": f"fortnights to {window} ({text.period(window)})",
             "term": f"contract term to date (through {text.period(sel.end)})",
         }[sel.grain]
         parts = [explorer.provider_label(prog, sel.provider), prog.metric(sel.metric).label, over]
@@ -528,7 +530,12 @@ class Explorer:
         metric = prog.metric(sel.metric)
         who = explorer.provider_label(prog, sel.provider)
 
-        over = {"quarter": "by quarter", "year": "by year"}.get(sel.grain, "")
+        over = {
+            "quarter": "by quarter",
+            "year": "by year",
+            "week": "by week",
+            "biweek": "by fortnight",
+        }.get(sel.grain, "")
         window = explorer.breakdown_period(sel)
         # "Oct 2026" for a month (quarters and years read as they are: "2026-Q3", "2026")
         shown_window = "contract term" if window == "term" else text.period_short(window)
@@ -541,7 +548,12 @@ class Explorer:
                 target=metric.target,
                 width=CHART_WIDTH,
                 series="All providers" if sel.provider == ALL else "This provider",
-                period_title={"quarter": "Quarter", "year": "Year"}.get(sel.grain, "Month"),
+                period_title={
+                    "quarter": "Quarter",
+                    "year": "Year",
+                    "week": "Week",
+                    "biweek": "Fortnight",
+                }.get(sel.grain, "Month"),
             )
 
         def peers():

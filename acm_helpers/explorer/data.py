@@ -30,8 +30,16 @@ from acm_helpers.store import quality as store_quality
 from acm_helpers.store.quality_rank import required_fields
 
 MONTH = "month"
-GRAINS = ("month", "quarter", "year", "term")
-GRAIN_LABELS = {"month": "Month", "quarter": "Quarter", "year": "Year", "term": "Contract term"}
+GRAINS = ("month", "week", "biweek", "quarter", "year", "term")  # week/biweek: weekly programs
+GRAIN_LABELS = {
+    "month": "Month",
+    "week": "Week",
+    "biweek": "Two weeks",
+    "quarter": "Quarter",
+    "year": "Year",
+    "term": "Contract term",
+}
+SUB_MONTH = ("week", "biweek")  # grains whose periods the engine lists (no arithmetic on months)
 # Columns of the CSV export (view_csv): aggregates only (no client-level field exists in these
 # tables), headed by labels, never raw ids.
 CSV_COLUMNS = [
@@ -215,6 +223,8 @@ class Allowed:
     periods: tuple[str, ...]  # months with values, ascending
     dimensions: tuple[str, ...]  # "" (no breakdown) first, then dimensions with values
     grains: tuple[str, ...] = (MONTH,)  # windows a breakdown can cover: month, quarter, year, term
+    # weeks and fortnights the engine evaluated: (grain, label, last day ISO), ascending
+    windows: tuple[tuple[str, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,6 +237,7 @@ class Selection:
     end: str
     dimension: str = ""
     grain: str = MONTH  # the breakdown's window: the month, quarter, year or term holding ``end``
+    windows: tuple[tuple[str, str], ...] = ()  # week/biweek grain: (label, last day ISO) of each
 
 
 # Columns the explorer never shows are never read: metric_values loses only the engine's
@@ -284,12 +295,21 @@ def allowed(data: ExplorerData) -> Allowed:
     dims = [d for d in prog.dimensions if d in dim_ids]
     broken_down = data.distinct(VALUES, "grain", dimension=[d for d in dim_ids if d])
     grains = [g for g in GRAINS if g in broken_down] or [MONTH]
+    sub = data.rows(VALUES, ["grain", "period", "period_end"], grain=list(SUB_MONTH))
+    if "period_end" not in sub or sub.empty:  # a monthly program: no weeks to list
+        sub = pd.DataFrame(columns=["grain", "period", "period_end"])
+    sub = sub[["grain", "period", "period_end"]].drop_duplicates(["grain", "period"])
+    sub = sub.sort_values(["grain", "period_end"])
     return Allowed(
         providers=(ALL, *[p for p in prog.provider_ids if p in have]),
         metrics=tuple(metrics),
         periods=tuple(months),
         dimensions=("", *dims),
         grains=tuple(grains),
+        windows=tuple(
+            (str(g), str(p), f"{pd.Timestamp(e):%Y-%m-%d}")
+            for g, p, e in zip(sub["grain"], sub["period"], sub["period_end"], strict=True)
+        ),
     )
 
 
@@ -325,6 +345,10 @@ def make_selection(
         dimension=_check("breakdown", dimension, ok.dimensions),
         grain=_check("breakdown period", grain, ok.grains),
     )
+    if sel.grain in SUB_MONTH:
+        sel = Selection(
+            **{**sel.__dict__, "windows": tuple((p, e) for g, p, e in ok.windows if g == sel.grain)}
+        )
     if sel.start > sel.end:
         raise ConfigError(
             f"The range starts ({sel.start}) after it ends ({sel.end}); "
@@ -385,6 +409,10 @@ def breakdown_period(sel: Selection) -> str:
     """Label of the window every view shows: the month ``end``, else the last complete
     quarter or year at or before it (:func:`acm_helpers.meetings.tiles.complete_period`, the
     packets' rule), or the contract term."""
+    if sel.grain in SUB_MONTH:  # the last week or fortnight ended by the end of the month
+        last = f"{period_bounds(sel.end)[1]:%Y-%m-%d}"
+        done = [p for p, e in sel.windows if e <= last]
+        return done[-1] if done else sel.end
     return tiles_mod.complete_period(sel.end, sel.grain)
 
 
@@ -395,6 +423,10 @@ def grain_periods(sel: Selection) -> list[str]:
     months = month_range(sel.start, sel.end)
     if sel.grain in (MONTH, "term"):
         return months
+    if sel.grain in SUB_MONTH:  # the weeks or fortnights ending in the range's months
+        first = f"{period_bounds(sel.start)[0]:%Y-%m-%d}"
+        last = f"{period_bounds(sel.end)[1]:%Y-%m-%d}"
+        return [p for p, e in sel.windows if first <= e <= last]
     last = breakdown_period(sel)
     label = quarter_of if sel.grain == "quarter" else year_of
     return sorted({label(m) for m in months if label(m) <= last})
@@ -411,6 +443,9 @@ def grain_note(sel: Selection) -> str:
     last = breakdown_period(sel)
     if sel.grain == "term":
         return f"Contract term to date, through {text.period(sel.end)}; the trend shows its months."
+    if sel.grain in SUB_MONTH:
+        word = "Weeks" if sel.grain == "week" else "Fortnights"
+        return f"{word} shown are complete and end in the months chosen: the last is {last} ({text.period(last)})."
     word = "Quarters" if sel.grain == "quarter" else "Years"
     now = quarter_of(sel.end) if sel.grain == "quarter" else year_of(sel.end)
     tail = f" {text.period(sel.end)} is in {now}, which is not complete yet." if now != last else ""

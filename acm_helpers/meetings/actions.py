@@ -23,7 +23,7 @@ from typing import Literal
 
 import pandas as pd
 
-from acm_helpers.core.calendar import shift_period
+from acm_helpers.core.calendar import BIWEEK_RE, QUARTER_RE, WEEK_RE, bounds_of, shift_period
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import ActionError, ConfigError
 from acm_helpers.core.schema import ACTION_ITEM_COLUMNS, MEETING_COLUMNS
@@ -48,8 +48,19 @@ def meeting_date_for(program: Program, period: str) -> date:
     Why: the agenda needs one "as of" date to decide which items are open and overdue, and the
     data for a month is only complete after the month closes, so the meeting is held on the
     program's ``meetings.day_of_month`` of the following month (quarterly cadence: the month
-    after the quarter's last month, which is the same rule).
+    after the quarter's last month, which is the same rule). A week or biweekly period
+    (``2026-W41-42``) is discussed the day after its data are due: its last day plus the
+    program's ``submission_due_days`` plus one.
     """
+    label = str(period)
+    if WEEK_RE.match(label) or BIWEEK_RE.match(label):
+        # a week's or fortnight's data are due ``submission_due_days`` after it ends: the
+        # meeting is held the day after they are due (issue 19: weekly / biweekly cadences)
+        end = bounds_of(period)[1]
+        return date.fromordinal(end.toordinal() + program.submission_due_days + 1)
+    if QUARTER_RE.match(label):  # the quarter's last month in the program
+        end = bounds_of(label)[1]
+        period = min(f"{end.year:04d}-{end.month:02d}", program.last_period)
     program.check_period(period)
     y, m = map(int, shift_period(period, 1).split("-"))
     return date(y, m, program.meetings.day_of_month)

@@ -32,7 +32,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from acm_helpers.core.calendar import GRAINS, TRAILING
+from acm_helpers.core.calendar import TRAILING
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import StoreError
 from acm_helpers.core.schema import (
@@ -162,7 +162,7 @@ def compute(
     program: Program,
     source,
     periods: list[str] | None = None,
-    grains: tuple[str, ...] = GRAINS,
+    grains: tuple[str, ...] | None = None,
     dimensions: list[str] | None = None,
     version: str = "",
 ) -> pd.DataFrame:
@@ -174,7 +174,8 @@ def compute(
             the derived columns the metrics use.
         periods: months to report (default all the program's months; benchmarks that look back,
             flags and control charts need the months before, so pass None for packets).
-        grains: any of month, quarter, year, term.
+        grains: any of month, quarter, year, term, week, biweek (default: the first four plus
+            the program's meeting cadences' week / biweek).
         dimensions: dimension ids to break down by (default: all configured).
         version: stored in the ``version`` column (see :func:`refresh`).
 
@@ -188,7 +189,7 @@ def compute_tables(
     program: Program,
     source,
     periods: list[str] | None = None,
-    grains: tuple[str, ...] = GRAINS,
+    grains: tuple[str, ...] | None = None,
     dimensions: list[str] | None = None,
     version: str = "",
     equity: bool = True,
@@ -204,7 +205,7 @@ def evaluate_tables(
     program: Program,
     source,
     periods: list[str] | None = None,
-    grains: tuple[str, ...] = GRAINS,
+    grains: tuple[str, ...] | None = None,
     dimensions: list[str] | None = None,
     version: str = "",
     equity: bool = True,
@@ -303,6 +304,8 @@ def input_version(program: Program, store: Store) -> str:
         exclude={"providers": {"__all__": {"recipients", "attach_xlsx"}}},
     )
     h.update(json.dumps(spec, sort_keys=True).encode())
+    if program.extra_grains():  # weekly / biweekly meetings add windows (and their anchor)
+        h.update(json.dumps([program.extra_grains(), str(program.meetings.anchor)]).encode())
     h.update(ENGINE_VERSION.encode())
     for name in ENGINE_MODULES:  # a changed engine recomputes even if nobody bumped the version
         h.update(Path(importlib.import_module(f"acm_helpers.metrics.{name}").__file__).read_bytes())

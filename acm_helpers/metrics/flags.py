@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from acm_helpers.core import text
-from acm_helpers.core.calendar import previous_label, same_period_last_year
+from acm_helpers.core.calendar import SUB_MONTH_GRAINS, previous_label, same_period_last_year
 from acm_helpers.core.config import Metric, Program
 from acm_helpers.core.schema import ALL
 from acm_helpers.metrics import intervals as iv
@@ -105,6 +105,10 @@ def add_benchmarks(cells: pd.DataFrame, trailing: pd.DataFrame, program: Program
         columns={"period": "end_month", "value": "trailing_12m"}
     )
     out = out.merge(t12, on=[*SERIES, "end_month"], how="left")
+    # a week's count is not comparable with a month's average count: no trailing benchmark
+    counts = [k for k, m in program.metrics.items() if m.kind == "count"]
+    weekly = out["grain"].isin(SUB_MONTH_GRAINS) & out["metric_id"].isin(counts)
+    out.loc[weekly, "trailing_12m"] = np.nan
     direction = out["metric_id"].map({k: m.direction for k, m in program.metrics.items()})
     peers = out[(out["provider_id"] != ALL) & ~out["suppressed"] & out["value"].notna()]
     by = ["metric_id", "period", "grain", "dimension", "group"]
@@ -245,19 +249,29 @@ def _control_chart(out: pd.DataFrame, ok: pd.Series, program: Program) -> pd.Dat
     out["spc_assurance"] = ""
     out["spc_rule_"] = ""
     out["spc_side_"] = 0
-    sel = (out["grain"] == "month") & ok
+    # the series a meeting reads period after period: months, and weeks or fortnights for a
+    # weekly or biweekly program (each grain its own series, limits from its own variation)
+    sel = out["grain"].isin(("month", *SUB_MONTH_GRAINS)) & ok
     if not sel.any():
         return out
     metrics = program.metrics
-    d = out.loc[sel, [*SERIES, "period", "value"]].copy()
+    d = out.loc[sel, [*SERIES, "grain", "period", "start", "value"]].copy()
     d["_dir"] = d["metric_id"].map({k: m.direction for k, m in metrics.items()})
     d["_target"] = d["metric_id"].map({k: m.target for k, m in metrics.items()}).astype(float)
     changes = change_months(program)
+    # a week or fortnight is after a change month when it starts in or after that month
+    month_of = [
+        p if g == "month" else f"{pd.Timestamp(s):%Y-%m}"
+        for p, g, s in zip(d["period"], d["grain"], d["start"], strict=True)
+    ]
     d["_seg"] = [
         sum(c <= period for c in changes.get(mid, ()))
-        for mid, period in zip(d["metric_id"], d["period"], strict=True)
+        for mid, period in zip(d["metric_id"], month_of, strict=True)
     ]
-    res = spc.as_of(d, SERIES, direction="_dir", target="_target", segment="_seg", rules=SPC_RULES)
+    d = d.drop(columns="start")
+    res = spc.as_of(
+        d, [*SERIES, "grain"], direction="_dir", target="_target", segment="_seg", rules=SPC_RULES
+    )
     idx = res.index
     out.loc[idx, "centre_line"] = res["spc_mean"]
     out.loc[idx, "control_low"] = res["spc_lpl"]
@@ -274,6 +288,7 @@ def _reasons(out: pd.DataFrame, program: Program, up: pd.Series, target: pd.Seri
     reasons = []
     cols = [
         "metric_id",
+        "grain",
         "period",
         "value",
         "previous_value",
@@ -348,16 +363,25 @@ def _spc_sentence(row, m: Metric, f) -> str:
             f"{lead}: {val} is {side} the {'upper' if high else 'lower'} control limit "
             f"of {shown} (centre line {centre})."
         )
+    unit, one = SPC_UNITS.get(row.grain, SPC_UNITS["month"])
     if row.spc_rule_ == "trend":
         return (
-            f"{lead}: {TREND_LENGTH} months in a row each {'higher' if high else 'lower'} than "
-            f"the month before, to {f(row.value)}."
+            f"{lead}: {TREND_LENGTH} {unit} in a row each {'higher' if high else 'lower'} than "
+            f"the {one} before, to {f(row.value)}."
         )
     if row.spc_rule_ == "two_of_three":
         limit = row.control_high if high else row.control_low
         shown = text.distinct(limit, row.value, m.format, m.unit)
         return (
-            f"{lead}: 2 of the last 3 months beyond two sigma {side} the centre line of {centre} "
-            f"(control limit {shown}), {f(row.value)} this month."
+            f"{lead}: 2 of the last 3 {unit} beyond two sigma {side} the centre line of {centre} "
+            f"(control limit {shown}), {f(row.value)} this {one}."
         )
-    return f"{lead}: {RUN_LENGTH} months in a row {side} the centre line of {centre}."
+    return f"{lead}: {RUN_LENGTH} {unit} in a row {side} the centre line of {centre}."
+
+
+# the words of a control-chart sentence per grain: (plural, singular)
+SPC_UNITS = {
+    "month": ("months", "month"),
+    "week": ("weeks", "week"),
+    "biweek": ("fortnights", "fortnight"),
+}

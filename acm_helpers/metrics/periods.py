@@ -17,7 +17,10 @@ import pandas as pd
 
 from acm_helpers.core.calendar import (
     GRAINS,
+    SUB_MONTH_GRAINS,
     TRAILING,
+    bounds_of,
+    last_full_month,
     month_range,
     period_bounds,
     quarter_of,
@@ -31,7 +34,7 @@ from acm_helpers.core.errors import ConfigError
 def periods_table(
     program: Program,
     months: list[str] | None = None,
-    grains: tuple[str, ...] = GRAINS,
+    grains: tuple[str, ...] | None = None,
     trailing: bool = True,
 ) -> pd.DataFrame:
     """Every window the engine evaluates.
@@ -40,7 +43,12 @@ def periods_table(
         program: the program (its months and providers' contract terms).
         months: months to report (default: all the program's months). Quarters and years are the
             ones these months fall in; their windows cover the program's months in them.
-        grains: which grains to include (``month`` is needed for trailing windows).
+        grains: which grains to include (``month`` is needed for trailing windows); default:
+            month, quarter, year and term, plus ``week`` / ``biweek`` when one of the program's
+            meeting types meets weekly / biweekly (:meth:`Program.extra_grains`). A week or
+            biweekly window is whole (7 or 14 days, Monday first) and inside the program's
+            months; its ``end_month`` is the last month ended by its last day, so its
+            trailing-12-month benchmark never reads days after it.
         trailing: also add the 12-month window ending with each month (grain ``t12``), used for
             the ``trailing_12m`` benchmark; only for months with 12 program months up to them,
             so a trailing value never silently covers fewer months.
@@ -50,9 +58,12 @@ def periods_table(
         contract-term windows, else null: the window applies to every provider) and
         ``end_month`` (the YYYY-MM of ``end``).
     """
-    unknown = set(grains) - set(GRAINS)
+    if grains is None:
+        grains = (*GRAINS, *program.extra_grains())
+    known = (*GRAINS, *SUB_MONTH_GRAINS)
+    unknown = set(grains) - set(known)
     if unknown:
-        raise ConfigError(f"Unknown grain(s) {sorted(unknown)}; known grains: {', '.join(GRAINS)}.")
+        raise ConfigError(f"Unknown grain(s) {sorted(unknown)}; known grains: {', '.join(known)}.")
     all_months = program.periods()
     months = list(all_months if months is None else months)
     for m in months:
@@ -82,6 +93,12 @@ def periods_table(
         for y in dict.fromkeys(year_of(m) for m in months):
             ym = [m for m in all_months if year_of(m) == y]
             add(y, "year", period_bounds(ym[0])[0], period_bounds(ym[-1])[1])
+    for grain in SUB_MONTH_GRAINS:
+        if grain in grains:
+            first, last = period_bounds(months[0])[0], period_bounds(months[-1])[1]
+            for label, start, end in program.sub_month_periods(grain):
+                if start >= first and end <= last:  # the weeks of the months reported
+                    add(label, grain, start, end)
     if "term" in grains:
         for p in program.providers:
             add("term", "term", p.start, p.end, p.id)
@@ -93,7 +110,10 @@ def periods_table(
             if shift_period(m, -11) >= program.first_period
         ]
         frame = pd.concat([frame, pd.DataFrame(t12, columns=frame.columns)], ignore_index=True)
-    frame["end_month"] = [f"{e.year:04d}-{e.month:02d}" for e in frame["end"]]
+    frame["end_month"] = [
+        last_full_month(e) if g in SUB_MONTH_GRAINS else f"{e.year:04d}-{e.month:02d}"
+        for e, g in zip(frame["end"], frame["grain"], strict=True)
+    ]
     frame["scope"] = frame["scope"].astype("str")
     return frame
 
@@ -114,6 +134,9 @@ def months_in(
         return [m for m in all_months if quarter_of(m) == period]
     if grain == "year":
         return [m for m in all_months if year_of(m) == period]
+    if grain in SUB_MONTH_GRAINS:  # the months a week touches
+        lo, hi = bounds_of(period)
+        return [m for m in all_months if period_bounds(m)[1] >= lo and period_bounds(m)[0] <= hi]
     if provider_id and provider_id != "__all__":
         p = program.provider(provider_id)
         first, last = f"{p.start:%Y-%m}", f"{p.end:%Y-%m}"

@@ -421,6 +421,7 @@ def triage(s: SystemPacket) -> Block:
     body = triage_review.portfolio_view(s.program, s.store, s.period)
     return Block("triage", body, f"{s.period}: portfolio triage")
 
+
 def payments(s: SystemPacket) -> Block:
     """The month's outcome payment statements (internal: true counts), for the providers with a
     rate card (:mod:`acm_helpers.packets.payments`); a note when the program has none."""

@@ -9,7 +9,7 @@ best performers did. So this packet shows, for one meeting period (a quarter by 
   metric's direction, ties sharing the better rank), never re-ranked here;
 - for each metric, what its best performers (rank 1) did: their action items linked to that
   metric and closed in the twelve months to the period's end, and their lessons learned (the
-  store's ``lessons`` table, when the program keeps one);
+  lessons log, :func:`acm_helpers.meetings.voice.read_lessons`);
 - providers named, or anonymized as "Provider A", "Provider B" ... in a hashed order (never
   program order or rank, so a letter says nothing about who or how well), as ``peers.display``
   says. Each provider is told its own letter outside the packet.
@@ -33,7 +33,7 @@ from acm_helpers.core.calendar import CADENCE_GRAIN, bounds_of
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.core.schema import ALL
-from acm_helpers.meetings import actions
+from acm_helpers.meetings import actions, voice
 from acm_helpers.meetings.tiles import key_metrics
 from acm_helpers.metrics import privacy
 from acm_helpers.packets.packet import Block, esc, html_table
@@ -115,7 +115,7 @@ def load_circle(
         )
     values = privacy.mask_small_counts(privacy.null_suppressed(mv), program)
     start, end = bounds_of(period)
-    lessons = store.query("SELECT * FROM lessons") if store.has_table("lessons") else pd.DataFrame()
+    lessons = voice.read_lessons(store)
     return Circle(
         program,
         store,
@@ -292,15 +292,9 @@ def _lessons_of(c: Circle, provider_id: str) -> list[str]:
     lessons = c.lessons
     if lessons.empty or "provider_id" not in lessons:
         return []
-    col = next((k for k in ("lesson", "text", "summary") if k in lessons), None)
-    if col is None:
-        return []
     own = lessons[lessons["provider_id"] == provider_id]
-    for day in ("date", "recorded", "lesson_date"):
-        if day in own:
-            own = own[pd.to_datetime(own[day]) <= pd.Timestamp(c.end)]
-            break
-    return [str(t) for t in own[col] if str(t).strip()]
+    own = own[pd.to_datetime(own["date"]) <= pd.Timestamp(c.end)]
+    return [str(t) for t in own["text"] if str(t).strip()]
 
 
 def practices(c: Circle) -> Block:

@@ -525,23 +525,41 @@ class TriageScale(Frozen):
     the criterion ranks contracts against each other without a constant to keep up to date.
     """
 
-    points: float = Field(0.0, ge=0)
-    full_at: float | None = Field(None, gt=0)
+    points: float = Field(
+        0.0,
+        ge=0,
+        description="Full points, earned at `full_at` or more (scaled below it); 0 leaves the criterion out.",
+    )
+    full_at: float | None = Field(
+        None,
+        gt=0,
+        description="Amount that earns the full points (dollars for `contract_value`); empty: the portfolio's largest that month.",
+    )
 
 
 class TriageCount(Frozen):
     """A criterion scored per item found: ``points`` each, at most ``max`` in all."""
 
-    points: float = Field(0.0, ge=0)
-    max: float | None = Field(None, ge=0)
+    points: float = Field(
+        0.0, ge=0, description="Points per item found; 0 leaves the criterion out."
+    )
+    max: float | None = Field(
+        None, ge=0, description="Most points the criterion can earn in all; empty: no cap."
+    )
 
 
 class TriageEarlierTerms(Frozen):
     """Points per earlier term by its record (``record`` of :class:`EarlierTerm`)."""
 
-    not_met: float = Field(0.0, ge=0)
-    partly_met: float = Field(0.0, ge=0)
-    max: float | None = Field(None, ge=0)
+    not_met: float = Field(
+        0.0, ge=0, description="Points per earlier term whose record is not_met."
+    )
+    partly_met: float = Field(
+        0.0, ge=0, description="Points per earlier term whose record is partly_met."
+    )
+    max: float | None = Field(
+        None, ge=0, description="Most points earlier terms can earn in all; empty: no cap."
+    )
 
 
 class TriageCriteria(Frozen):
@@ -557,45 +575,96 @@ class TriageCriteria(Frozen):
     and ``earlier_terms``.
     """
 
-    contract_value: TriageScale = TriageScale()
-    new_contract: float = Field(0.0, ge=0)
-    volume: TriageScale = TriageScale()
-    concerns: TriageCount = TriageCount()
-    failing_targets: TriageCount = TriageCount()
-    hit_and_miss: TriageCount = TriageCount()
-    worsening: TriageCount = TriageCount()
-    disparities: TriageCount = TriageCount()
-    data_quality: TriageCount = TriageCount()
-    overdue_actions: TriageCount = TriageCount()
-    earlier_terms: TriageEarlierTerms = TriageEarlierTerms()
+    contract_value: TriageScale = Field(
+        TriageScale(),
+        description="Points for the contract's value (`providers[].contract_value`; none declared: 0).",
+    )
+    new_contract: float = Field(
+        0.0,
+        ge=0,
+        description="Points for a contract declared new (`triage.contracts.<id>.new`: provider or service).",
+    )
+    volume: TriageScale = Field(
+        TriageScale(),
+        description="Points for the volume served: the month's value of `triage.volume_metric`.",
+    )
+    concerns: TriageCount = Field(
+        TriageCount(),
+        description="Points per metric with a special-cause concern signal this month.",
+    )
+    failing_targets: TriageCount = Field(
+        TriageCount(),
+        description="Points per metric whose control limits say the target is consistently missed.",
+    )
+    hit_and_miss: TriageCount = Field(
+        TriageCount(),
+        description="Points per metric whose control limits say the target is hit and miss.",
+    )
+    worsening: TriageCount = Field(
+        TriageCount(),
+        description="Points per metric significantly worse in the last complete quarter than the one before.",
+    )
+    disparities: TriageCount = Field(
+        TriageCount(),
+        description="Points per group whose adverse gap is flagged in `disparity_min_quarters` of the last `disparity_quarters` quarters.",
+    )
+    data_quality: TriageCount = Field(
+        TriageCount(),
+        description="Points per ranked data-quality problem of the month (no file for the month is one).",
+    )
+    overdue_actions: TriageCount = Field(
+        TriageCount(),
+        description="Points per action item past due at the period's meeting.",
+    )
+    earlier_terms: TriageEarlierTerms = Field(
+        TriageEarlierTerms(),
+        description="Points per earlier term partly or not met (`triage.contracts.<id>.earlier_terms`).",
+    )
 
 
 class TriageTier(Frozen):
     """A tier of attention: contracts scoring at least ``min_score`` (and less than the tier
     above) meet at ``cadence``."""
 
-    id: Identifier
-    label: str
-    min_score: float = Field(ge=0)
-    cadence: Literal["monthly", "quarterly", "semiannual", "annual"]
-    description: str = ""
+    id: Identifier = Field(
+        description="Short id of the tier (the `tier` column of the ranked list)."
+    )
+    label: str = Field(description="The tier's name as the ranked list shows it (e.g. Full ACM).")
+    min_score: float = Field(
+        ge=0,
+        description="Lowest score in the tier; list tiers from the highest down, the last at 0.",
+    )
+    cadence: Literal["monthly", "quarterly", "semiannual", "annual"] = Field(
+        description="How often the tier's contracts meet: monthly, quarterly, semiannual or annual."
+    )
+    description: str = Field(
+        "", description="A sentence on what the tier means, shown with the tier list."
+    )
 
 
 class EarlierTerm(Frozen):
     """One earlier contract term of a provider and how it went."""
 
-    contract_id: str
-    start: date
-    end: date
-    record: Literal["met", "partly_met", "not_met"]
-    note: str = ""
+    contract_id: str = Field(description="The earlier contract's id.")
+    start: date = Field(description="First day of the earlier term (YYYY-MM-DD).")
+    end: date = Field(description="Last day of the earlier term (YYYY-MM-DD).")
+    record: Literal["met", "partly_met", "not_met"] = Field(
+        description="How the term went: met, partly_met or not_met; scored by `criteria.earlier_terms`."
+    )
+    note: str = Field("", description="A free-text note on the term, for the record.")
 
 
 class TriageContract(Frozen):
     """What the store cannot know about a contract: is it new, and how did earlier terms go."""
 
-    new: Literal["provider", "service"] | None = None
-    earlier_terms: list[EarlierTerm] = Field(default_factory=list)
+    new: Literal["provider", "service"] | None = Field(
+        None,
+        description="`provider` or `service` when the contract is new (scored by `criteria.new_contract`); empty: not new.",
+    )
+    earlier_terms: list[EarlierTerm] = Field(
+        default_factory=list,
+        description="The provider's earlier contract terms and their record; none: nothing to score.",
+    )
 
 
 def _default_tiers() -> list[TriageTier]:
@@ -613,16 +682,41 @@ class Triage(Frozen):
     every contract by the written rule and shows each criterion's points beside the score.
     """
 
-    criteria: TriageCriteria = TriageCriteria()
-    tiers: list[TriageTier] = Field(default_factory=_default_tiers)
-    contracts: dict[Identifier, TriageContract] = Field(default_factory=dict)
-    volume_metric: Identifier | None = None  # a count metric, e.g. clients_served
-    disparity_quarters: int = Field(4, ge=1, le=12)  # look back this many complete quarters ...
-    disparity_min_quarters: int = Field(2, ge=1)  # ... a gap flagged in this many is persistent
-    sprint_slots: int = Field(2, ge=0)  # providers the rotation plan proposes per quarter
+    criteria: TriageCriteria = Field(
+        TriageCriteria(),
+        description="What each criterion is worth; a criterion left out scores 0.",
+    )
+    tiers: list[TriageTier] = Field(
+        default_factory=_default_tiers,
+        description="Tiers of attention from the highest `min_score` down to one at 0 (default: Full ACM 30, Light touch 15, Monitor 0).",
+    )
+    contracts: dict[Identifier, TriageContract] = Field(
+        default_factory=dict,
+        description="Per provider id, what the store cannot know: a new contract, earlier terms' record.",
+    )
+    volume_metric: Identifier | None = Field(
+        None,
+        description="A count metric (e.g. clients_served) whose month's value the `volume` criterion scores; empty: volume scores 0.",
+    )
+    disparity_quarters: int = Field(
+        4,
+        ge=1,
+        le=12,
+        description="How many complete quarters back the `disparities` criterion looks.",
+    )
+    disparity_min_quarters: int = Field(
+        2,
+        ge=1,
+        description="A gap flagged in at least this many of those quarters is persistent and scores.",
+    )
+    sprint_slots: int = Field(
+        2, ge=0, description="Providers the sprint rotation plan proposes per quarter."
+    )
     sprint_rest_months: int = Field(
-        6, ge=0
-    )  # after a sprint ends, not proposed again for this long
+        6,
+        ge=0,
+        description="Months after a provider's sprint ends before the rotation plan proposes it again.",
+    )
 
     @model_validator(mode="after")
     def _tiers_in_order(self) -> Triage:
@@ -647,14 +741,24 @@ class Sprint(Frozen):
     same number of months before ``start`` (``before_months`` to choose another length).
     """
 
-    title: str
-    providers: list[Identifier]
-    metric: Identifier
-    start: str
-    end: str
-    goal: float | None = None  # the value of ``metric`` the sprint aims for
-    question: str
-    before_months: int | None = Field(None, ge=1, le=24)
+    title: str = Field(description="The sprint's name in packets and the portfolio view.")
+    providers: list[Identifier] = Field(
+        description="Ids of the providers taking part (at least one)."
+    )
+    metric: Identifier = Field(description="Id of the declared metric the sprint works on.")
+    start: str = Field(description="First month of the sprint (YYYY-MM).")
+    end: str = Field(description="Last month of the sprint (YYYY-MM), not before `start`.")
+    goal: float | None = Field(
+        None,
+        description="The value of `metric` the sprint aims for, judged in the metric's direction; empty: no goal.",
+    )
+    question: str = Field(description="The question the sprint answers, shown with its result.")
+    before_months: int | None = Field(
+        None,
+        ge=1,
+        le=24,
+        description="Months before `start` compared with the sprint's months; empty: as many as the sprint lasts.",
+    )
 
     @field_validator("start", "end")
     @classmethod
@@ -688,14 +792,33 @@ class OutcomePrice(Frozen):
     as pending, at the same price.
     """
 
-    label: str
-    metric: Identifier
-    count: Literal["numerator", "denominator", "denominator_minus_numerator"] = "numerator"
-    price: Money
-    verification_lag_months: int = Field(0, ge=0, le=60)
-    pending_metric: Identifier | None = None  # the cohort still inside its window (lag > 0)
-    definition: str = ""  # the outcome as the contract words it (INDIGO outcome definition)
-    target: Decimal | None = None  # outcomes expected over the term (INDIGO outcome target)
+    label: str = Field(description="The outcome's name on statements and invoices.")
+    metric: Identifier = Field(description="Id of the declared metric whose count is the outcome.")
+    count: Literal["numerator", "denominator", "denominator_minus_numerator"] = Field(
+        "numerator",
+        description="Which of the metric's counts is paid: numerator, denominator or denominator_minus_numerator.",
+    )
+    price: Money = Field(
+        description="Price per verified outcome, in the card's `currency` (up to 2 decimals)."
+    )
+    verification_lag_months: int = Field(
+        0,
+        ge=0,
+        le=60,
+        description="Months until an outcome earned in a month is verified and paid; 0: paid the month it is earned.",
+    )
+    pending_metric: Identifier | None = Field(
+        None,
+        description="Metric whose numerator is the cohort still inside its window, shown as pending (lag > 0); empty: none shown.",
+    )
+    definition: str = Field(
+        "",
+        description="The outcome as the contract words it (INDIGO outcome definition); empty: the metric's definition.",
+    )
+    target: Decimal | None = Field(
+        None,
+        description="Outcomes expected over the term (INDIGO outcome target); empty: none declared.",
+    )
 
 
 class RateBonus(Frozen):
@@ -706,17 +829,26 @@ class RateBonus(Frozen):
     Several thresholds on one metric are steps: each one crossed pays its ``amount``.
     """
 
-    label: str
-    metric: Identifier
-    threshold: float = Field(ge=0)
-    amount: Money
+    label: str = Field(description="The bonus's name on statements and invoices.")
+    metric: Identifier = Field(description="Id of the declared metric whose rate is judged.")
+    threshold: float = Field(
+        ge=0,
+        description="The metric's value to reach (a rate as a share, 0.55 = 55%), in its direction.",
+    )
+    amount: Money = Field(description="Paid for each period the threshold is crossed.")
 
 
 class PaymentLimits(Frozen):
     """A floor and a cap on the outcome payments (outcomes and bonuses) of a period or a term."""
 
-    floor: Money | None = None
-    cap: Money | None = None
+    floor: Money | None = Field(
+        None,
+        description="Least paid in outcomes and bonuses over the period or term; empty: no floor.",
+    )
+    cap: Money | None = Field(
+        None,
+        description="Most paid in outcomes and bonuses over the period or term; empty: no cap.",
+    )
 
     @model_validator(mode="after")
     def _floor_below_cap(self) -> PaymentLimits:
@@ -734,13 +866,32 @@ class RateCard(Frozen):
     within ``per_term`` (the term floor is topped up on the term's last statement).
     """
 
-    currency: str = "USD"
-    fee_for_service_share: float = Field(0.0, ge=0, le=1)
-    outcomes: dict[Identifier, OutcomePrice]
-    bonuses: list[RateBonus] = Field(default_factory=list)
-    per_period: PaymentLimits = PaymentLimits()
-    per_term: PaymentLimits = PaymentLimits()
-    payer: str = ""  # who pays the outcomes (INDIGO outcome payer); default: the agency
+    currency: str = Field("USD", description="Currency code of prices and amounts (e.g. USD).")
+    fee_for_service_share: float = Field(
+        0.0,
+        ge=0,
+        le=1,
+        description="Share of `contract_value` paid in equal monthly instalments whatever the outcomes.",
+    )
+    outcomes: dict[Identifier, OutcomePrice] = Field(
+        description="The priced outcomes, by outcome id."
+    )
+    bonuses: list[RateBonus] = Field(
+        default_factory=list,
+        description="Bonuses for a rate crossing a threshold; each step crossed pays; none: no bonus.",
+    )
+    per_period: PaymentLimits = Field(
+        PaymentLimits(),
+        description="Floor and cap on one period's outcome payments (outcomes plus bonuses).",
+    )
+    per_term: PaymentLimits = Field(
+        PaymentLimits(),
+        description="Floor and cap on the term's running total; the floor tops up the term's last statement.",
+    )
+    payer: str = Field(
+        "",
+        description="Who pays the outcomes (INDIGO outcome payer); empty: the program's `agency`.",
+    )
 
 
 # -- client voice, frontline reports, lessons (issue 19) ----------------------------------------
@@ -750,8 +901,11 @@ class RateCard(Frozen):
 class SurveyItem(Frozen):
     """One question of the client survey, a column of the survey file."""
 
-    label: str
-    scale: Literal["likert5", "0-10"] = "likert5"  # 1-5 agreement, or 0-10 (e.g. recommend)
+    label: str = Field(description="The question as packets show it.")
+    scale: Literal["likert5", "0-10"] = Field(
+        "likert5",
+        description="`likert5` (1-5 agreement) or `0-10` (e.g. recommend); answers outside it are quarantined.",
+    )
 
     @property
     def bounds(self) -> tuple[int, int]:
@@ -763,11 +917,23 @@ class ResponseRate(Frozen):
     """Respondents in the period against the clients served (an episode metric), per provider,
     period and group: both counts come from the engine, already suppressed."""
 
-    label: str = "Survey response rate"
-    definition: str = "Distinct clients who answered the survey in the period / clients served."
-    respondents: str  # a count metric of client_voice.metrics (distinct respondents)
-    served: str = "clients_served"  # an episode metric counting clients served
-    target: float | None = Field(None, ge=0, le=1)
+    label: str = Field("Survey response rate", description="The rate's name in packets.")
+    definition: str = Field(
+        "Distinct clients who answered the survey in the period / clients served.",
+        description="The rate's definition in words.",
+    )
+    respondents: str = Field(
+        description="Id of a count metric of `client_voice.metrics` counting distinct respondents."
+    )
+    served: str = Field(
+        "clients_served", description="Id of an episode metric counting clients served."
+    )
+    target: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Share of clients served who should answer (0.3 = 30%); empty: no target.",
+    )
 
 
 class ClientVoice(Frozen):
@@ -779,11 +945,24 @@ class ClientVoice(Frozen):
     groups and interviews: ``<notes_dir>/<program id>/<roadmap topic>/*.md`` (relative: project).
     """
 
-    items: dict[Identifier, SurveyItem]
-    metrics: dict[Identifier, Metric] = Field(default_factory=dict)
-    response_rate: dict[Identifier, ResponseRate] = Field(default_factory=dict)
-    notes_dir: str = "parameters/notes"
-    comment_max_chars: int = Field(2000, ge=1)
+    items: dict[Identifier, SurveyItem] = Field(
+        description="The survey's questions, by the survey file's column name."
+    )
+    metrics: dict[Identifier, Metric] = Field(
+        default_factory=dict,
+        description="Metrics over the `surveys` table, declared like episode metrics.",
+    )
+    response_rate: dict[Identifier, ResponseRate] = Field(
+        default_factory=dict,
+        description="Response rates, by metric id: respondents against clients served; none: no rate.",
+    )
+    notes_dir: str = Field(
+        "parameters/notes",
+        description="Folder of focus-group and interview notes, `<notes_dir>/<program id>/<topic>/*.md` (relative: to the project folder).",
+    )
+    comment_max_chars: int = Field(
+        2000, ge=1, description="Longer survey comments are quarantined."
+    )
 
 
 class Frontline(Frozen):
@@ -795,21 +974,29 @@ class Frontline(Frozen):
     (``suppress: false``); descriptions are free text and follow the comment-clearing rule.
     """
 
-    categories: dict[Identifier, str]  # id -> label
-    suppress: bool = False
-    description_max_chars: int = Field(2000, ge=1)
+    categories: dict[Identifier, str] = Field(
+        description="Report categories, id to label; each becomes the metric `frontline_<id>`."
+    )
+    suppress: bool = Field(
+        False,
+        description="Suppress small report counts like client counts; false: not suppressed (reports are about the service).",
+    )
+    description_max_chars: int = Field(
+        2000, ge=1, description="Longer report descriptions are quarantined."
+    )
 
 
 class ExitInterview(Frozen):
     """The end-of-contract exit interview: the questions asked of every provider."""
 
     questions: list[str] = Field(
+        description="The questions asked of every provider at the end of its contract.",
         default_factory=lambda: [
             "What helped you most to meet the contract's goals?",
             "What got in the way, and what should the agency change?",
             "Which practice would you keep, and which would you drop?",
             "What should the next contract measure differently?",
-        ]
+        ],
     )
 
 

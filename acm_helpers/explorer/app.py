@@ -46,6 +46,7 @@ CSS = """<style>
 .acm-toolbar {align-items:center;gap:12px;margin:6px 0 4px 0;}
 .acm-status {font-size:13px;color:#1f5fa8;min-width:110px;}
 .acm-account {font-size:13px;color:#3e4c59;} .acm-account a {color:#1f5fa8;}
+.acm-account-box {margin-left:auto;}
 .acm-explorer:not(.acm-idle) .acm-status::before {content:"Updating…";
   padding:3px 10px;border-radius:10px;background:#e6eef8;}
 .acm-explorer:not(.acm-idle) .acm-tiles, .acm-explorer:not(.acm-idle) .acm-charts
@@ -159,6 +160,7 @@ class Explorer:
             else f'<span class="acm-account">Signed in as <b>{html.escape(account[0])}</b> · '
             f'<a href="{html.escape(account[1])}">Log out</a></span>'
         )
+        self.account.add_class("acm-account-box")  # at the right end of the toolbar
         self.grain_note = w.HTML(layout=w.Layout(display="none"))
         self.view_title = w.HTML()
         self.topic = w.HTML()

@@ -169,7 +169,7 @@ class ExplorerData:
     def distinct(self, table: str, column: str, **where: object) -> set[str]:
         """Distinct values of one column as text, a missing value as "" (the allowlist)."""
         if column not in self._columns[table]:
-            raise KeyError(f"{table} has no column {column!r}")
+            raise _no_column(table, column)
         cond, args = self._where(table, where)
         query = f'SELECT DISTINCT coalesce(CAST("{column}" AS VARCHAR), \'\') FROM "{table}"'
         return {str(r[0]) for r in self._con.execute(query + cond, args).fetchall()}
@@ -179,7 +179,7 @@ class ExplorerData:
         sql, args = [], []
         for col, value in where.items():
             if col not in self._columns[table]:
-                raise KeyError(f"{table} has no column {col!r}")  # a bug here, not user input
+                raise _no_column(table, col)
             ref = f"coalesce(\"{col}\", '')" if col in ("dimension", "group") else f'"{col}"'
             if isinstance(value, list | tuple):
                 sql.append(f"{ref} IN ({', '.join('?' * len(value))})" if value else "false")
@@ -188,6 +188,15 @@ class ExplorerData:
                 sql.append(f"{ref} = ?")
                 args.append(value)
         return (f" WHERE {' AND '.join(sql)}" if sql else ""), args
+
+
+def _no_column(table: str, column: str) -> StoreError:
+    # Column names come from this module, never from a request: a store written by an older
+    # version of acm is the likely cause.
+    return StoreError(
+        f"The {table} table has no column {column!r}; it was written by an older version of "
+        "acm. Run `acm metrics` for this data directory to rebuild it."
+    )
 
 
 def _connect():

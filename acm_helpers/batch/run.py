@@ -296,10 +296,18 @@ def run(
 
 def start_pool(n: int, settings: Settings) -> cf.ProcessPoolExecutor:
     """A local pool of ``n`` worker processes, each already warming up (kernel, exporter,
-    browser) when this returns, so the warm-up overlaps whatever the caller prepares next."""
-    ctx = multiprocessing.get_context(
-        "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    )
+    browser) when this returns, so the warm-up overlaps whatever the caller prepares next.
+
+    With ``fork``, the HTML exporter (nbconvert's imports and compiled templates) and papermill
+    are loaded here first: every worker inherits them instead of loading its own copy."""
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if forking else "spawn")
+    if forking and n > 1:
+        import papermill  # noqa: F401 - loaded once, inherited by the workers
+
+        from acm_helpers.packets import render as report
+
+        report.warm_exporter()
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init_worker)
     for _ in range(n):
         pool.submit(warm_up, settings)

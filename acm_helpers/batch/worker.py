@@ -287,17 +287,35 @@ def _worker_exit() -> None:
 def warm_up(settings: Settings) -> int:
     """Pay a worker's one-off costs before its first packet: the kernel (for a warm executor),
     the HTML exporter's templates, the browser (when printing PDFs) and the heavy imports."""
+    import threading
+
     from acm_helpers.packets import render as report
 
-    report.warm_exporter()
+    # the kernel boots in its own process: build the exporter (and start the browser) here
+    # meanwhile, instead of one after the other
+    side = threading.Thread(target=_warm_host_side, args=(settings.pdf,), name="acm-warm-up")
+    side.start()
     spec = getattr(settings.executor, "spec", None)
-    if spec is not None:
-        from acm_helpers.batch import kernels as workers
+    try:
+        if spec is not None:
+            from acm_helpers.batch import kernels as workers
 
-        workers.process_kernel(spec)
-    if settings.pdf:
-        report.warm_browser()
+            workers.process_kernel(spec)
+    finally:
+        side.join()
+    report.warm_exporter()  # a no-op when the thread built it; raises here if it could not
     return os.getpid()
+
+
+def _warm_host_side(pdf: bool) -> None:
+    from acm_helpers.packets import render as report
+
+    try:
+        report.warm_exporter()
+        if pdf:
+            report.warm_browser()
+    except Exception:  # noqa: BLE001 - retried (and reported) by the caller or the first packet
+        return
 
 
 def init_worker() -> None:

@@ -907,6 +907,12 @@ def run_cmd(
         help="Run the notebooks on a Dask cluster, tcp://HOST:PORT "
         "(paths on shared storage; docs/admin/scaling.md).",
     ),
+    profile: bool = typer.Option(
+        False,
+        "--profile",
+        help="Print each packet's cost by stage (kernel reset, data load, sections, charts, "
+        "HTML, audit, XLSX, PDF), wall and CPU seconds; the figures are in manifest.json.",
+    ),
 ) -> None:
     """Build every provider's packet (HTML, PDF, XLSX) and the internal system packet for a month."""
     import functools
@@ -958,6 +964,11 @@ def run_cmd(
         f"{built} packet(s) built, {skipped} unchanged (skipped), {len(m.failures)} failed "
         f"in {m.seconds:.1f} s. Index: {result.index}"
     )
+    if profile:
+        from acm_helpers.batch.profile import profile_table, run_table
+
+        typer.echo(run_table(m))
+        typer.echo(profile_table(m.packets))
     for f in m.failures:
         typer.secho(
             f"FAILED {f['key']} ({f['status']}): {(f.get('error') or {}).get('message', '')}",

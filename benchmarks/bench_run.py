@@ -9,14 +9,19 @@ the privacy audit of every packet) and still has to be faster: warm kernels per 
 (imports paid once), in-process HTML export, data prepared once upstream, two workers.
 
 Usage: .venv/bin/python benchmarks/bench_run.py [--scale 1.0] [--repeat 2] [--skip-pdf-run]
+    [--skip-fresh]
 Prints wall seconds (median of the repeats, naive and acm run alternating so both see the same
-machine load) and the CPU seconds of their processes, and the ratio naive / acm run (goal: >= 2.5
-on 2 cores).
+machine load), the CPU seconds of their processes (steadier than wall seconds on a shared
+machine), the CPU seconds per packet, the load average before and after, the ratio naive /
+acm run (goal: >= 8 on 2 cores), and the per-stage cost of a packet from the warm run's
+manifest (``acm_helpers.batch.profile``: kernel reset, data load, each section, each chart,
+HTML export, XLSX, audit).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -125,6 +130,15 @@ def acm_run(store: Path, *, pdf: bool, kernel: str) -> float:
     return seconds
 
 
+def last_manifest(kernel: str, pdf: bool = False):
+    """The manifest of the last `acm run` of this kind (for its per-stage profile)."""
+    from acm_helpers.batch.manifest import Manifest
+
+    path = WORK / f"acm-{kernel}-{'pdf' if pdf else 'nopdf'}" / PERIOD / "manifest.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return Manifest(**data)
+
+
 def cpu_children() -> float:
     """CPU seconds (user + system) used so far by finished child processes."""
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -143,22 +157,29 @@ def main() -> None:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=2, help="runs per side (median reported)")
     parser.add_argument("--skip-pdf-run", action="store_true")
+    parser.add_argument("--skip-fresh", action="store_true", help="no --kernel fresh run")
     args = parser.parse_args()
     from acm_helpers.core.config import load_program
 
     providers = load_program(ROOT / "parameters" / "program.yaml").provider_ids
     store = build_store(args.scale)
+    load0 = os.getloadavg()
     print(
         f"demo program at scale {args.scale}: {len(providers)} providers, period {PERIOD}, "
-        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}"
+        f"{os.cpu_count()} cores, load average {load0[0]:.1f} / {load0[1]:.1f} / {load0[2]:.1f} "
+        f"(1 / 5 / 15 min), niceness {os.nice(0)}"
     )
-    runs: dict[str, list[tuple[float, float]]] = {"naive": [], "warm": [], "fresh": []}
+    runs: dict[str, list[tuple[float, float]]] = {"naive": [], "warm": []}
+    if not args.skip_fresh:
+        runs["fresh"] = []
     for _ in range(args.repeat):  # alternate, so both sides see the same load on a shared machine
         runs["naive"].append(timed(naive, store, providers))
         runs["warm"].append(timed(acm_run, store, pdf=False, kernel="warm"))
-        runs["fresh"].append(timed(acm_run, store, pdf=False, kernel="fresh"))
+        if not args.skip_fresh:
+            runs["fresh"].append(timed(acm_run, store, pdf=False, kernel="fresh"))
     wall = {k: statistics.median(w for w, _ in v) for k, v in runs.items()}
     cpu = {k: statistics.median(c for _, c in v) for k, v in runs.items()}
+    n_warm = len(providers) + 1  # the provider packets and the system packet
     print(
         f"naive loop (papermill CLI + nbconvert CLI, sequential): {wall['naive']:6.1f} s wall "
         f"{cpu['naive']:6.1f} s CPU  ({len(providers)} HTML packets)"
@@ -168,9 +189,15 @@ def main() -> None:
         f"{cpu['warm']:6.1f} s CPU  ({len(providers)} packets + system packet: HTML, XLSX, audit)  "
         f"ratio {wall['naive'] / wall['warm']:.2f}x"
     )
+    if "fresh" in wall:
+        print(
+            f"acm run --no-pdf --kernel fresh (2 workers):             {wall['fresh']:6.1f} s wall "
+            f"{cpu['fresh']:6.1f} s CPU  ratio {wall['naive'] / wall['fresh']:.2f}x"
+        )
     print(
-        f"acm run --no-pdf --kernel fresh (2 workers):             {wall['fresh']:6.1f} s wall "
-        f"{cpu['fresh']:6.1f} s CPU  ratio {wall['naive'] / wall['fresh']:.2f}x"
+        f"CPU seconds per packet: naive {cpu['naive'] / len(providers):.2f} "
+        f"(HTML only); acm run warm {cpu['warm'] / n_warm:.2f} (HTML + XLSX + audit, every "
+        f"process of the run: parent, workers, kernels, divided by {n_warm} packets)"
     )
     if not args.skip_pdf_run:
         t_pdf, c_pdf = timed(acm_run, store, pdf=True, kernel="warm")
@@ -178,9 +205,19 @@ def main() -> None:
             f"acm run with PDFs (warm kernels, 2 workers):             {t_pdf:6.1f} s wall "
             f"{c_pdf:6.1f} s CPU  ratio {wall['naive'] / t_pdf:.2f}x (the naive loop makes no PDF)"
         )
-    print(f"runs per side: {args.repeat}; load average now {os.getloadavg()[0]:.1f}")
+    from acm_helpers.batch.profile import profile_table, run_table
+
+    manifest = last_manifest("warm")
+    print("\nper-stage cost of the last warm run (its manifest.json):")
+    print(run_table(manifest))
+    print(profile_table(manifest.packets))
+    load1 = os.getloadavg()
     print(
-        f"RATIO naive / acm run (warm, no PDF): {wall['naive'] / wall['warm']:.2f}x  (goal >= 2.5x)"
+        f"\nruns per side: {args.repeat}; load average before {load0[0]:.1f}, now "
+        f"{load1[0]:.1f} / {load1[1]:.1f} / {load1[2]:.1f} (1 / 5 / 15 min)"
+    )
+    print(
+        f"RATIO naive / acm run (warm, no PDF): {wall['naive'] / wall['warm']:.2f}x  (goal >= 8x)"
     )
 
 

@@ -140,17 +140,29 @@ def _prime_vl_convert() -> None:
 
 
 def begin(cwd: str) -> str:
-    """Move into the notebook's working directory before its first cell."""
+    """Move into the notebook's working directory before its first cell (and start the clock
+    of the notebook's CPU seconds, which :func:`reset` reports)."""
+    import time
+
     os.chdir(cwd)
+    _NOTEBOOK_CPU[:] = [time.process_time()]
     return json.dumps({"cwd": cwd})
+
+
+_NOTEBOOK_CPU: list[float] = []  # process CPU seconds when the running notebook began
 
 
 def reset() -> str:
     """Return the kernel to its warm-up state; report what had to be undone."""
+    import time
+
     b = _BASELINE
     if not b:
         raise RuntimeError("warm kernel has no baseline; warm() was not run")
-    report: dict[str, Any] = {}
+    cpu0 = time.process_time()
+    report: dict[str, Any] = {
+        "notebook_cpu": cpu0 - _NOTEBOOK_CPU[0] if _NOTEBOOK_CPU else None,
+    }
     shell = _shell()
     if shell is not None:
         shell.reset(new_session=True)
@@ -241,6 +253,7 @@ def reset() -> str:
             importlib.import_module(n)
         _take_baseline(threads=b["threads"])
     report["adopted_modules"] = adopt
+    report["reset_cpu"] = time.process_time() - cpu0
     return json.dumps(report)
 
 

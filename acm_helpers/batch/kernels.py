@@ -295,6 +295,7 @@ class WarmKernel:
             what="prepare",
         )
         source = str(notebook) if isinstance(notebook, (str, Path)) else notebook
+        self.stats.last_reset = {}  # this notebook's reset report replaces it (timings)
         healthy = False
         self._cells_started = False
         try:
@@ -337,7 +338,8 @@ class WarmKernel:
                 healthy = False
             else:
                 self.stats.resets += 1
-                self.stats.reset_seconds += time.perf_counter() - t0
+                report["reset_wall"] = time.perf_counter() - t0
+                self.stats.reset_seconds += report["reset_wall"]
                 self.stats.last_reset = report
                 if report.get("new_threads") and self.spec.restart_on_threads:
                     log.info(
@@ -488,6 +490,14 @@ class WarmExecutor:
         return process_kernel(self.spec).execute(
             template, parameters, cwd=cwd, timeout=self.timeout
         )
+
+    def last_reset(self) -> dict:
+        """What the reset after this process's last notebook reported: its wall and CPU seconds
+        (``reset_wall``, ``reset_cpu``) and the kernel's CPU seconds for the notebook itself
+        (``notebook_cpu``), for the packet's cost breakdown."""
+        with _PROCESS_LOCK:
+            wk = _PROCESS_KERNELS.get(self.spec)
+        return dict(wk.stats.last_reset) if wk is not None else {}
 
     @classmethod
     def for_notebooks(cls, notebooks: Iterable[str | Path], **kw: Any) -> WarmExecutor:

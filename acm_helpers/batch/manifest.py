@@ -33,6 +33,9 @@ class Manifest:
     package_version: str = ""
     code_hash: str = ""
     packets: list[dict[str, Any]] = field(default_factory=list)
+    profile: dict[str, Any] = field(default_factory=dict)
+    """The run's own steps before the packets (metrics refresh, fingerprints, status grid), wall
+    and CPU seconds; each packet's cost is its entry's ``profile`` (``batch.profile``)."""
 
     @property
     def failures(self) -> list[dict[str, Any]]:

@@ -177,6 +177,7 @@ def run(
     write_outputs: bool = True,
     prepare: Callable[[list[Job], Settings], Settings] | None = None,
     status: Any = None,
+    run_stages: Sequence[dict[str, Any]] = (),
 ) -> Manifest:
     """Run jobs in parallel and record a manifest; unchanged jobs are skipped unless ``force``.
 
@@ -195,6 +196,8 @@ def run(
             called when every job is skipped.
         status: the providers' status for the index grid
             (:func:`acm_helpers.batch.portfolio.portfolio_status`); ``None``: build log only.
+        run_stages: the caller's stage records before the run (``core.stages``: metrics
+            refresh, fingerprints ...), kept in the manifest's run profile.
     """
     from tqdm import tqdm
 
@@ -242,15 +245,7 @@ def run(
     if todo:
         own_pool = pool is None
         if own_pool:
-            ctx = multiprocessing.get_context(
-                "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-            )
-            pool = cf.ProcessPoolExecutor(
-                max_workers=min(n, len(todo)), mp_context=ctx, initializer=init_worker
-            )
-            # each new worker starts its kernel (and browser) while this process prepares the run
-            for _ in range(min(n, len(todo))):
-                pool.submit(warm_up, settings)
+            pool = start_pool(min(n, len(todo)), settings)
         if prepare is not None:
             settings = prepare([t[0] for t in todo], settings)
         try:
@@ -284,12 +279,54 @@ def run(
                 pool.shutdown(wait=True)
     manifest.packets = [entries[j.key] for j in jobs]
     manifest.seconds = round(time.perf_counter() - t0, 3)
+    manifest.profile = {
+        "run": [
+            {"stage": r["stage"], "wall": round(r["wall"], 4), "cpu": round(r["cpu"], 4)}
+            for r in run_stages
+        ],
+        "packets_wall": manifest.seconds,
+    }
     manifest.finished = datetime.now(UTC).isoformat(timespec="seconds")
     shutil.rmtree(period_dir / ".staging", ignore_errors=True)
     if write_outputs:
         write_manifest(manifest, period_dir)
         write_index(manifest, period_dir, status)
     return manifest
+
+
+def start_pool(n: int, settings: Settings) -> cf.ProcessPoolExecutor:
+    """A local pool of ``n`` worker processes, each already warming up (kernel, exporter,
+    browser) when this returns, so the warm-up overlaps whatever the caller prepares next.
+
+    With ``fork``, the HTML exporter (nbconvert's imports and compiled templates) and papermill
+    are loaded here first: every worker inherits them instead of loading its own copy."""
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("fork" if forking else "spawn")
+    if forking and n > 1:
+        import papermill  # noqa: F401 - loaded once, inherited by the workers
+
+        from acm_helpers.packets import render as report
+
+        report.warm_exporter()
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=init_worker)
+    for _ in range(n):
+        pool.submit(warm_up, settings)
+    return pool
+
+
+def jobs_to_build(
+    jobs: Sequence[Job], period_dir: Path, data_hashes: dict[str, Any], force: bool
+) -> int:
+    """How many of ``jobs`` a run would build (not skip as unchanged), as :func:`run` decides."""
+    if force:
+        return len(jobs)
+    old = previous_manifest(period_dir)
+    n = 0
+    for job in jobs:
+        inputs = job_inputs(job, data_hashes.get(job.key, ""))
+        skip, _ = skip_reason(job, combined_hash(inputs), inputs, old.get(job.key), period_dir)
+        n += not skip
+    return n
 
 
 def check_appendices(jobs: Sequence[Job]) -> None:
@@ -398,15 +435,18 @@ def run_period(
         extra_jobs: more jobs in the same run (e.g. the month's deep dives).
         pool: an existing ``concurrent.futures`` executor (e.g. a Dask client's).
     """
+    from acm_helpers.core import stages
     from acm_helpers.metrics import engine as metrics
     from acm_helpers.metrics.definitions import record_definitions
     from acm_helpers.store.store import Store, resolve_paths
 
+    stages.drain()
     program_path, program, store_dir = resolve_paths(program_path, data_dir)
     period = program.check_period(period)
     store = Store(store_dir)
-    metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
-    record_definitions(program, store, period)  # a changed definition is dated by this month
+    with stages.stage("metrics refresh"):
+        metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
+        record_definitions(program, store, period)  # a changed definition is dated by this month
     jobs = plan_period(
         program,
         period,
@@ -428,26 +468,39 @@ def run_period(
     )
 
     from acm_helpers.batch.incremental import data_digests
-
-    digests = data_digests(program_path, store, period, jobs)  # per packet: its own data slice
     from acm_helpers.batch.portfolio import portfolio_status
 
-    status = portfolio_status(program, store, period)  # the index grid, once per period
-    if providers:
-        status = status[status["provider_id"].isin(providers)]
-    manifest = run(
-        jobs,
-        settings,
-        workers=workers,
-        force=force,
-        data_hashes=digests,
-        program_id=program.id,
-        period=period,
-        audience=audience,
-        progress=progress,
-        pool=pool,
-        status=status,
-    )
+    with stages.stage("fingerprints"):
+        digests = data_digests(program_path, store, period, jobs)  # per packet: its data slice
+    own_pool = None
+    if pool is None:
+        # start the workers now: their warm-up (kernel, imports) overlaps the status grid below
+        todo = jobs_to_build(jobs, period_dir, digests, force)
+        if todo:
+            own_pool = pool = start_pool(min(max_workers(workers), todo), settings)
+    try:
+        with stages.stage("status grid"):
+            status = portfolio_status(program, store, period)  # the index grid, once per period
+        if providers:
+            status = status[status["provider_id"].isin(providers)]
+        run_stages = stages.drain()
+        manifest = run(
+            jobs,
+            settings,
+            workers=workers,
+            force=force,
+            data_hashes=digests,
+            program_id=program.id,
+            period=period,
+            audience=audience,
+            progress=progress,
+            pool=pool,
+            status=status,
+            run_stages=run_stages,
+        )
+    finally:
+        if own_pool is not None:
+            own_pool.shutdown(wait=True)
     return RunResult(manifest, period_dir, period_dir / INDEX)
 
 

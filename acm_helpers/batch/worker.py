@@ -153,13 +153,17 @@ def run_job(
     Returns:
         The manifest entry: status (ok | failed | privacy_failed), files, timings, error.
     """
+    from acm_helpers.batch.profile import packet_profile
+    from acm_helpers.core import stages
     from acm_helpers.core.calendar import equity_quarter
     from acm_helpers.packets import audit, audit_facts
     from acm_helpers.packets import render as report
     from acm_helpers.packets.appendices import appendix_builder
     from acm_helpers.store.store import Store
 
+    stages.drain()  # records of an earlier job that ended early are not this packet's
     t_start = time.perf_counter()
+    kernel_stages: list[dict[str, Any]] = []
     period_dir = Path(settings.period_dir)
     final = period_dir / job.key
     staging = period_dir / ".staging" / f"{job.key}-{uuid.uuid4().hex[:8]}"
@@ -198,26 +202,29 @@ def run_job(
             footer=job.title,
         )
         entry["timings"].update(result.timings)
+        kernel_stages = result.stages
         files = {"html": staging / f"{job.stem}.html"}
         if result.pdf is not None:
             files["pdf"] = result.pdf
         if job.appendix:
             t0 = time.perf_counter()
-            sheets, notes = appendix_builder(job.appendix)(program, store, job.params)
-            files["xlsx"] = report.write_xlsx(staging / "appendix.xlsx", sheets, notes=notes)
+            with stages.stage("XLSX"):
+                sheets, notes = appendix_builder(job.appendix)(program, store, job.params)
+                files["xlsx"] = report.write_xlsx(staging / "appendix.xlsx", sheets, notes=notes)
             entry["timings"]["xlsx"] = time.perf_counter() - t0
         if job.audience == "provider":
             t0 = time.perf_counter()
-            facts = audit_facts.facts_for(
-                program,
-                store,
-                job.provider,
-                job.params["period"],
-                truth=_truth(store),
-                equity_period=equity_quarter(job.params["period"]),
-                output=audit_facts.output_for(job.stem),
-            )
-            findings = audit.check_files(files, facts)
+            with stages.stage("audit"):
+                facts = audit_facts.facts_for(
+                    program,
+                    store,
+                    job.provider,
+                    job.params["period"],
+                    truth=_truth(store),
+                    equity_period=equity_quarter(job.params["period"]),
+                    output=audit_facts.output_for(job.stem),
+                )
+                findings = audit.check_files(files, facts)
             entry["timings"]["audit"] = time.perf_counter() - t0
             entry["audit"] = {"checked": sorted(files), "findings": [f.as_dict() for f in findings]}
             if findings:
@@ -225,14 +232,15 @@ def run_job(
                 entry["error"] = {"message": "; ".join(f.message for f in findings[:5])}
                 _discard(final, job.stem)
                 return entry
-        final.mkdir(parents=True, exist_ok=True)
         from acm_helpers.store.store import sha256_file
 
-        for kind, path in files.items():
-            # the hash of what the audit passed: `acm send` sends only these very files
-            entry.setdefault("sha256", {})[kind] = sha256_file(path)
-            os.replace(path, final / path.name)
-            entry["files"][kind] = f"{job.key}/{path.name}"
+        with stages.stage("publish"):
+            final.mkdir(parents=True, exist_ok=True)
+            for kind, path in files.items():
+                # the hash of what the audit passed: `acm send` sends only these very files
+                entry.setdefault("sha256", {})[kind] = sha256_file(path)
+                os.replace(path, final / path.name)
+                entry["files"][kind] = f"{job.key}/{path.name}"
         entry["status"] = "ok"
     except errors.NotebookFailed as exc:
         entry["error"] = {
@@ -256,6 +264,10 @@ def run_job(
     finally:
         shutil.rmtree(staging, ignore_errors=True)
         entry["timings"]["total"] = time.perf_counter() - t_start
+        last_reset = getattr(settings.executor, "last_reset", None)
+        entry["profile"] = packet_profile(
+            stages.drain(), kernel_stages, last_reset() if callable(last_reset) else {}
+        )
     return entry
 
 
@@ -275,17 +287,35 @@ def _worker_exit() -> None:
 def warm_up(settings: Settings) -> int:
     """Pay a worker's one-off costs before its first packet: the kernel (for a warm executor),
     the HTML exporter's templates, the browser (when printing PDFs) and the heavy imports."""
+    import threading
+
     from acm_helpers.packets import render as report
 
-    report.warm_exporter()
+    # the kernel boots in its own process: build the exporter (and start the browser) here
+    # meanwhile, instead of one after the other
+    side = threading.Thread(target=_warm_host_side, args=(settings.pdf,), name="acm-warm-up")
+    side.start()
     spec = getattr(settings.executor, "spec", None)
-    if spec is not None:
-        from acm_helpers.batch import kernels as workers
+    try:
+        if spec is not None:
+            from acm_helpers.batch import kernels as workers
 
-        workers.process_kernel(spec)
-    if settings.pdf:
-        report.warm_browser()
+            workers.process_kernel(spec)
+    finally:
+        side.join()
+    report.warm_exporter()  # a no-op when the thread built it; raises here if it could not
     return os.getpid()
+
+
+def _warm_host_side(pdf: bool) -> None:
+    from acm_helpers.packets import render as report
+
+    try:
+        report.warm_exporter()
+        if pdf:
+            report.warm_browser()
+    except Exception:  # noqa: BLE001 - retried (and reported) by the caller or the first packet
+        return
 
 
 def init_worker() -> None:

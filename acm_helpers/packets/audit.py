@@ -41,6 +41,7 @@ from acm_helpers.packets.audit_text import (  # noqa: F401 - re-exported
     html_tables,
     html_units,
     pdf_units,
+    read_file,
     xlsx_tables,
     xlsx_units,
 )
@@ -398,11 +399,12 @@ def check_files(files: Mapping[str, Path] | Iterable[Path], facts: PrivacyFacts)
     the HTML and its parts in the XLSX count)."""
     paths = [Path(p) for p in (files.values() if isinstance(files, Mapping) else files)]
     findings = []
+    tables = []
     for path in paths:
-        units = file_units(path)
+        units, file_tabs = read_file(path)  # each file parsed once for both readings
         findings += check_units(units, facts, path.name)
         findings += check_small_count_text(units, facts, path.name)
-    tables = [t for p in paths for t in file_tables(p)]
+        tables += file_tabs
     findings += check_differencing(tables, facts)
     findings += check_small_counts(tables, facts)
     return findings

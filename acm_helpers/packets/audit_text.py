@@ -88,6 +88,10 @@ class _Units(HTMLParser):
 
     def close(self):
         super().close()
+        self.finish()
+
+    def finish(self) -> None:
+        """Text left outside every block ends the units."""
         rest = " ".join(" ".join(s) for s in self._stack).strip()
         if rest:
             self.units.append(rest)
@@ -253,6 +257,69 @@ def xlsx_tables(xlsx: Path) -> list[Table]:
     finally:
         wb.close()
     return tables
+
+
+class _UnitsAndTables(HTMLParser):
+    """One pass over a page for both readings (:func:`html_units` and :func:`html_tables`)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.u, self.t = _Units(), _Tables()
+
+    def handle_starttag(self, tag, attrs):
+        self.u.handle_starttag(tag, attrs)
+        self.t.handle_starttag(tag, attrs)
+
+    def handle_endtag(self, tag):
+        self.u.handle_endtag(tag)
+        self.t.handle_endtag(tag)
+
+    def handle_data(self, data):
+        self.u.handle_data(data)
+        self.t.handle_data(data)
+
+
+def _read_xlsx(xlsx: Path) -> tuple[list[str], list[Table]]:
+    """A workbook's units (:func:`xlsx_units`) and tables (:func:`xlsx_tables`), read once."""
+    from openpyxl import load_workbook
+
+    wb = load_workbook(xlsx, read_only=True, data_only=True)
+    units: list[str] = []
+    tables = []
+    try:
+        for ws in wb.worksheets:
+            rows = [tuple(row) for row in ws.iter_rows(values_only=True)]
+            for row in rows:
+                cells = [_cell_text(v) for v in row if v is not None]
+                if cells:
+                    units.append(" | ".join(cells))
+            texts = [tuple("" if v is None else _cell_text(v) for v in row) for row in rows]
+            texts = [r for r in texts if any(r)]
+            if len(texts) > 1:
+                tables.append(Table(xlsx.name, ws.title, texts[0], tuple(texts[1:])))
+    finally:
+        wb.close()
+    return units, tables
+
+
+def read_file(path: Path) -> tuple[list[str], list[Table]]:
+    """A packet file's text units and tables, each file read and parsed once (the audit needs
+    both; :func:`file_units` and :func:`file_tables` give the same lists one at a time)."""
+    suffix = path.suffix.lower()
+    if suffix in (".html", ".htm"):
+        parser = _UnitsAndTables()
+        parser.feed(path.read_text(encoding="utf-8"))
+        parser.close()
+        parser.u.finish()
+        tables = [
+            Table(path.name, caption, tuple(header), tuple(tuple(r) for r in rows))
+            for caption, header, rows in parser.t.tables
+            if rows
+        ]
+        return parser.u.units, tables
+    if suffix == ".xlsx":
+        return _read_xlsx(path)
+    return file_units(path), file_tables(path)
 
 
 def file_tables(path: Path) -> list[Table]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from acm_helpers.core import text
+from acm_helpers.core import stages, text
 from acm_helpers.core.calendar import (
     equity_quarter,
     month_name,
@@ -244,6 +244,7 @@ def talking_points(p: Packet, agenda: agenda_mod.Agenda | None = None) -> list[t
     return tp.rank(points)
 
 
+@stages.section("brief")
 def brief(p: Packet) -> Block:
     """The meeting brief (see the module docstring): one page, before the headline tiles."""
     agenda = agenda_mod.agenda_for(p.program, p.store, p.provider, p.period)

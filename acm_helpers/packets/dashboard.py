@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from acm_helpers.core import text
+from acm_helpers.core import stages, text
 from acm_helpers.core.calendar import month_name, month_range, shift_period
 from acm_helpers.meetings import tiles as tiles_mod
 from acm_helpers.meetings.tiles import arrow_of, flags_of
@@ -48,6 +48,7 @@ from acm_helpers.views import charts, spc_icons
 
 
 # -- sections ------------------------------------------------------------------------------------------
+@stages.section("header")
 def header(p: Packet) -> Block:
     """Title block: provider, month, audience, contract and this month's roadmap topic."""
     prov = p.program.provider(p.provider)
@@ -71,6 +72,7 @@ def header(p: Packet) -> Block:
     return Block("header", body)
 
 
+@stages.section("tiles")
 def tiles(p: Packet) -> Block:
     """Headline tiles: value, trend arrow, target, peers, and each raised flag with its reason."""
     own = p.own()
@@ -205,6 +207,7 @@ def _since_clause(row: pd.Series, then: pd.Series | None, since: str) -> str:
     return lead + f" ({'better' if better else 'worse'} now)"
 
 
+@stages.section("what changed")
 def what_changed(p: Packet) -> Block:
     """The packet's one "What changed" section: since last month and, when the last meeting
     discussed an earlier month, since then, in plain sentences."""
@@ -218,6 +221,7 @@ def what_changed(p: Packet) -> Block:
     return Block("what changed", f'<h2>{head}</h2><ul class="acm-changes">{items}</ul>')
 
 
+@stages.section("sprints")
 def sprints(p: Packet) -> Block:
     """This provider's performance-improvement sprints (``sprints:`` in the program file):
     the question, and the focus metric before and during the sprint with the engine's 95%
@@ -297,6 +301,7 @@ def last_year_frame(p: Packet, metric_id: str) -> pd.DataFrame:
     return pd.DataFrame({"period": [p.period], "last_year": [float(value)]})
 
 
+@stages.section("trends")
 def trends(p: Packet) -> Block:
     """One trend chart per key metric: own history, the peers' middle half, the target, and
     what happened on the record (practice changes, action items, the same month last year)."""
@@ -349,6 +354,7 @@ def peer_frame(p: Packet, metric_id: str) -> pd.DataFrame:
     )
 
 
+@stages.section("peers")
 def peers(p: Packet) -> Block:
     """Peer comparison per key metric (named internally, anonymized for a provider audience)."""
     anon = p.audience == "provider" and p.program.peers.display == "anonymized"
@@ -388,6 +394,7 @@ def peers(p: Packet) -> Block:
     return Block("peers", "".join(parts))
 
 
+@stages.section("definitions")
 def definitions(p: Packet) -> Block:
     """What each metric means and how this month's number was computed."""
     own = p.own()
@@ -403,6 +410,7 @@ def definitions(p: Packet) -> Block:
     )
 
 
+@stages.section("footer")
 def footer(p: Packet) -> Block:
     """Provenance: when, from which data version, under which privacy rules."""
     anon = p.audience == "provider" and p.program.peers.display == "anonymized"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from acm_helpers.core import text
+from acm_helpers.core import stages, text
 from acm_helpers.core.calendar import month_name, quarter_name
 from acm_helpers.core.schema import REQUIRED_COLUMNS
 from acm_helpers.meetings import disparities as disp
@@ -48,6 +48,7 @@ def equity_frame(p: Packet, metric_id: str, dimension: str) -> pd.DataFrame:
     return rows.sort_values("_order").drop(columns="_order").reset_index(drop=True)
 
 
+@stages.section("equity")
 def equity(p: Packet) -> Block:
     """Breakdowns by each dimension (suppressed groups say so), disparity and disproportionality
     flags with their reasons, for the last complete quarter."""
@@ -239,6 +240,7 @@ def completeness_frame(p: Packet) -> pd.DataFrame:
     )
 
 
+@stages.section("quality")
 def quality(p: Packet) -> Block:
     """Data quality: the submission, its problems ranked worst first (required fields only,
     with thresholds from the program file), and the completeness trend of those fields."""

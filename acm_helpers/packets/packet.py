@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acm_helpers.core import text
+from acm_helpers.core import stages, text
 from acm_helpers.core.calendar import equity_quarter, month_name, shift_period
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
@@ -35,9 +35,17 @@ class Block:
 
     def __init__(self, title: str, body: str, summary: str = ""):
         self.title, self.body, self.summary = title, body, summary
+        self.stages: list[dict] = []  # the cell's stage timings (core.stages), for the profile
 
     def _repr_html_(self) -> str:
         return self.body
+
+    def _repr_mimebundle_(self, include=None, exclude=None) -> tuple[dict, dict] | None:
+        """The HTML with the cell's stage timings in the output's metadata (IPython asks this
+        first); the batch worker takes them out before the HTML export, so no page shows them."""
+        if not self.stages:
+            return None  # IPython falls back to _repr_html_
+        return {"text/html": self.body}, {"text/html": {stages.METADATA_KEY: self.stages}}
 
     def __repr__(self) -> str:
         return f"<{self.title}: {self.summary}>" if self.summary else f"<{self.title}>"
@@ -96,6 +104,18 @@ def load(
         AcmError: unknown provider or period, or the metric tables are missing (run
             ``acm metrics`` / ``acm demo`` first).
     """
+    with stages.stage("data load"):
+        return _load(program_path, data_dir, provider, period, audience, topic)
+
+
+def _load(
+    program_path: str | Path,
+    data_dir: str | Path,
+    provider: str,
+    period: str,
+    audience: str,
+    topic: str,
+) -> Packet:
     from acm_helpers.metrics import privacy
 
     program, store = open_store(program_path, data_dir or None)  # the one path rule
@@ -169,7 +189,9 @@ def html_table(
 
 
 def chart_html(chart) -> str:
-    return f'<div class="acm-chart">{charts.to_svg(chart)}</div>'
+    """A chart as inline SVG in the packet's chart frame (its rendering timed as a stage)."""
+    with stages.chart_stage(charts.title_of(chart)):
+        return f'<div class="acm-chart">{charts.to_svg(chart)}</div>'
 
 
 # -- the XLSX appendix -----------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from acm_helpers.core import stages
 from acm_helpers.core.errors import NotebookFailed, OfflineError, RunError
 from acm_helpers.core.resources import nbconvert_templates, notebook
 from acm_helpers.packets.xlsx import SUPPRESSED, write_xlsx  # noqa: F401 - re-exported (report.write_xlsx)
@@ -64,6 +65,9 @@ class RenderResult:
     pdf: Path | None = None
     notebook: Any = None
     timings: dict[str, float] = field(default_factory=dict)
+    stages: list[dict[str, Any]] = field(default_factory=list)
+    """The notebook's own stage records (data load, sections, charts: :mod:`acm_helpers.core.stages`),
+    taken out of its outputs; the host's steps are recorded with ``stages.stage`` in this process."""
 
 
 # -- execution ---------------------------------------------------------------------------------
@@ -328,19 +332,23 @@ def render_notebook(
     out_dir = Path(out_dir)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    nb = execute(template, parameters, executor=executor, cwd=cwd)
+    with stages.stage("notebook execution"):
+        nb = execute(template, parameters, executor=executor, cwd=cwd)
+        kernel_stages = stages.collect(nb)  # before the export: the page never carries them
     timings["execute"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     title = title or f"{notebook(template).stem} " + " ".join(
         str(v) for k, v in parameters.items() if k in ("provider", "period")
     )
-    page = export_html(nb, title=title)
-    html_path = write_text(out_dir / f"{stem}.html", page)
+    with stages.stage("HTML export"):
+        page = export_html(nb, title=title)
+        html_path = write_text(out_dir / f"{stem}.html", page)
     timings["html"] = time.perf_counter() - t0
-    result = RenderResult(html=html_path, notebook=nb, timings=timings)
+    result = RenderResult(html=html_path, notebook=nb, timings=timings, stages=kernel_stages)
     if pdf:
         t0 = time.perf_counter()
-        result.pdf = print_pdf(html_path, out_dir / f"{stem}.pdf", footer=footer or title)
+        with stages.stage("PDF"):
+            result.pdf = print_pdf(html_path, out_dir / f"{stem}.pdf", footer=footer or title)
         timings["pdf"] = time.perf_counter() - t0
     return result
 

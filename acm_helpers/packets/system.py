@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from acm_helpers.core import text
+from acm_helpers.core import stages, text
 from acm_helpers.core.calendar import (
     equity_quarter,
     month_name,
@@ -66,6 +66,11 @@ class SystemPacket:
 
 def load_system(program_path: str | Path, data_dir: str | Path, period: str) -> SystemPacket:
     """Read the engine's tables once for the system packet (internal view)."""
+    with stages.stage("data load"):
+        return _load_system(program_path, data_dir, period)
+
+
+def _load_system(program_path: str | Path, data_dir: str | Path, period: str) -> SystemPacket:
     from acm_helpers.metrics import privacy
 
     program, store = open_store(program_path, data_dir or None)  # the one path rule
@@ -106,6 +111,7 @@ def load_system(program_path: str | Path, data_dir: str | Path, period: str) -> 
     )
 
 
+@stages.section("system header")
 def header(s: SystemPacket) -> Block:
     """Title block of the internal packet."""
     n = len(s.program.providers)
@@ -153,6 +159,7 @@ def status_frame(s: SystemPacket) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=cols)
 
 
+@stages.section("system status")
 def status(s: SystemPacket) -> Block:
     """One grid: every provider against every key metric's target this month."""
     frame = status_frame(s)
@@ -216,6 +223,7 @@ def _flag_rows(frame: pd.DataFrame) -> list[list[str]]:
     return rows
 
 
+@stages.section("system flags")
 def flags(s: SystemPacket) -> Block:
     """Every flag raised this month with the engine's reason: concerns first, the most serious
     first (:func:`_severity`, then the rows raising most flags), and improvements apart.
@@ -255,6 +263,7 @@ def flags(s: SystemPacket) -> Block:
     return Block("flags", body)
 
 
+@stages.section("system comparisons")
 def comparisons(s: SystemPacket) -> Block:
     """Each key metric across providers (named), with the program-wide trend."""
     parts = [f"<h2>Providers compared, {esc(month_name(s.period))}</h2>"]
@@ -313,6 +322,7 @@ def comparisons(s: SystemPacket) -> Block:
     return Block("comparisons", "".join(parts))
 
 
+@stages.section("system equity")
 def equity(s: SystemPacket) -> Block:
     """Disparity and disproportionality flags of every provider for the last complete quarter."""
     body = f"<h2>Equity flags, {esc(quarter_name(s.equity_period))}</h2>"
@@ -374,6 +384,7 @@ def quality_frame(s: SystemPacket) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+@stages.section("system quality")
 def quality(s: SystemPacket) -> Block:
     """Data quality of every provider's submission this month."""
     frame = quality_frame(s)
@@ -410,6 +421,7 @@ def quality(s: SystemPacket) -> Block:
     )
 
 
+@stages.section("system triage")
 def triage(s: SystemPacket) -> Block:
     """Portfolio triage: which contracts get full ACM this quarter, by the program file's rule
     (:func:`acm_helpers.meetings.triage_review.portfolio_view`); nothing when the program declares
@@ -422,6 +434,7 @@ def triage(s: SystemPacket) -> Block:
     return Block("triage", body, f"{s.period}: portfolio triage")
 
 
+@stages.section("system payments")
 def payments(s: SystemPacket) -> Block:
     """The month's outcome payment statements (internal: true counts), for the providers with a
     rate card (:mod:`acm_helpers.packets.payments`); a note when the program has none."""
@@ -437,6 +450,7 @@ def payments(s: SystemPacket) -> Block:
     return Block("payments", title + block.body, block.summary)
 
 
+@stages.section("system footer")
 def footer(s: SystemPacket) -> Block:
     """Provenance line."""
     return Block(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from acm_helpers.core import text
+from acm_helpers.core import stages, text
 from acm_helpers.core.calendar import month_name
 from acm_helpers.core.schema import ALL
 from acm_helpers.metrics import voice as mv
@@ -45,6 +45,7 @@ def issues_frame(s: SystemPacket) -> pd.DataFrame:
     return out.sort_values(["providers_reporting", "reports"], ascending=False, ignore_index=True)
 
 
+@stages.section("system client voice")
 def common_issues(s: SystemPacket) -> Block:
     """Frontline reports across providers this month, the most widespread first, with the
     providers where a category is rising; and each provider's survey satisfaction."""

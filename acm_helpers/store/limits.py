@@ -30,10 +30,12 @@ MEMORY_ENV = "ACM_MEMORY_LIMIT"
 THREADS_ENV = "ACM_THREADS"
 DEFAULT_SHARE = 0.6  # of the machine's memory, when ACM_MEMORY_LIMIT is unset
 DUCKDB_SHARE = 0.5  # of the limit, for DuckDB's buffers: the pandas frames of a stage get the rest
-# Peak bytes per row of the stages that hold every episode in pandas at once, measured with
-# benchmarks/bench_scale.py --large (peak resident memory of the stage / rows): the episodes
-# rebuild (Arrow table, frame, conformed and derived copies) and the metric cells' finishing
-# steps (intervals, suppression, benchmarks, flags, equity) per raw cell from DuckDB.
+# Peak bytes per row of the stages that hold every episode in pandas at once. Estimates, not yet
+# calibrated at 10 million episodes: a demo episode takes about 250 bytes in pandas before the
+# derived columns and about 320 after; the rebuild holds the Arrow table, the frame, and its
+# conformed and derived copies (about 4 of them) at its peak. A metric cell is about 400 bytes
+# in pandas; intervals, suppression, benchmarks, flags and equity hold about 5 copies. Recalibrate
+# with benchmarks/bench_scale.py --large (peak of the stage / rows).
 EPISODE_BYTES = 1_200
 CELL_BYTES = 2_000
 SPILL_DIR = ".duckdb-spill"  # under the data directory: DuckDB's temporary files

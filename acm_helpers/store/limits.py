@@ -30,14 +30,15 @@ MEMORY_ENV = "ACM_MEMORY_LIMIT"
 THREADS_ENV = "ACM_THREADS"
 DEFAULT_SHARE = 0.6  # of the machine's memory, when ACM_MEMORY_LIMIT is unset
 DUCKDB_SHARE = 0.5  # of the limit, for DuckDB's buffers: the pandas frames of a stage get the rest
-# Peak bytes per row of the stages that hold every episode in pandas at once. Estimates, not yet
-# calibrated at 10 million episodes: a demo episode takes about 250 bytes in pandas before the
-# derived columns and about 320 after; the rebuild holds the Arrow table, the frame, and its
-# conformed and derived copies (about 4 of them) at its peak. A metric cell is about 400 bytes
-# in pandas; intervals, suppression, benchmarks, flags and equity hold about 5 copies. Recalibrate
-# with benchmarks/bench_scale.py --large (peak of the stage / rows).
+# Peak bytes per row of the stages that hold a whole program in pandas at once. The episodes
+# rebuild is an estimate, not yet calibrated at 10 million episodes: a demo episode takes about
+# 250 bytes in pandas before the derived columns and about 320 after, and the rebuild holds the
+# Arrow table, the frame and its conformed and derived copies (about 4) at its peak. The cells:
+# benchmarks/bench_scale.py --large measured a refresh peak of 6.56 GB for 2,074,988 metric
+# values (1,000 providers, 12 months, 2026-12-02); the raw cells the check counts are more than
+# the values kept, so 3 KB per raw cell errs on the safe side. Recalibrate with that benchmark.
 EPISODE_BYTES = 1_200
-CELL_BYTES = 2_000
+CELL_BYTES = 3_000
 SPILL_DIR = ".duckdb-spill"  # under the data directory: DuckDB's temporary files
 _UNITS = {"": 1, "B": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 _UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}

@@ -36,6 +36,14 @@ class StoreError(AcmError):
     """The data store is missing, locked or inconsistent."""
 
 
+class MemoryLimitError(StoreError):
+    """A stage would need more memory than its limit (``ACM_MEMORY_LIMIT``) allows.
+
+    Its message names the stage, the memory it needs, the limit and where the limit comes
+    from, and what to do (raise the limit, a larger machine, fewer months or providers per run).
+    """
+
+
 class MetricError(AcmError):
     """A metric definition cannot be evaluated."""
 

@@ -56,6 +56,7 @@ from acm_helpers.intake import parse, readers, sniff
 from acm_helpers.intake import quality as qc
 from acm_helpers.intake.derive import derive_episodes
 from acm_helpers.intake.readers import CSV_SUFFIXES, XLSX_SUFFIXES
+from acm_helpers.store import limits
 from acm_helpers.store.quality import QUALITY, QUARANTINE, SUBMISSIONS
 from acm_helpers.store.store import EPISODES, SUBMITTED, Store, one_writer, sha256_file
 
@@ -263,6 +264,13 @@ def rebuild_episodes(store: Store, program: Program, as_of: date | None = None) 
         )
     inputs = store.inputs_stamp(SUBMITTED)  # the lock is held: the partitions stay as stamped
     with store.connect() as con:
+        rows = con.sql(f"SELECT count(*) FROM {SUBMITTED}").fetchall()[0][0]
+        limits.check_fits(
+            rows * limits.EPISODE_BYTES,
+            f"{store}: rebuilding episodes ({rows:,} submitted rows, every provider at once for "
+            "the returns to services)",
+            todo="keep fewer months in the program (first_period) per data directory",
+        )
         latest = (
             con.sql(
                 f"SELECT * FROM {SUBMITTED} QUALIFY row_number() OVER "

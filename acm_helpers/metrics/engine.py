@@ -48,6 +48,7 @@ from acm_helpers.metrics import equity as eq
 from acm_helpers.metrics import flags, privacy, sql
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics.periods import periods_table
+from acm_helpers.store import limits
 from acm_helpers.store.store import EPISODES, SUBMITTED, SUPPRESSED_TRUTH, Store, one_writer
 
 ENGINE_VERSION = "2"  # bump when the engine's numbers change for the same inputs
@@ -215,6 +216,13 @@ def evaluate_tables(
     audit's reference; see :func:`refresh`)."""
     table = periods_table(program, periods, grains)
     raw = sql.evaluate(program, source, table, dimensions)
+    limits.check_fits(
+        len(raw) * limits.CELL_BYTES,
+        f"Program {program.id}: finishing {len(raw):,} metric cells ({len(program.metrics)} "
+        f"metrics x {len(program.providers)} providers and program-wide x every period and grain "
+        "x every breakdown group)",
+        todo="break down by fewer dimensions (`dimensions:` in the program file)",
+    )
     cells = finish_values(raw, program)
     cells = cells.merge(
         table[["period", "grain", "start", "end", "end_month"]].drop_duplicates(

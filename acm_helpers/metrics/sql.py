@@ -31,6 +31,8 @@ from acm_helpers.metrics.inputs import (  # noqa: F401 - band_labels, dimension_
     period_dimensions,
 )
 from acm_helpers.metrics.joins import _bind, _shared_joins, _use_shared, person_join, use_latest
+from acm_helpers.store.limits import duckdb_connect, out_of_memory
+from acm_helpers.store.store import Store
 
 
 # -- SQL -------------------------------------------------------------------------------------------
@@ -221,8 +223,12 @@ def evaluate(
         {"pid": pid, "period": periods["period"].to_numpy(), "grain": periods["grain"].to_numpy()}
     ).drop_duplicates("pid")
     out = {}
-    with duckdb.connect() as con:
-        n_episodes = load_episodes(con, source, dims, program)
+    spill = source.root if isinstance(source, Store) else None
+    with duckdb_connect(spill) as con:
+        try:
+            n_episodes = load_episodes(con, source, dims, program)
+        except duckdb.OutOfMemoryException as exc:
+            raise out_of_memory(exc, f"Loading the episodes of program {program.id}") from None
         trailing = per["__grain"] == TRAILING
         units = mm.units(per) if month_rollup else mm.units(per.iloc[:0])
         rest = ~per["__pid"].isin(units.aligned)
@@ -346,6 +352,8 @@ def _by_join(
                     )
                 ).df()
             )
+    except duckdb.OutOfMemoryException as exc:
+        raise out_of_memory(exc, f"Metric {mid!r} ({metric.label})") from None
     except duckdb.Error as exc:
         raise MetricError(
             f"Metric {mid!r} ({metric.label}): its SQL failed over the episodes: {exc}. "

@@ -30,6 +30,7 @@ from acm_helpers.core.errors import NotebookFailed, OfflineError, RunError
 from acm_helpers.core.resources import nbconvert_templates, notebook
 from acm_helpers.packets.xlsx import SUPPRESSED, write_xlsx  # noqa: F401 - re-exported (report.write_xlsx)
 from acm_helpers.store.store import atomic_write
+from acm_helpers.views.svg_ids import renumber_svg_ids
 
 TEMPLATES = nbconvert_templates()  # package data: holds packet/ (index.html.j2, packet.css)
 TEMPLATE_NAME = "packet"
@@ -158,6 +159,7 @@ def export_html(nb: Any, *, title: str) -> str:
     """Executed notebook -> one self-contained HTML page (inputs hidden, no scripts fetched)."""
     nb.metadata["title"] = title
     body, _resources = _exporter().from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = renumber_svg_ids(body)  # the same bytes whichever worker rendered the charts
     check_offline(body, where=title)
     return body
 

@@ -42,6 +42,7 @@ from filelock import FileLock, Timeout
 
 from acm_helpers.core.config import Program, load_program
 from acm_helpers.core.errors import StoreError
+from acm_helpers.store.limits import duckdb_connect, out_of_memory
 
 EPISODES = "episodes"
 SUPPRESSED_TRUTH = "suppressed_truth"  # internal: the audit's true numbers of suppressed cells
@@ -109,9 +110,31 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
-def write_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a frame to Parquet atomically."""
-    return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+CHUNK_ROWS = 1_000_000  # rows per slice when a large frame is written (see write_parquet)
+
+
+def write_parquet(frame: pd.DataFrame, path: Path, chunk_rows: int = CHUNK_ROWS) -> Path:
+    """Write a frame to Parquet atomically.
+
+    A frame of more than ``chunk_rows`` rows is written slice by slice (one Arrow table of
+    ``chunk_rows`` rows at a time, same schema and same values as one write): converting a
+    frame of ten million episodes to Arrow in one piece would hold a second copy of it in
+    memory, a slice holds a tenth of one.
+    """
+    if len(frame) <= chunk_rows:
+        return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return atomic_write(path, lambda tmp: _write_slices(frame, tmp, chunk_rows))
+
+
+def _write_slices(frame: pd.DataFrame, path: Path, chunk_rows: int) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.Schema.from_pandas(frame, preserve_index=False)
+    with pq.ParquetWriter(path, schema) as writer:
+        for start in range(0, len(frame), chunk_rows):
+            piece = frame.iloc[start : start + chunk_rows]
+            writer.write_table(pa.Table.from_pandas(piece, schema=schema, preserve_index=False))
 
 
 class StagedParquet:
@@ -295,7 +318,7 @@ class Store:
         parts = sorted((self.tables_dir / name).glob("**/*.parquet"))
         if not parts:
             return pd.DataFrame(columns=columns or [])
-        with duckdb.connect() as con:
+        with duckdb_connect(self.root) as con:
             files = [str(p) for p in parts]
             rel = con.read_parquet(files, union_by_name=True)
             frame = rel.df()
@@ -448,7 +471,7 @@ class Store:
         files for ``episodes_submitted`` in a large program), which a query of ``metric_values``
         should not pay for.
         """
-        con = duckdb.connect()
+        con = duckdb_connect(self.root)
         if not self.tables_dir.exists():
             return con
         for entry in sorted(self.tables_dir.iterdir()):
@@ -471,6 +494,8 @@ class Store:
         with self.connect(only=sql) as con:
             try:
                 return con.execute(sql, params or {}).df()
+            except duckdb.OutOfMemoryException as exc:
+                raise out_of_memory(exc, f"{self}: a query") from None
             except duckdb.CatalogException as exc:
                 raise StoreError(
                     f"{self}: {exc}. Has intake been run for this data directory? "

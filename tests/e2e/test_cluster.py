@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,54 @@ def test_acm_run_on_the_cluster_builds_packets_then_skips_them(cluster, demo_sto
         assert sum(r["executed"] for r in client.run(warm_kernel_counts).values()) - before == 3
     finally:
         client.close()
+
+
+GENERATED = re.compile(r"Generated( 20\d\d-\d\d-\d\d \d\d:\d\d UTC)")  # the packets' one clock
+# nbformat gives the cell papermill injects (the parameters) a new random id in every run, local
+# or not: an element id, no content
+CELL_ID = re.compile(r'id="cell-id=[0-9a-f-]+"')
+
+
+def packet_html(period_dir: Path) -> dict[str, str]:
+    """Every packet's HTML in a run's folder, its generation time and cell ids blanked."""
+    return {
+        str(p.relative_to(period_dir)): CELL_ID.sub(
+            'id="cell-id=<id>"', GENERATED.sub("Generated <time>", p.read_text())
+        )
+        for p in sorted(period_dir.glob("*/packet.html"))
+    }
+
+
+def first_difference(a: str, b: str) -> str:
+    """Where two texts part, with some context (for the assertion message)."""
+    at = next(
+        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+    )
+    return f"at {at}: {a[max(at - 80, 0) : at + 120]!r} vs {b[max(at - 80, 0) : at + 120]!r}"
+
+
+@pytest.mark.slow
+def test_packets_built_on_the_cluster_are_the_local_packets(
+    cluster, program_path, demo_store, tmp_path
+):
+    from acm_helpers.batch import run as batch
+    from acm_helpers.batch.cluster import run_period_on_cluster
+
+    kw = {
+        "data_dir": demo_store.root,
+        "providers": ["harbor", "northgate"],
+        "pdf": False,
+        "force": True,
+        "progress": False,
+    }
+    local = batch.run_period(program_path, "2026-10", out_root=tmp_path / "local", workers=1, **kw)
+    on_cluster = run_period_on_cluster(
+        cluster.scheduler_address, program_path, "2026-10", out_root=tmp_path / "dask", **kw
+    )
+    assert not local.failures and not on_cluster.failures
+    here, there = packet_html(local.period_dir), packet_html(on_cluster.period_dir)
+    assert sorted(here) == ["_system/packet.html", "harbor/packet.html", "northgate/packet.html"]
+    assert sorted(there) == sorted(here)
+    for name, html in here.items():
+        assert "Generated <time>" in html, name  # the one difference was found and blanked
+        assert there[name] == html, f"{name}: local vs Dask {first_difference(html, there[name])}"

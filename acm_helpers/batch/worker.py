@@ -291,9 +291,10 @@ def warm_up(settings: Settings) -> int:
 
     from acm_helpers.packets import render as report
 
-    # the kernel boots in its own process: build the exporter (and start the browser) here
-    # meanwhile, instead of one after the other
-    side = threading.Thread(target=_warm_host_side, args=(settings.pdf,), name="acm-warm-up")
+    # the kernel boots in its own process: build the exporter here meanwhile, instead of one
+    # after the other. Not the browser: Playwright's sync API belongs to the thread that started
+    # it, and a browser started in this short-lived thread is dead for every packet after it.
+    side = threading.Thread(target=_warm_host_side, name="acm-warm-up")
     side.start()
     spec = getattr(settings.executor, "spec", None)
     try:
@@ -304,16 +305,19 @@ def warm_up(settings: Settings) -> int:
     finally:
         side.join()
     report.warm_exporter()  # a no-op when the thread built it; raises here if it could not
+    if settings.pdf:
+        try:
+            report.warm_browser()  # in the worker's own thread, where its packets print
+        except Exception:  # noqa: BLE001 - the first packet's PDF retries and reports it
+            pass
     return os.getpid()
 
 
-def _warm_host_side(pdf: bool) -> None:
+def _warm_host_side() -> None:
     from acm_helpers.packets import render as report
 
     try:
         report.warm_exporter()
-        if pdf:
-            report.warm_browser()
     except Exception:  # noqa: BLE001 - retried (and reported) by the caller or the first packet
         return
 

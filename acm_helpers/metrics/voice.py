@@ -36,6 +36,7 @@ from acm_helpers.core.schema import (
     CELL_KEYS,
     FRONTLINE,
     METRIC_VALUE_COLUMNS,
+    SUPPRESSED_TRUTH_COLUMNS,
     SURVEYS,
     conform,
 )
@@ -163,27 +164,45 @@ def survey_tables(
         served: the episode engine's ``metric_values`` rows of the response rates' ``served``
             metrics (suppressed as stored); None: computed here from ``episodes``.
     """
+    values, equity, _ = survey_evaluation(program, responses, episodes, served)
+    return values, equity
+
+
+def survey_evaluation(
+    program: Program,
+    responses: pd.DataFrame,
+    episodes: pd.DataFrame,
+    served: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`survey_tables` plus the true numbers of the cells suppressed (survey metrics and
+    response rates, ``SUPPRESSED_TRUTH_COLUMNS``): the packet audit's reference."""
     from acm_helpers.metrics import engine
 
     view = survey_program(program)
     frame = survey_frame(program, responses, episodes)
-    values, equity, _ = engine.evaluate_tables(view, frame)
+    values, equity, truth = engine.evaluate_tables(view, frame)
     rates = program.client_voice.response_rate
     if rates:
         if served is None:
             need = {rr.served: program.metrics[rr.served] for rr in rates.values()}
             served = engine.compute(program.model_copy(update={"metrics": need}), episodes)
-        values = pd.concat(
-            [values, *(response_rate(program, rid, values, served) for rid in rates)],
-            ignore_index=True,
-        )
-    return values, equity
+        parts = [_response_rate(program, rid, values, served) for rid in rates]
+        values = pd.concat([values, *(v for v, _ in parts)], ignore_index=True)
+        truth = pd.concat([truth, *(t for _, t in parts)], ignore_index=True)
+    return values, equity, truth
 
 
 def response_rate(
     program: Program, rate_id: str, survey_values: pd.DataFrame, served: pd.DataFrame
 ) -> pd.DataFrame:
     """One declared response rate, cell by cell (see the module docstring)."""
+    return _response_rate(program, rate_id, survey_values, served)[0]
+
+
+def _response_rate(
+    program: Program, rate_id: str, survey_values: pd.DataFrame, served: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One response rate's ``metric_values`` and the true numbers of its suppressed cells."""
     rr = program.client_voice.response_rate[rate_id]
     threshold = program.suppression.threshold
     keys = [k for k in CELL_KEYS if k != "metric_id"]
@@ -236,16 +255,27 @@ def response_rate(
         else "suppressed"
         for a, b, v, h in zip(num, den, val, hidden, strict=True)
     ]
+    truth = conform(out[hidden], SUPPRESSED_TRUTH_COLUMNS)
     for col in ("numerator", "denominator", "value", "ci_low", "ci_high", "cell_size"):
         out.loc[hidden, col] = np.nan
-    return conform(out, METRIC_VALUE_COLUMNS)
+    return conform(out, METRIC_VALUE_COLUMNS), truth
 
 
 def frontline_values(program: Program, reports: pd.DataFrame) -> pd.DataFrame:
     """``metric_values`` of the frontline categories (reports per month, with signals)."""
+    return frontline_evaluation(program, reports)[0]
+
+
+def frontline_evaluation(
+    program: Program, reports: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`frontline_values` plus the true numbers of the cells suppressed (only with
+    ``frontline.suppress``): the packet audit's reference."""
     from acm_helpers.metrics import engine
 
-    out = engine.compute(frontline_program(program), frontline_frame(program, reports))
+    out, _, truth = engine.evaluate_tables(
+        frontline_program(program), frontline_frame(program, reports), equity=False
+    )
     shown = ~out["suppressed"].astype(bool)
     labels = {
         frontline_metric_id(c): lab.lower() for c, lab in program.frontline.categories.items()
@@ -261,7 +291,7 @@ def frontline_values(program: Program, reports: pd.DataFrame) -> pd.DataFrame:
             strict=True,
         )
     ]
-    return out
+    return out, truth
 
 
 # -- from the store, once per input state ----------------------------------------------------------
@@ -298,9 +328,10 @@ def _cached(program: Program, store: Store, stamp: str, kind: str) -> tuple:
             served = store.query(
                 "SELECT * FROM metric_values WHERE list_contains($ids, metric_id)", {"ids": ids}
             )
-        out = survey_tables(program, store.read_table(SURVEYS), store.episodes(), served)
+        out = survey_evaluation(program, store.read_table(SURVEYS), store.episodes(), served)
     else:
-        out = (frontline_values(program, store.read_table(FRONTLINE)), None)
+        values, truth = frontline_evaluation(program, store.read_table(FRONTLINE))
+        out = (values, None, truth)
     while len(_CACHE) >= CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = out
@@ -315,7 +346,7 @@ def stored_survey_tables(program: Program, store: Store) -> tuple[pd.DataFrame, 
     if not store.has_table(SURVEYS):
         return pd.DataFrame(), pd.DataFrame()
     stamp = _stamp(store, (SURVEYS, EPISODES, "metric_values"))
-    values, equity = _cached(program, store, stamp, SURVEYS)
+    values, equity, _ = _cached(program, store, stamp, SURVEYS)
     return values.copy(), equity.copy()
 
 
@@ -325,3 +356,34 @@ def stored_frontline_values(program: Program, store: Store) -> pd.DataFrame:
         return pd.DataFrame()
     stamp = _stamp(store, (FRONTLINE,))
     return _cached(program, store, stamp, FRONTLINE)[0].copy()
+
+
+def stored_voice_truth(program: Program, store: Store) -> pd.DataFrame:
+    """The true numbers of the suppressed survey, response-rate and frontline cells for the
+    store's inputs (``SUPPRESSED_TRUTH_COLUMNS``), from the very evaluation the packet's tables
+    come from (cached per input state: after a packet's build, the audit reuses it)."""
+    parts = []
+    if program.client_voice is not None and program.client_voice.metrics:
+        if store.has_table(SURVEYS):
+            stamp = _stamp(store, (SURVEYS, EPISODES, "metric_values"))
+            parts.append(_cached(program, store, stamp, SURVEYS)[2])
+    if program.frontline is not None and store.has_table(FRONTLINE):
+        parts.append(_cached(program, store, _stamp(store, (FRONTLINE,)), FRONTLINE)[2])
+    parts = [p for p in parts if p is not None and len(p)]
+    if not parts:
+        return conform(
+            pd.DataFrame(columns=list(SUPPRESSED_TRUTH_COLUMNS)), SUPPRESSED_TRUTH_COLUMNS
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def voice_metric_labels(program: Program) -> dict[str, tuple[str, str]]:
+    """Metric id to (label, format) of every survey metric, response rate and frontline
+    category, as packets print them."""
+    out: dict[str, tuple[str, str]] = {}
+    if program.client_voice is not None:
+        out |= {k: (m.label, m.format) for k, m in program.client_voice.metrics.items()}
+        out |= {k: (rr.label, "percent") for k, rr in program.client_voice.response_rate.items()}
+    if program.frontline is not None:
+        out |= {k: (m.label, m.format) for k, m in frontline_program(program).metrics.items()}
+    return out

@@ -78,6 +78,11 @@ def facts_for(
         if provider
         else []
     )
+    voice = voice_truth(program, store) if provider else None
+    if voice is not None and len(voice):
+        cells += suppressed_truth(
+            program, voice, provider, period, equity_period, output, voice_labels(program)
+        )
     own = next((p.name for p in program.providers if p.id == provider), provider or "")
     return PrivacyFacts(
         own_labels=(own,) if provider else (),
@@ -89,11 +94,19 @@ def facts_for(
         threshold=program.suppression.threshold,
         undated_period={"packet": period, "deep_dive": "", "contract": "term"}[output],
         hidden=hidden_cells(program, truth, provider) if provider else (),
-        labels_with_digits=digit_labels(program, truth),
+        labels_with_digits=digit_labels(program, truth, voice),
         other_labels=shown_labels(program, provider) if provider else (),
-        group_labels=tuple(sorted(set(truth["group"].astype(str)) - {""}))
-        if truth is not None and len(truth)
-        else (),
+        group_labels=tuple(
+            sorted(
+                {
+                    str(g)
+                    for t in (truth, voice)
+                    if t is not None and len(t)
+                    for g in t["group"].unique()
+                }
+                - {""}
+            )
+        ),
         dimension_labels=tuple(d.label for d in program.dimensions.values()),
         provider=provider or "",
         client_ids=client_ids(store),
@@ -101,6 +114,37 @@ def facts_for(
         forbidden_ids=frozenset(p.id.lower() for p in others) if anonymized else frozenset(),
         suppressed=tuple(cells),
     )
+
+
+def voice_truth(program, store) -> pd.DataFrame | None:
+    """The suppressed survey, response-rate and frontline cells' true numbers (computed at
+    packet-build time, so not in the store's ``suppressed_truth``), from the same cached
+    evaluation as the packet's client-voice tables; None when the program declares neither."""
+    if program.client_voice is None and program.frontline is None:
+        return None
+    from acm_helpers.metrics import voice as mv
+
+    return mv.stored_voice_truth(program, store)
+
+
+def voice_labels(program) -> dict[str, tuple[str, str]]:
+    """Metric id to (label, format) of the client-voice and frontline metrics."""
+    from acm_helpers.metrics import voice as mv
+
+    return mv.voice_metric_labels(program)
+
+
+def _voice_texts(program) -> set[str]:
+    """The client-voice and frontline metrics' labels and definitions ("4 or 5 of 5")."""
+    out: set[str] = set()
+    if program.client_voice is not None:
+        for m in program.client_voice.metrics.values():
+            out |= {m.label, m.numerator_label, m.denominator_label, m.definition or ""}
+        for rr in program.client_voice.response_rate.values():
+            out |= {rr.label, rr.definition}
+    if program.frontline is not None:
+        out |= set(program.frontline.categories.values())
+    return out
 
 
 def count_labels(program) -> tuple[str, ...]:
@@ -124,7 +168,9 @@ def shown_labels(program, provider: str) -> tuple[str, ...]:
     return (*labels, "All providers")
 
 
-def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
+def digit_labels(
+    program, truth: pd.DataFrame | None, voice: pd.DataFrame | None = None
+) -> tuple[str, ...]:
     """Labels that contain digits (age bands, ZIP codes, "within 12 months") and metric
     definitions that do ("... exited 12 months before the period"): never values. Longest
     first, so a definition is removed whole before a label inside it."""
@@ -133,14 +179,13 @@ def digit_labels(program, truth: pd.DataFrame | None) -> tuple[str, ...]:
     labels = {
         lab for dim in program.dimensions.values() if dim.bins for lab in band_labels(dim.bins)
     }
+    texts = set(_voice_texts(program))
     for m in program.metrics.values():
-        labels |= {
-            t
-            for t in (m.label, m.numerator_label, m.denominator_label, m.definition or "")
-            if any(ch.isdigit() for ch in t)
-        }
-    if truth is not None and not truth.empty:
-        labels |= {g for g in truth["group"].astype(str).unique() if any(ch.isdigit() for ch in g)}
+        texts |= {m.label, m.numerator_label, m.denominator_label, m.definition or ""}
+    labels |= {t for t in texts if any(ch.isdigit() for ch in t)}
+    for t in (truth, voice):
+        if t is not None and not t.empty:
+            labels |= {g for g in t["group"].astype(str).unique() if any(ch.isdigit() for ch in g)}
     return tuple(sorted(labels, key=lambda t: (-len(t), t)))
 
 
@@ -151,8 +196,12 @@ def suppressed_truth(
     period: str,
     equity_period: str = "",
     output: str = "packet",
+    metric_labels: dict[str, tuple[str, str]] | None = None,
 ) -> list[SuppressedCell]:
     """The suppressed cells a provider's output could show, each with its true numbers.
+
+    ``metric_labels`` (metric id to label and format) names metrics that are not the program's
+    own (client voice, frontline); default: the program's metrics.
 
     Packet: own cells are every month up to the period and the equity quarter; peers' cells this
     month's overall values, named as the packet names that peer. A cell is "current" (rows need
@@ -193,15 +242,19 @@ def suppressed_truth(
     cells = []
     for rows, is_own in ((own, True), (peers, False)):
         for row in rows.itertuples(index=False):
-            metric = program.metric(row.metric_id)
+            if metric_labels is None:
+                metric = program.metric(row.metric_id)
+                label, fmt = metric.label, metric.format
+            else:
+                label, fmt = metric_labels[row.metric_id]
             nums = (
                 printed_forms(row.numerator, "number")
                 | printed_forms(row.denominator, "number")
-                | printed_forms(row.value, metric.format)
+                | printed_forms(row.value, fmt)
             )
             cells.append(
                 SuppressedCell(
-                    metric=metric.label,
+                    metric=label,
                     metric_id=row.metric_id,
                     group=str(row.group or ""),
                     numbers=frozenset(nums),

@@ -88,3 +88,23 @@ def test_system_packet_names_where_transportation_rises(program_path, voice_demo
     assert issues.loc["Transportation", "rising_at"] == "Puget Sound Outreach Partners"
     assert (issues.drop(index="Transportation")["rising_at"] == "").all()
     assert "Rising at" in system_voice.common_issues(s).body
+
+
+def test_briefs_pass_the_audit_with_the_survey_cells_known(
+    tmp_path, program, program_path, voice_demo
+):
+    """The demo's provider briefs (client-voice section and talking points) hold none of the
+    suppressed survey cells' true numbers, and the audit's facts do know those cells."""
+    from acm_helpers.packets import audit, audit_facts
+
+    for provider in ("puget", "harbor"):
+        points, html = _brief(program_path, voice_demo, provider)
+        facts = audit_facts.facts_for(
+            program, voice_demo, provider, "2026-10", equity_period="2026-Q4"
+        )
+        assert any(c.metric == "Client satisfaction" for c in facts.suppressed)
+        path = tmp_path / provider / "packet.html"
+        path.parent.mkdir()
+        body = html + "".join(f"<p>{p.text}</p>" for p in points)
+        path.write_text(f"<html><body>{body}</body></html>", encoding="utf-8")
+        assert audit.check_files([path], facts) == [], provider

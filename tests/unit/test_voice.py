@@ -4,6 +4,7 @@ brief, lessons on the agenda."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 
 import numpy as np
@@ -371,3 +372,69 @@ def test_contract_report_carries_lessons_and_the_exit_interview(tmp_path, progra
     assert got[question] == "The navigators"
     assert list(got)[1:] == program.exit_interview.questions[1:]
     assert set(list(got.values())[1:]) == {"not yet recorded"}
+
+
+# -- the packet audit knows the suppressed survey cells ---------------------------------------------
+def _voice_facts(small, store, provider="harbor"):
+    from acm_helpers.metrics import engine
+    from acm_helpers.packets import audit_facts
+
+    engine.refresh(small, store)
+    return audit_facts.facts_for(
+        small, store, provider, "2026-10", equity_period="2026-Q4", output="packet"
+    )
+
+
+def test_audit_facts_hold_the_suppressed_survey_cells(voice_store, small):
+    facts = _voice_facts(small, voice_store)
+    truth = mv.stored_voice_truth(small, voice_store)
+    assert len(truth) and set(truth["metric_id"]) <= set(mv.voice_metric_labels(small))
+    survey = [c for c in facts.suppressed if c.metric_id in mv.voice_metric_labels(small)]
+    # harbor's October satisfaction by race: 8 of 10 (Black), 7 of 10 (White), both suppressed
+    black = [
+        c
+        for c in survey
+        if c.metric_id == "client_satisfaction"
+        and c.period == "2026-10"
+        and c.group == "Black or African American"
+    ]
+    assert black and {"8", "10", "80%"} <= black[0].numbers and black[0].who == ""
+    assert {c.metric for c in survey} >= {"Client satisfaction"}
+    # other providers' cells: only this month's overall values, named as the packet names them
+    peers = [c for c in survey if c.who]
+    assert all(c.period == "2026-10" and not c.group for c in peers)
+
+
+def test_audit_catches_a_planted_survey_leak_and_passes_the_clean_section(
+    tmp_path, voice_store, small
+):
+    from acm_helpers.packets import audit
+
+    facts = _voice_facts(small, voice_store)
+    section = voice.voice_section(small, voice_store, "harbor", "2026-10", "provider")
+    clean = tmp_path / "clean" / "packet.html"
+    clean.parent.mkdir()
+    clean.write_text(f"<html><body>{section}</body></html>", encoding="utf-8")
+    assert audit.check_files([clean], facts) == []
+    leak = tmp_path / "leak" / "packet.html"
+    leak.parent.mkdir()
+    planted = (
+        "<table><tr><th>Measure</th><th>Group</th><th>October 2026</th></tr>"
+        "<tr><td>Client satisfaction</td><td>Black or African American</td>"
+        "<td>8 of 10 satisfied respondents</td></tr></table>"
+    )
+    leak.write_text(f"<html><body>{section}{planted}</body></html>", encoding="utf-8")
+    found = audit.check_files([leak], facts)
+    assert any(
+        f.kind == "suppressed_value"
+        and "Client satisfaction" in f.detail
+        and "Black or African American" in f.detail
+        for f in found
+    ), found
+    assert all("8 of 10" not in f.detail + f.excerpt for f in found)  # the numbers are masked
+    # the episode cells alone would not have caught it
+    voice_ids = set(mv.voice_metric_labels(small))
+    episode_only = replace(
+        facts, suppressed=tuple(c for c in facts.suppressed if c.metric_id not in voice_ids)
+    )
+    assert audit.check_files([leak], episode_only) == []

@@ -409,9 +409,12 @@ def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(
         timeout=1800,
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert (
-        "FAILED rainier (failed)" in proc.stderr and "cell 10 `dashboard.equity(p)`" in proc.stderr
+    template = nbformat.read(ROOT / "notebooks" / "02_dashboard.ipynb", as_version=4)
+    cell = next(
+        i for i, c in enumerate(template.cells) if c.source.strip() == "dashboard.equity(p)"
     )
+    assert "FAILED rainier (failed)" in proc.stderr, proc.stderr
+    assert f"cell {cell} `dashboard.equity(p)`" in proc.stderr, proc.stderr
     assert "2 packet(s) built" in proc.stdout and "1 failed" in proc.stdout
     period_dir = tmp_path / "outputs" / PERIOD
     manifest = json.loads((period_dir / "manifest.json").read_text())
@@ -425,7 +428,7 @@ def test_a_broken_provider_fails_alone_and_the_command_exits_non_zero(
     )
     assert (
         err["source"] == "dashboard.equity(p)"
-        and err["cell"] == 10
+        and err["cell"] == cell
         and err["ename"] == "AttributeError"
     )
     assert "1 failed: rainier" in (period_dir / "index.html").read_text()

@@ -255,11 +255,12 @@ def test_package_modules_imported_by_a_notebook_are_reimported_clean_and_kept(ke
         "print(m is not None, hasattr(m, '_leaked'), sorted(m.NOT_READ))",
     )
     kernel.execute(workdir / "lazy.ipynb", {"provider": "alpha"})
-    # incremental and what it imports (store; core.schema is already in the warm baseline,
-    # through core.config), imported again clean after the reset
+    # incremental and what it imports (store and its memory limits; core.schema is already in
+    # the warm baseline, through core.config), imported again clean after the reset
     assert kernel.stats.last_reset["adopted_modules"] == [
         "acm_helpers.batch.incremental",
         "acm_helpers.store",
+        "acm_helpers.store.limits",
         "acm_helpers.store.store",
     ]
     nb = kernel.execute(workdir / "lazy_probe.ipynb", {"provider": "beta"})

@@ -540,7 +540,7 @@ def _ingest(
                 stats.unknown_columns = [c for c in header if c not in cols]
             blank = raw.isna().all(axis=1)
             raw = raw[~blank]
-            provider = seen["provider_id"] = _provider_of(path, raw, program, provider)
+            provider = seen["provider_id"] = provider_of(path, raw, program, provider)
             if provider is not None:
                 rules.decimal = program.provider(provider).decimal
             stats.update(raw, blank_rows=int(blank.sum()))
@@ -642,9 +642,12 @@ def _check_header(path: Path, header: list[str], required: list[str]) -> None:
         )
 
 
-def _provider_of(
+def provider_of(
     path: Path, raw: pd.DataFrame, program: Program, provider: str | None
 ) -> str | None:
+    """The one known provider whose rows ``raw`` (a chunk of ``path``) holds, checked against
+    ``provider`` (found in an earlier chunk); every kind of submission uses it (episodes,
+    surveys, frontline reports). An unknown id, or two providers in one file, is an IntakeError."""
     values = raw["provider_id"].dropna().astype("str").str.strip().str.lower()
     values = values[values != ""].unique()
     for value in values:

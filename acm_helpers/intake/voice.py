@@ -45,7 +45,7 @@ from acm_helpers.core.schema import (
 )
 from acm_helpers.intake import parse, readers, sniff
 from acm_helpers.intake import quality as qc
-from acm_helpers.intake.intake import SubmissionResult, resolve_period
+from acm_helpers.intake.intake import SubmissionResult, provider_of, resolve_period
 from acm_helpers.intake.readers import CSV_SUFFIXES
 from acm_helpers.store.quality import QUARANTINE
 from acm_helpers.store.store import Store, one_writer, sha256_file
@@ -174,7 +174,7 @@ def _load(
             )
         raw = raw[~raw.isna().all(axis=1)]
         total += len(raw) + len(skipped)
-        provider = seen["provider_id"] = _provider_of(path, raw, program, provider)
+        provider = seen["provider_id"] = provider_of(path, raw, program, provider)
         typed, bad = parse.parse_chunk(raw[[c for c in header if c in cols]], program, rules, cols)
         checked = _row_rules(qc.schema_problems(typed, raw, schema), raw)
         problems += [p for p in (bad, checked, skipped) if len(p)]
@@ -262,25 +262,6 @@ def _duplicates(typed: pd.DataFrame, id_column: str) -> pd.DataFrame:
             ],
         }
     )
-
-
-def _provider_of(
-    path: Path, raw: pd.DataFrame, program: Program, provider: str | None
-) -> str | None:
-    values = raw["provider_id"].dropna().astype("str").str.strip().str.lower()
-    for value in values[values != ""].unique():
-        if provider is None:
-            if value not in program.provider_ids:
-                raise IntakeError(
-                    f"{path.name}: unknown provider {value!r}. Known providers: "
-                    f"{', '.join(program.provider_ids)}. Fix provider_id or add the provider."
-                )
-            provider = value
-        elif value != provider and value in program.provider_ids:
-            raise IntakeError(
-                f"{path.name}: rows for both {provider!r} and {value!r}; send one file per provider."
-            )
-    return provider
 
 
 # -- the log ---------------------------------------------------------------------------------------

@@ -122,12 +122,25 @@ def make_program(work: Path, n: int, months: int) -> Path:
         }
         for i in range(n)
     ]
+    # sections keyed by provider (rate cards, sprints, triage contracts) follow the demo's
+    # providers to the generated ones that take their place (p001 for the first, ...)
+    renamed = {p["id"]: f"p{i + 1:03d}" for i, p in enumerate(base[:n])}
+    raw = {k: v if k == "providers" else _rename(v, renamed) for k, v in raw.items()}
     raw["first_period"] = shift_period(raw["last_period"], -(months - 1))
     raw["roadmap"] = {k: v for k, v in raw.get("roadmap", {}).items() if k >= raw["first_period"]}
     raw["data_dir"] = str(work / "data")
     path = work / "program.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
+
+
+def _rename(value, names: dict[str, str]):
+    """``value`` (parsed YAML) with every key or string that is an old provider id renamed."""
+    if isinstance(value, dict):
+        return {names.get(k, k): _rename(v, names) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rename(v, names) for v in value]
+    return names.get(value, value) if isinstance(value, str) else value
 
 
 def prepare(program_path: Path, scale: float) -> tuple[object, object, dict]:

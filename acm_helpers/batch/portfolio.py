@@ -19,7 +19,7 @@ from acm_helpers.core.calendar import month_name
 from acm_helpers.core.config import Program
 from acm_helpers.meetings import actions
 from acm_helpers.store import quality_rank
-from acm_helpers.store.quality import quality_overview, quality_summary
+from acm_helpers.store.quality import quality_overview, quality_summaries
 from acm_helpers.store.store import Store
 
 COMPLETE_ENOUGH = 0.95  # default of the program file's quality.completeness_min
@@ -57,16 +57,21 @@ def portfolio_status(program: Program, store: Store, period: str) -> pd.DataFram
     """
     program.check_period(period)
     values = _month_values(store, period)
-    items = actions.read_actions(store)
     meeting = actions.meeting_date_for(program, period)
-    quality = quality_overview(store, program, period).set_index("provider_id")
-    key_fields = _key_field_completeness(store, program, period)
+    # every table is read and filtered once for all providers, then looked up per provider
+    # (a query or a full-table filter per provider made the grid take minutes at 1,000)
+    open_now = _by_provider(actions.open_items(actions.read_actions(store), meeting))
+    own_values = _by_provider(values)
+    reports = quality_summaries(store, program.provider_ids, period)
+    quality = quality_overview(store, program, period, reports=reports).set_index("provider_id")
+    key_fields = _key_field_completeness(program, reports)
     rows = []
-    for pid in program.provider_ids:
-        own = values[values["provider_id"] == pid]
+    for provider in program.providers:
+        pid = provider.id
+        own = own_values.get(pid, values.iloc[:0])
         signal = own["spc_signal"].fillna("").astype(str)
         assurance = own["spc_assurance"].fillna("").astype(str)
-        open_now = actions.open_items(items, meeting, pid)
+        items = open_now.get(pid)
         problems, note = _file_problems(
             quality.loc[pid] if pid in quality.index else None,
             key_fields.get(pid),
@@ -76,13 +81,13 @@ def portfolio_status(program: Program, store: Store, period: str) -> pd.DataFram
         rows.append(
             {
                 "provider_id": pid,
-                "provider": program.provider(pid).name,
+                "provider": provider.name,
                 "concerns": int((signal == "concern").sum()),
                 "concern_metrics": ", ".join(own.loc[signal == "concern", "label"]),
                 "improvements": int((signal == "improvement").sum()),
                 "improvement_metrics": ", ".join(own.loc[signal == "improvement", "label"]),
-                "overdue": int(open_now["overdue"].sum()),
-                "open_items": len(open_now),
+                "overdue": int(items["overdue"].sum()) if items is not None else 0,
+                "open_items": len(items) if items is not None else 0,
                 "file_problems": problems,
                 "file_note": note,
                 "passing": int((assurance == "consistent_pass").sum()),
@@ -116,14 +121,22 @@ def _month_values(store: Store, period: str) -> pd.DataFrame:
     )
 
 
-def _key_field_completeness(store: Store, program: Program, period: str) -> dict[str, pd.Series]:
+def _by_provider(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """``frame``'s rows per ``provider_id`` (in their order), one pass over the frame."""
+    return {str(k): g for k, g in frame.groupby("provider_id", sort=False)}
+
+
+def _key_field_completeness(
+    program: Program, reports: dict[str, pd.DataFrame]
+) -> dict[str, pd.Series]:
     """Per provider, the share of rows with each of the program's required fields filled in
     (``store.quality_rank.required_fields``: the same fields the packet's data-quality section
-    and brief judge), from the store's quality report."""
+    and brief judge), from the store's quality report (``reports``: per provider, the
+    period's rows, :func:`quality_summaries`)."""
     fields = quality_rank.required_fields(program)
     out = {}
     for pid in program.provider_ids:
-        q = quality_summary(store, pid, period)
+        q = reports[pid]
         rows = q[(q["check"] == "completeness") & q["field"].isin(fields)]
         out[pid] = pd.Series(rows["value"].to_numpy(dtype=float), index=rows["field"].astype(str))
     return out

@@ -116,6 +116,22 @@ def quality_summary(store: Store, provider_id: str, period: str) -> pd.DataFrame
     )
 
 
+def quality_summaries(store: Store, providers: list[str], period: str) -> dict[str, pd.DataFrame]:
+    """:func:`quality_summary` for many providers of one period, from one query.
+
+    Why: the monthly run's status grid and :func:`quality_overview` look at every provider; a
+    query per provider made the grid grow to minutes at 1,000 providers.
+    """
+    if not store.has_table(QUALITY):
+        return {p: quality_summary(store, p, period) for p in providers}
+    rows = store.query(
+        f'SELECT * FROM {QUALITY} WHERE period = $q ORDER BY provider_id, "check", field',
+        {"q": period},
+    )
+    groups = {str(k): g.reset_index(drop=True) for k, g in rows.groupby("provider_id", sort=False)}
+    return {p: groups.get(p, rows.iloc[:0]) for p in providers}
+
+
 def quarantine_rows(
     store: Store, provider_id: str | None = None, period: str | None = None
 ) -> pd.DataFrame:
@@ -132,18 +148,23 @@ def quarantine_rows(
     return q.sort_values(["period", "provider_id", "file", "row", "field"]).reset_index(drop=True)
 
 
-def quality_overview(store: Store, program: Program, period: str) -> pd.DataFrame:
+def quality_overview(
+    store: Store, program: Program, period: str, reports: dict[str, pd.DataFrame] | None = None
+) -> pd.DataFrame:
     """One row per provider for a period: rows, rejects, completeness (of the program's
     required fields), days late, flags.
 
     Why: the intake notebook and the monthly run need a glance at every provider before
-    opening any one report; ``quality_summary`` has the detail.
+    opening any one report; ``quality_summary`` has the detail. ``reports``: the period's
+    :func:`quality_summaries` when the caller has them already (the run's status grid).
     """
     from acm_helpers.store.quality_rank import required_fields
 
     fields, rows = required_fields(program), []
+    if reports is None:
+        reports = quality_summaries(store, program.provider_ids, period)
     for provider in program.provider_ids:
-        s = summarize(quality_summary(store, provider, period), fields)
+        s = summarize(reports[provider], fields)
         rows.append(
             {
                 "provider_id": provider,

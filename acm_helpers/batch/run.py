@@ -470,15 +470,19 @@ def run_period(
     from acm_helpers.batch.incremental import data_digests
     from acm_helpers.batch.portfolio import portfolio_status
 
-    with stages.stage("fingerprints"):
-        digests = data_digests(program_path, store, period, jobs)  # per packet: its data slice
     own_pool = None
-    if pool is None:
-        # start the workers now: their warm-up (kernel, imports) overlaps the status grid below
-        todo = jobs_to_build(jobs, period_dir, digests, force)
-        if todo:
-            own_pool = pool = start_pool(min(max_workers(workers), todo), settings)
+    if pool is None and (force or not previous_manifest(period_dir)):
+        # every packet will be built: start the workers now, so their warm-up (kernel, imports)
+        # overlaps the fingerprints and the status grid below
+        own_pool = pool = start_pool(min(max_workers(workers), len(jobs)), settings)
     try:
+        with stages.stage("fingerprints"):
+            digests = data_digests(program_path, store, period, jobs)  # per packet: its slice
+        if pool is None:
+            # only packets whose inputs changed are built: start workers for those, if any
+            todo = jobs_to_build(jobs, period_dir, digests, force)
+            if todo:
+                own_pool = pool = start_pool(min(max_workers(workers), todo), settings)
         with stages.stage("status grid"):
             status = portfolio_status(program, store, period)  # the index grid, once per period
         if providers:

@@ -90,10 +90,10 @@ def _shown_by(frame: pd.DataFrame, end: date) -> pd.Series:
     if "period_start" in frame.columns:
         starts = pd.to_datetime(frame["period_start"], errors="coerce")
     elif "period" in frame.columns:
-        labels = frame["period"].astype("string").fillna("")
         # one parse per distinct label, not per row (tables hold many rows per period)
-        first_days = {p: window_start(p) or pd.NaT for p in labels.unique()}
-        starts = pd.to_datetime(labels.map(first_days), errors="coerce")
+        codes, labels = pd.factorize(frame["period"].astype("string").fillna(""))
+        first_days = pd.to_datetime([window_start(p) or pd.NaT for p in labels], errors="coerce")
+        starts = pd.Series(first_days.to_numpy()[codes], index=frame.index)
     else:
         return pd.Series(True, index=frame.index)
     return starts.isna() | (starts <= pd.Timestamp(end))

@@ -110,7 +110,11 @@ def duckdb_connect(spill_root: str | Path | None = None) -> duckdb.DuckDBPyConne
     if spill_root is not None:
         # DuckDB creates it only when it spills: a read-only data directory still opens
         config["temp_directory"] = str(Path(spill_root) / SPILL_DIR)
-    return duckdb.connect(config=config)
+    con = duckdb.connect(config=config)
+    # In a Jupyter kernel DuckDB shows a progress widget for any query that runs over 2 s (a
+    # loaded machine is enough): it then landed in packets as a widget script. Never wanted.
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def check_fits(need: float, what: str, todo: str = "") -> None:

@@ -129,3 +129,9 @@ def test_chunked_write_of_the_demo_episodes_gives_the_same_metrics(tmp_path, pro
         metrics.compute(program, chunked, periods=month, grains=("month",)),
         metrics.compute(program, demo_store, periods=month, grains=("month",)),
     )
+
+
+def test_connections_show_no_progress_bar():
+    """A slow query in a notebook must not put DuckDB's progress widget into a packet."""
+    con = limits.duckdb_connect()
+    assert con.execute("SELECT current_setting('enable_progress_bar')").fetchone() == (False,)

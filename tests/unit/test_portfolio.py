@@ -37,6 +37,17 @@ def test_signals_match_the_engines_month_cells(program, demo_store):
     assert keys == sorted(keys)
 
 
+def test_one_query_gives_each_providers_quality_report(program, demo_store):
+    """The grid's single read of the month's quality report is each provider's own report."""
+    from acm_helpers.store.quality import quality_summaries, quality_summary
+
+    reports = quality_summaries(demo_store, [*program.provider_ids, "nobody"], "2026-10")
+    for pid in program.provider_ids:
+        pd.testing.assert_frame_equal(reports[pid], quality_summary(demo_store, pid, "2026-10"))
+    assert reports["nobody"].empty
+    assert list(reports["nobody"].columns) == list(reports[program.provider_ids[0]].columns)
+
+
 def test_overdue_items_counted_at_the_periods_meeting(program, demo_store, monkeypatch):
     items = actions.items_frame(
         pd.DataFrame(

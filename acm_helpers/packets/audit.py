@@ -131,51 +131,159 @@ def _numbers(text: str) -> set[str]:
 
 def check_units(units: Iterable[str], facts: PrivacyFacts, file: str) -> list[Finding]:
     """Check text units against the facts; one finding per distinct leak."""
-    findings: dict[tuple[str, str], Finding] = {}
-    names = [(n, _norm(n)) for n in facts.forbidden_names if n.strip()]
-    by_metric: dict[str, list[SuppressedCell]] = {}
-    for cell in facts.suppressed:
-        by_metric.setdefault(_norm(cell.metric), []).append(cell)
-    digit_labels = tuple(
-        sorted(
+    return Matcher(facts).check(units, file)
+
+
+class Matcher:
+    """The facts of one output, indexed once for every file of it (issue 17).
+
+    Why an index: a packet has thousands of suppressed cells and a thousand text units; the
+    suppressed cells are looked up by the numbers a unit carries (a dict of printed number to
+    cells), and each label's regex runs only on a unit that contains the label's text, so a
+    unit costs a few set and substring tests instead of a regex per cell. The findings are
+    exactly those of checking every cell against every unit (``tests/unit/test_audit_matcher.py``
+    compares the two).
+    """
+
+    def __init__(self, facts: PrivacyFacts) -> None:
+        self.facts = facts
+        self.names = [(n, _norm(n)) for n in facts.forbidden_names if n.strip()]
+        by_metric: dict[str, list[SuppressedCell]] = {}
+        for cell in facts.suppressed:
+            by_metric.setdefault(_norm(cell.metric), []).append(cell)
+        # per metric: its cells, and each printed number's cells (as positions, kept in order)
+        forms = {p: frozenset(period_forms(p)) for p in {c.period for c in facts.suppressed}}
+        self.by_metric = {
+            metric: (cells, _by_number(cells), [forms[c.period] for c in cells])
+            for metric, cells in by_metric.items()
+        }
+        digit_labels = sorted(
             {c.group for c in facts.suppressed if any(ch.isdigit() for ch in c.group)}
             | set(facts.labels_with_digits),
             key=len,
             reverse=True,
         )
-    )
-    for unit in units:
-        low = _norm(unit)
-        tokens = set(TOKEN.findall(unit))
-        for cid in tokens & facts.client_ids:
-            findings.setdefault(
-                ("client_id", cid),
-                Finding("client_id", file, f"{_mask(cid)} appears", _excerpt(unit, cid)),
-            )
-        for name, norm in names:
-            if norm in low:
+        self.digit_labels = [(_norm(lab), _word(lab)) for lab in digit_labels]
+        self.other_labels = [(_norm(lab), _word(lab)) for lab in facts.other_labels]
+        self.group_labels = [(_norm(g), _word(g)) for g in facts.group_labels]
+        self.dimensions = [_norm(d) for d in facts.dimension_labels]
+
+    def check(self, units: Iterable[str], file: str) -> list[Finding]:
+        """The findings of one file's text units."""
+        facts = self.facts
+        findings: dict[tuple[str, str], Finding] = {}
+        for unit in units:
+            low = _norm(unit)
+            tokens = set(TOKEN.findall(unit))
+            for cid in tokens & facts.client_ids:
                 findings.setdefault(
-                    ("provider_name", name),
+                    ("client_id", cid),
+                    Finding("client_id", file, f"{_mask(cid)} appears", _excerpt(unit, cid)),
+                )
+            for name, norm in self.names:
+                if norm in low:
+                    findings.setdefault(
+                        ("provider_name", name),
+                        Finding(
+                            "provider_name",
+                            file,
+                            f"another provider's name {name!r} appears",
+                            _excerpt(unit, name),
+                        ),
+                    )
+            for pid in {t.lower() for t in tokens} & facts.forbidden_ids:
+                findings.setdefault(
+                    ("provider_name", pid),
                     Finding(
                         "provider_name",
                         file,
-                        f"another provider's name {name!r} appears",
-                        _excerpt(unit, name),
+                        f"another provider's id {pid!r} appears",
+                        _excerpt(unit, pid),
                     ),
                 )
-        for pid in {t.lower() for t in tokens} & facts.forbidden_ids:
-            findings.setdefault(
-                ("provider_name", pid),
-                Finding(
-                    "provider_name",
-                    file,
-                    f"another provider's id {pid!r} appears",
-                    _excerpt(unit, pid),
-                ),
-            )
-        if by_metric:
-            _check_suppressed(unit, low, by_metric, file, findings, digit_labels, facts)
-    return list(findings.values())
+            if self.by_metric:
+                self._check_suppressed(unit, low, file, findings)
+        return list(findings.values())
+
+    def _check_suppressed(self, unit: str, low: str, file: str, findings: dict) -> None:
+        """A unit naming a suppressed cell (metric, group, peer, period) must not carry its
+        numbers.
+
+        Numbers are read after removing dates and labels that contain digits (age bands such as
+        "18-24", ZIP codes, "within 12 months"), so a label is never mistaken for a value. A
+        unit is about what it names: the periods it mentions (none: the packet's own month or
+        quarter), the provider it names (none: the packet's own), the group it names (none: the
+        overall value).
+        """
+        metrics = [m for m in self.by_metric if m in low]
+        if not metrics:
+            return
+        unwindowed = WINDOW_TEXT.sub(" a window ", low)
+        mentioned = set(PERIOD_TEXT.findall(unwindowed)) | (
+            {"a window"} if unwindowed != low else set()
+        )
+        clean = RULE_TEXT.sub(" ", PERIOD_TEXT.sub(" ", unwindowed))
+        for norm, pattern in self.digit_labels:
+            if norm in clean:
+                clean = pattern.sub(" ", clean)
+        nums = _numbers(clean)
+        if not nums:
+            return
+        names_other = _names_any(self.other_labels, low)
+        names_group = _names_any(self.group_labels, low)
+        named_dims = {d for d in self.dimensions if d in low}
+        named: dict[str, bool] = {}  # label -> whether the unit names it (a word of its own)
+
+        def names(label: str) -> bool:
+            if label not in named:
+                named[label] = _norm(label) in low and bool(_word(label).search(low))
+            return named[label]
+
+        for metric in metrics:
+            cells, by_number, forms = self.by_metric[metric]
+            for i in sorted({i for n in nums for i in by_number.get(n, ())}):
+                cell = cells[i]
+                if cell.group and not names(cell.group):
+                    continue
+                if cell.dimension and named_dims and _norm(cell.dimension) not in named_dims:
+                    continue  # the row names another breakdown (e.g. "Unknown" race, not gender)
+                if cell.who and not names(cell.who):
+                    continue
+                if not cell.who and names_other:
+                    continue  # a row about another provider
+                if not cell.group and names_group:
+                    continue  # a row about a group, not the overall value
+                if mentioned:
+                    if not mentioned & forms[i]:
+                        continue
+                elif not cell.current:
+                    continue
+                key = ("suppressed_value", f"{cell.metric}|{cell.group}|{cell.who}|{cell.period}")
+                where = " / ".join(x for x in (cell.metric, cell.group, cell.who, cell.period) if x)
+                findings.setdefault(
+                    key,
+                    Finding(
+                        "suppressed_value",
+                        file,
+                        # the manifest and index are read by staff: name the cell, never its numbers
+                        f"the suppressed cell {where} is shown with its true number(s)",
+                        NUMBER.sub("#", unit[:200]),
+                    ),
+                )
+
+
+def _by_number(cells: list[SuppressedCell]) -> dict[str, list[int]]:
+    """Each printed number of the cells, to the positions of the cells that carry it."""
+    out: dict[str, list[int]] = {}
+    for i, cell in enumerate(cells):
+        for n in cell.numbers:
+            out.setdefault(n, []).append(i)
+    return out
+
+
+def _names_any(labels: list[tuple[str, re.Pattern]], low: str) -> bool:
+    """Whether the unit names any of the labels as a word (the substring test first: cheap)."""
+    return any(norm in low and pattern.search(low) for norm, pattern in labels)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -217,75 +325,6 @@ RULE_TEXT = re.compile(r"(?:fewer|less) than \d+ cases|threshold of \d+|under \d
 WINDOW_TEXT = re.compile(
     rf"\b\d+ months (?:to|up to|ending|ending in|through) (?:{MONTHS}|jan|feb|mar|apr|jun|jul|aug|sep|oct|nov|dec)\.? \d{{4}}\b"
 )
-
-
-def _check_suppressed(
-    unit: str,
-    low: str,
-    by_metric: dict[str, list[SuppressedCell]],
-    file: str,
-    findings: dict,
-    labels_with_digits: tuple[str, ...],
-    facts: PrivacyFacts,
-) -> None:
-    """A unit naming a suppressed cell (metric, group, peer, period) must not carry its numbers.
-
-    Numbers are read after removing dates and labels that contain digits (age bands such as
-    "18-24", ZIP codes, "within 12 months"), so a label is never mistaken for a value. A unit is
-    about what it names: the periods it mentions (none: the packet's own month or quarter), the
-    provider it names (none: the packet's own), the group it names (none: the overall value).
-    """
-    nums = None
-    mentioned: set[str] = set()
-    names_other = names_group = False
-    named_dims: set[str] = set()
-    for metric_norm, cells in by_metric.items():
-        if metric_norm not in low:
-            continue
-        if nums is None:
-            unwindowed = WINDOW_TEXT.sub(" a window ", low)
-            periods = PERIOD_TEXT.findall(unwindowed)
-            mentioned = set(periods) | ({"a window"} if unwindowed != low else set())
-            clean = RULE_TEXT.sub(" ", PERIOD_TEXT.sub(" ", unwindowed))
-            for label in labels_with_digits:
-                clean = _word(label).sub(" ", clean)
-            nums = _numbers(clean)
-            names_other = any(_word(lab).search(low) for lab in facts.other_labels)
-            names_group = any(_word(g).search(low) for g in facts.group_labels)
-            named_dims = {_norm(d) for d in facts.dimension_labels if _norm(d) in low}
-        if not nums:
-            return
-        for cell in cells:
-            hit = nums & cell.numbers
-            if not hit:
-                continue
-            if cell.group and not _word(cell.group).search(low):
-                continue
-            if cell.dimension and named_dims and _norm(cell.dimension) not in named_dims:
-                continue  # the row names another breakdown (e.g. "Unknown" race, not gender)
-            if cell.who and not _word(cell.who).search(low):
-                continue
-            if not cell.who and names_other:
-                continue  # a row about another provider
-            if not cell.group and names_group:
-                continue  # a row about a group, not the overall value
-            if mentioned:
-                if not mentioned & set(period_forms(cell.period)):
-                    continue
-            elif not cell.current:
-                continue
-            key = ("suppressed_value", f"{cell.metric}|{cell.group}|{cell.who}|{cell.period}")
-            where = " / ".join(x for x in (cell.metric, cell.group, cell.who, cell.period) if x)
-            findings.setdefault(
-                key,
-                Finding(
-                    "suppressed_value",
-                    file,
-                    # the manifest and index are read by staff: name the cell, never its numbers
-                    f"the suppressed cell {where} is shown with its true number(s)",
-                    NUMBER.sub("#", unit[:200]),
-                ),
-            )
 
 
 def _mask(secret: str) -> str:
@@ -400,9 +439,10 @@ def check_files(files: Mapping[str, Path] | Iterable[Path], facts: PrivacyFacts)
     paths = [Path(p) for p in (files.values() if isinstance(files, Mapping) else files)]
     findings = []
     tables = []
+    matcher = Matcher(facts)
     for path in paths:
         units, file_tabs = read_file(path)  # each file parsed once for both readings
-        findings += check_units(units, facts, path.name)
+        findings += matcher.check(units, path.name)
         findings += check_small_count_text(units, facts, path.name)
         tables += file_tabs
     findings += check_differencing(tables, facts)

@@ -6,6 +6,7 @@ suppressed (which must never appear next to those cells).
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 
 import pandas as pd
 
@@ -39,13 +40,19 @@ def printed_forms(value: float | None, fmt: str) -> set[str]:
     """The ways a number can be printed in a packet ("7", "43%", "42.9%", "0.43", "$1,200")."""
     if value is None or pd.isna(value):
         return set()
-    v = float(value)
+    return set(_printed_forms(float(value), fmt))
+
+
+@functools.lru_cache(maxsize=65536)
+def _printed_forms(v: float, fmt: str) -> frozenset[str]:
+    """:func:`printed_forms` of a number, computed once per value (a packet's thousands of
+    suppressed cells share few values)."""
     out = {f"{v:.0f}" if v.is_integer() else f"{v:g}"}
     if fmt == "percent":
         out |= {f"{v * 100:.0f}%", f"{v * 100:.1f}%", f"{v:.2f}", f"{v:.3f}"}
     else:
         out |= {f"{v:.0f}", f"{v:.1f}"}
-    return {s.replace(",", "") for s in out}
+    return frozenset(s.replace(",", "") for s in out)
 
 
 def facts_for(
@@ -241,7 +248,7 @@ def suppressed_truth(
         ]
     cells = []
     for rows, is_own in ((own, True), (peers, False)):
-        for row in rows.itertuples(index=False):
+        for row in _rows(rows):
             if metric_labels is None:
                 metric = program.metric(row.metric_id)
                 label, fmt = metric.label, metric.format
@@ -265,6 +272,17 @@ def suppressed_truth(
                 )
             )
     return cells
+
+
+def _rows(frame: pd.DataFrame) -> list:
+    """The rows of a truth table as named tuples of plain Python values.
+
+    Why not ``itertuples``: the store's string columns are Arrow-backed, and iterating them
+    element by element costs most of the facts (issue 17); ``tolist`` converts each column at
+    once (a missing value reads None, as ``pd.isna`` and the checks here expect).
+    """
+    Row = namedtuple("Row", frame.columns)
+    return [Row._make(r) for r in zip(*(frame[c].tolist() for c in frame.columns), strict=True)]
 
 
 def _current(row, output: str, period: str, equity_period: str) -> bool:
@@ -299,7 +317,7 @@ def hidden_cells(program, truth: pd.DataFrame | None, provider: str) -> tuple[Hi
     metrics = {mid: (m.label.lower(), m.kind) for mid, m in program.metrics.items()}
     dims = {did: d.label.lower() for did, d in program.dimensions.items()}
     out = []
-    for row in t.itertuples(index=False):
+    for row in _rows(t):
         label, kind = metrics[row.metric_id]
         who = (
             OWN

@@ -174,6 +174,9 @@ def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
 
     month_style = wb.add_format({"num_format": "mmmm yyyy", "align": "left"})
 
+    # each column as a list of plain values, once: indexing a frame (and iterating its Arrow
+    # string columns) per cell cost most of the write (issue 17)
+    values = {col: frame[col].tolist() for col in cols}
     suppressed = (
         frame["suppressed"].fillna(False).astype(bool).tolist()
         if "suppressed" in frame
@@ -181,18 +184,20 @@ def _write_sheet(wb, name: str, frame: pd.DataFrame, bold, muted) -> None:
     )
     for c, col in enumerate(cols):
         ws.write_string(0, c, str(neutralize_formula(header(str(col)))), bold)
-        width = max([len(str(col))] + [len(str(v)) for v in frame[col].head(200).tolist()]) + 2
+        width = max([len(str(col))] + [len(str(v)) for v in values[col][:200]]) + 2
         ws.set_column(c, c, min(max(width, 8), 60))
     ws.freeze_panes(1, 0)
-    if cols:
-        ws.autofilter(0, 0, max(len(frame), 1), len(cols) - 1)
+    if not cols:
+        return
+    ws.autofilter(0, 0, max(len(frame), 1), len(cols) - 1)
     numeric = {
         col: pd.api.types.is_numeric_dtype(frame[col])
         and not pd.api.types.is_bool_dtype(frame[col])
         for col in cols
     }
+    rows = zip(*(values[col] for col in cols), strict=True)
     for r, (row, is_suppressed, fmt) in enumerate(
-        zip(frame[cols].itertuples(index=False), suppressed, row_formats, strict=True), start=1
+        zip(rows, suppressed, row_formats, strict=True), start=1
     ):
         for c, (col, value) in enumerate(zip(cols, row, strict=True)):
             if is_suppressed and numeric[col]:

@@ -88,7 +88,9 @@ def one_packet(program_path: str, data_dir: str, provider: str, period: str) -> 
     p = packet.load(program_path, data_dir, provider, period, "provider", "")
     records = []
     for name in SECTIONS:
-        records += getattr(dashboard, name)(p).stages  # the cell's records, the load's with the first
+        records += getattr(dashboard, name)(
+            p
+        ).stages  # the cell's records, the load's with the first
     out: dict[str, float] = defaultdict(float)
     for rec in records + stages.drain():
         key = "charts" if rec["stage"].startswith(stages.CHART) else rec["stage"]

@@ -28,7 +28,6 @@ from acm_helpers.meetings import talking_points as tp
 from acm_helpers.meetings import voice
 from acm_helpers.packets.detail import equity_metric
 from acm_helpers.packets.packet import Block, Packet, esc
-from acm_helpers.store import quality_rank
 from acm_helpers.views import spc_icons
 
 WINDOWS = (6, 12, 24)  # longer windows tried, in months, when a quarter's groups are too small
@@ -235,7 +234,7 @@ def talking_points(p: Packet, agenda: agenda_mod.Agenda | None = None) -> list[t
     """The brief's ranked talking points for this packet (:func:`talking_points.rank`)."""
     agenda = agenda or packet_agenda(p)
     topic = p.program.roadmap.get(p.period)
-    problems = quality_rank.rank_problems(p.quality, p.program, p.period)
+    problems = p.quality_problems()
     points = [
         *tp.concern_points(p.own(), p.program),
         *disp.disparity_points(

@@ -22,6 +22,7 @@ from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.core.schema import ALL
 from acm_helpers.packets import xlsx
+from acm_helpers.store import quality_rank
 from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts
 
@@ -89,14 +90,40 @@ class Packet:
         return self.program.provider(self.provider).name
 
     def own(self, period: str | None = None) -> pd.DataFrame:
-        """This provider's overall rows (one per metric) for a period (default: the packet's)."""
-        v = self.values
-        sel = v[v["is_self"] & (v["dimension"] == "") & (v["period"] == (period or self.period))]
-        return sel.set_index("metric_id")
+        """This provider's overall rows (one per metric) for a period (default: the packet's).
+
+        Selected once per period and packet (most sections ask for this month's), each caller
+        getting its own copy (copy-on-write: nothing is copied unless a caller writes)."""
+        key, memo = ("own", period or self.period), _memo(self)
+        if key not in memo:
+            v = self.values
+            sel = v[v["is_self"] & (v["dimension"] == "") & (v["period"] == key[1])]
+            memo[key] = sel.set_index("metric_id")
+        return memo[key].copy()
+
+    def quality_problems(self) -> pd.DataFrame:
+        """This month's data-quality problems, worst first
+        (:func:`acm_helpers.store.quality_rank.rank_problems`), ranked once per packet: the
+        brief's talking point and the quality section show the same list."""
+        memo = _memo(self)
+        if "problems" not in memo:
+            q = self.quality
+            memo["problems"] = (
+                pd.DataFrame(columns=quality_rank.PROBLEM_COLUMNS)
+                if q.empty
+                else quality_rank.rank_problems(q, self.program, self.period)
+            )
+        return memo["problems"].copy()
 
     def key_metrics(self) -> list[str]:
         """Headline metrics, in program order."""
         return [mid for mid, m in self.program.metrics.items() if m.key]
+
+
+def _memo(p: object) -> dict:
+    """The frames a packet derives once from its own rows (on the packet object, so they go
+    with it: no module cache that could outlive the kernel reset)."""
+    return vars(p).setdefault("_derived", {})
 
 
 def load(

@@ -307,14 +307,22 @@ def build_agenda(
 
 
 def agenda_for(
-    program: Program, store, provider_id: str, period: str, values: pd.DataFrame | None = None
+    program: Program,
+    store,
+    provider_id: str,
+    period: str,
+    values: pd.DataFrame | None = None,
+    items: pd.DataFrame | None = None,
+    meetings: pd.DataFrame | None = None,
 ) -> Agenda:
     """Read the store and build the agenda: the packet notebook's one call for this page.
 
     Args:
-        values: ``metric_values`` rows the caller already holds in the audience's view (the
-            dashboard's packet data); when None, this provider's monthly overall rows are read
-            from the store (or, before the engine has run, computed from the episodes).
+        values: ``metric_values`` rows the caller already holds (the packet's ``history``);
+            when None, this provider's monthly overall rows are read from the store (or,
+            before the engine has run, computed from the episodes).
+        items, meetings: the store's action items and meetings when the caller already
+            read them (the packet's); when None, read from the store.
     """
     program.check_period(period)
     program.provider(provider_id)
@@ -334,8 +342,8 @@ def agenda_for(
         program,
         provider_id,
         period,
-        actions.read_actions(store),
-        actions.read_meetings(store),
+        actions.read_actions(store) if items is None else items,
+        actions.read_meetings(store) if meetings is None else meetings,
         values,
         voice.lessons_to_date(store, provider_id, actions.meeting_date_for(program, period)),
     )

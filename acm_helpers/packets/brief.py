@@ -28,7 +28,6 @@ from acm_helpers.meetings import talking_points as tp
 from acm_helpers.meetings import voice
 from acm_helpers.packets.detail import equity_metric
 from acm_helpers.packets.packet import Block, Packet, esc
-from acm_helpers.store import quality_rank
 from acm_helpers.views import spc_icons
 
 WINDOWS = (6, 12, 24)  # longer windows tried, in months, when a quarter's groups are too small
@@ -223,11 +222,19 @@ def equity_dimension(p: Packet) -> str | None:
 
 
 # -- the brief ------------------------------------------------------------------------------------------------
+def packet_agenda(p: Packet) -> agenda_mod.Agenda:
+    """The meeting's agenda from the rows the packet already read (no second read of the store
+    for values, action items or meetings)."""
+    return agenda_mod.agenda_for(
+        p.program, p.store, p.provider, p.period, p.history, p.actions, p.meetings
+    )
+
+
 def talking_points(p: Packet, agenda: agenda_mod.Agenda | None = None) -> list[tp.Point]:
     """The brief's ranked talking points for this packet (:func:`talking_points.rank`)."""
-    agenda = agenda or agenda_mod.agenda_for(p.program, p.store, p.provider, p.period)
+    agenda = agenda or packet_agenda(p)
     topic = p.program.roadmap.get(p.period)
-    problems = quality_rank.rank_problems(p.quality, p.program, p.period)
+    problems = p.quality_problems()
     points = [
         *tp.concern_points(p.own(), p.program),
         *disp.disparity_points(
@@ -247,7 +254,7 @@ def talking_points(p: Packet, agenda: agenda_mod.Agenda | None = None) -> list[t
 @stages.section("brief")
 def brief(p: Packet) -> Block:
     """The meeting brief (see the module docstring): one page, before the headline tiles."""
-    agenda = agenda_mod.agenda_for(p.program, p.store, p.provider, p.period)
+    agenda = packet_agenda(p)
     points = talking_points(p, agenda)
     own = p.own()
     last = (

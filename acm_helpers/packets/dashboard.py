@@ -131,8 +131,7 @@ def since_meeting(p: Packet) -> str:
     was no earlier meeting or it discussed last month."""
     from acm_helpers.meetings import actions
 
-    store = getattr(p, "store", None)
-    meetings = actions.read_meetings(store) if store is not None else pd.DataFrame()
+    meetings = p.meetings
     if meetings.empty:
         return ""
     last = actions.last_meeting_before(
@@ -265,7 +264,6 @@ def trend_events(p: Packet, metric_id: str) -> pd.DataFrame:
         One row per mark: ``period`` (YYYY-MM), ``label`` (a few words), ``kind``
         (``change`` | ``agreed`` | ``due``).
     """
-    from acm_helpers.meetings import actions
     from acm_helpers.metrics.flags import change_months
 
     rows = [
@@ -273,7 +271,7 @@ def trend_events(p: Packet, metric_id: str) -> pd.DataFrame:
         for m in change_months(p.program).get(metric_id, [])
         if m <= p.period
     ]
-    items = actions.read_actions(p.store)
+    items = p.actions
     mine = items[
         (items["provider_id"] == p.provider)
         & (items["metric_id"] == metric_id)

@@ -220,10 +220,7 @@ def quality_sentences(p: Packet) -> list[str]:
 
 def quality_problems(p: Packet) -> pd.DataFrame:
     """This month's data-quality problems, worst first (:func:`quality_rank.rank_problems`)."""
-    q = p.quality
-    if q.empty:
-        return pd.DataFrame(columns=quality_rank.PROBLEM_COLUMNS)
-    return quality_rank.rank_problems(q, p.program, p.period)
+    return p.quality_problems()
 
 
 def completeness_frame(p: Packet) -> pd.DataFrame:

@@ -1,9 +1,10 @@
 """The data behind a provider's packet, in the audience's view, and the HTML pieces every section
-uses. :func:`load` reads the engine's tables once per packet and applies
+uses. :func:`load` reads the engine's tables once per packet (one DuckDB connection) and applies
 ``privacy.for_audience`` before any section sees a row; :func:`appendix` turns the same rows into
 the XLSX appendix (aggregates only).
 
-Only reads: the store's ``metric_values``, ``equity`` and ``quality`` tables.
+Only reads: the store's ``metric_values``, ``equity`` and ``quality`` tables, action items and
+meetings.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.core.schema import ALL
 from acm_helpers.packets import xlsx
+from acm_helpers.store import quality_rank
 from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts
 
@@ -60,6 +62,11 @@ class Packet:
             provider audience, suppressed cells nulled) up to the period.
         equity: this provider's ``equity`` rows for the equity quarter.
         quality: this provider's data-quality rows (every period up to this one).
+        history: this provider's own ``metric_values`` rows at month grain, overall, every
+            month up to the period, as stored (what the agenda compares since the last
+            meeting: :func:`acm_helpers.meetings.agenda.agenda_for` reads the same rows).
+        actions, meetings: the store's action items and meetings (every section that needs
+            them reads these, not the store again).
     """
 
     program: Program
@@ -73,6 +80,9 @@ class Packet:
     quality: pd.DataFrame
     equity_period: str
     version: str
+    history: pd.DataFrame
+    actions: pd.DataFrame
+    meetings: pd.DataFrame
 
     @property
     def provider_name(self) -> str:
@@ -80,14 +90,40 @@ class Packet:
         return self.program.provider(self.provider).name
 
     def own(self, period: str | None = None) -> pd.DataFrame:
-        """This provider's overall rows (one per metric) for a period (default: the packet's)."""
-        v = self.values
-        sel = v[v["is_self"] & (v["dimension"] == "") & (v["period"] == (period or self.period))]
-        return sel.set_index("metric_id")
+        """This provider's overall rows (one per metric) for a period (default: the packet's).
+
+        Selected once per period and packet (most sections ask for this month's), each caller
+        getting its own copy (copy-on-write: nothing is copied unless a caller writes)."""
+        key, memo = ("own", period or self.period), _memo(self)
+        if key not in memo:
+            v = self.values
+            sel = v[v["is_self"] & (v["dimension"] == "") & (v["period"] == key[1])]
+            memo[key] = sel.set_index("metric_id")
+        return memo[key].copy()
+
+    def quality_problems(self) -> pd.DataFrame:
+        """This month's data-quality problems, worst first
+        (:func:`acm_helpers.store.quality_rank.rank_problems`), ranked once per packet: the
+        brief's talking point and the quality section show the same list."""
+        memo = _memo(self)
+        if "problems" not in memo:
+            q = self.quality
+            memo["problems"] = (
+                pd.DataFrame(columns=quality_rank.PROBLEM_COLUMNS)
+                if q.empty
+                else quality_rank.rank_problems(q, self.program, self.period)
+            )
+        return memo["problems"].copy()
 
     def key_metrics(self) -> list[str]:
         """Headline metrics, in program order."""
         return [mid for mid, m in self.program.metrics.items() if m.key]
+
+
+def _memo(p: object) -> dict:
+    """The frames a packet derives once from its own rows (on the packet object, so they go
+    with it: no module cache that could outlive the kernel reset)."""
+    return vars(p).setdefault("_derived", {})
 
 
 def load(
@@ -116,6 +152,7 @@ def _load(
     audience: str,
     topic: str,
 ) -> Packet:
+    from acm_helpers.meetings import actions
     from acm_helpers.metrics import privacy
 
     program, store = open_store(program_path, data_dir or None)  # the one path rule
@@ -126,35 +163,46 @@ def _load(
             f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
         )
     first = shift_period(period, -(TREND_MONTHS - 1))
-    mv = store.query(
-        "SELECT * FROM metric_values WHERE grain = 'month' AND period BETWEEN $first AND $period "
-        "AND (dimension = '' OR provider_id = $provider)",
-        {"first": max(first, program.first_period), "period": period, "provider": provider},
-    )
-    if mv.empty:
-        raise AcmError(
-            f"No metric values for {period} in {store}. Was the metric table computed after "
-            "the latest intake? Run `acm metrics`."
+    with store.connect(only="metric_values equity quality") as con:  # one for the packet
+        mv = store.query(
+            "SELECT * FROM metric_values WHERE grain = 'month' AND period BETWEEN $first AND $period "
+            "AND (dimension = '' OR provider_id = $provider)",
+            {"first": max(first, program.first_period), "period": period, "provider": provider},
+            con,
+        )
+        if mv.empty:
+            raise AcmError(
+                f"No metric values for {period} in {store}. Was the metric table computed after "
+                "the latest intake? Run `acm metrics`."
+            )
+        history = store.query(
+            "SELECT * FROM metric_values WHERE grain = 'month' AND dimension = '' "
+            "AND provider_id = $provider AND period <= $period",
+            {"provider": provider, "period": period},
+            con,
+        )
+        eq_period = equity_quarter(period)
+        eq = (
+            store.query(
+                "SELECT * FROM equity WHERE provider_id = $provider AND grain = 'quarter' "
+                "AND period = $q",
+                {"provider": provider, "q": eq_period},
+                con,
+            )
+            if store.has_table("equity")
+            else pd.DataFrame()
+        )
+        quality = (
+            store.query(
+                "SELECT * FROM quality WHERE provider_id = $provider AND period <= $period",
+                {"provider": provider, "period": period},
+                con,
+            )
+            if store.has_table("quality")
+            else pd.DataFrame()
         )
     values = privacy.for_audience(mv, program, audience, provider)
-    eq_period = equity_quarter(period)
-    eq = (
-        store.query(
-            "SELECT * FROM equity WHERE provider_id = $provider AND grain = 'quarter' AND period = $q",
-            {"provider": provider, "q": eq_period},
-        )
-        if store.has_table("equity")
-        else pd.DataFrame()
-    )
     equity_rows = privacy.for_audience(eq, program, audience, provider) if not eq.empty else eq
-    quality = (
-        store.query(
-            "SELECT * FROM quality WHERE provider_id = $provider AND period <= $period",
-            {"provider": provider, "period": period},
-        )
-        if store.has_table("quality")
-        else pd.DataFrame()
-    )
     return Packet(
         program,
         store,
@@ -167,6 +215,9 @@ def _load(
         quality,
         eq_period,
         str(mv["version"].iloc[0]),
+        history,
+        actions.read_actions(store),
+        actions.read_meetings(store),
     )
 
 

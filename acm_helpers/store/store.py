@@ -489,18 +489,29 @@ class Store:
             )
         return con
 
-    def query(self, sql: str, params: dict | list | None = None) -> pd.DataFrame:
-        """Run one SQL query against the store's views and return a frame."""
-        with self.connect(only=sql) as con:
-            try:
-                return con.execute(sql, params or {}).df()
-            except duckdb.OutOfMemoryException as exc:
-                raise out_of_memory(exc, f"{self}: a query") from None
-            except duckdb.CatalogException as exc:
-                raise StoreError(
-                    f"{self}: {exc}. Has intake been run for this data directory? "
-                    "Try `acm intake` (or `acm demo` for the demo program)."
-                ) from exc
+    def query(
+        self,
+        sql: str,
+        params: dict | list | None = None,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> pd.DataFrame:
+        """Run one SQL query against the store's views and return a frame.
+
+        ``con``: a connection from :meth:`connect` naming every table the query reads, for a
+        caller that runs several queries (a packet's load): opening one costs about as much
+        as a small query. Without it, a connection is opened for this query and closed."""
+        if con is None:
+            with self.connect(only=sql) as own:
+                return self.query(sql, params, own)
+        try:
+            return con.execute(sql, params or {}).df()
+        except duckdb.OutOfMemoryException as exc:
+            raise out_of_memory(exc, f"{self}: a query") from None
+        except duckdb.CatalogException as exc:
+            raise StoreError(
+                f"{self}: {exc}. Has intake been run for this data directory? "
+                "Try `acm intake` (or `acm demo` for the demo program)."
+            ) from exc
 
     def episodes(self) -> pd.DataFrame:
         """The consolidated canonical episodes (with derived columns)."""

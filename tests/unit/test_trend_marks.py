@@ -8,6 +8,7 @@ from datetime import date
 import pandas as pd
 
 from acm_helpers.core import text
+from acm_helpers.meetings import actions
 from acm_helpers.packets import dashboard, packet
 from acm_helpers.views import charts
 
@@ -134,6 +135,7 @@ def test_trend_events_reads_roadmap_change_months_and_this_providers_items(progr
                 "harbor",
                 "2026-10",
             )
+            self.actions = actions.read_actions(self.store)
 
     events = dashboard.trend_events(P(), "exits_to_permanent_housing")
     change = [

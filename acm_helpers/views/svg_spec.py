@@ -9,23 +9,19 @@ dtypes (numbers, booleans, ``str`` and ``object``) are turned into rows with pla
 very values altair's ``sanitize_pandas_dataframe`` + ``to_dict(orient="records")`` give; any
 other frame (categories, dates, nullable dtypes, odd column names) goes through altair itself.
 The row limit of altair's default data transformer (``MaxRowsError``) still applies, and when
-another transformer is active the spec is built by altair alone. And while the spec is built,
-a layer chart without selection parameters keeps its layers by reference where altair would
-deep-copy every layer twice (to de-duplicate and lift parameters it has none of).
+another transformer is active the spec is built by altair alone.
 
 Nothing is cached between specs: the memo lives for one ``to_dict`` call.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import altair as alt
 import numpy as np
 import pandas as pd
 from altair.utils import data as alt_data
-from altair.vegalite.v6 import api as alt_api
 
 ONCE = "acm-once-per-frame"
 
@@ -35,47 +31,12 @@ def spec(chart: alt.TopLevelMixin, theme: str) -> dict:
 
     Not validated: the charts' specs are validated in the unit tests.
     """
-    with alt.theme.enable(theme), _layers_by_reference():
+    with alt.theme.enable(theme):
         if alt.data_transformers.active != "default":
             return chart.to_dict(validate=False)
         max_rows = alt.data_transformers.options.get("max_rows", 5000)
         with alt.data_transformers.enable(ONCE, memo={}, max_rows=max_rows):
             return chart.to_dict(validate=False)
-
-
-@contextlib.contextmanager
-def _layers_by_reference():
-    """Within the block, altair's parameter passes of a ``LayerChart`` skip their deep copies of
-    layers that have no parameters (plain charts: nothing to de-duplicate, lift or rename, so
-    the copies would equal the layers); a no-op on an altair without those internals.
-
-    Why: ``to_dict`` rebuilds a layer chart, and each rebuild deep-copied every layer twice,
-    about a fifth of a trend chart's spec building.
-    """
-    names = ("_remove_duplicate_params", "_combine_subchart_params")
-    saved = {n: getattr(alt_api, n, None) for n in names}
-    if None in saved.values():
-        yield
-        return
-    dedupe, lift = saved.values()
-    alt_api._remove_duplicate_params = lambda layer: (
-        list(layer) if _no_params(layer) else dedupe(layer)
-    )
-    alt_api._combine_subchart_params = lambda params, layer: (
-        (alt.Undefined, list(layer))
-        if alt.utils.is_undefined(params) and _no_params(layer)
-        else lift(params, layer)
-    )
-    try:
-        yield
-    finally:
-        for n, f in saved.items():
-            setattr(alt_api, n, f)
-
-
-def _no_params(layer) -> bool:
-    """True when every layer is a plain chart (not a layer or facet) without parameters."""
-    return all(type(c) is alt.Chart and alt.utils.is_undefined(c._get("params")) for c in layer)
 
 
 def once_per_frame(data, *, memo: dict, max_rows: int | None):

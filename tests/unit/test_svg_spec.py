@@ -81,13 +81,9 @@ def _charts() -> list:
             "is_self": [True, False, False],
         }
     )
-    points = alt.Chart(peers).mark_point().encode(x="value:Q", y="provider:N")
-    with_params = alt.layer(points.add_params(alt.selection_interval()), points.mark_rule())
     return [
         charts.trend_chart(trend, title="Exits", fmt="percent", target=0.45),
         charts.peer_chart(peers, title="Exits", fmt="percent", target=0.45),
-        with_params,  # altair's own parameter passes, copies and all
-        alt.layer(with_params, points),  # a layer of layers
     ]
 
 

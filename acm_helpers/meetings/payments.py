@@ -280,10 +280,12 @@ def statements(
     cells = _lookup(counts)
     fees = fee_instalments(card, program.provider(provider_id).contract_value, len(months))
     mine = disputes[disputes["provider_id"] == provider_id]
+    # each (month, outcome)'s disputes, split once: the term's statements ask for every pair
+    by_cell = dict(iter(mine.groupby(["period", "outcome_id"], sort=False)))
     out: list[Statement] = []
     paid = Decimal("0.00")
     for i, month in enumerate(months[: months.index(through) + 1]):
-        st = _statement(program, card, provider_id, month, months, cells, mine, paid, fees[i])
+        st = _statement(program, card, provider_id, month, months, cells, by_cell, paid, fees[i])
         earlier = [(s.period, d) for s in out for d in s.disputes if d.status == "open"]
         st = replace(st, open_earlier=earlier)
         out.append(st)
@@ -291,19 +293,28 @@ def statements(
     return out
 
 
-def _statement(program, card, provider_id, month, months, cells, disputes, paid, fee) -> Statement:
-    here = disputes[disputes["period"] == month]
+def _dispute_items(mine: pd.DataFrame) -> tuple[int, int]:
+    """Items withheld (open challenges) and the adjustment (upheld claims less upheld
+    challenges) of one outcome's disputes in one month."""
+    if mine.empty:
+        return 0, 0
+    open_ = mine[mine["status"] == "open"]
+    upheld = mine[mine["status"] == "upheld"]
+    withheld = int(open_.loc[open_["kind"] == "challenge", "items"].sum())
+    adjustment = int(upheld.loc[upheld["kind"] == "claim", "resolved_items"].sum()) - int(
+        upheld.loc[upheld["kind"] == "challenge", "resolved_items"].sum()
+    )
+    return withheld, adjustment
+
+
+def _statement(program, card, provider_id, month, months, cells, by_cell, paid, fee) -> Statement:
     lines, pending, dlines = [], [], []
     for oid, o in card.outcomes.items():
         earned = shift_period(month, -o.verification_lag_months)
         counted = _count(cells.get((o.metric, month)), o.count) if earned >= months[0] else 0
-        mine = here[here["outcome_id"] == oid]
-        open_ = mine[mine["status"] == "open"]
-        upheld = mine[mine["status"] == "upheld"]
-        withheld = int(open_.loc[open_["kind"] == "challenge", "items"].sum())
-        adjustment = int(upheld.loc[upheld["kind"] == "claim", "resolved_items"].sum()) - int(
-            upheld.loc[upheld["kind"] == "challenge", "resolved_items"].sum()
-        )
+        mine = by_cell.get((month, oid))
+        mine = mine if mine is not None else pd.DataFrame()
+        withheld, adjustment = _dispute_items(mine)
         lines.append(
             OutcomeLine(oid, o.label, o.metric, earned, counted, withheld, adjustment, o.price)
         )

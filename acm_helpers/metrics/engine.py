@@ -45,7 +45,7 @@ from acm_helpers.core.schema import (
     conform,
 )
 from acm_helpers.metrics import equity as eq
-from acm_helpers.metrics import flags, privacy, sql
+from acm_helpers.metrics import flags, privacy, sql, voice
 from acm_helpers.metrics import intervals as iv
 from acm_helpers.metrics.periods import periods_table
 from acm_helpers.store import limits
@@ -362,7 +362,9 @@ def refresh(program: Program, store: Store, force: bool = False) -> Refreshed:
     engine version. One evaluation gives all three tables; ``suppressed_truth`` (the true
     numbers of the cells the privacy step hid) is the packet audit's reference, kept in the
     store so the audit never evaluates the metrics a second time and never writes those numbers
-    next to the outputs. Each table is written atomically, ``metric_values`` last, so a crash in
+    next to the outputs. The survey and frontline tables follow, from the same ``metric_values``
+    (:func:`acm_helpers.metrics.voice.refresh_voice`, a no-op when their inputs are unchanged).
+    Each table is written atomically, ``metric_values`` last, so a crash in
     between leaves tables of two versions (:func:`stored_version` is then None) and the next run
     recomputes all three. Episodes behind the committed submissions raise a StoreError
     (:func:`check_episodes_current`).
@@ -370,14 +372,17 @@ def refresh(program: Program, store: Store, force: bool = False) -> Refreshed:
     check_episodes_current(store)
     version = input_version(program, store)
     if not force and stored_version(store) == version:
-        return Refreshed(
+        result = Refreshed(
             store.read_table("metric_values"), store.read_table("equity"), version, True
         )
-    values, equity_table, truth = evaluate_tables(program, store, version=version)
-    store.write_table("equity", equity_table)
-    store.write_table(SUPPRESSED_TRUTH, truth)
-    store.write_table("metric_values", values)
-    return Refreshed(values, equity_table, version, False)
+    else:
+        values, equity_table, truth = evaluate_tables(program, store, version=version)
+        store.write_table("equity", equity_table)
+        store.write_table(SUPPRESSED_TRUTH, truth)
+        store.write_table("metric_values", values)
+        result = Refreshed(values, equity_table, version, False)
+    voice.refresh_voice(program, store, force=force)
+    return result
 
 
 def unsuppressed_cells(

@@ -24,6 +24,8 @@ number. Each kind is a *view program*: the program with its metrics replaced by 
 from __future__ import annotations
 
 import hashlib
+import importlib
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -295,32 +297,48 @@ def frontline_evaluation(
 
 
 # -- from the store, once per input state ----------------------------------------------------------
-def _stamp(store: Store, names: tuple[str, ...]) -> str:
-    h = hashlib.sha256()
-    for name in names:
-        for part in sorted((store.tables_dir / name).glob("**/*.parquet")):
-            h.update(f"{part}:{part.stat().st_mtime_ns}:{part.stat().st_size}".encode())
-        single = store.table_path(name)
-        if single.exists():
-            h.update(f"{single}:{single.stat().st_mtime_ns}".encode())
+STORED = {  # kind -> its stored tables (values last: written last, the build record names it)
+    SURVEYS: {"equity": "survey_equity", "truth": "survey_truth", "values": "survey_values"},
+    FRONTLINE: {"truth": "frontline_truth", "values": "frontline_values"},
+}
+_INPUTS = {SURVEYS: (SURVEYS, EPISODES, "metric_values"), FRONTLINE: (FRONTLINE,)}
+
+
+def _file_stamp(store: Store, name: str) -> str:
+    """Size and modification time of a single-file table ("" when absent)."""
+    path = store.table_path(name)
+    if not path.exists():
+        return ""
+    st = path.stat()
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def input_stamp(program: Program, store: Store, kind: str) -> str:
+    """What a kind's evaluation reads, as it is now: the program (who receives a packet
+    aside), this module's and the engine's source, and the stat of every input file.
+
+    Why stat, not content (unlike the metrics version): every packet's kernel asks, so the
+    question must cost milliseconds; every table write is a rename of a new file, so a new
+    survey or frontline load, new episodes or refreshed metrics give a new stamp
+    (:meth:`Store.inputs_stamp`). A store copied without its modification times is
+    re-evaluated once."""
+    from acm_helpers.metrics import engine
+
+    h = hashlib.sha256(kind.encode())
+    spec = program.model_dump_json(
+        exclude={"providers": {"__all__": {"recipients", "attach_xlsx"}}}
+    )
+    h.update(spec.encode())
+    h.update(engine.ENGINE_VERSION.encode())
+    for name in ("voice", *engine.ENGINE_MODULES):
+        h.update(Path(importlib.import_module(f"acm_helpers.metrics.{name}").__file__).read_bytes())
+    for name in _INPUTS[kind]:
+        h.update(f"\0{name}\0{store.inputs_stamp(name)}\0{_file_stamp(store, name)}".encode())
     return h.hexdigest()
 
 
-_CACHE: dict[tuple[str, str, str, str], tuple] = {}  # a few input states, newest last
-CACHE_SIZE = 8
-
-
-def _cached(program: Program, store: Store, stamp: str, kind: str) -> tuple:
-    """Evaluate a kind once per input state (program, store, its files' stamps) per process:
-    a packet's brief and sections ask for the same tables several times."""
-    key = (
-        hashlib.sha256(program.model_dump_json().encode()).hexdigest(),
-        str(store.root),
-        stamp,
-        kind,
-    )
-    if key in _CACHE:
-        return _CACHE[key]
+def _evaluate(program: Program, store: Store, kind: str) -> tuple:
+    """(values, equity or None, truth) of one kind from the store's inputs."""
     if kind == SURVEYS:
         served = None
         if store.has_table("metric_values") and program.client_voice.response_rate:
@@ -328,10 +346,73 @@ def _cached(program: Program, store: Store, stamp: str, kind: str) -> tuple:
             served = store.query(
                 "SELECT * FROM metric_values WHERE list_contains($ids, metric_id)", {"ids": ids}
             )
-        out = survey_evaluation(program, store.read_table(SURVEYS), store.episodes(), served)
-    else:
-        values, truth = frontline_evaluation(program, store.read_table(FRONTLINE))
-        out = (values, None, truth)
+        return survey_evaluation(program, store.read_table(SURVEYS), store.episodes(), served)
+    values, truth = frontline_evaluation(program, store.read_table(FRONTLINE))
+    return values, None, truth
+
+
+def _kinds(program: Program, store: Store) -> list[str]:
+    """The kinds the program declares and the store has rows for."""
+    out = []
+    if program.client_voice is not None and program.client_voice.metrics:
+        out += [SURVEYS] if store.has_table(SURVEYS) else []
+    if program.frontline is not None and store.has_table(FRONTLINE):
+        out.append(FRONTLINE)
+    return out
+
+
+def _read_stored(store: Store, kind: str, stamp: str) -> tuple | None:
+    """The kind's stored tables when :func:`refresh_voice` wrote them from inputs as they are
+    now (``stamp``), every table file as it wrote them; None otherwise."""
+    names = STORED[kind]
+    record = store.build_record(names["values"])
+    files = {k: _file_stamp(store, n) for k, n in names.items() if k != "values"}
+    if not record.get("matches") or record.get("inputs") != {"stamp": stamp, **files}:
+        return None
+    tables = {k: store.read_table(n) for k, n in names.items()}
+    return tables["values"], tables.get("equity"), tables["truth"]
+
+
+def refresh_voice(program: Program, store: Store, force: bool = False) -> list[str]:
+    """Evaluate and store the survey and frontline tables unless current; the kinds evaluated.
+
+    Why in the store: every packet's brief and sections, the system packet and the packet
+    audit read these tables, each in a kernel or worker whose caches are cleared between
+    notebooks; evaluated here once per input state (:func:`input_stamp`), they only read.
+    Called by :func:`acm_helpers.metrics.engine.refresh` (which holds the writer lock), after
+    ``metric_values`` (the response rates' served counts) is current. Each table is written
+    atomically, values last, then the build record naming the others' files: a refresh killed
+    in between leaves a record that does not match, and readers evaluate instead.
+    """
+    done = []
+    for kind in _kinds(program, store):
+        stamp = input_stamp(program, store, kind)
+        if not force and _read_stored(store, kind, stamp) is not None:
+            continue
+        values, equity, truth = _evaluate(program, store, kind)
+        tables = {"equity": equity, "truth": truth, "values": values}
+        names = STORED[kind]
+        for key, name in names.items():
+            store.write_table(name, tables[key])
+        files = {k: _file_stamp(store, n) for k, n in names.items() if k != "values"}
+        store.record_build(names["values"], {"stamp": stamp, **files})
+        done.append(kind)
+    return done
+
+
+_CACHE: dict[tuple[str, str, str], tuple] = {}  # a few input states, newest last
+CACHE_SIZE = 8
+
+
+def _cached(program: Program, store: Store, kind: str) -> tuple:
+    """A kind's tables: the store's when current (:func:`refresh_voice`), else evaluated here
+    (voice files loaded since the last refresh); once per input state per process, since a
+    packet's brief and sections ask for the same tables several times."""
+    stamp = input_stamp(program, store, kind)
+    key = (str(store.root), stamp, kind)
+    if key in _CACHE:
+        return _CACHE[key]
+    out = _read_stored(store, kind, stamp) or _evaluate(program, store, kind)
     while len(_CACHE) >= CACHE_SIZE:
         _CACHE.pop(next(iter(_CACHE)))
     _CACHE[key] = out
@@ -340,35 +421,25 @@ def _cached(program: Program, store: Store, stamp: str, kind: str) -> tuple:
 
 def stored_survey_tables(program: Program, store: Store) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Survey ``metric_values`` and ``equity`` for the store's responses; empty frames when the
-    program has no survey metrics or no response is loaded. Evaluated once per input state."""
-    if program.client_voice is None or not program.client_voice.metrics:
+    program has no survey metrics or no response is loaded. Stored by the refresh."""
+    if SURVEYS not in _kinds(program, store):
         return pd.DataFrame(), pd.DataFrame()
-    if not store.has_table(SURVEYS):
-        return pd.DataFrame(), pd.DataFrame()
-    stamp = _stamp(store, (SURVEYS, EPISODES, "metric_values"))
-    values, equity, _ = _cached(program, store, stamp, SURVEYS)
+    values, equity, _ = _cached(program, store, SURVEYS)
     return values.copy(), equity.copy()
 
 
 def stored_frontline_values(program: Program, store: Store) -> pd.DataFrame:
     """Frontline ``metric_values`` for the store's reports (empty without frontline:)."""
-    if program.frontline is None or not store.has_table(FRONTLINE):
+    if FRONTLINE not in _kinds(program, store):
         return pd.DataFrame()
-    stamp = _stamp(store, (FRONTLINE,))
-    return _cached(program, store, stamp, FRONTLINE)[0].copy()
+    return _cached(program, store, FRONTLINE)[0].copy()
 
 
 def stored_voice_truth(program: Program, store: Store) -> pd.DataFrame:
     """The true numbers of the suppressed survey, response-rate and frontline cells for the
     store's inputs (``SUPPRESSED_TRUTH_COLUMNS``), from the very evaluation the packet's tables
-    come from (cached per input state: after a packet's build, the audit reuses it)."""
-    parts = []
-    if program.client_voice is not None and program.client_voice.metrics:
-        if store.has_table(SURVEYS):
-            stamp = _stamp(store, (SURVEYS, EPISODES, "metric_values"))
-            parts.append(_cached(program, store, stamp, SURVEYS)[2])
-    if program.frontline is not None and store.has_table(FRONTLINE):
-        parts.append(_cached(program, store, _stamp(store, (FRONTLINE,)), FRONTLINE)[2])
+    come from (stored by the refresh with them)."""
+    parts = [_cached(program, store, kind)[2] for kind in _kinds(program, store)]
     parts = [p for p in parts if p is not None and len(p)]
     if not parts:
         return conform(

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from acm_helpers.core.errors import IntakeError
+from acm_helpers.core.schema import SURVEYS
 from acm_helpers.intake.intake import load_canonical
 from acm_helpers.intake.voice import intake_voice_file, read_log
 from acm_helpers.meetings import agenda, voice
@@ -438,3 +439,44 @@ def test_audit_catches_a_planted_survey_leak_and_passes_the_clean_section(
         facts, suppressed=tuple(c for c in facts.suppressed if c.metric_id not in voice_ids)
     )
     assert audit.check_files([leak], episode_only) == []
+
+
+# -- stored at refresh, once per input state --------------------------------------------------------
+def test_refresh_stores_the_voice_tables_and_a_new_survey_load_is_reflected(
+    voice_store, small, tmp_path, monkeypatch
+):
+    from acm_helpers.metrics import engine
+
+    engine.refresh(small, voice_store)
+    stored = {
+        k: mv._read_stored(voice_store, k, mv.input_stamp(small, voice_store, k)) for k in mv.STORED
+    }
+    for kind, tables in stored.items():  # the stored tables are the evaluation's, exactly
+        assert tables is not None, kind
+        for got, want in zip(tables, mv._evaluate(small, voice_store, kind), strict=True):
+            if want is None:
+                assert got is None
+            else:
+                pd.testing.assert_frame_equal(got, want)
+    assert mv.refresh_voice(small, voice_store) == []  # nothing changed: a no-op
+
+    def no_evaluation(*args):
+        raise AssertionError("evaluated although the stored tables are current")
+
+    monkeypatch.setattr(mv, "_evaluate", no_evaluation)
+    mv._CACHE.clear()
+    before, _ = mv.stored_survey_tables(small, voice_store)
+    monkeypatch.undo()
+    # a corrected October file for harbor: readers see it before any refresh, then the refresh
+    # stores it (and frontline, whose inputs did not change, is left as it is)
+    path = tmp_path / "harbor-fix.csv"
+    responses("harbor", 20, 5).assign(response_date="2026-10-10").to_csv(path, index=False)
+    intake_voice_file(path, small, voice_store, "survey", "2026-10", received="2026-11-06")
+    assert (
+        mv._read_stored(voice_store, SURVEYS, mv.input_stamp(small, voice_store, SURVEYS)) is None
+    )
+    after, _ = mv.stored_survey_tables(small, voice_store)
+    assert not after.equals(before)
+    assert mv.refresh_voice(small, voice_store) == [SURVEYS]
+    mv._CACHE.clear()
+    pd.testing.assert_frame_equal(mv.stored_survey_tables(small, voice_store)[0], after)

@@ -122,12 +122,23 @@ def make_program(work: Path, n: int, months: int) -> Path:
         }
         for i in range(n)
     ]
+    _rename_providers(raw, {b["id"]: f"p{i + 1:03d}" for i, b in enumerate(base)})
     raw["first_period"] = shift_period(raw["last_period"], -(months - 1))
     raw["roadmap"] = {k: v for k, v in raw.get("roadmap", {}).items() if k >= raw["first_period"]}
     raw["data_dir"] = str(work / "data")
     path = work / "program.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
+
+
+def _rename_providers(raw: dict, ids: dict[str, str]) -> None:
+    """Point the demo's per-provider sections (triage contracts, sprints, rate cards) at the
+    generated provider that took each demo provider's place, so the program still loads."""
+    contracts = raw.get("triage", {}).get("contracts", {})
+    raw.get("triage", {})["contracts"] = {ids.get(k, k): v for k, v in contracts.items()}
+    for sprint in raw.get("sprints", {}).values():
+        sprint["providers"] = [ids.get(p, p) for p in sprint.get("providers", [])]
+    raw["rate_cards"] = {ids.get(k, k): v for k, v in raw.get("rate_cards", {}).items()}
 
 
 def prepare(program_path: Path, scale: float) -> tuple[object, object, dict]:

@@ -203,11 +203,17 @@ def stats_by_part(
     formula_by = formula.groupby(group, sort=False).sum() if text else None
     sizes = frame.groupby(group, sort=False).size()
     out = {}
-    for key, n in sizes.items():
+    filled_rows = dict(zip(filled_by.index, filled_by.to_numpy().tolist(), strict=True))
+    formula_rows = (
+        {}
+        if formula_by is None
+        else dict(zip(formula_by.index, formula_by.to_numpy().tolist(), strict=True))
+    )
+    for key, n in sizes.items():  # row look-ups by dict: .loc per key cost 4 ms a part
         stats = FileStats(fields=fields, columns_in_file=columns_in_file, rows=int(n))
-        stats.filled = Counter({c: int(v) for c, v in filled_by.loc[key].items()})
+        stats.filled = Counter(dict(zip(filled_by.columns, filled_rows[key], strict=True)))
         if formula_by is not None:
-            for col, hits in formula_by.loc[key].items():
+            for col, hits in zip(formula_by.columns, formula_rows[key], strict=True):
                 if hits:
                     stats.formula[col] = int(hits)
                     mask = formula[col] & np.logical_and.reduce(
@@ -236,6 +242,31 @@ def quality_report(
     spreadsheets), ``unknown_column`` (kept in the raw copy only), ``blank_rows`` and
     ``timeliness`` (days late against the period end plus ``program.submission_due_days``).
     """
+    rows = report_rows(stats, problems, program, period, received, rows_accepted)
+    return report_frame([((provider_id, period, sha256), rows)])
+
+
+def report_frame(reports: list[tuple[tuple[str, str, str], list[tuple]]]) -> pd.DataFrame:
+    """Quality reports as one frame: for each ``((provider_id, period, sha256), rows)`` its
+    :func:`report_rows`, in the given order (``load_canonical`` builds thousands at once)."""
+    keys = [key for key, rows in reports for _ in rows]
+    frame = pd.DataFrame(
+        [row for _, rows in reports for row in rows], columns=["check", "field", "value", "detail"]
+    )
+    for i, col in enumerate(["provider_id", "period", "sha256"]):
+        frame.insert(i, col, [key[i] for key in keys])
+    return frame.astype({c: PANDAS_DTYPES[t] for c, t in QUALITY_COLUMNS.items()})
+
+
+def report_rows(
+    stats: FileStats,
+    problems: pd.DataFrame,
+    program: Program,
+    period: str,
+    received: date | None,
+    rows_accepted: int,
+) -> list[tuple[str, str, float, str]]:
+    """The (check, field, value, detail) rows of :func:`quality_report`."""
     out: list[tuple[str, str, float, str]] = []
     rejected = int(problems["row"].nunique()) if len(problems) else 0
     out += [
@@ -281,11 +312,7 @@ def quality_report(
     if stats.blank_rows:
         out.append(("blank_rows", "", float(stats.blank_rows), "empty lines skipped"))
     out.append(timeliness(program, period, received))
-    frame = pd.DataFrame(out, columns=["check", "field", "value", "detail"])
-    frame.insert(0, "provider_id", provider_id)
-    frame.insert(1, "period", period)
-    frame.insert(2, "sha256", sha256)
-    return frame.astype({c: PANDAS_DTYPES[t] for c, t in QUALITY_COLUMNS.items()})
+    return out
 
 
 def _reason_check(reason: str) -> str:

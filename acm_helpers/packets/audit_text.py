@@ -6,6 +6,8 @@ numbers it carries.
 
 from __future__ import annotations
 
+import datetime
+
 import subprocess
 from dataclasses import dataclass
 from html.parser import HTMLParser
@@ -137,7 +139,20 @@ def xlsx_units(xlsx: Path) -> list[str]:
 def _cell_text(v) -> str:
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
+    if isinstance(v, datetime.datetime):
+        return _date_text(v)
     return str(v)
+
+
+def _date_text(v: datetime.datetime) -> str:
+    """A workbook date as the audit must read it: a month cell (the first of the month at
+    midnight, which the appendix shows as "Oct 2026") as its period label, so the row is tied
+    to its period and its numbers are checked against that period's suppressed cells (read as
+    "2026-10-01 00:00:00" it matched no period, and dated rows went unchecked); any other date
+    as its ISO day (or day and time)."""
+    if v.time() != datetime.time(0):
+        return v.isoformat(" ")
+    return v.strftime("%Y-%m") if v.day == 1 else v.date().isoformat()
 
 
 def file_units(path: Path) -> list[str]:

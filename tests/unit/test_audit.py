@@ -126,6 +126,29 @@ def test_xlsx_cells_are_checked(tmp_path):
     assert _kinds(findings) == ["suppressed_value"] and findings[0].file == "leaky.xlsx"
 
 
+def test_dated_xlsx_rows_are_checked_against_their_month(tmp_path):
+    # A month cell is a date in the workbook; the audit reads it as its period, so a dated row
+    # that prints a suppressed cell's true value is caught (it was read as "2026-10-01 00:00:00",
+    # which named no period, and the row went unchecked), and the same numbers in another
+    # month's row are not a false alarm.
+    def trend(month: str):
+        return pd.DataFrame(
+            {
+                "month": [month],  # written as the date of the month's first day
+                "metric": ["Exits to permanent housing"],
+                "group": ["Multiracial"],
+                "numerator": [3.0],
+                "denominator": [7.0],
+            }
+        )
+
+    leaky = report.write_xlsx(tmp_path / "leaky.xlsx", {"Trend": trend("2026-10")})
+    findings = audit.check_files([leaky], FACTS)
+    assert _kinds(findings) == ["suppressed_value"] and findings[0].file == "leaky.xlsx"
+    other = report.write_xlsx(tmp_path / "other.xlsx", {"Trend": trend("2026-09")})
+    assert audit.check_files([other], FACTS) == []
+
+
 def test_printed_forms_of_a_rate():
     assert audit_facts.printed_forms(3 / 7, "percent") == {
         "0.428571",

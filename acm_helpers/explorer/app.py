@@ -462,17 +462,17 @@ class Explorer:
         )
         self.grain_note.layout.display = None if note else "none"
 
-    def _likely_views(self, data: ExplorerData, sel: Selection, metrics: bool = True):
-        """Views someone is likely to ask for next: every other provider's charts for ``sel``,
-        then (``metrics``) this provider's other metrics."""
+    def _likely_views(self, data: ExplorerData, sel: Selection):
+        """Views someone is likely to ask for next: every other provider's charts for ``sel``.
+
+        Not this provider's other metrics: with them an idle round cost ~4 s of CPU after
+        every change (33 charts instead of 18) in every open page's kernel, which on a shared
+        2-core server starved the pages still loading (the 20-staff load test).
+        """
         others = [
             Selection(p, sel.metric, sel.start, sel.end, sel.dimension, sel.grain)
             for p in self._allowed.providers
             if p != sel.provider
-        ] + [
-            Selection(sel.provider, m, sel.start, sel.end, sel.dimension, sel.grain)
-            for m in (self._allowed.metrics if metrics else ())
-            if m != sel.metric
         ]
         for other in others:
             for pane, (key, build) in self._views(data, other).items():
@@ -486,13 +486,12 @@ class Explorer:
         """
         if self._allowed is None:
             return
-        # providers only: a pooled kernel counts as ready when this is done; other metrics
-        # follow in idle time once the page is open (_prerender_when_idle)
-        for pane, key, build in self._likely_views(self.data, self.selection(), metrics=False):
+        for pane, key, build in self._likely_views(self.data, self.selection()):
             self.charts.render(pane, key, build)
 
     def _prerender_when_idle(self, data: ExplorerData, sel: Selection) -> None:
-        """Render likely next views one at a time on the kernel's event loop.
+        """Render the other providers' charts for this view, one at a time on the kernel's
+        event loop.
 
         Each step is one chart (tens of ms), so a click arriving meanwhile waits at most one
         step; a newer view cancels the rest. Outside a running kernel loop (tests, scripts)

@@ -737,3 +737,42 @@ def test_rows_are_read_once_per_view_and_come_back_tidied(data):
     assert set(first["provider_label"]) == {"Harbor Light Housing"}  # staff view: names
     hidden = data.rows("metric_values", suppressed=True)
     assert len(hidden) > 0 and hidden["value"].isna().all()  # suppressed cells stay nulled
+
+
+def test_board_records_equal_altairs_on_every_pane(program, store):
+    """The chart board's quick data transformer gives altair's own values, chart for chart."""
+    import itertools
+    import json
+
+    import altair as alt
+    import numpy as np
+
+    from acm_helpers.explorer.chartboard import TRANSFORMER, to_records
+
+    app = widgets.Explorer([program], [store], chart_mode="jupyter")
+    ok, sel = app._allowed, app.selection()
+    made = [
+        build()
+        for p, d, g in itertools.product(ok.providers, ok.dimensions, ok.grains)
+        for _, (_, build) in app._views(
+            app.data, explorer.Selection(p, sel.metric, sel.start, sel.end, d, g)
+        ).items()
+    ]
+    made = [c for c in made if not isinstance(c, str)]
+    assert made
+    with alt.theme.enable(charts.THEME):
+        want = [json.dumps(c.to_dict(validate=False), sort_keys=True) for c in made]
+        with alt.data_transformers.enable(TRANSFORMER):
+            got = [json.dumps(c.to_dict(validate=False), sort_keys=True) for c in made]
+    assert got == want
+    frame = pd.DataFrame(
+        {
+            "x": [1.5, np.nan, np.inf],
+            "n": [1, 2, 3],
+            "b": [True, False, True],
+            "t": ["a", None, "c"],
+        }
+    )
+    assert to_records(frame) == alt.utils.data.to_values(frame)
+    dates = pd.DataFrame({"d": pd.to_datetime(["2026-10-01", None])})  # altair's own path
+    assert to_records(dates) == alt.utils.data.to_values(dates)

@@ -30,6 +30,10 @@ from acm_helpers.core.calendar import (
 from acm_helpers.core.errors import ConfigError, UnknownIdError
 from acm_helpers.core.schema import EPISODE_COLUMNS
 
+# libyaml's safe loader when PyYAML was built with it (the same documents, about 8x faster: the
+# program file is read by every packet, the appendix and the audit); else the pure-Python one
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_\-]*$", max_length=64)]
 # An email address as written in the program file (``recipients``, ``from_address``): one
 # address, no display name; checked for shape only (whether it exists is the mail server's call).
@@ -1327,7 +1331,7 @@ def load_program(path: str | Path) -> Program:
             f"Program file {path} not found. Pass --program PATH or create parameters/program.yaml."
         )
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -7,7 +7,6 @@ numbers it carries.
 from __future__ import annotations
 
 import datetime
-
 import subprocess
 from dataclasses import dataclass
 from html.parser import HTMLParser

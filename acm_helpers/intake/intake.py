@@ -743,13 +743,15 @@ def _update_log(store: Store, rows: list[dict]) -> dict[tuple[str, str], str]:
     }
     if new_sha and len(log):
         keys = list(zip(log["provider_id"], log["period"], strict=True))
-        current = (log["status"] == "current").to_numpy()
+        current = (log["status"] == "current").to_numpy(dtype=bool, na_value=False)
         same = current & np.array(
-            [new_sha.get(k) == sha for k, sha in zip(keys, log["sha256"], strict=True)]
+            [new_sha.get(k) == sha for k, sha in zip(keys, log["sha256"], strict=True)],
+            dtype=bool,
         )
         log = log[~same]  # reloading identical content: keep one row
         keys = [k for k, s in zip(keys, same, strict=True) if not s]
-        old = current[~same] & np.array([k in new_sha for k in keys])
+        # dtype=bool: every row may be a reload of identical content, leaving no key
+        old = current[~same] & np.array([k in new_sha for k in keys], dtype=bool)
         if old.any():
             hit = [k for k, o in zip(keys, old, strict=True) if o]
             replaced = dict(zip(hit, map(str, log.loc[old, "sha256"]), strict=True))

@@ -315,10 +315,17 @@ def input_version(program: Program, store: Store) -> str:
     h.update(json.dumps(spec, sort_keys=True).encode())
     if program.extra_grains():  # weekly / biweekly meetings add windows (and their anchor)
         h.update(json.dumps([program.extra_grains(), str(program.meetings.anchor)]).encode())
-    h.update(ENGINE_VERSION.encode())
-    for name in ENGINE_MODULES:  # a changed engine recomputes even if nobody bumped the version
-        h.update(Path(importlib.import_module(f"acm_helpers.metrics.{name}").__file__).read_bytes())
+    add_engine_code(h)
     return h.hexdigest()[:16]
+
+
+def add_engine_code(h, *extra: str) -> None:
+    """Feed the engine's version and its modules' source (then ``extra`` modules of
+    ``acm_helpers.metrics``) into the hash ``h``: a changed engine recomputes the tables built
+    with it even if nobody bumped the version."""
+    h.update(ENGINE_VERSION.encode())
+    for name in (*extra, *ENGINE_MODULES):
+        h.update(Path(importlib.import_module(f"acm_helpers.metrics.{name}").__file__).read_bytes())
 
 
 STORED_TABLES = ("equity", SUPPRESSED_TRUTH, "metric_values")  # write order: metric_values last

@@ -24,8 +24,6 @@ number. Each kind is a *view program*: the program with its metrics replaced by 
 from __future__ import annotations
 
 import hashlib
-import importlib
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -329,9 +327,7 @@ def input_stamp(program: Program, store: Store, kind: str) -> str:
         exclude={"providers": {"__all__": {"recipients", "attach_xlsx"}}}
     )
     h.update(spec.encode())
-    h.update(engine.ENGINE_VERSION.encode())
-    for name in ("voice", *engine.ENGINE_MODULES):
-        h.update(Path(importlib.import_module(f"acm_helpers.metrics.{name}").__file__).read_bytes())
+    engine.add_engine_code(h, "voice")
     for name in _INPUTS[kind]:
         h.update(f"\0{name}\0{store.inputs_stamp(name)}\0{_file_stamp(store, name)}".encode())
     return h.hexdigest()

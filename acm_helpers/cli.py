@@ -102,6 +102,12 @@ def serve(
         help="Keep kernels that have already loaded the data (faster first chart).",
     ),
     pool_size: int = typer.Option(1, "--pool-size", help="Number of preheated kernels."),
+    preview: bool = typer.Option(
+        True,
+        "--preview/--no-preview",
+        help="Show a still picture of the provider's first view while the page loads "
+        "(drawn once per state of the store, at low priority).",
+    ),
     jupyterhub: bool = typer.Option(
         False,
         "--jupyterhub",
@@ -141,6 +147,7 @@ def serve(
             token=token,
             preheat=preheat,
             pool_size=pool_size,
+            preview=preview,
             max_kernels=max_kernels,
             page_timeout=page_timeout,
             connect_timeout=connect_timeout,

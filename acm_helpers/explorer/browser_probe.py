@@ -12,12 +12,17 @@ from __future__ import annotations
 # mark), not when an empty svg element appears.
 DRAWN = "svg [role='graphics-symbol']"
 
-# Add with ``page.add_init_script``: records when the first chart is drawn.
+# Add with ``page.add_init_script``: records when the live board's first chart is drawn
+# (``__acmFirst``) and when the loading screen's still picture of the view showed its chart
+# (``__acmPreview``, :mod:`acm_helpers.explorer.preview`; stays null when there was none).
 FIRST_CHART_JS = """
-window.__acmFirst = null;
+window.__acmFirst = null; window.__acmPreview = null;
 new MutationObserver((_, obs) => {
+  if (window.__acmPreview === null && document.querySelector("#acm-preview:not([hidden]) DRAWN")) {
+    window.__acmPreview = performance.now();
+  }
   if (document.querySelector(".acm-charts DRAWN")) { window.__acmFirst = performance.now(); obs.disconnect(); }
-}).observe(document, {subtree: true, childList: true});
+}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ["hidden"]});
 """.replace("DRAWN", DRAWN)
 
 # ``page.evaluate(CHANGE_JS, [control, option_index, pane, give_up_ms])``: ms until the pane

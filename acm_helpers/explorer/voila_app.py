@@ -21,6 +21,7 @@ Static file handlers answer 404 to any path that leaves their folder or does not
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
@@ -30,7 +31,7 @@ import tornado.web
 from jupyter_server.base.handlers import FileFindHandler, JupyterHandler
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from jupyter_server.utils import ensure_async, url_path_join
-from traitlets import Integer
+from traitlets import Bool, Float, Integer
 from voila.app import Voila
 from voila.request_info_handler import RequestInfoSocketHandler
 from voila.static_file_handler import (
@@ -72,15 +73,47 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         "browser may still be loading the page's JavaScript on a busy machine.",
     )
 
+    refill_after_connect = Float(
+        3,
+        config=True,
+        help="Seconds after the page that took a pooled kernel has connected to it before the "
+        "pool is refilled (the refill's kernel start would compete with that page's loading "
+        "on a small machine). The pool is refilled after fill_delay seconds in any case.",
+    )
+
     def __init__(self, **kwargs):
-        super().__init__(**kwargs)
         self._disconnected_at: dict[str, object] = {}
         self._connected_once: set[str] = set()
+        self._pending_fill: tuple[str, dict] | None = None
+        super().__init__(**kwargs)
+        # Voilà's pooling subclass (built on this class) defines fill_if_needed; a refill it
+        # asks for when a visitor takes a kernel (delay None) waits for that page instead.
+        voila_fill = getattr(self, "fill_if_needed", None)
+        if voila_fill is not None:
+            self._voila_fill = voila_fill
+            self.fill_if_needed = self._fill_after_page
+
+    def _fill_after_page(self, delay=None, notebook_name=None, **kwargs) -> None:
+        if delay is not None:  # at start, or an explicit delay: as Voilà does
+            self._voila_fill(delay=delay, notebook_name=notebook_name, **kwargs)
+            return
+        self._pending_fill = (notebook_name, kwargs)
+        asyncio.get_event_loop().call_later(float(self.fill_delay), self._fill_pending)
+
+    def _fill_pending(self) -> None:
+        pending, self._pending_fill = self._pending_fill, None
+        if pending is not None:
+            notebook_name, kwargs = pending
+            self._voila_fill(delay=0, notebook_name=notebook_name, **kwargs)
 
     def notify_connect(self, kernel_id: str) -> None:
-        """Remember that a page reached this kernel (from then on ``page_timeout`` applies)."""
+        """Remember that a page reached this kernel (from then on ``page_timeout`` applies);
+        the first page of a kernel taken from the pool starts the refill's countdown."""
         super().notify_connect(kernel_id)
+        first = kernel_id not in self._connected_once
         self._connected_once.add(kernel_id)
+        if first and self._pending_fill is not None:
+            asyncio.get_event_loop().call_later(self.refill_after_connect, self._fill_pending)
 
     def notify_disconnect(self, kernel_id: str) -> None:
         """Remember when the last page connection closed (the quiet time starts then)."""
@@ -224,10 +257,31 @@ class StatusHandler(JupyterHandler):
             "page_kernels": km.page_kernel_count(),
             "pooled_kernels": len(pooled_kernel_ids(km)),
             "max_kernels": self.settings.get("acm_max_kernels", 0),
+            "preview": _preview_state(self.settings.get("acm_previews")),
         }
         self.set_header("Content-Type", "application/json")
         self.set_header("Cache-Control", "no-store")
         self.finish(json.dumps(body))
+
+
+class PreviewHandler(JupyterHandler):
+    """``/acm/preview?provider=<id>``: the still picture of that provider's first view
+    (:mod:`acm_helpers.explorer.preview`), or 404 while none is up to date. Signed in like
+    the page. The id only selects among the files the build listed; it never forms a path."""
+
+    @tornado.web.authenticated
+    def get(self):
+        previews = self.settings.get("acm_previews")
+        provider = self.get_argument("provider", "")
+        page = previews.page(provider) if previews is not None else None
+        self.set_header("Cache-Control", "no-store")
+        if page is None:
+            self.set_status(404)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish("404: no preview\n")
+            return
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(page)
 
 
 class _NotFoundOutside:
@@ -303,15 +357,53 @@ class AcmVoila(Voila):
         "visitor gets the busy page. 0: no cap.",
     )
 
+    previews = Bool(
+        True,
+        config=True,
+        help="Show a still picture of the provider's first view while the page loads "
+        "(drawn once per state of the store, in a child process at low priority).",
+    )
+
     def init_settings(self) -> dict:
         settings = super().init_settings()
         settings["acm_max_kernels"] = self.max_kernels
+        settings["acm_previews"] = _previews() if self.previews else None
         return settings
 
     def init_handlers(self) -> list:
         # first: Voilà's last pattern sends any other path to its file handler
-        out = [(url_path_join(self.server_url, r"/acm/status"), StatusHandler)]
+        out = [
+            (url_path_join(self.server_url, r"/acm/status"), StatusHandler),
+            (url_path_join(self.server_url, r"/acm/preview"), PreviewHandler),
+        ]
         for spec in super().init_handlers():
             pattern, cls, *rest = spec
             out.append((pattern, SAFE_HANDLERS.get(cls, cls), *rest))
         return out
+
+
+def _previews():
+    """The server's :class:`~acm_helpers.explorer.preview.Previews` for the first program
+    ``acm serve`` put in the environment, building now; None without one."""
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from acm_helpers.explorer import preview, serve
+
+    files = serve._paths("", serve.ENV_PROGRAM)
+    dirs = serve._paths("", serve.ENV_DATA_DIR)
+    if not files or not dirs:
+        return None
+    folder = os.environ.get(preview.ENV_PREVIEW_DIR) or tempfile.mkdtemp(prefix="acm-preview-")
+    os.environ[preview.ENV_PREVIEW_DIR] = folder
+    previews = preview.Previews(Path(folder), Path(dirs[0]), [Path(files[0])])
+    previews.start()
+    return previews
+
+
+def _preview_state(previews) -> str:
+    """``off``, ``ready`` (an up-to-date picture set exists) or ``building``."""
+    if previews is None:
+        return "off"
+    return "ready" if previews.ready() else "building"

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from acm_helpers.core import text
+from acm_helpers.explorer.browser_probe import FIRST_CHART_DONE, FIRST_CHART_JS
 from acm_helpers.explorer.data import ALL, CSV_COLUMNS
 from acm_helpers.explorer.serve import BackgroundServer, free_port
 from acm_helpers.packets.render import CHROMIUM
@@ -217,6 +219,50 @@ def test_first_chart_then_provider_and_breakdown_change_to_that_providers_number
 
     assert page.blocked == []  # nothing on the page tried to reach the network
     assert "Traceback" not in page.content()
+
+
+# Records the still picture's tiles the moment it is shown (it goes away once the board drew).
+PICTURE_TILES_JS = """
+window.__pictureTiles = null;
+new MutationObserver(() => {
+  const box = document.getElementById("acm-preview");
+  if (window.__pictureTiles === null && box && !box.hidden && box.querySelector("svg")) {
+    window.__pictureTiles = [...box.querySelectorAll(".acm-tile-value")].map(
+      e => [e.dataset.metric, e.textContent]);
+  }
+}).observe(document, {subtree: true, childList: true, attributes: true});
+"""
+
+
+def test_the_loading_screen_shows_the_view_then_gives_way_to_the_live_board(
+    server, page, program, shots
+):
+    deadline = time.monotonic() + SERVER_READY_S
+    while server.status()["preview"] != "ready":  # drawn in the background at low priority
+        assert time.monotonic() < deadline, "the pictures were never drawn"
+        time.sleep(0.5)
+    page.add_init_script(FIRST_CHART_JS + PICTURE_TILES_JS)
+    page.goto(server.url + "?provider=cascade")
+    page.wait_for_function(FIRST_CHART_DONE, timeout=WAIT_MS)
+    assert page.evaluate("window.__acmPreview") is not None  # the picture came first
+    picture = page.evaluate("window.__pictureTiles")
+    page.wait_for_selector(".acm-explorer.acm-idle", timeout=WAIT_MS)
+    assert page.locator("#acm-preview").count() == 0  # gone once the live board drew
+    live = page.eval_on_selector_all(
+        ".acm-explorer .acm-tile-value", "els => els.map(e => [e.dataset.metric, e.textContent])"
+    )
+    assert picture == live and len(live) >= 3  # the picture's tiles are the live ones
+    assert program.provider("cascade").name in page.inner_text(".acm-view-title")
+    page.screenshot(path=str(shots / "00_live_after_picture_cascade.png"), full_page=True)
+
+    # a linked view (metric, breakdown ...) has no picture: it waits for the live board
+    other = page.context.new_page()
+    other.add_init_script(FIRST_CHART_JS)
+    other.goto(server.url + f"?provider=harbor&metric={EPH}&breakdown=race_ethnicity")
+    other.wait_for_function(FIRST_CHART_DONE, timeout=WAIT_MS)
+    assert other.evaluate("window.__acmPreview") is None
+    other.close()
+    assert page.blocked == []
 
 
 def test_bad_provider_in_url_shows_a_plain_message(server, page, shots):

@@ -132,8 +132,9 @@ def test_static_traversal_is_404_and_a_token_is_printed(small_server):
     assert re.search(r"\?token=[\w-]{20,}$", srv.address), srv.address
     status, headers, _ = _get(base + "/")
     assert status == 302 and "/login" in headers.get("Location", "")
-    status, headers, _ = _get(base + "/acm/status")  # the status needs the token too
-    assert status == 302 and "/login" in headers.get("Location", "")
+    for path in ("/acm/status", "/acm/preview?provider=harbor"):  # they need the token too
+        status, headers, _ = _get(base + path)
+        assert status == 302 and "/login" in headers.get("Location", ""), path
     assert srv.address.startswith("http://127.0.0.1:")  # this machine only
     assert srv.kernel_processes() == []  # nothing above started a kernel
 

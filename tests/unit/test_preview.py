@@ -1,0 +1,123 @@
+"""The loading screen's still picture (acm_helpers.explorer.preview): the view a page address
+with only ``?provider=`` opens, drawn from the same Explorer the kernels run; served only for
+the store state it was drawn from; the id from the address never forms a path."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+
+import ipywidgets as w
+
+from acm_helpers.core.schema import ALL
+from acm_helpers.explorer import preview
+
+
+def test_widget_html_draws_what_is_shown_and_leaves_out_the_rest():
+    dd = w.Dropdown(description="Provider", options=[("Harbor", "h"), ("Cascade", "c")], value="c")
+    dd.add_class("acm-provider")
+    hidden = w.HTML("<b>secret</b>", layout=w.Layout(display="none"))
+    account = w.HTML("Signed in as <b>ann</b>")
+    account.add_class("acm-account-box")
+    button = w.Button(description="Show <breakdown>")
+    root = w.VBox([w.HTML("<p>tile 42%</p>"), dd, hidden, account, w.HBox([button])])
+    root.add_class("acm-explorer")
+    root.add_class("acm-idle")
+
+    out = preview.widget_html(root)
+
+    assert "<p>tile 42%</p>" in out
+    assert "<option>Cascade</option>" in out and "Harbor" not in out  # the current value only
+    assert "secret" not in out and "Signed in as" not in out
+    assert "Show &lt;breakdown&gt;</button>" in out and "disabled" in out
+    # the live page's hooks are renamed, so nothing mistakes the picture for the board
+    classes = " ".join(re.findall(r'class="([^"]*)"', out))
+    assert "acm-preview-root" in classes
+    for live in ("acm-explorer", "acm-idle", "acm-provider"):
+        assert live not in classes.split()
+
+
+class _Done:
+    def poll(self):
+        return 0
+
+
+def _store(tmp_path):
+    data = tmp_path / "data"
+    (data / "tables").mkdir(parents=True)
+    (data / "tables" / "metric_values.parquet").write_bytes(b"v1")
+    program = tmp_path / "program.yaml"
+    program.write_text("id: p\n")
+    return data, program
+
+
+def test_a_picture_is_served_only_for_the_store_state_it_was_drawn_from(tmp_path):
+    data, program = _store(tmp_path)
+    builds = []
+    previews = preview.Previews(
+        tmp_path / "pictures",
+        data,
+        [program],
+        builder=lambda out: builds.append(out) or _Done(),
+        recheck=0,
+    )
+
+    assert previews.page("harbor") is None  # nothing drawn yet: a build starts
+    assert len(builds) == 1
+
+    folder = tmp_path / "pictures" / previews.stamp()
+    folder.mkdir(parents=True)
+    (folder / "harbor.html").write_text("<p>harbor</p>")
+    (folder / "_default.html").write_text("<p>first</p>")
+    (folder / "__all__.html").write_text("<p>all</p>")
+    files = {"harbor": "harbor.html", "_default": "_default.html", ALL: "__all__.html"}
+    (folder / "done.json").write_text(json.dumps({"files": files}))
+
+    assert previews.page("harbor") == "<p>harbor</p>"
+    assert previews.page("") == "<p>first</p>"
+    assert previews.page("all") == "<p>all</p>"
+    for unknown in ("cascade", "../../etc/passwd", "harbor.html", "_default/../harbor"):
+        assert previews.page(unknown) is None  # only ids the build listed, never a path
+    previews.start()
+    assert len(builds) == 1  # up to date: no second build
+
+    # the store moves on (a refresh rewrote a table): the old picture is never shown
+    (data / "tables" / "metric_values.parquet").write_bytes(b"v2, longer")
+    assert previews.page("harbor") is None
+    assert len(builds) == 2
+
+
+def test_the_stamp_follows_derived_tables_not_submitted_episodes(tmp_path):
+    data, program = _store(tmp_path)
+    first = preview.store_stamp(data, [program])
+    sub = data / "tables" / "episodes_submitted" / "p=1"
+    sub.mkdir(parents=True)
+    (sub / "part.parquet").write_bytes(b"x")
+    assert preview.store_stamp(data, [program]) == first
+    quality = data / "tables" / "quality" / "provider=harbor"
+    quality.mkdir(parents=True)
+    (quality / "part.parquet").write_bytes(b"q")
+    assert preview.store_stamp(data, [program]) != first
+    later = preview.store_stamp(data, [program])
+    program.write_text("id: p\nname: changed\n")
+    os.utime(program, ns=(1, 1))
+    assert preview.store_stamp(data, [program]) != later
+
+
+def test_a_failed_build_is_not_retried_until_the_store_changes(tmp_path):
+    data, program = _store(tmp_path)
+    builds = []
+    previews = preview.Previews(
+        tmp_path / "pictures",
+        data,
+        [program],
+        builder=lambda out: builds.append(out) or _Done(),
+        recheck=0,
+    )
+    for _ in range(5):  # the build "ran" and wrote nothing: every request asks again
+        assert previews.page("harbor") is None
+    assert len(builds) == 1
+    (data / "tables" / "metric_values.parquet").write_bytes(b"v2, longer")
+    assert previews.page("harbor") is None
+    assert len(builds) == 2

@@ -157,3 +157,52 @@ def test_new_tokens_are_long_and_different():
 def test_kernel_limits_refuse_bad_values(kwargs):
     with pytest.raises(ConfigError):
         serve.ServeSettings(**kwargs)
+
+
+class _Pooling(voila_app.BoundedKernelManager):
+    """Stands in for Voilà's pooling subclass: it defines fill_if_needed and fill_delay."""
+
+    fill_delay = 20
+
+    def fill_if_needed(self, delay=None, notebook_name=None, **kwargs):
+        self.fills.append((delay, notebook_name))
+
+
+async def _until(condition) -> None:
+    for _ in range(10_000):  # bounds a hang; each step waits on the loop, not a clock
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("never happened")
+
+
+def test_the_pool_refills_once_the_visitors_page_has_connected():
+    async def run():
+        km = _Pooling(refill_after_connect=0.0)
+        km.fills = []
+        km._kernel_connections = {"k1": 0}
+        km.fill_if_needed(delay=0, notebook_name="nb")  # at start: at once, as Voilà does
+        assert km.fills == [(0, "nb")]
+        km.fill_if_needed(notebook_name="nb")  # a visitor took the pooled kernel
+        await asyncio.sleep(0)
+        assert km.fills == [(0, "nb")]  # not while that page is still loading
+        km.notify_connect("k1")
+        await _until(lambda: len(km.fills) == 2)
+        assert km.fills[1] == (0, "nb")
+        km.notify_connect("k1")  # a second connection of the same page: no second refill
+        await asyncio.sleep(0.05)
+        assert len(km.fills) == 2
+
+    asyncio.run(run())
+
+
+def test_the_pool_refills_after_fill_delay_when_no_page_ever_connects():
+    async def run():
+        km = _Pooling()
+        km.fill_delay = 0.01
+        km.fills = []
+        km.fill_if_needed(notebook_name="nb")
+        await _until(lambda: len(km.fills) == 1)
+        assert km.fills == [(0, "nb")]
+
+    asyncio.run(run())

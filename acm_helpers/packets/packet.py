@@ -13,6 +13,7 @@ import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -126,6 +127,46 @@ def _memo(p: object) -> dict:
     return vars(p).setdefault("_derived", {})
 
 
+PACKET_TABLES = ("metric_values", "equity", "quality", "action_items", "meetings")
+"""The store tables a :class:`Packet` is read from (its memo is stamped with their files)."""
+
+_LOADED: dict[tuple, tuple[tuple, Any]] = {}
+"""The packet this process loaded last: ``{load key: (fingerprint, packet)}``, one entry.
+
+Why: the XLSX appendix shows the rows the notebook's packet was built from; built in the
+process (the warm kernel) that ran the notebook, it takes that very packet instead of reading
+and filtering the tables again. The key is the load's exact arguments and working folder; the
+fingerprint is the program object (:func:`~acm_helpers.core.config.load_program` returns the same
+object while the file's text is unchanged) and the stamps of the tables read
+(:meth:`~acm_helpers.store.store.Store.tables_stamp`), taken before the read, so a replaced
+table or edited program file is always read again. A warm kernel empties this dict between
+notebooks (module state is restored), so no packet outlives its notebook there.
+"""
+
+
+def load_key(kind: str, *args: Any) -> tuple:
+    """The memo key of a load: what is loaded, its arguments as given, and the working folder
+    (relative paths are taken from it)."""
+    return (kind, str(Path.cwd()), *(str(a) for a in args))
+
+
+def remember(key: tuple, fingerprint: tuple, loaded: Any) -> None:
+    """Keep ``loaded`` as this process's last load (replacing the one before)."""
+    _LOADED.clear()
+    _LOADED[key] = (fingerprint, loaded)
+
+
+def recall(key: tuple, fingerprint: tuple) -> Any | None:
+    """The last load when it had this key and was read from exactly these inputs, else None."""
+    hit = _LOADED.get(key)
+    return hit[1] if hit is not None and hit[0] == fingerprint else None
+
+
+def fingerprint(program: Program, store: Store, tables: tuple[str, ...]) -> tuple:
+    """What a load was read from: the program object and the tables' file stamps."""
+    return (id(program), str(store.root), store.tables_stamp(tables))
+
+
 def load(
     program_path: str | Path,
     data_dir: str | Path,
@@ -136,12 +177,38 @@ def load(
 ) -> Packet:
     """Read the engine's tables once and put them in the audience's view.
 
+    Always reads the store (an analyst who calls it again gets fresh rows); :func:`loaded` is
+    the one that reuses this process's last packet.
+
     Raises:
         AcmError: unknown provider or period, or the metric tables are missing (run
             ``acm metrics`` / ``acm demo`` first).
     """
     with stages.stage("data load"):
         return _load(program_path, data_dir, provider, period, audience, topic)
+
+
+def loaded(
+    program_path: str | Path,
+    data_dir: str | Path,
+    provider: str,
+    period: str,
+    audience: str = "provider",
+    topic: str = "",
+) -> Packet:
+    """The packet :func:`load` returned last in this process for exactly these arguments, when
+    its program file and tables are unchanged since; else a fresh :func:`load`.
+
+    Raises:
+        AcmError: as :func:`load`.
+    """
+    key = load_key("packet", program_path, data_dir, provider, period, audience, topic)
+    if key in _LOADED:
+        program, store = open_store(program_path, data_dir or None)
+        hit = recall(key, fingerprint(program, store, PACKET_TABLES))
+        if hit is not None:
+            return hit
+    return load(program_path, data_dir, provider, period, audience, topic)
 
 
 def _load(
@@ -162,6 +229,7 @@ def _load(
         raise AcmError(
             f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
         )
+    stamp = fingerprint(program, store, PACKET_TABLES)  # before the read: never newer than it
     first = shift_period(period, -(TREND_MONTHS - 1))
     with store.connect(only="metric_values equity quality") as con:  # one for the packet
         mv = store.query(
@@ -203,7 +271,7 @@ def _load(
         )
     values = privacy.for_audience(mv, program, audience, provider)
     equity_rows = privacy.for_audience(eq, program, audience, provider) if not eq.empty else eq
-    return Packet(
+    p = Packet(
         program,
         store,
         provider,
@@ -219,6 +287,10 @@ def _load(
         actions.read_actions(store),
         actions.read_meetings(store),
     )
+    remember(
+        load_key("packet", program_path, data_dir, provider, period, audience, topic), stamp, p
+    )
+    return p
 
 
 # -- small HTML helpers ------------------------------------------------------------------------------
@@ -329,7 +401,7 @@ def appendix(
     them), the equity breakdown of the quarter, and the data-quality report. Suppressed rows stay
     (marked), their numbers blank. Returns ``(sheets, read-me notes)`` for ``report.write_xlsx``.
     """
-    p = load(
+    p = loaded(  # the notebook's own packet when built in its kernel (batch.worker)
         params["program_path"],
         params["data_dir"],
         params["provider"],

@@ -13,7 +13,6 @@ import html
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
@@ -22,7 +21,7 @@ from acm_helpers.core.calendar import equity_quarter, month_name, shift_period
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.core.schema import ALL
-from acm_helpers.packets import xlsx
+from acm_helpers.packets import memo, xlsx
 from acm_helpers.store import quality_rank
 from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts
@@ -130,42 +129,6 @@ def _memo(p: object) -> dict:
 PACKET_TABLES = ("metric_values", "equity", "quality", "action_items", "meetings")
 """The store tables a :class:`Packet` is read from (its memo is stamped with their files)."""
 
-_LOADED: dict[tuple, tuple[tuple, Any]] = {}
-"""The packet this process loaded last: ``{load key: (fingerprint, packet)}``, one entry.
-
-Why: the XLSX appendix shows the rows the notebook's packet was built from; built in the
-process (the warm kernel) that ran the notebook, it takes that very packet instead of reading
-and filtering the tables again. The key is the load's exact arguments and working folder; the
-fingerprint is the program object (:func:`~acm_helpers.core.config.load_program` returns the same
-object while the file's text is unchanged) and the stamps of the tables read
-(:meth:`~acm_helpers.store.store.Store.tables_stamp`), taken before the read, so a replaced
-table or edited program file is always read again. A warm kernel empties this dict between
-notebooks (module state is restored), so no packet outlives its notebook there.
-"""
-
-
-def load_key(kind: str, *args: Any) -> tuple:
-    """The memo key of a load: what is loaded, its arguments as given, and the working folder
-    (relative paths are taken from it)."""
-    return (kind, str(Path.cwd()), *(str(a) for a in args))
-
-
-def remember(key: tuple, fingerprint: tuple, loaded: Any) -> None:
-    """Keep ``loaded`` as this process's last load (replacing the one before)."""
-    _LOADED.clear()
-    _LOADED[key] = (fingerprint, loaded)
-
-
-def recall(key: tuple, fingerprint: tuple) -> Any | None:
-    """The last load when it had this key and was read from exactly these inputs, else None."""
-    hit = _LOADED.get(key)
-    return hit[1] if hit is not None and hit[0] == fingerprint else None
-
-
-def fingerprint(program: Program, store: Store, tables: tuple[str, ...]) -> tuple:
-    """What a load was read from: the program object and the tables' file stamps."""
-    return (id(program), str(store.root), store.tables_stamp(tables))
-
 
 def load(
     program_path: str | Path,
@@ -202,10 +165,10 @@ def loaded(
     Raises:
         AcmError: as :func:`load`.
     """
-    key = load_key("packet", program_path, data_dir, provider, period, audience, topic)
-    if key in _LOADED:
+    key = memo.load_key("packet", program_path, data_dir, provider, period, audience, topic)
+    if memo.has(key):
         program, store = open_store(program_path, data_dir or None)
-        hit = recall(key, fingerprint(program, store, PACKET_TABLES))
+        hit = memo.recall(key, memo.fingerprint(program, store, PACKET_TABLES))
         if hit is not None:
             return hit
     return load(program_path, data_dir, provider, period, audience, topic)
@@ -229,7 +192,7 @@ def _load(
         raise AcmError(
             f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
         )
-    stamp = fingerprint(program, store, PACKET_TABLES)  # before the read: never newer than it
+    stamp = memo.fingerprint(program, store, PACKET_TABLES)  # before the read: never newer
     first = shift_period(period, -(TREND_MONTHS - 1))
     with store.connect(only="metric_values equity quality") as con:  # one for the packet
         mv = store.query(
@@ -287,9 +250,8 @@ def _load(
         actions.read_actions(store),
         actions.read_meetings(store),
     )
-    remember(
-        load_key("packet", program_path, data_dir, provider, period, audience, topic), stamp, p
-    )
+    key = memo.load_key("packet", program_path, data_dir, provider, period, audience, topic)
+    memo.remember(key, stamp, p)
     return p
 
 

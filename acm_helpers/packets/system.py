@@ -25,7 +25,7 @@ from acm_helpers.core.calendar import (
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.meetings.tiles import FLAG_NAMES, good_news
-from acm_helpers.packets import packet, xlsx
+from acm_helpers.packets import memo, xlsx
 from acm_helpers.packets.packet import (
     ALL,
     TREND_MONTHS,
@@ -77,10 +77,10 @@ SYSTEM_TABLES = ("metric_values", "equity", "quality")
 def loaded_system(program_path: str | Path, data_dir: str | Path, period: str) -> SystemPacket:
     """The system packet :func:`load_system` returned last in this process for exactly these
     arguments, when its program file and tables are unchanged since (see
-    :data:`acm_helpers.packets.packet._LOADED`); else a fresh :func:`load_system`."""
-    key = packet.load_key("system", program_path, data_dir, period)
+    :mod:`acm_helpers.packets.memo`); else a fresh :func:`load_system`."""
+    key = memo.load_key("system", program_path, data_dir, period)
     program, store = open_store(program_path, data_dir or None)
-    hit = packet.recall(key, packet.fingerprint(program, store, SYSTEM_TABLES))
+    hit = memo.recall(key, memo.fingerprint(program, store, SYSTEM_TABLES))
     return hit if hit is not None else load_system(program_path, data_dir, period)
 
 
@@ -93,7 +93,7 @@ def _load_system(program_path: str | Path, data_dir: str | Path, period: str) ->
         raise AcmError(
             f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
         )
-    stamp = packet.fingerprint(program, store, SYSTEM_TABLES)  # before the read
+    stamp = memo.fingerprint(program, store, SYSTEM_TABLES)  # before the read
     first = max(shift_period(period, -(TREND_MONTHS - 1)), program.first_period)
     mv = store.query(
         "SELECT * FROM metric_values WHERE grain = 'month' AND dimension = '' "
@@ -122,7 +122,7 @@ def _load_system(program_path: str | Path, data_dir: str | Path, period: str) ->
     values = privacy.for_audience(mv, program, "internal")
     equity = privacy.for_audience(eq, program, "internal") if not eq.empty else eq
     s = SystemPacket(program, store, period, values, equity, quality, q, str(mv["version"].iloc[0]))
-    packet.remember(packet.load_key("system", program_path, data_dir, period), stamp, s)
+    memo.remember(memo.load_key("system", program_path, data_dir, period), stamp, s)
     return s
 
 

@@ -286,8 +286,10 @@ def test_a_dead_kernel_is_replaced(kernel, workdir):
 def test_after_call_sees_the_notebooks_objects_before_the_reset(kernel, workdir):
     """``after`` runs in the kernel after the notebook and before the reset (the worker writes a
     packet's appendix from the notebook's packet there); the reset still empties the memo."""
-    memo = "__import__('acm_helpers.packets.packet', fromlist=['_'])._LOADED"
-    remember = "__import__('acm_helpers.packets.packet', fromlist=['_']).remember(('probe',), (), provider)"
+    memo = "__import__('acm_helpers.packets.memo', fromlist=['_'])._LOADED"
+    remember = (
+        "__import__('acm_helpers.packets.memo', fromlist=['_']).remember(('probe',), (), provider)"
+    )
     code = f"__import__('json').dumps({{'seen': provider, 'memo': len({memo})}})"
     nb = kernel.execute(
         workdir / "hello.ipynb",

@@ -14,16 +14,16 @@ import shutil
 import pandas as pd
 import pytest
 
-from acm_helpers.packets import packet, system
+from acm_helpers.packets import memo, packet, system
 
 PERIOD = "2026-10"
 
 
 @pytest.fixture()
 def clean_memo():
-    packet._LOADED.clear()
+    memo._LOADED.clear()
     yield
-    packet._LOADED.clear()
+    memo._LOADED.clear()
 
 
 @pytest.fixture()
@@ -76,7 +76,7 @@ def test_appendix_from_the_loaded_packet_has_the_sheets_of_a_fresh_read(
     params = _params(program_path, demo_store.root)
     packet.load(program_path, demo_store.root, "cascade", PERIOD)  # as the notebook does
     reused = packet.appendix(program, demo_store, params)
-    packet._LOADED.clear()
+    memo._LOADED.clear()
     fresh = packet.appendix(program, demo_store, params)
     _same_sheets(reused, fresh)
 
@@ -139,7 +139,7 @@ def test_system_appendix_reuses_the_system_packet(clean_memo, program, program_p
     assert system.loaded_system(program_path, demo_store.root, PERIOD) is s
     params = {"program_path": str(program_path), "data_dir": str(demo_store.root), "period": PERIOD}
     reused = system.system_appendix(program, demo_store, params)
-    packet._LOADED.clear()
+    memo._LOADED.clear()
     fresh = system.system_appendix(program, demo_store, params)
     _same_sheets(reused, fresh)
 

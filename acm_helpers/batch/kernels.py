@@ -134,6 +134,7 @@ class KernelStats:
     warmup_seconds: float = 0.0
     reset_seconds: float = 0.0
     last_reset: dict = field(default_factory=dict)
+    last_after: dict = field(default_factory=dict)
 
 
 class WarmKernel:
@@ -198,6 +199,7 @@ class WarmKernel:
         cwd: str | Path | None = None,
         output_path: str | Path | None = None,
         timeout: float | None = None,
+        after: str | None = None,
     ) -> Any:
         """Run one notebook with papermill's parameter injection in the warm kernel.
 
@@ -208,6 +210,10 @@ class WarmKernel:
             output_path: also write the executed notebook here (as papermill does, including
                 when a cell fails).
             timeout: seconds per cell; a timeout restarts the kernel.
+            after: an expression (returning a JSON string) evaluated in the kernel after the
+                notebook succeeded and before the reset, while its objects are still there
+                (the batch worker writes the packet's appendix from the notebook's packet);
+                what it returned is in ``stats.last_after``.
 
         Returns:
             The executed notebook (``nbformat.NotebookNode``), ready for nbconvert.
@@ -217,7 +223,7 @@ class WarmKernel:
         """
         self.start()
         return self._call(
-            self._execute, notebook, dict(parameters or {}), cwd, output_path, timeout
+            self._execute, notebook, dict(parameters or {}), cwd, output_path, timeout, after
         )
 
     def _call(self, fn: Any, *args: Any) -> Any:
@@ -284,7 +290,13 @@ class WarmKernel:
         self._start()
 
     def _execute(
-        self, notebook: Any, parameters: dict, cwd: Any, output_path: Any, timeout: float | None
+        self,
+        notebook: Any,
+        parameters: dict,
+        cwd: Any,
+        output_path: Any,
+        timeout: float | None,
+        after: str | None = None,
     ) -> Any:
         import papermill
         from papermill.exceptions import PapermillExecutionError
@@ -296,6 +308,7 @@ class WarmKernel:
         )
         source = str(notebook) if isinstance(notebook, (str, Path)) else notebook
         self.stats.last_reset = {}  # this notebook's reset report replaces it (timings)
+        self.stats.last_after = {}
         healthy = False
         self._cells_started = False
         try:
@@ -312,6 +325,8 @@ class WarmKernel:
             )
             healthy = True
             self.stats.executed += 1
+            if after:
+                self.stats.last_after = self._kernel_call(after, what="after-notebook call")
             return nb
         except PapermillExecutionError:
             healthy = True  # a cell raised; the kernel itself is fine
@@ -483,13 +498,22 @@ class WarmExecutor:
 
     spec: WarmSpec = WarmSpec()
     timeout: float | None = None
+    after: str | None = None
+    """Evaluated in the kernel after each notebook, before the reset (:meth:`WarmKernel.execute`);
+    the batch worker sets it per job (``dataclasses.replace``) to write the job's appendix."""
 
     def __call__(
         self, template: str | Path, parameters: Mapping[str, Any], cwd: str | Path | None = None
     ) -> Any:
         return process_kernel(self.spec).execute(
-            template, parameters, cwd=cwd, timeout=self.timeout
+            template, parameters, cwd=cwd, timeout=self.timeout, after=self.after
         )
+
+    def last_after(self) -> dict:
+        """What :attr:`after` returned for this process's last notebook (empty when none ran)."""
+        with _PROCESS_LOCK:
+            wk = _PROCESS_KERNELS.get(self.spec)
+        return dict(wk.stats.last_after) if wk is not None else {}
 
     def last_reset(self) -> dict:
         """What the reset after this process's last notebook reported: its wall and CPU seconds

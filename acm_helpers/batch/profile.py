@@ -9,7 +9,9 @@ Stages of one packet, in the order they run:
 - ``data load`` and ``section: <name>``: the notebook's own work (the engine's tables read and
   put in the audience's view; each section's compute, without its charts);
 - ``chart: <section> · <title>``: one chart turned into SVG (spec, Vega compile, render);
-- ``HTML export``, ``XLSX``, ``audit``, ``PDF``, ``publish``: the worker's steps after the notebook.
+- ``HTML export``, ``XLSX``, ``audit``, ``PDF``, ``publish``: the worker's steps after the notebook
+  (with a warm kernel the XLSX appendix is written in the kernel, right after the notebook, from
+  the packet it loaded: its record comes with the notebook's).
 
 Why two clocks: the wall seconds say where a packet waited, the CPU seconds what it cost
 (on a shared machine the CPU seconds are the steadier figure). CPU is counted in the process that

@@ -191,6 +191,7 @@ def run_job(
             else None
         )
         store = Store(settings.data_dir)
+        executor, in_kernel = _appendix_in_kernel(job, settings.executor, staging)
         result = report.render_notebook(
             job.template,
             job.params,
@@ -198,7 +199,7 @@ def run_job(
             title=job.title,
             stem=job.stem,
             pdf=settings.pdf,
-            executor=settings.executor,
+            executor=executor,
             footer=job.title,
         )
         entry["timings"].update(result.timings)
@@ -206,7 +207,12 @@ def run_job(
         files = {"html": staging / f"{job.stem}.html"}
         if result.pdf is not None:
             files["pdf"] = result.pdf
-        if job.appendix:
+        if in_kernel:
+            written = executor.last_after()
+            files["xlsx"] = Path(written["path"])
+            kernel_stages = [*kernel_stages, *written["stages"]]
+            entry["timings"]["xlsx"] = sum(r["wall"] for r in written["stages"])
+        elif job.appendix:
             t0 = time.perf_counter()
             with stages.stage("XLSX"):
                 sheets, notes = appendix_builder(job.appendix)(program, store, job.params)
@@ -269,6 +275,32 @@ def run_job(
             stages.drain(), kernel_stages, last_reset() if callable(last_reset) else {}
         )
     return entry
+
+
+def _appendix_in_kernel(job: Job, executor: Any, staging: Path) -> tuple[Any, bool]:
+    """The executor for this job, and whether it writes the job's appendix itself.
+
+    Why: with a warm kernel, the appendix is built in the kernel right after the notebook
+    (:func:`acm_helpers.packets.appendices.write_appendix`), from the packet the notebook loaded
+    there, instead of this process reading the same tables again. A fresh kernel is gone when
+    the notebook ends, so then the appendix is built here, as before.
+    """
+    import dataclasses
+    import json
+
+    from acm_helpers.batch.kernels import WarmExecutor
+
+    if not job.appendix or not isinstance(executor, WarmExecutor):
+        return executor, False
+    from acm_helpers.packets.appendices import appendix_builder
+
+    appendix_builder(job.appendix)  # an unknown name fails here, as on the host path
+    call = (
+        "__import__('acm_helpers.packets.appendices', fromlist=['_']).write_appendix("
+        f"{job.appendix!r}, __import__('json').loads({json.dumps(job.params)!r}), "
+        f"{str(staging / 'appendix.xlsx')!r})"
+    )
+    return dataclasses.replace(executor, after=call), True
 
 
 def _discard(final: Path, stem: str = "packet") -> None:

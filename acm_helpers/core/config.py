@@ -7,6 +7,7 @@ Nothing here is read at import time; call :func:`load_program`.
 
 from __future__ import annotations
 
+import functools
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -1330,8 +1331,22 @@ def load_program(path: str | Path) -> Program:
         raise ConfigError(
             f"Program file {path} not found. Pass --program PATH or create parameters/program.yaml."
         )
+    text = path.read_text(encoding="utf-8")
+    return _parse_program(str(path), text)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_program(path: str, text: str) -> Program:
+    """The validated program of a file's text, parsed once per process and content.
+
+    Why: a packet opens its program several times (the notebook's data load, the sections that
+    read the roadmap or the payments, the appendix), and parsing and validating the YAML costs
+    about 0.1 s each time. Keyed by the file's text (not its modification time), so an edited
+    file is always parsed again; a :class:`Program` is frozen, so sharing one is safe. A
+    warm kernel clears this cache between notebooks with every other cache of the package.
+    """
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+        raw = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(raw, dict):

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from acm_helpers.core import text
-from acm_helpers.core.calendar import month_name, previous_label, quarter_name
+from acm_helpers.core.calendar import month_name, previous_label, quarter_name, shift_period
 from acm_helpers.core.config import Program, Triage, TriageCount
 from acm_helpers.core.errors import ConfigError
 from acm_helpers.meetings import actions
@@ -111,45 +111,57 @@ def recent_quarters(period: str, n: int) -> list[str]:
 
 
 def load_inputs(program: Program, store: Store, period: str) -> TriageInputs:
-    """Read what :func:`score_contracts` needs for ``period`` from the store."""
+    """Read what :func:`score_contracts` needs for ``period`` from the store (one DuckDB
+    connection for every query; the quality rows only of the months the data-quality criterion
+    looks at: :func:`acm_helpers.store.quality_rank.rank_problems` reads ``trend_months`` back)."""
     program.check_period(period)
     rule = settings(program)
     has = store.has_table
-    month = (
-        store.query(
-            "SELECT provider_id, metric_id, label, value, spc_signal, spc_assurance "
-            "FROM metric_values WHERE grain = 'month' AND period = $p AND dimension = '' "
-            "ORDER BY provider_id, metric_id",
-            {"p": period},
+    with store.connect(only="metric_values equity quality") as con:
+        month = (
+            store.query(
+                "SELECT provider_id, metric_id, label, value, spc_signal, spc_assurance "
+                "FROM metric_values WHERE grain = 'month' AND period = $p AND dimension = '' "
+                "ORDER BY provider_id, metric_id",
+                {"p": period},
+                con,
+            )
+            if has("metric_values")
+            else pd.DataFrame(columns=["provider_id", "metric_id", "label", "value"])
         )
-        if has("metric_values")
-        else pd.DataFrame(columns=["provider_id", "metric_id", "label", "value"])
-    )
-    quarter = (
-        store.query(
-            "SELECT provider_id, metric_id, label, value, previous_value, direction, "
-            "flag_significant_change FROM metric_values WHERE grain = 'quarter' "
-            "AND period = $q AND dimension = '' ORDER BY provider_id, metric_id",
-            {"q": complete_period(period, "quarter")},
+        quarter = (
+            store.query(
+                "SELECT provider_id, metric_id, label, value, previous_value, direction, "
+                "flag_significant_change FROM metric_values WHERE grain = 'quarter' "
+                "AND period = $q AND dimension = '' ORDER BY provider_id, metric_id",
+                {"q": complete_period(period, "quarter")},
+                con,
+            )
+            if has("metric_values")
+            else pd.DataFrame(columns=["provider_id", "metric_id"])
         )
-        if has("metric_values")
-        else pd.DataFrame(columns=["provider_id", "metric_id"])
-    )
-    quarters = recent_quarters(period, rule.disparity_quarters)
-    gaps = (
-        store.query(
-            'SELECT provider_id, period, metric_id, dimension, "group" FROM equity '
-            "WHERE grain = 'quarter' AND flag_disparity AND list_contains($qs, period)",
-            {"qs": quarters},
+        quarters = recent_quarters(period, rule.disparity_quarters)
+        gaps = (
+            store.query(
+                'SELECT provider_id, period, metric_id, dimension, "group" FROM equity '
+                "WHERE grain = 'quarter' AND flag_disparity AND list_contains($qs, period)",
+                {"qs": quarters},
+                con,
+            )
+            if has("equity")
+            else pd.DataFrame(columns=["provider_id", "period", "metric_id", "dimension", "group"])
         )
-        if has("equity")
-        else pd.DataFrame(columns=["provider_id", "period", "metric_id", "dimension", "group"])
-    )
-    quality = (
-        store.query("SELECT * FROM quality WHERE period <= $p", {"p": period})
-        if has("quality")
-        else pd.DataFrame(columns=["provider_id", "period", "check", "field", "value", "detail"])
-    )
+        quality = (
+            store.query(
+                "SELECT * FROM quality WHERE period BETWEEN $first AND $p",
+                {"first": shift_period(period, -program.quality.trend_months), "p": period},
+                con,
+            )
+            if has("quality")
+            else pd.DataFrame(
+                columns=["provider_id", "period", "check", "field", "value", "detail"]
+            )
+        )
     return TriageInputs(month, quarter, gaps, quality, actions.read_actions(store))
 
 
@@ -208,6 +220,13 @@ def score_contracts(program: Program, inputs: TriageInputs, period: str) -> pd.D
     quarter = complete_period(period, "quarter")
     quarters = recent_quarters(period, rule.disparity_quarters)
     rows: list[dict] = []
+    # per-provider rows selected in one pass each, not one filter of the whole table per provider
+    problems_of = (  # every provider's data-quality problems, ranked in one pass
+        quality_rank.rank_problems_by_provider(inputs.quality, program, period)
+        if c.data_quality.points
+        else {}
+    )
+    open_all = actions.open_items(inputs.items, meeting) if c.overdue_actions.points else None
     for p in program.providers:
         pid = p.id
         own = mv[mv["provider_id"] == pid] if not mv.empty else mv
@@ -299,10 +318,7 @@ def score_contracts(program: Program, inputs: TriageInputs, period: str) -> pd.D
             )
             rows.append(_row(pid, "disparities", len(persistent), found, points, r))
         if c.data_quality.points:
-            q = inputs.quality
-            q = q[q["provider_id"] == pid] if not q.empty else q
-            has_file = not q.empty and bool((q["period"] == period).any())
-            problems = quality_rank.rank_problems(q, program, period) if has_file else None
+            problems = problems_of.get(pid)  # None: no quality rows for the month
             if problems is None:  # no file for the month: a problem in itself
                 found, n = f"no file for {month_name(period)}", 1
             else:
@@ -311,7 +327,7 @@ def score_contracts(program: Program, inputs: TriageInputs, period: str) -> pd.D
             points, r = _capped(n, c.data_quality)
             rows.append(_row(pid, "data_quality", n, found, points, r))
         if c.overdue_actions.points:
-            open_now = actions.open_items(inputs.items, meeting, pid)
+            open_now = open_all[open_all["provider_id"] == pid]
             n = int(open_now["overdue"].sum())
             points, r = _capped(n, c.overdue_actions)
             found = (

@@ -29,3 +29,30 @@ def appendix_builder(name: str) -> AppendixBuilder:
         UnknownIdError: (a ConfigError) listing the registered names.
     """
     return APPENDICES.get(name)
+
+
+def write_appendix(name: str, params: dict, path: str) -> str:
+    """Build the appendix ``name`` for a packet's parameters and write it to ``path``, in the
+    process that has just run the packet's notebook (the batch worker asks its warm kernel).
+
+    Why there: the builders read the packet through :func:`acm_helpers.packets.packet.loaded`
+    and :func:`acm_helpers.packets.system.loaded_system`, which return the very packet the
+    notebook loaded (same arguments, program and tables unchanged) instead of reading and
+    filtering the store again.
+
+    Returns:
+        JSON: ``{"path": ..., "stages": [the XLSX step's stage record]}`` (what a warm kernel's
+        host reads back).
+    """
+    import json
+
+    from acm_helpers.core import stages
+    from acm_helpers.packets.xlsx import write_xlsx
+    from acm_helpers.store.store import open_store
+
+    stages.drain()  # the notebook's own records travelled with its cells
+    with stages.stage("XLSX"):
+        program, store = open_store(params["program_path"], params.get("data_dir") or None)
+        sheets, notes = appendix_builder(name)(program, store, params)
+        written = write_xlsx(path, sheets, notes=notes)
+    return json.dumps({"path": str(written), "stages": stages.drain()})

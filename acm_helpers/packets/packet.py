@@ -21,7 +21,7 @@ from acm_helpers.core.calendar import equity_quarter, month_name, shift_period
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.core.schema import ALL
-from acm_helpers.packets import xlsx
+from acm_helpers.packets import memo, xlsx
 from acm_helpers.store import quality_rank
 from acm_helpers.store.store import Store, open_store
 from acm_helpers.views import charts
@@ -126,6 +126,10 @@ def _memo(p: object) -> dict:
     return vars(p).setdefault("_derived", {})
 
 
+PACKET_TABLES = ("metric_values", "equity", "quality", "action_items", "meetings")
+"""The store tables a :class:`Packet` is read from (its memo is stamped with their files)."""
+
+
 def load(
     program_path: str | Path,
     data_dir: str | Path,
@@ -136,12 +140,38 @@ def load(
 ) -> Packet:
     """Read the engine's tables once and put them in the audience's view.
 
+    Always reads the store (an analyst who calls it again gets fresh rows); :func:`loaded` is
+    the one that reuses this process's last packet.
+
     Raises:
         AcmError: unknown provider or period, or the metric tables are missing (run
             ``acm metrics`` / ``acm demo`` first).
     """
     with stages.stage("data load"):
         return _load(program_path, data_dir, provider, period, audience, topic)
+
+
+def loaded(
+    program_path: str | Path,
+    data_dir: str | Path,
+    provider: str,
+    period: str,
+    audience: str = "provider",
+    topic: str = "",
+) -> Packet:
+    """The packet :func:`load` returned last in this process for exactly these arguments, when
+    its program file and tables are unchanged since; else a fresh :func:`load`.
+
+    Raises:
+        AcmError: as :func:`load`.
+    """
+    key = memo.load_key("packet", program_path, data_dir, provider, period, audience, topic)
+    if memo.has(key):
+        program, store = open_store(program_path, data_dir or None)
+        hit = memo.recall(key, memo.fingerprint(program, store, PACKET_TABLES))
+        if hit is not None:
+            return hit
+    return load(program_path, data_dir, provider, period, audience, topic)
 
 
 def _load(
@@ -162,6 +192,7 @@ def _load(
         raise AcmError(
             f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
         )
+    stamp = memo.fingerprint(program, store, PACKET_TABLES)  # before the read: never newer
     first = shift_period(period, -(TREND_MONTHS - 1))
     with store.connect(only="metric_values equity quality") as con:  # one for the packet
         mv = store.query(
@@ -203,7 +234,7 @@ def _load(
         )
     values = privacy.for_audience(mv, program, audience, provider)
     equity_rows = privacy.for_audience(eq, program, audience, provider) if not eq.empty else eq
-    return Packet(
+    p = Packet(
         program,
         store,
         provider,
@@ -219,6 +250,9 @@ def _load(
         actions.read_actions(store),
         actions.read_meetings(store),
     )
+    key = memo.load_key("packet", program_path, data_dir, provider, period, audience, topic)
+    memo.remember(key, stamp, p)
+    return p
 
 
 # -- small HTML helpers ------------------------------------------------------------------------------
@@ -329,7 +363,7 @@ def appendix(
     them), the equity breakdown of the quarter, and the data-quality report. Suppressed rows stay
     (marked), their numbers blank. Returns ``(sheets, read-me notes)`` for ``report.write_xlsx``.
     """
-    p = load(
+    p = loaded(  # the notebook's own packet when built in its kernel (batch.worker)
         params["program_path"],
         params["data_dir"],
         params["provider"],

@@ -25,7 +25,7 @@ from acm_helpers.core.calendar import (
 from acm_helpers.core.config import Program
 from acm_helpers.core.errors import AcmError
 from acm_helpers.meetings.tiles import FLAG_NAMES, good_news
-from acm_helpers.packets import xlsx
+from acm_helpers.packets import memo, xlsx
 from acm_helpers.packets.packet import (
     ALL,
     TREND_MONTHS,
@@ -70,6 +70,20 @@ def load_system(program_path: str | Path, data_dir: str | Path, period: str) -> 
         return _load_system(program_path, data_dir, period)
 
 
+SYSTEM_TABLES = ("metric_values", "equity", "quality")
+"""The store tables a :class:`SystemPacket` is read from."""
+
+
+def loaded_system(program_path: str | Path, data_dir: str | Path, period: str) -> SystemPacket:
+    """The system packet :func:`load_system` returned last in this process for exactly these
+    arguments, when its program file and tables are unchanged since (see
+    :mod:`acm_helpers.packets.memo`); else a fresh :func:`load_system`."""
+    key = memo.load_key("system", program_path, data_dir, period)
+    program, store = open_store(program_path, data_dir or None)
+    hit = memo.recall(key, memo.fingerprint(program, store, SYSTEM_TABLES))
+    return hit if hit is not None else load_system(program_path, data_dir, period)
+
+
 def _load_system(program_path: str | Path, data_dir: str | Path, period: str) -> SystemPacket:
     from acm_helpers.metrics import privacy
 
@@ -79,6 +93,7 @@ def _load_system(program_path: str | Path, data_dir: str | Path, period: str) ->
         raise AcmError(
             f"{store}: no metric_values table. Compute metrics first (`acm metrics` or `acm demo`)."
         )
+    stamp = memo.fingerprint(program, store, SYSTEM_TABLES)  # before the read
     first = max(shift_period(period, -(TREND_MONTHS - 1)), program.first_period)
     mv = store.query(
         "SELECT * FROM metric_values WHERE grain = 'month' AND dimension = '' "
@@ -106,9 +121,9 @@ def _load_system(program_path: str | Path, data_dir: str | Path, period: str) ->
     )
     values = privacy.for_audience(mv, program, "internal")
     equity = privacy.for_audience(eq, program, "internal") if not eq.empty else eq
-    return SystemPacket(
-        program, store, period, values, equity, quality, q, str(mv["version"].iloc[0])
-    )
+    s = SystemPacket(program, store, period, values, equity, quality, q, str(mv["version"].iloc[0]))
+    memo.remember(memo.load_key("system", program_path, data_dir, period), stamp, s)
+    return s
 
 
 @stages.section("system header")
@@ -502,7 +517,7 @@ def system_appendix(
     program: Program, store: Store, params: dict
 ) -> tuple[dict[str, pd.DataFrame], list[tuple[str, str]]]:
     """XLSX appendix of the system packet: every provider's values, flags, equity flags, quality."""
-    s = load_system(params["program_path"], params["data_dir"], params["period"])
+    s = loaded_system(params["program_path"], params["data_dir"], params["period"])
     month = s.month()
     values = month.assign(provider=month["provider_label"])[
         [

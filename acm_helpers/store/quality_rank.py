@@ -59,7 +59,15 @@ def required_fields(program: Program) -> list[str]:
 def completeness_trend(quality: pd.DataFrame, program: Program, period: str) -> pd.DataFrame:
     """Completeness of each required field per month, ``trend_months`` before ``period`` up to
     it: columns ``period``, ``field``, ``label``, ``completeness``."""
-    cols = ["period", "field", "label", "completeness"]
+    return _trend(quality, program, period)
+
+
+def _trend(
+    quality: pd.DataFrame, program: Program, period: str, keep: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """:func:`completeness_trend`, with the ``keep`` columns as well (``provider_id`` when the
+    rows are every provider's)."""
+    cols = [*keep, "period", "field", "label", "completeness"]
     if quality.empty:
         return pd.DataFrame(columns=cols)
     first = shift_period(period, -program.quality.trend_months)
@@ -68,7 +76,7 @@ def completeness_trend(quality: pd.DataFrame, program: Program, period: str) -> 
         & quality["field"].isin(required_fields(program))
         & quality["period"].between(first, period)
     ]
-    out = rows.rename(columns={"value": "completeness"})[["period", "field", "completeness"]]
+    out = rows.rename(columns={"value": "completeness"})[[*keep, "period", "field", "completeness"]]
     out = out.dropna().sort_values(["field", "period"]).reset_index(drop=True)
     out["label"] = [field_label(f, program) for f in out["field"]]
     return out[cols]
@@ -87,23 +95,57 @@ def rank_problems(quality: pd.DataFrame, program: Program, period: str) -> pd.Da
         ``PROBLEM_COLUMNS``: rank (1 = worst kind), kind, field, label, now and before
         (completeness, or days late / rows), size (what orders a rank) and a sentence.
     """
-    rules = program.quality
     now = quality[quality["period"] == period] if not quality.empty else quality
-    out: list[dict] = []
     if now.empty:
         return pd.DataFrame(columns=PROBLEM_COLUMNS)
-    trend = completeness_trend(quality, program, period)
+    return _rank(quality, now, completeness_trend(quality, program, period), program, period)
+
+
+def rank_problems_by_provider(
+    quality: pd.DataFrame, program: Program, period: str
+) -> dict[str, pd.DataFrame]:
+    """:func:`rank_problems` of every provider that has quality rows for ``period``, from every
+    provider's rows at once (the portfolio triage scores them all): the completeness trend is
+    selected in one pass over the table, not once per provider. Providers without rows for the
+    month (no file) are absent."""
+    if quality.empty:
+        return {}
+    trends = dict(tuple(_trend(quality, program, period, ("provider_id",)).groupby("provider_id")))
+    no_trend = pd.DataFrame(columns=["period", "field", "label", "completeness"])
+    out = {}
+    for pid, own in quality.groupby("provider_id", sort=False):
+        now = own[own["period"] == period]
+        if not now.empty:
+            out[str(pid)] = _rank(own, now, trends.get(pid, no_trend), program, period)
+    return out
+
+
+def _field_months(trend: pd.DataFrame) -> dict[str, tuple[str, dict[str, float]]]:
+    """Each field's label and completeness by month, fields in the trend's order (by field, then
+    month), read in one pass over the rows."""
+    out: dict[str, tuple[str, dict[str, float]]] = {}
+    for field, month, label, value in zip(
+        trend["field"], trend["period"], trend["label"], trend["completeness"], strict=True
+    ):
+        out.setdefault(field, (label, {}))[1][month] = value
+    return out
+
+
+def _rank(
+    quality: pd.DataFrame, now: pd.DataFrame, trend: pd.DataFrame, program: Program, period: str
+) -> pd.DataFrame:
+    """:func:`rank_problems` of one provider's rows, its month's rows and its completeness trend."""
+    rules = program.quality
+    out: list[dict] = []
     base_month = shift_period(period, -rules.trend_months)
-    for field, g in trend.groupby("field", sort=False):
-        by_month = g.set_index("period")["completeness"]
-        if period not in by_month.index:
+    for field, (label, by_month) in _field_months(trend).items():
+        if period not in by_month:
             continue
         value = float(by_month[period])
-        label = g["label"].iloc[0]
-        earlier = by_month[by_month.index < period]
-        before = float(by_month[base_month]) if base_month in by_month.index else None
-        if before is None and len(earlier):  # a shorter history: its first month
-            before, base_month_used = float(earlier.iloc[0]), earlier.index[0]
+        earlier = [(m, v) for m, v in by_month.items() if m < period]  # months in order
+        before = float(by_month[base_month]) if base_month in by_month else None
+        if before is None and earlier:  # a shorter history: its first month
+            before, base_month_used = float(earlier[0][1]), earlier[0][0]
         else:
             base_month_used = base_month
         fell = (before - value) if before is not None else 0.0

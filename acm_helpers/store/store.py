@@ -32,7 +32,7 @@ import shutil
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -379,6 +379,24 @@ class Store:
         readers that keep a table in memory across jobs."""
         path = self.table_path(name)
         return path.stat().st_mtime if path.exists() else None
+
+    def tables_stamp(self, names: Iterable[str]) -> tuple:
+        """Identity of the tables' files as they are now (inode, modification time in
+        nanoseconds and size, or None when absent): a key for readers that keep frames in memory
+        and must never serve a table that has since been replaced. Every table write is a
+        rename of a new file, so a rewritten table has a new inode."""
+        out = []
+        for name in names:
+            path = self.table_path(name)
+            if not path.exists():
+                path = self.tables_dir / name  # a partitioned table: its folder
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                out.append((name, None))
+                continue
+            out.append((name, st.st_ino, st.st_mtime_ns, st.st_size))
+        return tuple(out)
 
     # -- built tables: what they were built from -------------------------------------------
     def inputs_stamp(self, name: str) -> str:

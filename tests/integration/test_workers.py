@@ -9,6 +9,7 @@ probe again: the two B runs must be identical and contain nothing of A.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from papermill.exceptions import PapermillExecutionError
@@ -17,6 +18,7 @@ from test_kernel_imports import make_notebook  # tests/unit, on the path (confte
 from acm_helpers.batch.kernels import DEFAULT_PRELOAD, WarmKernel, WarmSpec
 
 SECRET = "SECRET-alpha-client-C0042"
+PACKAGE_ROOT = os.path.dirname(os.path.dirname(__import__("acm_helpers").__file__))
 
 
 PROBE_MODULE = """
@@ -131,7 +133,9 @@ def workdir(tmp_path_factory):
 def kernel(workdir):
     spec = WarmSpec(
         preload=(*DEFAULT_PRELOAD, "acm_helpers.core.config", "acm_probe"),
-        env=(("PYTHONPATH", str(workdir)),),
+        # the probe modules, then the tree these tests import acm_helpers from (not another
+        # checkout installed in the environment)
+        env=(("PYTHONPATH", os.pathsep.join([str(workdir), PACKAGE_ROOT])),),
     )
     with WarmKernel(spec, cwd=workdir) as wk:
         yield wk
@@ -277,3 +281,29 @@ def test_a_dead_kernel_is_replaced(kernel, workdir):
     assert kernel.stats.started == started + 1 and kernel.pid != pid
     nb = kernel.execute(workdir / "hello.ipynb", {"provider": "omega"})
     assert nb.cells[3].outputs[0]["text"] == "hello omega\n"
+
+
+def test_after_call_sees_the_notebooks_objects_before_the_reset(kernel, workdir):
+    """``after`` runs in the kernel after the notebook and before the reset (the worker writes a
+    packet's appendix from the notebook's packet there); the reset still empties the memo."""
+    memo = "__import__('acm_helpers.packets.memo', fromlist=['_'])._LOADED"
+    remember = (
+        "__import__('acm_helpers.packets.memo', fromlist=['_']).remember(('probe',), (), provider)"
+    )
+    code = f"__import__('json').dumps({{'seen': provider, 'memo': len({memo})}})"
+    nb = kernel.execute(
+        workdir / "hello.ipynb",
+        {"provider": "epsilon"},
+        after=f"[{remember}, {code}][1]",
+    )
+    assert nb.cells[3].outputs[0]["text"] == "hello epsilon\n"
+    assert kernel.stats.last_after == {"seen": "epsilon", "memo": 1}
+    kernel.execute(
+        workdir / "hello.ipynb",
+        {"provider": "zeta"},
+        after=f"__import__('json').dumps(len({memo}))",
+    )
+    assert kernel.stats.last_after == 0  # nothing of epsilon's notebook survived its reset
+    with pytest.raises(PapermillExecutionError):
+        kernel.execute(workdir / "fails.ipynb", {"provider": "eta"}, after="'{}'")
+    assert kernel.stats.last_after == {}  # not run after a failed notebook

@@ -318,3 +318,29 @@ def test_an_improvement_signal_after_a_worse_month_says_so_after_the_rule(progra
     assert said.startswith(
         "Days from referral to enrollment: 4 days, from 6 days last month, an improvement"
     )
+
+
+def test_problems_of_every_provider_at_once_are_each_providers_own(program):
+    """The portfolio triage ranks every provider's problems in one pass
+    (``rank_problems_by_provider``): the same frames as one provider at a time, and no entry for
+    a provider without rows for the month (no file)."""
+    a = _quality(
+        {
+            "2025-10": {"race_ethnicity": 0.82, "zip": 0.95},
+            "2026-08": {"race_ethnicity": 0.75, "zip": 0.95},
+            "2026-10": {"race_ethnicity": 0.68, "zip": 0.90},
+        },
+        late={"2026-10": 23, "2026-08": 30},
+    ).assign(provider_id="a")
+    b = _quality({"2026-09": {"race_ethnicity": 0.5}, "2026-10": {"zip": 0.4}}).assign(
+        provider_id="b"
+    )
+    c = _quality({"2026-09": {"race_ethnicity": 0.5}}).assign(provider_id="c")  # no October file
+    rows = pd.concat([b, a, c], ignore_index=True)
+    got = quality_rank.rank_problems_by_provider(rows, program, "2026-10")
+    assert sorted(got) == ["a", "b"]
+    for pid, own in (("a", a), ("b", b)):
+        want = quality_rank.rank_problems(own, program, "2026-10")
+        pd.testing.assert_frame_equal(got[pid], want)
+        assert len(want)
+    assert quality_rank.rank_problems_by_provider(rows.iloc[:0], program, "2026-10") == {}

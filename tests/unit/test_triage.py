@@ -515,3 +515,14 @@ def test_system_appendix_has_the_triage_sheet(program, program_path, demo_store)
     assert list(sheet["rank"]) == list(range(1, len(program.providers) + 1))
     assert set(sheet["tier"]) <= {"Full ACM", "Light touch", "Monitor"}
     assert not sheet["each criterion's points"].str.contains("\n").any()
+
+
+def test_scores_need_only_the_quality_months_the_criterion_reads():
+    """``load_inputs`` reads the quality rows of the last ``trend_months`` only: older rows
+    change no points."""
+    program = two_contracts()
+    q = quality_rows()
+    older = q.assign(period="2024-01", value=0.1)  # before the trend window
+    full = triage.score_contracts(program, inputs(quality=pd.concat([older, q])), PERIOD)
+    window = triage.score_contracts(program, inputs(quality=q), PERIOD)
+    pd.testing.assert_frame_equal(full, window)

@@ -208,11 +208,12 @@ def voila_config(settings: ServeSettings):
     c.VoilaConfiguration.page_config_hook = functools.partial(
         loading_page_config, loading=loading_texts(settings)
     )
-    # Refill the pool once the visitor who took its kernel has a page connected to it (plus
-    # refill_after_connect s), or fill_delay s after the visit at the latest: on a 2-core
-    # machine a refilling kernel (start, imports, data) competes with that page's loading.
-    # Measured 2026-12-03 (quiet machine): first chart 4.3-4.9 s with an immediate 3 s refill,
-    # 2.9-3.2 s with the refill after the page.
+    # Refill the pool once the visitor who took its kernel has had its page connected for
+    # refill_after_connect s (10), or fill_delay s after the visit at the latest: on a 2-core
+    # machine a refilling kernel (start, imports, data: about 7 s of CPU) competes with that
+    # page's loading. Measured 2026-12-03 on a quiet machine, live first chart (4 visits each):
+    # refill 3 s after the visit 4.3-4.9 s (2 visits); 3 s after the page connected 4.2-5.2 s;
+    # 15 s after it 3.9-4.4 s.
     c.VoilaKernelManager.fill_delay = 20
     c.BoundedKernelManager.page_timeout = settings.page_timeout
     c.BoundedKernelManager.connect_timeout = settings.connect_timeout

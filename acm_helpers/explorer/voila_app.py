@@ -74,7 +74,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
     )
 
     refill_after_connect = Float(
-        3,
+        10,
         config=True,
         help="Seconds after the page that took a pooled kernel has connected to it before the "
         "pool is refilled (the refill's kernel start would compete with that page's loading "

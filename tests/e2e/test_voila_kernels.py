@@ -235,6 +235,34 @@ def test_thirty_closed_visits_leave_pool_plus_one_kernels_and_memory_returns(
         assert _our_tracebacks(srv.log) == []
 
 
+LOAD_TEST_S = 900  # bounds the twenty visits as a whole (a stall fails, never hangs CI)
+
+
+def _in_own_loop(make):
+    """Run the coroutine ``make()`` returns on an event loop of its own thread.
+
+    Why: the module's sync Playwright browser (the ``browser`` fixture, used by the tests
+    before) keeps an event loop running in this thread, where ``asyncio.run`` refuses to
+    start, so in a whole-module run this test used to fail at once without a single visit.
+    """
+    import threading
+
+    out: list = []
+
+    def target() -> None:
+        try:
+            out.append(asyncio.run(make()))
+        except BaseException as exc:  # handed to the test's thread
+            out.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if isinstance(out[0], BaseException):
+        raise out[0]
+    return out[0]
+
+
 async def _staff_member(browser, srv: BackgroundServer, delay: float):
     """One person: arrives after ``delay`` s, waits for the chart, changes provider and metric
     twice each, leaves. Returns (first chart s, [update s])."""
@@ -265,7 +293,9 @@ async def _staff_member(browser, srv: BackgroundServer, delay: float):
     "passing twice in a row on the busy machine (issue 16, docs/admin/dashboard-server.md). "
     "2026-12-03, quiet machine: after the first minute the machine went idle with 13 of 20 "
     "kernels alive and the pages still waiting (killed after 22 minutes); 4 staff within 10 s "
-    "all got their charts and every update",
+    "all got their charts and every update. Until 2026-12-03 a whole-module run (as in CI) "
+    "failed this test at once: asyncio.run inside the sync Playwright fixture's running loop; "
+    "it now runs in its own thread, bounded by LOAD_TEST_S",
 )
 def test_twenty_staff_within_a_minute_all_get_charts(demo_store, program_path):
     _skip_without_inputs(demo_store)
@@ -283,16 +313,20 @@ def test_twenty_staff_within_a_minute_all_get_charts(demo_store, program_path):
                 executable_path=CHROMIUM, args=CHROMIUM_ARGS, timeout=WAIT_MS
             )
             try:
-                return await asyncio.gather(
-                    *[_staff_member(browser, srv, i * 60 / staff) for i in range(staff)],
-                    return_exceptions=True,
+                # the whole visit is bounded (load tests are bounded in count and time)
+                return await asyncio.wait_for(
+                    asyncio.gather(
+                        *[_staff_member(browser, srv, i * 60 / staff) for i in range(staff)],
+                        return_exceptions=True,
+                    ),
+                    LOAD_TEST_S,
                 )
             finally:
                 await browser.close()
 
     with BackgroundServer(args, ROOT, timeout=DEADLINE_S) as srv:
         print(f"\n{staff} staff start ({_load()})")
-        results = asyncio.run(run(srv))
+        results = _in_own_loop(lambda: run(srv))
         failures = [r for r in results if isinstance(r, BaseException)]
         shut = [line for line in srv.lines if "Shutting down kernel" in line]
         assert not failures, (len(failures), failures[:3], shut, srv.log[-3000:])

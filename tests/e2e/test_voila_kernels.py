@@ -235,7 +235,7 @@ def test_thirty_closed_visits_leave_pool_plus_one_kernels_and_memory_returns(
         assert _our_tracebacks(srv.log) == []
 
 
-LOAD_TEST_S = 900  # bounds the twenty visits as a whole (a stall fails, never hangs CI)
+LOAD_TEST_S = 600  # bounds the twenty visits as a whole (a stall fails, never hangs CI)
 
 
 def _in_own_loop(make):
@@ -295,7 +295,7 @@ async def _staff_member(browser, srv: BackgroundServer, delay: float):
     "kernels alive and the pages still waiting (killed after 22 minutes); 4 staff within 10 s "
     "all got their charts and every update. Until 2026-12-03 a whole-module run (as in CI) "
     "failed this test at once: asyncio.run inside the sync Playwright fixture's running loop; "
-    "it now runs in its own thread, bounded by LOAD_TEST_S",
+    "it now runs in its own thread, bounded by LOAD_TEST_S (600 s)",
 )
 def test_twenty_staff_within_a_minute_all_get_charts(demo_store, program_path):
     _skip_without_inputs(demo_store)

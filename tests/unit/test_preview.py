@@ -52,9 +52,10 @@ def _store(tmp_path):
     return data, program
 
 
-def test_a_picture_is_served_only_for_the_store_state_it_was_drawn_from(tmp_path):
+def _previews(tmp_path):
+    """A fake store, its Previews (stamp rechecked on every call) and the builds it started."""
     data, program = _store(tmp_path)
-    builds = []
+    builds: list = []
     previews = preview.Previews(
         tmp_path / "pictures",
         data,
@@ -62,6 +63,11 @@ def test_a_picture_is_served_only_for_the_store_state_it_was_drawn_from(tmp_path
         builder=lambda out: builds.append(out) or _Done(),
         recheck=0,
     )
+    return data, program, previews, builds
+
+
+def test_a_picture_is_served_only_for_the_store_state_it_was_drawn_from(tmp_path):
+    data, program, previews, builds = _previews(tmp_path)
 
     assert previews.page("harbor") is None  # nothing drawn yet: a build starts
     assert len(builds) == 1
@@ -106,15 +112,7 @@ def test_the_stamp_follows_derived_tables_not_submitted_episodes(tmp_path):
 
 
 def test_a_failed_build_is_not_retried_until_the_store_changes(tmp_path):
-    data, program = _store(tmp_path)
-    builds = []
-    previews = preview.Previews(
-        tmp_path / "pictures",
-        data,
-        [program],
-        builder=lambda out: builds.append(out) or _Done(),
-        recheck=0,
-    )
+    data, program, previews, builds = _previews(tmp_path)
     for _ in range(5):  # the build "ran" and wrote nothing: every request asks again
         assert previews.page("harbor") is None
     assert len(builds) == 1

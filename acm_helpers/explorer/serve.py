@@ -250,8 +250,16 @@ def loading_texts_for(program_files) -> dict:
 
 
 def loading_page_config(page_config: dict, *, loading: dict, **_kwargs) -> dict:
-    """Voilà's ``page_config_hook``: hand the loading texts to the template (``acmLoading``)."""
-    return {**page_config, "acmLoading": loading}
+    """Voilà's ``page_config_hook``: hand the loading texts to the template (``acmLoading``)
+    and, when this server serves the chart bundle, its address (``acmVega``: the template
+    preloads it and the charts import it, :mod:`acm_helpers.explorer.vega_bundle`)."""
+    from acm_helpers.explorer import vega_bundle
+
+    out = {**page_config, "acmLoading": loading}
+    bundle = vega_bundle.served()
+    if bundle is not None:
+        out[vega_bundle.PAGE_CONFIG_KEY] = bundle.address
+    return out
 
 
 def build_app(settings: ServeSettings, notebook: Path | None = None, extra_config=None):

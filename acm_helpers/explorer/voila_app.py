@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import html
 import json
+import os
 import re
 from datetime import timedelta
 
@@ -284,6 +285,35 @@ class PreviewHandler(JupyterHandler):
         self.finish(page)
 
 
+class VegaBundleHandler(tornado.web.RequestHandler):
+    """``/acm/vega/<hash>.js``: Vega's JavaScript for the charts
+    (:mod:`acm_helpers.explorer.vega_bundle`), cached by the browser for a year (the address
+    changes with the content), gzipped when the browser accepts it. Any other hash is 404.
+
+    Not signed in: it is the same public library a CDN would serve (Vega, Vega-Lite and
+    altair's widget code), with no data in it, like Voilà's own ``/voila/static`` files; a
+    module import from the page must not depend on how the page was signed in.
+    """
+
+    def get(self, digest: str):
+        from acm_helpers.explorer import vega_bundle
+
+        bundle = vega_bundle.served()
+        if bundle is None or digest != bundle.digest:
+            self.set_status(404)
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish("404: Not found\n")
+            return
+        self.set_header("Content-Type", "text/javascript; charset=utf-8")
+        self.set_header("Cache-Control", "public, max-age=31536000, immutable")
+        self.set_header("Vary", "Accept-Encoding")
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")
+            self.finish(bundle.gzipped)
+        else:
+            self.finish(bundle.body)
+
+
 class _NotFoundOutside:
     """Static-file mixin: a path outside the folder, or malformed, is 404 (never 403 or 500)."""
 
@@ -365,6 +395,10 @@ class AcmVoila(Voila):
     )
 
     def init_settings(self) -> dict:
+        from acm_helpers.explorer import vega_bundle
+
+        if vega_bundle.served() is not None:  # before any kernel starts: kernels inherit it
+            os.environ[vega_bundle.ENV_SERVED] = "1"
         settings = super().init_settings()
         settings["acm_max_kernels"] = self.max_kernels
         settings["acm_previews"] = _previews() if self.previews else None
@@ -375,6 +409,7 @@ class AcmVoila(Voila):
         out = [
             (url_path_join(self.server_url, r"/acm/status"), StatusHandler),
             (url_path_join(self.server_url, r"/acm/preview"), PreviewHandler),
+            (url_path_join(self.server_url, r"/acm/vega/([0-9a-f]{16})\.js"), VegaBundleHandler),
         ]
         for spec in super().init_handlers():
             pattern, cls, *rest = spec
@@ -385,7 +420,6 @@ class AcmVoila(Voila):
 def _previews():
     """The server's :class:`~acm_helpers.explorer.preview.Previews` for the first program
     ``acm serve`` put in the environment, building now; None without one."""
-    import os
     import tempfile
     from pathlib import Path
 

@@ -32,7 +32,7 @@ import tornado.web
 from jupyter_server.base.handlers import FileFindHandler, JupyterHandler
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from jupyter_server.utils import ensure_async, url_path_join
-from traitlets import Bool, Float, Integer
+from traitlets import Bool, Float, Integer, TraitError
 from voila.app import Voila
 from voila.request_info_handler import RequestInfoSocketHandler
 from voila.static_file_handler import (
@@ -147,10 +147,15 @@ class BoundedKernelManager(AsyncMappingKernelManager):
             self.log.warning("Shutting down dead kernel %s.", kernel_id)
             await ensure_async(self.shutdown_kernel(kernel_id))
             return
-        if not hasattr(kernel, "last_activity") or (state == "busy" and not self.cull_busy):
+        if state == "busy" and not self.cull_busy:
+            return
+        try:
+            since = kernel.last_activity
+        except (AttributeError, TraitError):  # still starting: no activity recorded yet
+            return  # (the trait is unset then, and reading it raises TraitError, not None)
+        if since is None:
             return
         connections = self._kernel_connections.get(kernel_id, 0)
-        since = kernel.last_activity
         closed = self._disconnected_at.get(kernel_id)
         if not connections and closed is not None and closed > since:
             since = closed

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 import tornado.web
+import traitlets
 
 from acm_helpers.core.errors import ConfigError
 from acm_helpers.explorer import serve, voila_app
@@ -85,6 +86,21 @@ def test_quiet_time_of_a_closed_page_starts_at_the_disconnect():
     km._disconnected_at["k"] -= timedelta(seconds=61)
     asyncio.run(km.cull_kernel_if_idle("k"))
     assert km.stopped == ["k"]
+
+
+def test_a_kernel_still_starting_is_left_alone():
+    """Jupyter's kernel manager has no ``last_activity`` until the kernel has started, and
+    reading the unset trait raises TraitError (not AttributeError): under twenty visits at once
+    the cull check hit such kernels and logged a traceback every second (2026-12-04)."""
+    from jupyter_server.services.kernels.kernelmanager import ServerKernelManager
+
+    starting = ServerKernelManager()
+    with pytest.raises(traitlets.TraitError):
+        starting.last_activity  # noqa: B018  (what the cull check used to trip on)
+    starting.execution_state = "starting"
+    km = _manager({"k": starting}, {"k": 0})
+    asyncio.run(km.cull_kernel_if_idle("k"))
+    assert km.stopped == []
 
 
 def test_pooled_kernels_are_not_page_kernels():

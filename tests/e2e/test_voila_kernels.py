@@ -287,15 +287,14 @@ async def _staff_member(browser, srv: BackgroundServer, delay: float):
 
 @pytest.mark.xfail(
     strict=False,
-    reason="2026-12-02: CPU-bound on 2 shared cores: after the first, every arrival gets a "
-    "fresh kernel (5-7 s of kernel CPU) and a page (~10 s of browser CPU), and each open "
-    "page's idle-time drawing cost 5 s of CPU after every change (now 1.9 s); not yet seen "
-    "passing twice in a row on the busy machine (issue 16, docs/admin/dashboard-server.md). "
-    "2026-12-03, quiet machine: after the first minute the machine went idle with 13 of 20 "
-    "kernels alive and the pages still waiting (killed after 22 minutes); 4 staff within 10 s "
-    "all got their charts and every update. Until 2026-12-03 a whole-module run (as in CI) "
-    "failed this test at once: asyncio.run inside the sync Playwright fixture's running loop; "
-    "it now runs in its own thread, bounded by LOAD_TEST_S (600 s)",
+    reason="kept as a non-strict expected failure while one stall is unexplained. "
+    "2026-12-04: the stall seen until then was anywidget's 2 s model limit (pages that passed "
+    "it drew once and never took an update), lifted by the acm template; with that and the "
+    "cull check fixed for starting kernels, 3 runs in a row passed (all 20 first charts, all "
+    "80 updates; p95 first chart 105-119 s, p95 update 3.4-5.3 s at load average 24-29: "
+    "CPU-bound, a fresh kernel and a page per arrival on 2 cores). One run earlier that day "
+    "(before the lifted limit) stalled with 13 pages connected and no error in their "
+    "consoles; its cause is not known (issue 16, docs/admin/dashboard-server.md)",
 )
 def test_twenty_staff_within_a_minute_all_get_charts(demo_store, program_path):
     _skip_without_inputs(demo_store)

@@ -4,7 +4,9 @@ Usage: .venv/bin/python benchmarks/bench_voila.py [--data-dir DIR] [--rounds N] 
        [--busy N]
 
 Prints, each with the load average beside it:
-- first chart with a preheated kernel, and cold (``--no-preheat``: a kernel started for the visit):
+- first chart with a preheated kernel, from a browser new to the page and from a returning one
+  (one profile, so its cache holds the page's files), and cold (``--no-preheat``: a kernel
+  started for the visit):
   when the loading screen's still picture of the view showed its chart
   (:mod:`acm_helpers.explorer.preview`), and when the live board drew its first chart;
 - median and p95 update time (provider and metric changes);
@@ -45,6 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LOCAL = ("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")
 GOAL_FIRST, GOAL_UPDATE = 1.0, 0.300
 QUICK = ["--page-timeout", "3", "--cull-interval", "1", "--no-token"]
+VIEWPORT = {"width": 1280, "height": 1000}
 
 
 def load() -> str:
@@ -67,8 +70,11 @@ def build_store(folder: Path) -> Path:
     return folder
 
 
-def open_page(browser, url: str):
-    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+def open_page(browser, url: str, context=None):
+    """A visit from a browser that has never seen the page, or from ``context`` (a returning
+    browser: its cache holds the page's files from its earlier visits)."""
+    opener = context if context is not None else browser
+    page = opener.new_page(**({} if context is not None else {"viewport": VIEWPORT}))
     page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(LOCAL) else r.abort())
     page.add_init_script(FIRST_CHART_JS)
     page.goto(url, timeout=300_000)
@@ -131,8 +137,21 @@ def preheated(browser, data_dir: Path, rounds: int, visits: int) -> dict:
                 page_kernels = kernel_memory(srv)
                 out["kernel"] = (page_kernels, load())
             page.close()
+        # a returning browser: one profile, a first visit to fill its cache, then `rounds` more
+        context = browser.new_context(viewport=VIEWPORT)
+        out["returning"] = []
+        used = rounds
+        for i in range(rounds + 1):
+            wait_for(lambda used=used: srv.kernels_ready() >= used + 1)
+            page, seconds, picture = open_page(browser, url, context)
+            used += 1
+            if i:
+                out["returning"].append((seconds, load()))
+                print(f"  returning browser: live chart {seconds:.2f} s {load()}", file=sys.stderr)
+            page.close()
+        context.close()
         # memory: warm-up state (pool ready, no page), then N visits that close their page
-        wait_for(lambda: len(srv.kernel_processes()) <= 1 and srv.kernels_ready() > rounds)
+        wait_for(lambda: len(srv.kernel_processes()) <= 1 and srv.kernels_ready() > used)
         warm = srv.memory()
         out["warm"] = (warm, len(srv.kernel_processes()), load())
         for _ in range(visits):
@@ -213,6 +232,12 @@ def main() -> int:
         f"first chart, live board (preheated): median {statistics.median(firsts):.2f} s "
         f"(/goal {statistics.median(firsts) / GOAL_FIRST:.2f}x) over {len(firsts)}: "
         + ", ".join(f"{s:.2f} s {ld}" for s, ld in warm["first"])
+    )
+    back = [s for s, _ in warm["returning"]]
+    print(
+        f"first chart, live board (preheated), returning browser (files from its cache): median "
+        f"{statistics.median(back):.2f} s (/goal {statistics.median(back) / GOAL_FIRST:.2f}x) "
+        f"over {len(back)}: " + ", ".join(f"{s:.2f} s {ld}" for s, ld in warm["returning"])
     )
     colds = [s for s, _, _ in cold_runs]
     print(

@@ -438,7 +438,31 @@ def _previews():
     os.environ[preview.ENV_PREVIEW_DIR] = folder
     previews = preview.Previews(Path(folder), Path(dirs[0]), [Path(files[0])])
     previews.start()
+    watch_previews(previews)
     return previews
+
+
+PREVIEW_WATCH_S = 60  # how often the server looks for a changed store (a few file stats)
+
+
+def watch_previews(previews, every_s: float = PREVIEW_WATCH_S):
+    """Look at the store every ``every_s`` seconds and redraw the pictures when it has changed,
+    so that after the nightly refresh they are ready before the first visitor (otherwise the
+    first visits after a refresh would find them stale, get none, and start the rebuild).
+    Returns the started ``tornado.ioloop.PeriodicCallback``."""
+    import logging
+
+    import tornado.ioloop
+
+    def check() -> None:
+        try:
+            previews.ready()
+        except OSError as exc:  # the store moved or is being replaced: try again next time
+            logging.getLogger("acm.preview").warning("Pictures: cannot read the store: %s", exc)
+
+    watch = tornado.ioloop.PeriodicCallback(check, every_s * 1000)
+    watch.start()
+    return watch
 
 
 def _preview_state(previews) -> str:

@@ -4,6 +4,7 @@ the store state it was drawn from; the id from the address never forms a path.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -11,7 +12,7 @@ import re
 import ipywidgets as w
 
 from acm_helpers.core.schema import ALL
-from acm_helpers.explorer import preview
+from acm_helpers.explorer import preview, voila_app
 
 
 def test_widget_html_draws_what_is_shown_and_leaves_out_the_rest():
@@ -91,6 +92,33 @@ def test_a_picture_is_served_only_for_the_store_state_it_was_drawn_from(tmp_path
     # the store moves on (a refresh rewrote a table): the old picture is never shown
     (data / "tables" / "metric_values.parquet").write_bytes(b"v2, longer")
     assert previews.page("harbor") is None
+    assert len(builds) == 2
+
+
+def _mark_built(tmp_path, previews) -> None:
+    folder = tmp_path / "pictures" / previews.stamp()
+    folder.mkdir(parents=True)
+    (folder / "done.json").write_text(json.dumps({"files": {}}))
+
+
+def test_the_server_redraws_after_a_refresh_before_anyone_visits(tmp_path):
+    data, program, previews, builds = _previews(tmp_path)
+    previews.start()
+    _mark_built(tmp_path, previews)
+    assert previews.ready() and len(builds) == 1
+    (data / "tables" / "metric_values.parquet").write_bytes(b"refreshed overnight")
+
+    async def watch_until_rebuilt() -> None:
+        rebuilt = asyncio.Event()
+        start = previews.builder
+        previews.builder = lambda out: rebuilt.set() or start(out)
+        watch = voila_app.watch_previews(previews, every_s=0.01)
+        try:
+            await asyncio.wait_for(rebuilt.wait(), 60)  # bounds a hang; set by the rebuild
+        finally:
+            watch.stop()
+
+    asyncio.run(watch_until_rebuilt())  # nobody asked for a picture
     assert len(builds) == 2
 
 

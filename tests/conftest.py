@@ -109,3 +109,17 @@ def _no_pdf_browser_left_open():
     render = sys.modules.get("acm_helpers.packets.render")
     if render is not None:
         render.close_browser()
+
+
+@pytest.fixture
+def vega_bundle_file(tmp_path, monkeypatch):
+    """A small stand-in for the charts' Vega bundle, put where ``acm serve`` looks for it
+    (``$ACM_VEGA_BUNDLE``); the served copy is read afresh before and after the test."""
+    from acm_helpers.explorer import vega_bundle
+
+    path = tmp_path / "bundle.js"
+    path.write_bytes(b"export default { render() {} };\n// " + b"vega " * 2000)
+    monkeypatch.setenv(vega_bundle.ENV_BUNDLE, str(path))
+    vega_bundle.served.cache_clear()
+    yield path
+    vega_bundle.served.cache_clear()

@@ -11,24 +11,13 @@ import tornado.web
 
 from acm_helpers.explorer import vega_bundle, voila_app
 
-BUNDLE = b"export default { render() {} };\n// " + b"vega " * 2000
-
-
-@pytest.fixture
-def bundle(tmp_path, monkeypatch):
-    path = tmp_path / "bundle.js"
-    path.write_bytes(BUNDLE)
-    monkeypatch.setenv(vega_bundle.ENV_BUNDLE, str(path))
-    vega_bundle.served.cache_clear()
-    yield path
-    vega_bundle.served.cache_clear()
-
 
 class TestHandler(tornado.testing.AsyncHTTPTestCase):
     """The handler on a real (127.0.0.1) Tornado server."""
 
     @pytest.fixture(autouse=True)
-    def _bundle(self, bundle):
+    def _bundle(self, vega_bundle_file):
+        self.body = vega_bundle_file.read_bytes()
         self.served = vega_bundle.served()
 
     def get_app(self):
@@ -38,7 +27,7 @@ class TestHandler(tornado.testing.AsyncHTTPTestCase):
 
     def test_the_current_address_is_served_cacheable(self):
         resp = self.fetch("/" + self.served.address, decompress_response=False)
-        assert resp.code == 200 and resp.body == BUNDLE
+        assert resp.code == 200 and resp.body == self.body
         assert resp.headers["Content-Type"].startswith("text/javascript")
         assert "immutable" in resp.headers["Cache-Control"]
         assert "Content-Encoding" not in resp.headers
@@ -50,8 +39,8 @@ class TestHandler(tornado.testing.AsyncHTTPTestCase):
             decompress_response=False,
         )
         assert resp.code == 200 and resp.headers["Content-Encoding"] == "gzip"
-        assert gzip.decompress(resp.body) == BUNDLE and len(resp.body) < len(BUNDLE)
+        assert gzip.decompress(resp.body) == self.body and len(resp.body) < len(self.body)
 
     def test_any_other_address_is_404(self):
         resp = self.fetch("/acm/vega/0123456789abcdef.js")
-        assert resp.code == 404 and BUNDLE not in resp.body
+        assert resp.code == 404 and self.body not in resp.body

@@ -15,25 +15,20 @@ import pytest
 
 from acm_helpers.explorer import serve, vega_bundle
 
-BUNDLE = b"export default { render() {} };\n// " + b"vega " * 2000
-
 
 @pytest.fixture
-def bundle(tmp_path, monkeypatch):
-    path = tmp_path / "bundle.js"
-    path.write_bytes(BUNDLE)
-    monkeypatch.setenv(vega_bundle.ENV_BUNDLE, str(path))
-    vega_bundle.served.cache_clear()
-    yield path
-    vega_bundle.served.cache_clear()
+def bundle(vega_bundle_file):
+    """The stand-in bundle's path (tests/conftest.py)."""
+    return vega_bundle_file
 
 
 def test_the_address_follows_the_content(bundle):
+    body = bundle.read_bytes()
     served = vega_bundle.served()
-    digest = hashlib.sha256(BUNDLE).hexdigest()[:16]
+    digest = hashlib.sha256(body).hexdigest()[:16]
     assert served.address == f"acm/vega/{digest}.js"
-    assert served.body == BUNDLE and gzip.decompress(served.gzipped) == BUNDLE
-    bundle.write_bytes(BUNDLE + b"// changed\n")
+    assert served.body == body and gzip.decompress(served.gzipped) == body
+    bundle.write_bytes(body + b"// changed\n")
     vega_bundle.served.cache_clear()
     assert vega_bundle.served().address != served.address
 
@@ -71,7 +66,7 @@ def test_unserved_kernels_inline_the_bundle(bundle, monkeypatch):
     monkeypatch.setattr(alt.JupyterChart, "_is_offline", False)
     monkeypatch.delenv(vega_bundle.ENV_SERVED, raising=False)
     vega_bundle.enable_offline()
-    assert alt.JupyterChart._esm == BUNDLE.decode()  # JupyterLab: no server to import from
+    assert alt.JupyterChart._esm == bundle.read_text()  # JupyterLab: no server to import from
 
 
 def test_the_anywidget_limit_the_template_lifts_is_still_there():

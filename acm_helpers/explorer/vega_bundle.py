@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-ENV_BUNDLE = "ACM_VEGA_BUNDLE"  # path of the bundle file (set by acm serve for its kernels)
+ENV_BUNDLE = "ACM_VEGA_BUNDLE"  # path of the bundle file, to put it elsewhere than the cache
 ENV_SERVED = "ACM_VEGA_SERVED"  # "1": the server serves the bundle, kernels send LOADER
 PAGE_CONFIG_KEY = "acmVega"  # the bundle's address in the page config, relative to baseUrl
 

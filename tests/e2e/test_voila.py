@@ -281,11 +281,12 @@ for (const type of ["error", "unhandledrejection"]) {
 
 
 def test_charts_draw_and_update_when_the_vega_bundle_arrives_late(server, page, program):
-    """A busy machine: Vega's bundle arrives after anywidget's 2 s limit for initialising the
-    chart's model. Until 2026-12-04 the whole bundle was the model's module, such a page
-    logged "[anywidget] Failed to initialize model." and its chart never took an update
-    (the 20-staff load test's stall). Now the model's module is a few lines, and the bundle
-    it imports on first draw may take as long as it takes."""
+    """A busy machine, played out: the chart's module (the small loader, which imports Vega's
+    bundle) finishes only after anywidget's 2 s limit for initialising a model. Past that
+    limit anywidget marks the model failed ("[anywidget] Failed to initialize model.") and
+    drops every later message, so the chart never takes an update: the 20-staff load test's
+    stall until 2026-12-04. The ``acm`` template lifts the limit; without that, this test fails
+    with exactly that error."""
     held, errors, released = [], [], []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 

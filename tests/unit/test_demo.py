@@ -365,3 +365,48 @@ def test_build_records_the_demo_meetings_before_the_packets(tmp_path, program_pa
     items = actions.read_actions(Store(tmp_path / "data"))
     assert len(items) > 5 and {"harbor", "cascade"} <= set(items["provider_id"])
     assert any("meetings/homeless_demo.yaml" in line and "action item(s)" in line for line in lines)
+
+
+# -- the vectorised draws are the row-by-row draws they replaced (so the demo data is unchanged) --
+def test_zips_in_one_draw_are_the_row_by_row_choices(program):
+    scen = demo.scenario_for(program)
+    providers = pd.Series(np.random.default_rng(1).choice(program.provider_ids + ["other"], 5000))
+    got = demo._zips(np.random.default_rng(7), scen, providers)
+    rng = np.random.default_rng(7)
+    want = []
+    for p in providers:
+        prof = demo._profile(scen, p)
+        w = np.array([3.0 if z in prof.zips else 1.0 for z in scen.zips])
+        want.append(str(scen.zips[rng.choice(len(scen.zips), p=w / w.sum())]))
+    assert list(got) == want
+
+
+@pytest.mark.parametrize("seed", [0, 20261023])
+def test_codes_of_classes_are_the_row_by_row_picks(seed):
+    by_class = {"permanent": ["10", "11", "12", "13", "14"], "temporary": ["1", "2"], "one": ["x"]}
+    classes = np.random.default_rng(seed).choice(
+        np.array(["permanent", "temporary", "one", "none"], dtype=object), 20000
+    )
+    rng = np.random.default_rng(seed)
+    got = demo._codes_of_classes(classes, by_class, rng)
+    after = rng.random()
+    ref = np.random.default_rng(seed)
+    want = [by_class.get(c, [""])[ref.integers(len(by_class.get(c, [""])))] for c in classes]
+    assert list(got) == want
+    assert after == ref.random()  # the generator is left where the loop left it
+
+
+def test_returning_clients_pick_providers_in_chunks_as_in_one_block(program, monkeypatch):
+    back = pd.DataFrame(
+        {
+            "birth_date": pd.to_datetime("1990-01-01")
+            - pd.to_timedelta(np.random.default_rng(3).integers(0, 365 * 60, 3000), unit="D"),
+            "enrollment_date": pd.Timestamp("2026-01-01"),
+        }
+    )
+    scen = demo.scenario_for(program)
+    whole = demo._pick_providers(back, program, scen, np.random.default_rng(5))
+    monkeypatch.setattr(demo, "PICK_CELLS", 7 * len(program.provider_ids))  # 7 rows at a time
+    chunked = demo._pick_providers(back, program, scen, np.random.default_rng(5))
+    assert list(chunked) == list(whole)
+    assert set(whole) <= set(program.provider_ids)

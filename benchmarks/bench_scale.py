@@ -346,25 +346,17 @@ def main() -> None:
 
 
 def large(n: int, args: argparse.Namespace) -> None:
-    """Intake, refresh and a sample of packets for a large program: seconds and peak memory."""
+    """Intake, refresh and a sample of packets for a large program: seconds and peak memory.
+
+    Each stage runs in a process of its own (generate and intake share one, as the episodes
+    pass from one to the other), so a stage's peak is its own and not what the heap of an
+    earlier stage kept.
+    """
     from acm_helpers.core.config import load_program
-    from acm_helpers.core.errors import AcmError
-    from acm_helpers.demo import generate as demo
-    from acm_helpers.intake import intake
-    from acm_helpers.metrics import engine as metrics
     from acm_helpers.store import limits
-    from acm_helpers.store.store import Store
 
     work = Path(tempfile.mkdtemp(prefix="bench-scale-large-"))
     scale = args.episodes / (n * EPISODES_PER_PROVIDER) * 12 / args.months
-    meter, rows = PeakMemory(), []
-
-    def report(name: str, result: tuple, note: str = "") -> None:
-        _, wall, cpu, peak = result
-        rows.append((name, wall, cpu, peak, note))
-        print(f"  {name:28} {wall:8.1f} s  {cpu:8.1f} s CPU  peak {peak / 1e9:5.2f} GB  {note}")
-        print(f"  {'':28} {load_average()}", flush=True)
-
     limit, source = limits.memory_limit()
     print(
         f"large program: {n:,} providers, {args.months} months, ~{args.episodes:,} episodes "
@@ -372,20 +364,12 @@ def large(n: int, args: argparse.Namespace) -> None:
     )
     try:
         program_path = make_program(work, n, args.months)
+        for stage in ("intake", "refresh"):
+            if not _stage_in_child(stage, program_path, scale):
+                return
         program = load_program(program_path)
-        store = Store(program.data_dir)
-        got = meter.stage(lambda: demo.generate(program, scale=scale))
-        held = {"episodes": got[0]}
-        got = (None, *got[1:])
-        report("generate (demo data)", got, f"{len(held['episodes']):,} episodes")
-        got = meter.stage(
-            lambda: intake.load_canonical(store, program, held.pop("episodes")) is None
-        )
-        parts = sum(1 for _ in (store.tables_dir / "episodes_submitted").glob("*/*.parquet"))
-        report("intake (load_canonical)", got, f"{parts:,} partitions")
-        got = meter.stage(lambda: len(metrics.refresh(program, store).metric_values))
-        report("metrics refresh", got, f"{got[0]:,} metric values")
         ids = program.provider_ids[: args.sample]
+        meter = PeakMemory()
         got = meter.stage(
             lambda: acm_run(
                 program_path,
@@ -398,20 +382,73 @@ def large(n: int, args: argparse.Namespace) -> None:
             )
         )
         built, _, failed = summary(got[0][1])
-        report(
+        _report(
             f"packets (acm run, {len(ids)} + system)",
             got,
             f"{built} built, {failed} failed; {built / got[1] * 60:.1f} packets/min, "
-            f"{got[1] / max(built, 1):.1f} s per packet",
+            f"{got[1] / max(built, 1):.1f} s per packet (wall, 2 workers)",
         )
-    except AcmError as exc:
-        print(f"STOPPED: {type(exc).__name__}: {exc}")
     finally:
         print(load_average())
         if args.keep:
             print(f"work folder kept: {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
+
+
+def _report(name: str, result: tuple, note: str = "") -> None:
+    _, wall, cpu, peak = result
+    print(f"  {name:28} {wall:8.1f} s  {cpu:8.1f} s CPU  peak {peak / 1e9:5.2f} GB  {note}")
+    print(f"  {'':28} {load_average()}", flush=True)
+
+
+def _stage_in_child(stage: str, program_path: Path, scale: float) -> bool:
+    """Run one large-program stage in a fresh process; False when it stopped (printed)."""
+    import multiprocessing as mp
+
+    proc = mp.get_context("spawn").Process(
+        target=_large_stage, args=(stage, str(program_path), scale)
+    )
+    proc.start()
+    proc.join()
+    if proc.exitcode and proc.exitcode < 0:
+        print(
+            f"STOPPED in {stage}: its process was killed by signal {-proc.exitcode} "
+            "(9: the machine ran out of memory; see `dmesg`)",
+            flush=True,
+        )
+    return proc.exitcode == 0
+
+
+def _large_stage(stage: str, program_path: str, scale: float) -> None:
+    """The body of one stage's process: times and reports its steps; exit 1 when stopped."""
+    from acm_helpers.core.config import load_program
+    from acm_helpers.core.errors import AcmError
+    from acm_helpers.demo import generate as demo
+    from acm_helpers.intake import intake
+    from acm_helpers.metrics import engine as metrics
+    from acm_helpers.store.store import Store
+
+    program = load_program(program_path)
+    store = Store(program.data_dir)
+    meter = PeakMemory()
+    try:
+        if stage == "intake":
+            got = meter.stage(lambda: demo.generate(program, scale=scale))
+            held = {"episodes": got[0]}
+            _report("generate (demo data)", (None, *got[1:]), f"{len(got[0]):,} episodes")
+            got = None
+            got = meter.stage(
+                lambda: intake.load_canonical(store, program, held.pop("episodes")) is None
+            )
+            parts = sum(1 for _ in (store.tables_dir / "episodes_submitted").glob("*/*.parquet"))
+            _report("intake (load_canonical)", got, f"{parts:,} partitions")
+        else:
+            got = meter.stage(lambda: len(metrics.refresh(program, store).metric_values))
+            _report("metrics refresh", got, f"{got[0]:,} metric values")
+    except AcmError as exc:
+        print(f"STOPPED in {stage}: {type(exc).__name__}: {exc}", flush=True)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

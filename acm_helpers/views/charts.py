@@ -31,6 +31,7 @@ TARGET = "#c0392b"  # target lines
 FLAG = "#d9822b"  # flagged groups / cells
 GOOD = "#2e7d4f"
 WIDTH = 560
+PEER_BARS = 40  # a peer chart draws a bar per provider up to this many, a strip of ticks past it
 HEIGHT = 220
 
 
@@ -317,6 +318,8 @@ def peer_chart(
     data = frame.copy()
     data["provider"] = data["provider"].astype(str)
     data["is_self"] = data["is_self"].astype(bool)
+    if len(data) > PEER_BARS:
+        return _peer_strip(data, title=title, fmt=fmt, target=target, width=width, unit=unit)
     data["shown"] = data["value"].apply(lambda v: "suppressed" if pd.isna(v) else "")
     yfmt = text.vega_format(fmt)
     order = data.sort_values("value", ascending=False, na_position="last")["provider"].tolist()
@@ -339,6 +342,75 @@ def peer_chart(
             .encode(x=alt.X("target:Q", title=_unit_title(fmt, unit)), description="d:N")
         )
     return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
+
+
+def _peer_strip(
+    data: pd.DataFrame,
+    *,
+    title: str,
+    fmt: str,
+    target: float | None,
+    width: int,
+    unit: str | None,
+) -> alt.LayerChart:
+    """Many providers: one tick each on one value axis, the provider in focus drawn and named.
+
+    Why not a bar each: past :data:`PEER_BARS` providers the bars made a chart thousands of
+    pixels tall that nobody reads (22 px a provider: 22,000 px at 1,000), and drawing their
+    labels was most of a packet's time at 200 providers and more. The strip keeps what a
+    reader takes from the bars (where the provider in focus sits among the others, and the
+    target); the rank line under the chart gives the position in words.
+    """
+    shown = data[data["value"].notna()]
+    hidden = len(data) - len(shown)
+    note = f"{len(data):,} providers, a tick each"
+    if hidden:
+        note += f"; {hidden:,} suppressed (small numbers), not drawn"
+    own = data[data["is_self"]]
+    if len(own) and own["value"].isna().all():
+        note += f"; {own['provider'].iloc[0]}: suppressed"
+    yfmt = text.vega_format(fmt)
+    xtitle = _unit_title(fmt, unit)
+    rows = shown.assign(
+        d=[
+            _describe(str(g), "Value", v, fmt, lo, hi)
+            for g, v, lo, hi in zip(
+                shown["provider"], shown["value"], shown["ci_low"], shown["ci_high"], strict=True
+            )
+        ],
+        label=[
+            f"{g}: {text.value(v, fmt)}"
+            for g, v in zip(shown["provider"], shown["value"], strict=True)
+        ],
+    )
+    base = alt.Chart(rows)
+    x = alt.X("value:Q", title=xtitle, axis=alt.Axis(format=yfmt))
+    tip = [alt.Tooltip("provider:N", title="Provider"), alt.Tooltip("value:Q", format=yfmt)]
+    layers = [
+        base.mark_tick(color=MUTED, opacity=0.35, thickness=1.5, size=26)
+        .encode(x=x, description="d:N", tooltip=tip)
+        .transform_filter("!datum.is_self"),
+        base.mark_rule(color=INK, opacity=0.6, strokeWidth=2)
+        .encode(x=alt.X("ci_low:Q", title=xtitle), x2="ci_high:Q", description="d:N")
+        .transform_filter("datum.is_self && isValid(datum.ci_low) && isValid(datum.ci_high)"),
+        base.mark_tick(color=ACCENT, thickness=3, size=40)
+        .encode(x=x, description="d:N", tooltip=tip)
+        .transform_filter("datum.is_self"),
+        base.mark_text(dy=-28, color=ACCENT, fontWeight="bold")
+        .encode(x=x, text="label:N", description="d:N")
+        .transform_filter("datum.is_self"),
+    ]
+    if target is not None:
+        layers.append(
+            alt.Chart(
+                pd.DataFrame({"target": [target], "d": [f"Target {text.value(target, fmt)}"]})
+            )
+            .mark_rule(color=TARGET, strokeDash=[6, 4], strokeWidth=1.5)
+            .encode(x=alt.X("target:Q", title=xtitle), description="d:N")
+        )
+    return alt.layer(*layers).properties(
+        title=alt.TitleParams(text=title, subtitle=note), width=width, height=70
+    )
 
 
 def equity_chart(

@@ -151,3 +151,49 @@ def test_theme_is_registered_and_applied_in_svg():
         charts.quality_chart(pd.DataFrame({"field": ["zip"], "completeness": [0.8]}))
     )
     assert svg.startswith("<svg") and "Completeness of key fields" in svg and "zip" in svg
+
+
+def test_many_peers_make_a_strip_of_ticks_with_the_suppressed_counted_not_drawn():
+    n = charts.PEER_BARS + 1
+    values = [0.2 + i / 100 for i in range(n)]
+    values[5] = None
+    frame = pd.DataFrame(
+        {
+            "provider": ["Harbor Light Housing"] + [f"Peer {i}" for i in range(1, n)],
+            "value": values,
+            "ci_low": [v - 0.05 if v else None for v in values],
+            "ci_high": [v + 0.05 if v else None for v in values],
+            "is_self": [True] + [False] * (n - 1),
+        }
+    )
+    chart = charts.peer_chart(frame, title="Peers", fmt="percent", target=0.45)
+    spec = chart.to_dict()
+    layers = spec["layer"]
+    assert [layer["mark"]["type"] for layer in layers] == ["tick", "rule", "tick", "text", "rule"]
+    assert spec["height"] == 70  # not 22 px a provider
+    assert spec["title"]["subtitle"] == (
+        f"{n} providers, a tick each; 1 suppressed (small numbers), not drawn"
+    )
+    rows = _inline(chart, layers[0])
+    assert len(rows) == n - 1 and all(r["value"] is not None for r in rows)  # never drawn
+    own = [r for r in rows if r["is_self"]]
+    assert [r["label"] for r in own] == ["Harbor Light Housing: 20%"]
+    assert layers[2]["mark"]["color"] == charts.ACCENT
+    assert _inline(chart, layers[4]) == [{"target": 0.45, "d": "Target 45%"}]
+    svg = charts.to_svg(chart)
+    assert "Harbor Light Housing: 20%" in svg and "Peer 7: value" in svg
+
+
+def test_a_suppressed_provider_in_focus_is_said_so_in_the_strip():
+    n = charts.PEER_BARS + 5
+    frame = pd.DataFrame(
+        {
+            "provider": [f"Peer {i}" for i in range(n)],
+            "value": [None] + [0.4] * (n - 1),
+            "ci_low": [None] + [0.35] * (n - 1),
+            "ci_high": [None] + [0.45] * (n - 1),
+            "is_self": [True] + [False] * (n - 1),
+        }
+    )
+    spec = charts.peer_chart(frame, title="Peers", fmt="percent").to_dict()
+    assert spec["title"]["subtitle"].endswith("; Peer 0: suppressed")

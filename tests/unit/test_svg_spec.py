@@ -81,9 +81,20 @@ def _charts() -> list:
             "is_self": [True, False, False],
         }
     )
+    n = charts.PEER_BARS + 2
+    many = pd.DataFrame(
+        {
+            "provider": [f"P{i}" for i in range(n)],
+            "value": [None] + [i / n for i in range(1, n)],
+            "ci_low": [None] + [i / n - 0.01 for i in range(1, n)],
+            "ci_high": [None] + [i / n + 0.01 for i in range(1, n)],
+            "is_self": [i == 3 for i in range(n)],
+        }
+    )
     return [
         charts.trend_chart(trend, title="Exits", fmt="percent", target=0.45),
         charts.peer_chart(peers, title="Exits", fmt="percent", target=0.45),
+        charts.peer_chart(many, title="Exits", fmt="percent", target=0.45),  # the strip
     ]
 
 

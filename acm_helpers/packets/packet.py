@@ -223,9 +223,11 @@ def _load(
             if store.has_table("equity")
             else pd.DataFrame()
         )
+        own = store.part_source("quality", provider)  # its partitions only, when it has any
         quality = (
             store.query(
-                "SELECT * FROM quality WHERE provider_id = $provider AND period <= $period",
+                f"SELECT * FROM {own or 'quality'} WHERE provider_id = $provider "
+                "AND period <= $period",
                 {"provider": provider, "period": period},
                 con,
             )

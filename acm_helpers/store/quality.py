@@ -110,8 +110,10 @@ def quality_summary(store: Store, provider_id: str, period: str) -> pd.DataFrame
         return pd.DataFrame(
             columns=["provider_id", "period", "sha256", "check", "field", "value", "detail"]
         )
+    own = store.part_source(QUALITY, provider_id)  # its partitions only, when it has any
     return store.query(
-        f'SELECT * FROM {QUALITY} WHERE provider_id = $p AND period = $q ORDER BY "check", field',
+        f"SELECT * FROM {own or QUALITY} WHERE provider_id = $p AND period = $q "
+        'ORDER BY "check", field',
         {"p": provider_id, "q": period},
     )
 

@@ -329,6 +329,19 @@ class Store:
             return self.tables_dir / f"{name}.parquet"
         return self.tables_dir / name / f"{part}.parquet"
 
+    def part_source(self, name: str, folder: str) -> str | None:
+        """SQL for the rows of one folder of a partitioned table (``quality`` / a provider), or
+        None when it has no files.
+
+        Why: a query of the whole table's view opens every partition's footer (12,000 files for
+        ``quality`` at 1,000 providers: seconds per packet) to find one provider's rows.
+        """
+        where = self.tables_dir / name / folder
+        if not any(where.glob("*.parquet")):
+            return None
+        pattern = str(where / "*.parquet").replace("'", "''")
+        return f"read_parquet('{pattern}', union_by_name=true)"
+
     def has_table(self, name: str) -> bool:
         """True when the table has a file or at least one partition."""
         return self.table_path(name).exists() or any((self.tables_dir / name).glob("**/*.parquet"))
@@ -533,13 +546,14 @@ class Store:
         if not self.tables_dir.exists():
             return con
         for entry in sorted(self.tables_dir.iterdir()):
-            if entry.suffix == ".parquet":
-                name, pattern = entry.stem, str(entry)
-            elif entry.is_dir() and any(entry.glob("**/*.parquet")):
-                name, pattern = entry.name, str(entry / "**" / "*.parquet")
-            else:
-                continue
+            name = entry.stem if entry.suffix == ".parquet" else entry.name
             if only is not None and not re.search(rf"\b{re.escape(name)}\b", only):
+                continue  # before looking inside: a partitioned table is thousands of files
+            if entry.suffix == ".parquet":
+                pattern = str(entry)
+            elif entry.is_dir() and any(entry.glob("**/*.parquet")):
+                pattern = str(entry / "**" / "*.parquet")
+            else:
                 continue
             pattern = pattern.replace("'", "''")
             con.execute(

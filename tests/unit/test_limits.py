@@ -49,14 +49,30 @@ def test_connections_get_the_limit_threads_and_a_spill_directory(monkeypatch, tm
 
 def test_over_the_limit_names_stage_need_limit_and_fix(monkeypatch):
     monkeypatch.setenv(limits.MEMORY_ENV, "1GB")
+    monkeypatch.setattr(limits, "resident", lambda: 50e6)
     limits.check_fits(0.9e9, "a small stage")  # under the limit: nothing happens
     with pytest.raises(MemoryLimitError) as err:
         limits.check_fits(3e9, "rebuilding episodes (2,500,000 rows)", todo="load fewer months")
     msg = str(err.value)
     assert isinstance(err.value, AcmError)
     assert "rebuilding episodes (2,500,000 rows) needs about 3.0 GB" in msg
+    assert "on top of the 50.0 MB this process holds" in msg
     assert "over the limit of 1.0 GB (ACM_MEMORY_LIMIT=1GB)" in msg
     assert "Raise the limit (ACM_MEMORY_LIMIT=...GB)" in msg and "or load fewer months" in msg
+
+
+def test_what_the_process_already_holds_counts_against_the_limit(monkeypatch):
+    monkeypatch.setenv(limits.MEMORY_ENV, "1GB")
+    monkeypatch.setattr(limits, "resident", lambda: 0.5e9)
+    limits.check_fits(0.4e9, "a stage that fits beside it")
+    with pytest.raises(MemoryLimitError, match="0.6 GB|600.0 MB"):
+        limits.check_fits(0.6e9, "a stage that alone would fit")
+
+
+def test_resident_memory_is_this_processs():
+    import psutil
+
+    assert limits.resident() == pytest.approx(psutil.Process().memory_info().rss, rel=0.5)
 
 
 def test_the_default_limit_says_where_it_comes_from(monkeypatch):

@@ -35,6 +35,32 @@ def test_partitioned_table_reads_as_one(store):
     assert got["p"].tolist() == ["x", "y"] and pd.isna(got["extra"].iloc[0])  # union by name
 
 
+def test_one_folder_of_a_partitioned_table_reads_only_its_files(store):
+    for p, period, v in [("x", "2026-09", 1), ("x", "2026-10", 2), ("y", "2026-10", 3)]:
+        store.write_table("parts", pd.DataFrame({"p": [p], "v": [v]}), part=f"{p}/{period}")
+    source = store.part_source("parts", "x")
+    assert "parts/x/*.parquet" in source
+    got = store.query(f"SELECT p, v FROM {source} ORDER BY v")
+    assert got.values.tolist() == [["x", 1], ["x", 2]]
+    assert store.part_source("parts", "nobody") is None  # the caller reads the whole view
+    assert store.part_source("absent", "x") is None
+
+
+def test_a_connection_for_one_table_does_not_look_into_the_others(store, monkeypatch):
+    store.write_table("things", pd.DataFrame({"n": [1]}))
+    store.write_table("parts", pd.DataFrame({"v": [1]}), part="x/2026-09")
+    looked = []
+    real = type(store.tables_dir).glob
+    monkeypatch.setattr(
+        type(store.tables_dir),
+        "glob",
+        lambda self, pat: looked.append(self.name) or real(self, pat),
+    )
+    with store.connect(only="SELECT * FROM things") as con:
+        assert con.execute("SELECT n FROM things").fetchall() == [(1,)]
+    assert "parts" not in looked
+
+
 def test_append_table(store):
     store.append_table("log", pd.DataFrame({"a": [1]}))
     store.append_table("log", pd.DataFrame({"a": [2]}))

@@ -30,13 +30,14 @@ MEMORY_ENV = "ACM_MEMORY_LIMIT"
 THREADS_ENV = "ACM_THREADS"
 DEFAULT_SHARE = 0.6  # of the machine's memory, when ACM_MEMORY_LIMIT is unset
 DUCKDB_SHARE = 0.5  # of the limit, for DuckDB's buffers: the pandas frames of a stage get the rest
-# Peak bytes per row of the stages that hold a whole program in pandas at once. The episodes
-# rebuild is an estimate, not yet calibrated at 10 million episodes: a demo episode takes about
-# 250 bytes in pandas before the derived columns and about 320 after, and the rebuild holds the
-# Arrow table, the frame and its conformed and derived copies (about 4) at its peak. The cells:
+# Peak bytes per row of the stages that hold a whole program in pandas at once, above what the
+# process held before (``check_fits`` adds that). The episodes rebuild: measured 1,107 bytes per
+# episode (11.30 GB peak, 10,066,619 episodes, 1,000 providers; the rebuild alone in a fresh
+# process, 2026-12-04), so 1.2 KB keeps a small margin. The cells:
 # benchmarks/bench_scale.py --large measured a refresh peak of 6.56 GB for 2,074,988 metric
-# values (1,000 providers, 12 months, 2026-12-02); the raw cells the check counts are more than
-# the values kept, so 3 KB per raw cell errs on the safe side. Recalibrate with that benchmark.
+# values (1,000 providers, 12 months, 2026-12-02) and 9.65 GB for 3,517,500 (10 million
+# episodes, 2026-12-04); the raw cells the check counts are more than the values kept, so 3 KB
+# per raw cell errs on the safe side. Recalibrate with that benchmark.
 EPISODE_BYTES = 1_200
 CELL_BYTES = 3_000
 SPILL_DIR = ".duckdb-spill"  # under the data directory: DuckDB's temporary files

@@ -119,10 +119,29 @@ def duckdb_connect(spill_root: str | Path | None = None) -> duckdb.DuckDBPyConne
 
 
 def resident() -> int:
-    """Bytes this process holds now (its resident set): what a stage's peak comes on top of."""
-    import psutil
+    """Bytes this process holds now (its resident set): what a stage's peak comes on top of.
 
+    Memory that is free but kept for reuse is handed back first: Arrow's allocator (mimalloc)
+    and the C library keep what a stage freed, and it counts in the resident set. After intake
+    wrote 10 million episodes' partitions the process showed 6.1 GB, of which 0.3 GB was held
+    (measured 2026-12-04): counted as held, it would stop a rebuild that fits.
+    """
+    import psutil
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    _trim_c_heap()
     return psutil.Process().memory_info().rss
+
+
+def _trim_c_heap() -> None:
+    """glibc's ``malloc_trim(0)``: return the C heap's free pages to the system (Linux only)."""
+    import ctypes
+
+    try:  # by its soname: ctypes.util.find_library would start ldconfig on every call
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to trim
+        pass
 
 
 def check_fits(need: float, what: str, todo: str = "") -> None:

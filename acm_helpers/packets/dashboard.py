@@ -361,9 +361,16 @@ def peers(p: Packet) -> Block:
         if anon
         else "Providers are named."
     )
+    marks = (
+        "Bars: value; lines: 95% intervals"
+        if len(p.program.providers) <= charts.PEER_BARS
+        else "A tick per provider (darker where many sit close); "
+        f"{p.provider_name} in blue, "
+        "with its 95% interval"
+    )
     parts = [
-        f"<h2>Compared with peers, {esc(month_name(p.period))}</h2><p>{esc(intro)} Bars: value; "
-        "lines: 95% intervals; dashed red: target.</p>"
+        f"<h2>Compared with peers, {esc(month_name(p.period))}</h2><p>{esc(intro)} "
+        f"{esc(marks)}; dashed red: target.</p>"
     ]
     own = p.own()
     cells = []  # a chart and its rank line stay together (and print two to a row)
@@ -384,7 +391,7 @@ def peers(p: Packet) -> Block:
         if mid in own.index and pd.notna(own.loc[mid, "peer_rank"]):
             better = "higher" if m.direction == "up" else "lower"
             cell += (
-                f"<p>Rank {int(own.loc[mid, 'peer_rank'])} of {int(own.loc[mid, 'peer_n'])} "
+                f"<p>Rank {int(own.loc[mid, 'peer_rank']):,} of {int(own.loc[mid, 'peer_n']):,} "
                 f"({better} is better).</p>"
             )
         cells.append(f'<div class="acm-chart-cell">{cell}</div>')

@@ -441,14 +441,13 @@ def _large_stage(stage: str, program_path: str, scale: float) -> None:
             got = meter.stage(
                 lambda: demo.generate(program, scale=scale).to_parquet(frame_file) is None
             )
-            _report("generate (demo data)", got, f"written to {frame_file.name}")
+            _report("generate (+ Parquet)", got, f"written to {frame_file.name}")
         elif stage == "intake":
             # the frame as an adapter would hand it over: read from a file, in a fresh process
-            held = {"episodes": pd.read_parquet(frame_file)}
-            n_rows = len(held["episodes"])
-            got = meter.stage(
-                lambda: intake.load_canonical(store, program, held.pop("episodes")) is None
-            )
+            # (it stays in memory through the stage, as a caller's frame does)
+            episodes = pd.read_parquet(frame_file)
+            n_rows = len(episodes)
+            got = meter.stage(lambda: intake.load_canonical(store, program, episodes) is None)
             parts = sum(1 for _ in (store.tables_dir / "episodes_submitted").glob("*/*.parquet"))
             _report("intake (load_canonical)", got, f"{n_rows:,} episodes, {parts:,} partitions")
         else:

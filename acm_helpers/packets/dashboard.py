@@ -361,12 +361,14 @@ def peers(p: Packet) -> Block:
         if anon
         else "Providers are named."
     )
+    frames = {mid: peer_frame(p, mid) for mid in p.key_metrics()}
+    frames = {mid: f for mid, f in frames.items() if not f.empty}
+    # the legend follows what the charts draw (bars, or a strip past charts.PEER_BARS)
     marks = (
-        "Bars: value; lines: 95% intervals"
-        if len(p.program.providers) <= charts.PEER_BARS
-        else "A tick per provider (darker where many sit close); "
-        f"{p.provider_name} in blue, "
+        f"A tick per provider (darker where many sit close); {p.provider_name} in blue, "
         "with its 95% interval"
+        if any(charts.peer_strip(len(f)) for f in frames.values())
+        else "Bars: value; lines: 95% intervals"
     )
     parts = [
         f"<h2>Compared with peers, {esc(month_name(p.period))}</h2><p>{esc(intro)} "
@@ -374,11 +376,8 @@ def peers(p: Packet) -> Block:
     ]
     own = p.own()
     cells = []  # a chart and its rank line stay together (and print two to a row)
-    for mid in p.key_metrics():
+    for mid, frame in frames.items():
         m = p.program.metric(mid)
-        frame = peer_frame(p, mid)
-        if frame.empty:
-            continue
         cell = chart_html(
             charts.peer_chart(
                 frame,

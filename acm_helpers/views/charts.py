@@ -318,7 +318,7 @@ def peer_chart(
     data = frame.copy()
     data["provider"] = data["provider"].astype(str)
     data["is_self"] = data["is_self"].astype(bool)
-    if len(data) > PEER_BARS:
+    if peer_strip(len(data)):
         return _peer_strip(data, title=title, fmt=fmt, target=target, width=width, unit=unit)
     data["shown"] = data["value"].apply(lambda v: "suppressed" if pd.isna(v) else "")
     yfmt = text.vega_format(fmt)
@@ -334,14 +334,32 @@ def peer_chart(
         fmt=fmt,
     )
     if target is not None:
-        layers.append(
-            alt.Chart(
-                pd.DataFrame({"target": [target], "d": [f"Target {text.value(target, fmt)}"]})
-            )
-            .mark_rule(color=TARGET, strokeDash=[6, 4], strokeWidth=1.5)
-            .encode(x=alt.X("target:Q", title=_unit_title(fmt, unit)), description="d:N")
-        )
+        layers.append(_target_rule(target, fmt, _unit_title(fmt, unit)))
     return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
+
+
+def peer_strip(n_providers: int) -> bool:
+    """Whether :func:`peer_chart` draws ``n_providers`` as a strip of ticks (not a bar each)."""
+    return n_providers > PEER_BARS
+
+
+def _target_rule(target: float, fmt: str, xtitle: str | None) -> alt.Chart:
+    """The dashed target line of a horizontal chart, described for screen readers."""
+    return (
+        alt.Chart(pd.DataFrame({"target": [target], "d": [f"Target {text.value(target, fmt)}"]}))
+        .mark_rule(color=TARGET, strokeDash=[6, 4], strokeWidth=1.5)
+        .encode(x=alt.X("target:Q", title=xtitle), description="d:N")
+    )
+
+
+def _descriptions(data: pd.DataFrame, column: str, fmt: str) -> list[str]:
+    """Each row's screen-reader description: its label, value and interval."""
+    return [
+        _describe(str(g), "Value", v, fmt, lo, hi)
+        for g, v, lo, hi in zip(
+            data[column], data["value"], data["ci_low"], data["ci_high"], strict=True
+        )
+    ]
 
 
 def _peer_strip(
@@ -372,12 +390,7 @@ def _peer_strip(
     yfmt = text.vega_format(fmt)
     xtitle = _unit_title(fmt, unit)
     rows = shown.assign(
-        d=[
-            _describe(str(g), "Value", v, fmt, lo, hi)
-            for g, v, lo, hi in zip(
-                shown["provider"], shown["value"], shown["ci_low"], shown["ci_high"], strict=True
-            )
-        ],
+        d=_descriptions(shown, "provider", fmt),
         label=[
             f"{g}: {text.value(v, fmt)}"
             for g, v in zip(shown["provider"], shown["value"], strict=True)
@@ -401,13 +414,7 @@ def _peer_strip(
         .transform_filter("datum.is_self"),
     ]
     if target is not None:
-        layers.append(
-            alt.Chart(
-                pd.DataFrame({"target": [target], "d": [f"Target {text.value(target, fmt)}"]})
-            )
-            .mark_rule(color=TARGET, strokeDash=[6, 4], strokeWidth=1.5)
-            .encode(x=alt.X("target:Q", title=xtitle), description="d:N")
-        )
+        layers.append(_target_rule(target, fmt, xtitle))
     return alt.layer(*layers).properties(
         title=alt.TitleParams(text=title, subtitle=note), width=width, height=70
     )
@@ -464,14 +471,7 @@ def _interval_bars(
     """
     column, heading, order = label
     y = alt.Y(f"{column}:N", sort=order, title=None)
-    data = data.assign(
-        d=[
-            _describe(str(g), "Value", v, fmt, lo, hi)
-            for g, v, lo, hi in zip(
-                data[column], data["value"], data["ci_low"], data["ci_high"], strict=True
-            )
-        ]
-    )
+    data = data.assign(d=_descriptions(data, column, fmt))
     base = alt.Chart(data)
     bars = (
         base.mark_bar()

@@ -197,3 +197,17 @@ def test_a_suppressed_provider_in_focus_is_said_so_in_the_strip():
     )
     spec = charts.peer_chart(frame, title="Peers", fmt="percent").to_dict()
     assert spec["title"]["subtitle"].endswith("; Peer 0: suppressed")
+
+
+def test_the_peers_legend_says_what_the_charts_draw(program_path, demo_store, monkeypatch):
+    from acm_helpers.packets import dashboard, packet
+
+    p = packet.load(program_path, demo_store.root, "harbor", "2026-10", "provider")
+    bars = dashboard.peers(p).body
+    assert "Bars: value; lines: 95% intervals" in bars and "A tick per provider" not in bars
+    monkeypatch.setattr(charts, "PEER_BARS", 3)  # the demo's 6 providers now make strips
+    strips = dashboard.peers(p).body
+    assert "A tick per provider (darker where many sit close); Harbor Light Housing in blue" in (
+        strips
+    )
+    assert "Bars:" not in strips and "6 providers, a tick each" in strips

@@ -67,18 +67,13 @@ def _module_snapshot(mod: Any) -> tuple[dict, dict]:
     return names, containers
 
 
-# Optional imports a warm kernel refuses (as if not installed). ``rfc3987_syntax`` is
-# jsonschema's optional IRI format checker (pulled in by Jupyter's dependencies): importing it
-# builds 37 Earley parsers, about half of a kernel's warm-up CPU, for a format no chart uses
-# (Vega-Lite's schema, which altair validates against, has only uri, uri-reference and
-# color-hex formats); without it jsonschema simply has no "iri" checker.
-NOT_IMPORTED = ("rfc3987_syntax",)
 
 
 def warm(preload: list[str]) -> str:
     """Import the preload modules, then record the state every reset returns to."""
-    for name in NOT_IMPORTED:
-        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # import raises ImportError
+    from acm_helpers.core import imports
+
+    imports.skip_unused()  # jsonschema's IRI grammars: half of a kernel's warm-up, never used
     imported = []
     for name in preload:
         __import__(name)
@@ -139,14 +134,10 @@ def _take_baseline(threads: set[int]) -> None:
 
 def _prime_vl_convert() -> None:
     """Start vl-convert's JavaScript engine now, not in the first notebook (holds no data)."""
-    vlc = sys.modules.get("vl_convert")
-    if vlc is not None:
-        spec = {
-            "data": {"values": [{"x": 1}]},
-            "mark": "point",
-            "encoding": {"x": {"field": "x", "type": "quantitative"}},
-        }
-        vlc.vegalite_to_svg(spec)
+    if sys.modules.get("vl_convert") is not None:
+        from acm_helpers.views import vega_svg
+
+        vega_svg.start()  # and its font database: vl-convert's own fonts (views.vega_svg)
 
 
 def begin(cwd: str) -> str:

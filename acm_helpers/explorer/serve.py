@@ -394,15 +394,12 @@ def _paths(value: str, env: str) -> list[str]:
 
 
 def _lighten_imports() -> None:
-    """Keep a kernel's start short and small: skip what the explorer never uses.
+    """Keep a kernel's start short and small: skip what the explorer never uses
+    (``core.imports``: jsonschema's IRI grammars, about 20 MB and a second of CPU per kernel;
+    the explorer never validates a schema at run time, ``to_dict(validate=False)``)."""
+    from acm_helpers.core import imports
 
-    jsonschema (imported by altair) builds a grammar for its "iri" format check when
-    ``rfc3987_syntax`` is installed: about 4 s and 20 MB per kernel. The explorer never
-    validates a schema at run time (``to_dict(validate=False)``; the chart tests validate), so
-    the module is marked absent here, in the kernel only, and jsonschema skips that check.
-    """
-    if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)
+    imports.skip_unused()
 
 
 def explorer_from_settings(program_files: str = "", data_dir: str = "", *, provider: str = ""):

@@ -229,6 +229,6 @@ _PLAIN = (str, int, float, bool)
 
 
 def _svg(spec: dict) -> str:
-    import vl_convert as vlc
+    from acm_helpers.views import vega_svg  # text measured with vl-convert's own fonts
 
-    return vlc.vegalite_to_svg(spec)
+    return vega_svg.to_svg(spec)

@@ -178,9 +178,9 @@ def notebook_intro(path: Path) -> str:
 
 
 def _svg(spec: dict) -> str:
-    import vl_convert as vlc
+    from acm_helpers.views import vega_svg  # text measured with vl-convert's own fonts
 
-    return vlc.vegalite_to_svg(spec)
+    return vega_svg.to_svg(spec)
 
 
 # -- building ------------------------------------------------------------------------------

@@ -690,9 +690,9 @@ def to_svg(chart: alt.TopLevelMixin) -> str:
     vl-convert runs Vega in-process (no browser, no network), so a packet needs no JavaScript.
     The spec is altair's own, built with less CPU (:mod:`acm_helpers.views.svg_spec`).
     """
-    import vl_convert as vlc
+    from acm_helpers.views import vega_svg
 
-    return vlc.vegalite_to_svg(svg_spec.spec(chart, THEME))
+    return vega_svg.to_svg(svg_spec.spec(chart, THEME))
 
 
 # -- deep-dive charts (owner: meeting-cycle helper; used by acm_helpers.meetings.deepdive and contract) --

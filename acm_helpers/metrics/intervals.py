@@ -12,10 +12,12 @@ takes and returns arrays, so a whole metric table is handled in one call; NaN ma
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats
-from statsmodels.stats.proportion import proportion_confint
 
-Z95 = float(stats.norm.ppf(0.975))
+# float(scipy.stats.norm.ppf(0.975)), written out (tests check it): scipy.stats and statsmodels
+# are imported by the functions that use them, on first call, not by every process that
+# imports the engine. Together they cost about 1 s of CPU to import, and most processes (a
+# packet's kernel, a no-op refresh, the dashboard's kernels) never call them.
+Z95 = 1.959963984540054
 EXACT_MEDIAN_MAX_N = 20_000  # exact binomial ranks up to this n, normal approximation above
 
 
@@ -25,6 +27,8 @@ def _arr(x) -> np.ndarray:
 
 def wilson(x, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval (95% by default) for ``x`` successes of ``n`` (NaN where n is 0)."""
+    from statsmodels.stats.proportion import proportion_confint
+
     x, n = _arr(x), _arr(n)
     ok = (n > 0) & (x >= 0) & (x <= n)
     lo = np.full(x.shape, np.nan)
@@ -36,6 +40,8 @@ def wilson(x, n, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
 
 def poisson_exact(k) -> tuple[np.ndarray, np.ndarray]:
     """Exact (Garwood) 95% interval for a Poisson count ``k``."""
+    from scipy import stats
+
     k = _arr(k)
     lo = np.where(k > 0, stats.chi2.ppf(0.025, 2 * k) / 2, 0.0)
     hi = stats.chi2.ppf(0.975, 2 * k + 2) / 2
@@ -44,6 +50,8 @@ def poisson_exact(k) -> tuple[np.ndarray, np.ndarray]:
 
 def t_interval(mean, sd, n) -> tuple[np.ndarray, np.ndarray]:
     """95% t interval for a mean from its summary statistics (NaN when n < 2)."""
+    from scipy import stats
+
     mean, sd, n = _arr(mean), _arr(sd), _arr(n)
     ok = n >= 2
     half = np.full(mean.shape, np.nan)
@@ -58,6 +66,8 @@ def median_ranks(n) -> tuple[np.ndarray, np.ndarray]:
     [x_(l), x_(n-l+1)] covers the median with probability at least 95%. No interval (0, 0) when
     n is too small (n <= 5). Above ``EXACT_MEDIAN_MAX_N`` the normal approximation is used.
     """
+    from scipy import stats
+
     n = np.asarray(n, dtype="int64")
     small = n <= EXACT_MEDIAN_MAX_N
     lo = np.floor(n / 2 - Z95 * np.sqrt(n) / 2)
@@ -92,6 +102,8 @@ def ratio_se(n, sx, sy, sxx, syy, sxy) -> tuple[np.ndarray, np.ndarray]:
 
 def two_proportion_z(x1, n1, x2, n2) -> np.ndarray:
     """Two-sided p-value of the pooled two-proportion z test (as statsmodels' proportions_ztest)."""
+    from scipy import stats
+
     x1, n1, x2, n2 = map(_arr, (x1, n1, x2, n2))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = (x1 + x2) / (n1 + n2)
@@ -104,6 +116,8 @@ def two_proportion_z(x1, n1, x2, n2) -> np.ndarray:
 
 def welch_p(m1, s1, n1, m2, s2, n2) -> np.ndarray:
     """Two-sided p-value of Welch's t test from summary statistics."""
+    from scipy import stats
+
     m1, s1, n1, m2, s2, n2 = map(_arr, (m1, s1, n1, m2, s2, n2))
     with np.errstate(divide="ignore", invalid="ignore"):
         v1, v2 = s1**2 / n1, s2**2 / n2
@@ -115,6 +129,8 @@ def welch_p(m1, s1, n1, m2, s2, n2) -> np.ndarray:
 def poisson_p(k1, k2) -> np.ndarray:
     """Two-sided exact conditional test that two Poisson counts share one rate (equal exposure):
     k1 given k1 + k2 is Binomial(k1 + k2, 1/2)."""
+    from scipy import stats
+
     k1, k2 = _arr(k1), _arr(k2)
     n = k1 + k2
     lo = stats.binom.cdf(k1, n, 0.5)
@@ -124,6 +140,8 @@ def poisson_p(k1, k2) -> np.ndarray:
 
 def z_p(d, se) -> np.ndarray:
     """Two-sided p-value of a difference ``d`` with standard error ``se`` (normal)."""
+    from scipy import stats
+
     with np.errstate(divide="ignore", invalid="ignore"):
         return 2 * stats.norm.sf(np.abs(_arr(d) / _arr(se)))
 
@@ -157,6 +175,8 @@ def welch_difference(
     m1, s1, n1, m2, s2, n2, alpha: float = 0.05
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """m1 - m2 and its Welch t interval (95% by default)."""
+    from scipy import stats
+
     m1, s1, n1, m2, s2, n2 = map(_arr, (m1, s1, n1, m2, s2, n2))
     with np.errstate(divide="ignore", invalid="ignore"):
         v1, v2 = s1**2 / n1, s2**2 / n2
@@ -178,6 +198,8 @@ def mean_ratio(m1, s1, n1, m2, s2, n2) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 def binomial_two_sided(k, n, p) -> np.ndarray:
     """Exact two-sided binomial p-value (doubling the smaller tail), vectorized."""
+    from scipy import stats
+
     k, n, p = _arr(k), _arr(n), _arr(p)
     lo = stats.binom.cdf(k, n, p)
     hi = stats.binom.sf(k - 1, n, p)

@@ -251,7 +251,7 @@ def run(
         try:
             futures = {
                 pool.submit(run_job, job, settings, h, inputs, why): job
-                for job, h, inputs, why in todo
+                for job, h, inputs, why in longest_first(todo, old)
             }
             with tqdm(
                 total=len(futures), desc=f"packets {period}", unit="packet", disable=not progress
@@ -292,6 +292,24 @@ def run(
         write_manifest(manifest, period_dir)
         write_index(manifest, period_dir, status)
     return manifest
+
+
+def longest_first(todo: Sequence[tuple], old: dict[str, dict[str, Any]]) -> list[tuple]:
+    """The jobs in the order to start them: the longest first, so no worker is left with one
+    long packet while the others idle at the end of the run (the manifest keeps the plan's
+    order). Lengths are the previous run's seconds for the packet; without them for every
+    job, the system packet (the longest: every provider's data) goes first and the rest keep
+    their order."""
+
+    def seconds(job: Job) -> float | None:
+        total = (old.get(job.key) or {}).get("timings", {}).get("total")
+        return float(total) if total else None
+
+    known = [seconds(t[0]) for t in todo]
+    if todo and all(s is not None for s in known):
+        order = sorted(range(len(todo)), key=lambda i: -known[i])  # stable for equal lengths
+        return [todo[i] for i in order]
+    return sorted(todo, key=lambda t: t[0].key != SYSTEM_KEY)
 
 
 def start_pool(n: int, settings: Settings) -> cf.ProcessPoolExecutor:
@@ -435,7 +453,9 @@ def run_period(
         extra_jobs: more jobs in the same run (e.g. the month's deep dives).
         pool: an existing ``concurrent.futures`` executor (e.g. a Dask client's).
     """
-    from acm_helpers.core import stages
+    from acm_helpers.core import imports, stages
+
+    imports.skip_unused()  # before nbformat and altair import jsonschema (1.2-1.5 s of CPU)
     from acm_helpers.metrics import engine as metrics
     from acm_helpers.metrics.definitions import record_definitions
     from acm_helpers.store.store import Store, resolve_paths
@@ -444,9 +464,6 @@ def run_period(
     program_path, program, store_dir = resolve_paths(program_path, data_dir)
     period = program.check_period(period)
     store = Store(store_dir)
-    with stages.stage("metrics refresh"):
-        metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
-        record_definitions(program, store, period)  # a changed definition is dated by this month
     jobs = plan_period(
         program,
         period,
@@ -472,10 +489,14 @@ def run_period(
 
     own_pool = None
     if pool is None and (force or not previous_manifest(period_dir)):
-        # every packet will be built: start the workers now, so their warm-up (kernel, imports)
-        # overlaps the fingerprints and the status grid below
+        # every packet will be built: start the workers first, so their warm-up (kernels
+        # importing pandas, altair, vl-convert) overlaps the refresh, the fingerprints and the
+        # status grid below. No worker reads the store before its first packet.
         own_pool = pool = start_pool(min(max_workers(workers), len(jobs)), settings)
     try:
+        with stages.stage("metrics refresh"):
+            metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
+            record_definitions(program, store, period)  # a changed definition: dated this month
         with stages.stage("fingerprints"):
             digests = data_digests(program_path, store, period, jobs)  # per packet: its slice
         if pool is None:

@@ -168,3 +168,24 @@ def test_a_failed_job_leaves_no_stale_output_of_its_own_kind(tmp_path):
         (tmp_path / name).write_text("old")
     _discard(tmp_path, "deep_dive")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_longest_first_orders_by_the_previous_runs_seconds(program, program_path, tmp_path):
+    jobs = batch.plan_period(program, "2026-10", program_path=program_path, data_dir=tmp_path)
+    todo = [(j, f"h{j.key}", {}, "new") for j in jobs]
+    seconds = {j.key: 2.0 for j in jobs} | {"rainier": 5.0, "_system": 4.0, "puget": 2.5}
+    old = {k: {"timings": {"total": s}} for k, s in seconds.items()}
+    order = [t[0].key for t in batch.longest_first(todo, old)]
+    # longest first; equal lengths keep the plan's order
+    assert order == ["rainier", "_system", "puget", "harbor", "cascade", "northgate", "elliott"]
+    assert sorted(t[1] for t in batch.longest_first(todo, old)) == sorted(t[1] for t in todo)
+
+
+def test_longest_first_without_timings_starts_the_system_packet(program, program_path, tmp_path):
+    jobs = batch.plan_period(program, "2026-10", program_path=program_path, data_dir=tmp_path)
+    todo = [(j, "h", {}, "new") for j in jobs]
+    partly = {"harbor": {"timings": {"total": 3.0}}}  # one packet new this month: no timings
+    for old in ({}, partly):
+        order = [t[0].key for t in batch.longest_first(todo, old)]
+        assert order == ["_system", "harbor", "cascade", "rainier", "northgate", "elliott", "puget"]
+    assert batch.longest_first([], {}) == []

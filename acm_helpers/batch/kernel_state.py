@@ -67,8 +67,6 @@ def _module_snapshot(mod: Any) -> tuple[dict, dict]:
     return names, containers
 
 
-
-
 def warm(preload: list[str]) -> str:
     """Import the preload modules, then record the state every reset returns to."""
     from acm_helpers.core import imports

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from acm_helpers.metrics import intervals
 from acm_helpers.views import vega_svg
 
@@ -34,3 +36,23 @@ def test_fonts_conf_names_no_system_font_directory():
         line.split("<dir>")[1].split("</dir>")[0] for line in conf.splitlines() if "<dir>" in line
     ]
     assert dirs and not any(Path(d).exists() for d in dirs)
+
+
+def test_wilson_is_statsmodels_bit_for_bit():
+    from statsmodels.stats.proportion import proportion_confint
+
+    n = np.concatenate([np.repeat(np.arange(1, 121), np.arange(1, 121) + 1), [10**6, 10**7]])
+    x = np.concatenate([np.concatenate([np.arange(k + 1) for k in range(1, 121)]), [3, 10**7]])
+    for alpha in (0.05, 0.1, 0.01):
+        lo, hi = intervals.wilson(x, n, alpha=alpha)
+        want_lo, want_hi = proportion_confint(x, n, alpha=alpha, method="wilson")
+        assert np.array_equal(lo, want_lo) and np.array_equal(hi, want_hi)
+    lo, hi = intervals.wilson([0, 5, 3], [0, 4, 10])  # n 0 and x > n: no interval
+    assert np.isnan(lo[:2]).all() and np.isnan(hi[:2]).all() and not np.isnan(lo[2])
+
+
+def test_upper_z_is_scipys():
+    from scipy import stats
+
+    for q in (0.025, 0.05, 0.005):
+        assert intervals._upper_z(q) == float(stats.norm.isf(q))

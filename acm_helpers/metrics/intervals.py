@@ -92,16 +92,34 @@ def median_ranks(n) -> tuple[np.ndarray, np.ndarray]:
     [x_(l), x_(n-l+1)] covers the median with probability at least 95%. No interval (0, 0) when
     n is too small (n <= 5). Above ``EXACT_MEDIAN_MAX_N`` the normal approximation is used.
     """
-    from scipy import stats
-
     n = np.asarray(n, dtype="int64")
     small = n <= EXACT_MEDIAN_MAX_N
     lo = np.floor(n / 2 - Z95 * np.sqrt(n) / 2)
-    lo[small] = stats.binom.ppf(0.025, n[small], 0.5)
+    lo[small] = _binomial_half_lower(n[small])
     lo = lo.astype("int64")
     lo = np.where(lo >= 1, lo, 0)
     hi = np.where(lo >= 1, n - lo + 1, 0)
     return lo, hi
+
+
+def _binomial_half_lower(n: np.ndarray) -> np.ndarray:
+    """The smallest k with P(Bin(n, 1/2) <= k) >= 0.025, for each n: ``scipy.stats.binom.ppf
+    (0.025, n, 0.5)`` (tests compare every n up to ``EXACT_MEDIAN_MAX_N``), found from the
+    normal approximation with scipy.special's binomial CDF, without importing scipy.stats
+    (0.25 s of CPU against 0.9 s)."""
+    from scipy import special
+
+    k = np.maximum(np.floor(n / 2 - Z95 * np.sqrt(n) / 2) - 3, 0)  # at or below the answer
+    while True:  # step down while the CDF at k already reaches 0.025 (never more than once)
+        down = (k > 0) & (special.bdtr(k, n, 0.5) >= 0.025)
+        if not down.any():
+            break
+        k = np.where(down, np.maximum(k - 4, 0), k)
+    while True:  # then up to the first k where it does (a few steps)
+        up = special.bdtr(k, n, 0.5) < 0.025
+        if not up.any():
+            return k
+        k = np.where(up, k + 1, k)
 
 
 def ratio_of_sums(n, sx, sy, sxx, syy, sxy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -126,16 +144,22 @@ def ratio_se(n, sx, sy, sxx, syy, sxy) -> tuple[np.ndarray, np.ndarray]:
     return r, se
 
 
+def normal_sf(z) -> np.ndarray:
+    """P(Z > z) for a standard normal: ``scipy.stats.norm.sf(z)`` (tests compare them bit for
+    bit), as scipy.special's ``ndtr(-z)``, without importing scipy.stats (0.25 s against 0.9 s)."""
+    from scipy import special
+
+    return special.ndtr(-_arr(z))
+
+
 def two_proportion_z(x1, n1, x2, n2) -> np.ndarray:
     """Two-sided p-value of the pooled two-proportion z test (as statsmodels' proportions_ztest)."""
-    from scipy import stats
-
     x1, n1, x2, n2 = map(_arr, (x1, n1, x2, n2))
     with np.errstate(divide="ignore", invalid="ignore"):
         p = (x1 + x2) / (n1 + n2)
         se = np.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
         z = (x1 / n1 - x2 / n2) / se
-        pval = 2 * stats.norm.sf(np.abs(z))
+        pval = 2 * normal_sf(np.abs(z))
     # identical proportions of 0% or 100% (se = 0): no evidence of a change
     return np.where((se == 0) & (x1 / n1 == x2 / n2), 1.0, pval)
 
@@ -166,10 +190,8 @@ def poisson_p(k1, k2) -> np.ndarray:
 
 def z_p(d, se) -> np.ndarray:
     """Two-sided p-value of a difference ``d`` with standard error ``se`` (normal)."""
-    from scipy import stats
-
     with np.errstate(divide="ignore", invalid="ignore"):
-        return 2 * stats.norm.sf(np.abs(_arr(d) / _arr(se)))
+        return 2 * normal_sf(np.abs(_arr(d) / _arr(se)))
 
 
 def newcombe_difference(

@@ -56,3 +56,25 @@ def test_upper_z_is_scipys():
 
     for q in (0.025, 0.05, 0.005):
         assert intervals._upper_z(q) == float(stats.norm.isf(q))
+
+
+def test_median_ranks_are_scipys_binomial_quantile_for_every_exact_n():
+    from scipy import stats
+
+    n = np.arange(0, intervals.EXACT_MEDIAN_MAX_N + 1)
+    want = stats.binom.ppf(0.025, n, 0.5).astype("int64")
+    assert np.array_equal(intervals._binomial_half_lower(n), want)
+    lo, hi = intervals.median_ranks(np.array([5, 6, 100, 20_000, 20_001, 10**6]))
+    assert lo.tolist()[:4] == [0, 1, int(want[100]), int(want[20_000])]
+    assert lo[4] > 0 and hi.tolist()[:2] == [0, 6]
+
+
+def test_normal_sf_is_scipys_bit_for_bit():
+    from scipy import stats
+
+    rng = np.random.default_rng(7)
+    z = np.concatenate(
+        [rng.normal(0, 3, 5000), np.linspace(-40, 40, 801), [0.0, -0.0, np.inf, -np.inf, np.nan]]
+    )
+    got, want = intervals.normal_sf(z), stats.norm.sf(z)
+    assert np.array_equal(got, want, equal_nan=True)

@@ -6,6 +6,7 @@ store loaded with them. Kept cheap (a few seconds) so every tier can use them.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,22 @@ def packet_tiles(program, program_path, demo_store):
         )
 
     return records
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _pictures_in_a_session_folder(tmp_path_factory):
+    """Servers the tests start keep their dashboard pictures in one folder of this session, not
+    in the user's cache (where ``acm serve`` keeps them, one folder per store: every test store
+    is new, so the cache would fill up with folders no later run can use)."""
+    from acm_helpers.explorer import preview
+
+    old = os.environ.get(preview.ENV_PREVIEW_DIR)
+    os.environ[preview.ENV_PREVIEW_DIR] = str(tmp_path_factory.mktemp("pictures"))
+    yield
+    if old is None:
+        os.environ.pop(preview.ENV_PREVIEW_DIR, None)
+    else:
+        os.environ[preview.ENV_PREVIEW_DIR] = old
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ as" line is left out), so every signed-in user may see the same file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -58,14 +59,48 @@ NOTE = (
 )
 
 
+def default_folder(data_dir: Path, program_files: list[Path]) -> Path:
+    """Where a server keeps its pictures unless ``$ACM_PREVIEW_DIR`` says: the user's cache
+    folder, one subfolder per store and program, so a restarted server shows the pictures it
+    drew before at its first visit (while the store is unchanged) instead of drawing them again.
+
+    Folders are created readable by the user only (the pictures hold what the staff page
+    shows: aggregates, peers named).
+    """
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    key = "\0".join(str(Path(p).resolve()) for p in [data_dir, *program_files])
+    folder = cache / "acm-workbench" / "previews" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    cache.mkdir(parents=True, exist_ok=True)
+    for part in (folder.parent.parent, folder.parent, folder):
+        part.mkdir(mode=0o700, exist_ok=True)
+    folder.chmod(0o700)
+    return folder
+
+
+@functools.cache
+def code_stamp() -> str:
+    """The package's version and its files (size and modification time), so an upgrade draws
+    the pictures again; computed once per process (a running server's code does not change)."""
+    import acm_helpers
+
+    pkg = Path(acm_helpers.__file__).resolve().parent
+    h = hashlib.sha256(acm_helpers.__version__.encode())
+    for path in sorted(pkg.rglob("*")):
+        if path.is_file() and path.suffix != ".pyc":
+            st = path.stat()
+            h.update(f"{path.relative_to(pkg)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
+
+
 def store_stamp(data_dir: Path, program_files: list[Path]) -> str:
-    """Digest of what a picture shows: the program files and the store's tables as they are.
+    """Digest of what a picture shows: the program files and the store's tables as they are,
+    drawn by this version of the code (:func:`code_stamp`).
 
     Stat, not content (as :meth:`~acm_helpers.store.store.Store.inputs_stamp`): every table
     write is a rename of a new file, so a change gives a new size or modification time. The
     submitted-episodes partitions are left out: the explorer reads only derived tables.
     """
-    h = hashlib.sha256()
+    h = hashlib.sha256(code_stamp().encode())
     for path in program_files:
         st = Path(path).stat()
         h.update(f"{Path(path).resolve()}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
@@ -222,7 +257,40 @@ def build_previews(out_dir: Path, program_files: str = "", data_dir: str = "") -
     (folder / "done.json").write_text(
         json.dumps({"stamp": stamp, "files": written, "built": time.time()}), encoding="utf-8"
     )
+    prune(Path(out_dir), keep=folder)
     return folder
+
+
+KEEP_SETS = 2  # finished picture sets always kept per folder: the newest, and the one before it
+KEEP_S = 86_400  # and any set drawn in the last day (another server may share the folder)
+STALE_BUILD_S = 3600  # an unfinished set older than this is a build that died
+
+
+def prune(out_dir: Path, keep: Path, sets: int = KEEP_SETS, now: float | None = None) -> list[Path]:
+    """Delete older picture sets, so a store refreshed every night does not fill the disk:
+    finished sets beyond the ``sets`` newest and drawn more than a day ago (``keep``, the one
+    just drawn, is always kept) and unfinished ones older than an hour (a build that died).
+    Returns what was deleted."""
+    import shutil
+
+    finished, removed = [], []
+    now = time.time() if now is None else now
+    for entry in Path(out_dir).iterdir():
+        if not entry.is_dir() or entry == keep:
+            continue
+        done = entry / "done.json"
+        try:
+            if done.exists():
+                finished.append((done.stat().st_mtime, entry))
+            elif now - entry.stat().st_mtime > STALE_BUILD_S:
+                removed.append(entry)
+        except OSError:  # another server pruned it first
+            continue
+    finished.sort(reverse=True)
+    removed += [e for t, e in finished[max(sets - 1, 0) :] if now - t > KEEP_S]
+    for entry in removed:
+        shutil.rmtree(entry, ignore_errors=True)
+    return removed
 
 
 def start_builder(out_dir: Path) -> subprocess.Popen:

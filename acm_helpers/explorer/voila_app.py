@@ -425,7 +425,6 @@ class AcmVoila(Voila):
 def _previews():
     """The server's :class:`~acm_helpers.explorer.preview.Previews` for the first program
     ``acm serve`` put in the environment, building now; None without one."""
-    import tempfile
     from pathlib import Path
 
     from acm_helpers.explorer import preview, serve
@@ -434,7 +433,9 @@ def _previews():
     dirs = serve._paths("", serve.ENV_DATA_DIR)
     if not files or not dirs:
         return None
-    folder = os.environ.get(preview.ENV_PREVIEW_DIR) or tempfile.mkdtemp(prefix="acm-preview-")
+    folder = os.environ.get(preview.ENV_PREVIEW_DIR) or str(
+        preview.default_folder(Path(dirs[0]), [Path(files[0])])
+    )
     os.environ[preview.ENV_PREVIEW_DIR] = folder
     previews = preview.Previews(Path(folder), Path(dirs[0]), [Path(files[0])])
     previews.start()

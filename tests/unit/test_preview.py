@@ -147,3 +147,65 @@ def test_a_failed_build_is_not_retried_until_the_store_changes(tmp_path):
     (data / "tables" / "metric_values.parquet").write_bytes(b"v2, longer")
     assert previews.page("harbor") is None
     assert len(builds) == 2
+
+
+def test_a_restarted_server_shows_the_pictures_it_drew_before(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    data, program = _store(tmp_path)
+    folder = preview.default_folder(data, [program])
+    assert folder.is_relative_to(tmp_path / "cache" / "acm-workbench" / "previews")
+    assert folder.stat().st_mode & 0o777 == 0o700  # aggregates with peers named: the user's only
+    assert preview.default_folder(data, [program]) == folder  # same store, same folder
+    other = tmp_path / "other"
+    (other / "tables").mkdir(parents=True)
+    assert preview.default_folder(other, [program]) != folder  # one folder per store
+
+    builds: list = []
+    first = preview.Previews(folder, data, [program], builder=lambda o: builds.append(o) or _Done())
+    first.start()
+    assert len(builds) == 1
+    (folder / first.stamp()).mkdir()
+    (folder / first.stamp() / "harbor.html").write_text("<p>harbor</p>")
+    (folder / first.stamp() / "done.json").write_text(
+        json.dumps({"files": {"harbor": "harbor.html"}})
+    )
+
+    # the server restarts, the store unchanged: its first visit gets the picture, no build
+    again = preview.Previews(
+        preview.default_folder(data, [program]), data, [program], builder=builds.append
+    )
+    assert again.page("harbor") == "<p>harbor</p>"
+    assert len(builds) == 1
+
+
+def test_the_stamp_follows_the_code_that_draws_the_pictures(tmp_path, monkeypatch):
+    data, program = _store(tmp_path)
+    now = preview.store_stamp(data, [program])
+    monkeypatch.setattr(preview, "code_stamp", lambda: "an upgraded package")
+    assert preview.store_stamp(data, [program]) != now
+
+
+def test_old_picture_sets_are_deleted_when_a_new_one_is_drawn(tmp_path):
+    day = 86_400
+    now = 100 * day
+
+    def made(name: str, age_s: float, done: bool = True):
+        path = tmp_path / name
+        path.mkdir()
+        if done:
+            (path / "done.json").write_text("{}")
+            os.utime(path / "done.json", (now - age_s, now - age_s))
+        os.utime(path, (now - age_s, now - age_s))
+        return path
+
+    new = made("new", 0)
+    made("yesterday", day - 60)  # drawn within a day: another server may still show it
+    old = [made("week", 7 * day), made("month", 30 * day)]
+    dead = made("died", 2 * 3600, done=False)  # a build that never finished
+    building = made("building", 60, done=False)  # one still running
+
+    removed = preview.prune(tmp_path, keep=new, now=now)
+
+    assert sorted(removed) == sorted([*old, dead])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["building", "new", "yesterday"]
+    assert building.exists()

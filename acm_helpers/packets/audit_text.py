@@ -120,19 +120,7 @@ def pdf_units(pdf: Path) -> list[str]:
 
 def xlsx_units(xlsx: Path) -> list[str]:
     """One unit per spreadsheet row (cells joined), every sheet."""
-    from openpyxl import load_workbook
-
-    wb = load_workbook(xlsx, read_only=True, data_only=True)
-    units = []
-    try:
-        for ws in wb.worksheets:
-            for row in ws.iter_rows(values_only=True):
-                cells = [_cell_text(v) for v in row if v is not None]
-                if cells:
-                    units.append(" | ".join(cells))
-    finally:
-        wb.close()
-    return units
+    return _read_xlsx(xlsx)[0]
 
 
 def _cell_text(v) -> str:
@@ -255,22 +243,7 @@ def html_tables(html: str, file: str = "") -> list[Table]:
 
 def xlsx_tables(xlsx: Path) -> list[Table]:
     """Every sheet of a workbook as a table: first row the header, the rest the body."""
-    from openpyxl import load_workbook
-
-    wb = load_workbook(xlsx, read_only=True, data_only=True)
-    tables = []
-    try:
-        for ws in wb.worksheets:
-            rows = [
-                tuple("" if v is None else _cell_text(v) for v in row)
-                for row in ws.iter_rows(values_only=True)
-            ]
-            rows = [r for r in rows if any(r)]
-            if len(rows) > 1:
-                tables.append(Table(xlsx.name, ws.title, rows[0], tuple(rows[1:])))
-    finally:
-        wb.close()
-    return tables
+    return _read_xlsx(xlsx)[1]
 
 
 class _UnitsAndTables(HTMLParser):
@@ -294,15 +267,25 @@ class _UnitsAndTables(HTMLParser):
 
 
 def _read_xlsx(xlsx: Path) -> tuple[list[str], list[Table]]:
-    """A workbook's units (:func:`xlsx_units`) and tables (:func:`xlsx_tables`), read once."""
-    from openpyxl import load_workbook
+    """A workbook's units (:func:`xlsx_units`) and tables (:func:`xlsx_tables`), read once.
 
-    wb = load_workbook(xlsx, read_only=True, data_only=True)
+    Read with calamine (Rust): the values openpyxl gives, for about a twentieth of the CPU
+    (measured on the demo appendices, 2026-12-06: 0.06-0.24 s a packet became 0.003-0.01 s).
+    Calamine gives an empty cell and an empty text alike as ``""``; both are left out of a
+    unit, and both are ``""`` in a table. A date cell comes as a date and is read as that day
+    at midnight (a month cell still reads as its period).
+    """
+    from python_calamine import CalamineWorkbook
+
     units: list[str] = []
     tables = []
+    wb = CalamineWorkbook.from_path(str(xlsx))
     try:
-        for ws in wb.worksheets:
-            rows = [tuple(row) for row in ws.iter_rows(values_only=True)]
+        for name in wb.sheet_names:
+            rows = [
+                tuple(_xlsx_value(v) for v in row)
+                for row in wb.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            ]
             for row in rows:
                 cells = [_cell_text(v) for v in row if v is not None]
                 if cells:
@@ -310,10 +293,19 @@ def _read_xlsx(xlsx: Path) -> tuple[list[str], list[Table]]:
             texts = [tuple("" if v is None else _cell_text(v) for v in row) for row in rows]
             texts = [r for r in texts if any(r)]
             if len(texts) > 1:
-                tables.append(Table(xlsx.name, ws.title, texts[0], tuple(texts[1:])))
+                tables.append(Table(xlsx.name, name, texts[0], tuple(texts[1:])))
     finally:
         wb.close()
     return units, tables
+
+
+def _xlsx_value(v):
+    """A calamine cell value as openpyxl gives it: None for empty, a datetime for a date."""
+    if v == "":
+        return None
+    if type(v) is datetime.date:
+        return datetime.datetime.combine(v, datetime.time())
+    return v
 
 
 def read_file(path: Path) -> tuple[list[str], list[Table]]:

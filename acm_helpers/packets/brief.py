@@ -133,6 +133,23 @@ def small_groups_note(p: Packet, metric: str, dimension: str) -> str:
     return f"{lead} Over {length} ({span}) the groups {reach}: use a {window} window for this breakdown."
 
 
+def _flagged_elsewhere(p: Packet, dimension: str, when: str) -> str:
+    """ " In <quarter> a gap is flagged by <other breakdowns> instead." when this quarter's
+    equity rows (the audience's view) flag a disparity in a breakdown other than the roadmap's,
+    so a "no gap" answer does not read as contradicting a disparity talking point."""
+    e = p.equity
+    if e is None or e.empty or "flag_disparity" not in e.columns:
+        return ""
+    rows = e[e["flag_disparity"].astype(bool) & (e["dimension"] != dimension)]
+    if rows.empty:
+        return ""
+    labels = [
+        text.lower_first(p.program.dimension(d).label) for d in dict.fromkeys(rows["dimension"])
+    ]
+    others = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
+    return f" In {when} a gap is flagged by {others} instead."
+
+
 def roadmap_answer(p: Packet) -> str:
     """The roadmap question of the month answered with a test ("" without a topic).
 
@@ -169,7 +186,7 @@ def roadmap_answer(p: Packet) -> str:
             return (
                 f"No gap found: in {when} no group's {text.lower_first(m.label)} differs from "
                 f"{against} by a gap that is unlikely to be chance (95% interval, adjusted for "
-                "the comparisons in the breakdown)."
+                "the comparisons in the breakdown)." + _flagged_elsewhere(p, topic.dimension, when)
             )
         return "Yes: " + " ".join(
             disp.disparity_sentence(r, p.program, when)
@@ -180,9 +197,10 @@ def roadmap_answer(p: Packet) -> str:
     then_when = quarter_name(then_q)
     groups = then.loc[then["flag_disparity"].astype(bool), "group"].tolist() or flagged_now
     if not groups:
+        by = f"{text.lower_first(m.label)} by {text.lower_first(dim.label)}"
         return (
-            f"No group's gap was flagged in {then_when} or in {when}, so there is no disparity "
-            "to follow."
+            f"No group's gap in {by} was flagged in {then_when} or in {when}, so there is no "
+            "disparity to follow in this breakdown." + _flagged_elsewhere(p, topic.dimension, when)
         )
     out = []
     f = lambda d: text.gap(d, m.format, m.unit)  # noqa: E731

@@ -130,3 +130,21 @@ def test_one_what_changed_section_per_packet(program_path, demo_store):
         getattr(dashboard, s)(p).body for s in ("header", "brief", "tiles", "what_changed")
     )
     assert len(re.findall(r"<h[23]>What changed", html)) == 1
+
+
+def test_a_no_gap_answer_names_its_breakdown_and_the_gap_flagged_in_another(
+    program_path, demo_store
+):
+    """Harbor's talking points flag a gap by ZIP code; the roadmap asks about race and
+    ethnicity. The answer must say which breakdown found nothing and point at the one that did,
+    so the two lines of the brief do not read as contradicting each other."""
+    p = _load(program_path, demo_store, "harbor", "2026-10")
+    flagged = p.equity[p.equity["flag_disparity"].astype(bool)]
+    other = sorted(set(flagged["dimension"]) - {"race_ethnicity"})
+    if not other or set(flagged["dimension"]) & {"race_ethnicity"}:
+        pytest.skip("this demo store flags no gap outside race and ethnicity for harbor")
+    answer = brief.roadmap_answer(p)
+    assert "by race and ethnicity" in answer, answer
+    labels = [p.program.dimension(d).label for d in other]
+    assert f"a gap is flagged by {labels[0].lower()}" in answer.lower(), answer
+    assert labels[0].lower() in _text(brief.brief(p).body).lower()  # the talking point's breakdown

@@ -530,3 +530,8 @@ def lower_first(label: str) -> str:
     if len(label) > 1 and label[0].isupper() and label[1].islower():
         return label[0].lower() + label[1:]
     return label
+
+
+def series(items: list[str]) -> str:
+    """Items as English prose: "a", "a and b", "a, b and c" ("" for none)."""
+    return ", ".join(items[:-1]) + " and " + items[-1] if len(items) > 1 else "".join(items)

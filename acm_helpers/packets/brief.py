@@ -146,8 +146,7 @@ def _flagged_elsewhere(p: Packet, dimension: str, when: str) -> str:
     labels = [
         text.lower_first(p.program.dimension(d).label) for d in dict.fromkeys(rows["dimension"])
     ]
-    others = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " and " + labels[-1]
-    return f" In {when} a gap is flagged by {others} instead."
+    return f" In {when} a gap is flagged by {text.series(labels)} instead."
 
 
 def roadmap_answer(p: Packet) -> str:

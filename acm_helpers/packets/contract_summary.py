@@ -163,9 +163,7 @@ def follow_through(rep: ContractReport) -> dict:
 
 
 def _join(names: list[str]) -> str:
-    return (
-        ", ".join(names[:-1]) + " and " + names[-1] if len(names) > 1 else "".join(names) or "none"
-    )
+    return text.series(names) or "none"
 
 
 def _performance_line(perf: pd.DataFrame) -> str:

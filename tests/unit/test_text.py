@@ -283,3 +283,12 @@ def test_month_axis_labels_read_month_names():
 )
 def test_pair_reads_true(x, other, fmt, expected):
     assert text.pair(x, other, fmt) == expected
+
+
+def test_series_reads_as_prose():
+    from acm_helpers.core import text
+
+    assert text.series([]) == ""
+    assert text.series(["ZIP code"]) == "ZIP code"
+    assert text.series(["age", "gender"]) == "age and gender"
+    assert text.series(["a", "b", "c"]) == "a, b and c"

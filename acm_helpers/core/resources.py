@@ -94,3 +94,12 @@ def demo_program() -> Path:
     """The shipped demo program file (``parameters/program.yaml``): the default program when
     none is given and the working folder has none."""
     return shipped("parameters") / "program.yaml"
+
+
+def user_cache() -> Path:
+    """The package's folder in the user's cache (``$XDG_CACHE_HOME/acm-workbench``, else
+    ``~/.cache/acm-workbench``): files built once per machine and user (the chart bundle,
+    the dashboard's pictures). Not created here."""
+    import os
+
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "acm-workbench"

@@ -67,10 +67,11 @@ def default_folder(data_dir: Path, program_files: list[Path]) -> Path:
     Folders are created readable by the user only (the pictures hold what the staff page
     shows: aggregates, peers named).
     """
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    from acm_helpers.core.resources import user_cache
+
     key = "\0".join(str(Path(p).resolve()) for p in [data_dir, *program_files])
-    folder = cache / "acm-workbench" / "previews" / hashlib.sha256(key.encode()).hexdigest()[:16]
-    cache.mkdir(parents=True, exist_ok=True)
+    folder = user_cache() / "previews" / hashlib.sha256(key.encode()).hexdigest()[:16]
+    folder.parent.parent.parent.mkdir(parents=True, exist_ok=True)
     for part in (folder.parent.parent, folder.parent, folder):
         part.mkdir(mode=0o700, exist_ok=True)
     folder.chmod(0o700)

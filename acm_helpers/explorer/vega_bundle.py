@@ -56,9 +56,10 @@ def bundle_path() -> Path:
     """Where the bundle lives: ``$ACM_VEGA_BUNDLE``, else the user's cache folder."""
     if os.environ.get(ENV_BUNDLE):
         return Path(os.environ[ENV_BUNDLE])
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    from acm_helpers.core.resources import user_cache
+
     tag = f"altair-{version('altair')}-vlc-{version('vl-convert-python')}"
-    return cache / "acm-workbench" / f"jupyterchart-offline-{tag}.js"
+    return user_cache() / f"jupyterchart-offline-{tag}.js"
 
 
 def build_bundle() -> str:

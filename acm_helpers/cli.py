@@ -902,7 +902,10 @@ def run_cmd(
         False, "--force", help="Rebuild packets whose inputs did not change."
     ),
     kernel: str = typer.Option(
-        "warm", "--kernel", help="warm (one kernel per worker, reused) or fresh (one per notebook)."
+        "fork",
+        "--kernel",
+        help="fork (each notebook in a fork of one warm process), warm (one Jupyter kernel per "
+        "worker, reset between notebooks) or fresh (a new kernel per notebook).",
     ),
     program: Path | None = ProgramOpt,
     data_dir: Path | None = DataDirOpt,
@@ -931,8 +934,8 @@ def run_cmd(
 
         run_period = functools.partial(run_period_on_cluster, cluster)
 
-    if kernel not in ("warm", "fresh"):
-        fail(AcmError(f"--kernel {kernel!r}: use warm or fresh."))
+    if kernel not in ("fork", "warm", "fresh"):
+        fail(AcmError(f"--kernel {kernel!r}: use fork, warm or fresh."))
     from acm_helpers.core.calendar import PERIOD_RE
 
     if meeting is None and not PERIOD_RE.match(period):

@@ -11,7 +11,9 @@ Shared storage contract: a job carries only absolute paths and plain parameters;
 reads the store and the notebook templates and writes packets through those paths, so the data
 directory, the outputs directory and the package must be mounted at the same paths on every
 worker (NFS, SMB, a cloud file share, ...). Nothing is kept in a worker between jobs except the
-warm kernel, which holds no data between notebooks (:mod:`acm_helpers.batch.kernel_state`).
+notebook server (each notebook runs in a fork of it and ends with its process:
+:mod:`acm_helpers.batch.forked`) or, with ``kernel="warm"``, the warm kernel, which holds no
+data between notebooks (:mod:`acm_helpers.batch.kernel_state`).
 :func:`check_workers` verifies this before the first job is sent: each worker must see every
 path and run the same ``acm_helpers`` version as the machine that submits.
 """
@@ -112,15 +114,18 @@ def _warm_kernel_plugin() -> Any:
     from distributed.diagnostics.plugin import WorkerPlugin
 
     class WarmKernelCleanup(WorkerPlugin):
-        """Stops the worker's warm kernels when the worker closes (no orphan kernels)."""
+        """Stops the worker's warm kernels and notebook servers when the worker closes (no
+        orphan processes)."""
 
         name = "acm-warm-kernels"
         idempotent = True  # a later run keeps the kernels warmed by an earlier one
 
         def teardown(self, worker: Any) -> None:
+            from acm_helpers.batch.forked import stop_servers
             from acm_helpers.batch.kernels import shutdown_process_kernels
 
             shutdown_process_kernels()
+            stop_servers()
 
     return WarmKernelCleanup()
 

@@ -3,7 +3,8 @@
 
 Stages of one packet, in the order they run:
 
-- ``kernel reset``: returning the warm kernel to its warm-up state after the notebook;
+- ``kernel reset``: returning the warm kernel to its warm-up state after the notebook (none for a
+  forked notebook: its process simply ends);
 - ``notebook overhead``: running the notebook minus the recorded stages inside it (papermill's
   parameter injection, nbclient's messages, IPython's display formatting);
 - ``data load`` and ``section: <name>``: the notebook's own work (the engine's tables read and
@@ -44,7 +45,9 @@ def packet_profile(
             such as a data load nested inside the XLSX step, are part of their step already).
         kernel: the notebook's records (:func:`acm_helpers.core.stages.collect`).
         reset: the warm kernel's reset report (``reset_wall``, ``reset_cpu``, ``notebook_cpu``;
-            empty for a fresh kernel).
+            empty for a fresh kernel), or a forked notebook's (``notebook_cpu``, with its charts,
+            and ``lent_cpu``: the worker's CPU drawing those charts, already in the charts'
+            stages, so not counted again in the worker's overhead).
 
     Returns:
         ``{"stages": [{"stage", "wall", "cpu"}, ...], "wall": total, "cpu": total}``.
@@ -63,7 +66,7 @@ def packet_profile(
             _rec(
                 "notebook overhead",
                 ex["wall"] - k_wall - reset_wall,
-                ex["cpu"] + kernel_other,
+                ex["cpu"] - (reset.get("lent_cpu") or 0.0) + kernel_other,
             )
         )
     out += [_rec(r["stage"], r["wall"], r["cpu"]) for r in kernel]

@@ -317,9 +317,17 @@ def start_pool(n: int, settings: Settings) -> cf.ProcessPoolExecutor:
     browser) when this returns, so the warm-up overlaps whatever the caller prepares next.
 
     With ``fork``, the HTML exporter (nbconvert's imports and compiled templates) and papermill
-    are loaded here first: every worker inherits them instead of loading its own copy."""
+    are loaded here first: every worker inherits them instead of loading its own copy; and with
+    a forked-notebook executor, its server is started here, shared by every worker."""
     forking = "fork" in multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("fork" if forking else "spawn")
+    preload = getattr(settings.executor, "preload", None)
+    if forking and preload is not None:
+        from acm_helpers.batch import forked
+
+        # one notebook server for every worker (they inherit it): its imports overlap what the
+        # caller prepares next
+        forked.start_server(preload)
     if forking and n > 1:
         import papermill  # noqa: F401 - loaded once, inherited by the workers
 
@@ -415,6 +423,38 @@ def warm_executor(templates: Iterable[str | Path], timeout: float | None = 600.0
     )
 
 
+def fork_executor(templates: Iterable[str | Path], timeout: float | None = 600.0):
+    """A picklable executor running each notebook in a fork of one warm server
+    (``forked.ForkExecutor``); the server is started by the run before its workers."""
+    from acm_helpers.batch.forked import ForkExecutor
+    from acm_helpers.core.resources import notebook
+
+    return ForkExecutor.for_notebooks([str(notebook(t)) for t in templates], timeout=timeout)
+
+
+def executor_for(kernel: KernelMode, templates: Iterable[str | Path]) -> Any:
+    """The notebook executor of a kernel mode: ``fork`` (the default where the system can fork),
+    ``warm`` or ``fresh`` (None: papermill with a new kernel per notebook)."""
+    if kernel == "fork":
+        return fork_executor(templates)
+    if kernel == "warm":
+        return warm_executor(templates)
+    return None
+
+
+def resolve_kernel(kernel: str) -> KernelMode:
+    """``fork`` where the system can fork (Linux, macOS), else ``warm``; other modes as given.
+
+    Raises:
+        ConfigError: an unknown mode.
+    """
+    if kernel not in ("fork", "warm", "fresh"):
+        raise ConfigError(f"--kernel {kernel!r}: use fork, warm or fresh.")
+    if kernel == "fork" and not hasattr(os, "fork"):
+        return "warm"
+    return kernel  # type: ignore[return-value]
+
+
 def run_period(
     program_path: str | Path,
     period: str,
@@ -426,7 +466,7 @@ def run_period(
     audience: Audience = "provider",
     pdf: bool = True,
     force: bool = False,
-    kernel: KernelMode = "warm",
+    kernel: KernelMode = "fork",
     progress: bool = True,
     extra_jobs: Sequence[Job] = (),
     pool: cf.Executor | None = None,
@@ -449,7 +489,9 @@ def run_period(
         audience: "provider" (peers anonymized, leak-checked) or "internal".
         pdf: also print PDFs.
         force: rebuild packets whose inputs did not change.
-        kernel: "warm" (one kernel per worker, reused) or "fresh" (a kernel per notebook).
+        kernel: "fork" (each notebook in a fork of one warm server process; the default),
+            "warm" (one Jupyter kernel per worker, reset between notebooks) or "fresh" (a new
+            kernel per notebook).
         extra_jobs: more jobs in the same run (e.g. the month's deep dives).
         pool: an existing ``concurrent.futures`` executor (e.g. a Dask client's).
     """
@@ -474,7 +516,8 @@ def run_period(
     ) + list(extra_jobs)
     period_dir = Path(out_root).resolve() / period
     templates = sorted({j.template for j in jobs})
-    executor = warm_executor(templates) if kernel == "warm" else None
+    kernel = resolve_kernel(kernel)
+    executor = executor_for(kernel, templates)
     settings = Settings(
         program_path=str(program_path),
         data_dir=str(store.root.resolve()),
@@ -526,6 +569,10 @@ def run_period(
     finally:
         if own_pool is not None:
             own_pool.shutdown(wait=True)
+        if own_pool is not None and kernel == "fork":
+            from acm_helpers.batch import forked
+
+            forked.stop_servers()  # the notebook server start_pool started
     return RunResult(manifest, period_dir, period_dir / INDEX)
 
 

@@ -28,7 +28,7 @@ MANIFEST = "manifest.json"
 INDEX = "index.html"
 PACKET_FILES = ("packet.html", "packet.pdf", "appendix.xlsx")
 Audience = Literal["internal", "provider"]
-KernelMode = Literal["fresh", "warm"]
+KernelMode = Literal["fork", "warm", "fresh"]
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,9 @@ class Settings:
 
     Attributes:
         executor: how notebooks are executed (a picklable ``report.Executor``); None runs
-            papermill with a fresh kernel per notebook. ``workers.WarmExecutor`` keeps one warm
-            kernel per worker process.
+            papermill with a fresh kernel per notebook. ``forked.ForkExecutor`` runs each in a
+            fork of one warm server process; ``kernels.WarmExecutor`` keeps one warm kernel per
+            worker process.
     """
 
     program_path: str
@@ -280,7 +281,7 @@ def run_job(
 def _appendix_in_kernel(job: Job, executor: Any, staging: Path) -> tuple[Any, bool]:
     """The executor for this job, and whether it writes the job's appendix itself.
 
-    Why: with a warm kernel, the appendix is built in the kernel right after the notebook
+    Why: with a warm kernel or a forked notebook, the appendix is built there right after the notebook
     (:func:`acm_helpers.packets.appendices.write_appendix`), from the packet the notebook loaded
     there, instead of this process reading the same tables again. A fresh kernel is gone when
     the notebook ends, so then the appendix is built here, as before.
@@ -288,9 +289,10 @@ def _appendix_in_kernel(job: Job, executor: Any, staging: Path) -> tuple[Any, bo
     import dataclasses
     import json
 
+    from acm_helpers.batch.forked import ForkExecutor
     from acm_helpers.batch.kernels import WarmExecutor
 
-    if not job.appendix or not isinstance(executor, WarmExecutor):
+    if not job.appendix or not isinstance(executor, (WarmExecutor, ForkExecutor)):
         return executor, False
     from acm_helpers.packets.appendices import appendix_builder
 
@@ -329,8 +331,11 @@ def warm_up(settings: Settings) -> int:
     side = threading.Thread(target=_warm_host_side, name="acm-warm-up")
     side.start()
     spec = getattr(settings.executor, "spec", None)
+    warm = getattr(settings.executor, "warm", None)  # a forked-notebook executor's own warm-up
     try:
-        if spec is not None:
+        if callable(warm):
+            warm()
+        elif spec is not None:
             from acm_helpers.batch import kernels as workers
 
             workers.process_kernel(spec)

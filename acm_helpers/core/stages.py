@@ -27,12 +27,29 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _RECORDS: list[dict[str, Any]] = []  # this process's records not yet attached to a Block
 _CURRENT: list[str] = []  # the section being built (names the charts rendered inside it)
+_ELSEWHERE = [0.0]  # CPU seconds other processes spent for this one (charts drawn by the worker)
+
+
+def add_cpu_elsewhere(seconds: float) -> None:
+    """Count ``seconds`` of another process's CPU as this process's (a forked notebook's charts
+    are drawn by its worker: :mod:`acm_helpers.batch.forked`), so each chart's stage keeps its
+    real cost."""
+    _ELSEWHERE[0] += seconds
+
+
+def cpu_elsewhere() -> float:
+    """The CPU seconds :func:`add_cpu_elsewhere` has counted in this process."""
+    return _ELSEWHERE[0]
+
+
+def _cpu() -> float:
+    return time.process_time() + _ELSEWHERE[0]
 
 
 @contextmanager
 def stage(name: str) -> Iterator[None]:
     """Record the wall and CPU seconds of the enclosed block as stage ``name``."""
-    w0, c0 = time.perf_counter(), time.process_time()
+    w0, c0 = time.perf_counter(), _cpu()
     try:
         yield
     finally:
@@ -40,7 +57,7 @@ def stage(name: str) -> Iterator[None]:
             {
                 "stage": name,
                 "wall": time.perf_counter() - w0,
-                "cpu": time.process_time() - c0,
+                "cpu": _cpu() - c0,
             }
         )
 

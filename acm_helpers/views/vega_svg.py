@@ -19,13 +19,27 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from acm_helpers.core.resources import shipped
 
 FONTS_ENV = "ACM_CHART_FONTS"  # "system": measure with the system's fonts
 _LOCK = threading.Lock()
-_STARTED: list[bool] = []
+_STARTED: list[int] = []  # the process id that started vl-convert
+_DELEGATE: list[Callable[[dict[str, Any]], str]] = []
+
+
+def delegate(draw: Callable[[dict[str, Any]], str] | None) -> None:
+    """Send every later :func:`to_svg` to ``draw`` (None: draw here again).
+
+    Why: a notebook forked from a warm server (:mod:`acm_helpers.batch.forked`) cannot start
+    vl-convert cheaply (its engine's threads do not survive a fork, and a new one costs about
+    0.4 s), so it hands each spec to its worker, which keeps one engine for every packet.
+    """
+    _DELEGATE.clear()
+    if draw is not None:
+        _DELEGATE.append(draw)
 
 
 def fonts_conf() -> str:
@@ -37,6 +51,11 @@ def start() -> None:
     """Start vl-convert (its JavaScript engine and font database) now, once per process."""
     with _LOCK:
         if _STARTED:
+            if _STARTED[0] != os.getpid():
+                raise RuntimeError(
+                    "vl-convert was started before this process was forked; its engine's threads "
+                    "are not here. Start it only in the process that draws (see batch.forked)."
+                )
             return
         import vl_convert as vlc
 
@@ -58,12 +77,14 @@ def start() -> None:
                     os.environ.pop("FONTCONFIG_FILE", None)
                 else:
                     os.environ["FONTCONFIG_FILE"] = old
-        _STARTED.append(True)
+        _STARTED.append(os.getpid())
 
 
 def to_svg(spec: dict[str, Any]) -> str:
     """A Vega-Lite spec (a dict) as SVG text."""
-    if not _STARTED:
+    if _DELEGATE:
+        return _DELEGATE[0](spec)
+    if not _STARTED or _STARTED[0] != os.getpid():
         start()
     import vl_convert as vlc
 

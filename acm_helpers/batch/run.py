@@ -319,9 +319,15 @@ def start_pool(n: int, settings: Settings) -> cf.ProcessPoolExecutor:
     With ``fork``, the HTML exporter (nbconvert's imports and compiled templates) and papermill
     are loaded here first: every worker inherits them instead of loading its own copy; and with
     a forked-notebook executor, its server is started here, shared by every worker."""
-    forking = "fork" in multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if forking else "spawn")
+    from acm_helpers.views import vega_svg
+
     preload = getattr(settings.executor, "preload", None)
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    if preload is not None and vega_svg.started_here():
+        # forked workers draw the charts, and this process's chart engine (started by charts
+        # drawn here before, e.g. in a notebook) would not work in them: new processes instead
+        forking = False
+    ctx = multiprocessing.get_context("fork" if forking else "spawn")
     if forking and preload is not None:
         from acm_helpers.batch import forked
 

@@ -42,6 +42,12 @@ def delegate(draw: Callable[[dict[str, Any]], str] | None) -> None:
         _DELEGATE.append(draw)
 
 
+def started_here() -> bool:
+    """True when vl-convert has been started in this process (a process forked from it cannot
+    draw: the engine's threads stay behind)."""
+    return bool(_STARTED) and _STARTED[0] == os.getpid()
+
+
 def fonts_conf() -> str:
     """The fontconfig file vl-convert's font database reads at its first chart."""
     return str(shipped("templates") / "fonts" / "vl-convert-fonts.conf")

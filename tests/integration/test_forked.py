@@ -195,3 +195,28 @@ def test_demo_packets_are_the_same_forked_and_in_a_warm_kernel(program_path, dem
 
         shutdown_process_kernels()
         forked.stop_servers()
+
+
+def test_a_run_from_a_process_that_has_drawn_charts_still_builds(
+    program_path, demo_store, tmp_path
+):
+    """An analyst who drew charts in a notebook, then calls ``run_period`` there: forked workers
+    could not draw with that process's chart engine, so the run starts new ones."""
+    from acm_helpers.batch.run import run_period
+    from acm_helpers.views import vega_svg
+
+    vega_svg.to_svg({"data": {"values": [{"x": 1}]}, "mark": "point"})
+    assert vega_svg.started_here()
+    result = run_period(
+        program_path,
+        "2026-10",
+        data_dir=demo_store.root,
+        out_root=tmp_path,
+        providers=["harbor"],
+        workers=1,
+        pdf=False,
+        force=True,
+        progress=False,
+    )
+    assert [p["status"] for p in result.manifest.packets] == ["ok", "ok"]
+    assert "<svg" in (result.period_dir / "harbor" / "packet.html").read_text()

@@ -31,6 +31,7 @@ notebook is forked from the same clean server.
 
 from __future__ import annotations
 
+import functools
 import os
 import pickle
 import socket
@@ -42,6 +43,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from acm_helpers.core.errors import WorkerError
 
 ENGINE_NAME = "acm_fork"
 _HEADER = struct.Struct("!Q")
@@ -93,8 +96,6 @@ class ForkServer:
         import subprocess
         import tempfile
 
-        from acm_helpers.core.errors import WorkerError
-
         self.preload = tuple(preload)
         self.owner = os.getpid()
         self._dir = tempfile.mkdtemp(prefix="acm-fork-")
@@ -109,7 +110,6 @@ class ForkServer:
         self._error = ""
         self._wait = threading.Thread(target=self._read_ready, name="acm-fork-ready", daemon=True)
         self._wait.start()
-        self._WorkerError = WorkerError
 
     def _read_ready(self) -> None:
         line = self._proc.stdout.readline().decode(errors="replace").strip()
@@ -129,7 +129,7 @@ class ForkServer:
             end = time.monotonic() + timeout
             while not os.path.exists(self.address):
                 if not self.alive():
-                    raise self._WorkerError(
+                    raise WorkerError(
                         "The notebook server ended before it was ready. Run `acm run` again; "
                         "if it persists, check that every template's imports work here."
                     )
@@ -139,12 +139,12 @@ class ForkServer:
             else:
                 return
         if not self._ready.wait(timeout if os.getpid() == self.owner else 0):
-            raise self._WorkerError(
+            raise WorkerError(
                 f"The notebook server did not start within {timeout:.0f} s. "
                 "Check that `python -m acm_helpers.batch.forked` runs in this environment."
             )
         if self._error:
-            raise self._WorkerError(
+            raise WorkerError(
                 f"The notebook server did not start: {self._error}. "
                 "Check that every template's imports work in this environment."
             )
@@ -197,7 +197,9 @@ def server_for(preload: Iterable[str], env: Iterable[tuple[str, str]] = ()) -> F
         srv = _SERVERS.get(key)
         if srv is None or not srv.alive():
             srv = _SERVERS[key] = ForkServer(key[0], env=dict(key[1]))
-            _at_exit(srv.close)
+            from acm_helpers.batch.kernels import at_exit
+
+            at_exit(srv.close)
         return srv
 
 
@@ -214,14 +216,6 @@ def stop_servers() -> None:
         _SERVERS.clear()
     for srv in servers:
         srv.close()
-
-
-def _at_exit(fn: Any) -> None:
-    import atexit
-    import multiprocessing.util
-
-    atexit.register(fn)
-    multiprocessing.util.Finalize(None, fn, exitpriority=10)
 
 
 @dataclass(frozen=True)
@@ -262,8 +256,6 @@ class ForkExecutor:
         self, template: str | Path, parameters: Mapping[str, Any], cwd: str | Path | None = None
     ) -> Any:
         from papermill.exceptions import PapermillExecutionError
-
-        from acm_helpers.core.errors import WorkerError
 
         _LAST.after, _LAST.report = {}, {}
         request = {
@@ -360,7 +352,7 @@ def serve(address: str, preload: list[str]) -> None:
 
         step = "the IPython shell"
         _register_engine()
-        _Shell.instance()
+        _shell()
         _learn(_learned_before(), save=False)  # what earlier runs' children imported
     except Exception as exc:  # noqa: BLE001 - reported to the host as the reason
         print(f"{step}: {type(exc).__name__}: {exc}", flush=True)
@@ -421,11 +413,9 @@ def _library(module: Any) -> bool:
 
 
 def _library_path(path: str | None) -> bool:
-    if not path or path in ("built-in", "frozen"):
-        return True  # built into the interpreter
-    real = os.path.realpath(path)
-    roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
-    return any(real.startswith(r + os.sep) for r in roots)
+    from acm_helpers.batch.kernel_state import in_installation
+
+    return not path or path in ("built-in", "frozen") or in_installation(path)
 
 
 def _learned_file() -> Path:
@@ -530,7 +520,7 @@ def run_request(conn: socket.socket, request: dict) -> tuple[str, dict]:
     c0 = time.process_time()
     vega_svg.delegate(lambda spec: _remote_svg(conn, spec))
     os.chdir(request["cwd"])
-    shell = _Shell.instance()
+    shell = _shell()
     shell.channel = conn
     try:
         nb = papermill.execute_notebook(
@@ -577,6 +567,7 @@ def _json(obj: Any) -> Any:
     return json.loads(json.dumps(obj, default=json_default))
 
 
+@functools.cache
 def _shell_class():
     from IPython.core.displayhook import DisplayHook
     from IPython.core.displaypub import DisplayPublisher
@@ -646,17 +637,9 @@ def _shell_class():
     return Shell
 
 
-class _LazyShell:
-    _cls = None
-
-    @classmethod
-    def instance(cls):
-        if cls._cls is None:
-            cls._cls = _shell_class()
-        return cls._cls.instance()
-
-
-_Shell = _LazyShell
+def _shell() -> Any:
+    """This process's IPython shell (built in the server, inherited by every fork)."""
+    return _shell_class().instance()
 
 
 class _Stream:
@@ -712,7 +695,7 @@ def _register_engine() -> None:
 
         @classmethod
         def execute_managed_notebook(cls, nb_man, kernel_name, **kwargs):
-            shell = _Shell.instance()
+            shell = _shell()
             for index, cell in enumerate(nb_man.nb.cells):
                 try:
                     nb_man.cell_start(cell, index)

@@ -56,9 +56,14 @@ def _is_project_module(mod: Any) -> bool:
     path = getattr(mod, "__file__", None)
     if not path:
         return False
+    return not in_installation(path)
+
+
+def in_installation(path: str) -> bool:
+    """True for a file inside the Python installation (the standard library, site-packages)."""
     roots = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     real = os.path.realpath(path)
-    return not any(real.startswith(r + os.sep) for r in roots)
+    return any(real.startswith(r + os.sep) for r in roots)
 
 
 def _module_snapshot(mod: Any) -> tuple[dict, dict]:

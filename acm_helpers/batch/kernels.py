@@ -451,7 +451,7 @@ def process_kernel(spec: WarmSpec, cwd: str | Path | None = None) -> WarmKernel:
         if wk is None:
             wk = _PROCESS_KERNELS[spec] = WarmKernel(spec, cwd=cwd)
             wk.start()
-            _at_exit(wk.shutdown)
+            at_exit(wk.shutdown)
         return wk
 
 
@@ -464,7 +464,9 @@ def shutdown_process_kernels() -> None:
         wk.shutdown()
 
 
-def _at_exit(fn: Any) -> None:
+def at_exit(fn: Any) -> None:
+    """Call ``fn`` when this process ends, pool workers included (the warm kernels, the
+    notebook servers of :mod:`acm_helpers.batch.forked`)."""
     # multiprocessing workers leave through os._exit, which skips atexit; Finalize runs there.
     import atexit
     import multiprocessing.util

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -952,7 +953,6 @@ def run_cmd(
         )
         return
     try:
-        _repair_before_run(program, data_dir)
         result = run_period(
             program,
             period,
@@ -964,6 +964,7 @@ def run_cmd(
             force=force,
             kernel=kernel,
             providers=[p.strip() for p in providers.split(",") if p.strip()] if providers else None,
+            before_refresh=_repair_before_run,
         )
     except AcmError as exc:
         fail(exc)
@@ -994,7 +995,7 @@ def _run_meeting(meeting, period, program, data_dir, out, providers, workers, pd
     from acm_helpers.batch.meetings import run_meeting
 
     try:
-        _repair_before_run(program, data_dir)
+        _repair_before_run(*open_program(program, data_dir))
         result = run_meeting(
             program,
             meeting,
@@ -1072,12 +1073,12 @@ def send_cmd(
         raise typer.Exit(1)
 
 
-def _repair_before_run(program: Path | None, data_dir: Path | None) -> None:
+def _repair_before_run(prog: Any, store: Any) -> None:
     """Rebuild episodes an interrupted intake left behind, before the batch refreshes the
-    metrics (the batch may not import intake; the engine refuses outdated episodes)."""
+    metrics (the batch may not import intake; the engine refuses outdated episodes). Called by
+    ``run_period`` once it has opened the store (after its notebook server has started)."""
     from acm_helpers.store.store import EPISODES, SUBMITTED
 
-    prog, store = open_program(program, data_dir)
     if not store.outdated(EPISODES, SUBMITTED):
         return  # the usual case, decided without importing intake (pandera: about 0.8 s)
     from acm_helpers.intake import intake as intake_mod

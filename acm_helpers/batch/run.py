@@ -58,6 +58,8 @@ from acm_helpers.core import text
 from acm_helpers.core.errors import ConfigError, RunError
 
 DEEP_DIVE = "deep_dive"  # the registered deep-dive template (deep_dive_jobs)
+DASHBOARD = "dashboard"  # a provider's packet (plan_period)
+SYSTEM = "system"  # the internal system packet (plan_period)
 
 
 # -- planning ------------------------------------------------------------------------------------
@@ -93,7 +95,7 @@ def plan_period(
     }
     jobs = [
         Job.make(
-            "dashboard",
+            DASHBOARD,
             pid,
             {**common, "audience": audience},
             title=f"{program.provider(pid).name} — {text.period(period)}",
@@ -103,7 +105,7 @@ def plan_period(
     if system:
         jobs.append(
             Job.make(
-                "system",
+                SYSTEM,
                 None,
                 {**common, "audience": "internal"},
                 key=SYSTEM_KEY,
@@ -319,21 +321,9 @@ def start_pool(n: int, settings: Settings) -> cf.ProcessPoolExecutor:
     With ``fork``, the HTML exporter (nbconvert's imports and compiled templates) and papermill
     are loaded here first: every worker inherits them instead of loading its own copy; and with
     a forked-notebook executor, its server is started here, shared by every worker."""
-    from acm_helpers.views import vega_svg
-
-    preload = getattr(settings.executor, "preload", None)
-    forking = "fork" in multiprocessing.get_all_start_methods()
-    if preload is not None and vega_svg.started_here():
-        # forked workers draw the charts, and this process's chart engine (started by charts
-        # drawn here before, e.g. in a notebook) would not work in them: new processes instead
-        forking = False
+    forking = can_fork_workers(settings.executor)
     ctx = multiprocessing.get_context("fork" if forking else "spawn")
-    if forking and preload is not None:
-        from acm_helpers.batch import forked
-
-        # one notebook server for every worker (they inherit it): its imports overlap what the
-        # caller prepares next
-        forked.start_server(preload)
+    start_notebook_server(settings.executor)
     if forking and n > 1:
         import papermill  # noqa: F401 - loaded once, inherited by the workers
 
@@ -344,6 +334,32 @@ def start_pool(n: int, settings: Settings) -> cf.ProcessPoolExecutor:
     for _ in range(n):
         pool.submit(warm_up, settings)
     return pool
+
+
+def can_fork_workers(executor: Any) -> bool:
+    """True when this process can fork its batch workers (else they are started afresh).
+
+    Not where the system cannot fork, and not for a forked-notebook executor once this process
+    has drawn charts (e.g. in a notebook): forked workers draw the packets' charts, and this
+    process's chart engine would not work in them."""
+    from acm_helpers.views import vega_svg
+
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    return getattr(executor, "preload", None) is None or not vega_svg.started_here()
+
+
+def start_notebook_server(executor: Any) -> bool:
+    """Start a forked-notebook executor's server now, when the workers will be forked from this
+    process (they inherit it: one server for the run); its imports overlap the caller's work.
+    Returns whether a server runs for it (False for other executors)."""
+    preload = getattr(executor, "preload", None)
+    if preload is None or not can_fork_workers(executor):
+        return False
+    from acm_helpers.batch import forked
+
+    forked.start_server(preload)  # a no-op when it already runs
+    return True
 
 
 def jobs_to_build(
@@ -476,6 +492,7 @@ def run_period(
     progress: bool = True,
     extra_jobs: Sequence[Job] = (),
     pool: cf.Executor | None = None,
+    before_refresh: Callable[[Any, Any], None] | None = None,
 ) -> RunResult:
     """``acm run``: every provider's packet and the system packet for one month.
 
@@ -500,49 +517,67 @@ def run_period(
             kernel per notebook).
         extra_jobs: more jobs in the same run (e.g. the month's deep dives).
         pool: an existing ``concurrent.futures`` executor (e.g. a Dask client's).
+        before_refresh: called with ``(program, store)`` once the store is open, before the
+            metrics refresh (``acm run`` repairs there the episodes an interrupted intake left
+            behind: the batch does not import intake).
     """
     from acm_helpers.core import imports, stages
+    from acm_helpers.core.resources import notebook
 
     imports.skip_unused()  # before nbformat and altair import jsonschema (1.2-1.5 s of CPU)
-    from acm_helpers.metrics import engine as metrics
-    from acm_helpers.metrics.definitions import record_definitions
-    from acm_helpers.store.store import Store, resolve_paths
-
     stages.drain()
-    program_path, program, store_dir = resolve_paths(program_path, data_dir)
-    period = program.check_period(period)
-    store = Store(store_dir)
-    jobs = plan_period(
-        program,
-        period,
-        program_path=program_path,
-        data_dir=store.root,
-        providers=providers,
-        audience=audience,
-    ) + list(extra_jobs)
-    period_dir = Path(out_root).resolve() / period
-    templates = sorted({j.template for j in jobs})
     kernel = resolve_kernel(kernel)
+    # the templates plan_period uses, known before the program is read, so a forked-notebook
+    # server starts first: its imports (1.6 s of CPU) overlap this process's (pandas, DuckDB,
+    # the program) instead of following them. Only when every packet will be built: a run that
+    # skips everything starts no server.
+    planned = {str(notebook(t).resolve()) for t in (DASHBOARD, SYSTEM)}  # as Job.make stores them
+    templates = sorted(planned | {j.template for j in extra_jobs})
     executor = executor_for(kernel, templates)
-    settings = Settings(
-        program_path=str(program_path),
-        data_dir=str(store.root.resolve()),
-        period_dir=str(period_dir),
-        pdf=pdf,
-        kernel=kernel,
-        executor=executor,
-    )
-
-    from acm_helpers.batch.incremental import data_digests
-    from acm_helpers.batch.portfolio import portfolio_status
-
     own_pool = None
-    if pool is None and (force or not previous_manifest(period_dir)):
-        # every packet will be built: start the workers first, so their warm-up (kernels
-        # importing pandas, altair, vl-convert) overlaps the refresh, the fingerprints and the
-        # status grid below. No worker reads the store before its first packet.
-        own_pool = pool = start_pool(min(max_workers(workers), len(jobs)), settings)
+    started = False  # a notebook server started here, stopped below
     try:
+        if pool is None and (force or not previous_manifest(Path(out_root).resolve() / period)):
+            started = start_notebook_server(executor)
+
+        from acm_helpers.metrics import engine as metrics
+        from acm_helpers.metrics.definitions import record_definitions
+        from acm_helpers.store.store import Store, resolve_paths
+
+        program_path, program, store_dir = resolve_paths(program_path, data_dir)
+        period = program.check_period(period)
+        store = Store(store_dir)
+        if before_refresh is not None:
+            before_refresh(program, store)
+        jobs = plan_period(
+            program,
+            period,
+            program_path=program_path,
+            data_dir=store.root,
+            providers=providers,
+            audience=audience,
+        ) + list(extra_jobs)
+        period_dir = Path(out_root).resolve() / period
+        if not {j.template for j in jobs} <= set(templates):  # plan_period's templates changed
+            templates = sorted({j.template for j in jobs})
+            executor = executor_for(kernel, templates)
+        settings = Settings(
+            program_path=str(program_path),
+            data_dir=str(store.root.resolve()),
+            period_dir=str(period_dir),
+            pdf=pdf,
+            kernel=kernel,
+            executor=executor,
+        )
+
+        from acm_helpers.batch.incremental import data_digests
+        from acm_helpers.batch.portfolio import portfolio_status
+
+        if pool is None and (force or not previous_manifest(period_dir)):
+            # every packet will be built: start the workers first, so their warm-up (kernels
+            # importing pandas, altair, vl-convert) overlaps the refresh, the fingerprints and the
+            # status grid below. No worker reads the store before its first packet.
+            own_pool = pool = start_pool(min(max_workers(workers), len(jobs)), settings)
         with stages.stage("metrics refresh"):
             metrics.refresh(program, store)  # no-op when episodes and definitions are unchanged
             record_definitions(program, store, period)  # a changed definition: dated this month
@@ -575,10 +610,10 @@ def run_period(
     finally:
         if own_pool is not None:
             own_pool.shutdown(wait=True)
-        if own_pool is not None and kernel == "fork":
+        if kernel == "fork" and (started or own_pool is not None):
             from acm_helpers.batch import forked
 
-            forked.stop_servers()  # the notebook server start_pool started
+            forked.stop_servers()  # the notebook server started for this run
     return RunResult(manifest, period_dir, period_dir / INDEX)
 
 

@@ -110,3 +110,25 @@ def test_own_fonts_lay_out_as_debians_liberation_sans():
     own = run_python(SVG_CODE)
     system = run_python(SVG_CODE, ACM_CHART_FONTS="system")
     assert system["sha"] == own["sha"]
+
+
+def test_the_run_host_checks_appendix_names_without_the_packet_code():
+    # `acm run`'s host checks every job's appendix name before a worker starts; the builders'
+    # modules (altair, the packet code: 0.9 s of CPU) are imported only where packets are built
+    got = run_python(
+        """
+        import json, sys
+        from acm_helpers.batch.run import Job, check_appendices
+        from acm_helpers.core.errors import UnknownIdError
+        check_appendices([Job.make("dashboard", "harbor", {}, appendix="provider"),
+                          Job.make("system", "_system", {}, appendix="system")])
+        try:
+            check_appendices([Job.make("dashboard", "x", {}, appendix="nope")])
+            unknown = ""
+        except UnknownIdError as exc:
+            unknown = str(exc)
+        print(json.dumps({"altair": "altair" in sys.modules, "unknown": unknown}))
+        """
+    )
+    assert got["altair"] is False
+    assert "Known appendix builders: provider, system" in got["unknown"]

@@ -66,13 +66,16 @@ def test_shipped_templates_and_demo_program_are_found():
     assert (program.parent / "meetings" / "homeless_demo.yaml").is_file()
 
 
-def test_appendix_builders_are_registered_by_name():
+def test_appendix_builders_are_registered_by_name(monkeypatch):
     from acm_helpers.packets import packet, system
     from acm_helpers.packets.appendices import APPENDICES, appendix_builder
 
     assert APPENDICES.names() == ("provider", "system")
-    assert appendix_builder("provider") is packet.appendix
-    assert appendix_builder("system") is system.system_appendix
+    # each name calls its builder (imported at the call, so the registry stays light)
+    monkeypatch.setattr(packet, "appendix", lambda *a: ("provider", a))
+    monkeypatch.setattr(system, "system_appendix", lambda *a: ("system", a))
+    assert appendix_builder("provider")(1, 2, {"p": 3}) == ("provider", (1, 2, {"p": 3}))
+    assert appendix_builder("system")(1, 2, {}) == ("system", (1, 2, {}))
     with pytest.raises(UnknownIdError, match="Known appendix builders: provider, system"):
         appendix_builder("acm_helpers.packets.packet:appendix")
 

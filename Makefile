@@ -21,6 +21,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	touch $@
 
 setup: $(VENV)/.installed ## create .venv and install the package with its dependencies
+	@# the editable install writes no bytecode for the package; where PYTHONDONTWRITEBYTECODE is
+	@# set (CI machines), every process would compile its modules again (0.6 s of CPU for all)
+	@$(BIN)/python -m compileall -q acm_helpers
 
 system-deps: ## install Debian's chromium and poppler-utils when missing (browser tests, PDF checks), and JupyterHub's proxy (npm)
 	@if [ ! -x /usr/bin/chromium ] || ! command -v pdftoppm >/dev/null || ! command -v npm >/dev/null; then \

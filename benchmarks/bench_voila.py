@@ -6,7 +6,8 @@ Usage: .venv/bin/python benchmarks/bench_voila.py [--data-dir DIR] [--rounds N] 
 Prints, each with the load average beside it:
 - first chart with a preheated kernel, from a browser new to the page and from a returning one
   (one profile, so its cache holds the page's files), and cold (``--no-preheat``: a kernel
-  started for the visit):
+  started for the visit), cold both with forked kernels (the default) and with a new kernel
+  process per visit (``--no-fork-kernels``, the baseline), with each cold kernel's memory:
   when the loading screen's still picture of the view showed its chart
   (:mod:`acm_helpers.explorer.preview`), and when the live board drew its first chart;
 - median and p95 update time (provider and metric changes);
@@ -164,19 +165,25 @@ def preheated(browser, data_dir: Path, rounds: int, visits: int) -> dict:
     return out
 
 
-def cold(browser, data_dir: Path, rounds: int) -> list[tuple[float, str]]:
+def cold(browser, data_dir: Path, rounds: int, extra: tuple[str, ...] = ()) -> dict:
+    """First charts from kernels started for the visit (``--no-preheat``), and the memory of
+    each such kernel with its page open. ``extra``: more ``acm serve`` options (the baseline:
+    ``--no-fork-kernels``, a new process per kernel)."""
     port = free_port()
-    args = ["--port", str(port), "--data-dir", str(data_dir), "--no-preheat", *QUICK]
-    out = []
+    args = ["--port", str(port), "--data-dir", str(data_dir), "--no-preheat", *QUICK, *extra]
+    out = {"first": [], "kernel": []}
+    name = " ".join(extra) or "forked kernels"
     with BackgroundServer(args, ROOT, preheat=False) as srv:
         for _ in range(rounds):
             page, seconds, picture = open_page(browser, srv.address)
-            out.append((seconds, load(), picture))
+            out["first"].append((seconds, load(), picture))
+            out["kernel"] += kernel_memory(srv)
             print(
-                f"  cold: picture {_s(picture)}, live chart {seconds:.2f} s {load()}",
+                f"  cold ({name}): picture {_s(picture)}, live chart {seconds:.2f} s {load()}",
                 file=sys.stderr,
             )
             page.close()
+            wait_for(lambda: not srv.kernel_processes(), 120)  # its kernel has ended
     return out
 
 
@@ -212,7 +219,10 @@ def main() -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
                 warm = preheated(browser, data_dir, opts.rounds, opts.visits)
-                cold_runs = cold(browser, data_dir, max(2, opts.rounds // 2 + 1))
+                n_cold = max(2, opts.rounds // 2 + 1)
+                cold_runs = cold(browser, data_dir, n_cold)
+                # the baseline, same machine, same run: a new kernel process per visit
+                cold_new = cold(browser, data_dir, n_cold, ("--no-fork-kernels",))
                 browser.close()
         finally:
             for proc in busy:
@@ -239,12 +249,27 @@ def main() -> int:
         f"{statistics.median(back):.2f} s (/goal {statistics.median(back) / GOAL_FIRST:.2f}x) "
         f"over {len(back)}: " + ", ".join(f"{s:.2f} s {ld}" for s, ld in warm["returning"])
     )
-    colds = [s for s, _, _ in cold_runs]
-    print(
-        f"first chart, cold: picture {', '.join(_s(p) for _, _, p in cold_runs)}; live board "
-        f"median {statistics.median(colds):.2f} s over {len(colds)}: "
-        + ", ".join(f"{s:.2f} s {ld}" for s, ld, _ in cold_runs)
-    )
+    for label, runs in (
+        ("forked kernel", cold_runs),
+        ("new kernel process, --no-fork-kernels (baseline)", cold_new),
+    ):
+        colds = [s for s, _, _ in runs["first"]]
+        print(
+            f"first chart, cold ({label}): picture "
+            f"{', '.join(_s(p) for _, _, p in runs['first'])}; live board median "
+            f"{statistics.median(colds):.2f} s over {len(colds)}: "
+            + ", ".join(f"{s:.2f} s {ld}" for s, ld, _ in runs["first"])
+        )
+        uss = [u for _, u in runs["kernel"]]
+        if uss:
+            print(
+                f"memory per kernel, cold ({label}), page open: USS median "
+                f"{statistics.median(uss):.0f} MB, RSS median "
+                f"{statistics.median([r for r, _ in runs['kernel']]):.0f} MB over {len(uss)}"
+            )
+    fork_first = statistics.median([s for s, _, _ in cold_runs["first"]])
+    new_first = statistics.median([s for s, _, _ in cold_new["first"]])
+    print(f"cold first chart, baseline / forked: {new_first / fork_first:.2f}x")
     ups = [s for _, s in warm["update"]]
     for kind in ("provider", "metric", "all"):
         vals = ups if kind == "all" else [s for c, s in warm["update"] if c == kind]

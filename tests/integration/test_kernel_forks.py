@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
 import sys
 
 import psutil
@@ -26,6 +27,20 @@ def _manager(**kw):
     c.KernelProvisionerFactory.default_provisioner_name = kernel_forks.PROVISIONER_NAME
     # the factory is configured through the manager's parent, as in jupyter_server
     return AsyncKernelManager(parent=Configurable(config=c), kernel_name="python3", **kw)
+
+
+async def _ready(kc) -> None:
+    """Wait until the kernel answers and its output channel delivers (a subscription made just
+    now can miss the first messages): kernel_info requests until a message arrives there."""
+    await kc.wait_for_ready(timeout=120)
+    for _ in range(240):
+        kc.kernel_info()
+        try:
+            await kc.get_iopub_msg(timeout=0.5)
+            return
+        except queue.Empty:
+            continue
+    raise AssertionError("the kernel's output channel never delivered a message")
 
 
 async def _run(kc, code: str) -> tuple[str, dict]:
@@ -51,7 +66,7 @@ def test_a_kernel_is_a_fork_of_the_server_with_its_own_env_and_folder(tmp_path):
         kc = km.client()
         kc.start_channels()
         try:
-            await kc.wait_for_ready(timeout=120)
+            await _ready(kc)
             assert isinstance(km.provisioner, kernel_forks.ForkingProvisioner)
             server = kernel_forks.fork_server()
             kernel = psutil.Process(km.provisioner.pid)
@@ -81,7 +96,7 @@ def test_a_kernel_starts_clean_after_another_changed_its_modules():
         kc = first.client()
         kc.start_channels()
         try:
-            await kc.wait_for_ready(timeout=120)
+            await _ready(kc)
             await _run(kc, "import pandas as pd; pd.set_option('display.max_rows', 3); leak = 1")
         finally:
             kc.stop_channels()
@@ -89,7 +104,7 @@ def test_a_kernel_starts_clean_after_another_changed_its_modules():
         kc2 = second.client()
         kc2.start_channels()
         try:
-            await kc2.wait_for_ready(timeout=120)
+            await _ready(kc2)
             text, _ = await _run(
                 kc2,
                 "import pandas as pd; print(pd.get_option('display.max_rows'), 'leak' in dir())",
@@ -110,24 +125,22 @@ def test_interrupt_restart_and_a_dying_kernel():
         kc = km.client()
         kc.start_channels()
         try:
-            await kc.wait_for_ready(timeout=120)
+            await _ready(kc)
             msg_id = kc.execute("import time; time.sleep(600)")
-            while True:  # the cell is running
-                msg = await kc.get_iopub_msg(timeout=120)
-                if (
-                    msg["parent_header"].get("msg_id") == msg_id
-                    and msg["msg_type"] == "execute_input"
-                ):
+            reply = None
+            for _ in range(600):  # interrupt until the cell's reply comes (ignored until it runs)
+                await km.interrupt_kernel()
+                try:
+                    reply = await kc.get_shell_msg(timeout=1)
+                except queue.Empty:
+                    continue
+                if reply["parent_header"].get("msg_id") == msg_id:
                     break
-            await km.interrupt_kernel()
-            while True:
-                msg = await kc.get_iopub_msg(timeout=120)
-                if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "error":
-                    assert msg["content"]["ename"] == "KeyboardInterrupt"
-                    break
+            assert reply is not None and reply["content"]["status"] == "error"
+            assert reply["content"]["ename"] == "KeyboardInterrupt"
             old = km.provisioner.pid
             await km.restart_kernel(now=True)
-            await kc.wait_for_ready(timeout=120)
+            await _ready(kc)
             assert km.provisioner.pid != old
             text, _ = await _run(kc, "print(40 + 2)")
             assert text.strip() == "42"

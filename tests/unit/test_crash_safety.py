@@ -270,6 +270,8 @@ def test_acm_metrics_and_acm_run_repair_first(program_path, program, store, file
     seen = []
 
     def run_period(*args, **kwargs):
+        # run_period calls its before_refresh hook once the store is open, before the refresh
+        kwargs["before_refresh"](program, store)
         seen.append(store.outdated(EPISODES, SUBMITTED))
         raise StoreError("stop here")  # the batch itself is not this test's business
 

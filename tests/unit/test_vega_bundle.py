@@ -87,3 +87,31 @@ def test_the_anywidget_limit_the_template_lifts_is_still_there():
     assert all("AbortSignal.timeout(2000)" in s for s in limited)
     template = jupyter_data_dir() / "voila" / "templates" / "acm" / "index.html.j2"
     assert "ms === 2000 ? 600000 : ms" in template.read_text(encoding="utf-8")
+
+
+def test_the_widget_managers_state_timer_the_template_lifts_is_still_there():
+    """The ``acm`` template gives the widget manager's 4 s wait for the kernel's widget states
+    10 minutes, recognising that timer by its message (a page that passes it on a busy
+    machine kept its loading screen for good: ipywidgets issue 3633). A Voilà or ipywidgets
+    upgrade that changes the timer must be noticed here."""
+    import re
+
+    from jupyter_core.paths import jupyter_path
+
+    from acm_helpers.core.resources import jupyter_data_dir
+
+    sources = [
+        path.read_text(encoding="utf-8")
+        for root in jupyter_path("voila/labextensions")
+        for path in sorted(
+            (Path(root) / "@voila-dashboards" / "widgets-manager8" / "static").glob("*.js")
+        )
+    ]
+    timed = [s for s in sources if "Control comm did not respond in time" in s]
+    assert timed, "Voilà's widget manager no longer has the control comm timer"
+    pattern = r'setTimeout\(\(\(\)=>\w+\("Control comm did not respond in time"\)\),4e3\)'
+    assert all(re.search(pattern, s) for s in timed)
+    template = jupyter_data_dir() / "voila" / "templates" / "acm" / "index.html.j2"
+    text = template.read_text(encoding="utf-8")
+    assert 'CONTROL = "Control comm did not respond in time"' in text
+    assert "ms === 4000" in text and "args[1] = 600000" in text

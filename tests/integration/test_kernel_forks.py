@@ -22,7 +22,11 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="forked kernels 
 
 def _manager(**kw):
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_client.provisioning import KernelProvisionerFactory
 
+    # the factory is a per-process singleton: one made earlier in this process (another test's
+    # kernel) would not read this config
+    KernelProvisionerFactory.clear_instance()
     c = Config()
     c.KernelProvisionerFactory.default_provisioner_name = kernel_forks.PROVISIONER_NAME
     # the factory is configured through the manager's parent, as in jupyter_server

@@ -20,6 +20,18 @@ from acm_helpers.explorer import kernel_forks
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="forked kernels need os.fork")
 
 
+@pytest.fixture(autouse=True)
+def _factory_left_as_found():
+    """jupyter_client's provisioner factory is a per-process singleton: one configured here for
+    forked kernels would hand later tests' kernels (the batch run's warm kernels) to the fork
+    server, so it is cleared after each test as well as before."""
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    KernelProvisionerFactory.clear_instance()
+    yield
+    KernelProvisionerFactory.clear_instance()
+
+
 def _manager(**kw):
     from jupyter_client.manager import AsyncKernelManager
     from jupyter_client.provisioning import KernelProvisionerFactory
@@ -130,9 +142,15 @@ def test_interrupt_restart_and_a_dying_kernel():
         kc.start_channels()
         try:
             await _ready(kc)
-            msg_id = kc.execute("import time; time.sleep(600)")
+            msg_id = kc.execute("import time; print('asleep', flush=True); time.sleep(600)")
+            # interrupt only once the cell runs: an interrupt that lands in ipykernel's handler
+            # before the code starts drops the request without a reply
+            for _ in range(600):
+                msg = await kc.get_iopub_msg(timeout=120)
+                if msg["msg_type"] == "stream" and "asleep" in msg["content"]["text"]:
+                    break
             reply = None
-            for _ in range(600):  # interrupt until the cell's reply comes (ignored until it runs)
+            for _ in range(600):  # interrupt until the cell's reply comes
                 await km.interrupt_kernel()
                 try:
                     reply = await kc.get_shell_msg(timeout=1)

@@ -206,6 +206,12 @@ def voila_config(settings: ServeSettings):
     c.VoilaExecutor.timeout = settings.cell_timeout
     c.VoilaExecutor.timeout_func = functools.partial(cell_timeout, seconds=settings.cell_timeout)
     c.VoilaExecutor.show_tracebacks = False
+    # After a cell's reply, nbclient waits only 4 s for the cell's outputs (iopub_timeout) and
+    # then moves on without them: with twenty pages starting at once the last cell's output
+    # (the explorer widget, behind a hundred widget messages) came later, and that page kept
+    # its loading screen for good. Wait as long as a cell may run; a dead kernel is still
+    # noticed at once (nbclient polls it while waiting).
+    c.VoilaExecutor.iopub_timeout = settings.cell_timeout
     c.VoilaConfiguration.multi_kernel_manager_class = (
         "acm_helpers.explorer.voila_app.BoundedKernelManager"
     )

@@ -285,17 +285,6 @@ async def _staff_member(browser, srv: BackgroundServer, delay: float):
     return first, updates
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="kept as a non-strict expected failure while one stall is unexplained. "
-    "2026-12-06, with forked kernels: reproduced in 5 runs of the same burst outside pytest "
-    "(1 to 11 of 20 pages). A stalled page has loaded every file (Vega's bundle included), "
-    "received the kernel's widget states (the same message counts as a page that drew), "
-    "shows no console error, and never creates the explorer's widget output, so its loading "
-    "screen stays. ipywidgets' 4 s wait for those states (issue 3633) is lifted by the acm "
-    "template; the stall remained. Earlier: anywidget's 2 s limit, lifted 2026-12-04 "
-    "(issue 16, docs/admin/dashboard-server.md)",
-)
 def test_twenty_staff_within_a_minute_all_get_charts(demo_store, program_path):
     _skip_without_inputs(demo_store)
     async_api = pytest.importorskip("playwright.async_api")

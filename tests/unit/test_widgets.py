@@ -638,6 +638,9 @@ def test_serve_config_is_locked_down(tmp_path):
     assert cfg.BoundedKernelManager.page_timeout == 60  # a closed page: a minute
     assert cfg.AcmVoila.max_kernels == 16
     assert cfg.VoilaExecutor.timeout == 120
+    # outputs that lag their cell's reply on a busy server are waited for, not dropped
+    # (nbclient's default, 4 s, left the explorer's cell empty: the twenty-staff stall)
+    assert cfg.VoilaExecutor.iopub_timeout == 120
     no_preheat = serve.voila_config(serve.ServeSettings(preheat=False))
     assert no_preheat.VoilaConfiguration.preheat_kernel is False
 

@@ -1,7 +1,7 @@
 """Staff explorer speed and memory, measured in the browser at normal priority, in one run.
 
 Usage: .venv/bin/python benchmarks/bench_voila.py [--data-dir DIR] [--rounds N] [--visits N]
-       [--busy N]
+       [--busy N] [--providers N [--scale S]]
 
 Prints, each with the load average beside it:
 - first chart with a preheated kernel, from a browser new to the page and from a returning one
@@ -21,7 +21,9 @@ metrics.refresh) in a temporary folder. Times are taken by the page itself
 preheated, updates < 300 ms; at load average 8: < 3 s and < 1 s. ``--busy N`` runs N
 CPU-bound processes at normal priority throughout (started a minute before the first visit,
 so the load average has risen), to measure the second pair of goals on purpose rather than
-whenever the machine happens to be busy.
+whenever the machine happens to be busy. ``--providers N`` serves a program of N providers
+instead of the demo's six (``bench_scale.make_program``: the demo's providers repeated, at
+``--scale`` of the demo's volume), for the memory per kernel of a large program.
 """
 
 from __future__ import annotations
@@ -71,6 +73,16 @@ def build_store(folder: Path) -> Path:
     return folder
 
 
+def build_large(work: Path, providers: int, scale: float) -> tuple[Path, Path]:
+    """A program of ``providers`` providers (bench_scale's) and its store; (data dir, program)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_scale
+
+    program_path = bench_scale.make_program(work, providers, 12)
+    program, store, _ = bench_scale.prepare(program_path, scale)
+    return Path(store.root), program_path
+
+
 def open_page(browser, url: str, context=None):
     """A visit from a browser that has never seen the page, or from ``context`` (a returning
     browser: its cache holds the page's files from its earlier visits)."""
@@ -111,10 +123,13 @@ def kernel_memory(srv: BackgroundServer) -> list[tuple[float, float]]:
     return out
 
 
-def preheated(browser, data_dir: Path, rounds: int, visits: int) -> dict:
-    """First charts with a ready pooled kernel, updates, memory per kernel, memory after visits."""
+def preheated(
+    browser, data_dir: Path, rounds: int, visits: int, more: tuple[str, ...] = ()
+) -> dict:
+    """First charts with a ready pooled kernel, updates, memory per kernel, memory after visits.
+    ``more``: more ``acm serve`` options (``--program``)."""
     port = free_port()
-    args = ["--port", str(port), "--data-dir", str(data_dir), *QUICK]
+    args = ["--port", str(port), "--data-dir", str(data_dir), *QUICK, *more]
     out = {"first": [], "picture": [], "update": [], "kernel": [], "visits": []}
     with BackgroundServer(args, ROOT) as srv:
         url = srv.address
@@ -165,12 +180,14 @@ def preheated(browser, data_dir: Path, rounds: int, visits: int) -> dict:
     return out
 
 
-def cold(browser, data_dir: Path, rounds: int, extra: tuple[str, ...] = ()) -> dict:
+def cold(
+    browser, data_dir: Path, rounds: int, extra: tuple[str, ...] = (), more: tuple[str, ...] = ()
+) -> dict:
     """First charts from kernels started for the visit (``--no-preheat``), and the memory of
     each such kernel with its page open. ``extra``: more ``acm serve`` options (the baseline:
     ``--no-fork-kernels``, a new process per kernel)."""
     port = free_port()
-    args = ["--port", str(port), "--data-dir", str(data_dir), "--no-preheat", *QUICK, *extra]
+    args = ["--port", str(port), "--data-dir", str(data_dir), "--no-preheat", *QUICK, *extra, *more]
     out = {"first": [], "kernel": []}
     name = " ".join(extra) or "forked kernels"
     with BackgroundServer(args, ROOT, preheat=False) as srv:
@@ -208,21 +225,29 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--visits", type=int, default=10, help="visits for the memory figure")
     ap.add_argument("--busy", type=int, default=0, help="CPU-bound processes run alongside")
+    ap.add_argument("--providers", type=int, help="a program of N providers, not the demo's")
+    ap.add_argument("--scale", type=float, default=0.02, help="--providers: demo volume")
     opts = ap.parse_args()
     from playwright.sync_api import sync_playwright
 
     print(f"start {load()}, nice {os.nice(0)}, {opts.busy} busy processes alongside")
     with tempfile.TemporaryDirectory(prefix="acm-bench-voila-") as tmp:
-        data_dir = opts.data_dir or build_store(Path(tmp) / "store")
+        more: tuple[str, ...] = ()
+        if opts.providers:
+            data_dir, program = build_large(Path(tmp), opts.providers, opts.scale)
+            more = ("--program", str(program))
+            print(f"{opts.providers} providers, scale {opts.scale}: store built {load()}")
+        else:
+            data_dir = opts.data_dir or build_store(Path(tmp) / "store")
         busy = start_busy(opts.busy)
         try:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                warm = preheated(browser, data_dir, opts.rounds, opts.visits)
+                warm = preheated(browser, data_dir, opts.rounds, opts.visits, more)
                 n_cold = max(2, opts.rounds // 2 + 1)
-                cold_runs = cold(browser, data_dir, n_cold)
+                cold_runs = cold(browser, data_dir, n_cold, more=more)
                 # the baseline, same machine, same run: a new kernel process per visit
-                cold_new = cold(browser, data_dir, n_cold, ("--no-fork-kernels",))
+                cold_new = cold(browser, data_dir, n_cold, ("--no-fork-kernels",), more)
                 browser.close()
         finally:
             for proc in busy:

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from acm_helpers.core import forks
 from acm_helpers.core.errors import WorkerError
 
 ENGINE_NAME = "acm_fork"
@@ -485,9 +486,7 @@ def _child(conn: socket.socket, teach: socket.socket | None = None) -> None:
     code = 0
     known = set(sys.modules)
     try:
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)  # no reading the server's input (its life line)
-        os.close(devnull)
+        forks.detach_stdin()
         request = recv(conn)
         send(conn, ("pid", os.getpid()))
         answer = run_request(conn, request)
@@ -506,11 +505,7 @@ def _child(conn: socket.socket, teach: socket.socket | None = None) -> None:
         except Exception:  # noqa: BLE001 - the host sees the closed socket instead
             pass
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        forks.end_process(code)
 
 
 def run_request(conn: socket.socket, request: dict) -> tuple[str, dict]:

@@ -38,6 +38,8 @@ from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from acm_helpers.core import forks
+
 PROVISIONER_NAME = "acm-forked-kernel"  # the entry point (pyproject.toml)
 SERVER_MODULE = "acm_helpers.explorer.kernel_forks"
 # What a dashboard kernel imports (the explorer notebook and ipykernel); imported once, here.
@@ -283,9 +285,7 @@ def _kernel(conn: socket.socket) -> None:
             data += part
         request = json.loads(data)
         os.setsid()  # its own process group: jupyter_client signals the group
-        devnull = os.open(os.devnull, os.O_RDONLY)
-        os.dup2(devnull, 0)  # not the server's input (its life line)
-        os.close(devnull)
+        forks.detach_stdin()
         os.environ.clear()
         os.environ.update(request["env"])
         os.chdir(request["cwd"])
@@ -312,11 +312,7 @@ def _kernel(conn: socket.socket) -> None:
         traceback.print_exc()
         code = 1
     finally:
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        finally:
-            os._exit(code)
+        forks.end_process(code)
 
 
 if __name__ == "__main__":

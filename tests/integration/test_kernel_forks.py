@@ -34,11 +34,8 @@ def _factory_left_as_found():
 
 def _manager(**kw):
     from jupyter_client.manager import AsyncKernelManager
-    from jupyter_client.provisioning import KernelProvisionerFactory
-
-    # the factory is a per-process singleton: one made earlier in this process (another test's
-    # kernel) would not read this config
-    KernelProvisionerFactory.clear_instance()
+    # (the provisioner factory, a per-process singleton, is cleared around each test: the
+    # first manager made in a test configures it)
     c = Config()
     c.KernelProvisionerFactory.default_provisioner_name = kernel_forks.PROVISIONER_NAME
     # the factory is configured through the manager's parent, as in jupyter_server

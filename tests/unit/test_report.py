@@ -53,6 +53,30 @@ def test_export_hides_code_and_loads_no_script():
     assert "acm-packet" in html  # the house stylesheet and body class
 
 
+def test_exporter_warm_up_exports_once_and_leaves_packets_as_they_were():
+    """warm_exporter exports a tiny notebook once per process (so the first packet does not
+    pay nbconvert's first conversion); the packets exported after it are the same bytes."""
+    chart = (
+        '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="10"><g class="mark-text">'
+        '<text aria-label="value: 12">12</text></g></svg>'
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("## Trends"),
+        nbformat.v4.new_code_cell(
+            "x", outputs=[nbformat.v4.new_output("display_data", data={"text/html": chart})]
+        ),
+    ]
+    before = report.export_html(nb, title="Harbor Light Housing — October 2026")
+    report._warmed.cache_clear()
+    report.warm_exporter()
+    report.warm_exporter()
+    assert report._warmed.cache_info().misses == 1 and report._warmed.cache_info().hits == 1
+    after = report.export_html(nb, title="Harbor Light Housing — October 2026")
+    assert after == before
+    assert "warm-up" not in after and "A <em>short</em> text" not in after
+
+
 def test_xlsx_marks_suppressed_rows_and_neutralizes_formulas(tmp_path):
     frame = pd.DataFrame(
         {

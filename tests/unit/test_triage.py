@@ -526,3 +526,49 @@ def test_scores_need_only_the_quality_months_the_criterion_reads():
     full = triage.score_contracts(program, inputs(quality=pd.concat([older, q])), PERIOD)
     window = triage.score_contracts(program, inputs(quality=q), PERIOD)
     pd.testing.assert_frame_equal(full, window)
+
+
+def test_quarter_review_is_kept_while_its_tables_are_unchanged(
+    program, demo_store, tmp_path, monkeypatch
+):
+    """The system packet asks for the review twice (its section and its XLSX sheet): the second
+    ask is served from this process's memo, a new frame each time, and a replaced table or
+    another program object is read again."""
+    import shutil
+
+    from acm_helpers.store.store import Store
+
+    shutil.copytree(demo_store.root, tmp_path / "store")
+    store = Store(tmp_path / "store")
+    asked: list[str] = []
+    real = triage_review.triage
+
+    def counted(prog, st, period):
+        asked.append(period)
+        return real(prog, st, period)
+
+    monkeypatch.setattr(triage_review, "triage", counted)
+    monkeypatch.setattr(triage_review, "_REVIEWS", {})
+    first = triage_review.quarter_review(program, store, PERIOD)
+    assert asked == [PERIOD, "2026-07"]  # this quarter and the one before
+    first["move"] = "changed by the caller"
+    second = triage_review.quarter_review(program, store, PERIOD)
+    assert asked == [PERIOD, "2026-07"]  # not scored again
+    assert second is not first and not (second["move"] == "changed by the caller").any()
+    assert second.attrs["previous_period"] == "2026-07" and "points" in second.attrs
+
+    # a replaced table (every write is a new file): scored again, from what the table holds now
+    mv = store.read_table("metric_values")
+    store.write_table("metric_values", mv[mv["provider_id"] != "harbor"])
+    third = triage_review.quarter_review(program, store, PERIOD)
+    assert asked == [PERIOD, "2026-07"] * 2
+    volume = third.attrs["points"].set_index(["provider_id", "criterion"]).loc[("harbor", "volume")]
+    assert volume["found"] == "no value this month" and volume["points"] == 0
+    assert (
+        third.set_index("provider_id").at["harbor", "score"]
+        < second.set_index("provider_id").at["harbor", "score"]
+    )
+
+    # another program object with the same tables: scored again
+    triage_review.quarter_review(program.model_copy(), store, PERIOD)
+    assert len(asked) == 6

@@ -317,7 +317,10 @@ def is_small_count(n: object, threshold: int) -> np.ndarray:
 
     The one test every provider-facing output and the packet audit use (zero and blanks are not
     small counts)."""
-    v = pd.to_numeric(pd.Series(np.atleast_1d(n)), errors="coerce").to_numpy(float)
+    if isinstance(n, (int, float, np.integer, np.floating)):  # one number: no Series to build
+        v = np.array([float(n)])  # (the audit asks about thousands of cells one at a time)
+    else:
+        v = pd.to_numeric(pd.Series(np.atleast_1d(n)), errors="coerce").to_numpy(float)
     with np.errstate(invalid="ignore"):
         return (v >= 1) & (v < threshold)
 

@@ -201,6 +201,19 @@ def test_is_small_count(n, small):
     assert bool(privacy.is_small_count(n, T)[0]) is small
 
 
+@pytest.mark.parametrize(
+    "n",
+    [0, 1, 10, 11, 0.5, 1.5, 10.99, -3, np.nan, np.int64(4), np.float32(12.0), True, False],
+    ids=repr,
+)
+def test_is_small_count_of_one_number_answers_as_for_a_column(n):
+    """One number takes a short path (the audit asks about each printed cell); it answers as
+    the column path does."""
+    one = privacy.is_small_count(n, T)
+    column = privacy.is_small_count(pd.Series([n], dtype=object), T)
+    assert one.tolist() == column.tolist()
+
+
 def test_a_provider_view_never_prints_a_small_numerator():
     """4 exits of 12 leavers: the rate is shown (12 cases), its numerator of 4 is not; an
     internal view keeps it; a numerator of 0 is printed."""

@@ -34,6 +34,7 @@ def _factory_left_as_found():
 
 def _manager(**kw):
     from jupyter_client.manager import AsyncKernelManager
+
     # (the provisioner factory, a per-process singleton, is cleared around each test: the
     # first manager made in a test configures it)
     c = Config()

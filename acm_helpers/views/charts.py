@@ -16,6 +16,7 @@ import functools
 
 import altair as alt
 import pandas as pd
+from altair.utils import schemapi
 
 from acm_helpers.core import text
 from acm_helpers.core.calendar import shift_period
@@ -81,7 +82,6 @@ def acm_theme() -> alt.theme.ThemeConfig:
 
 @functools.cache
 def _schema_lookup():
-    from altair.utils import schemapi
     from altair.vegalite.v6.schema import core
 
     return schemapi._FromDict(core.VegaLiteSchema._default_wrapper_classes())
@@ -104,7 +104,6 @@ def share_schema_lookup(enabled: bool = True) -> None:
     imported; ``enabled=False`` gives altair its own method back; a no-op on an altair
     without that internal.
     """
-    from altair.utils import schemapi
     from altair.vegalite.v6.schema import core
 
     shared = "from_dict" in vars(core.VegaLiteSchema)
@@ -115,6 +114,90 @@ def share_schema_lookup(enabled: bool = True) -> None:
 
 
 share_schema_lookup()
+
+_LAYER_PROPS = ("params", "width", "height", "view")  # what altair lifts out of a layer
+_QUICK = [True]  # quick_build()
+
+
+class _Layered(alt.LayerChart):
+    """An ``alt.LayerChart`` that is not rebuilt at each copy when there is nothing to merge.
+
+    Why (issue 17): altair's ``LayerChart.__init__`` deep-copies every layer twice (to merge
+    selection parameters and drop duplicate ones) and, to hoist a data frame its layers share,
+    hashes the frame's printed form; and it runs again at each copy of the chart (each
+    ``.properties()``, each ``to_dict()``). About a third of a packet's chart CPU went there,
+    although our layers hold no parameters, sizes or facets. Layers like ours are taken as they
+    are (a shared frame still goes to the top, as altair puts it); any other layer goes through
+    altair's own merge, unchanged.
+    """
+
+    def __init__(self, data=alt.Undefined, layer=(), **kwargs):
+        layer = list(layer)
+        if not (_QUICK[0] and _nothing_to_merge(layer, kwargs)):
+            super().__init__(data=data, layer=layer, **kwargs)
+            return
+        for spec in layer:
+            alt.vegalite.v6.api._check_if_valid_subspec(spec, "LayerChart")
+        if data is alt.Undefined and layer:
+            shared = layer[0]._get("data")
+            if shared is not alt.Undefined and all(c._get("data") is shared for c in layer):
+                data = shared
+                layer = [c.copy(deep=False) for c in layer]
+                for c in layer:
+                    c.data = alt.Undefined
+        super(alt.LayerChart, self).__init__(data=data, layer=layer, **kwargs)
+
+
+def _nothing_to_merge(layer: list, kwargs: dict) -> bool:
+    """True when altair's layer merge would leave these layers as they are: plain charts
+    without parameters, sizes, views or facet channels, and no parameters at the top."""
+    if kwargs.get("params", alt.Undefined) is not alt.Undefined:
+        return False
+    for c in layer:
+        if type(c) is not alt.Chart:
+            return False
+        if any(c._get(p) is not alt.Undefined for p in _LAYER_PROPS):
+            return False
+        enc = c._get("encoding")
+        if enc is not alt.Undefined and any(
+            enc._get(f) is not alt.Undefined for f in ("row", "column", "facet")
+        ):
+            return False
+    return True
+
+
+def layer(*layers: alt.Chart, **props) -> alt.LayerChart:
+    """``alt.layer(*layers).properties(**props)``, the same chart built with far less CPU
+    (:class:`_Layered`). Properties are not validated here: the charts' specs are, in the unit
+    tests."""
+    if not _QUICK[0]:
+        return alt.layer(*layers).properties(**props)
+    return _Layered(layer=layers, **props)
+
+
+def quick_build(enabled: bool = True) -> None:
+    """``enabled=False``: build charts altair's own way, with its layer merge and a schema check
+    of every object as it is made (the packet content test compares the two ways)."""
+    _QUICK[0] = enabled
+
+
+def _unchecked(build):
+    """Run a chart builder without altair's schema check of each object it makes.
+
+    Why (issue 17): altair validates every axis, mark and channel against the Vega-Lite schema
+    as it is created: some 40% of building a trend chart. Our builders make the same objects
+    for every packet, and their specs are validated whole in the unit tests (``to_dict()``); a
+    chart built by hand in a notebook is still checked as it is made.
+    """
+
+    @functools.wraps(build)
+    def quiet(*args, **kwargs):
+        if not _QUICK[0]:
+            return build(*args, **kwargs)
+        with schemapi.debug_mode(False):
+            return build(*args, **kwargs)
+
+    return quiet
 
 
 def use_theme() -> None:
@@ -129,6 +212,7 @@ def _check(frame: pd.DataFrame, needed: list[str], what: str) -> None:
         raise ValueError(f"{what}: frame lacks columns {missing}; it has {list(frame.columns)}")
 
 
+@_unchecked
 def trend_chart(
     frame: pd.DataFrame,
     *,
@@ -270,7 +354,7 @@ def trend_chart(
                 description="d:N",
             )
         )
-    return alt.layer(*layers).properties(title=title, width=width, height=height)
+    return layer(*layers, title=title, width=width, height=height)
 
 
 def _month_axis(periods: pd.Series) -> alt.Axis:
@@ -295,6 +379,7 @@ def _describe(who: str, what: str, v, fmt: str, lo=None, hi=None) -> str:
     return f"{who}: {what.lower()} {text.interval(v, lo, hi, fmt)}"
 
 
+@_unchecked
 def peer_chart(
     frame: pd.DataFrame,
     *,
@@ -335,7 +420,7 @@ def peer_chart(
     )
     if target is not None:
         layers.append(_target_rule(target, fmt, _unit_title(fmt, unit)))
-    return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
+    return layer(*layers, title=title, width=width, height=max(22 * len(data), 60))
 
 
 def peer_strip(n_providers: int) -> bool:
@@ -415,11 +500,10 @@ def _peer_strip(
     ]
     if target is not None:
         layers.append(_target_rule(target, fmt, xtitle))
-    return alt.layer(*layers).properties(
-        title=alt.TitleParams(text=title, subtitle=note), width=width, height=70
-    )
+    return layer(*layers, title=alt.TitleParams(text=title, subtitle=note), width=width, height=70)
 
 
+@_unchecked
 def equity_chart(
     frame: pd.DataFrame, *, title: str, fmt: str, width: int = WIDTH, unit: str | None = None
 ) -> alt.LayerChart:
@@ -449,7 +533,7 @@ def equity_chart(
         xtitle=_unit_title(fmt, unit),
         fmt=fmt,
     )
-    return alt.layer(*layers).properties(title=title, width=width, height=max(22 * len(data), 60))
+    return layer(*layers, title=title, width=width, height=max(22 * len(data), 60))
 
 
 def _interval_bars(
@@ -500,6 +584,7 @@ def _interval_bars(
     return [bars, err, notes]
 
 
+@_unchecked
 def disproportionality_chart(
     frame: pd.DataFrame, *, title: str, width: int = WIDTH
 ) -> alt.LayerChart:
@@ -566,11 +651,10 @@ def disproportionality_chart(
         )
         .transform_filter("isValid(datum.share)")
     )
-    return alt.layer(rule, dots).properties(
-        title=title, width=width, height=max(22 * len(data), 60)
-    )
+    return layer(rule, dots, title=title, width=width, height=max(22 * len(data), 60))
 
 
+@_unchecked
 def quality_chart(
     frame: pd.DataFrame, *, title: str = "Completeness of key fields", width: int = WIDTH
 ) -> alt.LayerChart:
@@ -609,11 +693,10 @@ def quality_chart(
         .mark_rule(color=TARGET, strokeDash=[6, 4])
         .encode(x="x:Q")
     )
-    return alt.layer(bars, rule).properties(
-        title=title, width=width, height=max(20 * len(data), 60)
-    )
+    return layer(bars, rule, title=title, width=width, height=max(20 * len(data), 60))
 
 
+@_unchecked
 def status_grid(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.LayerChart:
     """Providers x metrics, each cell coloured by status and labelled with its value.
 
@@ -670,7 +753,7 @@ def status_grid(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.L
             )
         )
     n_rows = data["provider"].nunique()
-    chart = alt.layer(*layers).properties(title=title, width=width, height=30 * max(n_rows, 2))
+    chart = layer(*layers, title=title, width=width, height=30 * max(n_rows, 2))
     # the letters' colours (improvement / concern) are not the cells' (target status)
     return chart.resolve_scale(color="independent") if len(layers) > 2 else chart
 
@@ -696,6 +779,7 @@ def to_svg(chart: alt.TopLevelMixin) -> str:
 
 
 # -- deep-dive charts (owner: meeting-cycle helper; used by acm_helpers.meetings.deepdive and contract) --
+@_unchecked
 def funnel_chart(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.LayerChart:
     """Stages of a funnel as bars, first stage on top, each labelled with its count.
 
@@ -729,11 +813,10 @@ def funnel_chart(frame: pd.DataFrame, *, title: str, width: int = WIDTH) -> alt.
         .encode(y=y, x=alt.X("x:Q"), text="label:N")
         .transform_calculate(x="isValid(datum.count) ? datum.count : 0")
     )
-    return alt.layer(bars, labels).properties(
-        title=title, width=width, height=max(26 * len(data), 60)
-    )
+    return layer(bars, labels, title=title, width=width, height=max(26 * len(data), 60))
 
 
+@_unchecked
 def before_after_chart(
     trend: pd.DataFrame,
     levels: pd.DataFrame,
@@ -790,11 +873,10 @@ def before_after_chart(
         .mark_text(align="left", dx=4, dy=-4, color=FLAG, baseline="top")
         .encode(x="period:O", y=alt.value(0), text="label:N")
     )
-    return alt.layer(*base.layer, segs, rule, note).properties(
-        title=title, width=width, height=height
-    )
+    return layer(*base.layer, segs, rule, note, title=title, width=width, height=height)
 
 
+@_unchecked
 def completeness_chart(
     frame: pd.DataFrame, *, title: str, width: int = WIDTH, height: int = 160
 ) -> alt.LayerChart:
@@ -843,7 +925,7 @@ def completeness_chart(
         .mark_rule(color=TARGET, strokeDash=[6, 4])
         .encode(y="y:Q")
     )
-    return alt.layer(lines, rule).properties(title=title, width=width, height=height)
+    return layer(lines, rule, title=title, width=width, height=height)
 
 
 # -- trend annotations (owner: print helper): separate layers added to a finished trend chart --------
@@ -860,6 +942,7 @@ def _x_of(chart: alt.LayerChart) -> alt.X:
     return alt.X("period:O", title=None)
 
 
+@_unchecked
 def event_marks(chart: alt.LayerChart, events: pd.DataFrame, *, rows: int = 3) -> list[alt.Chart]:
     """Vertical rules with short labels at months where something happened.
 
@@ -916,6 +999,7 @@ def event_marks(chart: alt.LayerChart, events: pd.DataFrame, *, rows: int = 3) -
     return [rule, *notes]
 
 
+@_unchecked
 def last_year_marks(chart: alt.LayerChart, frame: pd.DataFrame, *, fmt: str) -> list[alt.Chart]:
     """The same month one year earlier, drawn at this month as a hollow diamond with a legend
     entry, so a seasonal rise is not read as a change.
@@ -958,6 +1042,7 @@ def last_year_marks(chart: alt.LayerChart, frame: pd.DataFrame, *, fmt: str) -> 
     ]
 
 
+@_unchecked
 def annotate_trend(
     chart: alt.LayerChart,
     *,

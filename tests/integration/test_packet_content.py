@@ -1,11 +1,11 @@
 """Packets say the same with and without the run's speed-ups.
 
 The speed-ups of the monthly run (issue 17) may change what a packet costs, never what it shows.
-Each test builds the same packet twice, once the plain way (altair's own schema lookup, the
-audit reading each file twice) and once the fast way, and compares what a reader gets: every
-section's text and every chart's Vega-Lite spec, as the notebook template calls them. The
-sections run in this process, cell by cell from the template itself, so a section added to the
-notebook is compared too; no kernel is started.
+Each test builds the same packet twice, once the plain way (altair's own schema lookup, layer
+merge and schema checks, the audit reading each file twice) and once the fast way, and compares
+what a reader gets: every section's text and every chart's Vega-Lite spec, as the notebook
+template calls them. The sections run in this process, cell by cell from the template itself, so
+a section added to the notebook is compared too; no kernel is started.
 """
 
 from __future__ import annotations
@@ -66,10 +66,12 @@ def build(monkeypatch, template: str, parameters: dict, *, fast: bool) -> dict:
 
     monkeypatch.setattr(charts, "to_svg", to_svg)
     charts.share_schema_lookup(enabled=fast)
+    charts.quick_build(enabled=fast)
     try:
         blocks = run_template(template, parameters)
     finally:
         charts.share_schema_lookup(enabled=True)
+        charts.quick_build(enabled=True)
         stages.drain()
     assert blocks and specs, "the template showed nothing"
     return reading(blocks, specs)

@@ -211,3 +211,59 @@ def test_the_peers_legend_says_what_the_charts_draw(program_path, demo_store, mo
         strips
     )
     assert "Bars:" not in strips and "6 providers, a tick each" in strips
+
+
+def _both_ways(build) -> tuple[dict, dict]:
+    """The spec of ``build()`` built quickly and altair's own way."""
+    quick = build().to_dict()
+    charts.quick_build(enabled=False)
+    try:
+        plain = build().to_dict()
+    finally:
+        charts.quick_build(enabled=True)
+    return quick, plain
+
+
+def test_layers_built_quickly_give_altairs_own_spec():
+    """Shared data goes to the top as altair puts it; a layer with its own data keeps it; a
+    layer altair would have to merge (a selection parameter, a size) goes through altair."""
+    frame = pd.DataFrame({"x": [1, 2, 3], "y": [4.0, None, 6.0]})
+    other = pd.DataFrame({"y": [5.0]})
+    base = alt.Chart(frame)
+    line = base.mark_line().encode(x="x:Q", y="y:Q")
+    dots = base.mark_point().encode(x="x:Q", y="y:Q")
+    rule = alt.Chart(other).mark_rule().encode(y="y:Q")
+    pick = alt.selection_point(fields=["x"])
+    cases = {
+        "shared data": lambda: charts.layer(line, dots, title="t", width=300),
+        "own data too": lambda: charts.layer(line, dots, rule, title="t", height=100),
+        "a parameter": lambda: charts.layer(line.add_params(pick), dots, title="t"),
+        "a sized layer": lambda: charts.layer(line.properties(width=200), dots),
+    }
+    for name, build in cases.items():
+        quick, plain = _both_ways(build)
+        assert quick == plain, name
+    assert "data" in _both_ways(cases["shared data"])[0]  # hoisted, not one copy per layer
+    assert isinstance(cases["shared data"](), alt.LayerChart)
+    assert cases["shared data"]().copy().to_dict() == _both_ways(cases["shared data"])[1]
+
+
+def test_every_chart_builder_gives_the_same_spec_quickly_and_valid():
+    """The builders run without altair's per-object schema check; their specs are still valid
+    (``to_dict()`` validates the whole spec) and the same as altair's own way gives."""
+    peers = pd.DataFrame(
+        {
+            "provider": ["A", "B", "C"],
+            "value": [0.4, None, 0.6],
+            "ci_low": [0.3, None, 0.5],
+            "ci_high": [0.5, None, 0.7],
+            "is_self": [True, False, False],
+        }
+    )
+    builds = {
+        "trend": lambda: charts.trend_chart(TREND, title="Exits", fmt="percent", target=0.45),
+        "peers": lambda: charts.peer_chart(peers, title="Exits", fmt="percent", target=0.5),
+    }
+    for name, build in builds.items():
+        quick, plain = _both_ways(build)
+        assert quick == plain, name

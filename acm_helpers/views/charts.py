@@ -200,6 +200,15 @@ def _unchecked(build):
     return quiet
 
 
+def _if(test: str, yes, no, channel=alt.ColorValue):
+    """``alt.condition(test, alt.value(yes), alt.value(no))`` as the channel object it becomes.
+
+    Why (issue 17): altair turns a condition given as a dict into its channel class by trying
+    the schema's alternatives one validation at a time, about 8 ms each; a peer chart has one.
+    """
+    return channel(condition={"test": test, "value": yes}, value=no)
+
+
 def use_theme() -> None:
     """Enable the house theme for charts displayed in this process (notebooks, Voilà)."""
     alt.theme.enable(THEME)
@@ -412,7 +421,7 @@ def peer_chart(
         data,
         ("provider", "Provider", order),
         yfmt,
-        color=alt.condition("datum.is_self", alt.value(ACCENT), alt.value(PEER)),
+        color=_if("datum.is_self", ACCENT, PEER),
         drawn="",
         note=("shown", "!isValid(datum.value)"),
         xtitle=_unit_title(fmt, unit),
@@ -527,7 +536,7 @@ def equity_chart(
         data,
         ("group", "Group", data["group"].tolist()),
         yfmt,
-        color=alt.condition("datum.flagged", alt.value(FLAG), alt.value(ACCENT)),
+        color=_if("datum.flagged", FLAG, ACCENT),
         drawn="!datum.suppressed && ",
         note=("note", "datum.suppressed"),
         xtitle=_unit_title(fmt, unit),
@@ -679,7 +688,7 @@ def quality_chart(
                 scale=alt.Scale(domain=[0, 1]),
                 axis=alt.Axis(format=text.vega_format("percent")),
             ),
-            color=alt.condition("datum.ok", alt.value(ACCENT), alt.value(FLAG)),
+            color=_if("datum.ok", ACCENT, FLAG),
             tooltip=[
                 alt.Tooltip("field:N", title="Field"),
                 alt.Tooltip(
@@ -983,9 +992,7 @@ def event_marks(chart: alt.LayerChart, events: pd.DataFrame, *, rows: int = 3) -
         .mark_rule(color=EVENT, strokeWidth=1.2, opacity=0.8)
         .encode(
             x=x,
-            strokeDash=alt.condition(
-                "datum.kind == 'change'", alt.value([1, 0]), alt.value([3, 3])
-            ),
+            strokeDash=_if("datum.kind == 'change'", [1, 0], [3, 3], alt.StrokeDashValue),
             description="d_event:N",
             tooltip=[alt.Tooltip("label:N", title="On record")],
         )

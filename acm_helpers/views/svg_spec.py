@@ -22,6 +22,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 from altair.utils import data as alt_data
+from altair.utils import schemapi
 
 ONCE = "acm-once-per-frame"
 
@@ -31,7 +32,9 @@ def spec(chart: alt.TopLevelMixin, theme: str) -> dict:
 
     Not validated: the charts' specs are validated in the unit tests.
     """
-    with alt.theme.enable(theme):
+    # not checked piece by piece either: altair's debug mode validates each inline data object
+    # it makes while writing the spec (a tenth of a spec's CPU)
+    with alt.theme.enable(theme), schemapi.debug_mode(False):
         if alt.data_transformers.active != "default":
             return chart.to_dict(validate=False)
         max_rows = alt.data_transformers.options.get("max_rows", 5000)
@@ -49,8 +52,10 @@ def once_per_frame(data, *, memo: dict, max_rows: int | None):
 
 def _to_values(data, max_rows: int | None) -> dict:
     """``{"values": rows}`` as altair's ``limit_rows`` then ``to_values`` give them."""
-    alt_data.limit_rows(data, max_rows=max_rows)
-    rows = records(data) if isinstance(data, pd.DataFrame) else None
+    frame = isinstance(data, pd.DataFrame)
+    if not frame or (max_rows is not None and len(data) > max_rows):
+        alt_data.limit_rows(data, max_rows=max_rows)  # raises altair's MaxRowsError
+    rows = records(data) if frame else None
     return {"values": rows} if rows is not None else alt_data.to_values(data)
 
 

@@ -194,7 +194,11 @@ def _load(
         )
     stamp = memo.fingerprint(program, store, PACKET_TABLES)  # before the read: never newer
     first = shift_period(period, -(TREND_MONTHS - 1))
-    with store.connect(only="metric_values equity quality") as con:  # one for the packet
+    # its quality partitions only, when it has any: a view of the whole partitioned table reads
+    # every partition's schema as it is made (2,000 files at 200 providers: 0.13 s a packet)
+    own = store.part_source("quality", provider)
+    tables = "metric_values equity" if own else "metric_values equity quality"
+    with store.connect(only=tables) as con:  # one for the packet
         mv = store.query(
             "SELECT * FROM metric_values WHERE grain = 'month' AND period BETWEEN $first AND $period "
             "AND (dimension = '' OR provider_id = $provider)",
@@ -223,7 +227,6 @@ def _load(
             if store.has_table("equity")
             else pd.DataFrame()
         )
-        own = store.part_source("quality", provider)  # its partitions only, when it has any
         quality = (
             store.query(
                 f"SELECT * FROM {own or 'quality'} WHERE provider_id = $provider "

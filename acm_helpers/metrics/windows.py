@@ -291,6 +291,11 @@ def _columns(source) -> list[str]:
     if isinstance(source, pd.DataFrame):
         return list(source.columns)
     if isinstance(source, Store):
+        path = source.table_path("episodes")
+        if path.is_file():  # its schema, without a DuckDB connection and view (0.04 s)
+            import pyarrow.parquet as pq
+
+            return list(pq.read_schema(path).names)
         return list(source.query("SELECT * FROM episodes LIMIT 0").columns)
     raise MetricError(
         f"window_cells needs a Store or an episodes DataFrame, not {type(source).__name__}."

@@ -298,3 +298,10 @@ def test_duplicate_window_labels_are_refused(program):
     wins = em.windows([("m", date(2026, 3, 1), date(2026, 3, 31))] * 2)
     with pytest.raises(ConfigError, match="appear twice"):
         em.window_cells(program, eps, wins, ["exits_to_permanent_housing"])
+
+
+def test_a_stores_episode_columns_are_read_from_the_files_schema(demo_store):
+    """Without a DuckDB view: the same names, in the same order, as the view gives."""
+    got = em._columns(demo_store)
+    assert got == list(demo_store.query("SELECT * FROM episodes LIMIT 0").columns)
+    assert "provider_id" in got

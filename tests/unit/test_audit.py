@@ -321,3 +321,14 @@ def test_a_metric_definitions_own_numbers_are_not_values(program):
     assert audit.check_units([definition], facts, "packet.html") == []
     leak = f"{metric.label}: 0 of 12 {metric.denominator_label}"
     assert audit.check_units([leak], facts, "packet.html")[0].kind == "suppressed_value"
+
+
+def test_a_stored_count_reads_as_pd_isna_reads_it():
+    """The hidden cells' fast missing-value test agrees with ``pd.isna`` on every kind of
+    missing value the store's columns give (NumPy NaN, None, pandas' NA) and keeps numbers."""
+    import numpy as np
+
+    values = [None, pd.NA, np.nan, np.float32("nan"), 0, 3, 3.0, np.float64(2.5), np.int64(4)]
+    for v in values:
+        want = None if pd.isna(v) else float(v)
+        assert audit_facts._number(v) == want, v

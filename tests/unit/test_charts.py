@@ -248,9 +248,10 @@ def test_layers_built_quickly_give_altairs_own_spec():
     assert cases["shared data"]().copy().to_dict() == _both_ways(cases["shared data"])[1]
 
 
-def test_every_chart_builder_gives_the_same_spec_quickly_and_valid():
-    """The builders run without altair's per-object schema check; their specs are still valid
-    (``to_dict()`` validates the whole spec) and the same as altair's own way gives."""
+def test_trend_and_peer_charts_give_the_same_spec_quickly_and_valid():
+    """Built without altair's per-object schema check, the specs are still valid
+    (``to_dict()`` validates the whole spec) and the same as altair's own way gives (every
+    builder a packet uses is compared so in tests/integration/test_packet_content.py)."""
     peers = pd.DataFrame(
         {
             "provider": ["A", "B", "C"],

@@ -6,7 +6,10 @@ packet (the store's truth and client ids already read): ``audit_facts.facts_for`
 ``audit.check_files`` on the packet's HTML and XLSX, the appendix build and its write. Prints
 the mean CPU seconds (``time.process_time``: the machine is shared, wall time means little) and
 the findings per provider.
-Usage: ``python benchmarks/bench_audit.py [PROGRAM_YAML] [PERIOD]``.
+Usage: ``python benchmarks/bench_audit.py [PROGRAM_YAML] [PERIOD] [DATA_DIR] [OUTPUTS]``
+(defaults: ``parameters/program.yaml``, ``2026-10``, ``data/homeless_demo``, ``outputs``; e.g.
+``benchmarks/_work/bench_run/store benchmarks/_work/bench_run/acm-fork-nopdf`` after
+``bench_run.py``).
 """
 
 from __future__ import annotations
@@ -24,20 +27,22 @@ from acm_helpers.packets.appendices import appendix_builder
 from acm_helpers.store.store import Store
 
 
-def main(program_path: str, period: str) -> None:
+def main(
+    program_path: str, period: str, data_dir: str = "data/homeless_demo", outputs: str = "outputs"
+) -> None:
     """Time each stage twice per provider and print the second (warm) round's means."""
     program = load_program(program_path)
-    store = Store("data/homeless_demo")
+    store = Store(data_dir)
     truth = store.suppressed_truth()
-    providers = [p.id for p in program.providers if (Path("outputs") / period / p.id).exists()]
+    providers = [p.id for p in program.providers if (Path(outputs) / period / p.id).exists()]
     cpu = {"facts": [], "check": [], "build": [], "write": []}
     out = Path(tempfile.mkdtemp())
     for warm in (False, True):
         for pid in providers:
-            d = Path("outputs") / period / pid
+            d = Path(outputs) / period / pid
             params = {
                 "audience": "provider",
-                "data_dir": "data/homeless_demo",
+                "data_dir": data_dir,
                 "period": period,
                 "program_path": program_path,
                 "provider": pid,
@@ -70,4 +75,5 @@ if __name__ == "__main__":
     main(
         sys.argv[1] if len(sys.argv) > 1 else "parameters/program.yaml",
         sys.argv[2] if len(sys.argv) > 2 else "2026-10",
+        *sys.argv[3:5],
     )
